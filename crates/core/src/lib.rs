@@ -1,0 +1,15 @@
+//! Domain types and rules of Email-Engine.
+//!
+//! Everything here is pure and synchronous: no I/O, no clock reads (callers pass the time),
+//! so each rule is unit-tested beside its code and shared by every other crate.
+
+pub mod address;
+pub mod audit;
+pub mod auth;
+pub mod ids;
+pub mod jobs;
+pub mod secrets;
+pub mod tenant;
+pub mod validation;
+
+pub use validation::{FieldError, ValidationErrors};

@@ -6,6 +6,7 @@
 pub mod address;
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod ids;
 pub mod jobs;
 pub mod secrets;

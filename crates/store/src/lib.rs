@@ -1,1 +1,20 @@
-//! placeholder
+//! Storage for Email-Engine: one code base over SQLite (the embedded default) and
+//! PostgreSQL, through sqlx's `Any` driver. Ids are TEXT, times epoch milliseconds,
+//! booleans 0/1 and JSON TEXT, so the same statements run on both.
+
+pub mod api_keys;
+pub mod audit;
+mod db;
+mod error;
+pub mod jobs;
+pub mod sessions;
+pub mod tenants;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod users;
+
+pub use db::{Backend, Db};
+pub use error::StoreError;
+pub use sqlx::AnyConnection;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

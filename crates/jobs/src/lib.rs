@@ -1,1 +1,7 @@
-//! placeholder
+//! Workers and (in later issues) the scheduler, over the durable job queue of `ee-store`.
+
+mod handlers;
+mod worker;
+
+pub use handlers::{JobError, Registry, standard_registry};
+pub use worker::{Worker, WorkerConfig};

@@ -14,6 +14,7 @@ pub mod testing;
 pub mod users;
 
 pub use db::{Backend, Db};
+pub use jobs::Job;
 pub use error::StoreError;
 pub use sqlx::AnyConnection;
 

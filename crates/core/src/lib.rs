@@ -11,6 +11,7 @@ pub mod ids;
 pub mod jobs;
 pub mod secrets;
 pub mod tenant;
+pub mod timefmt;
 pub mod validation;
 
 pub use validation::{FieldError, ValidationErrors};

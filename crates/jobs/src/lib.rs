@@ -3,5 +3,5 @@
 mod handlers;
 mod worker;
 
-pub use handlers::{JobError, Registry, standard_registry};
+pub use handlers::{JobError, PURGE_SESSIONS, Registry, standard_registry};
 pub use worker::{Worker, WorkerConfig};

@@ -1,0 +1,34 @@
+//! Times travel as epoch milliseconds inside the system and as RFC 3339 in the API.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// `2026-11-21T10:12:50.123Z` (UTC, milliseconds).
+pub fn to_rfc3339(epoch_ms: i64) -> String {
+    let nanos = i128::from(epoch_ms) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| epoch_ms.to_string())
+}
+
+/// Parses an RFC 3339 date-time with any offset into epoch milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_offsets() {
+        assert_eq!(to_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(to_rfc3339(1_795_256_770_123), "2026-11-21T10:26:10.123Z");
+        assert_eq!(parse_rfc3339("2026-11-21T10:26:10.123Z"), Some(1_795_256_770_123));
+        assert_eq!(parse_rfc3339("2026-11-21T11:26:10.123+01:00"), Some(1_795_256_770_123));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2026-11-21"), None);
+    }
+}

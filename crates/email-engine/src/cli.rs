@@ -1,0 +1,433 @@
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ee_core::auth::{ActorKind, Role, generate_api_key, token_digest};
+use ee_core::clock::Clock;
+use ee_server::audit::{self, Actor, Change};
+use ee_server::bootstrap::{AdminBootstrap, ensure_admin};
+use ee_server::extract::RequestMeta;
+use ee_store::{Db, StoreError, api_keys, tenants, users};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, Overrides};
+
+#[derive(Debug, Parser)]
+#[command(name = "email-engine", version, about = "Self-hosted email infrastructure hub")]
+pub struct Cli {
+    /// A TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The data directory (overrides EE_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The database URL (overrides DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: API, workers (and, later, scheduler and UI).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage API keys.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (overrides EE_LISTEN).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// What this node runs: everything, only the API, or only workers.
+    #[arg(long, value_enum, default_value_t = NodeRole::All)]
+    role: NodeRole,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum NodeRole {
+    All,
+    Api,
+    Worker,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account; prints its password when one is generated.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// admin (all tenants) or user (one tenant).
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Tenant slug or id (required for a user).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Generated and printed when absent. Prefer the EE_NEW_USER_PASSWORD variable
+        /// to keep it out of the shell history.
+        #[arg(long, env = "EE_NEW_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; prints its id.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        slug: String,
+        /// Settings as a JSON object.
+        #[arg(long, default_value = "{}")]
+        settings: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create an API key for a tenant; prints the key once.
+    Create {
+        /// Tenant slug or id.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// RFC 3339 expiry, e.g. 2027-01-01T00:00:00Z.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Serve(args) => args.listen.clone(),
+        _ => None,
+    };
+    let overrides = Overrides { data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone(), listen };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    init_logging(&config, matches!(cli.command, Command::Serve(_)))?;
+    match cli.command {
+        Command::Serve(args) => serve(config, args.role).await,
+        Command::Migrate => {
+            let db = open_db(&config).await?;
+            println!("migrations applied ({})", db.backend().as_str());
+            Ok(())
+        }
+        Command::User(UserCommand::Create { email, role, tenant, password }) => {
+            user_create(&config, &email, &role, tenant.as_deref(), password).await
+        }
+        Command::Tenant(TenantCommand::Create { name, slug, settings }) => {
+            tenant_create(&config, &name, &slug, &settings).await
+        }
+        Command::ApiKey(ApiKeyCommand::Create { tenant, name, expires_at }) => {
+            api_key_create(&config, &tenant, &name, expires_at.as_deref()).await
+        }
+    }
+}
+
+fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
+    let default_level = if serving { config.log_level.as_str() } else { "warn" };
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default_level))
+        .context("invalid log_level")?;
+    let json = match config.log_format.as_str() {
+        "json" => true,
+        "pretty" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if json {
+        builder.json().flatten_event(true).with_current_span(true).try_init()
+    } else {
+        builder.try_init()
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}
+
+async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    let db = Db::connect(&config.database_url(), config.db_max_connections)
+        .await
+        .context("cannot open the database")?;
+    db.migrate().await.context("cannot apply migrations")?;
+    Ok(db)
+}
+
+async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
+    let keys = crate::secrets::load_or_create(&config)?;
+    // Checked at start, so that a wrong master key fails now rather than in a later job.
+    ee_core::secrets::Sealer::new(&keys.master_key).map_err(|e| anyhow::anyhow!("master key: {e}"))?;
+    let db = open_db(&config).await?;
+    let clock = Clock::System;
+    match ensure_admin(&db, &config.admin_email, config.admin_password.as_deref(), clock.now_ms()).await? {
+        AdminBootstrap::Generated { email, password } => {
+            // Printed once, to the terminal, never to the logs.
+            println!("First run: created the admin account\n  email:    {email}\n  password: {password}\nKeep this password: it is not shown again.");
+        }
+        AdminBootstrap::Created { email } => tracing::info!(%email, "created the first admin account"),
+        AdminBootstrap::Existing => {}
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    if matches!(role, NodeRole::All | NodeRole::Worker) {
+        let registry = ee_jobs::standard_registry(db.clone(), clock.clone());
+        let mut worker_config = ee_jobs::WorkerConfig::new(format!("{}-{}", hostname(), std::process::id()));
+        worker_config.concurrency = config.worker_concurrency;
+        let worker = ee_jobs::Worker::new(db.clone(), clock.clone(), worker_config, registry);
+        enqueue_housekeeping(&db, &clock).await;
+        tasks.spawn(async move {
+            worker.run(stop_rx).await;
+            Ok(())
+        });
+    }
+    if matches!(role, NodeRole::All | NodeRole::Api) {
+        let mut settings = ee_server::Settings::new(keys.jwt_secret);
+        settings.public_url = config.public_url();
+        settings.cors_origins = config.cors_origins();
+        settings.rate_limit_per_minute = config.rate_limit_per_minute;
+        settings.ip_rate_limit_per_minute = config.ip_rate_limit_per_minute;
+        settings.access_token_ttl_secs = config.access_token_ttl_secs;
+        settings.refresh_token_ttl_secs = config.refresh_token_ttl_secs;
+        settings.api_key_grace_secs = config.api_key_grace_secs;
+        settings.max_body_bytes = config.max_body_bytes;
+        let state = ee_server::AppState::new(db.clone(), clock.clone(), settings);
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        tracing::info!(address = %listener.local_addr()?, backend = db.backend().as_str(), "listening");
+        let mut stopped = stop_tx.subscribe();
+        tasks.spawn(async move {
+            ee_server::serve(listener, state, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+            .context("the HTTP server failed")
+        });
+    }
+    tokio::select! {
+        () = shutdown_signal() => tracing::info!("shutting down"),
+        Some(result) = tasks.join_next() => {
+            result.context("a server task panicked")??;
+        }
+    }
+    let _ = stop_tx.send(true);
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(30), drain).await.is_err() {
+        tracing::warn!("tasks still running after 30 s; exiting anyway");
+    }
+    db.close().await;
+    Ok(())
+}
+
+async fn enqueue_housekeeping(db: &Db, clock: &Clock) {
+    let now = clock.now_ms();
+    let day = now / 86_400_000;
+    let job = ee_store::jobs::NewJob::new(ee_jobs::PURGE_SESSIONS, serde_json::json!({}), now)
+        .unique_key(format!("{}:{day}", ee_jobs::PURGE_SESSIONS));
+    let result = async {
+        let mut conn = db.pool().acquire().await?;
+        ee_store::jobs::enqueue(&mut conn, &job, now).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not enqueue housekeeping");
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn cli_actor() -> Actor {
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Actor { kind: ActorKind::Cli, id: None, label: Some(format!("cli:{who}")) }
+}
+
+/// A tenant by slug or id.
+async fn find_tenant(conn: &mut ee_store::AnyConnection, key: &str) -> anyhow::Result<tenants::Tenant> {
+    match tenants::get_by_slug(conn, key).await {
+        Ok(t) => Ok(t),
+        Err(StoreError::NotFound) => match tenants::get(conn, key).await {
+            Ok(t) => Ok(t),
+            Err(StoreError::NotFound) => bail!("no tenant has the slug or id {key:?}"),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn validation(errors: ee_core::ValidationErrors) -> anyhow::Result<()> {
+    errors.into_result().map_err(|e| anyhow::anyhow!("invalid input: {}", e.summary()))
+}
+
+async fn tenant_create(config: &Config, name: &str, slug: &str, settings: &str) -> anyhow::Result<()> {
+    let mut errors = ee_core::ValidationErrors::new();
+    ee_core::tenant::validate_name(name, "--name", &mut errors);
+    ee_core::tenant::validate_slug(slug, "--slug", &mut errors);
+    match serde_json::from_str::<serde_json::Value>(settings) {
+        Ok(v) if v.is_object() => {}
+        _ => errors.add("--settings", "must be a JSON object"),
+    }
+    validation(errors)?;
+    let db = open_db(config).await?;
+    let now = Clock::System.now_ms();
+    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let tenant = tenants::insert(&mut tx, tenants::NewTenant { name: name.trim(), slug, settings }, now).await?;
+    let change = Change {
+        action: "tenant.create",
+        resource_type: "tenant",
+        resource_id: Some(&tenant.id),
+        tenant_id: Some(&tenant.id),
+        before: None,
+        after: Some(serde_json::json!({"name": tenant.name, "slug": tenant.slug})),
+    };
+    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    tx.commit().await.map_err(StoreError::from)?;
+    println!("{}", tenant.id);
+    Ok(())
+}
+
+async fn user_create(
+    config: &Config,
+    email: &str,
+    role: &str,
+    tenant: Option<&str>,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let email = email.trim().to_lowercase();
+    let mut errors = ee_core::ValidationErrors::new();
+    if let Err(e) = ee_core::address::check_syntax(&email) {
+        errors.add("--email", e.to_string());
+    }
+    match (Role::parse(role), tenant) {
+        (None, _) => errors.add("--role", "must be admin or user"),
+        (Some(Role::User), None) => errors.add("--tenant", "is required for a user"),
+        (Some(Role::Admin), Some(_)) => errors.add("--tenant", "must be absent for an admin"),
+        _ => {}
+    }
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(ee_core::auth::generate_password);
+    ee_core::auth::validate_password(&password, "--password", &mut errors);
+    validation(errors)?;
+    let db = open_db(config).await?;
+    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let tenant_id = match tenant {
+        Some(key) => Some(find_tenant(&mut tx, key).await?.id),
+        None => None,
+    };
+    let hash = ee_server::auth::passwords::hash_blocking(password.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?;
+    let now = Clock::System.now_ms();
+    let user = users::insert(
+        &mut tx,
+        users::NewUser { tenant_id: tenant_id.as_deref(), email: &email, username: None, password_hash: &hash, role },
+        now,
+    )
+    .await?;
+    let change = Change {
+        action: "user.create",
+        resource_type: "user",
+        resource_id: Some(&user.id),
+        tenant_id: tenant_id.as_deref(),
+        before: None,
+        after: Some(serde_json::json!({"email": email, "role": role, "tenant_id": tenant_id})),
+    };
+    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    tx.commit().await.map_err(StoreError::from)?;
+    println!("{}", user.id);
+    if generated {
+        println!("password: {password}");
+    }
+    Ok(())
+}
+
+async fn api_key_create(config: &Config, tenant: &str, name: &str, expires_at: Option<&str>) -> anyhow::Result<()> {
+    let mut errors = ee_core::ValidationErrors::new();
+    ee_core::tenant::validate_name(name, "--name", &mut errors);
+    let now = Clock::System.now_ms();
+    let expires_at = match expires_at {
+        None => None,
+        Some(text) => match ee_core::timefmt::parse_rfc3339(text) {
+            Some(at) if at > now => Some(at),
+            Some(_) => {
+                errors.add("--expires-at", "must be in the future");
+                None
+            }
+            None => {
+                errors.add("--expires-at", "must be an RFC 3339 date-time, e.g. 2027-01-01T00:00:00Z");
+                None
+            }
+        },
+    };
+    validation(errors)?;
+    let db = open_db(config).await?;
+    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let tenant = find_tenant(&mut tx, tenant).await?;
+    let (key, prefix) = generate_api_key();
+    let stored = api_keys::insert(
+        &mut tx,
+        api_keys::NewApiKey {
+            tenant_id: &tenant.id,
+            name: name.trim(),
+            key_prefix: &prefix,
+            key_hash: &token_digest(&key),
+            created_by: None,
+            expires_at,
+        },
+        now,
+    )
+    .await?;
+    let change = Change {
+        action: "api_key.create",
+        resource_type: "api_key",
+        resource_id: Some(&stored.id),
+        tenant_id: Some(&tenant.id),
+        before: None,
+        after: Some(serde_json::json!({"name": stored.name, "key_prefix": stored.key_prefix, "expires_at": stored.expires_at})),
+    };
+    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    tx.commit().await.map_err(StoreError::from)?;
+    println!("id:  {}\nkey: {key}\nThe key is not stored and is not shown again.", stored.id);
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! Configuration: defaults that need nothing, then a TOML file (`--config`), then the
+//! environment (`EE_*`, and `DATABASE_URL`), then command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Holds the SQLite database, the generated keys and other state.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; a SQLite file in the data dir when absent.
+    pub database_url: Option<String>,
+    pub listen: String,
+    /// How clients reach this server (links in mails); derived from `listen` when absent.
+    pub public_url: Option<String>,
+    /// The first admin, created on first run.
+    pub admin_email: String,
+    /// Its password; generated and printed once when absent.
+    pub admin_password: Option<String>,
+    /// HMAC key for access tokens (≥ 32 characters); generated into the data dir when absent.
+    pub jwt_secret: Option<String>,
+    /// Base64 of 32 bytes sealing secrets at rest; generated into the data dir when absent.
+    pub master_key: Option<String>,
+    /// `auto` (human-readable on a terminal, JSON otherwise), `json` or `pretty`.
+    pub log_format: String,
+    /// A tracing filter, e.g. `info` or `email_engine=debug,info`. `RUST_LOG` wins.
+    pub log_level: String,
+    /// Comma-separated allowed CORS origins; `*` for any; empty for none.
+    pub cors_origins: String,
+    pub rate_limit_per_minute: u32,
+    pub ip_rate_limit_per_minute: u32,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub api_key_grace_secs: i64,
+    pub max_body_bytes: usize,
+    /// Jobs run at once by this node's worker.
+    pub worker_concurrency: usize,
+    pub db_max_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            listen: "127.0.0.1:8000".into(),
+            public_url: None,
+            admin_email: "admin@email-engine.local".into(),
+            admin_password: None,
+            jwt_secret: None,
+            master_key: None,
+            log_format: "auto".into(),
+            log_level: "info".into(),
+            cors_origins: String::new(),
+            rate_limit_per_minute: 100,
+            ip_rate_limit_per_minute: 100,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 86_400,
+            api_key_grace_secs: 86_400,
+            max_body_bytes: 2 * 1024 * 1024,
+            worker_concurrency: 4,
+            db_max_connections: 16,
+        }
+    }
+}
+
+/// Values given as flags, which win over everything else.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let known: Vec<String> = serde_json::to_value(Config::default())?
+            .as_object()
+            .map(|o| o.keys().map(|k| k.to_uppercase()).collect())
+            .unwrap_or_default();
+        figment = figment
+            .merge(Env::prefixed("EE_").filter(move |key| known.iter().any(|k| k == &key.as_str().to_uppercase())))
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment.extract().context("invalid configuration")?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if !["auto", "json", "pretty"].contains(&self.log_format.as_str()) {
+            bail!("log_format must be auto, json or pretty, not {:?}", self.log_format);
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.len() < 32
+        {
+            bail!("jwt_secret (EE_JWT_SECRET) must be at least 32 characters");
+        }
+        if self.rate_limit_per_minute == 0 || self.ip_rate_limit_per_minute == 0 {
+            bail!("rate limits must be at least 1 request per minute");
+        }
+        if self.access_token_ttl_secs < 1 || self.refresh_token_ttl_secs < self.access_token_ttl_secs {
+            bail!("access_token_ttl_secs must be positive and no longer than refresh_token_ttl_secs");
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("email-engine.db").display())
+        })
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing() {
+        let config = Config::default();
+        assert!(config.check().is_ok());
+        assert_eq!(config.database_url(), "sqlite://./data/email-engine.db");
+        assert_eq!(config.public_url(), "http://127.0.0.1:8000");
+        assert!(config.cors_origins().is_empty());
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ee.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9999\"\ncors_origins = \"https://a.test, https://b.test\"\nrate_limit_per_minute = 7\n").unwrap();
+        let overrides = Overrides { listen: Some("127.0.0.1:7777".into()), ..Default::default() };
+        let config = Config::load(Some(&path), &overrides).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:7777");
+        assert_eq!(config.rate_limit_per_minute, 7);
+        assert_eq!(config.cors_origins(), ["https://a.test", "https://b.test"]);
+        assert!(Config::load(Some(&dir.path().join("missing.toml")), &Overrides::default()).is_err());
+        std::fs::write(&path, "listn = \"typo\"\n").unwrap();
+        let err = Config::load(Some(&path), &Overrides::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("listn"), "{err:#}");
+    }
+}

@@ -1,0 +1,7 @@
+//! Authentication: passwords, access tokens, and the caller's identity.
+
+pub mod passwords;
+pub mod principal;
+pub mod tokens;
+
+pub use principal::Principal;

@@ -1,0 +1,150 @@
+//! Who is calling: a logged-in user (bearer access token) or an API key
+//! (`X-API-KEY: …`, or `Authorization: Bearer ee_…`).
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use ee_core::auth::{ActorKind, Role, token_digest};
+use ee_store::{StoreError, api_keys, sessions, tenants, users};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub kind: ActorKind,
+    /// The user's or the API key's id.
+    pub id: String,
+    /// E-mail of the user, or name of the key, for the audit log.
+    pub label: String,
+    pub role: Role,
+    /// The tenant a `user` belongs to; `None` for admins.
+    pub tenant_id: Option<String>,
+    pub session_id: Option<String>,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this action needs the admin role"))
+        }
+    }
+
+    /// The tenant every query of this caller is limited to; `None` means all (admin).
+    pub fn scope(&self) -> Option<&str> {
+        if self.is_admin() { None } else { self.tenant_id.as_deref() }
+    }
+
+    /// The tenant a new resource belongs to: the caller's own, or for an admin the one
+    /// named in the request. A user naming another tenant gets 404, as if it did not exist.
+    pub fn owning_tenant(&self, requested: Option<&str>, field: &str) -> Result<String, ApiError> {
+        match (self.scope(), requested) {
+            (Some(own), Some(asked)) if asked != own => Err(ApiError::not_found("tenant")),
+            (Some(own), _) => Ok(own.to_owned()),
+            (None, Some(asked)) => Ok(asked.to_owned()),
+            (None, None) => Err(ApiError::invalid_field(field, "is required for an admin")),
+        }
+    }
+}
+
+/// The credential a request presents, if any.
+pub fn presented_credential(headers: &HeaderMap) -> Option<String> {
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(key.trim().to_owned());
+    }
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(principal.clone());
+        }
+        let principal = authenticate(state, &parts.headers).await?;
+        parts.extensions.insert(principal.clone());
+        Ok(principal)
+    }
+}
+
+/// Resolves the credential of a request to its principal, or 401.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let credential = presented_credential(headers).ok_or_else(|| {
+        ApiError::unauthorized("credentials required: Authorization: Bearer <token> or X-API-KEY: <key>")
+    })?;
+    if credential.starts_with(ee_core::auth::API_KEY_PREFIX) {
+        from_api_key(state, &credential).await
+    } else {
+        from_access_token(state, &credential).await
+    }
+}
+
+async fn from_api_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
+    let now = state.now();
+    let mut conn = state.db.pool().acquire().await?;
+    let key = match api_keys::find_valid(&mut conn, &token_digest(key), now).await {
+        Ok(key) => key,
+        Err(StoreError::NotFound) => {
+            return Err(ApiError::unauthorized("the API key is unknown, revoked or expired"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ensure_tenant_active(&mut conn, &key.tenant_id).await?;
+    api_keys::touch(&mut conn, &key.id, now).await?;
+    Ok(Principal {
+        kind: ActorKind::ApiKey,
+        id: key.id,
+        label: key.name,
+        role: Role::User,
+        tenant_id: Some(key.tenant_id),
+        session_id: None,
+    })
+}
+
+async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let claims = state
+        .jwt
+        .verify(token)
+        .map_err(|_| ApiError::unauthorized("the access token is invalid or expired"))?;
+    let mut conn = state.db.pool().acquire().await?;
+    let ended = || ApiError::unauthorized("the session has ended; log in again");
+    match sessions::get_live(&mut conn, &claims.sid, state.now()).await {
+        Ok(session) if session.user_id == claims.sub => {}
+        Ok(_) | Err(StoreError::NotFound) => return Err(ended()),
+        Err(e) => return Err(e.into()),
+    }
+    let user = match users::get(&mut conn, &claims.sub).await {
+        Ok(user) if user.is_active == 1 => user,
+        Ok(_) | Err(StoreError::NotFound) => return Err(ended()),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(tenant_id) = &user.tenant_id {
+        ensure_tenant_active(&mut conn, tenant_id).await?;
+    }
+    Ok(Principal {
+        kind: ActorKind::User,
+        id: user.id,
+        label: user.email,
+        role: Role::parse(&user.role).unwrap_or(Role::User),
+        tenant_id: user.tenant_id,
+        session_id: Some(claims.sid),
+    })
+}
+
+async fn ensure_tenant_active(conn: &mut ee_store::AnyConnection, tenant_id: &str) -> Result<(), ApiError> {
+    let tenant = tenants::get(conn, tenant_id).await?;
+    if tenant.is_active == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("the tenant of these credentials is disabled"))
+    }
+}

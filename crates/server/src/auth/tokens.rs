@@ -1,0 +1,95 @@
+//! Access tokens: short-lived HS256 JWTs naming the user and the login session.
+//! The session is checked on every request, so logout and deactivation take effect
+//! at once rather than when the token expires.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+const ISSUER: &str = "email-engine";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// User id.
+    pub sub: String,
+    /// Session id.
+    pub sid: String,
+    pub iss: String,
+    /// Issued at, epoch seconds.
+    pub iat: i64,
+    /// Expiry, epoch seconds.
+    pub exp: i64,
+}
+
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    pub fn issue(&self, user_id: &str, session_id: &str, now_ms: i64, ttl_secs: i64) -> String {
+        let iat = now_ms / 1000;
+        let claims = AccessClaims {
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            iss: ISSUER.to_owned(),
+            iat,
+            exp: iat + ttl_secs,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing with an in-memory key cannot fail")
+    }
+
+    /// The claims of a well-signed, unexpired token.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, String> {
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    }
+
+    #[test]
+    fn issues_and_verifies() {
+        let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
+        let token = keys.issue("u1", "s1", now_ms(), 60);
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("u1", "s1"));
+    }
+
+    #[test]
+    fn refuses_expired_tampered_and_foreign_tokens() {
+        let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
+        let expired = keys.issue("u1", "s1", now_ms() - 3_600_000, 60);
+        assert!(keys.verify(&expired).is_err());
+        let token = keys.issue("u1", "s1", now_ms(), 60);
+        let mut tampered = token.clone();
+        tampered.insert(token.len() - 3, 'x');
+        assert!(keys.verify(&tampered).is_err());
+        let other = JwtKeys::new(b"another key of thirty-two bytes!").issue("u1", "s1", now_ms(), 60);
+        assert!(keys.verify(&other).is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! Extractors whose rejections are our JSON errors, naming the problem.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body. Malformed JSON → 400; a field of the wrong type or a missing field →
+/// 422 naming it; a body over the limit → 413. The content type is not checked: the
+/// seeds' clients post JSON with `curl -d`, which labels it as a form.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is larger than the server accepts",
+                )
+            } else {
+                ApiError::bad_request(format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("the request body is empty; a JSON object was expected"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        json_error(path, error.into_inner())
+    })?;
+    // Trailing characters after the value are malformed JSON too.
+    deserializer.end().map_err(|e| json_error(String::new(), e))?;
+    Ok(value)
+}
+
+fn json_error(path: String, inner: serde_json::Error) -> ApiError {
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let message = inner.to_string();
+            let field = if path == "." || path.is_empty() {
+                missing_field_name(&message).unwrap_or_else(|| "body".to_owned())
+            } else {
+                path
+            };
+            ApiError::invalid_field(&field, strip_position(&message))
+        }
+        _ => ApiError::bad_request(format!("malformed JSON: {inner}")),
+    }
+}
+
+/// serde reports a missing field at the parent's path, naming it in the message.
+fn missing_field_name(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Query parameters; a bad one → 400 naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}
+
+/// Where a request came from, for the audit log and rate limits.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(512).collect::<String>())
+        };
+        Ok(Self {
+            ip: client_ip(parts).map(|ip| ip.to_string()),
+            user_agent: header("user-agent"),
+            request_id: header("x-request-id"),
+        })
+    }
+}
+
+/// The peer address of the connection.
+pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        count: u32,
+    }
+
+    fn err(json: &str) -> ApiError {
+        match parse_json::<Body>(json.as_bytes()) {
+            Ok(body) => panic!("accepted {body:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn classifies_json_errors() {
+        assert_eq!(err("{\"name\": ").status, StatusCode::BAD_REQUEST);
+        assert_eq!(err("").status, StatusCode::BAD_REQUEST);
+        assert_eq!(err("{} trailing").status, StatusCode::BAD_REQUEST);
+        let wrong_type = err(r#"{"name": 5}"#);
+        assert_eq!((wrong_type.status, wrong_type.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")));
+        let nested = err(r#"{"name": "x", "inner": {"count": "many"}}"#);
+        assert_eq!(nested.field.as_deref(), Some("inner.count"));
+        let missing = err("{}");
+        assert_eq!((missing.status, missing.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")));
+        assert!(!missing.message.contains("line"), "{}", missing.message);
+        assert!(parse_json::<Body>(br#"{"name": "ok"}"#).is_ok());
+    }
+}

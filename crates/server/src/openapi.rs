@@ -1,0 +1,30 @@
+use utoipa::Modify;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Email-Engine API", description = "Self-hosted email infrastructure: tenants, sending infrastructure, contacts, campaigns, delivery."),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Login, token refresh and logout"),
+        (name = "tenants", description = "Brands, each fully isolated"),
+        (name = "users", description = "Accounts (admin only)"),
+        (name = "api-keys", description = "Keys for machine clients, sent as X-API-KEY"),
+        (name = "audit", description = "Who changed what"),
+        (name = "system", description = "Health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-KEY"))));
+    }
+}

@@ -1,0 +1,233 @@
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ee_core::ValidationErrors;
+use ee_core::auth::{generate_api_key, token_digest};
+use ee_core::tenant::validate_name;
+use ee_core::timefmt::to_rfc3339;
+use ee_store::api_keys::{self, ApiKey, NewApiKey};
+use ee_store::{AnyConnection, StoreError, tenants};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::parse_time;
+use crate::audit::{self, Actor, Change};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, RequestMeta};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyOut {
+    pub id: String,
+    pub name: String,
+    pub tenant_id: String,
+    /// The first characters of the current key, to tell keys apart.
+    pub key_prefix: String,
+    /// `active`, `expired` or `revoked`.
+    pub status: &'static str,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub rotated_at: Option<String>,
+    /// Until when the key replaced by the last rotation still works.
+    pub previous_valid_until: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+impl ApiKeyOut {
+    fn new(k: ApiKey, now: i64) -> Self {
+        let status = if k.revoked_at.is_some() {
+            "revoked"
+        } else if k.expires_at.is_some_and(|at| at <= now) {
+            "expired"
+        } else {
+            "active"
+        };
+        Self {
+            id: k.id,
+            name: k.name,
+            tenant_id: k.tenant_id,
+            key_prefix: k.key_prefix,
+            status,
+            created_at: to_rfc3339(k.created_at),
+            expires_at: k.expires_at.map(to_rfc3339),
+            revoked_at: k.revoked_at.map(to_rfc3339),
+            rotated_at: k.rotated_at.map(to_rfc3339),
+            previous_valid_until: k.previous_valid_until.filter(|at| *at > now).map(to_rfc3339),
+            last_used_at: k.last_used_at.map(to_rfc3339),
+        }
+    }
+}
+
+/// A key with its secret: answered once, at creation or rotation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyWithSecret {
+    #[serde(flatten)]
+    pub api_key: ApiKeyOut,
+    /// The secret. It is not stored and cannot be shown again.
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    pub name: String,
+    /// Required for an admin; a tenant's user gets a key of its own tenant.
+    pub tenant_id: Option<String>,
+    /// RFC 3339; no expiry when absent.
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateApiKey {
+    /// How long the replaced key keeps working, in seconds (default from the config, 0 = none).
+    pub grace_secs: Option<i64>,
+}
+
+/// Creates an API key. The secret is in the answer, once.
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
+    responses((status = 201, body = ApiKeyWithSecret), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<CreateApiKey>,
+) -> ApiResult<(StatusCode, Json<ApiKeyWithSecret>)> {
+    let tenant_id = principal.owning_tenant(body.tenant_id.as_deref(), "tenant_id")?;
+    let now = state.now();
+    let mut errors = ValidationErrors::new();
+    validate_name(&body.name, "name", &mut errors);
+    let expires_at = parse_time(body.expires_at.as_deref(), "expires_at")?;
+    if expires_at.is_some_and(|at| at <= now) {
+        errors.add("expires_at", "must be in the future");
+    }
+    errors.into_result()?;
+    let mut tx = state.db.pool().begin().await?;
+    match tenants::get(&mut tx, &tenant_id).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("tenant")),
+        Err(e) => return Err(e.into()),
+    }
+    let (key, prefix) = generate_api_key();
+    let stored = api_keys::insert(
+        &mut tx,
+        NewApiKey {
+            tenant_id: &tenant_id,
+            name: body.name.trim(),
+            key_prefix: &prefix,
+            key_hash: &token_digest(&key),
+            created_by: Some(&principal.id),
+            expires_at,
+        },
+        now,
+    )
+    .await?;
+    let out = ApiKeyOut::new(stored, now);
+    let change = Change {
+        action: "api_key.create",
+        resource_type: "api_key",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&tenant_id),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(ApiKeyWithSecret { api_key: out, key })))
+}
+
+/// Lists the caller's visible keys, without secrets.
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys",
+    responses((status = 200, body = Vec<ApiKeyOut>), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<ApiKeyOut>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let now = state.now();
+    let keys = api_keys::list(&mut conn, principal.scope()).await?;
+    Ok(Json(keys.into_iter().map(|k| ApiKeyOut::new(k, now)).collect()))
+}
+
+async fn visible(conn: &mut AnyConnection, principal: &Principal, id: &str) -> ApiResult<ApiKey> {
+    api_keys::get(conn, id, principal.scope()).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("API key"),
+        other => other.into(),
+    })
+}
+
+/// Revokes a key at once (its rotation's previous secret too).
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
+    responses((status = 204, description = "revoked"), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let key = visible(&mut tx, &principal, &id).await?;
+    api_keys::revoke(&mut tx, &id, now).await?;
+    let after = visible(&mut tx, &principal, &id).await?;
+    let tenant_id = key.tenant_id.clone();
+    let change = Change {
+        action: "api_key.revoke",
+        resource_type: "api_key",
+        resource_id: Some(&id),
+        tenant_id: Some(&tenant_id),
+        before: serde_json::to_value(ApiKeyOut::new(key, now)).ok(),
+        after: serde_json::to_value(ApiKeyOut::new(after, now)).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Issues a new secret for a key; the old one keeps working for the grace period.
+#[utoipa::path(post, path = "/api/v1/api-keys/{id}/rotate", tag = "api-keys", params(("id" = String, Path)),
+    request_body(content = RotateApiKey, description = "optional"),
+    responses((status = 200, body = ApiKeyWithSecret), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<ApiKeyWithSecret>> {
+    let body: RotateApiKey = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateApiKey::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let grace_secs = body.grace_secs.unwrap_or(state.settings.api_key_grace_secs);
+    if !(0..=30 * 86_400).contains(&grace_secs) {
+        return Err(ApiError::invalid_field("grace_secs", "must be between 0 and 2592000 (30 days)"));
+    }
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let key = visible(&mut tx, &principal, &id).await?;
+    if key.revoked_at.is_some() {
+        return Err(ApiError::conflict("a revoked key cannot be rotated"));
+    }
+    let (secret, prefix) = generate_api_key();
+    api_keys::rotate(&mut tx, &id, &prefix, &token_digest(&secret), now + grace_secs * 1000, now).await?;
+    let rotated = visible(&mut tx, &principal, &id).await?;
+    let before = serde_json::to_value(ApiKeyOut::new(key, now)).ok();
+    let out = ApiKeyOut::new(rotated, now);
+    let change = Change {
+        action: "api_key.rotate",
+        resource_type: "api_key",
+        resource_id: Some(&id),
+        tenant_id: Some(&out.tenant_id),
+        before,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(Json(ApiKeyWithSecret { api_key: out, key: secret }))
+}

@@ -1,0 +1,127 @@
+use axum::Json;
+use axum::extract::State;
+use ee_core::timefmt::to_rfc3339;
+use ee_store::audit::{self, AuditEntry, AuditFilter};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::parse_time;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryOut {
+    pub id: String,
+    pub created_at: String,
+    /// `user`, `api_key`, `cli`, `system` or `anonymous`.
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub actor_label: Option<String>,
+    pub tenant_id: Option<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    /// The resource before the change (null for a creation).
+    #[schema(value_type = Object)]
+    pub before: Value,
+    /// The resource after the change (null for a deletion).
+    #[schema(value_type = Object)]
+    pub after: Value,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl From<AuditEntry> for AuditEntryOut {
+    fn from(e: AuditEntry) -> Self {
+        let changes: Value = serde_json::from_str(&e.changes).unwrap_or(Value::Null);
+        Self {
+            id: e.id,
+            created_at: to_rfc3339(e.created_at),
+            actor_type: e.actor_type,
+            actor_id: e.actor_id,
+            actor_label: e.actor_label,
+            tenant_id: e.tenant_id,
+            action: e.action,
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            before: changes["before"].clone(),
+            after: changes["after"].clone(),
+            ip_address: e.ip_address,
+            user_agent: e.user_agent,
+            request_id: e.request_id,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// The id of the user or API key that acted.
+    pub actor: Option<String>,
+    /// e.g. `tenant.create`.
+    pub action: Option<String>,
+    /// e.g. `tenant`.
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub tenant_id: Option<String>,
+    /// RFC 3339, inclusive.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    pub to: Option<String>,
+    /// 1 to 500; 50 when absent.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntryOut>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The audit log, newest first (admin).
+#[utoipa::path(get, path = "/api/v1/audit/logs", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
+    principal.require_admin()?;
+    let before = match q.cursor.as_deref() {
+        None => None,
+        Some(cursor) => Some(
+            cursor
+                .split_once('_')
+                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| ApiError::invalid_field("cursor", "is not a cursor this API returned"))?,
+        ),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let filter = AuditFilter {
+        actor_id: q.actor,
+        action: q.action,
+        resource_type: q.resource_type,
+        resource_id: q.resource_id,
+        tenant_id: q.tenant_id,
+        from: parse_time(q.from.as_deref(), "from")?,
+        to: parse_time(q.to.as_deref(), "to")?,
+        before,
+        limit,
+    };
+    let mut conn = state.db.pool().acquire().await?;
+    let rows = audit::list(&mut conn, &filter).await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|last| format!("{}_{}", last.created_at, last.id)))
+        .flatten();
+    Ok(Json(AuditPage {
+        items: rows.into_iter().map(AuditEntryOut::from).collect(),
+        next_cursor,
+    }))
+}

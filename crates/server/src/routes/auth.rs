@@ -1,0 +1,240 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use ee_core::auth::{ActorKind, random_token, token_digest};
+use ee_store::sessions::{self, RefreshOutcome};
+use ee_store::{StoreError, tenants, users};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::audit::{self, Actor, Change};
+use crate::auth::passwords;
+use crate::auth::principal::authenticate;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, RequestMeta};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    /// Ends the session of this refresh token; without it, the session of the
+    /// bearer access token ends.
+    pub refresh_token: Option<String>,
+}
+
+const BAD_LOGIN: &str = "wrong e-mail or password";
+
+/// Exchanges an e-mail and password for an access token and a refresh token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenPair>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let user = match users::get_by_email(&mut conn, body.email.trim()).await {
+        Ok(user) => Some(user),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    drop(conn);
+    let stored = user.as_ref().map_or_else(|| passwords::decoy_hash().to_owned(), |u| u.password_hash.clone());
+    let password_ok = passwords::verify_blocking(body.password, stored).await;
+    let user = match user {
+        Some(user) if password_ok && user.is_active == 1 => user,
+        _ => {
+            let mut conn = state.db.pool().acquire().await?;
+            let actor = Actor { kind: ActorKind::Anonymous, id: None, label: Some(body.email.chars().take(254).collect()) };
+            let change = Change { action: "auth.login_failed", resource_type: "session", resource_id: None, tenant_id: None, before: None, after: None };
+            audit::record(&mut conn, &actor, &meta, change, state.now()).await?;
+            return Err(ApiError::unauthorized(BAD_LOGIN));
+        }
+    };
+    let mut tx = state.db.pool().begin().await?;
+    if let Some(tenant_id) = &user.tenant_id
+        && tenants::get(&mut tx, tenant_id).await?.is_active != 1
+    {
+        return Err(ApiError::forbidden("the tenant of this account is disabled"));
+    }
+    let now = state.now();
+    let settings = &state.settings;
+    let session = sessions::create(
+        &mut tx,
+        &user.id,
+        now + settings.refresh_token_ttl_secs * 1000,
+        meta.ip.as_deref(),
+        meta.user_agent.as_deref(),
+        now,
+    )
+    .await?;
+    let pair = issue_pair(&state, &mut tx, &user.id, &session.id, session.expires_at, now).await?;
+    let actor = Actor { kind: ActorKind::User, id: Some(user.id.clone()), label: Some(user.email.clone()) };
+    let change = Change {
+        action: "auth.login",
+        resource_type: "session",
+        resource_id: Some(&session.id),
+        tenant_id: user.tenant_id.as_deref(),
+        before: None,
+        after: None,
+    };
+    audit::record(&mut tx, &actor, &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(Json(pair))
+}
+
+async fn issue_pair(
+    state: &AppState,
+    conn: &mut ee_store::AnyConnection,
+    user_id: &str,
+    session_id: &str,
+    session_expires_at: i64,
+    now: i64,
+) -> ApiResult<TokenPair> {
+    let refresh_token = random_token(32);
+    sessions::add_refresh_token(conn, session_id, &token_digest(&refresh_token), session_expires_at, now).await?;
+    let ttl = state.settings.access_token_ttl_secs;
+    Ok(TokenPair {
+        access_token: state.jwt.issue(user_id, session_id, now, ttl),
+        refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+    })
+}
+
+/// Spends a refresh token for a new pair. Each refresh token works once; presenting
+/// a used one ends its session (it has leaked).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<TokenPair>> {
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let outcome = sessions::use_refresh_token(&mut tx, &token_digest(&body.refresh_token), now).await?;
+    let (session_id, user_id) = match outcome {
+        RefreshOutcome::Rotated { session_id, user_id } => (session_id, user_id),
+        RefreshOutcome::Reused => {
+            let session_id = sessions::session_of_refresh_token(&mut tx, &token_digest(&body.refresh_token)).await?;
+            let actor = Actor { kind: ActorKind::Anonymous, id: None, label: None };
+            let change = Change {
+                action: "auth.refresh_reused",
+                resource_type: "session",
+                resource_id: session_id.as_deref(),
+                tenant_id: None,
+                before: None,
+                after: Some(serde_json::json!({"revoked": true})),
+            };
+            audit::record(&mut tx, &actor, &meta, change, now).await?;
+            tx.commit().await?;
+            return Err(ApiError::unauthorized(
+                "this refresh token was already used; its session has been ended",
+            ));
+        }
+        RefreshOutcome::Invalid => return Err(ApiError::unauthorized("the refresh token is invalid or expired")),
+    };
+    let user = users::get(&mut tx, &user_id).await?;
+    if user.is_active != 1 {
+        return Err(ApiError::unauthorized("the account is disabled"));
+    }
+    let session = sessions::get_live(&mut tx, &session_id, now).await?;
+    let pair = issue_pair(&state, &mut tx, &user.id, &session_id, session.expires_at, now).await?;
+    let actor = Actor { kind: ActorKind::User, id: Some(user.id.clone()), label: Some(user.email.clone()) };
+    let change = Change {
+        action: "auth.refresh",
+        resource_type: "session",
+        resource_id: Some(&session_id),
+        tenant_id: user.tenant_id.as_deref(),
+        before: None,
+        after: None,
+    };
+    audit::record(&mut tx, &actor, &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(Json(pair))
+}
+
+/// Ends a session: the one of the given refresh token, or of the bearer access token.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = LogoutRequest, description = "optional"),
+    responses((status = 204, description = "session ended"), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ()))]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    meta: RequestMeta,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let body: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LogoutRequest::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let (session_id, actor) = match body.refresh_token {
+        Some(token) => {
+            let session = sessions::session_of_refresh_token(&mut tx, &token_digest(&token))
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("the refresh token is unknown"))?;
+            (session, Actor { kind: ActorKind::Anonymous, id: None, label: None })
+        }
+        None => {
+            let principal = authenticate(&state, &headers).await?;
+            let session = principal
+                .session_id
+                .clone()
+                .ok_or_else(|| ApiError::bad_request("an API key has no session to end; revoke the key instead"))?;
+            (session, Actor::from(&principal))
+        }
+    };
+    sessions::revoke(&mut tx, &session_id, now).await?;
+    let change = Change { action: "auth.logout", resource_type: "session", resource_id: Some(&session_id), tenant_id: None, before: None, after: None };
+    audit::record(&mut tx, &actor, &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// `user` or `api_key`.
+    pub kind: &'static str,
+    pub id: String,
+    pub label: String,
+    pub role: &'static str,
+    pub tenant_id: Option<String>,
+}
+
+/// The caller, as the server sees it.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn me(principal: crate::auth::Principal) -> Json<Me> {
+    Json(Me {
+        kind: principal.kind.as_str(),
+        id: principal.id,
+        label: principal.label,
+        role: principal.role.as_str(),
+        tenant_id: principal.tenant_id,
+    })
+}

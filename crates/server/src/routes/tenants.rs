@@ -1,0 +1,233 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ee_core::ValidationErrors;
+use ee_core::tenant::{validate_name, validate_slug};
+use ee_core::timefmt::to_rfc3339;
+use ee_store::tenants::{self, NewTenant, Tenant};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{Page, PageParams};
+use crate::audit::{self, Actor, Change};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantOut {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Tenant> for TenantOut {
+    fn from(t: Tenant) -> Self {
+        Self {
+            settings: serde_json::from_str(&t.settings).unwrap_or_else(|_| Value::Object(Default::default())),
+            is_active: t.is_active == 1,
+            created_at: to_rfc3339(t.created_at),
+            updated_at: to_rfc3339(t.updated_at),
+            id: t.id,
+            name: t.name,
+            slug: t.slug,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub name: String,
+    /// Lower-case letters, digits and inner hyphens, 2–63 characters.
+    pub slug: String,
+    /// Free-form settings (a JSON object).
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+    pub is_active: Option<bool>,
+}
+
+fn check_settings(settings: Option<&Value>, errors: &mut ValidationErrors) {
+    if let Some(value) = settings
+        && !value.is_object()
+    {
+        errors.add("settings", "must be a JSON object");
+    }
+}
+
+/// Creates a tenant (admin).
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
+    responses((status = 201, body = TenantOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<CreateTenant>,
+) -> ApiResult<(StatusCode, Json<TenantOut>)> {
+    principal.require_admin()?;
+    let mut errors = ValidationErrors::new();
+    validate_name(&body.name, "name", &mut errors);
+    validate_slug(&body.slug, "slug", &mut errors);
+    check_settings(body.settings.as_ref(), &mut errors);
+    errors.into_result()?;
+    let settings = body.settings.unwrap_or_else(|| Value::Object(Default::default())).to_string();
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let tenant = tenants::insert(
+        &mut tx,
+        NewTenant { name: body.name.trim(), slug: &body.slug, settings: &settings },
+        now,
+    )
+    .await?;
+    let out = TenantOut::from(tenant);
+    let change = Change {
+        action: "tenant.create",
+        resource_type: "tenant",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&out.id),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Lists tenants: all for an admin, its own for a tenant's user or key.
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", params(PageParams),
+    responses((status = 200, body = Page<TenantOut>), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<TenantOut>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let rows = tenants::list(&mut conn, principal.scope(), page.limit(), page.offset()).await?;
+    Ok(Json(Page {
+        items: rows.into_iter().map(TenantOut::from).collect(),
+        limit: page.limit(),
+        offset: page.offset(),
+    }))
+}
+
+/// A tenant visible to the caller, else 404.
+async fn visible(conn: &mut ee_store::AnyConnection, principal: &Principal, id: &str) -> ApiResult<Tenant> {
+    if principal.scope().is_some_and(|own| own != id) {
+        return Err(ApiError::not_found("tenant"));
+    }
+    tenants::get(conn, id).await.map_err(|e| match e {
+        ee_store::StoreError::NotFound => ApiError::not_found("tenant"),
+        other => other.into(),
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path)),
+    responses((status = 200, body = TenantOut), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TenantOut>> {
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(Json(visible(&mut conn, &principal, &id).await?.into()))
+}
+
+/// Changes a tenant's name, slug, settings or active flag (admin).
+#[utoipa::path(patch, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path)), request_body = UpdateTenant,
+    responses((status = 200, body = TenantOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateTenant>,
+) -> ApiResult<Json<TenantOut>> {
+    let mut tx = state.db.pool().begin().await?;
+    let mut tenant = visible(&mut tx, &principal, &id).await?;
+    principal.require_admin()?;
+    let mut errors = ValidationErrors::new();
+    if let Some(name) = &body.name {
+        validate_name(name, "name", &mut errors);
+    }
+    if let Some(slug) = &body.slug {
+        validate_slug(slug, "slug", &mut errors);
+    }
+    check_settings(body.settings.as_ref(), &mut errors);
+    errors.into_result()?;
+    let before = serde_json::to_value(TenantOut::from(tenant.clone())).ok();
+    if let Some(name) = body.name {
+        tenant.name = name.trim().to_owned();
+    }
+    if let Some(slug) = body.slug {
+        tenant.slug = slug;
+    }
+    if let Some(settings) = body.settings {
+        tenant.settings = settings.to_string();
+    }
+    if let Some(active) = body.is_active {
+        tenant.is_active = i64::from(active);
+    }
+    let now = state.now();
+    tenant.updated_at = now;
+    tenants::update(&mut tx, &tenant).await?;
+    let out = TenantOut::from(tenant);
+    let change = Change {
+        action: "tenant.update",
+        resource_type: "tenant",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&out.id),
+        before,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// Deletes a tenant and everything it owns (admin).
+#[utoipa::path(delete, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let mut tx = state.db.pool().begin().await?;
+    let tenant = visible(&mut tx, &principal, &id).await?;
+    principal.require_admin()?;
+    tenants::delete(&mut tx, &id).await?;
+    let now = state.now();
+    let change = Change {
+        action: "tenant.delete",
+        resource_type: "tenant",
+        resource_id: Some(&id),
+        tenant_id: Some(&id),
+        before: serde_json::to_value(TenantOut::from(tenant)).ok(),
+        after: None,
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,312 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ee_core::ValidationErrors;
+use ee_core::address::check_syntax;
+use ee_core::auth::{Role, validate_password};
+use ee_core::timefmt::to_rfc3339;
+use ee_store::users::{self, NewUser, User};
+use ee_store::{AnyConnection, StoreError, sessions, tenants};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Page, PageParams};
+use crate::audit::{self, Actor, Change};
+use crate::auth::{Principal, passwords};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: String,
+    pub email: String,
+    pub username: Option<String>,
+    /// `admin` or `user`.
+    pub role: String,
+    pub tenant_id: Option<String>,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<User> for UserOut {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            username: u.username,
+            role: u.role,
+            tenant_id: u.tenant_id,
+            is_active: u.is_active == 1,
+            created_at: to_rfc3339(u.created_at),
+            updated_at: to_rfc3339(u.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    /// `admin` (all tenants, no tenant_id) or `user` (needs tenant_id).
+    pub role: String,
+    pub tenant_id: Option<String>,
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub role: Option<String>,
+    pub tenant_id: Option<String>,
+    pub username: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+/// Checks the role/tenant pair; the tenant must exist.
+async fn check_role_and_tenant(
+    conn: &mut AnyConnection,
+    role: &str,
+    tenant_id: Option<&str>,
+    errors: &mut ValidationErrors,
+) -> ApiResult<()> {
+    match (Role::parse(role), tenant_id) {
+        (None, _) => errors.add("role", "must be admin or user"),
+        (Some(Role::Admin), Some(_)) => errors.add("tenant_id", "must be absent for an admin (admins see all tenants)"),
+        (Some(Role::User), None) => errors.add("tenant_id", "is required for a user"),
+        (Some(Role::User), Some(id)) => match tenants::get(conn, id).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound) => errors.add("tenant_id", "names no tenant"),
+            Err(e) => return Err(e.into()),
+        },
+        (Some(Role::Admin), None) => {}
+    }
+    Ok(())
+}
+
+/// Hashes a password, mapping a failure (which only a bug could cause) to a 500.
+pub async fn hash_password(password: String) -> ApiResult<String> {
+    passwords::hash_blocking(password).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::internal()
+    })
+}
+
+/// Creates an account (admin).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, body = UserOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> ApiResult<(StatusCode, Json<UserOut>)> {
+    principal.require_admin()?;
+    let email = body.email.trim().to_lowercase();
+    let mut errors = ValidationErrors::new();
+    if let Err(e) = check_syntax(&email) {
+        errors.add("email", e.to_string());
+    }
+    validate_password(&body.password, "password", &mut errors);
+    let mut tx = state.db.pool().begin().await?;
+    check_role_and_tenant(&mut tx, &body.role, body.tenant_id.as_deref(), &mut errors).await?;
+    errors.into_result()?;
+    let hash = hash_password(body.password).await?;
+    let now = state.now();
+    let user = users::insert(
+        &mut tx,
+        NewUser {
+            tenant_id: body.tenant_id.as_deref(),
+            email: &email,
+            username: body.username.as_deref(),
+            password_hash: &hash,
+            role: &body.role,
+        },
+        now,
+    )
+    .await?;
+    let out = UserOut::from(user);
+    let change = Change {
+        action: "user.create",
+        resource_type: "user",
+        resource_id: Some(&out.id),
+        tenant_id: out.tenant_id.as_deref(),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct UserFilter {
+    pub tenant_id: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// Lists accounts (admin), optionally of one tenant.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserFilter),
+    responses((status = 200, body = Page<UserOut>), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(filter): ApiQuery<UserFilter>,
+) -> ApiResult<Json<Page<UserOut>>> {
+    principal.require_admin()?;
+    let page = PageParams { limit: filter.limit, offset: filter.offset };
+    let mut conn = state.db.pool().acquire().await?;
+    let rows = users::list(&mut conn, filter.tenant_id.as_deref(), page.limit(), page.offset()).await?;
+    Ok(Json(Page {
+        items: rows.into_iter().map(UserOut::from).collect(),
+        limit: page.limit(),
+        offset: page.offset(),
+    }))
+}
+
+async fn find(conn: &mut AnyConnection, id: &str) -> ApiResult<User> {
+    users::get(conn, id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("user"),
+        other => other.into(),
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses((status = 200, body = UserOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<UserOut>> {
+    principal.require_admin()?;
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(Json(find(&mut conn, &id).await?.into()))
+}
+
+/// Counts active admins other than `except`.
+async fn other_active_admins(conn: &mut AnyConnection, except: &str) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND is_active = 1 AND id <> $1",
+    )
+    .bind(except)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Changes an account (admin). A new password or deactivation ends its sessions.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)), request_body = UpdateUser,
+    responses((status = 200, body = UserOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateUser>,
+) -> ApiResult<Json<UserOut>> {
+    principal.require_admin()?;
+    let mut tx = state.db.pool().begin().await?;
+    let mut user = find(&mut tx, &id).await?;
+    let before = serde_json::to_value(UserOut::from(user.clone())).ok();
+    let mut errors = ValidationErrors::new();
+    if let Some(email) = &body.email {
+        let email = email.trim().to_lowercase();
+        match check_syntax(&email) {
+            Ok(()) => user.email = email,
+            Err(e) => errors.add("email", e.to_string()),
+        }
+    }
+    if let Some(password) = &body.password {
+        validate_password(password, "password", &mut errors);
+    }
+    if let Some(role) = &body.role {
+        user.role = role.clone();
+        if role == "admin" {
+            user.tenant_id = None;
+        }
+    }
+    if body.tenant_id.is_some() {
+        user.tenant_id = body.tenant_id.clone();
+    }
+    check_role_and_tenant(&mut tx, &user.role, user.tenant_id.as_deref(), &mut errors).await?;
+    errors.into_result()?;
+    if let Some(username) = body.username {
+        user.username = Some(username);
+    }
+    let was_active_admin = before
+        .as_ref()
+        .is_some_and(|b| b["role"] == "admin" && b["is_active"] == true);
+    if let Some(active) = body.is_active {
+        user.is_active = i64::from(active);
+    }
+    let still_active_admin = user.role == "admin" && user.is_active == 1;
+    if was_active_admin && !still_active_admin && other_active_admins(&mut tx, &user.id).await? == 0 {
+        return Err(ApiError::conflict("this is the last active admin; make another admin first"));
+    }
+    let now = state.now();
+    let password_changed = body.password.is_some();
+    if let Some(password) = body.password {
+        user.password_hash = hash_password(password).await?;
+    }
+    user.updated_at = now;
+    users::update(&mut tx, &user).await?;
+    if password_changed || user.is_active != 1 {
+        sessions::revoke_all_for_user(&mut tx, &user.id, now).await?;
+    }
+    let out = UserOut::from(user);
+    let mut after = serde_json::to_value(&out).ok();
+    if let (Some(after), true) = (after.as_mut(), password_changed) {
+        after["password"] = serde_json::Value::String("changed".into());
+    }
+    let change = Change {
+        action: "user.update",
+        resource_type: "user",
+        resource_id: Some(&out.id),
+        tenant_id: out.tenant_id.as_deref(),
+        before,
+        after,
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+/// Deletes an account (admin). The last admin, and yourself, cannot be deleted.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    principal.require_admin()?;
+    if principal.id == id {
+        return Err(ApiError::conflict("you cannot delete your own account"));
+    }
+    let mut tx = state.db.pool().begin().await?;
+    let user = find(&mut tx, &id).await?;
+    if user.role == "admin" && other_active_admins(&mut tx, &user.id).await? == 0 {
+        return Err(ApiError::conflict("this is the last active admin; make another admin first"));
+    }
+    users::delete(&mut tx, &id).await?;
+    let now = state.now();
+    let tenant_id = user.tenant_id.clone();
+    let change = Change {
+        action: "user.delete",
+        resource_type: "user",
+        resource_id: Some(&id),
+        tenant_id: tenant_id.as_deref(),
+        before: serde_json::to_value(UserOut::from(user)).ok(),
+        after: None,
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,54 @@
+use std::sync::Arc;
+
+use ee_core::clock::Clock;
+use ee_store::Db;
+
+use crate::auth::tokens::JwtKeys;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
+use crate::settings::Settings;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub clock: Clock,
+    pub settings: Settings,
+    pub jwt: JwtKeys,
+    pub metrics: Metrics,
+    pub limits: RateLimits,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(db: Db, clock: Clock, settings: Settings) -> Self {
+        let jwt = JwtKeys::new(&settings.jwt_secret);
+        let limits = RateLimits::new(settings.rate_limit_per_minute, settings.ip_rate_limit_per_minute);
+        Self(Arc::new(Inner {
+            db,
+            clock,
+            settings,
+            jwt,
+            metrics: Metrics::new(),
+            limits,
+        }))
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Metrics {
+    fn from_ref(state: &AppState) -> Metrics {
+        state.metrics.clone()
+    }
+}

@@ -164,7 +164,7 @@ mod tests {
     fn classifies_json_errors() {
         assert_eq!(err("{\"name\": ").status, StatusCode::BAD_REQUEST);
         assert_eq!(err("").status, StatusCode::BAD_REQUEST);
-        assert_eq!(err("{} trailing").status, StatusCode::BAD_REQUEST);
+        assert_eq!(err(r#"{"name": "x"} trailing"#).status, StatusCode::BAD_REQUEST);
         let wrong_type = err(r#"{"name": 5}"#);
         assert_eq!((wrong_type.status, wrong_type.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")));
         let nested = err(r#"{"name": "x", "inner": {"count": "many"}}"#);

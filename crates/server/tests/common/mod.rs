@@ -1,0 +1,151 @@
+//! A real server on an ephemeral loopback port, over a fresh database.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use ee_core::clock::Clock;
+use ee_server::bootstrap::ensure_admin;
+use ee_server::{AppState, Settings};
+use ee_store::Db;
+use ee_store::testing::TestDatabase;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_EMAIL: &str = "admin@example.test";
+pub const ADMIN_PASSWORD: &str = "admin-password-1234";
+pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub clock: Clock,
+    pub admin: String,
+    test_db: Option<TestDatabase>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let test_db = TestDatabase::create().await.expect("test database");
+        let db = test_db.connect().await.expect("migrated database");
+        let now = Clock::System.now_ms();
+        let clock = Clock::manual(now);
+        ensure_admin(&db, ADMIN_EMAIL, Some(ADMIN_PASSWORD), now).await.expect("admin");
+        let mut settings = Settings::new(JWT_SECRET.to_vec());
+        settings.rate_limit_per_minute = 100_000;
+        settings.ip_rate_limit_per_minute = 100_000;
+        configure(&mut settings);
+        let state = AppState::new(db.clone(), clock.clone(), settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(ee_server::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        let mut app = Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            db,
+            clock,
+            admin: String::new(),
+            test_db: Some(test_db),
+            stop: Some(stop),
+            server: Some(server),
+        };
+        app.admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+        app
+    }
+
+    pub async fn finish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.db.close().await;
+        if let Some(test_db) = self.test_db.take() {
+            test_db.drop_database().await.unwrap();
+        }
+    }
+
+    /// A request with an optional credential: an access token or an `ee_` API key
+    /// (sent as X-API-KEY, as the seeds' clients do).
+    pub async fn call(&self, method: Method, path: &str, credential: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(credential) = credential {
+            request = if credential.starts_with("ee_") {
+                request.header("X-API-KEY", credential)
+            } else {
+                request.bearer_auth(credential)
+            };
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, credential: &str) -> Reply {
+        self.call(Method::GET, path, Some(credential), None).await
+    }
+
+    pub async fn post(&self, path: &str, credential: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(credential), Some(body)).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let reply = self.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": password}))).await;
+        assert_eq!(reply.status, StatusCode::OK, "login {email}: {}", reply.body);
+        reply.body
+    }
+
+    /// Creates a tenant (as admin) and returns its id.
+    pub async fn tenant(&self, slug: &str) -> String {
+        let reply = self.post("/api/v1/tenants", &self.admin, json!({"name": slug.to_uppercase(), "slug": slug})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a tenant user and returns its access token.
+    pub async fn tenant_user(&self, tenant_id: &str, email: &str) -> String {
+        let reply = self
+            .post("/api/v1/users", &self.admin, json!({"email": email, "password": "user-password-1234", "role": "user", "tenant_id": tenant_id}))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        self.login(email, "user-password-1234").await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an API key for a tenant (as admin): (id, key).
+    pub async fn api_key(&self, tenant_id: &str, name: &str) -> (String, String) {
+        let reply = self.post("/api/v1/api-keys", &self.admin, json!({"name": name, "tenant_id": tenant_id})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        (reply.body["id"].as_str().unwrap().to_owned(), reply.body["key"].as_str().unwrap().to_owned())
+    }
+}
+
+/// Asserts the JSON error shape and returns its code.
+pub fn error_code(reply: &Reply) -> String {
+    let error = &reply.body["error"];
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error body: {}", reply.body);
+    error["code"].as_str().expect("error code").to_owned()
+}

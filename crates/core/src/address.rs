@@ -37,7 +37,10 @@ pub fn check_syntax(address: &str) -> Result<(), AddressError> {
         return Err(AddressError::LocalLength);
     }
     let atom_char = |c: char| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
-    if local.split('.').any(|atom| atom.is_empty() || !atom.chars().all(atom_char)) {
+    if local
+        .split('.')
+        .any(|atom| atom.is_empty() || !atom.chars().all(atom_char))
+    {
         return Err(AddressError::LocalChars);
     }
     if !is_host_name(domain) {
@@ -64,7 +67,11 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses() {
-        for ok in ["a@example.com", "first.last+tag@sub.example.co.uk", "élise@exemple.fr"] {
+        for ok in [
+            "a@example.com",
+            "first.last+tag@sub.example.co.uk",
+            "élise@exemple.fr",
+        ] {
             assert_eq!(check_syntax(ok), Ok(()), "{ok}");
         }
     }
@@ -75,8 +82,14 @@ mod tests {
         assert_eq!(check_syntax("no-at.example.com"), Err(AddressError::At));
         assert_eq!(check_syntax("a@b@example.com"), Err(AddressError::At));
         assert_eq!(check_syntax("@example.com"), Err(AddressError::LocalLength));
-        assert_eq!(check_syntax("a..b@example.com"), Err(AddressError::LocalChars));
-        assert_eq!(check_syntax("a b@example.com"), Err(AddressError::LocalChars));
+        assert_eq!(
+            check_syntax("a..b@example.com"),
+            Err(AddressError::LocalChars)
+        );
+        assert_eq!(
+            check_syntax("a b@example.com"),
+            Err(AddressError::LocalChars)
+        );
         assert_eq!(check_syntax("a@localhost"), Err(AddressError::Domain));
         assert_eq!(check_syntax("a@-bad.com"), Err(AddressError::Domain));
         let long_local = format!("{}@example.com", "a".repeat(65));

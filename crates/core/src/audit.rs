@@ -7,7 +7,14 @@ const REDACTED: &str = "[redacted]";
 /// True for a JSON key whose value is a secret or derived from one.
 fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    const PARTS: [&str; 6] = ["password", "secret", "token", "private_key", "api_key", "_hash"];
+    const PARTS: [&str; 6] = [
+        "password",
+        "secret",
+        "token",
+        "private_key",
+        "api_key",
+        "_hash",
+    ];
     key == "key" || key.ends_with("_key") || PARTS.iter().any(|part| key.contains(part))
 }
 

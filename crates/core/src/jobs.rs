@@ -56,7 +56,9 @@ impl Backoff {
     /// Delay before the next try after `attempts` tries have failed (`attempts` ≥ 1).
     pub fn delay_ms(&self, attempts: i64) -> i64 {
         let exponent = (attempts.max(1) - 1).min(40) as u32;
-        self.base_ms.saturating_mul(1_i64 << exponent).min(self.max_ms)
+        self.base_ms
+            .saturating_mul(1_i64 << exponent)
+            .min(self.max_ms)
     }
 }
 
@@ -67,7 +69,12 @@ pub enum AfterFailure {
     DeadLetter,
 }
 
-pub fn after_failure(attempts: i64, max_attempts: i64, now_ms: i64, backoff: Backoff) -> AfterFailure {
+pub fn after_failure(
+    attempts: i64,
+    max_attempts: i64,
+    now_ms: i64,
+    backoff: Backoff,
+) -> AfterFailure {
     if attempts >= max_attempts {
         AfterFailure::DeadLetter
     } else {
@@ -81,7 +88,10 @@ mod tests {
 
     #[test]
     fn backoff_doubles_then_caps() {
-        let b = Backoff { base_ms: 1000, max_ms: 10_000 };
+        let b = Backoff {
+            base_ms: 1000,
+            max_ms: 10_000,
+        };
         let delays: Vec<i64> = (1..=6).map(|a| b.delay_ms(a)).collect();
         assert_eq!(delays, [1000, 2000, 4000, 8000, 10_000, 10_000]);
         assert_eq!(b.delay_ms(1000), 10_000);
@@ -89,7 +99,10 @@ mod tests {
 
     #[test]
     fn failures_retry_until_the_last_attempt() {
-        let b = Backoff { base_ms: 1000, max_ms: 60_000 };
+        let b = Backoff {
+            base_ms: 1000,
+            max_ms: 60_000,
+        };
         assert_eq!(after_failure(1, 3, 50, b), AfterFailure::RetryAt(1050));
         assert_eq!(after_failure(2, 3, 50, b), AfterFailure::RetryAt(2050));
         assert_eq!(after_failure(3, 3, 50, b), AfterFailure::DeadLetter);

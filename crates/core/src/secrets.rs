@@ -35,7 +35,8 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     pub fn new(master_key: &[u8]) -> Result<Self, SealError> {
-        let cipher = XChaCha20Poly1305::new_from_slice(master_key).map_err(|_| SealError::KeyLength)?;
+        let cipher =
+            XChaCha20Poly1305::new_from_slice(master_key).map_err(|_| SealError::KeyLength)?;
         Ok(Self { cipher })
     }
 
@@ -45,7 +46,13 @@ impl Sealer {
         rand::rng().fill(&mut nonce);
         let sealed = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: purpose.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: purpose.as_bytes(),
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -63,7 +70,13 @@ impl Sealer {
         }
         let (nonce, ciphertext) = bytes.split_at(24);
         self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: purpose.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: purpose.as_bytes(),
+                },
+            )
             .map_err(|_| SealError::Open)
     }
 }
@@ -78,8 +91,15 @@ mod tests {
         let sealed = sealer.seal("dkim", b"-----BEGIN PRIVATE KEY-----");
         assert!(sealed.starts_with("v1:"));
         assert!(!sealed.contains("PRIVATE"));
-        assert_ne!(sealed, sealer.seal("dkim", b"-----BEGIN PRIVATE KEY-----"), "nonce is random");
-        assert_eq!(sealer.open("dkim", &sealed).unwrap(), b"-----BEGIN PRIVATE KEY-----");
+        assert_ne!(
+            sealed,
+            sealer.seal("dkim", b"-----BEGIN PRIVATE KEY-----"),
+            "nonce is random"
+        );
+        assert_eq!(
+            sealer.open("dkim", &sealed).unwrap(),
+            b"-----BEGIN PRIVATE KEY-----"
+        );
     }
 
     #[test]

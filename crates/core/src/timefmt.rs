@@ -26,8 +26,14 @@ mod tests {
     fn round_trip_and_offsets() {
         assert_eq!(to_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(to_rfc3339(1_795_256_770_123), "2026-11-21T10:26:10.123Z");
-        assert_eq!(parse_rfc3339("2026-11-21T10:26:10.123Z"), Some(1_795_256_770_123));
-        assert_eq!(parse_rfc3339("2026-11-21T11:26:10.123+01:00"), Some(1_795_256_770_123));
+        assert_eq!(
+            parse_rfc3339("2026-11-21T10:26:10.123Z"),
+            Some(1_795_256_770_123)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-21T11:26:10.123+01:00"),
+            Some(1_795_256_770_123)
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(parse_rfc3339("2026-11-21"), None);
     }

@@ -15,7 +15,11 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{Config, Overrides};
 
 #[derive(Debug, Parser)]
-#[command(name = "email-engine", version, about = "Self-hosted email infrastructure hub")]
+#[command(
+    name = "email-engine",
+    version,
+    about = "Self-hosted email infrastructure hub"
+)]
 pub struct Cli {
     /// A TOML configuration file.
     #[arg(long, global = true, value_name = "FILE")]
@@ -117,7 +121,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => args.listen.clone(),
         _ => None,
     };
-    let overrides = Overrides { data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone(), listen };
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        listen,
+    };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     init_logging(&config, matches!(cli.command, Command::Serve(_)))?;
     match cli.command {
@@ -127,20 +135,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied ({})", db.backend().as_str());
             Ok(())
         }
-        Command::User(UserCommand::Create { email, role, tenant, password }) => {
-            user_create(&config, &email, &role, tenant.as_deref(), password).await
-        }
-        Command::Tenant(TenantCommand::Create { name, slug, settings }) => {
-            tenant_create(&config, &name, &slug, &settings).await
-        }
-        Command::ApiKey(ApiKeyCommand::Create { tenant, name, expires_at }) => {
-            api_key_create(&config, &tenant, &name, expires_at.as_deref()).await
-        }
+        Command::User(UserCommand::Create {
+            email,
+            role,
+            tenant,
+            password,
+        }) => user_create(&config, &email, &role, tenant.as_deref(), password).await,
+        Command::Tenant(TenantCommand::Create {
+            name,
+            slug,
+            settings,
+        }) => tenant_create(&config, &name, &slug, &settings).await,
+        Command::ApiKey(ApiKeyCommand::Create {
+            tenant,
+            name,
+            expires_at,
+        }) => api_key_create(&config, &tenant, &name, expires_at.as_deref()).await,
     }
 }
 
 fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
-    let default_level = if serving { config.log_level.as_str() } else { "warn" };
+    let default_level = if serving {
+        config.log_level.as_str()
+    } else {
+        "warn"
+    };
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(default_level))
         .context("invalid log_level")?;
@@ -149,9 +168,15 @@ fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
         "pretty" => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = if json {
-        builder.json().flatten_event(true).with_current_span(true).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init()
     } else {
         builder.try_init()
     };
@@ -159,8 +184,12 @@ fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
 }
 
 async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
     let db = Db::connect(&config.database_url(), config.db_max_connections)
         .await
         .context("cannot open the database")?;
@@ -171,22 +200,35 @@ async fn open_db(config: &Config) -> anyhow::Result<Db> {
 async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
     let keys = crate::secrets::load_or_create(&config)?;
     // Checked at start, so that a wrong master key fails now rather than in a later job.
-    ee_core::secrets::Sealer::new(&keys.master_key).map_err(|e| anyhow::anyhow!("master key: {e}"))?;
+    ee_core::secrets::Sealer::new(&keys.master_key)
+        .map_err(|e| anyhow::anyhow!("master key: {e}"))?;
     let db = open_db(&config).await?;
     let clock = Clock::System;
-    match ensure_admin(&db, &config.admin_email, config.admin_password.as_deref(), clock.now_ms()).await? {
+    match ensure_admin(
+        &db,
+        &config.admin_email,
+        config.admin_password.as_deref(),
+        clock.now_ms(),
+    )
+    .await?
+    {
         AdminBootstrap::Generated { email, password } => {
             // Printed once, to the terminal, never to the logs.
-            println!("First run: created the admin account\n  email:    {email}\n  password: {password}\nKeep this password: it is not shown again.");
+            println!(
+                "First run: created the admin account\n  email:    {email}\n  password: {password}\nKeep this password: it is not shown again."
+            );
         }
-        AdminBootstrap::Created { email } => tracing::info!(%email, "created the first admin account"),
+        AdminBootstrap::Created { email } => {
+            tracing::info!(%email, "created the first admin account")
+        }
         AdminBootstrap::Existing => {}
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     if matches!(role, NodeRole::All | NodeRole::Worker) {
         let registry = ee_jobs::standard_registry(db.clone(), clock.clone());
-        let mut worker_config = ee_jobs::WorkerConfig::new(format!("{}-{}", hostname(), std::process::id()));
+        let mut worker_config =
+            ee_jobs::WorkerConfig::new(format!("{}-{}", hostname(), std::process::id()));
         worker_config.concurrency = config.worker_concurrency;
         let worker = ee_jobs::Worker::new(db.clone(), clock.clone(), worker_config, registry);
         enqueue_housekeeping(&db, &clock).await;
@@ -227,7 +269,10 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(true);
     let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(30), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(30), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("tasks still running after 30 s; exiting anyway");
     }
     db.close().await;
@@ -280,11 +325,18 @@ async fn shutdown_signal() {
 
 fn cli_actor() -> Actor {
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    Actor { kind: ActorKind::Cli, id: None, label: Some(format!("cli:{who}")) }
+    Actor {
+        kind: ActorKind::Cli,
+        id: None,
+        label: Some(format!("cli:{who}")),
+    }
 }
 
 /// A tenant by slug or id.
-async fn find_tenant(conn: &mut ee_store::AnyConnection, key: &str) -> anyhow::Result<tenants::Tenant> {
+async fn find_tenant(
+    conn: &mut ee_store::AnyConnection,
+    key: &str,
+) -> anyhow::Result<tenants::Tenant> {
     match tenants::get_by_slug(conn, key).await {
         Ok(t) => Ok(t),
         Err(StoreError::NotFound) => match tenants::get(conn, key).await {
@@ -297,10 +349,17 @@ async fn find_tenant(conn: &mut ee_store::AnyConnection, key: &str) -> anyhow::R
 }
 
 fn validation(errors: ee_core::ValidationErrors) -> anyhow::Result<()> {
-    errors.into_result().map_err(|e| anyhow::anyhow!("invalid input: {}", e.summary()))
+    errors
+        .into_result()
+        .map_err(|e| anyhow::anyhow!("invalid input: {}", e.summary()))
 }
 
-async fn tenant_create(config: &Config, name: &str, slug: &str, settings: &str) -> anyhow::Result<()> {
+async fn tenant_create(
+    config: &Config,
+    name: &str,
+    slug: &str,
+    settings: &str,
+) -> anyhow::Result<()> {
     let mut errors = ee_core::ValidationErrors::new();
     ee_core::tenant::validate_name(name, "--name", &mut errors);
     ee_core::tenant::validate_slug(slug, "--slug", &mut errors);
@@ -312,7 +371,16 @@ async fn tenant_create(config: &Config, name: &str, slug: &str, settings: &str) 
     let db = open_db(config).await?;
     let now = Clock::System.now_ms();
     let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
-    let tenant = tenants::insert(&mut tx, tenants::NewTenant { name: name.trim(), slug, settings }, now).await?;
+    let tenant = tenants::insert(
+        &mut tx,
+        tenants::NewTenant {
+            name: name.trim(),
+            slug,
+            settings,
+        },
+        now,
+    )
+    .await?;
     let change = Change {
         action: "tenant.create",
         resource_type: "tenant",
@@ -321,7 +389,9 @@ async fn tenant_create(config: &Config, name: &str, slug: &str, settings: &str) 
         before: None,
         after: Some(serde_json::json!({"name": tenant.name, "slug": tenant.slug})),
     };
-    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     tx.commit().await.map_err(StoreError::from)?;
     println!("{}", tenant.id);
     Ok(())
@@ -361,7 +431,13 @@ async fn user_create(
     let now = Clock::System.now_ms();
     let user = users::insert(
         &mut tx,
-        users::NewUser { tenant_id: tenant_id.as_deref(), email: &email, username: None, password_hash: &hash, role },
+        users::NewUser {
+            tenant_id: tenant_id.as_deref(),
+            email: &email,
+            username: None,
+            password_hash: &hash,
+            role,
+        },
         now,
     )
     .await?;
@@ -373,7 +449,9 @@ async fn user_create(
         before: None,
         after: Some(serde_json::json!({"email": email, "role": role, "tenant_id": tenant_id})),
     };
-    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     tx.commit().await.map_err(StoreError::from)?;
     println!("{}", user.id);
     if generated {
@@ -382,7 +460,12 @@ async fn user_create(
     Ok(())
 }
 
-async fn api_key_create(config: &Config, tenant: &str, name: &str, expires_at: Option<&str>) -> anyhow::Result<()> {
+async fn api_key_create(
+    config: &Config,
+    tenant: &str,
+    name: &str,
+    expires_at: Option<&str>,
+) -> anyhow::Result<()> {
     let mut errors = ee_core::ValidationErrors::new();
     ee_core::tenant::validate_name(name, "--name", &mut errors);
     let now = Clock::System.now_ms();
@@ -395,7 +478,10 @@ async fn api_key_create(config: &Config, tenant: &str, name: &str, expires_at: O
                 None
             }
             None => {
-                errors.add("--expires-at", "must be an RFC 3339 date-time, e.g. 2027-01-01T00:00:00Z");
+                errors.add(
+                    "--expires-at",
+                    "must be an RFC 3339 date-time, e.g. 2027-01-01T00:00:00Z",
+                );
                 None
             }
         },
@@ -424,10 +510,17 @@ async fn api_key_create(config: &Config, tenant: &str, name: &str, expires_at: O
         resource_id: Some(&stored.id),
         tenant_id: Some(&tenant.id),
         before: None,
-        after: Some(serde_json::json!({"name": stored.name, "key_prefix": stored.key_prefix, "expires_at": stored.expires_at})),
+        after: Some(
+            serde_json::json!({"name": stored.name, "key_prefix": stored.key_prefix, "expires_at": stored.expires_at}),
+        ),
     };
-    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     tx.commit().await.map_err(StoreError::from)?;
-    println!("id:  {}\nkey: {key}\nThe key is not stored and is not shown again.", stored.id);
+    println!(
+        "id:  {}\nkey: {key}\nThe key is not stored and is not shown again.",
+        stored.id
+    );
     Ok(())
 }

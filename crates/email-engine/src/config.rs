@@ -94,7 +94,10 @@ impl Config {
             .map(|o| o.keys().map(|k| k.to_uppercase()).collect())
             .unwrap_or_default();
         figment = figment
-            .merge(Env::prefixed("EE_").filter(move |key| known.iter().any(|k| k == &key.as_str().to_uppercase())))
+            .merge(
+                Env::prefixed("EE_")
+                    .filter(move |key| known.iter().any(|k| k == &key.as_str().to_uppercase())),
+            )
             .merge(Env::raw().only(&["DATABASE_URL"]))
             .merge(Serialized::defaults(overrides));
         let config: Config = figment.extract().context("invalid configuration")?;
@@ -104,7 +107,10 @@ impl Config {
 
     fn check(&self) -> anyhow::Result<()> {
         if !["auto", "json", "pretty"].contains(&self.log_format.as_str()) {
-            bail!("log_format must be auto, json or pretty, not {:?}", self.log_format);
+            bail!(
+                "log_format must be auto, json or pretty, not {:?}",
+                self.log_format
+            );
         }
         if let Some(secret) = &self.jwt_secret
             && secret.len() < 32
@@ -114,15 +120,22 @@ impl Config {
         if self.rate_limit_per_minute == 0 || self.ip_rate_limit_per_minute == 0 {
             bail!("rate limits must be at least 1 request per minute");
         }
-        if self.access_token_ttl_secs < 1 || self.refresh_token_ttl_secs < self.access_token_ttl_secs {
-            bail!("access_token_ttl_secs must be positive and no longer than refresh_token_ttl_secs");
+        if self.access_token_ttl_secs < 1
+            || self.refresh_token_ttl_secs < self.access_token_ttl_secs
+        {
+            bail!(
+                "access_token_ttl_secs must be positive and no longer than refresh_token_ttl_secs"
+            );
         }
         Ok(())
     }
 
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("email-engine.db").display())
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("email-engine.db").display()
+            )
         })
     }
 
@@ -162,12 +175,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ee.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:9999\"\ncors_origins = \"https://a.test, https://b.test\"\nrate_limit_per_minute = 7\n").unwrap();
-        let overrides = Overrides { listen: Some("127.0.0.1:7777".into()), ..Default::default() };
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:7777".into()),
+            ..Default::default()
+        };
         let config = Config::load(Some(&path), &overrides).unwrap();
         assert_eq!(config.listen, "127.0.0.1:7777");
         assert_eq!(config.rate_limit_per_minute, 7);
         assert_eq!(config.cors_origins(), ["https://a.test", "https://b.test"]);
-        assert!(Config::load(Some(&dir.path().join("missing.toml")), &Overrides::default()).is_err());
+        assert!(
+            Config::load(
+                Some(&dir.path().join("missing.toml")),
+                &Overrides::default()
+            )
+            .is_err()
+        );
         std::fs::write(&path, "listn = \"typo\"\n").unwrap();
         let err = Config::load(Some(&path), &Overrides::default()).unwrap_err();
         assert!(format!("{err:#}").contains("listn"), "{err:#}");

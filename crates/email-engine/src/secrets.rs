@@ -18,8 +18,12 @@ pub struct Keys {
 }
 
 pub fn load_or_create(config: &Config) -> anyhow::Result<Keys> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
     let jwt_secret = match &config.jwt_secret {
         Some(secret) => secret.as_bytes().to_vec(),
         None => key_file(&config.data_dir.join("jwt.key"), 64)?,
@@ -30,18 +34,31 @@ pub fn load_or_create(config: &Config) -> anyhow::Result<Keys> {
             .ok()
             .filter(|k| k.len() == ee_core::secrets::MASTER_KEY_LEN)
             .context("master_key (EE_MASTER_KEY) must be the base64 of 32 bytes")?,
-        None => key_file(&config.data_dir.join("master.key"), ee_core::secrets::MASTER_KEY_LEN)?,
+        None => key_file(
+            &config.data_dir.join("master.key"),
+            ee_core::secrets::MASTER_KEY_LEN,
+        )?,
     };
-    Ok(Keys { jwt_secret, master_key })
+    Ok(Keys {
+        jwt_secret,
+        master_key,
+    })
 }
 
 /// Reads a base64 key file, creating it with `len` random bytes if it does not exist.
 fn key_file(path: &Path, len: usize) -> anyhow::Result<Vec<u8>> {
     if path.exists() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let key = STANDARD.decode(text.trim()).with_context(|| format!("{} is not base64", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let key = STANDARD
+            .decode(text.trim())
+            .with_context(|| format!("{} is not base64", path.display()))?;
         if key.len() != len {
-            bail!("{} holds {} bytes; {len} expected", path.display(), key.len());
+            bail!(
+                "{} holds {} bytes; {len} expected",
+                path.display(),
+                key.len()
+            );
         }
         return Ok(key);
     }
@@ -51,7 +68,9 @@ fn key_file(path: &Path, len: usize) -> anyhow::Result<Vec<u8>> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     writeln!(file, "{}", STANDARD.encode(&key))?;
     file.sync_all()?;
     Ok(key)
@@ -64,7 +83,10 @@ mod tests {
     #[test]
     fn keys_are_created_once_with_private_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
         let first = load_or_create(&config).unwrap();
         let second = load_or_create(&config).unwrap();
         assert_eq!(first.jwt_secret, second.jwt_secret);
@@ -73,7 +95,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(config.data_dir.join("master.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(config.data_dir.join("master.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         ee_core::secrets::Sealer::new(&first.master_key).unwrap();
@@ -82,7 +107,11 @@ mod tests {
     #[test]
     fn given_keys_are_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let bad = Config { data_dir: dir.path().into(), master_key: Some("c2hvcnQ=".into()), ..Config::default() };
+        let bad = Config {
+            data_dir: dir.path().into(),
+            master_key: Some("c2hvcnQ=".into()),
+            ..Config::default()
+        };
         assert!(load_or_create(&bad).is_err());
         let good = Config {
             data_dir: dir.path().into(),

@@ -1,4 +1,5 @@
 //! The real binary: CLI commands, first run, and a restart that keeps all data.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Stdio;
@@ -27,11 +28,19 @@ fn command(data_dir: &Path, db: &TestDatabase) -> Command {
 
 async fn run(cmd: &mut Command) -> (bool, String, String) {
     let out = cmd.output().await.expect("the binary runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Server {
@@ -43,7 +52,9 @@ struct Server {
 async fn start(data_dir: &Path, db: &TestDatabase, extra_env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let mut cmd = command(data_dir, db);
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -57,10 +68,16 @@ async fn start(data_dir: &Path, db: &TestDatabase, extra_env: &[(&str, &str)]) -
             let stdout = child.stdout.take().unwrap();
             let mut lines = BufReader::new(stdout).lines();
             let mut stdout_lines = Vec::new();
-            while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
+            while let Ok(Ok(Some(line))) =
+                tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+            {
                 stdout_lines.push(line);
             }
-            return Server { child, base, stdout_lines };
+            return Server {
+                child,
+                base,
+                stdout_lines,
+            };
         }
         if let Ok(Some(status)) = child.try_wait() {
             panic!("serve exited early: {status}");
@@ -74,15 +91,23 @@ impl Server {
     async fn stop(mut self) {
         // SIGTERM, as a service manager would send, then wait for the clean exit.
         let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
         assert!(status.success());
-        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.expect("stops in time").unwrap();
+        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("stops in time")
+            .unwrap();
         assert!(exit.success(), "clean shutdown: {exit}");
     }
 }
 
 async fn post(base: &str, path: &str, auth: Option<(&str, &str)>, body: Value) -> (u16, Value) {
-    let mut request = reqwest::Client::new().post(format!("{base}{path}")).json(&body);
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(&body);
     if let Some((header, value)) = auth {
         request = request.header(header, value);
     }
@@ -92,7 +117,12 @@ async fn post(base: &str, path: &str, auth: Option<(&str, &str)>, body: Value) -
 }
 
 async fn get(base: &str, path: &str, header: &str, value: &str) -> (u16, Value) {
-    let response = reqwest::Client::new().get(format!("{base}{path}")).header(header, value).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .header(header, value)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -108,36 +138,91 @@ async fn first_run_login_and_restart_keep_everything() {
     let password = server
         .stdout_lines
         .iter()
-        .find_map(|l| l.trim().strip_prefix("password:").map(|p| p.trim().to_owned()))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("password:")
+                .map(|p| p.trim().to_owned())
+        })
         .unwrap_or_else(|| panic!("the first run prints the admin password: {printed}"));
     assert!(printed.contains("admin@email-engine.local"));
     for file in ["jwt.key", "master.key"] {
-        assert!(data.join(file).is_file(), "{file} generated in the data dir");
+        assert!(
+            data.join(file).is_file(),
+            "{file} generated in the data dir"
+        );
     }
     if !db.url.starts_with("postgres") {
-        assert!(data.join("email-engine.db").is_file(), "the default database is a SQLite file in the data dir");
+        assert!(
+            data.join("email-engine.db").is_file(),
+            "the default database is a SQLite file in the data dir"
+        );
     }
-    let (status, tokens) = post(&server.base, "/api/v1/auth/login", None, json!({"email": "admin@email-engine.local", "password": password})).await;
+    let (status, tokens) = post(
+        &server.base,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "admin@email-engine.local", "password": password}),
+    )
+    .await;
     assert_eq!(status, 200, "{tokens}");
     let access = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
-    let (status, tenant) = post(&server.base, "/api/v1/tenants", Some(("authorization", &access)), json!({"name": "SOS-Expat", "slug": "sos-expat"})).await;
+    let (status, tenant) = post(
+        &server.base,
+        "/api/v1/tenants",
+        Some(("authorization", &access)),
+        json!({"name": "SOS-Expat", "slug": "sos-expat"}),
+    )
+    .await;
     assert_eq!(status, 201, "{tenant}");
-    let (status, key) = post(&server.base, "/api/v1/api-keys", Some(("authorization", &access)), json!({"name": "scraper", "tenant_id": tenant["id"]})).await;
+    let (status, key) = post(
+        &server.base,
+        "/api/v1/api-keys",
+        Some(("authorization", &access)),
+        json!({"name": "scraper", "tenant_id": tenant["id"]}),
+    )
+    .await;
     assert_eq!(status, 201);
     server.stop().await;
 
     let server = start(&data, &db, &[]).await;
-    assert!(!server.stdout_lines.iter().any(|l| l.contains("password")), "the password is printed once only");
+    assert!(
+        !server.stdout_lines.iter().any(|l| l.contains("password")),
+        "the password is printed once only"
+    );
     // The same access token still works: the signing key and the session were kept.
     let (status, tenants) = get(&server.base, "/api/v1/tenants", "authorization", &access).await;
     assert_eq!(status, 200);
     assert_eq!(tenants["items"][0]["slug"], "sos-expat");
-    let (status, me) = get(&server.base, "/api/v1/auth/me", "x-api-key", key["key"].as_str().unwrap()).await;
-    assert_eq!((status, me["tenant_id"].clone()), (200, tenant["id"].clone()));
-    let (status, _) = post(&server.base, "/api/v1/auth/login", None, json!({"email": "admin@email-engine.local", "password": password})).await;
+    let (status, me) = get(
+        &server.base,
+        "/api/v1/auth/me",
+        "x-api-key",
+        key["key"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, me["tenant_id"].clone()),
+        (200, tenant["id"].clone())
+    );
+    let (status, _) = post(
+        &server.base,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "admin@email-engine.local", "password": password}),
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, audit) = get(&server.base, "/api/v1/audit/logs?action=tenant.create", "authorization", &access).await;
-    assert_eq!((status, audit["items"].as_array().map(Vec::len)), (200, Some(1)));
+    let (status, audit) = get(
+        &server.base,
+        "/api/v1/audit/logs?action=tenant.create",
+        "authorization",
+        &access,
+    )
+    .await;
+    assert_eq!(
+        (status, audit["items"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
     server.stop().await;
     db.drop_database().await.unwrap();
 }
@@ -151,20 +236,58 @@ async fn cli_commands_create_what_the_api_then_serves() {
     let (ok, out, err) = run(command(&data, &db).arg("migrate")).await;
     assert!(ok, "{err}");
     assert!(out.contains("migrations applied"));
-    let (ok, tenant_id, err) = run(command(&data, &db).args(["tenant", "create", "--name", "Ulixai", "--slug", "ulixai"])).await;
+    let (ok, tenant_id, err) =
+        run(command(&data, &db).args(["tenant", "create", "--name", "Ulixai", "--slug", "ulixai"]))
+            .await;
     assert!(ok, "{err}");
-    let (ok, out, err) = run(command(&data, &db).args(["user", "create", "--email", "Ops@Ulixai.test", "--tenant", "ulixai"])).await;
+    let (ok, out, err) = run(command(&data, &db).args([
+        "user",
+        "create",
+        "--email",
+        "Ops@Ulixai.test",
+        "--tenant",
+        "ulixai",
+    ]))
+    .await;
     assert!(ok, "{err}");
-    let password = out.lines().find_map(|l| l.strip_prefix("password: ")).expect("generated password printed").to_owned();
-    let (ok, out, err) = run(command(&data, &db).args(["api-key", "create", "--tenant", "ulixai", "--name", "backlinks"])).await;
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("generated password printed")
+        .to_owned();
+    let (ok, out, err) = run(command(&data, &db).args([
+        "api-key",
+        "create",
+        "--tenant",
+        "ulixai",
+        "--name",
+        "backlinks",
+    ]))
+    .await;
     assert!(ok, "{err}");
-    let key = out.lines().find_map(|l| l.strip_prefix("key: ")).expect("key printed").to_owned();
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("key: "))
+        .expect("key printed")
+        .to_owned();
 
     let server = start(&data, &db, &[("EE_ADMIN_PASSWORD", "given-admin-password")]).await;
-    assert!(server.stdout_lines.is_empty(), "accounts exist: no first-run admin");
+    assert!(
+        server.stdout_lines.is_empty(),
+        "accounts exist: no first-run admin"
+    );
     let (status, me) = get(&server.base, "/api/v1/auth/me", "x-api-key", &key).await;
-    assert_eq!((status, me["tenant_id"].as_str()), (200, Some(tenant_id.trim())));
-    let (status, tokens) = post(&server.base, "/api/v1/auth/login", None, json!({"email": "ops@ulixai.test", "password": password})).await;
+    assert_eq!(
+        (status, me["tenant_id"].as_str()),
+        (200, Some(tenant_id.trim()))
+    );
+    let (status, tokens) = post(
+        &server.base,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "ops@ulixai.test", "password": password}),
+    )
+    .await;
     assert_eq!(status, 200, "{tokens}");
     server.stop().await;
 
@@ -172,9 +295,25 @@ async fn cli_commands_create_what_the_api_then_serves() {
     let failures: [&[&str]; 5] = [
         &["tenant", "create", "--name", "Dup", "--slug", "ulixai"],
         &["tenant", "create", "--name", "Bad", "--slug", "Not A Slug"],
-        &["api-key", "create", "--tenant", "no-such-tenant", "--name", "k"],
+        &[
+            "api-key",
+            "create",
+            "--tenant",
+            "no-such-tenant",
+            "--name",
+            "k",
+        ],
         &["user", "create", "--email", "x@y.test", "--role", "user"],
-        &["api-key", "create", "--tenant", "ulixai", "--name", "k", "--expires-at", "soon"],
+        &[
+            "api-key",
+            "create",
+            "--tenant",
+            "ulixai",
+            "--name",
+            "k",
+            "--expires-at",
+            "soon",
+        ],
     ];
     for args in failures {
         let (ok, _, err) = run(command(&data, &db).args(args)).await;
@@ -183,7 +322,8 @@ async fn cli_commands_create_what_the_api_then_serves() {
         assert_eq!(lines.len(), 1, "{args:?}: {err}");
         assert!(lines[0].starts_with("error: "), "{err}");
     }
-    let (ok, _, err) = run(command(&data, &db).args(["--config", "/nonexistent/ee.toml", "migrate"])).await;
+    let (ok, _, err) =
+        run(command(&data, &db).args(["--config", "/nonexistent/ee.toml", "migrate"])).await;
     assert!(!ok && err.contains("does not exist"), "{err}");
     db.drop_database().await.unwrap();
 }

@@ -60,7 +60,11 @@ pub fn standard_registry(db: Db, clock: Clock) -> Registry {
         let db = db.clone();
         let clock = clock.clone();
         async move {
-            let mut conn = db.pool().acquire().await.map_err(|e| JobError(e.to_string()))?;
+            let mut conn = db
+                .pool()
+                .acquire()
+                .await
+                .map_err(|e| JobError(e.to_string()))?;
             let removed =
                 ee_store::sessions::purge_ended(&mut conn, clock.now_ms(), 7 * 86_400_000).await?;
             tracing::info!(removed, "purged ended sessions");

@@ -64,7 +64,9 @@ impl Worker {
         tracing::info!(worker = %self.config.id, "worker started");
         while !*shutdown.borrow() {
             while running.try_join_next().is_some() {}
-            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
             match self.claim().await {
                 Ok(Some(job)) => {
                     idle_polls = 0;
@@ -113,7 +115,14 @@ impl Worker {
     async fn claim(&self) -> Result<Option<Job>, ee_store::StoreError> {
         let mut conn = self.db.pool().acquire().await?;
         let lease_ms = self.config.lease.as_millis() as i64;
-        jobs::claim(&mut conn, self.db.backend(), &self.config.id, lease_ms, self.clock.now_ms()).await
+        jobs::claim(
+            &mut conn,
+            self.db.backend(),
+            &self.config.id,
+            lease_ms,
+            self.clock.now_ms(),
+        )
+        .await
     }
 
     async fn reap(&self) {
@@ -131,7 +140,9 @@ impl Worker {
 
     /// Runs the handler while a heartbeat keeps the lease, then records the outcome.
     async fn execute(&self, job: Job) {
-        let Some(token) = job.lease_token.clone() else { return };
+        let Some(token) = job.lease_token.clone() else {
+            return;
+        };
         let id = job.id.clone();
         let kind = job.kind.clone();
         let outcome = match self.registry.get(&kind) {
@@ -148,7 +159,9 @@ impl Worker {
             let mut conn = self.db.pool().acquire().await?;
             let now = self.clock.now_ms();
             match &outcome {
-                Ok(()) => jobs::complete(&mut conn, &id, &token, now).await.map(|ok| ok.then_some(None)),
+                Ok(()) => jobs::complete(&mut conn, &id, &token, now)
+                    .await
+                    .map(|ok| ok.then_some(None)),
                 Err(error) => jobs::fail(&mut conn, &id, &token, error, self.config.backoff, now)
                     .await
                     .map(|after| after.map(Some)),
@@ -163,8 +176,12 @@ impl Worker {
             (Ok(Some(Some(AfterFailure::DeadLetter))), Err(error)) => {
                 tracing::error!(job = %id, %kind, %error, "job failed for the last time; dead-lettered")
             }
-            (Ok(_), _) => tracing::warn!(job = %id, %kind, "lease lost before the outcome was recorded"),
-            (Err(e), _) => tracing::error!(job = %id, %kind, error = %e, "recording the job outcome failed"),
+            (Ok(_), _) => {
+                tracing::warn!(job = %id, %kind, "lease lost before the outcome was recorded")
+            }
+            (Err(e), _) => {
+                tracing::error!(job = %id, %kind, error = %e, "recording the job outcome failed")
+            }
         }
     }
 
@@ -178,7 +195,8 @@ impl Worker {
             let extended = async {
                 let mut conn = self.db.pool().acquire().await?;
                 let now = self.clock.now_ms();
-                jobs::extend_lease(&mut conn, &id, &token, now + lease.as_millis() as i64, now).await
+                jobs::extend_lease(&mut conn, &id, &token, now + lease.as_millis() as i64, now)
+                    .await
             }
             .await;
             match extended {

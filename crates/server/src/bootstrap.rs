@@ -33,7 +33,11 @@ pub async fn ensure_admin(
     password: Option<&str>,
     now: i64,
 ) -> Result<AdminBootstrap, BootstrapError> {
-    let mut tx = db.pool().begin().await.map_err(ee_store::StoreError::from)?;
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .map_err(ee_store::StoreError::from)?;
     if users::count(&mut tx).await? > 0 {
         return Ok(AdminBootstrap::Existing);
     }
@@ -46,15 +50,29 @@ pub async fn ensure_admin(
     };
     let mut errors = ee_core::ValidationErrors::new();
     ee_core::auth::validate_password(&password, "EE_ADMIN_PASSWORD", &mut errors);
-    errors.into_result().map_err(|e| BootstrapError::Invalid(e.summary()))?;
-    let hash = passwords::hash_blocking(password.clone()).await.map_err(BootstrapError::Invalid)?;
+    errors
+        .into_result()
+        .map_err(|e| BootstrapError::Invalid(e.summary()))?;
+    let hash = passwords::hash_blocking(password.clone())
+        .await
+        .map_err(BootstrapError::Invalid)?;
     let user = users::insert(
         &mut tx,
-        users::NewUser { tenant_id: None, email: &email, username: Some("admin"), password_hash: &hash, role: "admin" },
+        users::NewUser {
+            tenant_id: None,
+            email: &email,
+            username: Some("admin"),
+            password_hash: &hash,
+            role: "admin",
+        },
         now,
     )
     .await?;
-    let actor = Actor { kind: ActorKind::System, id: None, label: Some("first run".into()) };
+    let actor = Actor {
+        kind: ActorKind::System,
+        id: None,
+        label: Some("first run".into()),
+    };
     let change = Change {
         action: "user.create",
         resource_type: "user",

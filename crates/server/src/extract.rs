@@ -40,7 +40,9 @@ where
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("the request body is empty; a JSON object was expected"));
+        return Err(ApiError::bad_request(
+            "the request body is empty; a JSON object was expected",
+        ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
@@ -48,7 +50,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         json_error(path, error.into_inner())
     })?;
     // Trailing characters after the value are malformed JSON too.
-    deserializer.end().map_err(|e| json_error(String::new(), e))?;
+    deserializer
+        .end()
+        .map_err(|e| json_error(String::new(), e))?;
     Ok(value)
 }
 
@@ -164,13 +168,22 @@ mod tests {
     fn classifies_json_errors() {
         assert_eq!(err("{\"name\": ").status, StatusCode::BAD_REQUEST);
         assert_eq!(err("").status, StatusCode::BAD_REQUEST);
-        assert_eq!(err(r#"{"name": "x"} trailing"#).status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            err(r#"{"name": "x"} trailing"#).status,
+            StatusCode::BAD_REQUEST
+        );
         let wrong_type = err(r#"{"name": 5}"#);
-        assert_eq!((wrong_type.status, wrong_type.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")));
+        assert_eq!(
+            (wrong_type.status, wrong_type.field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+        );
         let nested = err(r#"{"name": "x", "inner": {"count": "many"}}"#);
         assert_eq!(nested.field.as_deref(), Some("inner.count"));
         let missing = err("{}");
-        assert_eq!((missing.status, missing.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")));
+        assert_eq!(
+            (missing.status, missing.field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+        );
         assert!(!missing.message.contains("line"), "{}", missing.message);
         assert!(parse_json::<Body>(br#"{"name": "ok"}"#).is_ok());
     }

@@ -31,7 +31,10 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(db: Db, clock: Clock, settings: Settings) -> Self {
         let jwt = JwtKeys::new(&settings.jwt_secret);
-        let limits = RateLimits::new(settings.rate_limit_per_minute, settings.ip_rate_limit_per_minute);
+        let limits = RateLimits::new(
+            settings.rate_limit_per_minute,
+            settings.ip_rate_limit_per_minute,
+        );
         Self(Arc::new(Inner {
             db,
             clock,

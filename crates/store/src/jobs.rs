@@ -150,7 +150,12 @@ pub async fn claim(
 }
 
 /// Marks the job done. False when the lease was lost (the job is someone else's now).
-pub async fn complete(conn: &mut AnyConnection, id: &str, lease_token: &str, now: i64) -> Result<bool> {
+pub async fn complete(
+    conn: &mut AnyConnection,
+    id: &str,
+    lease_token: &str,
+    now: i64,
+) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_token = NULL, \
          locked_until = NULL, last_error = NULL \
@@ -253,14 +258,20 @@ pub async fn retry_dead(conn: &mut AnyConnection, id: &str, now: i64) -> Result<
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Job> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or(StoreError::NotFound)
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
-pub async fn list(conn: &mut AnyConnection, state: Option<JobState>, limit: i64) -> Result<Vec<Job>> {
+pub async fn list(
+    conn: &mut AnyConnection,
+    state: Option<JobState>,
+    limit: i64,
+) -> Result<Vec<Job>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM jobs WHERE ($1 IS NULL OR state = $1) \
          ORDER BY created_at DESC, id DESC LIMIT $2"

@@ -14,8 +14,8 @@ pub mod testing;
 pub mod users;
 
 pub use db::{Backend, Db};
-pub use jobs::Job;
 pub use error::StoreError;
+pub use jobs::Job;
 pub use sqlx::AnyConnection;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -53,19 +53,23 @@ pub async fn insert(conn: &mut AnyConnection, new: NewTenant<'_>, now: i64) -> R
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Tenant> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM tenants WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or(StoreError::NotFound)
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tenants WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
 pub async fn get_by_slug(conn: &mut AnyConnection, slug: &str) -> Result<Tenant> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1")))
-        .bind(slug)
-        .fetch_optional(conn)
-        .await?
-        .ok_or(StoreError::NotFound)
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tenants WHERE slug = $1"
+    )))
+    .bind(slug)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
 /// Tenants in creation order, optionally only one (a tenant user's view).

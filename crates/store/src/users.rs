@@ -61,20 +61,24 @@ pub async fn insert(conn: &mut AnyConnection, new: NewUser<'_>, now: i64) -> Res
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<User> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or(StoreError::NotFound)
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
 /// Looks a user up by e-mail, compared case-insensitively (stored lower-cased).
 pub async fn get_by_email(conn: &mut AnyConnection, email: &str) -> Result<User> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE email = $1")))
-        .bind(email.to_lowercase())
-        .fetch_optional(conn)
-        .await?
-        .ok_or(StoreError::NotFound)
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE email = $1"
+    )))
+    .bind(email.to_lowercase())
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
 pub async fn list(
@@ -95,7 +99,9 @@ pub async fn list(
 }
 
 pub async fn count(conn: &mut AnyConnection) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(conn).await?)
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(conn)
+        .await?)
 }
 
 /// Writes back every mutable field of `user`.

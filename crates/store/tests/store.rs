@@ -1,5 +1,6 @@
 //! Repository and queue behaviour on a real database (SQLite, or PostgreSQL when
 //! EE_TEST_DATABASE_URL is set).
+#![allow(clippy::unwrap_used)]
 
 use ee_core::jobs::{AfterFailure, Backoff, JobState};
 use ee_store::jobs::{self, Enqueued, NewJob};
@@ -27,21 +28,50 @@ async fn migrations_are_idempotent_and_ping_works() {
 async fn tenant_slugs_are_unique_and_deletion_cascades() {
     let (test_db, db) = fresh().await;
     let mut conn = db.pool().acquire().await.unwrap();
-    let t = tenants::insert(&mut conn, tenants::NewTenant { name: "A", slug: "a-brand", settings: "{}" }, 1)
-        .await
-        .unwrap();
-    let dup = tenants::insert(&mut conn, tenants::NewTenant { name: "B", slug: "a-brand", settings: "{}" }, 2).await;
+    let t = tenants::insert(
+        &mut conn,
+        tenants::NewTenant {
+            name: "A",
+            slug: "a-brand",
+            settings: "{}",
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    let dup = tenants::insert(
+        &mut conn,
+        tenants::NewTenant {
+            name: "B",
+            slug: "a-brand",
+            settings: "{}",
+        },
+        2,
+    )
+    .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     let u = users::insert(
         &mut conn,
-        users::NewUser { tenant_id: Some(&t.id), email: "u@a.test", username: None, password_hash: "h", role: "user" },
+        users::NewUser {
+            tenant_id: Some(&t.id),
+            email: "u@a.test",
+            username: None,
+            password_hash: "h",
+            role: "user",
+        },
         3,
     )
     .await
     .unwrap();
     tenants::delete(&mut conn, &t.id).await.unwrap();
-    assert!(matches!(users::get(&mut conn, &u.id).await, Err(StoreError::NotFound)));
-    assert!(matches!(tenants::delete(&mut conn, &t.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        users::get(&mut conn, &u.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        tenants::delete(&mut conn, &t.id).await,
+        Err(StoreError::NotFound)
+    ));
     drop(conn);
     db.close().await;
     test_db.drop_database().await.unwrap();
@@ -53,21 +83,59 @@ async fn refresh_tokens_rotate_once_and_reuse_revokes_the_session() {
     let mut conn = db.pool().acquire().await.unwrap();
     let admin = users::insert(
         &mut conn,
-        users::NewUser { tenant_id: None, email: "a@x.test", username: None, password_hash: "h", role: "admin" },
+        users::NewUser {
+            tenant_id: None,
+            email: "a@x.test",
+            username: None,
+            password_hash: "h",
+            role: "admin",
+        },
         0,
     )
     .await
     .unwrap();
-    let session = sessions::create(&mut conn, &admin.id, 10_000, None, None, 0).await.unwrap();
-    sessions::add_refresh_token(&mut conn, &session.id, "h1", 5_000, 0).await.unwrap();
-    let first = sessions::use_refresh_token(&mut conn, "h1", 100).await.unwrap();
-    assert_eq!(first, RefreshOutcome::Rotated { session_id: session.id.clone(), user_id: admin.id.clone() });
-    sessions::add_refresh_token(&mut conn, &session.id, "h2", 5_000, 100).await.unwrap();
-    assert_eq!(sessions::use_refresh_token(&mut conn, "h1", 200).await.unwrap(), RefreshOutcome::Reused);
+    let session = sessions::create(&mut conn, &admin.id, 10_000, None, None, 0)
+        .await
+        .unwrap();
+    sessions::add_refresh_token(&mut conn, &session.id, "h1", 5_000, 0)
+        .await
+        .unwrap();
+    let first = sessions::use_refresh_token(&mut conn, "h1", 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        RefreshOutcome::Rotated {
+            session_id: session.id.clone(),
+            user_id: admin.id.clone()
+        }
+    );
+    sessions::add_refresh_token(&mut conn, &session.id, "h2", 5_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions::use_refresh_token(&mut conn, "h1", 200)
+            .await
+            .unwrap(),
+        RefreshOutcome::Reused
+    );
     // The reuse revoked the session: its newer token is dead too.
-    assert_eq!(sessions::use_refresh_token(&mut conn, "h2", 300).await.unwrap(), RefreshOutcome::Invalid);
-    assert!(matches!(sessions::get_live(&mut conn, &session.id, 300).await, Err(StoreError::NotFound)));
-    assert_eq!(sessions::use_refresh_token(&mut conn, "nope", 300).await.unwrap(), RefreshOutcome::Invalid);
+    assert_eq!(
+        sessions::use_refresh_token(&mut conn, "h2", 300)
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+    assert!(matches!(
+        sessions::get_live(&mut conn, &session.id, 300).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        sessions::use_refresh_token(&mut conn, "nope", 300)
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
     drop(conn);
     db.close().await;
     test_db.drop_database().await.unwrap();
@@ -78,9 +146,14 @@ async fn job_lifecycle_unique_keys_backoff_and_dead_letter() {
     let (test_db, db) = fresh().await;
     let backend = db.backend();
     let mut conn = db.pool().acquire().await.unwrap();
-    let backoff = Backoff { base_ms: 1_000, max_ms: 60_000 };
+    let backoff = Backoff {
+        base_ms: 1_000,
+        max_ms: 60_000,
+    };
 
-    let job = NewJob::new("demo", json!({"n": 1}), 0).unique_key("slot-1").max_attempts(2);
+    let job = NewJob::new("demo", json!({"n": 1}), 0)
+        .unique_key("slot-1")
+        .max_attempts(2);
     let created = jobs::enqueue(&mut conn, &job, 0).await.unwrap();
     assert!(matches!(created, Enqueued::Created(_)));
     let again = jobs::enqueue(&mut conn, &job, 0).await.unwrap();
@@ -90,33 +163,79 @@ async fn job_lifecycle_unique_keys_backoff_and_dead_letter() {
     let later = NewJob::new("later", json!({}), 0).run_at(50_000);
     jobs::enqueue(&mut conn, &later, 0).await.unwrap();
 
-    let claimed = jobs::claim(&mut conn, backend, "w1", 10_000, 10).await.unwrap().expect("due job");
+    let claimed = jobs::claim(&mut conn, backend, "w1", 10_000, 10)
+        .await
+        .unwrap()
+        .expect("due job");
     assert_eq!(claimed.id, created.id());
     assert_eq!(claimed.attempts, 1);
-    assert!(jobs::claim(&mut conn, backend, "w2", 10_000, 20).await.unwrap().is_none(), "leased, and the other is not due");
+    assert!(
+        jobs::claim(&mut conn, backend, "w2", 10_000, 20)
+            .await
+            .unwrap()
+            .is_none(),
+        "leased, and the other is not due"
+    );
 
     let token = claimed.lease_token.clone().unwrap();
-    let outcome = jobs::fail(&mut conn, &claimed.id, &token, "boom", backoff, 100).await.unwrap();
+    let outcome = jobs::fail(&mut conn, &claimed.id, &token, "boom", backoff, 100)
+        .await
+        .unwrap();
     assert_eq!(outcome, Some(AfterFailure::RetryAt(1_100)));
-    assert!(jobs::claim(&mut conn, backend, "w1", 10_000, 1_099).await.unwrap().is_none(), "backing off");
-    let second = jobs::claim(&mut conn, backend, "w1", 10_000, 1_100).await.unwrap().unwrap();
+    assert!(
+        jobs::claim(&mut conn, backend, "w1", 10_000, 1_099)
+            .await
+            .unwrap()
+            .is_none(),
+        "backing off"
+    );
+    let second = jobs::claim(&mut conn, backend, "w1", 10_000, 1_100)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(second.attempts, 2);
     // The old token is fenced off.
-    assert!(!jobs::complete(&mut conn, &second.id, &token, 1_200).await.unwrap());
+    assert!(
+        !jobs::complete(&mut conn, &second.id, &token, 1_200)
+            .await
+            .unwrap()
+    );
     let token2 = second.lease_token.clone().unwrap();
-    let outcome = jobs::fail(&mut conn, &second.id, &token2, "boom again", backoff, 1_300).await.unwrap();
+    let outcome = jobs::fail(&mut conn, &second.id, &token2, "boom again", backoff, 1_300)
+        .await
+        .unwrap();
     assert_eq!(outcome, Some(AfterFailure::DeadLetter));
     let dead = jobs::get(&mut conn, &second.id).await.unwrap();
     assert_eq!(dead.state, "dead");
     assert_eq!(dead.last_error.as_deref(), Some("boom again"));
 
     let counts = jobs::count_by_state(&mut conn).await.unwrap();
-    assert_eq!(counts, vec![(JobState::Queued, 1), (JobState::Running, 0), (JobState::Done, 0), (JobState::Dead, 1)]);
+    assert_eq!(
+        counts,
+        vec![
+            (JobState::Queued, 1),
+            (JobState::Running, 0),
+            (JobState::Done, 0),
+            (JobState::Dead, 1)
+        ]
+    );
 
     jobs::retry_dead(&mut conn, &dead.id, 2_000).await.unwrap();
-    let third = jobs::claim(&mut conn, backend, "w1", 10_000, 2_000).await.unwrap().unwrap();
+    let third = jobs::claim(&mut conn, backend, "w1", 10_000, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((third.id.as_str(), third.attempts), (dead.id.as_str(), 1));
-    assert!(jobs::complete(&mut conn, &third.id, third.lease_token.as_deref().unwrap(), 2_100).await.unwrap());
+    assert!(
+        jobs::complete(
+            &mut conn,
+            &third.id,
+            third.lease_token.as_deref().unwrap(),
+            2_100
+        )
+        .await
+        .unwrap()
+    );
     assert_eq!(jobs::get(&mut conn, &third.id).await.unwrap().state, "done");
     drop(conn);
     db.close().await;
@@ -128,19 +247,57 @@ async fn expired_leases_are_reclaimed_or_dead_lettered() {
     let (test_db, db) = fresh().await;
     let backend = db.backend();
     let mut conn = db.pool().acquire().await.unwrap();
-    let retried = jobs::enqueue(&mut conn, &NewJob::new("a", json!({}), 0).max_attempts(3), 0).await.unwrap();
-    let last_try = jobs::enqueue(&mut conn, &NewJob::new("b", json!({}), 0).max_attempts(1).run_at(1), 0).await.unwrap();
+    let retried = jobs::enqueue(
+        &mut conn,
+        &NewJob::new("a", json!({}), 0).max_attempts(3),
+        0,
+    )
+    .await
+    .unwrap();
+    let last_try = jobs::enqueue(
+        &mut conn,
+        &NewJob::new("b", json!({}), 0).max_attempts(1).run_at(1),
+        0,
+    )
+    .await
+    .unwrap();
 
-    let a = jobs::claim(&mut conn, backend, "lost-worker", 1_000, 0).await.unwrap().unwrap();
+    let a = jobs::claim(&mut conn, backend, "lost-worker", 1_000, 0)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(a.id, retried.id());
-    let b = jobs::claim(&mut conn, backend, "lost-worker", 1_000, 1).await.unwrap().unwrap();
+    let b = jobs::claim(&mut conn, backend, "lost-worker", 1_000, 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(b.id, last_try.id());
     // Still leased at 500; the lease of `a` has run out at 2 000 and it is taken again.
-    assert!(jobs::claim(&mut conn, backend, "w2", 1_000, 500).await.unwrap().is_none());
-    let again = jobs::claim(&mut conn, backend, "w2", 1_000, 2_000).await.unwrap().unwrap();
-    assert_eq!((again.id.as_str(), again.attempts, again.locked_by.as_deref()), (a.id.as_str(), 2, Some("w2")));
+    assert!(
+        jobs::claim(&mut conn, backend, "w2", 1_000, 500)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = jobs::claim(&mut conn, backend, "w2", 1_000, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            again.id.as_str(),
+            again.attempts,
+            again.locked_by.as_deref()
+        ),
+        (a.id.as_str(), 2, Some("w2"))
+    );
     // `b` had no attempt left: it is not claimed but dead-lettered by the reaper.
-    assert!(jobs::claim(&mut conn, backend, "w2", 1_000, 2_000).await.unwrap().is_none());
+    assert!(
+        jobs::claim(&mut conn, backend, "w2", 1_000, 2_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(jobs::reap_exhausted(&mut conn, 2_000).await.unwrap(), 1);
     assert_eq!(jobs::get(&mut conn, &b.id).await.unwrap().state, "dead");
     drop(conn);

@@ -38,7 +38,11 @@ impl Principal {
 
     /// The tenant every query of this caller is limited to; `None` means all (admin).
     pub fn scope(&self) -> Option<&str> {
-        if self.is_admin() { None } else { self.tenant_id.as_deref() }
+        if self.is_admin() {
+            None
+        } else {
+            self.tenant_id.as_deref()
+        }
     }
 
     /// The tenant a new resource belongs to: the caller's own, or for an admin the one
@@ -60,7 +64,9 @@ pub fn presented_credential(headers: &HeaderMap) -> Option<String> {
     }
     let auth = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = auth.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -79,7 +85,9 @@ impl FromRequestParts<AppState> for Principal {
 /// Resolves the credential of a request to its principal, or 401.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let credential = presented_credential(headers).ok_or_else(|| {
-        ApiError::unauthorized("credentials required: Authorization: Bearer <token> or X-API-KEY: <key>")
+        ApiError::unauthorized(
+            "credentials required: Authorization: Bearer <token> or X-API-KEY: <key>",
+        )
     })?;
     if credential.starts_with(ee_core::auth::API_KEY_PREFIX) {
         from_api_key(state, &credential).await
@@ -94,7 +102,9 @@ async fn from_api_key(state: &AppState, key: &str) -> Result<Principal, ApiError
     let key = match api_keys::find_valid(&mut conn, &token_digest(key), now).await {
         Ok(key) => key,
         Err(StoreError::NotFound) => {
-            return Err(ApiError::unauthorized("the API key is unknown, revoked or expired"));
+            return Err(ApiError::unauthorized(
+                "the API key is unknown, revoked or expired",
+            ));
         }
         Err(e) => return Err(e.into()),
     };
@@ -140,11 +150,16 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
     })
 }
 
-async fn ensure_tenant_active(conn: &mut ee_store::AnyConnection, tenant_id: &str) -> Result<(), ApiError> {
+async fn ensure_tenant_active(
+    conn: &mut ee_store::AnyConnection,
+    tenant_id: &str,
+) -> Result<(), ApiError> {
     let tenant = tenants::get(conn, tenant_id).await?;
     if tenant.is_active == 1 {
         Ok(())
     } else {
-        Err(ApiError::forbidden("the tenant of these credentials is disabled"))
+        Err(ApiError::forbidden(
+            "the tenant of these credentials is disabled",
+        ))
     }
 }

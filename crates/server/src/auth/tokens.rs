@@ -89,7 +89,8 @@ mod tests {
         let mut tampered = token.clone();
         tampered.insert(token.len() - 3, 'x');
         assert!(keys.verify(&tampered).is_err());
-        let other = JwtKeys::new(b"another key of thirty-two bytes!").issue("u1", "s1", now_ms(), 60);
+        let other =
+            JwtKeys::new(b"another key of thirty-two bytes!").issue("u1", "s1", now_ms(), 60);
         assert!(keys.verify(&other).is_err());
     }
 }

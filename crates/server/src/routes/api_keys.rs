@@ -55,7 +55,10 @@ impl ApiKeyOut {
             expires_at: k.expires_at.map(to_rfc3339),
             revoked_at: k.revoked_at.map(to_rfc3339),
             rotated_at: k.rotated_at.map(to_rfc3339),
-            previous_valid_until: k.previous_valid_until.filter(|at| *at > now).map(to_rfc3339),
+            previous_valid_until: k
+                .previous_valid_until
+                .filter(|at| *at > now)
+                .map(to_rfc3339),
             last_used_at: k.last_used_at.map(to_rfc3339),
         }
     }
@@ -137,25 +140,35 @@ pub async fn create(
     };
     audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(ApiKeyWithSecret { api_key: out, key })))
+    Ok((
+        StatusCode::CREATED,
+        Json(ApiKeyWithSecret { api_key: out, key }),
+    ))
 }
 
 /// Lists the caller's visible keys, without secrets.
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys",
     responses((status = 200, body = Vec<ApiKeyOut>), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<ApiKeyOut>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<ApiKeyOut>>> {
     let mut conn = state.db.pool().acquire().await?;
     let now = state.now();
     let keys = api_keys::list(&mut conn, principal.scope()).await?;
-    Ok(Json(keys.into_iter().map(|k| ApiKeyOut::new(k, now)).collect()))
+    Ok(Json(
+        keys.into_iter().map(|k| ApiKeyOut::new(k, now)).collect(),
+    ))
 }
 
 async fn visible(conn: &mut AnyConnection, principal: &Principal, id: &str) -> ApiResult<ApiKey> {
-    api_keys::get(conn, id, principal.scope()).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("API key"),
-        other => other.into(),
-    })
+    api_keys::get(conn, id, principal.scope())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("API key"),
+            other => other.into(),
+        })
 }
 
 /// Revokes a key at once (its rotation's previous secret too).
@@ -206,7 +219,10 @@ pub async fn rotate(
     };
     let grace_secs = body.grace_secs.unwrap_or(state.settings.api_key_grace_secs);
     if !(0..=30 * 86_400).contains(&grace_secs) {
-        return Err(ApiError::invalid_field("grace_secs", "must be between 0 and 2592000 (30 days)"));
+        return Err(ApiError::invalid_field(
+            "grace_secs",
+            "must be between 0 and 2592000 (30 days)",
+        ));
     }
     let now = state.now();
     let mut tx = state.db.pool().begin().await?;
@@ -215,7 +231,15 @@ pub async fn rotate(
         return Err(ApiError::conflict("a revoked key cannot be rotated"));
     }
     let (secret, prefix) = generate_api_key();
-    api_keys::rotate(&mut tx, &id, &prefix, &token_digest(&secret), now + grace_secs * 1000, now).await?;
+    api_keys::rotate(
+        &mut tx,
+        &id,
+        &prefix,
+        &token_digest(&secret),
+        now + grace_secs * 1000,
+        now,
+    )
+    .await?;
     let rotated = visible(&mut tx, &principal, &id).await?;
     let before = serde_json::to_value(ApiKeyOut::new(key, now)).ok();
     let out = ApiKeyOut::new(rotated, now);
@@ -229,5 +253,8 @@ pub async fn rotate(
     };
     audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
     tx.commit().await?;
-    Ok(Json(ApiKeyWithSecret { api_key: out, key: secret }))
+    Ok(Json(ApiKeyWithSecret {
+        api_key: out,
+        key: secret,
+    }))
 }

@@ -100,7 +100,9 @@ pub async fn list(
             cursor
                 .split_once('_')
                 .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| ApiError::invalid_field("cursor", "is not a cursor this API returned"))?,
+                .ok_or_else(|| {
+                    ApiError::invalid_field("cursor", "is not a cursor this API returned")
+                })?,
         ),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
@@ -118,7 +120,10 @@ pub async fn list(
     let mut conn = state.db.pool().acquire().await?;
     let rows = audit::list(&mut conn, &filter).await?;
     let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|last| format!("{}_{}", last.created_at, last.id)))
+        .then(|| {
+            rows.last()
+                .map(|last| format!("{}_{}", last.created_at, last.id))
+        })
         .flatten();
     Ok(Json(AuditPage {
         items: rows.into_iter().map(AuditEntryOut::from).collect(),

@@ -59,14 +59,28 @@ pub async fn login(
         Err(e) => return Err(e.into()),
     };
     drop(conn);
-    let stored = user.as_ref().map_or_else(|| passwords::decoy_hash().to_owned(), |u| u.password_hash.clone());
+    let stored = user.as_ref().map_or_else(
+        || passwords::decoy_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
     let password_ok = passwords::verify_blocking(body.password, stored).await;
     let user = match user {
         Some(user) if password_ok && user.is_active == 1 => user,
         _ => {
             let mut conn = state.db.pool().acquire().await?;
-            let actor = Actor { kind: ActorKind::Anonymous, id: None, label: Some(body.email.chars().take(254).collect()) };
-            let change = Change { action: "auth.login_failed", resource_type: "session", resource_id: None, tenant_id: None, before: None, after: None };
+            let actor = Actor {
+                kind: ActorKind::Anonymous,
+                id: None,
+                label: Some(body.email.chars().take(254).collect()),
+            };
+            let change = Change {
+                action: "auth.login_failed",
+                resource_type: "session",
+                resource_id: None,
+                tenant_id: None,
+                before: None,
+                after: None,
+            };
             audit::record(&mut conn, &actor, &meta, change, state.now()).await?;
             return Err(ApiError::unauthorized(BAD_LOGIN));
         }
@@ -75,7 +89,9 @@ pub async fn login(
     if let Some(tenant_id) = &user.tenant_id
         && tenants::get(&mut tx, tenant_id).await?.is_active != 1
     {
-        return Err(ApiError::forbidden("the tenant of this account is disabled"));
+        return Err(ApiError::forbidden(
+            "the tenant of this account is disabled",
+        ));
     }
     let now = state.now();
     let settings = &state.settings;
@@ -88,8 +104,20 @@ pub async fn login(
         now,
     )
     .await?;
-    let pair = issue_pair(&state, &mut tx, &user.id, &session.id, session.expires_at, now).await?;
-    let actor = Actor { kind: ActorKind::User, id: Some(user.id.clone()), label: Some(user.email.clone()) };
+    let pair = issue_pair(
+        &state,
+        &mut tx,
+        &user.id,
+        &session.id,
+        session.expires_at,
+        now,
+    )
+    .await?;
+    let actor = Actor {
+        kind: ActorKind::User,
+        id: Some(user.id.clone()),
+        label: Some(user.email.clone()),
+    };
     let change = Change {
         action: "auth.login",
         resource_type: "session",
@@ -112,7 +140,14 @@ async fn issue_pair(
     now: i64,
 ) -> ApiResult<TokenPair> {
     let refresh_token = random_token(32);
-    sessions::add_refresh_token(conn, session_id, &token_digest(&refresh_token), session_expires_at, now).await?;
+    sessions::add_refresh_token(
+        conn,
+        session_id,
+        &token_digest(&refresh_token),
+        session_expires_at,
+        now,
+    )
+    .await?;
     let ttl = state.settings.access_token_ttl_secs;
     Ok(TokenPair {
         access_token: state.jwt.issue(user_id, session_id, now, ttl),
@@ -133,12 +168,22 @@ pub async fn refresh(
 ) -> ApiResult<Json<TokenPair>> {
     let now = state.now();
     let mut tx = state.db.pool().begin().await?;
-    let outcome = sessions::use_refresh_token(&mut tx, &token_digest(&body.refresh_token), now).await?;
+    let outcome =
+        sessions::use_refresh_token(&mut tx, &token_digest(&body.refresh_token), now).await?;
     let (session_id, user_id) = match outcome {
-        RefreshOutcome::Rotated { session_id, user_id } => (session_id, user_id),
+        RefreshOutcome::Rotated {
+            session_id,
+            user_id,
+        } => (session_id, user_id),
         RefreshOutcome::Reused => {
-            let session_id = sessions::session_of_refresh_token(&mut tx, &token_digest(&body.refresh_token)).await?;
-            let actor = Actor { kind: ActorKind::Anonymous, id: None, label: None };
+            let session_id =
+                sessions::session_of_refresh_token(&mut tx, &token_digest(&body.refresh_token))
+                    .await?;
+            let actor = Actor {
+                kind: ActorKind::Anonymous,
+                id: None,
+                label: None,
+            };
             let change = Change {
                 action: "auth.refresh_reused",
                 resource_type: "session",
@@ -153,15 +198,31 @@ pub async fn refresh(
                 "this refresh token was already used; its session has been ended",
             ));
         }
-        RefreshOutcome::Invalid => return Err(ApiError::unauthorized("the refresh token is invalid or expired")),
+        RefreshOutcome::Invalid => {
+            return Err(ApiError::unauthorized(
+                "the refresh token is invalid or expired",
+            ));
+        }
     };
     let user = users::get(&mut tx, &user_id).await?;
     if user.is_active != 1 {
         return Err(ApiError::unauthorized("the account is disabled"));
     }
     let session = sessions::get_live(&mut tx, &session_id, now).await?;
-    let pair = issue_pair(&state, &mut tx, &user.id, &session_id, session.expires_at, now).await?;
-    let actor = Actor { kind: ActorKind::User, id: Some(user.id.clone()), label: Some(user.email.clone()) };
+    let pair = issue_pair(
+        &state,
+        &mut tx,
+        &user.id,
+        &session_id,
+        session.expires_at,
+        now,
+    )
+    .await?;
+    let actor = Actor {
+        kind: ActorKind::User,
+        id: Some(user.id.clone()),
+        label: Some(user.email.clone()),
+    };
     let change = Change {
         action: "auth.refresh",
         resource_type: "session",
@@ -197,19 +258,32 @@ pub async fn logout(
             let session = sessions::session_of_refresh_token(&mut tx, &token_digest(&token))
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the refresh token is unknown"))?;
-            (session, Actor { kind: ActorKind::Anonymous, id: None, label: None })
+            (
+                session,
+                Actor {
+                    kind: ActorKind::Anonymous,
+                    id: None,
+                    label: None,
+                },
+            )
         }
         None => {
             let principal = authenticate(&state, &headers).await?;
-            let session = principal
-                .session_id
-                .clone()
-                .ok_or_else(|| ApiError::bad_request("an API key has no session to end; revoke the key instead"))?;
+            let session = principal.session_id.clone().ok_or_else(|| {
+                ApiError::bad_request("an API key has no session to end; revoke the key instead")
+            })?;
             (session, Actor::from(&principal))
         }
     };
     sessions::revoke(&mut tx, &session_id, now).await?;
-    let change = Change { action: "auth.logout", resource_type: "session", resource_id: Some(&session_id), tenant_id: None, before: None, after: None };
+    let change = Change {
+        action: "auth.logout",
+        resource_type: "session",
+        resource_id: Some(&session_id),
+        tenant_id: None,
+        before: None,
+        after: None,
+    };
     audit::record(&mut tx, &actor, &meta, change, now).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -37,7 +37,10 @@ pub fn parse_time(value: Option<&str>, field: &str) -> Result<Option<i64>, crate
     value
         .map(|text| {
             ee_core::timefmt::parse_rfc3339(text).ok_or_else(|| {
-                crate::error::ApiError::invalid_field(field, "must be an RFC 3339 date-time, e.g. 2026-12-31T23:59:59Z")
+                crate::error::ApiError::invalid_field(
+                    field,
+                    "must be an RFC 3339 date-time, e.g. 2026-12-31T23:59:59Z",
+                )
             })
         })
         .transpose()

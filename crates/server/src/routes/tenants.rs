@@ -31,7 +31,8 @@ pub struct TenantOut {
 impl From<Tenant> for TenantOut {
     fn from(t: Tenant) -> Self {
         Self {
-            settings: serde_json::from_str(&t.settings).unwrap_or_else(|_| Value::Object(Default::default())),
+            settings: serde_json::from_str(&t.settings)
+                .unwrap_or_else(|_| Value::Object(Default::default())),
             is_active: t.is_active == 1,
             created_at: to_rfc3339(t.created_at),
             updated_at: to_rfc3339(t.updated_at),
@@ -87,12 +88,19 @@ pub async fn create(
     validate_slug(&body.slug, "slug", &mut errors);
     check_settings(body.settings.as_ref(), &mut errors);
     errors.into_result()?;
-    let settings = body.settings.unwrap_or_else(|| Value::Object(Default::default())).to_string();
+    let settings = body
+        .settings
+        .unwrap_or_else(|| Value::Object(Default::default()))
+        .to_string();
     let now = state.now();
     let mut tx = state.db.pool().begin().await?;
     let tenant = tenants::insert(
         &mut tx,
-        NewTenant { name: body.name.trim(), slug: &body.slug, settings: &settings },
+        NewTenant {
+            name: body.name.trim(),
+            slug: &body.slug,
+            settings: &settings,
+        },
         now,
     )
     .await?;
@@ -129,7 +137,11 @@ pub async fn list(
 }
 
 /// A tenant visible to the caller, else 404.
-async fn visible(conn: &mut ee_store::AnyConnection, principal: &Principal, id: &str) -> ApiResult<Tenant> {
+async fn visible(
+    conn: &mut ee_store::AnyConnection,
+    principal: &Principal,
+    id: &str,
+) -> ApiResult<Tenant> {
     if principal.scope().is_some_and(|own| own != id) {
         return Err(ApiError::not_found("tenant"));
     }

@@ -77,7 +77,10 @@ async fn check_role_and_tenant(
 ) -> ApiResult<()> {
     match (Role::parse(role), tenant_id) {
         (None, _) => errors.add("role", "must be admin or user"),
-        (Some(Role::Admin), Some(_)) => errors.add("tenant_id", "must be absent for an admin (admins see all tenants)"),
+        (Some(Role::Admin), Some(_)) => errors.add(
+            "tenant_id",
+            "must be absent for an admin (admins see all tenants)",
+        ),
         (Some(Role::User), None) => errors.add("tenant_id", "is required for a user"),
         (Some(Role::User), Some(id)) => match tenants::get(conn, id).await {
             Ok(_) => {}
@@ -162,9 +165,18 @@ pub async fn list(
     ApiQuery(filter): ApiQuery<UserFilter>,
 ) -> ApiResult<Json<Page<UserOut>>> {
     principal.require_admin()?;
-    let page = PageParams { limit: filter.limit, offset: filter.offset };
+    let page = PageParams {
+        limit: filter.limit,
+        offset: filter.offset,
+    };
     let mut conn = state.db.pool().acquire().await?;
-    let rows = users::list(&mut conn, filter.tenant_id.as_deref(), page.limit(), page.offset()).await?;
+    let rows = users::list(
+        &mut conn,
+        filter.tenant_id.as_deref(),
+        page.limit(),
+        page.offset(),
+    )
+    .await?;
     Ok(Json(Page {
         items: rows.into_iter().map(UserOut::from).collect(),
         limit: page.limit(),
@@ -182,7 +194,11 @@ async fn find(conn: &mut AnyConnection, id: &str) -> ApiResult<User> {
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 200, body = UserOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
-pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<UserOut>> {
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UserOut>> {
     principal.require_admin()?;
     let mut conn = state.db.pool().acquire().await?;
     Ok(Json(find(&mut conn, &id).await?.into()))
@@ -245,8 +261,11 @@ pub async fn update(
         user.is_active = i64::from(active);
     }
     let still_active_admin = user.role == "admin" && user.is_active == 1;
-    if was_active_admin && !still_active_admin && other_active_admins(&mut tx, &user.id).await? == 0 {
-        return Err(ApiError::conflict("this is the last active admin; make another admin first"));
+    if was_active_admin && !still_active_admin && other_active_admins(&mut tx, &user.id).await? == 0
+    {
+        return Err(ApiError::conflict(
+            "this is the last active admin; make another admin first",
+        ));
     }
     let now = state.now();
     let password_changed = body.password.is_some();
@@ -293,7 +312,9 @@ pub async fn delete(
     let mut tx = state.db.pool().begin().await?;
     let user = find(&mut tx, &id).await?;
     if user.role == "admin" && other_active_admins(&mut tx, &user.id).await? == 0 {
-        return Err(ApiError::conflict("this is the last active admin; make another admin first"));
+        return Err(ApiError::conflict(
+            "this is the last active admin; make another admin first",
+        ));
     }
     users::delete(&mut tx, &id).await?;
     let now = state.now();

@@ -1,5 +1,5 @@
 //! A real server on an ephemeral loopback port, over a fresh database.
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 
@@ -44,7 +44,9 @@ impl TestApp {
         let db = test_db.connect().await.expect("migrated database");
         let now = Clock::System.now_ms();
         let clock = Clock::manual(now);
-        ensure_admin(&db, ADMIN_EMAIL, Some(ADMIN_PASSWORD), now).await.expect("admin");
+        ensure_admin(&db, ADMIN_EMAIL, Some(ADMIN_PASSWORD), now)
+            .await
+            .expect("admin");
         let mut settings = Settings::new(JWT_SECRET.to_vec());
         settings.rate_limit_per_minute = 100_000;
         settings.ip_rate_limit_per_minute = 100_000;
@@ -66,7 +68,10 @@ impl TestApp {
             stop: Some(stop),
             server: Some(server),
         };
-        app.admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+        app.admin = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         app
     }
 
@@ -85,7 +90,13 @@ impl TestApp {
 
     /// A request with an optional credential: an access token or an `ee_` API key
     /// (sent as X-API-KEY, as the seeds' clients do).
-    pub async fn call(&self, method: Method, path: &str, credential: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        credential: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(credential) = credential {
             request = if credential.starts_with("ee_") {
@@ -101,8 +112,16 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Reply { status, headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, credential: &str) -> Reply {
@@ -110,18 +129,37 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, credential: &str, body: Value) -> Reply {
-        self.call(Method::POST, path, Some(credential), Some(body)).await
+        self.call(Method::POST, path, Some(credential), Some(body))
+            .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Value {
-        let reply = self.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": password}))).await;
-        assert_eq!(reply.status, StatusCode::OK, "login {email}: {}", reply.body);
+        let reply = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login {email}: {}",
+            reply.body
+        );
         reply.body
     }
 
     /// Creates a tenant (as admin) and returns its id.
     pub async fn tenant(&self, slug: &str) -> String {
-        let reply = self.post("/api/v1/tenants", &self.admin, json!({"name": slug.to_uppercase(), "slug": slug})).await;
+        let reply = self
+            .post(
+                "/api/v1/tenants",
+                &self.admin,
+                json!({"name": slug.to_uppercase(), "slug": slug}),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body["id"].as_str().unwrap().to_owned()
     }
@@ -132,20 +170,36 @@ impl TestApp {
             .post("/api/v1/users", &self.admin, json!({"email": email, "password": "user-password-1234", "role": "user", "tenant_id": tenant_id}))
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        self.login(email, "user-password-1234").await["access_token"].as_str().unwrap().to_owned()
+        self.login(email, "user-password-1234").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Creates an API key for a tenant (as admin): (id, key).
     pub async fn api_key(&self, tenant_id: &str, name: &str) -> (String, String) {
-        let reply = self.post("/api/v1/api-keys", &self.admin, json!({"name": name, "tenant_id": tenant_id})).await;
+        let reply = self
+            .post(
+                "/api/v1/api-keys",
+                &self.admin,
+                json!({"name": name, "tenant_id": tenant_id}),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        (reply.body["id"].as_str().unwrap().to_owned(), reply.body["key"].as_str().unwrap().to_owned())
+        (
+            reply.body["id"].as_str().unwrap().to_owned(),
+            reply.body["key"].as_str().unwrap().to_owned(),
+        )
     }
 }
 
 /// Asserts the JSON error shape and returns its code.
 pub fn error_code(reply: &Reply) -> String {
     let error = &reply.body["error"];
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error body: {}", reply.body);
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error body: {}",
+        reply.body
+    );
     error["code"].as_str().expect("error code").to_owned()
 }

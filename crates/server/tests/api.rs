@@ -348,6 +348,28 @@ async fn every_mutation_is_audited_with_redacted_secrets() {
         .await
         .unwrap();
     assert_eq!(user.status(), StatusCode::CREATED);
+    let user_id = user.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let renamed = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/users/{user_id}"),
+            Some(&app.admin),
+            Some(json!({"username": "ops", "password": "another-password-99"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    let removed = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/{user_id}"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
     let (key_id, _key) = app.api_key(&tenant, "k").await;
     app.call(
         Method::POST,

@@ -69,6 +69,14 @@ impl ApiError {
         )
     }
 
+    /// Maps a store error, naming what was not found.
+    pub fn from_store(what: &'static str) -> impl FnOnce(StoreError) -> Self {
+        move |e| match e {
+            StoreError::NotFound => Self::not_found(what),
+            other => other.into(),
+        }
+    }
+
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }

@@ -71,6 +71,15 @@ fn json_error(path: String, inner: serde_json::Error) -> ApiError {
     }
 }
 
+/// An optional JSON body: empty means `T::default()`.
+pub fn parse_optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse_json(bytes)
+    }
+}
+
 /// serde reports a missing field at the parent's path, naming it in the message.
 fn missing_field_name(message: &str) -> Option<String> {
     let rest = message

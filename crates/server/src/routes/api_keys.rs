@@ -7,7 +7,7 @@ use ee_core::auth::{generate_api_key, token_digest};
 use ee_core::tenant::validate_name;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::api_keys::{self, ApiKey, NewApiKey};
-use ee_store::{AnyConnection, StoreError, tenants};
+use ee_store::{AnyConnection, tenants};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -110,11 +110,9 @@ pub async fn create(
     }
     errors.into_result()?;
     let mut tx = state.db.pool().begin().await?;
-    match tenants::get(&mut tx, &tenant_id).await {
-        Ok(_) => {}
-        Err(StoreError::NotFound) => return Err(ApiError::not_found("tenant")),
-        Err(e) => return Err(e.into()),
-    }
+    tenants::get(&mut tx, &tenant_id)
+        .await
+        .map_err(ApiError::from_store("tenant"))?;
     let (key, prefix) = generate_api_key();
     let stored = api_keys::insert(
         &mut tx,
@@ -165,10 +163,7 @@ pub async fn list(
 async fn visible(conn: &mut AnyConnection, principal: &Principal, id: &str) -> ApiResult<ApiKey> {
     api_keys::get(conn, id, principal.scope())
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("API key"),
-            other => other.into(),
-        })
+        .map_err(ApiError::from_store("API key"))
 }
 
 /// Revokes a key at once (its rotation's previous secret too).
@@ -212,11 +207,7 @@ pub async fn rotate(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<ApiKeyWithSecret>> {
-    let body: RotateApiKey = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateApiKey::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
+    let body: RotateApiKey = crate::extract::parse_optional_json(&body)?;
     let grace_secs = body.grace_secs.unwrap_or(state.settings.api_key_grace_secs);
     if !(0..=30 * 86_400).contains(&grace_secs) {
         return Err(ApiError::invalid_field(

@@ -246,11 +246,7 @@ pub async fn logout(
     meta: RequestMeta,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    let body: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        LogoutRequest::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
+    let body: LogoutRequest = crate::extract::parse_optional_json(&body)?;
     let now = state.now();
     let mut tx = state.db.pool().begin().await?;
     let (session_id, actor) = match body.refresh_token {

@@ -145,10 +145,9 @@ async fn visible(
     if principal.scope().is_some_and(|own| own != id) {
         return Err(ApiError::not_found("tenant"));
     }
-    tenants::get(conn, id).await.map_err(|e| match e {
-        ee_store::StoreError::NotFound => ApiError::not_found("tenant"),
-        other => other.into(),
-    })
+    tenants::get(conn, id)
+        .await
+        .map_err(ApiError::from_store("tenant"))
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path)),

@@ -185,10 +185,9 @@ pub async fn list(
 }
 
 async fn find(conn: &mut AnyConnection, id: &str) -> ApiResult<User> {
-    users::get(conn, id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("user"),
-        other => other.into(),
-    })
+    users::get(conn, id)
+        .await
+        .map_err(ApiError::from_store("user"))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),

@@ -1,3 +1,35 @@
-//! PowerMTA (config, deploy, accounting, management API), the MailWizz API client,
-//! outbound webhooks and alerts. Filled by later issues; the crate boundary exists now
-//! so that dependencies keep pointing one way (see ARCHITECTURE.md).
+//! Talking to the outside: alerts (Telegram, signed webhooks) now; PowerMTA and the
+//! MailWizz API client come with their issues.
+
+pub mod alerts;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The peer could not be reached or did not answer in time.
+    #[error("{service} unreachable: {reason}")]
+    Unreachable {
+        service: &'static str,
+        reason: String,
+    },
+    /// The peer answered with an error.
+    #[error("{service} refused: {reason}")]
+    Refused {
+        service: &'static str,
+        reason: String,
+    },
+}
+
+impl ConnectorError {
+    /// Describes a transport error without its URL, which may hold a credential
+    /// (the Telegram bot token is part of the path).
+    pub(crate) fn transport(service: &'static str, e: reqwest::Error) -> Self {
+        let reason = if e.is_timeout() {
+            "timed out".to_owned()
+        } else if e.is_connect() {
+            "connection failed".to_owned()
+        } else {
+            e.without_url().to_string()
+        };
+        ConnectorError::Unreachable { service, reason }
+    }
+}

@@ -57,6 +57,27 @@ impl ActorKind {
     }
 }
 
+/// Who acted, as the audit log and state histories record it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The user's or API key's id.
+    pub id: Option<String>,
+    /// An e-mail, key name, or what the system was doing.
+    pub label: Option<String>,
+}
+
+impl Actor {
+    /// The server acting on its own (scheduled jobs, automatic safety rules).
+    pub fn system(what: &str) -> Self {
+        Self {
+            kind: ActorKind::System,
+            id: None,
+            label: Some(what.to_owned()),
+        }
+    }
+}
+
 /// The minimum password length for accounts.
 pub const MIN_PASSWORD_LEN: usize = 10;
 

@@ -8,10 +8,14 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod ids;
+pub mod ip;
 pub mod jobs;
+pub mod schedule;
 pub mod secrets;
+pub mod signing;
 pub mod tenant;
 pub mod timefmt;
 pub mod validation;
+pub mod warmup;
 
 pub use validation::{FieldError, ValidationErrors};

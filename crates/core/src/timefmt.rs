@@ -18,6 +18,18 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Days since the Unix epoch of a UTC instant (the key of daily counters).
+pub fn epoch_day(epoch_ms: i64) -> i64 {
+    epoch_ms.div_euclid(DAY_MS)
+}
+
+/// `YYYY-MM-DD` of a UTC instant.
+pub fn date_of(epoch_ms: i64) -> String {
+    to_rfc3339(epoch_ms).chars().take(10).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +48,8 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(parse_rfc3339("2026-11-21"), None);
+        assert_eq!(date_of(1_795_256_770_123), "2026-11-21");
+        assert_eq!(epoch_day(1_795_256_770_123), 20_778);
+        assert_eq!(epoch_day(-1), -1);
     }
 }

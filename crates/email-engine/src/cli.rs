@@ -225,15 +225,28 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    let services = ee_jobs::Services {
+        db: db.clone(),
+        clock: clock.clone(),
+        alerts: config.alert_channels(),
+        infra: config.infra_settings(),
+    };
     if matches!(role, NodeRole::All | NodeRole::Worker) {
-        let registry = ee_jobs::standard_registry(db.clone(), clock.clone());
+        let registry = ee_jobs::standard_registry(services.clone());
         let mut worker_config =
             ee_jobs::WorkerConfig::new(format!("{}-{}", hostname(), std::process::id()));
         worker_config.concurrency = config.worker_concurrency;
         let worker = ee_jobs::Worker::new(db.clone(), clock.clone(), worker_config, registry);
         enqueue_housekeeping(&db, &clock).await;
+        let worker_stop = stop_rx.clone();
         tasks.spawn(async move {
-            worker.run(stop_rx).await;
+            worker.run(worker_stop).await;
+            Ok(())
+        });
+        // Every worker node runs the scheduler: unique slot keys make one run per slot.
+        let (scheduler_db, scheduler_clock) = (db.clone(), clock.clone());
+        tasks.spawn(async move {
+            ee_jobs::scheduler::run(scheduler_db, scheduler_clock, stop_rx).await;
             Ok(())
         });
     }
@@ -247,6 +260,7 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
         settings.refresh_token_ttl_secs = config.refresh_token_ttl_secs;
         settings.api_key_grace_secs = config.api_key_grace_secs;
         settings.max_body_bytes = config.max_body_bytes;
+        settings.infra = services.infra;
         let state = ee_server::AppState::new(db.clone(), clock.clone(), settings);
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await

@@ -41,6 +41,20 @@ pub struct Config {
     /// Jobs run at once by this node's worker.
     pub worker_concurrency: usize,
     pub db_max_connections: u32,
+    /// Telegram Bot API: base URL (tests point it at a local server), bot token, chat id.
+    pub telegram_api_base: String,
+    pub telegram_bot_token: Option<String>,
+    pub telegram_chat_id: Option<String>,
+    /// Generic alert webhook, signed with HMAC-SHA256 (`x-ee-signature`).
+    pub alert_webhook_url: Option<String>,
+    pub alert_webhook_secret: Option<String>,
+    /// Warm-up safety: quarantine above these rates over the window.
+    pub warmup_max_bounce_rate: f64,
+    pub warmup_max_complaint_rate: f64,
+    pub warmup_min_sample: i64,
+    pub warmup_window_days: i64,
+    pub quarantine_cooldown_hours: i64,
+    pub quarantine_step_back_days: i64,
 }
 
 impl Default for Config {
@@ -65,6 +79,17 @@ impl Default for Config {
             max_body_bytes: 2 * 1024 * 1024,
             worker_concurrency: 4,
             db_max_connections: 16,
+            telegram_api_base: "https://api.telegram.org".into(),
+            telegram_bot_token: None,
+            telegram_chat_id: None,
+            alert_webhook_url: None,
+            alert_webhook_secret: None,
+            warmup_max_bounce_rate: 0.05,
+            warmup_max_complaint_rate: 0.001,
+            warmup_min_sample: 50,
+            warmup_window_days: 3,
+            quarantine_cooldown_hours: 72,
+            quarantine_step_back_days: 7,
         }
     }
 }
@@ -127,7 +152,59 @@ impl Config {
                 "access_token_ttl_secs must be positive and no longer than refresh_token_ttl_secs"
             );
         }
+        if !(0.0..=1.0).contains(&self.warmup_max_bounce_rate)
+            || !(0.0..=1.0).contains(&self.warmup_max_complaint_rate)
+        {
+            bail!("warm-up rates are fractions: 0.05 means 5 %");
+        }
+        if self.warmup_window_days < 1
+            || self.quarantine_step_back_days < 0
+            || self.quarantine_cooldown_hours < 0
+        {
+            bail!(
+                "warmup_window_days must be at least 1; cool-down and step-back must not be negative"
+            );
+        }
+        if self.telegram_bot_token.is_some() != self.telegram_chat_id.is_some() {
+            bail!("telegram_bot_token and telegram_chat_id go together");
+        }
+        if self.alert_webhook_url.is_some() && self.alert_webhook_secret.is_none() {
+            bail!("alert_webhook_url needs alert_webhook_secret to sign with");
+        }
         Ok(())
+    }
+
+    pub fn infra_settings(&self) -> ee_jobs::infra::InfraSettings {
+        ee_jobs::infra::InfraSettings {
+            safety: ee_core::warmup::Safety {
+                max_bounce_rate: self.warmup_max_bounce_rate,
+                max_complaint_rate: self.warmup_max_complaint_rate,
+                min_sample: self.warmup_min_sample,
+            },
+            window_days: self.warmup_window_days,
+            quarantine_cooldown_ms: self.quarantine_cooldown_hours * 3_600_000,
+            release_step_back_days: self.quarantine_step_back_days,
+        }
+    }
+
+    pub fn alert_channels(&self) -> ee_connectors::alerts::AlertChannels {
+        use ee_connectors::alerts::{AlertChannels, Telegram, Webhook};
+        let telegram = match (&self.telegram_bot_token, &self.telegram_chat_id) {
+            (Some(token), Some(chat)) => Some(Telegram {
+                api_base: self.telegram_api_base.clone(),
+                bot_token: token.clone(),
+                chat_id: chat.clone(),
+            }),
+            _ => None,
+        };
+        let webhook = match (&self.alert_webhook_url, &self.alert_webhook_secret) {
+            (Some(url), Some(secret)) => Some(Webhook {
+                url: url.clone(),
+                secret: secret.clone(),
+            }),
+            _ => None,
+        };
+        AlertChannels::new(telegram, webhook)
     }
 
     pub fn database_url(&self) -> String {

@@ -3,8 +3,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use ee_connectors::alerts::AlertChannels;
 use ee_core::clock::Clock;
 use ee_store::{Db, Job};
+use serde_json::{Value, json};
+
+use crate::infra::{self, InfraSettings};
+use crate::{alerts, scheduler, snapshot};
 
 /// Why a job attempt failed; the text is kept on the job as `last_error`.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +22,19 @@ impl From<ee_store::StoreError> for JobError {
     }
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError(e.to_string())
+    }
+}
+
+impl From<infra::InfraError> for JobError {
+    fn from(e: infra::InfraError) -> Self {
+        JobError(e.to_string())
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
 type HandlerFn = Arc<dyn Fn(Job) -> BoxFuture + Send + Sync>;
 
 /// The job kinds this node knows how to run.
@@ -34,7 +51,7 @@ impl Registry {
     pub fn register<F, Fut>(&mut self, kind: &str, handler: F) -> &mut Self
     where
         F: Fn(Job) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+        Fut: Future<Output = Result<Value, JobError>> + Send + 'static,
     {
         self.handlers
             .insert(kind.to_owned(), Arc::new(move |job| Box::pin(handler(job))));
@@ -53,23 +70,77 @@ impl Registry {
 /// Kind of the housekeeping job: removes login sessions that ended a week ago.
 pub const PURGE_SESSIONS: &str = "maintenance.purge_sessions";
 
+/// What the handlers need.
+#[derive(Clone)]
+pub struct Services {
+    pub db: Db,
+    pub clock: Clock,
+    pub alerts: AlertChannels,
+    pub infra: InfraSettings,
+}
+
+/// The instant a scheduled run stands for: its slot, or now for other jobs.
+fn slot_of(job: &Job, clock: &Clock) -> i64 {
+    serde_json::from_str::<Value>(&job.payload)
+        .ok()
+        .and_then(|p| p["slot"].as_i64())
+        .unwrap_or_else(|| clock.now_ms())
+}
+
+/// Registers `kind` with a handler taking the services and the job.
+fn add<F, Fut>(registry: &mut Registry, services: &Services, kind: &str, handler: F)
+where
+    F: Fn(Services, Job) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, JobError>> + Send + 'static,
+{
+    let services = services.clone();
+    registry.register(kind, move |job| handler(services.clone(), job));
+}
+
 /// The handlers every node runs.
-pub fn standard_registry(db: Db, clock: Clock) -> Registry {
-    let mut registry = Registry::new();
-    registry.register(PURGE_SESSIONS, move |_job| {
-        let db = db.clone();
-        let clock = clock.clone();
-        async move {
-            let mut conn = db
-                .pool()
-                .acquire()
-                .await
-                .map_err(|e| JobError(e.to_string()))?;
-            let removed =
-                ee_store::sessions::purge_ended(&mut conn, clock.now_ms(), 7 * 86_400_000).await?;
-            tracing::info!(removed, "purged ended sessions");
-            Ok(())
-        }
+pub fn standard_registry(services: Services) -> Registry {
+    let mut r = Registry::new();
+    let s = &services;
+    add(&mut r, s, PURGE_SESSIONS, |s, _job| async move {
+        let mut conn = s.db.pool().acquire().await?;
+        let removed =
+            ee_store::sessions::purge_ended(&mut conn, s.clock.now_ms(), 7 * 86_400_000).await?;
+        Ok(json!({ "removed": removed }))
     });
-    registry
+    add(&mut r, s, alerts::DELIVER, |s, job| async move {
+        alerts::deliver(&s.db, &s.alerts, &job, s.clock.now_ms()).await
+    });
+    add(&mut r, s, alerts::SEND, |s, job| async move {
+        alerts::send(&s.db, &s.alerts, &job, s.clock.now_ms()).await
+    });
+    add(&mut r, s, scheduler::WARMUP, |s, job| async move {
+        let report = infra::advance_warmups(&s.db, slot_of(&job, &s.clock)).await?;
+        Ok(serde_json::to_value(report).unwrap_or_default())
+    });
+    add(&mut r, s, scheduler::QUARANTINE, |s, _job| async move {
+        let released = infra::release_quarantined(&s.db, &s.infra, s.clock.now_ms()).await?;
+        Ok(json!({ "released": released }))
+    });
+    add(&mut r, s, scheduler::HEALTH, |s, _job| async move {
+        snapshot::health(&s.db, s.clock.now_ms()).await
+    });
+    add(&mut r, s, scheduler::METRICS, |s, _job| async move {
+        snapshot::infrastructure(&s.db, s.clock.now_ms()).await
+    });
+    add(&mut r, s, scheduler::RETRY, |s, _job| async move {
+        let mut conn = s.db.pool().acquire().await?;
+        let reaped = ee_store::jobs::reap_exhausted(&mut conn, s.clock.now_ms()).await?;
+        let depth = ee_store::jobs::count_by_state(&mut conn).await?;
+        let depth: serde_json::Map<String, Value> = depth
+            .into_iter()
+            .map(|(state, n)| (state.as_str().to_owned(), json!(n)))
+            .collect();
+        Ok(json!({ "reaped": reaped, "depth": depth }))
+    });
+    add(&mut r, s, scheduler::QUOTA_SYNC, |_s, _job| async move {
+        // Nothing to push to until MailWizz instances and their delivery-server mapping exist
+        // (the PowerMTA/MailWizz issue); say so rather than report a sync that did not happen.
+        Ok(json!({ "synced": 0, "skipped": "no MailWizz delivery-server mapping is configured" }))
+    });
+    r
 }

@@ -1,7 +1,11 @@
-//! Workers and (in later issues) the scheduler, over the durable job queue of `ee-store`.
+//! Workers, the scheduler and the operations they run over the durable job queue.
 
+pub mod alerts;
 mod handlers;
+pub mod infra;
+pub mod scheduler;
+pub mod snapshot;
 mod worker;
 
-pub use handlers::{JobError, PURGE_SESSIONS, Registry, standard_registry};
+pub use handlers::{JobError, PURGE_SESSIONS, Registry, Services, standard_registry};
 pub use worker::{Worker, WorkerConfig};

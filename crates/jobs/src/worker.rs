@@ -159,9 +159,12 @@ impl Worker {
             let mut conn = self.db.pool().acquire().await?;
             let now = self.clock.now_ms();
             match &outcome {
-                Ok(()) => jobs::complete(&mut conn, &id, &token, now)
-                    .await
-                    .map(|ok| ok.then_some(None)),
+                Ok(result) => {
+                    let result = result.to_string();
+                    jobs::complete(&mut conn, &id, &token, Some(&result), now)
+                        .await
+                        .map(|ok| ok.then_some(None))
+                }
                 Err(error) => jobs::fail(&mut conn, &id, &token, error, self.config.backoff, now)
                     .await
                     .map(|after| after.map(Some)),

@@ -25,7 +25,7 @@ fn recording_registry(db: Db, worker: &'static str) -> Registry {
                 .execute(db.pool())
                 .await
                 .map_err(|e| JobError(e.to_string()))?;
-            Ok(())
+            Ok(serde_json::Value::Null)
         }
     });
     registry
@@ -143,7 +143,7 @@ async fn a_job_of_a_killed_worker_is_reclaimed_after_its_lease() {
         async move {
             started_tx.send(()).await.ok();
             std::future::pending::<()>().await;
-            Ok(())
+            Ok(serde_json::Value::Null)
         }
     });
     let mut config = WorkerConfig::new("worker-a");

@@ -1,6 +1,5 @@
 //! Writing the audit log from handlers, inside the transaction of the change itself.
 
-use ee_core::auth::ActorKind;
 use ee_store::AnyConnection;
 use ee_store::audit::{self, NewAuditEntry};
 use serde_json::{Value, json};
@@ -9,13 +8,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::RequestMeta;
 
-/// Who acted.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub kind: ActorKind,
-    pub id: Option<String>,
-    pub label: Option<String>,
-}
+pub use ee_core::auth::Actor;
 
 impl From<&Principal> for Actor {
     fn from(p: &Principal) -> Self {

@@ -16,6 +16,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// HMAC key for access tokens.
     pub jwt_secret: Vec<u8>,
+    /// Warm-up and quarantine rules applied when traffic is recorded.
+    pub infra: ee_jobs::infra::InfraSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -30,6 +32,7 @@ impl std::fmt::Debug for Settings {
             .field("api_key_grace_secs", &self.api_key_grace_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("jwt_secret", &"[redacted]")
+            .field("infra", &self.infra)
             .finish()
     }
 }
@@ -47,6 +50,7 @@ impl Settings {
             api_key_grace_secs: 86_400,
             max_body_bytes: 2 * 1024 * 1024,
             jwt_secret,
+            infra: ee_jobs::infra::InfraSettings::default(),
         }
     }
 }

@@ -31,10 +31,12 @@ pub struct Job {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// What the last successful run reported (JSON).
+    pub result: Option<String>,
 }
 
 const COLUMNS: &str = "id, kind, payload, state, unique_key, priority, attempts, max_attempts, \
-    run_at, lease_token, locked_by, locked_until, last_error, created_at, updated_at, finished_at";
+    run_at, lease_token, locked_by, locked_until, last_error, created_at, updated_at, finished_at, result";
 
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -154,16 +156,18 @@ pub async fn complete(
     conn: &mut AnyConnection,
     id: &str,
     lease_token: &str,
+    result: Option<&str>,
     now: i64,
 ) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_token = NULL, \
-         locked_until = NULL, last_error = NULL \
+         locked_until = NULL, last_error = NULL, result = $4 \
          WHERE id = $2 AND lease_token = $3 AND state = 'running'",
     )
     .bind(now)
     .bind(id)
     .bind(lease_token)
+    .bind(result)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

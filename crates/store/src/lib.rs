@@ -2,16 +2,19 @@
 //! PostgreSQL, through sqlx's `Any` driver. Ids are TEXT, times epoch milliseconds,
 //! booleans 0/1 and JSON TEXT, so the same statements run on both.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 mod db;
 mod error;
+pub mod ips;
 pub mod jobs;
 pub mod sessions;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod users;
+pub mod warmup;
 
 pub use db::{Backend, Db};
 pub use error::StoreError;

@@ -196,7 +196,7 @@ async fn job_lifecycle_unique_keys_backoff_and_dead_letter() {
     assert_eq!(second.attempts, 2);
     // The old token is fenced off.
     assert!(
-        !jobs::complete(&mut conn, &second.id, &token, 1_200)
+        !jobs::complete(&mut conn, &second.id, &token, None, 1_200)
             .await
             .unwrap()
     );
@@ -231,12 +231,17 @@ async fn job_lifecycle_unique_keys_backoff_and_dead_letter() {
             &mut conn,
             &third.id,
             third.lease_token.as_deref().unwrap(),
+            Some("{\"ok\":true}"),
             2_100
         )
         .await
         .unwrap()
     );
-    assert_eq!(jobs::get(&mut conn, &third.id).await.unwrap().state, "done");
+    let finished = jobs::get(&mut conn, &third.id).await.unwrap();
+    assert_eq!(
+        (finished.state.as_str(), finished.result.as_deref()),
+        ("done", Some("{\"ok\":true}"))
+    );
     drop(conn);
     db.close().await;
     test_db.drop_database().await.unwrap();

@@ -49,7 +49,13 @@ pub fn check_syntax(address: &str) -> Result<(), AddressError> {
     Ok(())
 }
 
-fn is_host_name(domain: &str) -> bool {
+/// A fully qualified host name: at least two labels of letters, digits and inner
+/// hyphens, each at most 63 characters, 253 in all (a trailing dot is allowed).
+pub fn is_host_name(domain: &str) -> bool {
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    if domain.len() > 253 {
+        return false;
+    }
     let labels: Vec<&str> = domain.split('.').collect();
     labels.len() >= 2
         && labels.iter().all(|label| {

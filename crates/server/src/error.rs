@@ -126,6 +126,34 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<ee_jobs::infra::InfraError> for ApiError {
+    fn from(e: ee_jobs::infra::InfraError) -> Self {
+        use ee_jobs::infra::InfraError;
+        match e {
+            InfraError::Illegal(illegal) => {
+                let allowed: Vec<&str> = illegal
+                    .from
+                    .allowed_next()
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect();
+                let mut error = Self::conflict(illegal.to_string());
+                error.code = "illegal_transition";
+                error.details = Some(
+                    serde_json::json!({ "from": illegal.from, "to": illegal.to, "allowed": allowed }),
+                );
+                error
+            }
+            InfraError::Store(e) => e.into(),
+            InfraError::Invalid(message) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                message,
+            ),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

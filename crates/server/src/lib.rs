@@ -39,7 +39,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{api_keys, audit, auth, system, tenants, users};
+    use routes::{alerts, api_keys, audit, auth, ips, jobs, system, tenants, users, warmup};
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
         .routes(routes!(system::metrics))
@@ -57,6 +57,21 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(api_keys::revoke))
         .routes(routes!(api_keys::rotate))
         .routes(routes!(audit::list))
+        .routes(routes!(ips::list, ips::create))
+        .routes(routes!(ips::get, ips::update, ips::delete))
+        .routes(routes!(ips::transition))
+        .routes(routes!(ips::transitions))
+        .routes(routes!(ips::traffic))
+        .routes(routes!(warmup::list, warmup::create))
+        .routes(routes!(warmup::get))
+        .routes(routes!(warmup::pause))
+        .routes(routes!(warmup::resume))
+        .routes(routes!(warmup::quota))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::run))
+        .routes(routes!(jobs::queue))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(alerts::list))
         .split_for_parts();
     doc.merge(system_doc);
     (system_routes.merge(api_routes), doc)

@@ -56,6 +56,47 @@ impl Metrics {
         self.with(|| gauge!("ee_jobs", "state" => state).set(depth as f64));
     }
 
+    /// Sets the infrastructure gauges from the snapshot the metrics job computed.
+    pub fn set_infrastructure(&self, snapshot: &serde_json::Value) {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or("none").to_owned();
+        self.with(|| {
+            for row in snapshot["ips_by_state"].as_array().into_iter().flatten() {
+                gauge!("ee_ips", "tenant" => text(&row["tenant_id"]), "state" => text(&row["state"]))
+                    .set(row["count"].as_f64().unwrap_or(0.0));
+            }
+            for ip in snapshot["ips"].as_array().into_iter().flatten() {
+                let labels = [("ip", text(&ip["ip"])), ("tenant", text(&ip["tenant_id"]))];
+                // -1: no warm-up limit (an ACTIVE IP).
+                gauge!("ee_ip_daily_quota", &labels).set(ip["daily_quota"].as_f64().unwrap_or(-1.0));
+                gauge!("ee_ip_sent_today", &labels).set(ip["sent_today"].as_f64().unwrap_or(0.0));
+                gauge!("ee_ip_blacklisted", &labels).set(if ip["blacklisted"] == true { 1.0 } else { 0.0 });
+            }
+            for domain in snapshot["domains"].as_array().into_iter().flatten() {
+                // 1 ok, 0 failing, -1 never checked.
+                let ok = domain["dns_ok"].as_f64().unwrap_or(-1.0);
+                gauge!("ee_domain_dns_ok", "domain" => text(&domain["domain"]), "tenant" => text(&domain["tenant_id"])).set(ok);
+            }
+            if let Some(at) = snapshot["generated_at"].as_f64() {
+                gauge!("ee_infrastructure_snapshot_timestamp_seconds").set(at / 1000.0);
+            }
+        });
+    }
+
+    /// The outcome of each scheduled job's last run.
+    pub fn set_job_run(&self, job: &'static str, succeeded: bool, finished_at_ms: Option<i64>) {
+        self.with(|| {
+            gauge!("ee_scheduled_job_last_run_ok", "job" => job).set(if succeeded {
+                1.0
+            } else {
+                0.0
+            });
+            if let Some(at) = finished_at_ms {
+                gauge!("ee_scheduled_job_last_run_timestamp_seconds", "job" => job)
+                    .set(at as f64 / 1000.0);
+            }
+        });
+    }
+
     pub fn render(&self) -> String {
         self.handle.run_upkeep();
         self.handle.render()

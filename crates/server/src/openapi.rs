@@ -11,6 +11,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "users", description = "Accounts (admin only)"),
         (name = "api-keys", description = "Keys for machine clients, sent as X-API-KEY"),
         (name = "audit", description = "Who changed what"),
+        (name = "ips", description = "Sending IPs and their state machine"),
+        (name = "warm-up", description = "Warm-up plans and sending quotas"),
+        (name = "jobs", description = "Scheduled jobs and the job queue (admin)"),
+        (name = "alerts", description = "Alerts raised by the infrastructure checks"),
         (name = "system", description = "Health and metrics"),
     )
 )]

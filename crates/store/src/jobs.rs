@@ -286,6 +286,26 @@ pub async fn list(
     .await?)
 }
 
+/// The most recent job of a kind (the last run of a scheduled job).
+pub async fn latest_of_kind(conn: &mut AnyConnection, kind: &str) -> Result<Option<Job>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE kind = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
+    )))
+    .bind(kind)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The most recent successful run of a kind.
+pub async fn latest_done_of_kind(conn: &mut AnyConnection, kind: &str) -> Result<Option<Job>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE kind = $1 AND state = 'done' ORDER BY finished_at DESC, id DESC LIMIT 1"
+    )))
+    .bind(kind)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// The number of jobs in each state, zero included.
 pub async fn count_by_state(conn: &mut AnyConnection) -> Result<Vec<(JobState, i64)>> {
     let rows: Vec<(String, i64)> =

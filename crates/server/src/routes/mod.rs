@@ -1,9 +1,13 @@
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod ips;
+pub mod jobs;
 pub mod system;
 pub mod tenants;
 pub mod users;
+pub mod warmup;
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -47,18 +47,8 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let depth = async {
-        let mut conn = state.db.pool().acquire().await?;
-        ee_store::jobs::count_by_state(&mut conn).await
-    }
-    .await;
-    match depth {
-        Ok(counts) => {
-            for (job_state, n) in counts {
-                state.metrics.set_job_depth(job_state.as_str(), n);
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "reading the job queue depth failed"),
+    if let Err(e) = read_gauges(&state).await {
+        tracing::warn!(error = %e, "reading gauges from the database failed");
     }
     (
         [(
@@ -67,4 +57,29 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// Job-queue depth, scheduled-job outcomes and the latest infrastructure snapshot.
+async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
+    use ee_store::jobs;
+    let mut conn = state.db.pool().acquire().await?;
+    for (job_state, n) in jobs::count_by_state(&mut conn).await? {
+        state.metrics.set_job_depth(job_state.as_str(), n);
+    }
+    for scheduled in ee_jobs::scheduler::SCHEDULE {
+        if let Some(last) = jobs::latest_of_kind(&mut conn, scheduled.name).await?
+            && matches!(last.state.as_str(), "done" | "dead")
+        {
+            state
+                .metrics
+                .set_job_run(scheduled.name, last.state == "done", last.finished_at);
+        }
+    }
+    if let Some(snapshot) =
+        jobs::latest_done_of_kind(&mut conn, ee_jobs::scheduler::METRICS).await?
+        && let Some(result) = snapshot.result.and_then(|r| serde_json::from_str(&r).ok())
+    {
+        state.metrics.set_infrastructure(&result);
+    }
+    Ok(())
 }

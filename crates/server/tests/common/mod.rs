@@ -1,5 +1,5 @@
 //! A real server on an ephemeral loopback port, over a fresh database.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, dead_code)]
 
 use std::net::SocketAddr;
 
@@ -23,6 +23,7 @@ pub struct TestApp {
     pub db: Db,
     pub clock: Clock,
     pub admin: String,
+    pub services: ee_jobs::Services,
     test_db: Option<TestDatabase>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -40,6 +41,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_full(configure, ee_connectors::alerts::AlertChannels::default()).await
+    }
+
+    /// With alert channels (pointed at local servers).
+    pub async fn spawn_full(
+        configure: impl FnOnce(&mut Settings),
+        alerts: ee_connectors::alerts::AlertChannels,
+    ) -> Self {
         let test_db = TestDatabase::create().await.expect("test database");
         let db = test_db.connect().await.expect("migrated database");
         let now = Clock::System.now_ms();
@@ -51,6 +60,12 @@ impl TestApp {
         settings.rate_limit_per_minute = 100_000;
         settings.ip_rate_limit_per_minute = 100_000;
         configure(&mut settings);
+        let services = ee_jobs::Services {
+            db: db.clone(),
+            clock: clock.clone(),
+            alerts,
+            infra: settings.infra,
+        };
         let state = AppState::new(db.clone(), clock.clone(), settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
@@ -64,6 +79,7 @@ impl TestApp {
             db,
             clock,
             admin: String::new(),
+            services,
             test_db: Some(test_db),
             stop: Some(stop),
             server: Some(server),
@@ -73,6 +89,22 @@ impl TestApp {
             .unwrap()
             .to_owned();
         app
+    }
+
+    /// Runs queued jobs that are due, as a worker would, until none is left; returns how many ran.
+    pub async fn run_jobs(&self) -> usize {
+        let worker = ee_jobs::Worker::new(
+            self.db.clone(),
+            self.clock.clone(),
+            ee_jobs::WorkerConfig::new("test-worker"),
+            ee_jobs::standard_registry(self.services.clone()),
+        );
+        let mut ran = 0;
+        while worker.run_once().await.expect("job claimed") {
+            ran += 1;
+            assert!(ran < 1000, "jobs keep coming");
+        }
+        ran
     }
 
     pub async fn finish(mut self) {

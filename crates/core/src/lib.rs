@@ -10,6 +10,7 @@ pub mod clock;
 pub mod ids;
 pub mod ip;
 pub mod jobs;
+pub mod rotation;
 pub mod schedule;
 pub mod secrets;
 pub mod signing;

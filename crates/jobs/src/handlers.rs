@@ -115,6 +115,11 @@ pub fn standard_registry(services: Services) -> Registry {
     });
     add(&mut r, s, scheduler::WARMUP, |s, job| async move {
         let report = infra::advance_warmups(&s.db, slot_of(&job, &s.clock)).await?;
+        let rested = infra::rest_drained(&s.db, s.clock.now_ms()).await?;
+        Ok(json!({ "warmup": report, "rested_after_retirement": rested }))
+    });
+    add(&mut r, s, scheduler::ROTATION, |s, _job| async move {
+        let report = infra::rotate_pools(&s.db, s.clock.now_ms()).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())
     });
     add(&mut r, s, scheduler::QUARANTINE, |s, _job| async move {

@@ -319,3 +319,142 @@ pub async fn release_quarantined(
     }
     Ok(released)
 }
+
+/// What a rotation run did, per pool.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct RotationReport {
+    pub pools: Vec<PoolRotation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoolRotation {
+    pub tenant_id: String,
+    pub pool: String,
+    pub plan: ee_core::rotation::RotationPlan,
+}
+
+/// Groups the tenant-owned IPs by (tenant, pool).
+async fn pools_with_members(
+    conn: &mut AnyConnection,
+    now: i64,
+) -> Result<
+    std::collections::BTreeMap<(String, String), Vec<(Ip, ee_core::rotation::Member)>>,
+    InfraError,
+> {
+    let today = epoch_day(now);
+    let mut groups: std::collections::BTreeMap<
+        (String, String),
+        Vec<(Ip, ee_core::rotation::Member)>,
+    > = Default::default();
+    for ip in ips::list_all(conn).await? {
+        let Some(tenant_id) = ip.tenant_id.clone() else {
+            continue;
+        };
+        let pool = ip
+            .pool
+            .clone()
+            .unwrap_or_else(|| ee_store::pools::DEFAULT_POOL.to_owned());
+        let recent_sent = ips::traffic(conn, &ip.id, today - 29, today).await?.sent;
+        let member = ee_core::rotation::Member {
+            id: ip.id.clone(),
+            state: ip.state(),
+            state_changed_at: ip.state_changed_at,
+            recent_sent,
+        };
+        groups
+            .entry((tenant_id, pool))
+            .or_default()
+            .push((ip, member));
+    }
+    Ok(groups)
+}
+
+/// Applies one move to each listed IP, skipping any that moved meanwhile.
+async fn apply(
+    db: &Db,
+    members: &[(Ip, ee_core::rotation::Member)],
+    ids: &[String],
+    to: IpState,
+    reason: &str,
+    now: i64,
+) -> Result<(), InfraError> {
+    let actor = Actor::system("monthly rotation");
+    for (ip, _) in members.iter().filter(|(ip, _)| ids.contains(&ip.id)) {
+        let mut tx = db.pool().begin().await?;
+        let current = ips::get(&mut tx, &ip.id, None).await?;
+        match transition(&mut tx, &current, to, Some(reason), &actor, now).await {
+            Ok(_) => tx.commit().await?,
+            Err(InfraError::Illegal(_)) | Err(InfraError::Store(StoreError::Conflict(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The monthly rotation of every pool, by its policy.
+pub async fn rotate_pools(db: &Db, now: i64) -> Result<RotationReport, InfraError> {
+    let mut conn = db.pool().acquire().await?;
+    let groups = pools_with_members(&mut conn, now).await?;
+    let mut report = RotationReport::default();
+    for ((tenant_id, pool), members) in groups {
+        let policy = ee_store::pools::policy(&mut conn, &tenant_id, &pool).await?;
+        let only_members: Vec<_> = members.iter().map(|(_, m)| m.clone()).collect();
+        let plan = ee_core::rotation::plan_rotation(&only_members, &policy, now);
+        apply(
+            db,
+            &members,
+            &plan.rest,
+            IpState::Resting,
+            "drained after retirement",
+            now,
+        )
+        .await?;
+        apply(
+            db,
+            &members,
+            &plan.rewarm,
+            IpState::Warming,
+            "rested: back to warm-up",
+            now,
+        )
+        .await?;
+        apply(
+            db,
+            &members,
+            &plan.retire,
+            IpState::Retiring,
+            "monthly rotation: most used in its pool",
+            now,
+        )
+        .await?;
+        report.pools.push(PoolRotation {
+            tenant_id,
+            pool,
+            plan,
+        });
+    }
+    Ok(report)
+}
+
+/// Daily: retiring IPs that have drained go to rest (rotation retires them on the 1st).
+pub async fn rest_drained(db: &Db, now: i64) -> Result<u32, InfraError> {
+    let mut conn = db.pool().acquire().await?;
+    let groups = pools_with_members(&mut conn, now).await?;
+    let mut rested = 0;
+    for ((tenant_id, pool), members) in groups {
+        let policy = ee_store::pools::policy(&mut conn, &tenant_id, &pool).await?;
+        let only_members: Vec<_> = members.iter().map(|(_, m)| m.clone()).collect();
+        let ids = ee_core::rotation::drained(&only_members, &policy, now);
+        rested += ids.len() as u32;
+        apply(
+            db,
+            &members,
+            &ids,
+            IpState::Resting,
+            "drained after retirement",
+            now,
+        )
+        .await?;
+    }
+    Ok(rested)
+}

@@ -15,18 +15,25 @@ async fn one_run_per_slot_across_nodes() {
     let now = parse_rfc3339("2026-12-01T03:00:30Z").unwrap();
     let mut handles = Vec::new();
     for i in 0..10 {
-        let node = if i % 2 == 0 { node_a.clone() } else { node_b.clone() };
-        handles.push(tokio::spawn(async move { scheduler::tick(&node, now + i * 1_000).await }));
+        let node = if i % 2 == 0 {
+            node_a.clone()
+        } else {
+            node_b.clone()
+        };
+        handles.push(tokio::spawn(async move {
+            scheduler::tick(&node, now + i * 1_000).await
+        }));
     }
     let mut created = 0;
     for handle in handles {
         created += handle.await.unwrap().unwrap();
     }
     assert_eq!(created as usize, SCHEDULE.len(), "each job's slot once");
-    let per_kind: Vec<(String, i64)> = sqlx::query_as("SELECT kind, COUNT(*) FROM jobs GROUP BY kind ORDER BY kind")
-        .fetch_all(node_a.pool())
-        .await
-        .unwrap();
+    let per_kind: Vec<(String, i64)> =
+        sqlx::query_as("SELECT kind, COUNT(*) FROM jobs GROUP BY kind ORDER BY kind")
+            .fetch_all(node_a.pool())
+            .await
+            .unwrap();
     assert_eq!(per_kind.len(), SCHEDULE.len());
     assert!(per_kind.iter().all(|(_, n)| *n == 1), "{per_kind:?}");
     // The next minute brings a new slot for the every-minute job only.

@@ -39,7 +39,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{alerts, api_keys, audit, auth, ips, jobs, system, tenants, users, warmup};
+    use routes::{alerts, api_keys, audit, auth, ips, jobs, pools, system, tenants, users, warmup};
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
         .routes(routes!(system::metrics))
@@ -72,6 +72,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(jobs::queue))
         .routes(routes!(jobs::retry))
         .routes(routes!(alerts::list))
+        .routes(routes!(pools::list))
+        .routes(routes!(pools::put))
         .split_for_parts();
     doc.merge(system_doc);
     (system_routes.merge(api_routes), doc)

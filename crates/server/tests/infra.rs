@@ -756,3 +756,131 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
     assert_eq!(dead.body, json!([]));
     app.finish().await;
 }
+
+#[tokio::test]
+async fn monthly_rotation_retires_the_busiest_and_brings_rested_ips_back() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("brand-a").await;
+    let (_, key) = app.api_key(&tenant, "rotation").await;
+    let mut ids = Vec::new();
+    for (n, sent) in [(1, 5_000), (2, 40_000), (3, 12_000), (4, 800), (5, 2_000)] {
+        let ip = app
+            .post(
+                "/api/v1/ips",
+                &key,
+                json!({"ip": format!("198.51.100.{n}"), "pool": "bulk", "state": "active"}),
+            )
+            .await;
+        let id = ip.body["id"].as_str().unwrap().to_owned();
+        app.post(
+            &format!("/api/v1/ips/{id}/traffic"),
+            &key,
+            json!({"sent": sent}),
+        )
+        .await;
+        ids.push(id);
+    }
+    let resting = app
+        .post(
+            "/api/v1/ips",
+            &key,
+            json!({"ip": "198.51.100.9", "pool": "bulk", "state": "resting"}),
+        )
+        .await;
+    let resting_id = resting.body["id"].as_str().unwrap().to_owned();
+    let policy = app
+        .call(
+            Method::PUT,
+            "/api/v1/pools/bulk",
+            Some(&key),
+            Some(json!({"rotation": {"retire_fraction": 0.4, "rest_days": 20}})),
+        )
+        .await;
+    assert_eq!(policy.status, StatusCode::OK, "{}", policy.body);
+    assert_eq!(
+        (
+            policy.body["rotation"]["min_active"].as_i64(),
+            policy.body["rotation"]["drain_hours"].as_i64()
+        ),
+        (Some(1), Some(24))
+    );
+    let bad = app
+        .call(
+            Method::PUT,
+            "/api/v1/pools/bulk",
+            Some(&key),
+            Some(json!({"rotation": {"retire_fraction": 2.0}})),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("rotation"))
+    );
+
+    // (Less than the 30-day session of the test's admin login.)
+    app.clock.advance_ms(21 * DAY_MS);
+    let run = app
+        .call(
+            Method::POST,
+            "/api/v1/jobs/scheduled.rotation/run",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::ACCEPTED);
+    app.run_jobs().await;
+    let state_of = |body: &Value, id: &str| {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .find(|ip| ip["id"] == id)
+            .unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let all = app.get("/api/v1/ips?pool=bulk", &key).await;
+    // 40 % of 5 rounds up to 2: the two busiest (…2 and …3) retire.
+    let states: Vec<String> = ids.iter().map(|id| state_of(&all.body, id)).collect();
+    assert_eq!(
+        states,
+        ["active", "retiring", "retiring", "active", "active"]
+    );
+    assert_eq!(
+        state_of(&all.body, &resting_id),
+        "warming",
+        "rested 21 days of 20: back through warm-up"
+    );
+
+    // A day later the retiring IPs have drained and rest.
+    app.clock.advance_ms(DAY_MS);
+    app.call(
+        Method::POST,
+        "/api/v1/jobs/scheduled.warmup_advance/run",
+        Some(&app.admin),
+        None,
+    )
+    .await;
+    app.run_jobs().await;
+    let all = app.get("/api/v1/ips?pool=bulk", &key).await;
+    assert_eq!(state_of(&all.body, &ids[1]), "resting");
+    assert_eq!(state_of(&all.body, &ids[2]), "resting");
+    let history = app
+        .get(&format!("/api/v1/ips/{}/transitions", ids[1]), &key)
+        .await;
+    let reasons: Vec<&str> = history
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "monthly rotation: most used in its pool",
+            "drained after retirement"
+        ]
+    );
+    app.finish().await;
+}

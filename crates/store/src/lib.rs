@@ -9,6 +9,7 @@ mod db;
 mod error;
 pub mod ips;
 pub mod jobs;
+pub mod pools;
 pub mod sessions;
 pub mod tenants;
 #[cfg(feature = "testing")]

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod ips;
 pub mod jobs;
+pub mod pools;
 pub mod system;
 pub mod tenants;
 pub mod users;

@@ -200,7 +200,7 @@ async fn open_db(config: &Config) -> anyhow::Result<Db> {
 async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
     let keys = crate::secrets::load_or_create(&config)?;
     // Checked at start, so that a wrong master key fails now rather than in a later job.
-    ee_core::secrets::Sealer::new(&keys.master_key)
+    let sealer = ee_core::secrets::Sealer::new(&keys.master_key)
         .map_err(|e| anyhow::anyhow!("master key: {e}"))?;
     let db = open_db(&config).await?;
     let clock = Clock::System;
@@ -251,7 +251,7 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
         });
     }
     if matches!(role, NodeRole::All | NodeRole::Api) {
-        let mut settings = ee_server::Settings::new(keys.jwt_secret);
+        let mut settings = ee_server::Settings::new(keys.jwt_secret, sealer);
         settings.public_url = config.public_url();
         settings.cors_origins = config.cors_origins();
         settings.rate_limit_per_minute = config.rate_limit_per_minute;

@@ -16,6 +16,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// HMAC key for access tokens.
     pub jwt_secret: Vec<u8>,
+    /// Seals secrets at rest (DKIM private keys …) with the master key.
+    pub sealer: ee_core::secrets::Sealer,
     /// Warm-up and quarantine rules applied when traffic is recorded.
     pub infra: ee_jobs::infra::InfraSettings,
 }
@@ -38,8 +40,8 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// Defaults for everything but the signing key.
-    pub fn new(jwt_secret: Vec<u8>) -> Self {
+    /// Defaults for everything but the keys.
+    pub fn new(jwt_secret: Vec<u8>, sealer: ee_core::secrets::Sealer) -> Self {
         Self {
             public_url: "http://127.0.0.1:8000".into(),
             cors_origins: Vec::new(),
@@ -50,6 +52,7 @@ impl Settings {
             api_key_grace_secs: 86_400,
             max_body_bytes: 2 * 1024 * 1024,
             jwt_secret,
+            sealer,
             infra: ee_jobs::infra::InfraSettings::default(),
         }
     }

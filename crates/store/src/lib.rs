@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 mod db;
+pub mod domains;
 mod error;
 pub mod ips;
 pub mod jobs;

@@ -56,7 +56,8 @@ impl TestApp {
         ensure_admin(&db, ADMIN_EMAIL, Some(ADMIN_PASSWORD), now)
             .await
             .expect("admin");
-        let mut settings = Settings::new(JWT_SECRET.to_vec());
+        let sealer = ee_core::secrets::Sealer::new(&[7u8; 32]).unwrap();
+        let mut settings = Settings::new(JWT_SECRET.to_vec(), sealer);
         settings.rate_limit_per_minute = 100_000;
         settings.ip_rate_limit_per_minute = 100_000;
         configure(&mut settings);

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
@@ -73,6 +73,12 @@ impl Zone {
     /// Declares a name that exists but has no records (so it is not NXDOMAIN).
     pub fn touch(&mut self, name: &str) -> &mut Self {
         self.names.entry(key(name)).or_default();
+        self
+    }
+
+    /// Removes every record of a name (it becomes NXDOMAIN).
+    pub fn remove(&mut self, name: &str) -> &mut Self {
+        self.names.remove(&key(name));
         self
     }
 
@@ -219,6 +225,7 @@ fn respond(zone: &Zone, packet: &[u8], max_len: Option<usize>) -> Option<Vec<u8>
 /// A running server; stops when dropped.
 pub struct TestDnsServer {
     pub addr: SocketAddr,
+    zone: Arc<RwLock<Zone>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -232,7 +239,7 @@ impl Drop for TestDnsServer {
 
 impl TestDnsServer {
     pub async fn start(zone: Zone) -> std::io::Result<Self> {
-        let zone = Arc::new(zone);
+        let zone = Arc::new(RwLock::new(zone));
         // UDP and TCP on the same port, as resolvers expect.
         let (udp, tcp) = loop {
             let udp = UdpSocket::bind("127.0.0.1:0").await?;
@@ -246,12 +253,19 @@ impl TestDnsServer {
         let udp_task = tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
-                if let Some(reply) = respond(&udp_zone, &buf[..n], Some(512)) {
+                let reply = respond(
+                    &udp_zone.read().unwrap_or_else(|e| e.into_inner()),
+                    &buf[..n],
+                    Some(512),
+                );
+                if let Some(reply) = reply {
                     let _ = udp.send_to(&reply, peer).await;
                 }
             }
         });
+        let tcp_zone = zone.clone();
         let tcp_task = tokio::spawn(async move {
+            let zone = tcp_zone;
             while let Ok((mut stream, _)) = tcp.accept().await {
                 let zone = zone.clone();
                 tokio::spawn(async move {
@@ -264,7 +278,12 @@ impl TestDnsServer {
                         if stream.read_exact(&mut packet).await.is_err() {
                             return;
                         }
-                        if let Some(reply) = respond(&zone, &packet, None) {
+                        let reply = respond(
+                            &zone.read().unwrap_or_else(|e| e.into_inner()),
+                            &packet,
+                            None,
+                        );
+                        if let Some(reply) = reply {
                             let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
                             framed.extend_from_slice(&reply);
                             if stream.write_all(&framed).await.is_err() {
@@ -277,8 +296,14 @@ impl TestDnsServer {
         });
         Ok(Self {
             addr,
+            zone,
             tasks: vec![udp_task, tcp_task],
         })
+    }
+
+    /// Changes the served records, as an operator publishing DNS would.
+    pub fn edit(&self, change: impl FnOnce(&mut Zone)) {
+        change(&mut self.zone.write().unwrap_or_else(|e| e.into_inner()));
     }
 
     /// Resolver settings pointing at this server, with a short time-out.

@@ -230,6 +230,9 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
         clock: clock.clone(),
         alerts: config.alert_channels(),
         infra: config.infra_settings(),
+        resolver: ee_dns::Resolver::new(&config.resolver_settings()?)
+            .map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?,
+        dnsbl_zones: config.dnsbl_zones(),
     };
     if matches!(role, NodeRole::All | NodeRole::Worker) {
         let registry = ee_jobs::standard_registry(services.clone());
@@ -260,8 +263,7 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
         settings.refresh_token_ttl_secs = config.refresh_token_ttl_secs;
         settings.api_key_grace_secs = config.api_key_grace_secs;
         settings.max_body_bytes = config.max_body_bytes;
-        settings.infra = services.infra;
-        let state = ee_server::AppState::new(db.clone(), clock.clone(), settings);
+        let state = ee_server::AppState::new(settings, services.clone());
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -55,6 +55,11 @@ pub struct Config {
     pub warmup_window_days: i64,
     pub quarantine_cooldown_hours: i64,
     pub quarantine_step_back_days: i64,
+    /// Name servers for every check, comma-separated `ip` or `ip:port`; the system's when empty.
+    pub dns_servers: String,
+    pub dns_timeout_ms: u64,
+    /// DNS blacklist zones, comma-separated; seed 002's nine when empty.
+    pub dnsbl_zones: String,
 }
 
 impl Default for Config {
@@ -90,6 +95,9 @@ impl Default for Config {
             warmup_window_days: 3,
             quarantine_cooldown_hours: 72,
             quarantine_step_back_days: 7,
+            dns_servers: String::new(),
+            dns_timeout_ms: 5_000,
+            dnsbl_zones: String::new(),
         }
     }
 }
@@ -168,6 +176,9 @@ impl Config {
         if self.telegram_bot_token.is_some() != self.telegram_chat_id.is_some() {
             bail!("telegram_bot_token and telegram_chat_id go together");
         }
+        if let Err(e) = ee_dns::ResolverSettings::parse_servers(&self.dns_servers) {
+            bail!("dns_servers (EE_DNS_SERVERS): {e}");
+        }
         if self.alert_webhook_url.is_some() && self.alert_webhook_secret.is_none() {
             bail!("alert_webhook_url needs alert_webhook_secret to sign with");
         }
@@ -184,6 +195,34 @@ impl Config {
             window_days: self.warmup_window_days,
             quarantine_cooldown_ms: self.quarantine_cooldown_hours * 3_600_000,
             release_step_back_days: self.quarantine_step_back_days,
+        }
+    }
+
+    pub fn resolver_settings(&self) -> anyhow::Result<ee_dns::ResolverSettings> {
+        let servers = ee_dns::ResolverSettings::parse_servers(&self.dns_servers)
+            .map_err(|e| anyhow::anyhow!("dns_servers (EE_DNS_SERVERS): {e}"))?;
+        Ok(ee_dns::ResolverSettings {
+            servers,
+            timeout: std::time::Duration::from_millis(self.dns_timeout_ms.max(100)),
+            attempts: 2,
+        })
+    }
+
+    pub fn dnsbl_zones(&self) -> Vec<String> {
+        let configured: Vec<String> = self
+            .dnsbl_zones
+            .split(',')
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if configured.is_empty() {
+            ee_dns::dnsbl::DEFAULT_ZONES
+                .iter()
+                .map(|(_, zone)| (*zone).to_owned())
+                .collect()
+        } else {
+            configured
         }
     }
 

@@ -70,13 +70,16 @@ impl Registry {
 /// Kind of the housekeeping job: removes login sessions that ended a week ago.
 pub const PURGE_SESSIONS: &str = "maintenance.purge_sessions";
 
-/// What the handlers need.
+/// What the handlers (and the API, for on-demand checks) need.
 #[derive(Clone)]
 pub struct Services {
     pub db: Db,
     pub clock: Clock,
     pub alerts: AlertChannels,
     pub infra: InfraSettings,
+    pub resolver: ee_dns::Resolver,
+    /// DNSBL zones every IP is checked against.
+    pub dnsbl_zones: Vec<String>,
 }
 
 /// The instant a scheduled run stands for: its slot, or now for other jobs.
@@ -141,6 +144,14 @@ pub fn standard_registry(services: Services) -> Registry {
             .map(|(state, n)| (state.as_str().to_owned(), json!(n)))
             .collect();
         Ok(json!({ "reaped": reaped, "depth": depth }))
+    });
+    add(&mut r, s, scheduler::BLACKLIST, |s, _job| async move {
+        let report = infra::check_all_blacklists(&s, s.clock.now_ms()).await?;
+        Ok(serde_json::to_value(report).unwrap_or_default())
+    });
+    add(&mut r, s, scheduler::DNS, |s, _job| async move {
+        let report = infra::validate_all_domains(&s, s.clock.now_ms()).await?;
+        Ok(serde_json::to_value(report).unwrap_or_default())
     });
     add(&mut r, s, scheduler::QUOTA_SYNC, |_s, _job| async move {
         // Nothing to push to until MailWizz instances and their delivery-server mapping exist

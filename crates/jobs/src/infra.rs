@@ -458,3 +458,227 @@ pub async fn rest_drained(db: &Db, now: i64) -> Result<u32, InfraError> {
     }
     Ok(rested)
 }
+
+/// The DNS checks of one domain, stored in its history; a failing domain raises an alert.
+pub async fn validate_domain(
+    services: &crate::Services,
+    domain: &ee_store::domains::Domain,
+    now: i64,
+) -> Result<ee_dns::checks::DomainReport, InfraError> {
+    let mut conn = services.db.pool().acquire().await?;
+    let keys = ee_store::domains::published_keys(&mut conn, &domain.id).await?;
+    let tenant_ips = ips::list(
+        &mut conn,
+        &ips::IpFilter {
+            scope: Some(&domain.tenant_id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    drop(conn);
+    let expectation = ee_dns::checks::Expectation {
+        domain: domain.domain_name.clone(),
+        dkim: keys
+            .into_iter()
+            .map(|k| (k.selector, k.public_key))
+            .collect(),
+        ips: tenant_ips
+            .iter()
+            .filter(|ip| ip.state() != IpState::Resting)
+            .filter_map(|ip| Some((ip.ip_address.parse().ok()?, ip.hostname.clone())))
+            .collect(),
+    };
+    let report = ee_dns::checks::check_domain(&services.resolver, &expectation).await;
+    let results = serde_json::to_string(&report).unwrap_or_default();
+    let mut tx = services.db.pool().begin().await?;
+    ee_store::domains::add_check(&mut tx, domain, report.ok, &results, now).await?;
+    if !report.ok {
+        alerts::raise(
+            &mut tx,
+            AlertSpec {
+                tenant_id: Some(&domain.tenant_id),
+                cause: &format!("domain.dns:{}", domain.id),
+                severity: "warning",
+                title: &format!("DNS of {} is incomplete", domain.domain_name),
+                message: &dns_problems(&report),
+            },
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// One line naming every failing check.
+fn dns_problems(report: &ee_dns::checks::DomainReport) -> String {
+    let mut problems = Vec::new();
+    for s in report.spf.iter().filter(|s| !s.ok) {
+        problems.push(format!("SPF {} for {}", s.result.as_str(), s.ip));
+    }
+    for d in report.dkim.iter().filter(|d| !d.ok) {
+        problems.push(format!(
+            "DKIM {}: {}",
+            d.selector,
+            d.error.clone().unwrap_or_default()
+        ));
+    }
+    if report.dkim.is_empty() {
+        problems.push("no DKIM key".into());
+    }
+    if let Some(e) = &report.dmarc.error {
+        problems.push(format!("DMARC: {e}"));
+    }
+    if let Some(e) = &report.mx.error {
+        problems.push(format!("MX: {e}"));
+    }
+    for p in report.ptr.iter().filter(|p| !p.ok) {
+        problems.push(format!(
+            "PTR {}: {}",
+            p.ip,
+            p.error.clone().unwrap_or_default()
+        ));
+    }
+    format!("{}: {}", report.domain, problems.join("; "))
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsRunReport {
+    pub checked: u32,
+    pub failing: Vec<String>,
+}
+
+/// The 06:00 UTC run over every domain.
+pub async fn validate_all_domains(
+    services: &crate::Services,
+    now: i64,
+) -> Result<DnsRunReport, InfraError> {
+    let mut conn = services.db.pool().acquire().await?;
+    let domains = ee_store::domains::list(&mut conn, None).await?;
+    drop(conn);
+    let mut report = DnsRunReport::default();
+    for domain in domains {
+        let result = validate_domain(services, &domain, now).await?;
+        report.checked += 1;
+        if !result.ok {
+            report.failing.push(domain.domain_name);
+        }
+    }
+    Ok(report)
+}
+
+/// The blacklist check of one IP: every zone's answer is kept; a listed sending IP goes
+/// to BLACKLISTED (standby) with an alert; once no list has it, it returns to the state it
+/// had before.
+pub async fn check_blacklists(
+    services: &crate::Services,
+    ip: &Ip,
+    now: i64,
+) -> Result<(Ip, Vec<ee_dns::dnsbl::Listing>), InfraError> {
+    let address: std::net::IpAddr = ip
+        .ip_address
+        .parse()
+        .map_err(|_| InfraError::Invalid(format!("{} is not an IP address", ip.ip_address)))?;
+    let listings =
+        ee_dns::dnsbl::check_all(&services.resolver, address, &services.dnsbl_zones).await;
+    let mut tx = services.db.pool().begin().await?;
+    for listing in &listings {
+        let details = serde_json::json!({ "codes": listing.codes, "reason": listing.reason, "error": listing.error });
+        sqlx::query(
+            "INSERT INTO blacklist_checks (id, ip_id, blacklist_name, is_listed, checked_at, details) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(ee_core::ids::new_id())
+        .bind(&ip.id)
+        .bind(&listing.zone)
+        .bind(i64::from(listing.listed))
+        .bind(now)
+        .bind(details.to_string())
+        .execute(&mut *tx)
+        .await?;
+    }
+    let listed: Vec<&ee_dns::dnsbl::Listing> = listings.iter().filter(|l| l.listed).collect();
+    let unanswered = listings.iter().any(|l| l.error.is_some());
+    let mut current = ips::get(&mut tx, &ip.id, None).await?;
+    let actor = Actor::system("blacklist check");
+    if !listed.is_empty() {
+        ips::set_blacklist_status(&mut tx, &ip.id, "listed", now).await?;
+        current.blacklist_status = "listed".into();
+        if current.state().sends() {
+            let reason = format!(
+                "listed by {}",
+                listed
+                    .iter()
+                    .map(|l| match &l.reason {
+                        Some(r) => format!("{} ({}: {r})", l.zone, l.codes.join(",")),
+                        None => format!("{} ({})", l.zone, l.codes.join(",")),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            current = transition(
+                &mut tx,
+                &current,
+                IpState::Blacklisted,
+                Some(&reason),
+                &actor,
+                now,
+            )
+            .await?;
+        }
+    } else if !unanswered {
+        ips::set_blacklist_status(&mut tx, &ip.id, "clean", now).await?;
+        current.blacklist_status = "clean".into();
+        if current.state() == IpState::Blacklisted {
+            let back = current
+                .previous_state
+                .as_deref()
+                .and_then(IpState::parse)
+                .filter(|s| IpState::Blacklisted.allowed_next().contains(s))
+                .unwrap_or(IpState::Warming);
+            current = transition(
+                &mut tx,
+                &current,
+                back,
+                Some("delisted: back to its previous state"),
+                &actor,
+                now,
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok((current, listings))
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct BlacklistRunReport {
+    pub checked: u32,
+    pub listed: Vec<String>,
+}
+
+/// The 4-hourly run over every IP.
+pub async fn check_all_blacklists(
+    services: &crate::Services,
+    now: i64,
+) -> Result<BlacklistRunReport, InfraError> {
+    let mut conn = services.db.pool().acquire().await?;
+    let all = ips::list_all(&mut conn).await?;
+    drop(conn);
+    let mut report = BlacklistRunReport::default();
+    for ip in all {
+        let (after, _) = check_blacklists(services, &ip, now).await?;
+        report.checked += 1;
+        if after.blacklist_status == "listed" {
+            report.listed.push(after.ip_address);
+        }
+    }
+    Ok(report)
+}
+
+/// A blacklist check of an address we do not manage: answers only, nothing stored.
+pub async fn check_address(
+    services: &crate::Services,
+    address: std::net::IpAddr,
+) -> Vec<ee_dns::dnsbl::Listing> {
+    ee_dns::dnsbl::check_all(&services.resolver, address, &services.dnsbl_zones).await
+}

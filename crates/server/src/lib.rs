@@ -39,7 +39,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use routes::{alerts, api_keys, audit, auth, ips, jobs, pools, system, tenants, users, warmup};
+    use routes::{
+        alerts, api_keys, audit, auth, blacklists, domains, ips, jobs, pools, system, tenants,
+        users, warmup,
+    };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
         .routes(routes!(system::metrics))
@@ -74,6 +77,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::list))
         .routes(routes!(pools::list))
         .routes(routes!(pools::put))
+        .routes(routes!(domains::list, domains::create))
+        .routes(routes!(domains::get, domains::update, domains::delete))
+        .routes(routes!(domains::rotate_dkim))
+        .routes(routes!(domains::retire_dkim))
+        .routes(routes!(domains::dns_records))
+        .routes(routes!(domains::validate))
+        .routes(routes!(domains::checks))
+        .routes(routes!(blacklists::check))
+        .routes(routes!(blacklists::history))
         .split_for_parts();
     doc.merge(system_doc);
     (system_routes.merge(api_routes), doc)

@@ -13,6 +13,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "audit", description = "Who changed what"),
         (name = "ips", description = "Sending IPs and their state machine"),
         (name = "warm-up", description = "Warm-up plans and sending quotas"),
+        (name = "domains", description = "Sending domains, DKIM keys and DNS checks"),
+        (name = "blacklists", description = "DNS blacklist checks"),
         (name = "jobs", description = "Scheduled jobs and the job queue (admin)"),
         (name = "alerts", description = "Alerts raised by the infrastructure checks"),
         (name = "system", description = "Health and metrics"),

@@ -18,8 +18,6 @@ pub struct Settings {
     pub jwt_secret: Vec<u8>,
     /// Seals secrets at rest (DKIM private keys …) with the master key.
     pub sealer: ee_core::secrets::Sealer,
-    /// Warm-up and quarantine rules applied when traffic is recorded.
-    pub infra: ee_jobs::infra::InfraSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -34,7 +32,6 @@ impl std::fmt::Debug for Settings {
             .field("api_key_grace_secs", &self.api_key_grace_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("jwt_secret", &"[redacted]")
-            .field("infra", &self.infra)
             .finish()
     }
 }
@@ -53,7 +50,6 @@ impl Settings {
             max_body_bytes: 2 * 1024 * 1024,
             jwt_secret,
             sealer,
-            infra: ee_jobs::infra::InfraSettings::default(),
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct Inner {
     pub db: Db,
     pub clock: Clock,
     pub settings: Settings,
+    /// What the scheduled jobs use, for the same operations on demand.
+    pub services: ee_jobs::Services,
     pub jwt: JwtKeys,
     pub metrics: Metrics,
     pub limits: RateLimits,
@@ -29,7 +31,8 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, clock: Clock, settings: Settings) -> Self {
+    pub fn new(settings: Settings, services: ee_jobs::Services) -> Self {
+        let (db, clock) = (services.db.clone(), services.clock.clone());
         let jwt = JwtKeys::new(&settings.jwt_secret);
         let limits = RateLimits::new(
             settings.rate_limit_per_minute,
@@ -39,6 +42,7 @@ impl AppState {
             db,
             clock,
             settings,
+            services,
             jwt,
             metrics: Metrics::new(),
             limits,

@@ -604,7 +604,7 @@ async fn alerts_reach_telegram_and_a_signed_webhook_once_per_cause() {
             secret: "hook-secret".into(),
         }),
     );
-    let app = TestApp::spawn_full(|_| {}, channels).await;
+    let app = TestApp::spawn_full(|_| {}, channels, ee_dns::testing::Zone::new()).await;
     let (_, key, ip) = setup(&app).await;
     transition(&app, &key, &ip, "blacklisted").await;
     assert!(

@@ -440,7 +440,7 @@ pub async fn traffic(
         bounced: body.bounced,
         complained: body.complained,
     };
-    let after = infra::record_traffic(&mut tx, &ip, delta, &state.settings.infra, now).await?;
+    let after = infra::record_traffic(&mut tx, &ip, delta, &state.services.infra, now).await?;
     let change = Change {
         action: "ip.traffic",
         resource_type: "ip",

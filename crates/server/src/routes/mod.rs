@@ -2,6 +2,8 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod blacklists;
+pub mod domains;
 pub mod ips;
 pub mod jobs;
 pub mod pools;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use ee_core::clock::Clock;
+use ee_dns::testing::{TestDnsServer, Zone};
 use ee_server::bootstrap::ensure_admin;
 use ee_server::{AppState, Settings};
 use ee_store::Db;
@@ -24,6 +25,7 @@ pub struct TestApp {
     pub clock: Clock,
     pub admin: String,
     pub services: ee_jobs::Services,
+    pub dns: TestDnsServer,
     test_db: Option<TestDatabase>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -41,14 +43,21 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        Self::spawn_full(configure, ee_connectors::alerts::AlertChannels::default()).await
+        Self::spawn_full(
+            configure,
+            ee_connectors::alerts::AlertChannels::default(),
+            Zone::new(),
+        )
+        .await
     }
 
     /// With alert channels (pointed at local servers).
     pub async fn spawn_full(
         configure: impl FnOnce(&mut Settings),
         alerts: ee_connectors::alerts::AlertChannels,
+        zone: Zone,
     ) -> Self {
+        let dns = TestDnsServer::start(zone).await.expect("test DNS server");
         let test_db = TestDatabase::create().await.expect("test database");
         let db = test_db.connect().await.expect("migrated database");
         let now = Clock::System.now_ms();
@@ -65,9 +74,11 @@ impl TestApp {
             db: db.clone(),
             clock: clock.clone(),
             alerts,
-            infra: settings.infra,
+            infra: ee_jobs::infra::InfraSettings::default(),
+            resolver: ee_dns::Resolver::new(&dns.resolver_settings()).unwrap(),
+            dnsbl_zones: vec!["bl.test.example".into(), "dnsbl.test.example".into()],
         };
-        let state = AppState::new(db.clone(), clock.clone(), settings);
+        let state = AppState::new(settings, services.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -81,6 +92,7 @@ impl TestApp {
             clock,
             admin: String::new(),
             services,
+            dns,
             test_db: Some(test_db),
             stop: Some(stop),
             server: Some(server),

@@ -1,0 +1,164 @@
+use axum::Json;
+use axum::extract::State;
+use ee_core::timefmt::to_rfc3339;
+use ee_dns::dnsbl::Listing;
+use ee_store::ips;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::audit::{self, Actor, Change};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiQuery, RequestMeta};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CheckQuery {
+    /// The IP address to check.
+    pub ip: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListingOut {
+    pub zone: String,
+    pub listed: bool,
+    /// The list's return codes (e.g. 127.0.0.2).
+    pub codes: Vec<String>,
+    /// The list's TXT reason.
+    pub reason: Option<String>,
+    /// The list could not be asked (time-out, refusal).
+    pub error: Option<String>,
+}
+
+impl From<Listing> for ListingOut {
+    fn from(l: Listing) -> Self {
+        Self {
+            zone: l.zone,
+            listed: l.listed,
+            codes: l.codes,
+            reason: l.reason,
+            error: l.error,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckOut {
+    pub ip: String,
+    /// Set when the IP is one of the caller's: the check was recorded and applied.
+    pub ip_id: Option<String>,
+    pub state: Option<String>,
+    pub listed: bool,
+    pub lists: Vec<ListingOut>,
+}
+
+/// Checks an IP against the configured DNS blacklists now. For one of the caller's IPs
+/// the result is kept in its history and applied (listed → BLACKLISTED, delisted → back).
+#[utoipa::path(get, path = "/api/v1/blacklists/check", tag = "blacklists", params(CheckQuery),
+    responses((status = 200, body = CheckOut), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn check(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiQuery(q): ApiQuery<CheckQuery>,
+) -> ApiResult<Json<CheckOut>> {
+    let address = ee_core::ip::normalize_ip(&q.ip)
+        .ok_or_else(|| ApiError::invalid_field("ip", "must be an IPv4 or IPv6 address"))?;
+    let now = state.now();
+    let mut conn = state.db.pool().acquire().await?;
+    let managed = match ips::get_by_address(&mut conn, &address).await {
+        Ok(ip) if principal.scope().is_none() || principal.scope() == ip.tenant_id.as_deref() => {
+            Some(ip)
+        }
+        Ok(_) | Err(ee_store::StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    drop(conn);
+    let out = match managed {
+        Some(ip) => {
+            let (after, listings) =
+                ee_jobs::infra::check_blacklists(&state.services, &ip, now).await?;
+            let mut conn = state.db.pool().acquire().await?;
+            let listed = listings.iter().any(|l| l.listed);
+            let change = Change {
+                action: "ip.blacklist_check",
+                resource_type: "ip",
+                resource_id: Some(&ip.id),
+                tenant_id: ip.tenant_id.as_deref(),
+                before: None,
+                after: Some(serde_json::json!({"listed": listed, "state": after.state})),
+            };
+            audit::record(&mut conn, &Actor::from(&principal), &meta, change, now).await?;
+            CheckOut {
+                ip: address,
+                ip_id: Some(ip.id),
+                state: Some(after.state),
+                listed,
+                lists: listings.into_iter().map(ListingOut::from).collect(),
+            }
+        }
+        None => {
+            let parsed = address
+                .parse()
+                .map_err(|_| ApiError::invalid_field("ip", "must be an IPv4 or IPv6 address"))?;
+            let listings = ee_jobs::infra::check_address(&state.services, parsed).await;
+            CheckOut {
+                ip: address,
+                ip_id: None,
+                state: None,
+                listed: listings.iter().any(|l| l.listed),
+                lists: listings.into_iter().map(ListingOut::from).collect(),
+            }
+        }
+    };
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    pub ip_id: String,
+    /// 1 to 1000; 200 when absent.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub zone: String,
+    pub listed: bool,
+    pub checked_at: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+/// Every recorded check of an IP, newest first.
+#[utoipa::path(get, path = "/api/v1/blacklists/history", tag = "blacklists", params(HistoryQuery),
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn history(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<Vec<HistoryEntry>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    super::ips::visible(&mut conn, &principal, &q.ip_id).await?;
+    let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
+        "SELECT blacklist_name, is_listed, checked_at, details FROM blacklist_checks WHERE ip_id = $1 \
+         ORDER BY checked_at DESC, blacklist_name LIMIT $2",
+    )
+    .bind(&q.ip_id)
+    .bind(q.limit.unwrap_or(200).clamp(1, 1000))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(zone, listed, at, details)| HistoryEntry {
+                zone,
+                listed: listed == 1,
+                checked_at: to_rfc3339(at),
+                details: serde_json::from_str(&details).unwrap_or_default(),
+            })
+            .collect(),
+    ))
+}

@@ -49,6 +49,54 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// DKIM keys.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+    /// One-off DNS and blacklist checks (exit 1 when something is wrong).
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DkimCommand {
+    /// Generate a DKIM key pair: the private key (PKCS#8 PEM) and the DNS record to publish.
+    Generate {
+        /// rsa (RSA-2048) or ed25519.
+        #[arg(long, default_value = "rsa")]
+        algorithm: String,
+        #[arg(long, default_value = "default")]
+        selector: String,
+        /// The domain, to print the record's full name.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Write the private key to this file (mode 0600) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CheckCommand {
+    /// Check a domain's SPF, DKIM, DMARC, MX and PTR. A registered domain is checked
+    /// against its keys and its tenant's IPs; otherwise name them with --ip and --dkim.
+    Dns {
+        domain: String,
+        /// A sending IP, optionally with its host name: `192.0.2.10=mail.example.com`.
+        #[arg(long = "ip", value_name = "IP[=HOST]")]
+        ips: Vec<String>,
+        /// A DKIM key that should be published: `selector=base64-public-key`.
+        #[arg(long = "dkim", value_name = "SELECTOR=KEY")]
+        dkim: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check an IP against the configured DNS blacklists.
+    Blacklist {
+        ip: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +199,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             expires_at,
         }) => api_key_create(&config, &tenant, &name, expires_at.as_deref()).await,
+        Command::Dkim(DkimCommand::Generate {
+            algorithm,
+            selector,
+            domain,
+            out,
+        }) => dkim_generate(&algorithm, &selector, domain.as_deref(), out.as_deref()),
+        Command::Check(CheckCommand::Dns {
+            domain,
+            ips,
+            dkim,
+            json,
+        }) => check_dns(&config, &domain, &ips, &dkim, json).await,
+        Command::Check(CheckCommand::Blacklist { ip, json }) => {
+            check_blacklist(&config, &ip, json).await
+        }
     }
 }
 
@@ -539,4 +602,181 @@ async fn api_key_create(
         stored.id
     );
     Ok(())
+}
+
+fn dkim_generate(
+    algorithm: &str,
+    selector: &str,
+    domain: Option<&str>,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let algorithm =
+        ee_mail::dkim::Algorithm::parse(algorithm).context("--algorithm must be rsa or ed25519")?;
+    if selector.is_empty()
+        || !selector
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        bail!("--selector must be a DNS label (letters, digits, hyphens)");
+    }
+    let key = ee_mail::dkim::generate(algorithm).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name = match domain {
+        Some(d) => format!("{selector}._domainkey.{}", d.trim_end_matches('.')),
+        None => format!("{selector}._domainkey"),
+    };
+    match out {
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            std::io::Write::write_all(&mut file, key.private_pem.as_bytes())?;
+            println!("private key written to {}", path.display());
+        }
+        None => print!("{}", key.private_pem),
+    }
+    println!(
+        "{name} IN TXT \"{}\"",
+        ee_mail::dkim::dns_record(algorithm, &key.public_b64)
+    );
+    Ok(())
+}
+
+async fn check_dns(
+    config: &Config,
+    domain: &str,
+    ips: &[String],
+    dkim: &[String],
+    json: bool,
+) -> anyhow::Result<()> {
+    let domain = domain.trim().trim_end_matches('.').to_lowercase();
+    let mut expectation = ee_dns::checks::Expectation {
+        domain: domain.clone(),
+        dkim: Vec::new(),
+        ips: Vec::new(),
+    };
+    for entry in ips {
+        let (ip, host) = match entry.split_once('=') {
+            Some((ip, host)) => (ip, Some(host.trim_end_matches('.').to_lowercase())),
+            None => (entry.as_str(), None),
+        };
+        let ip = ip
+            .parse()
+            .with_context(|| format!("--ip {entry:?}: not an IP address"))?;
+        expectation.ips.push((ip, host));
+    }
+    for entry in dkim {
+        let (selector, key) = entry
+            .split_once('=')
+            .with_context(|| format!("--dkim {entry:?}: expected SELECTOR=KEY"))?;
+        expectation.dkim.push((selector.to_owned(), key.to_owned()));
+    }
+    if expectation.ips.is_empty() && expectation.dkim.is_empty() {
+        // A registered domain: its keys and its tenant's IPs.
+        let db = open_db(config).await?;
+        let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
+        let registered = ee_store::domains::list(&mut conn, None)
+            .await?
+            .into_iter()
+            .find(|d| d.domain_name == domain);
+        let Some(registered) = registered else {
+            bail!("{domain} is not registered here; name what to expect with --ip and --dkim");
+        };
+        for key in ee_store::domains::published_keys(&mut conn, &registered.id).await? {
+            expectation.dkim.push((key.selector, key.public_key));
+        }
+        let filter = ee_store::ips::IpFilter {
+            scope: Some(&registered.tenant_id),
+            ..Default::default()
+        };
+        for ip in ee_store::ips::list(&mut conn, &filter).await? {
+            if let Ok(addr) = ip.ip_address.parse() {
+                expectation.ips.push((addr, ip.hostname));
+            }
+        }
+    }
+    let resolver = ee_dns::Resolver::new(&config.resolver_settings()?)
+        .map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?;
+    let report = ee_dns::checks::check_domain(&resolver, &expectation).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let mark = |ok: bool| if ok { "ok  " } else { "FAIL" };
+        for s in &report.spf {
+            println!("{} SPF   {} -> {}", mark(s.ok), s.ip, s.result.as_str());
+        }
+        for d in &report.dkim {
+            println!(
+                "{} DKIM  {} {}",
+                mark(d.ok),
+                d.selector,
+                d.error.clone().unwrap_or_default()
+            );
+        }
+        println!(
+            "{} DMARC {} {}",
+            mark(report.dmarc.ok),
+            report.dmarc.policy.clone().unwrap_or_default(),
+            report.dmarc.error.clone().unwrap_or_default()
+        );
+        println!(
+            "{} MX    {} {}",
+            mark(report.mx.ok),
+            report.mx.hosts.join(", "),
+            report.mx.error.clone().unwrap_or_default()
+        );
+        for p in &report.ptr {
+            println!(
+                "{} PTR   {} -> {} {}",
+                mark(p.ok),
+                p.ip,
+                p.names.join(", "),
+                p.error.clone().unwrap_or_default()
+            );
+        }
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        bail!("{domain}: DNS is incomplete")
+    }
+}
+
+async fn check_blacklist(config: &Config, ip: &str, json: bool) -> anyhow::Result<()> {
+    let address: std::net::IpAddr = ip
+        .trim()
+        .parse()
+        .with_context(|| format!("{ip:?} is not an IP address"))?;
+    let resolver = ee_dns::Resolver::new(&config.resolver_settings()?)
+        .map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?;
+    let listings = ee_dns::dnsbl::check_all(&resolver, address, &config.dnsbl_zones()).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&listings)?);
+    } else {
+        for l in &listings {
+            let status = match (&l.error, l.listed) {
+                (Some(e), _) => format!("unknown ({e})"),
+                (None, true) => format!(
+                    "LISTED {} {}",
+                    l.codes.join(","),
+                    l.reason.clone().unwrap_or_default()
+                ),
+                (None, false) => "clean".to_owned(),
+            };
+            println!("{:<28} {status}", l.zone);
+        }
+    }
+    let listed: Vec<&str> = listings
+        .iter()
+        .filter(|l| l.listed)
+        .map(|l| l.zone.as_str())
+        .collect();
+    if listed.is_empty() {
+        Ok(())
+    } else {
+        bail!("{address} is listed by {}", listed.join(", "))
+    }
 }

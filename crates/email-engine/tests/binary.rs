@@ -19,6 +19,9 @@ fn command(data_dir: &Path, db: &TestDatabase) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("EE_DATA_DIR", data_dir)
         .env("EE_LOG_FORMAT", "json")
+        // Nothing listens there: no test ever queries the machine's (or any outside) DNS.
+        .env("EE_DNS_SERVERS", "127.0.0.1:9")
+        .env("EE_DNS_TIMEOUT_MS", "300")
         .kill_on_drop(true);
     if db.url.starts_with("postgres") {
         cmd.env("DATABASE_URL", &db.url);
@@ -332,7 +335,7 @@ async fn cli_commands_create_what_the_api_then_serves() {
 async fn every_command_has_help() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create().await.unwrap();
-    let commands: [&[&str]; 7] = [
+    let commands: [&[&str]; 10] = [
         &["--help"],
         &["serve", "--help"],
         &["migrate", "--help"],
@@ -340,6 +343,9 @@ async fn every_command_has_help() {
         &["tenant", "create", "--help"],
         &["api-key", "create", "--help"],
         &["api-key", "--help"],
+        &["dkim", "generate", "--help"],
+        &["check", "dns", "--help"],
+        &["check", "blacklist", "--help"],
     ];
     for args in commands {
         let (ok, out, _) = run(command(dir.path(), &db).args(args)).await;
@@ -347,5 +353,134 @@ async fn every_command_has_help() {
     }
     let (ok, _, err) = run(command(dir.path(), &db).arg("frobnicate")).await;
     assert!(!ok && err.contains("unrecognized subcommand"), "{err}");
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn dkim_generate_and_dns_and_blacklist_checks() {
+    use ee_dns::testing::{Rec, TestDnsServer, Zone};
+    let db = TestDatabase::create().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let (ok, out, err) = run(command(dir.path(), &db).args([
+        "dkim",
+        "generate",
+        "--algorithm",
+        "ed25519",
+        "--selector",
+        "s1",
+        "--domain",
+        "brand.test",
+    ]))
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("-----BEGIN PRIVATE KEY-----"));
+    let record_line = out
+        .lines()
+        .find(|l| l.starts_with("s1._domainkey.brand.test IN TXT "))
+        .expect("the record to publish");
+    let record = record_line
+        .split_once(" IN TXT ")
+        .unwrap()
+        .1
+        .trim_matches('"')
+        .to_owned();
+    assert!(record.starts_with("v=DKIM1; k=ed25519; p="));
+    let public = record.rsplit_once("p=").unwrap().1.to_owned();
+    let key_file = dir.path().join("s2.pem");
+    let (ok, out, _) = run(command(dir.path(), &db)
+        .args(["dkim", "generate", "--selector", "s2", "--out"])
+        .arg(&key_file))
+    .await;
+    assert!(ok && !out.contains("PRIVATE KEY") && out.contains("k=rsa"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    let mut zone = Zone::new();
+    zone.add("brand.test", Rec::txt("v=spf1 ip4:192.0.2.10 -all"))
+        .add("brand.test", Rec::Mx(10, "mail.brand.test".into()))
+        .add("s1._domainkey.brand.test", Rec::txt(&record))
+        .add("_dmarc.brand.test", Rec::txt("v=DMARC1; p=quarantine"))
+        .add("mail.brand.test", Rec::A("192.0.2.10".parse().unwrap()))
+        .add(
+            "10.2.0.192.in-addr.arpa",
+            Rec::Ptr("mail.brand.test".into()),
+        )
+        .add(
+            "10.2.0.192.bl.test.example",
+            Rec::A("127.0.0.2".parse().unwrap()),
+        );
+    let server = TestDnsServer::start(zone).await.unwrap();
+    let dns = server.addr.to_string();
+    let dkim = format!("s1={public}");
+
+    let (ok, out, err) = run(command(dir.path(), &db).env("EE_DNS_SERVERS", &dns).args([
+        "check",
+        "dns",
+        "brand.test",
+        "--ip",
+        "192.0.2.10=mail.brand.test",
+        "--dkim",
+        &dkim,
+    ]))
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("ok   SPF   192.0.2.10 -> pass") && out.contains("ok   DMARC quarantine"),
+        "{out}"
+    );
+    let (ok, out, err) = run(command(dir.path(), &db).env("EE_DNS_SERVERS", &dns).args([
+        "check",
+        "dns",
+        "brand.test",
+        "--ip",
+        "192.0.2.99",
+        "--dkim",
+        &dkim,
+        "--json",
+    ]))
+    .await;
+    assert!(
+        !ok && err.trim() == "error: brand.test: DNS is incomplete",
+        "{err}"
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["spf"][0]["result"], "fail");
+    let (ok, _, err) = run(command(dir.path(), &db).env("EE_DNS_SERVERS", &dns).args([
+        "check",
+        "dns",
+        "unknown.test",
+    ]))
+    .await;
+    assert!(!ok && err.contains("not registered here"), "{err}");
+
+    let blacklist = |ip: &'static str| {
+        let mut cmd = command(dir.path(), &db);
+        cmd.env("EE_DNS_SERVERS", &dns)
+            .env("EE_DNSBL_ZONES", "bl.test.example,dnsbl.test.example")
+            .args(["check", "blacklist", ip]);
+        cmd
+    };
+    let (ok, out, err) = run(&mut blacklist("192.0.2.10")).await;
+    assert!(
+        !ok && out.contains("LISTED 127.0.0.2") && err.contains("listed by bl.test.example"),
+        "{out}{err}"
+    );
+    let (ok, out, _) = run(&mut blacklist("192.0.2.11")).await;
+    assert!(ok && out.matches("clean").count() == 2, "{out}");
+    let (ok, _, err) = run(&mut blacklist("nope")).await;
+    assert!(
+        !ok && err.lines().count() == 1 && err.contains("not an IP address"),
+        "{err}"
+    );
+    let (ok, _, err) =
+        run(command(dir.path(), &db).args(["dkim", "generate", "--algorithm", "dsa"])).await;
+    assert!(!ok && err.contains("--algorithm"), "{err}");
     db.drop_database().await.unwrap();
 }

@@ -303,7 +303,6 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
             ee_jobs::WorkerConfig::new(format!("{}-{}", hostname(), std::process::id()));
         worker_config.concurrency = config.worker_concurrency;
         let worker = ee_jobs::Worker::new(db.clone(), clock.clone(), worker_config, registry);
-        enqueue_housekeeping(&db, &clock).await;
         let worker_stop = stop_rx.clone();
         tasks.spawn(async move {
             worker.run(worker_stop).await;
@@ -356,21 +355,6 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
     }
     db.close().await;
     Ok(())
-}
-
-async fn enqueue_housekeeping(db: &Db, clock: &Clock) {
-    let now = clock.now_ms();
-    let day = now / 86_400_000;
-    let job = ee_store::jobs::NewJob::new(ee_jobs::PURGE_SESSIONS, serde_json::json!({}), now)
-        .unique_key(format!("{}:{day}", ee_jobs::PURGE_SESSIONS));
-    let result = async {
-        let mut conn = db.pool().acquire().await?;
-        ee_store::jobs::enqueue(&mut conn, &job, now).await
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not enqueue housekeeping");
-    }
 }
 
 fn hostname() -> String {

@@ -67,9 +67,6 @@ impl Registry {
     }
 }
 
-/// Kind of the housekeeping job: removes login sessions that ended a week ago.
-pub const PURGE_SESSIONS: &str = "maintenance.purge_sessions";
-
 /// What the handlers (and the API, for on-demand checks) need.
 #[derive(Clone)]
 pub struct Services {
@@ -104,11 +101,13 @@ where
 pub fn standard_registry(services: Services) -> Registry {
     let mut r = Registry::new();
     let s = &services;
-    add(&mut r, s, PURGE_SESSIONS, |s, _job| async move {
+    add(&mut r, s, scheduler::HOUSEKEEPING, |s, _job| async move {
+        const WEEK_MS: i64 = 7 * 86_400_000;
+        let now = s.clock.now_ms();
         let mut conn = s.db.pool().acquire().await?;
-        let removed =
-            ee_store::sessions::purge_ended(&mut conn, s.clock.now_ms(), 7 * 86_400_000).await?;
-        Ok(json!({ "removed": removed }))
+        let sessions = ee_store::sessions::purge_ended(&mut conn, now, WEEK_MS).await?;
+        let jobs = ee_store::jobs::purge_done(&mut conn, now - WEEK_MS).await?;
+        Ok(json!({ "sessions_removed": sessions, "jobs_removed": jobs }))
     });
     add(&mut r, s, alerts::DELIVER, |s, job| async move {
         alerts::deliver(&s.db, &s.alerts, &job, s.clock.now_ms()).await

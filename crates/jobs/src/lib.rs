@@ -7,5 +7,5 @@ pub mod scheduler;
 pub mod snapshot;
 mod worker;
 
-pub use handlers::{JobError, PURGE_SESSIONS, Registry, Services, standard_registry};
+pub use handlers::{JobError, Registry, Services, standard_registry};
 pub use worker::{Worker, WorkerConfig};

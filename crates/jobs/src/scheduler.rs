@@ -27,9 +27,10 @@ pub const DNS: &str = "scheduled.dns_validation";
 pub const QUARANTINE: &str = "scheduled.quarantine_release";
 pub const METRICS: &str = "scheduled.metrics";
 pub const RETRY: &str = "scheduled.retry_queue";
+pub const HOUSEKEEPING: &str = "scheduled.housekeeping";
 
-/// Seed 002's scheduled jobs.
-pub const SCHEDULE: [ScheduledJob; 9] = [
+/// Seed 002's scheduled jobs, and our housekeeping.
+pub const SCHEDULE: [ScheduledJob; 10] = [
     ScheduledJob {
         name: HEALTH,
         every: Every::minutes(5),
@@ -78,6 +79,11 @@ pub const SCHEDULE: [ScheduledJob; 9] = [
         name: RETRY,
         every: Every::minutes(2),
         description: "lost jobs reaped, queue depth reported",
+    },
+    ScheduledJob {
+        name: HOUSEKEEPING,
+        every: Every::DailyAt { hour: 3, minute: 30 },
+        description: "ended sessions and finished jobs older than a week removed",
     },
 ];
 

@@ -668,7 +668,7 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
         .iter()
         .map(|j| j["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 9);
+    assert_eq!(names.len(), 10);
     let warmup = jobs
         .body
         .as_array()
@@ -754,6 +754,15 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
     assert!(sync["last_run"]["result"]["skipped"].is_string());
     let dead = app.get("/api/v1/jobs/queue?state=dead", &app.admin).await;
     assert_eq!(dead.body, json!([]));
+
+    // A week on, housekeeping removes the finished runs.
+    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'done'").fetch_one(app.db.pool()).await.unwrap();
+    app.clock.advance_ms(8 * DAY_MS);
+    app.call(Method::POST, "/api/v1/jobs/scheduled.housekeeping/run", Some(&app.admin), None).await;
+    app.run_jobs().await;
+    let jobs = app.get("/api/v1/jobs", &app.admin).await;
+    let housekeeping = jobs.body.as_array().unwrap().iter().find(|j| j["name"] == "scheduled.housekeeping").unwrap();
+    assert_eq!(housekeeping["last_run"]["result"]["jobs_removed"].as_i64(), Some(before));
     app.finish().await;
 }
 

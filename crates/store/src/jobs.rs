@@ -306,6 +306,15 @@ pub async fn latest_done_of_kind(conn: &mut AnyConnection, kind: &str) -> Result
     .await?)
 }
 
+/// Removes finished (done) jobs older than `before`; dead ones stay for inspection.
+pub async fn purge_done(conn: &mut AnyConnection, before: i64) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND finished_at < $1")
+        .bind(before)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// The number of jobs in each state, zero included.
 pub async fn count_by_state(conn: &mut AnyConnection) -> Result<Vec<(JobState, i64)>> {
     let rows: Vec<(String, i64)> =

@@ -7,12 +7,20 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+/// The MAC over `"<timestamp>.<body>"`, ready to finalize or verify.
+fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    mac
+}
+
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -41,11 +49,8 @@ pub fn verify(
         .strip_prefix("sha256=")
         .and_then(|h| hex::decode(h).ok())
         .ok_or(SignatureError::Malformed)?;
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.verify_slice(&given)
+    mac(secret, timestamp, body)
+        .verify_slice(&given)
         .map_err(|_| SignatureError::Mismatch)
 }
 

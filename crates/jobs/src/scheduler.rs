@@ -82,7 +82,10 @@ pub const SCHEDULE: [ScheduledJob; 10] = [
     },
     ScheduledJob {
         name: HOUSEKEEPING,
-        every: Every::DailyAt { hour: 3, minute: 30 },
+        every: Every::DailyAt {
+            hour: 3,
+            minute: 30,
+        },
         description: "ended sessions and finished jobs older than a week removed",
     },
 ];

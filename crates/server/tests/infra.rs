@@ -169,6 +169,11 @@ async fn ips_crud_validation_and_tenant_isolation() {
         )
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/warmup/plans", &key).await.body,
+        json!([]),
+        "its plan went with it"
+    );
     let audit = app
         .get("/api/v1/audit/logs?resource_type=ip", &app.admin)
         .await;
@@ -756,13 +761,31 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
     assert_eq!(dead.body, json!([]));
 
     // A week on, housekeeping removes the finished runs.
-    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'done'").fetch_one(app.db.pool()).await.unwrap();
+    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'done'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     app.clock.advance_ms(8 * DAY_MS);
-    app.call(Method::POST, "/api/v1/jobs/scheduled.housekeeping/run", Some(&app.admin), None).await;
+    app.call(
+        Method::POST,
+        "/api/v1/jobs/scheduled.housekeeping/run",
+        Some(&app.admin),
+        None,
+    )
+    .await;
     app.run_jobs().await;
     let jobs = app.get("/api/v1/jobs", &app.admin).await;
-    let housekeeping = jobs.body.as_array().unwrap().iter().find(|j| j["name"] == "scheduled.housekeeping").unwrap();
-    assert_eq!(housekeeping["last_run"]["result"]["jobs_removed"].as_i64(), Some(before));
+    let housekeeping = jobs
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "scheduled.housekeeping")
+        .unwrap();
+    assert_eq!(
+        housekeeping["last_run"]["result"]["jobs_removed"].as_i64(),
+        Some(before)
+    );
     app.finish().await;
 }
 

@@ -158,8 +158,14 @@ pub async fn set_blacklist_status(
     Ok(())
 }
 
+/// Deletes an IP with its history, counters and warm-up plans.
 pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<()> {
     sqlx::query("DELETE FROM ips WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    // Plans point at their IP without a foreign key (the IP points at its plan).
+    sqlx::query("DELETE FROM warmup_plans WHERE ip_id = $1")
         .bind(id)
         .execute(conn)
         .await?;

@@ -49,6 +49,19 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Import contacts from a CSV file (streamed; delimiter and encoding detected).
+    Import {
+        file: PathBuf,
+        /// Tenant slug or id.
+        #[arg(long)]
+        tenant: String,
+        /// The data source (slug or id) the contacts come from.
+        #[arg(long)]
+        source: Option<String>,
+        /// Write the error report (line,reason) to this file.
+        #[arg(long, value_name = "FILE")]
+        errors: Option<PathBuf>,
+    },
     /// DKIM keys.
     #[command(subcommand)]
     Dkim(DkimCommand),
@@ -214,6 +227,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(CheckCommand::Blacklist { ip, json }) => {
             check_blacklist(&config, &ip, json).await
         }
+        Command::Import {
+            file,
+            tenant,
+            source,
+            errors,
+        } => {
+            import_csv(
+                &config,
+                &file,
+                &tenant,
+                source.as_deref(),
+                errors.as_deref(),
+            )
+            .await
+        }
     }
 }
 
@@ -296,6 +324,10 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
         resolver: ee_dns::Resolver::new(&config.resolver_settings()?)
             .map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?,
         dnsbl_zones: config.dnsbl_zones(),
+        probe: ee_jobs::contacts::ProbeSettings {
+            port: config.smtp_probe_port,
+            ..Default::default()
+        },
     };
     if matches!(role, NodeRole::All | NodeRole::Worker) {
         let registry = ee_jobs::standard_registry(services.clone());
@@ -325,6 +357,10 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
         settings.refresh_token_ttl_secs = config.refresh_token_ttl_secs;
         settings.api_key_grace_secs = config.api_key_grace_secs;
         settings.max_body_bytes = config.max_body_bytes;
+        settings.uploads_dir = config
+            .uploads_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("uploads"));
         let state = ee_server::AppState::new(settings, services.clone());
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
@@ -763,4 +799,99 @@ async fn check_blacklist(config: &Config, ip: &str, json: bool) -> anyhow::Resul
     } else {
         bail!("{address} is listed by {}", listed.join(", "))
     }
+}
+
+async fn import_csv(
+    config: &Config,
+    file: &std::path::Path,
+    tenant: &str,
+    source: Option<&str>,
+    errors_out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
+    let db = open_db(config).await?;
+    let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
+    let tenant = find_tenant(&mut conn, tenant).await?;
+    let source = match source {
+        Some(key) => Some(
+            ee_store::sources::find(&mut conn, key, Some(&tenant.id))
+                .await?
+                .into_iter()
+                .next()
+                .with_context(|| format!("tenant {} has no data source {key:?}", tenant.slug))?,
+        ),
+        None => None,
+    };
+    let clock = Clock::System;
+    let filename = file.file_name().map(|n| n.to_string_lossy().into_owned());
+    let mut import = ee_store::imports::insert(
+        &mut conn,
+        &tenant.id,
+        source.as_ref().map(|s| s.id.as_str()),
+        filename.as_deref(),
+        None,
+        clock.now_ms(),
+    )
+    .await?;
+    drop(conn);
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let outcome = ee_jobs::csv_import::run(
+        &db,
+        &mut import,
+        source.as_ref(),
+        file.to_path_buf(),
+        || clock.now_ms(),
+        |counts, lines, bytes| {
+            bar.set_position(bytes);
+            bar.set_message(format!(
+                "{lines} lines: {} created, {} updated, {} duplicates, {} rejected",
+                counts.created, counts.updated, counts.duplicate, counts.rejected
+            ));
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    import.finished_at = Some(clock.now_ms());
+    let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
+    let counts = match outcome {
+        Ok(c) => {
+            import.status = "done".into();
+            ee_store::imports::update(&mut conn, &import).await?;
+            c
+        }
+        Err(e) => {
+            import.status = "failed".into();
+            import.error = Some(e.clone());
+            ee_store::imports::update(&mut conn, &import).await?;
+            bail!("import failed: {e}");
+        }
+    };
+    let errors = ee_store::imports::errors(&mut conn, &import.id).await?;
+    if let Some(path) = errors_out {
+        let mut out = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        use std::io::Write as _;
+        writeln!(out, "line,reason")?;
+        for (line, reason) in &errors {
+            writeln!(out, "{line},\"{}\"", reason.replace('"', "\"\""))?;
+        }
+    }
+    println!(
+        "import {}: {} lines, {} created, {} updated, {} duplicates, {} rejected ({}, delimiter {:?})",
+        import.id,
+        import.total,
+        counts.created,
+        counts.updated,
+        counts.duplicate,
+        counts.rejected,
+        import.encoding.clone().unwrap_or_default(),
+        import.delimiter.clone().unwrap_or_default()
+    );
+    Ok(())
 }

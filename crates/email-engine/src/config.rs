@@ -60,6 +60,10 @@ pub struct Config {
     pub dns_timeout_ms: u64,
     /// DNS blacklist zones, comma-separated; seed 002's nine when empty.
     pub dnsbl_zones: String,
+    /// The port the SMTP probe of contact validation connects to (25; tests change it).
+    pub smtp_probe_port: u16,
+    /// Where uploaded CSV files wait for their import.
+    pub uploads_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -98,6 +102,8 @@ impl Default for Config {
             dns_servers: String::new(),
             dns_timeout_ms: 5_000,
             dnsbl_zones: String::new(),
+            smtp_probe_port: 25,
+            uploads_dir: None,
         }
     }
 }

@@ -77,6 +77,8 @@ pub struct Services {
     pub resolver: ee_dns::Resolver,
     /// DNSBL zones every IP is checked against.
     pub dnsbl_zones: Vec<String>,
+    /// The optional SMTP probe of contact validation.
+    pub probe: crate::contacts::ProbeSettings,
 }
 
 /// The instant a scheduled run stands for: its slot, or now for other jobs.
@@ -108,6 +110,12 @@ pub fn standard_registry(services: Services) -> Registry {
         let sessions = ee_store::sessions::purge_ended(&mut conn, now, WEEK_MS).await?;
         let jobs = ee_store::jobs::purge_done(&mut conn, now - WEEK_MS).await?;
         Ok(json!({ "sessions_removed": sessions, "jobs_removed": jobs }))
+    });
+    add(&mut r, s, crate::contacts::VALIDATE, |s, job| async move {
+        crate::contacts::validate_job(&s, &job, s.clock.now_ms()).await
+    });
+    add(&mut r, s, crate::csv_import::IMPORT, |s, job| async move {
+        crate::csv_import::job(&s, &job).await
     });
     add(&mut r, s, alerts::DELIVER, |s, job| async move {
         alerts::deliver(&s.db, &s.alerts, &job, s.clock.now_ms()).await

@@ -1,6 +1,8 @@
 //! Workers, the scheduler and the operations they run over the durable job queue.
 
 pub mod alerts;
+pub mod contacts;
+pub mod csv_import;
 mod handlers;
 pub mod infra;
 pub mod scheduler;

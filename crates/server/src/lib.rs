@@ -40,8 +40,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        alerts, api_keys, audit, auth, blacklists, domains, ips, jobs, pools, system, tenants,
-        users, warmup,
+        alerts, api_keys, audit, auth, blacklists, contacts, domains, imports, ips, jobs, pools,
+        segments, sources, suppressions, system, tenants, users, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -86,9 +86,52 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(domains::checks))
         .routes(routes!(blacklists::check))
         .routes(routes!(blacklists::history))
+        .routes(routes!(contacts::list))
+        .routes(routes!(contacts::get, contacts::erase))
+        .routes(routes!(contacts::events))
+        .routes(routes!(contacts::export))
+        .routes(routes!(contacts::bulk_tags))
+        .routes(routes!(contacts::tags))
+        .routes(routes!(contacts::validate))
+        .routes(routes!(contacts::put_list))
+        .routes(routes!(segments::list, segments::create))
+        .routes(routes!(segments::get, segments::update, segments::delete))
+        .routes(routes!(segments::count))
+        .routes(routes!(segments::count_expression))
+        .routes(routes!(segments::preview))
+        .routes(routes!(sources::list, sources::create))
+        .routes(routes!(sources::delete))
+        .routes(routes!(sources::rotate_secret))
+        .routes(routes!(sources::rules, sources::create_rule))
+        .routes(routes!(sources::delete_rule))
+        .routes(routes!(suppressions::list, suppressions::add))
+        .routes(routes!(suppressions::remove))
+        .routes(routes!(imports::list))
+        .routes(routes!(imports::get))
+        .routes(routes!(imports::errors))
+        .split_for_parts();
+    // Large bodies: batches of 10 000 contacts, and uploads streamed to disk.
+    let (bulk_routes, bulk_doc) = OpenApiRouter::new()
+        .routes(routes!(contacts::ingest))
+        .routes(routes!(sources::scraper_pro))
+        .routes(routes!(sources::backlinks_engine))
+        .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .split_for_parts();
+    let (upload_routes, upload_doc) = OpenApiRouter::new()
+        .routes(routes!(imports::upload))
+        .routes(routes!(imports::upload_alias))
+        .layer(DefaultBodyLimit::disable())
         .split_for_parts();
     doc.merge(system_doc);
-    (system_routes.merge(api_routes), doc)
+    doc.merge(bulk_doc);
+    doc.merge(upload_doc);
+    (
+        system_routes
+            .merge(api_routes)
+            .merge(bulk_routes)
+            .merge(upload_routes),
+        doc,
+    )
 }
 
 /// The whole application with its middleware.

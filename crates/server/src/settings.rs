@@ -16,6 +16,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// HMAC key for access tokens.
     pub jwt_secret: Vec<u8>,
+    /// Where uploaded CSV files wait for their import.
+    pub uploads_dir: std::path::PathBuf,
+    /// The largest upload accepted.
+    pub max_upload_bytes: u64,
     /// Seals secrets at rest (DKIM private keys …) with the master key.
     pub sealer: ee_core::secrets::Sealer,
 }
@@ -50,6 +54,8 @@ impl Settings {
             max_body_bytes: 2 * 1024 * 1024,
             jwt_secret,
             sealer,
+            uploads_dir: std::env::temp_dir().join("email-engine-uploads"),
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
         }
     }
 }

@@ -5,13 +5,18 @@
 pub mod alerts;
 pub mod api_keys;
 pub mod audit;
+pub mod contacts;
 mod db;
 pub mod domains;
 mod error;
+pub mod imports;
 pub mod ips;
 pub mod jobs;
 pub mod pools;
+pub mod segments;
 pub mod sessions;
+pub mod sources;
+pub mod suppressions;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;

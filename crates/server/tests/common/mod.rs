@@ -77,6 +77,7 @@ impl TestApp {
             infra: ee_jobs::infra::InfraSettings::default(),
             resolver: ee_dns::Resolver::new(&dns.resolver_settings()).unwrap(),
             dnsbl_zones: vec!["bl.test.example".into(), "dnsbl.test.example".into()],
+            probe: ee_jobs::contacts::ProbeSettings::default(),
         };
         let state = AppState::new(settings, services.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

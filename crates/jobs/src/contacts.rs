@@ -1,0 +1,681 @@
+//! Contact ingestion and validation, shared by the API, webhooks, CSV imports and jobs.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ee_core::contacts::{
+    self as rules, Checks, ExtraLists, Folding, MxOutcome, SmtpOutcome, Verdict,
+};
+use ee_store::contacts::{self as store, FIELDS, Incoming, Upserted};
+use ee_store::jobs::{self as queue, NewJob};
+use ee_store::sources::{self, Source};
+use ee_store::{AnyConnection, Db, StoreError, suppressions, tenants};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::{JobError, Services};
+
+pub const VALIDATE: &str = "contacts.validate";
+
+/// A contact as received, before normalisation.
+#[derive(Debug, Clone, Default)]
+pub struct RawContact {
+    pub email: String,
+    /// Values keyed by our field names (see `ee_store::contacts::FIELDS`).
+    pub fields: BTreeMap<&'static str, String>,
+    pub tags: Vec<String>,
+    pub metadata: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemStatus {
+    Created,
+    Updated,
+    Duplicate,
+    Rejected,
+}
+
+/// What became of one contact of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ItemResult {
+    pub index: usize,
+    pub email: String,
+    pub status: ItemStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, status: ItemStatus) {
+        match status {
+            ItemStatus::Created => self.created += 1,
+            ItemStatus::Updated => self.updated += 1,
+            ItemStatus::Duplicate => self.duplicate += 1,
+            ItemStatus::Rejected => self.rejected += 1,
+        }
+    }
+}
+
+/// The per-tenant rules of an ingestion, loaded once per request.
+#[derive(Debug, Clone)]
+pub struct TenantRules {
+    pub tenant_id: String,
+    pub folding: Folding,
+    pub lists: ExtraLists,
+    pub smtp_probe: bool,
+}
+
+pub async fn tenant_rules(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> Result<TenantRules, StoreError> {
+    let tenant = tenants::get(&mut *conn, tenant_id).await?;
+    let settings: Value = serde_json::from_str(&tenant.settings).unwrap_or_default();
+    let folding =
+        serde_json::from_value(settings["contacts"]["folding"].clone()).unwrap_or_default();
+    let smtp_probe = settings["contacts"]["smtp_probe"]
+        .as_bool()
+        .unwrap_or(false);
+    Ok(TenantRules {
+        tenant_id: tenant_id.to_owned(),
+        folding,
+        lists: sources::extra_lists(conn, tenant_id).await?,
+        smtp_probe,
+    })
+}
+
+/// Routing: the first rule (by priority) whose every condition holds names the tenant.
+pub fn route(
+    rules: &[sources::RoutingRule],
+    contact: &RawContact,
+    source_slug: &str,
+) -> Option<String> {
+    let eq = |a: Option<&String>, b: &Value| {
+        b.as_str()
+            .is_some_and(|b| a.is_some_and(|a| a.eq_ignore_ascii_case(b)))
+    };
+    let tag_slugs: Vec<String> = contact
+        .tags
+        .iter()
+        .filter_map(|t| ee_core::tags::parse(t).ok())
+        .map(|t| t.slug())
+        .collect();
+    rules
+        .iter()
+        .find(|rule| {
+            let c: Value = serde_json::from_str(&rule.conditions).unwrap_or_default();
+            let Some(conditions) = c.as_object() else {
+                return false;
+            };
+            !conditions.is_empty()
+                && conditions.iter().all(|(key, want)| match key.as_str() {
+                    "category" => eq(contact.fields.get("category"), want),
+                    "country" => eq(contact.fields.get("country"), want),
+                    "language" => eq(contact.fields.get("language"), want),
+                    "source" => want
+                        .as_str()
+                        .is_some_and(|w| w.eq_ignore_ascii_case(source_slug)),
+                    "tag" => want
+                        .as_str()
+                        .and_then(|t| ee_core::tags::parse(t).ok())
+                        .is_some_and(|want| {
+                            let slug = want.slug();
+                            tag_slugs
+                                .iter()
+                                .any(|s| *s == slug || s.starts_with(&format!("{slug}/")))
+                        }),
+                    _ => false,
+                })
+        })
+        .map(|rule| rule.tenant_id.clone())
+}
+
+/// Where contacts go and who sent them.
+pub struct Destination<'a> {
+    /// The tenant of the credential (or named by an admin).
+    pub tenant_id: &'a str,
+    pub source: Option<&'a Source>,
+}
+
+/// Ingests contacts: normalise, refuse what is invalid or suppressed, dedupe, merge,
+/// tag; new contacts are queued for validation. Runs in chunks of 500 per transaction.
+pub async fn ingest(
+    db: &Db,
+    dest: Destination<'_>,
+    contacts: Vec<RawContact>,
+    now: i64,
+) -> Result<(Vec<ItemResult>, Counts), StoreError> {
+    let mut conn = db.pool().acquire().await?;
+    let source_label = dest
+        .source
+        .map_or_else(|| "api".to_owned(), |s| s.slug.clone());
+    let routed = dest.source.is_some_and(|s| {
+        serde_json::from_str::<Value>(&s.config)
+            .ok()
+            .and_then(|c| c["route"].as_bool())
+            .unwrap_or(false)
+    });
+    let rules_list = if routed {
+        sources::rules(&mut conn).await?
+    } else {
+        Vec::new()
+    };
+    let mut tenant_cache: HashMap<String, TenantRules> = HashMap::new();
+    let mut tag_cache: HashMap<(String, String), String> = HashMap::new();
+    drop(conn);
+
+    let mut results = Vec::with_capacity(contacts.len());
+    let mut counts = Counts::default();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut to_validate: HashMap<String, Vec<String>> = HashMap::new();
+    for (chunk_index, chunk) in contacts.chunks(500).enumerate() {
+        let mut tx = db.pool().begin().await?;
+        for (offset, raw) in chunk.iter().enumerate() {
+            let index = chunk_index * 500 + offset;
+            let tenant_id = if routed {
+                route(&rules_list, raw, &source_label).unwrap_or_else(|| dest.tenant_id.to_owned())
+            } else {
+                dest.tenant_id.to_owned()
+            };
+            if !tenant_cache.contains_key(&tenant_id) {
+                let loaded = tenant_rules(&mut tx, &tenant_id).await?;
+                tenant_cache.insert(tenant_id.clone(), loaded);
+            }
+            let rules = &tenant_cache[&tenant_id];
+            let result = ingest_one(
+                &mut tx,
+                rules,
+                dest.source.map(|s| s.id.as_str()),
+                &source_label,
+                raw,
+                index,
+                &mut seen,
+                &mut tag_cache,
+                now,
+            )
+            .await?;
+            if result.status == ItemStatus::Created
+                && let Some(id) = &result.contact_id
+            {
+                to_validate
+                    .entry(tenant_id.clone())
+                    .or_default()
+                    .push(id.clone());
+            }
+            counts.add(result.status);
+            results.push(result);
+        }
+        tx.commit().await?;
+    }
+    let mut conn = db.pool().acquire().await?;
+    for (tenant_id, ids) in to_validate {
+        for chunk in ids.chunks(200) {
+            let job = NewJob::new(
+                VALIDATE,
+                json!({"tenant_id": tenant_id, "contact_ids": chunk}),
+                now,
+            )
+            .max_attempts(3);
+            queue::enqueue(&mut conn, &job, now).await?;
+        }
+    }
+    Ok((results, counts))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ingest_one(
+    conn: &mut AnyConnection,
+    rules: &TenantRules,
+    source_id: Option<&str>,
+    source_label: &str,
+    raw: &RawContact,
+    index: usize,
+    seen: &mut HashSet<(String, String)>,
+    tag_cache: &mut HashMap<(String, String), String>,
+    now: i64,
+) -> Result<ItemResult, StoreError> {
+    let mut result = ItemResult {
+        index,
+        email: raw.email.trim().to_owned(),
+        status: ItemStatus::Rejected,
+        reason: None,
+        contact_id: None,
+        tenant_id: Some(rules.tenant_id.clone()),
+    };
+    let email = match rules::normalize(&raw.email, rules.folding) {
+        Ok(e) => e,
+        Err(e) => {
+            result.reason = Some(format!("invalid address: {e}"));
+            return Ok(result);
+        }
+    };
+    result.email = email.clone();
+    let hash = rules::address_hash(&email);
+    if let Some(s) = suppressions::find(&mut *conn, &rules.tenant_id, &hash).await? {
+        result.reason = Some(format!("suppressed ({})", s.reason));
+        return Ok(result);
+    }
+    let mut tags = Vec::new();
+    for t in &raw.tags {
+        match ee_core::tags::parse(t) {
+            Ok(tag) => tags.push(tag),
+            Err(e) => {
+                result.reason = Some(e.to_string());
+                return Ok(result);
+            }
+        }
+    }
+    let mut tag_ids = Vec::with_capacity(tags.len());
+    for tag in &tags {
+        let key = (rules.tenant_id.clone(), tag.slug());
+        let id = match tag_cache.get(&key) {
+            Some(id) => id.clone(),
+            None => {
+                let id = store::ensure_tag(&mut *conn, &rules.tenant_id, tag, now).await?;
+                tag_cache.insert(key, id.clone());
+                id
+            }
+        };
+        tag_ids.push(id);
+    }
+    let mut fields = BTreeMap::new();
+    for (name, value) in &raw.fields {
+        let v = value.trim();
+        if v.is_empty() {
+            continue;
+        }
+        let v = match *name {
+            "country" | "language" => v.to_ascii_uppercase(),
+            _ => v.chars().take(500).collect(),
+        };
+        fields.insert(*name, v);
+    }
+    if !seen.insert((rules.tenant_id.clone(), email.clone())) {
+        // Twice in one request: the first occurrence counts.
+        let existing = store::get_by_email(&mut *conn, &rules.tenant_id, &email).await?;
+        result.status = ItemStatus::Duplicate;
+        result.reason = Some("appears earlier in this request".into());
+        result.contact_id = existing.map(|c| c.id);
+        return Ok(result);
+    }
+    let incoming = Incoming {
+        email,
+        email_hash: hash,
+        fields,
+        metadata: raw.metadata.clone(),
+        tags,
+    };
+    let outcome = store::upsert(
+        conn,
+        &rules.tenant_id,
+        source_id,
+        source_label,
+        &incoming,
+        &tag_ids,
+        now,
+    )
+    .await?;
+    result.status = match &outcome {
+        Upserted::Created(_) => ItemStatus::Created,
+        Upserted::Updated(_) => ItemStatus::Updated,
+        Upserted::Duplicate(_) => ItemStatus::Duplicate,
+    };
+    result.contact_id = Some(outcome.id().to_owned());
+    Ok(result)
+}
+
+/// The MX outcome of a domain, from the cache while fresh (6 h when found, 1 h when not;
+/// failures are not cached). An A/AAAA record stands in for a missing MX (RFC 5321 §5.1).
+pub async fn mx_outcome(
+    services: &Services,
+    domain: &str,
+    now: i64,
+) -> Result<(MxOutcome, Vec<String>), StoreError> {
+    let mut conn = services.db.pool().acquire().await?;
+    if let Some((outcome, hosts)) = sources::cached_mx(&mut conn, domain, now).await? {
+        let outcome = serde_json::from_value(Value::String(outcome)).unwrap_or(MxOutcome::Error);
+        return Ok((outcome, serde_json::from_str(&hosts).unwrap_or_default()));
+    }
+    drop(conn);
+    let (outcome, hosts) = match services.resolver.mx(domain).await {
+        Ok(records) if records.len() == 1 && (records[0].1.is_empty() || records[0].1 == ".") => {
+            (MxOutcome::NullMx, Vec::new())
+        }
+        Ok(records) if !records.is_empty() => (
+            MxOutcome::Found,
+            records.into_iter().map(|(_, h)| h).collect(),
+        ),
+        Ok(_) => implicit_mx(services, domain).await,
+        Err(e) if e.is_absent() => implicit_mx(services, domain).await,
+        Err(_) => (MxOutcome::Error, Vec::new()),
+    };
+    if outcome != MxOutcome::Error {
+        let ttl = if outcome == MxOutcome::Found {
+            6 * 3_600_000
+        } else {
+            3_600_000
+        };
+        let name = serde_json::to_value(outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let mut conn = services.db.pool().acquire().await?;
+        sources::cache_mx(
+            &mut conn,
+            domain,
+            &name,
+            &serde_json::to_string(&hosts).unwrap_or_default(),
+            now + ttl,
+        )
+        .await?;
+    }
+    Ok((outcome, hosts))
+}
+
+async fn implicit_mx(services: &Services, domain: &str) -> (MxOutcome, Vec<String>) {
+    match services.resolver.addresses(domain).await {
+        Ok(addrs) if !addrs.is_empty() => (MxOutcome::Found, vec![domain.to_owned()]),
+        Ok(_) => (MxOutcome::None, Vec::new()),
+        Err(e) if e.is_absent() => (MxOutcome::None, Vec::new()),
+        Err(_) => (MxOutcome::Error, Vec::new()),
+    }
+}
+
+/// An RCPT probe at the first MX host: 2xx accepted, 5xx rejected, anything else inconclusive.
+/// Nothing is sent: the dialogue ends after RCPT.
+pub async fn smtp_probe(services: &Services, host: &str, address: &str) -> SmtpOutcome {
+    let Ok(_permit) = services.probe.limit.acquire().await else {
+        return SmtpOutcome::Inconclusive;
+    };
+    let ip: IpAddr = match host.parse() {
+        Ok(ip) => ip,
+        Err(_) => match services.resolver.addresses(host).await {
+            Ok(addrs) if !addrs.is_empty() => addrs[0],
+            _ => return SmtpOutcome::Inconclusive,
+        },
+    };
+    let builder = match mail_send::SmtpClientBuilder::new(ip.to_string(), services.probe.port) {
+        Ok(b) => b
+            .timeout(services.probe.timeout)
+            .helo_host(services.probe.helo.clone()),
+        Err(_) => return SmtpOutcome::Inconclusive,
+    };
+    let probe = async {
+        let mut client = builder.connect_plain().await?;
+        client.mail_from("", &Default::default()).await?;
+        let verdict = client.rcpt_to(address, &Default::default()).await;
+        let _ = client.quit().await;
+        verdict
+    };
+    match tokio::time::timeout(services.probe.timeout * 3, probe).await {
+        Ok(Ok(())) => SmtpOutcome::Accepted,
+        Ok(Err(mail_send::Error::UnexpectedReply(reply))) if reply.code() >= 500 => {
+            SmtpOutcome::Rejected
+        }
+        _ => SmtpOutcome::Inconclusive,
+    }
+}
+
+/// Settings of the optional SMTP probe.
+#[derive(Debug, Clone)]
+pub struct ProbeSettings {
+    /// 25 in production; tests point it elsewhere.
+    pub port: u16,
+    pub timeout: Duration,
+    pub helo: String,
+    /// Probes at once, over all tenants.
+    pub limit: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        Self {
+            port: 25,
+            timeout: Duration::from_secs(10),
+            helo: "localhost".into(),
+            limit: std::sync::Arc::new(tokio::sync::Semaphore::new(4)),
+        }
+    }
+}
+
+/// The full result of checking one address.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Validation {
+    pub email: String,
+    /// valid, risky, invalid or unknown.
+    pub status: Verdict,
+    pub confidence: f64,
+    pub reasons: Vec<String>,
+    pub checks: Checks,
+}
+
+/// Checks an address: syntax and lists, MX (cached), and the SMTP probe when asked.
+pub async fn validate_address(
+    services: &Services,
+    raw: &str,
+    lists: &ExtraLists,
+    folding: Folding,
+    probe: bool,
+    now: i64,
+) -> Result<Validation, StoreError> {
+    let email = match rules::normalize(raw, folding) {
+        Ok(e) => e,
+        Err(_) => {
+            let checks = Checks {
+                syntax: false,
+                disposable: false,
+                role: false,
+                free: false,
+                mx: None,
+                smtp: None,
+            };
+            return Ok(Validation {
+                email: raw.trim().to_owned(),
+                status: Verdict::Invalid,
+                confidence: 1.0,
+                reasons: vec!["invalid_syntax".into()],
+                checks,
+            });
+        }
+    };
+    let mut checks = rules::offline_checks(&email, lists);
+    if checks.syntax && !checks.disposable {
+        let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        let (mx, hosts) = mx_outcome(services, domain, now).await?;
+        checks.mx = Some(mx);
+        if probe
+            && mx == MxOutcome::Found
+            && let Some(host) = hosts.first()
+        {
+            checks.smtp = Some(smtp_probe(services, host, &email).await);
+        }
+    }
+    let (status, confidence, reasons) = rules::verdict(&checks);
+    Ok(Validation {
+        email,
+        status,
+        confidence,
+        reasons: reasons.into_iter().map(str::to_owned).collect(),
+        checks,
+    })
+}
+
+/// The validation job: checks a chunk of new contacts and records the result and a
+/// VALIDATED event on each.
+pub async fn validate_job(
+    services: &Services,
+    job: &ee_store::Job,
+    now: i64,
+) -> Result<Value, JobError> {
+    let payload: Value = serde_json::from_str(&job.payload).map_err(|e| JobError(e.to_string()))?;
+    let tenant_id = payload["tenant_id"]
+        .as_str()
+        .ok_or_else(|| JobError("payload has no tenant_id".into()))?;
+    let ids: Vec<String> = serde_json::from_value(payload["contact_ids"].clone())
+        .map_err(|e| JobError(e.to_string()))?;
+    let mut conn = services.db.pool().acquire().await?;
+    let rules = tenant_rules(&mut conn, tenant_id).await?;
+    drop(conn);
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for id in ids {
+        let mut conn = services.db.pool().acquire().await?;
+        let contact = match store::get(&mut conn, &id, Some(tenant_id)).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        drop(conn);
+        let v = validate_address(
+            services,
+            &contact.email,
+            &rules.lists,
+            Folding::default(),
+            rules.smtp_probe,
+            now,
+        )
+        .await?;
+        let mut tx = services.db.pool().begin().await?;
+        store::set_validation(
+            &mut tx,
+            &id,
+            v.status.as_str(),
+            v.confidence,
+            &json!(v.reasons),
+            now,
+        )
+        .await?;
+        store::add_event(
+            &mut tx,
+            tenant_id,
+            &id,
+            "VALIDATED",
+            None,
+            &json!({"status": v.status, "confidence": v.confidence, "reasons": v.reasons}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        *counts.entry(v.status.as_str()).or_default() += 1;
+    }
+    Ok(json!(counts))
+}
+
+/// Maps a field name as sources write it to ours.
+pub fn field_name(name: &str) -> Option<&'static str> {
+    let key: String = name
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    let mapped = match key.as_str() {
+        "firstname" | "fname" | "prenom" | "prénom" | "givenname" | "first" => "first_name",
+        "lastname" | "lname" | "nom" | "surname" | "familyname" | "last" => "last_name",
+        "phone" | "telephone" | "téléphone" | "tel" | "mobile" | "phonenumber" => "phone",
+        "language" | "lang" | "langue" | "locale" => "language",
+        "country" | "pays" | "countrycode" => "country",
+        "address" | "adresse" | "street" | "streetaddress" => "address",
+        "city" | "ville" | "town" => "city",
+        "category" | "categorie" | "catégorie" => "category",
+        "company" | "societe" | "société" | "entreprise" | "organization" | "organisation" => {
+            "company"
+        }
+        _ => return None,
+    };
+    FIELDS.iter().copied().find(|f| *f == mapped)
+}
+
+pub fn is_email_header(name: &str) -> bool {
+    let key: String = name
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    matches!(
+        key.as_str(),
+        "email" | "mail" | "emailaddress" | "courriel" | "adressemail" | "adresseemail"
+    )
+}
+
+pub fn is_tags_header(name: &str) -> bool {
+    matches!(
+        name.trim().to_lowercase().as_str(),
+        "tags" | "tag" | "étiquettes" | "etiquettes"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_aliases() {
+        assert_eq!(field_name("First Name"), Some("first_name"));
+        assert_eq!(field_name("firstName"), Some("first_name"));
+        assert_eq!(field_name("Prénom"), Some("first_name"));
+        assert_eq!(field_name("NOM"), Some("last_name"));
+        assert_eq!(field_name("Téléphone"), Some("phone"));
+        assert_eq!(field_name("favourite colour"), None);
+        assert!(
+            is_email_header("E-mail")
+                && is_email_header("Email Address")
+                && !is_email_header("name")
+        );
+    }
+
+    #[test]
+    fn routing_rules() {
+        let rule = |id: &str, priority: i64, c: Value, tenant: &str| sources::RoutingRule {
+            id: id.into(),
+            priority,
+            conditions: c.to_string(),
+            tenant_id: tenant.into(),
+            created_at: 0,
+        };
+        let rules = [
+            rule("1", 1, json!({"category": "LAWYER"}), "sos-expat"),
+            rule(
+                "2",
+                2,
+                json!({"tag": "SECTOR:LEGAL", "country": "FR"}),
+                "legal-fr",
+            ),
+            rule("3", 3, json!({"source": "backlinks"}), "ulixai"),
+        ];
+        let mut c = RawContact {
+            email: "a@x.test".into(),
+            ..Default::default()
+        };
+        c.fields.insert("category", "lawyer".into());
+        assert_eq!(route(&rules, &c, "scraper").as_deref(), Some("sos-expat"));
+        let mut d = RawContact {
+            email: "a@x.test".into(),
+            tags: vec!["SECTOR:LEGAL/NOTARY".into()],
+            ..Default::default()
+        };
+        d.fields.insert("country", "FR".into());
+        assert_eq!(
+            route(&rules, &d, "scraper").as_deref(),
+            Some("legal-fr"),
+            "a descendant tag matches"
+        );
+        d.fields.insert("country", "DE".into());
+        assert_eq!(route(&rules, &d, "scraper"), None);
+        assert_eq!(route(&rules, &d, "backlinks").as_deref(), Some("ulixai"));
+    }
+}

@@ -1,0 +1,434 @@
+//! CSV imports, streamed: the file is read in chunks of records, never whole; the
+//! delimiter and the encoding (UTF-8 with or without BOM, else Latin-1) are sniffed from
+//! its start; headers map to our fields through aliases, unknown columns become custom
+//! fields; each rejected line is kept with its reason.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use ee_store::Db;
+use ee_store::imports::{self, Import};
+use ee_store::sources::Source;
+use serde_json::{Value, json};
+
+use crate::JobError;
+use crate::contacts::{self, Counts, Destination, ItemStatus, RawContact};
+
+pub const IMPORT: &str = "contacts.import";
+const CHUNK: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Latin1,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Latin1 => "latin-1",
+        }
+    }
+
+    fn decode(self, bytes: &[u8]) -> String {
+        match self {
+            Encoding::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
+            // Latin-1 maps each byte to the code point of the same value.
+            Encoding::Latin1 => bytes.iter().map(|b| char::from(*b)).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    pub delimiter: u8,
+    pub encoding: Encoding,
+    pub bom: bool,
+}
+
+/// Guesses the dialect from the first 64 KiB.
+pub fn sniff(head: &[u8]) -> Dialect {
+    let bom = head.starts_with(&[0xEF, 0xBB, 0xBF]);
+    let body = if bom { &head[3..] } else { head };
+    let encoding = match std::str::from_utf8(body) {
+        Ok(_) => Encoding::Utf8,
+        // A multi-byte character cut at the end of the sample is still UTF-8.
+        Err(e) if e.error_len().is_none() => Encoding::Utf8,
+        Err(_) => Encoding::Latin1,
+    };
+    let first_line = body.split(|b| *b == b'\n').next().unwrap_or(body);
+    let mut best = (b',', 0usize);
+    for candidate in [b',', b';', b'\t', b'|'] {
+        let mut in_quotes = false;
+        let count = first_line
+            .iter()
+            .filter(|&&b| {
+                if b == b'"' {
+                    in_quotes = !in_quotes;
+                }
+                !in_quotes && b == candidate
+            })
+            .count();
+        if count > best.1 {
+            best = (candidate, count);
+        }
+    }
+    Dialect {
+        delimiter: best.0,
+        encoding,
+        bom,
+    }
+}
+
+/// What each column means.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    pub email: usize,
+    pub tags: Option<usize>,
+    pub fields: Vec<(usize, &'static str)>,
+    /// Unknown columns, kept as custom fields.
+    pub custom: Vec<(usize, String)>,
+}
+
+pub fn map_headers(headers: &[String]) -> Result<Columns, String> {
+    let email = headers
+        .iter()
+        .position(|h| contacts::is_email_header(h))
+        .ok_or("no e-mail column (email, e-mail, mail, courriel…)")?;
+    let tags = headers.iter().position(|h| contacts::is_tags_header(h));
+    let mut fields = Vec::new();
+    let mut custom = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        if i == email || Some(i) == tags {
+            continue;
+        }
+        match contacts::field_name(h) {
+            Some(f) if !fields.iter().any(|(_, known)| *known == f) => fields.push((i, f)),
+            _ if !h.trim().is_empty() => custom.push((i, h.trim().to_owned())),
+            _ => {}
+        }
+    }
+    Ok(Columns {
+        email,
+        tags,
+        fields,
+        custom,
+    })
+}
+
+/// Contacts with their line numbers, unreadable lines with the reason, and whether the
+/// file ended.
+pub type Chunk = (Vec<(u64, RawContact)>, Vec<(u64, String)>, bool);
+
+/// A streaming reader of contacts with their line numbers.
+pub struct ContactReader {
+    reader: csv::Reader<Box<dyn Read + Send>>,
+    dialect: Dialect,
+    columns: Columns,
+    record: csv::ByteRecord,
+}
+
+impl ContactReader {
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let mut file =
+            File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut head = vec![0u8; 64 * 1024];
+        let mut filled = 0;
+        while filled < head.len() {
+            match file.read(&mut head[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        head.truncate(filled);
+        let dialect = sniff(&head);
+        let file = File::open(path).map_err(|e| e.to_string())?;
+        let mut input: Box<dyn Read + Send> = Box::new(BufReader::with_capacity(256 * 1024, file));
+        if dialect.bom {
+            let mut bom = [0u8; 3];
+            input.read_exact(&mut bom).map_err(|e| e.to_string())?;
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(dialect.delimiter)
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(input);
+        let headers: Vec<String> = reader
+            .byte_headers()
+            .map_err(|e| format!("cannot read the header line: {e}"))?
+            .iter()
+            .map(|h| dialect.encoding.decode(h))
+            .collect();
+        let columns = map_headers(&headers)?;
+        Ok(Self {
+            reader,
+            dialect,
+            columns,
+            record: csv::ByteRecord::new(),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Bytes of the file read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
+    }
+
+    /// Up to `n` contacts with their line numbers; lines that cannot be read come back as errors.
+    pub fn next_chunk(&mut self, n: usize) -> Chunk {
+        let mut out = Vec::with_capacity(n);
+        let mut bad = Vec::new();
+        while out.len() + bad.len() < n {
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(false) => return (out, bad, true),
+                Ok(true) => {
+                    let line = self.record.position().map_or(0, |p| p.line());
+                    let text = |i: usize| {
+                        self.record
+                            .get(i)
+                            .map(|b| self.dialect.encoding.decode(b))
+                            .unwrap_or_default()
+                    };
+                    let mut raw = RawContact {
+                        email: text(self.columns.email),
+                        ..Default::default()
+                    };
+                    if raw.email.trim().is_empty() {
+                        bad.push((line, "no e-mail address".to_owned()));
+                        continue;
+                    }
+                    for (i, field) in &self.columns.fields {
+                        let v = text(*i);
+                        if !v.trim().is_empty() {
+                            raw.fields.insert(field, v);
+                        }
+                    }
+                    if let Some(i) = self.columns.tags {
+                        raw.tags = text(i)
+                            .split([',', ';', '|'])
+                            .map(str::trim)
+                            .filter(|t| !t.is_empty())
+                            .map(str::to_owned)
+                            .collect();
+                    }
+                    for (i, name) in &self.columns.custom {
+                        let v = text(*i);
+                        if !v.trim().is_empty() {
+                            raw.metadata.insert(name.clone(), Value::String(v));
+                        }
+                    }
+                    out.push((line, raw));
+                }
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    bad.push((line, format!("unreadable line: {e}")));
+                    if !matches!(
+                        e.kind(),
+                        csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }
+                    ) {
+                        return (out, bad, true);
+                    }
+                }
+            }
+        }
+        (out, bad, false)
+    }
+}
+
+/// Runs an import to the end, writing progress after each chunk; `progress` sees the
+/// running counts (the CLI draws its bar with it).
+pub async fn run(
+    db: &Db,
+    import: &mut Import,
+    source: Option<&Source>,
+    path: PathBuf,
+    now: impl Fn() -> i64,
+    mut progress: impl FnMut(&Counts, u64, u64),
+) -> Result<Counts, String> {
+    let opened = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || ContactReader::open(&path)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut reader = opened?;
+    let dialect = reader.dialect();
+    import.status = "running".into();
+    import.delimiter = Some(char::from(dialect.delimiter).to_string());
+    import.encoding = Some(dialect.encoding.as_str().to_owned());
+    let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
+    imports::update(&mut conn, import)
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(conn);
+    let mut counts = Counts::default();
+    let mut lines = 0u64;
+    loop {
+        let (chunk, bad, done, bytes, back) = tokio::task::spawn_blocking(move || {
+            let (chunk, bad, done) = reader.next_chunk(CHUNK);
+            let bytes = reader.bytes_read();
+            (chunk, bad, done, bytes, reader)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        reader = back;
+        let line_numbers: Vec<u64> = chunk.iter().map(|(l, _)| *l).collect();
+        let raws: Vec<RawContact> = chunk.into_iter().map(|(_, r)| r).collect();
+        lines += (raws.len() + bad.len()) as u64;
+        let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
+        for (line, reason) in &bad {
+            imports::add_error(&mut conn, &import.id, *line as i64, reason)
+                .await
+                .map_err(|e| e.to_string())?;
+            counts.rejected += 1;
+        }
+        drop(conn);
+        if !raws.is_empty() {
+            let dest = Destination {
+                tenant_id: &import.tenant_id,
+                source,
+            };
+            let (results, chunk_counts) = contacts::ingest(db, dest, raws, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
+            for result in results.iter().filter(|r| r.status == ItemStatus::Rejected) {
+                let line = line_numbers.get(result.index).copied().unwrap_or(0);
+                imports::add_error(
+                    &mut conn,
+                    &import.id,
+                    line as i64,
+                    result.reason.as_deref().unwrap_or("rejected"),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            }
+            counts.created += chunk_counts.created;
+            counts.updated += chunk_counts.updated;
+            counts.duplicate += chunk_counts.duplicate;
+            counts.rejected += chunk_counts.rejected;
+        }
+        import.total = lines as i64;
+        import.created = counts.created as i64;
+        import.updated = counts.updated as i64;
+        import.duplicates = counts.duplicate as i64;
+        import.rejected = counts.rejected as i64;
+        let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
+        imports::update(&mut conn, import)
+            .await
+            .map_err(|e| e.to_string())?;
+        progress(&counts, lines, bytes);
+        if done {
+            break;
+        }
+    }
+    Ok(counts)
+}
+
+/// The job of an uploaded file: imports it, then removes it.
+pub async fn job(services: &crate::Services, job: &ee_store::Job) -> Result<Value, JobError> {
+    let payload: Value = serde_json::from_str(&job.payload).map_err(|e| JobError(e.to_string()))?;
+    let id = payload["import_id"]
+        .as_str()
+        .ok_or_else(|| JobError("payload has no import_id".into()))?;
+    let mut conn = services.db.pool().acquire().await?;
+    let mut import = imports::get(&mut conn, id, None).await?;
+    let source = match &import.source_id {
+        Some(sid) => Some(ee_store::sources::get(&mut conn, sid, None).await?),
+        None => None,
+    };
+    drop(conn);
+    let Some(path) = import.path.clone() else {
+        return Ok(json!({"skipped": "the file is gone"}));
+    };
+    let clock = services.clock.clone();
+    let outcome = run(
+        &services.db,
+        &mut import,
+        source.as_ref(),
+        PathBuf::from(&path),
+        || clock.now_ms(),
+        |_, _, _| {},
+    )
+    .await;
+    let _ = tokio::fs::remove_file(&path).await;
+    import.path = None;
+    import.finished_at = Some(services.clock.now_ms());
+    match &outcome {
+        Ok(_) => import.status = "done".into(),
+        Err(e) => {
+            import.status = "failed".into();
+            import.error = Some(e.clone());
+        }
+    }
+    let mut conn = services.db.pool().acquire().await?;
+    imports::update(&mut conn, &import).await?;
+    match outcome {
+        Ok(counts) => Ok(serde_json::to_value(counts).unwrap_or_default()),
+        // A bad file will not get better: report it on the import and end the job.
+        Err(e) => Ok(json!({ "failed": e })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(
+            sniff(b"email,name\na@x.com,A\n"),
+            Dialect {
+                delimiter: b',',
+                encoding: Encoding::Utf8,
+                bom: false
+            }
+        );
+        assert_eq!(sniff(b"\xEF\xBB\xBFemail;nom;ville\n").delimiter, b';');
+        assert!(sniff(b"\xEF\xBB\xBFemail;nom\n").bom);
+        assert_eq!(sniff(b"email\tname\n").delimiter, b'\t');
+        assert_eq!(
+            sniff(b"\"a,b\";c;d\n").delimiter,
+            b';',
+            "quoted delimiters do not count"
+        );
+        assert_eq!(
+            sniff(b"email;nom\nx@y.fr;Ren\xE9\n").encoding,
+            Encoding::Latin1
+        );
+        assert_eq!(
+            sniff("email;nom\nx@y.fr;René\n".as_bytes()).encoding,
+            Encoding::Utf8
+        );
+        assert_eq!(Encoding::Latin1.decode(b"Ren\xE9"), "René");
+    }
+
+    #[test]
+    fn headers() {
+        let h: Vec<String> = [
+            "Prénom",
+            "E-mail",
+            "Nom",
+            "Ville",
+            "Tags",
+            "Favourite colour",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let c = map_headers(&h).unwrap();
+        assert_eq!((c.email, c.tags), (1, Some(4)));
+        assert_eq!(
+            c.fields,
+            vec![(0, "first_name"), (2, "last_name"), (3, "city")]
+        );
+        assert_eq!(c.custom, vec![(5, "Favourite colour".to_owned())]);
+        assert!(map_headers(&["name".to_owned()]).is_err());
+    }
+}

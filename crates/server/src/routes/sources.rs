@@ -1,0 +1,476 @@
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use ee_core::timefmt::to_rfc3339;
+use ee_store::sources::{self, Source};
+use ee_store::{AnyConnection, tenants};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::contacts::{IngestRequest, IngestResponse, header, run_ingest};
+use crate::audit::{self, Actor, Change};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, RequestMeta, parse_json};
+use crate::state::AppState;
+
+const SECRET_PURPOSE: &str = "data-source-secret";
+/// Webhooks older than this are refused (replays).
+const WEBHOOK_TOLERANCE_SECS: i64 = 300;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceOut {
+    pub id: String,
+    pub tenant_id: String,
+    pub slug: String,
+    pub name: String,
+    /// scraper_pro, backlink_engine, csv or api.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `{"route": true}` sends the source's contacts through the routing rules.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    pub created_at: String,
+}
+
+impl From<Source> for SourceOut {
+    fn from(s: Source) -> Self {
+        Self {
+            id: s.id,
+            tenant_id: s.tenant_id,
+            slug: s.slug,
+            name: s.name,
+            kind: s.kind,
+            config: serde_json::from_str(&s.config).unwrap_or_default(),
+            created_at: to_rfc3339(s.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceWithSecret {
+    #[serde(flatten)]
+    pub source: SourceOut,
+    /// The webhook signing secret, shown once.
+    pub secret: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSource {
+    pub slug: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+    pub tenant_id: Option<String>,
+}
+
+async fn visible(conn: &mut AnyConnection, principal: &Principal, id: &str) -> ApiResult<Source> {
+    sources::get(conn, id, principal.scope())
+        .await
+        .map_err(ApiError::from_store("data source"))
+}
+
+/// Registers a data source; its webhook secret is in the answer, once.
+#[utoipa::path(post, path = "/api/v1/data-sources", tag = "sources", request_body = CreateSource,
+    responses((status = 201, body = SourceWithSecret), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<CreateSource>,
+) -> ApiResult<(StatusCode, Json<SourceWithSecret>)> {
+    let tenant_id = principal.owning_tenant(body.tenant_id.as_deref(), "tenant_id")?;
+    let mut errors = ee_core::ValidationErrors::new();
+    ee_core::tenant::validate_slug(&body.slug, "slug", &mut errors);
+    ee_core::tenant::validate_name(&body.name, "name", &mut errors);
+    if !sources::KINDS.contains(&body.kind.as_str()) {
+        errors.add("type", "must be scraper_pro, backlink_engine, csv or api");
+    }
+    if body.config.as_ref().is_some_and(|c| !c.is_object()) {
+        errors.add("config", "must be a JSON object");
+    }
+    errors.into_result()?;
+    let now = state.now();
+    let secret = ee_core::auth::random_token(32);
+    let sealed = state
+        .settings
+        .sealer
+        .seal(SECRET_PURPOSE, secret.as_bytes());
+    let config = body.config.unwrap_or_else(|| json!({})).to_string();
+    let mut tx = state.db.pool().begin().await?;
+    tenants::get(&mut tx, &tenant_id)
+        .await
+        .map_err(ApiError::from_store("tenant"))?;
+    let source = sources::insert(
+        &mut tx,
+        &tenant_id,
+        &body.slug,
+        body.name.trim(),
+        &body.kind,
+        &config,
+        &sealed,
+        now,
+    )
+    .await?;
+    let out = SourceOut::from(source);
+    let change = Change {
+        action: "data_source.create",
+        resource_type: "data_source",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&tenant_id),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SourceWithSecret {
+            source: out,
+            secret,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/data-sources", tag = "sources",
+    responses((status = 200, body = Vec<SourceOut>)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<SourceOut>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(Json(
+        sources::list(&mut conn, principal.scope())
+            .await?
+            .into_iter()
+            .map(SourceOut::from)
+            .collect(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/data-sources/{id}", tag = "sources", params(("id" = String, Path)),
+    responses((status = 204, description = "deleted; its contacts stay"), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let mut tx = state.db.pool().begin().await?;
+    let s = visible(&mut tx, &principal, &id).await?;
+    sources::delete(&mut tx, &id).await?;
+    let tenant_id = s.tenant_id.clone();
+    let change = Change {
+        action: "data_source.delete",
+        resource_type: "data_source",
+        resource_id: Some(&id),
+        tenant_id: Some(&tenant_id),
+        before: serde_json::to_value(SourceOut::from(s)).ok(),
+        after: None,
+    };
+    audit::record(
+        &mut tx,
+        &Actor::from(&principal),
+        &meta,
+        change,
+        state.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new webhook secret; the old one stops working at once.
+#[utoipa::path(post, path = "/api/v1/data-sources/{id}/rotate-secret", tag = "sources", params(("id" = String, Path)),
+    responses((status = 200, body = SourceWithSecret), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SourceWithSecret>> {
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let mut s = visible(&mut tx, &principal, &id).await?;
+    let secret = ee_core::auth::random_token(32);
+    s.secret_sealed = Some(
+        state
+            .settings
+            .sealer
+            .seal(SECRET_PURPOSE, secret.as_bytes()),
+    );
+    sources::update(&mut tx, &s, now).await?;
+    let out = SourceOut::from(s);
+    let change = Change {
+        action: "data_source.rotate_secret",
+        resource_type: "data_source",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&out.tenant_id),
+        before: None,
+        after: None,
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(Json(SourceWithSecret {
+        source: out,
+        secret,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleOut {
+    pub id: String,
+    pub priority: i64,
+    #[schema(value_type = Object)]
+    pub conditions: Value,
+    pub tenant_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRule {
+    /// Lower runs first.
+    pub priority: i64,
+    /// Any of category, tag, country, language, source; all must hold.
+    #[schema(value_type = Object)]
+    pub conditions: Value,
+    pub tenant_id: String,
+}
+
+/// Routing rules send the contacts of a routing source (`config.route`) to the tenant of
+/// the first matching rule (admin).
+#[utoipa::path(post, path = "/api/v1/routing-rules", tag = "sources", request_body = CreateRule,
+    responses((status = 201, body = RuleOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create_rule(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<CreateRule>,
+) -> ApiResult<(StatusCode, Json<RuleOut>)> {
+    principal.require_admin()?;
+    let conditions = body
+        .conditions
+        .as_object()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::invalid_field("conditions", "must be a non-empty object"))?;
+    for (key, value) in conditions {
+        if !["category", "tag", "country", "language", "source"].contains(&key.as_str())
+            || !value.is_string()
+        {
+            return Err(ApiError::invalid_field(
+                "conditions",
+                format!(
+                    "{key}: conditions are category, tag, country, language or source, each a string"
+                ),
+            ));
+        }
+    }
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    tenants::get(&mut tx, &body.tenant_id)
+        .await
+        .map_err(|_| ApiError::invalid_field("tenant_id", "names no tenant"))?;
+    let rule = sources::add_rule(
+        &mut tx,
+        body.priority,
+        &body.conditions.to_string(),
+        &body.tenant_id,
+        now,
+    )
+    .await?;
+    let out = RuleOut {
+        id: rule.id,
+        priority: rule.priority,
+        conditions: body.conditions,
+        tenant_id: rule.tenant_id,
+    };
+    let change = Change {
+        action: "routing_rule.create",
+        resource_type: "routing_rule",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&out.tenant_id),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[utoipa::path(get, path = "/api/v1/routing-rules", tag = "sources",
+    responses((status = 200, body = Vec<RuleOut>), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn rules(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<RuleOut>>> {
+    principal.require_admin()?;
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(Json(
+        sources::rules(&mut conn)
+            .await?
+            .into_iter()
+            .map(|r| RuleOut {
+                id: r.id,
+                priority: r.priority,
+                conditions: serde_json::from_str(&r.conditions).unwrap_or_default(),
+                tenant_id: r.tenant_id,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/routing-rules/{id}", tag = "sources", params(("id" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    principal.require_admin()?;
+    let mut tx = state.db.pool().begin().await?;
+    sources::delete_rule(&mut tx, &id)
+        .await
+        .map_err(ApiError::from_store("routing rule"))?;
+    let change = Change {
+        action: "routing_rule.delete",
+        resource_type: "routing_rule",
+        resource_id: Some(&id),
+        tenant_id: None,
+        before: None,
+        after: None,
+    };
+    audit::record(
+        &mut tx,
+        &Actor::from(&principal),
+        &meta,
+        change,
+        state.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Verifies a webhook: the source (header `x-ee-source`/`x-source-id`, or the body's
+/// `source_id`) must be of this kind and have signed `"<timestamp>.<body>"` with its
+/// secret within the last 5 minutes. Anything else is 401 before anything is stored.
+async fn verified_source(
+    state: &AppState,
+    kind: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<(Source, IngestRequest)> {
+    let unauthorized = |why: &str| ApiError::unauthorized(format!("webhook refused: {why}"));
+    let signature = header(headers, &["x-ee-signature", "x-signature", "signature"])
+        .ok_or_else(|| unauthorized("no signature header"))?;
+    let timestamp: i64 = header(headers, &["x-ee-timestamp", "x-timestamp", "timestamp"])
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| unauthorized("no valid timestamp header"))?;
+    let request: IngestRequest = parse_json(body)?;
+    let key = header(headers, &["x-ee-source", "x-source-id"])
+        .map(str::to_owned)
+        .or_else(|| request.source_id.clone())
+        .ok_or_else(|| unauthorized("no source named"))?;
+    let mut conn = state.db.pool().acquire().await?;
+    let candidates = sources::find(&mut conn, &key, None).await?;
+    let now_secs = state.now() / 1000;
+    for source in candidates.into_iter().filter(|s| s.kind == kind) {
+        let Some(sealed) = &source.secret_sealed else {
+            continue;
+        };
+        let Ok(secret) = state.settings.sealer.open(SECRET_PURPOSE, sealed) else {
+            continue;
+        };
+        match ee_core::signing::verify(
+            &secret,
+            timestamp,
+            body,
+            signature,
+            now_secs,
+            WEBHOOK_TOLERANCE_SECS,
+        ) {
+            Ok(()) => return Ok((source, request)),
+            Err(ee_core::signing::SignatureError::Stale) => {
+                return Err(unauthorized("the timestamp is more than 5 minutes away"));
+            }
+            Err(_) => {}
+        }
+    }
+    Err(unauthorized("the signature does not match"))
+}
+
+async fn webhook(
+    state: AppState,
+    kind: &str,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (source, request) = verified_source(&state, kind, &headers, &body).await?;
+    let (response, replay): (IngestResponse, bool) =
+        run_ingest(&state, &source.tenant_id, Some(&source), request).await?;
+    if !replay {
+        let mut conn = state.db.pool().acquire().await?;
+        let actor = Actor {
+            kind: ee_core::auth::ActorKind::System,
+            id: Some(source.id.clone()),
+            label: Some(format!("webhook:{}", source.slug)),
+        };
+        let change = Change {
+            action: "contacts.ingest",
+            resource_type: "contact_batch",
+            resource_id: response.batch_id.as_deref(),
+            tenant_id: Some(&source.tenant_id),
+            before: None,
+            after: Some(json!({"source": source.slug, "counts": response.counts})),
+        };
+        audit::record(&mut conn, &actor, &meta, change, state.now()).await?;
+    }
+    let mut reply = axum::response::IntoResponse::into_response(Json(response));
+    if replay {
+        reply.headers_mut().insert(
+            "x-idempotent-replay",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(reply)
+}
+
+/// Contacts from Scraper-Pro, signed with the source's secret (`x-ee-signature:
+/// sha256=HMAC(secret, "<x-ee-timestamp>.<body>")`). The body is an ingest batch.
+#[utoipa::path(post, path = "/api/v1/webhooks/scraper-pro", tag = "sources", request_body = IngestRequest,
+    responses((status = 200, body = IngestResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn scraper_pro(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    webhook(state, "scraper_pro", meta, headers, body).await
+}
+
+/// Contacts from Backlink-Engine, signed as for Scraper-Pro.
+#[utoipa::path(post, path = "/api/v1/webhooks/backlinks-engine", tag = "sources", request_body = IngestRequest,
+    responses((status = 200, body = IngestResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn backlinks_engine(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    webhook(state, "backlink_engine", meta, headers, body).await
+}

@@ -1,0 +1,182 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ee_core::timefmt::to_rfc3339;
+use ee_store::suppressions::{self, REASONS, Suppression};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::contacts::tenant_of;
+use crate::audit::{self, Actor, Change};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuppressionOut {
+    pub id: String,
+    /// Absent once the contact was erased: only the hash remains.
+    pub email: Option<String>,
+    pub email_hash: String,
+    /// bounced, complained, unsubscribed, manual, imported, erased.
+    pub reason: String,
+    pub source: Option<String>,
+    pub created_at: String,
+}
+
+impl From<Suppression> for SuppressionOut {
+    fn from(s: Suppression) -> Self {
+        Self {
+            id: s.id,
+            email: s.email,
+            email_hash: s.email_hash,
+            reason: s.reason,
+            source: s.source,
+            created_at: to_rfc3339(s.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SuppressionQuery {
+    pub reason: Option<String>,
+    pub tenant: Option<String>,
+    pub limit: Option<i64>,
+    /// The last id of the previous page.
+    pub after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v2/suppressions", tag = "contacts", params(SuppressionQuery),
+    responses((status = 200, body = Vec<SuppressionOut>)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<SuppressionQuery>,
+) -> ApiResult<Json<Vec<SuppressionOut>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
+    let rows = suppressions::list(
+        &mut conn,
+        &tenant_id,
+        q.reason.as_deref(),
+        q.after.as_deref(),
+        q.limit.unwrap_or(100).clamp(1, 1000),
+    )
+    .await?;
+    Ok(Json(rows.into_iter().map(SuppressionOut::from).collect()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSuppression {
+    pub email: String,
+    /// manual (default), bounced, complained, unsubscribed, imported.
+    pub reason: Option<String>,
+    pub tenant: Option<String>,
+}
+
+/// Adds an address; a contact with it is marked accordingly.
+#[utoipa::path(post, path = "/api/v2/suppressions", tag = "contacts", request_body = AddSuppression,
+    responses((status = 201, body = SuppressionOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn add(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<AddSuppression>,
+) -> ApiResult<(StatusCode, Json<SuppressionOut>)> {
+    let reason = body.reason.unwrap_or_else(|| "manual".into());
+    if !REASONS.contains(&reason.as_str()) || reason == "erased" {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "must be manual, bounced, complained, unsubscribed or imported",
+        ));
+    }
+    let email = ee_core::contacts::normalize(&body.email, Default::default())
+        .map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
+    let hash = ee_core::contacts::address_hash(&email);
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    if !suppressions::add(
+        &mut tx,
+        &tenant_id,
+        &hash,
+        Some(&email),
+        &reason,
+        Some("api"),
+        now,
+    )
+    .await?
+    {
+        return Err(ApiError::conflict("this address is suppressed already"));
+    }
+    if let Some(contact) = ee_store::contacts::get_by_email(&mut tx, &tenant_id, &email).await? {
+        let status = match reason.as_str() {
+            "bounced" | "complained" | "unsubscribed" => reason.as_str(),
+            _ => "suppressed",
+        };
+        ee_store::contacts::set_status(&mut tx, &contact.id, status, now).await?;
+    }
+    let entry = suppressions::find(&mut tx, &tenant_id, &hash)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let out = SuppressionOut::from(entry);
+    let change = Change {
+        action: "suppression.add",
+        resource_type: "suppression",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&tenant_id),
+        before: None,
+        after: Some(json!({"email": email, "reason": reason})),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TenantParam {
+    pub tenant: Option<String>,
+}
+
+/// Removes an entry (not an erasure's: that one stays).
+#[utoipa::path(delete, path = "/api/v2/suppressions/{id}", tag = "contacts", params(("id" = String, Path), TenantParam),
+    responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<TenantParam>,
+) -> ApiResult<StatusCode> {
+    let mut tx = state.db.pool().begin().await?;
+    let tenant_id = tenant_of(&mut tx, &principal, q.tenant.as_deref(), "tenant").await?;
+    if !suppressions::remove(&mut tx, &tenant_id, &id).await? {
+        return Err(ApiError::not_found(
+            "suppression (erasures cannot be removed)",
+        ));
+    }
+    let change = Change {
+        action: "suppression.remove",
+        resource_type: "suppression",
+        resource_id: Some(&id),
+        tenant_id: Some(&tenant_id),
+        before: None,
+        after: None,
+    };
+    audit::record(
+        &mut tx,
+        &Actor::from(&principal),
+        &meta,
+        change,
+        state.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,456 @@
+//! Contacts: dedupe on the normalised address per tenant, merge on re-ingest (new values
+//! fill gaps, a source never wipes a field, each value remembers its source), tags and
+//! the event timeline.
+
+use std::collections::BTreeMap;
+
+use ee_core::ids::new_id;
+use ee_core::tags::Tag;
+use serde_json::{Map, Value};
+use sqlx::AnyConnection;
+
+use crate::{Result, StoreError};
+
+/// The mergeable fields, in column order.
+pub const FIELDS: [&str; 9] = [
+    "first_name",
+    "last_name",
+    "phone",
+    "language",
+    "country",
+    "address",
+    "city",
+    "category",
+    "company",
+];
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Contact {
+    pub id: String,
+    pub tenant_id: String,
+    pub source_id: Option<String>,
+    pub email: String,
+    pub email_hash: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub language: Option<String>,
+    pub country: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub category: Option<String>,
+    pub company: Option<String>,
+    pub status: String,
+    pub metadata: String,
+    pub field_sources: String,
+    pub validation_status: String,
+    pub validation_confidence: Option<f64>,
+    pub validation_reasons: String,
+    pub validated_at: Option<i64>,
+    pub engaged_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub const COLUMNS: &str = "id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
+    country, address, city, category, company, status, metadata, field_sources, validation_status, \
+    validation_confidence, validation_reasons, validated_at, engaged_at, created_at, updated_at";
+
+impl Contact {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        match name {
+            "first_name" => self.first_name.as_deref(),
+            "last_name" => self.last_name.as_deref(),
+            "phone" => self.phone.as_deref(),
+            "language" => self.language.as_deref(),
+            "country" => self.country.as_deref(),
+            "address" => self.address.as_deref(),
+            "city" => self.city.as_deref(),
+            "category" => self.category.as_deref(),
+            "company" => self.company.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn set_field(&mut self, name: &str, value: String) {
+        let slot = match name {
+            "first_name" => &mut self.first_name,
+            "last_name" => &mut self.last_name,
+            "phone" => &mut self.phone,
+            "language" => &mut self.language,
+            "country" => &mut self.country,
+            "address" => &mut self.address,
+            "city" => &mut self.city,
+            "category" => &mut self.category,
+            "company" => &mut self.company,
+            _ => return,
+        };
+        *slot = Some(value);
+    }
+}
+
+/// A contact as a source sends it, already normalised and checked.
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    pub email: String,
+    pub email_hash: String,
+    /// Values of FIELDS, empty ones left out.
+    pub fields: BTreeMap<&'static str, String>,
+    /// Custom fields.
+    pub metadata: Map<String, Value>,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upserted {
+    Created(String),
+    /// Some gap was filled or a tag added.
+    Updated(String),
+    /// Nothing new.
+    Duplicate(String),
+}
+
+impl Upserted {
+    pub fn id(&self) -> &str {
+        match self {
+            Upserted::Created(id) | Upserted::Updated(id) | Upserted::Duplicate(id) => id,
+        }
+    }
+}
+
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Contact> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM contacts WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
+    )))
+    .bind(id)
+    .bind(scope)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+pub async fn get_by_email(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    email: &str,
+) -> Result<Option<Contact>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM contacts WHERE tenant_id = $1 AND email = $2"
+    )))
+    .bind(tenant_id)
+    .bind(email)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Creates the contact or merges into the existing one; `source` names the data source
+/// (its id) for the provenance of each value.
+pub async fn upsert(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    source: Option<&str>,
+    source_label: &str,
+    incoming: &Incoming,
+    tag_ids: &[String],
+    now: i64,
+) -> Result<Upserted> {
+    let outcome = match get_by_email(&mut *conn, tenant_id, &incoming.email).await? {
+        None => {
+            let id = new_id();
+            let provenance: Map<String, Value> = incoming
+                .fields
+                .keys()
+                .map(|k| ((*k).to_owned(), Value::String(source_label.to_owned())))
+                .collect();
+            let f = |name: &str| incoming.fields.get(name).cloned();
+            let inserted = sqlx::query(
+                "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
+                 country, address, city, category, company, status, metadata, field_sources, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $16, $17, $17) \
+                 ON CONFLICT (tenant_id, email) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(tenant_id)
+            .bind(source)
+            .bind(&incoming.email)
+            .bind(&incoming.email_hash)
+            .bind(f("first_name"))
+            .bind(f("last_name"))
+            .bind(f("phone"))
+            .bind(f("language"))
+            .bind(f("country"))
+            .bind(f("address"))
+            .bind(f("city"))
+            .bind(f("category"))
+            .bind(f("company"))
+            .bind(Value::Object(incoming.metadata.clone()).to_string())
+            .bind(Value::Object(provenance).to_string())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                // Created meanwhile by a concurrent ingest: merge into it.
+                return Box::pin(upsert(
+                    conn,
+                    tenant_id,
+                    source,
+                    source_label,
+                    incoming,
+                    tag_ids,
+                    now,
+                ))
+                .await;
+            }
+            add_event(
+                &mut *conn,
+                tenant_id,
+                &id,
+                "IMPORTED",
+                None,
+                &serde_json::json!({"source": source_label}),
+                now,
+            )
+            .await?;
+            Upserted::Created(id)
+        }
+        Some(mut existing) => {
+            let mut provenance: Map<String, Value> =
+                serde_json::from_str(&existing.field_sources).unwrap_or_default();
+            let mut metadata: Map<String, Value> =
+                serde_json::from_str(&existing.metadata).unwrap_or_default();
+            let mut changed = false;
+            for (name, value) in &incoming.fields {
+                if existing.field(name).is_none_or(str::is_empty) {
+                    existing.set_field(name, value.clone());
+                    provenance.insert((*name).to_owned(), Value::String(source_label.to_owned()));
+                    changed = true;
+                }
+            }
+            for (key, value) in &incoming.metadata {
+                if !metadata.contains_key(key) && !value.is_null() {
+                    metadata.insert(key.clone(), value.clone());
+                    changed = true;
+                }
+            }
+            if changed {
+                sqlx::query(
+                    "UPDATE contacts SET first_name = $1, last_name = $2, phone = $3, language = $4, country = $5, \
+                     address = $6, city = $7, category = $8, company = $9, metadata = $10, field_sources = $11, \
+                     updated_at = $12 WHERE id = $13",
+                )
+                .bind(&existing.first_name)
+                .bind(&existing.last_name)
+                .bind(&existing.phone)
+                .bind(&existing.language)
+                .bind(&existing.country)
+                .bind(&existing.address)
+                .bind(&existing.city)
+                .bind(&existing.category)
+                .bind(&existing.company)
+                .bind(Value::Object(metadata).to_string())
+                .bind(Value::Object(provenance).to_string())
+                .bind(now)
+                .bind(&existing.id)
+                .execute(&mut *conn)
+                .await?;
+                Upserted::Updated(existing.id)
+            } else {
+                Upserted::Duplicate(existing.id)
+            }
+        }
+    };
+    let tagged = tag_contact(conn, outcome.id(), tag_ids, now).await?;
+    Ok(match outcome {
+        Upserted::Duplicate(id) if tagged > 0 => Upserted::Updated(id),
+        other => other,
+    })
+}
+
+/// Adds tags to a contact; returns how many were new.
+pub async fn tag_contact(
+    conn: &mut AnyConnection,
+    contact_id: &str,
+    tag_ids: &[String],
+    now: i64,
+) -> Result<u64> {
+    let mut added = 0;
+    for tag_id in tag_ids {
+        let done = sqlx::query("INSERT INTO contact_tags (contact_id, tag_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(contact_id)
+            .bind(tag_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        added += done.rows_affected();
+    }
+    Ok(added)
+}
+
+/// The id of a tag, created (with its parents) if missing.
+pub async fn ensure_tag(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    tag: &Tag,
+    now: i64,
+) -> Result<String> {
+    let slug = tag.slug();
+    if let Some(id) =
+        sqlx::query_scalar::<_, String>("SELECT id FROM tags WHERE tenant_id = $1 AND slug = $2")
+            .bind(tenant_id)
+            .bind(&slug)
+            .fetch_optional(&mut *conn)
+            .await?
+    {
+        return Ok(id);
+    }
+    let parent_id = match tag.parent() {
+        Some(parent) => Some(Box::pin(ensure_tag(&mut *conn, tenant_id, &parent, now)).await?),
+        None => None,
+    };
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO tags (id, tenant_id, slug, name, category, parent_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (tenant_id, slug) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(tenant_id)
+    .bind(&slug)
+    .bind(tag.name())
+    .bind(tag.category_or_free())
+    .bind(parent_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM tags WHERE tenant_id = $1 AND slug = $2")
+            .bind(tenant_id)
+            .bind(&slug)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+pub async fn tags_of(conn: &mut AnyConnection, contact_id: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT t.slug FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = $1 ORDER BY t.slug",
+    )
+    .bind(contact_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TagRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub category: String,
+    pub parent_id: Option<String>,
+    pub created_at: i64,
+}
+
+pub async fn list_tags(conn: &mut AnyConnection, tenant_id: &str) -> Result<Vec<TagRow>> {
+    Ok(sqlx::query_as("SELECT id, slug, name, category, parent_id, created_at FROM tags WHERE tenant_id = $1 ORDER BY slug")
+        .bind(tenant_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+pub async fn add_event(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    contact_id: &str,
+    event_type: &str,
+    campaign_id: Option<&str>,
+    metadata: &Value,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO contact_events (id, tenant_id, contact_id, event_type, campaign_id, metadata, occurred_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(tenant_id)
+    .bind(contact_id)
+    .bind(event_type)
+    .bind(campaign_id)
+    .bind(metadata.to_string())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Event {
+    pub id: String,
+    pub event_type: String,
+    pub campaign_id: Option<String>,
+    pub metadata: String,
+    pub occurred_at: i64,
+}
+
+/// Events of a contact, newest first, after a keyset cursor.
+pub async fn events(
+    conn: &mut AnyConnection,
+    contact_id: &str,
+    event_type: Option<&str>,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<Event>> {
+    let (t, id) = before.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+    Ok(sqlx::query_as(
+        "SELECT id, event_type, campaign_id, metadata, occurred_at FROM contact_events WHERE contact_id = $1 \
+         AND ($2 IS NULL OR event_type = $2) AND ($3 IS NULL OR occurred_at < $3 OR (occurred_at = $3 AND id < $4)) \
+         ORDER BY occurred_at DESC, id DESC LIMIT $5",
+    )
+    .bind(contact_id)
+    .bind(event_type)
+    .bind(t)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Writes a validation result.
+pub async fn set_validation(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    confidence: f64,
+    reasons: &Value,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE contacts SET validation_status = $1, validation_confidence = $2, validation_reasons = $3, validated_at = $4, \
+         updated_at = $4 WHERE id = $5",
+    )
+    .bind(status)
+    .bind(confidence)
+    .bind(reasons.to_string())
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_status(conn: &mut AnyConnection, id: &str, status: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE contacts SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a contact with its tags and events (GDPR erasure).
+pub async fn erase(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM contacts WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The suppression list of a tenant: addresses that are never mailed nor re-imported.
+
+use ee_core::ids::new_id;
+use sqlx::AnyConnection;
+
+use crate::Result;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Suppression {
+    pub id: String,
+    pub tenant_id: String,
+    pub email_hash: String,
+    pub email: Option<String>,
+    /// bounced, complained, unsubscribed, manual, imported, erased.
+    pub reason: String,
+    pub source: Option<String>,
+    pub created_at: i64,
+}
+
+pub const REASONS: [&str; 6] = [
+    "bounced",
+    "complained",
+    "unsubscribed",
+    "manual",
+    "imported",
+    "erased",
+];
+
+/// Adds an address (or only its hash); an existing entry keeps its first reason.
+pub async fn add(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    email_hash: &str,
+    email: Option<&str>,
+    reason: &str,
+    source: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO suppressions (id, tenant_id, email_hash, email, reason, source, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (tenant_id, email_hash) DO NOTHING",
+    )
+    .bind(new_id())
+    .bind(tenant_id)
+    .bind(email_hash)
+    .bind(email)
+    .bind(reason)
+    .bind(source)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn find(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    email_hash: &str,
+) -> Result<Option<Suppression>> {
+    Ok(sqlx::query_as("SELECT id, tenant_id, email_hash, email, reason, source, created_at FROM suppressions WHERE tenant_id = $1 AND email_hash = $2")
+        .bind(tenant_id)
+        .bind(email_hash)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Forgets the address of an entry, keeping the hash (erasure).
+pub async fn forget_address(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    email_hash: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE suppressions SET email = NULL WHERE tenant_id = $1 AND email_hash = $2")
+        .bind(tenant_id)
+        .bind(email_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn list(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    reason: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Suppression>> {
+    Ok(sqlx::query_as(
+        "SELECT id, tenant_id, email_hash, email, reason, source, created_at FROM suppressions WHERE tenant_id = $1 \
+         AND ($2 IS NULL OR reason = $2) AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4",
+    )
+    .bind(tenant_id)
+    .bind(reason)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn remove(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "DELETE FROM suppressions WHERE tenant_id = $1 AND id = $2 AND reason <> 'erased'",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

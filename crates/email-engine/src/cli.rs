@@ -326,6 +326,8 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
         dnsbl_zones: config.dnsbl_zones(),
         probe: ee_jobs::contacts::ProbeSettings {
             port: config.smtp_probe_port,
+            mail_from: config.smtp_probe_from.clone(),
+            helo: hostname(),
             ..Default::default()
         },
     };

@@ -62,6 +62,8 @@ pub struct Config {
     pub dnsbl_zones: String,
     /// The port the SMTP probe of contact validation connects to (25; tests change it).
     pub smtp_probe_port: u16,
+    /// The MAIL FROM of the probe; the null sender when empty.
+    pub smtp_probe_from: String,
     /// Where uploaded CSV files wait for their import.
     pub uploads_dir: Option<PathBuf>,
 }
@@ -103,6 +105,7 @@ impl Default for Config {
             dns_timeout_ms: 5_000,
             dnsbl_zones: String::new(),
             smtp_probe_port: 25,
+            smtp_probe_from: String::new(),
             uploads_dir: None,
         }
     }

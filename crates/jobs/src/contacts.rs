@@ -415,15 +415,19 @@ pub async fn smtp_probe(services: &Services, host: &str, address: &str) -> SmtpO
         Err(_) => return SmtpOutcome::Inconclusive,
     };
     let probe = async {
-        let mut client = builder.connect_plain().await?;
-        client.mail_from("", &Default::default()).await?;
+        let mut client = builder.connect_plain().await.ok()?;
+        // A refused sender says nothing about the recipient.
+        client
+            .mail_from(&services.probe.mail_from, &Default::default())
+            .await
+            .ok()?;
         let verdict = client.rcpt_to(address, &Default::default()).await;
         let _ = client.quit().await;
-        verdict
+        Some(verdict)
     };
     match tokio::time::timeout(services.probe.timeout * 3, probe).await {
-        Ok(Ok(())) => SmtpOutcome::Accepted,
-        Ok(Err(mail_send::Error::UnexpectedReply(reply))) if reply.code() >= 500 => {
+        Ok(Some(Ok(()))) => SmtpOutcome::Accepted,
+        Ok(Some(Err(mail_send::Error::UnexpectedReply(reply)))) if reply.code() >= 500 => {
             SmtpOutcome::Rejected
         }
         _ => SmtpOutcome::Inconclusive,
@@ -437,6 +441,8 @@ pub struct ProbeSettings {
     pub port: u16,
     pub timeout: Duration,
     pub helo: String,
+    /// The reverse path: empty (the null sender, as bounces use) unless configured.
+    pub mail_from: String,
     /// Probes at once, over all tenants.
     pub limit: std::sync::Arc<tokio::sync::Semaphore>,
 }
@@ -447,6 +453,7 @@ impl Default for ProbeSettings {
             port: 25,
             timeout: Duration::from_secs(10),
             helo: "localhost".into(),
+            mail_from: String::new(),
             limit: std::sync::Arc::new(tokio::sync::Semaphore::new(4)),
         }
     }

@@ -108,7 +108,9 @@ impl Compiler {
                             let needle = norm(&s);
                             let len = self.push(Param::Int(needle.chars().count() as i64));
                             let p = self.push(Param::Text(needle));
-                            format!("(SUBSTR({column}, LENGTH({column}) - {len} + 1) = {p})")
+                            format!(
+                                "(SUBSTR({column}, CAST(LENGTH({column}) - {len} + 1 AS INTEGER)) = {p})"
+                            )
                         }
                         Op::Neq => {
                             let p = self.push(Param::Text(norm(&s)));

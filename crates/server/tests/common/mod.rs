@@ -31,6 +31,24 @@ pub struct TestApp {
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
+/// What else a test server runs with.
+pub struct Options {
+    pub alerts: ee_connectors::alerts::AlertChannels,
+    pub zone: Zone,
+    /// The port the SMTP probe connects to.
+    pub probe_port: u16,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            alerts: Default::default(),
+            zone: Zone::new(),
+            probe_port: 25,
+        }
+    }
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
@@ -51,12 +69,29 @@ impl TestApp {
         .await
     }
 
-    /// With alert channels (pointed at local servers).
+    /// With alert channels (pointed at local servers) and DNS zones served on loopback.
     pub async fn spawn_full(
         configure: impl FnOnce(&mut Settings),
         alerts: ee_connectors::alerts::AlertChannels,
         zone: Zone,
     ) -> Self {
+        Self::spawn_opts(
+            configure,
+            Options {
+                alerts,
+                zone,
+                probe_port: 25,
+            },
+        )
+        .await
+    }
+
+    pub async fn spawn_opts(configure: impl FnOnce(&mut Settings), options: Options) -> Self {
+        let Options {
+            alerts,
+            zone,
+            probe_port,
+        } = options;
         let dns = TestDnsServer::start(zone).await.expect("test DNS server");
         let test_db = TestDatabase::create().await.expect("test database");
         let db = test_db.connect().await.expect("migrated database");
@@ -69,6 +104,8 @@ impl TestApp {
         let mut settings = Settings::new(JWT_SECRET.to_vec(), sealer);
         settings.rate_limit_per_minute = 100_000;
         settings.ip_rate_limit_per_minute = 100_000;
+        settings.uploads_dir =
+            std::env::temp_dir().join(format!("ee-uploads-{}", ee_core::ids::new_id()));
         configure(&mut settings);
         let services = ee_jobs::Services {
             db: db.clone(),
@@ -77,7 +114,13 @@ impl TestApp {
             infra: ee_jobs::infra::InfraSettings::default(),
             resolver: ee_dns::Resolver::new(&dns.resolver_settings()).unwrap(),
             dnsbl_zones: vec!["bl.test.example".into(), "dnsbl.test.example".into()],
-            probe: ee_jobs::contacts::ProbeSettings::default(),
+            probe: ee_jobs::contacts::ProbeSettings {
+                port: probe_port,
+                timeout: std::time::Duration::from_secs(3),
+                // The test SMTP server (mailin) refuses the null sender.
+                mail_from: "probe@probe.test".into(),
+                ..Default::default()
+            },
         };
         let state = AppState::new(settings, services.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -490,7 +490,8 @@ async fn cli_import_streams_a_csv_with_a_summary_and_an_error_report() {
     let db = TestDatabase::create().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (ok, _, err) = run(command(&data, &db).args(["tenant", "create", "--name", "SOS", "--slug", "sos"])).await;
+    let (ok, _, err) =
+        run(command(&data, &db).args(["tenant", "create", "--name", "SOS", "--slug", "sos"])).await;
     assert!(ok, "{err}");
     let csv = dir.path().join("contacts.csv");
     let mut body = String::from("email,first name,city,tags\n");
@@ -500,14 +501,32 @@ async fn cli_import_streams_a_csv_with_a_summary_and_an_error_report() {
     body.push_str("broken-address,X,Y,\np1@brand.test,,Lyon,\n");
     std::fs::write(&csv, body).unwrap();
     let report = dir.path().join("errors.csv");
-    let (ok, out, err) = run(command(&data, &db).args(["import"]).arg(&csv).args(["--tenant", "sos", "--errors"]).arg(&report)).await;
+    let (ok, out, err) = run(command(&data, &db)
+        .args(["import"])
+        .arg(&csv)
+        .args(["--tenant", "sos", "--errors"])
+        .arg(&report))
+    .await;
     assert!(ok, "{err}");
-    assert!(out.contains("2502 lines, 2500 created, 0 updated, 1 duplicates, 1 rejected (utf-8, delimiter \",\")"), "{out}");
+    assert!(
+        out.contains(
+            "2502 lines, 2500 created, 0 updated, 1 duplicates, 1 rejected (utf-8, delimiter \",\")"
+        ),
+        "{out}"
+    );
     let errors = std::fs::read_to_string(&report).unwrap();
-    assert!(errors.starts_with("line,reason\n2502,\"invalid address"), "{errors}");
-    let (ok, _, err) = run(command(&data, &db).args(["import", "/nonexistent.csv", "--tenant", "sos"])).await;
+    assert!(
+        errors.starts_with("line,reason\n2502,\"invalid address"),
+        "{errors}"
+    );
+    let (ok, _, err) =
+        run(command(&data, &db).args(["import", "/nonexistent.csv", "--tenant", "sos"])).await;
     assert!(!ok && err.contains("cannot read /nonexistent.csv"), "{err}");
-    let (ok, _, err) = run(command(&data, &db).args(["import"]).arg(&csv).args(["--tenant", "nope"])).await;
+    let (ok, _, err) = run(command(&data, &db)
+        .args(["import"])
+        .arg(&csv)
+        .args(["--tenant", "nope"]))
+    .await;
     assert!(!ok && err.contains("no tenant"), "{err}");
     db.drop_database().await.unwrap();
 }

@@ -152,7 +152,8 @@ pub struct Destination<'a> {
 }
 
 /// Ingests contacts: normalise, refuse what is invalid or suppressed, dedupe, merge,
-/// tag; new contacts are queued for validation. Runs in chunks of 500 per transaction.
+/// tag; new contacts are queued for validation. Works in chunks of 1 000 per transaction,
+/// with multi-row statements for what is new (the bulk of an import).
 pub async fn ingest(
     db: &Db,
     dest: Destination<'_>,
@@ -163,6 +164,7 @@ pub async fn ingest(
     let source_label = dest
         .source
         .map_or_else(|| "api".to_owned(), |s| s.slug.clone());
+    let source_id = dest.source.map(|s| s.id.clone());
     let routed = dest.source.is_some_and(|s| {
         serde_json::from_str::<Value>(&s.config)
             .ok()
@@ -174,18 +176,22 @@ pub async fn ingest(
     } else {
         Vec::new()
     };
+    drop(conn);
     let mut tenant_cache: HashMap<String, TenantRules> = HashMap::new();
     let mut tag_cache: HashMap<(String, String), String> = HashMap::new();
-    drop(conn);
-
-    let mut results = Vec::with_capacity(contacts.len());
-    let mut counts = Counts::default();
     let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut results: Vec<ItemResult> = Vec::with_capacity(contacts.len());
     let mut to_validate: HashMap<String, Vec<String>> = HashMap::new();
-    for (chunk_index, chunk) in contacts.chunks(500).enumerate() {
+
+    for (chunk_index, chunk) in contacts.chunks(1000).enumerate() {
         let mut tx = db.pool().begin().await?;
+        let base = chunk_index * 1000;
+        // What each line became, filled in as the chunk is processed.
+        let mut chunk_results: Vec<ItemResult> = Vec::with_capacity(chunk.len());
+        // Per tenant: (position in chunk_results, incoming, tag ids).
+        let mut staged: HashMap<String, Vec<(usize, Incoming, Vec<String>)>> = HashMap::new();
+        let mut repeats: Vec<usize> = Vec::new();
         for (offset, raw) in chunk.iter().enumerate() {
-            let index = chunk_index * 500 + offset;
             let tenant_id = if routed {
                 route(&rules_list, raw, &source_label).unwrap_or_else(|| dest.tenant_id.to_owned())
             } else {
@@ -196,30 +202,135 @@ pub async fn ingest(
                 tenant_cache.insert(tenant_id.clone(), loaded);
             }
             let rules = &tenant_cache[&tenant_id];
-            let result = ingest_one(
+            let mut result = ItemResult {
+                index: base + offset,
+                email: raw.email.trim().to_owned(),
+                status: ItemStatus::Rejected,
+                reason: None,
+                contact_id: None,
+                tenant_id: Some(tenant_id.clone()),
+            };
+            match prepare(&mut tx, rules, raw, &mut tag_cache, now).await? {
+                Err(reason) => result.reason = Some(reason),
+                Ok((incoming, tag_ids)) => {
+                    result.email = incoming.email.clone();
+                    if seen.insert((tenant_id.clone(), incoming.email.clone())) {
+                        staged.entry(tenant_id.clone()).or_default().push((
+                            chunk_results.len(),
+                            incoming,
+                            tag_ids,
+                        ));
+                    } else {
+                        result.status = ItemStatus::Duplicate;
+                        result.reason = Some("appears earlier in this request".into());
+                        repeats.push(chunk_results.len());
+                    }
+                }
+            }
+            chunk_results.push(result);
+        }
+        for (tenant_id, items) in staged {
+            let hashes: Vec<String> = items
+                .iter()
+                .map(|(_, inc, _)| inc.email_hash.clone())
+                .collect();
+            let suppressed = suppressions::reasons_for(&mut tx, &tenant_id, &hashes).await?;
+            let emails: Vec<String> = items.iter().map(|(_, inc, _)| inc.email.clone()).collect();
+            let existing = store::existing_by_email(&mut tx, &tenant_id, &emails).await?;
+            let mut fresh: Vec<(usize, store::NewContact<'_>, &Vec<String>)> = Vec::new();
+            let mut merges: Vec<(usize, &Incoming, &Vec<String>)> = Vec::new();
+            for (position, incoming, tag_ids) in &items {
+                if let Some(reason) = suppressed.get(&incoming.email_hash) {
+                    chunk_results[*position].reason = Some(format!("suppressed ({reason})"));
+                } else if existing.contains_key(&incoming.email) {
+                    merges.push((*position, incoming, tag_ids));
+                } else {
+                    fresh.push((
+                        *position,
+                        store::NewContact {
+                            id: ee_core::ids::new_id(),
+                            incoming,
+                        },
+                        tag_ids,
+                    ));
+                }
+            }
+            let rows: Vec<store::NewContact<'_>> = fresh
+                .iter()
+                .map(|(_, row, _)| store::NewContact {
+                    id: row.id.clone(),
+                    incoming: row.incoming,
+                })
+                .collect();
+            let mine = store::insert_many(
                 &mut tx,
-                rules,
-                dest.source.map(|s| s.id.as_str()),
+                &tenant_id,
+                source_id.as_deref(),
                 &source_label,
-                raw,
-                index,
-                &mut seen,
-                &mut tag_cache,
+                &rows,
                 now,
             )
             .await?;
-            if result.status == ItemStatus::Created
-                && let Some(id) = &result.contact_id
-            {
-                to_validate
-                    .entry(tenant_id.clone())
-                    .or_default()
-                    .push(id.clone());
+            let mut pairs = Vec::new();
+            for (position, row, tag_ids) in &fresh {
+                if mine.contains(&row.id) {
+                    chunk_results[*position].status = ItemStatus::Created;
+                    chunk_results[*position].contact_id = Some(row.id.clone());
+                    pairs.extend(tag_ids.iter().map(|t| (row.id.clone(), t.clone())));
+                    to_validate
+                        .entry(tenant_id.clone())
+                        .or_default()
+                        .push(row.id.clone());
+                } else {
+                    // Created by a concurrent request: merge into it.
+                    merges.push((*position, row.incoming, tag_ids));
+                }
             }
-            counts.add(result.status);
-            results.push(result);
+            store::tag_many(&mut tx, &pairs, now).await?;
+            for (position, incoming, tag_ids) in merges {
+                let outcome = store::upsert(
+                    &mut tx,
+                    &tenant_id,
+                    source_id.as_deref(),
+                    &source_label,
+                    incoming,
+                    tag_ids,
+                    now,
+                )
+                .await?;
+                chunk_results[position].status = match &outcome {
+                    Upserted::Created(_) => ItemStatus::Created,
+                    Upserted::Updated(_) => ItemStatus::Updated,
+                    Upserted::Duplicate(_) => ItemStatus::Duplicate,
+                };
+                chunk_results[position].contact_id = Some(outcome.id().to_owned());
+            }
+        }
+        // Repeats within the request point at the contact of their first occurrence.
+        for position in repeats {
+            let tenant_id = chunk_results[position]
+                .tenant_id
+                .clone()
+                .unwrap_or_default();
+            let email = chunk_results[position].email.clone();
+            let id = match results.iter().chain(chunk_results.iter()).find(|r| {
+                r.email == email
+                    && r.contact_id.is_some()
+                    && r.tenant_id.as_deref() == Some(&tenant_id)
+            }) {
+                Some(first) => first.contact_id.clone(),
+                None => store::get_by_email(&mut tx, &tenant_id, &email)
+                    .await?
+                    .map(|c| c.id),
+            };
+            chunk_results[position].contact_id = id;
         }
         tx.commit().await?;
+        results.extend(chunk_results);
+    }
+    let mut counts = Counts::default();
+    for r in &results {
+        counts.add(r.status);
     }
     let mut conn = db.pool().acquire().await?;
     for (tenant_id, ids) in to_validate {
@@ -236,47 +347,23 @@ pub async fn ingest(
     Ok((results, counts))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn ingest_one(
+/// Normalises one contact and resolves its tags; `Err` is the reason to reject it.
+async fn prepare(
     conn: &mut AnyConnection,
     rules: &TenantRules,
-    source_id: Option<&str>,
-    source_label: &str,
     raw: &RawContact,
-    index: usize,
-    seen: &mut HashSet<(String, String)>,
     tag_cache: &mut HashMap<(String, String), String>,
     now: i64,
-) -> Result<ItemResult, StoreError> {
-    let mut result = ItemResult {
-        index,
-        email: raw.email.trim().to_owned(),
-        status: ItemStatus::Rejected,
-        reason: None,
-        contact_id: None,
-        tenant_id: Some(rules.tenant_id.clone()),
-    };
+) -> Result<Result<(Incoming, Vec<String>), String>, StoreError> {
     let email = match rules::normalize(&raw.email, rules.folding) {
         Ok(e) => e,
-        Err(e) => {
-            result.reason = Some(format!("invalid address: {e}"));
-            return Ok(result);
-        }
+        Err(e) => return Ok(Err(format!("invalid address: {e}"))),
     };
-    result.email = email.clone();
-    let hash = rules::address_hash(&email);
-    if let Some(s) = suppressions::find(&mut *conn, &rules.tenant_id, &hash).await? {
-        result.reason = Some(format!("suppressed ({})", s.reason));
-        return Ok(result);
-    }
-    let mut tags = Vec::new();
+    let mut tags = Vec::with_capacity(raw.tags.len());
     for t in &raw.tags {
         match ee_core::tags::parse(t) {
             Ok(tag) => tags.push(tag),
-            Err(e) => {
-                result.reason = Some(e.to_string());
-                return Ok(result);
-            }
+            Err(e) => return Ok(Err(e.to_string())),
         }
     }
     let mut tag_ids = Vec::with_capacity(tags.len());
@@ -304,38 +391,17 @@ async fn ingest_one(
         };
         fields.insert(*name, v);
     }
-    if !seen.insert((rules.tenant_id.clone(), email.clone())) {
-        // Twice in one request: the first occurrence counts.
-        let existing = store::get_by_email(&mut *conn, &rules.tenant_id, &email).await?;
-        result.status = ItemStatus::Duplicate;
-        result.reason = Some("appears earlier in this request".into());
-        result.contact_id = existing.map(|c| c.id);
-        return Ok(result);
-    }
-    let incoming = Incoming {
-        email,
-        email_hash: hash,
-        fields,
-        metadata: raw.metadata.clone(),
-        tags,
-    };
-    let outcome = store::upsert(
-        conn,
-        &rules.tenant_id,
-        source_id,
-        source_label,
-        &incoming,
-        &tag_ids,
-        now,
-    )
-    .await?;
-    result.status = match &outcome {
-        Upserted::Created(_) => ItemStatus::Created,
-        Upserted::Updated(_) => ItemStatus::Updated,
-        Upserted::Duplicate(_) => ItemStatus::Duplicate,
-    };
-    result.contact_id = Some(outcome.id().to_owned());
-    Ok(result)
+    let email_hash = rules::address_hash(&email);
+    Ok(Ok((
+        Incoming {
+            email,
+            email_hash,
+            fields,
+            metadata: raw.metadata.clone(),
+            tags,
+        },
+        tag_ids,
+    )))
 }
 
 /// The MX outcome of a domain, from the cache while fresh (6 h when found, 1 h when not;

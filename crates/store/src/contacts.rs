@@ -454,3 +454,156 @@ pub async fn erase(conn: &mut AnyConnection, id: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind limits.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// The existing contacts of a tenant among these addresses.
+pub async fn existing_by_email(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    emails: &[String],
+) -> Result<std::collections::HashMap<String, Contact>> {
+    let mut found = std::collections::HashMap::new();
+    for group in emails.chunks(500) {
+        let placeholders = (0..group.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM contacts WHERE tenant_id = $1 AND email IN ({placeholders})"
+        );
+        let mut q = sqlx::query_as::<_, Contact>(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
+        for email in group {
+            q = q.bind(email);
+        }
+        for c in q.fetch_all(&mut *conn).await? {
+            found.insert(c.email.clone(), c);
+        }
+    }
+    Ok(found)
+}
+
+/// A new contact for `insert_many`.
+pub struct NewContact<'a> {
+    pub id: String,
+    pub incoming: &'a Incoming,
+}
+
+/// Inserts new contacts with their IMPORTED events, several rows per statement. Returns
+/// the ids of those inserted; an address created meanwhile by someone else is skipped
+/// (the caller merges it).
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    source: Option<&str>,
+    source_label: &str,
+    rows: &[NewContact<'_>],
+    now: i64,
+) -> Result<std::collections::HashSet<String>> {
+    let provenance_for = |incoming: &Incoming| -> String {
+        let map: Map<String, Value> = incoming
+            .fields
+            .keys()
+            .map(|k| ((*k).to_owned(), Value::String(source_label.to_owned())))
+            .collect();
+        Value::Object(map).to_string()
+    };
+    for group in rows.chunks(ROWS_PER_STATEMENT) {
+        const COLS: usize = 17;
+        let values = (0..group.len())
+            .map(|r| {
+                let p: Vec<String> = (1..=COLS).map(|c| format!("${}", r * COLS + c)).collect();
+                // … status, metadata, field_sources, created_at, updated_at.
+                format!(
+                    "({}, 'active', {}, {}, {}, {})",
+                    p[..14].join(", "),
+                    p[14],
+                    p[15],
+                    p[16],
+                    p[16]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
+             country, address, city, category, company, status, metadata, field_sources, created_at, updated_at) VALUES {values} \
+             ON CONFLICT (tenant_id, email) DO NOTHING"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in group {
+            let f = |name: &str| row.incoming.fields.get(name).cloned();
+            q = q
+                .bind(row.id.clone())
+                .bind(tenant_id.to_owned())
+                .bind(source.map(str::to_owned))
+                .bind(row.incoming.email.clone())
+                .bind(row.incoming.email_hash.clone())
+                .bind(f("first_name"))
+                .bind(f("last_name"))
+                .bind(f("phone"))
+                .bind(f("language"))
+                .bind(f("country"))
+                .bind(f("address"))
+                .bind(f("city"))
+                .bind(f("category"))
+                .bind(f("company"))
+                .bind(Value::Object(row.incoming.metadata.clone()).to_string())
+                .bind(provenance_for(row.incoming))
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    // The rows that are ours (a concurrent ingest may have won an address).
+    let emails: Vec<String> = rows.iter().map(|r| r.incoming.email.clone()).collect();
+    let stored = existing_by_email(&mut *conn, tenant_id, &emails).await?;
+    let mine: std::collections::HashSet<String> = rows
+        .iter()
+        .filter(|r| stored.get(&r.incoming.email).is_some_and(|c| c.id == r.id))
+        .map(|r| r.id.clone())
+        .collect();
+    let event = serde_json::json!({ "source": source_label }).to_string();
+    let ids: Vec<&String> = mine.iter().collect();
+    for group in ids.chunks(ROWS_PER_STATEMENT) {
+        let values = (0..group.len())
+            .map(|r| format!("(${}, $1, ${}, 'IMPORTED', $2, $3)", r * 2 + 4, r * 2 + 5))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO contact_events (id, tenant_id, contact_id, event_type, metadata, occurred_at) VALUES {values}"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id.to_owned())
+            .bind(event.clone())
+            .bind(now);
+        for id in group {
+            q = q.bind(new_id()).bind((*id).clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(mine)
+}
+
+/// Adds (contact, tag) pairs, several per statement; existing pairs are left alone.
+pub async fn tag_many(
+    conn: &mut AnyConnection,
+    pairs: &[(String, String)],
+    now: i64,
+) -> Result<()> {
+    for group in pairs.chunks(ROWS_PER_STATEMENT) {
+        let values = (0..group.len())
+            .map(|r| format!("(${}, ${}, $1)", r * 2 + 2, r * 2 + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO contact_tags (contact_id, tag_id, created_at) VALUES {values} ON CONFLICT DO NOTHING"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for (contact, tag) in group {
+            q = q.bind(contact.clone()).bind(tag.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

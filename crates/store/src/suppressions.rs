@@ -107,3 +107,27 @@ pub async fn remove(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> Resu
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The suppressed among these hashes, with their reason.
+pub async fn reasons_for(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    hashes: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    let mut found = std::collections::HashMap::new();
+    for group in hashes.chunks(500) {
+        let placeholders = (0..group.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT email_hash, reason FROM suppressions WHERE tenant_id = $1 AND email_hash IN ({placeholders})"
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
+        for h in group {
+            q = q.bind(h);
+        }
+        found.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
+}

@@ -65,9 +65,35 @@ enum Command {
     /// DKIM keys.
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// One-off DNS and blacklist checks (exit 1 when something is wrong).
     #[command(subcommand)]
     Check(CheckCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Import N generated contacts on SQLite and PostgreSQL against the sqlite3/psql floors.
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// A PostgreSQL server to use (a database is created and dropped on it).
+        #[arg(long, env = "EE_BENCH_POSTGRES_URL")]
+        postgres_url: Option<String>,
+        /// Where the generated file and the SQLite databases go (a temporary directory by default).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// One measured import (run by `bench import` in a child process).
+    #[command(hide = true)]
+    ImportRun {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        database_url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +238,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             expires_at,
         }) => api_key_create(&config, &tenant, &name, expires_at.as_deref()).await,
+        Command::Bench(BenchCommand::Import {
+            rows,
+            postgres_url,
+            dir,
+        }) => tokio::task::block_in_place(|| crate::bench::run(rows, postgres_url.as_deref(), dir)),
+        Command::Bench(BenchCommand::ImportRun { file, database_url }) => {
+            crate::bench::run_one(&file, &database_url).await
+        }
         Command::Dkim(DkimCommand::Generate {
             algorithm,
             selector,

@@ -1,6 +1,7 @@
 //! `email-engine`: the one binary. `serve` runs the API and the workers; the other
 //! commands administer the same database from the command line.
 
+mod bench;
 mod cli;
 mod config;
 mod secrets;

@@ -392,6 +392,17 @@ async fn prepare(
         fields.insert(*name, v);
     }
     let email_hash = rules::address_hash(&email);
+    // The checks that need no network run now; MX (and the probe) in the validation job.
+    let checks = rules::offline_checks(&email, &rules.lists);
+    let (verdict, _, reasons) = rules::verdict(&checks);
+    let validation_status = if verdict == Verdict::Invalid {
+        verdict
+    } else {
+        Verdict::Unknown
+    }
+    .as_str()
+    .to_owned();
+    let validation_reasons = serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into());
     Ok(Ok((
         Incoming {
             email,
@@ -399,6 +410,8 @@ async fn prepare(
             fields,
             metadata: raw.metadata.clone(),
             tags,
+            validation_status,
+            validation_reasons,
         },
         tag_ids,
     )))

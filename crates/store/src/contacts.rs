@@ -99,6 +99,10 @@ pub struct Incoming {
     /// Custom fields.
     pub metadata: Map<String, Value>,
     pub tags: Vec<Tag>,
+    /// The verdict of the checks that need no network (`unknown` until MX is known,
+    /// `invalid` for a disposable domain), and its reasons as a JSON array.
+    pub validation_status: String,
+    pub validation_reasons: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,8 +169,9 @@ pub async fn upsert(
             let f = |name: &str| incoming.fields.get(name).cloned();
             let inserted = sqlx::query(
                 "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
-                 country, address, city, category, company, status, metadata, field_sources, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $16, $17, $17) \
+                 country, address, city, category, company, status, metadata, field_sources, created_at, updated_at, \
+                 validation_status, validation_reasons) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $16, $17, $17, $18, $19) \
                  ON CONFLICT (tenant_id, email) DO NOTHING",
             )
             .bind(&id)
@@ -186,6 +191,8 @@ pub async fn upsert(
             .bind(Value::Object(incoming.metadata.clone()).to_string())
             .bind(Value::Object(provenance).to_string())
             .bind(now)
+            .bind(&incoming.validation_status)
+            .bind(&incoming.validation_reasons)
             .execute(&mut *conn)
             .await?;
             if inserted.rows_affected() == 0 {
@@ -455,8 +462,21 @@ pub async fn erase(conn: &mut AnyConnection, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind limits.
-const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per multi-row statement, within both databases' bind limits.
+const ROWS_PER_STATEMENT: usize = 100;
+/// Values per `IN (…)` list.
+const IN_LIST: usize = 500;
+
+/// `count` placeholders, each used once, in bind order. SQLite gets anonymous `?`: it
+/// resolves every `$n` by a linear scan (sqlite3_bind_parameter_name), which makes
+/// binding a statement of many `$n` quadratic.
+pub fn placeholders(conn: &AnyConnection, first: usize, count: usize) -> Vec<String> {
+    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        vec!["?".to_owned(); count]
+    } else {
+        (first..first + count).map(|n| format!("${n}")).collect()
+    }
+}
 
 /// The existing contacts of a tenant among these addresses.
 pub async fn existing_by_email(
@@ -465,13 +485,12 @@ pub async fn existing_by_email(
     emails: &[String],
 ) -> Result<std::collections::HashMap<String, Contact>> {
     let mut found = std::collections::HashMap::new();
-    for group in emails.chunks(500) {
-        let placeholders = (0..group.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+    for group in emails.chunks(IN_LIST) {
+        let p = placeholders(conn, 1, group.len() + 1);
         let sql = format!(
-            "SELECT {COLUMNS} FROM contacts WHERE tenant_id = $1 AND email IN ({placeholders})"
+            "SELECT {COLUMNS} FROM contacts WHERE tenant_id = {} AND email IN ({})",
+            p[0],
+            p[1..].join(", ")
         );
         let mut q = sqlx::query_as::<_, Contact>(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
         for email in group {
@@ -509,27 +528,25 @@ pub async fn insert_many(
             .collect();
         Value::Object(map).to_string()
     };
+    let mut inserted: u64 = 0;
     for group in rows.chunks(ROWS_PER_STATEMENT) {
-        const COLS: usize = 17;
-        let values = (0..group.len())
-            .map(|r| {
-                let p: Vec<String> = (1..=COLS).map(|c| format!("${}", r * COLS + c)).collect();
-                // … status, metadata, field_sources, created_at, updated_at.
+        const COLS: usize = 20;
+        let p = placeholders(conn, 1, group.len() * COLS);
+        let values = p
+            .chunks(COLS)
+            .map(|row| {
                 format!(
-                    "({}, 'active', {}, {}, {}, {})",
-                    p[..14].join(", "),
-                    p[14],
-                    p[15],
-                    p[16],
-                    p[16]
+                    "({}, 'active', {})",
+                    row[..14].join(", "),
+                    row[14..].join(", ")
                 )
             })
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
             "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
-             country, address, city, category, company, status, metadata, field_sources, created_at, updated_at) VALUES {values} \
-             ON CONFLICT (tenant_id, email) DO NOTHING"
+             country, address, city, category, company, status, metadata, field_sources, validation_status, \
+             validation_reasons, created_at, updated_at) VALUES {values} ON CONFLICT (tenant_id, email) DO NOTHING"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in group {
@@ -551,34 +568,50 @@ pub async fn insert_many(
                 .bind(f("company"))
                 .bind(Value::Object(row.incoming.metadata.clone()).to_string())
                 .bind(provenance_for(row.incoming))
+                .bind(row.incoming.validation_status.clone())
+                .bind(row.incoming.validation_reasons.clone())
+                .bind(now)
                 .bind(now);
         }
-        q.execute(&mut *conn).await?;
+        inserted += q.execute(&mut *conn).await?.rows_affected();
     }
-    // The rows that are ours (a concurrent ingest may have won an address).
-    let emails: Vec<String> = rows.iter().map(|r| r.incoming.email.clone()).collect();
-    let stored = existing_by_email(&mut *conn, tenant_id, &emails).await?;
-    let mine: std::collections::HashSet<String> = rows
-        .iter()
-        .filter(|r| stored.get(&r.incoming.email).is_some_and(|c| c.id == r.id))
-        .map(|r| r.id.clone())
-        .collect();
+    // The rows that are ours: all of them unless a concurrent ingest won an address.
+    let mine: std::collections::HashSet<String> = if inserted as usize == rows.len() {
+        rows.iter().map(|r| r.id.clone()).collect()
+    } else {
+        let emails: Vec<String> = rows.iter().map(|r| r.incoming.email.clone()).collect();
+        let stored = existing_by_email(&mut *conn, tenant_id, &emails).await?;
+        rows.iter()
+            .filter(|r| stored.get(&r.incoming.email).is_some_and(|c| c.id == r.id))
+            .map(|r| r.id.clone())
+            .collect()
+    };
+
     let event = serde_json::json!({ "source": source_label }).to_string();
     let ids: Vec<&String> = mine.iter().collect();
     for group in ids.chunks(ROWS_PER_STATEMENT) {
-        let values = (0..group.len())
-            .map(|r| format!("(${}, $1, ${}, 'IMPORTED', $2, $3)", r * 2 + 4, r * 2 + 5))
+        let p = placeholders(conn, 1, group.len() * 5);
+        let values = p
+            .chunks(5)
+            .map(|r| {
+                format!(
+                    "({}, {}, {}, 'IMPORTED', {}, {})",
+                    r[0], r[1], r[2], r[3], r[4]
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
             "INSERT INTO contact_events (id, tenant_id, contact_id, event_type, metadata, occurred_at) VALUES {values}"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id.to_owned())
-            .bind(event.clone())
-            .bind(now);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in group {
-            q = q.bind(new_id()).bind((*id).clone());
+            q = q
+                .bind(new_id())
+                .bind(tenant_id.to_owned())
+                .bind((*id).clone())
+                .bind(event.clone())
+                .bind(now);
         }
         q.execute(&mut *conn).await?;
     }
@@ -592,16 +625,18 @@ pub async fn tag_many(
     now: i64,
 ) -> Result<()> {
     for group in pairs.chunks(ROWS_PER_STATEMENT) {
-        let values = (0..group.len())
-            .map(|r| format!("(${}, ${}, $1)", r * 2 + 2, r * 2 + 3))
+        let p = placeholders(conn, 1, group.len() * 3);
+        let values = p
+            .chunks(3)
+            .map(|r| format!("({}, {}, {})", r[0], r[1], r[2]))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
             "INSERT INTO contact_tags (contact_id, tag_id, created_at) VALUES {values} ON CONFLICT DO NOTHING"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (contact, tag) in group {
-            q = q.bind(contact.clone()).bind(tag.clone());
+            q = q.bind(contact.clone()).bind(tag.clone()).bind(now);
         }
         q.execute(&mut *conn).await?;
     }

@@ -69,7 +69,8 @@ impl Db {
                         // concurrent writers wait for each other instead of failing.
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000;",
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; \
+                             PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
                         )
                         .execute(conn)
                         .await?;

@@ -116,12 +116,11 @@ pub async fn reasons_for(
 ) -> Result<std::collections::HashMap<String, String>> {
     let mut found = std::collections::HashMap::new();
     for group in hashes.chunks(500) {
-        let placeholders = (0..group.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let p = crate::contacts::placeholders(conn, 1, group.len() + 1);
         let sql = format!(
-            "SELECT email_hash, reason FROM suppressions WHERE tenant_id = $1 AND email_hash IN ({placeholders})"
+            "SELECT email_hash, reason FROM suppressions WHERE tenant_id = {} AND email_hash IN ({})",
+            p[0],
+            p[1..].join(", ")
         );
         let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
         for h in group {

@@ -973,3 +973,23 @@ async fn suppression_and_gdpr_export_and_erasure() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn folding_per_tenant_dedupes_plus_tags_and_gmail_dots() {
+    let app = TestApp::spawn().await;
+    let (tenant, key) = setup(&app).await;
+    let reply = app.post("/api/v2/contacts/ingest", &key, json!({"contacts": [{"email": "jane+news@gmail.com"}, {"email": "j.a.n.e@googlemail.com"}]})).await;
+    assert_eq!(
+        statuses(&reply),
+        ["created", "created"],
+        "no folding by default"
+    );
+    let folded = app
+        .call(Method::PATCH, &format!("/api/v1/tenants/{tenant}"), Some(&app.admin), Some(json!({"settings": {"contacts": {"folding": {"plus_tags": true, "gmail_dots": true}}}})))
+        .await;
+    assert_eq!(folded.status, StatusCode::OK);
+    let reply = app.post("/api/v2/contacts/ingest", &key, json!({"contacts": [{"email": "Bob+a@gmail.com"}, {"email": "b.o.b+b@googlemail.com"}]})).await;
+    assert_eq!(statuses(&reply), ["created", "duplicate"]);
+    assert_eq!(reply.body["results"][1]["email"], "bob@gmail.com");
+    app.finish().await;
+}

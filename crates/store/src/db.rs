@@ -64,6 +64,13 @@ impl Db {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
+                    if backend == Backend::Postgres {
+                        // Our statements vary in their IN lists and optional filters; a generic
+                        // plan chosen after five runs can fall back to sequential scans.
+                        sqlx::raw_sql("SET plan_cache_mode = force_custom_plan")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the single writer; the busy timeout makes
                         // concurrent writers wait for each other instead of failing.

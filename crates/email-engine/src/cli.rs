@@ -472,13 +472,9 @@ async fn find_tenant(
     conn: &mut ee_store::AnyConnection,
     key: &str,
 ) -> anyhow::Result<tenants::Tenant> {
-    match tenants::get_by_slug(conn, key).await {
+    match tenants::get_by_slug_or_id(conn, key).await {
         Ok(t) => Ok(t),
-        Err(StoreError::NotFound) => match tenants::get(conn, key).await {
-            Ok(t) => Ok(t),
-            Err(StoreError::NotFound) => bail!("no tenant has the slug or id {key:?}"),
-            Err(e) => Err(e.into()),
-        },
+        Err(StoreError::NotFound) => bail!("no tenant has the slug or id {key:?}"),
         Err(e) => Err(e.into()),
     }
 }

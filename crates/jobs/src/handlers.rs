@@ -61,10 +61,6 @@ impl Registry {
     pub(crate) fn get(&self, kind: &str) -> Option<HandlerFn> {
         self.handlers.get(kind).cloned()
     }
-
-    pub fn kinds(&self) -> impl Iterator<Item = &str> {
-        self.handlers.keys().map(String::as_str)
-    }
 }
 
 /// What the handlers (and the API, for on-demand checks) need.

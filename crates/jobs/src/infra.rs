@@ -584,16 +584,14 @@ pub async fn check_blacklists(
     let mut tx = services.db.pool().begin().await?;
     for listing in &listings {
         let details = serde_json::json!({ "codes": listing.codes, "reason": listing.reason, "error": listing.error });
-        sqlx::query(
-            "INSERT INTO blacklist_checks (id, ip_id, blacklist_name, is_listed, checked_at, details) VALUES ($1, $2, $3, $4, $5, $6)",
+        ips::add_blacklist_check(
+            &mut tx,
+            &ip.id,
+            &listing.zone,
+            listing.listed,
+            &details.to_string(),
+            now,
         )
-        .bind(ee_core::ids::new_id())
-        .bind(&ip.id)
-        .bind(&listing.zone)
-        .bind(i64::from(listing.listed))
-        .bind(now)
-        .bind(details.to_string())
-        .execute(&mut *tx)
         .await?;
     }
     let listed: Vec<&ee_dns::dnsbl::Listing> = listings.iter().filter(|l| l.listed).collect();

@@ -14,9 +14,11 @@ pub async fn health(db: &Db, now: i64) -> Result<Value, JobError> {
         return Err(JobError("the database does not answer".into()));
     }
     let mut conn = db.pool().acquire().await?;
-    let dead: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'dead'")
-        .fetch_one(&mut *conn)
-        .await?;
+    let dead = ee_store::jobs::count_by_state(&mut conn)
+        .await?
+        .into_iter()
+        .find_map(|(state, n)| (state == ee_core::jobs::JobState::Dead).then_some(n))
+        .unwrap_or(0);
     if dead > 0 {
         alerts::raise(
             &mut conn,

@@ -290,3 +290,40 @@ pub async fn traffic(
         complained: complained.unwrap_or(0),
     })
 }
+
+/// Records one list's answer for an IP; `details` is JSON (codes, reason, error).
+pub async fn add_blacklist_check(
+    conn: &mut AnyConnection,
+    ip_id: &str,
+    zone: &str,
+    listed: bool,
+    details: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("INSERT INTO blacklist_checks (id, ip_id, blacklist_name, is_listed, checked_at, details) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(new_id())
+        .bind(ip_id)
+        .bind(zone)
+        .bind(i64::from(listed))
+        .bind(now)
+        .bind(details)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An IP's recorded blacklist answers, newest first: (zone, listed, checked_at, details).
+pub async fn blacklist_history(
+    conn: &mut AnyConnection,
+    ip_id: &str,
+    limit: i64,
+) -> Result<Vec<(String, i64, i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT blacklist_name, is_listed, checked_at, details FROM blacklist_checks WHERE ip_id = $1 \
+         ORDER BY checked_at DESC, blacklist_name LIMIT $2",
+    )
+    .bind(ip_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}

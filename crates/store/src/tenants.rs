@@ -62,11 +62,12 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Tenant> {
     .ok_or(StoreError::NotFound)
 }
 
-pub async fn get_by_slug(conn: &mut AnyConnection, slug: &str) -> Result<Tenant> {
+/// A tenant named by its slug or its id (clients and the CLI use either).
+pub async fn get_by_slug_or_id(conn: &mut AnyConnection, key: &str) -> Result<Tenant> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM tenants WHERE slug = $1"
+        "SELECT {COLUMNS} FROM tenants WHERE slug = $1 OR id = $1"
     )))
-    .bind(slug)
+    .bind(key)
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)

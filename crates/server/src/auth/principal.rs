@@ -109,7 +109,10 @@ async fn from_api_key(state: &AppState, key: &str) -> Result<Principal, ApiError
         Err(e) => return Err(e.into()),
     };
     ensure_tenant_active(&mut conn, &key.tenant_id).await?;
-    api_keys::touch(&mut conn, &key.id, now).await?;
+    // At most once a minute: a write on every request would serialise SQLite writers.
+    if key.last_used_at.is_none_or(|at| now - at >= 60_000) {
+        api_keys::touch(&mut conn, &key.id, now).await?;
+    }
     Ok(Principal {
         kind: ActorKind::ApiKey,
         id: key.id,

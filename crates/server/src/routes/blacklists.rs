@@ -143,14 +143,8 @@ pub async fn history(
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     let mut conn = state.db.pool().acquire().await?;
     super::ips::visible(&mut conn, &principal, &q.ip_id).await?;
-    let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
-        "SELECT blacklist_name, is_listed, checked_at, details FROM blacklist_checks WHERE ip_id = $1 \
-         ORDER BY checked_at DESC, blacklist_name LIMIT $2",
-    )
-    .bind(&q.ip_id)
-    .bind(q.limit.unwrap_or(200).clamp(1, 1000))
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows =
+        ips::blacklist_history(&mut conn, &q.ip_id, q.limit.unwrap_or(200).clamp(1, 1000)).await?;
     Ok(Json(
         rows.into_iter()
             .map(|(zone, listed, at, details)| HistoryEntry {

@@ -184,13 +184,9 @@ pub async fn tenant_of(
     match requested {
         None => principal.owning_tenant(None, field),
         Some(key) => {
-            let found = match tenants::get_by_slug(&mut *conn, key).await {
-                Ok(t) => t,
-                Err(StoreError::NotFound) => tenants::get(conn, key)
-                    .await
-                    .map_err(ApiError::from_store("tenant"))?,
-                Err(e) => return Err(e.into()),
-            };
+            let found = tenants::get_by_slug_or_id(conn, key)
+                .await
+                .map_err(ApiError::from_store("tenant"))?;
             principal.owning_tenant(Some(&found.id), field)
         }
     }

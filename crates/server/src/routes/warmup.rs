@@ -6,7 +6,7 @@ use ee_core::warmup::{self, check_schedule};
 use ee_jobs::infra::{self, Quota};
 use ee_store::ips::{self, IpFilter};
 use ee_store::warmup::{self as plans, Plan};
-use ee_store::{AnyConnection, StoreError, tenants};
+use ee_store::{AnyConnection, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -266,19 +266,8 @@ pub async fn quota(
     ApiQuery(q): ApiQuery<QuotaQuery>,
 ) -> ApiResult<Json<Vec<Quota>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = match q.tenant.as_deref() {
-        Some(key) => {
-            let found = match tenants::get_by_slug(&mut conn, key).await {
-                Ok(t) => t,
-                Err(StoreError::NotFound) => tenants::get(&mut conn, key)
-                    .await
-                    .map_err(ApiError::from_store("tenant"))?,
-                Err(e) => return Err(e.into()),
-            };
-            principal.owning_tenant(Some(&found.id), "tenant")?
-        }
-        None => principal.owning_tenant(None, "tenant")?,
-    };
+    let tenant_id =
+        super::contacts::tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
     let now = state.now();
     let rows = ips::list(
         &mut conn,

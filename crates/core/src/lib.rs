@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod contacts;
+pub mod delivery;
 pub mod dkim;
 pub mod ids;
 pub mod ip;
@@ -19,8 +20,10 @@ pub mod segment;
 pub mod signing;
 pub mod spf;
 pub mod tags;
+pub mod template;
 pub mod tenant;
 pub mod timefmt;
+pub mod tracking;
 pub mod validation;
 pub mod warmup;
 

@@ -1,0 +1,323 @@
+//! Delivery rules: message states, what an SMTP reply means, the retry schedule, the
+//! grouping of destinations by mail provider and the choice of a source IP.
+
+use serde::{Deserialize, Serialize};
+
+/// The state of one recipient's message in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    Queued,
+    Sending,
+    Sent,
+    Deferred,
+    Bounced,
+    Failed,
+    Suppressed,
+    Expired,
+}
+
+impl MessageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Deferred => "deferred",
+            Self::Bounced => "bounced",
+            Self::Failed => "failed",
+            Self::Suppressed => "suppressed",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Sending,
+            Self::Sent,
+            Self::Deferred,
+            Self::Bounced,
+            Self::Failed,
+            Self::Suppressed,
+            Self::Expired,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// Whether nothing more will happen to the message.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Queued | Self::Sending | Self::Deferred)
+    }
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    /// Try again later (4xx, time-outs, dropped connections).
+    Deferred,
+    /// Refused for good (5xx).
+    Bounced,
+}
+
+/// The meaning of an SMTP reply code.
+pub fn classify(code: u16) -> Outcome {
+    match code {
+        200..=399 => Outcome::Sent,
+        500..=599 => Outcome::Bounced,
+        _ => Outcome::Deferred,
+    }
+}
+
+/// Retry delays after each failed attempt, and the age after which a message expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Delay after the 1st, 2nd … failure; the last repeats. Seed 002: 4 h, 8 h, 12 h, 24 h.
+    pub delays_secs: Vec<i64>,
+    pub max_age_secs: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            delays_secs: vec![4 * 3600, 8 * 3600, 12 * 3600, 24 * 3600],
+            max_age_secs: 7 * 86_400,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// When to try again after `attempts` failed attempts of a message queued at
+    /// `queued_at`; `None` when the next try would be past its max age (expired).
+    pub fn next_attempt(&self, attempts: u32, queued_at_ms: i64, now_ms: i64) -> Option<i64> {
+        let index = (attempts.max(1) as usize - 1).min(self.delays_secs.len().saturating_sub(1));
+        let delay = self.delays_secs.get(index).copied().unwrap_or(3600);
+        let at = now_ms + delay * 1000;
+        (at - queued_at_ms <= self.max_age_secs * 1000).then_some(at)
+    }
+
+    /// Parses `4h,8h,12h,24h` (units s, m, h, d).
+    pub fn parse_delays(text: &str) -> Result<Vec<i64>, String> {
+        text.split(',')
+            .map(|part| {
+                let part = part.trim();
+                let (number, unit) = part.split_at(part.len().saturating_sub(1));
+                let factor = match unit {
+                    "s" => 1,
+                    "m" => 60,
+                    "h" => 3600,
+                    "d" => 86_400,
+                    _ => return Err(format!("`{part}`: expected a number and s, m, h or d")),
+                };
+                number
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(|n| n * factor)
+                    .ok_or_else(|| format!("`{part}`: expected a positive number"))
+            })
+            .collect()
+    }
+}
+
+/// The mail providers with their own limits, recognised by their MX hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Gmail,
+    Microsoft,
+    Yahoo,
+    Other,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gmail => "gmail",
+            Self::Microsoft => "microsoft",
+            Self::Yahoo => "yahoo",
+            Self::Other => "other",
+        }
+    }
+
+    /// By MX host: `*.google.com`/`googlemail.com` → Gmail, `*.outlook.com`,
+    /// `*.hotmail.com` → Microsoft, `*.yahoodns.net`, `*.yahoo.com` → Yahoo.
+    pub fn of_mx(host: &str) -> Self {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let under = |suffix: &str| host == suffix || host.ends_with(&format!(".{suffix}"));
+        if under("google.com") || under("googlemail.com") {
+            Self::Gmail
+        } else if under("outlook.com") || under("hotmail.com") || under("outlook.office365.com") {
+            Self::Microsoft
+        } else if under("yahoodns.net") || under("yahoo.com") {
+            Self::Yahoo
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// Hourly rate and concurrent connections allowed towards one provider from one IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationLimit {
+    pub per_hour: u32,
+    pub connections: u32,
+}
+
+/// Per-provider limits; defaults are conservative for new senders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationLimits {
+    pub gmail: DestinationLimit,
+    pub microsoft: DestinationLimit,
+    pub yahoo: DestinationLimit,
+    pub other: DestinationLimit,
+}
+
+impl Default for DestinationLimits {
+    fn default() -> Self {
+        Self {
+            gmail: DestinationLimit {
+                per_hour: 3600,
+                connections: 5,
+            },
+            microsoft: DestinationLimit {
+                per_hour: 3600,
+                connections: 5,
+            },
+            yahoo: DestinationLimit {
+                per_hour: 3600,
+                connections: 5,
+            },
+            other: DestinationLimit {
+                per_hour: 36_000,
+                connections: 20,
+            },
+        }
+    }
+}
+
+impl DestinationLimits {
+    pub fn of(&self, provider: Provider) -> DestinationLimit {
+        match provider {
+            Provider::Gmail => self.gmail,
+            Provider::Microsoft => self.microsoft,
+            Provider::Yahoo => self.yahoo,
+            Provider::Other => self.other,
+        }
+    }
+}
+
+/// A sending IP as the choice sees it: its remaining quota today (`None`: unlimited).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpCandidate<'a> {
+    pub id: &'a str,
+    pub remaining: Option<i64>,
+}
+
+/// Picks the IP with the most quota left, so that traffic spreads by remaining quota
+/// (unlimited IPs first, then ties broken by `spin` to rotate among equals). `None` when
+/// every IP has used its quota.
+pub fn pick_ip<'a>(candidates: &[IpCandidate<'a>], spin: usize) -> Option<&'a str> {
+    let open: Vec<&IpCandidate<'a>> = candidates
+        .iter()
+        .filter(|c| c.remaining.is_none_or(|r| r > 0))
+        .collect();
+    let best = open.iter().map(|c| c.remaining.unwrap_or(i64::MAX)).max()?;
+    let tied: Vec<&&IpCandidate<'a>> = open
+        .iter()
+        .filter(|c| c.remaining.unwrap_or(i64::MAX) == best)
+        .collect();
+    Some(tied[spin % tied.len()].id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies() {
+        assert_eq!(classify(250), Outcome::Sent);
+        assert_eq!(classify(421), Outcome::Deferred);
+        assert_eq!(classify(451), Outcome::Deferred);
+        assert_eq!(classify(550), Outcome::Bounced);
+        assert_eq!(classify(0), Outcome::Deferred);
+    }
+
+    #[test]
+    fn retry_schedule_and_expiry() {
+        let p = RetryPolicy::default();
+        let h = 3_600_000;
+        assert_eq!(p.next_attempt(1, 0, 0), Some(4 * h));
+        assert_eq!(p.next_attempt(2, 0, 4 * h), Some(12 * h));
+        assert_eq!(p.next_attempt(3, 0, 12 * h), Some(24 * h));
+        assert_eq!(p.next_attempt(4, 0, 24 * h), Some(48 * h));
+        assert_eq!(p.next_attempt(9, 0, 48 * h), Some(72 * h));
+        // Past seven days: expired.
+        assert_eq!(p.next_attempt(9, 0, 150 * h), None);
+        assert_eq!(
+            RetryPolicy::parse_delays("30s, 2m,1h,1d").unwrap(),
+            vec![30, 120, 3600, 86_400]
+        );
+        assert!(RetryPolicy::parse_delays("4x").is_err());
+        assert!(RetryPolicy::parse_delays("0h").is_err());
+    }
+
+    #[test]
+    fn providers_by_mx() {
+        assert_eq!(
+            Provider::of_mx("gmail-smtp-in.l.google.com."),
+            Provider::Gmail
+        );
+        assert_eq!(
+            Provider::of_mx("example-com.mail.protection.outlook.com"),
+            Provider::Microsoft
+        );
+        assert_eq!(Provider::of_mx("mta5.am0.yahoodns.net"), Provider::Yahoo);
+        assert_eq!(Provider::of_mx("notgoogle.com"), Provider::Other);
+    }
+
+    #[test]
+    fn ips_by_remaining_quota() {
+        let c = [
+            IpCandidate {
+                id: "a",
+                remaining: Some(10),
+            },
+            IpCandidate {
+                id: "b",
+                remaining: Some(30),
+            },
+            IpCandidate {
+                id: "c",
+                remaining: Some(0),
+            },
+        ];
+        assert_eq!(pick_ip(&c, 0), Some("b"));
+        let tied = [
+            IpCandidate {
+                id: "a",
+                remaining: Some(5),
+            },
+            IpCandidate {
+                id: "b",
+                remaining: Some(5),
+            },
+        ];
+        assert_eq!(pick_ip(&tied, 0), Some("a"));
+        assert_eq!(pick_ip(&tied, 1), Some("b"));
+        assert_eq!(pick_ip(&c[2..], 0), None);
+        let unlimited = [
+            IpCandidate {
+                id: "a",
+                remaining: Some(5),
+            },
+            IpCandidate {
+                id: "u",
+                remaining: None,
+            },
+        ];
+        assert_eq!(pick_ip(&unlimited, 0), Some("u"));
+    }
+}

@@ -1,4 +1,5 @@
-//! Mail: DKIM keys now; MIME building, signing, SMTP transports and DSN/ARF parsing
-//! come with the message-pipeline issue.
+//! Mail: DKIM keys, message building and signing, SMTP delivery (relay and direct).
 
 pub mod dkim;
+pub mod message;
+pub mod smtp;

@@ -12,11 +12,14 @@ mod error;
 pub mod imports;
 pub mod ips;
 pub mod jobs;
+pub mod messages;
 pub mod pools;
+pub mod relays;
 pub mod segments;
 pub mod sessions;
 pub mod sources;
 pub mod suppressions;
+pub mod templates;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,0 +1,389 @@
+//! The message queue: one row per recipient message, claimed under a lease by the
+//! delivery workers, with the events of its life.
+
+use ee_core::ids::new_id;
+use sqlx::AnyConnection;
+
+use crate::{Backend, Result, StoreError};
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Message {
+    pub id: String,
+    pub tenant_id: String,
+    pub contact_id: Option<String>,
+    pub campaign_id: Option<String>,
+    pub template_id: Option<String>,
+    pub kind: String,
+    pub idempotency_key: Option<String>,
+    pub to_email: String,
+    pub to_name: Option<String>,
+    pub from_email: String,
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub html: Option<String>,
+    pub text_body: Option<String>,
+    pub language: Option<String>,
+    pub headers: String,
+    pub track_opens: i64,
+    pub track_clicks: i64,
+    pub links: String,
+    pub message_id_header: String,
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_token: Option<String>,
+    pub lease_until: Option<i64>,
+    pub ip_id: Option<String>,
+    pub route: Option<String>,
+    pub last_code: Option<i64>,
+    pub last_reply: Option<String>,
+    pub queued_at: i64,
+    pub sent_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, tenant_id, contact_id, campaign_id, template_id, kind, idempotency_key, to_email, \
+    to_name, from_email, from_name, reply_to, subject, html, text_body, language, headers, track_opens, \
+    track_clicks, links, message_id_header, state, state_reason, attempts, next_attempt_at, lease_token, \
+    lease_until, ip_id, route, last_code, last_reply, queued_at, sent_at, updated_at";
+
+/// What the queue needs to know of a new message; the rest starts empty.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage {
+    pub id: String,
+    pub tenant_id: String,
+    pub contact_id: Option<String>,
+    pub campaign_id: Option<String>,
+    pub template_id: Option<String>,
+    pub kind: String,
+    pub idempotency_key: Option<String>,
+    pub to_email: String,
+    pub to_name: Option<String>,
+    pub from_email: String,
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub html: Option<String>,
+    pub text_body: Option<String>,
+    pub language: Option<String>,
+    pub headers: String,
+    pub track_opens: bool,
+    pub track_clicks: bool,
+    pub message_id_header: String,
+    /// `queued`, or `suppressed` when refused at queueing.
+    pub state: String,
+    pub state_reason: Option<String>,
+    /// When it may first be sent (`send_at`, or now).
+    pub not_before: i64,
+}
+
+pub const IDEMPOTENCY_TAKEN: &str = "a message with this Idempotency-Key exists already";
+
+pub async fn insert(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, contact_id, campaign_id, template_id, kind, idempotency_key, \
+         to_email, to_name, from_email, from_name, reply_to, subject, html, text_body, language, headers, \
+         track_opens, track_clicks, links, message_id_header, state, state_reason, attempts, next_attempt_at, \
+         queued_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $19, '[]', $20, $21, $22, 0, $23, $24, $24)",
+    )
+    .bind(&new.id)
+    .bind(&new.tenant_id)
+    .bind(&new.contact_id)
+    .bind(&new.campaign_id)
+    .bind(&new.template_id)
+    .bind(&new.kind)
+    .bind(&new.idempotency_key)
+    .bind(&new.to_email)
+    .bind(&new.to_name)
+    .bind(&new.from_email)
+    .bind(&new.from_name)
+    .bind(&new.reply_to)
+    .bind(&new.subject)
+    .bind(&new.html)
+    .bind(&new.text_body)
+    .bind(&new.language)
+    .bind(&new.headers)
+    .bind(i64::from(new.track_opens))
+    .bind(i64::from(new.track_clicks))
+    .bind(&new.message_id_header)
+    .bind(&new.state)
+    .bind(&new.state_reason)
+    .bind(new.not_before)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(|e| StoreError::unique(e, IDEMPOTENCY_TAKEN))?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Message> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
+    )))
+    .bind(id)
+    .bind(scope)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+pub async fn get_by_idempotency_key(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    key: &str,
+) -> Result<Option<Message>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND idempotency_key = $2"
+    )))
+    .bind(tenant_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Messages to an address (any state but suppressed) queued since `since`: the frequency cap.
+pub async fn count_recent_to(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    to_email: &str,
+    since: i64,
+) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM messages WHERE tenant_id = $1 AND to_email = $2 AND queued_at >= $3 \
+         AND state <> 'suppressed' AND kind <> 'transactional'",
+    )
+    .bind(tenant_id)
+    .bind(to_email)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}
+
+/// Claims up to `limit` due messages (queued or deferred and due, or sending with an
+/// expired lease: a worker died) under a new lease token.
+pub async fn claim_due(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    limit: i64,
+    lease_ms: i64,
+    now: i64,
+) -> Result<(String, Vec<Message>)> {
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let token = new_id();
+    let sql = format!(
+        "UPDATE messages SET state = 'sending', lease_token = $1, lease_until = $2, attempts = attempts + 1, \
+         updated_at = $3 WHERE id IN (SELECT id FROM messages WHERE \
+             (state IN ('queued', 'deferred') AND next_attempt_at <= $3) OR (state = 'sending' AND lease_until < $3) \
+             ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
+         RETURNING {COLUMNS}"
+    );
+    let mut claimed: Vec<Message> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&token)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
+    Ok((token, claimed))
+}
+
+/// The end of an attempt, written only while the lease is ours.
+#[derive(Debug, Clone)]
+pub struct Attempt<'a> {
+    pub state: &'a str,
+    pub reason: Option<&'a str>,
+    pub code: Option<i64>,
+    pub reply: Option<&'a str>,
+    pub ip_id: Option<&'a str>,
+    pub route: Option<&'a str>,
+    pub next_attempt_at: Option<i64>,
+    /// The links of the body as sent (click tokens point into them).
+    pub links: Option<&'a str>,
+}
+
+pub async fn finish(
+    conn: &mut AnyConnection,
+    message: &Message,
+    lease_token: &str,
+    attempt: &Attempt<'_>,
+    now: i64,
+) -> Result<bool> {
+    let sent_at = (attempt.state == "sent").then_some(now);
+    let done = sqlx::query(
+        "UPDATE messages SET state = $1, state_reason = $2, last_code = $3, last_reply = $4, \
+         ip_id = COALESCE($5, ip_id), route = COALESCE($6, route), next_attempt_at = COALESCE($7, next_attempt_at), \
+         links = COALESCE($8, links), sent_at = COALESCE($9, sent_at), lease_token = NULL, lease_until = NULL, \
+         updated_at = $10 WHERE id = $11 AND lease_token = $12",
+    )
+    .bind(attempt.state)
+    .bind(attempt.reason)
+    .bind(attempt.code)
+    .bind(attempt.reply)
+    .bind(attempt.ip_id)
+    .bind(attempt.route)
+    .bind(attempt.next_attempt_at)
+    .bind(attempt.links)
+    .bind(sent_at)
+    .bind(now)
+    .bind(&message.id)
+    .bind(lease_token)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        add_event(
+            conn,
+            message,
+            attempt.state,
+            attempt.code,
+            attempt.reply.or(attempt.reason),
+            attempt.ip_id,
+            now,
+        )
+        .await?;
+    }
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Event {
+    pub id: String,
+    pub event_type: String,
+    pub code: Option<i64>,
+    pub detail: Option<String>,
+    pub ip_id: Option<String>,
+    pub occurred_at: i64,
+}
+
+pub async fn add_event(
+    conn: &mut AnyConnection,
+    message: &Message,
+    event_type: &str,
+    code: Option<i64>,
+    detail: Option<&str>,
+    ip_id: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(new_id())
+    .bind(&message.id)
+    .bind(&message.tenant_id)
+    .bind(event_type)
+    .bind(code)
+    .bind(detail)
+    .bind(ip_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn events(conn: &mut AnyConnection, message_id: &str) -> Result<Vec<Event>> {
+    Ok(sqlx::query_as(
+        "SELECT id, event_type, code, detail, ip_id, occurred_at FROM message_events \
+         WHERE message_id = $1 ORDER BY occurred_at, id",
+    )
+    .bind(message_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Counts by state, for a tenant or all.
+pub async fn counts_by_state(
+    conn: &mut AnyConnection,
+    scope: Option<&str>,
+) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT state, COUNT(*) FROM messages WHERE ($1 IS NULL OR tenant_id = $1) GROUP BY state ORDER BY state",
+    )
+    .bind(scope)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Takes one send from an IP's quota for a UTC day and one from its hourly allowance
+/// towards a provider, atomically; false (and nothing taken) when either is used up.
+/// `daily_quota` `None` is unlimited.
+pub async fn reserve_send(
+    conn: &mut AnyConnection,
+    ip_id: &str,
+    day: i64,
+    daily_quota: Option<i64>,
+    provider: &str,
+    hour: i64,
+    hourly_limit: i64,
+) -> Result<bool> {
+    if daily_quota.is_some_and(|q| q <= 0) || hourly_limit <= 0 {
+        return Ok(false);
+    }
+    let hourly = sqlx::query(
+        "INSERT INTO ip_provider_hours (ip_id, provider, hour, sent) VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (ip_id, provider, hour) DO UPDATE SET sent = ip_provider_hours.sent + 1 \
+         WHERE ip_provider_hours.sent < $4",
+    )
+    .bind(ip_id)
+    .bind(provider)
+    .bind(hour)
+    .bind(hourly_limit)
+    .execute(&mut *conn)
+    .await?;
+    if hourly.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let daily = sqlx::query(
+        "INSERT INTO ip_daily_stats (ip_id, day, sent, bounced, complained) VALUES ($1, $2, 1, 0, 0) \
+         ON CONFLICT (ip_id, day) DO UPDATE SET sent = ip_daily_stats.sent + 1 \
+         WHERE $3 IS NULL OR ip_daily_stats.sent < $3",
+    )
+    .bind(ip_id)
+    .bind(day)
+    .bind(daily_quota)
+    .execute(&mut *conn)
+    .await?;
+    if daily.rows_affected() == 0 {
+        release_hour(conn, ip_id, provider, hour).await?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+async fn release_hour(conn: &mut AnyConnection, ip_id: &str, provider: &str, hour: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE ip_provider_hours SET sent = sent - 1 WHERE ip_id = $1 AND provider = $2 AND hour = $3 AND sent > 0",
+    )
+    .bind(ip_id)
+    .bind(provider)
+    .bind(hour)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Gives back a reservation that was not used (the message could not be sent at all).
+pub async fn release_send(
+    conn: &mut AnyConnection,
+    ip_id: &str,
+    day: i64,
+    provider: &str,
+    hour: i64,
+) -> Result<()> {
+    release_hour(conn, ip_id, provider, hour).await?;
+    sqlx::query(
+        "UPDATE ip_daily_stats SET sent = sent - 1 WHERE ip_id = $1 AND day = $2 AND sent > 0",
+    )
+    .bind(ip_id)
+    .bind(day)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

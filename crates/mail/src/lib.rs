@@ -3,3 +3,5 @@
 pub mod dkim;
 pub mod message;
 pub mod smtp;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -67,9 +67,10 @@ pub fn build(message: &Outgoing<'_>) -> Result<Vec<u8>, MessageError> {
             Some(mailto) => format!("<{url}>, <mailto:{mailto}>"),
             None => format!("<{url}>"),
         };
-        builder = builder
-            .header("List-Unsubscribe", Raw::new(value))
-            .header("List-Unsubscribe-Post", Raw::new("List-Unsubscribe=One-Click"));
+        builder = builder.header("List-Unsubscribe", Raw::new(value)).header(
+            "List-Unsubscribe-Post",
+            Raw::new("List-Unsubscribe=One-Click"),
+        );
     }
     for (name, value) in &message.headers {
         builder = builder.header(name.clone(), Raw::new(value.clone()));
@@ -139,9 +140,9 @@ impl Signer {
         let der = pem_to_der(private_pem)?;
         let key = match algorithm {
             crate::dkim::Algorithm::Rsa => {
-                let key = RsaKey::<Sha256>::from_key_der(
-                    rustls_pki_types::PrivateKeyDer::Pkcs8(der.into()),
-                )
+                let key = RsaKey::<Sha256>::from_key_der(rustls_pki_types::PrivateKeyDer::Pkcs8(
+                    der.into(),
+                ))
                 .map_err(|e| MessageError::Key(e.to_string()))?;
                 Key::Rsa(configure(DkimSigner::from_key(key), domain, selector))
             }

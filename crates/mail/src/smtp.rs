@@ -1,0 +1,320 @@
+//! SMTP delivery over mail-send: a connection opened to a relay (AUTH, STARTTLS or
+//! implicit TLS) or to an MX (bound to a source IP, EHLO with its host name,
+//! opportunistic STARTTLS), then reused for message after message, with the envelope
+//! pipelined (RFC 2920) when the peer offers it. Every reply is kept for the caller.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use mail_send::smtp::AssertReply;
+use mail_send::{Credentials, SmtpClient, SmtpClientBuilder};
+use smtp_proto::{EXT_PIPELINING, EXT_START_TLS, Response};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// How a connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Security {
+    /// Clear text.
+    None,
+    /// STARTTLS, required.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// STARTTLS when offered, any certificate (direct delivery to MX hosts, RFC 3207 §4.1).
+    Opportunistic,
+}
+
+impl Security {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(Self::None),
+            "starttls" => Some(Self::Starttls),
+            "tls" => Some(Self::Tls),
+            "opportunistic" => Some(Self::Opportunistic),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Starttls => "starttls",
+            Self::Tls => "tls",
+            Self::Opportunistic => "opportunistic",
+        }
+    }
+}
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// The address to connect to (a name or an IP).
+    pub address: String,
+    pub port: u16,
+    /// The name the TLS certificate is checked against (the relay's or MX's host name).
+    pub tls_name: String,
+    pub security: Security,
+    pub credentials: Option<(String, String)>,
+    /// The source address to bind (direct delivery from a chosen IP).
+    pub local_ip: Option<IpAddr>,
+    /// The name said in EHLO.
+    pub helo: String,
+    pub timeout: Duration,
+    /// Accept any certificate (tests, self-signed relays).
+    pub allow_invalid_certs: bool,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.credentials.as_ref().map(|c| &c.0))
+            .field("local_ip", &self.local_ip)
+            .field("helo", &self.helo)
+            .finish()
+    }
+}
+
+/// A reply of the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub text: String,
+}
+
+impl Reply {
+    fn of(r: &Response<String>) -> Self {
+        let esc = if r.esc[0] > 0 {
+            format!("{}.{}.{} ", r.esc[0], r.esc[1], r.esc[2])
+        } else {
+            String::new()
+        };
+        Self {
+            code: r.code,
+            text: format!("{} {esc}{}", r.code, r.message.replace(['\r', '\n'], " ")),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpError {
+    /// The peer answered with an error; the connection may still be usable.
+    #[error("{}", .0.text)]
+    Rejected(Reply),
+    /// Nothing usable: refused, reset, dropped, timed out, TLS failed. Try later.
+    #[error("{0}")]
+    Network(String),
+}
+
+impl SmtpError {
+    fn from_send(e: mail_send::Error) -> Self {
+        match e {
+            mail_send::Error::UnexpectedReply(r) | mail_send::Error::AuthenticationFailed(r) => {
+                SmtpError::Rejected(Reply::of(&r))
+            }
+            mail_send::Error::Timeout => SmtpError::Network("timed out".into()),
+            mail_send::Error::UnparseableReply => {
+                SmtpError::Network("connection closed or unreadable reply".into())
+            }
+            other => SmtpError::Network(other.to_string()),
+        }
+    }
+}
+
+enum Stream {
+    Plain(SmtpClient<TcpStream>),
+    Tls(SmtpClient<TlsStream<TcpStream>>),
+}
+
+/// An open SMTP session, ready for transactions.
+pub struct Connection {
+    stream: Stream,
+    pipelining: bool,
+    pub tls: bool,
+    /// Messages accepted on this connection.
+    pub delivered: usize,
+}
+
+fn builder(endpoint: &Endpoint) -> Result<SmtpClientBuilder<String>, SmtpError> {
+    let mut b = SmtpClientBuilder::new(endpoint.tls_name.clone(), endpoint.port)
+        .map_err(SmtpError::Network)?
+        .helo_host(endpoint.helo.clone())
+        .timeout(endpoint.timeout)
+        .say_ehlo(false);
+    if endpoint.allow_invalid_certs || endpoint.security == Security::Opportunistic {
+        b = b.allow_invalid_certs();
+    }
+    if let Some(ip) = endpoint.local_ip {
+        b = b.local_ip(ip);
+    }
+    b.addr = format!("{}:{}", bracket(&endpoint.address), endpoint.port);
+    Ok(b)
+}
+
+fn bracket(address: &str) -> String {
+    if address.contains(':') && !address.starts_with('[') {
+        format!("[{address}]")
+    } else {
+        address.to_owned()
+    }
+}
+
+async fn hello<T>(client: &mut SmtpClient<T>, endpoint: &Endpoint) -> Result<u32, SmtpError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let ehlo = client
+        .ehlo(&endpoint.helo)
+        .await
+        .map_err(SmtpError::from_send)?;
+    if let Some((user, secret)) = &endpoint.credentials {
+        let credentials = Credentials::new(user.clone(), secret.clone());
+        client
+            .authenticate(&credentials, &ehlo)
+            .await
+            .map_err(SmtpError::from_send)?;
+    }
+    Ok(ehlo.capabilities)
+}
+
+impl Connection {
+    pub async fn open(endpoint: &Endpoint) -> Result<Self, SmtpError> {
+        let b = builder(endpoint)?;
+        let (stream, capabilities, tls) = match endpoint.security {
+            Security::Tls => {
+                let mut c = b
+                    .implicit_tls(true)
+                    .connect()
+                    .await
+                    .map_err(SmtpError::from_send)?;
+                let caps = hello(&mut c, endpoint).await?;
+                (Stream::Tls(c), caps, true)
+            }
+            Security::Starttls => {
+                let mut c = b.connect().await.map_err(SmtpError::from_send)?;
+                let caps = hello(&mut c, endpoint).await?;
+                (Stream::Tls(c), caps, true)
+            }
+            Security::None => {
+                let mut c = b.connect_plain().await.map_err(SmtpError::from_send)?;
+                let caps = hello(&mut c, endpoint).await?;
+                (Stream::Plain(c), caps, false)
+            }
+            Security::Opportunistic => {
+                let mut c = b.connect_plain().await.map_err(SmtpError::from_send)?;
+                let ehlo = c.ehlo(&endpoint.helo).await.map_err(SmtpError::from_send)?;
+                if ehlo.has_capability(EXT_START_TLS) {
+                    let mut t = c
+                        .start_tls(&b.tls_connector, &endpoint.tls_name)
+                        .await
+                        .map_err(SmtpError::from_send)?;
+                    let caps = hello(&mut t, endpoint).await?;
+                    (Stream::Tls(t), caps, true)
+                } else {
+                    if let Some((user, secret)) = &endpoint.credentials {
+                        c.authenticate(&Credentials::new(user.clone(), secret.clone()), &ehlo)
+                            .await
+                            .map_err(SmtpError::from_send)?;
+                    }
+                    (Stream::Plain(c), ehlo.capabilities, false)
+                }
+            }
+        };
+        Ok(Self {
+            stream,
+            pipelining: capabilities & EXT_PIPELINING != 0,
+            tls,
+            delivered: 0,
+        })
+    }
+
+    /// One transaction. `Ok` is the final reply to the data (2xx). A refusal at any step
+    /// is `Rejected` with that reply, after which the session is reset and stays usable;
+    /// `Network` means the connection is gone.
+    pub async fn send(&mut self, from: &str, to: &str, data: &[u8]) -> Result<Reply, SmtpError> {
+        let pipelining = self.pipelining;
+        let result = match &mut self.stream {
+            Stream::Plain(c) => transact(c, pipelining, from, to, data).await,
+            Stream::Tls(c) => transact(c, pipelining, from, to, data).await,
+        };
+        if result.is_ok() {
+            self.delivered += 1;
+        }
+        result
+    }
+
+    /// Ends the session politely.
+    pub async fn quit(self) {
+        let _ = match self.stream {
+            Stream::Plain(c) => c.quit().await,
+            Stream::Tls(c) => c.quit().await,
+        };
+    }
+}
+
+async fn transact<T>(
+    client: &mut SmtpClient<T>,
+    pipelining: bool,
+    from: &str,
+    to: &str,
+    data: &[u8],
+) -> Result<Reply, SmtpError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let commands = [
+        format!("MAIL FROM:<{from}>\r\n"),
+        format!("RCPT TO:<{to}>\r\n"),
+        "DATA\r\n".to_owned(),
+    ];
+    let replies = if pipelining {
+        client.cmds(&commands).await.map_err(SmtpError::from_send)?
+    } else {
+        let mut replies = Vec::with_capacity(3);
+        for command in &commands {
+            let reply = client.cmd(command).await.map_err(SmtpError::from_send)?;
+            let stop = !reply.is_positive_completion() && reply.code != 354;
+            replies.push(reply);
+            if stop {
+                break;
+            }
+        }
+        replies
+    };
+    for (step, reply) in replies.iter().enumerate() {
+        let ok = if step == 2 {
+            reply.code == 354
+        } else {
+            reply.is_positive_completion()
+        };
+        if !ok {
+            let refused = Reply::of(reply);
+            // The envelope failed: a DATA that got 354 anyway needs an empty message.
+            if replies.get(2).is_some_and(|r| r.code == 354) {
+                let _ = client.cmd(".\r\n").await;
+            }
+            let _ = client.rset().await;
+            return Err(SmtpError::Rejected(refused));
+        }
+    }
+    // write_message ends with CRLF.CRLF whatever the data ends with; a message that ends
+    // with its own CRLF would get an extra empty line.
+    let data = data.strip_suffix(b"\r\n").unwrap_or(data);
+    tokio::time::timeout(client.timeout, client.write_message(data))
+        .await
+        .map_err(|_| SmtpError::Network("timed out writing the message".into()))?
+        .map_err(|e| SmtpError::Network(e.to_string()))?;
+    let reply = tokio::time::timeout(client.timeout, client.read())
+        .await
+        .map_err(|_| SmtpError::Network("timed out waiting for the reply to the data".into()))?
+        .map_err(SmtpError::from_send)?;
+    let reply_kept = Reply::of(&reply);
+    reply
+        .assert_positive_completion()
+        .map_err(|_| SmtpError::Rejected(reply_kept.clone()))?;
+    Ok(reply_kept)
+}

@@ -357,7 +357,12 @@ pub async fn reserve_send(
     Ok(true)
 }
 
-async fn release_hour(conn: &mut AnyConnection, ip_id: &str, provider: &str, hour: i64) -> Result<()> {
+async fn release_hour(
+    conn: &mut AnyConnection,
+    ip_id: &str,
+    provider: &str,
+    hour: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE ip_provider_hours SET sent = sent - 1 WHERE ip_id = $1 AND provider = $2 AND hour = $3 AND sent > 0",
     )

@@ -110,7 +110,11 @@ pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Res
     .ok_or(StoreError::NotFound)
 }
 
-pub async fn get_by_name(conn: &mut AnyConnection, tenant_id: &str, name: &str) -> Result<Template> {
+pub async fn get_by_name(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    name: &str,
+) -> Result<Template> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM email_templates WHERE tenant_id = $1 AND name = $2"
     )))

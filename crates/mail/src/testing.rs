@@ -1,0 +1,256 @@
+//! A real SMTP server on loopback for tests: it records every message with the address
+//! the client connected from, and answers each recipient as scripted (accept, a chosen
+//! reply at RCPT or after the data, a dropped connection, silence).
+//!
+//! Written by hand because the test needs faults a library server does not offer:
+//! dropping the connection mid-transaction and never answering the data.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// What the server does with one recipient's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    Accept,
+    /// Answer RCPT with this code and text.
+    RefuseRcpt(u16, String),
+    /// Take the data, then answer with this code.
+    RefuseData(u16, String),
+    /// Close the connection after the data, without a reply.
+    DropAfterData,
+    /// Never answer the data.
+    HangAfterData,
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The client's address: the source IP the sender bound.
+    pub peer: SocketAddr,
+    pub helo: String,
+    pub auth_user: Option<String>,
+    pub mail_from: String,
+    pub rcpt_to: String,
+    pub data: Vec<u8>,
+}
+
+#[derive(Default)]
+struct State {
+    received: Vec<Received>,
+    /// Per recipient: behaviours to use in turn; the last one stays.
+    scripts: HashMap<String, VecDeque<Behaviour>>,
+    connections: usize,
+    /// `(user, password)` required when set.
+    auth: Option<(String, String)>,
+}
+
+#[derive(Clone)]
+pub struct TestSmtpServer {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    task: Arc<JoinHandle<()>>,
+}
+
+impl Drop for TestSmtpServer {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.task) == 1 {
+            self.task.abort();
+        }
+    }
+}
+
+impl TestSmtpServer {
+    /// Listens on `ip` (127.0.0.1 or another loopback address), on a free port.
+    pub async fn start(ip: IpAddr) -> std::io::Result<Self> {
+        Self::start_on(SocketAddr::new(ip, 0)).await
+    }
+
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((socket, peer)) = listener.accept().await {
+                shared.lock().expect("state").connections += 1;
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let _ = session(socket, peer, state).await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            state,
+            task: Arc::new(task),
+        })
+    }
+
+    /// Scripts the answers to a recipient, used in order, the last one repeating.
+    pub fn script(&self, rcpt: &str, behaviours: Vec<Behaviour>) {
+        self.state
+            .lock()
+            .expect("state")
+            .scripts
+            .insert(rcpt.to_ascii_lowercase(), behaviours.into());
+    }
+
+    pub fn require_auth(&self, user: &str, password: &str) {
+        self.state.lock().expect("state").auth = Some((user.into(), password.into()));
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("state").received.clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.state.lock().expect("state").connections
+    }
+}
+
+fn behaviour_for(state: &Mutex<State>, rcpt: &str) -> Behaviour {
+    let mut state = state.lock().expect("state");
+    match state.scripts.get_mut(&rcpt.to_ascii_lowercase()) {
+        Some(queue) if queue.len() > 1 => queue.pop_front().unwrap_or(Behaviour::Accept),
+        Some(queue) => queue.front().cloned().unwrap_or(Behaviour::Accept),
+        None => Behaviour::Accept,
+    }
+}
+
+fn angle(arg: &str) -> String {
+    let start = arg.find('<').map_or(0, |i| i + 1);
+    let end = arg[start..].find('>').map_or(arg.len(), |i| start + i);
+    arg[start..end].to_owned()
+}
+
+async fn session(
+    socket: TcpStream,
+    peer: SocketAddr,
+    state: Arc<Mutex<State>>,
+) -> std::io::Result<()> {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read);
+    write.write_all(b"220 test.smtp ESMTP ready\r\n").await?;
+    let mut helo = String::new();
+    let mut auth_user: Option<String> = None;
+    let mut from: Option<String> = None;
+    let mut rcpt: Option<(String, Behaviour)> = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_owned();
+        let upper = command.to_ascii_uppercase();
+        let required = state.lock().expect("state").auth.clone();
+        let reply: String = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            helo = command[4..].trim().to_owned();
+            "250-test.smtp\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 AUTH PLAIN\r\n".into()
+        } else if upper.starts_with("AUTH PLAIN") {
+            let given = command[10..].trim();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(given)
+                .unwrap_or_default();
+            let parts: Vec<String> = decoded
+                .split(|b| *b == 0)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            let (user, password) = (
+                parts.get(1).cloned().unwrap_or_default(),
+                parts.get(2).cloned().unwrap_or_default(),
+            );
+            if required
+                .as_ref()
+                .is_none_or(|(u, p)| *u == user && *p == password)
+            {
+                auth_user = Some(user);
+                "235 2.7.0 Authentication successful\r\n".into()
+            } else {
+                "535 5.7.8 Authentication credentials invalid\r\n".into()
+            }
+        } else if upper.starts_with("MAIL FROM:") {
+            if required.is_some() && auth_user.is_none() {
+                "530 5.7.0 Authentication required\r\n".into()
+            } else {
+                from = Some(angle(&command[10..]));
+                "250 2.1.0 Ok\r\n".into()
+            }
+        } else if upper.starts_with("RCPT TO:") {
+            let to = angle(&command[8..]);
+            match (&from, behaviour_for(&state, &to)) {
+                (None, _) => "503 5.5.1 MAIL first\r\n".into(),
+                (Some(_), Behaviour::RefuseRcpt(code, text)) => format!("{code} {text}\r\n"),
+                (Some(_), behaviour) => {
+                    rcpt = Some((to, behaviour));
+                    "250 2.1.5 Ok\r\n".into()
+                }
+            }
+        } else if upper == "DATA" {
+            let Some((to, behaviour)) = rcpt.take() else {
+                write
+                    .write_all(b"554 5.5.1 No valid recipients\r\n")
+                    .await?;
+                continue;
+            };
+            write
+                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                .await?;
+            let mut data = Vec::new();
+            loop {
+                let mut raw = Vec::new();
+                if lines.read_until(b'\n', &mut raw).await? == 0 {
+                    return Ok(());
+                }
+                if raw == b".\r\n" || raw == b".\n" {
+                    break;
+                }
+                let unstuffed = if raw.starts_with(b"..") {
+                    &raw[1..]
+                } else {
+                    &raw[..]
+                };
+                data.extend_from_slice(unstuffed);
+            }
+            let record = Received {
+                peer,
+                helo: helo.clone(),
+                auth_user: auth_user.clone(),
+                mail_from: from.take().unwrap_or_default(),
+                rcpt_to: to,
+                data,
+            };
+            match behaviour {
+                Behaviour::Accept => {
+                    state.lock().expect("state").received.push(record);
+                    "250 2.0.0 Ok: queued\r\n".into()
+                }
+                Behaviour::RefuseData(code, text) => format!("{code} {text}\r\n"),
+                Behaviour::DropAfterData => return Ok(()),
+                Behaviour::HangAfterData => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return Ok(());
+                }
+                Behaviour::RefuseRcpt(..) => unreachable!("refused at RCPT"),
+            }
+        } else if upper == "RSET" {
+            from = None;
+            rcpt = None;
+            "250 2.0.0 Ok\r\n".into()
+        } else if upper == "NOOP" {
+            "250 2.0.0 Ok\r\n".into()
+        } else if upper == "QUIT" {
+            write.write_all(b"221 2.0.0 Bye\r\n").await?;
+            return Ok(());
+        } else {
+            "502 5.5.2 Command not recognized\r\n".into()
+        };
+        write.write_all(reply.as_bytes()).await?;
+    }
+}

@@ -127,7 +127,7 @@ impl SmtpError {
 
 enum Stream {
     Plain(SmtpClient<TcpStream>),
-    Tls(SmtpClient<TlsStream<TcpStream>>),
+    Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
 }
 
 /// An open SMTP session, ready for transactions.
@@ -192,12 +192,12 @@ impl Connection {
                     .await
                     .map_err(SmtpError::from_send)?;
                 let caps = hello(&mut c, endpoint).await?;
-                (Stream::Tls(c), caps, true)
+                (Stream::Tls(Box::new(c)), caps, true)
             }
             Security::Starttls => {
                 let mut c = b.connect().await.map_err(SmtpError::from_send)?;
                 let caps = hello(&mut c, endpoint).await?;
-                (Stream::Tls(c), caps, true)
+                (Stream::Tls(Box::new(c)), caps, true)
             }
             Security::None => {
                 let mut c = b.connect_plain().await.map_err(SmtpError::from_send)?;
@@ -213,7 +213,7 @@ impl Connection {
                         .await
                         .map_err(SmtpError::from_send)?;
                     let caps = hello(&mut t, endpoint).await?;
-                    (Stream::Tls(t), caps, true)
+                    (Stream::Tls(Box::new(t)), caps, true)
                 } else {
                     if let Some((user, secret)) = &endpoint.credentials {
                         c.authenticate(&Credentials::new(user.clone(), secret.clone()), &ehlo)
@@ -239,7 +239,7 @@ impl Connection {
         let pipelining = self.pipelining;
         let result = match &mut self.stream {
             Stream::Plain(c) => transact(c, pipelining, from, to, data).await,
-            Stream::Tls(c) => transact(c, pipelining, from, to, data).await,
+            Stream::Tls(c) => transact(c.as_mut(), pipelining, from, to, data).await,
         };
         if result.is_ok() {
             self.delivered += 1;

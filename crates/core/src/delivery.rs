@@ -71,6 +71,23 @@ pub fn classify(code: u16) -> Outcome {
     }
 }
 
+/// Whether a permanent refusal is about the address itself (unknown user, bad mailbox or
+/// domain: 550/551/553, or an enhanced code 5.1.x), so that it is suppressed; policy
+/// refusals (spam, reputation) bounce the message but not the address.
+pub fn is_address_failure(code: u16, reply: &str) -> bool {
+    if !(500..600).contains(&code) {
+        return false;
+    }
+    let enhanced = reply
+        .split_whitespace()
+        .nth(1)
+        .filter(|t| t.starts_with("5.") && t.matches('.').count() == 2);
+    match enhanced {
+        Some(status) => status.starts_with("5.1."),
+        None => matches!(code, 550 | 551 | 553),
+    }
+}
+
 /// Retry delays after each failed attempt, and the age after which a message expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
@@ -199,6 +216,42 @@ impl Default for DestinationLimits {
 }
 
 impl DestinationLimits {
+    /// Overrides the defaults from `gmail=3600/5,other=36000/20` (per hour / connections).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut limits = Self::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}`: expected provider=per_hour/connections"))?;
+            let (rate, connections) = value
+                .split_once('/')
+                .ok_or_else(|| format!("`{part}`: expected provider=per_hour/connections"))?;
+            let number = |s: &str| {
+                s.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("`{part}`: {s} is not a positive number"))
+            };
+            let limit = DestinationLimit {
+                per_hour: number(rate)?,
+                connections: number(connections)?,
+            };
+            match name.trim() {
+                "gmail" => limits.gmail = limit,
+                "microsoft" => limits.microsoft = limit,
+                "yahoo" => limits.yahoo = limit,
+                "other" => limits.other = limit,
+                other => {
+                    return Err(format!(
+                        "`{other}` is not gmail, microsoft, yahoo or other"
+                    ));
+                }
+            }
+        }
+        Ok(limits)
+    }
+
     pub fn of(&self, provider: Provider) -> DestinationLimit {
         match provider {
             Provider::Gmail => self.gmail,
@@ -207,6 +260,56 @@ impl DestinationLimits {
             Provider::Other => self.other,
         }
     }
+}
+
+/// How a tenant delivers (tenant settings, key `delivery`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantDelivery {
+    /// `direct` (MX lookup, from the tenant's IPs) or `relay` (a smarthost, e.g. PowerMTA).
+    pub mode: Mode,
+    /// The relay's name or id when `mode` is `relay`.
+    pub relay: Option<String>,
+    pub track_opens: bool,
+    pub track_clicks: bool,
+    /// At most `max` campaign messages per address in `hours` (transactional ones exempt).
+    pub frequency_cap: Option<FrequencyCap>,
+    /// The envelope sender; the From address when absent.
+    pub return_path: Option<String>,
+    /// An address for `List-Unsubscribe: <mailto:…>` beside the one-click URL.
+    pub unsubscribe_mailto: Option<String>,
+}
+
+impl Default for TenantDelivery {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Direct,
+            relay: None,
+            track_opens: true,
+            track_clicks: true,
+            frequency_cap: None,
+            return_path: None,
+            unsubscribe_mailto: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Direct,
+    Relay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FrequencyCap {
+    pub max: u32,
+    pub hours: u32,
+}
+
+/// The PowerMTA virtual MTA of an IP: `vmta-` and the address with `.`/`:` as `-`.
+pub fn virtual_mta_name(ip_address: &str) -> String {
+    format!("vmta-{}", ip_address.replace(['.', ':'], "-"))
 }
 
 /// A sending IP as the choice sees it: its remaining quota today (`None`: unlimited).
@@ -235,6 +338,26 @@ pub fn pick_ip<'a>(candidates: &[IpCandidate<'a>], spin: usize) -> Option<&'a st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn virtual_mtas_and_settings() {
+        assert_eq!(virtual_mta_name("46.62.168.55"), "vmta-46-62-168-55");
+        assert_eq!(virtual_mta_name("2001:db8::1"), "vmta-2001-db8--1");
+        let parsed: TenantDelivery =
+            serde_json::from_str(r#"{"mode":"relay","relay":"pmta","track_opens":false}"#).unwrap();
+        assert_eq!(parsed.mode, Mode::Relay);
+        assert!(!parsed.track_opens && parsed.track_clicks);
+        assert!(serde_json::from_str::<TenantDelivery>(r#"{"mod":"relay"}"#).is_err());
+    }
+
+    #[test]
+    fn address_failures() {
+        assert!(is_address_failure(550, "550 5.1.1 No such user"));
+        assert!(!is_address_failure(550, "550 5.7.1 Blocked for spam"));
+        assert!(is_address_failure(550, "550 Mailbox unavailable"));
+        assert!(!is_address_failure(554, "554 Transaction failed"));
+        assert!(!is_address_failure(452, "452 4.2.2 Mailbox full"));
+    }
 
     #[test]
     fn replies() {
@@ -276,6 +399,17 @@ mod tests {
         );
         assert_eq!(Provider::of_mx("mta5.am0.yahoodns.net"), Provider::Yahoo);
         assert_eq!(Provider::of_mx("notgoogle.com"), Provider::Other);
+    }
+
+    #[test]
+    fn limits_from_text() {
+        let l = DestinationLimits::parse("gmail=100/2, other=5/1").unwrap();
+        assert_eq!(l.gmail, DestinationLimit { per_hour: 100, connections: 2 });
+        assert_eq!(l.other, DestinationLimit { per_hour: 5, connections: 1 });
+        assert_eq!(l.yahoo, DestinationLimits::default().yahoo);
+        assert!(DestinationLimits::parse("aol=1/1").is_err());
+        assert!(DestinationLimits::parse("gmail=0/1").is_err());
+        assert!(DestinationLimits::parse("gmail=100").is_err());
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! DKIM DNS records (RFC 6376 §3.6.1), shared by key generation and the DNS checks.
 
+/// The purpose private keys are sealed under (`secrets::Sealer`).
+pub const SEAL_PURPOSE: &str = "dkim-private-key";
+
 /// The TXT record at `<selector>._domainkey.<domain>`; `key_type` is `rsa` or `ed25519`.
 pub fn dns_record(key_type: &str, public_b64: &str) -> String {
     format!("v=DKIM1; k={key_type}; p={public_b64}")

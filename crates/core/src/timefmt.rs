@@ -25,6 +25,11 @@ pub fn epoch_day(epoch_ms: i64) -> i64 {
     epoch_ms.div_euclid(DAY_MS)
 }
 
+/// The UTC year of an instant.
+pub fn year_of(epoch_ms: i64) -> i32 {
+    date_of(epoch_ms)[..4].parse().unwrap_or(1970)
+}
+
 /// `YYYY-MM-DD` of a UTC instant.
 pub fn date_of(epoch_ms: i64) -> String {
     to_rfc3339(epoch_ms).chars().take(10).collect()
@@ -38,6 +43,7 @@ mod tests {
     fn round_trip_and_offsets() {
         assert_eq!(to_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(to_rfc3339(1_795_256_770_123), "2026-11-21T10:26:10.123Z");
+        assert_eq!(year_of(1_795_256_770_123), 2026);
         assert_eq!(
             parse_rfc3339("2026-11-21T10:26:10.123Z"),
             Some(1_795_256_770_123)

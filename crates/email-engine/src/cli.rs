@@ -322,6 +322,16 @@ async fn open_db(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// The key of tracking and unsubscribe tokens: derived from the master key, so that
+/// every node of a cluster signs and checks the same tokens.
+fn tracking_key(master_key: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"email-engine tracking tokens v1\0");
+    hasher.update(master_key);
+    hasher.finalize().to_vec()
+}
+
 async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
     let keys = crate::secrets::load_or_create(&config)?;
     // Checked at start, so that a wrong master key fails now rather than in a later job.
@@ -364,8 +374,15 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
             helo: hostname(),
             ..Default::default()
         },
+        delivery: config.delivery_settings(tracking_key(&keys.master_key), sealer.clone())?,
     };
     if matches!(role, NodeRole::All | NodeRole::Worker) {
+        let engine = ee_jobs::delivery::Engine::new(services.clone());
+        let delivery_stop = stop_rx.clone();
+        tasks.spawn(async move {
+            engine.run(delivery_stop).await;
+            Ok(())
+        });
         let registry = ee_jobs::standard_registry(services.clone());
         let mut worker_config =
             ee_jobs::WorkerConfig::new(format!("{}-{}", hostname(), std::process::id()));

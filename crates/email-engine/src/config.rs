@@ -66,6 +66,19 @@ pub struct Config {
     pub smtp_probe_from: String,
     /// Where uploaded CSV files wait for their import.
     pub uploads_dir: Option<PathBuf>,
+    /// The port MX hosts are reached on in direct delivery (25; tests change it).
+    pub delivery_mx_port: u16,
+    /// Delays between delivery attempts after a 4xx or a failed connection; the last repeats.
+    pub delivery_retry: String,
+    /// After this, an undelivered message expires.
+    pub delivery_max_age_hours: i64,
+    /// Per provider and IP: messages per hour / connections at once, e.g.
+    /// `gmail=3600/5,microsoft=3600/5,yahoo=3600/5,other=36000/20` (any subset).
+    pub delivery_limits: String,
+    /// Messages claimed and sent at once by this node.
+    pub delivery_batch: i64,
+    pub delivery_concurrency: usize,
+    pub delivery_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -107,6 +120,13 @@ impl Default for Config {
             smtp_probe_port: 25,
             smtp_probe_from: String::new(),
             uploads_dir: None,
+            delivery_mx_port: 25,
+            delivery_retry: "4h,8h,12h,24h".into(),
+            delivery_max_age_hours: 168,
+            delivery_limits: String::new(),
+            delivery_batch: 200,
+            delivery_concurrency: 16,
+            delivery_timeout_secs: 60,
         }
     }
 }
@@ -192,6 +212,36 @@ impl Config {
             bail!("alert_webhook_url needs alert_webhook_secret to sign with");
         }
         Ok(())
+    }
+
+    /// The message pipeline's settings; `tracking_key` and `sealer` come from the keys.
+    pub fn delivery_settings(
+        &self,
+        tracking_key: Vec<u8>,
+        sealer: ee_core::secrets::Sealer,
+    ) -> anyhow::Result<ee_jobs::delivery::DeliverySettings> {
+        let delays = ee_core::delivery::RetryPolicy::parse_delays(&self.delivery_retry)
+            .map_err(|e| anyhow::anyhow!("delivery_retry: {e}"))?;
+        let limits = ee_core::delivery::DestinationLimits::parse(&self.delivery_limits)
+            .map_err(|e| anyhow::anyhow!("delivery_limits: {e}"))?;
+        if self.delivery_batch < 1 || self.delivery_concurrency < 1 {
+            anyhow::bail!("delivery_batch and delivery_concurrency must be at least 1");
+        }
+        Ok(ee_jobs::delivery::DeliverySettings {
+            public_url: self.public_url(),
+            tracking_key,
+            sealer: Some(sealer),
+            retry: ee_core::delivery::RetryPolicy {
+                delays_secs: delays,
+                max_age_secs: self.delivery_max_age_hours.max(1) * 3600,
+            },
+            limits,
+            mx_port: self.delivery_mx_port,
+            timeout: std::time::Duration::from_secs(self.delivery_timeout_secs.max(1)),
+            batch: self.delivery_batch,
+            concurrency: self.delivery_concurrency,
+            ..Default::default()
+        })
     }
 
     pub fn infra_settings(&self) -> ee_jobs::infra::InfraSettings {

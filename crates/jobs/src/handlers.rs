@@ -75,6 +75,8 @@ pub struct Services {
     pub dnsbl_zones: Vec<String>,
     /// The optional SMTP probe of contact validation.
     pub probe: crate::contacts::ProbeSettings,
+    /// The message pipeline's settings.
+    pub delivery: crate::delivery::DeliverySettings,
 }
 
 /// The instant a scheduled run stands for: its slot, or now for other jobs.

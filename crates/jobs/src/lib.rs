@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod contacts;
 pub mod csv_import;
+pub mod delivery;
 mod handlers;
 pub mod infra;
 pub mod scheduler;

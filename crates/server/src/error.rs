@@ -120,6 +120,30 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<ee_jobs::delivery::QueueError> for ApiError {
+    fn from(e: ee_jobs::delivery::QueueError) -> Self {
+        use ee_jobs::delivery::QueueError;
+        match e {
+            QueueError::Invalid {
+                field,
+                message,
+                details,
+            } => {
+                let mut error = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    format!("{field}: {message}"),
+                );
+                error.field = Some(field.to_owned());
+                error.details = (!details.is_null()).then_some(details);
+                error
+            }
+            QueueError::NotFound(what) => Self::not_found(what),
+            QueueError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::from(e).into()

@@ -40,12 +40,15 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        alerts, api_keys, audit, auth, blacklists, contacts, domains, imports, ips, jobs, pools,
-        segments, sources, suppressions, system, tenants, users, warmup,
+        alerts, api_keys, audit, auth, blacklists, contacts, domains, imports, ips, jobs, messages,
+        pools, segments, sources, suppressions, system, templates, tenants, tracking, users, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
         .routes(routes!(system::metrics))
+        .routes(routes!(tracking::open))
+        .routes(routes!(tracking::click))
+        .routes(routes!(tracking::unsubscribe_page, tracking::unsubscribe))
         .split_for_parts();
     let (api_routes, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(auth::login))
@@ -109,6 +112,16 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(imports::list))
         .routes(routes!(imports::get))
         .routes(routes!(imports::errors))
+        .routes(routes!(templates::list, templates::create))
+        .routes(routes!(templates::select))
+        .routes(routes!(templates::get, templates::update, templates::delete))
+        .routes(routes!(templates::versions))
+        .routes(routes!(templates::preview))
+        .routes(routes!(messages::send))
+        .routes(routes!(messages::get))
+        .routes(routes!(messages::list_relays, messages::create_relay))
+        .routes(routes!(messages::update_relay, messages::delete_relay))
+        .routes(routes!(messages::get_delivery, messages::put_delivery))
         .split_for_parts();
     // Large bodies: batches of 10 000 contacts, and uploads streamed to disk.
     let (bulk_routes, bulk_doc) = OpenApiRouter::new()

@@ -642,3 +642,13 @@ pub async fn tag_many(
     }
     Ok(())
 }
+
+/// Records that a contact engaged (opened, clicked) now: the segments' engagement date.
+pub async fn touch_engagement(conn: &mut AnyConnection, id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE contacts SET engaged_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -262,3 +262,25 @@ pub async fn checks(
     .fetch_all(conn)
     .await?)
 }
+
+/// The key that signs for a tenant's domain now, if the domain is one of its own.
+pub async fn active_key_for(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    domain_name: &str,
+) -> Result<Option<DkimKey>> {
+    let columns = KEY_COLUMNS
+        .split(", ")
+        .map(|c| format!("k.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM dkim_keys k JOIN domains d ON d.id = k.domain_id \
+         WHERE d.tenant_id = $1 AND d.domain_name = $2 AND k.status = 'active' \
+         ORDER BY k.created_at DESC LIMIT 1"
+    )))
+    .bind(tenant_id)
+    .bind(domain_name.to_ascii_lowercase())
+    .fetch_optional(conn)
+    .await?)
+}

@@ -207,6 +207,8 @@ pub struct Attempt<'a> {
     pub next_attempt_at: Option<i64>,
     /// The links of the body as sent (click tokens point into them).
     pub links: Option<&'a str>,
+    /// The attempt never reached a server (no quota): it does not count.
+    pub uncounted: bool,
 }
 
 pub async fn finish(
@@ -221,7 +223,7 @@ pub async fn finish(
         "UPDATE messages SET state = $1, state_reason = $2, last_code = $3, last_reply = $4, \
          ip_id = COALESCE($5, ip_id), route = COALESCE($6, route), next_attempt_at = COALESCE($7, next_attempt_at), \
          links = COALESCE($8, links), sent_at = COALESCE($9, sent_at), lease_token = NULL, lease_until = NULL, \
-         updated_at = $10 WHERE id = $11 AND lease_token = $12",
+         updated_at = $10, attempts = attempts - $13 WHERE id = $11 AND lease_token = $12",
     )
     .bind(attempt.state)
     .bind(attempt.reason)
@@ -235,6 +237,7 @@ pub async fn finish(
     .bind(now)
     .bind(&message.id)
     .bind(lease_token)
+    .bind(i64::from(attempt.uncounted))
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 1 {

@@ -130,3 +130,32 @@ pub async fn reasons_for(
     }
     Ok(found)
 }
+
+/// Suppresses an address and marks its contact (if any): status, and an event
+/// (`BOUNCED`, `COMPLAINED`, `UNSUBSCRIBED`, or `SUPPRESSED` for other reasons).
+/// False when the address was suppressed already (the contact is marked anyway).
+pub async fn suppress_address(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    email: &str,
+    reason: &str,
+    source: Option<&str>,
+    detail: &serde_json::Value,
+    now: i64,
+) -> Result<bool> {
+    let hash = ee_core::contacts::address_hash(email);
+    let added = add(&mut *conn, tenant_id, &hash, Some(email), reason, source, now).await?;
+    if let Some(contact) = crate::contacts::get_by_email(&mut *conn, tenant_id, email).await? {
+        let status = match reason {
+            "bounced" | "complained" | "unsubscribed" => reason,
+            _ => "suppressed",
+        };
+        crate::contacts::set_status(&mut *conn, &contact.id, status, now).await?;
+        let event = match reason {
+            "bounced" | "complained" | "unsubscribed" => reason.to_ascii_uppercase(),
+            _ => "SUPPRESSED".to_owned(),
+        };
+        crate::contacts::add_event(conn, tenant_id, &contact.id, &event, None, detail, now).await?;
+    }
+    Ok(added)
+}

@@ -5,7 +5,7 @@ use sqlx::AnyConnection;
 
 use crate::{Result, StoreError};
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct Template {
     pub id: String,
     pub tenant_id: String,

@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
 
-const DKIM_PURPOSE: &str = "dkim-private-key";
+use ee_core::dkim::SEAL_PURPOSE as DKIM_PURPOSE;
 const DMARC_POLICIES: [&str; 3] = ["none", "quarantine", "reject"];
 
 #[derive(Debug, Serialize, ToSchema)]

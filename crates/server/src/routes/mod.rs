@@ -8,12 +8,15 @@ pub mod domains;
 pub mod imports;
 pub mod ips;
 pub mod jobs;
+pub mod messages;
 pub mod pools;
 pub mod segments;
 pub mod sources;
 pub mod suppressions;
 pub mod system;
+pub mod templates;
 pub mod tenants;
+pub mod tracking;
 pub mod users;
 pub mod warmup;
 

@@ -37,6 +37,10 @@ pub struct Options {
     pub zone: Zone,
     /// The port the SMTP probe connects to.
     pub probe_port: u16,
+    /// The port direct delivery reaches MX hosts on.
+    pub mx_port: u16,
+    pub retry: ee_core::delivery::RetryPolicy,
+    pub limits: ee_core::delivery::DestinationLimits,
 }
 
 impl Default for Options {
@@ -45,6 +49,9 @@ impl Default for Options {
             alerts: Default::default(),
             zone: Zone::new(),
             probe_port: 25,
+            mx_port: 25,
+            retry: Default::default(),
+            limits: Default::default(),
         }
     }
 }
@@ -80,7 +87,7 @@ impl TestApp {
             Options {
                 alerts,
                 zone,
-                probe_port: 25,
+                ..Default::default()
             },
         )
         .await
@@ -91,6 +98,7 @@ impl TestApp {
             alerts,
             zone,
             probe_port,
+            ..
         } = options;
         let dns = TestDnsServer::start(zone).await.expect("test DNS server");
         let test_db = TestDatabase::create().await.expect("test database");
@@ -121,6 +129,16 @@ impl TestApp {
                 mail_from: "probe@probe.test".into(),
                 ..Default::default()
             },
+            delivery: ee_jobs::delivery::DeliverySettings {
+                public_url: "http://ee.test".into(),
+                tracking_key: b"test-tracking-key".to_vec(),
+                sealer: Some(settings.sealer.clone()),
+                mx_port: options.mx_port,
+                timeout: std::time::Duration::from_secs(2),
+                retry: options.retry.clone(),
+                limits: options.limits.clone(),
+                ..Default::default()
+            },
         };
         let state = AppState::new(settings, services.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -146,6 +164,14 @@ impl TestApp {
             .unwrap()
             .to_owned();
         app
+    }
+
+    /// Delivers the queue until nothing is due; returns how many attempts were made.
+    pub async fn deliver(&self) -> usize {
+        ee_jobs::delivery::Engine::new(self.services.clone())
+            .run_until_idle()
+            .await
+            .expect("delivery")
     }
 
     /// Runs queued jobs that are due, as a worker would, until none is left; returns how many ran.

@@ -1,0 +1,1245 @@
+//! The message pipeline: queueing a message (template selection, rendering, suppression
+//! and frequency checks, a Message-ID fixed for good) and delivering the queue (IP choice
+//! within warm-up quotas and per-provider limits, tracking, DKIM, SMTP by relay or direct
+//! to MX over reused connections, retries, bounces).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ee_core::delivery::{
+    self as rules, DestinationLimits, IpCandidate, Mode, Outcome, Provider, RetryPolicy,
+    TenantDelivery,
+};
+use ee_core::secrets::Sealer;
+use ee_core::template::{self, Candidate, Values};
+use ee_core::tracking::{self, Kind};
+use ee_mail::message::{Outgoing, Signer};
+use ee_mail::smtp::{Connection, Endpoint, Security, SmtpError};
+use ee_store::messages::{self, Attempt, Message, NewMessage};
+use ee_store::{StoreError, contacts as contact_store, domains, relays, suppressions, templates};
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::Services;
+use crate::contacts::mx_outcome;
+use ee_core::contacts::MxOutcome;
+
+/// Sealing purpose of relay passwords.
+pub const RELAY_PASSWORD_PURPOSE: &str = "relay-password";
+
+/// How the pipeline runs; one per node.
+#[derive(Clone)]
+pub struct DeliverySettings {
+    /// Where tracking and unsubscribe links point (`EE_PUBLIC_URL`).
+    pub public_url: String,
+    /// Signs tracking and unsubscribe tokens.
+    pub tracking_key: Vec<u8>,
+    /// Opens DKIM keys and relay passwords.
+    pub sealer: Option<Sealer>,
+    pub retry: RetryPolicy,
+    pub limits: DestinationLimits,
+    /// The port MX hosts are reached on: 25, tests use another.
+    pub mx_port: u16,
+    pub timeout: Duration,
+    /// Messages claimed at once, and sent at once.
+    pub batch: i64,
+    pub concurrency: usize,
+    /// How long a claimed message is ours before another worker may take it over.
+    pub lease_ms: i64,
+    /// Accept any certificate from relays (self-signed smarthosts, tests).
+    pub allow_invalid_certs: bool,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        let mut key = vec![0u8; 32];
+        rand::fill(&mut key[..]);
+        Self {
+            public_url: "http://localhost:8080".into(),
+            tracking_key: key,
+            sealer: None,
+            retry: RetryPolicy::default(),
+            limits: DestinationLimits::default(),
+            mx_port: 25,
+            timeout: Duration::from_secs(60),
+            batch: 200,
+            concurrency: 16,
+            lease_ms: 5 * 60_000,
+            allow_invalid_certs: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for DeliverySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliverySettings")
+            .field("public_url", &self.public_url)
+            .field("mx_port", &self.mx_port)
+            .field("batch", &self.batch)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// A field of the request is wrong.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+        details: Value,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> QueueError {
+    QueueError::Invalid {
+        field,
+        message: message.into(),
+        details: Value::Null,
+    }
+}
+
+/// A message to queue: a template (by id or name, or chosen by category and language)
+/// with variables, or a subject and bodies given as they are.
+#[derive(Debug, Clone, Default)]
+pub struct SendRequest {
+    pub tenant_id: String,
+    pub kind: String,
+    pub campaign_id: Option<String>,
+    pub to_email: String,
+    pub to_name: Option<String>,
+    pub template: Option<String>,
+    pub category: Option<String>,
+    pub language: Option<String>,
+    pub variables: BTreeMap<String, String>,
+    pub subject: Option<String>,
+    pub html: Option<String>,
+    pub text: Option<String>,
+    pub from_email: Option<String>,
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub idempotency_key: Option<String>,
+    pub send_at: Option<i64>,
+    pub track_opens: Option<bool>,
+    pub track_clicks: Option<bool>,
+}
+
+/// A tenant's delivery settings (key `delivery` of its settings).
+pub fn tenant_delivery(settings: &str) -> TenantDelivery {
+    serde_json::from_str::<Value>(settings)
+        .ok()
+        .and_then(|s| serde_json::from_value(s.get("delivery")?.clone()).ok())
+        .unwrap_or_default()
+}
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+pub fn contact_values(contact: &contact_store::Contact) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    if let Ok(Value::Object(custom)) = serde_json::from_str::<Value>(&contact.metadata) {
+        for (key, value) in custom {
+            let shown = match value {
+                Value::String(s) => s,
+                Value::Null => continue,
+                other => other.to_string(),
+            };
+            values.insert(key.to_ascii_uppercase(), shown);
+        }
+    }
+    let fields = [
+        ("EMAIL", Some(&contact.email)),
+        ("FNAME", contact.first_name.as_ref()),
+        ("LNAME", contact.last_name.as_ref()),
+        ("COMPANY", contact.company.as_ref()),
+        ("PHONE", contact.phone.as_ref()),
+        ("CITY", contact.city.as_ref()),
+        ("COUNTRY", contact.country.as_ref()),
+        ("LANGUAGE", contact.language.as_ref()),
+        ("ADDRESS", contact.address.as_ref()),
+    ];
+    for (name, value) in fields {
+        if let Some(v) = value {
+            values.insert(name.to_owned(), v.clone());
+        }
+    }
+    values
+}
+
+/// Declared variables of a template: a JSON object name → default, or a list of names.
+pub fn declared_variables(json: &str) -> BTreeMap<String, Option<String>> {
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map(str::to_owned)))
+            .collect(),
+        Ok(Value::Array(names)) => names
+            .into_iter()
+            .filter_map(|n| n.as_str().map(|s| (s.to_owned(), None)))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// The rendered parts of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub html: Option<String>,
+    pub text: Option<String>,
+}
+
+/// Renders subject, HTML (right to left for Arabic) and text (from the HTML when the
+/// template has none).
+pub fn render(
+    subject: &str,
+    html: Option<&str>,
+    text: Option<&str>,
+    language: &str,
+    declared: &BTreeMap<String, Option<String>>,
+    values: &BTreeMap<String, String>,
+) -> Result<Rendered, QueueError> {
+    let problems = template::check(
+        [
+            ("subject", subject),
+            ("html", html.unwrap_or("")),
+            ("text", text.unwrap_or("")),
+        ],
+        declared,
+    );
+    if !problems.is_empty() {
+        return Err(QueueError::Invalid {
+            field: "template",
+            message: describe(&problems),
+            details: json!({
+                "unknown_variables": problems.unknown,
+                "syntax": problems.syntax.iter().map(|(p, m)| json!({"part": p, "error": m})).collect::<Vec<_>>(),
+            }),
+        });
+    }
+    let v = Values {
+        values,
+        defaults: declared,
+    };
+    fn parse(s: &str) -> Vec<template::Segment<'_>> {
+        template::parse(s).unwrap_or_default()
+    }
+    let subject = template::render(&parse(subject), &v, false)
+        .replace(['\r', '\n'], " ")
+        .trim()
+        .to_owned();
+    let html = html
+        .filter(|h| !h.trim().is_empty())
+        .map(|h| template::apply_direction(&template::render(&parse(h), &v, true), language));
+    let text = match text.filter(|t| !t.trim().is_empty()) {
+        Some(t) => Some(template::render(&parse(t), &v, false)),
+        None => html.as_deref().map(template::html_to_text),
+    };
+    Ok(Rendered {
+        subject,
+        html,
+        text,
+    })
+}
+
+/// One line naming what is wrong with a template.
+pub fn describe(problems: &template::Problems) -> String {
+    let mut parts = Vec::new();
+    if !problems.unknown.is_empty() {
+        parts.push(format!(
+            "unknown variables: {}",
+            problems
+                .unknown
+                .iter()
+                .map(|u| format!("[{u}]"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for (part, message) in &problems.syntax {
+        parts.push(format!("{part}: {message}"));
+    }
+    parts.join("; ")
+}
+
+fn unsubscribe_url(settings: &DeliverySettings, message_id: &str) -> String {
+    format!(
+        "{}/u/{}",
+        settings.public_url.trim_end_matches('/'),
+        tracking::sign(&settings.tracking_key, Kind::Unsubscribe, message_id, 0)
+    )
+}
+
+/// Queues one message. Returns it and whether it existed already (same Idempotency-Key).
+pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bool), QueueError> {
+    let now = services.clock.now_ms();
+    let mut conn = services.db.pool().acquire().await.map_err(StoreError::from)?;
+    if let Some(key) = &req.idempotency_key
+        && let Some(existing) =
+            messages::get_by_idempotency_key(&mut conn, &req.tenant_id, key).await?
+    {
+        return Ok((existing, true));
+    }
+    let tenant = ee_store::tenants::get(&mut conn, &req.tenant_id).await?;
+    let settings = tenant_delivery(&tenant.settings);
+    let to_email = ee_core::contacts::normalize(&req.to_email, Default::default())
+        .map_err(|e| invalid("to", format!("not a valid address: {e}")))?;
+    let contact = contact_store::get_by_email(&mut conn, &tenant.id, &to_email).await?;
+    let language = req
+        .language
+        .as_deref()
+        .or(contact.as_ref().and_then(|c| c.language.as_deref()))
+        .and_then(template::language)
+        .unwrap_or(template::DEFAULT_LANGUAGE);
+    if let Some(given) = &req.language
+        && template::language(given).is_none()
+    {
+        return Err(invalid(
+            "language",
+            format!("`{given}` is not one of {}", template::LANGUAGES.join(", ")),
+        ));
+    }
+
+    // The template: named, or chosen by category and language; else the given bodies.
+    let chosen = match (&req.template, &req.category) {
+        (Some(key), _) => Some(
+            match templates::get(&mut conn, key, Some(&tenant.id)).await {
+                Ok(t) => t,
+                Err(StoreError::NotFound) => templates::get_by_name(&mut conn, &tenant.id, key)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound => QueueError::NotFound("template"),
+                        other => other.into(),
+                    })?,
+                Err(e) => return Err(e.into()),
+            },
+        ),
+        (None, Some(category)) => {
+            let all = templates::list(
+                &mut conn,
+                &templates::Filter {
+                    tenant_id: Some(&tenant.id),
+                    active: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let candidates: Vec<Candidate<'_>> = all
+                .iter()
+                .map(|t| Candidate {
+                    id: &t.id,
+                    category: t.category.as_deref(),
+                    language: &t.language,
+                })
+                .collect();
+            let (id, _) = template::select(&candidates, language, Some(category))
+                .ok_or(QueueError::NotFound("template"))?;
+            let id = id.to_owned();
+            all.into_iter().find(|t| t.id == id)
+        }
+        (None, None) => None,
+    };
+    let id = ee_core::ids::new_id();
+    let mut values = contact.as_ref().map(contact_values).unwrap_or_default();
+    values.insert("EMAIL".into(), to_email.clone());
+    for (k, v) in &req.variables {
+        values.insert(k.to_ascii_uppercase(), v.clone());
+    }
+    values.insert("UNSUBSCRIBE_URL".into(), unsubscribe_url(&services.delivery, &id));
+    values.insert(
+        "CURRENT_YEAR".into(),
+        ee_core::timefmt::year_of(now).to_string(),
+    );
+    let (rendered, template_language) = match &chosen {
+        Some(t) => (
+            render(
+                &t.subject,
+                Some(&t.html_content),
+                t.text_content.as_deref(),
+                &t.language,
+                &declared_variables(&t.variables),
+                &values,
+            )?,
+            t.language.clone(),
+        ),
+        None => {
+            let subject = req
+                .subject
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .ok_or_else(|| invalid("subject", "a template or a subject is required"))?;
+            if req.html.is_none() && req.text.is_none() {
+                return Err(invalid("html", "a template, html or text is required"));
+            }
+            (
+                render(
+                    subject,
+                    req.html.as_deref(),
+                    req.text.as_deref(),
+                    language,
+                    &BTreeMap::new(),
+                    &values,
+                )?,
+                language.to_owned(),
+            )
+        }
+    };
+    let from_email = req
+        .from_email
+        .clone()
+        .or_else(|| chosen.as_ref().and_then(|t| t.from_email.clone()))
+        .ok_or_else(|| invalid("from_email", "no sender: give from_email or set it on the template"))?;
+    let from_email = ee_core::contacts::normalize(&from_email, Default::default())
+        .map_err(|e| invalid("from_email", format!("not a valid address: {e}")))?;
+    for (name, value) in &req.headers {
+        let ok_name = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && name.len() <= 64;
+        if !ok_name || value.contains(['\r', '\n']) {
+            return Err(invalid("headers", format!("`{name}` is not a valid header")));
+        }
+    }
+
+    // Refused before queueing: suppressed addresses, and campaign mail over the cap.
+    let hash = ee_core::contacts::address_hash(&to_email);
+    let suppressed = suppressions::reasons_for(&mut conn, &tenant.id, &[hash]).await?;
+    let mut state = "queued";
+    let mut reason = suppressed
+        .values()
+        .next()
+        .map(|r| format!("suppressed ({r})"));
+    if reason.is_none()
+        && req.kind != "transactional"
+        && let Some(cap) = settings.frequency_cap
+    {
+        let since = now - i64::from(cap.hours) * 3_600_000;
+        let recent = messages::count_recent_to(&mut conn, &tenant.id, &to_email, since).await?;
+        if recent >= i64::from(cap.max) {
+            reason = Some(format!(
+                "frequency cap: {recent} messages in the last {} h",
+                cap.hours
+            ));
+        }
+    }
+    if reason.is_some() {
+        state = "suppressed";
+    }
+    let new = NewMessage {
+        id: id.clone(),
+        tenant_id: tenant.id.clone(),
+        contact_id: contact.as_ref().map(|c| c.id.clone()),
+        campaign_id: req.campaign_id.clone(),
+        template_id: chosen.as_ref().map(|t| t.id.clone()),
+        kind: req.kind.clone(),
+        idempotency_key: req.idempotency_key.clone(),
+        to_name: req
+            .to_name
+            .clone()
+            .or_else(|| contact.as_ref().and_then(|c| c.first_name.clone())),
+        to_email,
+        message_id_header: format!("{id}@{}", domain_of(&from_email)),
+        from_name: req
+            .from_name
+            .clone()
+            .or_else(|| chosen.as_ref().and_then(|t| t.from_name.clone())),
+        reply_to: req
+            .reply_to
+            .clone()
+            .or_else(|| chosen.as_ref().and_then(|t| t.reply_to.clone())),
+        from_email,
+        subject: rendered.subject,
+        html: rendered.html,
+        text_body: rendered.text,
+        language: Some(template_language),
+        headers: serde_json::to_string(&req.headers).unwrap_or_else(|_| "{}".into()),
+        track_opens: req.track_opens.unwrap_or(settings.track_opens),
+        track_clicks: req.track_clicks.unwrap_or(settings.track_clicks),
+        state: state.to_owned(),
+        state_reason: reason.clone(),
+        not_before: req.send_at.unwrap_or(now).max(now),
+    };
+    match messages::insert(&mut conn, &new, now).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            // A concurrent request with the same key won: answer with its message.
+            if let Some(key) = &req.idempotency_key
+                && let Some(existing) =
+                    messages::get_by_idempotency_key(&mut conn, &tenant.id, key).await?
+            {
+                return Ok((existing, true));
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let message = messages::get(&mut conn, &id, None).await?;
+    messages::add_event(&mut conn, &message, state, None, reason.as_deref(), None, now).await?;
+    Ok((message, false))
+}
+
+type PoolKey = (String, String);
+
+/// Delivers the queue: one per node, shared by its delivery loop.
+pub struct Engine {
+    services: Services,
+    /// Idle connections by (route, source IP / destination).
+    idle: Mutex<HashMap<PoolKey, Vec<Connection>>>,
+    /// Concurrent connections by (IP, provider).
+    slots: Mutex<HashMap<(String, Provider), Arc<Semaphore>>>,
+    signers: Mutex<HashMap<(String, String), Option<Arc<Signer>>>>,
+    spin: AtomicUsize,
+}
+
+/// What one attempt came to.
+struct Result1 {
+    state: &'static str,
+    reason: Option<String>,
+    code: Option<i64>,
+    reply: Option<String>,
+    ip_id: Option<String>,
+    route: Option<String>,
+    next_attempt_at: Option<i64>,
+    links: Option<String>,
+    /// The attempt did not reach a server (no quota): not counted.
+    uncounted: bool,
+}
+
+impl Result1 {
+    fn new(state: &'static str) -> Self {
+        Self {
+            state,
+            reason: None,
+            code: None,
+            reply: None,
+            ip_id: None,
+            route: None,
+            next_attempt_at: None,
+            links: None,
+            uncounted: false,
+        }
+    }
+}
+
+struct Chosen {
+    ip_id: Option<String>,
+    address: Option<IpAddr>,
+    hostname: Option<String>,
+    ip_text: Option<String>,
+    provider: Provider,
+    day: i64,
+    hour: i64,
+}
+
+impl Engine {
+    pub fn new(services: Services) -> Arc<Self> {
+        Arc::new(Self {
+            services,
+            idle: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
+            signers: Mutex::new(HashMap::new()),
+            spin: AtomicUsize::new(0),
+        })
+    }
+
+    /// Claims one batch of due messages and delivers it; the number handled.
+    pub async fn run_once(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let settings = &self.services.delivery;
+        let now = self.services.clock.now_ms();
+        let mut conn = self.services.db.pool().acquire().await?;
+        let (lease, batch) = messages::claim_due(
+            &mut conn,
+            self.services.db.backend(),
+            settings.batch,
+            settings.lease_ms,
+            now,
+        )
+        .await?;
+        drop(conn);
+        let count = batch.len();
+        let gate = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for message in batch {
+            let engine = self.clone();
+            let lease = lease.clone();
+            let permit = gate.clone().acquire_owned().await;
+            tasks.spawn(async move {
+                let _permit = permit;
+                if let Err(e) = engine.deliver(&message, &lease).await {
+                    tracing::warn!(message = %message.id, error = %e, "delivery attempt failed to record");
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(count)
+    }
+
+    /// Runs batches until nothing is due; the number handled.
+    pub async fn run_until_idle(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.run_once().await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The node's delivery loop, until `stop` turns true.
+    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let handled = match self.run_once().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "delivery batch failed");
+                    0
+                }
+            };
+            if *stop.borrow() {
+                break;
+            }
+            if handled == 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        self.close_idle().await;
+    }
+
+    /// Closes the idle connections (QUIT).
+    pub async fn close_idle(&self) {
+        let all: Vec<Connection> = self.idle.lock().await.drain().flat_map(|(_, v)| v).collect();
+        for c in all {
+            c.quit().await;
+        }
+    }
+
+    async fn deliver(&self, message: &Message, lease: &str) -> Result<(), StoreError> {
+        let result = self.attempt(message).await?;
+        let now = self.services.clock.now_ms();
+        let mut conn = self.services.db.pool().acquire().await?;
+        let attempt = Attempt {
+            state: result.state,
+            reason: result.reason.as_deref(),
+            code: result.code,
+            reply: result.reply.as_deref(),
+            ip_id: result.ip_id.as_deref(),
+            route: result.route.as_deref(),
+            next_attempt_at: result.next_attempt_at,
+            links: result.links.as_deref(),
+            uncounted: result.uncounted,
+        };
+        if !messages::finish(&mut conn, message, lease, &attempt, now).await? {
+            return Ok(());
+        }
+        let detail = json!({"message_id": message.id, "reply": result.reply, "ip_id": result.ip_id});
+        match result.state {
+            "sent" => {
+                if let Some(contact) = &message.contact_id {
+                    contact_store::add_event(
+                        &mut conn,
+                        &message.tenant_id,
+                        contact,
+                        "SENT",
+                        message.campaign_id.as_deref(),
+                        &detail,
+                        now,
+                    )
+                    .await?;
+                }
+            }
+            "bounced" => {
+                if let Some(ip_id) = &result.ip_id
+                    && let Ok(ip) = ee_store::ips::get(&mut conn, ip_id, None).await
+                {
+                    let delta = ee_core::warmup::Traffic {
+                        sent: 0,
+                        bounced: 1,
+                        complained: 0,
+                    };
+                    if let Err(e) = crate::infra::record_traffic(
+                        &mut conn,
+                        &ip,
+                        delta,
+                        &self.services.infra,
+                        now,
+                    )
+                    .await
+                    {
+                        tracing::warn!(error = %e, "bounce not counted for the IP");
+                    }
+                }
+                let code = result.code.unwrap_or(0) as u16;
+                if rules::is_address_failure(code, result.reply.as_deref().unwrap_or("")) {
+                    suppressions::suppress_address(
+                        &mut conn,
+                        &message.tenant_id,
+                        &message.to_email,
+                        "bounced",
+                        Some("smtp"),
+                        &detail,
+                        now,
+                    )
+                    .await?;
+                } else if let Some(contact) = &message.contact_id {
+                    contact_store::add_event(
+                        &mut conn,
+                        &message.tenant_id,
+                        contact,
+                        "BOUNCED",
+                        message.campaign_id.as_deref(),
+                        &detail,
+                        now,
+                    )
+                    .await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn retry(&self, message: &Message, mut result: Result1) -> Result1 {
+        let now = self.services.clock.now_ms();
+        match self.services.delivery.retry.next_attempt(
+            message.attempts.max(1) as u32,
+            message.queued_at,
+            now,
+        ) {
+            Some(at) => {
+                result.state = "deferred";
+                result.next_attempt_at = Some(at);
+            }
+            None => {
+                result.state = "expired";
+                result.reason = Some(format!(
+                    "not delivered within {} h",
+                    self.services.delivery.retry.max_age_secs / 3600
+                ));
+            }
+        }
+        result
+    }
+
+    async fn attempt(&self, message: &Message) -> Result<Result1, StoreError> {
+        let services = &self.services;
+        let now = services.clock.now_ms();
+        if now - message.queued_at > services.delivery.retry.max_age_secs * 1000 {
+            let mut r = Result1::new("expired");
+            r.reason = Some("older than the maximum age".into());
+            return Ok(r);
+        }
+        let mut conn = services.db.pool().acquire().await?;
+        // Suppression is checked again: the address may have bounced or unsubscribed since.
+        let hash = ee_core::contacts::address_hash(&message.to_email);
+        if let Some(reason) = suppressions::reasons_for(&mut conn, &message.tenant_id, &[hash])
+            .await?
+            .into_values()
+            .next()
+        {
+            let mut r = Result1::new("suppressed");
+            r.reason = Some(format!("suppressed ({reason})"));
+            return Ok(r);
+        }
+        let tenant = ee_store::tenants::get(&mut conn, &message.tenant_id).await?;
+        let settings = tenant_delivery(&tenant.settings);
+        let relay = match (&settings.mode, &settings.relay) {
+            (Mode::Relay, Some(key)) => match relays::find(&mut conn, &tenant.id, key).await {
+                Ok(r) => Some(r),
+                Err(StoreError::NotFound) => {
+                    let mut r = Result1::new("failed");
+                    r.reason = Some(format!("the tenant's relay `{key}` does not exist"));
+                    return Ok(r);
+                }
+                Err(e) => return Err(e),
+            },
+            (Mode::Relay, None) => {
+                let mut r = Result1::new("failed");
+                r.reason = Some("relay mode without a relay".into());
+                return Ok(r);
+            }
+            (Mode::Direct, _) => None,
+        };
+        drop(conn);
+
+        // Where it goes: the recipient domain's MX hosts (also for the relay: it names
+        // the provider whose limits apply).
+        let domain = domain_of(&message.to_email).to_owned();
+        let (outcome, hosts) = mx_outcome(services, &domain, now).await?;
+        match outcome {
+            MxOutcome::NullMx | MxOutcome::None if relay.is_none() => {
+                let mut r = Result1::new("bounced");
+                r.reason = Some(format!("{domain} accepts no mail (no MX, or a null MX)"));
+                r.code = Some(550);
+                r.reply = r.reason.clone();
+                return Ok(r);
+            }
+            MxOutcome::Error if relay.is_none() => {
+                let mut r = self.retry(message, Result1::new("deferred"));
+                r.reason = Some(format!("MX look-up for {domain} failed"));
+                return Ok(r);
+            }
+            _ => {}
+        }
+        let provider = hosts
+            .first()
+            .map_or(Provider::Other, |h| Provider::of_mx(h));
+
+        let Some(chosen) = self.choose_ip(&tenant.id, provider).await? else {
+            let mut r = Result1::new("deferred");
+            r.uncounted = true;
+            r.reason = Some("no sending IP with quota left: waiting for the next hour".into());
+            r.next_attempt_at = Some((now / 3_600_000 + 1) * 3_600_000);
+            return Ok(r);
+        };
+
+        // The message as it goes out: tracking, headers, DKIM.
+        let (data, links) = match self.build(message, &tenant.slug, relay.is_some(), &chosen).await {
+            Ok(built) => built,
+            Err(reason) => {
+                self.release(&chosen).await?;
+                let mut r = Result1::new("failed");
+                r.reason = Some(reason);
+                return Ok(r);
+            }
+        };
+        let return_path = settings
+            .return_path
+            .clone()
+            .unwrap_or_else(|| message.from_email.clone());
+
+        let (pool_key, endpoints, route) = match &relay {
+            Some(relay) => {
+                let credentials = match (&relay.username, &relay.password_sealed) {
+                    (Some(user), Some(sealed)) => {
+                        let password = services
+                            .delivery
+                            .sealer
+                            .as_ref()
+                            .and_then(|s| s.open(RELAY_PASSWORD_PURPOSE, sealed).ok())
+                            .and_then(|p| String::from_utf8(p).ok());
+                        let Some(password) = password else {
+                            self.release(&chosen).await?;
+                            let mut r = Result1::new("failed");
+                            r.reason = Some("the relay password cannot be opened".into());
+                            return Ok(r);
+                        };
+                        Some((user.clone(), password))
+                    }
+                    _ => None,
+                };
+                let endpoint = Endpoint {
+                    address: relay.host.clone(),
+                    port: relay.port as u16,
+                    tls_name: relay.host.clone(),
+                    security: Security::parse(&relay.tls).unwrap_or(Security::Starttls),
+                    credentials,
+                    local_ip: None,
+                    helo: chosen
+                        .hostname
+                        .clone()
+                        .unwrap_or_else(|| helo_default(&services.delivery.public_url)),
+                    timeout: services.delivery.timeout,
+                    allow_invalid_certs: services.delivery.allow_invalid_certs,
+                };
+                (
+                    ("relay".to_owned(), relay.id.clone()),
+                    vec![endpoint],
+                    format!("relay:{}", relay.name),
+                )
+            }
+            None => {
+                let mut endpoints = Vec::new();
+                for host in hosts.iter().take(3) {
+                    let addresses = services.resolver.addresses(host).await.unwrap_or_default();
+                    let family_ok = |a: &IpAddr| {
+                        chosen
+                            .address
+                            .is_none_or(|local| local.is_ipv4() == a.is_ipv4())
+                    };
+                    if let Some(address) = addresses.into_iter().find(|a| family_ok(a)) {
+                        endpoints.push(Endpoint {
+                            address: address.to_string(),
+                            port: services.delivery.mx_port,
+                            tls_name: host.trim_end_matches('.').to_owned(),
+                            security: Security::Opportunistic,
+                            credentials: None,
+                            local_ip: chosen.address,
+                            helo: chosen.hostname.clone().unwrap_or_else(|| {
+                                chosen
+                                    .ip_text
+                                    .as_ref()
+                                    .map_or_else(|| helo_default(&services.delivery.public_url), |ip| format!("[{ip}]"))
+                            }),
+                            timeout: services.delivery.timeout,
+                            allow_invalid_certs: true,
+                        });
+                    }
+                }
+                (
+                    (
+                        format!("direct:{}", chosen.ip_id.clone().unwrap_or_default()),
+                        domain.clone(),
+                    ),
+                    endpoints,
+                    "direct".to_owned(),
+                )
+            }
+        };
+        if endpoints.is_empty() {
+            self.release(&chosen).await?;
+            let mut r = self.retry(message, Result1::new("deferred"));
+            r.reason = Some(format!("no address for the MX hosts of {domain}"));
+            return Ok(r);
+        }
+
+        let slot = self.slot(&chosen, provider).await;
+        let _connection_permit = slot.acquire_owned().await;
+        let mut result = self
+            .send_over(&pool_key, &endpoints, &return_path, &message.to_email, &data)
+            .await;
+        result.ip_id = chosen.ip_id.clone();
+        result.route = Some(route);
+        result.links = Some(serde_json::to_string(&links).unwrap_or_else(|_| "[]".into()));
+        if result.state == "deferred" {
+            let reason = result.reason.take();
+            let reached = result.code.is_some();
+            result = self.retry(message, result);
+            result.reason = result.reason.or(reason);
+            if !reached {
+                // Nothing reached a server: the send does not count against the quota.
+                self.release(&chosen).await?;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Sends over an idle connection of `key` or a new one to the first endpoint that answers.
+    async fn send_over(
+        &self,
+        key: &PoolKey,
+        endpoints: &[Endpoint],
+        from: &str,
+        to: &str,
+        data: &[u8],
+    ) -> Result1 {
+        let reused = self.idle.lock().await.get_mut(key).and_then(Vec::pop);
+        let mut connection = match reused {
+            Some(c) => Some(c),
+            None => None,
+        };
+        let mut last_error = String::new();
+        if connection.is_none() {
+            for endpoint in endpoints {
+                match Connection::open(endpoint).await {
+                    Ok(c) => {
+                        connection = Some(c);
+                        break;
+                    }
+                    Err(SmtpError::Rejected(reply)) => {
+                        // Refused at greeting or EHLO: the reply says what to do.
+                        return reply_result(reply.code, reply.text);
+                    }
+                    Err(SmtpError::Network(e)) => {
+                        last_error = format!("{}:{}: {e}", endpoint.address, endpoint.port);
+                    }
+                }
+            }
+        }
+        let Some(mut connection) = connection else {
+            let mut r = Result1::new("deferred");
+            r.reason = Some(format!("cannot connect: {last_error}"));
+            return r;
+        };
+        match connection.send(from, to, data).await {
+            Ok(reply) => {
+                self.idle
+                    .lock()
+                    .await
+                    .entry(key.clone())
+                    .or_default()
+                    .push(connection);
+                let mut r = Result1::new("sent");
+                r.code = Some(i64::from(reply.code));
+                r.reply = Some(reply.text);
+                r
+            }
+            Err(SmtpError::Rejected(reply)) => {
+                self.idle
+                    .lock()
+                    .await
+                    .entry(key.clone())
+                    .or_default()
+                    .push(connection);
+                reply_result(reply.code, reply.text)
+            }
+            Err(SmtpError::Network(e)) => {
+                let mut r = Result1::new("deferred");
+                r.reason = Some(format!("connection lost: {e}"));
+                r
+            }
+        }
+    }
+
+    async fn slot(&self, chosen: &Chosen, provider: Provider) -> Arc<Semaphore> {
+        let limit = self.services.delivery.limits.of(provider).connections.max(1) as usize;
+        self.slots
+            .lock()
+            .await
+            .entry((chosen.ip_id.clone().unwrap_or_default(), provider))
+            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+            .clone()
+    }
+
+    /// The tenant's IP with the most quota left that can take one more message towards
+    /// this provider this hour; the send is counted at once.
+    async fn choose_ip(&self, tenant_id: &str, provider: Provider) -> Result<Option<Chosen>, StoreError> {
+        let services = &self.services;
+        let now = services.clock.now_ms();
+        let day = ee_core::timefmt::epoch_day(now);
+        let hour = now / 3_600_000;
+        let mut conn = services.db.pool().acquire().await?;
+        let ips = ee_store::ips::list(
+            &mut conn,
+            &ee_store::ips::IpFilter {
+                scope: Some(tenant_id),
+                ..Default::default()
+            },
+        )
+        .await?;
+        if ips.is_empty() {
+            // A tenant without IPs of its own sends from the host's address, unshaped.
+            return Ok(Some(Chosen {
+                ip_id: None,
+                address: None,
+                hostname: None,
+                ip_text: None,
+                provider,
+                day,
+                hour,
+            }));
+        }
+        let mut quotas = Vec::new();
+        for ip in &ips {
+            if !ip.state().selectable() {
+                continue;
+            }
+            match crate::infra::quota(&mut conn, ip, now).await {
+                Ok(q) => quotas.push((ip, q.daily_quota, q.remaining)),
+                Err(e) => tracing::warn!(ip = %ip.ip_address, error = %e, "quota unknown"),
+            }
+        }
+        let hourly = i64::from(services.delivery.limits.of(provider).per_hour);
+        let mut candidates: Vec<IpCandidate<'_>> = quotas
+            .iter()
+            .map(|(ip, _, remaining)| IpCandidate {
+                id: &ip.id,
+                remaining: *remaining,
+            })
+            .collect();
+        let spin = self.spin.fetch_add(1, Ordering::Relaxed);
+        while let Some(id) = rules::pick_ip(&candidates, spin) {
+            let (ip, daily_quota, _) = quotas
+                .iter()
+                .find(|(ip, _, _)| ip.id == id)
+                .expect("a candidate is one of the quotas");
+            if messages::reserve_send(
+                &mut conn,
+                &ip.id,
+                day,
+                *daily_quota,
+                provider.as_str(),
+                hour,
+                hourly,
+            )
+            .await?
+            {
+                return Ok(Some(Chosen {
+                    ip_id: Some(ip.id.clone()),
+                    address: ip.ip_address.parse().ok(),
+                    hostname: ip.hostname.clone(),
+                    ip_text: Some(ip.ip_address.clone()),
+                    provider,
+                    day,
+                    hour,
+                }));
+            }
+            candidates.retain(|c| c.id != id);
+        }
+        Ok(None)
+    }
+
+    async fn release(&self, chosen: &Chosen) -> Result<(), StoreError> {
+        if let Some(ip_id) = &chosen.ip_id {
+            let mut conn = self.services.db.pool().acquire().await?;
+            messages::release_send(&mut conn, ip_id, chosen.day, chosen.provider.as_str(), chosen.hour)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn signer(&self, tenant_id: &str, domain: &str) -> Result<Option<Arc<Signer>>, String> {
+        let key = (tenant_id.to_owned(), domain.to_owned());
+        if let Some(found) = self.signers.lock().await.get(&key) {
+            return Ok(found.clone());
+        }
+        let mut conn = self
+            .services
+            .db
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
+        let stored = domains::active_key_for(&mut conn, tenant_id, domain)
+            .await
+            .map_err(|e| e.to_string())?;
+        let signer = match stored {
+            None => None,
+            Some(k) => {
+                let sealer = self
+                    .services
+                    .delivery
+                    .sealer
+                    .as_ref()
+                    .ok_or("no master key to open the DKIM key")?;
+                let pem = sealer
+                    .open(ee_core::dkim::SEAL_PURPOSE, &k.private_key_sealed)
+                    .map_err(|e| format!("the DKIM key of {domain} cannot be opened: {e}"))?;
+                let pem = String::from_utf8(pem).map_err(|e| e.to_string())?;
+                let algorithm = ee_mail::dkim::Algorithm::parse(&k.algorithm)
+                    .ok_or_else(|| format!("unknown DKIM algorithm {}", k.algorithm))?;
+                Some(Arc::new(
+                    Signer::new(algorithm, &pem, domain, &k.selector).map_err(|e| e.to_string())?,
+                ))
+            }
+        };
+        // Keys rotate rarely; a node picks up a new one within its signer cache's life
+        // (until restart) — cached per process, cleared by `forget_signers`.
+        self.signers.lock().await.insert(key, signer.clone());
+        Ok(signer)
+    }
+
+    /// Drops cached DKIM signers (after a key rotation).
+    pub async fn forget_signers(&self) {
+        self.signers.lock().await.clear();
+    }
+
+    async fn build(
+        &self,
+        message: &Message,
+        tenant_slug: &str,
+        relay: bool,
+        chosen: &Chosen,
+    ) -> Result<(Vec<u8>, Vec<String>), String> {
+        let settings = &self.services.delivery;
+        let base = settings.public_url.trim_end_matches('/');
+        let unsubscribe = unsubscribe_url(settings, &message.id);
+        let mut links = Vec::new();
+        let html = message.html.as_deref().map(|html| {
+            let mut body = html.to_owned();
+            if message.track_clicks != 0 {
+                let (rewritten, found) = tracking::rewrite_links(&body, Some(&unsubscribe), |i, _| {
+                    format!(
+                        "{base}/t/c/{}",
+                        tracking::sign(&settings.tracking_key, Kind::Click, &message.id, i)
+                    )
+                });
+                body = rewritten;
+                links = found;
+            }
+            if message.track_opens != 0 {
+                body = tracking::add_open_pixel(
+                    &body,
+                    &format!(
+                        "{base}/t/o/{}",
+                        tracking::sign(&settings.tracking_key, Kind::Open, &message.id, 0)
+                    ),
+                );
+            }
+            body
+        });
+        let mut headers: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> =
+            vec![("X-Tenant".into(), tenant_slug.into())];
+        if let Some(campaign) = &message.campaign_id {
+            headers.push(("X-Campaign-ID".into(), campaign.as_str().into()));
+        }
+        if relay && let Some(ip) = &chosen.ip_text {
+            headers.push(("X-Virtual-MTA".into(), rules::virtual_mta_name(ip).into()));
+        }
+        let extra: BTreeMap<String, String> =
+            serde_json::from_str(&message.headers).unwrap_or_default();
+        for (k, v) in extra {
+            headers.push((k.into(), v.into()));
+        }
+        let tenant = ee_store::tenants::get(
+            &mut *self
+                .services
+                .db
+                .pool()
+                .acquire()
+                .await
+                .map_err(|e| e.to_string())?,
+            &message.tenant_id,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mailto = tenant_delivery(&tenant.settings).unsubscribe_mailto;
+        let outgoing = Outgoing {
+            from_email: &message.from_email,
+            from_name: message.from_name.as_deref(),
+            to_email: &message.to_email,
+            to_name: message.to_name.as_deref(),
+            reply_to: message.reply_to.as_deref(),
+            subject: &message.subject,
+            html: html.as_deref(),
+            text: message.text_body.as_deref(),
+            message_id: &message.message_id_header,
+            date_secs: self.services.clock.now_ms() / 1000,
+            unsubscribe_url: Some(&unsubscribe),
+            unsubscribe_mailto: mailto.as_deref(),
+            headers,
+        };
+        let raw = ee_mail::message::build(&outgoing).map_err(|e| e.to_string())?;
+        let signed = match self
+            .signer(&message.tenant_id, domain_of(&message.from_email))
+            .await?
+        {
+            Some(signer) => signer.sign(&raw).map_err(|e| e.to_string())?,
+            None => raw,
+        };
+        Ok((signed, links))
+    }
+}
+
+fn helo_default(public_url: &str) -> String {
+    public_url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("localhost")
+        .to_owned()
+}
+
+fn reply_result(code: u16, text: String) -> Result1 {
+    let state = match rules::classify(code) {
+        Outcome::Sent => "sent",
+        Outcome::Deferred => "deferred",
+        Outcome::Bounced => "bounced",
+    };
+    let mut r = Result1::new(state);
+    r.code = Some(i64::from(code));
+    r.reply = Some(text);
+    r
+}

@@ -1,0 +1,478 @@
+//! The message pipeline end to end: templates, the transactional API, delivery through a
+//! real SMTP server on loopback (relay and direct), tracking and unsubscribe. Received
+//! messages are read with Python's `email` package and their DKIM signatures checked with
+//! dkimpy, both independent of our code.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::{Options, TestApp, error_code};
+use ee_dns::testing::{Rec, Zone};
+use ee_mail::testing::{Behaviour, TestSmtpServer};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PARSE: &str = r#"
+import email, json, sys
+from email import policy
+import dkim
+raw = open(sys.argv[1], 'rb').read()
+record = sys.argv[2].encode()
+msg = email.message_from_bytes(raw, policy=policy.default)
+def dns(name, timeout=5):
+    return record
+html = msg.get_body(preferencelist=('html',))
+text = msg.get_body(preferencelist=('plain',))
+print(json.dumps({
+    "content_type": msg.get_content_type(),
+    "subject": str(msg["Subject"]),
+    "from": str(msg["From"]),
+    "to": str(msg["To"]),
+    "message_id": str(msg["Message-ID"]),
+    "date": str(msg["Date"]),
+    "list_unsubscribe": str(msg["List-Unsubscribe"]),
+    "list_unsubscribe_post": str(msg["List-Unsubscribe-Post"]),
+    "virtual_mta": str(msg["X-Virtual-MTA"]),
+    "tenant": str(msg["X-Tenant"]),
+    "html": html.get_content() if html else None,
+    "html_charset": html.get_content_charset() if html else None,
+    "text": text.get_content() if text else None,
+    "dkim": bool(dkim.verify(raw, dnsfunc=dns)) if record else None,
+}))
+"#;
+
+/// Parses a received message with Python's email package and verifies its DKIM
+/// signature with dkimpy against `dkim_txt` (the TXT record we publish).
+fn inspect(data: &[u8], dkim_txt: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("message.eml");
+    std::fs::write(&path, data).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(PARSE)
+        .arg(&path)
+        .arg(dkim_txt)
+        .output()
+        .expect("python3 (with dkimpy: pip install dkimpy)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn zone() -> Zone {
+    let mut zone = Zone::new();
+    zone.add("example.test", Rec::Mx(10, "mx.example.test".into()))
+        .add("mx.example.test", Rec::A(Ipv4Addr::LOCALHOST))
+        .add("nomail.test", Rec::Mx(0, ".".into()));
+    zone
+}
+
+async fn setup_tenant(app: &TestApp, algorithm: &str) -> (String, String, String) {
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "sender").await;
+    let domain = app
+        .post(
+            "/api/v1/domains",
+            &key,
+            json!({"domain": "brand.test", "dkim_selector": "s1", "dkim_algorithm": algorithm}),
+        )
+        .await;
+    assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
+    let records = app
+        .get(
+            &format!(
+                "/api/v1/domains/{}/dns-records",
+                domain.body["id"].as_str().unwrap()
+            ),
+            &key,
+        )
+        .await;
+    let dkim_txt = records
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "s1._domainkey.brand.test")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (tenant, key, dkim_txt)
+}
+
+const HTML: &str = "<html><body><p>Bonjour [FNAME|ami],</p>\
+    <p><a href=\"https://brand.test/profile?id=1&amp;x=2\">Votre profil</a></p>\
+    <p><a href=\"[UNSUBSCRIBE_URL]\">Se désinscrire</a></p></body></html>";
+
+fn path_of(url: &str) -> &str {
+    url.strip_prefix("http://ee.test").unwrap()
+}
+
+fn find_url<'a>(html: &'a str, prefix: &str) -> &'a str {
+    let start = html.find(prefix).unwrap();
+    let end = html[start..].find('"').unwrap() + start;
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    smtp.require_auth("pmta-user", "pmta-pass");
+    let app = TestApp::spawn_opts(
+        |_| {},
+        Options {
+            zone: zone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_tenant, key, dkim_txt) = setup_tenant(&app, "rsa").await;
+    let ip = app
+        .post(
+            "/api/v1/ips",
+            &key,
+            json!({"ip": "46.62.168.55", "hostname": "mta1.brand.test", "state": "active"}),
+        )
+        .await;
+    assert_eq!(ip.status, StatusCode::CREATED, "{}", ip.body);
+    let relay = app
+        .post(
+            "/api/v1/relays",
+            &key,
+            json!({"name": "pmta", "host": "127.0.0.1", "port": smtp.addr.port(),
+                   "username": "pmta-user", "password": "pmta-pass", "tls": "none"}),
+        )
+        .await;
+    assert_eq!(relay.status, StatusCode::CREATED, "{}", relay.body);
+    assert_eq!(relay.body["has_password"], true);
+    assert!(relay.body.get("password").is_none());
+    let settings = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(&key),
+            Some(json!({"mode": "relay", "relay": "pmta"})),
+        )
+        .await;
+    assert_eq!(settings.status, StatusCode::OK, "{}", settings.body);
+
+    // Seed 004's shape, plus a sender.
+    let template = app
+        .post(
+            "/api/v2/templates",
+            &key,
+            json!({"name": "welcome_v2_fr", "subject": "Bienvenue sur [COMPANY]", "html": HTML,
+                   "language": "FR", "tenant": "brand", "from_email": "hello@brand.test", "from_name": "Brand"}),
+        )
+        .await;
+    assert_eq!(template.status, StatusCode::CREATED, "{}", template.body);
+
+    let body = json!({"to": "Jean.Dupont@Example.test", "template": "welcome_v2_fr",
+                      "variables": {"FNAME": "Jean <3", "COMPANY": "Brand & Co"}});
+    let send = |idempotency: &'static str| {
+        let app = &app;
+        let key = key.clone();
+        let body = body.clone();
+        async move {
+            app.client
+                .post(format!("{}/api/v2/messages", app.base))
+                .header("x-api-key", key)
+                .header("idempotency-key", idempotency)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = send("signup-42").await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["state"], "queued", "{first}");
+    let again = send("signup-42").await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["x-idempotent-replay"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+
+    assert_eq!(app.deliver().await, 1);
+    // The same key after delivery still sends nothing more.
+    assert_eq!(send("signup-42").await.status(), StatusCode::OK);
+    assert_eq!(app.deliver().await, 0);
+
+    let id = first["id"].as_str().unwrap();
+    let state = app.get(&format!("/api/v2/messages/{id}"), &key).await;
+    assert_eq!(state.body["state"], "sent", "{}", state.body);
+    assert_eq!(state.body["route"], "relay:pmta");
+    assert_eq!(state.body["ip_id"], ip.body["id"]);
+    assert_eq!(state.body["last_code"], 250);
+    let events: Vec<&str> = state.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, vec!["queued", "sent"]);
+
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].auth_user.as_deref(), Some("pmta-user"));
+    assert_eq!(received[0].rcpt_to, "jean.dupont@example.test");
+    assert_eq!(received[0].mail_from, "hello@brand.test");
+    assert_eq!(received[0].helo, "mta1.brand.test");
+    let mail = inspect(&received[0].data, &dkim_txt);
+    assert_eq!(mail["dkim"], true, "DKIM must verify: {mail}");
+    assert_eq!(mail["content_type"], "multipart/alternative");
+    assert_eq!(mail["subject"], "Bienvenue sur Brand & Co");
+    assert_eq!(mail["from"], "Brand <hello@brand.test>");
+    assert_eq!(
+        mail["message_id"],
+        state.body["message_id"].as_str().unwrap()
+    );
+    assert_eq!(mail["virtual_mta"], "vmta-46-62-168-55");
+    assert_eq!(mail["tenant"], "brand");
+    assert_eq!(mail["list_unsubscribe_post"], "List-Unsubscribe=One-Click");
+    let html = mail["html"].as_str().unwrap();
+    // Recipient values escaped in HTML, the author's link rewritten, the pixel added.
+    assert!(html.contains("Bonjour Jean &lt;3,"), "{html}");
+    assert!(!html.contains("https://brand.test/profile"), "{html}");
+    let click = find_url(html, "http://ee.test/t/c/");
+    let pixel = find_url(html, "http://ee.test/t/o/");
+    let unsubscribe = find_url(html, "http://ee.test/u/");
+    assert_eq!(
+        mail["list_unsubscribe"].as_str().unwrap(),
+        format!("<{unsubscribe}>")
+    );
+    let text = mail["text"].as_str().unwrap();
+    assert!(text.contains("Bonjour Jean <3,"), "{text}");
+    assert!(text.contains("Votre profil (https://brand.test/profile?id=1&x=2)"), "{text}");
+
+    // The click leads to the original link, and only with a valid token.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let clicked = no_redirects
+        .get(format!("{}{}", app.base, path_of(click)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clicked.status(), StatusCode::FOUND);
+    assert_eq!(
+        clicked.headers()["location"],
+        "https://brand.test/profile?id=1&x=2"
+    );
+    let forged = format!("{}{}", app.base, path_of(click).replace(".0.", ".1."));
+    assert_eq!(
+        no_redirects.get(forged).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let opened = app
+        .client
+        .get(format!("{}{}", app.base, path_of(pixel)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert_eq!(opened.headers()["content-type"], "image/gif");
+
+    // A GET shows a page; the RFC 8058 one-click POST unsubscribes.
+    let page = app
+        .client
+        .get(format!("{}{}", app.base, path_of(unsubscribe)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("jean.dupont@example.test"));
+    let one_click = app
+        .client
+        .post(format!("{}{}", app.base, path_of(unsubscribe)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one_click.status(), StatusCode::OK);
+    let state = app.get(&format!("/api/v2/messages/{id}"), &key).await;
+    let events: Vec<&str> = state.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        vec!["queued", "sent", "clicked", "opened", "unsubscribed"]
+    );
+    let suppressed = app
+        .get("/api/v2/suppressions?reason=unsubscribed", &key)
+        .await;
+    assert_eq!(suppressed.body.as_array().unwrap().len(), 1);
+
+    // The unsubscribed address gets nothing more.
+    let later = app
+        .post(
+            "/api/v2/messages",
+            &key,
+            json!({"to": "jean.dupont@example.test", "subject": "Hi", "text": "Hello",
+                   "from_email": "hello@brand.test"}),
+        )
+        .await;
+    assert_eq!(later.status, StatusCode::ACCEPTED);
+    assert_eq!(later.body["state"], "suppressed");
+    assert_eq!(app.deliver().await, 0);
+    assert_eq!(smtp.received().len(), 1);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn templates_are_checked_versioned_previewed_and_selected() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "t").await;
+    let bad = app
+        .post(
+            "/api/v2/templates",
+            &key,
+            json!({"name": "x", "subject": "Hi [FNAME", "html": "<p>[ZIP] [PROFIL_URL]</p>", "language": "fr"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(&bad), "validation_failed");
+    let message = bad.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("[PROFIL_URL]") && message.contains("[ZIP]") && message.contains("[FNAME"),
+        "{message}"
+    );
+    let wrong_language = app
+        .post(
+            "/api/v2/templates",
+            &key,
+            json!({"name": "x", "subject": "Hi", "html": "<p>x</p>", "language": "it"}),
+        )
+        .await;
+    assert_eq!(wrong_language.body["error"]["field"], "language");
+
+    let mut ids = std::collections::HashMap::new();
+    for (name, language, category, html) in [
+        ("fr-blogger", "fr", Some("blogger"), "<p>Salut blogueur [FNAME]</p>"),
+        ("fr-general", "fr", None, "<p>Bonjour [FNAME]</p>"),
+        ("en-general", "en", Some("general"), "<p>Hello [FNAME|there]</p>"),
+        ("ar-general", "ar", None, "<p>مرحبا [FNAME]</p>"),
+        ("zh-general", "zh", None, "<p>你好 [FNAME] [PROFILE_URL]</p>"),
+    ] {
+        let mut body = json!({"name": name, "subject": "S", "html": html, "language": language});
+        if let Some(c) = category {
+            body["category"] = json!(c);
+        }
+        if name == "zh-general" {
+            body["variables"] = json!({"PROFILE_URL": "https://brand.test/me"});
+        }
+        let created = app.post("/api/v2/templates", &key, body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        ids.insert(name, created.body["id"].as_str().unwrap().to_owned());
+    }
+    for (language, category, expected, level) in [
+        ("fr", "blogger", "fr-blogger", "category_and_language"),
+        ("fr", "media", "fr-general", "language_general"),
+        ("de", "blogger", "en-general", "english_general"),
+    ] {
+        let chosen = app
+            .get(
+                &format!("/api/v2/templates/select?language={language}&category={category}"),
+                &key,
+            )
+            .await;
+        assert_eq!(chosen.status, StatusCode::OK, "{}", chosen.body);
+        assert_eq!(chosen.body["template"]["name"], expected);
+        assert_eq!(chosen.body["level"], level);
+    }
+
+    // Preview with a real contact, and with samples; Arabic right to left.
+    let ingest = app
+        .post(
+            "/api/v2/contacts/ingest",
+            &key,
+            json!({"email": "ali@example.test", "first_name": "Ali"}),
+        )
+        .await;
+    assert!(ingest.status.is_success(), "{}", ingest.body);
+    let ar = app
+        .post(
+            &format!("/api/v2/templates/{}/preview", ids["ar-general"]),
+            &key,
+            json!({"email": "ali@example.test"}),
+        )
+        .await;
+    assert_eq!(ar.status, StatusCode::OK, "{}", ar.body);
+    assert_eq!(ar.body["html"], "<div dir=\"rtl\"><p>مرحبا Ali</p></div>");
+    assert_eq!(ar.body["rtl"], true);
+    assert_eq!(ar.body["text"], "مرحبا Ali");
+    let en = app
+        .post(
+            &format!("/api/v2/templates/{}/preview", ids["en-general"]),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(en.body["html"], "<p>Hello there</p>");
+    let zh = app
+        .post(
+            &format!("/api/v2/templates/{}/preview", ids["zh-general"]),
+            &key,
+            json!({"variables": {"FNAME": "李"}}),
+        )
+        .await;
+    assert_eq!(zh.body["html"], "<p>你好 李 https://brand.test/me</p>");
+
+    // Versions are kept.
+    let updated = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v2/templates/{}", ids["fr-general"]),
+            Some(&key),
+            Some(json!({"subject": "Nouveau [FNAME]"})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["version"], 2);
+    let versions = app
+        .get(
+            &format!("/api/v2/templates/{}/versions", ids["fr-general"]),
+            &key,
+        )
+        .await;
+    let subjects: Vec<&str> = versions
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["template"]["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, vec!["Nouveau [FNAME]", "S"]);
+    let broken = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v2/templates/{}", ids["fr-general"]),
+            Some(&key),
+            Some(json!({"html": "<p>[UNKNOWN_THING]</p>"})),
+        )
+        .await;
+    assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Another tenant sees none of it.
+    let other = app.tenant("other").await;
+    let (_, other_key) = app.api_key(&other, "o").await;
+    let hidden = app
+        .get(&format!("/api/v2/templates/{}", ids["fr-general"]), &other_key)
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    app.finish().await;
+}

@@ -243,9 +243,7 @@ impl DestinationLimits {
                 "yahoo" => limits.yahoo = limit,
                 "other" => limits.other = limit,
                 other => {
-                    return Err(format!(
-                        "`{other}` is not gmail, microsoft, yahoo or other"
-                    ));
+                    return Err(format!("`{other}` is not gmail, microsoft, yahoo or other"));
                 }
             }
         }
@@ -404,8 +402,20 @@ mod tests {
     #[test]
     fn limits_from_text() {
         let l = DestinationLimits::parse("gmail=100/2, other=5/1").unwrap();
-        assert_eq!(l.gmail, DestinationLimit { per_hour: 100, connections: 2 });
-        assert_eq!(l.other, DestinationLimit { per_hour: 5, connections: 1 });
+        assert_eq!(
+            l.gmail,
+            DestinationLimit {
+                per_hour: 100,
+                connections: 2
+            }
+        );
+        assert_eq!(
+            l.other,
+            DestinationLimit {
+                per_hour: 5,
+                connections: 1
+            }
+        );
         assert_eq!(l.yahoo, DestinationLimits::default().yahoo);
         assert!(DestinationLimits::parse("aol=1/1").is_err());
         assert!(DestinationLimits::parse("gmail=0/1").is_err());

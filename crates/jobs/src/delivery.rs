@@ -283,7 +283,12 @@ fn unsubscribe_url(settings: &DeliverySettings, message_id: &str) -> String {
 /// Queues one message. Returns it and whether it existed already (same Idempotency-Key).
 pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bool), QueueError> {
     let now = services.clock.now_ms();
-    let mut conn = services.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = services
+        .db
+        .pool()
+        .acquire()
+        .await
+        .map_err(StoreError::from)?;
     if let Some(key) = &req.idempotency_key
         && let Some(existing) =
             messages::get_by_idempotency_key(&mut conn, &req.tenant_id, key).await?
@@ -355,7 +360,10 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
     for (k, v) in &req.variables {
         values.insert(k.to_ascii_uppercase(), v.clone());
     }
-    values.insert("UNSUBSCRIBE_URL".into(), unsubscribe_url(&services.delivery, &id));
+    values.insert(
+        "UNSUBSCRIBE_URL".into(),
+        unsubscribe_url(&services.delivery, &id),
+    );
     values.insert(
         "CURRENT_YEAR".into(),
         ee_core::timefmt::year_of(now).to_string(),
@@ -398,7 +406,12 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         .from_email
         .clone()
         .or_else(|| chosen.as_ref().and_then(|t| t.from_email.clone()))
-        .ok_or_else(|| invalid("from_email", "no sender: give from_email or set it on the template"))?;
+        .ok_or_else(|| {
+            invalid(
+                "from_email",
+                "no sender: give from_email or set it on the template",
+            )
+        })?;
     let from_email = ee_core::contacts::normalize(&from_email, Default::default())
         .map_err(|e| invalid("from_email", format!("not a valid address: {e}")))?;
     for (name, value) in &req.headers {
@@ -406,7 +419,10 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && name.len() <= 64;
         if !ok_name || value.contains(['\r', '\n']) {
-            return Err(invalid("headers", format!("`{name}` is not a valid header")));
+            return Err(invalid(
+                "headers",
+                format!("`{name}` is not a valid header"),
+            ));
         }
     }
 
@@ -482,11 +498,22 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         Err(e) => return Err(e.into()),
     }
     let message = messages::get(&mut conn, &id, None).await?;
-    messages::add_event(&mut conn, &message, state, None, reason.as_deref(), None, now).await?;
+    messages::add_event(
+        &mut conn,
+        &message,
+        state,
+        None,
+        reason.as_deref(),
+        None,
+        now,
+    )
+    .await?;
     Ok((message, false))
 }
 
 type PoolKey = (String, String);
+/// DKIM signers by (tenant, domain); `None`: the domain has no key.
+type SignerCache = HashMap<(String, String), Option<Arc<Signer>>>;
 
 /// Delivers the queue: one per node, shared by its delivery loop.
 pub struct Engine {
@@ -495,7 +522,7 @@ pub struct Engine {
     idle: Mutex<HashMap<PoolKey, Vec<Connection>>>,
     /// Concurrent connections by (IP, provider).
     slots: Mutex<HashMap<(String, Provider), Arc<Semaphore>>>,
-    signers: Mutex<HashMap<(String, String), Option<Arc<Signer>>>>,
+    signers: Mutex<SignerCache>,
     spin: AtomicUsize,
 }
 
@@ -511,6 +538,8 @@ struct Result1 {
     links: Option<String>,
     /// The attempt did not reach a server (no quota): not counted.
     uncounted: bool,
+    /// A connection was made: the send counts against the IP's quota.
+    reached_server: bool,
 }
 
 impl Result1 {
@@ -525,6 +554,7 @@ impl Result1 {
             next_attempt_at: None,
             links: None,
             uncounted: false,
+            reached_server: false,
         }
     }
 }
@@ -619,7 +649,13 @@ impl Engine {
 
     /// Closes the idle connections (QUIT).
     pub async fn close_idle(&self) {
-        let all: Vec<Connection> = self.idle.lock().await.drain().flat_map(|(_, v)| v).collect();
+        let all: Vec<Connection> = self
+            .idle
+            .lock()
+            .await
+            .drain()
+            .flat_map(|(_, v)| v)
+            .collect();
         for c in all {
             c.quit().await;
         }
@@ -643,7 +679,8 @@ impl Engine {
         if !messages::finish(&mut conn, message, lease, &attempt, now).await? {
             return Ok(());
         }
-        let detail = json!({"message_id": message.id, "reply": result.reply, "ip_id": result.ip_id});
+        let detail =
+            json!({"message_id": message.id, "reply": result.reply, "ip_id": result.ip_id});
         match result.state {
             "sent" => {
                 if let Some(contact) = &message.contact_id {
@@ -779,10 +816,15 @@ impl Engine {
         let (outcome, hosts) = mx_outcome(services, &domain, now).await?;
         match outcome {
             MxOutcome::NullMx | MxOutcome::None if relay.is_none() => {
+                // RFC 7505 §4.1: 556 5.1.10 for a domain that declares it takes no mail.
+                let why = if outcome == MxOutcome::NullMx {
+                    "has a null MX"
+                } else {
+                    "has no MX and no address"
+                };
                 let mut r = Result1::new("bounced");
-                r.reason = Some(format!("{domain} accepts no mail (no MX, or a null MX)"));
-                r.code = Some(550);
-                r.reply = r.reason.clone();
+                r.code = Some(556);
+                r.reply = Some(format!("556 5.1.10 {domain} {why}: it accepts no mail"));
                 return Ok(r);
             }
             MxOutcome::Error if relay.is_none() => {
@@ -805,7 +847,10 @@ impl Engine {
         };
 
         // The message as it goes out: tracking, headers, DKIM.
-        let (data, links) = match self.build(message, &tenant.slug, relay.is_some(), &chosen).await {
+        let (data, links) = match self
+            .build(message, &tenant.slug, relay.is_some(), &chosen)
+            .await
+        {
             Ok(built) => built,
             Err(reason) => {
                 self.release(&chosen).await?;
@@ -877,10 +922,10 @@ impl Engine {
                             credentials: None,
                             local_ip: chosen.address,
                             helo: chosen.hostname.clone().unwrap_or_else(|| {
-                                chosen
-                                    .ip_text
-                                    .as_ref()
-                                    .map_or_else(|| helo_default(&services.delivery.public_url), |ip| format!("[{ip}]"))
+                                chosen.ip_text.as_ref().map_or_else(
+                                    || helo_default(&services.delivery.public_url),
+                                    |ip| format!("[{ip}]"),
+                                )
                             }),
                             timeout: services.delivery.timeout,
                             allow_invalid_certs: true,
@@ -907,14 +952,20 @@ impl Engine {
         let slot = self.slot(&chosen, provider).await;
         let _connection_permit = slot.acquire_owned().await;
         let mut result = self
-            .send_over(&pool_key, &endpoints, &return_path, &message.to_email, &data)
+            .send_over(
+                &pool_key,
+                &endpoints,
+                &return_path,
+                &message.to_email,
+                &data,
+            )
             .await;
         result.ip_id = chosen.ip_id.clone();
         result.route = Some(route);
         result.links = Some(serde_json::to_string(&links).unwrap_or_else(|_| "[]".into()));
         if result.state == "deferred" {
             let reason = result.reason.take();
-            let reached = result.code.is_some();
+            let reached = result.reached_server;
             result = self.retry(message, result);
             result.reason = result.reason.or(reason);
             if !reached {
@@ -935,10 +986,7 @@ impl Engine {
         data: &[u8],
     ) -> Result1 {
         let reused = self.idle.lock().await.get_mut(key).and_then(Vec::pop);
-        let mut connection = match reused {
-            Some(c) => Some(c),
-            None => None,
-        };
+        let mut connection = reused;
         let mut last_error = String::new();
         if connection.is_none() {
             for endpoint in endpoints {
@@ -949,7 +997,9 @@ impl Engine {
                     }
                     Err(SmtpError::Rejected(reply)) => {
                         // Refused at greeting or EHLO: the reply says what to do.
-                        return reply_result(reply.code, reply.text);
+                        let mut r = reply_result(reply.code, reply.text);
+                        r.reached_server = true;
+                        return r;
                     }
                     Err(SmtpError::Network(e)) => {
                         last_error = format!("{}:{}: {e}", endpoint.address, endpoint.port);
@@ -962,7 +1012,7 @@ impl Engine {
             r.reason = Some(format!("cannot connect: {last_error}"));
             return r;
         };
-        match connection.send(from, to, data).await {
+        let mut result = match connection.send(from, to, data).await {
             Ok(reply) => {
                 self.idle
                     .lock()
@@ -989,11 +1039,19 @@ impl Engine {
                 r.reason = Some(format!("connection lost: {e}"));
                 r
             }
-        }
+        };
+        result.reached_server = true;
+        result
     }
 
     async fn slot(&self, chosen: &Chosen, provider: Provider) -> Arc<Semaphore> {
-        let limit = self.services.delivery.limits.of(provider).connections.max(1) as usize;
+        let limit = self
+            .services
+            .delivery
+            .limits
+            .of(provider)
+            .connections
+            .max(1) as usize;
         self.slots
             .lock()
             .await
@@ -1004,7 +1062,11 @@ impl Engine {
 
     /// The tenant's IP with the most quota left that can take one more message towards
     /// this provider this hour; the send is counted at once.
-    async fn choose_ip(&self, tenant_id: &str, provider: Provider) -> Result<Option<Chosen>, StoreError> {
+    async fn choose_ip(
+        &self,
+        tenant_id: &str,
+        provider: Provider,
+    ) -> Result<Option<Chosen>, StoreError> {
         let services = &self.services;
         let now = services.clock.now_ms();
         let day = ee_core::timefmt::epoch_day(now);
@@ -1083,8 +1145,14 @@ impl Engine {
     async fn release(&self, chosen: &Chosen) -> Result<(), StoreError> {
         if let Some(ip_id) = &chosen.ip_id {
             let mut conn = self.services.db.pool().acquire().await?;
-            messages::release_send(&mut conn, ip_id, chosen.day, chosen.provider.as_str(), chosen.hour)
-                .await?;
+            messages::release_send(
+                &mut conn,
+                ip_id,
+                chosen.day,
+                chosen.provider.as_str(),
+                chosen.hour,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -1149,12 +1217,13 @@ impl Engine {
         let html = message.html.as_deref().map(|html| {
             let mut body = html.to_owned();
             if message.track_clicks != 0 {
-                let (rewritten, found) = tracking::rewrite_links(&body, Some(&unsubscribe), |i, _| {
-                    format!(
-                        "{base}/t/c/{}",
-                        tracking::sign(&settings.tracking_key, Kind::Click, &message.id, i)
-                    )
-                });
+                let (rewritten, found) =
+                    tracking::rewrite_links(&body, Some(&unsubscribe), |i, _| {
+                        format!(
+                            "{base}/t/c/{}",
+                            tracking::sign(&settings.tracking_key, Kind::Click, &message.id, i)
+                        )
+                    });
                 body = rewritten;
                 links = found;
             }

@@ -41,7 +41,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         alerts, api_keys, audit, auth, blacklists, contacts, domains, imports, ips, jobs, messages,
-        pools, segments, sources, suppressions, system, templates, tenants, tracking, users, warmup,
+        pools, segments, sources, suppressions, system, templates, tenants, tracking, users,
+        warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -114,7 +115,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(imports::errors))
         .routes(routes!(templates::list, templates::create))
         .routes(routes!(templates::select))
-        .routes(routes!(templates::get, templates::update, templates::delete))
+        .routes(routes!(
+            templates::get,
+            templates::update,
+            templates::delete
+        ))
         .routes(routes!(templates::versions))
         .routes(routes!(templates::preview))
         .routes(routes!(messages::send))

@@ -251,7 +251,10 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
     );
     let text = mail["text"].as_str().unwrap();
     assert!(text.contains("Bonjour Jean <3,"), "{text}");
-    assert!(text.contains("Votre profil (https://brand.test/profile?id=1&x=2)"), "{text}");
+    assert!(
+        text.contains("Votre profil (https://brand.test/profile?id=1&x=2)"),
+        "{text}"
+    );
 
     // The click leads to the original link, and only with a valid token.
     let no_redirects = reqwest::Client::builder()
@@ -290,7 +293,12 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("jean.dupont@example.test"));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("jean.dupont@example.test")
+    );
     let one_click = app
         .client
         .post(format!("{}{}", app.base, path_of(unsubscribe)))
@@ -362,11 +370,26 @@ async fn templates_are_checked_versioned_previewed_and_selected() {
 
     let mut ids = std::collections::HashMap::new();
     for (name, language, category, html) in [
-        ("fr-blogger", "fr", Some("blogger"), "<p>Salut blogueur [FNAME]</p>"),
+        (
+            "fr-blogger",
+            "fr",
+            Some("blogger"),
+            "<p>Salut blogueur [FNAME]</p>",
+        ),
         ("fr-general", "fr", None, "<p>Bonjour [FNAME]</p>"),
-        ("en-general", "en", Some("general"), "<p>Hello [FNAME|there]</p>"),
+        (
+            "en-general",
+            "en",
+            Some("general"),
+            "<p>Hello [FNAME|there]</p>",
+        ),
         ("ar-general", "ar", None, "<p>مرحبا [FNAME]</p>"),
-        ("zh-general", "zh", None, "<p>你好 [FNAME] [PROFILE_URL]</p>"),
+        (
+            "zh-general",
+            "zh",
+            None,
+            "<p>你好 [FNAME] [PROFILE_URL]</p>",
+        ),
     ] {
         let mut body = json!({"name": name, "subject": "S", "html": html, "language": language});
         if let Some(c) = category {
@@ -471,8 +494,282 @@ async fn templates_are_checked_versioned_previewed_and_selected() {
     let other = app.tenant("other").await;
     let (_, other_key) = app.api_key(&other, "o").await;
     let hidden = app
-        .get(&format!("/api/v2/templates/{}", ids["fr-general"]), &other_key)
+        .get(
+            &format!("/api/v2/templates/{}", ids["fr-general"]),
+            &other_key,
+        )
         .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    app.finish().await;
+}
+
+async fn message(app: &TestApp, key: &str, to: &str) -> String {
+    let sent = app
+        .post(
+            "/api/v2/messages",
+            key,
+            json!({"to": to, "subject": "Hello [FNAME|friend]", "html": "<p>Hi</p>",
+                   "from_email": "news@brand.test", "track_opens": false, "track_clicks": false}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    sent.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn state_of(app: &TestApp, key: &str, id: &str) -> Value {
+    app.get(&format!("/api/v2/messages/{id}"), key).await.body
+}
+
+#[tokio::test]
+async fn direct_delivery_spreads_over_ips_within_warmup_quotas() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn_opts(
+        |_| {},
+        Options {
+            zone: zone(),
+            mx_port: smtp.addr.port(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_tenant, key, dkim_txt) = setup_tenant(&app, "ed25519").await;
+    // Three warming IPs on loopback addresses, quotas 2, 3 and 4 today.
+    let mut ips = Vec::new();
+    for (n, quota) in [(2, 2), (3, 3), (4, 4)] {
+        let ip = app
+            .post(
+                "/api/v1/ips",
+                &key,
+                json!({"ip": format!("127.0.0.{n}"), "hostname": format!("mta{n}.brand.test"), "state": "warming"}),
+            )
+            .await;
+        assert_eq!(ip.status, StatusCode::CREATED, "{}", ip.body);
+        let id = ip.body["id"].as_str().unwrap().to_owned();
+        let plan = app
+            .post(
+                "/api/v1/warmup/plans",
+                &key,
+                json!({"ip_id": id, "schedule": [quota, 100], "replace": true}),
+            )
+            .await;
+        assert_eq!(plan.status, StatusCode::CREATED, "{}", plan.body);
+        ips.push(id);
+    }
+    // A quarantined IP gets nothing.
+    let resting = app
+        .post(
+            "/api/v1/ips",
+            &key,
+            json!({"ip": "127.0.0.5", "hostname": "mta5.brand.test", "state": "resting"}),
+        )
+        .await;
+    assert_eq!(resting.status, StatusCode::CREATED);
+
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(message(&app, &key, &format!("user{i}@example.test")).await);
+    }
+    app.deliver().await;
+    let received = smtp.received();
+    assert_eq!(received.len(), 9, "2 + 3 + 4 fit in today's quotas");
+    let mut by_source = std::collections::BTreeMap::new();
+    for r in &received {
+        *by_source.entry(r.peer.ip().to_string()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        by_source,
+        [("127.0.0.2", 2), ("127.0.0.3", 3), ("127.0.0.4", 4)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    );
+    for r in &received {
+        let n = r
+            .peer
+            .ip()
+            .to_string()
+            .rsplit('.')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(r.helo, format!("mta{n}.brand.test"));
+    }
+    let mail = inspect(&received[0].data, &dkim_txt);
+    assert_eq!(mail["dkim"], true, "Ed25519 DKIM must verify: {mail}");
+    assert_eq!(mail["subject"], "Hello friend");
+    assert_eq!(
+        mail["virtual_mta"], "None",
+        "no X-Virtual-MTA in direct mode"
+    );
+    let mut waiting = 0;
+    for id in &ids {
+        let s = state_of(&app, &key, id).await;
+        match s["state"].as_str().unwrap() {
+            "sent" => {}
+            "deferred" => {
+                waiting += 1;
+                assert!(s["state_reason"].as_str().unwrap().contains("quota"), "{s}");
+                assert_eq!(s["attempts"], 0, "waiting for quota is not an attempt");
+            }
+            other => panic!("{other}: {s}"),
+        }
+    }
+    assert_eq!(waiting, 3);
+    let quota = app.get("/api/v1/warmup/quota?tenant=brand", &key).await;
+    let sent_today: i64 = quota
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["sent_today"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sent_today, 9);
+
+    // The next UTC day brings new quotas (after the daily warm-up advance, 100 each).
+    app.clock.advance_ms(86_400_000);
+    let ran = app
+        .post(
+            "/api/v1/jobs/scheduled.warmup_advance/run",
+            &app.admin,
+            json!({}),
+        )
+        .await;
+    assert!(ran.status.is_success(), "{}", ran.body);
+    app.run_jobs().await;
+    app.deliver().await;
+    assert_eq!(smtp.received().len(), 12);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn replies_decide_retries_bounces_and_suppression() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    smtp.script(
+        "later@example.test",
+        vec![
+            Behaviour::RefuseData(451, "4.3.0 Try again later".into()),
+            Behaviour::Accept,
+        ],
+    );
+    smtp.script(
+        "gone@example.test",
+        vec![Behaviour::RefuseRcpt(550, "5.1.1 No such user".into())],
+    );
+    smtp.script(
+        "spam@example.test",
+        vec![Behaviour::RefuseData(554, "5.7.1 Message refused".into())],
+    );
+    smtp.script("drop@example.test", vec![Behaviour::DropAfterData]);
+    smtp.script("slow@example.test", vec![Behaviour::HangAfterData]);
+    let app = TestApp::spawn_opts(
+        |_| {},
+        Options {
+            zone: zone(),
+            mx_port: smtp.addr.port(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_tenant, key, _) = setup_tenant(&app, "rsa").await;
+    let ip = app
+        .post(
+            "/api/v1/ips",
+            &key,
+            json!({"ip": "127.0.0.9", "hostname": "mta9.brand.test", "state": "active"}),
+        )
+        .await;
+    assert_eq!(ip.status, StatusCode::CREATED);
+    let later = message(&app, &key, "later@example.test").await;
+    let gone = message(&app, &key, "gone@example.test").await;
+    let spam = message(&app, &key, "spam@example.test").await;
+    let dropped = message(&app, &key, "drop@example.test").await;
+    let slow = message(&app, &key, "slow@example.test").await;
+    let nomail = message(&app, &key, "someone@nomail.test").await;
+    app.deliver().await;
+
+    let s = state_of(&app, &key, &later).await;
+    assert_eq!(
+        (s["state"].as_str(), s["last_code"].as_i64()),
+        (Some("deferred"), Some(451)),
+        "{s}"
+    );
+    assert!(
+        s["last_reply"]
+            .as_str()
+            .unwrap()
+            .contains("Try again later")
+    );
+    let queued_at = ee_core::timefmt::parse_rfc3339(s["queued_at"].as_str().unwrap()).unwrap();
+    let next = ee_core::timefmt::parse_rfc3339(s["next_attempt_at"].as_str().unwrap()).unwrap();
+    assert_eq!((next - queued_at) / 3_600_000, 4, "first retry after 4 h");
+    let s = state_of(&app, &key, &gone).await;
+    assert_eq!(
+        (s["state"].as_str(), s["last_code"].as_i64()),
+        (Some("bounced"), Some(550)),
+        "{s}"
+    );
+    let s = state_of(&app, &key, &spam).await;
+    assert_eq!(s["state"], "bounced", "{s}");
+    for id in [&dropped, &slow] {
+        let s = state_of(&app, &key, id).await;
+        assert_eq!(s["state"], "deferred", "{s}");
+        assert!(
+            s["state_reason"]
+                .as_str()
+                .unwrap()
+                .contains("connection lost"),
+            "{s}"
+        );
+    }
+    let s = state_of(&app, &key, &nomail).await;
+    assert_eq!(s["state"], "bounced", "{s}");
+    assert_eq!(s["last_code"], 556, "{s}");
+    assert!(s["last_reply"].as_str().unwrap().contains("null MX"), "{s}");
+
+    // The unknown user and the domain without mail are suppressed; a policy refusal is
+    // not about the address.
+    let suppressed = app.get("/api/v2/suppressions?reason=bounced", &key).await;
+    let mut emails: Vec<&str> = suppressed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["email"].as_str().unwrap())
+        .collect();
+    emails.sort_unstable();
+    assert_eq!(emails, vec!["gone@example.test", "someone@nomail.test"]);
+    // Bounces count against the IP's health.
+    let today = ee_core::timefmt::epoch_day(app.clock.now_ms());
+    let mut conn = app.db.pool().acquire().await.unwrap();
+    let traffic = ee_store::ips::traffic(&mut conn, ip.body["id"].as_str().unwrap(), today, today)
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!((traffic.sent, traffic.bounced), (5, 2), "{traffic:?}");
+
+    // Nothing is due before the retry time; after it the 451 goes through.
+    assert_eq!(app.deliver().await, 0);
+    app.clock.advance_ms(4 * 3_600_000 + 1000);
+    app.deliver().await;
+    let s = state_of(&app, &key, &later).await;
+    assert_eq!(s["state"], "sent", "{s}");
+    assert_eq!(s["attempts"], 2);
+    let events: Vec<&str> = s["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, vec!["queued", "deferred", "sent"]);
+
+    // Past the maximum age a message expires instead of being tried again.
+    app.clock.advance_ms(8 * 86_400_000);
+    app.deliver().await;
+    let s = state_of(&app, &key, &dropped).await;
+    assert_eq!(s["state"], "expired", "{s}");
     app.finish().await;
 }

@@ -144,7 +144,16 @@ pub async fn suppress_address(
     now: i64,
 ) -> Result<bool> {
     let hash = ee_core::contacts::address_hash(email);
-    let added = add(&mut *conn, tenant_id, &hash, Some(email), reason, source, now).await?;
+    let added = add(
+        &mut *conn,
+        tenant_id,
+        &hash,
+        Some(email),
+        reason,
+        source,
+        now,
+    )
+    .await?;
     if let Some(contact) = crate::contacts::get_by_email(&mut *conn, tenant_id, email).await? {
         let status = match reason {
             "bounced" | "complained" | "unsubscribed" => reason,

@@ -501,9 +501,9 @@ pub async fn put_delivery(
             .relay
             .as_deref()
             .ok_or_else(|| ApiError::invalid_field("relay", "is required in relay mode"))?;
-        relays::find(&mut tx, &tenant_id, key)
-            .await
-            .map_err(|_| ApiError::invalid_field("relay", format!("no relay `{key}` for this tenant")))?;
+        relays::find(&mut tx, &tenant_id, key).await.map_err(|_| {
+            ApiError::invalid_field("relay", format!("no relay `{key}` for this tenant"))
+        })?;
     }
     for (field, value) in [
         ("return_path", &body.return_path),

@@ -120,9 +120,9 @@ fn variables_json(value: Option<&Value>) -> ApiResult<String> {
         Some(Value::Array(names)) => names
             .iter()
             .map(|n| {
-                n.as_str().map(|s| (s.to_owned(), None)).ok_or_else(|| {
-                    ApiError::invalid_field("variables", "names must be strings")
-                })
+                n.as_str()
+                    .map(|s| (s.to_owned(), None))
+                    .ok_or_else(|| ApiError::invalid_field("variables", "names must be strings"))
             })
             .collect::<ApiResult<_>>()?,
         Some(_) => {
@@ -237,7 +237,8 @@ pub async fn create(
     let now = state.now();
     let mut tx = state.db.pool().begin().await?;
     let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
-    let created = templates::insert(&mut tx, &tenant_id, &content, Some(&principal.id), now).await?;
+    let created =
+        templates::insert(&mut tx, &tenant_id, &content, Some(&principal.id), now).await?;
     let out = TemplateOut::from(created);
     let change = Change {
         action: "template.create",
@@ -374,8 +375,15 @@ pub async fn update(
     };
     check_content(&content)?;
     let active = body.active.unwrap_or(current.is_active != 0);
-    let updated =
-        templates::update(&mut tx, &current, &content, active, Some(&principal.id), now).await?;
+    let updated = templates::update(
+        &mut tx,
+        &current,
+        &content,
+        active,
+        Some(&principal.id),
+        now,
+    )
+    .await?;
     let out = TemplateOut::from(updated);
     let change = Change {
         action: "template.update",
@@ -514,9 +522,12 @@ pub async fn preview(
     for (k, v) in body.variables {
         values.insert(k.to_ascii_uppercase(), v);
     }
-    values
-        .entry("UNSUBSCRIBE_URL".into())
-        .or_insert_with(|| format!("{}/u/preview", state.settings.public_url.trim_end_matches('/')));
+    values.entry("UNSUBSCRIBE_URL".into()).or_insert_with(|| {
+        format!(
+            "{}/u/preview",
+            state.settings.public_url.trim_end_matches('/')
+        )
+    });
     values
         .entry("CURRENT_YEAR".into())
         .or_insert_with(|| ee_core::timefmt::year_of(state.now()).to_string());

@@ -14,9 +14,9 @@ use crate::state::AppState;
 
 /// A transparent 1×1 GIF.
 const PIXEL: &[u8] = &[
-    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
-    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x01, 0x44, 0x00, 0x3b,
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x01, 0x44, 0x00, 0x3b,
 ];
 
 async fn message_of(state: &AppState, token: &str, kind: Kind) -> ApiResult<(Message, u32)> {
@@ -30,10 +30,24 @@ async fn message_of(state: &AppState, token: &str, kind: Kind) -> ApiResult<(Mes
 }
 
 /// Records an engagement on the message and on its contact (event and engagement date).
-async fn engage(state: &AppState, message: &Message, event: &str, detail: serde_json::Value) -> ApiResult<()> {
+async fn engage(
+    state: &AppState,
+    message: &Message,
+    event: &str,
+    detail: serde_json::Value,
+) -> ApiResult<()> {
     let now = state.now();
     let mut tx = state.db.pool().begin().await?;
-    messages::add_event(&mut tx, message, event, None, Some(&detail.to_string()), None, now).await?;
+    messages::add_event(
+        &mut tx,
+        message,
+        event,
+        None,
+        Some(&detail.to_string()),
+        None,
+        now,
+    )
+    .await?;
     if let Some(contact) = &message.contact_id {
         ee_store::contacts::add_event(
             &mut tx,
@@ -55,7 +69,13 @@ async fn engage(state: &AppState, message: &Message, event: &str, detail: serde_
     responses((status = 200, description = "a 1×1 GIF", content_type = "image/gif"), (status = 404, body = ErrorBody)))]
 pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
     let (message, _) = message_of(&state, &token, Kind::Open).await?;
-    engage(&state, &message, "opened", json!({"message_id": message.id})).await?;
+    engage(
+        &state,
+        &message,
+        "opened",
+        json!({"message_id": message.id}),
+    )
+    .await?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/gif")),
@@ -71,7 +91,10 @@ pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> A
 
 #[utoipa::path(get, path = "/t/c/{token}", tag = "tracking", params(("token" = String, Path)),
     responses((status = 302, description = "to the link of the message"), (status = 404, body = ErrorBody)))]
-pub async fn click(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+pub async fn click(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
     let (message, index) = message_of(&state, &token, Kind::Click).await?;
     let links: Vec<String> = serde_json::from_str(&message.links).unwrap_or_default();
     let target = links

@@ -79,6 +79,9 @@ pub struct Config {
     pub delivery_batch: i64,
     pub delivery_concurrency: usize,
     pub delivery_timeout_secs: u64,
+    /// How long a claimed message stays this node's: after a crash, another node (or this
+    /// one restarted) takes it over when the lease runs out.
+    pub delivery_lease_secs: i64,
 }
 
 impl Default for Config {
@@ -127,6 +130,7 @@ impl Default for Config {
             delivery_batch: 200,
             delivery_concurrency: 16,
             delivery_timeout_secs: 60,
+            delivery_lease_secs: 300,
         }
     }
 }
@@ -240,6 +244,7 @@ impl Config {
             timeout: std::time::Duration::from_secs(self.delivery_timeout_secs.max(1)),
             batch: self.delivery_batch,
             concurrency: self.delivery_concurrency,
+            lease_ms: self.delivery_lease_secs.max(1) * 1000,
             ..Default::default()
         })
     }

@@ -86,6 +86,29 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Send N personalised, tracked messages from the queue to smtp-sink, without DKIM,
+    /// with RSA-2048 and with Ed25519, against the smtp-source floor (Debian package postfix).
+    Send {
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// SMTP connections at once (ours and smtp-source's sessions).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// One measured send run (run by `bench send` in a child process).
+    #[command(hide = true)]
+    SendRun {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        messages: u64,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        dkim: String,
+        #[arg(long)]
+        concurrency: usize,
+    },
     /// One measured import (run by `bench import` in a child process).
     #[command(hide = true)]
     ImportRun {
@@ -243,6 +266,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             postgres_url,
             dir,
         }) => tokio::task::block_in_place(|| crate::bench::run(rows, postgres_url.as_deref(), dir)),
+        Command::Bench(BenchCommand::Send {
+            messages,
+            concurrency,
+        }) => tokio::task::block_in_place(|| crate::bench_send::run(messages, concurrency)),
+        Command::Bench(BenchCommand::SendRun {
+            database_url,
+            messages,
+            port,
+            dkim,
+            concurrency,
+        }) => {
+            crate::bench_send::run_one(&database_url, messages, port, &dkim, concurrency).await
+        }
         Command::Bench(BenchCommand::ImportRun { file, database_url }) => {
             crate::bench::run_one(&file, &database_url).await
         }

@@ -1198,6 +1198,33 @@ impl Engine {
         Ok(signer)
     }
 
+    /// The size of a message as it would go out now (tracking, headers, DKIM): benchmarks.
+    pub async fn render_for_size(&self, message: &Message) -> Result<usize, String> {
+        let mut conn = self
+            .services
+            .db
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
+        let tenant = ee_store::tenants::get(&mut conn, &message.tenant_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        drop(conn);
+        let now = self.services.clock.now_ms();
+        let chosen = Chosen {
+            ip_id: None,
+            address: None,
+            hostname: None,
+            ip_text: None,
+            provider: Provider::Other,
+            day: ee_core::timefmt::epoch_day(now),
+            hour: now / 3_600_000,
+        };
+        let (data, _) = self.build(message, &tenant.slug, false, &chosen).await?;
+        Ok(data.len())
+    }
+
     /// Drops cached DKIM signers (after a key rotation).
     pub async fn forget_signers(&self) {
         self.signers.lock().await.clear();

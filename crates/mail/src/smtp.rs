@@ -224,6 +224,15 @@ impl Connection {
                 }
             }
         };
+        // Commands and the message go out in several writes: without TCP_NODELAY each
+        // transaction waits on Nagle and the peer's delayed ACK (~40 ms).
+        let nodelay = match &stream {
+            Stream::Plain(c) => c.stream.set_nodelay(true),
+            Stream::Tls(c) => c.stream.get_ref().0.set_nodelay(true),
+        };
+        if let Err(e) = nodelay {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
         Ok(Self {
             stream,
             pipelining: capabilities & EXT_PIPELINING != 0,

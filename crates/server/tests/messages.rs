@@ -773,3 +773,161 @@ async fn replies_decide_retries_bounces_and_suppression() {
     assert_eq!(s["state"], "expired", "{s}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn provider_limits_cap_and_suppression_before_sending() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn_opts(
+        |_| {},
+        Options {
+            zone: zone(),
+            mx_port: smtp.addr.port(),
+            limits: ee_core::delivery::DestinationLimits::parse("other=3/1").unwrap(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (tenant, key, _) = setup_tenant(&app, "rsa").await;
+    let ip = app
+        .post(
+            "/api/v1/ips",
+            &key,
+            json!({"ip": "127.0.0.6", "hostname": "mta6.brand.test", "state": "active"}),
+        )
+        .await;
+    assert_eq!(ip.status, StatusCode::CREATED);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(message(&app, &key, &format!("p{i}@example.test")).await);
+    }
+    // Suppressed after queueing: checked again before sending.
+    let late = message(&app, &key, "late@example.test").await;
+    let added = app
+        .post(
+            "/api/v2/suppressions",
+            &key,
+            json!({"email": "late@example.test", "reason": "manual"}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    app.deliver().await;
+    assert_eq!(state_of(&app, &key, &late).await["state"], "suppressed");
+    // Three an hour towards this provider from this IP, over one reused connection.
+    assert_eq!(smtp.received().len(), 3);
+    assert_eq!(smtp.connections(), 1);
+    let mut deferred = 0;
+    for id in &ids {
+        let s = state_of(&app, &key, id).await;
+        if s["state"] == "deferred" {
+            deferred += 1;
+            let next = ee_core::timefmt::parse_rfc3339(s["next_attempt_at"].as_str().unwrap()).unwrap();
+            assert_eq!(next % 3_600_000, 0, "waits for the next hour: {s}");
+        }
+    }
+    assert_eq!(deferred, 2);
+    app.clock.advance_ms(3_600_000);
+    app.deliver().await;
+    assert_eq!(smtp.received().len(), 5);
+
+    // The frequency cap: campaign mail beyond 2 a day to one address is held back;
+    // transactional mail is not capped.
+    let put = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(&key),
+            Some(json!({"frequency_cap": {"max": 2, "hours": 24}})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let mut states = Vec::new();
+    for kind in ["campaign", "campaign", "campaign", "transactional"] {
+        let (m, _) = ee_jobs::delivery::queue(
+            &app.services,
+            ee_jobs::delivery::SendRequest {
+                tenant_id: tenant.clone(),
+                kind: kind.into(),
+                to_email: "reader@example.test".into(),
+                subject: Some("News".into()),
+                text: Some("News".into()),
+                from_email: Some("news@brand.test".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        states.push(m.state);
+    }
+    assert_eq!(states, vec!["queued", "queued", "suppressed", "queued"]);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn nine_languages_arrive_intact() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn_opts(
+        |_| {},
+        Options {
+            zone: zone(),
+            mx_port: smtp.addr.port(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_tenant, key, dkim_txt) = setup_tenant(&app, "rsa").await;
+    let samples = [
+        ("fr", "Bienvenue, [FNAME] ! Déjà prêt ?", "Ça y est : votre compte est créé."),
+        ("en", "Welcome, [FNAME]!", "Your account is ready."),
+        ("es", "¡Bienvenido, [FNAME]!", "Tu cuenta está lista, señor."),
+        ("de", "Willkommen, [FNAME]!", "Ihr Konto ist fertig – Grüße aus Köln."),
+        ("pt", "Bem-vindo, [FNAME]!", "Sua conta está pronta, ação concluída."),
+        ("ru", "Добро пожаловать, [FNAME]!", "Ваша учётная запись готова."),
+        ("zh", "欢迎，[FNAME]！", "您的账户已准备就绪。"),
+        ("hi", "स्वागत है, [FNAME]!", "आपका खाता तैयार है।"),
+        ("ar", "مرحبا، [FNAME]!", "حسابك جاهز."),
+    ];
+    for (language, subject, body) in samples {
+        let created = app
+            .post(
+                "/api/v2/templates",
+                &key,
+                json!({"name": format!("welcome-{language}"), "language": language, "subject": subject,
+                       "html": format!("<p>{body}</p>"), "from_email": "hello@brand.test"}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let sent = app
+            .post(
+                "/api/v2/messages",
+                &key,
+                json!({"to": format!("{language}@example.test"), "template": format!("welcome-{language}"),
+                       "variables": {"FNAME": "Zoë"}, "track_opens": false, "track_clicks": false}),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    }
+    app.deliver().await;
+    let received = smtp.received();
+    assert_eq!(received.len(), 9);
+    for (language, subject, body) in samples {
+        let got = received
+            .iter()
+            .find(|r| r.rcpt_to == format!("{language}@example.test"))
+            .unwrap();
+        // 7-bit on the wire: every non-ASCII byte is encoded.
+        assert!(got.data.is_ascii(), "{language}: raw 8-bit data");
+        let mail = inspect(&got.data, &dkim_txt);
+        assert_eq!(mail["dkim"], true, "{language}: {mail}");
+        assert_eq!(mail["subject"], subject.replace("[FNAME]", "Zoë"), "{language}");
+        assert_eq!(mail["html_charset"], "utf-8");
+        let html = mail["html"].as_str().unwrap();
+        assert!(html.contains(body), "{language}: {html}");
+        assert_eq!(html.contains("dir=\"rtl\""), language == "ar", "{language}");
+        assert_eq!(mail["text"].as_str().unwrap().trim(), body, "{language}");
+    }
+    app.finish().await;
+}

@@ -38,7 +38,9 @@ struct Sink {
 
 impl Sink {
     fn start() -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let mut cmd = Command::new("smtp-sink");
         // As root, smtp-sink wants an unprivileged user to run as.
         if std::env::var("USER").as_deref() == Ok("root") || is_root() {
@@ -132,7 +134,8 @@ pub async fn run_one(
     .await?;
     if let Some(algorithm) = ee_mail::dkim::Algorithm::parse(dkim) {
         let key = ee_mail::dkim::generate(algorithm).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let domain = ee_store::domains::insert(&mut conn, &tenant.id, "brand.test", "none", now).await?;
+        let domain =
+            ee_store::domains::insert(&mut conn, &tenant.id, "brand.test", "none", now).await?;
         ee_store::domains::add_active_key(
             &mut conn,
             &domain.id,

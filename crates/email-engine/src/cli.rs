@@ -276,9 +276,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             port,
             dkim,
             concurrency,
-        }) => {
-            crate::bench_send::run_one(&database_url, messages, port, &dkim, concurrency).await
-        }
+        }) => crate::bench_send::run_one(&database_url, messages, port, &dkim, concurrency).await,
         Command::Bench(BenchCommand::ImportRun { file, database_url }) => {
             crate::bench::run_one(&file, &database_url).await
         }

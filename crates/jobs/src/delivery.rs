@@ -512,6 +512,160 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
 }
 
 type PoolKey = (String, String);
+
+/// What a tenant's messages need, read once per batch.
+struct TenantContext {
+    tenant: ee_store::tenants::Tenant,
+    settings: TenantDelivery,
+    /// The relay in relay mode; `Err` names why the tenant cannot send.
+    relay: Result<Option<relays::Relay>, String>,
+}
+
+impl TenantContext {
+    async fn load(conn: &mut ee_store::AnyConnection, tenant_id: &str) -> Result<Self, StoreError> {
+        let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
+        let settings = tenant_delivery(&tenant.settings);
+        let relay = match (&settings.mode, &settings.relay) {
+            (Mode::Relay, Some(key)) => match relays::find(&mut *conn, &tenant.id, key).await {
+                Ok(r) => Ok(Some(r)),
+                Err(StoreError::NotFound) => {
+                    Err(format!("the tenant's relay `{key}` does not exist"))
+                }
+                Err(e) => return Err(e),
+            },
+            (Mode::Relay, None) => Err("relay mode without a relay".into()),
+            (Mode::Direct, _) => Ok(None),
+        };
+        Ok(Self {
+            tenant,
+            settings,
+            relay,
+        })
+    }
+}
+
+/// Read once for a claimed batch: its tenants, which of its addresses are suppressed,
+/// and the MX answers of its domains as they are looked up.
+struct BatchContext {
+    tenants: HashMap<String, Arc<TenantContext>>,
+    /// (tenant, address) → reason.
+    suppressed: HashMap<(String, String), String>,
+    mx: Mutex<HashMap<String, (MxOutcome, Vec<String>)>>,
+    /// Per tenant: its IPs that may send, with what they have left today.
+    quotas: Mutex<HashMap<String, Vec<IpQuota>>>,
+}
+
+#[derive(Clone)]
+struct IpQuota {
+    ip: ee_store::ips::Ip,
+    daily_quota: Option<i64>,
+    remaining: Option<i64>,
+}
+
+impl BatchContext {
+    async fn load(
+        conn: &mut ee_store::AnyConnection,
+        batch: &[Message],
+    ) -> Result<Self, StoreError> {
+        let mut by_tenant: HashMap<&str, Vec<&Message>> = HashMap::new();
+        for m in batch {
+            by_tenant.entry(&m.tenant_id).or_default().push(m);
+        }
+        let mut tenants = HashMap::new();
+        let mut suppressed = HashMap::new();
+        for (tenant_id, messages) in by_tenant {
+            match TenantContext::load(&mut *conn, tenant_id).await {
+                Ok(t) => {
+                    tenants.insert(tenant_id.to_owned(), Arc::new(t));
+                }
+                Err(StoreError::NotFound) => continue,
+                Err(e) => return Err(e),
+            }
+            let hashes: Vec<String> = messages
+                .iter()
+                .map(|m| ee_core::contacts::address_hash(&m.to_email))
+                .collect();
+            let reasons = suppressions::reasons_for(&mut *conn, tenant_id, &hashes).await?;
+            for m in messages {
+                if let Some(reason) = reasons.get(&ee_core::contacts::address_hash(&m.to_email)) {
+                    suppressed.insert((tenant_id.to_owned(), m.to_email.clone()), reason.clone());
+                }
+            }
+        }
+        Ok(Self {
+            tenants,
+            suppressed,
+            mx: Mutex::new(HashMap::new()),
+            quotas: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A tenant's IPs as the batch sees them (read on first use); empty when it has none
+    /// at all, `None`-free: IPs that may not send are left out.
+    async fn ips(
+        &self,
+        services: &Services,
+        tenant_id: &str,
+        now: i64,
+    ) -> Result<Vec<ee_store::ips::Ip>, StoreError> {
+        let mut quotas = self.quotas.lock().await;
+        if !quotas.contains_key(tenant_id) {
+            let mut conn = services.db.pool().acquire().await?;
+            let all = ee_store::ips::list(
+                &mut conn,
+                &ee_store::ips::IpFilter {
+                    scope: Some(tenant_id),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let mut list = Vec::new();
+            for ip in &all {
+                if !ip.state().selectable() {
+                    continue;
+                }
+                match crate::infra::quota(&mut conn, ip, now).await {
+                    Ok(q) => list.push(IpQuota {
+                        ip: ip.clone(),
+                        daily_quota: q.daily_quota,
+                        remaining: q.remaining,
+                    }),
+                    Err(e) => tracing::warn!(ip = %ip.ip_address, error = %e, "quota unknown"),
+                }
+            }
+            // A tenant whose IPs all may not send must not fall back to the host address.
+            if !all.is_empty() && list.is_empty() {
+                list.push(IpQuota {
+                    ip: all[0].clone(),
+                    daily_quota: Some(0),
+                    remaining: Some(0),
+                });
+            }
+            quotas.insert(tenant_id.to_owned(), list);
+        }
+        Ok(quotas[tenant_id].iter().map(|q| q.ip.clone()).collect())
+    }
+
+    /// A domain's MX answer, looked up (cache, then DNS) once per batch.
+    async fn mx(
+        &self,
+        services: &Services,
+        domain: &str,
+        now: i64,
+    ) -> Result<(MxOutcome, Vec<String>), StoreError> {
+        if let Some(found) = self.mx.lock().await.get(domain) {
+            return Ok(found.clone());
+        }
+        let found = mx_outcome(services, domain, now).await?;
+        if found.0 != MxOutcome::Error {
+            self.mx
+                .lock()
+                .await
+                .insert(domain.to_owned(), found.clone());
+        }
+        Ok(found)
+    }
+}
 /// DKIM signers by (tenant, domain); `None`: the domain has no key.
 type SignerCache = HashMap<(String, String), Option<Arc<Signer>>>;
 
@@ -593,22 +747,42 @@ impl Engine {
             now,
         )
         .await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let context = Arc::new(BatchContext::load(&mut conn, &batch).await?);
         drop(conn);
         let count = batch.len();
         let gate = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for message in batch {
             let engine = self.clone();
-            let lease = lease.clone();
+            let context = context.clone();
             let permit = gate.clone().acquire_owned().await;
             tasks.spawn(async move {
                 let _permit = permit;
-                if let Err(e) = engine.deliver(&message, &lease).await {
-                    tracing::warn!(message = %message.id, error = %e, "delivery attempt failed to record");
-                }
+                let result = engine.attempt(&context, &message).await;
+                (message, result)
             });
         }
-        while tasks.join_next().await.is_some() {}
+        let mut done = Vec::with_capacity(count);
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((message, Ok(result))) => done.push((message, result)),
+                Ok((message, Err(e))) => {
+                    // Left under its lease: taken up again when the lease runs out.
+                    tracing::warn!(message = %message.id, error = %e, "delivery attempt failed");
+                }
+                Err(e) => tracing::error!(error = %e, "a delivery task panicked"),
+            }
+        }
+        // One transaction records the whole batch: states, events and what follows.
+        let now = self.services.clock.now_ms();
+        let mut tx = self.services.db.pool().begin().await?;
+        for (message, result) in &done {
+            self.record(&mut tx, message, &lease, result, now).await?;
+        }
+        tx.commit().await?;
         Ok(count)
     }
 
@@ -661,10 +835,14 @@ impl Engine {
         }
     }
 
-    async fn deliver(&self, message: &Message, lease: &str) -> Result<(), StoreError> {
-        let result = self.attempt(message).await?;
-        let now = self.services.clock.now_ms();
-        let mut conn = self.services.db.pool().acquire().await?;
+    async fn record(
+        &self,
+        conn: &mut ee_store::AnyConnection,
+        message: &Message,
+        lease: &str,
+        result: &Result1,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let attempt = Attempt {
             state: result.state,
             reason: result.reason.as_deref(),
@@ -676,7 +854,7 @@ impl Engine {
             links: result.links.as_deref(),
             uncounted: result.uncounted,
         };
-        if !messages::finish(&mut conn, message, lease, &attempt, now).await? {
+        if !messages::finish(conn, message, lease, &attempt, now).await? {
             return Ok(());
         }
         let detail =
@@ -685,7 +863,7 @@ impl Engine {
             "sent" => {
                 if let Some(contact) = &message.contact_id {
                     contact_store::add_event(
-                        &mut conn,
+                        &mut *conn,
                         &message.tenant_id,
                         contact,
                         "SENT",
@@ -698,7 +876,7 @@ impl Engine {
             }
             "bounced" => {
                 if let Some(ip_id) = &result.ip_id
-                    && let Ok(ip) = ee_store::ips::get(&mut conn, ip_id, None).await
+                    && let Ok(ip) = ee_store::ips::get(&mut *conn, ip_id, None).await
                 {
                     let delta = ee_core::warmup::Traffic {
                         sent: 0,
@@ -706,7 +884,7 @@ impl Engine {
                         complained: 0,
                     };
                     if let Err(e) = crate::infra::record_traffic(
-                        &mut conn,
+                        &mut *conn,
                         &ip,
                         delta,
                         &self.services.infra,
@@ -720,7 +898,7 @@ impl Engine {
                 let code = result.code.unwrap_or(0) as u16;
                 if rules::is_address_failure(code, result.reply.as_deref().unwrap_or("")) {
                     suppressions::suppress_address(
-                        &mut conn,
+                        &mut *conn,
                         &message.tenant_id,
                         &message.to_email,
                         "bounced",
@@ -731,7 +909,7 @@ impl Engine {
                     .await?;
                 } else if let Some(contact) = &message.contact_id {
                     contact_store::add_event(
-                        &mut conn,
+                        &mut *conn,
                         &message.tenant_id,
                         contact,
                         "BOUNCED",
@@ -769,7 +947,11 @@ impl Engine {
         result
     }
 
-    async fn attempt(&self, message: &Message) -> Result<Result1, StoreError> {
+    async fn attempt(
+        &self,
+        context: &BatchContext,
+        message: &Message,
+    ) -> Result<Result1, StoreError> {
         let services = &self.services;
         let now = services.clock.now_ms();
         if now - message.queued_at > services.delivery.retry.max_age_secs * 1000 {
@@ -777,43 +959,35 @@ impl Engine {
             r.reason = Some("older than the maximum age".into());
             return Ok(r);
         }
-        let mut conn = services.db.pool().acquire().await?;
         // Suppression is checked again: the address may have bounced or unsubscribed since.
-        let hash = ee_core::contacts::address_hash(&message.to_email);
-        if let Some(reason) = suppressions::reasons_for(&mut conn, &message.tenant_id, &[hash])
-            .await?
-            .into_values()
-            .next()
+        if let Some(reason) = context
+            .suppressed
+            .get(&(message.tenant_id.clone(), message.to_email.clone()))
         {
             let mut r = Result1::new("suppressed");
             r.reason = Some(format!("suppressed ({reason})"));
             return Ok(r);
         }
-        let tenant = ee_store::tenants::get(&mut conn, &message.tenant_id).await?;
-        let settings = tenant_delivery(&tenant.settings);
-        let relay = match (&settings.mode, &settings.relay) {
-            (Mode::Relay, Some(key)) => match relays::find(&mut conn, &tenant.id, key).await {
-                Ok(r) => Some(r),
-                Err(StoreError::NotFound) => {
-                    let mut r = Result1::new("failed");
-                    r.reason = Some(format!("the tenant's relay `{key}` does not exist"));
-                    return Ok(r);
-                }
-                Err(e) => return Err(e),
-            },
-            (Mode::Relay, None) => {
+        let Some(tenant_context) = context.tenants.get(&message.tenant_id) else {
+            let mut r = Result1::new("failed");
+            r.reason = Some("the tenant is gone".into());
+            return Ok(r);
+        };
+        let tenant = &tenant_context.tenant;
+        let settings = &tenant_context.settings;
+        let relay = match &tenant_context.relay {
+            Ok(relay) => relay.clone(),
+            Err(reason) => {
                 let mut r = Result1::new("failed");
-                r.reason = Some("relay mode without a relay".into());
+                r.reason = Some(reason.clone());
                 return Ok(r);
             }
-            (Mode::Direct, _) => None,
         };
-        drop(conn);
 
         // Where it goes: the recipient domain's MX hosts (also for the relay: it names
         // the provider whose limits apply).
         let domain = domain_of(&message.to_email).to_owned();
-        let (outcome, hosts) = mx_outcome(services, &domain, now).await?;
+        let (outcome, hosts) = context.mx(services, &domain, now).await?;
         match outcome {
             MxOutcome::NullMx | MxOutcome::None if relay.is_none() => {
                 // RFC 7505 §4.1: 556 5.1.10 for a domain that declares it takes no mail.
@@ -838,7 +1012,7 @@ impl Engine {
             .first()
             .map_or(Provider::Other, |h| Provider::of_mx(h));
 
-        let Some(chosen) = self.choose_ip(&tenant.id, provider).await? else {
+        let Some(chosen) = self.choose_ip(context, &tenant.id, provider).await? else {
             let mut r = Result1::new("deferred");
             r.uncounted = true;
             r.reason = Some("no sending IP with quota left: waiting for the next hour".into());
@@ -848,7 +1022,7 @@ impl Engine {
 
         // The message as it goes out: tracking, headers, DKIM.
         let (data, links) = match self
-            .build(message, &tenant.slug, relay.is_some(), &chosen)
+            .build(message, tenant_context, relay.is_some(), &chosen)
             .await
         {
             Ok(built) => built,
@@ -1064,6 +1238,7 @@ impl Engine {
     /// this provider this hour; the send is counted at once.
     async fn choose_ip(
         &self,
+        context: &BatchContext,
         tenant_id: &str,
         provider: Provider,
     ) -> Result<Option<Chosen>, StoreError> {
@@ -1071,15 +1246,7 @@ impl Engine {
         let now = services.clock.now_ms();
         let day = ee_core::timefmt::epoch_day(now);
         let hour = now / 3_600_000;
-        let mut conn = services.db.pool().acquire().await?;
-        let ips = ee_store::ips::list(
-            &mut conn,
-            &ee_store::ips::IpFilter {
-                scope: Some(tenant_id),
-                ..Default::default()
-            },
-        )
-        .await?;
+        let ips = context.ips(services, tenant_id, now).await?;
         if ips.is_empty() {
             // A tenant without IPs of its own sends from the host's address, unshaped.
             return Ok(Some(Chosen {
@@ -1092,54 +1259,68 @@ impl Engine {
                 hour,
             }));
         }
-        let mut quotas = Vec::new();
-        for ip in &ips {
-            if !ip.state().selectable() {
-                continue;
-            }
-            match crate::infra::quota(&mut conn, ip, now).await {
-                Ok(q) => quotas.push((ip, q.daily_quota, q.remaining)),
-                Err(e) => tracing::warn!(ip = %ip.ip_address, error = %e, "quota unknown"),
-            }
-        }
         let hourly = i64::from(services.delivery.limits.of(provider).per_hour);
-        let mut candidates: Vec<IpCandidate<'_>> = quotas
-            .iter()
-            .map(|(ip, _, remaining)| IpCandidate {
-                id: &ip.id,
-                remaining: *remaining,
-            })
-            .collect();
+        let mut tried: Vec<String> = Vec::new();
         let spin = self.spin.fetch_add(1, Ordering::Relaxed);
-        while let Some(id) = rules::pick_ip(&candidates, spin) {
-            let (ip, daily_quota, _) = quotas
-                .iter()
-                .find(|(ip, _, _)| ip.id == id)
-                .expect("a candidate is one of the quotas");
-            if messages::reserve_send(
+        loop {
+            // The order comes from what is left as this batch sees it; the reservation in
+            // the database is what counts.
+            let pick = {
+                let quotas = context.quotas.lock().await;
+                let list = &quotas[tenant_id];
+                let candidates: Vec<IpCandidate<'_>> = list
+                    .iter()
+                    .filter(|q| !tried.contains(&q.ip.id))
+                    .map(|q| IpCandidate {
+                        id: &q.ip.id,
+                        remaining: q.remaining,
+                    })
+                    .collect();
+                rules::pick_ip(&candidates, spin)
+                    .and_then(|id| list.iter().find(|q| q.ip.id == id).cloned())
+            };
+            let Some(quota) = pick else {
+                return Ok(None);
+            };
+            let mut conn = services.db.pool().acquire().await?;
+            let reserved = messages::reserve_send(
                 &mut conn,
-                &ip.id,
+                &quota.ip.id,
                 day,
-                *daily_quota,
+                quota.daily_quota,
                 provider.as_str(),
                 hour,
                 hourly,
             )
-            .await?
+            .await?;
+            drop(conn);
+            let mut quotas = context.quotas.lock().await;
+            if let Some(entry) = quotas
+                .get_mut(tenant_id)
+                .and_then(|list| list.iter_mut().find(|q| q.ip.id == quota.ip.id))
             {
+                entry.remaining = if reserved {
+                    entry.remaining.map(|r| r - 1)
+                } else if entry.daily_quota.is_some() {
+                    Some(0)
+                } else {
+                    entry.remaining
+                };
+            }
+            drop(quotas);
+            if reserved {
                 return Ok(Some(Chosen {
-                    ip_id: Some(ip.id.clone()),
-                    address: ip.ip_address.parse().ok(),
-                    hostname: ip.hostname.clone(),
-                    ip_text: Some(ip.ip_address.clone()),
+                    ip_id: Some(quota.ip.id.clone()),
+                    address: quota.ip.ip_address.parse().ok(),
+                    hostname: quota.ip.hostname.clone(),
+                    ip_text: Some(quota.ip.ip_address.clone()),
                     provider,
                     day,
                     hour,
                 }));
             }
-            candidates.retain(|c| c.id != id);
+            tried.push(quota.ip.id.clone());
         }
-        Ok(None)
     }
 
     async fn release(&self, chosen: &Chosen) -> Result<(), StoreError> {
@@ -1207,7 +1388,7 @@ impl Engine {
             .acquire()
             .await
             .map_err(|e| e.to_string())?;
-        let tenant = ee_store::tenants::get(&mut conn, &message.tenant_id)
+        let tenant = TenantContext::load(&mut conn, &message.tenant_id)
             .await
             .map_err(|e| e.to_string())?;
         drop(conn);
@@ -1221,7 +1402,7 @@ impl Engine {
             day: ee_core::timefmt::epoch_day(now),
             hour: now / 3_600_000,
         };
-        let (data, _) = self.build(message, &tenant.slug, false, &chosen).await?;
+        let (data, _) = self.build(message, &tenant, false, &chosen).await?;
         Ok(data.len())
     }
 
@@ -1233,10 +1414,11 @@ impl Engine {
     async fn build(
         &self,
         message: &Message,
-        tenant_slug: &str,
+        tenant: &TenantContext,
         relay: bool,
         chosen: &Chosen,
     ) -> Result<(Vec<u8>, Vec<String>), String> {
+        let tenant_slug = tenant.tenant.slug.as_str();
         let settings = &self.services.delivery;
         let base = settings.public_url.trim_end_matches('/');
         let unsubscribe = unsubscribe_url(settings, &message.id);
@@ -1278,19 +1460,7 @@ impl Engine {
         for (k, v) in extra {
             headers.push((k.into(), v.into()));
         }
-        let tenant = ee_store::tenants::get(
-            &mut *self
-                .services
-                .db
-                .pool()
-                .acquire()
-                .await
-                .map_err(|e| e.to_string())?,
-            &message.tenant_id,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let mailto = tenant_delivery(&tenant.settings).unsubscribe_mailto;
+        let mailto = tenant.settings.unsubscribe_mailto.clone();
         let outgoing = Outgoing {
             from_email: &message.from_email,
             from_name: message.from_name.as_deref(),

@@ -822,7 +822,8 @@ async fn provider_limits_cap_and_suppression_before_sending() {
         let s = state_of(&app, &key, id).await;
         if s["state"] == "deferred" {
             deferred += 1;
-            let next = ee_core::timefmt::parse_rfc3339(s["next_attempt_at"].as_str().unwrap()).unwrap();
+            let next =
+                ee_core::timefmt::parse_rfc3339(s["next_attempt_at"].as_str().unwrap()).unwrap();
             assert_eq!(next % 3_600_000, 0, "waits for the next hour: {s}");
         }
     }
@@ -880,12 +881,32 @@ async fn nine_languages_arrive_intact() {
     .await;
     let (_tenant, key, dkim_txt) = setup_tenant(&app, "rsa").await;
     let samples = [
-        ("fr", "Bienvenue, [FNAME] ! Déjà prêt ?", "Ça y est : votre compte est créé."),
+        (
+            "fr",
+            "Bienvenue, [FNAME] ! Déjà prêt ?",
+            "Ça y est : votre compte est créé.",
+        ),
         ("en", "Welcome, [FNAME]!", "Your account is ready."),
-        ("es", "¡Bienvenido, [FNAME]!", "Tu cuenta está lista, señor."),
-        ("de", "Willkommen, [FNAME]!", "Ihr Konto ist fertig – Grüße aus Köln."),
-        ("pt", "Bem-vindo, [FNAME]!", "Sua conta está pronta, ação concluída."),
-        ("ru", "Добро пожаловать, [FNAME]!", "Ваша учётная запись готова."),
+        (
+            "es",
+            "¡Bienvenido, [FNAME]!",
+            "Tu cuenta está lista, señor.",
+        ),
+        (
+            "de",
+            "Willkommen, [FNAME]!",
+            "Ihr Konto ist fertig – Grüße aus Köln.",
+        ),
+        (
+            "pt",
+            "Bem-vindo, [FNAME]!",
+            "Sua conta está pronta, ação concluída.",
+        ),
+        (
+            "ru",
+            "Добро пожаловать, [FNAME]!",
+            "Ваша учётная запись готова.",
+        ),
         ("zh", "欢迎，[FNAME]！", "您的账户已准备就绪。"),
         ("hi", "स्वागत है, [FNAME]!", "आपका खाता तैयार है।"),
         ("ar", "مرحبا، [FNAME]!", "حسابك جاهز."),
@@ -922,7 +943,11 @@ async fn nine_languages_arrive_intact() {
         assert!(got.data.is_ascii(), "{language}: raw 8-bit data");
         let mail = inspect(&got.data, &dkim_txt);
         assert_eq!(mail["dkim"], true, "{language}: {mail}");
-        assert_eq!(mail["subject"], subject.replace("[FNAME]", "Zoë"), "{language}");
+        assert_eq!(
+            mail["subject"],
+            subject.replace("[FNAME]", "Zoë"),
+            "{language}"
+        );
         assert_eq!(mail["html_charset"], "utf-8");
         let html = mail["html"].as_str().unwrap();
         assert!(html.contains(body), "{language}: {html}");

@@ -776,10 +776,26 @@ impl Engine {
                 Err(e) => tracing::error!(error = %e, "a delivery task panicked"),
             }
         }
-        // One transaction records the whole batch: states, events and what follows.
+        // One transaction records the whole batch: states, events and what follows; plain
+        // successes (no contact to update) in bulk.
         let now = self.services.clock.now_ms();
+        let (plain, rest): (Vec<_>, Vec<_>) = done.iter().partition(|(message, result)| {
+            result.state == "sent" && message.contact_id.is_none() && result.code.is_some()
+        });
+        let sent: Vec<messages::Sent<'_>> = plain
+            .iter()
+            .map(|(message, result)| messages::Sent {
+                message,
+                code: result.code.unwrap_or(250),
+                reply: result.reply.as_deref().unwrap_or(""),
+                ip_id: result.ip_id.as_deref(),
+                route: result.route.as_deref().unwrap_or(""),
+                links: result.links.as_deref().unwrap_or("[]"),
+            })
+            .collect();
         let mut tx = self.services.db.pool().begin().await?;
-        for (message, result) in &done {
+        messages::finish_sent_many(&mut tx, &lease, &sent, now).await?;
+        for (message, result) in rest {
             self.record(&mut tx, message, &lease, result, now).await?;
         }
         tx.commit().await?;

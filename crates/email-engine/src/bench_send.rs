@@ -100,7 +100,7 @@ pub async fn run_one(
     dkim: &str,
     concurrency: usize,
 ) -> anyhow::Result<()> {
-    let db = Db::connect(database_url, (concurrency as u32 + 4).max(8)).await?;
+    let db = Db::connect(database_url, 8).await?;
     db.migrate().await?;
     let clock = Clock::System;
     let now = clock.now_ms();

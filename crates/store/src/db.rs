@@ -73,11 +73,13 @@ impl Db {
                     }
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the single writer; the busy timeout makes
-                        // concurrent writers wait for each other instead of failing.
+                        // concurrent writers wait for each other instead of failing. The page
+                        // cache is per connection (8 MiB each), so memory stays bounded by the
+                        // pool, not by the size of the database.
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; \
-                             PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
+                             PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;",
                         )
                         .execute(conn)
                         .await?;

@@ -163,8 +163,8 @@ pub async fn count_recent_to(
     Ok(n)
 }
 
-/// Claims up to `limit` due messages (queued or deferred and due, or sending with an
-/// expired lease: a worker died) under a new lease token.
+/// Claims up to `limit` due messages (queued or deferred and due) under a new lease
+/// token, after returning to the queue those whose lease ran out (their worker died).
 pub async fn claim_due(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -176,11 +176,19 @@ pub async fn claim_due(
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    // Messages whose worker died go back to the queue first.
+    sqlx::query(
+        "UPDATE messages SET state = 'queued', lease_token = NULL, lease_until = NULL, updated_at = $1 \
+         WHERE state = 'sending' AND lease_until < $1",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     let token = new_id();
     let sql = format!(
         "UPDATE messages SET state = 'sending', lease_token = $1, lease_until = $2, attempts = attempts + 1, \
          updated_at = $3 WHERE id IN (SELECT id FROM messages WHERE \
-             (state IN ('queued', 'deferred') AND next_attempt_at <= $3) OR (state = 'sending' AND lease_until < $3) \
+             state IN ('queued', 'deferred') AND next_attempt_at <= $3 \
              ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
          RETURNING {COLUMNS}"
     );

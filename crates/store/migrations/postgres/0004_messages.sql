@@ -71,7 +71,10 @@ CREATE TABLE messages (
     updated_at BIGINT NOT NULL,
     UNIQUE (tenant_id, idempotency_key)
 );
-CREATE INDEX messages_due ON messages(state, next_attempt_at);
+-- What waits, in due order (the claim), and what is leased (the reaper): partial indexes
+-- keep both small however many sent messages the table holds.
+CREATE INDEX messages_waiting ON messages(next_attempt_at, id) WHERE state IN ('queued', 'deferred');
+CREATE INDEX messages_leased ON messages(lease_until) WHERE state = 'sending';
 CREATE INDEX messages_recipient ON messages(tenant_id, to_email, queued_at);
 CREATE INDEX messages_tenant ON messages(tenant_id, queued_at);
 

@@ -195,7 +195,12 @@ impl Connection {
                 (Stream::Tls(Box::new(c)), caps, true)
             }
             Security::Starttls => {
-                let mut c = b.connect().await.map_err(SmtpError::from_send)?;
+                // mail-send's builder defaults to implicit TLS.
+                let mut c = b
+                    .implicit_tls(false)
+                    .connect()
+                    .await
+                    .map_err(SmtpError::from_send)?;
                 let caps = hello(&mut c, endpoint).await?;
                 (Stream::Tls(Box::new(c)), caps, true)
             }

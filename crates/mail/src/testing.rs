@@ -3,7 +3,8 @@
 //! reply at RCPT or after the data, a dropped connection, silence).
 //!
 //! Written by hand because the test needs faults a library server does not offer:
-//! dropping the connection mid-transaction and never answering the data.
+//! dropping the connection mid-transaction and never answering the data. STARTTLS, when
+//! enabled, uses a self-signed certificate (rcgen) through rustls.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -38,6 +39,8 @@ pub struct Received {
     pub mail_from: String,
     pub rcpt_to: String,
     pub data: Vec<u8>,
+    /// Whether the transaction ran over TLS (after STARTTLS).
+    pub tls: bool,
 }
 
 #[derive(Default)]
@@ -48,6 +51,8 @@ struct State {
     connections: usize,
     /// `(user, password)` required when set.
     auth: Option<(String, String)>,
+    /// Offers STARTTLS when set.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 #[derive(Clone)]
@@ -101,6 +106,27 @@ impl TestSmtpServer {
             .insert(rcpt.to_ascii_lowercase(), behaviours.into());
     }
 
+    /// Offers STARTTLS with a self-signed certificate for `localhost` and `mx.example.test`.
+    pub fn enable_starttls(&self) {
+        let certified = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "mx.example.test".to_owned(),
+        ])
+        .expect("a test certificate");
+        let key =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .expect("a TLS configuration");
+        self.state.lock().expect("state").tls =
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+    }
+
     pub fn require_auth(&self, user: &str, password: &str) {
         self.state.lock().expect("state").auth = Some((user.into(), password.into()));
     }
@@ -129,14 +155,40 @@ fn angle(arg: &str) -> String {
     arg[start..end].to_owned()
 }
 
+enum Next {
+    Done,
+    StartTls,
+}
+
 async fn session(
     socket: TcpStream,
     peer: SocketAddr,
     state: Arc<Mutex<State>>,
 ) -> std::io::Result<()> {
-    let (read, mut write) = socket.into_split();
-    let mut lines = BufReader::new(read);
-    write.write_all(b"220 test.smtp ESMTP ready\r\n").await?;
+    let acceptor = state.lock().expect("state").tls.clone();
+    let mut io = BufReader::new(socket);
+    io.write_all(b"220 test.smtp ESMTP ready\r\n").await?;
+    match dialogue(&mut io, peer, &state, acceptor.is_some(), false).await? {
+        Next::Done => Ok(()),
+        Next::StartTls => {
+            let Some(acceptor) = acceptor else {
+                return Ok(());
+            };
+            let tls = acceptor.accept(io.into_inner()).await?;
+            let mut io = BufReader::new(tls);
+            dialogue(&mut io, peer, &state, false, true).await?;
+            Ok(())
+        }
+    }
+}
+
+async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    peer: SocketAddr,
+    state: &Arc<Mutex<State>>,
+    offer_tls: bool,
+    tls: bool,
+) -> std::io::Result<Next> {
     let mut helo = String::new();
     let mut auth_user: Option<String> = None;
     let mut from: Option<String> = None;
@@ -144,15 +196,22 @@ async fn session(
     let mut line = String::new();
     loop {
         line.clear();
-        if lines.read_line(&mut line).await? == 0 {
-            return Ok(());
+        if io.read_line(&mut line).await? == 0 {
+            return Ok(Next::Done);
         }
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         let required = state.lock().expect("state").auth.clone();
         let reply: String = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
             helo = command[4..].trim().to_owned();
-            "250-test.smtp\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 AUTH PLAIN\r\n".into()
+            let starttls = if offer_tls { "250-STARTTLS\r\n" } else { "" };
+            format!(
+                "250-test.smtp\r\n250-PIPELINING\r\n250-8BITMIME\r\n{starttls}250 AUTH PLAIN\r\n"
+            )
+        } else if upper == "STARTTLS" && offer_tls {
+            io.write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
+            io.flush().await?;
+            return Ok(Next::StartTls);
         } else if upper.starts_with("AUTH PLAIN") {
             let given = command[10..].trim();
             let decoded = base64::engine::general_purpose::STANDARD
@@ -184,7 +243,7 @@ async fn session(
             }
         } else if upper.starts_with("RCPT TO:") {
             let to = angle(&command[8..]);
-            match (&from, behaviour_for(&state, &to)) {
+            match (&from, behaviour_for(state, &to)) {
                 (None, _) => "503 5.5.1 MAIL first\r\n".into(),
                 (Some(_), Behaviour::RefuseRcpt(code, text)) => format!("{code} {text}\r\n"),
                 (Some(_), behaviour) => {
@@ -194,19 +253,18 @@ async fn session(
             }
         } else if upper == "DATA" {
             let Some((to, behaviour)) = rcpt.take() else {
-                write
-                    .write_all(b"554 5.5.1 No valid recipients\r\n")
-                    .await?;
+                io.write_all(b"554 5.5.1 No valid recipients\r\n").await?;
+                io.flush().await?;
                 continue;
             };
-            write
-                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            io.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 .await?;
+            io.flush().await?;
             let mut data = Vec::new();
             loop {
                 let mut raw = Vec::new();
-                if lines.read_until(b'\n', &mut raw).await? == 0 {
-                    return Ok(());
+                if io.read_until(b'\n', &mut raw).await? == 0 {
+                    return Ok(Next::Done);
                 }
                 if raw == b".\r\n" || raw == b".\n" {
                     break;
@@ -225,6 +283,7 @@ async fn session(
                 mail_from: from.take().unwrap_or_default(),
                 rcpt_to: to,
                 data,
+                tls,
             };
             match behaviour {
                 Behaviour::Accept => {
@@ -232,10 +291,10 @@ async fn session(
                     "250 2.0.0 Ok: queued\r\n".into()
                 }
                 Behaviour::RefuseData(code, text) => format!("{code} {text}\r\n"),
-                Behaviour::DropAfterData => return Ok(()),
+                Behaviour::DropAfterData => return Ok(Next::Done),
                 Behaviour::HangAfterData => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
-                    return Ok(());
+                    return Ok(Next::Done);
                 }
                 Behaviour::RefuseRcpt(..) => unreachable!("refused at RCPT"),
             }
@@ -246,11 +305,13 @@ async fn session(
         } else if upper == "NOOP" {
             "250 2.0.0 Ok\r\n".into()
         } else if upper == "QUIT" {
-            write.write_all(b"221 2.0.0 Bye\r\n").await?;
-            return Ok(());
+            io.write_all(b"221 2.0.0 Bye\r\n").await?;
+            io.flush().await?;
+            return Ok(Next::Done);
         } else {
             "502 5.5.2 Command not recognized\r\n".into()
         };
-        write.write_all(reply.as_bytes()).await?;
+        io.write_all(reply.as_bytes()).await?;
+        io.flush().await?;
     }
 }

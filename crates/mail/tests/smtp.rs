@@ -133,3 +133,60 @@ async fn dropped_and_silent_peers_are_network_errors() {
         Err(SmtpError::Network(_))
     ));
 }
+
+#[tokio::test]
+async fn starttls_required_for_relays_and_taken_when_offered_by_mx_hosts() {
+    let tls_server = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    tls_server.enable_starttls();
+    tls_server.require_auth("relay-user", "s3cret");
+    // A relay with required STARTTLS and AUTH after it (a self-signed test certificate).
+    let mut ep = endpoint(&tls_server);
+    ep.security = Security::Starttls;
+    ep.allow_invalid_certs = true;
+    ep.credentials = Some(("relay-user".into(), "s3cret".into()));
+    let mut conn = Connection::open(&ep).await.unwrap();
+    assert!(conn.tls);
+    conn.send("a@brand.test", "b@x.test", MESSAGE)
+        .await
+        .unwrap();
+    // Without accepting the self-signed certificate, the relay is refused.
+    ep.allow_invalid_certs = false;
+    assert!(matches!(
+        Connection::open(&ep).await,
+        Err(SmtpError::Network(_))
+    ));
+    // Direct delivery: opportunistic, so TLS when offered …
+    let mut ep = endpoint(&tls_server);
+    ep.security = Security::Opportunistic;
+    ep.tls_name = "mx.example.test".into();
+    ep.credentials = Some(("relay-user".into(), "s3cret".into()));
+    let mut conn = Connection::open(&ep).await.unwrap();
+    assert!(conn.tls);
+    conn.send("a@brand.test", "c@x.test", MESSAGE)
+        .await
+        .unwrap();
+    let got = tls_server.received();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|r| r.tls));
+    assert_eq!(got[0].data, MESSAGE);
+
+    // … and clear text when not; a relay that requires it fails without it.
+    let plain = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let mut ep = endpoint(&plain);
+    ep.security = Security::Opportunistic;
+    let mut conn = Connection::open(&ep).await.unwrap();
+    assert!(!conn.tls);
+    conn.send("a@brand.test", "d@x.test", MESSAGE)
+        .await
+        .unwrap();
+    assert!(!plain.received()[0].tls);
+    ep.security = Security::Starttls;
+    assert!(matches!(
+        Connection::open(&ep).await,
+        Err(SmtpError::Network(_))
+    ));
+}

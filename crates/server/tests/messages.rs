@@ -125,6 +125,7 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
         .await
         .unwrap();
     smtp.require_auth("pmta-user", "pmta-pass");
+    smtp.enable_starttls();
     let app = TestApp::spawn_opts(
         |_| {},
         Options {
@@ -147,7 +148,7 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
             "/api/v1/relays",
             &key,
             json!({"name": "pmta", "host": "127.0.0.1", "port": smtp.addr.port(),
-                   "username": "pmta-user", "password": "pmta-pass", "tls": "none"}),
+                   "username": "pmta-user", "password": "pmta-pass", "tls": "starttls"}),
         )
         .await;
     assert_eq!(relay.status, StatusCode::CREATED, "{}", relay.body);
@@ -223,6 +224,7 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
     let received = smtp.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].auth_user.as_deref(), Some("pmta-user"));
+    assert!(received[0].tls, "STARTTLS before AUTH");
     assert_eq!(received[0].rcpt_to, "jean.dupont@example.test");
     assert_eq!(received[0].mail_from, "hello@brand.test");
     assert_eq!(received[0].helo, "mta1.brand.test");
@@ -525,6 +527,7 @@ async fn direct_delivery_spreads_over_ips_within_warmup_quotas() {
     let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
         .await
         .unwrap();
+    smtp.enable_starttls();
     let app = TestApp::spawn_opts(
         |_| {},
         Options {
@@ -584,6 +587,10 @@ async fn direct_delivery_spreads_over_ips_within_warmup_quotas() {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect()
+    );
+    assert!(
+        received.iter().all(|r| r.tls),
+        "opportunistic STARTTLS taken"
     );
     for r in &received {
         let n = r

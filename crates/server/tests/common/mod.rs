@@ -137,6 +137,8 @@ impl TestApp {
                 timeout: std::time::Duration::from_secs(2),
                 retry: options.retry.clone(),
                 limits: options.limits.clone(),
+                // The test SMTP server's certificate is self-signed.
+                allow_invalid_certs: true,
                 ..Default::default()
             },
         };

@@ -666,8 +666,12 @@ impl BatchContext {
         Ok(found)
     }
 }
-/// DKIM signers by (tenant, domain); `None`: the domain has no key.
-type SignerCache = HashMap<(String, String), Option<Arc<Signer>>>;
+/// DKIM signers by (tenant, domain): the active key's id (`None`: the domain has no key),
+/// its signer, and when the database was last asked.
+type SignerCache = HashMap<(String, String), (Option<String>, Option<Arc<Signer>>, i64)>;
+
+/// How long (ms) a node signs with a key before asking which key is active (rotation).
+const SIGNER_RECHECK_MS: i64 = 60_000;
 
 /// Delivers the queue: one per node, shared by its delivery loop.
 pub struct Engine {
@@ -1356,8 +1360,12 @@ impl Engine {
 
     async fn signer(&self, tenant_id: &str, domain: &str) -> Result<Option<Arc<Signer>>, String> {
         let key = (tenant_id.to_owned(), domain.to_owned());
-        if let Some(found) = self.signers.lock().await.get(&key) {
-            return Ok(found.clone());
+        let now = self.services.clock.now_ms();
+        let cached = self.signers.lock().await.get(&key).cloned();
+        if let Some((_, signer, checked)) = &cached
+            && now - checked < SIGNER_RECHECK_MS
+        {
+            return Ok(signer.clone());
         }
         let mut conn = self
             .services
@@ -1369,6 +1377,18 @@ impl Engine {
         let stored = domains::active_key_for(&mut conn, tenant_id, domain)
             .await
             .map_err(|e| e.to_string())?;
+        drop(conn);
+        let stored_id = stored.as_ref().map(|k| k.id.clone());
+        // The same key as before: keep its signer (parsing a key is not free).
+        if let Some((id, signer, _)) = cached
+            && id == stored_id
+        {
+            self.signers
+                .lock()
+                .await
+                .insert(key, (id, signer.clone(), now));
+            return Ok(signer);
+        }
         let signer = match stored {
             None => None,
             Some(k) => {
@@ -1389,9 +1409,10 @@ impl Engine {
                 ))
             }
         };
-        // Keys rotate rarely; a node picks up a new one within its signer cache's life
-        // (until restart) — cached per process, cleared by `forget_signers`.
-        self.signers.lock().await.insert(key, signer.clone());
+        self.signers
+            .lock()
+            .await
+            .insert(key, (stored_id, signer.clone(), now));
         Ok(signer)
     }
 
@@ -1420,11 +1441,6 @@ impl Engine {
         };
         let (data, _) = self.build(message, &tenant, false, &chosen).await?;
         Ok(data.len())
-    }
-
-    /// Drops cached DKIM signers (after a key rotation).
-    pub async fn forget_signers(&self) {
-        self.signers.lock().await.clear();
     }
 
     async fn build(

@@ -963,3 +963,64 @@ async fn nine_languages_arrive_intact() {
     }
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_rotated_dkim_key_signs_within_a_minute() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn_opts(
+        |_| {},
+        Options {
+            zone: zone(),
+            mx_port: smtp.addr.port(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_tenant, key, s1_txt) = setup_tenant(&app, "rsa").await;
+    // One engine for the whole test, as on a running node: its signers are cached.
+    let engine = ee_jobs::delivery::Engine::new(app.services.clone());
+    message(&app, &key, "first@example.test").await;
+    engine.run_until_idle().await.unwrap();
+    let domains = app.get("/api/v1/domains", &key).await;
+    let domain_id = domains.body[0]["id"].as_str().unwrap().to_owned();
+    let rotated = app
+        .post(
+            &format!("/api/v1/domains/{domain_id}/dkim/rotate"),
+            &key,
+            json!({"selector": "s2", "algorithm": "ed25519"}),
+        )
+        .await;
+    assert!(rotated.status.is_success(), "{}", rotated.body);
+    let records = app
+        .get(&format!("/api/v1/domains/{domain_id}/dns-records"), &key)
+        .await;
+    let s2_txt = records
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "s2._domainkey.brand.test")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.clock.advance_ms(61_000);
+    message(&app, &key, "second@example.test").await;
+    engine.run_until_idle().await.unwrap();
+    let received = smtp.received();
+    assert_eq!(received.len(), 2);
+    let header = |data: &[u8]| {
+        String::from_utf8_lossy(data)
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(header(&received[0].data).contains("s=s1"));
+    assert_eq!(inspect(&received[0].data, &s1_txt)["dkim"], true);
+    assert!(header(&received[1].data).contains("s=s2"), "the new key signs");
+    assert_eq!(inspect(&received[1].data, &s2_txt)["dkim"], true);
+    app.finish().await;
+}

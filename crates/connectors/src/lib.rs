@@ -2,6 +2,7 @@
 //! MailWizz API client come with their issues.
 
 pub mod alerts;
+pub mod powermta;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {

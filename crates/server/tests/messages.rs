@@ -1020,7 +1020,10 @@ async fn a_rotated_dkim_key_signs_within_a_minute() {
     };
     assert!(header(&received[0].data).contains("s=s1"));
     assert_eq!(inspect(&received[0].data, &s1_txt)["dkim"], true);
-    assert!(header(&received[1].data).contains("s=s2"), "the new key signs");
+    assert!(
+        header(&received[1].data).contains("s=s2"),
+        "the new key signs"
+    );
     assert_eq!(inspect(&received[1].data, &s2_txt)["dkim"], true);
     app.finish().await;
 }

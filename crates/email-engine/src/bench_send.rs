@@ -198,6 +198,7 @@ pub async fn run_one(
             timeout: Duration::from_secs(30),
             ..Default::default()
         },
+        pmta: Default::default(),
     };
     let queue_started = Instant::now();
     for i in 0..messages {

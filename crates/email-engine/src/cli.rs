@@ -65,6 +65,9 @@ enum Command {
     /// DKIM keys.
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// PowerMTA.
+    #[command(subcommand)]
+    Pmta(PmtaCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -133,6 +136,17 @@ enum DkimCommand {
         domain: Option<String>,
         /// Write the private key to this file (mode 0600) instead of standard output.
         #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PmtaCommand {
+    /// The PowerMTA configuration from the database: printed (relay password redacted),
+    /// or written with the DKIM keys (mode 0600) into a directory.
+    Config {
+        /// Write `config` and `dkim/<domain>.<selector>.pem` here.
+        #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
 }
@@ -295,6 +309,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(CheckCommand::Blacklist { ip, json }) => {
             check_blacklist(&config, &ip, json).await
         }
+        Command::Pmta(PmtaCommand::Config { out }) => pmta_config(&config, out.as_deref()).await,
         Command::Import {
             file,
             tenant,
@@ -356,6 +371,67 @@ async fn open_db(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// Writes a file readable by its owner only.
+fn write_private(path: &std::path::Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // An existing file keeps its mode on open: set it.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents)?;
+    Ok(())
+}
+
+async fn pmta_config(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let keys = crate::secrets::load_or_create(config)?;
+    let sealer = ee_core::secrets::Sealer::new(&keys.master_key)
+        .map_err(|e| anyhow::anyhow!("master key: {e}"))?;
+    let db = open_db(config).await?;
+    let services = ee_jobs::Services {
+        db: db.clone(),
+        clock: Clock::System,
+        alerts: Default::default(),
+        infra: config.infra_settings(),
+        resolver: ee_dns::Resolver::new(&config.resolver_settings()?)
+            .map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?,
+        dnsbl_zones: Vec::new(),
+        probe: Default::default(),
+        delivery: config.delivery_settings(tracking_key(&keys.master_key), sealer)?,
+        pmta: config.pmta_settings(&hostname()),
+    };
+    let generated = ee_jobs::powermta::generate(&services, &services.pmta, out.is_some())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    db.close().await;
+    match out {
+        None => print!("{}", generated.config),
+        Some(dir) => {
+            let dkim = dir.join("dkim");
+            std::fs::create_dir_all(&dkim)
+                .with_context(|| format!("cannot create {}", dkim.display()))?;
+            // The file holds the relay password: owner only, like the keys.
+            write_private(&dir.join("config"), generated.config.as_bytes())?;
+            for key in &generated.keys {
+                write_private(&dkim.join(&key.file_name), key.pem.as_bytes())?;
+            }
+            println!(
+                "wrote {} and {} DKIM key(s) in {}",
+                dir.join("config").display(),
+                generated.keys.len(),
+                dkim.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The key of tracking and unsubscribe tokens: derived from the master key, so that
 /// every node of a cluster signs and checks the same tokens.
 fn tracking_key(master_key: &[u8]) -> Vec<u8> {
@@ -409,6 +485,7 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
             ..Default::default()
         },
         delivery: config.delivery_settings(tracking_key(&keys.master_key), sealer.clone())?,
+        pmta: config.pmta_settings(&hostname()),
     };
     if matches!(role, NodeRole::All | NodeRole::Worker) {
         let engine = ee_jobs::delivery::Engine::new(services.clone());

@@ -79,6 +79,16 @@ pub struct Config {
     pub delivery_batch: i64,
     pub delivery_concurrency: usize,
     pub delivery_timeout_secs: u64,
+    /// PowerMTA: the generated file's postmaster and host name (this machine's name when
+    /// absent), its listeners (`ip:port`, comma-separated), the account our relay mode
+    /// authenticates with, where it reads DKIM keys, its management port (loopback only).
+    pub pmta_postmaster: Option<String>,
+    pub pmta_host_name: Option<String>,
+    pub pmta_listeners: String,
+    pub pmta_smtp_user: Option<String>,
+    pub pmta_smtp_password: Option<String>,
+    pub pmta_dkim_dir: String,
+    pub pmta_http_mgmt_port: u16,
     /// How long a claimed message stays this node's: after a crash, another node (or this
     /// one restarted) takes it over when the lease runs out.
     pub delivery_lease_secs: i64,
@@ -131,6 +141,13 @@ impl Default for Config {
             delivery_concurrency: 16,
             delivery_timeout_secs: 60,
             delivery_lease_secs: 300,
+            pmta_postmaster: None,
+            pmta_host_name: None,
+            pmta_listeners: "0.0.0.0:2525".into(),
+            pmta_smtp_user: None,
+            pmta_smtp_password: None,
+            pmta_dkim_dir: "/etc/pmta/dkim".into(),
+            pmta_http_mgmt_port: 1983,
         }
     }
 }
@@ -247,6 +264,33 @@ impl Config {
             lease_ms: self.delivery_lease_secs.max(1) * 1000,
             ..Default::default()
         })
+    }
+
+    pub fn pmta_settings(&self, machine_name: &str) -> ee_jobs::powermta::PmtaSettings {
+        let host_name = self
+            .pmta_host_name
+            .clone()
+            .unwrap_or_else(|| machine_name.to_owned());
+        ee_jobs::powermta::PmtaSettings {
+            postmaster: self
+                .pmta_postmaster
+                .clone()
+                .unwrap_or_else(|| format!("postmaster@{host_name}")),
+            host_name,
+            listeners: self
+                .pmta_listeners
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            smtp_user: self
+                .pmta_smtp_user
+                .clone()
+                .map(|u| (u, self.pmta_smtp_password.clone().unwrap_or_default())),
+            dkim_dir: self.pmta_dkim_dir.clone(),
+            http_mgmt_port: self.pmta_http_mgmt_port,
+        }
     }
 
     pub fn infra_settings(&self) -> ee_jobs::infra::InfraSettings {

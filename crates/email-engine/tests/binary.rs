@@ -576,6 +576,7 @@ async fn a_killed_sender_resumes_without_losing_messages() {
         dnsbl_zones: Vec::new(),
         probe: Default::default(),
         delivery: Default::default(),
+        pmta: Default::default(),
     };
     for i in 0..MESSAGES {
         ee_jobs::delivery::queue(
@@ -677,5 +678,106 @@ async fn a_killed_sender_resumes_without_losing_messages() {
             })
             .collect();
         assert_eq!(ids.len(), 1, "{rcpt} got {n} copies with one Message-ID");
+    }
+}
+
+/// `pmta config`: the file from the database, deterministic; `--out` writes it and the
+/// DKIM keys readable by their owner only.
+#[tokio::test]
+async fn pmta_config_writes_the_file_and_private_keys() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let db = TestDatabase::create().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, _, err) =
+        run(command(&data, &db).args(["tenant", "create", "--name", "SOS", "--slug", "sos-expat"]))
+            .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(command(&data, &db).args([
+        "api-key",
+        "create",
+        "--tenant",
+        "sos-expat",
+        "--name",
+        "ops",
+    ]))
+    .await;
+    assert!(ok, "{err}");
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("key: "))
+        .unwrap()
+        .to_owned();
+    let server = start(&data, &db, &[]).await;
+    for body in [
+        json!({"ip": "46.62.168.55", "hostname": "mail1.sos-expat.com", "state": "active"}),
+        json!({"ip": "46.62.168.56", "hostname": "mail2.sos-expat.com", "state": "warming"}),
+    ] {
+        let (status, reply) =
+            post(&server.base, "/api/v1/ips", Some(("x-api-key", &key)), body).await;
+        assert_eq!(status, 201, "{reply}");
+    }
+    let (status, reply) = post(
+        &server.base,
+        "/api/v1/domains",
+        Some(("x-api-key", &key)),
+        json!({"domain": "sos-expat.com", "dkim_selector": "s1"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    server.stop().await;
+
+    let env = [
+        ("EE_PMTA_SMTP_USER", "email-engine"),
+        ("EE_PMTA_SMTP_PASSWORD", "relay-secret-1"),
+        ("EE_PMTA_HOST_NAME", "mail.sos-holidays.com"),
+        ("EE_PMTA_LISTENERS", "10.0.0.1:2525,10.0.0.2:2525"),
+    ];
+    let mut printed = command(&data, &db);
+    printed.args(["pmta", "config"]);
+    for (k, v) in env {
+        printed.env(k, v);
+    }
+    let (ok, shown, err) = run(&mut printed).await;
+    assert!(ok, "{err}");
+    assert!(shown.contains("password [redacted]"), "{shown}");
+    assert!(shown.contains("smtp-source-host 46.62.168.55 mail1.sos-expat.com"));
+    assert!(shown.contains("domain-key s1,sos-expat.com,/etc/pmta/dkim/sos-expat.com.s1.pem"));
+    assert!(shown.contains("<virtual-mta-pool pool-sos-expat>"));
+    assert!(
+        shown.contains("max-cold-virtual-mta-msg 100/day"),
+        "seed 002's first warm-up day"
+    );
+
+    let out_dir = dir.path().join("pmta");
+    let mut written = Vec::new();
+    for _ in 0..2 {
+        let mut cmd = command(&data, &db);
+        cmd.args(["pmta", "config", "--out"]).arg(&out_dir);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (ok, out, err) = run(&mut cmd).await;
+        assert!(ok, "{err}");
+        assert!(out.contains("1 DKIM key(s)"), "{out}");
+        written.push(std::fs::read(out_dir.join("config")).unwrap());
+    }
+    assert_eq!(
+        written[0], written[1],
+        "the same database gives the same bytes"
+    );
+    let config = String::from_utf8(written[0].clone()).unwrap();
+    assert!(config.contains("password relay-secret-1"));
+    assert_eq!(
+        config.replace("password relay-secret-1", "password [redacted]"),
+        shown
+    );
+    let key_file = out_dir.join("dkim/sos-expat.com.s1.pem");
+    let pem = std::fs::read_to_string(&key_file).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    for path in [&key_file, &out_dir.join("config")] {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
     }
 }

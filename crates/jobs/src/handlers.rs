@@ -77,6 +77,8 @@ pub struct Services {
     pub probe: crate::contacts::ProbeSettings,
     /// The message pipeline's settings.
     pub delivery: crate::delivery::DeliverySettings,
+    /// What the generated PowerMTA configuration says of this installation.
+    pub pmta: crate::powermta::PmtaSettings,
 }
 
 /// The instant a scheduled run stands for: its slot, or now for other jobs.

@@ -41,8 +41,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         alerts, api_keys, audit, auth, blacklists, contacts, domains, imports, ips, jobs, messages,
-        pools, segments, sources, suppressions, system, templates, tenants, tracking, users,
-        warmup,
+        pools, powermta, segments, sources, suppressions, system, templates, tenants, tracking,
+        users, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -127,6 +127,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::list_relays, messages::create_relay))
         .routes(routes!(messages::update_relay, messages::delete_relay))
         .routes(routes!(messages::get_delivery, messages::put_delivery))
+        .routes(routes!(powermta::config))
         .split_for_parts();
     // Large bodies: batches of 10 000 contacts, and uploads streamed to disk.
     let (bulk_routes, bulk_doc) = OpenApiRouter::new()

@@ -10,6 +10,7 @@ pub mod ips;
 pub mod jobs;
 pub mod messages;
 pub mod pools;
+pub mod powermta;
 pub mod segments;
 pub mod sources;
 pub mod suppressions;

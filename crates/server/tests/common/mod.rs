@@ -141,6 +141,7 @@ impl TestApp {
                 allow_invalid_certs: true,
                 ..Default::default()
             },
+            pmta: Default::default(),
         };
         let state = AppState::new(settings, services.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

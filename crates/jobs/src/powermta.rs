@@ -1,0 +1,179 @@
+//! The PowerMTA configuration from the database: which IPs may send (with today's warm-up
+//! quota), their tenants, and the active DKIM key of each domain, rendered by
+//! `ee_connectors::powermta`.
+
+use ee_connectors::powermta::{DomainKey, Input, VirtualMta, render};
+use ee_core::ip::IpState;
+use ee_store::{StoreError, domains, ips, tenants};
+
+use crate::Services;
+
+/// Node settings of the generated file.
+#[derive(Clone)]
+pub struct PmtaSettings {
+    pub postmaster: String,
+    pub host_name: String,
+    pub listeners: Vec<String>,
+    pub smtp_user: Option<(String, String)>,
+    /// Where PowerMTA reads the DKIM keys (`<dir>/<domain>.<selector>.pem`).
+    pub dkim_dir: String,
+    pub http_mgmt_port: u16,
+}
+
+impl Default for PmtaSettings {
+    fn default() -> Self {
+        Self {
+            postmaster: "postmaster@localhost".into(),
+            host_name: "localhost".into(),
+            listeners: vec!["0.0.0.0:2525".into()],
+            smtp_user: None,
+            dkim_dir: "/etc/pmta/dkim".into(),
+            http_mgmt_port: 1983,
+        }
+    }
+}
+
+impl std::fmt::Debug for PmtaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PmtaSettings")
+            .field("postmaster", &self.postmaster)
+            .field("host_name", &self.host_name)
+            .field("listeners", &self.listeners)
+            .field("smtp_user", &self.smtp_user.as_ref().map(|u| &u.0))
+            .field("dkim_dir", &self.dkim_dir)
+            .finish()
+    }
+}
+
+/// A DKIM private key to write next to the configuration (mode 0600).
+pub struct KeyFile {
+    /// The file name inside the DKIM directory.
+    pub file_name: String,
+    pub pem: String,
+}
+
+impl std::fmt::Debug for KeyFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyFile")
+            .field("file_name", &self.file_name)
+            .field("pem", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+pub struct Generated {
+    pub config: String,
+    /// Empty unless the keys were asked for.
+    pub keys: Vec<KeyFile>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PmtaError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the DKIM key of {0} cannot be opened with this master key")]
+    Key(String),
+}
+
+/// The configuration as the database says now. With `with_keys`, the DKIM private keys are
+/// opened for writing beside it; without, the relay password is redacted (for display).
+pub async fn generate(
+    services: &Services,
+    settings: &PmtaSettings,
+    with_keys: bool,
+) -> Result<Generated, PmtaError> {
+    let now = services.clock.now_ms();
+    let mut conn = services
+        .db
+        .pool()
+        .acquire()
+        .await
+        .map_err(StoreError::from)?;
+    let all_tenants = tenants::list(&mut conn, None, 100_000, 0).await?;
+    let slug_of = |id: &str| {
+        all_tenants
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.slug.clone())
+    };
+    let mut virtual_mtas = Vec::new();
+    for ip in ips::list_all(&mut conn).await? {
+        // Only IPs that may send get a virtual MTA; unassigned ones belong to no pool.
+        let Some(tenant_slug) = ip.tenant_id.as_deref().and_then(slug_of) else {
+            continue;
+        };
+        if !ip.state().selectable() {
+            continue;
+        }
+        let daily_quota = if ip.state() == IpState::Warming {
+            crate::infra::quota(&mut conn, &ip, now)
+                .await
+                .ok()
+                .and_then(|q| q.daily_quota)
+        } else {
+            None
+        };
+        virtual_mtas.push(VirtualMta {
+            ip: ip.ip_address.clone(),
+            hostname: ip.hostname.clone(),
+            tenant_slug,
+            daily_quota,
+        });
+    }
+    let mut domain_keys = Vec::new();
+    let mut keys = Vec::new();
+    for domain in domains::list(&mut conn, None).await? {
+        let Some(tenant_slug) = slug_of(&domain.tenant_id) else {
+            continue;
+        };
+        let Some(key) =
+            domains::active_key_for(&mut conn, &domain.tenant_id, &domain.domain_name).await?
+        else {
+            continue;
+        };
+        let file_name = format!("{}.{}.pem", domain.domain_name, key.selector);
+        domain_keys.push(DomainKey {
+            tenant_slug,
+            domain: domain.domain_name.clone(),
+            selector: key.selector.clone(),
+            key_path: format!("{}/{file_name}", settings.dkim_dir.trim_end_matches('/')),
+        });
+        if with_keys {
+            let pem = services
+                .delivery
+                .sealer
+                .as_ref()
+                .and_then(|s| {
+                    s.open(ee_core::dkim::SEAL_PURPOSE, &key.private_key_sealed)
+                        .ok()
+                })
+                .and_then(|p| String::from_utf8(p).ok())
+                .ok_or_else(|| PmtaError::Key(domain.domain_name.clone()))?;
+            keys.push(KeyFile { file_name, pem });
+        }
+    }
+    keys.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    let smtp_user = settings.smtp_user.clone().map(|(user, password)| {
+        if with_keys {
+            (user, password)
+        } else {
+            (user, "[redacted]".to_owned())
+        }
+    });
+    let input = Input {
+        postmaster: settings.postmaster.clone(),
+        host_name: settings.host_name.clone(),
+        listeners: settings.listeners.clone(),
+        smtp_user,
+        virtual_mtas,
+        domain_keys,
+        limits: services.delivery.limits.clone(),
+        http_mgmt_port: settings.http_mgmt_port,
+        ..Default::default()
+    };
+    Ok(Generated {
+        config: render(&input),
+        keys,
+    })
+}

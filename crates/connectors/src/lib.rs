@@ -2,6 +2,7 @@
 //! MailWizz API client come with their issues.
 
 pub mod alerts;
+pub mod mailwizz;
 pub mod powermta;
 
 #[derive(Debug, thiserror::Error)]

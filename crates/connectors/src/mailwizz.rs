@@ -1,0 +1,444 @@
+//! A MailWizz REST API client, following its published contract: the base URL of the
+//! instance's API plus the endpoint path; the key in `X-API-KEY`; bodies form-encoded with
+//! PHP-style nesting (`campaign[template][content]`), HTML contents in base64; answers
+//! `{"status": "success", "data": …}` or `{"status": "error", "error": "…"}`; 404 for an
+//! unknown item; `page` and `per_page` for lists. 5xx answers and time-outs are retried
+//! with back-off, 4xx never.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailWizzError {
+    #[error("MailWizz refused the API key")]
+    Unauthorized,
+    #[error("not found in MailWizz: {0}")]
+    NotFound(String),
+    /// A 4xx with MailWizz's error text (validation and the like).
+    #[error("MailWizz: {0}")]
+    Rejected(String),
+    /// 5xx or no answer after the retries.
+    #[error("MailWizz unavailable: {0}")]
+    Unavailable(String),
+    #[error("MailWizz answered something unexpected: {0}")]
+    Protocol(String),
+}
+
+/// Flattens JSON into PHP-style form fields: `{"campaign": {"name": "x"}}` →
+/// `campaign[name]=x`; arrays by index. Written here: no form encoder does PHP nesting.
+pub fn php_form(value: &Value) -> Vec<(String, String)> {
+    fn walk(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}[{k}]")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(&format!("{prefix}[{i}]"), v, out);
+                }
+            }
+            Value::Null => out.push((prefix.to_owned(), String::new())),
+            Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+            other => out.push((prefix.to_owned(), other.to_string())),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", value, &mut out);
+    out
+}
+
+pub fn base64(text: &str) -> String {
+    STANDARD.encode(text.as_bytes())
+}
+
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailWizzClient")
+            .field("base", &self.base)
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Client {
+    /// `base` is the API's address, e.g. `https://news.example.com/api`.
+    pub fn new(base: &str, key: &str, timeout: Duration) -> Result<Self, MailWizzError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| MailWizzError::Protocol(e.to_string()))?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            key: key.to_owned(),
+            http,
+            retries: 3,
+            backoff: Duration::from_millis(500),
+        })
+    }
+
+    /// Attempts after the first on 5xx and time-outs, and the first delay (doubling).
+    pub fn with_retries(mut self, retries: u32, backoff: Duration) -> Self {
+        self.retries = retries;
+        self.backoff = backoff;
+        self
+    }
+
+    /// `data` of a successful answer.
+    async fn data(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        form: Option<&Value>,
+    ) -> Result<Value, MailWizzError> {
+        let mut body = self.call(method, path, query, form).await?;
+        Ok(body.get_mut("data").map(Value::take).unwrap_or(Value::Null))
+    }
+
+    /// The whole successful answer (creations put the new uid beside `status`).
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        form: Option<&Value>,
+    ) -> Result<Value, MailWizzError> {
+        let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
+        let fields = form.map(php_form);
+        let mut delay = self.backoff;
+        let mut attempt = 0;
+        loop {
+            let mut request = match method {
+                Method::Get => self.http.get(&url),
+                Method::Post => self.http.post(&url),
+                Method::Put => self.http.put(&url),
+                Method::Delete => self.http.delete(&url),
+            }
+            .header("X-API-KEY", &self.key)
+            .header("Accept", "application/json");
+            if !query.is_empty() {
+                request = request.query(query);
+            }
+            if let Some(fields) = &fields {
+                request = request.form(fields);
+            }
+            let reason = match request.send().await {
+                Err(e) if e.is_timeout() || e.is_connect() => e.to_string(),
+                Err(e) => return Err(MailWizzError::Protocol(e.to_string())),
+                Ok(response) => {
+                    let status = response.status();
+                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                    let error_text = || {
+                        body.get("error")
+                            .map(|e| match e {
+                                Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            })
+                            .unwrap_or_else(|| status.to_string())
+                    };
+                    if status.is_server_error() {
+                        error_text()
+                    } else if status == reqwest::StatusCode::UNAUTHORIZED
+                        || status == reqwest::StatusCode::FORBIDDEN
+                    {
+                        return Err(MailWizzError::Unauthorized);
+                    } else if status == reqwest::StatusCode::NOT_FOUND {
+                        return Err(MailWizzError::NotFound(error_text()));
+                    } else if status.is_client_error() || body["status"] == "error" {
+                        return Err(MailWizzError::Rejected(error_text()));
+                    } else if body["status"] == "success" {
+                        return Ok(body);
+                    } else {
+                        return Err(MailWizzError::Protocol(format!("{status}: {body}")));
+                    }
+                }
+            };
+            if attempt >= self.retries {
+                return Err(MailWizzError::Unavailable(reason));
+            }
+            attempt += 1;
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+    }
+
+    fn page(page: u32, per_page: u32) -> Vec<(&'static str, String)> {
+        vec![
+            ("page", page.to_string()),
+            ("per_page", per_page.to_string()),
+        ]
+    }
+
+    // Lists.
+
+    /// `data`: `{"general": {name, description}, "defaults": {from_name, from_email, reply_to, subject}, …}`.
+    pub async fn create_list(&self, data: &Value) -> Result<String, MailWizzError> {
+        let answer = self.call(Method::Post, "lists", &[], Some(data)).await?;
+        uid(&answer, "list_uid")
+    }
+
+    pub async fn get_list(&self, list_uid: &str) -> Result<Value, MailWizzError> {
+        self.data(Method::Get, &format!("lists/{list_uid}"), &[], None)
+            .await
+    }
+
+    pub async fn get_lists(&self, page: u32, per_page: u32) -> Result<Value, MailWizzError> {
+        self.data(Method::Get, "lists", &Self::page(page, per_page), None)
+            .await
+    }
+
+    // Subscribers.
+
+    /// `fields`: `{"EMAIL": …, "FNAME": …, "LNAME": …, custom fields…}`; the new uid.
+    pub async fn create_subscriber(
+        &self,
+        list_uid: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<String, MailWizzError> {
+        let answer = self
+            .call(
+                Method::Post,
+                &format!("lists/{list_uid}/subscribers"),
+                &[],
+                Some(&Value::Object(fields.clone())),
+            )
+            .await?;
+        uid(&answer, "subscriber_uid")
+    }
+
+    /// Many subscribers in one request (`subscribers[i][EMAIL]` …); MailWizz's per-item answer.
+    pub async fn create_subscribers_bulk(
+        &self,
+        list_uid: &str,
+        subscribers: &[Map<String, Value>],
+    ) -> Result<Value, MailWizzError> {
+        let body = serde_json::json!({ "subscribers": subscribers });
+        self.data(
+            Method::Post,
+            &format!("lists/{list_uid}/subscribers/bulk"),
+            &[],
+            Some(&body),
+        )
+        .await
+    }
+
+    /// The subscriber's uid and status, or `None` when the list has no such address.
+    pub async fn search_by_email(
+        &self,
+        list_uid: &str,
+        email: &str,
+    ) -> Result<Option<Value>, MailWizzError> {
+        match self
+            .data(
+                Method::Get,
+                &format!("lists/{list_uid}/subscribers/search-by-email"),
+                &[("EMAIL", email.to_owned())],
+                None,
+            )
+            .await
+        {
+            Ok(found) => Ok(Some(found)),
+            Err(MailWizzError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_subscribers(
+        &self,
+        list_uid: &str,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Value, MailWizzError> {
+        self.data(
+            Method::Get,
+            &format!("lists/{list_uid}/subscribers"),
+            &Self::page(page, per_page),
+            None,
+        )
+        .await
+    }
+
+    pub async fn update_subscriber(
+        &self,
+        list_uid: &str,
+        subscriber_uid: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Value, MailWizzError> {
+        self.data(
+            Method::Put,
+            &format!("lists/{list_uid}/subscribers/{subscriber_uid}"),
+            &[],
+            Some(&Value::Object(fields.clone())),
+        )
+        .await
+    }
+
+    pub async fn unsubscribe(
+        &self,
+        list_uid: &str,
+        subscriber_uid: &str,
+    ) -> Result<Value, MailWizzError> {
+        self.data(
+            Method::Put,
+            &format!("lists/{list_uid}/subscribers/{subscriber_uid}/unsubscribe"),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    pub async fn delete_subscriber(
+        &self,
+        list_uid: &str,
+        subscriber_uid: &str,
+    ) -> Result<Value, MailWizzError> {
+        self.data(
+            Method::Delete,
+            &format!("lists/{list_uid}/subscribers/{subscriber_uid}"),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    // Campaigns.
+
+    /// `campaign`: `{name, type: regular|autoresponder, from_name, from_email, subject,
+    /// reply_to, send_at, list_uid, template: {content (HTML, sent in base64), …}}`.
+    pub async fn create_campaign(&self, campaign: &Value) -> Result<String, MailWizzError> {
+        let mut campaign = campaign.clone();
+        if let Some(content) = campaign["template"]["content"].as_str() {
+            campaign["template"]["content"] = Value::String(base64(content));
+        }
+        let body = serde_json::json!({ "campaign": campaign });
+        let answer = self
+            .call(Method::Post, "campaigns", &[], Some(&body))
+            .await?;
+        uid(&answer, "campaign_uid")
+    }
+
+    pub async fn get_campaign(&self, campaign_uid: &str) -> Result<Value, MailWizzError> {
+        self.data(Method::Get, &format!("campaigns/{campaign_uid}"), &[], None)
+            .await
+    }
+
+    pub async fn campaign_stats(&self, campaign_uid: &str) -> Result<Value, MailWizzError> {
+        self.data(
+            Method::Get,
+            &format!("campaigns/{campaign_uid}/stats"),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    pub async fn pause_unpause(&self, campaign_uid: &str) -> Result<Value, MailWizzError> {
+        self.data(
+            Method::Put,
+            &format!("campaigns/{campaign_uid}/pause-unpause"),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    // Templates.
+
+    pub async fn create_template(&self, name: &str, html: &str) -> Result<String, MailWizzError> {
+        let body = serde_json::json!({ "template": { "name": name, "content": base64(html) } });
+        let answer = self
+            .call(Method::Post, "templates", &[], Some(&body))
+            .await?;
+        uid(&answer, "template_uid")
+    }
+
+    pub async fn update_template(
+        &self,
+        template_uid: &str,
+        name: &str,
+        html: &str,
+    ) -> Result<Value, MailWizzError> {
+        let body = serde_json::json!({ "template": { "name": name, "content": base64(html) } });
+        self.data(
+            Method::Put,
+            &format!("templates/{template_uid}"),
+            &[],
+            Some(&body),
+        )
+        .await
+    }
+
+    // Transactional emails.
+
+    /// `email`: `{to_name, to_email, from_name, from_email?, reply_to_name?, reply_to_email?,
+    /// subject, body (HTML, sent in base64), plain_text? (base64), send_at}`.
+    pub async fn create_transactional_email(&self, email: &Value) -> Result<String, MailWizzError> {
+        let mut email = email.clone();
+        for field in ["body", "plain_text"] {
+            if let Some(text) = email[field].as_str() {
+                email[field] = Value::String(base64(text));
+            }
+        }
+        let body = serde_json::json!({ "email": email });
+        let answer = self
+            .call(Method::Post, "transactional-emails", &[], Some(&body))
+            .await?;
+        uid(&answer, "email_uid")
+    }
+}
+
+/// A new item's uid: beside `status` (lists, campaigns, templates, emails) or in
+/// `data.record` (subscribers).
+fn uid(answer: &Value, field: &str) -> Result<String, MailWizzError> {
+    answer[field]
+        .as_str()
+        .or_else(|| answer["data"]["record"][field].as_str())
+        .or_else(|| answer["data"][field].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| MailWizzError::Protocol(format!("no {field} in {answer}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn php_nesting() {
+        let fields = php_form(&json!({
+            "campaign": {"name": "Welcome", "template": {"content": "PGI+"}, "list_uids": ["a", "b"]},
+            "n": 3, "none": null
+        }));
+        assert!(fields.contains(&("campaign[name]".into(), "Welcome".into())));
+        assert!(fields.contains(&("campaign[template][content]".into(), "PGI+".into())));
+        assert!(fields.contains(&("campaign[list_uids][1]".into(), "b".into())));
+        assert!(fields.contains(&("n".into(), "3".into())));
+        assert!(fields.contains(&("none".into(), String::new())));
+    }
+}

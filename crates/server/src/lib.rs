@@ -40,9 +40,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        alerts, api_keys, audit, auth, blacklists, contacts, domains, imports, ips, jobs, messages,
-        pools, powermta, segments, sources, suppressions, system, templates, tenants, tracking,
-        users, warmup,
+        alerts, api_keys, audit, auth, blacklists, contacts, domains, imports, ips, jobs, mailwizz,
+        messages, pools, powermta, segments, sources, suppressions, system, templates, tenants,
+        tracking, users, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -128,6 +128,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::update_relay, messages::delete_relay))
         .routes(routes!(messages::get_delivery, messages::put_delivery))
         .routes(routes!(powermta::config))
+        .routes(routes!(mailwizz::list, mailwizz::create))
+        .routes(routes!(mailwizz::get, mailwizz::update, mailwizz::delete))
         .split_for_parts();
     // Large bodies: batches of 10 000 contacts, and uploads streamed to disk.
     let (bulk_routes, bulk_doc) = OpenApiRouter::new()

@@ -21,6 +21,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "templates", description = "Multilingual templates, variables, preview, selection"),
         (name = "messages", description = "The transactional API and message states"),
         (name = "delivery", description = "Delivery routes (relays) and tenants' delivery settings"),
+        (name = "mailwizz", description = "A tenant's MailWizz instances (keys sealed, never returned)"),
         (name = "powermta", description = "The generated PowerMTA configuration (admin)"),
         (name = "tracking", description = "Open pixel, click redirects, unsubscribe (public)"),
         (name = "jobs", description = "Scheduled jobs and the job queue (admin)"),

@@ -12,6 +12,7 @@ mod error;
 pub mod imports;
 pub mod ips;
 pub mod jobs;
+pub mod mailwizz;
 pub mod messages;
 pub mod pools;
 pub mod relays;

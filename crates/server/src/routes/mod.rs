@@ -8,6 +8,7 @@ pub mod domains;
 pub mod imports;
 pub mod ips;
 pub mod jobs;
+pub mod mailwizz;
 pub mod messages;
 pub mod pools;
 pub mod powermta;

@@ -1,4 +1,4 @@
-//! `GET /api/v1/powermta/config` over a real database.
+//! PowerMTA configuration and MailWizz instances over the API and a real database.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -108,5 +108,95 @@ async fn the_config_follows_ips_quotas_and_keys() {
 
     let refused = app.get("/api/v1/powermta/config", &key_a).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn mailwizz_instances_keep_their_keys_sealed() {
+    let app = TestApp::spawn().await;
+    let a = app.tenant("brand-a").await;
+    let (_, key_a) = app.api_key(&a, "a").await;
+    let b = app.tenant("brand-b").await;
+    let (_, key_b) = app.api_key(&b, "b").await;
+    let bad = app
+        .post(
+            "/api/v1/mailwizz/instances",
+            &key_a,
+            json!({"name": "x", "api_url": "ftp://mw.test", "api_key": "k"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["error"]["field"], "api_url");
+    let missing = app
+        .post(
+            "/api/v1/mailwizz/instances",
+            &key_a,
+            json!({"name": "x", "api_url": "https://mw.test/api"}),
+        )
+        .await;
+    assert_eq!(missing.body["error"]["field"], "api_key");
+    let first = app
+        .post(
+            "/api/v1/mailwizz/instances",
+            &key_a,
+            json!({"name": "sos-holidays", "api_url": "https://sos-holidays.com/api/", "api_key": "secret-mw-key-1",
+                   "default_list_uid": "ab12", "is_primary": true}),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["api_url"], "https://sos-holidays.com/api");
+    assert_eq!(first.body["has_key"], true);
+    assert!(!first.body.to_string().contains("secret-mw-key-1"));
+    let second = app
+        .post(
+            "/api/v1/mailwizz/instances",
+            &key_a,
+            json!({"name": "second", "api_url": "https://mw2.test/api", "api_key": "secret-mw-key-2", "is_primary": true}),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED);
+    let listed = app.get("/api/v1/mailwizz/instances", &key_a).await;
+    let primaries: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["is_primary"] == true)
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(primaries, vec!["second"], "one primary per tenant");
+    // Sealed at rest: the stored value is not the key, and it opens with the master key.
+    let mut conn = app.db.pool().acquire().await.unwrap();
+    let stored = ee_store::mailwizz::get(&mut conn, first.body["id"].as_str().unwrap(), None)
+        .await
+        .unwrap();
+    drop(conn);
+    assert!(!stored.api_key_sealed.contains("secret-mw-key-1"));
+    let sealer = app.services.delivery.sealer.clone().unwrap();
+    assert_eq!(
+        sealer
+            .open("mailwizz-api-key", &stored.api_key_sealed)
+            .unwrap(),
+        b"secret-mw-key-1"
+    );
+    // Another tenant sees none of it; the audit log holds no key.
+    let path = format!(
+        "/api/v1/mailwizz/instances/{}",
+        first.body["id"].as_str().unwrap()
+    );
+    assert_eq!(app.get(&path, &key_b).await.status, StatusCode::NOT_FOUND);
+    let audit = app
+        .get(
+            "/api/v1/audit/logs?resource_type=mailwizz_instance",
+            &app.admin,
+        )
+        .await;
+    assert!(audit.status.is_success());
+    assert!(!audit.body.to_string().contains("secret-mw-key"));
+    let deleted = app
+        .call(reqwest::Method::DELETE, &path, Some(&key_a), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&path, &key_a).await.status, StatusCode::NOT_FOUND);
     app.finish().await;
 }

@@ -1,0 +1,239 @@
+//! `/api/v1/mailwizz/instances`: a tenant's MailWizz instances (several allowed), the API
+//! key sealed at rest and never returned.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ee_core::timefmt::to_rfc3339;
+use ee_store::mailwizz::{self, Instance, NewInstance};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::contacts::tenant_of;
+use crate::audit::{self, Actor, Change};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, RequestMeta};
+use crate::state::AppState;
+
+/// Sealing purpose of MailWizz API keys.
+pub const KEY_PURPOSE: &str = "mailwizz-api-key";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceOut {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    /// The API's address, e.g. `https://news.example.com/api`.
+    pub api_url: String,
+    /// Whether a key is stored (it is never returned).
+    pub has_key: bool,
+    pub default_list_uid: Option<String>,
+    pub is_primary: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Instance> for InstanceOut {
+    fn from(i: Instance) -> Self {
+        Self {
+            id: i.id,
+            tenant_id: i.tenant_id,
+            name: i.name,
+            api_url: i.api_url,
+            has_key: !i.api_key_sealed.is_empty(),
+            default_list_uid: i.default_list_uid,
+            is_primary: i.is_primary != 0,
+            created_at: to_rfc3339(i.created_at),
+            updated_at: to_rfc3339(i.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceIn {
+    pub name: Option<String>,
+    pub api_url: Option<String>,
+    /// Sealed at rest, never returned.
+    pub api_key: Option<String>,
+    pub default_list_uid: Option<String>,
+    pub is_primary: Option<bool>,
+    pub tenant: Option<String>,
+}
+
+fn api_url(value: &str) -> ApiResult<String> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(trimmed.to_owned())
+        }
+        _ => Err(ApiError::invalid_field(
+            "api_url",
+            "must be an http(s) address, e.g. https://news.example.com/api",
+        )),
+    }
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str) -> ApiResult<&'a str> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::invalid_field(field, "is required"))
+}
+
+#[utoipa::path(post, path = "/api/v1/mailwizz/instances", tag = "mailwizz", request_body = InstanceIn,
+    responses((status = 201, body = InstanceOut), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<InstanceIn>,
+) -> ApiResult<(StatusCode, Json<InstanceOut>)> {
+    let name = required(&body.name, "name")?;
+    let url = api_url(required(&body.api_url, "api_url")?)?;
+    let key = required(&body.api_key, "api_key")?;
+    let sealed = state.settings.sealer.seal(KEY_PURPOSE, key.as_bytes());
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    let instance = mailwizz::insert(
+        &mut tx,
+        &tenant_id,
+        &NewInstance {
+            name,
+            api_url: &url,
+            api_key_sealed: &sealed,
+            default_list_uid: body.default_list_uid.as_deref(),
+            is_primary: body.is_primary.unwrap_or(false),
+        },
+        now,
+    )
+    .await?;
+    let out = InstanceOut::from(instance);
+    let change = Change {
+        action: "mailwizz.create",
+        resource_type: "mailwizz_instance",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&tenant_id),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[utoipa::path(get, path = "/api/v1/mailwizz/instances", tag = "mailwizz",
+    responses((status = 200, body = Vec<InstanceOut>)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<InstanceOut>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let rows = mailwizz::list(&mut conn, principal.scope()).await?;
+    Ok(Json(rows.into_iter().map(InstanceOut::from).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/mailwizz/instances/{id}", tag = "mailwizz", params(("id" = String, Path)),
+    responses((status = 200, body = InstanceOut), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InstanceOut>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let found = mailwizz::get(&mut conn, &id, principal.scope())
+        .await
+        .map_err(ApiError::from_store("MailWizz instance"))?;
+    Ok(Json(found.into()))
+}
+
+#[utoipa::path(put, path = "/api/v1/mailwizz/instances/{id}", tag = "mailwizz", params(("id" = String, Path)),
+    request_body = InstanceIn,
+    responses((status = 200, body = InstanceOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<InstanceIn>,
+) -> ApiResult<Json<InstanceOut>> {
+    if body.tenant.is_some() {
+        return Err(ApiError::invalid_field(
+            "tenant",
+            "an instance cannot move to another tenant",
+        ));
+    }
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let mut instance = mailwizz::get(&mut tx, &id, principal.scope())
+        .await
+        .map_err(ApiError::from_store("MailWizz instance"))?;
+    let before = InstanceOut::from(instance.clone());
+    if body.name.is_some() {
+        instance.name = required(&body.name, "name")?.to_owned();
+    }
+    if let Some(url) = &body.api_url {
+        instance.api_url = api_url(url)?;
+    }
+    if body.api_key.is_some() {
+        let key = required(&body.api_key, "api_key")?;
+        instance.api_key_sealed = state.settings.sealer.seal(KEY_PURPOSE, key.as_bytes());
+    }
+    if let Some(list) = &body.default_list_uid {
+        instance.default_list_uid = Some(list.clone()).filter(|l| !l.is_empty());
+    }
+    if let Some(primary) = body.is_primary {
+        instance.is_primary = i64::from(primary);
+    }
+    mailwizz::update(&mut tx, &instance, now).await?;
+    let out = InstanceOut::from(mailwizz::get(&mut tx, &instance.id, None).await?);
+    let change = Change {
+        action: "mailwizz.update",
+        resource_type: "mailwizz_instance",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&out.tenant_id),
+        before: serde_json::to_value(&before).ok(),
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[utoipa::path(delete, path = "/api/v1/mailwizz/instances/{id}", tag = "mailwizz", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let instance = mailwizz::get(&mut tx, &id, principal.scope())
+        .await
+        .map_err(ApiError::from_store("MailWizz instance"))?;
+    mailwizz::delete(&mut tx, &instance.id).await?;
+    let change = Change {
+        action: "mailwizz.delete",
+        resource_type: "mailwizz_instance",
+        resource_id: Some(&instance.id),
+        tenant_id: Some(&instance.tenant_id),
+        before: serde_json::to_value(InstanceOut::from(instance.clone())).ok(),
+        after: None,
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

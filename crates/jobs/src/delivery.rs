@@ -145,7 +145,7 @@ fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, d)| d)
 }
 
-pub fn contact_values(contact: &contact_store::Contact) -> BTreeMap<String, String> {
+fn contact_values(contact: &contact_store::Contact) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     if let Ok(Value::Object(custom)) = serde_json::from_str::<Value>(&contact.metadata) {
         for (key, value) in custom {
@@ -174,6 +174,59 @@ pub fn contact_values(contact: &contact_store::Contact) -> BTreeMap<String, Stri
         }
     }
     values
+}
+
+/// The values of a recipient's variables: the contact's fields and custom fields, the
+/// caller's values over them, then the system's (`UNSUBSCRIBE_URL`, `CURRENT_YEAR`),
+/// which a caller cannot replace.
+pub fn recipient_values(
+    contact: Option<&contact_store::Contact>,
+    given: &BTreeMap<String, String>,
+    unsubscribe_url: String,
+    now: i64,
+) -> BTreeMap<String, String> {
+    let mut values = contact.map(contact_values).unwrap_or_default();
+    for (k, v) in given {
+        values.insert(k.to_ascii_uppercase(), v.clone());
+    }
+    values.insert("UNSUBSCRIBE_URL".into(), unsubscribe_url);
+    values.insert(
+        "CURRENT_YEAR".into(),
+        ee_core::timefmt::year_of(now).to_string(),
+    );
+    values
+}
+
+/// A tenant's active template for a language and category, by seed 000 §4.3's fallback:
+/// category + language, the language's general one, then the English general one.
+pub async fn select_template(
+    conn: &mut ee_store::AnyConnection,
+    tenant_id: &str,
+    language: &str,
+    category: Option<&str>,
+) -> Result<Option<(templates::Template, template::Level)>, StoreError> {
+    let all = templates::list(
+        conn,
+        &templates::Filter {
+            tenant_id: Some(tenant_id),
+            active: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let candidates: Vec<Candidate<'_>> = all
+        .iter()
+        .map(|t| Candidate {
+            id: &t.id,
+            category: t.category.as_deref(),
+            language: &t.language,
+        })
+        .collect();
+    let Some((id, level)) = template::select(&candidates, language, category) else {
+        return Ok(None);
+    };
+    let id = id.to_owned();
+    Ok(all.into_iter().find(|t| t.id == id).map(|t| (t, level)))
 }
 
 /// Declared variables of a template: a JSON object name → default, or a list of names.
@@ -329,45 +382,22 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
                 Err(e) => return Err(e.into()),
             },
         ),
-        (None, Some(category)) => {
-            let all = templates::list(
-                &mut conn,
-                &templates::Filter {
-                    tenant_id: Some(&tenant.id),
-                    active: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
-            let candidates: Vec<Candidate<'_>> = all
-                .iter()
-                .map(|t| Candidate {
-                    id: &t.id,
-                    category: t.category.as_deref(),
-                    language: &t.language,
-                })
-                .collect();
-            let (id, _) = template::select(&candidates, language, Some(category))
-                .ok_or(QueueError::NotFound("template"))?;
-            let id = id.to_owned();
-            all.into_iter().find(|t| t.id == id)
-        }
+        (None, Some(category)) => Some(
+            select_template(&mut conn, &tenant.id, language, Some(category))
+                .await?
+                .ok_or(QueueError::NotFound("template"))?
+                .0,
+        ),
         (None, None) => None,
     };
     let id = ee_core::ids::new_id();
-    let mut values = contact.as_ref().map(contact_values).unwrap_or_default();
-    values.insert("EMAIL".into(), to_email.clone());
-    for (k, v) in &req.variables {
-        values.insert(k.to_ascii_uppercase(), v.clone());
-    }
-    values.insert(
-        "UNSUBSCRIBE_URL".into(),
+    let mut values = recipient_values(
+        contact.as_ref(),
+        &req.variables,
         unsubscribe_url(&services.delivery, &id),
+        now,
     );
-    values.insert(
-        "CURRENT_YEAR".into(),
-        ee_core::timefmt::year_of(now).to_string(),
-    );
+    values.insert("EMAIL".into(), to_email.clone());
     let (rendered, template_language) = match &chosen {
         Some(t) => (
             render(
@@ -586,8 +616,8 @@ impl BatchContext {
                 .map(|m| ee_core::contacts::address_hash(&m.to_email))
                 .collect();
             let reasons = suppressions::reasons_for(&mut *conn, tenant_id, &hashes).await?;
-            for m in messages {
-                if let Some(reason) = reasons.get(&ee_core::contacts::address_hash(&m.to_email)) {
+            for (m, hash) in messages.iter().zip(&hashes) {
+                if let Some(reason) = reasons.get(hash) {
                     suppressed.insert((tenant_id.to_owned(), m.to_email.clone()), reason.clone());
                 }
             }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_core::template::{self, Candidate};
+use ee_core::template;
 use ee_core::timefmt::to_rfc3339;
 use ee_jobs::delivery::{declared_variables, describe, render};
 use ee_store::templates::{self, Content, Template};
@@ -515,22 +515,15 @@ pub async fn preview(
         }
         (None, None) => None,
     };
-    let mut values = contact
-        .as_ref()
-        .map(ee_jobs::delivery::contact_values)
-        .unwrap_or_default();
-    for (k, v) in body.variables {
-        values.insert(k.to_ascii_uppercase(), v);
-    }
-    values.entry("UNSUBSCRIBE_URL".into()).or_insert_with(|| {
+    let values = ee_jobs::delivery::recipient_values(
+        contact.as_ref(),
+        &body.variables,
         format!(
             "{}/u/preview",
             state.settings.public_url.trim_end_matches('/')
-        )
-    });
-    values
-        .entry("CURRENT_YEAR".into())
-        .or_insert_with(|| ee_core::timefmt::year_of(state.now()).to_string());
+        ),
+        state.now(),
+    );
     let rendered = render(
         &t.subject,
         Some(&t.html_content),
@@ -574,30 +567,10 @@ pub async fn select(
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
     let language = language_of(&q.language)?;
-    let all = templates::list(
-        &mut conn,
-        &templates::Filter {
-            tenant_id: Some(&tenant_id),
-            active: true,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let candidates: Vec<Candidate<'_>> = all
-        .iter()
-        .map(|t| Candidate {
-            id: &t.id,
-            category: t.category.as_deref(),
-            language: &t.language,
-        })
-        .collect();
-    let (id, level) = template::select(&candidates, language, q.category.as_deref())
-        .ok_or_else(|| ApiError::not_found("template for this language or English"))?;
-    let id = id.to_owned();
-    let chosen = all
-        .into_iter()
-        .find(|t| t.id == id)
-        .ok_or_else(ApiError::internal)?;
+    let (chosen, level) =
+        ee_jobs::delivery::select_template(&mut conn, &tenant_id, language, q.category.as_deref())
+            .await?
+            .ok_or_else(|| ApiError::not_found("template for this language or English"))?;
     Ok(Json(SelectionOut {
         level: serde_json::to_value(level)
             .ok()

@@ -1,9 +1,11 @@
-//! Talking to the outside: alerts (Telegram, signed webhooks) now; PowerMTA and the
-//! MailWizz API client come with their issues.
+//! Talking to the outside: alerts (Telegram, signed webhooks), PowerMTA (configuration,
+//! deploy over SSH, the HTTP management API) and the MailWizz API client.
 
 pub mod alerts;
 pub mod mailwizz;
 pub mod powermta;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {

@@ -411,6 +411,36 @@ impl Client {
             .await?;
         uid(&answer, "email_uid")
     }
+
+    // Delivery servers. Stock MailWizz's API has no endpoint for them; some installations
+    // add one (an extension). These calls name what such an installation answers, and a 404
+    // tells the caller that this one has none (or does not know the server).
+
+    pub async fn get_delivery_server(&self, server_id: &str) -> Result<Value, MailWizzError> {
+        self.data(
+            Method::Get,
+            &format!("delivery-servers/{server_id}"),
+            &[],
+            None,
+        )
+        .await
+    }
+
+    /// `fields`: `{hourly_quota, daily_quota, …}` (MailWizz's delivery-server attributes).
+    pub async fn update_delivery_server(
+        &self,
+        server_id: &str,
+        fields: &Value,
+    ) -> Result<Value, MailWizzError> {
+        let body = serde_json::json!({ "delivery_server": fields });
+        self.data(
+            Method::Put,
+            &format!("delivery-servers/{server_id}"),
+            &[],
+            Some(&body),
+        )
+        .await
+    }
 }
 
 /// A new item's uid: beside `status` (lists, campaigns, templates, emails) or in

@@ -264,10 +264,14 @@ impl DestinationLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantDelivery {
-    /// `direct` (MX lookup, from the tenant's IPs) or `relay` (a smarthost, e.g. PowerMTA).
+    /// `direct` (MX lookup, from the tenant's IPs), `relay` (a smarthost, e.g. PowerMTA) or
+    /// `mailwizz` (its transactional-emails API).
     pub mode: Mode,
     /// The relay's name or id when `mode` is `relay`.
     pub relay: Option<String>,
+    /// The MailWizz instance's name or id when `mode` is `mailwizz` (the tenant's primary
+    /// instance when absent).
+    pub mailwizz: Option<String>,
     pub track_opens: bool,
     pub track_clicks: bool,
     /// At most `max` campaign messages per address in `hours` (transactional ones exempt).
@@ -283,6 +287,7 @@ impl Default for TenantDelivery {
         Self {
             mode: Mode::Direct,
             relay: None,
+            mailwizz: None,
             track_opens: true,
             track_clicks: true,
             frequency_cap: None,
@@ -297,6 +302,9 @@ impl Default for TenantDelivery {
 pub enum Mode {
     Direct,
     Relay,
+    /// Through a MailWizz instance's transactional-emails API (seed 000 §8.3, option A):
+    /// MailWizz's delivery servers send; our tracking and headers stay in the body.
+    Mailwizz,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

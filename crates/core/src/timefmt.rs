@@ -35,9 +35,23 @@ pub fn date_of(epoch_ms: i64) -> String {
     to_rfc3339(epoch_ms).chars().take(10).collect()
 }
 
+/// `YYYY-MM-DD HH:MM:SS` of a UTC instant (MailWizz's `send_at`).
+pub fn datetime_utc(epoch_ms: i64) -> String {
+    to_rfc3339(epoch_ms)
+        .chars()
+        .take(19)
+        .map(|c| if c == 'T' { ' ' } else { c })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datetime_utc_is_mailwizz_send_at() {
+        assert_eq!(datetime_utc(1_763_719_970_123), "2025-11-21 10:12:50");
+    }
 
     #[test]
     fn round_trip_and_offsets() {

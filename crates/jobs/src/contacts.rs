@@ -333,6 +333,17 @@ pub async fn ingest(
         counts.add(r.status);
     }
     let mut conn = db.pool().acquire().await?;
+    // Tenants delivering through MailWizz get their new contacts injected into its list.
+    for tenant_id in to_validate.keys() {
+        if crate::mailwizz::tenant_uses_mailwizz(&mut conn, tenant_id).await? {
+            let job = NewJob::new(
+                crate::mailwizz::SYNC_SUBSCRIBERS,
+                json!({"tenant_id": tenant_id}),
+                now,
+            );
+            queue::enqueue(&mut conn, &job, now).await?;
+        }
+    }
     for (tenant_id, ids) in to_validate {
         for chunk in ids.chunks(200) {
             let job = NewJob::new(

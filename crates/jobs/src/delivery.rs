@@ -549,10 +549,16 @@ struct TenantContext {
     settings: TenantDelivery,
     /// The relay in relay mode; `Err` names why the tenant cannot send.
     relay: Result<Option<relays::Relay>, String>,
+    /// The MailWizz instance (and a client for it) in MailWizz mode.
+    mailwizz: Result<Option<(ee_store::mailwizz::Instance, ee_connectors::mailwizz::Client)>, String>,
 }
 
 impl TenantContext {
-    async fn load(conn: &mut ee_store::AnyConnection, tenant_id: &str) -> Result<Self, StoreError> {
+    async fn load(
+        services: &Services,
+        conn: &mut ee_store::AnyConnection,
+        tenant_id: &str,
+    ) -> Result<Self, StoreError> {
         let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
         let settings = tenant_delivery(&tenant.settings);
         let relay = match (&settings.mode, &settings.relay) {
@@ -564,12 +570,29 @@ impl TenantContext {
                 Err(e) => return Err(e),
             },
             (Mode::Relay, None) => Err("relay mode without a relay".into()),
-            (Mode::Direct, _) => Ok(None),
+            (Mode::Direct | Mode::Mailwizz, _) => Ok(None),
+        };
+        let mailwizz = if settings.mode == Mode::Mailwizz {
+            match ee_store::mailwizz::find(&mut *conn, &tenant.id, settings.mailwizz.as_deref())
+                .await
+            {
+                Ok(instance) => crate::mailwizz::client(services, &instance)
+                    .map(|client| Some((instance, client)))
+                    .map_err(|e| e.to_string()),
+                Err(StoreError::NotFound) => Err(format!(
+                    "MailWizz mode, but the MailWizz instance `{}` does not exist",
+                    settings.mailwizz.as_deref().unwrap_or("(primary)")
+                )),
+                Err(e) => return Err(e),
+            }
+        } else {
+            Ok(None)
         };
         Ok(Self {
             tenant,
             settings,
             relay,
+            mailwizz,
         })
     }
 }
@@ -594,6 +617,7 @@ struct IpQuota {
 
 impl BatchContext {
     async fn load(
+        services: &Services,
         conn: &mut ee_store::AnyConnection,
         batch: &[Message],
     ) -> Result<Self, StoreError> {
@@ -604,7 +628,7 @@ impl BatchContext {
         let mut tenants = HashMap::new();
         let mut suppressed = HashMap::new();
         for (tenant_id, messages) in by_tenant {
-            match TenantContext::load(&mut *conn, tenant_id).await {
+            match TenantContext::load(services, &mut *conn, tenant_id).await {
                 Ok(t) => {
                     tenants.insert(tenant_id.to_owned(), Arc::new(t));
                 }
@@ -784,7 +808,7 @@ impl Engine {
         if batch.is_empty() {
             return Ok(0);
         }
-        let context = Arc::new(BatchContext::load(&mut conn, &batch).await?);
+        let context = Arc::new(BatchContext::load(&self.services, &mut conn, &batch).await?);
         drop(conn);
         let count = batch.len();
         let gate = Arc::new(Semaphore::new(settings.concurrency.max(1)));
@@ -1033,6 +1057,19 @@ impl Engine {
                 return Ok(r);
             }
         };
+        match &tenant_context.mailwizz {
+            Ok(Some((instance, client))) => {
+                return Ok(self
+                    .send_by_mailwizz(message, tenant_context, instance, client)
+                    .await);
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                let mut r = Result1::new("failed");
+                r.reason = Some(reason.clone());
+                return Ok(r);
+            }
+        }
 
         // Where it goes: the recipient domain's MX hosts (also for the relay: it names
         // the provider whose limits apply).
@@ -1455,7 +1492,7 @@ impl Engine {
             .acquire()
             .await
             .map_err(|e| e.to_string())?;
-        let tenant = TenantContext::load(&mut conn, &message.tenant_id)
+        let tenant = TenantContext::load(&self.services, &mut conn, &message.tenant_id)
             .await
             .map_err(|e| e.to_string())?;
         drop(conn);
@@ -1473,23 +1510,17 @@ impl Engine {
         Ok(data.len())
     }
 
-    async fn build(
-        &self,
-        message: &Message,
-        tenant: &TenantContext,
-        relay: bool,
-        chosen: &Chosen,
-    ) -> Result<(Vec<u8>, Vec<String>), String> {
-        let tenant_slug = tenant.tenant.slug.as_str();
+    /// The HTML body as it goes out: links rewritten and the open pixel added when the
+    /// message tracks them; the original links by index.
+    fn tracked_html(&self, message: &Message, unsubscribe: &str) -> (Option<String>, Vec<String>) {
         let settings = &self.services.delivery;
         let base = settings.public_url.trim_end_matches('/');
-        let unsubscribe = unsubscribe_url(settings, &message.id);
         let mut links = Vec::new();
         let html = message.html.as_deref().map(|html| {
             let mut body = html.to_owned();
             if message.track_clicks != 0 {
                 let (rewritten, found) =
-                    tracking::rewrite_links(&body, Some(&unsubscribe), |i, _| {
+                    tracking::rewrite_links(&body, Some(unsubscribe), |i, _| {
                         format!(
                             "{base}/t/c/{}",
                             tracking::sign(&settings.tracking_key, Kind::Click, &message.id, i)
@@ -1509,6 +1540,84 @@ impl Engine {
             }
             body
         });
+        (html, links)
+    }
+
+    /// MailWizz mode: the message handed to the instance's transactional-emails endpoint
+    /// (MailWizz's delivery servers send it). 5xx and time-outs are retried on our schedule,
+    /// a refusal fails the message with MailWizz's reason.
+    async fn send_by_mailwizz(
+        &self,
+        message: &Message,
+        tenant: &TenantContext,
+        instance: &ee_store::mailwizz::Instance,
+        client: &ee_connectors::mailwizz::Client,
+    ) -> Result1 {
+        use ee_connectors::mailwizz::MailWizzError;
+        let unsubscribe = unsubscribe_url(&self.services.delivery, &message.id);
+        let (html, links) = self.tracked_html(message, &unsubscribe);
+        let html = html.unwrap_or_else(|| {
+            let mut body = String::from("<pre>");
+            template::escape_html_into(message.text_body.as_deref().unwrap_or(""), &mut body);
+            body.push_str("</pre>");
+            body
+        });
+        let mut email = json!({
+            "to_name": message.to_name.clone().unwrap_or_else(|| message.to_email.clone()),
+            "to_email": message.to_email,
+            "from_name": message.from_name.clone().unwrap_or_else(|| tenant.tenant.name.clone()),
+            "from_email": message.from_email,
+            "subject": message.subject,
+            "body": html,
+            "send_at": ee_core::timefmt::datetime_utc(self.services.clock.now_ms()),
+        });
+        if let Some(text) = &message.text_body {
+            email["plain_text"] = json!(text);
+        }
+        if let Some(reply_to) = &message.reply_to {
+            email["reply_to_name"] = json!(reply_to);
+            email["reply_to_email"] = json!(reply_to);
+        }
+        let route = format!("mailwizz:{}", instance.name);
+        let mut result = match client.create_transactional_email(&email).await {
+            Ok(uid) => {
+                let mut r = Result1::new("sent");
+                r.reply = Some(format!("MailWizz email_uid {uid}"));
+                r
+            }
+            Err(MailWizzError::Unavailable(reason)) => {
+                let mut r = self.retry(message, Result1::new("deferred"));
+                r.reason = Some(format!("MailWizz unavailable: {reason}"));
+                r
+            }
+            Err(MailWizzError::Unauthorized) => {
+                // A key to fix, not a message to lose: retried on the schedule.
+                let mut r = self.retry(message, Result1::new("deferred"));
+                r.reason = Some(format!("MailWizz instance `{}` refused the API key", instance.name));
+                r
+            }
+            Err(e) => {
+                let mut r = Result1::new("failed");
+                r.reason = Some(e.to_string());
+                r
+            }
+        };
+        result.route = Some(route);
+        result.links = Some(serde_json::to_string(&links).unwrap_or_else(|_| "[]".into()));
+        result
+    }
+
+    async fn build(
+        &self,
+        message: &Message,
+        tenant: &TenantContext,
+        relay: bool,
+        chosen: &Chosen,
+    ) -> Result<(Vec<u8>, Vec<String>), String> {
+        let tenant_slug = tenant.tenant.slug.as_str();
+        let settings = &self.services.delivery;
+        let unsubscribe = unsubscribe_url(settings, &message.id);
+        let (html, links) = self.tracked_html(message, &unsubscribe);
         let mut headers: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> =
             vec![("X-Tenant".into(), tenant_slug.into())];
         if let Some(campaign) = &message.campaign_id {

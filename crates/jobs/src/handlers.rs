@@ -160,10 +160,13 @@ pub fn standard_registry(services: Services) -> Registry {
         let report = infra::validate_all_domains(&s, s.clock.now_ms()).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())
     });
-    add(&mut r, s, scheduler::QUOTA_SYNC, |_s, _job| async move {
-        // Nothing to push to until MailWizz instances and their delivery-server mapping exist
-        // (the PowerMTA/MailWizz issue); say so rather than report a sync that did not happen.
-        Ok(json!({ "synced": 0, "skipped": "no MailWizz delivery-server mapping is configured" }))
+    add(&mut r, s, scheduler::QUOTA_SYNC, |s, _job| async move {
+        Ok(crate::mailwizz::sync_quotas(&s).await?)
+    });
+    add(&mut r, s, crate::mailwizz::SYNC_SUBSCRIBERS, |s, job| async move {
+        let payload: Value = serde_json::from_str(&job.payload).unwrap_or_default();
+        let tenant = payload["tenant_id"].as_str().unwrap_or_default().to_owned();
+        Ok(crate::mailwizz::sync_subscribers(&s, &tenant).await?)
     });
     r
 }

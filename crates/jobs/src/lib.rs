@@ -6,6 +6,7 @@ pub mod csv_import;
 pub mod delivery;
 mod handlers;
 pub mod infra;
+pub mod mailwizz;
 pub mod powermta;
 pub mod scheduler;
 pub mod snapshot;

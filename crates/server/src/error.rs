@@ -178,6 +178,26 @@ impl From<ee_jobs::infra::InfraError> for ApiError {
     }
 }
 
+impl From<ee_jobs::mailwizz::MwError> for ApiError {
+    fn from(e: ee_jobs::mailwizz::MwError) -> Self {
+        use ee_connectors::mailwizz::MailWizzError;
+        use ee_jobs::mailwizz::MwError;
+        match e {
+            MwError::Store(e) => e.into(),
+            MwError::Config(message) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                message,
+            ),
+            // What MailWizz said, as a failure of the service behind us.
+            MwError::MailWizz(MailWizzError::NotFound(text)) => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", format!("MailWizz: {text}"))
+            }
+            MwError::MailWizz(e) => Self::new(StatusCode::BAD_GATEWAY, "mailwizz", e.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

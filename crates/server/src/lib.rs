@@ -122,6 +122,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(templates::versions))
         .routes(routes!(templates::preview))
+        .routes(routes!(templates::push_to_mailwizz))
         .routes(routes!(messages::send))
         .routes(routes!(messages::get))
         .routes(routes!(messages::list_relays, messages::create_relay))
@@ -130,6 +131,13 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(powermta::config))
         .routes(routes!(mailwizz::list, mailwizz::create))
         .routes(routes!(mailwizz::get, mailwizz::update, mailwizz::delete))
+        .routes(routes!(mailwizz::campaign_stats))
+        .routes(routes!(mailwizz::contact_subscribers))
+        .routes(routes!(
+            mailwizz::list_delivery_servers,
+            mailwizz::create_delivery_server
+        ))
+        .routes(routes!(mailwizz::delete_delivery_server))
         .split_for_parts();
     // Large bodies: batches of 10 000 contacts, and uploads streamed to disk.
     let (bulk_routes, bulk_doc) = OpenApiRouter::new()

@@ -112,3 +112,239 @@ pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// The tenant's instance named by id or name, or its primary one (the only one counts as
+/// primary) when `key` is absent.
+pub async fn find(conn: &mut AnyConnection, tenant_id: &str, key: Option<&str>) -> Result<Instance> {
+    let all = list(conn, Some(tenant_id)).await?;
+    match key {
+        Some(key) => all.into_iter().find(|i| i.id == key || i.name == key),
+        None if all.len() == 1 => all.into_iter().next(),
+        None => all.into_iter().find(|i| i.is_primary != 0),
+    }
+    .ok_or(StoreError::NotFound)
+}
+
+/// Contacts of the instance's tenant that may be mailed and have no subscriber there yet.
+pub async fn unsynced_contacts(
+    conn: &mut AnyConnection,
+    instance: &Instance,
+    limit: i64,
+) -> Result<Vec<crate::contacts::Contact>> {
+    let columns = crate::contacts::COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM contacts c WHERE c.tenant_id = $1 AND c.status = 'active' \
+         AND c.validation_status <> 'invalid' AND NOT EXISTS (SELECT 1 FROM mailwizz_subscribers s \
+         WHERE s.instance_id = $2 AND s.contact_id = c.id) ORDER BY c.created_at, c.id LIMIT $3"
+    )))
+    .bind(&instance.tenant_id)
+    .bind(&instance.id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// What MailWizz answered for one contact: its subscriber uid, or why it was refused.
+pub struct SubscriberOutcome<'a> {
+    pub contact_id: &'a str,
+    pub subscriber_uid: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+pub async fn record_subscribers(
+    conn: &mut AnyConnection,
+    instance_id: &str,
+    list_uid: &str,
+    outcomes: &[SubscriberOutcome<'_>],
+    now: i64,
+) -> Result<()> {
+    for o in outcomes {
+        sqlx::query(
+            "INSERT INTO mailwizz_subscribers (instance_id, contact_id, list_uid, subscriber_uid, error, synced_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance_id, contact_id) DO UPDATE SET \
+             list_uid = excluded.list_uid, subscriber_uid = excluded.subscriber_uid, error = excluded.error, \
+             synced_at = excluded.synced_at",
+        )
+        .bind(instance_id)
+        .bind(o.contact_id)
+        .bind(list_uid)
+        .bind(o.subscriber_uid)
+        .bind(o.error)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Subscriber {
+    pub instance_id: String,
+    pub contact_id: String,
+    pub list_uid: String,
+    pub subscriber_uid: Option<String>,
+    pub error: Option<String>,
+    pub synced_at: i64,
+}
+
+pub async fn subscribers_of_contact(
+    conn: &mut AnyConnection,
+    contact_id: &str,
+) -> Result<Vec<Subscriber>> {
+    Ok(sqlx::query_as(
+        "SELECT instance_id, contact_id, list_uid, subscriber_uid, error, synced_at \
+         FROM mailwizz_subscribers WHERE contact_id = $1 ORDER BY instance_id",
+    )
+    .bind(contact_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The MailWizz template uid and version a template of ours was last pushed as.
+pub async fn pushed_template(
+    conn: &mut AnyConnection,
+    instance_id: &str,
+    template_id: &str,
+) -> Result<Option<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT template_uid, version FROM mailwizz_templates WHERE instance_id = $1 AND template_id = $2",
+    )
+    .bind(instance_id)
+    .bind(template_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn record_template(
+    conn: &mut AnyConnection,
+    instance_id: &str,
+    template_id: &str,
+    template_uid: &str,
+    version: i64,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO mailwizz_templates (instance_id, template_id, template_uid, version, pushed_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (instance_id, template_id) DO UPDATE SET \
+         template_uid = excluded.template_uid, version = excluded.version, pushed_at = excluded.pushed_at",
+    )
+    .bind(instance_id)
+    .bind(template_id)
+    .bind(template_uid)
+    .bind(version)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A sending IP mapped to the MailWizz delivery server that uses it, with the last sync.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DeliveryServer {
+    pub id: String,
+    pub instance_id: String,
+    pub ip_id: String,
+    pub server_id: String,
+    pub last_status: Option<String>,
+    pub last_detail: Option<String>,
+    pub last_hourly_quota: Option<i64>,
+    pub last_daily_quota: Option<i64>,
+    pub last_sync_at: Option<i64>,
+    pub created_at: i64,
+}
+
+const SERVER_COLUMNS: &str = "d.id, d.instance_id, d.ip_id, d.server_id, d.last_status, d.last_detail, \
+    d.last_hourly_quota, d.last_daily_quota, d.last_sync_at, d.created_at";
+
+pub async fn insert_delivery_server(
+    conn: &mut AnyConnection,
+    instance_id: &str,
+    ip_id: &str,
+    server_id: &str,
+    now: i64,
+) -> Result<DeliveryServer> {
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO mailwizz_delivery_servers (id, instance_id, ip_id, server_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&id)
+    .bind(instance_id)
+    .bind(ip_id)
+    .bind(server_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| StoreError::unique(e, "delivery server"))?;
+    get_delivery_server(conn, &id, None).await
+}
+
+pub async fn get_delivery_server(
+    conn: &mut AnyConnection,
+    id: &str,
+    scope: Option<&str>,
+) -> Result<DeliveryServer> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SERVER_COLUMNS} FROM mailwizz_delivery_servers d JOIN mailwizz_instances i \
+         ON i.id = d.instance_id WHERE d.id = $1 AND ($2 IS NULL OR i.tenant_id = $2)"
+    )))
+    .bind(id)
+    .bind(scope)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+pub async fn list_delivery_servers(
+    conn: &mut AnyConnection,
+    scope: Option<&str>,
+) -> Result<Vec<DeliveryServer>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SERVER_COLUMNS} FROM mailwizz_delivery_servers d JOIN mailwizz_instances i \
+         ON i.id = d.instance_id WHERE ($1 IS NULL OR i.tenant_id = $1) ORDER BY d.created_at, d.id"
+    )))
+    .bind(scope)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn delete_delivery_server(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM mailwizz_delivery_servers WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// What the last quota sync of one mapping came to.
+pub struct SyncOutcome<'a> {
+    pub status: &'a str,
+    pub detail: &'a str,
+    pub hourly_quota: Option<i64>,
+    pub daily_quota: Option<i64>,
+}
+
+pub async fn record_sync(
+    conn: &mut AnyConnection,
+    id: &str,
+    outcome: &SyncOutcome<'_>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE mailwizz_delivery_servers SET last_status = $1, last_detail = $2, last_hourly_quota = $3, \
+         last_daily_quota = $4, last_sync_at = $5 WHERE id = $6",
+    )
+    .bind(outcome.status)
+    .bind(outcome.detail)
+    .bind(outcome.hourly_quota)
+    .bind(outcome.daily_quota)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

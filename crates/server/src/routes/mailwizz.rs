@@ -1,5 +1,6 @@
 //! `/api/v1/mailwizz/instances`: a tenant's MailWizz instances (several allowed), the API
-//! key sealed at rest and never returned.
+//! key sealed at rest and never returned; a campaign's stats read back; the mapping of
+//! sending IPs to MailWizz delivery servers with the state of their quota sync.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -16,8 +17,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
 
-/// Sealing purpose of MailWizz API keys.
-pub const KEY_PURPOSE: &str = "mailwizz-api-key";
+pub use ee_jobs::mailwizz::KEY_PURPOSE;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InstanceOut {
@@ -236,4 +236,217 @@ pub async fn delete(
     audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignStats {
+    pub instance_id: String,
+    pub campaign_uid: String,
+    /// MailWizz's `data` as it answered (subscribers_count, processed_count,
+    /// delivery_success_count, opens_count, clicks_count, bounces_count…).
+    #[schema(value_type = Object)]
+    pub stats: serde_json::Value,
+}
+
+#[utoipa::path(get, path = "/api/v1/mailwizz/instances/{id}/campaigns/{uid}/stats", tag = "mailwizz",
+    params(("id" = String, Path), ("uid" = String, Path, description = "MailWizz campaign uid")),
+    responses((status = 200, body = CampaignStats), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn campaign_stats(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, uid)): Path<(String, String)>,
+) -> ApiResult<Json<CampaignStats>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let instance = mailwizz::get(&mut conn, &id, principal.scope())
+        .await
+        .map_err(ApiError::from_store("MailWizz instance"))?;
+    drop(conn);
+    let client = ee_jobs::mailwizz::client(&state.services, &instance)?;
+    let stats = client
+        .campaign_stats(&uid)
+        .await
+        .map_err(ee_jobs::mailwizz::MwError::from)?;
+    Ok(Json(CampaignStats {
+        instance_id: instance.id,
+        campaign_uid: uid,
+        stats,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryServerOut {
+    pub id: String,
+    pub instance_id: String,
+    pub ip_id: String,
+    /// The delivery server's id in MailWizz.
+    pub server_id: String,
+    /// The last hourly sync: `synced`, `unsupported` (the instance exposes no
+    /// delivery-server endpoint: nothing was pushed) or `failed`; absent before the first.
+    pub last_status: Option<String>,
+    pub last_detail: Option<String>,
+    pub last_hourly_quota: Option<i64>,
+    pub last_daily_quota: Option<i64>,
+    pub last_sync_at: Option<String>,
+    pub created_at: String,
+}
+
+impl From<mailwizz::DeliveryServer> for DeliveryServerOut {
+    fn from(d: mailwizz::DeliveryServer) -> Self {
+        Self {
+            id: d.id,
+            instance_id: d.instance_id,
+            ip_id: d.ip_id,
+            server_id: d.server_id,
+            last_status: d.last_status,
+            last_detail: d.last_detail,
+            last_hourly_quota: d.last_hourly_quota,
+            last_daily_quota: d.last_daily_quota,
+            last_sync_at: d.last_sync_at.map(to_rfc3339),
+            created_at: to_rfc3339(d.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryServerIn {
+    /// The MailWizz instance (id).
+    pub instance: String,
+    /// The sending IP (id or address).
+    pub ip: String,
+    /// The delivery server's id in MailWizz.
+    pub server_id: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/mailwizz/delivery-servers", tag = "mailwizz", request_body = DeliveryServerIn,
+    responses((status = 201, body = DeliveryServerOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create_delivery_server(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<DeliveryServerIn>,
+) -> ApiResult<(StatusCode, Json<DeliveryServerOut>)> {
+    if body.server_id.trim().is_empty() {
+        return Err(ApiError::invalid_field("server_id", "is required"));
+    }
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let instance = mailwizz::get(&mut tx, &body.instance, principal.scope())
+        .await
+        .map_err(|_| ApiError::invalid_field("instance", "no such MailWizz instance"))?;
+    let ip = match ee_store::ips::get(&mut tx, &body.ip, Some(&instance.tenant_id)).await {
+        Ok(ip) => Some(ip),
+        Err(_) => ee_store::ips::get_by_address(&mut tx, &body.ip)
+            .await
+            .ok()
+            .filter(|ip| ip.tenant_id.as_deref() == Some(instance.tenant_id.as_str())),
+    }
+    .ok_or_else(|| ApiError::invalid_field("ip", "no such IP for the instance's tenant"))?;
+    let mapping = mailwizz::insert_delivery_server(
+        &mut tx,
+        &instance.id,
+        &ip.id,
+        body.server_id.trim(),
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        ee_store::StoreError::Conflict(_) => ApiError::conflict(format!(
+            "delivery server {} of this instance is mapped already",
+            body.server_id.trim()
+        )),
+        other => other.into(),
+    })?;
+    let out = DeliveryServerOut::from(mapping);
+    let change = Change {
+        action: "mailwizz.delivery_server.create",
+        resource_type: "mailwizz_delivery_server",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&instance.tenant_id),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[utoipa::path(get, path = "/api/v1/mailwizz/delivery-servers", tag = "mailwizz",
+    responses((status = 200, body = Vec<DeliveryServerOut>)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list_delivery_servers(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<DeliveryServerOut>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let rows = mailwizz::list_delivery_servers(&mut conn, principal.scope()).await?;
+    Ok(Json(rows.into_iter().map(DeliveryServerOut::from).collect()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/mailwizz/delivery-servers/{id}", tag = "mailwizz", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn delete_delivery_server(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let found = mailwizz::get_delivery_server(&mut tx, &id, principal.scope())
+        .await
+        .map_err(ApiError::from_store("delivery server mapping"))?;
+    let instance = mailwizz::get(&mut tx, &found.instance_id, None).await?;
+    mailwizz::delete_delivery_server(&mut tx, &found.id).await?;
+    let change = Change {
+        action: "mailwizz.delivery_server.delete",
+        resource_type: "mailwizz_delivery_server",
+        resource_id: Some(&found.id),
+        tenant_id: Some(&instance.tenant_id),
+        before: serde_json::to_value(DeliveryServerOut::from(found.clone())).ok(),
+        after: None,
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriberOut {
+    pub instance_id: String,
+    pub list_uid: String,
+    /// The subscriber's uid in that list; absent when MailWizz refused it (`error`).
+    pub subscriber_uid: Option<String>,
+    pub error: Option<String>,
+    pub synced_at: String,
+}
+
+#[utoipa::path(get, path = "/api/v2/contacts/{id}/mailwizz", tag = "mailwizz", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<SubscriberOut>), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+/// The contact's subscribers in MailWizz lists (tenants delivering through MailWizz).
+pub async fn contact_subscribers(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<SubscriberOut>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let contact = ee_store::contacts::get(&mut conn, &id, principal.scope())
+        .await
+        .map_err(ApiError::from_store("contact"))?;
+    let rows = mailwizz::subscribers_of_contact(&mut conn, &contact.id).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|s| SubscriberOut {
+                instance_id: s.instance_id,
+                list_uid: s.list_uid,
+                subscriber_uid: s.subscriber_uid,
+                error: s.error,
+                synced_at: to_rfc3339(s.synced_at),
+            })
+            .collect(),
+    ))
 }

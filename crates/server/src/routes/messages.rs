@@ -505,6 +505,28 @@ pub async fn put_delivery(
             ApiError::invalid_field("relay", format!("no relay `{key}` for this tenant"))
         })?;
     }
+    if body.mode == ee_core::delivery::Mode::Mailwizz {
+        let instance = ee_store::mailwizz::find(&mut tx, &tenant_id, body.mailwizz.as_deref())
+            .await
+            .map_err(|_| {
+                ApiError::invalid_field(
+                    "mailwizz",
+                    match &body.mailwizz {
+                        Some(key) => format!("no MailWizz instance `{key}` for this tenant"),
+                        None => "the tenant has no primary MailWizz instance: name one".into(),
+                    },
+                )
+            })?;
+        if instance.default_list_uid.is_none() {
+            return Err(ApiError::invalid_field(
+                "mailwizz",
+                format!(
+                    "MailWizz instance `{}` has no default list for the tenant's contacts",
+                    instance.name
+                ),
+            ));
+        }
+    }
     for (field, value) in [
         ("return_path", &body.return_path),
         ("unsubscribe_mailto", &body.unsubscribe_mailto),

@@ -579,3 +579,70 @@ pub async fn select(
         template: chosen.into(),
     }))
 }
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushIn {
+    /// The MailWizz instance (id or name); the tenant's primary one when absent.
+    pub instance: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushOut {
+    pub template_id: String,
+    pub version: i64,
+    pub instance_id: String,
+    /// The template's uid in MailWizz.
+    pub template_uid: String,
+    /// Created now (true) or an update of the one pushed before (false).
+    pub created: bool,
+}
+
+#[utoipa::path(post, path = "/api/v2/templates/{id}/mailwizz", tag = "templates", params(("id" = String, Path)),
+    request_body = PushIn,
+    responses((status = 200, body = PushOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+/// Pushes the template to a MailWizz instance of its tenant: created there the first time,
+/// updated after (its MailWizz-style tags are MailWizz's own).
+pub async fn push_to_mailwizz(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PushIn>,
+) -> ApiResult<Json<PushOut>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let template = visible(&mut conn, &principal, &id).await?;
+    let instance =
+        ee_store::mailwizz::find(&mut conn, &template.tenant_id, body.instance.as_deref())
+            .await
+            .map_err(|_| {
+                ApiError::invalid_field(
+                    "instance",
+                    "no such MailWizz instance for the template's tenant",
+                )
+            })?;
+    drop(conn);
+    let (template_uid, created) =
+        ee_jobs::mailwizz::push_template(&state.services, &instance, &template).await?;
+    let out = PushOut {
+        template_id: template.id.clone(),
+        version: template.version,
+        instance_id: instance.id.clone(),
+        template_uid,
+        created,
+    };
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let change = Change {
+        action: "template.push_mailwizz",
+        resource_type: "template",
+        resource_id: Some(&template.id),
+        tenant_id: Some(&template.tenant_id),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}

@@ -1,0 +1,338 @@
+//! MailWizz as a delivery route (seed 000 §8.3, option A): the tenant's contacts injected
+//! into its instance's default list, templates pushed, the hourly warm-up quota sync of the
+//! delivery servers that use our IPs. Sending by the transactional-emails endpoint is in
+//! `delivery`.
+
+use std::time::Duration;
+
+use ee_connectors::mailwizz::{Client, MailWizzError};
+use ee_store::mailwizz::{self as store, Instance, SubscriberOutcome, SyncOutcome};
+use ee_store::{StoreError, templates};
+use serde_json::{Map, Value, json};
+
+use crate::{JobError, Services};
+
+/// Sealing purpose of MailWizz API keys.
+pub const KEY_PURPOSE: &str = "mailwizz-api-key";
+
+/// Job: inject a tenant's contacts that have no subscriber yet into its default list.
+pub const SYNC_SUBSCRIBERS: &str = "mailwizz.subscribers";
+
+/// Subscribers per bulk request.
+const BULK: i64 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MwError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    MailWizz(#[from] MailWizzError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for MwError {
+    fn from(e: sqlx::Error) -> Self {
+        MwError::Store(e.into())
+    }
+}
+
+impl From<MwError> for JobError {
+    fn from(e: MwError) -> Self {
+        JobError(e.to_string())
+    }
+}
+
+/// A client for the instance, its key opened with the master key.
+pub fn client(services: &Services, instance: &Instance) -> Result<Client, MwError> {
+    let key = services
+        .delivery
+        .sealer
+        .as_ref()
+        .and_then(|s| s.open(KEY_PURPOSE, &instance.api_key_sealed).ok())
+        .and_then(|k| String::from_utf8(k).ok())
+        .ok_or_else(|| {
+            MwError::Config(format!(
+                "the API key of MailWizz instance `{}` cannot be opened",
+                instance.name
+            ))
+        })?;
+    Ok(Client::new(&instance.api_url, &key, Duration::from_secs(15))?
+        .with_retries(2, Duration::from_millis(200)))
+}
+
+/// The custom fields a contact carries into MailWizz: EMAIL, FNAME, LNAME and the fields
+/// it has (MailWizz's tags: COMPANY, PHONE, CITY, COUNTRY, LANGUAGE…).
+fn subscriber_fields(contact: &ee_store::contacts::Contact) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("EMAIL".into(), json!(contact.email));
+    let optional = [
+        ("FNAME", &contact.first_name),
+        ("LNAME", &contact.last_name),
+        ("COMPANY", &contact.company),
+        ("PHONE", &contact.phone),
+        ("CITY", &contact.city),
+        ("COUNTRY", &contact.country),
+        ("LANGUAGE", &contact.language),
+        ("CATEGORY", &contact.category),
+    ];
+    for (tag, value) in optional {
+        if let Some(v) = value {
+            fields.insert(tag.into(), json!(v));
+        }
+    }
+    fields
+}
+
+/// Whether the tenant delivers through MailWizz: then its ingested contacts are injected.
+pub async fn tenant_uses_mailwizz(
+    conn: &mut ee_store::AnyConnection,
+    tenant_id: &str,
+) -> Result<bool, StoreError> {
+    let tenant = ee_store::tenants::get(conn, tenant_id).await?;
+    Ok(crate::delivery::tenant_delivery(&tenant.settings).mode == ee_core::delivery::Mode::Mailwizz)
+}
+
+/// Injects the tenant's contacts without a subscriber into the default list of its
+/// MailWizz instance, in bulk; keeps each subscriber uid, or why MailWizz refused it.
+pub async fn sync_subscribers(services: &Services, tenant_id: &str) -> Result<Value, MwError> {
+    let mut conn = services.db.pool().acquire().await?;
+    let tenant = ee_store::tenants::get(&mut conn, tenant_id).await?;
+    let settings = crate::delivery::tenant_delivery(&tenant.settings);
+    let instance = store::find(&mut conn, tenant_id, settings.mailwizz.as_deref())
+        .await
+        .map_err(|_| MwError::Config("the tenant has no MailWizz instance".into()))?;
+    let Some(list_uid) = instance.default_list_uid.clone() else {
+        return Err(MwError::Config(format!(
+            "MailWizz instance `{}` has no default list",
+            instance.name
+        )));
+    };
+    let client = client(services, &instance)?;
+    let (mut created, mut existing, mut refused) = (0usize, 0usize, 0usize);
+    loop {
+        let contacts = store::unsynced_contacts(&mut conn, &instance, BULK).await?;
+        if contacts.is_empty() {
+            break;
+        }
+        let fields: Vec<Map<String, Value>> = contacts.iter().map(subscriber_fields).collect();
+        let answer = client.create_subscribers_bulk(&list_uid, &fields).await?;
+        let records = answer["records"].as_array().cloned().unwrap_or_default();
+        let mut outcomes: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+        for (i, contact) in contacts.iter().enumerate() {
+            let record = records.get(i).cloned().unwrap_or(Value::Null);
+            let uid = record["data"]["subscriber_uid"]
+                .as_str()
+                .or_else(|| record["subscriber_uid"].as_str())
+                .filter(|_| record["status"] != "error")
+                .map(str::to_owned);
+            if let Some(uid) = uid {
+                created += 1;
+                outcomes.push((contact.id.clone(), Some(uid), None));
+                continue;
+            }
+            // Refused in bulk (already in the list, say): MailWizz may know it already.
+            let why = record["error"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| "no subscriber in MailWizz's answer".into());
+            match client.search_by_email(&list_uid, &contact.email).await? {
+                Some(found) => {
+                    existing += 1;
+                    let uid = found["subscriber_uid"].as_str().map(str::to_owned);
+                    outcomes.push((contact.id.clone(), uid, None));
+                }
+                None => {
+                    refused += 1;
+                    outcomes.push((contact.id.clone(), None, Some(why)));
+                }
+            }
+        }
+        let rows: Vec<SubscriberOutcome<'_>> = outcomes
+            .iter()
+            .map(|(contact_id, uid, error)| SubscriberOutcome {
+                contact_id,
+                subscriber_uid: uid.as_deref(),
+                error: error.as_deref(),
+            })
+            .collect();
+        let now = services.clock.now_ms();
+        let mut tx = services.db.pool().begin().await?;
+        store::record_subscribers(&mut tx, &instance.id, &list_uid, &rows, now).await?;
+        tx.commit().await?;
+    }
+    Ok(json!({"instance": instance.name, "list_uid": list_uid,
+        "created": created, "existing": existing, "refused": refused}))
+}
+
+/// Pushes one of our templates to the MailWizz instance: created the first time, updated
+/// after. Our MailWizz-style tags ([FNAME], [EMAIL]…) are MailWizz's own.
+pub async fn push_template(
+    services: &Services,
+    instance: &Instance,
+    template: &templates::Template,
+) -> Result<(String, bool), MwError> {
+    let client = client(services, instance)?;
+    let mut conn = services.db.pool().acquire().await?;
+    let pushed = store::pushed_template(&mut conn, &instance.id, &template.id).await?;
+    let name = format!("{} ({})", template.name, template.language);
+    let (uid, created) = match pushed {
+        Some((uid, _)) => match client.update_template(&uid, &name, &template.html_content).await {
+            Ok(_) => (uid, false),
+            // Deleted on MailWizz's side: created again.
+            Err(MailWizzError::NotFound(_)) => {
+                (client.create_template(&name, &template.html_content).await?, true)
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => (client.create_template(&name, &template.html_content).await?, true),
+    };
+    store::record_template(
+        &mut conn,
+        &instance.id,
+        &template.id,
+        &uid,
+        template.version,
+        services.clock.now_ms(),
+    )
+    .await?;
+    Ok((uid, created))
+}
+
+/// What to push for an IP: the hourly quota spreads what is left today over the hours
+/// left (rounded up), the daily one is today's warm-up quota. `None`: no limit.
+pub fn quotas_for(
+    daily_quota: Option<i64>,
+    remaining: Option<i64>,
+    now_ms: i64,
+) -> (Option<i64>, Option<i64>) {
+    let hours_left = 24 - (now_ms.rem_euclid(86_400_000) / 3_600_000);
+    let hourly = remaining.map(|r| {
+        let r = r.max(0);
+        (r + hours_left - 1) / hours_left
+    });
+    (hourly, daily_quota)
+}
+
+/// The hourly sync: each mapped IP's quota pushed to its MailWizz delivery server. An
+/// instance without a delivery-server endpoint is marked `unsupported` and skipped: no
+/// success is reported that did not happen.
+pub async fn sync_quotas(services: &Services) -> Result<Value, MwError> {
+    let now = services.clock.now_ms();
+    let mut conn = services.db.pool().acquire().await?;
+    let mappings = store::list_delivery_servers(&mut conn, None).await?;
+    let (mut synced, mut unsupported, mut failed) = (0, 0, 0);
+    let mut results = Vec::new();
+    for mapping in mappings {
+        let outcome = sync_one(services, &mut conn, &mapping, now).await;
+        let (status, detail, hourly, daily) = match outcome {
+            Ok((hourly, daily)) => {
+                synced += 1;
+                (
+                    "synced",
+                    format!("hourly_quota {hourly:?}, daily_quota {daily:?}"),
+                    hourly,
+                    daily,
+                )
+            }
+            Err(MwError::MailWizz(MailWizzError::NotFound(text))) => {
+                unsupported += 1;
+                (
+                    "unsupported",
+                    format!(
+                        "MailWizz answered 404 ({text}): this installation exposes no \
+                         delivery-server endpoint, or does not know server {}; nothing pushed",
+                        mapping.server_id
+                    ),
+                    None,
+                    None,
+                )
+            }
+            Err(e) => {
+                failed += 1;
+                ("failed", e.to_string(), None, None)
+            }
+        };
+        store::record_sync(
+            &mut conn,
+            &mapping.id,
+            &SyncOutcome {
+                status,
+                detail: &detail,
+                hourly_quota: hourly,
+                daily_quota: daily,
+            },
+            now,
+        )
+        .await?;
+        results.push(json!({"mapping": mapping.id, "server_id": mapping.server_id,
+            "status": status, "detail": detail}));
+    }
+    Ok(json!({"synced": synced, "unsupported": unsupported, "failed": failed, "results": results}))
+}
+
+async fn sync_one(
+    services: &Services,
+    conn: &mut ee_store::AnyConnection,
+    mapping: &store::DeliveryServer,
+    now: i64,
+) -> Result<(Option<i64>, Option<i64>), MwError> {
+    let instance = store::get(&mut *conn, &mapping.instance_id, None).await?;
+    let ip = ee_store::ips::get(&mut *conn, &mapping.ip_id, None).await?;
+    let quota = crate::infra::quota(&mut *conn, &ip, now)
+        .await
+        .map_err(|e| MwError::Config(e.to_string()))?;
+    let (hourly, daily) = if ip.state().selectable() {
+        quotas_for(quota.daily_quota, quota.remaining, now)
+    } else {
+        // An IP that may not send (quarantined, resting…) gets nothing to send.
+        (Some(0), Some(0))
+    };
+    let client = client(services, &instance)?;
+    // Asked first: a 404 here means no endpoint (or no such server) before anything is written.
+    client.get_delivery_server(&mapping.server_id).await?;
+    let mut fields = Map::new();
+    // MailWizz reads 0 as "no limit": an IP with nothing left is pushed as the smallest
+    // real limit (1), an unlimited one as 0.
+    fields.insert("hourly_quota".into(), json!(push_value(hourly)));
+    fields.insert("daily_quota".into(), json!(push_value(daily)));
+    client
+        .update_delivery_server(&mapping.server_id, &Value::Object(fields))
+        .await?;
+    Ok((hourly, daily))
+}
+
+/// MailWizz quota fields: 0 means unlimited, so "nothing left" is pushed as 1.
+fn push_value(quota: Option<i64>) -> i64 {
+    match quota {
+        None => 0,
+        Some(q) => q.max(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hourly_quota_spreads_what_is_left_over_the_hours_left() {
+        // 10:30 UTC: 14 hours left (10:00–23:59).
+        let now = 10 * 3_600_000 + 1_800_000;
+        assert_eq!(quotas_for(Some(500), Some(140), now), (Some(10), Some(500)));
+        assert_eq!(quotas_for(Some(500), Some(141), now), (Some(11), Some(500)));
+        assert_eq!(quotas_for(Some(500), Some(0), now), (Some(0), Some(500)));
+        assert_eq!(quotas_for(None, None, now), (None, None));
+        // The last hour takes all that is left.
+        assert_eq!(
+            quotas_for(Some(50), Some(37), 23 * 3_600_000),
+            (Some(37), Some(50))
+        );
+    }
+
+    #[test]
+    fn nothing_left_is_never_pushed_as_unlimited() {
+        assert_eq!(push_value(Some(0)), 1);
+        assert_eq!(push_value(None), 0);
+        assert_eq!(push_value(Some(25)), 25);
+    }
+}

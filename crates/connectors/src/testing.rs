@@ -362,9 +362,10 @@ pub async fn start() -> (String, Shared) {
             get(handle).post(handle).put(handle).delete(handle),
         )
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("fake MailWizz");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("fake MailWizz");
     let addr = listener.local_addr().expect("fake MailWizz");
     tokio::spawn(async move { axum::serve(listener, app).await.expect("fake MailWizz") });
     (format!("http://{addr}/api"), fake)
 }
-

@@ -550,7 +550,13 @@ struct TenantContext {
     /// The relay in relay mode; `Err` names why the tenant cannot send.
     relay: Result<Option<relays::Relay>, String>,
     /// The MailWizz instance (and a client for it) in MailWizz mode.
-    mailwizz: Result<Option<(ee_store::mailwizz::Instance, ee_connectors::mailwizz::Client)>, String>,
+    mailwizz: Result<
+        Option<(
+            ee_store::mailwizz::Instance,
+            ee_connectors::mailwizz::Client,
+        )>,
+        String,
+    >,
 }
 
 impl TenantContext {
@@ -1593,7 +1599,10 @@ impl Engine {
             Err(MailWizzError::Unauthorized) => {
                 // A key to fix, not a message to lose: retried on the schedule.
                 let mut r = self.retry(message, Result1::new("deferred"));
-                r.reason = Some(format!("MailWizz instance `{}` refused the API key", instance.name));
+                r.reason = Some(format!(
+                    "MailWizz instance `{}` refused the API key",
+                    instance.name
+                ));
                 r
             }
             Err(e) => {

@@ -163,10 +163,15 @@ pub fn standard_registry(services: Services) -> Registry {
     add(&mut r, s, scheduler::QUOTA_SYNC, |s, _job| async move {
         Ok(crate::mailwizz::sync_quotas(&s).await?)
     });
-    add(&mut r, s, crate::mailwizz::SYNC_SUBSCRIBERS, |s, job| async move {
-        let payload: Value = serde_json::from_str(&job.payload).unwrap_or_default();
-        let tenant = payload["tenant_id"].as_str().unwrap_or_default().to_owned();
-        Ok(crate::mailwizz::sync_subscribers(&s, &tenant).await?)
-    });
+    add(
+        &mut r,
+        s,
+        crate::mailwizz::SYNC_SUBSCRIBERS,
+        |s, job| async move {
+            let payload: Value = serde_json::from_str(&job.payload).unwrap_or_default();
+            let tenant = payload["tenant_id"].as_str().unwrap_or_default().to_owned();
+            Ok(crate::mailwizz::sync_subscribers(&s, &tenant).await?)
+        },
+    );
     r
 }

@@ -57,8 +57,10 @@ pub fn client(services: &Services, instance: &Instance) -> Result<Client, MwErro
                 instance.name
             ))
         })?;
-    Ok(Client::new(&instance.api_url, &key, Duration::from_secs(15))?
-        .with_retries(2, Duration::from_millis(200)))
+    Ok(
+        Client::new(&instance.api_url, &key, Duration::from_secs(15))?
+            .with_retries(2, Duration::from_millis(200)),
+    )
 }
 
 /// The custom fields a contact carries into MailWizz: EMAIL, FNAME, LNAME and the fields
@@ -90,7 +92,10 @@ pub async fn tenant_uses_mailwizz(
     tenant_id: &str,
 ) -> Result<bool, StoreError> {
     let tenant = ee_store::tenants::get(conn, tenant_id).await?;
-    Ok(crate::delivery::tenant_delivery(&tenant.settings).mode == ee_core::delivery::Mode::Mailwizz)
+    Ok(
+        crate::delivery::tenant_delivery(&tenant.settings).mode
+            == ee_core::delivery::Mode::Mailwizz,
+    )
 }
 
 /// Injects the tenant's contacts without a subscriber into the default list of its
@@ -177,15 +182,26 @@ pub async fn push_template(
     let pushed = store::pushed_template(&mut conn, &instance.id, &template.id).await?;
     let name = format!("{} ({})", template.name, template.language);
     let (uid, created) = match pushed {
-        Some((uid, _)) => match client.update_template(&uid, &name, &template.html_content).await {
+        Some((uid, _)) => match client
+            .update_template(&uid, &name, &template.html_content)
+            .await
+        {
             Ok(_) => (uid, false),
             // Deleted on MailWizz's side: created again.
-            Err(MailWizzError::NotFound(_)) => {
-                (client.create_template(&name, &template.html_content).await?, true)
-            }
+            Err(MailWizzError::NotFound(_)) => (
+                client
+                    .create_template(&name, &template.html_content)
+                    .await?,
+                true,
+            ),
             Err(e) => return Err(e.into()),
         },
-        None => (client.create_template(&name, &template.html_content).await?, true),
+        None => (
+            client
+                .create_template(&name, &template.html_content)
+                .await?,
+            true,
+        ),
     };
     store::record_template(
         &mut conn,
@@ -265,8 +281,10 @@ pub async fn sync_quotas(services: &Services) -> Result<Value, MwError> {
             now,
         )
         .await?;
-        results.push(json!({"mapping": mapping.id, "server_id": mapping.server_id,
-            "status": status, "detail": detail}));
+        results.push(
+            json!({"mapping": mapping.id, "server_id": mapping.server_id,
+            "status": status, "detail": detail}),
+        );
     }
     Ok(json!({"synced": synced, "unsupported": unsupported, "failed": failed, "results": results}))
 }

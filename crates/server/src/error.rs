@@ -190,9 +190,11 @@ impl From<ee_jobs::mailwizz::MwError> for ApiError {
                 message,
             ),
             // What MailWizz said, as a failure of the service behind us.
-            MwError::MailWizz(MailWizzError::NotFound(text)) => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", format!("MailWizz: {text}"))
-            }
+            MwError::MailWizz(MailWizzError::NotFound(text)) => Self::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("MailWizz: {text}"),
+            ),
             MwError::MailWizz(e) => Self::new(StatusCode::BAD_GATEWAY, "mailwizz", e.to_string()),
         }
     }

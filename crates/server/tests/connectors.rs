@@ -200,3 +200,361 @@ async fn mailwizz_instances_keep_their_keys_sealed() {
     assert_eq!(app.get(&path, &key_a).await.status, StatusCode::NOT_FOUND);
     app.finish().await;
 }
+
+/// Delivery through MailWizz (seed 000 §8.3, option A) against the fake MailWizz: contacts
+/// injected into the default list with their subscriber ids kept, a transactional message
+/// sent by MailWizz's transactional-emails endpoint (a 5xx deferred, then sent), a template
+/// pushed then updated, a campaign's stats read back.
+#[tokio::test]
+async fn a_tenant_delivers_through_mailwizz() {
+    use ee_connectors::testing::{self, KEY};
+    use ee_dns::testing::{Rec, Zone};
+    let mut zone = Zone::new();
+    zone.add("brand.test", Rec::Mx(10, "mx.brand.test".into()))
+        .add("mx.brand.test", Rec::A(std::net::Ipv4Addr::LOCALHOST));
+    let app = TestApp::spawn_opts(
+        |_| {},
+        common::Options {
+            zone,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (base, fake) = testing::start().await;
+    fake.lock()
+        .unwrap()
+        .lists
+        .insert("list-a".into(), Vec::new());
+    let a = app.tenant("brand-a").await;
+    let (_, key) = app.api_key(&a, "a").await;
+
+    // MailWizz mode needs an instance with a default list.
+    let no_instance = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/tenants/{a}/delivery"),
+            Some(&key),
+            Some(json!({"mode": "mailwizz"})),
+        )
+        .await;
+    assert_eq!(no_instance.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(no_instance.body["error"]["field"], "mailwizz");
+    let instance = app
+        .post(
+            "/api/v1/mailwizz/instances",
+            &key,
+            json!({"name": "main", "api_url": base, "api_key": KEY, "default_list_uid": "list-a", "is_primary": true}),
+        )
+        .await;
+    assert_eq!(instance.status, StatusCode::CREATED, "{}", instance.body);
+    let instance_id = instance.body["id"].as_str().unwrap().to_owned();
+    let mode = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/tenants/{a}/delivery"),
+            Some(&key),
+            Some(json!({"mode": "mailwizz", "mailwizz": "main"})),
+        )
+        .await;
+    assert_eq!(mode.status, StatusCode::OK, "{}", mode.body);
+
+    // Ingestion injects the contacts into the default list, in bulk.
+    let source = app
+        .post(
+            "/api/v1/data-sources",
+            &key,
+            json!({"slug": "scraper-pro-001", "name": "Scraper-Pro", "type": "scraper_pro"}),
+        )
+        .await;
+    assert_eq!(source.status, StatusCode::CREATED, "{}", source.body);
+    let ingested = app
+        .post(
+            "/api/v2/contacts/ingest",
+            &key,
+            json!({"source_id": "scraper-pro-001", "batch_id": "b1", "contacts": [
+                {"email": "jean@brand.test", "firstName": "Jean", "lastName": "Dupont", "city": "Lyon"},
+                {"email": "marie@brand.test", "firstName": "Marie"},
+                {"email": "not-an-address"}]}),
+        )
+        .await;
+    assert_eq!(ingested.status, StatusCode::OK, "{}", ingested.body);
+    app.run_jobs().await;
+    let jean_id = ingested.body["results"][0]["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    {
+        let f = fake.lock().unwrap();
+        let subscribers = &f.lists["list-a"];
+        assert_eq!(subscribers.len(), 2, "{subscribers:?}");
+        let jean = subscribers
+            .iter()
+            .find(|s| s["EMAIL"] == "jean@brand.test")
+            .unwrap();
+        assert_eq!(
+            (&jean["FNAME"], &jean["LNAME"], &jean["CITY"]),
+            (&json!("Jean"), &json!("Dupont"), &json!("Lyon"))
+        );
+        let bulk: Vec<_> = f
+            .requests
+            .iter()
+            .filter(|r| r.path == "lists/list-a/subscribers/bulk")
+            .collect();
+        assert_eq!(bulk.len(), 1, "one bulk request");
+    }
+    let kept = app
+        .get(&format!("/api/v2/contacts/{jean_id}/mailwizz"), &key)
+        .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    let uid = kept.body[0]["subscriber_uid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fake.lock().unwrap().lists["list-a"]
+            .iter()
+            .filter(|s| s["subscriber_uid"] == uid.as_str())
+            .count(),
+        1
+    );
+    // A second ingest of the same contacts injects nothing twice.
+    let again = app
+        .post(
+            "/api/v2/contacts/ingest",
+            &key,
+            json!({"email": "jean@brand.test", "first_name": "Jean", "source": "scraper-pro-001"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    app.run_jobs().await;
+    assert_eq!(fake.lock().unwrap().lists["list-a"].len(), 2);
+
+    // A transactional message goes out by MailWizz; a 503 first defers it.
+    fake.lock().unwrap().fail_next = 3;
+    let sent = app
+        .post(
+            "/api/v2/messages",
+            &key,
+            json!({"to": "jean@brand.test", "subject": "Bienvenue [FNAME]", "from_email": "hello@brand.test",
+                   "from_name": "Brand A", "html": "<p>Bonjour [FNAME], <a href=\"https://brand.test/start\">start</a></p>",
+                   "text": "Bonjour [FNAME]"}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    let message_id = sent.body["id"].as_str().unwrap().to_owned();
+    app.deliver().await;
+    let deferred = app
+        .get(&format!("/api/v2/messages/{message_id}"), &key)
+        .await;
+    assert_eq!(deferred.body["state"], "deferred", "{}", deferred.body);
+    assert!(fake.lock().unwrap().emails.is_empty());
+    app.clock.advance_ms(4 * 3_600_000 + 1_000);
+    app.deliver().await;
+    let done = app
+        .get(&format!("/api/v2/messages/{message_id}"), &key)
+        .await;
+    assert_eq!(done.body["state"], "sent", "{}", done.body);
+    assert_eq!(done.body["route"], "mailwizz:main", "{}", done.body);
+    {
+        let f = fake.lock().unwrap();
+        assert_eq!(f.emails.len(), 1);
+        let email = f.emails.values().next().unwrap();
+        assert_eq!(email["to_email"], "jean@brand.test");
+        assert_eq!(email["subject"], "Bienvenue Jean");
+        assert_eq!(email["from_name"], "Brand A");
+        assert_eq!(email["plain_text"], "Bonjour Jean");
+        let body = email["body"].as_str().unwrap();
+        assert!(body.contains("Bonjour Jean"), "{body}");
+        // Our click tracking and open pixel travel in the body MailWizz sends.
+        assert!(body.contains("http://ee.test/t/c/"), "{body}");
+        assert!(body.contains("http://ee.test/t/o/"), "{body}");
+        assert!(!body.contains("https://brand.test/start"), "{body}");
+    }
+
+    // A template pushed, then updated in place.
+    let template = app
+        .post(
+            "/api/v2/templates",
+            &key,
+            json!({"name": "welcome", "language": "fr", "subject": "Bienvenue", "html": "<p>Bonjour [FNAME|ami]</p>"}),
+        )
+        .await;
+    assert_eq!(template.status, StatusCode::CREATED, "{}", template.body);
+    let template_id = template.body["id"].as_str().unwrap().to_owned();
+    let push_path = format!("/api/v2/templates/{template_id}/mailwizz");
+    let pushed = app.post(&push_path, &key, json!({})).await;
+    assert_eq!(pushed.status, StatusCode::OK, "{}", pushed.body);
+    assert_eq!(pushed.body["created"], true);
+    let template_uid = pushed.body["template_uid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fake.lock().unwrap().templates[&template_uid]["content"],
+        "<p>Bonjour [FNAME|ami]</p>"
+    );
+    let edited = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v2/templates/{template_id}"),
+            Some(&key),
+            Some(json!({"html": "<p>Salut [FNAME|ami]</p>"})),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let again = app.post(&push_path, &key, json!({})).await;
+    assert_eq!(
+        (&again.body["created"], &again.body["template_uid"]),
+        (&json!(false), &json!(template_uid))
+    );
+    assert_eq!(
+        fake.lock().unwrap().templates[&template_uid]["content"],
+        "<p>Salut [FNAME|ami]</p>"
+    );
+    let unknown = app
+        .post(&push_path, &key, json!({"instance": "nope"}))
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A campaign's stats read back by its uid; an unknown one is a 404 naming MailWizz.
+    fake.lock()
+        .unwrap()
+        .campaigns
+        .insert("camp-1".into(), json!({"name": "Welcome"}));
+    let stats = app
+        .get(
+            &format!("/api/v1/mailwizz/instances/{instance_id}/campaigns/camp-1/stats"),
+            &key,
+        )
+        .await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+    assert_eq!(stats.body["stats"]["opens_count"], 2);
+    let missing = app
+        .get(
+            &format!("/api/v1/mailwizz/instances/{instance_id}/campaigns/nope/stats"),
+            &key,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MailWizz")
+    );
+}
+
+/// The hourly quota sync: stock MailWizz has no delivery-server endpoint, so the mapping
+/// is marked unsupported and nothing is reported synced; an installation that has one gets
+/// each IP's quota.
+#[tokio::test]
+async fn the_quota_sync_never_claims_a_push_it_did_not_make() {
+    use ee_connectors::testing::{self, KEY};
+    let app = TestApp::spawn().await;
+    let a = app.tenant("brand-a").await;
+    let (_, key) = app.api_key(&a, "a").await;
+    let (base, fake) = testing::start().await;
+    let ip = app
+        .post(
+            "/api/v1/ips",
+            &key,
+            json!({"ip": "46.62.168.55", "hostname": "mail1.brand-a.test", "state": "warming"}),
+        )
+        .await;
+    assert_eq!(ip.status, StatusCode::CREATED, "{}", ip.body);
+    let plan = app
+        .post(
+            "/api/v1/warmup/plans",
+            &key,
+            json!({"ip_id": ip.body["id"], "schedule": [240, 480], "replace": true}),
+        )
+        .await;
+    assert_eq!(plan.status, StatusCode::CREATED, "{}", plan.body);
+    let instance = app
+        .post(
+            "/api/v1/mailwizz/instances",
+            &key,
+            json!({"name": "main", "api_url": base, "api_key": KEY}),
+        )
+        .await;
+    let instance_id = instance.body["id"].as_str().unwrap().to_owned();
+    let unknown_ip = app
+        .post(
+            "/api/v1/mailwizz/delivery-servers",
+            &key,
+            json!({"instance": instance_id, "ip": "10.9.9.9", "server_id": "7"}),
+        )
+        .await;
+    assert_eq!(unknown_ip.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown_ip.body["error"]["field"], "ip");
+    let mapped = app
+        .post(
+            "/api/v1/mailwizz/delivery-servers",
+            &key,
+            json!({"instance": instance_id, "ip": "46.62.168.55", "server_id": "7"}),
+        )
+        .await;
+    assert_eq!(mapped.status, StatusCode::CREATED, "{}", mapped.body);
+    let twice = app
+        .post(
+            "/api/v1/mailwizz/delivery-servers",
+            &key,
+            json!({"instance": instance_id, "ip": "46.62.168.55", "server_id": "7"}),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+
+    let sync = || async {
+        app.call(
+            reqwest::Method::POST,
+            "/api/v1/jobs/scheduled.quota_sync/run",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+        app.run_jobs().await;
+        app.get("/api/v1/mailwizz/delivery-servers", &key)
+            .await
+            .body[0]
+            .clone()
+    };
+    // Stock MailWizz: no endpoint.
+    let first = sync().await;
+    assert_eq!(first["last_status"], "unsupported", "{first}");
+    assert!(first["last_hourly_quota"].is_null());
+    assert!(
+        first["last_detail"]
+            .as_str()
+            .unwrap()
+            .contains("no delivery-server endpoint")
+    );
+    assert!(
+        !fake
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|r| r.method == "PUT"),
+        "nothing written"
+    );
+
+    // An installation with the endpoint: today's quota (240, day 1 of the plan) pushed.
+    fake.lock().unwrap().delivery_servers =
+        Some([("7".to_owned(), json!({"name": "pmta-1"}))].into());
+    let second = sync().await;
+    assert_eq!(second["last_status"], "synced", "{second}");
+    assert_eq!(second["last_daily_quota"], 240);
+    let hourly = second["last_hourly_quota"].as_i64().unwrap();
+    assert!((10..=240).contains(&hourly), "{hourly}");
+    let server = fake.lock().unwrap().delivery_servers.as_ref().unwrap()["7"].clone();
+    assert_eq!(server["daily_quota"], "240");
+    assert_eq!(server["hourly_quota"], hourly.to_string());
+
+    // A wrong key: failed, with the reason.
+    let bad = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/mailwizz/instances/{instance_id}"),
+            Some(&key),
+            Some(json!({"api_key": "wrong"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::OK);
+    let third = sync().await;
+    assert_eq!(third["last_status"], "failed", "{third}");
+    assert!(third["last_detail"].as_str().unwrap().contains("API key"));
+}

@@ -115,7 +115,11 @@ pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<()> {
 
 /// The tenant's instance named by id or name, or its primary one (the only one counts as
 /// primary) when `key` is absent.
-pub async fn find(conn: &mut AnyConnection, tenant_id: &str, key: Option<&str>) -> Result<Instance> {
+pub async fn find(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    key: Option<&str>,
+) -> Result<Instance> {
     let all = list(conn, Some(tenant_id)).await?;
     match key {
         Some(key) => all.into_iter().find(|i| i.id == key || i.name == key),

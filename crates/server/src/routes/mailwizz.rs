@@ -344,21 +344,16 @@ pub async fn create_delivery_server(
             .filter(|ip| ip.tenant_id.as_deref() == Some(instance.tenant_id.as_str())),
     }
     .ok_or_else(|| ApiError::invalid_field("ip", "no such IP for the instance's tenant"))?;
-    let mapping = mailwizz::insert_delivery_server(
-        &mut tx,
-        &instance.id,
-        &ip.id,
-        body.server_id.trim(),
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        ee_store::StoreError::Conflict(_) => ApiError::conflict(format!(
-            "delivery server {} of this instance is mapped already",
-            body.server_id.trim()
-        )),
-        other => other.into(),
-    })?;
+    let mapping =
+        mailwizz::insert_delivery_server(&mut tx, &instance.id, &ip.id, body.server_id.trim(), now)
+            .await
+            .map_err(|e| match e {
+                ee_store::StoreError::Conflict(_) => ApiError::conflict(format!(
+                    "delivery server {} of this instance is mapped already",
+                    body.server_id.trim()
+                )),
+                other => other.into(),
+            })?;
     let out = DeliveryServerOut::from(mapping);
     let change = Change {
         action: "mailwizz.delivery_server.create",
@@ -382,7 +377,9 @@ pub async fn list_delivery_servers(
 ) -> ApiResult<Json<Vec<DeliveryServerOut>>> {
     let mut conn = state.db.pool().acquire().await?;
     let rows = mailwizz::list_delivery_servers(&mut conn, principal.scope()).await?;
-    Ok(Json(rows.into_iter().map(DeliveryServerOut::from).collect()))
+    Ok(Json(
+        rows.into_iter().map(DeliveryServerOut::from).collect(),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/mailwizz/delivery-servers/{id}", tag = "mailwizz", params(("id" = String, Path)),

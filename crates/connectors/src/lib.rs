@@ -3,7 +3,9 @@
 
 pub mod alerts;
 pub mod mailwizz;
+pub mod pmta_deploy;
 pub mod powermta;
+pub mod ssh;
 #[cfg(feature = "testing")]
 pub mod testing;
 

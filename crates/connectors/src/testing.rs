@@ -369,3 +369,93 @@ pub async fn start() -> (String, Shared) {
     tokio::spawn(async move { axum::serve(listener, app).await.expect("fake MailWizz") });
     (format!("http://{addr}/api"), fake)
 }
+
+/// A real OpenSSH server (Debian's openssh-server) on a loopback port, for the current
+/// user, with a fresh host key and client key in a temporary directory; stopped on drop.
+pub struct TestSshd {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl TestSshd {
+    /// Starts sshd; `None` when it is not installed (the caller says so and skips).
+    pub fn start() -> Option<Self> {
+        use std::process::Command;
+        let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = |name: &str| dir.path().join(name);
+        for (key, comment) in [("host_key", "host"), ("client_key", "client")] {
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+                .arg(path(key))
+                .status()
+                .expect("ssh-keygen");
+            assert!(status.success(), "ssh-keygen failed");
+        }
+        std::fs::copy(path("client_key.pub"), path("authorized_keys")).expect("authorized_keys");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {pid}\n\
+             AuthorizedKeysFile {auth}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n",
+            host = path("host_key").display(),
+            pid = path("sshd.pid").display(),
+            auth = path("authorized_keys").display(),
+        );
+        std::fs::write(path("sshd_config"), config).expect("sshd_config");
+        let host_pub = std::fs::read_to_string(path("host_key.pub")).expect("host key");
+        let mut fields = host_pub.split_whitespace();
+        let (kind, key) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+        std::fs::write(
+            path("known_hosts"),
+            format!("[127.0.0.1]:{port} {kind} {key}\n"),
+        )
+        .expect("known_hosts");
+        // Privilege separation wants its directory when sshd runs as root.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let child = Command::new(sshd)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(path("sshd_config"))
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("sshd");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Self { port, dir, child });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("sshd did not start on port {port}");
+    }
+
+    /// The current user at this server, with the client key and the server's host key.
+    pub fn target(&self) -> crate::ssh::SshTarget {
+        let user = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|u| u.trim().to_owned())
+            .unwrap_or_else(|| "root".into());
+        let mut target = crate::ssh::SshTarget::new("127.0.0.1", self.port, &user);
+        target.identity_file = Some(self.dir.path().join("client_key"));
+        target.known_hosts = Some(self.dir.path().join("known_hosts"));
+        target.timeout = std::time::Duration::from_secs(20);
+        target
+    }
+}
+
+impl Drop for TestSshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -419,7 +419,7 @@ impl TestSshd {
         .expect("known_hosts");
         // Privilege separation wants its directory when sshd runs as root.
         let _ = std::fs::create_dir_all("/run/sshd");
-        let child = Command::new(sshd)
+        let mut child = Command::new(sshd)
             .arg("-D")
             .arg("-e")
             .arg("-f")
@@ -433,6 +433,8 @@ impl TestSshd {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("sshd did not start on port {port}");
     }
 
@@ -457,5 +459,86 @@ impl Drop for TestSshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What the `pmta` stand-in does: validates a file (postmaster present, virtual-MTA blocks
+/// balanced; refused while `state/refuse-config` exists), reloads (fails once when
+/// `state/fail-reload` exists, else copies the running file to `state/loaded`), and reports
+/// status once a file is loaded. Every reload is logged in `state/reloads`.
+const FAKE_PMTA: &str = r#"#!/bin/sh
+# Stand-in for PowerMTA's pmta command.
+STATE='@STATE@'
+CONFIG='@CONFIG@'
+case "$1" in
+  check-config)
+    if [ -f "$STATE/refuse-config" ]; then echo "config error: $(cat "$STATE/refuse-config")" >&2; exit 1; fi
+    grep -q '^postmaster ' "$2" || { echo "config error: no postmaster" >&2; exit 1; }
+    opens=$(grep -c '^<virtual-mta ' "$2"); closes=$(grep -c '^</virtual-mta>' "$2")
+    [ "$opens" = "$closes" ] || { echo "config error: unbalanced virtual-mta" >&2; exit 1; }
+    exit 0 ;;
+  reload)
+    echo reload >> "$STATE/reloads"
+    if [ -f "$STATE/fail-reload" ]; then rm -f "$STATE/fail-reload"; echo "reload: cannot bind 46.62.168.99" >&2; exit 1; fi
+    cp "$CONFIG" "$STATE/loaded"; exit 0 ;;
+  show)
+    [ "$2" = status ] && [ -f "$STATE/loaded" ] && { echo "PowerMTA running"; exit 0; }
+    exit 1 ;;
+esac
+exit 2
+"#;
+
+/// A PowerMTA host for deploy tests: a [`TestSshd`] and, in its directory, a `pmta`
+/// stand-in script, the configuration's place and the script's state.
+pub struct PmtaHost {
+    pub sshd: TestSshd,
+    pub plan: crate::pmta_deploy::RemotePlan,
+    pub state: std::path::PathBuf,
+}
+
+impl PmtaHost {
+    /// `None` when openssh-server is not installed, unless `EE_REQUIRE_SSHD` is set (CI
+    /// installs it): then that is a failure.
+    pub fn start() -> Option<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(sshd) = TestSshd::start() else {
+            assert!(
+                std::env::var_os("EE_REQUIRE_SSHD").is_none(),
+                "openssh-server is required"
+            );
+            eprintln!("skipped: openssh-server is not installed");
+            return None;
+        };
+        let root = sshd.dir.path().join("remote");
+        let state = root.join("state");
+        std::fs::create_dir_all(&state).expect("state dir");
+        let config = root.join("etc/config");
+        std::fs::create_dir_all(root.join("etc")).expect("etc dir");
+        let script = root.join("pmta");
+        std::fs::write(
+            &script,
+            FAKE_PMTA
+                .replace("@STATE@", &state.display().to_string())
+                .replace("@CONFIG@", &config.display().to_string()),
+        )
+        .expect("pmta script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .expect("pmta script mode");
+        let pmta = script.display().to_string();
+        let plan = crate::pmta_deploy::RemotePlan {
+            config_path: config.display().to_string(),
+            dkim_dir: root.join("etc/dkim").display().to_string(),
+            validate_command: format!("{pmta} check-config {{config}}"),
+            reload_command: format!("{pmta} reload"),
+            status_command: format!("{pmta} show status"),
+        };
+        Some(Self { sshd, plan, state })
+    }
+
+    /// How many reloads the host has seen.
+    pub fn reloads(&self) -> usize {
+        std::fs::read_to_string(self.state.join("reloads"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
     }
 }

@@ -1,78 +1,13 @@
-//! PowerMTA deploys over SSH to a real OpenSSH server on loopback, whose `pmta` is a script
-//! standing in for PowerMTA's command: it validates a file (postmaster present, virtual-MTA
-//! blocks balanced, or refused on demand), reloads (or fails once on demand) and reports
-//! status once a file is loaded.
+//! PowerMTA deploys over SSH to a real OpenSSH server on loopback (`testing::PmtaHost`),
+//! whose `pmta` is a script standing in for PowerMTA's command.
 #![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use ee_connectors::pmta_deploy::{KeyUpload, Outcome, RemotePlan, deploy};
+use ee_connectors::pmta_deploy::{KeyUpload, Outcome, deploy};
 use ee_connectors::powermta::{Input, VirtualMta, render};
-use ee_connectors::testing::TestSshd;
-
-const FAKE_PMTA: &str = r#"#!/bin/sh
-# Stand-in for PowerMTA's pmta command.
-STATE='@STATE@'
-CONFIG='@CONFIG@'
-case "$1" in
-  check-config)
-    if [ -f "$STATE/refuse-config" ]; then echo "config error: $(cat "$STATE/refuse-config")" >&2; exit 1; fi
-    grep -q '^postmaster ' "$2" || { echo "config error: no postmaster" >&2; exit 1; }
-    opens=$(grep -c '^<virtual-mta ' "$2"); closes=$(grep -c '^</virtual-mta>' "$2")
-    [ "$opens" = "$closes" ] || { echo "config error: unbalanced virtual-mta" >&2; exit 1; }
-    exit 0 ;;
-  reload)
-    echo reload >> "$STATE/reloads"
-    if [ -f "$STATE/fail-reload" ]; then rm -f "$STATE/fail-reload"; echo "reload: cannot bind 46.62.168.99" >&2; exit 1; fi
-    cp "$CONFIG" "$STATE/loaded"; exit 0 ;;
-  show)
-    [ "$2" = status ] && [ -f "$STATE/loaded" ] && { echo "PowerMTA running"; exit 0; }
-    exit 1 ;;
-esac
-exit 2
-"#;
-
-struct Host {
-    sshd: TestSshd,
-    plan: RemotePlan,
-    state: std::path::PathBuf,
-}
-
-fn host() -> Option<Host> {
-    let Some(sshd) = TestSshd::start() else {
-        // CI installs it and sets EE_REQUIRE_SSHD: there a missing sshd is a failure.
-        assert!(
-            std::env::var_os("EE_REQUIRE_SSHD").is_none(),
-            "openssh-server is required"
-        );
-        eprintln!("skipped: openssh-server is not installed");
-        return None;
-    };
-    let root = sshd.dir.path().join("remote");
-    let state = root.join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let config = root.join("etc/config");
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    let script = root.join("pmta");
-    std::fs::write(
-        &script,
-        FAKE_PMTA
-            .replace("@STATE@", &state.display().to_string())
-            .replace("@CONFIG@", &config.display().to_string()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let pmta = script.display().to_string();
-    let plan = RemotePlan {
-        config_path: config.display().to_string(),
-        dkim_dir: root.join("etc/dkim").display().to_string(),
-        validate_command: format!("{pmta} check-config {{config}}"),
-        reload_command: format!("{pmta} reload"),
-        status_command: format!("{pmta} show status"),
-    };
-    Some(Host { sshd, plan, state })
-}
+use ee_connectors::testing::PmtaHost;
 
 fn config_with(ips: &[&str]) -> String {
     render(&Input {
@@ -95,15 +30,9 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-fn reloads(state: &Path) -> usize {
-    std::fs::read_to_string(state.join("reloads"))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn a_deploy_backs_up_validates_reloads_and_rolls_back() {
-    let Some(h) = host() else { return };
+    let Some(h) = PmtaHost::start() else { return };
     let target = h.sshd.target();
     let first = config_with(&["46.62.168.55"]);
     let key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
@@ -127,7 +56,7 @@ async fn a_deploy_backs_up_validates_reloads_and_rolls_back() {
     assert_eq!(read(&key_path), key);
     let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    assert_eq!(reloads(&h.state), 1);
+    assert_eq!(h.reloads(), 1);
     assert!(
         report.diff.contains("+<virtual-mta vmta-46-62-168-55>"),
         "{}",
@@ -183,7 +112,7 @@ async fn a_deploy_backs_up_validates_reloads_and_rolls_back() {
     );
     assert_eq!(read(&h.plan.config_path), second);
     assert!(!Path::new(&format!("{}.ee-new", h.plan.config_path)).exists());
-    assert_eq!(reloads(&h.state), 2);
+    assert_eq!(h.reloads(), 2);
     std::fs::remove_file(h.state.join("refuse-config")).unwrap();
 
     // Reload fails after the swap: the backup comes back and is reloaded.
@@ -197,14 +126,14 @@ async fn a_deploy_backs_up_validates_reloads_and_rolls_back() {
         "the previous file is back"
     );
     assert_eq!(read(&h.state.join("loaded").display().to_string()), second);
-    assert_eq!(reloads(&h.state), 4, "the failed reload and the rollback's");
+    assert_eq!(h.reloads(), 4, "the failed reload and the rollback's");
     let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names.last(), Some(&"reload backup"));
 }
 
 #[tokio::test]
 async fn an_unknown_host_key_stops_the_deploy_before_anything() {
-    let Some(h) = host() else { return };
+    let Some(h) = PmtaHost::start() else { return };
     let mut target = h.sshd.target();
     // A known_hosts that names another key for this server.
     let other = h.sshd.dir.path().join("other_known_hosts");
@@ -221,5 +150,5 @@ async fn an_unknown_host_key_stops_the_deploy_before_anything() {
     assert_eq!(report.outcome, Outcome::Failed, "{report:#?}");
     assert_eq!(report.steps.len(), 1);
     assert!(!Path::new(&h.plan.config_path).exists());
-    assert_eq!(reloads(&h.state), 0);
+    assert_eq!(h.reloads(), 0);
 }

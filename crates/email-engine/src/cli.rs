@@ -149,6 +149,10 @@ enum PmtaCommand {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Deploy the configuration and DKIM keys to the PowerMTA host over SSH
+    /// (EE_PMTA_SSH_*): back up, upload, validate, reload, check status, roll back on
+    /// failure. Audited with the diff. Exits non-zero unless deployed.
+    Deploy,
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,6 +314,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             check_blacklist(&config, &ip, json).await
         }
         Command::Pmta(PmtaCommand::Config { out }) => pmta_config(&config, out.as_deref()).await,
+        Command::Pmta(PmtaCommand::Deploy) => pmta_deploy(&config).await,
         Command::Import {
             file,
             tenant,
@@ -389,12 +394,13 @@ fn write_private(path: &std::path::Path, contents: &[u8]) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn pmta_config(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// Services for a one-off PowerMTA command.
+async fn pmta_services(config: &Config) -> anyhow::Result<ee_jobs::Services> {
     let keys = crate::secrets::load_or_create(config)?;
     let sealer = ee_core::secrets::Sealer::new(&keys.master_key)
         .map_err(|e| anyhow::anyhow!("master key: {e}"))?;
     let db = open_db(config).await?;
-    let services = ee_jobs::Services {
+    Ok(ee_jobs::Services {
         db: db.clone(),
         clock: Clock::System,
         alerts: Default::default(),
@@ -405,7 +411,62 @@ async fn pmta_config(config: &Config, out: Option<&std::path::Path>) -> anyhow::
         probe: Default::default(),
         delivery: config.delivery_settings(tracking_key(&keys.master_key), sealer)?,
         pmta: config.pmta_settings(&hostname()),
+    })
+}
+
+async fn pmta_deploy(config: &Config) -> anyhow::Result<()> {
+    let services = pmta_services(config).await?;
+    let report = ee_jobs::powermta::deploy(&services, &services.pmta)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let entry = ee_store::audit::NewAuditEntry {
+        actor_type: "system".into(),
+        actor_id: None,
+        actor_label: Some("email-engine pmta deploy".into()),
+        tenant_id: None,
+        action: "powermta.deploy".into(),
+        resource_type: "powermta".into(),
+        resource_id: Some(report.target.clone()),
+        changes: serde_json::json!({"before": null, "after": report}).to_string(),
+        ip_address: None,
+        user_agent: None,
+        request_id: None,
     };
+    let mut conn = services.db.pool().acquire().await?;
+    ee_store::audit::insert(&mut conn, entry, services.clock.now_ms()).await?;
+    drop(conn);
+    services.db.close().await;
+    for step in &report.steps {
+        let mark = if step.ok { "ok  " } else { "FAIL" };
+        println!(
+            "{mark} {}{}",
+            step.name,
+            if step.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", step.detail)
+            }
+        );
+    }
+    if !report.diff.is_empty() {
+        println!("{}", report.diff);
+    }
+    match report.outcome {
+        ee_connectors::pmta_deploy::Outcome::Deployed => {
+            println!("deployed to {}", report.target);
+            Ok(())
+        }
+        other => anyhow::bail!(
+            "not deployed ({}): {}",
+            serde_json::to_value(other)?.as_str().unwrap_or_default(),
+            report.reason.unwrap_or_default()
+        ),
+    }
+}
+
+async fn pmta_config(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let services = pmta_services(config).await?;
+    let db = services.db.clone();
     let generated = ee_jobs::powermta::generate(&services, &services.pmta, out.is_some())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

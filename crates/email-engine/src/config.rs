@@ -89,6 +89,21 @@ pub struct Config {
     pub pmta_smtp_password: Option<String>,
     pub pmta_dkim_dir: String,
     pub pmta_http_mgmt_port: u16,
+    /// PowerMTA deploy over SSH (OpenSSH client; the host key must be in known_hosts):
+    /// host, port, user, private key and known_hosts file; the configuration's path there
+    /// and the commands that validate a file (`{config}` stands for its path), reload, and
+    /// report status.
+    pub pmta_ssh_host: Option<String>,
+    pub pmta_ssh_port: u16,
+    pub pmta_ssh_user: String,
+    pub pmta_ssh_key: Option<String>,
+    pub pmta_ssh_known_hosts: Option<String>,
+    pub pmta_config_path: String,
+    pub pmta_validate_command: String,
+    pub pmta_reload_command: String,
+    pub pmta_status_command: String,
+    /// PowerMTA's HTTP management address, polled for its status (`http://127.0.0.1:1983`).
+    pub pmta_status_url: Option<String>,
     /// How long a claimed message stays this node's: after a crash, another node (or this
     /// one restarted) takes it over when the lease runs out.
     pub delivery_lease_secs: i64,
@@ -148,6 +163,17 @@ impl Default for Config {
             pmta_smtp_password: None,
             pmta_dkim_dir: "/etc/pmta/dkim".into(),
             pmta_http_mgmt_port: 1983,
+            pmta_ssh_host: None,
+            pmta_ssh_port: 22,
+            pmta_ssh_user: "root".into(),
+            pmta_ssh_key: None,
+            pmta_ssh_known_hosts: None,
+            pmta_config_path: ee_connectors::pmta_deploy::RemotePlan::default().config_path,
+            pmta_validate_command: ee_connectors::pmta_deploy::RemotePlan::default()
+                .validate_command,
+            pmta_reload_command: ee_connectors::pmta_deploy::RemotePlan::default().reload_command,
+            pmta_status_command: ee_connectors::pmta_deploy::RemotePlan::default().status_command,
+            pmta_status_url: None,
         }
     }
 }
@@ -290,6 +316,24 @@ impl Config {
                 .map(|u| (u, self.pmta_smtp_password.clone().unwrap_or_default())),
             dkim_dir: self.pmta_dkim_dir.clone(),
             http_mgmt_port: self.pmta_http_mgmt_port,
+            ssh: self.pmta_ssh_host.as_ref().map(|host| {
+                let mut target = ee_connectors::ssh::SshTarget::new(
+                    host,
+                    self.pmta_ssh_port,
+                    &self.pmta_ssh_user,
+                );
+                target.identity_file = self.pmta_ssh_key.as_ref().map(Into::into);
+                target.known_hosts = self.pmta_ssh_known_hosts.as_ref().map(Into::into);
+                target
+            }),
+            remote: ee_connectors::pmta_deploy::RemotePlan {
+                config_path: self.pmta_config_path.clone(),
+                dkim_dir: self.pmta_dkim_dir.clone(),
+                validate_command: self.pmta_validate_command.clone(),
+                reload_command: self.pmta_reload_command.clone(),
+                status_command: self.pmta_status_command.clone(),
+            },
+            status_url: self.pmta_status_url.clone(),
         }
     }
 

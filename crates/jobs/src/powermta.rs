@@ -2,7 +2,9 @@
 //! quota), their tenants, and the active DKIM key of each domain, rendered by
 //! `ee_connectors::powermta`.
 
+use ee_connectors::pmta_deploy::{self, KeyUpload, RemotePlan, Report};
 use ee_connectors::powermta::{DomainKey, Input, VirtualMta, render};
+use ee_connectors::ssh::SshTarget;
 use ee_core::ip::IpState;
 use ee_store::{StoreError, domains, ips, tenants};
 
@@ -18,6 +20,12 @@ pub struct PmtaSettings {
     /// Where PowerMTA reads the DKIM keys (`<dir>/<domain>.<selector>.pem`).
     pub dkim_dir: String,
     pub http_mgmt_port: u16,
+    /// The PowerMTA host to deploy to; deploys are refused when absent.
+    pub ssh: Option<SshTarget>,
+    /// Paths and commands on that host (its `dkim_dir` is taken from above).
+    pub remote: RemotePlan,
+    /// PowerMTA's HTTP management address (`http://127.0.0.1:1983`), polled for status.
+    pub status_url: Option<String>,
 }
 
 impl Default for PmtaSettings {
@@ -29,6 +37,9 @@ impl Default for PmtaSettings {
             smtp_user: None,
             dkim_dir: "/etc/pmta/dkim".into(),
             http_mgmt_port: 1983,
+            ssh: None,
+            remote: RemotePlan::default(),
+            status_url: None,
         }
     }
 }
@@ -41,6 +52,9 @@ impl std::fmt::Debug for PmtaSettings {
             .field("listeners", &self.listeners)
             .field("smtp_user", &self.smtp_user.as_ref().map(|u| &u.0))
             .field("dkim_dir", &self.dkim_dir)
+            .field("ssh", &self.ssh.as_ref().map(SshTarget::describe))
+            .field("remote", &self.remote)
+            .field("status_url", &self.status_url)
             .finish()
     }
 }
@@ -74,6 +88,8 @@ pub enum PmtaError {
     Store(#[from] StoreError),
     #[error("the DKIM key of {0} cannot be opened with this master key")]
     Key(String),
+    #[error("no PowerMTA host to deploy to: set EE_PMTA_SSH_HOST")]
+    NotConfigured,
 }
 
 /// The configuration as the database says now. With `with_keys`, the DKIM private keys are
@@ -176,4 +192,29 @@ pub async fn generate(
         config: render(&input),
         keys,
     })
+}
+
+/// Generates the configuration with its keys and deploys it to the PowerMTA host over SSH
+/// (backup, validation, reload, status, rollback): the report, whatever the outcome.
+pub async fn deploy(services: &Services, settings: &PmtaSettings) -> Result<Report, PmtaError> {
+    let target = settings.ssh.as_ref().ok_or(PmtaError::NotConfigured)?;
+    let generated = generate(services, settings, true).await?;
+    let keys: Vec<KeyUpload<'_>> = generated
+        .keys
+        .iter()
+        .map(|k| KeyUpload {
+            file_name: &k.file_name,
+            content: &k.pem,
+        })
+        .collect();
+    let mut plan = settings.remote.clone();
+    plan.dkim_dir = settings.dkim_dir.clone();
+    // `20261121T101250Z`: sorts, and names the backup.
+    let stamp: String = ee_core::timefmt::to_rfc3339(services.clock.now_ms())
+        .chars()
+        .take(19)
+        .filter(|c| c.is_ascii_alphanumeric())
+        .chain(std::iter::once('Z'))
+        .collect();
+    Ok(pmta_deploy::deploy(target, &plan, &generated.config, &keys, &stamp).await)
 }

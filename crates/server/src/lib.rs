@@ -129,6 +129,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::update_relay, messages::delete_relay))
         .routes(routes!(messages::get_delivery, messages::put_delivery))
         .routes(routes!(powermta::config))
+        .routes(routes!(powermta::deploy))
         .routes(routes!(mailwizz::list, mailwizz::create))
         .routes(routes!(mailwizz::get, mailwizz::update, mailwizz::delete))
         .routes(routes!(mailwizz::campaign_stats))

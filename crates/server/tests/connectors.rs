@@ -558,3 +558,122 @@ async fn the_quota_sync_never_claims_a_push_it_did_not_make() {
     assert_eq!(third["last_status"], "failed", "{third}");
     assert!(third["last_detail"].as_str().unwrap().contains("API key"));
 }
+
+/// `POST /api/v1/powermta/deploy` against a real sshd on loopback: deployed with the keys,
+/// then refused by the validation (502 with the report, the running file untouched); each
+/// deploy in the audit log with its diff and no password.
+#[tokio::test]
+async fn the_api_deploys_the_config_and_audits_the_diff() {
+    let Some(host) = ee_connectors::testing::PmtaHost::start() else {
+        return;
+    };
+    let pmta = ee_jobs::powermta::PmtaSettings {
+        smtp_user: Some(("ee-relay".into(), "relay-secret-1".into())),
+        dkim_dir: host.plan.dkim_dir.clone(),
+        ssh: Some(host.sshd.target()),
+        remote: host.plan.clone(),
+        ..Default::default()
+    };
+    let unconfigured = TestApp::spawn().await;
+    let refused = unconfigured
+        .post("/api/v1/powermta/deploy", &unconfigured.admin, json!({}))
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    let app = TestApp::spawn_opts(
+        |_| {},
+        common::Options {
+            pmta,
+            ..Default::default()
+        },
+    )
+    .await;
+    let a = app.tenant("brand-a").await;
+    let (_, key_a) = app.api_key(&a, "a").await;
+    let forbidden = app.post("/api/v1/powermta/deploy", &key_a, json!({})).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    let ip = app
+        .post(
+            "/api/v1/ips",
+            &key_a,
+            json!({"ip": "46.62.168.55", "hostname": "mail1.brand-a.test", "state": "active"}),
+        )
+        .await;
+    assert_eq!(ip.status, StatusCode::CREATED);
+    let domain = app
+        .post(
+            "/api/v1/domains",
+            &key_a,
+            json!({"domain": "brand-a.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
+        )
+        .await;
+    assert_eq!(domain.status, StatusCode::CREATED);
+
+    let deployed = app
+        .post("/api/v1/powermta/deploy", &app.admin, json!({}))
+        .await;
+    assert_eq!(deployed.status, StatusCode::OK, "{}", deployed.body);
+    assert_eq!(deployed.body["outcome"], "deployed");
+    let running = std::fs::read_to_string(&host.plan.config_path).unwrap();
+    assert!(
+        running.contains("<virtual-mta vmta-46-62-168-55>"),
+        "{running}"
+    );
+    assert!(
+        running.contains("password relay-secret-1"),
+        "the real file has it"
+    );
+    let key_file = format!("{}/brand-a.test.s1.pem", host.plan.dkim_dir);
+    assert!(
+        std::fs::read_to_string(&key_file)
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+
+    std::fs::write(host.state.join("refuse-config"), "line 3: bad").unwrap();
+    let second_ip = app
+        .post(
+            "/api/v1/ips",
+            &key_a,
+            json!({"ip": "46.62.168.56", "hostname": "mail2.brand-a.test", "state": "active"}),
+        )
+        .await;
+    assert_eq!(second_ip.status, StatusCode::CREATED);
+    let rejected = app
+        .post("/api/v1/powermta/deploy", &app.admin, json!({}))
+        .await;
+    assert_eq!(
+        rejected.status,
+        StatusCode::BAD_GATEWAY,
+        "{}",
+        rejected.body
+    );
+    assert_eq!(rejected.body["error"]["code"], "deploy_failed");
+    assert_eq!(rejected.body["error"]["details"]["outcome"], "rejected");
+    assert_eq!(
+        std::fs::read_to_string(&host.plan.config_path).unwrap(),
+        running
+    );
+
+    let audit = app
+        .get("/api/v1/audit/logs?resource_type=powermta", &app.admin)
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    let text = audit.body.to_string();
+    assert!(
+        !text.contains("relay-secret-1"),
+        "no password in the audit log"
+    );
+    assert!(!text.contains("PRIVATE KEY"), "no key in the audit log");
+    let entries = audit.body["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{}", audit.body);
+    let diffs: Vec<String> = entries
+        .iter()
+        .map(|e| e["after"]["diff"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d.contains("+<virtual-mta vmta-46-62-168-56>")),
+        "{diffs:?}"
+    );
+}

@@ -1,11 +1,17 @@
-//! `/api/v1/powermta`: the configuration PowerMTA should run with, from the database.
+//! `/api/v1/powermta`: the configuration PowerMTA should run with, from the database; its
+//! deploy over SSH.
 
+use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ee_connectors::pmta_deploy::{Outcome, Report};
+use ee_jobs::powermta::PmtaError;
 
+use crate::audit::{self, Actor, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::RequestMeta;
 use crate::state::AppState;
 
 /// The generated PowerMTA configuration (admin): one virtual MTA per IP that may send,
@@ -21,6 +27,7 @@ pub async fn config(State(state): State<AppState>, principal: Principal) -> ApiR
         .await
         .map_err(|e| match e {
             ee_jobs::powermta::PmtaError::Store(e) => ApiError::from(e),
+            PmtaError::NotConfigured => ApiError::conflict("no PowerMTA host configured"),
             other => {
                 tracing::error!(error = %other, "PowerMTA configuration");
                 ApiError::internal()
@@ -34,4 +41,60 @@ pub async fn config(State(state): State<AppState>, principal: Principal) -> ApiR
         generated.config,
     )
         .into_response())
+}
+
+/// Deploys the generated configuration and DKIM keys to the PowerMTA host over SSH
+/// (admin): the running file backed up, the new one validated before it replaces anything,
+/// reloaded and checked, the backup restored on any failure after the swap. Audited with
+/// the diff (passwords redacted). 200 when deployed; 502 with the report otherwise.
+#[utoipa::path(post, path = "/api/v1/powermta/deploy", tag = "powermta",
+    responses((status = 200, body = ee_connectors::pmta_deploy::Report),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody, description = "rejected, rolled back or failed; `details` holds the report")),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn deploy(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+) -> ApiResult<Json<Report>> {
+    principal.require_admin()?;
+    let report = ee_jobs::powermta::deploy(&state.services, &state.services.pmta)
+        .await
+        .map_err(|e| match e {
+            PmtaError::Store(e) => ApiError::from(e),
+            PmtaError::NotConfigured => ApiError::conflict(e.to_string()),
+            PmtaError::Key(_) => {
+                tracing::error!(error = %e, "PowerMTA deploy");
+                ApiError::internal()
+            }
+        })?;
+    let now = state.now();
+    let mut tx = state.db.pool().begin().await?;
+    let change = Change {
+        action: "powermta.deploy",
+        resource_type: "powermta",
+        resource_id: Some(&report.target),
+        tenant_id: None,
+        before: None,
+        after: serde_json::to_value(&report).ok(),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    if report.outcome == Outcome::Deployed {
+        return Ok(Json(report));
+    }
+    let mut error = ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "deploy_failed",
+        format!(
+            "PowerMTA deploy {}: {}",
+            serde_json::to_value(report.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            report.reason.clone().unwrap_or_default()
+        ),
+    );
+    error.details = serde_json::to_value(&report).ok();
+    Err(error)
 }

@@ -41,6 +41,7 @@ pub struct Options {
     pub mx_port: u16,
     pub retry: ee_core::delivery::RetryPolicy,
     pub limits: ee_core::delivery::DestinationLimits,
+    pub pmta: ee_jobs::powermta::PmtaSettings,
 }
 
 impl Default for Options {
@@ -52,6 +53,7 @@ impl Default for Options {
             mx_port: 25,
             retry: Default::default(),
             limits: Default::default(),
+            pmta: Default::default(),
         }
     }
 }
@@ -141,7 +143,7 @@ impl TestApp {
                 allow_invalid_certs: true,
                 ..Default::default()
             },
-            pmta: Default::default(),
+            pmta: options.pmta.clone(),
         };
         let state = AppState::new(settings, services.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

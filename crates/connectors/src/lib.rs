@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod mailwizz;
 pub mod pmta_deploy;
+pub mod pmta_status;
 pub mod powermta;
 pub mod ssh;
 #[cfg(feature = "testing")]

@@ -542,3 +542,53 @@ impl PmtaHost {
             .unwrap_or(0)
     }
 }
+
+/// A stand-in for PowerMTA's HTTP management interface: serves the XML page set for each
+/// path (`/status`, `/queues`, `/vmtas`, `/domains`) when asked with `format=xml`, HTML
+/// otherwise (as the web monitor does), 404 for anything else; records each path asked.
+#[derive(Default)]
+pub struct PmtaMonitor {
+    pub pages: BTreeMap<String, String>,
+    pub requests: Vec<String>,
+    /// Answer 503 to everything (PowerMTA stopped behind a proxy, say).
+    pub down: bool,
+}
+
+pub type SharedMonitor = Arc<Mutex<PmtaMonitor>>;
+
+/// Starts the management-interface stand-in on a free loopback port: its base URL.
+pub async fn start_pmta_monitor() -> (String, SharedMonitor) {
+    async fn page(
+        State(monitor): State<SharedMonitor>,
+        Path(path): Path<String>,
+        Query(query): Query<Vec<(String, String)>>,
+    ) -> Response {
+        let mut m = monitor.lock().expect("monitor");
+        m.requests.push(format!("/{path}"));
+        if m.down {
+            return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+        }
+        let Some(xml) = m.pages.get(&format!("/{path}")).cloned() else {
+            return (StatusCode::NOT_FOUND, "<html>not found</html>").into_response();
+        };
+        if query.iter().any(|(k, v)| k == "format" && v == "xml") {
+            ([("content-type", "text/xml")], xml).into_response()
+        } else {
+            (
+                [("content-type", "text/html")],
+                "<html>PowerMTA monitor</html>",
+            )
+                .into_response()
+        }
+    }
+    let monitor: SharedMonitor = Arc::default();
+    let app = Router::new()
+        .route("/{*path}", get(page))
+        .with_state(monitor.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (format!("http://{addr}"), monitor)
+}

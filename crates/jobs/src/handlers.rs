@@ -160,6 +160,9 @@ pub fn standard_registry(services: Services) -> Registry {
         let report = infra::validate_all_domains(&s, s.clock.now_ms()).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())
     });
+    add(&mut r, s, scheduler::PMTA_STATUS, |s, _job| async move {
+        crate::powermta::poll_status(&s, s.clock.now_ms()).await
+    });
     add(&mut r, s, scheduler::QUOTA_SYNC, |s, _job| async move {
         Ok(crate::mailwizz::sync_quotas(&s).await?)
     });

@@ -218,3 +218,38 @@ pub async fn deploy(services: &Services, settings: &PmtaSettings) -> Result<Repo
         .collect();
     Ok(pmta_deploy::deploy(target, &plan, &generated.config, &keys, &stamp).await)
 }
+
+/// The scheduled poll of PowerMTA's management interface: its status for `/metrics`, or
+/// why it could not be read (and an alert). Not configured: says so.
+pub async fn poll_status(
+    services: &Services,
+    now: i64,
+) -> Result<serde_json::Value, crate::JobError> {
+    use serde_json::json;
+    let Some(url) = &services.pmta.status_url else {
+        return Ok(json!({"configured": false}));
+    };
+    match ee_connectors::pmta_status::fetch(url, std::time::Duration::from_secs(10)).await {
+        Ok(status) => {
+            Ok(json!({"configured": true, "reachable": true, "polled_at": now, "status": status}))
+        }
+        Err(e) => {
+            let mut conn = services.db.pool().acquire().await?;
+            crate::alerts::raise(
+                &mut conn,
+                crate::alerts::AlertSpec {
+                    tenant_id: None,
+                    cause: "pmta.unreachable",
+                    severity: "critical",
+                    title: "PowerMTA status unavailable",
+                    message: &e.to_string(),
+                },
+                now,
+            )
+            .await?;
+            Ok(
+                json!({"configured": true, "reachable": false, "polled_at": now, "error": e.to_string()}),
+            )
+        }
+    }
+}

@@ -28,9 +28,10 @@ pub const QUARANTINE: &str = "scheduled.quarantine_release";
 pub const METRICS: &str = "scheduled.metrics";
 pub const RETRY: &str = "scheduled.retry_queue";
 pub const HOUSEKEEPING: &str = "scheduled.housekeeping";
+pub const PMTA_STATUS: &str = "scheduled.pmta_status";
 
 /// Seed 002's scheduled jobs, and our housekeeping.
-pub const SCHEDULE: [ScheduledJob; 10] = [
+pub const SCHEDULE: [ScheduledJob; 11] = [
     ScheduledJob {
         name: HEALTH,
         every: Every::minutes(5),
@@ -74,6 +75,11 @@ pub const SCHEDULE: [ScheduledJob; 10] = [
         name: METRICS,
         every: Every::minutes(1),
         description: "infrastructure snapshot for /metrics",
+    },
+    ScheduledJob {
+        name: PMTA_STATUS,
+        every: Every::minutes(1),
+        description: "PowerMTA's management interface polled for /metrics",
     },
     ScheduledJob {
         name: RETRY,

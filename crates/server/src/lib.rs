@@ -130,6 +130,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::get_delivery, messages::put_delivery))
         .routes(routes!(powermta::config))
         .routes(routes!(powermta::deploy))
+        .routes(routes!(powermta::status))
         .routes(routes!(mailwizz::list, mailwizz::create))
         .routes(routes!(mailwizz::get, mailwizz::update, mailwizz::delete))
         .routes(routes!(mailwizz::campaign_stats))

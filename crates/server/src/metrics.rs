@@ -82,6 +82,86 @@ impl Metrics {
         });
     }
 
+    /// PowerMTA's gauges from the last poll of its management interface (a figure it did
+    /// not give is left out rather than reported as 0).
+    pub fn set_pmta(&self, poll: &serde_json::Value) {
+        if poll["configured"] != true {
+            return;
+        }
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or("none").to_owned();
+        self.with(|| {
+            let up = poll["reachable"] == true;
+            gauge!("ee_pmta_up").set(if up { 1.0 } else { 0.0 });
+            if let Some(at) = poll["polled_at"].as_f64() {
+                gauge!("ee_pmta_polled_timestamp_seconds").set(at / 1000.0);
+            }
+            if !up {
+                return;
+            }
+            let status = &poll["status"];
+            let totals = &status["totals"];
+            for (name, value) in [
+                ("ee_pmta_queued_recipients", &totals["queued_recipients"]),
+                ("ee_pmta_queued_domains", &totals["queued_domains"]),
+                ("ee_pmta_queued_kilobytes", &totals["queued_kb"]),
+                (
+                    "ee_pmta_smtp_out_connections",
+                    &totals["smtp_out_connections"],
+                ),
+                (
+                    "ee_pmta_smtp_in_connections",
+                    &totals["smtp_in_connections"],
+                ),
+                (
+                    "ee_pmta_out_recipients_last_hour",
+                    &totals["out_last_hour"]["recipients"],
+                ),
+                (
+                    "ee_pmta_out_recipients_last_minute",
+                    &totals["out_last_minute"]["recipients"],
+                ),
+            ] {
+                if let Some(v) = value.as_f64() {
+                    gauge!(name).set(v);
+                }
+            }
+            for q in status["queues"].as_array().into_iter().flatten() {
+                let labels = [("domain", text(&q["domain"])), ("vmta", text(&q["vmta"]))];
+                if let Some(v) = q["recipients"].as_f64() {
+                    gauge!("ee_pmta_queue_recipients", &labels).set(v);
+                }
+                if let Some(v) = q["connections"].as_f64() {
+                    gauge!("ee_pmta_queue_connections", &labels).set(v);
+                }
+                gauge!("ee_pmta_queue_backoff", &labels).set(if q["mode"] == "backoff" {
+                    1.0
+                } else {
+                    0.0
+                });
+                gauge!("ee_pmta_queue_paused", &labels).set(if q["paused"] == true {
+                    1.0
+                } else {
+                    0.0
+                });
+            }
+            for v in status["vmtas"].as_array().into_iter().flatten() {
+                let labels = [("vmta", text(&v["name"]))];
+                if let Some(n) = v["recipients"].as_f64() {
+                    gauge!("ee_pmta_vmta_recipients", &labels).set(n);
+                }
+                if let Some(n) = v["connections"].as_f64() {
+                    gauge!("ee_pmta_vmta_connections", &labels).set(n);
+                }
+            }
+            for d in status["domains"].as_array().into_iter().flatten() {
+                let labels = [("domain", text(&d["name"]))];
+                if let Some(n) = d["recipients"].as_f64() {
+                    gauge!("ee_pmta_domain_recipients", &labels).set(n);
+                }
+            }
+        });
+    }
+
     /// The outcome of each scheduled job's last run.
     pub fn set_job_run(&self, job: &'static str, succeeded: bool, finished_at_ms: Option<i64>) {
         self.with(|| {

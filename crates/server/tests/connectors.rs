@@ -677,3 +677,123 @@ async fn the_api_deploys_the_config_and_audits_the_diff() {
         "{diffs:?}"
     );
 }
+
+/// PowerMTA's management interface (a stand-in serving its XML pages) read by
+/// `GET /api/v1/powermta/status` and by the scheduled poll into `/metrics`; when it stops
+/// answering: 502, `ee_pmta_up 0` and an alert.
+#[tokio::test]
+async fn powermta_status_is_polled_into_the_api_and_metrics() {
+    let (url, monitor) = ee_connectors::testing::start_pmta_monitor().await;
+    {
+        let mut m = monitor.lock().unwrap();
+        m.pages.insert(
+            "/status".into(),
+            "<rsp><data><status><version>5.0r3</version><traffic><lastHr><out><rcp>1200</rcp>\
+             <msg>1100</msg><kb>4800</kb></out></lastHr><lastMin><out><rcp>25</rcp></out></lastMin>\
+             </traffic><conn><smtpIn><cur>3</cur></smtpIn><smtpOut><cur>14</cur></smtpOut></conn>\
+             <queue><smtp><rcp>310</rcp><dom>2</dom><kb>1500</kb></smtp></queue></status></data></rsp>"
+                .into(),
+        );
+        m.pages.insert(
+            "/queues".into(),
+            "<rsp><data><queue><name>gmail.com/vmta-46-62-168-55</name><rcp>300</rcp><kb>1400</kb>\
+             <conn>9</conn><paused>false</paused><mode>backoff</mode></queue><queue>\
+             <name>yahoo.com/vmta-46-62-168-56</name><rcp>10</rcp><conn>5</conn><mode>normal</mode>\
+             </queue></data></rsp>"
+                .into(),
+        );
+        m.pages.insert(
+            "/vmtas".into(),
+            "<rsp><data><vmta><name>vmta-46-62-168-55</name><rcp>300</rcp><dom>1</dom><conn>9</conn>\
+             </vmta><vmta><name>vmta-46-62-168-56</name><rcp>10</rcp><dom>1</dom><conn>5</conn></vmta>\
+             </data></rsp>"
+                .into(),
+        );
+        m.pages.insert(
+            "/domains".into(),
+            "<rsp><data><domain><name>gmail.com</name><rcp>300</rcp><conn>9</conn></domain>\
+             <domain><name>yahoo.com</name><rcp>10</rcp><conn>5</conn></domain></data></rsp>"
+                .into(),
+        );
+    }
+    let unconfigured = TestApp::spawn().await;
+    let refused = unconfigured
+        .get("/api/v1/powermta/status", &unconfigured.admin)
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    let app = TestApp::spawn_opts(
+        |_| {},
+        common::Options {
+            pmta: ee_jobs::powermta::PmtaSettings {
+                status_url: Some(url),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let a = app.tenant("brand-a").await;
+    let (_, key_a) = app.api_key(&a, "a").await;
+    assert_eq!(
+        app.get("/api/v1/powermta/status", &key_a).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let live = app.get("/api/v1/powermta/status", &app.admin).await;
+    assert_eq!(live.status, StatusCode::OK, "{}", live.body);
+    let status = &live.body["status"];
+    assert_eq!(status["totals"]["version"], "5.0r3");
+    assert_eq!(status["totals"]["queued_recipients"], 310);
+    assert_eq!(status["totals"]["out_last_hour"]["recipients"], 1200);
+    assert_eq!(status["queues"][0]["domain"], "gmail.com");
+    assert_eq!(status["queues"][0]["vmta"], "vmta-46-62-168-55");
+    assert_eq!(status["queues"][0]["mode"], "backoff");
+    assert_eq!(status["vmtas"][1]["connections"], 5);
+    assert_eq!(status["domains"][1]["recipients"], 10);
+    {
+        let m = monitor.lock().unwrap();
+        for page in ["/status", "/queues", "/vmtas", "/domains"] {
+            assert!(m.requests.iter().any(|r| r == page), "{page} polled");
+        }
+    }
+
+    let poll = || async {
+        app.call(
+            reqwest::Method::POST,
+            "/api/v1/jobs/scheduled.pmta_status/run",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+        app.run_jobs().await;
+        let metrics = app.call(reqwest::Method::GET, "/metrics", None, None).await;
+        metrics.body.as_str().unwrap().to_owned()
+    };
+    let text = poll().await;
+    for expected in [
+        "ee_pmta_up 1",
+        "ee_pmta_queued_recipients 310",
+        "ee_pmta_smtp_out_connections 14",
+        "ee_pmta_out_recipients_last_hour 1200",
+        r#"ee_pmta_queue_recipients{domain="gmail.com",vmta="vmta-46-62-168-55"} 300"#,
+        r#"ee_pmta_queue_backoff{domain="gmail.com",vmta="vmta-46-62-168-55"} 1"#,
+        r#"ee_pmta_queue_backoff{domain="yahoo.com",vmta="vmta-46-62-168-56"} 0"#,
+        r#"ee_pmta_vmta_connections{vmta="vmta-46-62-168-56"} 5"#,
+        r#"ee_pmta_domain_recipients{domain="yahoo.com"} 10"#,
+    ] {
+        assert!(text.contains(expected), "{expected} in\n{text}");
+    }
+
+    monitor.lock().unwrap().down = true;
+    let down = app.get("/api/v1/powermta/status", &app.admin).await;
+    assert_eq!(down.status, StatusCode::BAD_GATEWAY, "{}", down.body);
+    assert_eq!(down.body["error"]["code"], "pmta_unavailable");
+    app.clock.advance_ms(60_000);
+    let text = poll().await;
+    assert!(text.contains("ee_pmta_up 0"), "{text}");
+    let alerts = app.get("/api/v1/alerts", &app.admin).await;
+    assert!(
+        alerts.body.to_string().contains("pmta.unreachable"),
+        "{}",
+        alerts.body
+    );
+}

@@ -98,3 +98,34 @@ pub async fn deploy(
     error.details = serde_json::to_value(&report).ok();
     Err(error)
 }
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StatusOut {
+    pub polled_at: String,
+    pub status: ee_connectors::pmta_status::Status,
+}
+
+/// PowerMTA's status now, read from its HTTP management interface (admin): traffic,
+/// connections and queue totals, each queue (domain through virtual MTA, with backoff),
+/// each virtual MTA and domain. 409 when no address is configured (EE_PMTA_STATUS_URL),
+/// 502 when PowerMTA does not answer as expected.
+#[utoipa::path(get, path = "/api/v1/powermta/status", tag = "powermta",
+    responses((status = 200, body = StatusOut), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn status(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<StatusOut>> {
+    principal.require_admin()?;
+    let url = state.services.pmta.status_url.as_deref().ok_or_else(|| {
+        ApiError::conflict("no PowerMTA management address configured: set EE_PMTA_STATUS_URL")
+    })?;
+    let status = ee_connectors::pmta_status::fetch(url, std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "pmta_unavailable", e.to_string()))?;
+    Ok(Json(StatusOut {
+        polled_at: ee_core::timefmt::to_rfc3339(state.now()),
+        status,
+    }))
+}

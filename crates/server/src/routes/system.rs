@@ -81,5 +81,11 @@ async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
     {
         state.metrics.set_infrastructure(&result);
     }
+    if let Some(poll) =
+        jobs::latest_done_of_kind(&mut conn, ee_jobs::scheduler::PMTA_STATUS).await?
+        && let Some(result) = poll.result.and_then(|r| serde_json::from_str(&r).ok())
+    {
+        state.metrics.set_pmta(&result);
+    }
     Ok(())
 }

@@ -780,4 +780,82 @@ async fn pmta_config_writes_the_file_and_private_keys() {
         let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", path.display());
     }
+
+    // `pmta deploy` to a real sshd on loopback: deployed (exit 0), then refused by the
+    // validation (non-zero, the running file kept); both in the audit log.
+    let Some(host) = ee_connectors::testing::PmtaHost::start() else {
+        return;
+    };
+    let target = host.sshd.target();
+    let port = target.port.to_string();
+    let identity = target.identity_file.clone().unwrap();
+    let known_hosts = target.known_hosts.clone().unwrap();
+    let deploy = || {
+        let mut cmd = command(&data, &db);
+        cmd.args(["pmta", "deploy"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.env("EE_PMTA_SSH_HOST", "127.0.0.1")
+            .env("EE_PMTA_SSH_PORT", &port)
+            .env("EE_PMTA_SSH_USER", &target.user)
+            .env("EE_PMTA_SSH_KEY", &identity)
+            .env("EE_PMTA_SSH_KNOWN_HOSTS", &known_hosts)
+            .env("EE_PMTA_CONFIG_PATH", &host.plan.config_path)
+            .env("EE_PMTA_DKIM_DIR", &host.plan.dkim_dir)
+            .env("EE_PMTA_VALIDATE_COMMAND", &host.plan.validate_command)
+            .env("EE_PMTA_RELOAD_COMMAND", &host.plan.reload_command)
+            .env("EE_PMTA_STATUS_COMMAND", &host.plan.status_command);
+        cmd
+    };
+    let (ok, out, err) = run(&mut deploy()).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("deployed to"), "{out}");
+    assert!(!out.contains("relay-secret-1"), "{out}");
+    let running = std::fs::read_to_string(&host.plan.config_path).unwrap();
+    assert!(running.contains("password relay-secret-1"));
+    let deployed_key = std::path::Path::new(&host.plan.dkim_dir).join("sos-expat.com.s1.pem");
+    assert_eq!(std::fs::read_to_string(&deployed_key).unwrap(), pem);
+    assert_eq!(host.reloads(), 1);
+
+    std::fs::write(host.state.join("refuse-config"), "line 1: nope").unwrap();
+    let (ok, _, err) = run(&mut deploy()).await;
+    assert!(!ok);
+    assert!(err.contains("not deployed (rejected)"), "{err}");
+    assert!(err.contains("line 1: nope"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&host.plan.config_path).unwrap(),
+        running
+    );
+
+    let url = if db.url.starts_with("postgres") {
+        db.url.clone()
+    } else {
+        format!("sqlite://{}", data.join("email-engine.db").display())
+    };
+    let store = ee_store::Db::connect(&url, 1).await.unwrap();
+    let audited: Vec<String> = sqlx::query_scalar(
+        "SELECT changes FROM audit_logs WHERE action = 'powermta.deploy' ORDER BY created_at",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), 2);
+    assert!(
+        audited[0].contains("\"outcome\":\"deployed\""),
+        "{}",
+        audited[0]
+    );
+    assert!(
+        audited[0].contains("+<virtual-mta vmta-46-62-168-55>"),
+        "{}",
+        audited[0]
+    );
+    assert!(
+        audited[1].contains("\"outcome\":\"rejected\""),
+        "{}",
+        audited[1]
+    );
+    assert!(!audited.iter().any(|a| a.contains("relay-secret-1")));
+    store.close().await;
 }

@@ -335,14 +335,7 @@ pub async fn ingest(
     let mut conn = db.pool().acquire().await?;
     // Tenants delivering through MailWizz get their new contacts injected into its list.
     for tenant_id in to_validate.keys() {
-        if crate::mailwizz::tenant_uses_mailwizz(&mut conn, tenant_id).await? {
-            let job = NewJob::new(
-                crate::mailwizz::SYNC_SUBSCRIBERS,
-                json!({"tenant_id": tenant_id}),
-                now,
-            );
-            queue::enqueue(&mut conn, &job, now).await?;
-        }
+        crate::mailwizz::enqueue_sync(&mut conn, tenant_id, now).await?;
     }
     for (tenant_id, ids) in to_validate {
         for chunk in ids.chunks(200) {

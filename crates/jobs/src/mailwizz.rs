@@ -1,5 +1,6 @@
 //! MailWizz as a delivery route (seed 000 §8.3, option A): the tenant's contacts injected
-//! into its instance's default list, templates pushed, the hourly warm-up quota sync of the
+//! into its instance's default list (and unsubscribed there once we may no longer mail
+//! them), templates pushed, the hourly warm-up quota sync of the
 //! delivery servers that use our IPs. Sending by the transactional-emails endpoint is in
 //! `delivery`.
 
@@ -86,6 +87,21 @@ fn subscriber_fields(contact: &ee_store::contacts::Contact) -> Map<String, Value
     fields
 }
 
+/// After contacts of a tenant were created or stopped being mailable: when the tenant
+/// delivers through MailWizz, a job brings its MailWizz list in line.
+pub async fn enqueue_sync(
+    conn: &mut ee_store::AnyConnection,
+    tenant_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    if tenant_uses_mailwizz(&mut *conn, tenant_id).await? {
+        let job =
+            ee_store::jobs::NewJob::new(SYNC_SUBSCRIBERS, json!({"tenant_id": tenant_id}), now);
+        ee_store::jobs::enqueue(conn, &job, now).await?;
+    }
+    Ok(())
+}
+
 /// Whether the tenant delivers through MailWizz: then its ingested contacts are injected.
 pub async fn tenant_uses_mailwizz(
     conn: &mut ee_store::AnyConnection,
@@ -166,8 +182,32 @@ pub async fn sync_subscribers(services: &Services, tenant_id: &str) -> Result<Va
         store::record_subscribers(&mut tx, &instance.id, &list_uid, &rows, now).await?;
         tx.commit().await?;
     }
+    // Contacts that may no longer be mailed leave the MailWizz list too, so that MailWizz
+    // campaigns do not reach them.
+    let mut unsubscribed = 0usize;
+    loop {
+        let stale = store::stale_subscribers(&mut conn, &instance.id, BULK).await?;
+        if stale.is_empty() {
+            break;
+        }
+        for (contact_id, list, uid) in stale {
+            match client.unsubscribe(&list, &uid).await {
+                // Gone from MailWizz already: nothing left to stop.
+                Ok(_) | Err(MailWizzError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            store::mark_unsubscribed(
+                &mut conn,
+                &instance.id,
+                &contact_id,
+                services.clock.now_ms(),
+            )
+            .await?;
+            unsubscribed += 1;
+        }
+    }
     Ok(json!({"instance": instance.name, "list_uid": list_uid,
-        "created": created, "existing": existing, "refused": refused}))
+        "created": created, "existing": existing, "refused": refused, "unsubscribed": unsubscribed}))
 }
 
 /// Pushes one of our templates to the MailWizz instance: created the first time, updated

@@ -326,6 +326,35 @@ async fn a_tenant_delivers_through_mailwizz() {
     app.run_jobs().await;
     assert_eq!(fake.lock().unwrap().lists["list-a"].len(), 2);
 
+    // A contact we may no longer mail leaves the MailWizz list too.
+    let suppressed = app
+        .post(
+            "/api/v2/suppressions",
+            &key,
+            json!({"email": "marie@brand.test", "reason": "unsubscribed"}),
+        )
+        .await;
+    assert_eq!(
+        suppressed.status,
+        StatusCode::CREATED,
+        "{}",
+        suppressed.body
+    );
+    app.run_jobs().await;
+    {
+        let f = fake.lock().unwrap();
+        let marie = f.lists["list-a"]
+            .iter()
+            .find(|s| s["EMAIL"] == "marie@brand.test")
+            .unwrap();
+        assert_eq!(marie["status"], "unsubscribed");
+        let jean = f.lists["list-a"]
+            .iter()
+            .find(|s| s["EMAIL"] == "jean@brand.test")
+            .unwrap();
+        assert_eq!(jean["status"], "confirmed");
+    }
+
     // A transactional message goes out by MailWizz; a 503 first defers it.
     fake.lock().unwrap().fail_next = 3;
     let sent = app

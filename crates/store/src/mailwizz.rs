@@ -185,6 +185,42 @@ pub async fn record_subscribers(
     Ok(())
 }
 
+/// Subscribers whose contact may no longer be mailed (unsubscribed, bounced, complained,
+/// suppressed) and who are still subscribed in MailWizz: (contact id, list uid, uid).
+pub async fn stale_subscribers(
+    conn: &mut AnyConnection,
+    instance_id: &str,
+    limit: i64,
+) -> Result<Vec<(String, String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT s.contact_id, s.list_uid, s.subscriber_uid FROM mailwizz_subscribers s \
+         JOIN contacts c ON c.id = s.contact_id WHERE s.instance_id = $1 \
+         AND s.subscriber_uid IS NOT NULL AND s.unsubscribed_at IS NULL AND c.status <> 'active' \
+         ORDER BY s.contact_id LIMIT $2",
+    )
+    .bind(instance_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn mark_unsubscribed(
+    conn: &mut AnyConnection,
+    instance_id: &str,
+    contact_id: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE mailwizz_subscribers SET unsubscribed_at = $1 WHERE instance_id = $2 AND contact_id = $3",
+    )
+    .bind(now)
+    .bind(instance_id)
+    .bind(contact_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Subscriber {
     pub instance_id: String,
@@ -193,6 +229,7 @@ pub struct Subscriber {
     pub subscriber_uid: Option<String>,
     pub error: Option<String>,
     pub synced_at: i64,
+    pub unsubscribed_at: Option<i64>,
 }
 
 pub async fn subscribers_of_contact(
@@ -200,7 +237,7 @@ pub async fn subscribers_of_contact(
     contact_id: &str,
 ) -> Result<Vec<Subscriber>> {
     Ok(sqlx::query_as(
-        "SELECT instance_id, contact_id, list_uid, subscriber_uid, error, synced_at \
+        "SELECT instance_id, contact_id, list_uid, subscriber_uid, error, synced_at, unsubscribed_at \
          FROM mailwizz_subscribers WHERE contact_id = $1 ORDER BY instance_id",
     )
     .bind(contact_id)

@@ -419,6 +419,8 @@ pub struct SubscriberOut {
     pub subscriber_uid: Option<String>,
     pub error: Option<String>,
     pub synced_at: String,
+    /// When it was unsubscribed in MailWizz because we may no longer mail the contact.
+    pub unsubscribed_at: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v2/contacts/{id}/mailwizz", tag = "mailwizz", params(("id" = String, Path)),
@@ -443,6 +445,7 @@ pub async fn contact_subscribers(
                 subscriber_uid: s.subscriber_uid,
                 error: s.error,
                 synced_at: to_rfc3339(s.synced_at),
+                unsubscribed_at: s.unsubscribed_at.map(to_rfc3339),
             })
             .collect(),
     ))

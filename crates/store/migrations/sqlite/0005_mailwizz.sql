@@ -10,6 +10,9 @@ CREATE TABLE mailwizz_subscribers (
     subscriber_uid TEXT,
     error TEXT,
     synced_at INTEGER NOT NULL,
+    -- Set once the contact, no longer mailable here (unsubscribed, bounced, suppressed),
+    -- was unsubscribed in MailWizz too.
+    unsubscribed_at INTEGER,
     PRIMARY KEY (instance_id, contact_id)
 );
 

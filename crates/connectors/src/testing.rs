@@ -425,6 +425,8 @@ impl TestSshd {
             .arg("-f")
             .arg(path("sshd_config"))
             .stdin(std::process::Stdio::null())
+            // Its log (the readiness probe below shows there as a closed connection).
+            .stderr(std::fs::File::create(path("sshd.log")).expect("sshd.log"))
             .spawn()
             .expect("sshd");
         for _ in 0..100 {

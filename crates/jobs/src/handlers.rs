@@ -163,6 +163,15 @@ pub fn standard_registry(services: Services) -> Registry {
     add(&mut r, s, scheduler::PMTA_STATUS, |s, _job| async move {
         crate::powermta::poll_status(&s, s.clock.now_ms()).await
     });
+    add(
+        &mut r,
+        s,
+        crate::mailwizz::ERASE_SUBSCRIBERS,
+        |s, job| async move {
+            let payload: Value = serde_json::from_str(&job.payload).unwrap_or_default();
+            Ok(crate::mailwizz::erase_subscribers(&s, &payload).await?)
+        },
+    );
     add(&mut r, s, scheduler::QUOTA_SYNC, |s, _job| async move {
         Ok(crate::mailwizz::sync_quotas(&s).await?)
     });

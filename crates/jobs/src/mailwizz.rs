@@ -102,6 +102,59 @@ pub async fn enqueue_sync(
     Ok(())
 }
 
+/// Job: delete an erased contact's subscribers from MailWizz (GDPR erasure).
+pub const ERASE_SUBSCRIBERS: &str = "mailwizz.erase";
+
+/// Before a contact is erased: a job that deletes its MailWizz subscribers, named by
+/// instance, list and uid only.
+pub async fn enqueue_erasure(
+    conn: &mut ee_store::AnyConnection,
+    contact_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let subscribers: Vec<Value> = store::subscribers_of_contact(&mut *conn, contact_id)
+        .await?
+        .into_iter()
+        .filter_map(|s| {
+            let uid = s.subscriber_uid?;
+            Some(json!({"instance_id": s.instance_id, "list_uid": s.list_uid, "subscriber_uid": uid}))
+        })
+        .collect();
+    if !subscribers.is_empty() {
+        let job = ee_store::jobs::NewJob::new(
+            ERASE_SUBSCRIBERS,
+            json!({"subscribers": subscribers}),
+            now,
+        );
+        ee_store::jobs::enqueue(conn, &job, now).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the subscribers the erasure job names (one already gone counts as deleted).
+pub async fn erase_subscribers(services: &Services, payload: &Value) -> Result<Value, MwError> {
+    let mut conn = services.db.pool().acquire().await?;
+    let mut deleted = 0usize;
+    for s in payload["subscribers"].as_array().into_iter().flatten() {
+        let field = |name: &str| s[name].as_str().unwrap_or_default().to_owned();
+        let instance = match store::get(&mut conn, &field("instance_id"), None).await {
+            Ok(instance) => instance,
+            // The instance itself was removed: nothing of ours left to reach.
+            Err(StoreError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let client = client(services, &instance)?;
+        match client
+            .delete_subscriber(&field("list_uid"), &field("subscriber_uid"))
+            .await
+        {
+            Ok(_) | Err(MailWizzError::NotFound(_)) => deleted += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(json!({"deleted": deleted}))
+}
+
 /// Whether the tenant delivers through MailWizz: then its ingested contacts are injected.
 pub async fn tenant_uses_mailwizz(
     conn: &mut ee_store::AnyConnection,

@@ -355,6 +355,36 @@ async fn a_tenant_delivers_through_mailwizz() {
         assert_eq!(jean["status"], "confirmed");
     }
 
+    // A GDPR erasure deletes the subscriber in MailWizz too.
+    let marie_id = ingested.body["results"][1]["contact_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let erased = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v2/contacts/{marie_id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(erased.status, StatusCode::NO_CONTENT);
+    app.run_jobs().await;
+    {
+        let f = fake.lock().unwrap();
+        assert!(
+            !f.lists["list-a"]
+                .iter()
+                .any(|s| s["EMAIL"] == "marie@brand.test"),
+            "deleted in MailWizz"
+        );
+        assert!(
+            f.requests
+                .iter()
+                .any(|r| r.method == "DELETE" && r.path.starts_with("lists/list-a/subscribers/")),
+        );
+    }
+
     // A transactional message goes out by MailWizz; a 503 first defers it.
     fake.lock().unwrap().fail_next = 3;
     let sent = app

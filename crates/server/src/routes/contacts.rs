@@ -573,6 +573,8 @@ pub async fn erase(
     let now = state.now();
     let mut tx = state.db.pool().begin().await?;
     let c = visible(&mut tx, &principal, &id).await?;
+    // Its MailWizz subscribers go too (by uid: the job's payload holds no address).
+    ee_jobs::mailwizz::enqueue_erasure(&mut tx, &c.id, now).await?;
     store::erase(&mut tx, &c.id).await?;
     if !suppressions::add(
         &mut tx,

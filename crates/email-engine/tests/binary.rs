@@ -533,7 +533,8 @@ async fn cli_import_streams_a_csv_with_a_summary_and_an_error_report() {
 
 /// Kills the server (SIGKILL) in the middle of a 10 000-message run and restarts it:
 /// every recipient ends up with its message, and duplicates (messages accepted by the
-/// peer but not yet marked sent when the process died) stay within the in-flight window.
+/// peer but not yet marked sent when the process died) stay within the in-flight window
+/// (two batches).
 #[tokio::test]
 async fn a_killed_sender_resumes_without_losing_messages() {
     use ee_dns::testing::{Rec, TestDnsServer, Zone};
@@ -660,10 +661,12 @@ async fn a_killed_sender_resumes_without_losing_messages() {
         "every recipient got its message"
     );
     let duplicates = received.len() - MESSAGES;
+    // Two batches are in flight at once (the next one sends while the last is recorded).
+    let window = 2 * BATCH;
     println!(
-        "killed after {at_kill} accepted messages; {duplicates} duplicate(s) after the restart (bound: {BATCH})"
+        "killed after {at_kill} accepted messages; {duplicates} duplicate(s) after the restart (bound: {window})"
     );
-    assert!(duplicates <= BATCH, "{duplicates} duplicates");
+    assert!(duplicates <= window, "{duplicates} duplicates");
     // A re-sent message is the same message: the same Message-ID.
     for (rcpt, n) in per_recipient.iter().filter(|(_, n)| **n > 1) {
         let ids: std::collections::HashSet<String> = received

@@ -736,12 +736,21 @@ const SIGNER_RECHECK_MS: i64 = 60_000;
 /// Delivers the queue: one per node, shared by its delivery loop.
 pub struct Engine {
     services: Services,
+    /// Messages being sent at once, across the batches in flight.
+    gate: Arc<Semaphore>,
     /// Idle connections by (route, source IP / destination).
     idle: Mutex<HashMap<PoolKey, Vec<Connection>>>,
     /// Concurrent connections by (IP, provider).
     slots: Mutex<HashMap<(String, Provider), Arc<Semaphore>>>,
     signers: Mutex<SignerCache>,
     spin: AtomicUsize,
+}
+
+/// A batch claimed under a lease, with what its messages need.
+struct Claimed {
+    lease: String,
+    batch: Vec<Message>,
+    context: Arc<BatchContext>,
 }
 
 /// What one attempt came to.
@@ -790,6 +799,7 @@ struct Chosen {
 impl Engine {
     pub fn new(services: Services) -> Arc<Self> {
         Arc::new(Self {
+            gate: Arc::new(Semaphore::new(services.delivery.concurrency.max(1))),
             services,
             idle: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
@@ -800,6 +810,14 @@ impl Engine {
 
     /// Claims one batch of due messages and delivers it; the number handled.
     pub async fn run_once(self: &Arc<Self>) -> Result<usize, StoreError> {
+        match self.claim().await? {
+            Some(claimed) => self.clone().deliver(claimed).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Claims a batch of due messages under a lease, with what it needs read once.
+    async fn claim(&self) -> Result<Option<Claimed>, StoreError> {
         let settings = &self.services.delivery;
         let now = self.services.clock.now_ms();
         let mut conn = self.services.db.pool().acquire().await?;
@@ -812,17 +830,29 @@ impl Engine {
         )
         .await?;
         if batch.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
         let context = Arc::new(BatchContext::load(&self.services, &mut conn, &batch).await?);
-        drop(conn);
+        Ok(Some(Claimed {
+            lease,
+            batch,
+            context,
+        }))
+    }
+
+    /// Delivers a claimed batch and records it; the number handled.
+    async fn deliver(self: Arc<Self>, claimed: Claimed) -> Result<usize, StoreError> {
+        let Claimed {
+            lease,
+            batch,
+            context,
+        } = claimed;
         let count = batch.len();
-        let gate = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for message in batch {
             let engine = self.clone();
             let context = context.clone();
-            let permit = gate.clone().acquire_owned().await;
+            let permit = self.gate.clone().acquire_owned().await;
             tasks.spawn(async move {
                 let _permit = permit;
                 let result = engine.attempt(&context, &message).await;
@@ -866,36 +896,66 @@ impl Engine {
         Ok(count)
     }
 
-    /// Runs batches until nothing is due; the number handled.
-    pub async fn run_until_idle(self: &Arc<Self>) -> Result<usize, StoreError> {
+    /// Claims and delivers batches until nothing is due (`stop` aside); the number handled.
+    /// Two batches overlap: the next is claimed and starts sending while the previous one
+    /// finishes and is recorded, so the database work does not stall the connections. A
+    /// crash can therefore leave up to two batches accepted but not recorded (re-sent with
+    /// the same Message-ID after the lease).
+    async fn pipeline(
+        self: &Arc<Self>,
+        stop: Option<&tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<usize, StoreError> {
         let mut total = 0;
+        let mut in_flight: Option<tokio::task::JoinHandle<Result<usize, StoreError>>> = None;
+        let finish = |handle: tokio::task::JoinHandle<Result<usize, StoreError>>| async move {
+            match handle.await {
+                Ok(result) => result,
+                Err(e) => {
+                    tracing::error!(error = %e, "a delivery batch panicked");
+                    Ok(0)
+                }
+            }
+        };
         loop {
-            let n = self.run_once().await?;
-            total += n;
-            if n == 0 {
-                return Ok(total);
+            let stopping = stop.is_some_and(|s| *s.borrow());
+            let claimed = if stopping { None } else { self.claim().await? };
+            match claimed {
+                Some(claimed) => {
+                    let next = tokio::spawn(self.clone().deliver(claimed));
+                    if let Some(previous) = in_flight.replace(next) {
+                        total += finish(previous).await?;
+                    }
+                }
+                None => match in_flight.take() {
+                    // What the last batch deferred may be due again: look once more.
+                    Some(previous) if !stopping => total += finish(previous).await?,
+                    Some(previous) => {
+                        total += finish(previous).await?;
+                        return Ok(total);
+                    }
+                    None => return Ok(total),
+                },
             }
         }
+    }
+
+    /// Runs batches until nothing is due; the number handled.
+    pub async fn run_until_idle(self: &Arc<Self>) -> Result<usize, StoreError> {
+        self.pipeline(None).await
     }
 
     /// The node's delivery loop, until `stop` turns true.
     pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
-            let handled = match self.run_once().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::error!(error = %e, "delivery batch failed");
-                    0
-                }
-            };
+            if let Err(e) = self.pipeline(Some(&stop)).await {
+                tracing::error!(error = %e, "delivery batch failed");
+            }
             if *stop.borrow() {
                 break;
             }
-            if handled == 0 {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stop.changed() => {}
-                }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.changed() => {}
             }
         }
         self.close_idle().await;

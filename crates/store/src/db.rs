@@ -44,6 +44,17 @@ pub struct Db {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Refreshes the planner's statistics of the contact tables after a bulk load
+/// (PostgreSQL; SQLite's planner needs none to pick the unique index for an equality).
+pub async fn refresh_statistics(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<()> {
+    if backend == Backend::Postgres {
+        sqlx::raw_sql("ANALYZE contacts, contact_tags, contact_events")
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Db {
     /// Opens a pool. A SQLite file is created if missing and put in WAL mode.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {

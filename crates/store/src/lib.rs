@@ -27,7 +27,7 @@ pub mod testing;
 pub mod users;
 pub mod warmup;
 
-pub use db::{Backend, Db};
+pub use db::{Backend, Db, refresh_statistics};
 pub use error::StoreError;
 pub use jobs::Job;
 pub use sqlx::AnyConnection;

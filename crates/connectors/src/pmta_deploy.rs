@@ -45,6 +45,18 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The name it has in reports and messages (`rolled_back`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Deployed => "deployed",
+            Outcome::Rejected => "rejected",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Step {
     pub name: String,
@@ -297,6 +309,18 @@ fn step_ok(name: &str, detail: &str) -> Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcome_names_are_the_serialised_ones() {
+        for o in [
+            Outcome::Deployed,
+            Outcome::Rejected,
+            Outcome::RolledBack,
+            Outcome::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+    }
 
     #[test]
     fn passwords_never_reach_the_diff() {

@@ -200,6 +200,9 @@ pub fn parse_summaries(xml: &str, page: &str, element: &str) -> Result<Vec<Summa
         .collect())
 }
 
+/// How long a poll of the management interface may take (it is on loopback).
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Polls the management interface at `base` (`http://127.0.0.1:1983`).
 pub async fn fetch(base: &str, timeout: Duration) -> Result<Status, StatusError> {
     let http = reqwest::Client::builder()

@@ -458,7 +458,7 @@ async fn pmta_deploy(config: &Config) -> anyhow::Result<()> {
         }
         other => anyhow::bail!(
             "not deployed ({}): {}",
-            serde_json::to_value(other)?.as_str().unwrap_or_default(),
+            other.as_str(),
             report.reason.unwrap_or_default()
         ),
     }

@@ -229,7 +229,7 @@ pub async fn poll_status(
     let Some(url) = &services.pmta.status_url else {
         return Ok(json!({"configured": false}));
     };
-    match ee_connectors::pmta_status::fetch(url, std::time::Duration::from_secs(10)).await {
+    match ee_connectors::pmta_status::fetch(url, ee_connectors::pmta_status::POLL_TIMEOUT).await {
         Ok(status) => {
             Ok(json!({"configured": true, "reachable": true, "polled_at": now, "status": status}))
         }

@@ -88,10 +88,7 @@ pub async fn deploy(
         "deploy_failed",
         format!(
             "PowerMTA deploy {}: {}",
-            serde_json::to_value(report.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            report.outcome.as_str(),
             report.reason.clone().unwrap_or_default()
         ),
     );
@@ -121,7 +118,7 @@ pub async fn status(
     let url = state.services.pmta.status_url.as_deref().ok_or_else(|| {
         ApiError::conflict("no PowerMTA management address configured: set EE_PMTA_STATUS_URL")
     })?;
-    let status = ee_connectors::pmta_status::fetch(url, std::time::Duration::from_secs(10))
+    let status = ee_connectors::pmta_status::fetch(url, ee_connectors::pmta_status::POLL_TIMEOUT)
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "pmta_unavailable", e.to_string()))?;
     Ok(Json(StatusOut {

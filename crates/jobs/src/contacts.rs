@@ -152,8 +152,12 @@ pub struct Destination<'a> {
 }
 
 /// Ingests contacts: normalise, refuse what is invalid or suppressed, dedupe, merge,
-/// tag; new contacts are queued for validation. Works in chunks of 1 000 per transaction,
+/// tag; new contacts are queued for validation. Works in chunks of `TX_ROWS` per transaction,
 /// with multi-row statements for what is new (the bulk of an import).
+/// Contacts per transaction of an ingestion: larger ones write each index page touched
+/// fewer times (SQLite copies every page a transaction dirties into its WAL at commit).
+const TX_ROWS: usize = 5000;
+
 pub async fn ingest(
     db: &Db,
     dest: Destination<'_>,
@@ -183,9 +187,9 @@ pub async fn ingest(
     let mut results: Vec<ItemResult> = Vec::with_capacity(contacts.len());
     let mut to_validate: HashMap<String, Vec<String>> = HashMap::new();
 
-    for (chunk_index, chunk) in contacts.chunks(1000).enumerate() {
+    for (chunk_index, chunk) in contacts.chunks(TX_ROWS).enumerate() {
         let mut tx = db.pool().begin().await?;
-        let base = chunk_index * 1000;
+        let base = chunk_index * TX_ROWS;
         // What each line became, filled in as the chunk is processed.
         let mut chunk_results: Vec<ItemResult> = Vec::with_capacity(chunk.len());
         // Per tenant: (position in chunk_results, incoming, tag ids).

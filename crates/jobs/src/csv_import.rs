@@ -16,7 +16,7 @@ use crate::JobError;
 use crate::contacts::{self, Counts, Destination, ItemStatus, RawContact};
 
 pub const IMPORT: &str = "contacts.import";
-const CHUNK: usize = 1000;
+const CHUNK: usize = 5000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -282,14 +282,11 @@ pub async fn run(
         let line_numbers: Vec<u64> = chunk.iter().map(|(l, _)| *l).collect();
         let raws: Vec<RawContact> = chunk.into_iter().map(|(_, r)| r).collect();
         lines += (raws.len() + bad.len()) as u64;
-        let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
-        for (line, reason) in &bad {
-            imports::add_error(&mut conn, &import.id, *line as i64, reason)
-                .await
-                .map_err(|e| e.to_string())?;
-            counts.rejected += 1;
-        }
-        drop(conn);
+        counts.rejected += bad.len() as u64;
+        let mut errors: Vec<(i64, String)> = bad
+            .into_iter()
+            .map(|(line, reason)| (line as i64, reason))
+            .collect();
         if !raws.is_empty() {
             let dest = Destination {
                 tenant_id: &import.tenant_id,
@@ -298,17 +295,10 @@ pub async fn run(
             let (results, chunk_counts) = contacts::ingest(db, dest, raws, now())
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
             for result in results.iter().filter(|r| r.status == ItemStatus::Rejected) {
                 let line = line_numbers.get(result.index).copied().unwrap_or(0);
-                imports::add_error(
-                    &mut conn,
-                    &import.id,
-                    line as i64,
-                    result.reason.as_deref().unwrap_or("rejected"),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+                let reason = result.reason.as_deref().unwrap_or("rejected");
+                errors.push((line as i64, reason.to_owned()));
             }
             counts.created += chunk_counts.created;
             counts.updated += chunk_counts.updated;
@@ -321,6 +311,9 @@ pub async fn run(
         import.duplicates = counts.duplicate as i64;
         import.rejected = counts.rejected as i64;
         let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
+        imports::add_errors(&mut conn, &import.id, &errors)
+            .await
+            .map_err(|e| e.to_string())?;
         imports::update(&mut conn, import)
             .await
             .map_err(|e| e.to_string())?;

@@ -9,7 +9,7 @@ use ee_core::tags::Tag;
 use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, bulk};
 
 /// The mergeable fields, in column order.
 pub const FIELDS: [&str; 9] = [
@@ -462,11 +462,6 @@ pub async fn erase(conn: &mut AnyConnection, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Rows per multi-row statement, within both databases' bind limits.
-const ROWS_PER_STATEMENT: usize = 100;
-/// Values per `IN (…)` list.
-const IN_LIST: usize = 500;
-
 /// `count` placeholders, each used once, in bind order. SQLite gets anonymous `?`: it
 /// resolves every `$n` by a linear scan (sqlite3_bind_parameter_name), which makes
 /// binding a statement of many `$n` quadratic.
@@ -484,23 +479,19 @@ pub async fn existing_by_email(
     tenant_id: &str,
     emails: &[String],
 ) -> Result<std::collections::HashMap<String, Contact>> {
-    let mut found = std::collections::HashMap::new();
-    for group in emails.chunks(IN_LIST) {
-        let p = placeholders(conn, 1, group.len() + 1);
-        let sql = format!(
-            "SELECT {COLUMNS} FROM contacts WHERE tenant_id = {} AND email IN ({})",
-            p[0],
-            p[1..].join(", ")
-        );
-        let mut q = sqlx::query_as::<_, Contact>(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
-        for email in group {
-            q = q.bind(email);
-        }
-        for c in q.fetch_all(&mut *conn).await? {
-            found.insert(c.email.clone(), c);
-        }
+    if emails.is_empty() {
+        return Ok(std::collections::HashMap::new());
     }
-    Ok(found)
+    let sql = format!(
+        "SELECT {COLUMNS} FROM contacts WHERE tenant_id = $1 AND email {}",
+        bulk::in_texts(conn, "$2")
+    );
+    let found = sqlx::query_as::<_, Contact>(sqlx::AssertSqlSafe(sql))
+        .bind(tenant_id)
+        .bind(bulk::encode(emails))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(found.into_iter().map(|c| (c.email.clone(), c)).collect())
 }
 
 /// A new contact for `insert_many`.
@@ -509,9 +500,9 @@ pub struct NewContact<'a> {
     pub incoming: &'a Incoming,
 }
 
-/// Inserts new contacts with their IMPORTED events, several rows per statement. Returns
-/// the ids of those inserted; an address created meanwhile by someone else is skipped
-/// (the caller merges it).
+/// Inserts new contacts with their IMPORTED events, one statement each for any number.
+/// Returns the ids of those inserted; an address created meanwhile by someone else is
+/// skipped (the caller merges it).
 pub async fn insert_many(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -520,6 +511,9 @@ pub async fn insert_many(
     rows: &[NewContact<'_>],
     now: i64,
 ) -> Result<std::collections::HashSet<String>> {
+    if rows.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
     let provenance_for = |incoming: &Incoming| -> String {
         let map: Map<String, Value> = incoming
             .fields
@@ -528,118 +522,89 @@ pub async fn insert_many(
             .collect();
         Value::Object(map).to_string()
     };
-    let mut inserted: u64 = 0;
-    for group in rows.chunks(ROWS_PER_STATEMENT) {
-        const COLS: usize = 20;
-        let p = placeholders(conn, 1, group.len() * COLS);
-        let values = p
-            .chunks(COLS)
-            .map(|row| {
-                format!(
-                    "({}, 'active', {})",
-                    row[..14].join(", "),
-                    row[14..].join(", ")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
-             country, address, city, category, company, status, metadata, field_sources, validation_status, \
-             validation_reasons, created_at, updated_at) VALUES {values} ON CONFLICT (tenant_id, email) DO NOTHING"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in group {
-            let f = |name: &str| row.incoming.fields.get(name).cloned();
-            q = q
-                .bind(row.id.clone())
-                .bind(tenant_id.to_owned())
-                .bind(source.map(str::to_owned))
-                .bind(row.incoming.email.clone())
-                .bind(row.incoming.email_hash.clone())
-                .bind(f("first_name"))
-                .bind(f("last_name"))
-                .bind(f("phone"))
-                .bind(f("language"))
-                .bind(f("country"))
-                .bind(f("address"))
-                .bind(f("city"))
-                .bind(f("category"))
-                .bind(f("company"))
-                .bind(Value::Object(row.incoming.metadata.clone()).to_string())
-                .bind(provenance_for(row.incoming))
-                .bind(row.incoming.validation_status.clone())
-                .bind(row.incoming.validation_reasons.clone())
-                .bind(now)
-                .bind(now);
-        }
-        inserted += q.execute(&mut *conn).await?.rows_affected();
-    }
-    // The rows that are ours: all of them unless a concurrent ingest won an address.
-    let mine: std::collections::HashSet<String> = if inserted as usize == rows.len() {
-        rows.iter().map(|r| r.id.clone()).collect()
-    } else {
-        let emails: Vec<String> = rows.iter().map(|r| r.incoming.email.clone()).collect();
-        let stored = existing_by_email(&mut *conn, tenant_id, &emails).await?;
-        rows.iter()
-            .filter(|r| stored.get(&r.incoming.email).is_some_and(|c| c.id == r.id))
-            .map(|r| r.id.clone())
-            .collect()
-    };
+    // Each row: id, email, email_hash, the nine FIELDS, metadata, field_sources,
+    // validation_status, validation_reasons.
+    let encoded: Vec<Vec<Option<String>>> = rows
+        .iter()
+        .map(|row| {
+            let incoming = row.incoming;
+            let mut values = Vec::with_capacity(3 + FIELDS.len() + 4);
+            values.push(Some(row.id.clone()));
+            values.push(Some(incoming.email.clone()));
+            values.push(Some(incoming.email_hash.clone()));
+            values.extend(FIELDS.iter().map(|f| incoming.fields.get(f).cloned()));
+            values.push(Some(Value::Object(incoming.metadata.clone()).to_string()));
+            values.push(Some(provenance_for(incoming)));
+            values.push(Some(incoming.validation_status.clone()));
+            values.push(Some(incoming.validation_reasons.clone()));
+            values
+        })
+        .collect();
+    let field_values = (0..FIELDS.len())
+        .map(|i| format!("value ->> {}", 3 + i))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let after = 3 + FIELDS.len();
+    // `WHERE true`: SQLite would read `ON CONFLICT` after a bare `FROM` as a join's `ON`.
+    let sql = format!(
+        "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, {fields}, status, metadata, \
+         field_sources, validation_status, validation_reasons, created_at, updated_at) \
+         SELECT value ->> 0, $2, $3, value ->> 1, value ->> 2, {field_values}, 'active', value ->> {m}, \
+         value ->> {p}, value ->> {s}, value ->> {r}, $4, $4 FROM {from} WHERE true \
+         ON CONFLICT (tenant_id, email) DO NOTHING RETURNING id",
+        fields = FIELDS.join(", "),
+        m = after,
+        p = after + 1,
+        s = after + 2,
+        r = after + 3,
+        from = bulk::rows(conn, "$1"),
+    );
+    let mine: std::collections::HashSet<String> =
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+            .bind(bulk::encode(&encoded))
+            .bind(tenant_id.to_owned())
+            .bind(source.map(str::to_owned))
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
 
-    let event = serde_json::json!({ "source": source_label }).to_string();
-    let ids: Vec<&String> = mine.iter().collect();
-    for group in ids.chunks(ROWS_PER_STATEMENT) {
-        let p = placeholders(conn, 1, group.len() * 5);
-        let values = p
-            .chunks(5)
-            .map(|r| {
-                format!(
-                    "({}, {}, {}, 'IMPORTED', {}, {})",
-                    r[0], r[1], r[2], r[3], r[4]
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO contact_events (id, tenant_id, contact_id, event_type, metadata, occurred_at) VALUES {values}"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in group {
-            q = q
-                .bind(new_id())
-                .bind(tenant_id.to_owned())
-                .bind((*id).clone())
-                .bind(event.clone())
-                .bind(now);
-        }
-        q.execute(&mut *conn).await?;
-    }
+    let events: Vec<[String; 2]> = mine.iter().map(|id| [new_id(), id.clone()]).collect();
+    let sql = format!(
+        "INSERT INTO contact_events (id, tenant_id, contact_id, event_type, metadata, occurred_at) \
+         SELECT value ->> 0, $2, value ->> 1, 'IMPORTED', $3, $4 FROM {}",
+        bulk::rows(conn, "$1")
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(bulk::encode(&events))
+        .bind(tenant_id.to_owned())
+        .bind(serde_json::json!({ "source": source_label }).to_string())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     Ok(mine)
 }
 
-/// Adds (contact, tag) pairs, several per statement; existing pairs are left alone.
+/// Adds (contact, tag) pairs, one statement for any number; existing pairs are left alone.
 pub async fn tag_many(
     conn: &mut AnyConnection,
     pairs: &[(String, String)],
     now: i64,
 ) -> Result<()> {
-    for group in pairs.chunks(ROWS_PER_STATEMENT) {
-        let p = placeholders(conn, 1, group.len() * 3);
-        let values = p
-            .chunks(3)
-            .map(|r| format!("({}, {}, {})", r[0], r[1], r[2]))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO contact_tags (contact_id, tag_id, created_at) VALUES {values} ON CONFLICT DO NOTHING"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (contact, tag) in group {
-            q = q.bind(contact.clone()).bind(tag.clone()).bind(now);
-        }
-        q.execute(&mut *conn).await?;
+    if pairs.is_empty() {
+        return Ok(());
     }
+    let sql = format!(
+        "INSERT INTO contact_tags (contact_id, tag_id, created_at) \
+         SELECT value ->> 0, value ->> 1, $2 FROM {} WHERE true ON CONFLICT DO NOTHING",
+        bulk::rows(conn, "$1")
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(bulk::encode(pairs))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -90,7 +90,7 @@ impl Db {
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; \
-                             PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;",
+                             PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY;",
                         )
                         .execute(conn)
                         .await?;

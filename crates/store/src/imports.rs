@@ -97,16 +97,24 @@ pub async fn update(conn: &mut AnyConnection, i: &Import) -> Result<()> {
     Ok(())
 }
 
-pub async fn add_error(
+/// Adds lines to the error report, one statement for any number (a line already
+/// reported keeps its first reason).
+pub async fn add_errors(
     conn: &mut AnyConnection,
     import_id: &str,
-    line: i64,
-    reason: &str,
+    errors: &[(i64, String)],
 ) -> Result<()> {
-    sqlx::query("INSERT INTO import_errors (import_id, line, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO import_errors (import_id, line, reason) \
+         SELECT $2, CAST(value ->> 0 AS BIGINT), value ->> 1 FROM {} WHERE true ON CONFLICT DO NOTHING",
+        crate::bulk::rows(conn, "$1")
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(crate::bulk::encode(errors))
         .bind(import_id)
-        .bind(line)
-        .bind(reason)
         .execute(conn)
         .await?;
     Ok(())

@@ -114,21 +114,19 @@ pub async fn reasons_for(
     tenant_id: &str,
     hashes: &[String],
 ) -> Result<std::collections::HashMap<String, String>> {
-    let mut found = std::collections::HashMap::new();
-    for group in hashes.chunks(500) {
-        let p = crate::contacts::placeholders(conn, 1, group.len() + 1);
-        let sql = format!(
-            "SELECT email_hash, reason FROM suppressions WHERE tenant_id = {} AND email_hash IN ({})",
-            p[0],
-            p[1..].join(", ")
-        );
-        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
-        for h in group {
-            q = q.bind(h);
-        }
-        found.extend(q.fetch_all(&mut *conn).await?);
+    if hashes.is_empty() {
+        return Ok(std::collections::HashMap::new());
     }
-    Ok(found)
+    let sql = format!(
+        "SELECT email_hash, reason FROM suppressions WHERE tenant_id = $1 AND email_hash {}",
+        crate::bulk::in_texts(conn, "$2")
+    );
+    let found = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql))
+        .bind(tenant_id)
+        .bind(crate::bulk::encode(hashes))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(found.into_iter().collect())
 }
 
 /// Suppresses an address and marks its contact (if any): status, and an event

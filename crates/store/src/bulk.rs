@@ -1,0 +1,41 @@
+//! Bulk statements that take any number of rows as one JSON array bound to a single
+//! parameter, which the database itself reads back as rows (`json_each` on SQLite,
+//! `json_array_elements` on PostgreSQL).
+//!
+//! Why not multi-row `VALUES`: a list of N rows is N × columns bind parameters, capped by
+//! both databases, so it had to be cut into statements of 100 rows, and PostgreSQL
+//! planned each of those big statements again (planning was most of its time during a
+//! CSV import). One JSON parameter gives one small statement per operation, prepared
+//! once and cached, whatever the number of rows.
+
+use sqlx::AnyConnection;
+
+fn is_sqlite(conn: &AnyConnection) -> bool {
+    conn.backend_name().eq_ignore_ascii_case("sqlite")
+}
+
+/// A `FROM` item yielding one row per element of the JSON array of arrays bound at
+/// `param`, in a column named `value`: read the i-th field with `value ->> i` (text, or
+/// NULL for a JSON null; cast numbers where they are needed).
+pub fn rows(conn: &AnyConnection, param: &str) -> String {
+    if is_sqlite(conn) {
+        format!("json_each({param})")
+    } else {
+        format!("json_array_elements(CAST({param} AS json)) AS j(value)")
+    }
+}
+
+/// `IN (…)` over the strings of the JSON array bound at `param`, for a `WHERE` clause.
+pub fn in_texts(conn: &AnyConnection, param: &str) -> String {
+    if is_sqlite(conn) {
+        format!("IN (SELECT value FROM json_each({param}))")
+    } else {
+        // An array, not a subquery: the planner then probes the index once per element.
+        format!("= ANY(ARRAY(SELECT json_array_elements_text(CAST({param} AS json))))")
+    }
+}
+
+/// The JSON text of a list of rows (each a JSON array) or of strings.
+pub fn encode<T: serde::Serialize>(rows: &[T]) -> String {
+    serde_json::to_string(rows).unwrap_or_else(|_| "[]".to_owned())
+}

@@ -833,6 +833,99 @@ async fn csv_imports_streamed_with_dialects_aliases_and_an_error_report() {
     app.finish().await;
 }
 
+/// A file longer than one chunk and one transaction (5 000 contacts each): rejected lines
+/// keep their own line numbers in every chunk, an address met again in a later chunk
+/// merges into the first, and every tag lands.
+#[tokio::test]
+async fn a_csv_of_several_chunks_keeps_line_numbers_and_merges_across_them() {
+    let app = TestApp::spawn().await;
+    let (_, key) = setup(&app).await;
+    let mut csv = String::from("email,first_name,tags\n");
+    // Data line k is on file line k + 1 (the header is line 1).
+    for k in 1..=12_000u32 {
+        match k {
+            5_500 => csv.push_str("not-an-address,X,\n"),
+            9_000 => csv.push_str("Person1@Chunks.test,Again,QUALITY:LOW\n"),
+            11_000 => csv.push_str(",,\n"),
+            _ => csv.push_str(&format!("person{k}@chunks.test,P{k},QUALITY:HIGH\n")),
+        }
+    }
+    let upload = app
+        .client
+        .post(format!("{}/api/v2/contacts/import", app.base))
+        .header("x-api-key", &key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::ACCEPTED);
+    let import: Value = upload.json().await.unwrap();
+    app.run_jobs().await;
+    let done = app
+        .get(
+            &format!("/api/v2/imports/{}", import["id"].as_str().unwrap()),
+            &key,
+        )
+        .await;
+    assert_eq!(done.body["status"], "done", "{}", done.body);
+    assert_eq!(
+        (
+            done.body["total"].as_i64(),
+            done.body["created"].as_i64(),
+            done.body["rejected"].as_i64(),
+            done.body["updated"].as_i64().unwrap() + done.body["duplicates"].as_i64().unwrap()
+        ),
+        (Some(12_000), Some(11_997), Some(2), 1),
+        "{}",
+        done.body
+    );
+    let report = app
+        .client
+        .get(format!(
+            "{}{}",
+            app.base,
+            done.body["errors_url"].as_str().unwrap()
+        ))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = report
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(lines, ["5501", "11001"], "{report}");
+    let count = |tag: &'static str| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            app.post(
+                "/api/v2/segments/count",
+                &key,
+                json!({"expression": {"tag": tag}}),
+            )
+            .await
+            .body["count"]
+                .as_i64()
+        }
+    };
+    assert_eq!(count("QUALITY:HIGH").await, Some(11_997));
+    assert_eq!(count("QUALITY:LOW").await, Some(1));
+    let first = app.get("/api/v2/contacts?tag=QUALITY:LOW", &key).await;
+    let first = &first.body["items"][0];
+    assert_eq!(
+        (first["email"].as_str(), first["first_name"].as_str()),
+        (Some("person1@chunks.test"), Some("P1")),
+        "a later source fills gaps, never overwrites"
+    );
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn suppression_and_gdpr_export_and_erasure() {
     let app = TestApp::spawn().await;

@@ -462,17 +462,6 @@ pub async fn erase(conn: &mut AnyConnection, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// `count` placeholders, each used once, in bind order. SQLite gets anonymous `?`: it
-/// resolves every `$n` by a linear scan (sqlite3_bind_parameter_name), which makes
-/// binding a statement of many `$n` quadratic.
-pub fn placeholders(conn: &AnyConnection, first: usize, count: usize) -> Vec<String> {
-    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
-        vec!["?".to_owned(); count]
-    } else {
-        (first..first + count).map(|n| format!("${n}")).collect()
-    }
-}
-
 /// The existing contacts of a tenant among these addresses.
 pub async fn existing_by_email(
     conn: &mut AnyConnection,

@@ -4,7 +4,7 @@
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
-use crate::{Backend, Result, StoreError};
+use crate::{Backend, Result, StoreError, bulk};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Message {
@@ -414,10 +414,8 @@ pub struct Sent<'a> {
     pub links: &'a str,
 }
 
-const SENT_PER_STATEMENT: usize = 100;
-
 /// Marks many messages sent at once, with their `sent` events, while the lease is ours;
-/// returns how many were marked. The bulk of a batch goes this way: a few statements
+/// returns how many were marked. The bulk of a batch goes this way: two statements
 /// instead of two per message.
 pub async fn finish_sent_many(
     conn: &mut AnyConnection,
@@ -425,94 +423,63 @@ pub async fn finish_sent_many(
     sent: &[Sent<'_>],
     now: i64,
 ) -> Result<u64> {
-    use crate::contacts::placeholders;
-    if !lease_token
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err(StoreError::Conflict("malformed lease token".into()));
+    if sent.is_empty() {
+        return Ok(0);
     }
-    let mut marked = 0;
-    for group in sent.chunks(SENT_PER_STATEMENT) {
-        const COLS: usize = 6;
-        let p = placeholders(conn, 1, group.len() * COLS);
-        let values = p
-            .chunks(COLS)
-            .map(|r| format!("({})", r.join(", ")))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // SQLite binds `?` in the order they appear, and SET comes before FROM: the time
-        // and our own lease token (a UUID) go in as literals.
-        let now_p = now.to_string();
-        let lease_p = format!("'{lease_token}'");
-        // VALUES columns are column1… on both databases.
-        let sql = format!(
-            "UPDATE messages SET state = 'sent', state_reason = NULL, last_code = v.column2, \
-             last_reply = v.column3, ip_id = COALESCE(v.column4, messages.ip_id), route = v.column5, \
-             links = v.column6, sent_at = {now_p}, lease_token = NULL, lease_until = NULL, updated_at = {now_p} \
-             FROM (VALUES {values}) AS v WHERE messages.id = v.column1 AND messages.lease_token = {lease_p}"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for s in group {
-            q = q
-                .bind(s.message.id.clone())
-                .bind(s.code)
-                .bind(s.reply.to_owned())
-                .bind(s.ip_id.map(str::to_owned))
-                .bind(s.route.to_owned())
-                .bind(s.links.to_owned());
-        }
-        let affected = q.execute(&mut *conn).await?.rows_affected();
-        marked += affected;
-        // Rarely, a lease was lost (another node took an expired one): events only for ours.
-        let mine: Vec<&Sent<'_>> = if affected as usize == group.len() {
-            group.iter().collect()
-        } else {
-            let mut kept = Vec::new();
-            for s in group {
-                let (state, sent_at): (String, Option<i64>) =
-                    sqlx::query_as("SELECT state, sent_at FROM messages WHERE id = $1")
-                        .bind(&s.message.id)
-                        .fetch_one(&mut *conn)
-                        .await?;
-                if state == "sent" && sent_at == Some(now) {
-                    kept.push(s);
-                }
-            }
-            kept
-        };
-        if mine.is_empty() {
-            continue;
-        }
-        let group = mine;
-        const EVENT_COLS: usize = 7;
-        let p = placeholders(conn, 1, group.len() * EVENT_COLS);
-        let values = p
-            .chunks(EVENT_COLS)
-            .map(|r| {
-                format!(
-                    "({}, {}, {}, 'sent', {}, {}, {}, {})",
-                    r[0], r[1], r[2], r[3], r[4], r[5], r[6]
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at) \
-             VALUES {values}"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for s in group {
-            q = q
-                .bind(new_id())
-                .bind(s.message.id.clone())
-                .bind(s.message.tenant_id.clone())
-                .bind(s.code)
-                .bind(s.reply.to_owned())
-                .bind(s.ip_id.map(str::to_owned))
-                .bind(now);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(marked)
+    let rows: Vec<(&str, i64, &str, Option<&str>, &str, &str)> = sent
+        .iter()
+        .map(|s| {
+            (
+                s.message.id.as_str(),
+                s.code,
+                s.reply,
+                s.ip_id,
+                s.route,
+                s.links,
+            )
+        })
+        .collect();
+    let sql = format!(
+        "UPDATE messages SET state = 'sent', state_reason = NULL, last_code = CAST(value ->> 1 AS BIGINT), \
+         last_reply = value ->> 2, ip_id = COALESCE(value ->> 3, messages.ip_id), route = value ->> 4, \
+         links = value ->> 5, sent_at = $2, lease_token = NULL, lease_until = NULL, updated_at = $2 \
+         FROM {} WHERE messages.id = value ->> 0 AND messages.lease_token = $3 RETURNING messages.id",
+        bulk::rows(conn, "$1")
+    );
+    // Rarely, a lease was lost (another node took an expired one): events only for ours.
+    let mine: std::collections::HashSet<String> =
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+            .bind(bulk::encode(&rows))
+            .bind(now)
+            .bind(lease_token)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    let events: Vec<(String, &str, &str, i64, &str, Option<&str>)> = sent
+        .iter()
+        .filter(|s| mine.contains(&s.message.id))
+        .map(|s| {
+            (
+                new_id(),
+                s.message.id.as_str(),
+                s.message.tenant_id.as_str(),
+                s.code,
+                s.reply,
+                s.ip_id,
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, 'sent', CAST(value ->> 3 AS BIGINT), value ->> 4, \
+         value ->> 5, $2 FROM {}",
+        bulk::rows(conn, "$1")
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(bulk::encode(&events))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(mine.len() as u64)
 }

@@ -309,3 +309,91 @@ async fn expired_leases_are_reclaimed_or_dead_lettered() {
     db.close().await;
     test_db.drop_database().await.unwrap();
 }
+
+#[tokio::test]
+async fn messages_marked_sent_in_bulk_only_under_our_lease() {
+    use ee_store::messages::{self, NewMessage, Sent};
+    let (test_db, db) = fresh().await;
+    let mut conn = db.pool().acquire().await.unwrap();
+    let t = tenants::insert(
+        &mut conn,
+        tenants::NewTenant {
+            name: "A",
+            slug: "a",
+            settings: "{}",
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    for i in 0..3 {
+        let new = NewMessage {
+            id: ee_core::ids::new_id(),
+            tenant_id: t.id.clone(),
+            kind: "transactional".into(),
+            to_email: format!("r{i}@a.test"),
+            from_email: "f@a.test".into(),
+            subject: "s".into(),
+            headers: "{}".into(),
+            message_id_header: format!("<{i}@a.test>"),
+            state: "queued".into(),
+            not_before: 1,
+            ..Default::default()
+        };
+        messages::insert(&mut conn, &new, 1).await.unwrap();
+    }
+    let (lease, claimed) = messages::claim_due(&mut conn, db.backend(), 10, 60_000, 2)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    // Another node took the third one after our lease ran out.
+    sqlx::query("UPDATE messages SET lease_token = 'theirs' WHERE id = $1")
+        .bind(&claimed[2].id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let sent: Vec<Sent<'_>> = claimed
+        .iter()
+        .map(|m| Sent {
+            message: m,
+            code: 250,
+            reply: "2.0.0 Ok: queued as 'X'",
+            ip_id: None,
+            route: "relay:r",
+            links: "[]",
+        })
+        .collect();
+    let marked = messages::finish_sent_many(&mut conn, &lease, &sent, 5)
+        .await
+        .unwrap();
+    assert_eq!(marked, 2);
+    for (i, m) in claimed.iter().enumerate() {
+        let stored = messages::get(&mut conn, &m.id, None).await.unwrap();
+        let events = messages::events(&mut conn, &m.id).await.unwrap();
+        if i < 2 {
+            assert_eq!(
+                (
+                    stored.state.as_str(),
+                    stored.last_code,
+                    stored.last_reply.as_deref(),
+                    stored.sent_at,
+                    stored.route.as_deref()
+                ),
+                (
+                    "sent",
+                    Some(250),
+                    Some("2.0.0 Ok: queued as 'X'"),
+                    Some(5),
+                    Some("relay:r")
+                )
+            );
+            assert_eq!(events.len(), 1, "{events:?}");
+        } else {
+            assert_eq!(stored.state, "sending", "not ours: left alone");
+            assert!(events.is_empty(), "{events:?}");
+        }
+    }
+    drop(conn);
+    db.close().await;
+    test_db.drop_database().await.unwrap();
+}

@@ -426,18 +426,9 @@ pub async fn finish_sent_many(
     if sent.is_empty() {
         return Ok(0);
     }
-    let rows: Vec<(&str, i64, &str, Option<&str>, &str, &str)> = sent
+    let rows: Vec<serde_json::Value> = sent
         .iter()
-        .map(|s| {
-            (
-                s.message.id.as_str(),
-                s.code,
-                s.reply,
-                s.ip_id,
-                s.route,
-                s.links,
-            )
-        })
+        .map(|s| serde_json::json!([s.message.id, s.code, s.reply, s.ip_id, s.route, s.links]))
         .collect();
     let sql = format!(
         "UPDATE messages SET state = 'sent', state_reason = NULL, last_code = CAST(value ->> 1 AS BIGINT), \
@@ -456,18 +447,12 @@ pub async fn finish_sent_many(
             .await?
             .into_iter()
             .collect();
-    let events: Vec<(String, &str, &str, i64, &str, Option<&str>)> = sent
+    let events: Vec<serde_json::Value> = sent
         .iter()
         .filter(|s| mine.contains(&s.message.id))
         .map(|s| {
-            (
-                new_id(),
-                s.message.id.as_str(),
-                s.message.tenant_id.as_str(),
-                s.code,
-                s.reply,
-                s.ip_id,
-            )
+            let m = s.message;
+            serde_json::json!([new_id(), m.id, m.tenant_id, s.code, s.reply, s.ip_id])
         })
         .collect();
     let sql = format!(

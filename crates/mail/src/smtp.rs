@@ -310,7 +310,13 @@ where
         "DATA\r\n".to_owned(),
     ];
     let replies = if pipelining {
-        client.cmds(&commands).await.map_err(SmtpError::from_send)?
+        // The whole group in one write (RFC 2920): mail-send's `cmds` writes each command
+        // on its own, and with TCP_NODELAY each write is a packet the peer wakes up for.
+        write_all(client, commands.concat().as_bytes(), "the commands").await?;
+        tokio::time::timeout(client.timeout, client.read_many(commands.len()))
+            .await
+            .map_err(|_| SmtpError::Network("timed out waiting for the replies".into()))?
+            .map_err(SmtpError::from_send)?
     } else {
         let mut replies = Vec::with_capacity(3);
         for command in &commands {
@@ -339,13 +345,8 @@ where
             return Err(SmtpError::Rejected(refused));
         }
     }
-    // write_message ends with CRLF.CRLF whatever the data ends with; a message that ends
-    // with its own CRLF would get an extra empty line.
-    let data = data.strip_suffix(b"\r\n").unwrap_or(data);
-    tokio::time::timeout(client.timeout, client.write_message(data))
-        .await
-        .map_err(|_| SmtpError::Network("timed out writing the message".into()))?
-        .map_err(|e| SmtpError::Network(e.to_string()))?;
+    // One write too (mail-send's `write_message` writes the text in pieces).
+    write_all(client, &dot_stuffed(data), "the message").await?;
     let reply = tokio::time::timeout(client.timeout, client.read())
         .await
         .map_err(|_| SmtpError::Network("timed out waiting for the reply to the data".into()))?
@@ -355,4 +356,61 @@ where
         .assert_positive_completion()
         .map_err(|_| SmtpError::Rejected(reply_kept.clone()))?;
     Ok(reply_kept)
+}
+
+async fn write_all<T>(client: &mut SmtpClient<T>, bytes: &[u8], what: &str) -> Result<(), SmtpError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    let write = async {
+        client.stream.write_all(bytes).await?;
+        client.stream.flush().await
+    };
+    tokio::time::timeout(client.timeout, write)
+        .await
+        .map_err(|_| SmtpError::Network(format!("timed out writing {what}")))?
+        .map_err(|e| SmtpError::Network(e.to_string()))
+}
+
+/// The message as DATA sends it (RFC 5321 §4.5.2): a dot that starts a line doubled, and
+/// the end marker after a final line break (added when the text lacks one).
+pub fn dot_stuffed(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 512 + 5);
+    let mut line_start = true;
+    for &byte in data {
+        if line_start && byte == b'.' {
+            out.push(b'.');
+        }
+        out.push(byte);
+        line_start = byte == b'\n';
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dot_stuffed;
+
+    #[test]
+    fn dots_that_start_a_line_are_doubled_and_the_end_marker_follows_a_line_break() {
+        assert_eq!(
+            dot_stuffed(b"a\r\n.b\r\n..\r\n"),
+            b"a\r\n..b\r\n...\r\n.\r\n"
+        );
+        assert_eq!(
+            dot_stuffed(b".first\r\nno final break"),
+            b"..first\r\nno final break\r\n.\r\n"
+        );
+        assert_eq!(
+            dot_stuffed(b"a.b\r\n"),
+            b"a.b\r\n.\r\n",
+            "a dot inside a line stays"
+        );
+        assert_eq!(dot_stuffed(b""), b".\r\n");
+    }
 }

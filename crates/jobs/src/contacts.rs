@@ -156,7 +156,7 @@ pub struct Destination<'a> {
 /// with multi-row statements for what is new (the bulk of an import).
 /// Contacts per transaction of an ingestion: larger ones write each index page touched
 /// fewer times (SQLite copies every page a transaction dirties into its WAL at commit).
-const TX_ROWS: usize = 5000;
+const TX_ROWS: usize = 10_000;
 
 pub async fn ingest(
     db: &Db,

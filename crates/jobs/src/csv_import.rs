@@ -16,7 +16,7 @@ use crate::JobError;
 use crate::contacts::{self, Counts, Destination, ItemStatus, RawContact};
 
 pub const IMPORT: &str = "contacts.import";
-const CHUNK: usize = 5000;
+const CHUNK: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {

@@ -833,7 +833,7 @@ async fn csv_imports_streamed_with_dialects_aliases_and_an_error_report() {
     app.finish().await;
 }
 
-/// A file longer than one chunk and one transaction (5 000 contacts each): rejected lines
+/// A file longer than one chunk and one transaction (10 000 contacts each): rejected lines
 /// keep their own line numbers in every chunk, an address met again in a later chunk
 /// merges into the first, and every tag lands.
 #[tokio::test]
@@ -845,8 +845,8 @@ async fn a_csv_of_several_chunks_keeps_line_numbers_and_merges_across_them() {
     for k in 1..=12_000u32 {
         match k {
             5_500 => csv.push_str("not-an-address,X,\n"),
-            9_000 => csv.push_str("Person1@Chunks.test,Again,QUALITY:LOW\n"),
-            11_000 => csv.push_str(",,\n"),
+            11_000 => csv.push_str("Person1@Chunks.test,Again,QUALITY:LOW\n"),
+            11_500 => csv.push_str(",,\n"),
             _ => csv.push_str(&format!("person{k}@chunks.test,P{k},QUALITY:HIGH\n")),
         }
     }
@@ -899,7 +899,7 @@ async fn a_csv_of_several_chunks_keeps_line_numbers_and_merges_across_them() {
         .skip(1)
         .map(|l| l.split(',').next().unwrap())
         .collect();
-    assert_eq!(lines, ["5501", "11001"], "{report}");
+    assert_eq!(lines, ["5501", "11501"], "{report}");
     let count = |tag: &'static str| {
         let app = &app;
         let key = key.clone();

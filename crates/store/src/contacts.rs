@@ -512,20 +512,34 @@ pub async fn insert_many(
         Value::Object(map).to_string()
     };
     // Each row: id, email, email_hash, the nine FIELDS, metadata, field_sources,
-    // validation_status, validation_reasons.
-    let encoded: Vec<Vec<Option<String>>> = rows
+    // validation_status, validation_reasons; borrowed, not copied (a chunk is large).
+    let documents: Vec<(String, String)> = rows
         .iter()
         .map(|row| {
+            (
+                Value::Object(row.incoming.metadata.clone()).to_string(),
+                provenance_for(row.incoming),
+            )
+        })
+        .collect();
+    let encoded: Vec<Vec<Option<&str>>> = rows
+        .iter()
+        .zip(&documents)
+        .map(|(row, (metadata, provenance))| {
             let incoming = row.incoming;
             let mut values = Vec::with_capacity(3 + FIELDS.len() + 4);
-            values.push(Some(row.id.clone()));
-            values.push(Some(incoming.email.clone()));
-            values.push(Some(incoming.email_hash.clone()));
-            values.extend(FIELDS.iter().map(|f| incoming.fields.get(f).cloned()));
-            values.push(Some(Value::Object(incoming.metadata.clone()).to_string()));
-            values.push(Some(provenance_for(incoming)));
-            values.push(Some(incoming.validation_status.clone()));
-            values.push(Some(incoming.validation_reasons.clone()));
+            values.push(Some(row.id.as_str()));
+            values.push(Some(incoming.email.as_str()));
+            values.push(Some(incoming.email_hash.as_str()));
+            values.extend(
+                FIELDS
+                    .iter()
+                    .map(|f| incoming.fields.get(f).map(String::as_str)),
+            );
+            values.push(Some(metadata.as_str()));
+            values.push(Some(provenance.as_str()));
+            values.push(Some(incoming.validation_status.as_str()));
+            values.push(Some(incoming.validation_reasons.as_str()));
             values
         })
         .collect();

@@ -248,7 +248,12 @@ pub fn run(rows: u64, postgres: Option<&str>, dir: Option<PathBuf>) -> anyhow::R
     );
 
     eprintln!("SQLite: our import…");
-    let sqlite_url = format!("sqlite://{}", dir.join("bench.db").display());
+    // A fresh database each run, also in a --dir used before.
+    let database = dir.join("bench.db");
+    for stale in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{stale}", database.display()));
+    }
+    let sqlite_url = format!("sqlite://{}", database.display());
     let ours = child(&file, &sqlite_url)?;
     eprintln!("SQLite: sqlite3 .import…");
     let floor = rows as f64 / sqlite_floor(&dir, &file)?;

@@ -239,15 +239,13 @@ pub async fn ingest(
                 .map(|(_, inc, _)| inc.email_hash.clone())
                 .collect();
             let suppressed = suppressions::reasons_for(&mut tx, &tenant_id, &hashes).await?;
-            let emails: Vec<String> = items.iter().map(|(_, inc, _)| inc.email.clone()).collect();
-            let existing = store::existing_by_email(&mut tx, &tenant_id, &emails).await?;
+            // Every address is offered as new: the insert skips those that exist (one
+            // index probe each, instead of a look-up first and the insert's own probe
+            // after), and what it did not insert is merged.
             let mut fresh: Vec<(usize, store::NewContact<'_>, &Vec<String>)> = Vec::new();
-            let mut merges: Vec<(usize, &Incoming, &Vec<String>)> = Vec::new();
             for (position, incoming, tag_ids) in &items {
                 if let Some(reason) = suppressed.get(&incoming.email_hash) {
                     chunk_results[*position].reason = Some(format!("suppressed ({reason})"));
-                } else if existing.contains_key(&incoming.email) {
-                    merges.push((*position, incoming, tag_ids));
                 } else {
                     fresh.push((
                         *position,
@@ -276,6 +274,7 @@ pub async fn ingest(
             )
             .await?;
             let mut pairs = Vec::new();
+            let mut merges: Vec<(usize, &Incoming, &Vec<String>)> = Vec::new();
             for (position, row, tag_ids) in &fresh {
                 if mine.contains(&row.id) {
                     chunk_results[*position].status = ItemStatus::Created;
@@ -286,7 +285,7 @@ pub async fn ingest(
                         .or_default()
                         .push(row.id.clone());
                 } else {
-                    // Created by a concurrent request: merge into it.
+                    // It exists (or a concurrent request created it meanwhile): merge.
                     merges.push((*position, row.incoming, tag_ids));
                 }
             }

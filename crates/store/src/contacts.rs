@@ -462,27 +462,6 @@ pub async fn erase(conn: &mut AnyConnection, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The existing contacts of a tenant among these addresses.
-pub async fn existing_by_email(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    emails: &[String],
-) -> Result<std::collections::HashMap<String, Contact>> {
-    if emails.is_empty() {
-        return Ok(std::collections::HashMap::new());
-    }
-    let sql = format!(
-        "SELECT {COLUMNS} FROM contacts WHERE tenant_id = $1 AND email {}",
-        bulk::in_texts(conn, "$2")
-    );
-    let found = sqlx::query_as::<_, Contact>(sqlx::AssertSqlSafe(sql))
-        .bind(tenant_id)
-        .bind(bulk::encode(emails))
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(found.into_iter().map(|c| (c.email.clone(), c)).collect())
-}
-
 /// A new contact for `insert_many`.
 pub struct NewContact<'a> {
     pub id: String,
@@ -490,8 +469,8 @@ pub struct NewContact<'a> {
 }
 
 /// Inserts new contacts with their IMPORTED events, one statement each for any number.
-/// Returns the ids of those inserted; an address created meanwhile by someone else is
-/// skipped (the caller merges it).
+/// Returns the ids of those inserted; an address the tenant has already is skipped
+/// (the caller merges it).
 pub async fn insert_many(
     conn: &mut AnyConnection,
     tenant_id: &str,

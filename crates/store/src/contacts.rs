@@ -468,7 +468,7 @@ pub struct NewContact<'a> {
     pub incoming: &'a Incoming,
 }
 
-/// Inserts new contacts with their IMPORTED events, one statement each for any number.
+/// Inserts new contacts with their IMPORTED events, `bulk::ROWS` per statement.
 /// Returns the ids of those inserted; an address the tenant has already is skipped
 /// (the caller merges it).
 pub async fn insert_many(
@@ -541,16 +541,18 @@ pub async fn insert_many(
         r = after + 3,
         from = bulk::rows(conn, "$1"),
     );
-    let mine: std::collections::HashSet<String> =
-        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-            .bind(bulk::encode(&encoded))
-            .bind(tenant_id.to_owned())
-            .bind(source.map(str::to_owned))
-            .bind(now)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
+    let mut mine = std::collections::HashSet::with_capacity(rows.len());
+    for group in encoded.chunks(bulk::ROWS) {
+        mine.extend(
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(bulk::encode(group))
+                .bind(tenant_id.to_owned())
+                .bind(source.map(str::to_owned))
+                .bind(now)
+                .fetch_all(&mut *conn)
+                .await?,
+        );
+    }
 
     let events: Vec<[String; 2]> = mine.iter().map(|id| [new_id(), id.clone()]).collect();
     let sql = format!(
@@ -558,17 +560,20 @@ pub async fn insert_many(
          SELECT value ->> 0, $2, value ->> 1, 'IMPORTED', $3, $4 FROM {}",
         bulk::rows(conn, "$1")
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(bulk::encode(&events))
-        .bind(tenant_id.to_owned())
-        .bind(serde_json::json!({ "source": source_label }).to_string())
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    let detail = serde_json::json!({ "source": source_label }).to_string();
+    for group in events.chunks(bulk::ROWS) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(bulk::encode(group))
+            .bind(tenant_id.to_owned())
+            .bind(detail.clone())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(mine)
 }
 
-/// Adds (contact, tag) pairs, one statement for any number; existing pairs are left alone.
+/// Adds (contact, tag) pairs, `bulk::ROWS` per statement; existing pairs are left alone.
 pub async fn tag_many(
     conn: &mut AnyConnection,
     pairs: &[(String, String)],
@@ -582,11 +587,13 @@ pub async fn tag_many(
          SELECT value ->> 0, value ->> 1, $2 FROM {} WHERE true ON CONFLICT DO NOTHING",
         bulk::rows(conn, "$1")
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(bulk::encode(pairs))
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    for group in pairs.chunks(bulk::ROWS) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(bulk::encode(group))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 

@@ -87,8 +87,9 @@ impl Db {
                         // concurrent writers wait for each other instead of failing. The page
                         // cache is per connection (16 MiB each), so memory stays bounded by the
                         // pool, not by the size of the database (bulk imports: 16 MiB was
-                        // the size that kept most of the gain of 64 MiB). The WAL is checkpointed every 10 000 pages (~40 MB)
-                        // instead of 1 000: fewer checkpoints, each writing a hot page once.
+                        // the size that kept most of the gain of 64 MiB). The WAL is
+                        // checkpointed every 10 000 pages (~40 MB) instead of 1 000: fewer
+                        // checkpoints, each writing a hot page once.
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; \

@@ -16,6 +16,9 @@ use crate::JobError;
 use crate::contacts::{self, Counts, Destination, ItemStatus, RawContact};
 
 pub const IMPORT: &str = "contacts.import";
+/// A line longer than this is refused whole: no field of a contact needs it, and a file
+/// whose quotes are broken can make one record of everything that follows.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 const CHUNK: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +130,8 @@ pub struct ContactReader {
     reader: csv::Reader<Box<dyn Read + Send>>,
     dialect: Dialect,
     columns: Columns,
+    /// Fields of the header line: a line with more or fewer is refused.
+    width: usize,
     record: csv::ByteRecord,
 }
 
@@ -167,6 +172,7 @@ impl ContactReader {
             reader,
             dialect,
             columns,
+            width: headers.len(),
             record: csv::ByteRecord::new(),
         })
     }
@@ -180,6 +186,37 @@ impl ContactReader {
         self.reader.position().byte()
     }
 
+    /// Why the record just read cannot be taken, if it cannot.
+    fn malformed(&self) -> Option<String> {
+        let bytes = self.record.as_slice();
+        if bytes.len() > MAX_LINE_BYTES {
+            return Some(format!(
+                "line too long: {} bytes (at most {MAX_LINE_BYTES}); a quote left open makes one \
+                 line of what follows it",
+                bytes.len()
+            ));
+        }
+        if self.record.len() != self.width {
+            return Some(format!(
+                "ragged line: {} fields where the header has {}",
+                self.record.len(),
+                self.width
+            ));
+        }
+        if bytes.contains(&0) {
+            return Some("binary data (a NUL byte)".to_owned());
+        }
+        if self.dialect.encoding == Encoding::Utf8
+            && let Err(e) = std::str::from_utf8(bytes)
+        {
+            return Some(format!(
+                "not UTF-8 like the rest of the file (invalid byte at offset {} of the line's fields)",
+                e.valid_up_to()
+            ));
+        }
+        None
+    }
+
     /// Up to `n` contacts with their line numbers; lines that cannot be read come back as errors.
     pub fn next_chunk(&mut self, n: usize) -> Chunk {
         let mut out = Vec::with_capacity(n);
@@ -189,6 +226,10 @@ impl ContactReader {
                 Ok(false) => return (out, bad, true),
                 Ok(true) => {
                     let line = self.record.position().map_or(0, |p| p.line());
+                    if let Some(reason) = self.malformed() {
+                        bad.push((line, reason));
+                        continue;
+                    }
                     let text = |i: usize| {
                         self.record
                             .get(i)

@@ -926,6 +926,109 @@ async fn a_csv_of_several_chunks_keeps_line_numbers_and_merges_across_them() {
     app.finish().await;
 }
 
+/// Malformed lines each get their own error with their line number, and every good line
+/// around them is kept: ragged lines (short and long), a stray quote, a 10 MB line, a
+/// Latin-1 line in a UTF-8 file, binary junk, and a quote never closed at the end.
+#[tokio::test]
+async fn malformed_csv_lines_are_reported_one_by_one_and_good_lines_kept() {
+    let app = TestApp::spawn().await;
+    let (_, key) = setup(&app).await;
+    let mut csv: Vec<u8> = b"email,first_name,city\n".to_vec();
+    csv.extend_from_slice(b"good1@junk.test,Anne,Paris\n"); // 2
+    csv.extend_from_slice(b"short@junk.test,Bob\n"); // 3
+    csv.extend_from_slice(b"long@junk.test,Cid,Nice,extra\n"); // 4
+    csv.extend_from_slice(b"bad\"quote@junk.test,Dan,Lyon\n"); // 5
+    csv.extend_from_slice("good2@junk.test,Zoé,Lyon\n".as_bytes()); // 6
+    csv.extend_from_slice(b"huge@junk.test,"); // 7: 10 MB, past the sniffed start
+    csv.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    csv.extend_from_slice(b",Paris\n");
+    csv.extend_from_slice(b"latin@junk.test,Ren\xe9,Paris\n"); // 8
+    csv.extend_from_slice(b"\x00\x01\x02binary,\xff\xfe,\x00\n"); // 9
+    csv.extend_from_slice(b"good3@junk.test,\"Quoted, with a comma\",Nice\n"); // 10
+    csv.extend_from_slice(b"\"open@junk.test,Fay,Paris\n"); // 11
+    let upload = app
+        .client
+        .post(format!("{}/api/v2/contacts/import", app.base))
+        .header("x-api-key", &key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::ACCEPTED);
+    let import: Value = upload.json().await.unwrap();
+    app.run_jobs().await;
+    let done = app
+        .get(
+            &format!("/api/v2/imports/{}", import["id"].as_str().unwrap()),
+            &key,
+        )
+        .await;
+    assert_eq!(done.body["status"], "done", "{}", done.body);
+    assert_eq!(
+        (
+            done.body["encoding"].as_str(),
+            done.body["total"].as_i64(),
+            done.body["created"].as_i64(),
+            done.body["rejected"].as_i64()
+        ),
+        (Some("utf-8"), Some(10), Some(3), Some(7)),
+        "{}",
+        done.body
+    );
+    let report = app
+        .client
+        .get(format!(
+            "{}{}",
+            app.base,
+            done.body["errors_url"].as_str().unwrap()
+        ))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        report.len() < 4096,
+        "no line is copied into the report: {} bytes",
+        report.len()
+    );
+    let reasons: Vec<(String, String)> = report
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (line, reason) = l.split_once(',').unwrap();
+            (line.to_owned(), reason.trim_matches('"').to_owned())
+        })
+        .collect();
+    let expected = [
+        ("3", "ragged line: 2 fields where the header has 3"),
+        ("4", "ragged line: 4 fields where the header has 3"),
+        ("5", "invalid address"),
+        ("7", "line too long"),
+        ("8", "not UTF-8"),
+        ("9", "binary data"),
+        ("11", "ragged line: 1 fields where the header has 3"),
+    ];
+    assert_eq!(reasons.len(), expected.len(), "{report}");
+    for ((line, reason), (want_line, want)) in reasons.iter().zip(expected) {
+        assert_eq!(line, want_line, "{report}");
+        assert!(reason.starts_with(want), "line {line}: {reason}");
+    }
+    let kept = app.get("/api/v2/contacts?limit=50", &key).await;
+    let mut names: Vec<&str> = kept.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["first_name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Anne", "Quoted, with a comma", "Zoé"]);
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn suppression_and_gdpr_export_and_erasure() {
     let app = TestApp::spawn().await;

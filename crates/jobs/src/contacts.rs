@@ -354,6 +354,15 @@ pub async fn ingest(
     Ok((results, counts))
 }
 
+/// The first field of a contact holding a NUL character, by name. (Custom fields are
+/// stored as JSON text, where a NUL is escaped.)
+fn field_with_nul(raw: &RawContact) -> Option<&str> {
+    if let Some((name, _)) = raw.fields.iter().find(|(_, v)| v.contains('\0')) {
+        return Some(name);
+    }
+    raw.tags.iter().any(|t| t.contains('\0')).then_some("tags")
+}
+
 /// Normalises one contact and resolves its tags; `Err` is the reason to reject it.
 async fn prepare(
     conn: &mut AnyConnection,
@@ -366,6 +375,10 @@ async fn prepare(
         Ok(e) => e,
         Err(e) => return Ok(Err(format!("invalid address: {e}"))),
     };
+    // PostgreSQL's text cannot hold NUL: refused here with a reason, not by the database.
+    if let Some(field) = field_with_nul(raw) {
+        return Ok(Err(format!("{field} contains a NUL character")));
+    }
     let mut tags = Vec::with_capacity(raw.tags.len());
     for t in &raw.tags {
         match ee_core::tags::parse(t) {

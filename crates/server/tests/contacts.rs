@@ -1029,6 +1029,40 @@ async fn malformed_csv_lines_are_reported_one_by_one_and_good_lines_kept() {
     app.finish().await;
 }
 
+/// A NUL character (which PostgreSQL's text cannot hold) refuses its contact with a
+/// reason; the rest of the batch goes in.
+#[tokio::test]
+async fn a_nul_character_refuses_its_contact_not_the_batch() {
+    let app = TestApp::spawn().await;
+    let (_, key) = setup(&app).await;
+    let reply = app
+        .post(
+            "/api/v2/contacts/ingest",
+            &key,
+            json!({"contacts": [
+                {"email": "ok@nul.test", "firstName": "Ok", "metadata": {"note": "a\u{0}b"}},
+                {"email": "name@nul.test", "firstName": "A\u{0}B"},
+                {"email": "tag@nul.test", "tags": ["QUALITY:HI\u{0}GH"]},
+            ]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        statuses(&reply),
+        ["created", "rejected", "rejected"],
+        "{}",
+        reply.body
+    );
+    let items = reply.body["results"].as_array().unwrap();
+    assert_eq!(items[1]["reason"], "first_name contains a NUL character");
+    assert!(
+        items[2]["reason"].as_str().unwrap().contains("NUL"),
+        "{}",
+        items[2]
+    );
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn suppression_and_gdpr_export_and_erasure() {
     let app = TestApp::spawn().await;

@@ -35,6 +35,47 @@ fn statuses(reply: &common::Reply) -> Vec<String> {
         .collect()
 }
 
+/// Uploads a CSV file, runs the import job and returns the finished import.
+async fn import_csv(app: &TestApp, key: &str, body: impl Into<reqwest::Body>) -> Value {
+    let upload = app
+        .client
+        .post(format!("{}/api/v2/contacts/import", app.base))
+        .header("x-api-key", key)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::ACCEPTED);
+    let import: Value = upload.json().await.unwrap();
+    app.run_jobs().await;
+    let done = app
+        .get(
+            &format!("/api/v2/imports/{}", import["id"].as_str().unwrap()),
+            key,
+        )
+        .await;
+    assert_eq!(done.body["status"], "done", "{}", done.body);
+    done.body
+}
+
+/// The error report of a finished import.
+async fn error_report(app: &TestApp, key: &str, import: &Value) -> String {
+    app.client
+        .get(format!(
+            "{}{}",
+            app.base,
+            import["errors_url"].as_str().unwrap()
+        ))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn ingest_both_shapes_dedupe_merge_and_idempotent_batches() {
     let app = TestApp::spawn_opts(
@@ -850,50 +891,19 @@ async fn a_csv_of_several_chunks_keeps_line_numbers_and_merges_across_them() {
             _ => csv.push_str(&format!("person{k}@chunks.test,P{k},QUALITY:HIGH\n")),
         }
     }
-    let upload = app
-        .client
-        .post(format!("{}/api/v2/contacts/import", app.base))
-        .header("x-api-key", &key)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upload.status(), StatusCode::ACCEPTED);
-    let import: Value = upload.json().await.unwrap();
-    app.run_jobs().await;
-    let done = app
-        .get(
-            &format!("/api/v2/imports/{}", import["id"].as_str().unwrap()),
-            &key,
-        )
-        .await;
-    assert_eq!(done.body["status"], "done", "{}", done.body);
+    let done = import_csv(&app, &key, csv).await;
     assert_eq!(
         (
-            done.body["total"].as_i64(),
-            done.body["created"].as_i64(),
-            done.body["rejected"].as_i64(),
-            done.body["updated"].as_i64().unwrap() + done.body["duplicates"].as_i64().unwrap()
+            done["total"].as_i64(),
+            done["created"].as_i64(),
+            done["rejected"].as_i64(),
+            done["updated"].as_i64().unwrap() + done["duplicates"].as_i64().unwrap()
         ),
         (Some(12_000), Some(11_997), Some(2), 1),
         "{}",
-        done.body
+        done
     );
-    let report = app
-        .client
-        .get(format!(
-            "{}{}",
-            app.base,
-            done.body["errors_url"].as_str().unwrap()
-        ))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let report = error_report(&app, &key, &done).await;
     let lines: Vec<&str> = report
         .lines()
         .skip(1)
@@ -946,50 +956,19 @@ async fn malformed_csv_lines_are_reported_one_by_one_and_good_lines_kept() {
     csv.extend_from_slice(b"\x00\x01\x02binary,\xff\xfe,\x00\n"); // 9
     csv.extend_from_slice(b"good3@junk.test,\"Quoted, with a comma\",Nice\n"); // 10
     csv.extend_from_slice(b"\"open@junk.test,Fay,Paris\n"); // 11
-    let upload = app
-        .client
-        .post(format!("{}/api/v2/contacts/import", app.base))
-        .header("x-api-key", &key)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upload.status(), StatusCode::ACCEPTED);
-    let import: Value = upload.json().await.unwrap();
-    app.run_jobs().await;
-    let done = app
-        .get(
-            &format!("/api/v2/imports/{}", import["id"].as_str().unwrap()),
-            &key,
-        )
-        .await;
-    assert_eq!(done.body["status"], "done", "{}", done.body);
+    let done = import_csv(&app, &key, csv).await;
     assert_eq!(
         (
-            done.body["encoding"].as_str(),
-            done.body["total"].as_i64(),
-            done.body["created"].as_i64(),
-            done.body["rejected"].as_i64()
+            done["encoding"].as_str(),
+            done["total"].as_i64(),
+            done["created"].as_i64(),
+            done["rejected"].as_i64()
         ),
         (Some("utf-8"), Some(10), Some(3), Some(7)),
         "{}",
-        done.body
+        done
     );
-    let report = app
-        .client
-        .get(format!(
-            "{}{}",
-            app.base,
-            done.body["errors_url"].as_str().unwrap()
-        ))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let report = error_report(&app, &key, &done).await;
     assert!(
         report.len() < 4096,
         "no line is copied into the report: {} bytes",

@@ -151,13 +151,13 @@ pub struct Destination<'a> {
     pub source: Option<&'a Source>,
 }
 
-/// Ingests contacts: normalise, refuse what is invalid or suppressed, dedupe, merge,
-/// tag; new contacts are queued for validation. Works in chunks of `TX_ROWS` per transaction,
-/// with multi-row statements for what is new (the bulk of an import).
 /// Contacts per transaction of an ingestion: larger ones write each index page touched
 /// fewer times (SQLite copies every page a transaction dirties into its WAL at commit).
 const TX_ROWS: usize = 10_000;
 
+/// Ingests contacts: normalise, refuse what is invalid or suppressed, dedupe, merge,
+/// tag; new contacts are queued for validation. Works in chunks of `TX_ROWS` per
+/// transaction, with set-based statements for what is new (the bulk of an import).
 pub async fn ingest(
     db: &Db,
     dest: Destination<'_>,

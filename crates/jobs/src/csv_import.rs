@@ -206,13 +206,10 @@ impl ContactReader {
         if bytes.contains(&0) {
             return Some("binary data (a NUL byte)".to_owned());
         }
-        if self.dialect.encoding == Encoding::Utf8
-            && let Err(e) = std::str::from_utf8(bytes)
-        {
-            return Some(format!(
-                "not UTF-8 like the rest of the file (invalid byte at offset {} of the line's fields)",
-                e.valid_up_to()
-            ));
+        if self.dialect.encoding == Encoding::Utf8 && std::str::from_utf8(bytes).is_err() {
+            return Some(
+                "not UTF-8 like the rest of the file (another encoding, or binary data)".to_owned(),
+            );
         }
         None
     }

@@ -112,6 +112,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "not found"),
             StoreError::Conflict(what) => Self::conflict(what),
+            StoreError::Unstorable(what) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", what)
+            }
             other => {
                 tracing::error!(error = %other, "storage error");
                 Self::internal()

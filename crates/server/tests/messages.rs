@@ -369,6 +369,28 @@ async fn templates_are_checked_versioned_previewed_and_selected() {
         )
         .await;
     assert_eq!(wrong_language.body["error"]["field"], "language");
+    // PostgreSQL's text cannot hold NUL: a clear 422, never a 500. SQLite stores it.
+    let nul = app
+        .post(
+            "/api/v2/templates",
+            &key,
+            json!({"name": "nul\u{0}name", "subject": "Hi", "html": "<p>x</p>", "language": "fr"}),
+        )
+        .await;
+    match app.db.backend() {
+        ee_store::Backend::Postgres => {
+            assert_eq!(nul.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", nul.body);
+            assert!(
+                nul.body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("NUL character"),
+                "{}",
+                nul.body
+            );
+        }
+        ee_store::Backend::Sqlite => assert_eq!(nul.status, StatusCode::CREATED, "{}", nul.body),
+    }
 
     let mut ids = std::collections::HashMap::new();
     for (name, language, category, html) in [

@@ -9,8 +9,12 @@ pub enum StoreError {
     Conflict(String),
     #[error("invalid database URL: {0}")]
     Url(String),
+    /// Text the database cannot hold (PostgreSQL refuses the NUL character): bad input,
+    /// not a fault of the database.
+    #[error("{0}")]
+    Unstorable(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -22,7 +26,22 @@ impl StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(what.to_owned())
             }
-            _ => StoreError::Database(err),
+            _ => err.into(),
         }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        // 22021 (a byte sequence invalid in the encoding: a NUL) and 22P05 (a `\u0000`
+        // escape in JSON read as text), from PostgreSQL.
+        if let sqlx::Error::Database(db) = &err
+            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        {
+            return StoreError::Unstorable(
+                "text holds a NUL character, which cannot be stored".to_owned(),
+            );
+        }
+        StoreError::Database(err)
     }
 }

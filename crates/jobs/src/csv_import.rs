@@ -18,7 +18,7 @@ use crate::contacts::{self, Counts, Destination, ItemStatus, RawContact};
 pub const IMPORT: &str = "contacts.import";
 /// A line longer than this is refused whole: no field of a contact needs it, and a file
 /// whose quotes are broken can make one record of everything that follows.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
+const MAX_LINE_BYTES: usize = 1 << 20;
 const CHUNK: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -375,7 +375,7 @@ where
 
 /// The message as DATA sends it (RFC 5321 §4.5.2): a dot that starts a line doubled, and
 /// the end marker after a final line break (added when the text lacks one).
-pub fn dot_stuffed(data: &[u8]) -> Vec<u8> {
+fn dot_stuffed(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 512 + 5);
     let mut line_start = true;
     for &byte in data {

@@ -3,10 +3,10 @@
 //! `json_array_elements` on PostgreSQL).
 //!
 //! Why not multi-row `VALUES`: a list of N rows is N × columns bind parameters, capped by
-//! both databases, so it had to be cut into statements of 100 rows, and PostgreSQL
-//! planned each of those big statements again (planning was most of its time during a
-//! CSV import). One JSON parameter gives one small statement per operation, prepared
-//! once and cached, whatever the number of rows.
+//! both databases, so it had to be cut into statements of 100 rows whose text grew with
+//! their size, and PostgreSQL (plans forced custom) planned each big list again. One JSON
+//! parameter gives one short statement per operation, prepared once and cached, for up
+//! to `ROWS` rows each.
 
 use sqlx::AnyConnection;
 

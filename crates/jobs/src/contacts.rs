@@ -188,7 +188,7 @@ pub async fn ingest(
     let mut to_validate: HashMap<String, Vec<String>> = HashMap::new();
 
     for (chunk_index, chunk) in contacts.chunks(TX_ROWS).enumerate() {
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin_bulk().await?;
         let base = chunk_index * TX_ROWS;
         // What each line became, filled in as the chunk is processed.
         let mut chunk_results: Vec<ItemResult> = Vec::with_capacity(chunk.len());

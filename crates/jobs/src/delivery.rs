@@ -887,7 +887,7 @@ impl Engine {
                 links: result.links.as_deref().unwrap_or("[]"),
             })
             .collect();
-        let mut tx = self.services.db.pool().begin().await?;
+        let mut tx = self.services.db.begin_bulk().await?;
         messages::finish_sent_many(&mut tx, &lease, &sent, now).await?;
         for (message, result) in rest {
             self.record(&mut tx, message, &lease, result, now).await?;

@@ -29,7 +29,8 @@ pub fn rows(conn: &AnyConnection, param: &str) -> String {
         // `value`, and every `->>` would parse that text again (a quarter of an import's CPU).
         format!("jsonb_each(jsonb({param}))")
     } else {
-        format!("json_array_elements(CAST({param} AS json)) AS j(value)")
+        // jsonb for the same reason: `->>` on a `json` value parses its text again.
+        format!("jsonb_array_elements(CAST({param} AS jsonb)) AS j(value)")
     }
 }
 

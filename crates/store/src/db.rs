@@ -116,6 +116,20 @@ impl Db {
         Ok(())
     }
 
+    /// A transaction for writing many rows at once. On PostgreSQL it lets cached plans be
+    /// generic again for its duration: under the pool's `force_custom_plan` every
+    /// foreign-key check (one per inserted row, run from a cached plan) is planned anew,
+    /// which halved an import's rate; a bulk statement's plan does not depend on its rows.
+    pub async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::raw_sql("SET LOCAL plan_cache_mode = auto")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -654,7 +654,7 @@ pub async fn bulk_tags(
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, body.tenant.as_deref(), "tenant").await?;
     drop(conn);
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin_bulk().await?;
     let mut add_ids = Vec::new();
     for tag in &add {
         add_ids.push(store::ensure_tag(&mut tx, &tenant_id, tag, now).await?);

@@ -539,6 +539,97 @@ async fn webhooks_are_signed_and_routing_sends_contacts_to_their_tenant() {
     app.finish().await;
 }
 
+/// Bulk tagging works a page of contacts at a time: 2 500 matches cross pages, tagging
+/// twice adds nothing, untagging a parent removes its children, other tenants untouched.
+#[tokio::test]
+async fn bulk_tagging_spans_pages_and_stays_in_its_tenant() {
+    let app = TestApp::spawn().await;
+    let (_, key) = setup(&app).await;
+    let other = app.tenant("other-brand").await;
+    let (_, other_key) = app.api_key(&other, "other").await;
+    let contacts: Vec<Value> = (0..2_500)
+        .map(|i| json!({"email": format!("p{i}@pages.test"), "language": if i % 5 == 0 { "de" } else { "fr" }, "tags": ["SECTOR:LEGAL/LAWYER"]}))
+        .collect();
+    let reply = app
+        .post(
+            "/api/v2/contacts/ingest",
+            &key,
+            json!({"contacts": contacts}),
+        )
+        .await;
+    assert_eq!(reply.body["counts"]["created"], 2_500, "{}", reply.body);
+    let theirs = json!({"contacts": [{"email": "p1@pages.test", "language": "fr", "tags": ["SECTOR:LEGAL/LAWYER"]}]});
+    app.post("/api/v2/contacts/ingest", &other_key, theirs)
+        .await;
+    let count = |key: String, e: Value| {
+        let app = &app;
+        async move {
+            let reply = app
+                .post("/api/v2/segments/count", &key, json!({"expression": e}))
+                .await;
+            reply.body["count"].as_i64()
+        }
+    };
+    let add = json!({"filter": {"field": "language", "op": "eq", "value": "fr"}, "add": ["QUALITY:HIGH", "TYPE:LAWYER"]});
+    let tagged = app.post("/api/v2/contacts/tags", &key, add.clone()).await;
+    assert_eq!(
+        (
+            tagged.body["matched"].as_i64(),
+            tagged.body["tagged"].as_i64()
+        ),
+        (Some(2_000), Some(4_000)),
+        "{}",
+        tagged.body
+    );
+    let again = app.post("/api/v2/contacts/tags", &key, add).await;
+    assert_eq!(
+        (
+            again.body["matched"].as_i64(),
+            again.body["tagged"].as_i64()
+        ),
+        (Some(2_000), Some(0))
+    );
+    assert_eq!(
+        count(key.clone(), json!({"tag": "QUALITY:HIGH"})).await,
+        Some(2_000)
+    );
+    assert_eq!(
+        count(key.clone(), json!({"tag": "TYPE:LAWYER"})).await,
+        Some(2_000)
+    );
+
+    let untag = app
+        .post(
+            "/api/v2/contacts/tags",
+            &key,
+            json!({"filter": {"tag": "SECTOR:LEGAL"}, "remove": ["SECTOR:LEGAL"]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            untag.body["matched"].as_i64(),
+            untag.body["untagged"].as_i64()
+        ),
+        (Some(2_500), Some(2_500)),
+        "{}",
+        untag.body
+    );
+    assert_eq!(
+        count(key.clone(), json!({"tag": "SECTOR:LEGAL"})).await,
+        Some(0)
+    );
+    assert_eq!(
+        count(key.clone(), json!({"tag": "QUALITY:HIGH"})).await,
+        Some(2_000)
+    );
+    assert_eq!(
+        count(other_key.clone(), json!({"tag": "SECTOR:LEGAL/LAWYER"})).await,
+        Some(1),
+        "the other tenant's contact keeps its tag"
+    );
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn tags_segments_filters_and_bulk_tagging() {
     let app = TestApp::spawn().await;

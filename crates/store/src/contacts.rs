@@ -574,13 +574,15 @@ pub async fn insert_many(
 }
 
 /// Adds (contact, tag) pairs, `bulk::ROWS` per statement; existing pairs are left alone.
+/// The number of pairs added.
 pub async fn tag_many(
     conn: &mut AnyConnection,
     pairs: &[(String, String)],
     now: i64,
-) -> Result<()> {
+) -> Result<u64> {
+    let mut added = 0;
     if pairs.is_empty() {
-        return Ok(());
+        return Ok(added);
     }
     let sql = format!(
         "INSERT INTO contact_tags (contact_id, tag_id, created_at) \
@@ -588,13 +590,41 @@ pub async fn tag_many(
         bulk::rows(conn, "$1")
     );
     for group in pairs.chunks(bulk::ROWS) {
-        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        added += sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(bulk::encode(group))
             .bind(now)
             .execute(&mut *conn)
-            .await?;
+            .await?
+            .rows_affected();
     }
-    Ok(())
+    Ok(added)
+}
+
+/// Removes a tag and its descendants (slug `a/b` under `a`) from the given contacts of a
+/// tenant, `bulk::ROWS` contacts per statement; the number of links removed.
+pub async fn untag_many(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    contact_ids: &[String],
+    slug: &str,
+) -> Result<u64> {
+    let sql = format!(
+        "DELETE FROM contact_tags WHERE contact_id {} AND tag_id IN (SELECT id FROM tags \
+         WHERE tenant_id = $2 AND (slug = $3 OR SUBSTR(slug, 1, LENGTH($4)) = $4))",
+        bulk::in_texts(conn, "$1")
+    );
+    let mut removed = 0;
+    for group in contact_ids.chunks(bulk::ROWS) {
+        removed += sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(bulk::encode(group))
+            .bind(tenant_id)
+            .bind(slug)
+            .bind(format!("{slug}/"))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(removed)
 }
 
 /// Records that a contact engaged (opened, clicked) now: the segments' engagement date.

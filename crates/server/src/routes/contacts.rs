@@ -666,23 +666,14 @@ pub async fn bulk_tags(
         let Some(last) = ids.last().cloned() else {
             break;
         };
-        for id in &ids {
-            matched += 1;
-            tagged += store::tag_contact(&mut tx, id, &add_ids, now).await?;
-            for tag in &remove {
-                let slug = tag.slug();
-                let done = sqlx::query(
-                    "DELETE FROM contact_tags WHERE contact_id = $1 AND tag_id IN (SELECT id FROM tags WHERE tenant_id = $2 \
-                     AND (slug = $3 OR SUBSTR(slug, 1, LENGTH($4)) = $4))",
-                )
-                .bind(id)
-                .bind(&tenant_id)
-                .bind(&slug)
-                .bind(format!("{slug}/"))
-                .execute(&mut *tx)
-                .await?;
-                untagged += done.rows_affected();
-            }
+        matched += ids.len() as u64;
+        let pairs: Vec<(String, String)> = ids
+            .iter()
+            .flat_map(|id| add_ids.iter().map(move |tag| (id.clone(), tag.clone())))
+            .collect();
+        tagged += store::tag_many(&mut tx, &pairs, now).await?;
+        for tag in &remove {
+            untagged += store::untag_many(&mut tx, &tenant_id, &ids, &tag.slug()).await?;
         }
         after = Some(last);
     }

@@ -1,6 +1,6 @@
 //! Bulk statements that take any number of rows as one JSON array bound to a single
-//! parameter, which the database itself reads back as rows (`json_each` on SQLite,
-//! `json_array_elements` on PostgreSQL).
+//! parameter, which the database itself reads back as rows (`jsonb_each` on SQLite,
+//! `jsonb_array_elements` on PostgreSQL: parsed once, then read by position).
 //!
 //! Why not multi-row `VALUES`: a list of N rows is N × columns bind parameters, capped by
 //! both databases, so it had to be cut into statements of 100 rows whose text grew with

@@ -2,7 +2,7 @@
 //! fill gaps, a source never wipes a field, each value remembers its source), tags and
 //! the event timeline.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ee_core::ids::new_id;
 use ee_core::tags::Tag;
@@ -482,23 +482,33 @@ pub async fn insert_many(
     if rows.is_empty() {
         return Ok(std::collections::HashSet::new());
     }
-    let provenance_for = |incoming: &Incoming| -> String {
-        let map: Map<String, Value> = incoming
-            .fields
-            .keys()
-            .map(|k| ((*k).to_owned(), Value::String(source_label.to_owned())))
-            .collect();
-        Value::Object(map).to_string()
+    // Every field of a new contact came from this source: rows with the same fields share
+    // one provenance document (a CSV's rows mostly do).
+    let mut provenance_by_fields: HashMap<Vec<&str>, String> = HashMap::new();
+    let mut provenance_for = |incoming: &Incoming| -> String {
+        let names: Vec<&str> = incoming.fields.keys().copied().collect();
+        provenance_by_fields
+            .entry(names)
+            .or_insert_with_key(|names| {
+                let map: Map<String, Value> = names
+                    .iter()
+                    .map(|k| ((*k).to_owned(), Value::String(source_label.to_owned())))
+                    .collect();
+                Value::Object(map).to_string()
+            })
+            .clone()
     };
     // Each row: id, email, email_hash, the nine FIELDS, metadata, field_sources,
     // validation_status, validation_reasons; borrowed, not copied (a chunk is large).
     let documents: Vec<(String, String)> = rows
         .iter()
         .map(|row| {
-            (
-                Value::Object(row.incoming.metadata.clone()).to_string(),
-                provenance_for(row.incoming),
-            )
+            let metadata = if row.incoming.metadata.is_empty() {
+                "{}".to_owned()
+            } else {
+                serde_json::to_string(&row.incoming.metadata).unwrap_or_else(|_| "{}".into())
+            };
+            (metadata, provenance_for(row.incoming))
         })
         .collect();
     let encoded: Vec<Vec<Option<&str>>> = rows
@@ -533,7 +543,7 @@ pub async fn insert_many(
          field_sources, validation_status, validation_reasons, created_at, updated_at) \
          SELECT value ->> 0, $2, $3, value ->> 1, value ->> 2, {field_values}, 'active', value ->> {m}, \
          value ->> {p}, value ->> {s}, value ->> {r}, $4, $4 FROM {from} WHERE true \
-         ON CONFLICT (tenant_id, email) DO NOTHING RETURNING id",
+         ON CONFLICT (tenant_id, email) DO NOTHING",
         fields = FIELDS.join(", "),
         m = after,
         p = after + 1,
@@ -542,16 +552,33 @@ pub async fn insert_many(
         from = bulk::rows(conn, "$1"),
     );
     let mut mine = std::collections::HashSet::with_capacity(rows.len());
-    for group in encoded.chunks(bulk::ROWS) {
-        mine.extend(
-            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(bulk::encode(group))
-                .bind(tenant_id.to_owned())
-                .bind(source.map(str::to_owned))
-                .bind(now)
-                .fetch_all(&mut *conn)
-                .await?,
-        );
+    let present = format!(
+        "SELECT id FROM contacts WHERE id {}",
+        bulk::in_texts(conn, "$1")
+    );
+    for (group, group_rows) in encoded.chunks(bulk::ROWS).zip(rows.chunks(bulk::ROWS)) {
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(bulk::encode(group))
+            .bind(tenant_id.to_owned())
+            .bind(source.map(str::to_owned))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let ids = group_rows.iter().map(|row| row.id.clone());
+        if inserted == group_rows.len() as u64 {
+            // The usual case, all new: no id per row to send back and collect.
+            mine.extend(ids);
+        } else {
+            // Some addresses existed: the rows that went in are those with our fresh ids.
+            let ids: Vec<String> = ids.collect();
+            mine.extend(
+                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(present.as_str()))
+                    .bind(bulk::encode(&ids))
+                    .fetch_all(&mut *conn)
+                    .await?,
+            );
+        }
     }
 
     let events: Vec<[String; 2]> = mine.iter().map(|id| [new_id(), id.clone()]).collect();

@@ -56,7 +56,8 @@ pub fn generate(path: &Path, rows: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn peak_rss_mb() -> f64 {
+/// This process's peak resident set (VmHWM), in MB; 0 where /proc is missing.
+pub(crate) fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -80,17 +80,6 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// The child: queue N messages in a fresh database, then deliver them to the sink and
 /// report on stdout.
 pub async fn run_one(
@@ -245,7 +234,7 @@ pub async fn run_one(
         seconds,
         messages_per_second: sent as f64 / seconds,
         average_bytes: average_size(&services, &tenant.id).await?,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb: crate::bench::peak_rss_mb(),
     };
     db.close().await;
     println!("{}", serde_json::to_string(&report)?);

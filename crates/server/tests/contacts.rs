@@ -35,6 +35,20 @@ fn statuses(reply: &common::Reply) -> Vec<String> {
         .collect()
 }
 
+/// How many of the key's tenant's contacts a segment expression matches.
+async fn segment_count(app: &TestApp, key: &str, expression: Value) -> i64 {
+    let reply = app
+        .post(
+            "/api/v2/segments/count",
+            key,
+            json!({"expression": expression}),
+        )
+        .await;
+    reply.body["count"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{}", reply.body))
+}
+
 /// Uploads a CSV file, runs the import job and returns the finished import.
 async fn import_csv(app: &TestApp, key: &str, body: impl Into<reqwest::Body>) -> Value {
     let upload = app
@@ -243,14 +257,10 @@ async fn a_batch_of_ten_thousand_is_accepted() {
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body["error"]);
     assert_eq!(reply.body["counts"]["created"], 10_000);
-    let count = app
-        .post(
-            "/api/v2/segments/count",
-            &key,
-            json!({"expression": {"tag": "QUALITY:HIGH"}}),
-        )
-        .await;
-    assert_eq!(count.body["count"], 10_000);
+    assert_eq!(
+        segment_count(&app, &key, json!({"tag": "QUALITY:HIGH"})).await,
+        10_000
+    );
     let too_many: Vec<Value> = (0..10_001)
         .map(|i| json!({"email": format!("p{i}@bulk.test")}))
         .collect();
@@ -561,15 +571,6 @@ async fn bulk_tagging_spans_pages_and_stays_in_its_tenant() {
     let theirs = json!({"contacts": [{"email": "p1@pages.test", "language": "fr", "tags": ["SECTOR:LEGAL/LAWYER"]}]});
     app.post("/api/v2/contacts/ingest", &other_key, theirs)
         .await;
-    let count = |key: String, e: Value| {
-        let app = &app;
-        async move {
-            let reply = app
-                .post("/api/v2/segments/count", &key, json!({"expression": e}))
-                .await;
-            reply.body["count"].as_i64()
-        }
-    };
     let add = json!({"filter": {"field": "language", "op": "eq", "value": "fr"}, "add": ["QUALITY:HIGH", "TYPE:LAWYER"]});
     let tagged = app.post("/api/v2/contacts/tags", &key, add.clone()).await;
     assert_eq!(
@@ -590,12 +591,12 @@ async fn bulk_tagging_spans_pages_and_stays_in_its_tenant() {
         (Some(2_000), Some(0))
     );
     assert_eq!(
-        count(key.clone(), json!({"tag": "QUALITY:HIGH"})).await,
-        Some(2_000)
+        segment_count(&app, &key, json!({"tag": "QUALITY:HIGH"})).await,
+        2_000
     );
     assert_eq!(
-        count(key.clone(), json!({"tag": "TYPE:LAWYER"})).await,
-        Some(2_000)
+        segment_count(&app, &key, json!({"tag": "TYPE:LAWYER"})).await,
+        2_000
     );
 
     let untag = app
@@ -615,16 +616,16 @@ async fn bulk_tagging_spans_pages_and_stays_in_its_tenant() {
         untag.body
     );
     assert_eq!(
-        count(key.clone(), json!({"tag": "SECTOR:LEGAL"})).await,
-        Some(0)
+        segment_count(&app, &key, json!({"tag": "SECTOR:LEGAL"})).await,
+        0
     );
     assert_eq!(
-        count(key.clone(), json!({"tag": "QUALITY:HIGH"})).await,
-        Some(2_000)
+        segment_count(&app, &key, json!({"tag": "QUALITY:HIGH"})).await,
+        2_000
     );
     assert_eq!(
-        count(other_key.clone(), json!({"tag": "SECTOR:LEGAL/LAWYER"})).await,
-        Some(1),
+        segment_count(&app, &other_key, json!({"tag": "SECTOR:LEGAL/LAWYER"})).await,
+        1,
         "the other tenant's contact keeps its tag"
     );
     app.finish().await;
@@ -641,18 +642,8 @@ async fn tags_segments_filters_and_bulk_tagging() {
         {"email": "d@x.test", "country": "DE", "language": "de"},
     ]});
     app.post("/api/v2/contacts/ingest", &key, contacts).await;
-    let count = |e: Value| {
-        let key = key.clone();
-        let app = &app;
-        async move {
-            let reply = app
-                .post("/api/v2/segments/count", &key, json!({"expression": e}))
-                .await;
-            reply.body["count"]
-                .as_i64()
-                .unwrap_or_else(|| panic!("{}", reply.body))
-        }
-    };
+    let (app_ref, key_ref) = (&app, key.as_str());
+    let count = move |e: Value| segment_count(app_ref, key_ref, e);
     assert_eq!(
         count(json!({"tag": "SECTOR:LEGAL"})).await,
         2,
@@ -1001,22 +992,9 @@ async fn a_csv_of_several_chunks_keeps_line_numbers_and_merges_across_them() {
         .map(|l| l.split(',').next().unwrap())
         .collect();
     assert_eq!(lines, ["5501", "11501"], "{report}");
-    let count = |tag: &'static str| {
-        let app = &app;
-        let key = key.clone();
-        async move {
-            app.post(
-                "/api/v2/segments/count",
-                &key,
-                json!({"expression": {"tag": tag}}),
-            )
-            .await
-            .body["count"]
-                .as_i64()
-        }
-    };
-    assert_eq!(count("QUALITY:HIGH").await, Some(11_997));
-    assert_eq!(count("QUALITY:LOW").await, Some(1));
+    let count = |tag: &str| segment_count(&app, &key, json!({"tag": tag}));
+    assert_eq!(count("QUALITY:HIGH").await, 11_997);
+    assert_eq!(count("QUALITY:LOW").await, 1);
     let first = app.get("/api/v2/contacts?tag=QUALITY:LOW", &key).await;
     let first = &first.body["items"][0];
     assert_eq!(

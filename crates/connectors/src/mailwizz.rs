@@ -11,6 +11,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
+use crate::outbound::{self, segment as seg};
+use ee_core::outbound::OutboundPolicy;
+use std::sync::Arc;
+
 #[derive(Debug, thiserror::Error)]
 pub enum MailWizzError {
     #[error("MailWizz refused the API key")]
@@ -23,6 +27,9 @@ pub enum MailWizzError {
     /// 5xx or no answer after the retries.
     #[error("MailWizz unavailable: {0}")]
     Unavailable(String),
+    /// The instance's address may not be connected to (`ee_core::outbound`).
+    #[error("{0}")]
+    Refused(String),
     #[error("MailWizz answered something unexpected: {0}")]
     Protocol(String),
 }
@@ -57,6 +64,48 @@ pub fn php_form(value: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// The figures of MailWizz's campaign statistics endpoint.
+const CAMPAIGN_STATS: &[&str] = &[
+    "subscribers_count",
+    "processed_count",
+    "delivery_success_count",
+    "delivery_success_rate",
+    "delivery_error_count",
+    "delivery_error_rate",
+    "opens_count",
+    "opens_rate",
+    "unique_opens_count",
+    "unique_opens_rate",
+    "clicks_count",
+    "clicks_rate",
+    "unique_clicks_count",
+    "unique_clicks_rate",
+    "unsubscribes_count",
+    "unsubscribes_rate",
+    "complaints_count",
+    "complaints_rate",
+    "bounces_count",
+    "bounces_rate",
+    "hard_bounces_count",
+    "hard_bounces_rate",
+    "soft_bounces_count",
+    "soft_bounces_rate",
+    "internal_bounces_count",
+    "internal_bounces_rate",
+];
+
+/// Whether a request failed because the resolver refused every address of the host.
+fn refused_by_policy(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<ee_core::outbound::Refused>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 pub fn base64(text: &str) -> String {
     STANDARD.encode(text.as_bytes())
 }
@@ -66,6 +115,7 @@ pub struct Client {
     base: String,
     key: String,
     http: reqwest::Client,
+    policy: Arc<OutboundPolicy>,
     retries: u32,
     backoff: Duration,
 }
@@ -87,16 +137,21 @@ enum Method {
 }
 
 impl Client {
-    /// `base` is the API's address, e.g. `https://news.example.com/api`.
-    pub fn new(base: &str, key: &str, timeout: Duration) -> Result<Self, MailWizzError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
+    /// `base` is the API's address, e.g. `https://news.example.com/api`; connections
+    /// go only where `policy` allows.
+    pub fn new(
+        base: &str,
+        key: &str,
+        timeout: Duration,
+        policy: &Arc<OutboundPolicy>,
+    ) -> Result<Self, MailWizzError> {
+        let http = outbound::http_client(policy, timeout)
             .map_err(|e| MailWizzError::Protocol(e.to_string()))?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             key: key.to_owned(),
             http,
+            policy: policy.clone(),
             retries: 3,
             backoff: Duration::from_millis(500),
         })
@@ -129,6 +184,8 @@ impl Client {
         query: &[(&str, String)],
         form: Option<&Value>,
     ) -> Result<Value, MailWizzError> {
+        outbound::check_url(&self.policy, &self.base)
+            .map_err(|e| MailWizzError::Refused(format!("the instance's api_url {e}")))?;
         let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
         let fields = form.map(php_form);
         let mut delay = self.backoff;
@@ -149,8 +206,15 @@ impl Client {
                 request = request.form(fields);
             }
             let reason = match request.send().await {
-                Err(e) if e.is_timeout() || e.is_connect() => e.to_string(),
-                Err(e) => return Err(MailWizzError::Protocol(e.to_string())),
+                Err(e) if refused_by_policy(&e) => {
+                    return Err(MailWizzError::Refused(
+                        "the instance's api_url resolves only to addresses this server may not \
+                         reach; the operator can allow their range (EE_OUTBOUND_ALLOW)"
+                            .into(),
+                    ));
+                }
+                Err(e) if e.is_timeout() || e.is_connect() => e.without_url().to_string(),
+                Err(e) => return Err(MailWizzError::Protocol(e.without_url().to_string())),
                 Ok(response) => {
                     let status = response.status();
                     let body: Value = response.json().await.unwrap_or(Value::Null);
@@ -204,7 +268,7 @@ impl Client {
     }
 
     pub async fn get_list(&self, list_uid: &str) -> Result<Value, MailWizzError> {
-        self.data(Method::Get, &format!("lists/{list_uid}"), &[], None)
+        self.data(Method::Get, &format!("lists/{}", seg(list_uid)), &[], None)
             .await
     }
 
@@ -224,7 +288,7 @@ impl Client {
         let answer = self
             .call(
                 Method::Post,
-                &format!("lists/{list_uid}/subscribers"),
+                &format!("lists/{}/subscribers", seg(list_uid)),
                 &[],
                 Some(&Value::Object(fields.clone())),
             )
@@ -241,7 +305,7 @@ impl Client {
         let body = serde_json::json!({ "subscribers": subscribers });
         self.data(
             Method::Post,
-            &format!("lists/{list_uid}/subscribers/bulk"),
+            &format!("lists/{}/subscribers/bulk", seg(list_uid)),
             &[],
             Some(&body),
         )
@@ -257,7 +321,7 @@ impl Client {
         match self
             .data(
                 Method::Get,
-                &format!("lists/{list_uid}/subscribers/search-by-email"),
+                &format!("lists/{}/subscribers/search-by-email", seg(list_uid)),
                 &[("EMAIL", email.to_owned())],
                 None,
             )
@@ -277,7 +341,7 @@ impl Client {
     ) -> Result<Value, MailWizzError> {
         self.data(
             Method::Get,
-            &format!("lists/{list_uid}/subscribers"),
+            &format!("lists/{}/subscribers", seg(list_uid)),
             &Self::page(page, per_page),
             None,
         )
@@ -292,7 +356,11 @@ impl Client {
     ) -> Result<Value, MailWizzError> {
         self.data(
             Method::Put,
-            &format!("lists/{list_uid}/subscribers/{subscriber_uid}"),
+            &format!(
+                "lists/{}/subscribers/{}",
+                seg(list_uid),
+                seg(subscriber_uid)
+            ),
             &[],
             Some(&Value::Object(fields.clone())),
         )
@@ -306,7 +374,11 @@ impl Client {
     ) -> Result<Value, MailWizzError> {
         self.data(
             Method::Put,
-            &format!("lists/{list_uid}/subscribers/{subscriber_uid}/unsubscribe"),
+            &format!(
+                "lists/{}/subscribers/{}/unsubscribe",
+                seg(list_uid),
+                seg(subscriber_uid)
+            ),
             &[],
             None,
         )
@@ -320,7 +392,11 @@ impl Client {
     ) -> Result<Value, MailWizzError> {
         self.data(
             Method::Delete,
-            &format!("lists/{list_uid}/subscribers/{subscriber_uid}"),
+            &format!(
+                "lists/{}/subscribers/{}",
+                seg(list_uid),
+                seg(subscriber_uid)
+            ),
             &[],
             None,
         )
@@ -344,24 +420,57 @@ impl Client {
     }
 
     pub async fn get_campaign(&self, campaign_uid: &str) -> Result<Value, MailWizzError> {
-        self.data(Method::Get, &format!("campaigns/{campaign_uid}"), &[], None)
-            .await
-    }
-
-    pub async fn campaign_stats(&self, campaign_uid: &str) -> Result<Value, MailWizzError> {
         self.data(
             Method::Get,
-            &format!("campaigns/{campaign_uid}/stats"),
+            &format!("campaigns/{}", seg(campaign_uid)),
             &[],
             None,
         )
         .await
     }
 
+    /// The campaign's counters and rates (MailWizz's published names), as numbers, and
+    /// its status; anything else in the answer is left out, so nothing the instance
+    /// sends reaches our caller unchecked.
+    pub async fn campaign_stats(&self, campaign_uid: &str) -> Result<Value, MailWizzError> {
+        let data = self
+            .data(
+                Method::Get,
+                &format!("campaigns/{}/stats", seg(campaign_uid)),
+                &[],
+                None,
+            )
+            .await?;
+        let mut out = Map::new();
+        for &name in CAMPAIGN_STATS {
+            let number = match &data[name] {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().trim_end_matches('%').parse::<f64>().ok(),
+                _ => None,
+            };
+            if let Some(n) = number.filter(|n| n.is_finite()) {
+                let value = if n.fract() == 0.0 && n.abs() < 9.0e15 {
+                    Value::from(n as i64)
+                } else {
+                    Value::from(n)
+                };
+                out.insert(name.to_owned(), value);
+            }
+        }
+        if let Some(status) = data["campaign_status"].as_str().filter(|s| {
+            s.len() <= 32
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+        }) {
+            out.insert("campaign_status".into(), Value::from(status));
+        }
+        Ok(Value::Object(out))
+    }
+
     pub async fn pause_unpause(&self, campaign_uid: &str) -> Result<Value, MailWizzError> {
         self.data(
             Method::Put,
-            &format!("campaigns/{campaign_uid}/pause-unpause"),
+            &format!("campaigns/{}/pause-unpause", seg(campaign_uid)),
             &[],
             None,
         )
@@ -387,7 +496,7 @@ impl Client {
         let body = serde_json::json!({ "template": { "name": name, "content": base64(html) } });
         self.data(
             Method::Put,
-            &format!("templates/{template_uid}"),
+            &format!("templates/{}", seg(template_uid)),
             &[],
             Some(&body),
         )
@@ -419,7 +528,7 @@ impl Client {
     pub async fn get_delivery_server(&self, server_id: &str) -> Result<Value, MailWizzError> {
         self.data(
             Method::Get,
-            &format!("delivery-servers/{server_id}"),
+            &format!("delivery-servers/{}", seg(server_id)),
             &[],
             None,
         )
@@ -435,7 +544,7 @@ impl Client {
         let body = serde_json::json!({ "delivery_server": fields });
         self.data(
             Method::Put,
-            &format!("delivery-servers/{server_id}"),
+            &format!("delivery-servers/{}", seg(server_id)),
             &[],
             Some(&body),
         )

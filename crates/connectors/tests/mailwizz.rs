@@ -9,7 +9,10 @@ use ee_connectors::testing::{KEY, decode, start};
 use serde_json::{Map, Value, json};
 
 fn client(base: &str, key: &str) -> Client {
-    Client::new(base, key, Duration::from_secs(5))
+    // The fake listens on loopback: allowed explicitly.
+    let policy =
+        std::sync::Arc::new(ee_core::outbound::OutboundPolicy::parse("127.0.0.0/8").unwrap());
+    Client::new(base, key, Duration::from_secs(5), &policy)
         .unwrap()
         .with_retries(2, Duration::from_millis(10))
 }

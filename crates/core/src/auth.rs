@@ -116,6 +116,16 @@ pub fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Compares two secrets without a timing that depends on where they differ: the
+/// SHA-256 of each is compared, every byte of it.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
+}
+
 /// Prefix of every API key, so that leaked keys are easy to find by secret scanners.
 pub const API_KEY_PREFIX: &str = "ee_";
 
@@ -128,6 +138,14 @@ pub fn generate_api_key() -> (String, String) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn constant_time_eq_tells_equal_from_different() {
+        assert!(super::constant_time_eq("token-1", "token-1"));
+        assert!(!super::constant_time_eq("token-1", "token-2"));
+        assert!(!super::constant_time_eq("token-1", "token-"));
+        assert!(!super::constant_time_eq("", "x"));
+    }
+
     use super::*;
 
     #[test]

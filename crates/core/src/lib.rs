@@ -13,6 +13,8 @@ pub mod dkim;
 pub mod ids;
 pub mod ip;
 pub mod jobs;
+pub mod login_throttle;
+pub mod outbound;
 pub mod rotation;
 pub mod schedule;
 pub mod secrets;

@@ -1,7 +1,8 @@
 //! Open, click and unsubscribe tokens, and the rewriting of a body for tracking.
 //!
 //! A token is `<kind>.<message id>.<index>.<mac>`, the MAC being the first 16 bytes of
-//! HMAC-SHA256 over the rest, base64url. It carries what the endpoint needs, so a click
+//! HMAC-SHA256 over the rest, base64url. The check wants all 16 bytes: a shorter tag is
+//! refused, not compared on its length (one byte would be forged in 256 tries). It carries what the endpoint needs, so a click
 //! redirects only to the link `index` of that message: no open redirect.
 
 use base64::Engine;
@@ -43,6 +44,9 @@ pub enum TokenError {
     WrongKind,
 }
 
+/// Bytes of the HMAC a token carries.
+const TAG_BYTES: usize = 16;
+
 fn mac(secret: &[u8], payload: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(payload.as_bytes());
@@ -52,7 +56,7 @@ fn mac(secret: &[u8], payload: &str) -> Hmac<Sha256> {
 pub fn sign(secret: &[u8], kind: Kind, message_id: &str, index: u32) -> String {
     let payload = format!("{}.{message_id}.{index}", kind.code());
     let tag = mac(secret, &payload).finalize().into_bytes();
-    format!("{payload}.{}", URL_SAFE_NO_PAD.encode(&tag[..16]))
+    format!("{payload}.{}", URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES]))
 }
 
 /// Checks a token's MAC (in constant time) and kind.
@@ -61,6 +65,9 @@ pub fn verify(secret: &[u8], token: &str, expected: Kind) -> Result<Token, Token
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
         .map_err(|_| TokenError::Malformed)?;
+    if tag.len() != TAG_BYTES {
+        return Err(TokenError::BadSignature);
+    }
     let mut parts = payload.splitn(3, '.');
     let (Some(kind), Some(message_id), Some(index)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -74,6 +81,7 @@ pub fn verify(secret: &[u8], token: &str, expected: Kind) -> Result<Token, Token
     {
         return Err(TokenError::Malformed);
     }
+    // `verify_truncated_left` compares in constant time; the length is fixed above.
     mac(secret, payload)
         .verify_truncated_left(&tag)
         .map_err(|_| TokenError::BadSignature)?;
@@ -199,6 +207,38 @@ mod tests {
             verify(KEY, "c.a/b.1.AAAA", Kind::Click),
             Err(TokenError::Malformed)
         );
+    }
+
+    #[test]
+    fn every_shorter_or_altered_tag_is_refused() {
+        let t = sign(KEY, Kind::Unsubscribe, "0193a0b1-2c3d", 0);
+        let (payload, tag) = t.rsplit_once('.').unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(tag).unwrap();
+        assert_eq!(raw.len(), TAG_BYTES);
+        for len in 0..TAG_BYTES {
+            let short = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(&raw[..len]));
+            assert!(
+                verify(KEY, &short, Kind::Unsubscribe).is_err(),
+                "{len} bytes accepted"
+            );
+        }
+        let long = format!(
+            "{payload}.{}",
+            URL_SAFE_NO_PAD.encode([raw.as_slice(), &[0]].concat())
+        );
+        assert!(verify(KEY, &long, Kind::Unsubscribe).is_err());
+        for byte in 0..TAG_BYTES {
+            for bit in 0..8 {
+                let mut altered = raw.clone();
+                altered[byte] ^= 1 << bit;
+                let token = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(&altered));
+                assert_eq!(
+                    verify(KEY, &token, Kind::Unsubscribe),
+                    Err(TokenError::BadSignature)
+                );
+            }
+        }
+        assert!(verify(KEY, &t, Kind::Unsubscribe).is_ok());
     }
 
     #[test]

@@ -188,6 +188,9 @@ pub async fn run_one(
             ..Default::default()
         },
         pmta: Default::default(),
+        outbound: std::sync::Arc::new(
+            ee_core::outbound::OutboundPolicy::parse("127.0.0.0/8").map_err(anyhow::Error::msg)?,
+        ),
     };
     let queue_started = Instant::now();
     for i in 0..messages {

@@ -363,17 +363,40 @@ fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
 }
 
 async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            config.data_dir.display()
-        )
-    })?;
+    crate::secrets::private_dir(&config.data_dir)?;
+    if let Some(path) = sqlite_file(&config.database_url()) {
+        create_private_file(std::path::Path::new(path))?;
+    }
     let db = Db::connect(&config.database_url(), config.db_max_connections)
         .await
         .context("cannot open the database")?;
     db.migrate().await.context("cannot apply migrations")?;
     Ok(db)
+}
+
+/// The file of a `sqlite:` URL (none for an in-memory database).
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Creates an empty file readable by its owner only, unless it exists: SQLite then
+/// keeps that mode, and gives it to the database's -wal and -shm files too.
+fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
 }
 
 /// Writes a file readable by its owner only.
@@ -411,6 +434,7 @@ async fn pmta_services(config: &Config) -> anyhow::Result<ee_jobs::Services> {
         probe: Default::default(),
         delivery: config.delivery_settings(tracking_key(&keys.master_key), sealer)?,
         pmta: config.pmta_settings(&hostname()),
+        outbound: std::sync::Arc::new(config.outbound_policy()?),
     })
 }
 
@@ -547,6 +571,7 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
         },
         delivery: config.delivery_settings(tracking_key(&keys.master_key), sealer.clone())?,
         pmta: config.pmta_settings(&hostname()),
+        outbound: std::sync::Arc::new(config.outbound_policy()?),
     };
     if matches!(role, NodeRole::All | NodeRole::Worker) {
         let engine = ee_jobs::delivery::Engine::new(services.clone());
@@ -582,6 +607,7 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
         settings.refresh_token_ttl_secs = config.refresh_token_ttl_secs;
         settings.api_key_grace_secs = config.api_key_grace_secs;
         settings.max_body_bytes = config.max_body_bytes;
+        settings.metrics_token = Some(keys.metrics_token);
         settings.uploads_dir = config
             .uploads_dir
             .clone()
@@ -690,7 +716,7 @@ async fn tenant_create(
     validation(errors)?;
     let db = open_db(config).await?;
     let now = Clock::System.now_ms();
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await?;
     let tenant = tenants::insert(
         &mut tx,
         tenants::NewTenant {
@@ -740,7 +766,7 @@ async fn user_create(
     ee_core::auth::validate_password(&password, "--password", &mut errors);
     validation(errors)?;
     let db = open_db(config).await?;
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await?;
     let tenant_id = match tenant {
         Some(key) => Some(find_tenant(&mut tx, key).await?.id),
         None => None,
@@ -808,7 +834,7 @@ async fn api_key_create(
     };
     validation(errors)?;
     let db = open_db(config).await?;
-    let mut tx = db.pool().begin().await.map_err(StoreError::from)?;
+    let mut tx = db.begin().await?;
     let tenant = find_tenant(&mut tx, tenant).await?;
     let (key, prefix) = generate_api_key();
     let stored = api_keys::insert(

@@ -26,6 +26,9 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     /// Base64 of 32 bytes sealing secrets at rest; generated into the data dir when absent.
     pub master_key: Option<String>,
+    /// The bearer token `/metrics` wants; generated into `<data dir>/metrics.token` when
+    /// absent.
+    pub metrics_token: Option<String>,
     /// `auto` (human-readable on a terminal, JSON otherwise), `json` or `pretty`.
     pub log_format: String,
     /// A tracing filter, e.g. `info` or `email_engine=debug,info`. `RUST_LOG` wins.
@@ -55,6 +58,10 @@ pub struct Config {
     pub warmup_window_days: i64,
     pub quarantine_cooldown_hours: i64,
     pub quarantine_step_back_days: i64,
+    /// Ranges (CIDR or single addresses, comma-separated) that connections to hosts a
+    /// tenant named (MailWizz instances, relays) may reach on top of public addresses:
+    /// loopback, private and link-local ones are refused otherwise.
+    pub outbound_allow: String,
     /// Name servers for every check, comma-separated `ip` or `ip:port`; the system's when empty.
     pub dns_servers: String,
     pub dns_timeout_ms: u64,
@@ -120,6 +127,7 @@ impl Default for Config {
             admin_password: None,
             jwt_secret: None,
             master_key: None,
+            metrics_token: None,
             log_format: "auto".into(),
             log_level: "info".into(),
             cors_origins: String::new(),
@@ -136,6 +144,7 @@ impl Default for Config {
             telegram_chat_id: None,
             alert_webhook_url: None,
             alert_webhook_secret: None,
+            outbound_allow: String::new(),
             warmup_max_bounce_rate: 0.05,
             warmup_max_complaint_rate: 0.001,
             warmup_min_sample: 50,
@@ -258,7 +267,14 @@ impl Config {
         if self.alert_webhook_url.is_some() && self.alert_webhook_secret.is_none() {
             bail!("alert_webhook_url needs alert_webhook_secret to sign with");
         }
+        self.outbound_policy()?;
         Ok(())
+    }
+
+    /// Where connections to hosts a tenant named may go.
+    pub fn outbound_policy(&self) -> anyhow::Result<ee_core::outbound::OutboundPolicy> {
+        ee_core::outbound::OutboundPolicy::parse(&self.outbound_allow)
+            .map_err(|e| anyhow::anyhow!("outbound_allow (EE_OUTBOUND_ALLOW): {e}"))
     }
 
     /// The message pipeline's settings; `tracking_key` and `sealer` come from the keys.

@@ -1,5 +1,6 @@
 //! Keys generated into the data directory on first run: the JWT signing key and the
-//! master key that seals secrets at rest. Written once, mode 0600, never logged.
+//! master key that seals secrets at rest, the metrics token. Written once, mode 0600,
+//! never logged; the data directory itself is 0700 (the database holds personal data).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -15,15 +16,13 @@ use crate::config::Config;
 pub struct Keys {
     pub jwt_secret: Vec<u8>,
     pub master_key: Vec<u8>,
+    /// What a Prometheus scrape sends as its bearer token (the file's text, so that
+    /// `credentials_file` can point at it).
+    pub metrics_token: String,
 }
 
 pub fn load_or_create(config: &Config) -> anyhow::Result<Keys> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            config.data_dir.display()
-        )
-    })?;
+    private_dir(&config.data_dir)?;
     let jwt_secret = match &config.jwt_secret {
         Some(secret) => secret.as_bytes().to_vec(),
         None => key_file(&config.data_dir.join("jwt.key"), 64)?,
@@ -39,10 +38,28 @@ pub fn load_or_create(config: &Config) -> anyhow::Result<Keys> {
             ee_core::secrets::MASTER_KEY_LEN,
         )?,
     };
+    let metrics_token = match &config.metrics_token {
+        Some(token) => token.trim().to_owned(),
+        None => STANDARD.encode(key_file(&config.data_dir.join("metrics.token"), 32)?),
+    };
     Ok(Keys {
         jwt_secret,
         master_key,
+        metrics_token,
     })
+}
+
+/// Creates a directory readable by its owner only (0700), or makes an existing one so.
+pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make {} private (0700)", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Reads a base64 key file, creating it with `len` random bytes if it does not exist.
@@ -92,14 +109,26 @@ mod tests {
         assert_eq!(first.jwt_secret, second.jwt_secret);
         assert_eq!(first.master_key, second.master_key);
         assert_eq!(first.master_key.len(), 32);
+        assert_eq!(first.metrics_token, second.metrics_token);
+        assert_eq!(
+            std::fs::read_to_string(config.data_dir.join("metrics.token"))
+                .unwrap()
+                .trim(),
+            first.metrics_token
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(config.data_dir.join("master.key"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
+            let mode = |name: &str| {
+                std::fs::metadata(config.data_dir.join(name))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777
+            };
+            assert_eq!(mode("master.key"), 0o600);
+            assert_eq!(mode("metrics.token"), 0o600);
+            assert_eq!(mode(""), 0o700, "the data directory");
         }
         ee_core::secrets::Sealer::new(&first.master_key).unwrap();
     }

@@ -160,6 +160,35 @@ async fn first_run_login_and_restart_keep_everything() {
             "the default database is a SQLite file in the data dir"
         );
     }
+    #[cfg(unix)]
+    {
+        // The data directory and everything in it (keys, the database and its -wal and
+        // -shm files) are readable by their owner only.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700, "the data directory");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                files += 1;
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+            }
+        }
+        assert!(files >= 3, "keys and database files checked");
+    }
+    // /metrics lists every tenant's IPs and domains: only for the generated token.
+    let metrics = |token: Option<String>| {
+        let mut request = reqwest::Client::new().get(format!("{}/metrics", server.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let token = std::fs::read_to_string(data.join("metrics.token")).unwrap();
+    assert_eq!(metrics(None).await, 401);
+    assert_eq!(metrics(Some("wrong".into())).await, 401);
+    assert_eq!(metrics(Some(token.trim().to_owned())).await, 200);
     let (status, tokens) = post(
         &server.base,
         "/api/v1/auth/login",
@@ -578,6 +607,7 @@ async fn a_killed_sender_resumes_without_losing_messages() {
         probe: Default::default(),
         delivery: Default::default(),
         pmta: Default::default(),
+        outbound: Default::default(),
     };
     for i in 0..MESSAGES {
         ee_jobs::delivery::queue(

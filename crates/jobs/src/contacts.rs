@@ -654,7 +654,7 @@ pub async fn validate_job(
             now,
         )
         .await?;
-        let mut tx = services.db.pool().begin().await?;
+        let mut tx = services.db.begin().await?;
         store::set_validation(
             &mut tx,
             &id,

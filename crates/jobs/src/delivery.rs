@@ -1211,8 +1211,18 @@ impl Engine {
                     }
                     _ => None,
                 };
+                let address = match relay_address(&services.outbound, &relay.host, relay.port).await
+                {
+                    Ok(address) => address,
+                    Err(reason) => {
+                        self.release(&chosen).await?;
+                        let mut r = Result1::new("failed");
+                        r.reason = Some(reason);
+                        return Ok(r);
+                    }
+                };
                 let endpoint = Endpoint {
-                    address: relay.host.clone(),
+                    address,
                     port: relay.port as u16,
                     tls_name: relay.host.clone(),
                     security: Security::parse(&relay.tls).unwrap_or(Security::Starttls),
@@ -1726,6 +1736,35 @@ impl Engine {
         };
         Ok((signed, links))
     }
+}
+
+/// The address a relay's host stands for, if the outbound policy lets us connect to it:
+/// checked at each connection, not only when the relay was saved, since a name can come
+/// to resolve elsewhere.
+async fn relay_address(
+    policy: &ee_core::outbound::OutboundPolicy,
+    host: &str,
+    port: i64,
+) -> Result<String, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        policy.check_ip(ip).map_err(|e| format!("relay {e}"))?;
+        return Ok(ip.to_string());
+    }
+    let port = u16::try_from(port).unwrap_or(25);
+    let found = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("the relay's host `{host}` does not resolve: {e}"))?;
+    let mut refused = None;
+    for address in found {
+        match policy.check_ip(address.ip()) {
+            Ok(()) => return Ok(address.ip().to_string()),
+            Err(e) => refused = Some(e),
+        }
+    }
+    Err(match refused {
+        Some(e) => format!("relay `{host}` resolves to {}", e),
+        None => format!("the relay's host `{host}` has no address"),
+    })
 }
 
 fn helo_default(public_url: &str) -> String {

@@ -79,6 +79,8 @@ pub struct Services {
     pub delivery: crate::delivery::DeliverySettings,
     /// What the generated PowerMTA configuration says of this installation.
     pub pmta: crate::powermta::PmtaSettings,
+    /// Where connections to hosts a tenant named (MailWizz, relays) may go.
+    pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
 }
 
 /// The instant a scheduled run stands for: its slot, or now for other jobs.
@@ -109,7 +111,10 @@ pub fn standard_registry(services: Services) -> Registry {
         let mut conn = s.db.pool().acquire().await?;
         let sessions = ee_store::sessions::purge_ended(&mut conn, now, WEEK_MS).await?;
         let jobs = ee_store::jobs::purge_done(&mut conn, now - WEEK_MS).await?;
-        Ok(json!({ "sessions_removed": sessions, "jobs_removed": jobs }))
+        let throttles = ee_store::login_throttles::purge(&mut conn, now - WEEK_MS).await?;
+        Ok(
+            json!({ "sessions_removed": sessions, "jobs_removed": jobs, "login_throttles_removed": throttles }),
+        )
     });
     add(&mut r, s, crate::contacts::VALIDATE, |s, job| async move {
         crate::contacts::validate_job(&s, &job, s.clock.now_ms()).await

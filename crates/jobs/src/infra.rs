@@ -236,7 +236,7 @@ pub async fn advance_warmups(db: &Db, now: i64) -> Result<AdvanceReport, InfraEr
     let running = plans::list(&mut conn, None, Some("active")).await?;
     drop(conn);
     for plan in running {
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         let ip = match ips::get(&mut tx, &plan.ip_id, None).await {
             Ok(ip) => ip,
             Err(StoreError::NotFound) => continue,
@@ -297,7 +297,7 @@ pub async fn release_quarantined(
         if now - ip.state_changed_at < settings.quarantine_cooldown_ms {
             continue;
         }
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         if let Some(mut plan) = plans::current_for_ip(&mut tx, &ip.id).await? {
             plan.current_phase =
                 warmup::release_day(plan.current_phase, settings.release_step_back_days);
@@ -380,7 +380,7 @@ async fn apply(
 ) -> Result<(), InfraError> {
     let actor = Actor::system("monthly rotation");
     for (ip, _) in members.iter().filter(|(ip, _)| ids.contains(&ip.id)) {
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         let current = ips::get(&mut tx, &ip.id, None).await?;
         match transition(&mut tx, &current, to, Some(reason), &actor, now).await {
             Ok(_) => tx.commit().await?,
@@ -490,7 +490,7 @@ pub async fn validate_domain(
     };
     let report = ee_dns::checks::check_domain(&services.resolver, &expectation).await;
     let results = serde_json::to_string(&report).unwrap_or_default();
-    let mut tx = services.db.pool().begin().await?;
+    let mut tx = services.db.begin().await?;
     ee_store::domains::add_check(&mut tx, domain, report.ok, &results, now).await?;
     if !report.ok {
         alerts::raise(
@@ -581,7 +581,7 @@ pub async fn check_blacklists(
         .map_err(|_| InfraError::Invalid(format!("{} is not an IP address", ip.ip_address)))?;
     let listings =
         ee_dns::dnsbl::check_all(&services.resolver, address, &services.dnsbl_zones).await;
-    let mut tx = services.db.pool().begin().await?;
+    let mut tx = services.db.begin().await?;
     for listing in &listings {
         let details = serde_json::json!({ "codes": listing.codes, "reason": listing.reason, "error": listing.error });
         ips::add_blacklist_check(

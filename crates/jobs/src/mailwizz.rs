@@ -58,10 +58,13 @@ pub fn client(services: &Services, instance: &Instance) -> Result<Client, MwErro
                 instance.name
             ))
         })?;
-    Ok(
-        Client::new(&instance.api_url, &key, Duration::from_secs(15))?
-            .with_retries(2, Duration::from_millis(200)),
-    )
+    Ok(Client::new(
+        &instance.api_url,
+        &key,
+        Duration::from_secs(15),
+        &services.outbound,
+    )?
+    .with_retries(2, Duration::from_millis(200)))
 }
 
 /// The custom fields a contact carries into MailWizz: EMAIL, FNAME, LNAME and the fields
@@ -231,7 +234,7 @@ pub async fn sync_subscribers(services: &Services, tenant_id: &str) -> Result<Va
             })
             .collect();
         let now = services.clock.now_ms();
-        let mut tx = services.db.pool().begin().await?;
+        let mut tx = services.db.begin().await?;
         store::record_subscribers(&mut tx, &instance.id, &list_uid, &rows, now).await?;
         tx.commit().await?;
     }

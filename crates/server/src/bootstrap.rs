@@ -33,11 +33,7 @@ pub async fn ensure_admin(
     password: Option<&str>,
     now: i64,
 ) -> Result<AdminBootstrap, BootstrapError> {
-    let mut tx = db
-        .pool()
-        .begin()
-        .await
-        .map_err(ee_store::StoreError::from)?;
+    let mut tx = db.begin().await?;
     if users::count(&mut tx).await? > 0 {
         return Ok(AdminBootstrap::Existing);
     }

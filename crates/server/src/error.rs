@@ -192,13 +192,40 @@ impl From<ee_jobs::mailwizz::MwError> for ApiError {
                 "validation_failed",
                 message,
             ),
-            // What MailWizz said, as a failure of the service behind us.
-            MwError::MailWizz(MailWizzError::NotFound(text)) => Self::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("MailWizz: {text}"),
-            ),
-            MwError::MailWizz(e) => Self::new(StatusCode::BAD_GATEWAY, "mailwizz", e.to_string()),
+            MwError::MailWizz(MailWizzError::Refused(message)) => {
+                Self::invalid_field("api_url", message)
+            }
+            // What MailWizz said goes to the log, not to the caller: an upstream's text
+            // is never relayed (it could be any service's answer).
+            MwError::MailWizz(e) => {
+                tracing::warn!(error = %e, "MailWizz call failed");
+                let (status, code, message) = match e {
+                    MailWizzError::NotFound(_) => {
+                        (StatusCode::NOT_FOUND, "not_found", "not found in MailWizz")
+                    }
+                    MailWizzError::Unauthorized => (
+                        StatusCode::BAD_GATEWAY,
+                        "mailwizz",
+                        "MailWizz refused the API key",
+                    ),
+                    MailWizzError::Rejected(_) => (
+                        StatusCode::BAD_GATEWAY,
+                        "mailwizz",
+                        "MailWizz refused the request; its answer is in the server log",
+                    ),
+                    MailWizzError::Unavailable(_) => (
+                        StatusCode::BAD_GATEWAY,
+                        "mailwizz",
+                        "MailWizz did not answer or answered with a server error",
+                    ),
+                    MailWizzError::Protocol(_) | MailWizzError::Refused(_) => (
+                        StatusCode::BAD_GATEWAY,
+                        "mailwizz",
+                        "MailWizz answered something unexpected; details are in the server log",
+                    ),
+                };
+                Self::new(status, code, message)
+            }
         }
     }
 }

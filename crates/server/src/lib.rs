@@ -42,14 +42,14 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         alerts, api_keys, audit, auth, blacklists, contacts, domains, imports, ips, jobs, mailwizz,
         messages, pools, powermta, segments, sources, suppressions, system, templates, tenants,
-        tracking, users, warmup,
+        tracking, unsubscribe, users, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
         .routes(routes!(system::metrics))
         .routes(routes!(tracking::open))
         .routes(routes!(tracking::click))
-        .routes(routes!(tracking::unsubscribe_page, tracking::unsubscribe))
+        .routes(routes!(unsubscribe::confirm_page, unsubscribe::unsubscribe))
         .split_for_parts();
     let (api_routes, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(auth::login))

@@ -183,6 +183,22 @@ impl Metrics {
     }
 }
 
+/// The method as a label: the standard ones by name, anything else as `other`, so a
+/// client inventing methods cannot create series.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Counts each request and observes its latency, labelled by the matched route
 /// (not the raw path, which would explode the label set).
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
@@ -190,13 +206,13 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed().as_secs_f64();
     metrics.with(|| {
-        counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
             .increment(1);
         histogram!("http_request_duration_seconds", "method" => method, "route" => route).record(elapsed);
     });

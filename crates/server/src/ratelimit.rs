@@ -58,7 +58,11 @@ impl RateLimits {
 
 pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let credential = presented_credential(&parts.headers).map(|c| ee_core::auth::token_digest(&c));
+    // Two credentials are refused by the handler; the client IP still counts them.
+    let credential = presented_credential(&parts.headers)
+        .ok()
+        .flatten()
+        .map(|c| ee_core::auth::token_digest(&c));
     let ip = crate::extract::client_ip(&parts).map(|ip| ip.to_string());
     if let Err(retry_after) = state.limits.check(credential, ip) {
         let mut error = ApiError::new(

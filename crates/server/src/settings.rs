@@ -22,6 +22,9 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     /// Seals secrets at rest (DKIM private keys …) with the master key.
     pub sealer: ee_core::secrets::Sealer,
+    /// The bearer token `/metrics` wants (it lists every tenant's IPs and domains);
+    /// `None` turns the endpoint off.
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -36,6 +39,10 @@ impl std::fmt::Debug for Settings {
             .field("api_key_grace_secs", &self.api_key_grace_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("jwt_secret", &"[redacted]")
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -56,6 +63,7 @@ impl Settings {
             sealer,
             uploads_dir: std::env::temp_dir().join("email-engine-uploads"),
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            metrics_token: None,
         }
     }
 }

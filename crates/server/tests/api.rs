@@ -629,8 +629,7 @@ async fn health_metrics_openapi_docs_request_ids_and_cors() {
 
     app.get("/api/v1/tenants", &app.admin).await;
     app.get("/api/v1/tenants/missing", &app.admin).await;
-    let metrics = app.call(Method::GET, "/metrics", None, None).await;
-    let text = metrics.body.as_str().unwrap();
+    let text = &app.metrics().await;
     assert!(
         text.contains(
             r#"http_requests_total{method="GET",route="/api/v1/tenants",status="200"} 1"#

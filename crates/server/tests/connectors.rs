@@ -824,8 +824,7 @@ async fn powermta_status_is_polled_into_the_api_and_metrics() {
         )
         .await;
         app.run_jobs().await;
-        let metrics = app.call(reqwest::Method::GET, "/metrics", None, None).await;
-        metrics.body.as_str().unwrap().to_owned()
+        app.metrics().await
     };
     let text = poll().await;
     for expected in [

@@ -724,8 +724,7 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
         "192.0.2.10"
     );
 
-    let metrics = app.call(Method::GET, "/metrics", None, None).await;
-    let text = metrics.body.as_str().unwrap();
+    let text = &app.metrics().await;
     assert!(
         text.contains(r#"ee_ips{tenant="#) && text.contains(r#"state="warming"} 1"#),
         "{text}"

@@ -116,12 +116,24 @@ impl Db {
         Ok(())
     }
 
+    /// A transaction that may write. On SQLite it takes the write lock at `BEGIN`
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes cannot
+    /// wait for another writer (SQLite answers "database is locked" at once, whatever the
+    /// busy timeout, since waiting could deadlock), whereas one that asks first queues
+    /// behind the busy timeout like any writer.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// A transaction for writing many rows at once. On PostgreSQL it lets cached plans be
     /// generic again for its duration: under the pool's `force_custom_plan` every
     /// foreign-key check (one per inserted row, run from a cached plan) is planned anew,
     /// which halved an import's rate; a bulk statement's plan does not depend on its rows.
     pub async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if self.backend == Backend::Postgres {
             sqlx::raw_sql("SET LOCAL plan_cache_mode = auto")
                 .execute(&mut *tx)

@@ -13,6 +13,7 @@ mod error;
 pub mod imports;
 pub mod ips;
 pub mod jobs;
+pub mod login_throttles;
 pub mod mailwizz;
 pub mod messages;
 pub mod pools;

@@ -157,6 +157,10 @@ pub async fn suppress_address(
             "bounced" | "complained" | "unsubscribed" => reason,
             _ => "suppressed",
         };
+        // A repeat (a second unsubscribe) changes nothing and adds no second event.
+        if !added && contact.status == status {
+            return Ok(false);
+        }
         crate::contacts::set_status(&mut *conn, &contact.id, status, now).await?;
         let event = match reason {
             "bounced" | "complained" | "unsubscribed" => reason.to_ascii_uppercase(),

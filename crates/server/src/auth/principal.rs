@@ -57,16 +57,28 @@ impl Principal {
     }
 }
 
-/// The credential a request presents, if any.
-pub fn presented_credential(headers: &HeaderMap) -> Option<String> {
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(key.trim().to_owned());
+/// The credential a request presents, if any. Two credentials at once (an `X-API-KEY`
+/// and an `Authorization` header) are refused: which one wins would be a guess, and a
+/// client sending both has a bug it should hear about.
+pub fn presented_credential(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let key = headers.get("x-api-key");
+    let authorization = headers.get("authorization");
+    if key.is_some() && authorization.is_some() {
+        return Err(ApiError::bad_request(
+            "send one credential: Authorization or X-API-KEY, not both",
+        ));
     }
-    let auth = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = auth.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    if let Some(key) = key {
+        return Ok(key.to_str().ok().map(|k| k.trim().to_owned()));
+    }
+    let Some(auth) = authorization.and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    Ok(auth.split_once(' ').and_then(|(scheme, token)| {
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
+    }))
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -84,7 +96,7 @@ impl FromRequestParts<AppState> for Principal {
 
 /// Resolves the credential of a request to its principal, or 401.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let credential = presented_credential(headers).ok_or_else(|| {
+    let credential = presented_credential(headers)?.ok_or_else(|| {
         ApiError::unauthorized(
             "credentials required: Authorization: Bearer <token> or X-API-KEY: <key>",
         )

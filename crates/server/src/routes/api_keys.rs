@@ -109,7 +109,7 @@ pub async fn create(
         errors.add("expires_at", "must be in the future");
     }
     errors.into_result()?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     tenants::get(&mut tx, &tenant_id)
         .await
         .map_err(ApiError::from_store("tenant"))?;
@@ -177,7 +177,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let key = visible(&mut tx, &principal, &id).await?;
     api_keys::revoke(&mut tx, &id, now).await?;
     let after = visible(&mut tx, &principal, &id).await?;
@@ -216,7 +216,7 @@ pub async fn rotate(
         ));
     }
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let key = visible(&mut tx, &principal, &id).await?;
     if key.revoked_at.is_some() {
         return Err(ApiError::conflict("a revoked key cannot be rotated"));

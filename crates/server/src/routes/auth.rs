@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Actor, Change};
-use crate::auth::passwords;
 use crate::auth::principal::authenticate;
+use crate::auth::{passwords, throttle};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
@@ -46,12 +46,15 @@ const BAD_LOGIN: &str = "wrong e-mail or password";
 
 /// Exchanges an e-mail and password for an access token and a refresh token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "too many failed logins from this client or for this account", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenPair>> {
+    let throttle = throttle::Keys::new(&body.email, &meta);
+    throttle::check(&state, &throttle).await?;
     let mut conn = state.db.pool().acquire().await?;
     let user = match users::get_by_email(&mut conn, body.email.trim()).await {
         Ok(user) => Some(user),
@@ -67,25 +70,12 @@ pub async fn login(
     let user = match user {
         Some(user) if password_ok && user.is_active == 1 => user,
         _ => {
-            let mut conn = state.db.pool().acquire().await?;
-            let actor = Actor {
-                kind: ActorKind::Anonymous,
-                id: None,
-                label: Some(body.email.chars().take(254).collect()),
-            };
-            let change = Change {
-                action: "auth.login_failed",
-                resource_type: "session",
-                resource_id: None,
-                tenant_id: None,
-                before: None,
-                after: None,
-            };
-            audit::record(&mut conn, &actor, &meta, change, state.now()).await?;
+            throttle::failed(&state, &throttle, &body.email, &meta).await?;
             return Err(ApiError::unauthorized(BAD_LOGIN));
         }
     };
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
+    throttle::succeeded(&mut tx, &throttle).await?;
     if let Some(tenant_id) = &user.tenant_id
         && tenants::get(&mut tx, tenant_id).await?.is_active != 1
     {
@@ -167,7 +157,7 @@ pub async fn refresh(
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let outcome =
         sessions::use_refresh_token(&mut tx, &token_digest(&body.refresh_token), now).await?;
     let (session_id, user_id) = match outcome {
@@ -248,7 +238,7 @@ pub async fn logout(
 ) -> ApiResult<StatusCode> {
     let body: LogoutRequest = crate::extract::parse_optional_json(&body)?;
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let (session_id, actor) = match body.refresh_token {
         Some(token) => {
             let session = sessions::session_of_refresh_token(&mut tx, &token_digest(&token))

@@ -571,7 +571,7 @@ pub async fn erase(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let c = visible(&mut tx, &principal, &id).await?;
     // Its MailWizz subscribers go too (by uid: the job's payload holds no address).
     ee_jobs::mailwizz::enqueue_erasure(&mut tx, &c.id, now).await?;
@@ -819,7 +819,7 @@ pub async fn put_list(
         .map(|v| v.trim().to_lowercase())
         .filter(|v| !v.is_empty())
         .collect();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
     sources::set_list_entries(&mut tx, &tenant_id, &list, &values).await?;
     let change = Change {

@@ -208,7 +208,7 @@ pub async fn create(
             "must be none, quarantine or reject",
         ));
     }
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     tenants::get(&mut tx, &tenant_id)
         .await
         .map_err(ApiError::from_store("tenant"))?;
@@ -269,7 +269,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateDomain>,
 ) -> ApiResult<Json<DomainOut>> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let mut d = visible(&mut tx, &principal, &id).await?;
     let before = serde_json::to_value(domain_out(&mut tx, d.clone()).await?).ok();
     if let Some(policy) = body.dmarc_policy {
@@ -306,7 +306,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let d = visible(&mut tx, &principal, &id).await?;
     let before = serde_json::to_value(domain_out(&mut tx, d.clone()).await?).ok();
     domains::delete(&mut tx, &id).await?;
@@ -338,7 +338,7 @@ pub async fn rotate_dkim(
     let body: RotateDkim = crate::extract::parse_optional_json(&body)?;
     let algorithm = algorithm(body.algorithm.as_deref(), "algorithm")?;
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let d = visible(&mut tx, &principal, &id).await?;
     let existing = domains::all_keys(&mut tx, &d.id).await?;
     let selector = match body.selector {
@@ -384,7 +384,7 @@ pub async fn retire_dkim(
     Path((id, selector)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let d = visible(&mut tx, &principal, &id).await?;
     domains::retire_key(&mut tx, &d.id, &selector, now)
         .await

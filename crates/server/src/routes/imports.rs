@@ -177,7 +177,7 @@ pub async fn upload(
     };
     let filename = q.filename.or(form_name);
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let import = imports::insert(
         &mut tx,
         &tenant_id,

@@ -184,7 +184,7 @@ pub async fn create(
     };
     errors.into_result()?;
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if let Some(tenant_id) = &tenant_id {
         tenants::get(&mut tx, tenant_id)
             .await
@@ -275,7 +275,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateIp>,
 ) -> ApiResult<Json<IpOut>> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let mut ip = visible(&mut tx, &principal, &id).await?;
     let before = serde_json::to_value(IpOut::from(ip.clone())).ok();
     let mut errors = ValidationErrors::new();
@@ -325,7 +325,7 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let ip = visible(&mut tx, &principal, &id).await?;
     ips::delete(&mut tx, &id).await?;
     let now = state.now();
@@ -372,7 +372,7 @@ pub async fn transition(
         ));
     }
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let ip = visible(&mut tx, &principal, &id).await?;
     let before = serde_json::to_value(IpOut::from(ip.clone())).ok();
     let actor = Actor::from(&principal);
@@ -433,7 +433,7 @@ pub async fn traffic(
     ApiJson(body): ApiJson<TrafficRequest>,
 ) -> ApiResult<Json<TrafficOut>> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let ip = visible(&mut tx, &principal, &id).await?;
     let delta = Traffic {
         sent: body.sent,

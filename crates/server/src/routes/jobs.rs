@@ -155,7 +155,7 @@ pub async fn retry(
 ) -> ApiResult<(StatusCode, Json<Triggered>)> {
     principal.require_admin()?;
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     jobs::retry_dead(&mut tx, &id, now)
         .await
         .map_err(ApiError::from_store("dead job"))?;

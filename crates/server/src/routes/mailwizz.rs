@@ -62,14 +62,15 @@ pub struct InstanceIn {
     pub tenant: Option<String>,
 }
 
-fn api_url(value: &str) -> ApiResult<String> {
+/// The instance's address: http(s), with a host this server may connect to
+/// (`ee_core::outbound`; checked again at each call).
+fn api_url(state: &AppState, value: &str) -> ApiResult<String> {
+    use ee_connectors::outbound::{UrlError, check_url};
     let trimmed = value.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("https://")
-        .or_else(|| trimmed.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
-            Ok(trimmed.to_owned())
+    match check_url(&state.services.outbound, trimmed) {
+        Ok(()) if !trimmed.contains(char::is_whitespace) => Ok(trimmed.to_owned()),
+        Err(UrlError::Refused(refused)) => {
+            Err(ApiError::invalid_field("api_url", refused.to_string()))
         }
         _ => Err(ApiError::invalid_field(
             "api_url",
@@ -96,11 +97,11 @@ pub async fn create(
     ApiJson(body): ApiJson<InstanceIn>,
 ) -> ApiResult<(StatusCode, Json<InstanceOut>)> {
     let name = required(&body.name, "name")?;
-    let url = api_url(required(&body.api_url, "api_url")?)?;
+    let url = api_url(&state, required(&body.api_url, "api_url")?)?;
     let key = required(&body.api_key, "api_key")?;
     let sealed = state.settings.sealer.seal(KEY_PURPOSE, key.as_bytes());
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
     let instance = mailwizz::insert(
         &mut tx,
@@ -174,7 +175,7 @@ pub async fn update(
         ));
     }
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let mut instance = mailwizz::get(&mut tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("MailWizz instance"))?;
@@ -183,7 +184,7 @@ pub async fn update(
         instance.name = required(&body.name, "name")?.to_owned();
     }
     if let Some(url) = &body.api_url {
-        instance.api_url = api_url(url)?;
+        instance.api_url = api_url(&state, url)?;
     }
     if body.api_key.is_some() {
         let key = required(&body.api_key, "api_key")?;
@@ -220,7 +221,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let instance = mailwizz::get(&mut tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("MailWizz instance"))?;
@@ -332,7 +333,7 @@ pub async fn create_delivery_server(
         return Err(ApiError::invalid_field("server_id", "is required"));
     }
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let instance = mailwizz::get(&mut tx, &body.instance, principal.scope())
         .await
         .map_err(|_| ApiError::invalid_field("instance", "no such MailWizz instance"))?;
@@ -392,7 +393,7 @@ pub async fn delete_delivery_server(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let found = mailwizz::get_delivery_server(&mut tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("delivery server mapping"))?;

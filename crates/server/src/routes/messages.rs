@@ -277,7 +277,9 @@ fn relay_tls(value: Option<&str>) -> ApiResult<String> {
     }
 }
 
-fn relay_host(value: &str) -> ApiResult<String> {
+/// A relay's host: a name or an address this server may connect to
+/// (`ee_core::outbound`; a name is checked again when resolved, before each connection).
+fn relay_host(state: &AppState, value: &str) -> ApiResult<String> {
     let host = value.trim();
     let ok = !host.is_empty()
         && host.len() <= 253
@@ -285,6 +287,11 @@ fn relay_host(value: &str) -> ApiResult<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
     if ok {
+        state
+            .services
+            .outbound
+            .check_host(host)
+            .map_err(|refused| ApiError::invalid_field("host", refused.to_string()))?;
         Ok(host.trim_matches(['[', ']']).to_owned())
     } else {
         Err(ApiError::invalid_field(
@@ -319,6 +326,7 @@ pub async fn create_relay(
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ApiError::invalid_field("name", "is required"))?;
     let host = relay_host(
+        &state,
         body.host
             .as_deref()
             .ok_or_else(|| ApiError::invalid_field("host", "is required"))?,
@@ -338,7 +346,7 @@ pub async fn create_relay(
     let tls = relay_tls(body.tls.as_deref())?;
     let sealed = sealed_password(&state, body.password.as_deref());
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
     let relay = relays::insert(
         &mut tx,
@@ -392,7 +400,7 @@ pub async fn update_relay(
     ApiJson(body): ApiJson<RelayIn>,
 ) -> ApiResult<Json<RelayOut>> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let mut relay = relays::get(&mut tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("relay"))?;
@@ -404,7 +412,7 @@ pub async fn update_relay(
         relay.name = name.to_owned();
     }
     if let Some(host) = &body.host {
-        relay.host = relay_host(host)?;
+        relay.host = relay_host(&state, host)?;
     }
     if let Some(port) = body.port {
         if port == 0 {
@@ -447,7 +455,7 @@ pub async fn delete_relay(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let relay = relays::get(&mut tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("relay"))?;
@@ -493,7 +501,7 @@ pub async fn put_delivery(
     ApiJson(body): ApiJson<TenantDelivery>,
 ) -> ApiResult<Json<TenantDelivery>> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let tenant_id = tenant_of(&mut tx, &principal, Some(&id), "tenant").await?;
     let mut tenant = tenants::get(&mut tx, &tenant_id).await?;
     if body.mode == ee_core::delivery::Mode::Relay {

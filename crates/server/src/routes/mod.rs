@@ -19,6 +19,7 @@ pub mod system;
 pub mod templates;
 pub mod tenants;
 pub mod tracking;
+pub mod unsubscribe;
 pub mod users;
 pub mod warmup;
 

@@ -66,7 +66,7 @@ pub async fn put(
     }
     errors.into_result()?;
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     tenants::get(&mut tx, &tenant_id)
         .await
         .map_err(ApiError::from_store("tenant"))?;

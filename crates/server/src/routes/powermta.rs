@@ -69,7 +69,7 @@ pub async fn deploy(
             }
         })?;
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let change = Change {
         action: "powermta.deploy",
         resource_type: "powermta",

@@ -101,7 +101,7 @@ pub async fn create(
         .as_ref()
         .ok_or_else(|| ApiError::invalid_field("expression", "is required"))?;
     parse_expr(expression, now)?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
     let s = segments::insert(&mut tx, &tenant_id, &name, &expression.to_string(), now).await?;
     let out = SegmentOut::from(s);
@@ -158,7 +158,7 @@ pub async fn update(
     ApiJson(body): ApiJson<SegmentBody>,
 ) -> ApiResult<Json<SegmentOut>> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let mut s = visible(&mut tx, &principal, &id).await?;
     let before = serde_json::to_value(SegmentOut::from(s.clone())).ok();
     if let Some(name) = body.name.as_deref().map(str::trim) {
@@ -195,7 +195,7 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let s = visible(&mut tx, &principal, &id).await?;
     segments::delete(&mut tx, &id).await?;
     let tenant_id = s.tenant_id.clone();

@@ -104,7 +104,7 @@ pub async fn create(
         .sealer
         .seal(SECRET_PURPOSE, secret.as_bytes());
     let config = body.config.unwrap_or_else(|| json!({})).to_string();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     tenants::get(&mut tx, &tenant_id)
         .await
         .map_err(ApiError::from_store("tenant"))?;
@@ -165,7 +165,7 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let s = visible(&mut tx, &principal, &id).await?;
     sources::delete(&mut tx, &id).await?;
     let tenant_id = s.tenant_id.clone();
@@ -200,7 +200,7 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceWithSecret>> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let mut s = visible(&mut tx, &principal, &id).await?;
     let secret = ee_core::auth::random_token(32);
     s.secret_sealed = Some(
@@ -277,7 +277,7 @@ pub async fn create_rule(
         }
     }
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     tenants::get(&mut tx, &body.tenant_id)
         .await
         .map_err(|_| ApiError::invalid_field("tenant_id", "names no tenant"))?;
@@ -341,7 +341,7 @@ pub async fn delete_rule(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     principal.require_admin()?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     sources::delete_rule(&mut tx, &id)
         .await
         .map_err(ApiError::from_store("routing rule"))?;

@@ -99,7 +99,7 @@ pub async fn add(
         .map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
     let hash = ee_core::contacts::address_hash(&email);
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
     if !suppressions::add(
         &mut tx,
@@ -155,7 +155,7 @@ pub async fn remove(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<TenantParam>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let tenant_id = tenant_of(&mut tx, &principal, q.tenant.as_deref(), "tenant").await?;
     if !suppressions::remove(&mut tx, &tenant_id, &id).await? {
         return Err(ApiError::not_found(

@@ -1,10 +1,12 @@
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,20 +45,38 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-/// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "system",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text exposition, for the bearer token of the configuration
+/// (`EE_METRICS_TOKEN`, or the one generated into `<data dir>/metrics.token`).
+#[utoipa::path(get, path = "/metrics", tag = "system", security(("metrics_token" = [])),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "no or a wrong metrics token", body = ErrorBody),
+        (status = 404, description = "metrics are turned off", body = ErrorBody)))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let Some(expected) = &state.settings.metrics_token else {
+        return Err(ApiError::not_found("metrics endpoint"));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    if !presented.is_some_and(|token| ee_core::auth::constant_time_eq(token, expected)) {
+        return Err(ApiError::unauthorized(
+            "metrics need Authorization: Bearer <metrics token>",
+        ));
+    }
     if let Err(e) = read_gauges(&state).await {
         tracing::warn!(error = %e, "reading gauges from the database failed");
     }
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
     )
+        .into_response())
 }
 
 /// Job-queue depth, scheduled-job outcomes and the latest infrastructure snapshot.

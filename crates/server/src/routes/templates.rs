@@ -235,7 +235,7 @@ pub async fn create(
     };
     check_content(&content)?;
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
     let created =
         templates::insert(&mut tx, &tenant_id, &content, Some(&principal.id), now).await?;
@@ -329,7 +329,7 @@ pub async fn update(
         ));
     }
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let current = visible(&mut tx, &principal, &id).await?;
     let before = TemplateOut::from(current.clone());
     let variables = match &body.variables {
@@ -408,7 +408,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let current = visible(&mut tx, &principal, &id).await?;
     templates::delete(&mut tx, &current.id).await?;
     let change = Change {
@@ -633,7 +633,7 @@ pub async fn push_to_mailwizz(
         created,
     };
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let change = Change {
         action: "template.push_mailwizz",
         resource_type: "template",

@@ -93,7 +93,7 @@ pub async fn create(
         .unwrap_or_else(|| Value::Object(Default::default()))
         .to_string();
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let tenant = tenants::insert(
         &mut tx,
         NewTenant {
@@ -173,7 +173,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateTenant>,
 ) -> ApiResult<Json<TenantOut>> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let mut tenant = visible(&mut tx, &principal, &id).await?;
     principal.require_admin()?;
     let mut errors = ValidationErrors::new();
@@ -225,7 +225,7 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let tenant = visible(&mut tx, &principal, &id).await?;
     principal.require_admin()?;
     tenants::delete(&mut tx, &id).await?;

@@ -1,10 +1,10 @@
-//! Public endpoints the messages point at: the open pixel, click redirects and
-//! unsubscribe (a confirmation page, and RFC 8058 one-click POST). Tokens are HMAC-signed
-//! and name the message and link, so a click can only lead to a link of that message.
+//! Public endpoints the messages point at: the open pixel and click redirects (the
+//! unsubscribe pages are in `unsubscribe.rs`). Tokens are HMAC-signed and name the
+//! message and link, so a click can only lead to a link of that message.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use ee_core::tracking::{self, Kind};
 use ee_store::messages::{self, Message};
 use serde_json::json;
@@ -19,7 +19,11 @@ const PIXEL: &[u8] = &[
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x01, 0x44, 0x00, 0x3b,
 ];
 
-async fn message_of(state: &AppState, token: &str, kind: Kind) -> ApiResult<(Message, u32)> {
+pub(crate) async fn message_of(
+    state: &AppState,
+    token: &str,
+    kind: Kind,
+) -> ApiResult<(Message, u32)> {
     let parsed = tracking::verify(&state.services.delivery.tracking_key, token, kind)
         .map_err(|_| ApiError::not_found("link"))?;
     let mut conn = state.db.pool().acquire().await?;
@@ -37,7 +41,7 @@ async fn engage(
     detail: serde_json::Value,
 ) -> ApiResult<()> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     messages::add_event(
         &mut tx,
         message,
@@ -117,65 +121,4 @@ pub async fn click(
         ],
     )
         .into_response())
-}
-
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"robots\" content=\"noindex\">\
-         <title>{title}</title></head><body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\">{body}</body></html>"
-    ))
-}
-
-/// The page a person lands on from the unsubscribe link: a button that confirms (a GET
-/// never unsubscribes, so link scanners cannot).
-#[utoipa::path(get, path = "/u/{token}", tag = "tracking", params(("token" = String, Path)),
-    responses((status = 200, description = "a confirmation page", content_type = "text/html"), (status = 404, body = ErrorBody)))]
-pub async fn unsubscribe_page(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-) -> ApiResult<Html<String>> {
-    let (message, _) = message_of(&state, &token, Kind::Unsubscribe).await?;
-    let mut shown = String::new();
-    ee_core::template::escape_html_into(&message.to_email, &mut shown);
-    Ok(page(
-        "Unsubscribe",
-        &format!(
-            "<p>Stop e-mails to <b>{shown}</b>?</p><form method=\"post\">\
-             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-             <button type=\"submit\">Unsubscribe</button></form>"
-        ),
-    ))
-}
-
-/// Unsubscribes the address of the message: RFC 8058 one-click (the body
-/// `List-Unsubscribe=One-Click`) or the confirmation form. Idempotent.
-#[utoipa::path(post, path = "/u/{token}", tag = "tracking", params(("token" = String, Path)),
-    responses((status = 200, description = "unsubscribed", content_type = "text/html"), (status = 404, body = ErrorBody)))]
-pub async fn unsubscribe(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-) -> ApiResult<Html<String>> {
-    let (message, _) = message_of(&state, &token, Kind::Unsubscribe).await?;
-    let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
-    let detail = json!({"message_id": message.id, "campaign_id": message.campaign_id});
-    let added = ee_store::suppressions::suppress_address(
-        &mut tx,
-        &message.tenant_id,
-        &message.to_email,
-        "unsubscribed",
-        Some("list-unsubscribe"),
-        &detail,
-        now,
-    )
-    .await?;
-    if added {
-        messages::add_event(&mut tx, &message, "unsubscribed", None, None, None, now).await?;
-        ee_jobs::mailwizz::enqueue_sync(&mut tx, &message.tenant_id, now).await?;
-    }
-    tx.commit().await?;
-    Ok(page(
-        "Unsubscribed",
-        "<p>You are unsubscribed and will receive no more of these e-mails.</p>",
-    ))
 }

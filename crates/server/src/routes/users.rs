@@ -117,7 +117,7 @@ pub async fn create(
         errors.add("email", e.to_string());
     }
     validate_password(&body.password, "password", &mut errors);
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     check_role_and_tenant(&mut tx, &body.role, body.tenant_id.as_deref(), &mut errors).await?;
     errors.into_result()?;
     let hash = hash_password(body.password).await?;
@@ -225,7 +225,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<UserOut>> {
     principal.require_admin()?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let mut user = find(&mut tx, &id).await?;
     let before = serde_json::to_value(UserOut::from(user.clone())).ok();
     let mut errors = ValidationErrors::new();
@@ -308,7 +308,7 @@ pub async fn delete(
     if principal.id == id {
         return Err(ApiError::conflict("you cannot delete your own account"));
     }
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let user = find(&mut tx, &id).await?;
     if user.role == "admin" && other_active_admins(&mut tx, &user.id).await? == 0 {
         return Err(ApiError::conflict(

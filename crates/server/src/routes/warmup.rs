@@ -92,7 +92,7 @@ pub async fn create(
     let schedule = body.schedule.unwrap_or_else(warmup::default_schedule);
     check_schedule(&schedule).map_err(|e| ApiError::invalid_field("schedule", e.to_string()))?;
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let ip = visible_ip(&mut tx, &principal, &body.ip_id).await?;
     if let Some(mut running) = plans::current_for_ip(&mut tx, &ip.id).await? {
         if !body.replace {
@@ -183,7 +183,7 @@ async fn set_paused(
     pause: bool,
 ) -> ApiResult<PlanOut> {
     let now = state.now();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let mut plan = visible(&mut tx, principal, id).await?;
     let (from, to) = if pause {
         ("active", "paused")

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 pub const ADMIN_EMAIL: &str = "admin@example.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-1234";
 pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub const METRICS_TOKEN: &str = "test-metrics-token";
 
 pub struct TestApp {
     pub base: String,
@@ -42,6 +43,8 @@ pub struct Options {
     pub retry: ee_core::delivery::RetryPolicy,
     pub limits: ee_core::delivery::DestinationLimits,
     pub pmta: ee_jobs::powermta::PmtaSettings,
+    /// Where connections to tenant-named hosts may go.
+    pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
 }
 
 impl Default for Options {
@@ -54,6 +57,11 @@ impl Default for Options {
             retry: Default::default(),
             limits: Default::default(),
             pmta: Default::default(),
+            // The test peers (SMTP, the fake MailWizz) listen on loopback: allowed here
+            // explicitly, as an operator would allow a private PowerMTA host.
+            outbound: std::sync::Arc::new(
+                ee_core::outbound::OutboundPolicy::parse("127.0.0.0/8, ::1").unwrap(),
+            ),
         }
     }
 }
@@ -114,6 +122,7 @@ impl TestApp {
         let mut settings = Settings::new(JWT_SECRET.to_vec(), sealer);
         settings.rate_limit_per_minute = 100_000;
         settings.ip_rate_limit_per_minute = 100_000;
+        settings.metrics_token = Some(METRICS_TOKEN.into());
         settings.uploads_dir =
             std::env::temp_dir().join(format!("ee-uploads-{}", ee_core::ids::new_id()));
         configure(&mut settings);
@@ -144,6 +153,7 @@ impl TestApp {
                 ..Default::default()
             },
             pmta: options.pmta.clone(),
+            outbound: options.outbound.clone(),
         };
         let state = AppState::new(settings, services.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -242,6 +252,15 @@ impl TestApp {
             headers,
             body,
         }
+    }
+
+    /// The Prometheus text of `/metrics`, scraped with the metrics token.
+    pub async fn metrics(&self) -> String {
+        let reply = self
+            .call(Method::GET, "/metrics", Some(METRICS_TOKEN), None)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        reply.body.as_str().unwrap().to_owned()
     }
 
     pub async fn get(&self, path: &str, credential: &str) -> Reply {

@@ -280,6 +280,13 @@ pub struct TenantDelivery {
     pub return_path: Option<String>,
     /// An address for `List-Unsubscribe: <mailto:…>` beside the one-click URL.
     pub unsubscribe_mailto: Option<String>,
+    /// The sender of a message that names none (nor its template).
+    pub default_from_email: Option<String>,
+    pub default_from_name: Option<String>,
+    pub default_reply_to: Option<String>,
+    /// Lets a From address outside the tenant's signing domains go out unsigned (DMARC
+    /// at the receiver will fail it); off by default.
+    pub allow_unsigned_senders: bool,
 }
 
 impl Default for TenantDelivery {
@@ -293,6 +300,10 @@ impl Default for TenantDelivery {
             frequency_cap: None,
             return_path: None,
             unsubscribe_mailto: None,
+            default_from_email: None,
+            default_from_name: None,
+            default_reply_to: None,
+            allow_unsigned_senders: false,
         }
     }
 }
@@ -341,9 +352,94 @@ pub fn pick_ip<'a>(candidates: &[IpCandidate<'a>], spin: usize) -> Option<&'a st
     Some(tied[spin % tied.len()].id)
 }
 
+/// Headers the engine writes itself: a custom header may not set them (a second From
+/// would forge the sender; X-Virtual-MTA would pick another tenant's IP at PowerMTA).
+const ENGINE_HEADERS: &[&str] = &[
+    "from",
+    "sender",
+    "to",
+    "cc",
+    "bcc",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "dkim-signature",
+    "return-path",
+    "received",
+    "x-virtual-mta",
+    "x-campaign-id",
+    "x-job",
+];
+
+/// Header-name prefixes the engine owns.
+const ENGINE_PREFIXES: &[&str] = &["content-", "list-unsubscribe", "list-"];
+
+/// Checks a custom header a caller wants on a message: a valid name (letters, digits,
+/// `-`; at most 64), a value on one line (at most 998 bytes), not one the engine owns.
+pub fn check_custom_header(name: &str, value: &str) -> Result<(), String> {
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !valid_name {
+        return Err(format!(
+            "`{name}` is not a valid header name (letters, digits and `-`, at most 64)"
+        ));
+    }
+    if value.contains(['\r', '\n', '\0']) || value.len() > 998 {
+        return Err(format!(
+            "the value of `{name}` must be one line of at most 998 bytes"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if ENGINE_HEADERS.contains(&lower.as_str())
+        || ENGINE_PREFIXES.iter().any(|p| lower.starts_with(p))
+    {
+        return Err(format!(
+            "`{name}` is written by the engine and cannot be set (use the message's own fields)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_headers_cannot_take_the_engines() {
+        for name in [
+            "From",
+            "FROM",
+            "sender",
+            "To",
+            "Cc",
+            "Bcc",
+            "Reply-To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "MIME-Version",
+            "Content-Type",
+            "Content-Transfer-Encoding",
+            "DKIM-Signature",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+            "Return-Path",
+            "Received",
+            "X-Virtual-MTA",
+            "X-Campaign-ID",
+        ] {
+            let e = check_custom_header(name, "x").unwrap_err();
+            assert!(e.contains(name), "{e}");
+        }
+        assert!(check_custom_header("X-Mailer-Ref", "abc").is_ok());
+        assert!(check_custom_header("Precedence", "bulk").is_ok());
+        assert!(check_custom_header("X Bad", "v").is_err());
+        assert!(check_custom_header("X-Ok", "a\r\nBcc: x@y").is_err());
+        assert!(check_custom_header("X-Ok", &"a".repeat(999)).is_err());
+    }
 
     #[test]
     fn virtual_mtas_and_settings() {

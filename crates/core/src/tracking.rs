@@ -65,9 +65,6 @@ pub fn verify(secret: &[u8], token: &str, expected: Kind) -> Result<Token, Token
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
         .map_err(|_| TokenError::Malformed)?;
-    if tag.len() != TAG_BYTES {
-        return Err(TokenError::BadSignature);
-    }
     let mut parts = payload.splitn(3, '.');
     let (Some(kind), Some(message_id), Some(index)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -80,6 +77,9 @@ pub fn verify(secret: &[u8], token: &str, expected: Kind) -> Result<Token, Token
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
         return Err(TokenError::Malformed);
+    }
+    if tag.len() != TAG_BYTES {
+        return Err(TokenError::BadSignature);
     }
     // `verify_truncated_left` compares in constant time; the length is fixed above.
     mac(secret, payload)

@@ -36,7 +36,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server: API, workers (and, later, scheduler and UI).
+    /// Run the server: the API, the tracking and unsubscribe endpoints, the workers, the
+    /// delivery engine and the scheduler (all, or one role).
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
@@ -905,10 +906,14 @@ fn dkim_generate(
         }
         None => print!("{}", key.private_pem),
     }
-    println!(
-        "{name} IN TXT \"{}\"",
-        ee_mail::dkim::dns_record(algorithm, &key.public_b64)
-    );
+    // A TXT string holds at most 255 bytes (RFC 1035): an RSA record is split into
+    // several, which resolvers join (RFC 7208 §3.3, RFC 6376 §3.6.2.2).
+    let strings: Vec<String> =
+        ee_mail::dkim::txt_strings(&ee_mail::dkim::dns_record(algorithm, &key.public_b64))
+            .into_iter()
+            .map(|s| format!("\"{s}\""))
+            .collect();
+    println!("{name} IN TXT {}", strings.join(" "));
     Ok(())
 }
 

@@ -380,6 +380,9 @@ async fn every_command_has_help() {
         let (ok, out, _) = run(command(dir.path(), &db).args(args)).await;
         assert!(ok && out.contains("Usage:"), "{args:?}: {out}");
     }
+    let (_, serve_help, _) = run(command(dir.path(), &db).args(["serve", "--help"])).await;
+    assert!(!serve_help.contains("later"), "{serve_help}");
+    assert!(serve_help.contains("scheduler"), "{serve_help}");
     let (ok, _, err) = run(command(dir.path(), &db).arg("frobnicate")).await;
     assert!(!ok && err.contains("unrecognized subcommand"), "{err}");
     db.drop_database().await.unwrap();
@@ -422,6 +425,18 @@ async fn dkim_generate_and_dns_and_blacklist_checks() {
         .arg(&key_file))
     .await;
     assert!(ok && !out.contains("PRIVATE KEY") && out.contains("k=rsa"));
+    // The RSA record is printed as strings of at most 255 bytes, which BIND accepts.
+    let rsa_line = out.lines().find(|l| l.contains(" IN TXT ")).unwrap();
+    let strings: Vec<&str> = rsa_line
+        .split_once(" IN TXT ")
+        .unwrap()
+        .1
+        .split('"')
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    assert!(strings.len() >= 2, "{rsa_line}");
+    assert!(strings.iter().all(|s| s.len() <= 255), "{rsa_line}");
+    assert!(strings.concat().starts_with("v=DKIM1; k=rsa; p="));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -590,7 +605,8 @@ async fn a_killed_sender_resumes_without_losing_messages() {
         ee_store::tenants::NewTenant {
             name: "Brand",
             slug: "brand",
-            settings: "{}",
+            // No domain is set up: the messages go out unsigned.
+            settings: r#"{"delivery":{"allow_unsigned_senders":true}}"#,
         },
         clock.now_ms(),
     )

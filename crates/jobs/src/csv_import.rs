@@ -125,9 +125,56 @@ pub fn map_headers(headers: &[String]) -> Result<Columns, String> {
 /// file ended.
 pub type Chunk = (Vec<(u64, RawContact)>, Vec<(u64, String)>, bool);
 
+/// Counts line feeds as the CSV reader pulls bytes, so that a record's line number
+/// follows from its byte offset. The csv crate's own line count runs one ahead per
+/// record for CRLF files (as Excel and Python write them): written here, since the
+/// reader exposes byte offsets but no other line count.
+struct LineFeeds {
+    inner: Box<dyn Read + Send>,
+    /// Bytes passed on so far.
+    offset: u64,
+    /// Offsets of line feeds passed on but not yet before a record asked about.
+    pending: std::collections::VecDeque<u64>,
+    /// Line feeds before the last record asked about.
+    counted: u64,
+}
+
+impl LineFeeds {
+    fn new(inner: Box<dyn Read + Send>) -> Self {
+        Self {
+            inner,
+            offset: 0,
+            pending: Default::default(),
+            counted: 0,
+        }
+    }
+
+    /// The 1-based line of a record starting at `offset` (asked in increasing order).
+    /// After a CRLF the reader puts the next record's start on the LF itself, so a line
+    /// feed at the offset counts as before it.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        while self.pending.front().is_some_and(|&at| at <= offset) {
+            self.pending.pop_front();
+            self.counted += 1;
+        }
+        self.counted + 1
+    }
+}
+
+impl Read for LineFeeds {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, _) in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            self.pending.push_back(self.offset + i as u64);
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
 /// A streaming reader of contacts with their line numbers.
 pub struct ContactReader {
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: csv::Reader<LineFeeds>,
     dialect: Dialect,
     columns: Columns,
     /// Fields of the header line: a line with more or fewer is refused.
@@ -160,7 +207,7 @@ impl ContactReader {
             .delimiter(dialect.delimiter)
             .flexible(true)
             .has_headers(true)
-            .from_reader(input);
+            .from_reader(LineFeeds::new(input));
         let headers: Vec<String> = reader
             .byte_headers()
             .map_err(|e| format!("cannot read the header line: {e}"))?
@@ -222,7 +269,8 @@ impl ContactReader {
             match self.reader.read_byte_record(&mut self.record) {
                 Ok(false) => return (out, bad, true),
                 Ok(true) => {
-                    let line = self.record.position().map_or(0, |p| p.line());
+                    let byte = self.record.position().map_or(0, |p| p.byte());
+                    let line = self.reader.get_mut().line_at(byte);
                     if let Some(reason) = self.malformed() {
                         bad.push((line, reason));
                         continue;
@@ -264,7 +312,8 @@ impl ContactReader {
                     out.push((line, raw));
                 }
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    let byte = e.position().map_or(0, |p| p.byte());
+                    let line = self.reader.get_mut().line_at(byte);
                     bad.push((line, format!("unreadable line: {e}")));
                     if !matches!(
                         e.kind(),
@@ -448,6 +497,42 @@ mod tests {
             Encoding::Utf8
         );
         assert_eq!(Encoding::Latin1.decode(b"Ren\xE9"), "René");
+    }
+
+    /// The line numbers of rejected lines, for a file written with `eol`.
+    fn rejected_lines(eol: &str) -> Vec<u64> {
+        let text = [
+            "email,first_name",
+            "a@example.test,A",
+            ",no address",
+            "b@example.test,\"two",
+            "lines\"",
+            "ragged,line,here",
+            "c@example.test,C",
+            ",again",
+        ]
+        .join(eol)
+            + eol;
+        let dir = std::env::temp_dir().join(format!("ee-csv-{}", ee_core::ids::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("contacts.csv");
+        std::fs::write(&path, text).unwrap();
+        let mut reader = ContactReader::open(&path).unwrap();
+        let (good, bad, done) = reader.next_chunk(100);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(done);
+        assert_eq!(
+            good.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+            [2, 4, 7],
+            "{eol:?}"
+        );
+        bad.iter().map(|(l, _)| *l).collect()
+    }
+
+    #[test]
+    fn line_numbers_are_right_for_lf_and_crlf_files() {
+        assert_eq!(rejected_lines("\n"), [3, 6, 8]);
+        assert_eq!(rejected_lines("\r\n"), [3, 6, 8]);
     }
 
     #[test]

@@ -333,6 +333,48 @@ fn unsubscribe_url(settings: &DeliverySettings, message_id: &str) -> String {
     )
 }
 
+/// A From address must be on one of the tenant's domains with an active DKIM key, so
+/// the message goes out signed and aligned for DMARC; unless the tenant allows unsigned
+/// senders, or MailWizz (which signs with its own servers) delivers.
+async fn check_signing_domain(
+    conn: &mut ee_store::AnyConnection,
+    tenant_id: &str,
+    settings: &TenantDelivery,
+    from_email: &str,
+) -> Result<(), QueueError> {
+    if settings.allow_unsigned_senders || settings.mode == ee_core::delivery::Mode::Mailwizz {
+        return Ok(());
+    }
+    let domain = domain_of(from_email);
+    if domains::active_key_for(&mut *conn, tenant_id, domain)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let mut signing = Vec::new();
+    for d in domains::list(&mut *conn, Some(tenant_id)).await? {
+        if domains::active_key_for(&mut *conn, tenant_id, &d.domain_name)
+            .await?
+            .is_some()
+        {
+            signing.push(d.domain_name);
+        }
+    }
+    let may = if signing.is_empty() {
+        "the tenant has no domain with an active DKIM key yet: add one (POST /api/v1/domains)"
+            .to_owned()
+    } else {
+        format!("senders may use {}", signing.join(", "))
+    };
+    Err(invalid(
+        "from_email",
+        format!(
+            "`{domain}` is not one of the tenant's signing domains; {may} (or set allow_unsigned_senders in the tenant's delivery settings)"
+        ),
+    ))
+}
+
 /// Queues one message. Returns it and whether it existed already (same Idempotency-Key).
 pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bool), QueueError> {
     let now = services.clock.now_ms();
@@ -436,24 +478,19 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         .from_email
         .clone()
         .or_else(|| chosen.as_ref().and_then(|t| t.from_email.clone()))
+        .or_else(|| settings.default_from_email.clone())
         .ok_or_else(|| {
             invalid(
                 "from_email",
-                "no sender: give from_email or set it on the template",
+                "no sender: give from_email, set it on the template, or set the tenant's default_from_email",
             )
         })?;
     let from_email = ee_core::contacts::normalize(&from_email, Default::default())
         .map_err(|e| invalid("from_email", format!("not a valid address: {e}")))?;
+    check_signing_domain(&mut conn, &tenant.id, &settings, &from_email).await?;
     for (name, value) in &req.headers {
-        let ok_name = !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && name.len() <= 64;
-        if !ok_name || value.contains(['\r', '\n']) {
-            return Err(invalid(
-                "headers",
-                format!("`{name}` is not a valid header"),
-            ));
-        }
+        ee_core::delivery::check_custom_header(name, value)
+            .map_err(|message| invalid("headers", message))?;
     }
 
     // Refused before queueing: suppressed addresses, and campaign mail over the cap.
@@ -497,11 +534,13 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         from_name: req
             .from_name
             .clone()
-            .or_else(|| chosen.as_ref().and_then(|t| t.from_name.clone())),
+            .or_else(|| chosen.as_ref().and_then(|t| t.from_name.clone()))
+            .or_else(|| settings.default_from_name.clone()),
         reply_to: req
             .reply_to
             .clone()
-            .or_else(|| chosen.as_ref().and_then(|t| t.reply_to.clone())),
+            .or_else(|| chosen.as_ref().and_then(|t| t.reply_to.clone()))
+            .or_else(|| settings.default_reply_to.clone()),
         from_email,
         subject: rendered.subject,
         html: rendered.html,
@@ -1693,12 +1732,12 @@ impl Engine {
         relay: bool,
         chosen: &Chosen,
     ) -> Result<(Vec<u8>, Vec<String>), String> {
-        let tenant_slug = tenant.tenant.slug.as_str();
         let settings = &self.services.delivery;
         let unsubscribe = unsubscribe_url(settings, &message.id);
         let (html, links) = self.tracked_html(message, &unsubscribe);
-        let mut headers: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> =
-            vec![("X-Tenant".into(), tenant_slug.into())];
+        // No internal identifier (the tenant's name) goes out; X-Virtual-MTA is for
+        // PowerMTA, which strips it.
+        let mut headers: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> = Vec::new();
         if let Some(campaign) = &message.campaign_id {
             headers.push(("X-Campaign-ID".into(), campaign.as_str().into()));
         }

@@ -40,9 +40,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        alerts, api_keys, audit, auth, blacklists, contacts, domains, imports, ips, jobs, mailwizz,
-        messages, pools, powermta, segments, sources, suppressions, system, templates, tenants,
-        tracking, unsubscribe, users, warmup,
+        alerts, api_keys, audit, auth, blacklists, contacts, delivery, domains, imports, ips, jobs,
+        mailwizz, messages, pools, powermta, relays, segments, sources, suppressions, system,
+        templates, tenants, tracking, unsubscribe, users, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -125,9 +125,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(templates::push_to_mailwizz))
         .routes(routes!(messages::send))
         .routes(routes!(messages::get))
-        .routes(routes!(messages::list_relays, messages::create_relay))
-        .routes(routes!(messages::update_relay, messages::delete_relay))
-        .routes(routes!(messages::get_delivery, messages::put_delivery))
+        .routes(routes!(relays::list_relays, relays::create_relay))
+        .routes(routes!(relays::update_relay, relays::delete_relay))
+        .routes(routes!(delivery::get_delivery, delivery::put_delivery))
         .routes(routes!(powermta::config))
         .routes(routes!(powermta::deploy))
         .routes(routes!(powermta::status))

@@ -238,7 +238,8 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
         state.body["message_id"].as_str().unwrap()
     );
     assert_eq!(mail["virtual_mta"], "vmta-46-62-168-55");
-    assert_eq!(mail["tenant"], "brand");
+    // The tenant's internal name does not go out.
+    assert_eq!(mail["tenant"], "None");
     assert_eq!(mail["list_unsubscribe_post"], "List-Unsubscribe=One-Click");
     let html = mail["html"].as_str().unwrap();
     // Recipient values escaped in HTML, the author's link rewritten, the pixel added.

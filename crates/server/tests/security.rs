@@ -251,6 +251,7 @@ async fn a_relay_is_checked_again_when_delivering() {
         )
         .await;
     assert_eq!(mode.status, StatusCode::OK, "{}", mode.body);
+    signing_domain(&app, &key).await;
     let sent = app
         .post(
             "/api/v2/messages",
@@ -276,8 +277,21 @@ async fn a_relay_is_checked_again_when_delivering() {
     app.finish().await;
 }
 
+/// A signing domain for the tenant's sender.
+async fn signing_domain(app: &TestApp, key: &str) {
+    let domain = app
+        .post(
+            "/api/v1/domains",
+            key,
+            json!({"domain": "brand.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
+        )
+        .await;
+    assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
+}
+
 /// Queues one message (to a French-speaking contact) and returns its id.
 async fn queued_message(app: &TestApp, key: &str) -> String {
+    signing_domain(app, key).await;
     let source = app
         .post(
             "/api/v1/data-sources",

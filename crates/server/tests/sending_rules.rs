@@ -1,0 +1,149 @@
+//! What a caller may and may not make a message say: the engine's own headers cannot be
+//! set, a sender must be on a signing domain of the tenant (or the tenant allows unsigned
+//! senders), and a tenant's default sender fills what a request leaves out.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+async fn tenant_with_signing_domain(app: &TestApp) -> String {
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "k").await;
+    let domain = app
+        .post(
+            "/api/v1/domains",
+            &key,
+            json!({"domain": "brand.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
+        )
+        .await;
+    assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
+    key
+}
+
+#[tokio::test]
+async fn engine_headers_cannot_be_set() {
+    let app = TestApp::spawn().await;
+    let key = tenant_with_signing_domain(&app).await;
+    for header in [
+        "From",
+        "bcc",
+        "DKIM-Signature",
+        "List-Unsubscribe",
+        "X-Virtual-MTA",
+        "Content-Type",
+    ] {
+        let r = app
+            .post(
+                "/api/v2/messages",
+                &key,
+                json!({"to": "a@example.test", "subject": "Hi", "text": "x",
+                       "from_email": "hello@brand.test", "headers": {header: "ceo@bank.example"}}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{header}: {}",
+            r.body
+        );
+        assert_eq!(r.body["error"]["field"], "headers");
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(header),
+            "{}",
+            r.body
+        );
+    }
+    let fine = app
+        .post(
+            "/api/v2/messages",
+            &key,
+            json!({"to": "a@example.test", "subject": "Hi", "text": "x",
+                   "from_email": "hello@brand.test", "headers": {"X-Ref": "order-42"}}),
+        )
+        .await;
+    assert_eq!(fine.status, StatusCode::ACCEPTED, "{}", fine.body);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn senders_must_be_on_a_signing_domain_unless_allowed() {
+    let app = TestApp::spawn().await;
+    let key = tenant_with_signing_domain(&app).await;
+    let send = |from: &'static str| {
+        app.post(
+            "/api/v2/messages",
+            &key,
+            json!({"to": "a@example.test", "subject": "Hi", "text": "x", "from_email": from}),
+        )
+    };
+    let refused = send("someone@gmail.com").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.body["error"]["field"], "from_email");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("gmail.com") && message.contains("brand.test"),
+        "{message}"
+    );
+    assert_eq!(send("hello@brand.test").await.status, StatusCode::ACCEPTED);
+
+    let allowed = app
+        .call(
+            Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(&key),
+            Some(json!({"allow_unsigned_senders": true})),
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.body);
+    assert_eq!(send("someone@gmail.com").await.status, StatusCode::ACCEPTED);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_tenants_default_sender_fills_in() {
+    let app = TestApp::spawn().await;
+    let key = tenant_with_signing_domain(&app).await;
+    let bad = app
+        .call(
+            Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(&key),
+            Some(json!({"default_from_email": "not an address"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["error"]["field"], "default_from_email");
+    let set = app
+        .call(
+            Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(&key),
+            Some(
+                json!({"default_from_email": "news@brand.test", "default_from_name": "Brand",
+                        "default_reply_to": "support@brand.test"}),
+            ),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let sent = app
+        .post(
+            "/api/v2/messages",
+            &key,
+            json!({"to": "a@example.test", "subject": "Hi", "text": "x"}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    assert_eq!(sent.body["from"], "news@brand.test", "{}", sent.body);
+    app.finish().await;
+}

@@ -110,6 +110,16 @@ fn listed(domain: &str, shipped: &HashSet<&str>, extra: &HashSet<String>) -> boo
     }
 }
 
+/// A contact's status: `active` until it unsubscribes, bounces, complains or is
+/// suppressed otherwise.
+pub const CONTACT_STATUSES: [&str; 5] = [
+    "active",
+    "unsubscribed",
+    "bounced",
+    "complained",
+    "suppressed",
+];
+
 /// Verdict of a check, from the cheapest that settles it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

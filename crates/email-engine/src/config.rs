@@ -158,7 +158,7 @@ impl Default for Config {
             smtp_probe_from: String::new(),
             uploads_dir: None,
             delivery_mx_port: 25,
-            delivery_retry: "4h,8h,12h,24h".into(),
+            delivery_retry: "5m,15m,1h,4h,8h,12h,24h".into(),
             delivery_max_age_hours: 168,
             delivery_limits: String::new(),
             delivery_batch: 200,

@@ -894,7 +894,22 @@ impl Engine {
             let permit = self.gate.clone().acquire_owned().await;
             tasks.spawn(async move {
                 let _permit = permit;
+                let started = std::time::Instant::now();
                 let result = engine.attempt(&context, &message).await;
+                if let Ok(r) = &result {
+                    // One structured line per attempt, to follow sending in the logs (the
+                    // recipient's domain only: the address is personal data).
+                    tracing::info!(
+                        message_id = %message.id,
+                        recipient_domain = domain_of(&message.to_email),
+                        ip_id = r.ip_id.as_deref().unwrap_or(""),
+                        route = r.route.as_deref().unwrap_or(""),
+                        code = r.code.unwrap_or(0),
+                        state = r.state,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        "delivery attempt"
+                    );
+                }
                 (message, result)
             });
         }

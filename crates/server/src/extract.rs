@@ -95,7 +95,8 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Query parameters; a bad one → 400 naming it.
+/// Query parameters. A value of the wrong type (`limit=abc`) or an unknown parameter is a
+/// 422 naming the parameter: the query is read with `serde_path_to_error` to know which.
 pub struct ApiQuery<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
@@ -105,11 +106,30 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(value)| ApiQuery(value))
-            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let message = error.inner().to_string();
+                let field = if path == "." || path.is_empty() {
+                    missing_field_name(&message).unwrap_or_else(|| "query".to_owned())
+                } else {
+                    path
+                };
+                let message = match message.as_str() {
+                    "invalid digit found in string" | "cannot parse integer from empty string" => {
+                        "must be a whole number".to_owned()
+                    }
+                    "number too large to fit in target type"
+                    | "number too small to fit in target type" => "is out of range".to_owned(),
+                    _ => message,
+                };
+                ApiError::invalid_field(&field, message)
+            })
     }
 }
 

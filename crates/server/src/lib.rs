@@ -41,8 +41,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         alerts, api_keys, audit, auth, blacklists, contacts, delivery, domains, imports, ips, jobs,
-        mailwizz, messages, pools, powermta, relays, segments, sources, suppressions, system,
-        templates, tenants, tracking, unsubscribe, users, warmup,
+        mailwizz, message_queue, messages, pools, powermta, relays, segments, sources,
+        suppressions, system, templates, tenants, tracking, unsubscribe, users, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -123,7 +123,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(templates::versions))
         .routes(routes!(templates::preview))
         .routes(routes!(templates::push_to_mailwizz))
-        .routes(routes!(messages::send))
+        .routes(routes!(messages::send, message_queue::list))
+        .routes(routes!(message_queue::retry))
+        .routes(routes!(message_queue::retry_many))
         .routes(routes!(messages::get))
         .routes(routes!(relays::list_relays, relays::create_relay))
         .routes(routes!(relays::update_relay, relays::delete_relay))

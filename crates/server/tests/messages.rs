@@ -735,7 +735,11 @@ async fn replies_decide_retries_bounces_and_suppression() {
     );
     let queued_at = ee_core::timefmt::parse_rfc3339(s["queued_at"].as_str().unwrap()).unwrap();
     let next = ee_core::timefmt::parse_rfc3339(s["next_attempt_at"].as_str().unwrap()).unwrap();
-    assert_eq!((next - queued_at) / 3_600_000, 4, "first retry after 4 h");
+    assert_eq!(
+        (next - queued_at) / 60_000,
+        5,
+        "first retry after 5 minutes"
+    );
     let s = state_of(&app, &key, &gone).await;
     assert_eq!(
         (s["state"].as_str(), s["last_code"].as_i64()),
@@ -783,7 +787,7 @@ async fn replies_decide_retries_bounces_and_suppression() {
 
     // Nothing is due before the retry time; after it the 451 goes through.
     assert_eq!(app.deliver().await, 0);
-    app.clock.advance_ms(4 * 3_600_000 + 1000);
+    app.clock.advance_ms(5 * 60_000 + 1000);
     app.deliver().await;
     let s = state_of(&app, &key, &later).await;
     assert_eq!(s["state"], "sent", "{s}");

@@ -15,6 +15,7 @@ pub mod ips;
 pub mod jobs;
 pub mod login_throttles;
 pub mod mailwizz;
+pub mod message_queries;
 pub mod messages;
 pub mod pools;
 pub mod relays;

@@ -44,7 +44,7 @@ pub struct Message {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, tenant_id, contact_id, campaign_id, template_id, kind, idempotency_key, to_email, \
+pub(crate) const COLUMNS: &str = "id, tenant_id, contact_id, campaign_id, template_id, kind, idempotency_key, to_email, \
     to_name, from_email, from_name, reply_to, subject, html, text_body, language, headers, track_opens, \
     track_clicks, links, message_id_header, state, state_reason, attempts, next_attempt_at, lease_token, \
     lease_until, ip_id, route, last_code, last_reply, queued_at, sent_at, updated_at";

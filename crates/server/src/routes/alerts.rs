@@ -62,7 +62,7 @@ pub async fn list(
     let rows = alerts::list(
         &mut conn,
         principal.scope(),
-        q.limit.unwrap_or(100).clamp(1, 500),
+        super::limit_param(q.limit, 100, 500)?,
     )
     .await?;
     Ok(Json(rows.into_iter().map(AlertOut::from).collect()))

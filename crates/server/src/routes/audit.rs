@@ -105,7 +105,7 @@ pub async fn list(
                 })?,
         ),
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let limit = super::limit_param(q.limit, 50, 500)?;
     let filter = AuditFilter {
         actor_id: q.actor,
         action: q.action,

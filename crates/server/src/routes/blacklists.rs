@@ -143,8 +143,8 @@ pub async fn history(
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     let mut conn = state.db.pool().acquire().await?;
     super::ips::visible(&mut conn, &principal, &q.ip_id).await?;
-    let rows =
-        ips::blacklist_history(&mut conn, &q.ip_id, q.limit.unwrap_or(200).clamp(1, 1000)).await?;
+    let rows = ips::blacklist_history(&mut conn, &q.ip_id, super::limit_param(q.limit, 200, 1000)?)
+        .await?;
     Ok(Json(
         rows.into_iter()
             .map(|(zone, listed, at, details)| HistoryEntry {

@@ -373,6 +373,16 @@ pub async fn list(
 ) -> ApiResult<Json<ContactPage>> {
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
+    super::one_of(
+        q.status.as_deref(),
+        "status",
+        &ee_core::contacts::CONTACT_STATUSES,
+    )?;
+    super::one_of(
+        q.validation.as_deref(),
+        "validation",
+        &["valid", "risky", "invalid", "unknown"],
+    )?;
     let mut terms: Vec<Value> = Vec::new();
     for (field, value) in [
         ("status", &q.status),
@@ -400,7 +410,7 @@ pub async fn list(
     } else {
         serde_json::from_value(json!({"and": terms})).ok()
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let limit = super::limit_param(q.limit, 50, 500)?;
     let rows = segments::page(
         &mut conn,
         &tenant_id,
@@ -485,7 +495,7 @@ pub async fn events(
 ) -> ApiResult<Json<EventPage>> {
     let mut conn = state.db.pool().acquire().await?;
     visible(&mut conn, &principal, &id).await?;
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let limit = super::limit_param(q.limit, 50, 500)?;
     let rows = store::events(
         &mut conn,
         &id,

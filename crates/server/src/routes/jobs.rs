@@ -139,7 +139,7 @@ pub async fn queue(
         })?),
     };
     let mut conn = state.db.pool().acquire().await?;
-    let rows = jobs::list(&mut conn, job_state, q.limit.unwrap_or(100).clamp(1, 500)).await?;
+    let rows = jobs::list(&mut conn, job_state, super::limit_param(q.limit, 100, 500)?).await?;
     Ok(Json(rows.into_iter().map(JobRun::from).collect()))
 }
 

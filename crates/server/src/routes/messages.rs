@@ -85,14 +85,19 @@ pub struct MessageOut {
     pub route: Option<String>,
     pub queued_at: String,
     pub sent_at: Option<String>,
-    pub events: Vec<MessageEventOut>,
+    /// The message's life, oldest first (on a single message; left out of lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<MessageEventOut>>,
 }
 
-async fn message_out(conn: &mut ee_store::AnyConnection, m: Message) -> ApiResult<MessageOut> {
+pub(crate) async fn message_out(
+    conn: &mut ee_store::AnyConnection,
+    m: Message,
+) -> ApiResult<MessageOut> {
     let events = messages::events(conn, &m.id).await?;
-    let waiting = matches!(m.state.as_str(), "queued" | "deferred");
-    Ok(MessageOut {
-        events: events
+    let mut out = message_summary(m);
+    out.events = Some(
+        events
             .into_iter()
             .map(|e| MessageEventOut {
                 event: e.event_type,
@@ -102,6 +107,15 @@ async fn message_out(conn: &mut ee_store::AnyConnection, m: Message) -> ApiResul
                 at: to_rfc3339(e.occurred_at),
             })
             .collect(),
+    );
+    Ok(out)
+}
+
+/// A message without its events, as lists show it.
+pub(crate) fn message_summary(m: Message) -> MessageOut {
+    let waiting = matches!(m.state.as_str(), "queued" | "deferred");
+    MessageOut {
+        events: None,
         id: m.id,
         tenant_id: m.tenant_id,
         state: m.state,
@@ -121,7 +135,7 @@ async fn message_out(conn: &mut ee_store::AnyConnection, m: Message) -> ApiResul
         route: m.route,
         queued_at: to_rfc3339(m.queued_at),
         sent_at: m.sent_at.map(to_rfc3339),
-    })
+    }
 }
 
 /// Queues a transactional message. With an `Idempotency-Key` header, the same key

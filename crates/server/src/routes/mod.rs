@@ -10,6 +10,7 @@ pub mod imports;
 pub mod ips;
 pub mod jobs;
 pub mod mailwizz;
+pub mod message_queue;
 pub mod messages;
 pub mod pools;
 pub mod powermta;
@@ -37,11 +38,50 @@ pub struct PageParams {
 }
 
 impl PageParams {
-    pub fn limit(&self) -> i64 {
-        self.limit.unwrap_or(100).clamp(1, 500)
+    pub fn limit(&self) -> Result<i64, crate::error::ApiError> {
+        limit_param(self.limit, 100, 500)
     }
-    pub fn offset(&self) -> i64 {
-        self.offset.unwrap_or(0).max(0)
+    pub fn offset(&self) -> Result<i64, crate::error::ApiError> {
+        match self.offset {
+            Some(n) if n < 0 => Err(crate::error::ApiError::invalid_field(
+                "offset",
+                "must be 0 or more",
+            )),
+            other => Ok(other.unwrap_or(0)),
+        }
+    }
+}
+
+/// A filter value that must be one of `allowed` (422 naming the parameter and the
+/// values otherwise: an unknown value would only ever match nothing).
+pub fn one_of(
+    value: Option<&str>,
+    field: &str,
+    allowed: &[&str],
+) -> Result<(), crate::error::ApiError> {
+    match value {
+        Some(v) if !allowed.contains(&v) => Err(crate::error::ApiError::invalid_field(
+            field,
+            format!("must be one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A `limit` parameter: `default` when absent, else 1 to `max` (422 naming it otherwise:
+/// a value out of range is refused, not quietly changed).
+pub fn limit_param(
+    value: Option<i64>,
+    default: i64,
+    max: i64,
+) -> Result<i64, crate::error::ApiError> {
+    match value {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(crate::error::ApiError::invalid_field(
+            "limit",
+            format!("must be 1 to {max}"),
+        )),
     }
 }
 

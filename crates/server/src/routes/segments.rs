@@ -300,7 +300,7 @@ pub async fn preview(
         &s.tenant_id,
         Some(&expr),
         None,
-        q.limit.unwrap_or(20).clamp(1, 100),
+        super::limit_param(q.limit, 20, 100)?,
         now,
     )
     .await

@@ -56,6 +56,7 @@ pub async fn list(
     principal: Principal,
     ApiQuery(q): ApiQuery<SuppressionQuery>,
 ) -> ApiResult<Json<Vec<SuppressionOut>>> {
+    super::one_of(q.reason.as_deref(), "reason", &suppressions::REASONS)?;
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
     let rows = suppressions::list(
@@ -63,7 +64,7 @@ pub async fn list(
         &tenant_id,
         q.reason.as_deref(),
         q.after.as_deref(),
-        q.limit.unwrap_or(100).clamp(1, 1000),
+        super::limit_param(q.limit, 100, 1000)?,
     )
     .await?;
     Ok(Json(rows.into_iter().map(SuppressionOut::from).collect()))

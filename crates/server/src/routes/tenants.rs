@@ -127,12 +127,13 @@ pub async fn list(
     principal: Principal,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Page<TenantOut>>> {
+    let (limit, offset) = (page.limit()?, page.offset()?);
     let mut conn = state.db.pool().acquire().await?;
-    let rows = tenants::list(&mut conn, principal.scope(), page.limit(), page.offset()).await?;
+    let rows = tenants::list(&mut conn, principal.scope(), limit, offset).await?;
     Ok(Json(Page {
         items: rows.into_iter().map(TenantOut::from).collect(),
-        limit: page.limit(),
-        offset: page.offset(),
+        limit,
+        offset,
     }))
 }
 

@@ -169,18 +169,13 @@ pub async fn list(
         limit: filter.limit,
         offset: filter.offset,
     };
+    let (limit, offset) = (page.limit()?, page.offset()?);
     let mut conn = state.db.pool().acquire().await?;
-    let rows = users::list(
-        &mut conn,
-        filter.tenant_id.as_deref(),
-        page.limit(),
-        page.offset(),
-    )
-    .await?;
+    let rows = users::list(&mut conn, filter.tenant_id.as_deref(), limit, offset).await?;
     Ok(Json(Page {
         items: rows.into_iter().map(UserOut::from).collect(),
-        limit: page.limit(),
-        offset: page.offset(),
+        limit,
+        offset,
     }))
 }
 

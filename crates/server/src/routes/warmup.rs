@@ -147,6 +147,11 @@ pub async fn list(
     ApiQuery(q): ApiQuery<PlanQuery>,
 ) -> ApiResult<Json<Vec<PlanOut>>> {
     let now = state.now();
+    super::one_of(
+        q.status.as_deref(),
+        "status",
+        &["active", "paused", "completed", "cancelled"],
+    )?;
     let mut conn = state.db.pool().acquire().await?;
     let rows = plans::list(&mut conn, principal.scope(), q.status.as_deref()).await?;
     let mut out = Vec::with_capacity(rows.len());

@@ -1,0 +1,247 @@
+//! The message queue as an operator follows it: messages listed by state, recipient,
+//! campaign, IP and time (cursor pages, newest first), and deferred messages retried now
+//! instead of at their next scheduled attempt, one or by filter.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use ee_core::delivery::MessageState;
+use ee_store::message_queries::{self, MessageFilter};
+use ee_store::messages;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::contacts::{parse_cursor, tenant_of};
+use super::messages::{MessageOut, message_out, message_summary};
+use super::{limit_param, parse_time};
+use crate::audit::{self, Actor, Change};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::state::AppState;
+
+#[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessageQuery {
+    /// queued, sending, sent, deferred, bounced, failed, suppressed or expired.
+    pub state: Option<String>,
+    /// The recipient's address.
+    pub to: Option<String>,
+    pub campaign_id: Option<String>,
+    pub ip_id: Option<String>,
+    /// Queued at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Queued before (RFC 3339).
+    pub until: Option<String>,
+    /// An admin names the tenant (slug or id); all tenants when absent.
+    pub tenant: Option<String>,
+    /// 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    pub items: Vec<MessageOut>,
+    pub next_cursor: Option<String>,
+}
+
+/// The filter a query or a retry body describes, checked field by field.
+struct Filter {
+    tenant_id: Option<String>,
+    state: Option<MessageState>,
+    to: Option<String>,
+    campaign_id: Option<String>,
+    ip_id: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+impl Filter {
+    async fn of(state: &AppState, principal: &Principal, q: &MessageQuery) -> ApiResult<Self> {
+        let tenant_id = match &q.tenant {
+            Some(_) => {
+                let mut conn = state.db.pool().acquire().await?;
+                Some(tenant_of(&mut conn, principal, q.tenant.as_deref(), "tenant").await?)
+            }
+            None => principal.scope().map(str::to_owned),
+        };
+        let message_state = q
+            .state
+            .as_deref()
+            .map(|s| {
+                MessageState::parse(s).ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "state",
+                        "must be one of queued, sending, sent, deferred, bounced, failed, suppressed, expired",
+                    )
+                })
+            })
+            .transpose()?;
+        let to = q
+            .to
+            .as_deref()
+            .map(|t| {
+                ee_core::contacts::normalize(t, Default::default())
+                    .map_err(|e| ApiError::invalid_field("to", format!("is not an address: {e}")))
+            })
+            .transpose()?;
+        Ok(Self {
+            tenant_id,
+            state: message_state,
+            to,
+            campaign_id: q.campaign_id.clone(),
+            ip_id: q.ip_id.clone(),
+            since: parse_time(q.since.as_deref(), "since")?,
+            until: parse_time(q.until.as_deref(), "until")?,
+        })
+    }
+
+    fn store(&self) -> MessageFilter<'_> {
+        MessageFilter {
+            tenant_id: self.tenant_id.as_deref(),
+            state: self.state.map(MessageState::as_str),
+            to_email: self.to.as_deref(),
+            campaign_id: self.campaign_id.as_deref(),
+            ip_id: self.ip_id.as_deref(),
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+/// Messages, newest first, filtered; cursor pagination.
+#[utoipa::path(get, path = "/api/v2/messages", tag = "messages", params(MessageQuery),
+    responses((status = 200, body = MessagePage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<MessageQuery>,
+) -> ApiResult<Json<MessagePage>> {
+    let filter = Filter::of(&state, &principal, &q).await?;
+    let limit = limit_param(q.limit, 50, 500)?;
+    let mut conn = state.db.pool().acquire().await?;
+    let rows = message_queries::page(
+        &mut conn,
+        &filter.store(),
+        parse_cursor(q.cursor.as_deref())?,
+        limit,
+    )
+    .await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|m| format!("{}_{}", m.queued_at, m.id)))
+        .flatten();
+    Ok(Json(MessagePage {
+        items: rows.into_iter().map(message_summary).collect(),
+        next_cursor,
+    }))
+}
+
+/// Tries a deferred message again now instead of at its next scheduled attempt.
+#[utoipa::path(post, path = "/api/v2/messages/{id}/retry", tag = "messages", params(("id" = String, Path)),
+    responses((status = 200, body = MessageOut), (status = 404, body = ErrorBody),
+        (status = 409, description = "the message is not deferred", body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn retry(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MessageOut>> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let message = messages::get(&mut tx, &id, principal.scope())
+        .await
+        .map_err(ApiError::from_store("message"))?;
+    let filter = MessageFilter {
+        tenant_id: Some(&message.tenant_id),
+        ..Default::default()
+    };
+    let retried = message_queries::retry_deferred(&mut tx, &filter, Some(&id), 1, now).await?;
+    if retried.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "only a deferred message can be retried; this one is {}",
+            message.state
+        )));
+    }
+    let change = Change {
+        action: "message.retry",
+        resource_type: "message",
+        resource_id: Some(&id),
+        tenant_id: Some(&message.tenant_id),
+        before: Some(json!({"next_attempt_at": message.next_attempt_at})),
+        after: Some(json!({"next_attempt_at": now})),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    let message = messages::get(&mut tx, &id, None).await?;
+    let out = message_out(&mut tx, message).await?;
+    tx.commit().await?;
+    Ok(Json(out))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryIn {
+    /// The recipient's address.
+    pub to: Option<String>,
+    pub campaign_id: Option<String>,
+    pub ip_id: Option<String>,
+    /// Queued at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Queued before (RFC 3339).
+    pub until: Option<String>,
+    /// An admin names the tenant (slug or id); all tenants when absent.
+    pub tenant: Option<String>,
+    /// At most this many, oldest first: 1 to 10 000; 1 000 when absent.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetryOut {
+    /// How many deferred messages are now due.
+    pub retried: usize,
+    pub ids: Vec<String>,
+}
+
+/// Tries the deferred messages matching a filter again now (oldest first, up to `limit`).
+#[utoipa::path(post, path = "/api/v2/messages/retry", tag = "messages", request_body = RetryIn,
+    responses((status = 200, body = RetryOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn retry_many(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<RetryIn>,
+) -> ApiResult<Json<RetryOut>> {
+    let query = MessageQuery {
+        to: body.to,
+        campaign_id: body.campaign_id,
+        ip_id: body.ip_id,
+        since: body.since,
+        until: body.until,
+        tenant: body.tenant,
+        ..Default::default()
+    };
+    let filter = Filter::of(&state, &principal, &query).await?;
+    let limit = limit_param(body.limit, 1000, 10_000)?;
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let ids = message_queries::retry_deferred(&mut tx, &filter.store(), None, limit, now).await?;
+    let change = Change {
+        action: "message.retry_many",
+        resource_type: "message",
+        resource_id: None,
+        tenant_id: filter.tenant_id.as_deref(),
+        before: None,
+        after: Some(json!({"retried": ids.len(), "next_attempt_at": now})),
+    };
+    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    tx.commit().await?;
+    Ok(Json(RetryOut {
+        retried: ids.len(),
+        ids,
+    }))
+}

@@ -110,6 +110,13 @@ fn listed(domain: &str, shipped: &HashSet<&str>, extra: &HashSet<String>) -> boo
     }
 }
 
+/// The longest value of a contact's field (name, company, city…), in characters; a
+/// longer one refuses the contact with a reason naming the field.
+pub const MAX_FIELD_CHARS: usize = 500;
+
+/// The largest custom-field set of a contact, as JSON.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
 /// A contact's status: `active` until it unsubscribes, bounces, complains or is
 /// suppressed otherwise.
 pub const CONTACT_STATUSES: [&str; 5] = [

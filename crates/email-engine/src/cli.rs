@@ -970,8 +970,17 @@ async fn check_dns(
             }
         }
     }
-    let resolver = ee_dns::Resolver::new(&config.resolver_settings()?)
-        .map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?;
+    let settings = config.resolver_settings()?;
+    let resolver =
+        ee_dns::Resolver::new(&settings).map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?;
+    // One question first: when no name server answers, say so at once instead of every
+    // check timing out in turn and ending as "incomplete".
+    if let Err(e @ ee_dns::DnsError::Failed { .. }) = resolver.txt(&domain).await {
+        bail!(
+            "DNS unreachable: no answer within {} ms per query ({e}); check EE_DNS_SERVERS",
+            settings.timeout.as_millis()
+        );
+    }
     let report = ee_dns::checks::check_domain(&resolver, &expectation).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -1046,11 +1055,25 @@ async fn check_blacklist(config: &Config, ip: &str, json: bool) -> anyhow::Resul
         .filter(|l| l.listed)
         .map(|l| l.zone.as_str())
         .collect();
-    if listed.is_empty() {
-        Ok(())
-    } else {
+    let unknown: Vec<&str> = listings
+        .iter()
+        .filter(|l| l.error.is_some())
+        .map(|l| l.zone.as_str())
+        .collect();
+    if !listed.is_empty() {
         bail!("{address} is listed by {}", listed.join(", "))
     }
+    // Unknown is not clean: a list that could not be asked, or failed its self-test,
+    // says nothing about the address.
+    if !unknown.is_empty() {
+        bail!(
+            "{address}: {} of {} lists could not be checked ({}); DNS may be unreachable",
+            unknown.len(),
+            listings.len(),
+            unknown.join(", ")
+        )
+    }
+    Ok(())
 }
 
 async fn import_csv(

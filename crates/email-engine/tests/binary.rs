@@ -460,6 +460,23 @@ async fn dkim_generate_and_dns_and_blacklist_checks() {
             "10.2.0.192.bl.test.example",
             Rec::A("127.0.0.2".parse().unwrap()),
         );
+    // Both lists pass their self-test; a third, closed like AHBL, lists everything.
+    for list in [
+        "bl.test.example",
+        "dnsbl.test.example",
+        "closed.test.example",
+    ] {
+        zone.add(
+            &format!("2.0.0.127.{list}"),
+            Rec::A("127.0.0.2".parse().unwrap()),
+        );
+    }
+    for listed in ["1.0.0.127", "11.2.0.192"] {
+        zone.add(
+            &format!("{listed}.closed.test.example"),
+            Rec::A("127.0.0.2".parse().unwrap()),
+        );
+    }
     let server = TestDnsServer::start(zone).await.unwrap();
     let dns = server.addr.to_string();
     let dkim = format!("s1={public}");
@@ -518,6 +535,28 @@ async fn dkim_generate_and_dns_and_blacklist_checks() {
     );
     let (ok, out, _) = run(&mut blacklist("192.0.2.11")).await;
     assert!(ok && out.matches("clean").count() == 2, "{out}");
+    // A list that lists its clean test address is not trusted: unknown, not listed.
+    let (ok, out, err) = run(command(dir.path(), &db)
+        .env("EE_DNS_SERVERS", &dns)
+        .env("EE_DNSBL_ZONES", "bl.test.example,closed.test.example")
+        .args(["check", "blacklist", "192.0.2.11"]))
+    .await;
+    assert!(!ok && !out.contains("LISTED"), "{out}{err}");
+    assert!(out.contains("lists the clean test address"), "{out}");
+    assert!(err.contains("1 of 2 lists could not be checked"), "{err}");
+    // Unreachable DNS: unknown is not clean, and `check dns` says DNS is unreachable.
+    let (ok, _, err) = run(command(dir.path(), &db)
+        .env("EE_DNSBL_ZONES", "bl.test.example,dnsbl.test.example")
+        .args(["check", "blacklist", "192.0.2.11"]))
+    .await;
+    assert!(
+        !ok && err.contains("2 of 2 lists could not be checked"),
+        "{err}"
+    );
+    let (ok, _, err) =
+        run(command(dir.path(), &db).args(["check", "dns", "brand.test", "--ip", "192.0.2.10"]))
+            .await;
+    assert!(!ok && err.contains("DNS unreachable"), "{err}");
     let (ok, _, err) = run(&mut blacklist("nope")).await;
     assert!(
         !ok && err.lines().count() == 1 && err.contains("not an IP address"),

@@ -405,11 +405,26 @@ async fn prepare(
         if v.is_empty() {
             continue;
         }
+        // Refused, not cut: nothing is stored changed without saying so.
+        let length = v.chars().count();
+        if length > rules::MAX_FIELD_CHARS {
+            return Ok(Err(format!(
+                "{name} is {length} characters long; at most {} are kept",
+                rules::MAX_FIELD_CHARS
+            )));
+        }
         let v = match *name {
             "country" | "language" => v.to_ascii_uppercase(),
-            _ => v.chars().take(500).collect(),
+            _ => v.to_owned(),
         };
         fields.insert(*name, v);
+    }
+    let metadata_bytes = serde_json::to_string(&raw.metadata).map_or(0, |m| m.len());
+    if metadata_bytes > rules::MAX_METADATA_BYTES {
+        return Ok(Err(format!(
+            "the custom fields take {metadata_bytes} bytes as JSON; at most {} are kept",
+            rules::MAX_METADATA_BYTES
+        )));
     }
     let email_hash = rules::address_hash(&email);
     // The checks that need no network run now; MX (and the probe) in the validation job.

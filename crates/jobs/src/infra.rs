@@ -581,7 +581,39 @@ pub async fn check_blacklists(
         .map_err(|_| InfraError::Invalid(format!("{} is not an IP address", ip.ip_address)))?;
     let listings =
         ee_dns::dnsbl::check_all(&services.resolver, address, &services.dnsbl_zones).await;
+    record_blacklist_check(services, ip, address, listings, now).await
+}
+
+/// Stores the answers of a blacklist check and acts on them; a list that failed its
+/// self-test raises an alert (merged with its repeats) and counts as unknown.
+async fn record_blacklist_check(
+    services: &crate::Services,
+    ip: &Ip,
+    _address: std::net::IpAddr,
+    listings: Vec<ee_dns::dnsbl::Listing>,
+    now: i64,
+) -> Result<(Ip, Vec<ee_dns::dnsbl::Listing>), InfraError> {
     let mut tx = services.db.begin().await?;
+    for listing in listings.iter().filter(|l| l.misbehaving) {
+        let message = format!(
+            "{}: {}. Its answers are ignored until it passes again; remove it from \
+             EE_DNSBL_ZONES if it has closed.",
+            listing.zone,
+            listing.error.as_deref().unwrap_or("failed its self-test")
+        );
+        crate::alerts::raise(
+            &mut tx,
+            crate::alerts::AlertSpec {
+                tenant_id: None,
+                cause: &format!("dnsbl_misbehaving:{}", listing.zone),
+                severity: "warning",
+                title: "A DNS blacklist failed its self-test",
+                message: &message,
+            },
+            now,
+        )
+        .await?;
+    }
     for listing in &listings {
         let details = serde_json::json!({ "codes": listing.codes, "reason": listing.reason, "error": listing.error });
         ips::add_blacklist_check(
@@ -663,8 +695,20 @@ pub async fn check_all_blacklists(
     let all = ips::list_all(&mut conn).await?;
     drop(conn);
     let mut report = BlacklistRunReport::default();
+    // Each list's self-test once for the whole run.
+    let verdicts = ee_dns::dnsbl::verify(&services.resolver, &services.dnsbl_zones).await;
     for ip in all {
-        let (after, _) = check_blacklists(services, &ip, now).await?;
+        let Ok(address) = ip.ip_address.parse::<std::net::IpAddr>() else {
+            continue;
+        };
+        let listings = ee_dns::dnsbl::check_verified(
+            &services.resolver,
+            address,
+            &services.dnsbl_zones,
+            &verdicts,
+        )
+        .await;
+        let (after, _) = record_blacklist_check(services, &ip, address, listings, now).await?;
         report.checked += 1;
         if after.blacklist_status == "listed" {
             report.listed.push(after.ip_address);

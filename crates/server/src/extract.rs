@@ -23,18 +23,44 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The body size a route accepts, put in the request's extensions by the router's
+/// layers so that a 413 can say what it is.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A raw body; over the route's limit → 413 stating the limit.
+pub struct ApiBytes(pub Bytes);
+
+impl<S> FromRequest<S> for ApiBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().copied();
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is larger than the server accepts",
-                )
+                let said = limit.map_or_else(
+                    || "the request body is larger than this route accepts".to_owned(),
+                    |BodyLimit(n)| {
+                        format!(
+                            "the request body is larger than this route accepts: at most {n} bytes ({:.0} MiB)",
+                            n as f64 / 1_048_576.0
+                        )
+                    },
+                );
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", said)
             } else {
                 ApiError::bad_request(format!("could not read the request body: {rejection}"))
             }
         })?;
-        parse_json(&bytes).map(ApiJson)
+        Ok(ApiBytes(bytes))
     }
 }
 

@@ -37,6 +37,10 @@ use crate::error::ApiError as Error;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The body limit of the bulk routes (ingest batches of 10 000 contacts, the source
+/// webhooks); other routes take `EE_MAX_BODY_BYTES`.
+pub const BULK_BODY_BYTES: usize = 64 * 1024 * 1024;
+
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
@@ -148,7 +152,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::ingest))
         .routes(routes!(sources::scraper_pro))
         .routes(routes!(sources::backlinks_engine))
-        .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(DefaultBodyLimit::max(BULK_BODY_BYTES))
+        .layer(axum::Extension(extract::BodyLimit(BULK_BODY_BYTES)))
         .split_for_parts();
     let (upload_routes, upload_doc) = OpenApiRouter::new()
         .routes(routes!(imports::upload))
@@ -176,6 +181,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(axum::Extension(extract::BodyLimit(
+            state.settings.max_body_bytes,
+        )))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(cors(&state.settings.cors_origins))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {

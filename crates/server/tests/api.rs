@@ -580,11 +580,16 @@ async fn bad_input_gets_a_clear_json_error() {
         (wrong_method.status, error_code(&wrong_method).as_str()),
         (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
     );
+    // A query parameter of the wrong type is named (422), as a body field is.
     let bad_query = app.get("/api/v1/tenants?limit=many", &app.admin).await;
     assert_eq!(
         (bad_query.status, error_code(&bad_query).as_str()),
-        (StatusCode::BAD_REQUEST, "bad_request")
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
     );
+    assert_eq!(bad_query.body["error"]["field"], "limit");
+    let negative = app.get("/api/v1/tenants?limit=-1", &app.admin).await;
+    assert_eq!(negative.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(negative.body["error"]["field"], "limit");
     let bad_user = app
         .post(
             "/api/v1/users",

@@ -27,8 +27,11 @@ pub struct ListingOut {
     pub codes: Vec<String>,
     /// The list's TXT reason.
     pub reason: Option<String>,
-    /// The list could not be asked (time-out, refusal).
+    /// The list could not be asked (time-out, refusal), or failed its self-test.
     pub error: Option<String>,
+    /// The list failed its self-test (it lists the clean test address 127.0.0.1, or not
+    /// 127.0.0.2): its answer is ignored.
+    pub misbehaving: bool,
 }
 
 impl From<Listing> for ListingOut {
@@ -39,6 +42,7 @@ impl From<Listing> for ListingOut {
             codes: l.codes,
             reason: l.reason,
             error: l.error,
+            misbehaving: l.misbehaving,
         }
     }
 }

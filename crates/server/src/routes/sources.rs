@@ -14,7 +14,7 @@ use super::contacts::{IngestRequest, IngestResponse, header, run_ingest};
 use crate::audit::{self, Actor, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, RequestMeta, parse_json};
+use crate::extract::{ApiBytes, ApiJson, RequestMeta, parse_json};
 use crate::state::AppState;
 
 const SECRET_PURPOSE: &str = "data-source-secret";
@@ -453,24 +453,24 @@ async fn webhook(
 /// Contacts from Scraper-Pro, signed with the source's secret (`x-ee-signature:
 /// sha256=HMAC(secret, "<x-ee-timestamp>.<body>")`). The body is an ingest batch.
 #[utoipa::path(post, path = "/api/v1/webhooks/scraper-pro", tag = "sources", request_body = IngestRequest,
-    responses((status = 200, body = IngestResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = IngestResponse), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn scraper_pro(
     State(state): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {
     webhook(state, "scraper_pro", meta, headers, body).await
 }
 
 /// Contacts from Backlink-Engine, signed as for Scraper-Pro.
 #[utoipa::path(post, path = "/api/v1/webhooks/backlinks-engine", tag = "sources", request_body = IngestRequest,
-    responses((status = 200, body = IngestResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = IngestResponse), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn backlinks_engine(
     State(state): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {
     webhook(state, "backlink_engine", meta, headers, body).await
 }

@@ -18,6 +18,8 @@ pub const ADMIN_EMAIL: &str = "admin@example.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-1234";
 pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 pub const METRICS_TOKEN: &str = "test-metrics-token";
+/// The DNS blacklists a test server checks.
+pub const DNSBL_ZONES: [&str; 2] = ["bl.test.example", "dnsbl.test.example"];
 
 pub struct TestApp {
     pub base: String,
@@ -106,10 +108,17 @@ impl TestApp {
     pub async fn spawn_opts(configure: impl FnOnce(&mut Settings), options: Options) -> Self {
         let Options {
             alerts,
-            zone,
+            mut zone,
             probe_port,
             ..
         } = options;
+        // The test lists pass their self-test (RFC 5782 §5: 127.0.0.2 listed).
+        for list in DNSBL_ZONES {
+            zone.add(
+                &format!("2.0.0.127.{list}"),
+                ee_dns::testing::Rec::A("127.0.0.2".parse().unwrap()),
+            );
+        }
         let dns = TestDnsServer::start(zone).await.expect("test DNS server");
         let test_db = TestDatabase::create().await.expect("test database");
         let db = test_db.connect().await.expect("migrated database");
@@ -132,7 +141,7 @@ impl TestApp {
             alerts,
             infra: ee_jobs::infra::InfraSettings::default(),
             resolver: ee_dns::Resolver::new(&dns.resolver_settings()).unwrap(),
-            dnsbl_zones: vec!["bl.test.example".into(), "dnsbl.test.example".into()],
+            dnsbl_zones: DNSBL_ZONES.iter().map(|z| (*z).to_owned()).collect(),
             probe: ee_jobs::contacts::ProbeSettings {
                 port: probe_port,
                 timeout: std::time::Duration::from_secs(3),

@@ -772,13 +772,17 @@ type SignerCache = HashMap<(String, String), (Option<String>, Option<Arc<Signer>
 /// How long (ms) a node signs with a key before asking which key is active (rotation).
 const SIGNER_RECHECK_MS: i64 = 60_000;
 
+/// How long an idle connection is kept for reuse: less than the idle time-outs of common
+/// MTAs (Postfix's smtpd waits 300 s), so a kept connection is rarely found closed.
+const IDLE_MAX: Duration = Duration::from_secs(30);
+
 /// Delivers the queue: one per node, shared by its delivery loop.
 pub struct Engine {
     services: Services,
     /// Messages being sent at once, across the batches in flight.
     gate: Arc<Semaphore>,
-    /// Idle connections by (route, source IP / destination).
-    idle: Mutex<HashMap<PoolKey, Vec<Connection>>>,
+    /// Idle connections by (route, source IP / destination), with when each was last used.
+    idle: Mutex<HashMap<PoolKey, Vec<(Connection, std::time::Instant)>>>,
     /// Concurrent connections by (IP, provider).
     slots: Mutex<HashMap<(String, Provider), Arc<Semaphore>>>,
     signers: Mutex<SignerCache>,
@@ -881,6 +885,7 @@ impl Engine {
 
     /// Delivers a claimed batch and records it; the number handled.
     async fn deliver(self: Arc<Self>, claimed: Claimed) -> Result<usize, StoreError> {
+        self.close_stale().await;
         let Claimed {
             lease,
             batch,
@@ -1022,11 +1027,52 @@ impl Engine {
             .lock()
             .await
             .drain()
-            .flat_map(|(_, v)| v)
+            .flat_map(|(_, v)| v.into_iter().map(|(c, _)| c))
             .collect();
         for c in all {
             c.quit().await;
         }
+    }
+
+    /// Closes connections idle for longer than `IDLE_MAX`: peers drop idle sessions (and
+    /// a dropped one would sit in CLOSE-WAIT here until reused).
+    async fn close_stale(&self) {
+        let mut stale = Vec::new();
+        {
+            let mut idle = self.idle.lock().await;
+            for list in idle.values_mut() {
+                let (keep, old): (Vec<_>, Vec<_>) = list
+                    .drain(..)
+                    .partition(|(_, since)| since.elapsed() < IDLE_MAX);
+                *list = keep;
+                stale.extend(old.into_iter().map(|(c, _)| c));
+            }
+            idle.retain(|_, list| !list.is_empty());
+        }
+        for c in stale {
+            c.quit().await;
+        }
+    }
+
+    /// An idle connection of `key` used recently enough to be worth trying.
+    async fn take_idle(&self, key: &PoolKey) -> Option<Connection> {
+        let mut idle = self.idle.lock().await;
+        let list = idle.get_mut(key)?;
+        while let Some((connection, since)) = list.pop() {
+            if since.elapsed() < IDLE_MAX {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    async fn put_idle(&self, key: &PoolKey, connection: Connection) {
+        self.idle
+            .lock()
+            .await
+            .entry(key.clone())
+            .or_default()
+            .push((connection, std::time::Instant::now()));
     }
 
     async fn record(
@@ -1367,7 +1413,10 @@ impl Engine {
         Ok(result)
     }
 
-    /// Sends over an idle connection of `key` or a new one to the first endpoint that answers.
+    /// Sends over an idle connection of `key` or a new one to the first endpoint that
+    /// answers. A pooled connection that turns out closed before the message left (the
+    /// peer dropped it while idle, or restarted) is replaced at once by a new one, within
+    /// the same attempt: nothing was delivered, so nothing is sent twice.
     async fn send_over(
         &self,
         key: &PoolKey,
@@ -1376,63 +1425,60 @@ impl Engine {
         to: &str,
         data: &[u8],
     ) -> Result1 {
-        let reused = self.idle.lock().await.get_mut(key).and_then(Vec::pop);
-        let mut connection = reused;
-        let mut last_error = String::new();
-        if connection.is_none() {
-            for endpoint in endpoints {
-                match Connection::open(endpoint).await {
-                    Ok(c) => {
-                        connection = Some(c);
-                        break;
-                    }
-                    Err(SmtpError::Rejected(reply)) => {
-                        // Refused at greeting or EHLO: the reply says what to do.
-                        let mut r = reply_result(reply.code, reply.text);
-                        r.reached_server = true;
-                        return r;
-                    }
-                    Err(SmtpError::Network(e)) => {
-                        last_error = format!("{}:{}: {e}", endpoint.address, endpoint.port);
+        let mut connection = self.take_idle(key).await;
+        let mut reused = connection.is_some();
+        loop {
+            let mut last_error = String::new();
+            if connection.is_none() {
+                for endpoint in endpoints {
+                    match Connection::open(endpoint).await {
+                        Ok(c) => {
+                            connection = Some(c);
+                            break;
+                        }
+                        Err(SmtpError::Rejected(reply)) => {
+                            // Refused at greeting or EHLO: the reply says what to do.
+                            let mut r = reply_result(reply.code, reply.text);
+                            r.reached_server = true;
+                            return r;
+                        }
+                        Err(SmtpError::Network(e) | SmtpError::Unsent(e)) => {
+                            last_error = format!("{}:{}: {e}", endpoint.address, endpoint.port);
+                        }
                     }
                 }
             }
-        }
-        let Some(mut connection) = connection else {
-            let mut r = Result1::new("deferred");
-            r.reason = Some(format!("cannot connect: {last_error}"));
-            return r;
-        };
-        let mut result = match connection.send(from, to, data).await {
-            Ok(reply) => {
-                self.idle
-                    .lock()
-                    .await
-                    .entry(key.clone())
-                    .or_default()
-                    .push(connection);
-                let mut r = Result1::new("sent");
-                r.code = Some(i64::from(reply.code));
-                r.reply = Some(reply.text);
-                r
-            }
-            Err(SmtpError::Rejected(reply)) => {
-                self.idle
-                    .lock()
-                    .await
-                    .entry(key.clone())
-                    .or_default()
-                    .push(connection);
-                reply_result(reply.code, reply.text)
-            }
-            Err(SmtpError::Network(e)) => {
+            let Some(mut c) = connection.take() else {
                 let mut r = Result1::new("deferred");
-                r.reason = Some(format!("connection lost: {e}"));
-                r
-            }
-        };
-        result.reached_server = true;
-        result
+                r.reason = Some(format!("cannot connect: {last_error}"));
+                return r;
+            };
+            let mut result = match c.send(from, to, data).await {
+                Ok(reply) => {
+                    self.put_idle(key, c).await;
+                    let mut r = Result1::new("sent");
+                    r.code = Some(i64::from(reply.code));
+                    r.reply = Some(reply.text);
+                    r
+                }
+                Err(SmtpError::Rejected(reply)) => {
+                    self.put_idle(key, c).await;
+                    reply_result(reply.code, reply.text)
+                }
+                Err(SmtpError::Unsent(e)) if reused => {
+                    tracing::debug!(error = %e, "a pooled connection was closed; sending on a new one");
+                    reused = false;
+                    continue;
+                }
+                Err(SmtpError::Network(e) | SmtpError::Unsent(e)) => {
+                    let mut r = Result1::new("deferred");
+                    r.reason = Some(format!("connection lost: {e}"));
+                    r
+                }
+            };
+            result.reached_server = true;
+            return result;
+        }
     }
 
     async fn slot(&self, chosen: &Chosen, provider: Provider) -> Arc<Semaphore> {

@@ -110,6 +110,12 @@ pub enum SmtpError {
     /// Nothing usable: refused, reset, dropped, timed out, TLS failed. Try later.
     #[error("{0}")]
     Network(String),
+    /// The connection failed while the envelope was sent (MAIL, RCPT, DATA or their
+    /// replies): the message itself never left, so nothing can have been delivered and it
+    /// may go out on another connection at once. On a pooled connection this is how a
+    /// peer that closed it while idle shows.
+    #[error("{0}")]
+    Unsent(String),
 }
 
 impl SmtpError {
@@ -309,26 +315,12 @@ where
         format!("RCPT TO:<{to}>\r\n"),
         "DATA\r\n".to_owned(),
     ];
-    let replies = if pipelining {
-        // The whole group in one write (RFC 2920): mail-send's `cmds` writes each command
-        // on its own, and with TCP_NODELAY each write is a packet the peer wakes up for.
-        write_all(client, commands.concat().as_bytes(), "the commands").await?;
-        tokio::time::timeout(client.timeout, client.read_many(commands.len()))
-            .await
-            .map_err(|_| SmtpError::Network("timed out waiting for the replies".into()))?
-            .map_err(SmtpError::from_send)?
-    } else {
-        let mut replies = Vec::with_capacity(3);
-        for command in &commands {
-            let reply = client.cmd(command).await.map_err(SmtpError::from_send)?;
-            let stop = !reply.is_positive_completion() && reply.code != 354;
-            replies.push(reply);
-            if stop {
-                break;
-            }
-        }
-        replies
-    };
+    let replies = envelope(client, pipelining, &commands)
+        .await
+        .map_err(|e| match e {
+            SmtpError::Network(reason) => SmtpError::Unsent(reason),
+            other => other,
+        })?;
     for (step, reply) in replies.iter().enumerate() {
         let ok = if step == 2 {
             reply.code == 354
@@ -356,6 +348,37 @@ where
         .assert_positive_completion()
         .map_err(|_| SmtpError::Rejected(reply_kept.clone()))?;
     Ok(reply_kept)
+}
+
+/// Sends the envelope commands and reads their replies (one write when pipelining).
+async fn envelope<T>(
+    client: &mut SmtpClient<T>,
+    pipelining: bool,
+    commands: &[String; 3],
+) -> Result<Vec<Response<String>>, SmtpError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    Ok(if pipelining {
+        // The whole group in one write (RFC 2920): mail-send's `cmds` writes each command
+        // on its own, and with TCP_NODELAY each write is a packet the peer wakes up for.
+        write_all(client, commands.concat().as_bytes(), "the commands").await?;
+        tokio::time::timeout(client.timeout, client.read_many(commands.len()))
+            .await
+            .map_err(|_| SmtpError::Network("timed out waiting for the replies".into()))?
+            .map_err(SmtpError::from_send)?
+    } else {
+        let mut replies = Vec::with_capacity(3);
+        for command in commands {
+            let reply = client.cmd(command).await.map_err(SmtpError::from_send)?;
+            let stop = !reply.is_positive_completion() && reply.code != 354;
+            replies.push(reply);
+            if stop {
+                break;
+            }
+        }
+        replies
+    })
 }
 
 async fn write_all<T>(client: &mut SmtpClient<T>, bytes: &[u8], what: &str) -> Result<(), SmtpError>

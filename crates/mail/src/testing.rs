@@ -82,12 +82,15 @@ impl TestSmtpServer {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         let task = tokio::spawn(async move {
+            // The sessions belong to this task: aborting it (`shutdown`) closes them all.
+            let mut sessions = tokio::task::JoinSet::new();
             while let Ok((socket, peer)) = listener.accept().await {
                 shared.lock().expect("state").connections += 1;
                 let state = shared.clone();
-                tokio::spawn(async move {
+                sessions.spawn(async move {
                     let _ = session(socket, peer, state).await;
                 });
+                while sessions.try_join_next().is_some() {}
             }
         });
         Ok(Self {
@@ -95,6 +98,11 @@ impl TestSmtpServer {
             state,
             task: Arc::new(task),
         })
+    }
+
+    /// Stops listening and closes every open session, as a restarting server would.
+    pub fn shutdown(&self) {
+        self.task.abort();
     }
 
     /// Scripts the answers to a recipient, used in order, the last one repeating.

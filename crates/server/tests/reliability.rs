@@ -115,3 +115,100 @@ async fn concurrent_writes_answer_no_server_error() {
     assert_eq!(count, 41, "every key created once: {}", listed.body);
     app.finish().await;
 }
+
+/// A relay that restarts between two batches closes the engine's pooled connections:
+/// the next messages go out on new ones at once, each delivered once, none deferred.
+#[tokio::test]
+async fn a_relay_restart_does_not_defer_messages_on_pooled_connections() {
+    use ee_mail::testing::TestSmtpServer;
+    let smtp = TestSmtpServer::start("127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = smtp.addr;
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "k").await;
+    let domain = app
+        .post(
+            "/api/v1/domains",
+            &key,
+            json!({"domain": "brand.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
+        )
+        .await;
+    assert_eq!(domain.status, StatusCode::CREATED);
+    let relay = app
+        .post(
+            "/api/v1/relays",
+            &key,
+            json!({"name": "pmta", "host": "127.0.0.1", "port": addr.port(), "tls": "none"}),
+        )
+        .await;
+    assert_eq!(relay.status, StatusCode::CREATED, "{}", relay.body);
+    let mode = app
+        .call(
+            Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(&key),
+            Some(json!({"mode": "relay", "relay": "pmta"})),
+        )
+        .await;
+    assert_eq!(mode.status, StatusCode::OK);
+    let queue = |from: usize| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            for i in from..from + 12 {
+                let r = app
+                    .post(
+                        "/api/v2/messages",
+                        &key,
+                        json!({"to": format!("user{i}@example.test"), "subject": "Hi",
+                               "text": "x", "from_email": "hello@brand.test"}),
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+            }
+        }
+    };
+    // One engine across both batches, as a node's delivery loop keeps its connections.
+    let engine = ee_jobs::delivery::Engine::new(app.services.clone());
+    queue(0).await;
+    engine.run_until_idle().await.unwrap();
+    assert_eq!(smtp.received().len(), 12);
+
+    smtp.shutdown();
+    drop(smtp);
+    // The aborted listener goes away at its next poll: bind again until the port is free.
+    let mut restarted = None;
+    for _ in 0..100 {
+        if let Ok(server) = TestSmtpServer::start_on(addr).await {
+            restarted = Some(server);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let restarted = restarted.expect("the relay restarts on its port");
+    queue(12).await;
+    engine.run_until_idle().await.unwrap();
+    let received = restarted.received();
+    assert_eq!(
+        received.len(),
+        12,
+        "every message of the second batch, once"
+    );
+    let mut recipients: Vec<String> = received.iter().map(|r| r.rcpt_to.clone()).collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len(), 12);
+    let listed = app.get("/api/v2/messages?state=deferred", &key).await;
+    assert!(
+        listed.body["items"].as_array().unwrap().is_empty(),
+        "{}",
+        listed.body
+    );
+    let sent = app.get("/api/v2/messages?state=sent&limit=100", &key).await;
+    let items = sent.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 24);
+    assert!(items.iter().all(|m| m["attempts"] == 1), "{}", sent.body);
+    engine.close_idle().await;
+    app.finish().await;
+}

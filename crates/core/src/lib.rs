@@ -13,6 +13,7 @@ pub mod dkim;
 pub mod ids;
 pub mod ip;
 pub mod jobs;
+pub mod limits;
 pub mod login_throttle;
 pub mod outbound;
 pub mod rotation;

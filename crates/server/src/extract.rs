@@ -70,16 +70,74 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; a JSON object was expected",
         ));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    // Parsed once into a tree (malformed JSON, trailing characters included → 400), its
+    // texts held to their limits, then read into `T` with the path of any bad field.
+    let tree: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| json_error(String::new(), e))?;
+    check_lengths(&tree, &mut String::new(), None, false)?;
+    serde_path_to_error::deserialize(tree).map_err(|error| {
         let path = error.path().to_string();
         json_error(path, error.into_inner())
-    })?;
-    // Trailing characters after the value are malformed JSON too.
-    deserializer
-        .end()
-        .map_err(|e| json_error(String::new(), e))?;
-    Ok(value)
+    })
+}
+
+/// Refuses a text longer than its field's limit (`ee_core::limits`), naming the field's
+/// path. Inside a `contacts` batch only the default limit applies: a contact's own fields
+/// are checked one by one by the ingestion, which refuses that contact alone.
+fn check_lengths(
+    value: &serde_json::Value,
+    path: &mut String,
+    name: Option<&str>,
+    in_batch: bool,
+) -> Result<(), ApiError> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => {
+            let max = match name {
+                Some(field) if !in_batch => ee_core::limits::max_chars(field),
+                _ => ee_core::limits::DEFAULT,
+            };
+            // Bytes first: a string within the limit in bytes is within it in characters.
+            if text.len() > max {
+                let chars = text.chars().count();
+                if chars > max {
+                    let field = if path.is_empty() {
+                        "body"
+                    } else {
+                        path.as_str()
+                    };
+                    return Err(ApiError::invalid_field(
+                        field,
+                        format!("is {chars} characters long; at most {max} are accepted"),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            let batch = in_batch || name == Some("contacts");
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_lengths(item, path, name, batch)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                check_lengths(item, path, Some(key), in_batch)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn json_error(path: String, inner: serde_json::Error) -> ApiError {

@@ -52,6 +52,42 @@ async fn long_fields_are_refused_and_large_bodies_told_the_limit() {
         .collect();
     assert_eq!(emails, ["fine@example.test"]);
 
+    // Every text field has its limit (ee_core::limits), named when passed.
+    for (body, field, max) in [
+        (
+            json!({"to": "a@example.test", "subject": "s".repeat(999), "text": "x"}),
+            "subject",
+            998,
+        ),
+        (
+            json!({"name": "t", "subject": "s", "html": "h".repeat(1_048_577), "language": "FR"}),
+            "html",
+            1_048_576,
+        ),
+        (
+            json!({"to": "a@example.test", "subject": "s", "text": "x",
+                "variables": {"NOTE": "n".repeat(65_537)}}),
+            "variables.NOTE",
+            65_536,
+        ),
+    ] {
+        let path = if field == "html" {
+            "/api/v2/templates"
+        } else {
+            "/api/v2/messages"
+        };
+        let r = app.post(path, &key, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {}",
+            r.body
+        );
+        assert_eq!(r.body["error"]["field"], field);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("at most {max}")), "{message}");
+    }
+
     // A body over the route's limit: 413 in the JSON error shape, stating the limit.
     let big = "x".repeat(3 * 1024 * 1024);
     let reply = app

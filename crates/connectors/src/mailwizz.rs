@@ -34,6 +34,28 @@ pub enum MailWizzError {
     Protocol(String),
 }
 
+impl MailWizzError {
+    /// What went wrong in our own words, without the text MailWizz sent (which could be
+    /// any service's answer): what a caller or a stored status may show. The full error
+    /// goes to the log.
+    pub fn summary(&self) -> String {
+        match self {
+            MailWizzError::Unauthorized => "MailWizz refused the API key".into(),
+            MailWizzError::NotFound(_) => "not found in MailWizz".into(),
+            MailWizzError::Rejected(_) => {
+                "MailWizz refused the request; its answer is in the server log".into()
+            }
+            MailWizzError::Unavailable(_) => {
+                "MailWizz did not answer or answered with a server error".into()
+            }
+            MailWizzError::Protocol(_) => {
+                "MailWizz answered something unexpected; details are in the server log".into()
+            }
+            MailWizzError::Refused(ours) => ours.clone(),
+        }
+    }
+}
+
 /// Flattens JSON into PHP-style form fields: `{"campaign": {"name": "x"}}` →
 /// `campaign[name]=x`; arrays by index. Written here: no form encoder does PHP nesting.
 pub fn php_form(value: &Value) -> Vec<(String, String)> {

@@ -662,7 +662,10 @@ async fn a_killed_sender_resumes_without_losing_messages() {
         probe: Default::default(),
         delivery: Default::default(),
         pmta: Default::default(),
-        outbound: Default::default(),
+        // The MX host is on loopback: allowed, as an operator would allow a private one.
+        outbound: std::sync::Arc::new(
+            ee_core::outbound::OutboundPolicy::parse("127.0.0.0/8").unwrap(),
+        ),
     };
     for i in 0..MESSAGES {
         ee_jobs::delivery::queue(
@@ -693,6 +696,8 @@ async fn a_killed_sender_resumes_without_losing_messages() {
         ("EE_DELIVERY_LEASE_SECS", "2"),
         ("EE_DELIVERY_BATCH", "200"),
         ("EE_DELIVERY_TIMEOUT_SECS", "5"),
+        // The test MX host is on loopback, which the outbound policy refuses by default.
+        ("EE_OUTBOUND_ALLOW", "127.0.0.0/8"),
     ];
     let mut server = start(data.path(), &db, &env).await;
     let waited = tokio::time::Instant::now();

@@ -522,6 +522,10 @@ pub async fn smtp_probe(services: &Services, host: &str, address: &str) -> SmtpO
             _ => return SmtpOutcome::Inconclusive,
         },
     };
+    // The domain is the contact's: its MX may point at an internal address.
+    if services.outbound.check_ip(ip).is_err() {
+        return SmtpOutcome::Inconclusive;
+    }
     let builder = match mail_send::SmtpClientBuilder::new(ip.to_string(), services.probe.port) {
         Ok(b) => b
             .timeout(services.probe.timeout)

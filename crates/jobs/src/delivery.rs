@@ -1291,6 +1291,7 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| message.from_email.clone());
 
+        let mut refused_mx: Option<String> = None;
         let (pool_key, endpoints, route) = match &relay {
             Some(relay) => {
                 let credentials = match (&relay.username, &relay.password_sealed) {
@@ -1343,6 +1344,7 @@ impl Engine {
             }
             None => {
                 let mut endpoints = Vec::new();
+                let mut refused = None;
                 for host in hosts.iter().take(3) {
                     let addresses = services.resolver.addresses(host).await.unwrap_or_default();
                     let family_ok = |a: &IpAddr| {
@@ -1350,7 +1352,21 @@ impl Engine {
                             .address
                             .is_none_or(|local| local.is_ipv4() == a.is_ipv4())
                     };
-                    if let Some(address) = addresses.into_iter().find(|a| family_ok(a)) {
+                    // A recipient's domain may point its MX anywhere, this machine included
+                    // (where a local MTA might relay for it): the outbound policy applies.
+                    let mut allowed = |a: &IpAddr| match services.outbound.check_ip(*a) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            refused =
+                                Some(format!("MX host {} is at {e}", host.trim_end_matches('.')));
+                            false
+                        }
+                    };
+                    if let Some(address) = addresses
+                        .into_iter()
+                        .filter(|a| family_ok(a))
+                        .find(|a| allowed(a))
+                    {
                         endpoints.push(Endpoint {
                             address: address.to_string(),
                             port: services.delivery.mx_port,
@@ -1369,6 +1385,7 @@ impl Engine {
                         });
                     }
                 }
+                refused_mx = refused;
                 (
                     (
                         format!("direct:{}", chosen.ip_id.clone().unwrap_or_default()),
@@ -1381,6 +1398,11 @@ impl Engine {
         };
         if endpoints.is_empty() {
             self.release(&chosen).await?;
+            if let Some(reason) = refused_mx {
+                let mut r = Result1::new("failed");
+                r.reason = Some(reason);
+                return Ok(r);
+            }
             let mut r = self.retry(message, Result1::new("deferred"));
             r.reason = Some(format!("no address for the MX hosts of {domain}"));
             return Ok(r);

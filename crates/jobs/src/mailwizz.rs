@@ -347,13 +347,13 @@ pub async fn sync_quotas(services: &Services) -> Result<Value, MwError> {
                     daily,
                 )
             }
-            Err(MwError::MailWizz(MailWizzError::NotFound(text))) => {
+            Err(MwError::MailWizz(MailWizzError::NotFound(_))) => {
                 unsupported += 1;
                 (
                     "unsupported",
                     format!(
-                        "MailWizz answered 404 ({text}): this installation exposes no \
-                         delivery-server endpoint, or does not know server {}; nothing pushed",
+                        "MailWizz answered 404: this installation exposes no delivery-server \
+                         endpoint, or does not know server {}; nothing pushed",
                         mapping.server_id
                     ),
                     None,
@@ -362,7 +362,12 @@ pub async fn sync_quotas(services: &Services) -> Result<Value, MwError> {
             }
             Err(e) => {
                 failed += 1;
-                ("failed", e.to_string(), None, None)
+                tracing::warn!(error = %e, server = %mapping.server_id, "MailWizz quota sync failed");
+                let said = match &e {
+                    MwError::MailWizz(m) => m.summary(),
+                    other => other.to_string(),
+                };
+                ("failed", said, None, None)
             }
         };
         store::record_sync(

@@ -199,32 +199,16 @@ impl From<ee_jobs::mailwizz::MwError> for ApiError {
             // is never relayed (it could be any service's answer).
             MwError::MailWizz(e) => {
                 tracing::warn!(error = %e, "MailWizz call failed");
-                let (status, code, message) = match e {
-                    MailWizzError::NotFound(_) => {
-                        (StatusCode::NOT_FOUND, "not_found", "not found in MailWizz")
-                    }
-                    MailWizzError::Unauthorized => (
-                        StatusCode::BAD_GATEWAY,
-                        "mailwizz",
-                        "MailWizz refused the API key",
-                    ),
-                    MailWizzError::Rejected(_) => (
-                        StatusCode::BAD_GATEWAY,
-                        "mailwizz",
-                        "MailWizz refused the request; its answer is in the server log",
-                    ),
-                    MailWizzError::Unavailable(_) => (
-                        StatusCode::BAD_GATEWAY,
-                        "mailwizz",
-                        "MailWizz did not answer or answered with a server error",
-                    ),
-                    MailWizzError::Protocol(_) | MailWizzError::Refused(_) => (
-                        StatusCode::BAD_GATEWAY,
-                        "mailwizz",
-                        "MailWizz answered something unexpected; details are in the server log",
-                    ),
+                let status = match e {
+                    MailWizzError::NotFound(_) => StatusCode::NOT_FOUND,
+                    _ => StatusCode::BAD_GATEWAY,
                 };
-                Self::new(status, code, message)
+                let code = if status == StatusCode::NOT_FOUND {
+                    "not_found"
+                } else {
+                    "mailwizz"
+                };
+                Self::new(status, code, e.summary())
             }
         }
     }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use common::TestApp;
 use ee_mail::testing::{Behaviour, TestSmtpServer};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 fn ids(reply: &Value) -> Vec<String> {
@@ -37,31 +37,8 @@ async fn messages_are_listed_filtered_and_retried() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("brand").await;
     let (_, key) = app.api_key(&tenant, "k").await;
-    let domain = app
-        .post(
-            "/api/v1/domains",
-            &key,
-            json!({"domain": "brand.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
-        )
-        .await;
-    assert_eq!(domain.status, StatusCode::CREATED);
-    let relay = app
-        .post(
-            "/api/v1/relays",
-            &key,
-            json!({"name": "pmta", "host": "127.0.0.1", "port": smtp.addr.port(), "tls": "none"}),
-        )
-        .await;
-    assert_eq!(relay.status, StatusCode::CREATED, "{}", relay.body);
-    let mode = app
-        .call(
-            Method::PUT,
-            "/api/v1/tenants/brand/delivery",
-            Some(&key),
-            Some(json!({"mode": "relay", "relay": "pmta"})),
-        )
-        .await;
-    assert_eq!(mode.status, StatusCode::OK, "{}", mode.body);
+    app.signing_domain(&key).await;
+    app.relay_mode(&key, "brand", smtp.addr.port()).await;
     let mut sent = Vec::new();
     for to in ["a@example.test", "b@example.test", "c@example.test"] {
         let r = app

@@ -128,31 +128,8 @@ async fn a_relay_restart_does_not_defer_messages_on_pooled_connections() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("brand").await;
     let (_, key) = app.api_key(&tenant, "k").await;
-    let domain = app
-        .post(
-            "/api/v1/domains",
-            &key,
-            json!({"domain": "brand.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
-        )
-        .await;
-    assert_eq!(domain.status, StatusCode::CREATED);
-    let relay = app
-        .post(
-            "/api/v1/relays",
-            &key,
-            json!({"name": "pmta", "host": "127.0.0.1", "port": addr.port(), "tls": "none"}),
-        )
-        .await;
-    assert_eq!(relay.status, StatusCode::CREATED, "{}", relay.body);
-    let mode = app
-        .call(
-            Method::PUT,
-            "/api/v1/tenants/brand/delivery",
-            Some(&key),
-            Some(json!({"mode": "relay", "relay": "pmta"})),
-        )
-        .await;
-    assert_eq!(mode.status, StatusCode::OK);
+    app.signing_domain(&key).await;
+    app.relay_mode(&key, "brand", addr.port()).await;
     let queue = |from: usize| {
         let (app, key) = (&app, key.clone());
         async move {

@@ -234,24 +234,8 @@ async fn a_relay_is_checked_again_when_delivering() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("brand").await;
     let (_, key) = app.api_key(&tenant, "k").await;
-    let relay = app
-        .post(
-            "/api/v1/relays",
-            &key,
-            json!({"name": "pmta", "host": "127.0.0.1", "port": smtp.addr.port(), "tls": "none"}),
-        )
-        .await;
-    assert_eq!(relay.status, StatusCode::CREATED, "{}", relay.body);
-    let mode = app
-        .call(
-            Method::PUT,
-            "/api/v1/tenants/brand/delivery",
-            Some(&key),
-            Some(json!({"mode": "relay", "relay": "pmta"})),
-        )
-        .await;
-    assert_eq!(mode.status, StatusCode::OK, "{}", mode.body);
-    signing_domain(&app, &key).await;
+    app.relay_mode(&key, "brand", smtp.addr.port()).await;
+    app.signing_domain(&key).await;
     let sent = app
         .post(
             "/api/v2/messages",
@@ -277,21 +261,9 @@ async fn a_relay_is_checked_again_when_delivering() {
     app.finish().await;
 }
 
-/// A signing domain for the tenant's sender.
-async fn signing_domain(app: &TestApp, key: &str) {
-    let domain = app
-        .post(
-            "/api/v1/domains",
-            key,
-            json!({"domain": "brand.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
-        )
-        .await;
-    assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
-}
-
 /// Queues one message (to a French-speaking contact) and returns its id.
 async fn queued_message(app: &TestApp, key: &str) -> String {
-    signing_domain(app, key).await;
+    app.signing_domain(key).await;
     let source = app
         .post(
             "/api/v1/data-sources",
@@ -558,5 +530,53 @@ async fn two_credentials_in_one_request_are_refused() {
         app.get("/api/v1/auth/me", &key).await.status,
         StatusCode::OK
     );
+    app.finish().await;
+}
+
+/// A recipient domain whose MX points at this machine (where a local MTA may relay for
+/// loopback clients) gets nothing under the default policy.
+#[tokio::test]
+async fn direct_delivery_does_not_follow_an_mx_to_internal_addresses() {
+    use ee_dns::testing::{Rec, Zone};
+    let smtp = ee_mail::testing::TestSmtpServer::start("127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let mut zone = Zone::new();
+    zone.add("evil.test", Rec::Mx(10, "mx.evil.test".into()))
+        .add("mx.evil.test", Rec::A("127.0.0.1".parse().unwrap()));
+    let app = TestApp::spawn_opts(
+        |_| {},
+        Options {
+            zone,
+            mx_port: smtp.addr.port(),
+            ..public_only()
+        },
+    )
+    .await;
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "k").await;
+    app.signing_domain(&key).await;
+    let sent = app
+        .post(
+            "/api/v2/messages",
+            &key,
+            json!({"to": "victim@evil.test", "subject": "Hi", "text": "x",
+                   "from_email": "hello@brand.test"}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    app.deliver().await;
+    let id = sent.body["id"].as_str().unwrap();
+    let message = app.get(&format!("/api/v2/messages/{id}"), &key).await;
+    assert_eq!(message.body["state"], "failed", "{}", message.body);
+    assert!(
+        message.body["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("loopback"),
+        "{}",
+        message.body
+    );
+    assert!(smtp.received().is_empty());
     app.finish().await;
 }

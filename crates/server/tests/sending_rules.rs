@@ -12,14 +12,7 @@ use serde_json::json;
 async fn tenant_with_signing_domain(app: &TestApp) -> String {
     let tenant = app.tenant("brand").await;
     let (_, key) = app.api_key(&tenant, "k").await;
-    let domain = app
-        .post(
-            "/api/v1/domains",
-            &key,
-            json!({"domain": "brand.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
-        )
-        .await;
-    assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
+    app.signing_domain(&key).await;
     key
 }
 

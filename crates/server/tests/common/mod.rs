@@ -324,6 +324,40 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Gives the tenant of `key` the signing domain `brand.test` (Ed25519 DKIM), so that
+    /// `…@brand.test` may send.
+    pub async fn signing_domain(&self, key: &str) {
+        let domain = self
+            .post(
+                "/api/v1/domains",
+                key,
+                json!({"domain": "brand.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
+            )
+            .await;
+        assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
+    }
+
+    /// Makes the tenant `slug` (of `key`) deliver through a relay `pmta` on a loopback port.
+    pub async fn relay_mode(&self, key: &str, slug: &str, port: u16) {
+        let relay = self
+            .post(
+                "/api/v1/relays",
+                key,
+                json!({"name": "pmta", "host": "127.0.0.1", "port": port, "tls": "none"}),
+            )
+            .await;
+        assert_eq!(relay.status, StatusCode::CREATED, "{}", relay.body);
+        let mode = self
+            .call(
+                Method::PUT,
+                &format!("/api/v1/tenants/{slug}/delivery"),
+                Some(key),
+                Some(json!({"mode": "relay", "relay": "pmta"})),
+            )
+            .await;
+        assert_eq!(mode.status, StatusCode::OK, "{}", mode.body);
+    }
+
     /// Creates an API key for a tenant (as admin): (id, key).
     pub async fn api_key(&self, tenant_id: &str, name: &str) -> (String, String) {
         let reply = self

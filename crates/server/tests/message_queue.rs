@@ -11,6 +11,31 @@ use ee_mail::testing::{Behaviour, TestSmtpServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// Log lines written while a test runs on its (current-thread) runtime.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// The JSON lines whose message is `message`.
+    fn events(&self, message: &str) -> Vec<Value> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == message)
+            .collect()
+    }
+}
+
 fn ids(reply: &Value) -> Vec<String> {
     reply["items"]
         .as_array()
@@ -22,6 +47,14 @@ fn ids(reply: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn messages_are_listed_filtered_and_retried() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
     let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
         .await
         .unwrap();
@@ -54,6 +87,20 @@ async fn messages_are_listed_filtered_and_retried() {
     }
     let (a, b, c) = (&sent[0], &sent[1], &sent[2]);
     app.deliver().await;
+
+    // Each attempt is one structured log line: id, recipient domain, route, reply code.
+    let attempts = logs.events("delivery attempt");
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    let of_c = attempts
+        .iter()
+        .find(|e| e["fields"]["message_id"] == c.as_str())
+        .unwrap();
+    assert_eq!(of_c["fields"]["recipient_domain"], "example.test");
+    assert_eq!(of_c["fields"]["route"], "relay:pmta");
+    assert_eq!(of_c["fields"]["code"], 250);
+    assert_eq!(of_c["fields"]["state"], "sent");
+    assert!(of_c["fields"]["duration_ms"].is_u64());
+    assert!(!String::from_utf8_lossy(&logs.0.lock().unwrap()).contains("c@example.test"));
 
     let all = app.get("/api/v2/messages", &key).await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.body);

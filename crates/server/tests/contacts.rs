@@ -232,14 +232,47 @@ async fn ingest_both_shapes_dedupe_merge_and_idempotent_batches() {
         )
         .await;
     assert_eq!(no_email.body["error"]["field"], "contacts[0].email");
-    let unknown_source = app
+    // A source the tenant never registered is created on first use (the seeds' clients
+    // never register one), once, audited; a name that cannot be a slug is refused.
+    for email in ["a@brand.test", "b@brand.test"] {
+        let first_use = app
+            .post(
+                "/api/v2/contacts/ingest",
+                &key,
+                json!({"email": email, "source_id": "scraper-pro-001"}),
+            )
+            .await;
+        assert_eq!(first_use.status, StatusCode::OK, "{}", first_use.body);
+    }
+    let sources = app.get("/api/v1/data-sources", &key).await;
+    let created: Vec<&Value> = sources
+        .body
+        .as_array()
+        .or(sources.body["items"].as_array())
+        .unwrap()
+        .iter()
+        .filter(|s| s["slug"] == "scraper-pro-001")
+        .collect();
+    assert_eq!(created.len(), 1, "{}", sources.body);
+    assert_eq!(created[0]["type"], "scraper_pro");
+    let audit = app
+        .get("/api/v1/audit/logs?action=data_source.create", &app.admin)
+        .await;
+    assert_eq!(
+        audit.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        audit.body
+    );
+    let bad_source = app
         .post(
             "/api/v2/contacts/ingest",
             &key,
-            json!({"email": "a@brand.test", "source": "nope"}),
+            json!({"email": "a@brand.test", "source": "Not a slug!"}),
         )
         .await;
-    assert_eq!(unknown_source.status, StatusCode::NOT_FOUND);
+    assert_eq!(bad_source.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_source.body["error"]["field"], "source");
     app.finish().await;
 }
 

@@ -295,12 +295,14 @@ pub async fn ingest(
 ) -> ApiResult<Response> {
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, body.tenant.as_deref(), "tenant").await?;
+    drop(conn);
     let source_key = body.source_id.clone().or_else(|| body.source.clone());
     let source = match source_key {
-        Some(key) => Some(source_of(&mut conn, &tenant_id, &key).await?),
+        Some(key) => Some(
+            super::sources::source_for_ingest(&state, &principal, &meta, &tenant_id, &key).await?,
+        ),
         None => None,
     };
-    drop(conn);
     let (response, replay) = run_ingest(&state, &tenant_id, source.as_ref(), body).await?;
     if !replay {
         let mut conn = state.db.pool().acquire().await?;

@@ -158,7 +158,7 @@ pub fn standard_registry(services: Services) -> Registry {
         Ok(json!({ "reaped": reaped, "depth": depth }))
     });
     add(&mut r, s, scheduler::BLACKLIST, |s, _job| async move {
-        let report = infra::check_all_blacklists(&s, s.clock.now_ms()).await?;
+        let report = crate::blacklists::check_all_blacklists(&s, s.clock.now_ms()).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())
     });
     add(&mut r, s, scheduler::DNS, |s, _job| async move {

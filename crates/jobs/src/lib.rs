@@ -1,6 +1,7 @@
 //! Workers, the scheduler and the operations they run over the durable job queue.
 
 pub mod alerts;
+pub mod blacklists;
 pub mod contacts;
 pub mod csv_import;
 pub mod delivery;

@@ -71,14 +71,14 @@ pub fn presented_credential(headers: &HeaderMap) -> Result<Option<String>, ApiEr
     if let Some(key) = key {
         return Ok(key.to_str().ok().map(|k| k.trim().to_owned()));
     }
-    let Some(auth) = authorization.and_then(|v| v.to_str().ok()) else {
-        return Ok(None);
-    };
-    Ok(auth.split_once(' ').and_then(|(scheme, token)| {
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned())
-    }))
+    Ok(bearer(headers).map(str::to_owned))
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 impl FromRequestParts<AppState> for Principal {

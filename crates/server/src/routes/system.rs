@@ -55,12 +55,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
     let Some(expected) = &state.settings.metrics_token else {
         return Err(ApiError::not_found("metrics endpoint"));
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+    let presented = crate::auth::principal::bearer(&headers);
     if !presented.is_some_and(|token| ee_core::auth::constant_time_eq(token, expected)) {
         return Err(ApiError::unauthorized(
             "metrics need Authorization: Bearer <metrics token>",

@@ -167,7 +167,7 @@ pub async fn run_one(
     )
     .await?;
     drop(conn);
-    let services = ee_jobs::Services {
+    let services = ee_app::Services {
         db: db.clone(),
         clock: clock.clone(),
         alerts: Default::default(),
@@ -180,7 +180,7 @@ pub async fn run_one(
         .map_err(|e| anyhow::anyhow!("{e}"))?,
         dnsbl_zones: Vec::new(),
         probe: Default::default(),
-        delivery: ee_jobs::delivery::DeliverySettings {
+        delivery: ee_app::delivery::DeliverySettings {
             public_url: "https://ee.brand.test".into(),
             sealer: Some(sealer),
             concurrency,
@@ -195,9 +195,9 @@ pub async fn run_one(
     };
     let queue_started = Instant::now();
     for i in 0..messages {
-        ee_jobs::delivery::queue(
+        ee_app::messages::queue(
             &services,
-            ee_jobs::delivery::SendRequest {
+            ee_app::messages::SendRequest {
                 tenant_id: tenant.id.clone(),
                 kind: "transactional".into(),
                 to_email: format!("user{i}@example.test"),
@@ -246,7 +246,7 @@ pub async fn run_one(
 }
 
 /// The size of one message as it goes out (built and signed like the others).
-async fn average_size(services: &ee_jobs::Services, tenant_id: &str) -> anyhow::Result<u64> {
+async fn average_size(services: &ee_app::Services, tenant_id: &str) -> anyhow::Result<u64> {
     let mut conn = services.db.pool().acquire().await?;
     let any: (String,) = sqlx::query_as("SELECT id FROM messages WHERE tenant_id = $1 LIMIT 1")
         .bind(tenant_id)

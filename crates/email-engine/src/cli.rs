@@ -419,12 +419,12 @@ fn write_private(path: &std::path::Path, contents: &[u8]) -> anyhow::Result<()> 
 }
 
 /// Services for a one-off PowerMTA command.
-async fn pmta_services(config: &Config) -> anyhow::Result<ee_jobs::Services> {
+async fn pmta_services(config: &Config) -> anyhow::Result<ee_app::Services> {
     let keys = crate::secrets::load_or_create(config)?;
     let sealer = ee_core::secrets::Sealer::new(&keys.master_key)
         .map_err(|e| anyhow::anyhow!("master key: {e}"))?;
     let db = open_db(config).await?;
-    Ok(ee_jobs::Services {
+    Ok(ee_app::Services {
         db: db.clone(),
         clock: Clock::System,
         alerts: Default::default(),
@@ -441,7 +441,7 @@ async fn pmta_services(config: &Config) -> anyhow::Result<ee_jobs::Services> {
 
 async fn pmta_deploy(config: &Config) -> anyhow::Result<()> {
     let services = pmta_services(config).await?;
-    let report = ee_jobs::powermta::deploy(&services, &services.pmta)
+    let report = ee_app::powermta::deploy(&services, &services.pmta)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let entry = ee_store::audit::NewAuditEntry {
@@ -492,7 +492,7 @@ async fn pmta_deploy(config: &Config) -> anyhow::Result<()> {
 async fn pmta_config(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<()> {
     let services = pmta_services(config).await?;
     let db = services.db.clone();
-    let generated = ee_jobs::powermta::generate(&services, &services.pmta, out.is_some())
+    let generated = ee_app::powermta::generate(&services, &services.pmta, out.is_some())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     db.close().await;
@@ -556,7 +556,7 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
-    let services = ee_jobs::Services {
+    let services = ee_app::Services {
         db: db.clone(),
         clock: clock.clone(),
         alerts: config.alert_channels(),
@@ -564,7 +564,7 @@ async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
         resolver: ee_dns::Resolver::new(&config.resolver_settings()?)
             .map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?,
         dnsbl_zones: config.dnsbl_zones(),
-        probe: ee_jobs::contacts::ProbeSettings {
+        probe: ee_app::validation::ProbeSettings {
             port: config.smtp_probe_port,
             mail_from: config.smtp_probe_from.clone(),
             helo: hostname(),
@@ -1116,7 +1116,7 @@ async fn import_csv(
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let outcome = ee_jobs::csv_import::run(
+    let outcome = ee_app::csv_import::run(
         &db,
         &mut import,
         source.as_ref(),

@@ -282,7 +282,7 @@ impl Config {
         &self,
         tracking_key: Vec<u8>,
         sealer: ee_core::secrets::Sealer,
-    ) -> anyhow::Result<ee_jobs::delivery::DeliverySettings> {
+    ) -> anyhow::Result<ee_app::delivery::DeliverySettings> {
         let delays = ee_core::delivery::RetryPolicy::parse_delays(&self.delivery_retry)
             .map_err(|e| anyhow::anyhow!("delivery_retry: {e}"))?;
         let limits = ee_core::delivery::DestinationLimits::parse(&self.delivery_limits)
@@ -290,7 +290,7 @@ impl Config {
         if self.delivery_batch < 1 || self.delivery_concurrency < 1 {
             anyhow::bail!("delivery_batch and delivery_concurrency must be at least 1");
         }
-        Ok(ee_jobs::delivery::DeliverySettings {
+        Ok(ee_app::delivery::DeliverySettings {
             public_url: self.public_url(),
             tracking_key,
             sealer: Some(sealer),
@@ -308,12 +308,12 @@ impl Config {
         })
     }
 
-    pub fn pmta_settings(&self, machine_name: &str) -> ee_jobs::powermta::PmtaSettings {
+    pub fn pmta_settings(&self, machine_name: &str) -> ee_app::powermta::PmtaSettings {
         let host_name = self
             .pmta_host_name
             .clone()
             .unwrap_or_else(|| machine_name.to_owned());
-        ee_jobs::powermta::PmtaSettings {
+        ee_app::powermta::PmtaSettings {
             postmaster: self
                 .pmta_postmaster
                 .clone()
@@ -353,8 +353,8 @@ impl Config {
         }
     }
 
-    pub fn infra_settings(&self) -> ee_jobs::infra::InfraSettings {
-        ee_jobs::infra::InfraSettings {
+    pub fn infra_settings(&self) -> ee_app::infra::InfraSettings {
+        ee_app::infra::InfraSettings {
             safety: ee_core::warmup::Safety {
                 max_bounce_rate: self.warmup_max_bounce_rate,
                 max_complaint_rate: self.warmup_max_complaint_rate,

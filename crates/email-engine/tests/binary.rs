@@ -652,7 +652,7 @@ async fn a_killed_sender_resumes_without_losing_messages() {
     .await
     .unwrap();
     drop(conn);
-    let services = ee_jobs::Services {
+    let services = ee_app::Services {
         db: store.clone(),
         clock: clock.clone(),
         alerts: Default::default(),
@@ -668,9 +668,9 @@ async fn a_killed_sender_resumes_without_losing_messages() {
         ),
     };
     for i in 0..MESSAGES {
-        ee_jobs::delivery::queue(
+        ee_app::messages::queue(
             &services,
-            ee_jobs::delivery::SendRequest {
+            ee_app::messages::SendRequest {
                 tenant_id: tenant.id.clone(),
                 kind: "transactional".into(),
                 to_email: format!("user{i}@example.test"),

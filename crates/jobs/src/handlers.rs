@@ -3,36 +3,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use ee_connectors::alerts::AlertChannels;
 use ee_core::clock::Clock;
-use ee_store::{Db, Job};
+use ee_store::Job;
 use serde_json::{Value, json};
 
-use crate::infra::{self, InfraSettings};
-use crate::{alerts, scheduler, snapshot};
-
-/// Why a job attempt failed; the text is kept on the job as `last_error`.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct JobError(pub String);
-
-impl From<ee_store::StoreError> for JobError {
-    fn from(e: ee_store::StoreError) -> Self {
-        JobError(e.to_string())
-    }
-}
-
-impl From<sqlx::Error> for JobError {
-    fn from(e: sqlx::Error) -> Self {
-        JobError(e.to_string())
-    }
-}
-
-impl From<infra::InfraError> for JobError {
-    fn from(e: infra::InfraError) -> Self {
-        JobError(e.to_string())
-    }
-}
+use ee_app::schedule as scheduler;
+use ee_app::{JobError, Services, alerts, infra, snapshot};
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
 type HandlerFn = Arc<dyn Fn(Job) -> BoxFuture + Send + Sync>;
@@ -61,26 +37,6 @@ impl Registry {
     pub(crate) fn get(&self, kind: &str) -> Option<HandlerFn> {
         self.handlers.get(kind).cloned()
     }
-}
-
-/// What the handlers (and the API, for on-demand checks) need.
-#[derive(Clone)]
-pub struct Services {
-    pub db: Db,
-    pub clock: Clock,
-    pub alerts: AlertChannels,
-    pub infra: InfraSettings,
-    pub resolver: ee_dns::Resolver,
-    /// DNSBL zones every IP is checked against.
-    pub dnsbl_zones: Vec<String>,
-    /// The optional SMTP probe of contact validation.
-    pub probe: crate::contacts::ProbeSettings,
-    /// The message pipeline's settings.
-    pub delivery: crate::delivery::DeliverySettings,
-    /// What the generated PowerMTA configuration says of this installation.
-    pub pmta: crate::powermta::PmtaSettings,
-    /// Where connections to hosts a tenant named (MailWizz, relays) may go.
-    pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
 }
 
 /// The instant a scheduled run stands for: its slot, or now for other jobs.
@@ -116,11 +72,11 @@ pub fn standard_registry(services: Services) -> Registry {
             json!({ "sessions_removed": sessions, "jobs_removed": jobs, "login_throttles_removed": throttles }),
         )
     });
-    add(&mut r, s, crate::contacts::VALIDATE, |s, job| async move {
-        crate::contacts::validate_job(&s, &job, s.clock.now_ms()).await
+    add(&mut r, s, ee_app::contacts::VALIDATE, |s, job| async move {
+        ee_app::validation::validate_job(&s, &job, s.clock.now_ms()).await
     });
-    add(&mut r, s, crate::csv_import::IMPORT, |s, job| async move {
-        crate::csv_import::job(&s, &job).await
+    add(&mut r, s, ee_app::csv_import::IMPORT, |s, job| async move {
+        ee_app::csv_import::job(&s, &job).await
     });
     add(&mut r, s, alerts::DELIVER, |s, job| async move {
         alerts::deliver(&s.db, &s.alerts, &job, s.clock.now_ms()).await
@@ -158,7 +114,7 @@ pub fn standard_registry(services: Services) -> Registry {
         Ok(json!({ "reaped": reaped, "depth": depth }))
     });
     add(&mut r, s, scheduler::BLACKLIST, |s, _job| async move {
-        let report = crate::blacklists::check_all_blacklists(&s, s.clock.now_ms()).await?;
+        let report = ee_app::blacklists::check_all_blacklists(&s, s.clock.now_ms()).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())
     });
     add(&mut r, s, scheduler::DNS, |s, _job| async move {
@@ -166,28 +122,28 @@ pub fn standard_registry(services: Services) -> Registry {
         Ok(serde_json::to_value(report).unwrap_or_default())
     });
     add(&mut r, s, scheduler::PMTA_STATUS, |s, _job| async move {
-        crate::powermta::poll_status(&s, s.clock.now_ms()).await
+        ee_app::powermta::poll_status(&s, s.clock.now_ms()).await
     });
     add(
         &mut r,
         s,
-        crate::mailwizz::ERASE_SUBSCRIBERS,
+        ee_app::mailwizz::ERASE_SUBSCRIBERS,
         |s, job| async move {
             let payload: Value = serde_json::from_str(&job.payload).unwrap_or_default();
-            Ok(crate::mailwizz::erase_subscribers(&s, &payload).await?)
+            Ok(ee_app::mailwizz::erase_subscribers(&s, &payload).await?)
         },
     );
     add(&mut r, s, scheduler::QUOTA_SYNC, |s, _job| async move {
-        Ok(crate::mailwizz::sync_quotas(&s).await?)
+        Ok(ee_app::mailwizz::sync_quotas(&s).await?)
     });
     add(
         &mut r,
         s,
-        crate::mailwizz::SYNC_SUBSCRIBERS,
+        ee_app::mailwizz::SYNC_SUBSCRIBERS,
         |s, job| async move {
             let payload: Value = serde_json::from_str(&job.payload).unwrap_or_default();
             let tenant = payload["tenant_id"].as_str().unwrap_or_default().to_owned();
-            Ok(crate::mailwizz::sync_subscribers(&s, &tenant).await?)
+            Ok(ee_app::mailwizz::sync_subscribers(&s, &tenant).await?)
         },
     );
     r

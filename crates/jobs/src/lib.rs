@@ -1,17 +1,11 @@
-//! Workers, the scheduler and the operations they run over the durable job queue.
+//! The worker and the scheduler over the durable job queue, and the delivery engine.
 
-pub mod alerts;
-pub mod blacklists;
-pub mod contacts;
-pub mod csv_import;
 pub mod delivery;
 mod handlers;
-pub mod infra;
-pub mod mailwizz;
-pub mod powermta;
 pub mod scheduler;
-pub mod snapshot;
 mod worker;
 
-pub use handlers::{JobError, Registry, Services, standard_registry};
+pub use ee_app::JobError;
+pub use ee_app::Services;
+pub use handlers::{Registry, standard_registry};
 pub use worker::{Worker, WorkerConfig};

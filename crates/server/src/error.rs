@@ -123,9 +123,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<ee_jobs::delivery::QueueError> for ApiError {
-    fn from(e: ee_jobs::delivery::QueueError) -> Self {
-        use ee_jobs::delivery::QueueError;
+impl From<ee_app::messages::QueueError> for ApiError {
+    fn from(e: ee_app::messages::QueueError) -> Self {
+        use ee_app::messages::QueueError;
         match e {
             QueueError::Invalid {
                 field,
@@ -153,9 +153,9 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl From<ee_jobs::infra::InfraError> for ApiError {
-    fn from(e: ee_jobs::infra::InfraError) -> Self {
-        use ee_jobs::infra::InfraError;
+impl From<ee_app::infra::InfraError> for ApiError {
+    fn from(e: ee_app::infra::InfraError) -> Self {
+        use ee_app::infra::InfraError;
         match e {
             InfraError::Illegal(illegal) => {
                 let allowed: Vec<&str> = illegal
@@ -181,10 +181,10 @@ impl From<ee_jobs::infra::InfraError> for ApiError {
     }
 }
 
-impl From<ee_jobs::mailwizz::MwError> for ApiError {
-    fn from(e: ee_jobs::mailwizz::MwError) -> Self {
+impl From<ee_app::mailwizz::MwError> for ApiError {
+    fn from(e: ee_app::mailwizz::MwError) -> Self {
+        use ee_app::mailwizz::MwError;
         use ee_connectors::mailwizz::MailWizzError;
-        use ee_jobs::mailwizz::MwError;
         match e {
             MwError::Store(e) => e.into(),
             MwError::Config(message) => Self::new(

@@ -44,9 +44,10 @@ pub const BULK_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        alerts, api_keys, audit, auth, blacklists, contacts, delivery, domains, imports, ips, jobs,
-        mailwizz, message_queue, messages, pools, powermta, relays, segments, sources,
-        suppressions, system, templates, tenants, tracking, unsubscribe, users, warmup,
+        alerts, api_keys, audit, auth, blacklists, contacts, delivery, domains, imports, ingest,
+        ips, jobs, mailwizz, message_queue, messages, pools, powermta, relays, segments, sources,
+        suppressions, system, tags, templates, tenants, tracking, unsubscribe, users, validation,
+        warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -98,10 +99,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::get, contacts::erase))
         .routes(routes!(contacts::events))
         .routes(routes!(contacts::export))
-        .routes(routes!(contacts::bulk_tags))
-        .routes(routes!(contacts::tags))
-        .routes(routes!(contacts::validate))
-        .routes(routes!(contacts::put_list))
+        .routes(routes!(tags::bulk_tags))
+        .routes(routes!(tags::tags))
+        .routes(routes!(validation::validate))
+        .routes(routes!(validation::put_list))
         .routes(routes!(segments::list, segments::create))
         .routes(routes!(segments::get, segments::update, segments::delete))
         .routes(routes!(segments::count))
@@ -149,7 +150,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     // Large bodies: batches of 10 000 contacts, and uploads streamed to disk.
     let (bulk_routes, bulk_doc) = OpenApiRouter::new()
-        .routes(routes!(contacts::ingest))
+        .routes(routes!(ingest::ingest))
         .routes(routes!(sources::scraper_pro))
         .routes(routes!(sources::backlinks_engine))
         .layer(DefaultBodyLimit::max(BULK_BODY_BYTES))

@@ -17,7 +17,7 @@ pub struct Inner {
     pub clock: Clock,
     pub settings: Settings,
     /// What the scheduled jobs use, for the same operations on demand.
-    pub services: ee_jobs::Services,
+    pub services: ee_app::Services,
     pub jwt: JwtKeys,
     pub metrics: Metrics,
     pub limits: RateLimits,
@@ -31,7 +31,7 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(settings: Settings, services: ee_jobs::Services) -> Self {
+    pub fn new(settings: Settings, services: ee_app::Services) -> Self {
         let (db, clock) = (services.db.clone(), services.clock.clone());
         let jwt = JwtKeys::new(&settings.jwt_secret);
         let limits = RateLimits::new(

@@ -115,9 +115,9 @@ pub async fn failed(
                 meta.ip.as_deref().unwrap_or("an unknown address"),
                 (after.locked_until - now) / 1000,
             );
-            ee_jobs::alerts::raise(
+            ee_app::alerts::raise(
                 &mut tx,
-                ee_jobs::alerts::AlertSpec {
+                ee_app::alerts::AlertSpec {
                     tenant_id: None,
                     cause: &format!("login_locked:{key}"),
                     severity: "warning",

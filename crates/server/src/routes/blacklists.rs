@@ -83,7 +83,7 @@ pub async fn check(
     let out = match managed {
         Some(ip) => {
             let (after, listings) =
-                ee_jobs::blacklists::check_blacklists(&state.services, &ip, now).await?;
+                ee_app::blacklists::check_blacklists(&state.services, &ip, now).await?;
             let mut conn = state.db.pool().acquire().await?;
             let listed = listings.iter().any(|l| l.listed);
             let change = Change {
@@ -107,7 +107,7 @@ pub async fn check(
             let parsed = address
                 .parse()
                 .map_err(|_| ApiError::invalid_field("ip", "must be an IPv4 or IPv6 address"))?;
-            let listings = ee_jobs::blacklists::check_address(&state.services, parsed).await;
+            let listings = ee_app::blacklists::check_address(&state.services, parsed).await;
             CheckOut {
                 ip: address,
                 ip_id: None,

@@ -3,9 +3,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use ee_app::delivery::tenant_delivery;
 use ee_core::delivery::TenantDelivery;
-use ee_jobs::delivery::tenant_delivery;
-use ee_store::relays::{self};
+use ee_store::relays;
 use ee_store::tenants;
 use serde_json::{Value, json};
 

@@ -545,7 +545,7 @@ pub async fn validate(
     let d = visible(&mut conn, &principal, &id).await?;
     drop(conn);
     let now = state.now();
-    let report = ee_jobs::infra::validate_domain(&state.services, &d, now).await?;
+    let report = ee_app::infra::validate_domain(&state.services, &d, now).await?;
     let mut conn = state.db.pool().acquire().await?;
     let latest = domains::checks(&mut conn, &d.id, 1)
         .await?

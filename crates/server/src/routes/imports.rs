@@ -12,7 +12,8 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
-use super::contacts::{source_of, tenant_of};
+use super::ingest::source_of;
+use super::tenant_of;
 use crate::audit::{self, Actor, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -190,7 +191,7 @@ pub async fn upload(
     queue::enqueue(
         &mut tx,
         &NewJob::new(
-            ee_jobs::csv_import::IMPORT,
+            ee_app::csv_import::IMPORT,
             json!({"import_id": import.id}),
             now,
         )

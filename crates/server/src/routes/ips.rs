@@ -1,12 +1,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ee_app::infra::{self, Quota};
 use ee_core::ValidationErrors;
 use ee_core::address::is_host_name;
 use ee_core::ip::{IpState, normalize_ip};
 use ee_core::timefmt::to_rfc3339;
 use ee_core::warmup::Traffic;
-use ee_jobs::infra::{self, Quota};
 use ee_store::ips::{self, Ip, IpFilter, NewIp};
 use ee_store::{AnyConnection, tenants};
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ee_app::schedule::{self, SCHEDULE};
 use ee_core::jobs::JobState;
 use ee_core::timefmt::to_rfc3339;
-use ee_jobs::scheduler::{self, SCHEDULE};
 use ee_store::jobs::{self, Job};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -98,9 +98,9 @@ pub async fn run(
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Triggered>)> {
     principal.require_admin()?;
-    let job = scheduler::find(&name).ok_or_else(|| ApiError::not_found("scheduled job"))?;
+    let job = schedule::find(&name).ok_or_else(|| ApiError::not_found("scheduled job"))?;
     let now = state.now();
-    let job_id = scheduler::trigger(&state.db, job, now).await?;
+    let job_id = schedule::trigger(&state.db, job, now).await?;
     let mut conn = state.db.pool().acquire().await?;
     let change = Change {
         action: "job.trigger",

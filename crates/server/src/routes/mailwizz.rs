@@ -17,7 +17,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
 
-pub use ee_jobs::mailwizz::KEY_PURPOSE;
+pub use ee_app::mailwizz::KEY_PURPOSE;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InstanceOut {
@@ -263,11 +263,11 @@ pub async fn campaign_stats(
         .await
         .map_err(ApiError::from_store("MailWizz instance"))?;
     drop(conn);
-    let client = ee_jobs::mailwizz::client(&state.services, &instance)?;
+    let client = ee_app::mailwizz::client(&state.services, &instance)?;
     let stats = client
         .campaign_stats(&uid)
         .await
-        .map_err(ee_jobs::mailwizz::MwError::from)?;
+        .map_err(ee_app::mailwizz::MwError::from)?;
     Ok(Json(CampaignStats {
         instance_id: instance.id,
         campaign_uid: uid,

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use ee_app::messages::SendRequest;
 use ee_core::timefmt::to_rfc3339;
-use ee_jobs::delivery::SendRequest;
 use ee_store::messages::{self, Message};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -193,7 +193,7 @@ pub async fn send(
         track_opens: body.track_opens,
         track_clicks: body.track_clicks,
     };
-    let (message, replay) = ee_jobs::delivery::queue(&state.services, request).await?;
+    let (message, replay) = ee_app::messages::queue(&state.services, request).await?;
     let mut conn = state.db.pool().acquire().await?;
     let out = message_out(&mut conn, message).await?;
     let mut response_headers = HeaderMap::new();

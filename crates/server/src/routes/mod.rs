@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod delivery;
 pub mod domains;
 pub mod imports;
+pub mod ingest;
 pub mod ips;
 pub mod jobs;
 pub mod mailwizz;
@@ -19,11 +20,13 @@ pub mod segments;
 pub mod sources;
 pub mod suppressions;
 pub mod system;
+pub mod tags;
 pub mod templates;
 pub mod tenants;
 pub mod tracking;
 pub mod unsubscribe;
 pub mod users;
+pub mod validation;
 pub mod warmup;
 
 use serde::{Deserialize, Serialize};
@@ -102,6 +105,39 @@ pub fn parse_time(value: Option<&str>, field: &str) -> Result<Option<i64>, crate
                     "must be an RFC 3339 date-time, e.g. 2026-12-31T23:59:59Z",
                 )
             })
+        })
+        .transpose()
+}
+
+/// A tenant by slug or id, as the caller may see it.
+pub async fn tenant_of(
+    conn: &mut ee_store::AnyConnection,
+    principal: &crate::auth::Principal,
+    requested: Option<&str>,
+    field: &str,
+) -> crate::error::ApiResult<String> {
+    match requested {
+        None => principal.owning_tenant(None, field),
+        Some(key) => {
+            let found = ee_store::tenants::get_by_slug_or_id(conn, key)
+                .await
+                .map_err(crate::error::ApiError::from_store("tenant"))?;
+            principal.owning_tenant(Some(&found.id), field)
+        }
+    }
+}
+
+pub fn parse_cursor(cursor: Option<&str>) -> crate::error::ApiResult<Option<(i64, String)>> {
+    cursor
+        .map(|c| {
+            c.split_once('_')
+                .and_then(|(t, id)| Some((t.parse().ok()?, id.to_owned())))
+                .ok_or_else(|| {
+                    crate::error::ApiError::invalid_field(
+                        "cursor",
+                        "is not a cursor this API returned",
+                    )
+                })
         })
         .transpose()
 }

@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ee_app::powermta::PmtaError;
 use ee_connectors::pmta_deploy::{Outcome, Report};
-use ee_jobs::powermta::PmtaError;
 
 use crate::audit::{self, Actor, Change};
 use crate::auth::Principal;
@@ -23,10 +23,10 @@ use crate::state::AppState;
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn config(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
     principal.require_admin()?;
-    let generated = ee_jobs::powermta::generate(&state.services, &state.services.pmta, false)
+    let generated = ee_app::powermta::generate(&state.services, &state.services.pmta, false)
         .await
         .map_err(|e| match e {
-            ee_jobs::powermta::PmtaError::Store(e) => ApiError::from(e),
+            ee_app::powermta::PmtaError::Store(e) => ApiError::from(e),
             PmtaError::NotConfigured => ApiError::conflict("no PowerMTA host configured"),
             other => {
                 tracing::error!(error = %other, "PowerMTA configuration");
@@ -58,7 +58,7 @@ pub async fn deploy(
     meta: RequestMeta,
 ) -> ApiResult<Json<Report>> {
     principal.require_admin()?;
-    let report = ee_jobs::powermta::deploy(&state.services, &state.services.pmta)
+    let report = ee_app::powermta::deploy(&state.services, &state.services.pmta)
         .await
         .map_err(|e| match e {
             PmtaError::Store(e) => ApiError::from(e),

@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ee_app::delivery::RELAY_PASSWORD_PURPOSE;
 use ee_core::timefmt::to_rfc3339;
-use ee_jobs::delivery::RELAY_PASSWORD_PURPOSE;
 use ee_mail::smtp::Security;
 use ee_store::relays::{self, NewRelay, Relay};
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::contacts::{IngestRequest, IngestResponse, header, run_ingest};
+use super::ingest::{IngestRequest, IngestResponse, header, run_ingest};
 use crate::audit::{self, Actor, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};

@@ -121,7 +121,7 @@ pub async fn add(
             _ => "suppressed",
         };
         ee_store::contacts::set_status(&mut tx, &contact.id, status, now).await?;
-        ee_jobs::mailwizz::enqueue_sync(&mut tx, &tenant_id, now).await?;
+        ee_app::mailwizz::enqueue_sync(&mut tx, &tenant_id, now).await?;
     }
     let entry = suppressions::find(&mut tx, &tenant_id, &hash)
         .await?

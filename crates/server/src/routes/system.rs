@@ -81,7 +81,7 @@ async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
     for (job_state, n) in jobs::count_by_state(&mut conn).await? {
         state.metrics.set_job_depth(job_state.as_str(), n);
     }
-    for scheduled in ee_jobs::scheduler::SCHEDULE {
+    for scheduled in ee_app::schedule::SCHEDULE {
         if let Some(last) = jobs::latest_of_kind(&mut conn, scheduled.name).await?
             && matches!(last.state.as_str(), "done" | "dead")
         {
@@ -90,14 +90,12 @@ async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
                 .set_job_run(scheduled.name, last.state == "done", last.finished_at);
         }
     }
-    if let Some(snapshot) =
-        jobs::latest_done_of_kind(&mut conn, ee_jobs::scheduler::METRICS).await?
+    if let Some(snapshot) = jobs::latest_done_of_kind(&mut conn, ee_app::schedule::METRICS).await?
         && let Some(result) = snapshot.result.and_then(|r| serde_json::from_str(&r).ok())
     {
         state.metrics.set_infrastructure(&result);
     }
-    if let Some(poll) =
-        jobs::latest_done_of_kind(&mut conn, ee_jobs::scheduler::PMTA_STATUS).await?
+    if let Some(poll) = jobs::latest_done_of_kind(&mut conn, ee_app::schedule::PMTA_STATUS).await?
         && let Some(result) = poll.result.and_then(|r| serde_json::from_str(&r).ok())
     {
         state.metrics.set_pmta(&result);

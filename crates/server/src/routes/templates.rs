@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ee_app::rendering::{declared_variables, describe, render};
 use ee_core::template;
 use ee_core::timefmt::to_rfc3339;
-use ee_jobs::delivery::{declared_variables, describe, render};
 use ee_store::templates::{self, Content, Template};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -515,7 +515,7 @@ pub async fn preview(
         }
         (None, None) => None,
     };
-    let values = ee_jobs::delivery::recipient_values(
+    let values = ee_app::rendering::recipient_values(
         contact.as_ref(),
         &body.variables,
         format!(
@@ -568,7 +568,7 @@ pub async fn select(
     let tenant_id = tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
     let language = language_of(&q.language)?;
     let (chosen, level) =
-        ee_jobs::delivery::select_template(&mut conn, &tenant_id, language, q.category.as_deref())
+        ee_app::rendering::select_template(&mut conn, &tenant_id, language, q.category.as_deref())
             .await?
             .ok_or_else(|| ApiError::not_found("template for this language or English"))?;
     Ok(Json(SelectionOut {
@@ -624,7 +624,7 @@ pub async fn push_to_mailwizz(
             })?;
     drop(conn);
     let (template_uid, created) =
-        ee_jobs::mailwizz::push_template(&state.services, &instance, &template).await?;
+        ee_app::mailwizz::push_template(&state.services, &instance, &template).await?;
     let out = PushOut {
         template_id: template.id.clone(),
         version: template.version,

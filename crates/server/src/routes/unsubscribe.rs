@@ -227,7 +227,7 @@ pub async fn unsubscribe(
     .await?;
     if added {
         messages::add_event(&mut tx, &message, "unsubscribed", None, None, None, now).await?;
-        ee_jobs::mailwizz::enqueue_sync(&mut tx, &message.tenant_id, now).await?;
+        ee_app::mailwizz::enqueue_sync(&mut tx, &message.tenant_id, now).await?;
     }
     tx.commit().await?;
     let t = lang.texts();

@@ -1,9 +1,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ee_app::infra::{self, Quota};
 use ee_core::timefmt::{date_of, epoch_day, to_rfc3339};
 use ee_core::warmup::{self, check_schedule};
-use ee_jobs::infra::{self, Quota};
 use ee_store::ips::{self, IpFilter};
 use ee_store::warmup::{self as plans, Plan};
 use ee_store::{AnyConnection, StoreError};

@@ -27,7 +27,7 @@ pub struct TestApp {
     pub db: Db,
     pub clock: Clock,
     pub admin: String,
-    pub services: ee_jobs::Services,
+    pub services: ee_app::Services,
     pub dns: TestDnsServer,
     test_db: Option<TestDatabase>,
     stop: Option<oneshot::Sender<()>>,
@@ -44,7 +44,7 @@ pub struct Options {
     pub mx_port: u16,
     pub retry: ee_core::delivery::RetryPolicy,
     pub limits: ee_core::delivery::DestinationLimits,
-    pub pmta: ee_jobs::powermta::PmtaSettings,
+    pub pmta: ee_app::powermta::PmtaSettings,
     /// Where connections to tenant-named hosts may go.
     pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
 }
@@ -135,21 +135,21 @@ impl TestApp {
         settings.uploads_dir =
             std::env::temp_dir().join(format!("ee-uploads-{}", ee_core::ids::new_id()));
         configure(&mut settings);
-        let services = ee_jobs::Services {
+        let services = ee_app::Services {
             db: db.clone(),
             clock: clock.clone(),
             alerts,
-            infra: ee_jobs::infra::InfraSettings::default(),
+            infra: ee_app::infra::InfraSettings::default(),
             resolver: ee_dns::Resolver::new(&dns.resolver_settings()).unwrap(),
             dnsbl_zones: DNSBL_ZONES.iter().map(|z| (*z).to_owned()).collect(),
-            probe: ee_jobs::contacts::ProbeSettings {
+            probe: ee_app::validation::ProbeSettings {
                 port: probe_port,
                 timeout: std::time::Duration::from_secs(3),
                 // The test SMTP server (mailin) refuses the null sender.
                 mail_from: "probe@probe.test".into(),
                 ..Default::default()
             },
-            delivery: ee_jobs::delivery::DeliverySettings {
+            delivery: ee_app::delivery::DeliverySettings {
                 public_url: "http://ee.test".into(),
                 tracking_key: b"test-tracking-key".to_vec(),
                 sealer: Some(settings.sealer.clone()),

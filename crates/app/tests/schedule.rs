@@ -1,8 +1,8 @@
 //! Several nodes tick the scheduler against one database: each slot is enqueued once.
 #![allow(clippy::unwrap_used)]
 
+use ee_app::schedule::{self as scheduler, SCHEDULE};
 use ee_core::timefmt::parse_rfc3339;
-use ee_jobs::scheduler::{self, SCHEDULE};
 use ee_store::Db;
 use ee_store::testing::TestDatabase;
 

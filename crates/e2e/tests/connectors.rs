@@ -626,7 +626,7 @@ async fn the_api_deploys_the_config_and_audits_the_diff() {
     let Some(host) = ee_connectors::testing::PmtaHost::start() else {
         return;
     };
-    let pmta = ee_jobs::powermta::PmtaSettings {
+    let pmta = ee_app::powermta::PmtaSettings {
         smtp_user: Some(("ee-relay".into(), "relay-secret-1".into())),
         dkim_dir: host.plan.dkim_dir.clone(),
         ssh: Some(host.sshd.target()),
@@ -783,7 +783,7 @@ async fn powermta_status_is_polled_into_the_api_and_metrics() {
     let app = TestApp::spawn_opts(
         |_| {},
         common::Options {
-            pmta: ee_jobs::powermta::PmtaSettings {
+            pmta: ee_app::powermta::PmtaSettings {
                 status_url: Some(url),
                 ..Default::default()
             },

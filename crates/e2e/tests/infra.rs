@@ -346,7 +346,7 @@ async fn warmup_quota_counters_and_daily_advancement() {
     let next_midnight = (epoch_day(app.clock.now_ms()) + 1) * DAY_MS;
     app.clock
         .advance_ms(next_midnight - app.clock.now_ms() + 1_000);
-    ee_jobs::scheduler::tick(&app.db, app.clock.now_ms())
+    ee_app::schedule::tick(&app.db, app.clock.now_ms())
         .await
         .unwrap();
     assert!(app.run_jobs().await >= 1);
@@ -360,7 +360,7 @@ async fn warmup_quota_counters_and_daily_advancement() {
         ),
         (Some(2), Some(0))
     );
-    let again = ee_jobs::infra::advance_warmups(&app.db, app.clock.now_ms())
+    let again = ee_app::infra::advance_warmups(&app.db, app.clock.now_ms())
         .await
         .unwrap();
     assert_eq!(
@@ -434,7 +434,7 @@ async fn warmup_quota_counters_and_daily_advancement() {
     );
     for _ in 0..2 {
         app.clock.advance_ms(DAY_MS);
-        ee_jobs::infra::advance_warmups(&app.db, app.clock.now_ms())
+        ee_app::infra::advance_warmups(&app.db, app.clock.now_ms())
             .await
             .unwrap();
     }
@@ -459,7 +459,7 @@ async fn bounces_quarantine_and_the_cool_down_releases_at_a_lower_step() {
     // Move the plan to day 10, as if it had been warming for a while.
     for _ in 0..9 {
         app.clock.advance_ms(DAY_MS);
-        ee_jobs::infra::advance_warmups(&app.db, app.clock.now_ms())
+        ee_app::infra::advance_warmups(&app.db, app.clock.now_ms())
             .await
             .unwrap();
     }
@@ -508,15 +508,15 @@ async fn bounces_quarantine_and_the_cool_down_releases_at_a_lower_step() {
     // Not yet: the cool-down (72 h) is not over.
     app.clock.advance_ms(DAY_MS);
     assert_eq!(
-        ee_jobs::infra::release_quarantined(&app.db, &app.services.infra, app.clock.now_ms())
+        ee_app::infra::release_quarantined(&app.db, &app.services.infra, app.clock.now_ms())
             .await
             .unwrap(),
         0
     );
     app.clock.advance_ms(2 * DAY_MS);
-    ee_jobs::scheduler::trigger(
+    ee_app::schedule::trigger(
         &app.db,
-        ee_jobs::scheduler::find(ee_jobs::scheduler::QUARANTINE).unwrap(),
+        ee_app::schedule::find(ee_app::schedule::QUARANTINE).unwrap(),
         app.clock.now_ms(),
     )
     .await
@@ -673,7 +673,7 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
         .iter()
         .map(|j| j["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), ee_jobs::scheduler::SCHEDULE.len());
+    assert_eq!(names.len(), ee_app::schedule::SCHEDULE.len());
     assert!(names.contains(&"scheduled.pmta_status"));
     let warmup = jobs
         .body

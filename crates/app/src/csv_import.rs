@@ -98,16 +98,18 @@ pub struct Columns {
 pub fn map_headers(headers: &[String]) -> Result<Columns, String> {
     let email = headers
         .iter()
-        .position(|h| contacts::is_email_header(h))
+        .position(|h| crate::field_names::is_email_header(h))
         .ok_or("no e-mail column (email, e-mail, mail, courriel…)")?;
-    let tags = headers.iter().position(|h| contacts::is_tags_header(h));
+    let tags = headers
+        .iter()
+        .position(|h| crate::field_names::is_tags_header(h));
     let mut fields = Vec::new();
     let mut custom = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         if i == email || Some(i) == tags {
             continue;
         }
-        match contacts::field_name(h) {
+        match crate::field_names::field_name(h) {
             Some(f) if !fields.iter().any(|(_, known)| *known == f) => fields.push((i, f)),
             _ if !h.trim().is_empty() => custom.push((i, h.trim().to_owned())),
             _ => {}

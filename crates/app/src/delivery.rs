@@ -1,0 +1,109 @@
+//! The message pipeline's settings, and the rules the queue and the engine share.
+
+use std::time::Duration;
+
+use ee_core::delivery::{DestinationLimits, RetryPolicy, TenantDelivery};
+use ee_core::secrets::Sealer;
+use ee_core::tracking::{self, Kind};
+use ee_store::StoreError;
+use serde_json::Value;
+
+/// Sealing purpose of relay passwords.
+pub const RELAY_PASSWORD_PURPOSE: &str = "relay-password";
+
+/// How the pipeline runs; one per node.
+#[derive(Clone)]
+pub struct DeliverySettings {
+    /// Where tracking and unsubscribe links point (`EE_PUBLIC_URL`).
+    pub public_url: String,
+    /// Signs tracking and unsubscribe tokens.
+    pub tracking_key: Vec<u8>,
+    /// Opens DKIM keys and relay passwords.
+    pub sealer: Option<Sealer>,
+    pub retry: RetryPolicy,
+    pub limits: DestinationLimits,
+    /// The port MX hosts are reached on: 25, tests use another.
+    pub mx_port: u16,
+    pub timeout: Duration,
+    /// Messages claimed at once, and sent at once.
+    pub batch: i64,
+    pub concurrency: usize,
+    /// How long a claimed message is ours before another worker may take it over.
+    pub lease_ms: i64,
+    /// Accept any certificate from relays (self-signed smarthosts, tests).
+    pub allow_invalid_certs: bool,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        let mut key = vec![0u8; 32];
+        rand::fill(&mut key[..]);
+        Self {
+            public_url: "http://localhost:8080".into(),
+            tracking_key: key,
+            sealer: None,
+            retry: RetryPolicy::default(),
+            limits: DestinationLimits::default(),
+            mx_port: 25,
+            timeout: Duration::from_secs(60),
+            batch: 200,
+            concurrency: 16,
+            lease_ms: 5 * 60_000,
+            allow_invalid_certs: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for DeliverySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliverySettings")
+            .field("public_url", &self.public_url)
+            .field("mx_port", &self.mx_port)
+            .field("batch", &self.batch)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// A field of the request is wrong.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+        details: Value,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> QueueError {
+    QueueError::Invalid {
+        field,
+        message: message.into(),
+        details: Value::Null,
+    }
+}
+
+/// A tenant's delivery settings (key `delivery` of its settings).
+pub fn tenant_delivery(settings: &str) -> TenantDelivery {
+    serde_json::from_str::<Value>(settings)
+        .ok()
+        .and_then(|s| serde_json::from_value(s.get("delivery")?.clone()).ok())
+        .unwrap_or_default()
+}
+
+pub fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+pub fn unsubscribe_url(settings: &DeliverySettings, message_id: &str) -> String {
+    format!(
+        "{}/u/{}",
+        settings.public_url.trim_end_matches('/'),
+        tracking::sign(&settings.tracking_key, Kind::Unsubscribe, message_id, 0)
+    )
+}

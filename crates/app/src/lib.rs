@@ -1,0 +1,21 @@
+//! The use-cases: one function per operation that the API, the CLI and the workers
+//! perform, over the store and the protocol crates, and the services they need, built
+//! once from the configuration.
+
+pub mod alerts;
+pub mod blacklists;
+pub mod contacts;
+pub mod csv_import;
+pub mod delivery;
+pub mod field_names;
+pub mod infra;
+pub mod mailwizz;
+pub mod messages;
+pub mod powermta;
+pub mod rendering;
+pub mod schedule;
+mod services;
+pub mod snapshot;
+pub mod validation;
+
+pub use services::{JobError, Services};

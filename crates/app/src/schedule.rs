@@ -1,0 +1,126 @@
+//! The schedule: what runs when. Every node ticks it (the loop is in `ee-jobs`); each due slot is enqueued with the unique key
+//! `<job>@<slot>`, so however many nodes share the database, each slot runs once.
+
+use ee_core::schedule::Every;
+use ee_store::jobs::{self, Enqueued, NewJob};
+use ee_store::{Db, StoreError};
+use serde_json::json;
+
+/// A job that runs on a schedule. Its name is also its job kind.
+#[derive(Debug, Clone, Copy)]
+pub struct ScheduledJob {
+    pub name: &'static str,
+    pub every: Every,
+    pub description: &'static str,
+}
+
+pub const HEALTH: &str = "scheduled.health";
+pub const BLACKLIST: &str = "scheduled.blacklist_check";
+pub const WARMUP: &str = "scheduled.warmup_advance";
+pub const QUOTA_SYNC: &str = "scheduled.quota_sync";
+pub const ROTATION: &str = "scheduled.rotation";
+pub const DNS: &str = "scheduled.dns_validation";
+pub const QUARANTINE: &str = "scheduled.quarantine_release";
+pub const METRICS: &str = "scheduled.metrics";
+pub const RETRY: &str = "scheduled.retry_queue";
+pub const HOUSEKEEPING: &str = "scheduled.housekeeping";
+pub const PMTA_STATUS: &str = "scheduled.pmta_status";
+
+/// Seed 002's scheduled jobs, and our housekeeping.
+pub const SCHEDULE: [ScheduledJob; 11] = [
+    ScheduledJob {
+        name: HEALTH,
+        every: Every::minutes(5),
+        description: "database and job-queue health",
+    },
+    ScheduledJob {
+        name: BLACKLIST,
+        every: Every::hours(4),
+        description: "every IP against the DNS blacklists",
+    },
+    ScheduledJob {
+        name: WARMUP,
+        every: Every::DailyAt { hour: 0, minute: 0 },
+        description: "warm-up plans move one day forward",
+    },
+    ScheduledJob {
+        name: QUOTA_SYNC,
+        every: Every::hours(1),
+        description: "warm-up quotas pushed to MailWizz delivery servers",
+    },
+    ScheduledJob {
+        name: ROTATION,
+        every: Every::MonthlyAt {
+            day: 1,
+            hour: 3,
+            minute: 0,
+        },
+        description: "monthly IP rotation per pool",
+    },
+    ScheduledJob {
+        name: DNS,
+        every: Every::DailyAt { hour: 6, minute: 0 },
+        description: "SPF, DKIM, DMARC, MX and PTR of every domain",
+    },
+    ScheduledJob {
+        name: QUARANTINE,
+        every: Every::DailyAt { hour: 4, minute: 0 },
+        description: "quarantined IPs released after their cool-down",
+    },
+    ScheduledJob {
+        name: METRICS,
+        every: Every::minutes(1),
+        description: "infrastructure snapshot for /metrics",
+    },
+    ScheduledJob {
+        name: PMTA_STATUS,
+        every: Every::minutes(1),
+        description: "PowerMTA's management interface polled for /metrics",
+    },
+    ScheduledJob {
+        name: RETRY,
+        every: Every::minutes(2),
+        description: "lost jobs reaped, queue depth reported",
+    },
+    ScheduledJob {
+        name: HOUSEKEEPING,
+        every: Every::DailyAt {
+            hour: 3,
+            minute: 30,
+        },
+        description: "ended sessions and finished jobs older than a week removed",
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static ScheduledJob> {
+    SCHEDULE.iter().find(|job| job.name == name)
+}
+
+/// Enqueues the latest slot of every job that is due and still within its grace period.
+/// Returns how many were new.
+pub async fn tick(db: &Db, now: i64) -> Result<u32, StoreError> {
+    let mut conn = db.pool().acquire().await?;
+    let mut created = 0;
+    for job in SCHEDULE {
+        let slot = job.every.latest_slot(now);
+        if now - slot > job.every.grace_ms() {
+            continue;
+        }
+        let new = NewJob::new(job.name, json!({ "slot": slot }), now)
+            .unique_key(format!("{}@{slot}", job.name))
+            .max_attempts(3);
+        if let Enqueued::Created(_) = jobs::enqueue(&mut conn, &new, now).await? {
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+/// Enqueues a run now, outside the schedule (an admin's trigger).
+pub async fn trigger(db: &Db, job: &ScheduledJob, now: i64) -> Result<String, StoreError> {
+    let mut conn = db.pool().acquire().await?;
+    let new = NewJob::new(job.name, json!({ "slot": now, "manual": true }), now)
+        .unique_key(format!("{}@manual:{}", job.name, ee_core::ids::new_id()))
+        .max_attempts(1);
+    Ok(jobs::enqueue(&mut conn, &new, now).await?.id().to_owned())
+}

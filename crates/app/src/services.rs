@@ -1,0 +1,50 @@
+//! What the use-cases need from the installation, built once from the configuration.
+
+use ee_connectors::alerts::AlertChannels;
+use ee_core::clock::Clock;
+use ee_store::Db;
+
+use crate::infra::InfraSettings;
+
+/// What the handlers (and the API, for on-demand checks) need.
+#[derive(Clone)]
+pub struct Services {
+    pub db: Db,
+    pub clock: Clock,
+    pub alerts: AlertChannels,
+    pub infra: InfraSettings,
+    pub resolver: ee_dns::Resolver,
+    /// DNSBL zones every IP is checked against.
+    pub dnsbl_zones: Vec<String>,
+    /// The optional SMTP probe of contact validation.
+    pub probe: crate::validation::ProbeSettings,
+    /// The message pipeline's settings.
+    pub delivery: crate::delivery::DeliverySettings,
+    /// What the generated PowerMTA configuration says of this installation.
+    pub pmta: crate::powermta::PmtaSettings,
+    /// Where connections to hosts a tenant named (MailWizz, relays) may go.
+    pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
+}
+
+/// Why a job attempt failed; the text is kept on the job as `last_error`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JobError(pub String);
+
+impl From<ee_store::StoreError> for JobError {
+    fn from(e: ee_store::StoreError) -> Self {
+        JobError(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError(e.to_string())
+    }
+}
+
+impl From<crate::infra::InfraError> for JobError {
+    fn from(e: crate::infra::InfraError) -> Self {
+        JobError(e.to_string())
+    }
+}

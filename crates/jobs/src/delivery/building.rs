@@ -1,0 +1,182 @@
+//! The message as it goes out: tracking links, headers, DKIM signing, MIME.
+
+use super::*;
+
+impl Engine {
+    pub(super) async fn signer(
+        &self,
+        tenant_id: &str,
+        domain: &str,
+    ) -> Result<Option<Arc<Signer>>, String> {
+        let key = (tenant_id.to_owned(), domain.to_owned());
+        let now = self.services.clock.now_ms();
+        let cached = self.signers.lock().await.get(&key).cloned();
+        if let Some((_, signer, checked)) = &cached
+            && now - checked < SIGNER_RECHECK_MS
+        {
+            return Ok(signer.clone());
+        }
+        let mut conn = self
+            .services
+            .db
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
+        let stored = domains::active_key_for(&mut conn, tenant_id, domain)
+            .await
+            .map_err(|e| e.to_string())?;
+        drop(conn);
+        let stored_id = stored.as_ref().map(|k| k.id.clone());
+        // The same key as before: keep its signer (parsing a key is not free).
+        if let Some((id, signer, _)) = cached
+            && id == stored_id
+        {
+            self.signers
+                .lock()
+                .await
+                .insert(key, (id, signer.clone(), now));
+            return Ok(signer);
+        }
+        let signer = match stored {
+            None => None,
+            Some(k) => {
+                let sealer = self
+                    .services
+                    .delivery
+                    .sealer
+                    .as_ref()
+                    .ok_or("no master key to open the DKIM key")?;
+                let pem = sealer
+                    .open(ee_core::dkim::SEAL_PURPOSE, &k.private_key_sealed)
+                    .map_err(|e| format!("the DKIM key of {domain} cannot be opened: {e}"))?;
+                let pem = String::from_utf8(pem).map_err(|e| e.to_string())?;
+                let algorithm = ee_mail::dkim::Algorithm::parse(&k.algorithm)
+                    .ok_or_else(|| format!("unknown DKIM algorithm {}", k.algorithm))?;
+                Some(Arc::new(
+                    Signer::new(algorithm, &pem, domain, &k.selector).map_err(|e| e.to_string())?,
+                ))
+            }
+        };
+        self.signers
+            .lock()
+            .await
+            .insert(key, (stored_id, signer.clone(), now));
+        Ok(signer)
+    }
+
+    /// The size of a message as it would go out now (tracking, headers, DKIM): benchmarks.
+    pub async fn render_for_size(&self, message: &Message) -> Result<usize, String> {
+        let mut conn = self
+            .services
+            .db
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
+        let tenant = TenantContext::load(&self.services, &mut conn, &message.tenant_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        drop(conn);
+        let now = self.services.clock.now_ms();
+        let chosen = Chosen {
+            ip_id: None,
+            address: None,
+            hostname: None,
+            ip_text: None,
+            provider: Provider::Other,
+            day: ee_core::timefmt::epoch_day(now),
+            hour: now / 3_600_000,
+        };
+        let (data, _) = self.build(message, &tenant, false, &chosen).await?;
+        Ok(data.len())
+    }
+
+    /// The HTML body as it goes out: links rewritten and the open pixel added when the
+    /// message tracks them; the original links by index.
+    pub(super) fn tracked_html(
+        &self,
+        message: &Message,
+        unsubscribe: &str,
+    ) -> (Option<String>, Vec<String>) {
+        let settings = &self.services.delivery;
+        let base = settings.public_url.trim_end_matches('/');
+        let mut links = Vec::new();
+        let html = message.html.as_deref().map(|html| {
+            let mut body = html.to_owned();
+            if message.track_clicks != 0 {
+                let (rewritten, found) =
+                    tracking::rewrite_links(&body, Some(unsubscribe), |i, _| {
+                        format!(
+                            "{base}/t/c/{}",
+                            tracking::sign(&settings.tracking_key, Kind::Click, &message.id, i)
+                        )
+                    });
+                body = rewritten;
+                links = found;
+            }
+            if message.track_opens != 0 {
+                body = tracking::add_open_pixel(
+                    &body,
+                    &format!(
+                        "{base}/t/o/{}",
+                        tracking::sign(&settings.tracking_key, Kind::Open, &message.id, 0)
+                    ),
+                );
+            }
+            body
+        });
+        (html, links)
+    }
+
+    pub(super) async fn build(
+        &self,
+        message: &Message,
+        tenant: &TenantContext,
+        relay: bool,
+        chosen: &Chosen,
+    ) -> Result<(Vec<u8>, Vec<String>), String> {
+        let settings = &self.services.delivery;
+        let unsubscribe = unsubscribe_url(settings, &message.id);
+        let (html, links) = self.tracked_html(message, &unsubscribe);
+        // No internal identifier (the tenant's name) goes out; X-Virtual-MTA is for
+        // PowerMTA, which strips it.
+        let mut headers: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> = Vec::new();
+        if let Some(campaign) = &message.campaign_id {
+            headers.push(("X-Campaign-ID".into(), campaign.as_str().into()));
+        }
+        if relay && let Some(ip) = &chosen.ip_text {
+            headers.push(("X-Virtual-MTA".into(), rules::virtual_mta_name(ip).into()));
+        }
+        let extra: BTreeMap<String, String> =
+            serde_json::from_str(&message.headers).unwrap_or_default();
+        for (k, v) in extra {
+            headers.push((k.into(), v.into()));
+        }
+        let mailto = tenant.settings.unsubscribe_mailto.clone();
+        let outgoing = Outgoing {
+            from_email: &message.from_email,
+            from_name: message.from_name.as_deref(),
+            to_email: &message.to_email,
+            to_name: message.to_name.as_deref(),
+            reply_to: message.reply_to.as_deref(),
+            subject: &message.subject,
+            html: html.as_deref(),
+            text: message.text_body.as_deref(),
+            message_id: &message.message_id_header,
+            date_secs: self.services.clock.now_ms() / 1000,
+            unsubscribe_url: Some(&unsubscribe),
+            unsubscribe_mailto: mailto.as_deref(),
+            headers,
+        };
+        let raw = ee_mail::message::build(&outgoing).map_err(|e| e.to_string())?;
+        let signed = match self
+            .signer(&message.tenant_id, domain_of(&message.from_email))
+            .await?
+        {
+            Some(signer) => signer.sign(&raw).map_err(|e| e.to_string())?,
+            None => raw,
+        };
+        Ok((signed, links))
+    }
+}

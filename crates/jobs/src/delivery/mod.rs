@@ -1,0 +1,315 @@
+//! The delivery engine: claims batches of due messages under a lease and sends them
+//! (IP choice within warm-up quotas and per-provider limits, tracking, DKIM, SMTP by relay
+//! or direct to MX over reused connections, or MailWizz), then records each outcome.
+//!
+//! One concern per file: `context` (what a batch and a tenant need, read once), `routing`
+//! (relay, direct to MX or MailWizz; IP choice), `building` (tracking, DKIM, MIME),
+//! `outcome` (what an attempt came to, retries, recording).
+
+mod building;
+mod context;
+mod outcome;
+mod routing;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ee_app::Services;
+use ee_app::delivery::*;
+use ee_app::validation::mx_outcome;
+use ee_core::contacts::MxOutcome;
+use ee_core::delivery::{self as rules, IpCandidate, Mode, Outcome, Provider, TenantDelivery};
+use ee_core::template;
+use ee_core::tracking::{self, Kind};
+use ee_mail::message::{Outgoing, Signer};
+use ee_mail::smtp::{Connection, Endpoint, Security, SmtpError};
+use ee_store::messages::{self, Attempt, Message};
+use ee_store::{StoreError, contacts as contact_store, domains, relays, suppressions};
+use serde_json::json;
+use tokio::sync::{Mutex, Semaphore};
+
+use context::{BatchContext, TenantContext};
+use outcome::{Result1, reply_result};
+
+type PoolKey = (String, String);
+
+/// DKIM signers by (tenant, domain): the active key's id (`None`: the domain has no key),
+/// its signer, and when the database was last asked.
+type SignerCache = HashMap<(String, String), (Option<String>, Option<Arc<Signer>>, i64)>;
+
+/// How long (ms) a node signs with a key before asking which key is active (rotation).
+const SIGNER_RECHECK_MS: i64 = 60_000;
+
+/// How long an idle connection is kept for reuse: less than the idle time-outs of common
+/// MTAs (Postfix's smtpd waits 300 s), so a kept connection is rarely found closed.
+const IDLE_MAX: Duration = Duration::from_secs(30);
+
+/// Delivers the queue: one per node, shared by its delivery loop.
+pub struct Engine {
+    services: Services,
+    /// Messages being sent at once, across the batches in flight.
+    gate: Arc<Semaphore>,
+    /// Idle connections by (route, source IP / destination), with when each was last used.
+    idle: Mutex<HashMap<PoolKey, Vec<(Connection, std::time::Instant)>>>,
+    /// Concurrent connections by (IP, provider).
+    slots: Mutex<HashMap<(String, Provider), Arc<Semaphore>>>,
+    signers: Mutex<SignerCache>,
+    spin: AtomicUsize,
+}
+
+/// A batch claimed under a lease, with what its messages need.
+struct Claimed {
+    pub(super) lease: String,
+    pub(super) batch: Vec<Message>,
+    pub(super) context: Arc<BatchContext>,
+}
+
+struct Chosen {
+    pub(super) ip_id: Option<String>,
+    pub(super) address: Option<IpAddr>,
+    pub(super) hostname: Option<String>,
+    pub(super) ip_text: Option<String>,
+    pub(super) provider: Provider,
+    pub(super) day: i64,
+    pub(super) hour: i64,
+}
+
+impl Engine {
+    pub fn new(services: Services) -> Arc<Self> {
+        Arc::new(Self {
+            gate: Arc::new(Semaphore::new(services.delivery.concurrency.max(1))),
+            services,
+            idle: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
+            signers: Mutex::new(HashMap::new()),
+            spin: AtomicUsize::new(0),
+        })
+    }
+
+    /// Claims one batch of due messages and delivers it; the number handled.
+    pub async fn run_once(self: &Arc<Self>) -> Result<usize, StoreError> {
+        match self.claim().await? {
+            Some(claimed) => self.clone().deliver(claimed).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Claims a batch of due messages under a lease, with what it needs read once.
+    async fn claim(&self) -> Result<Option<Claimed>, StoreError> {
+        let settings = &self.services.delivery;
+        let now = self.services.clock.now_ms();
+        let mut conn = self.services.db.pool().acquire().await?;
+        let (lease, batch) = messages::claim_due(
+            &mut conn,
+            self.services.db.backend(),
+            settings.batch,
+            settings.lease_ms,
+            now,
+        )
+        .await?;
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        let context = Arc::new(BatchContext::load(&self.services, &mut conn, &batch).await?);
+        Ok(Some(Claimed {
+            lease,
+            batch,
+            context,
+        }))
+    }
+
+    /// Delivers a claimed batch and records it; the number handled.
+    async fn deliver(self: Arc<Self>, claimed: Claimed) -> Result<usize, StoreError> {
+        self.close_stale().await;
+        let Claimed {
+            lease,
+            batch,
+            context,
+        } = claimed;
+        let count = batch.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        for message in batch {
+            let engine = self.clone();
+            let context = context.clone();
+            let permit = self.gate.clone().acquire_owned().await;
+            tasks.spawn(async move {
+                let _permit = permit;
+                let started = std::time::Instant::now();
+                let result = engine.attempt(&context, &message).await;
+                if let Ok(r) = &result {
+                    // One structured line per attempt, to follow sending in the logs (the
+                    // recipient's domain only: the address is personal data).
+                    tracing::info!(
+                        message_id = %message.id,
+                        recipient_domain = domain_of(&message.to_email),
+                        ip_id = r.ip_id.as_deref().unwrap_or(""),
+                        route = r.route.as_deref().unwrap_or(""),
+                        code = r.code.unwrap_or(0),
+                        state = r.state,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        "delivery attempt"
+                    );
+                }
+                (message, result)
+            });
+        }
+        let mut done = Vec::with_capacity(count);
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((message, Ok(result))) => done.push((message, result)),
+                Ok((message, Err(e))) => {
+                    // Left under its lease: taken up again when the lease runs out.
+                    tracing::warn!(message = %message.id, error = %e, "delivery attempt failed");
+                }
+                Err(e) => tracing::error!(error = %e, "a delivery task panicked"),
+            }
+        }
+        // One transaction records the whole batch: states, events and what follows; plain
+        // successes (no contact to update) in bulk.
+        let now = self.services.clock.now_ms();
+        let (plain, rest): (Vec<_>, Vec<_>) = done.iter().partition(|(message, result)| {
+            result.state == "sent" && message.contact_id.is_none() && result.code.is_some()
+        });
+        let sent: Vec<messages::Sent<'_>> = plain
+            .iter()
+            .map(|(message, result)| messages::Sent {
+                message,
+                code: result.code.unwrap_or(250),
+                reply: result.reply.as_deref().unwrap_or(""),
+                ip_id: result.ip_id.as_deref(),
+                route: result.route.as_deref().unwrap_or(""),
+                links: result.links.as_deref().unwrap_or("[]"),
+            })
+            .collect();
+        let mut tx = self.services.db.begin_bulk().await?;
+        messages::finish_sent_many(&mut tx, &lease, &sent, now).await?;
+        for (message, result) in rest {
+            self.record(&mut tx, message, &lease, result, now).await?;
+        }
+        tx.commit().await?;
+        Ok(count)
+    }
+
+    /// Claims and delivers batches until nothing is due (`stop` aside); the number handled.
+    /// Two batches overlap: the next is claimed and starts sending while the previous one
+    /// finishes and is recorded, so the database work does not stall the connections. A
+    /// crash can therefore leave up to two batches accepted but not recorded (re-sent with
+    /// the same Message-ID after the lease).
+    async fn pipeline(
+        self: &Arc<Self>,
+        stop: Option<&tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<usize, StoreError> {
+        let mut total = 0;
+        let mut in_flight: Option<tokio::task::JoinHandle<Result<usize, StoreError>>> = None;
+        let finish = |handle: tokio::task::JoinHandle<Result<usize, StoreError>>| async move {
+            match handle.await {
+                Ok(result) => result,
+                Err(e) => {
+                    tracing::error!(error = %e, "a delivery batch panicked");
+                    Ok(0)
+                }
+            }
+        };
+        loop {
+            let stopping = stop.is_some_and(|s| *s.borrow());
+            let claimed = if stopping { None } else { self.claim().await? };
+            match claimed {
+                Some(claimed) => {
+                    let next = tokio::spawn(self.clone().deliver(claimed));
+                    if let Some(previous) = in_flight.replace(next) {
+                        total += finish(previous).await?;
+                    }
+                }
+                None => match in_flight.take() {
+                    // What the last batch deferred may be due again: look once more.
+                    Some(previous) if !stopping => total += finish(previous).await?,
+                    Some(previous) => {
+                        total += finish(previous).await?;
+                        return Ok(total);
+                    }
+                    None => return Ok(total),
+                },
+            }
+        }
+    }
+
+    /// Runs batches until nothing is due; the number handled.
+    pub async fn run_until_idle(self: &Arc<Self>) -> Result<usize, StoreError> {
+        self.pipeline(None).await
+    }
+
+    /// The node's delivery loop, until `stop` turns true.
+    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.pipeline(Some(&stop)).await {
+                tracing::error!(error = %e, "delivery batch failed");
+            }
+            if *stop.borrow() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        self.close_idle().await;
+    }
+
+    /// Closes the idle connections (QUIT).
+    pub async fn close_idle(&self) {
+        let all: Vec<Connection> = self
+            .idle
+            .lock()
+            .await
+            .drain()
+            .flat_map(|(_, v)| v.into_iter().map(|(c, _)| c))
+            .collect();
+        for c in all {
+            c.quit().await;
+        }
+    }
+
+    /// Closes connections idle for longer than `IDLE_MAX`: peers drop idle sessions (and
+    /// a dropped one would sit in CLOSE-WAIT here until reused).
+    async fn close_stale(&self) {
+        let mut stale = Vec::new();
+        {
+            let mut idle = self.idle.lock().await;
+            for list in idle.values_mut() {
+                let (keep, old): (Vec<_>, Vec<_>) = list
+                    .drain(..)
+                    .partition(|(_, since)| since.elapsed() < IDLE_MAX);
+                *list = keep;
+                stale.extend(old.into_iter().map(|(c, _)| c));
+            }
+            idle.retain(|_, list| !list.is_empty());
+        }
+        for c in stale {
+            c.quit().await;
+        }
+    }
+
+    /// An idle connection of `key` used recently enough to be worth trying.
+    async fn take_idle(&self, key: &PoolKey) -> Option<Connection> {
+        let mut idle = self.idle.lock().await;
+        let list = idle.get_mut(key)?;
+        while let Some((connection, since)) = list.pop() {
+            if since.elapsed() < IDLE_MAX {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    async fn put_idle(&self, key: &PoolKey, connection: Connection) {
+        self.idle
+            .lock()
+            .await
+            .entry(key.clone())
+            .or_default()
+            .push((connection, std::time::Instant::now()));
+    }
+}

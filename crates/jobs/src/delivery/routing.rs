@@ -1,0 +1,548 @@
+//! Where a message goes: a relay, the recipient's MX from one of our IPs, or MailWizz;
+//! the IP chosen within quotas and per-provider limits.
+
+use super::*;
+
+impl Engine {
+    pub(super) async fn attempt(
+        &self,
+        context: &BatchContext,
+        message: &Message,
+    ) -> Result<Result1, StoreError> {
+        let services = &self.services;
+        let now = services.clock.now_ms();
+        if now - message.queued_at > services.delivery.retry.max_age_secs * 1000 {
+            let mut r = Result1::new("expired");
+            r.reason = Some("older than the maximum age".into());
+            return Ok(r);
+        }
+        // Suppression is checked again: the address may have bounced or unsubscribed since.
+        if let Some(reason) = context
+            .suppressed
+            .get(&(message.tenant_id.clone(), message.to_email.clone()))
+        {
+            let mut r = Result1::new("suppressed");
+            r.reason = Some(format!("suppressed ({reason})"));
+            return Ok(r);
+        }
+        let Some(tenant_context) = context.tenants.get(&message.tenant_id) else {
+            let mut r = Result1::new("failed");
+            r.reason = Some("the tenant is gone".into());
+            return Ok(r);
+        };
+        let tenant = &tenant_context.tenant;
+        let settings = &tenant_context.settings;
+        let relay = match &tenant_context.relay {
+            Ok(relay) => relay.clone(),
+            Err(reason) => {
+                let mut r = Result1::new("failed");
+                r.reason = Some(reason.clone());
+                return Ok(r);
+            }
+        };
+        match &tenant_context.mailwizz {
+            Ok(Some((instance, client))) => {
+                return Ok(self
+                    .send_by_mailwizz(message, tenant_context, instance, client)
+                    .await);
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                let mut r = Result1::new("failed");
+                r.reason = Some(reason.clone());
+                return Ok(r);
+            }
+        }
+
+        // Where it goes: the recipient domain's MX hosts (also for the relay: it names
+        // the provider whose limits apply).
+        let domain = domain_of(&message.to_email).to_owned();
+        let (outcome, hosts) = context.mx(services, &domain, now).await?;
+        match outcome {
+            MxOutcome::NullMx | MxOutcome::None if relay.is_none() => {
+                // RFC 7505 §4.1: 556 5.1.10 for a domain that declares it takes no mail.
+                let why = if outcome == MxOutcome::NullMx {
+                    "has a null MX"
+                } else {
+                    "has no MX and no address"
+                };
+                let mut r = Result1::new("bounced");
+                r.code = Some(556);
+                r.reply = Some(format!("556 5.1.10 {domain} {why}: it accepts no mail"));
+                return Ok(r);
+            }
+            MxOutcome::Error if relay.is_none() => {
+                let mut r = self.retry(message, Result1::new("deferred"));
+                r.reason = Some(format!("MX look-up for {domain} failed"));
+                return Ok(r);
+            }
+            _ => {}
+        }
+        let provider = hosts
+            .first()
+            .map_or(Provider::Other, |h| Provider::of_mx(h));
+
+        let Some(chosen) = self.choose_ip(context, &tenant.id, provider).await? else {
+            let mut r = Result1::new("deferred");
+            r.uncounted = true;
+            r.reason = Some("no sending IP with quota left: waiting for the next hour".into());
+            r.next_attempt_at = Some((now / 3_600_000 + 1) * 3_600_000);
+            return Ok(r);
+        };
+
+        // The message as it goes out: tracking, headers, DKIM.
+        let (data, links) = match self
+            .build(message, tenant_context, relay.is_some(), &chosen)
+            .await
+        {
+            Ok(built) => built,
+            Err(reason) => {
+                self.release(&chosen).await?;
+                let mut r = Result1::new("failed");
+                r.reason = Some(reason);
+                return Ok(r);
+            }
+        };
+        let return_path = settings
+            .return_path
+            .clone()
+            .unwrap_or_else(|| message.from_email.clone());
+
+        let mut refused_mx: Option<String> = None;
+        let (pool_key, endpoints, route) = match &relay {
+            Some(relay) => {
+                let credentials = match (&relay.username, &relay.password_sealed) {
+                    (Some(user), Some(sealed)) => {
+                        let password = services
+                            .delivery
+                            .sealer
+                            .as_ref()
+                            .and_then(|s| s.open(RELAY_PASSWORD_PURPOSE, sealed).ok())
+                            .and_then(|p| String::from_utf8(p).ok());
+                        let Some(password) = password else {
+                            self.release(&chosen).await?;
+                            let mut r = Result1::new("failed");
+                            r.reason = Some("the relay password cannot be opened".into());
+                            return Ok(r);
+                        };
+                        Some((user.clone(), password))
+                    }
+                    _ => None,
+                };
+                let address = match relay_address(&services.outbound, &relay.host, relay.port).await
+                {
+                    Ok(address) => address,
+                    Err(reason) => {
+                        self.release(&chosen).await?;
+                        let mut r = Result1::new("failed");
+                        r.reason = Some(reason);
+                        return Ok(r);
+                    }
+                };
+                let endpoint = Endpoint {
+                    address,
+                    port: relay.port as u16,
+                    tls_name: relay.host.clone(),
+                    security: Security::parse(&relay.tls).unwrap_or(Security::Starttls),
+                    credentials,
+                    local_ip: None,
+                    helo: chosen
+                        .hostname
+                        .clone()
+                        .unwrap_or_else(|| helo_default(&services.delivery.public_url)),
+                    timeout: services.delivery.timeout,
+                    allow_invalid_certs: services.delivery.allow_invalid_certs,
+                };
+                (
+                    ("relay".to_owned(), relay.id.clone()),
+                    vec![endpoint],
+                    format!("relay:{}", relay.name),
+                )
+            }
+            None => {
+                let mut endpoints = Vec::new();
+                let mut refused = None;
+                for host in hosts.iter().take(3) {
+                    let addresses = services.resolver.addresses(host).await.unwrap_or_default();
+                    let family_ok = |a: &IpAddr| {
+                        chosen
+                            .address
+                            .is_none_or(|local| local.is_ipv4() == a.is_ipv4())
+                    };
+                    // A recipient's domain may point its MX anywhere, this machine included
+                    // (where a local MTA might relay for it): the outbound policy applies.
+                    let mut allowed = |a: &IpAddr| match services.outbound.check_ip(*a) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            refused =
+                                Some(format!("MX host {} is at {e}", host.trim_end_matches('.')));
+                            false
+                        }
+                    };
+                    if let Some(address) = addresses
+                        .into_iter()
+                        .filter(|a| family_ok(a))
+                        .find(|a| allowed(a))
+                    {
+                        endpoints.push(Endpoint {
+                            address: address.to_string(),
+                            port: services.delivery.mx_port,
+                            tls_name: host.trim_end_matches('.').to_owned(),
+                            security: Security::Opportunistic,
+                            credentials: None,
+                            local_ip: chosen.address,
+                            helo: chosen.hostname.clone().unwrap_or_else(|| {
+                                chosen.ip_text.as_ref().map_or_else(
+                                    || helo_default(&services.delivery.public_url),
+                                    |ip| format!("[{ip}]"),
+                                )
+                            }),
+                            timeout: services.delivery.timeout,
+                            allow_invalid_certs: true,
+                        });
+                    }
+                }
+                refused_mx = refused;
+                (
+                    (
+                        format!("direct:{}", chosen.ip_id.clone().unwrap_or_default()),
+                        domain.clone(),
+                    ),
+                    endpoints,
+                    "direct".to_owned(),
+                )
+            }
+        };
+        if endpoints.is_empty() {
+            self.release(&chosen).await?;
+            if let Some(reason) = refused_mx {
+                let mut r = Result1::new("failed");
+                r.reason = Some(reason);
+                return Ok(r);
+            }
+            let mut r = self.retry(message, Result1::new("deferred"));
+            r.reason = Some(format!("no address for the MX hosts of {domain}"));
+            return Ok(r);
+        }
+
+        let slot = self.slot(&chosen, provider).await;
+        let _connection_permit = slot.acquire_owned().await;
+        let mut result = self
+            .send_over(
+                &pool_key,
+                &endpoints,
+                &return_path,
+                &message.to_email,
+                &data,
+            )
+            .await;
+        result.ip_id = chosen.ip_id.clone();
+        result.route = Some(route);
+        result.links = Some(serde_json::to_string(&links).unwrap_or_else(|_| "[]".into()));
+        if result.state == "deferred" {
+            let reason = result.reason.take();
+            let reached = result.reached_server;
+            result = self.retry(message, result);
+            result.reason = result.reason.or(reason);
+            if !reached {
+                // Nothing reached a server: the send does not count against the quota.
+                self.release(&chosen).await?;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Sends over an idle connection of `key` or a new one to the first endpoint that
+    /// answers. A pooled connection that turns out closed before the message left (the
+    /// peer dropped it while idle, or restarted) is replaced at once by a new one, within
+    /// the same attempt: nothing was delivered, so nothing is sent twice.
+    pub(super) async fn send_over(
+        &self,
+        key: &PoolKey,
+        endpoints: &[Endpoint],
+        from: &str,
+        to: &str,
+        data: &[u8],
+    ) -> Result1 {
+        let mut connection = self.take_idle(key).await;
+        let mut reused = connection.is_some();
+        loop {
+            let mut last_error = String::new();
+            if connection.is_none() {
+                for endpoint in endpoints {
+                    match Connection::open(endpoint).await {
+                        Ok(c) => {
+                            connection = Some(c);
+                            break;
+                        }
+                        Err(SmtpError::Rejected(reply)) => {
+                            // Refused at greeting or EHLO: the reply says what to do.
+                            let mut r = reply_result(reply.code, reply.text);
+                            r.reached_server = true;
+                            return r;
+                        }
+                        Err(SmtpError::Network(e) | SmtpError::Unsent(e)) => {
+                            last_error = format!("{}:{}: {e}", endpoint.address, endpoint.port);
+                        }
+                    }
+                }
+            }
+            let Some(mut c) = connection.take() else {
+                let mut r = Result1::new("deferred");
+                r.reason = Some(format!("cannot connect: {last_error}"));
+                return r;
+            };
+            let mut result = match c.send(from, to, data).await {
+                Ok(reply) => {
+                    self.put_idle(key, c).await;
+                    let mut r = Result1::new("sent");
+                    r.code = Some(i64::from(reply.code));
+                    r.reply = Some(reply.text);
+                    r
+                }
+                Err(SmtpError::Rejected(reply)) => {
+                    self.put_idle(key, c).await;
+                    reply_result(reply.code, reply.text)
+                }
+                Err(SmtpError::Unsent(e)) if reused => {
+                    tracing::debug!(error = %e, "a pooled connection was closed; sending on a new one");
+                    reused = false;
+                    continue;
+                }
+                Err(SmtpError::Network(e) | SmtpError::Unsent(e)) => {
+                    let mut r = Result1::new("deferred");
+                    r.reason = Some(format!("connection lost: {e}"));
+                    r
+                }
+            };
+            result.reached_server = true;
+            return result;
+        }
+    }
+
+    pub(super) async fn slot(&self, chosen: &Chosen, provider: Provider) -> Arc<Semaphore> {
+        let limit = self
+            .services
+            .delivery
+            .limits
+            .of(provider)
+            .connections
+            .max(1) as usize;
+        self.slots
+            .lock()
+            .await
+            .entry((chosen.ip_id.clone().unwrap_or_default(), provider))
+            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+            .clone()
+    }
+
+    /// The tenant's IP with the most quota left that can take one more message towards
+    /// this provider this hour; the send is counted at once.
+    pub(super) async fn choose_ip(
+        &self,
+        context: &BatchContext,
+        tenant_id: &str,
+        provider: Provider,
+    ) -> Result<Option<Chosen>, StoreError> {
+        let services = &self.services;
+        let now = services.clock.now_ms();
+        let day = ee_core::timefmt::epoch_day(now);
+        let hour = now / 3_600_000;
+        let ips = context.ips(services, tenant_id, now).await?;
+        if ips.is_empty() {
+            // A tenant without IPs of its own sends from the host's address, unshaped.
+            return Ok(Some(Chosen {
+                ip_id: None,
+                address: None,
+                hostname: None,
+                ip_text: None,
+                provider,
+                day,
+                hour,
+            }));
+        }
+        let hourly = i64::from(services.delivery.limits.of(provider).per_hour);
+        let mut tried: Vec<String> = Vec::new();
+        let spin = self.spin.fetch_add(1, Ordering::Relaxed);
+        loop {
+            // The order comes from what is left as this batch sees it; the reservation in
+            // the database is what counts.
+            let pick = {
+                let quotas = context.quotas.lock().await;
+                let list = &quotas[tenant_id];
+                let candidates: Vec<IpCandidate<'_>> = list
+                    .iter()
+                    .filter(|q| !tried.contains(&q.ip.id))
+                    .map(|q| IpCandidate {
+                        id: &q.ip.id,
+                        remaining: q.remaining,
+                    })
+                    .collect();
+                rules::pick_ip(&candidates, spin)
+                    .and_then(|id| list.iter().find(|q| q.ip.id == id).cloned())
+            };
+            let Some(quota) = pick else {
+                return Ok(None);
+            };
+            let mut conn = services.db.pool().acquire().await?;
+            let reserved = messages::reserve_send(
+                &mut conn,
+                &quota.ip.id,
+                day,
+                quota.daily_quota,
+                provider.as_str(),
+                hour,
+                hourly,
+            )
+            .await?;
+            drop(conn);
+            let mut quotas = context.quotas.lock().await;
+            if let Some(entry) = quotas
+                .get_mut(tenant_id)
+                .and_then(|list| list.iter_mut().find(|q| q.ip.id == quota.ip.id))
+            {
+                entry.remaining = if reserved {
+                    entry.remaining.map(|r| r - 1)
+                } else if entry.daily_quota.is_some() {
+                    Some(0)
+                } else {
+                    entry.remaining
+                };
+            }
+            drop(quotas);
+            if reserved {
+                return Ok(Some(Chosen {
+                    ip_id: Some(quota.ip.id.clone()),
+                    address: quota.ip.ip_address.parse().ok(),
+                    hostname: quota.ip.hostname.clone(),
+                    ip_text: Some(quota.ip.ip_address.clone()),
+                    provider,
+                    day,
+                    hour,
+                }));
+            }
+            tried.push(quota.ip.id.clone());
+        }
+    }
+
+    pub(super) async fn release(&self, chosen: &Chosen) -> Result<(), StoreError> {
+        if let Some(ip_id) = &chosen.ip_id {
+            let mut conn = self.services.db.pool().acquire().await?;
+            messages::release_send(
+                &mut conn,
+                ip_id,
+                chosen.day,
+                chosen.provider.as_str(),
+                chosen.hour,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// MailWizz mode: the message handed to the instance's transactional-emails endpoint
+    /// (MailWizz's delivery servers send it). 5xx and time-outs are retried on our schedule,
+    /// a refusal fails the message with MailWizz's reason.
+    pub(super) async fn send_by_mailwizz(
+        &self,
+        message: &Message,
+        tenant: &TenantContext,
+        instance: &ee_store::mailwizz::Instance,
+        client: &ee_connectors::mailwizz::Client,
+    ) -> Result1 {
+        use ee_connectors::mailwizz::MailWizzError;
+        let unsubscribe = unsubscribe_url(&self.services.delivery, &message.id);
+        let (html, links) = self.tracked_html(message, &unsubscribe);
+        let html = html.unwrap_or_else(|| {
+            let mut body = String::from("<pre>");
+            template::escape_html_into(message.text_body.as_deref().unwrap_or(""), &mut body);
+            body.push_str("</pre>");
+            body
+        });
+        let mut email = json!({
+            "to_name": message.to_name.clone().unwrap_or_else(|| message.to_email.clone()),
+            "to_email": message.to_email,
+            "from_name": message.from_name.clone().unwrap_or_else(|| tenant.tenant.name.clone()),
+            "from_email": message.from_email,
+            "subject": message.subject,
+            "body": html,
+            "send_at": ee_core::timefmt::datetime_utc(self.services.clock.now_ms()),
+        });
+        if let Some(text) = &message.text_body {
+            email["plain_text"] = json!(text);
+        }
+        if let Some(reply_to) = &message.reply_to {
+            email["reply_to_name"] = json!(reply_to);
+            email["reply_to_email"] = json!(reply_to);
+        }
+        let route = format!("mailwizz:{}", instance.name);
+        let mut result = match client.create_transactional_email(&email).await {
+            Ok(uid) => {
+                let mut r = Result1::new("sent");
+                r.reply = Some(format!("MailWizz email_uid {uid}"));
+                r
+            }
+            Err(MailWizzError::Unavailable(reason)) => {
+                let mut r = self.retry(message, Result1::new("deferred"));
+                r.reason = Some(format!("MailWizz unavailable: {reason}"));
+                r
+            }
+            Err(MailWizzError::Unauthorized) => {
+                // A key to fix, not a message to lose: retried on the schedule.
+                let mut r = self.retry(message, Result1::new("deferred"));
+                r.reason = Some(format!(
+                    "MailWizz instance `{}` refused the API key",
+                    instance.name
+                ));
+                r
+            }
+            Err(e) => {
+                let mut r = Result1::new("failed");
+                r.reason = Some(e.to_string());
+                r
+            }
+        };
+        result.route = Some(route);
+        result.links = Some(serde_json::to_string(&links).unwrap_or_else(|_| "[]".into()));
+        result
+    }
+}
+
+/// The address a relay's host stands for, if the outbound policy lets us connect to it:
+/// checked at each connection, not only when the relay was saved, since a name can come
+/// to resolve elsewhere.
+pub(super) async fn relay_address(
+    policy: &ee_core::outbound::OutboundPolicy,
+    host: &str,
+    port: i64,
+) -> Result<String, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        policy.check_ip(ip).map_err(|e| format!("relay {e}"))?;
+        return Ok(ip.to_string());
+    }
+    let port = u16::try_from(port).unwrap_or(25);
+    let found = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("the relay's host `{host}` does not resolve: {e}"))?;
+    let mut refused = None;
+    for address in found {
+        match policy.check_ip(address.ip()) {
+            Ok(()) => return Ok(address.ip().to_string()),
+            Err(e) => refused = Some(e),
+        }
+    }
+    Err(match refused {
+        Some(e) => format!("relay `{host}` resolves to {}", e),
+        None => format!("the relay's host `{host}` has no address"),
+    })
+}
+
+pub(super) fn helo_default(public_url: &str) -> String {
+    public_url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("localhost")
+        .to_owned()
+}

@@ -1,0 +1,124 @@
+//! Ad hoc address validation, and the operator's extra lists (disposable, role, free).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use ee_store::sources;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::audit::{self, Actor, Change};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, RequestMeta};
+use crate::state::AppState;
+
+use super::tenant_of;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    pub emails: Vec<String>,
+    /// Also probe the mail server with RCPT (slow; off by default).
+    #[serde(default)]
+    pub smtp_probe: bool,
+    pub tenant: Option<String>,
+}
+
+/// Checks addresses now: syntax, MX (cached), disposable, role, free (and an SMTP probe
+/// when asked). Nothing is stored but the MX cache.
+#[utoipa::path(post, path = "/api/v1/validation/emails", tag = "contacts", request_body = ValidateRequest,
+    responses((status = 200, body = Vec<ee_app::validation::Validation>), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn validate(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<ValidateRequest>,
+) -> ApiResult<Json<Vec<ee_app::validation::Validation>>> {
+    if body.emails.is_empty() || body.emails.len() > 1000 {
+        return Err(ApiError::invalid_field(
+            "emails",
+            "must hold 1 to 1000 addresses",
+        ));
+    }
+    let mut conn = state.db.pool().acquire().await?;
+    let lists = match tenant_of(&mut conn, &principal, body.tenant.as_deref(), "tenant").await {
+        Ok(tenant_id) => sources::extra_lists(&mut conn, &tenant_id).await?,
+        Err(_) if principal.is_admin() && body.tenant.is_none() => Default::default(),
+        Err(e) => return Err(e),
+    };
+    drop(conn);
+    let now = state.now();
+    let mut out = Vec::with_capacity(body.emails.len());
+    for email in &body.emails {
+        out.push(
+            ee_app::validation::validate_address(
+                &state.services,
+                email,
+                &lists,
+                Default::default(),
+                body.smtp_probe,
+                now,
+            )
+            .await?,
+        );
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListEntries {
+    /// Domains (disposable, free) or local parts (role) added to the shipped list.
+    pub values: Vec<String>,
+    pub tenant: Option<String>,
+}
+
+/// Replaces the tenant's additions to a shipped list (disposable, free or role).
+#[utoipa::path(put, path = "/api/v1/validation/lists/{list}", tag = "contacts", params(("list" = String, Path)), request_body = ListEntries,
+    responses((status = 200, body = ListEntries), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn put_list(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(list): Path<String>,
+    ApiJson(body): ApiJson<ListEntries>,
+) -> ApiResult<Json<ListEntries>> {
+    if !["disposable", "free", "role"].contains(&list.as_str()) {
+        return Err(ApiError::not_found("list"));
+    }
+    if body.values.len() > 10_000 {
+        return Err(ApiError::invalid_field("values", "at most 10 000 values"));
+    }
+    let values: Vec<String> = body
+        .values
+        .iter()
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let mut tx = state.db.begin().await?;
+    let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    sources::set_list_entries(&mut tx, &tenant_id, &list, &values).await?;
+    let change = Change {
+        action: "validation_list.update",
+        resource_type: "validation_list",
+        resource_id: Some(&list),
+        tenant_id: Some(&tenant_id),
+        before: None,
+        after: Some(json!({"values": values})),
+    };
+    audit::record(
+        &mut tx,
+        &Actor::from(&principal),
+        &meta,
+        change,
+        state.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(ListEntries {
+        values,
+        tenant: Some(tenant_id),
+    }))
+}

@@ -145,6 +145,22 @@ pub struct Destination<'a> {
     pub source: Option<&'a Source>,
 }
 
+/// An ingestion made as one audited change (an API batch, a webhook): its audit entry,
+/// the answer kept for replays of its batch id and its follow-up jobs are written in the
+/// transaction of its last chunk, so a batch that fails leaves none of them behind.
+pub struct BatchRecord<'a> {
+    pub caller: &'a crate::audit::Caller,
+    /// The client's batch id: a batch sent again with it gets the kept answer.
+    pub batch_id: Option<&'a str>,
+    /// The answer kept for replays, built from the results and counts.
+    pub answer: &'a (dyn Fn(&[ItemResult], &Counts) -> String + Sync),
+}
+
+/// The key batches are kept under: the source's id, or `api`.
+pub fn batch_source_key(source: Option<&Source>) -> String {
+    source.map_or_else(|| "api".to_owned(), |s| s.id.clone())
+}
+
 /// Contacts per transaction of an ingestion: larger ones write each index page touched
 /// fewer times (SQLite copies every page a transaction dirties into its WAL at commit).
 const TX_ROWS: usize = 10_000;
@@ -157,6 +173,7 @@ pub async fn ingest(
     dest: Destination<'_>,
     contacts: Vec<RawContact>,
     now: i64,
+    record: Option<BatchRecord<'_>>,
 ) -> Result<(Vec<ItemResult>, Counts), StoreError> {
     let mut conn = db.pool().acquire().await?;
     let source_label = dest
@@ -181,6 +198,8 @@ pub async fn ingest(
     let mut results: Vec<ItemResult> = Vec::with_capacity(contacts.len());
     let mut to_validate: HashMap<String, Vec<String>> = HashMap::new();
 
+    let chunks = contacts.len().div_ceil(TX_ROWS);
+    let mut counts = Counts::default();
     for (chunk_index, chunk) in contacts.chunks(TX_ROWS).enumerate() {
         let mut tx = db.begin_bulk().await?;
         let base = chunk_index * TX_ROWS;
@@ -322,17 +341,30 @@ pub async fn ingest(
             };
             chunk_results[position].contact_id = id;
         }
-        tx.commit().await?;
+        for r in &chunk_results {
+            counts.add(r.status);
+        }
         results.extend(chunk_results);
+        if chunk_index + 1 == chunks {
+            enqueue_follow_ups(&mut tx, &to_validate, now).await?;
+            if let Some(record) = &record {
+                record_batch(&mut tx, &dest, record, &results, &counts, now).await?;
+            }
+        }
+        tx.commit().await?;
     }
-    let mut counts = Counts::default();
-    for r in &results {
-        counts.add(r.status);
-    }
-    let mut conn = db.pool().acquire().await?;
-    // Tenants delivering through MailWizz get their new contacts injected into its list.
+    Ok((results, counts))
+}
+
+/// The jobs new contacts need: validation, and the injection into MailWizz for tenants
+/// delivering through it.
+async fn enqueue_follow_ups(
+    conn: &mut AnyConnection,
+    to_validate: &HashMap<String, Vec<String>>,
+    now: i64,
+) -> Result<(), StoreError> {
     for tenant_id in to_validate.keys() {
-        crate::mailwizz::enqueue_sync(&mut conn, tenant_id, now).await?;
+        crate::mailwizz::enqueue_sync(&mut *conn, tenant_id, now).await?;
     }
     for (tenant_id, ids) in to_validate {
         for chunk in ids.chunks(200) {
@@ -342,10 +374,35 @@ pub async fn ingest(
                 now,
             )
             .max_attempts(3);
-            queue::enqueue(&mut conn, &job, now).await?;
+            queue::enqueue(&mut *conn, &job, now).await?;
         }
     }
-    Ok((results, counts))
+    Ok(())
+}
+
+/// The batch's answer kept for replays, and its audit entry.
+async fn record_batch(
+    conn: &mut AnyConnection,
+    dest: &Destination<'_>,
+    record: &BatchRecord<'_>,
+    results: &[ItemResult],
+    counts: &Counts,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some(batch_id) = record.batch_id {
+        let answer = (record.answer)(results, counts);
+        let key = batch_source_key(dest.source);
+        sources::record_batch(&mut *conn, dest.tenant_id, &key, batch_id, &answer, now).await?;
+    }
+    let change = crate::audit::Change {
+        action: "contacts.ingest",
+        resource_type: "contact_batch",
+        resource_id: record.batch_id,
+        tenant_id: Some(dest.tenant_id),
+        before: None,
+        after: Some(json!({"source": dest.source.map(|s| &s.slug), "counts": counts})),
+    };
+    crate::audit::record(conn, record.caller, change, now).await
 }
 
 /// The first field of a contact holding a NUL character, by name. (Custom fields are

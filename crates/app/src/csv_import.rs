@@ -381,7 +381,7 @@ pub async fn run(
                 tenant_id: &import.tenant_id,
                 source,
             };
-            let (results, chunk_counts) = contacts::ingest(db, dest, raws, now())
+            let (results, chunk_counts) = contacts::ingest(db, dest, raws, now(), None)
                 .await
                 .map_err(|e| e.to_string())?;
             for result in results.iter().filter(|r| r.status == ItemStatus::Rejected) {

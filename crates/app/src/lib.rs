@@ -3,19 +3,26 @@
 //! once from the configuration.
 
 pub mod alerts;
+pub mod api_keys;
+pub mod audit;
 pub mod blacklists;
 pub mod contacts;
 pub mod csv_import;
 pub mod delivery;
+mod error;
 pub mod field_names;
 pub mod infra;
 pub mod mailwizz;
 pub mod messages;
+pub mod passwords;
 pub mod powermta;
 pub mod rendering;
 pub mod schedule;
 mod services;
 pub mod snapshot;
+pub mod tenants;
+pub mod users;
 pub mod validation;
 
+pub use error::AppError;
 pub use services::{JobError, Services};

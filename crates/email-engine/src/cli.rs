@@ -4,12 +4,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ee_core::auth::{ActorKind, Role, generate_api_key, token_digest};
+use ee_app::audit::Caller;
 use ee_core::clock::Clock;
-use ee_server::audit::{self, Actor, Change};
 use ee_server::bootstrap::{AdminBootstrap, ensure_admin};
-use ee_server::extract::RequestMeta;
-use ee_store::{Db, StoreError, api_keys, tenants, users};
+use ee_store::{Db, StoreError};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, Overrides};
@@ -674,31 +672,30 @@ async fn shutdown_signal() {
     }
 }
 
-fn cli_actor() -> Actor {
-    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    Actor {
-        kind: ActorKind::Cli,
-        id: None,
-        label: Some(format!("cli:{who}")),
+/// A use-case's error as one line naming the command-line flag (`tenant_id` is
+/// `--tenant`, `expires_at` is `--expires-at`).
+fn app_error(e: ee_app::AppError) -> anyhow::Error {
+    match e {
+        ee_app::AppError::Invalid(errors) => {
+            let flags: Vec<String> = errors
+                .0
+                .iter()
+                .map(|e| {
+                    let flag = match e.field.as_str() {
+                        "tenant_id" => "tenant".to_owned(),
+                        other => other.replace('_', "-"),
+                    };
+                    format!("--{flag}: {}", e.message)
+                })
+                .collect();
+            anyhow::anyhow!("invalid input: {}", flags.join("; "))
+        }
+        ee_app::AppError::NotFound(what) => anyhow::anyhow!("no such {what}"),
+        ee_app::AppError::Store(StoreError::Conflict(what)) => {
+            anyhow::anyhow!("{what} already exists")
+        }
+        other => other.into(),
     }
-}
-
-/// A tenant by slug or id.
-async fn find_tenant(
-    conn: &mut ee_store::AnyConnection,
-    key: &str,
-) -> anyhow::Result<tenants::Tenant> {
-    match tenants::get_by_slug_or_id(conn, key).await {
-        Ok(t) => Ok(t),
-        Err(StoreError::NotFound) => bail!("no tenant has the slug or id {key:?}"),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn validation(errors: ee_core::ValidationErrors) -> anyhow::Result<()> {
-    errors
-        .into_result()
-        .map_err(|e| anyhow::anyhow!("invalid input: {}", e.summary()))
 }
 
 async fn tenant_create(
@@ -707,39 +704,19 @@ async fn tenant_create(
     slug: &str,
     settings: &str,
 ) -> anyhow::Result<()> {
-    let mut errors = ee_core::ValidationErrors::new();
-    ee_core::tenant::validate_name(name, "--name", &mut errors);
-    ee_core::tenant::validate_slug(slug, "--slug", &mut errors);
-    match serde_json::from_str::<serde_json::Value>(settings) {
-        Ok(v) if v.is_object() => {}
-        _ => errors.add("--settings", "must be a JSON object"),
-    }
-    validation(errors)?;
-    let db = open_db(config).await?;
-    let now = Clock::System.now_ms();
-    let mut tx = db.begin().await?;
-    let tenant = tenants::insert(
-        &mut tx,
-        tenants::NewTenant {
-            name: name.trim(),
-            slug,
-            settings,
-        },
-        now,
-    )
-    .await?;
-    let change = Change {
-        action: "tenant.create",
-        resource_type: "tenant",
-        resource_id: Some(&tenant.id),
-        tenant_id: Some(&tenant.id),
-        before: None,
-        after: Some(serde_json::json!({"name": tenant.name, "slug": tenant.slug})),
+    let settings = match serde_json::from_str::<serde_json::Value>(settings) {
+        Ok(v) if v.is_object() => v,
+        _ => bail!("invalid input: --settings: must be a JSON object"),
     };
-    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now)
+    let db = open_db(config).await?;
+    let input = ee_app::tenants::NewTenantInput {
+        name: name.to_owned(),
+        slug: slug.to_owned(),
+        settings: Some(settings),
+    };
+    let tenant = ee_app::tenants::create(&db, &Caller::cli(), input, Clock::System.now_ms())
         .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    tx.commit().await.map_err(StoreError::from)?;
+        .map_err(app_error)?;
     println!("{}", tenant.id);
     Ok(())
 }
@@ -751,55 +728,19 @@ async fn user_create(
     tenant: Option<&str>,
     password: Option<String>,
 ) -> anyhow::Result<()> {
-    let email = email.trim().to_lowercase();
-    let mut errors = ee_core::ValidationErrors::new();
-    if let Err(e) = ee_core::address::check_syntax(&email) {
-        errors.add("--email", e.to_string());
-    }
-    match (Role::parse(role), tenant) {
-        (None, _) => errors.add("--role", "must be admin or user"),
-        (Some(Role::User), None) => errors.add("--tenant", "is required for a user"),
-        (Some(Role::Admin), Some(_)) => errors.add("--tenant", "must be absent for an admin"),
-        _ => {}
-    }
     let generated = password.is_none();
     let password = password.unwrap_or_else(ee_core::auth::generate_password);
-    ee_core::auth::validate_password(&password, "--password", &mut errors);
-    validation(errors)?;
     let db = open_db(config).await?;
-    let mut tx = db.begin().await?;
-    let tenant_id = match tenant {
-        Some(key) => Some(find_tenant(&mut tx, key).await?.id),
-        None => None,
+    let input = ee_app::users::NewUserInput {
+        email: email.to_owned(),
+        password: password.clone(),
+        role: role.to_owned(),
+        tenant: tenant.map(str::to_owned),
+        username: None,
     };
-    let hash = ee_server::auth::passwords::hash_blocking(password.clone())
+    let user = ee_app::users::create(&db, &Caller::cli(), input, Clock::System.now_ms())
         .await
-        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?;
-    let now = Clock::System.now_ms();
-    let user = users::insert(
-        &mut tx,
-        users::NewUser {
-            tenant_id: tenant_id.as_deref(),
-            email: &email,
-            username: None,
-            password_hash: &hash,
-            role,
-        },
-        now,
-    )
-    .await?;
-    let change = Change {
-        action: "user.create",
-        resource_type: "user",
-        resource_id: Some(&user.id),
-        tenant_id: tenant_id.as_deref(),
-        before: None,
-        after: Some(serde_json::json!({"email": email, "role": role, "tenant_id": tenant_id})),
-    };
-    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    tx.commit().await.map_err(StoreError::from)?;
+        .map_err(app_error)?;
     println!("{}", user.id);
     if generated {
         println!("password: {password}");
@@ -813,58 +754,25 @@ async fn api_key_create(
     name: &str,
     expires_at: Option<&str>,
 ) -> anyhow::Result<()> {
-    let mut errors = ee_core::ValidationErrors::new();
-    ee_core::tenant::validate_name(name, "--name", &mut errors);
-    let now = Clock::System.now_ms();
     let expires_at = match expires_at {
         None => None,
-        Some(text) => match ee_core::timefmt::parse_rfc3339(text) {
-            Some(at) if at > now => Some(at),
-            Some(_) => {
-                errors.add("--expires-at", "must be in the future");
-                None
-            }
-            None => {
-                errors.add(
-                    "--expires-at",
-                    "must be an RFC 3339 date-time, e.g. 2027-01-01T00:00:00Z",
-                );
-                None
-            }
-        },
+        Some(text) => Some(ee_core::timefmt::parse_rfc3339(text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid input: --expires-at: must be an RFC 3339 date-time, e.g. 2027-01-01T00:00:00Z"
+            )
+        })?),
     };
-    validation(errors)?;
     let db = open_db(config).await?;
-    let mut tx = db.begin().await?;
-    let tenant = find_tenant(&mut tx, tenant).await?;
-    let (key, prefix) = generate_api_key();
-    let stored = api_keys::insert(
-        &mut tx,
-        api_keys::NewApiKey {
-            tenant_id: &tenant.id,
-            name: name.trim(),
-            key_prefix: &prefix,
-            key_hash: &token_digest(&key),
-            created_by: None,
-            expires_at,
-        },
-        now,
-    )
-    .await?;
-    let change = Change {
-        action: "api_key.create",
-        resource_type: "api_key",
-        resource_id: Some(&stored.id),
-        tenant_id: Some(&tenant.id),
-        before: None,
-        after: Some(
-            serde_json::json!({"name": stored.name, "key_prefix": stored.key_prefix, "expires_at": stored.expires_at}),
-        ),
+    let input = ee_app::api_keys::NewKeyInput {
+        tenant: tenant.to_owned(),
+        name: name.to_owned(),
+        expires_at,
+        created_by: None,
     };
-    audit::record(&mut tx, &cli_actor(), &RequestMeta::default(), change, now)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    tx.commit().await.map_err(StoreError::from)?;
+    let (stored, key) =
+        ee_app::api_keys::create(&db, &Caller::cli(), input, Clock::System.now_ms())
+            .await
+            .map_err(app_error)?;
     println!(
         "id:  {}\nkey: {key}\nThe key is not stored and is not shown again.",
         stored.id
@@ -1088,7 +996,9 @@ async fn import_csv(
         .len();
     let db = open_db(config).await?;
     let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
-    let tenant = find_tenant(&mut conn, tenant).await?;
+    let tenant = ee_app::tenants::find(&mut conn, tenant)
+        .await
+        .map_err(app_error)?;
     let source = match source {
         Some(key) => Some(
             ee_store::sources::find(&mut conn, key, Some(&tenant.id))

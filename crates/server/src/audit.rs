@@ -1,14 +1,12 @@
 //! Writing the audit log from handlers, inside the transaction of the change itself.
 
 use ee_store::AnyConnection;
-use ee_store::audit::{self, NewAuditEntry};
-use serde_json::{Value, json};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::RequestMeta;
 
-pub use ee_core::auth::Actor;
+pub use ee_app::audit::{Actor, Caller, Change};
 
 impl From<&Principal> for Actor {
     fn from(p: &Principal) -> Self {
@@ -20,14 +18,12 @@ impl From<&Principal> for Actor {
     }
 }
 
-/// One change to record.
-pub struct Change<'a> {
-    pub action: &'a str,
-    pub resource_type: &'a str,
-    pub resource_id: Option<&'a str>,
-    pub tenant_id: Option<&'a str>,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
+/// The caller of a request, as the use-cases take it.
+pub fn caller(principal: &Principal, meta: &RequestMeta) -> Caller {
+    Caller {
+        actor: Actor::from(principal),
+        origin: meta.origin(),
+    }
 }
 
 pub async fn record(
@@ -37,21 +33,10 @@ pub async fn record(
     change: Change<'_>,
     now: i64,
 ) -> Result<(), ApiError> {
-    let redact = |v: Option<Value>| v.map(|v| ee_core::audit::redact(&v)).unwrap_or(Value::Null);
-    let changes = json!({ "before": redact(change.before), "after": redact(change.after) });
-    let entry = NewAuditEntry {
-        actor_type: actor.kind.as_str().to_owned(),
-        actor_id: actor.id.clone(),
-        actor_label: actor.label.clone(),
-        tenant_id: change.tenant_id.map(str::to_owned),
-        action: change.action.to_owned(),
-        resource_type: change.resource_type.to_owned(),
-        resource_id: change.resource_id.map(str::to_owned),
-        changes: changes.to_string(),
-        ip_address: meta.ip.clone(),
-        user_agent: meta.user_agent.clone(),
-        request_id: meta.request_id.clone(),
+    let caller = Caller {
+        actor: actor.clone(),
+        origin: meta.origin(),
     };
-    audit::insert(conn, entry, now).await?;
+    ee_app::audit::record(conn, &caller, change, now).await?;
     Ok(())
 }

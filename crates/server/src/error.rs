@@ -94,6 +94,20 @@ impl ApiError {
     }
 }
 
+impl From<ee_app::AppError> for ApiError {
+    fn from(e: ee_app::AppError) -> Self {
+        match e {
+            ee_app::AppError::Invalid(errors) => errors.into(),
+            ee_app::AppError::NotFound(what) => Self::not_found(what),
+            ee_app::AppError::Store(e) => e.into(),
+            ee_app::AppError::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
 impl From<ValidationErrors> for ApiError {
     fn from(errors: ValidationErrors) -> Self {
         let mut error = Self::new(

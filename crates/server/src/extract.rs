@@ -225,6 +225,17 @@ pub struct RequestMeta {
     pub request_id: Option<String>,
 }
 
+impl RequestMeta {
+    /// Where the request came from, as the use-cases and the audit log take it.
+    pub fn origin(&self) -> ee_app::audit::Origin {
+        ee_app::audit::Origin {
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
     type Rejection = std::convert::Infallible;
 

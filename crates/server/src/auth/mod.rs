@@ -1,6 +1,6 @@
 //! Authentication: passwords, access tokens, and the caller's identity.
 
-pub mod passwords;
+pub use ee_app::passwords;
 pub mod principal;
 pub mod throttle;
 pub mod tokens;

@@ -2,12 +2,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_core::ValidationErrors;
 use ee_core::auth::{generate_api_key, token_digest};
-use ee_core::tenant::validate_name;
-use ee_core::timefmt::to_rfc3339;
-use ee_store::api_keys::{self, ApiKey, NewApiKey};
-use ee_store::{AnyConnection, tenants};
+use ee_store::AnyConnection;
+use ee_store::api_keys::{self, ApiKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -17,52 +14,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyOut {
-    pub id: String,
-    pub name: String,
-    pub tenant_id: String,
-    /// The first characters of the current key, to tell keys apart.
-    pub key_prefix: String,
-    /// `active`, `expired` or `revoked`.
-    pub status: &'static str,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub rotated_at: Option<String>,
-    /// Until when the key replaced by the last rotation still works.
-    pub previous_valid_until: Option<String>,
-    pub last_used_at: Option<String>,
-}
-
-impl ApiKeyOut {
-    fn new(k: ApiKey, now: i64) -> Self {
-        let status = if k.revoked_at.is_some() {
-            "revoked"
-        } else if k.expires_at.is_some_and(|at| at <= now) {
-            "expired"
-        } else {
-            "active"
-        };
-        Self {
-            id: k.id,
-            name: k.name,
-            tenant_id: k.tenant_id,
-            key_prefix: k.key_prefix,
-            status,
-            created_at: to_rfc3339(k.created_at),
-            expires_at: k.expires_at.map(to_rfc3339),
-            revoked_at: k.revoked_at.map(to_rfc3339),
-            rotated_at: k.rotated_at.map(to_rfc3339),
-            previous_valid_until: k
-                .previous_valid_until
-                .filter(|at| *at > now)
-                .map(to_rfc3339),
-            last_used_at: k.last_used_at.map(to_rfc3339),
-        }
-    }
-}
+pub use ee_app::api_keys::ApiKeyOut;
 
 /// A key with its secret: answered once, at creation or rotation.
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,47 +53,15 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyWithSecret>)> {
     let tenant_id = principal.owning_tenant(body.tenant_id.as_deref(), "tenant_id")?;
-    let now = state.now();
-    let mut errors = ValidationErrors::new();
-    validate_name(&body.name, "name", &mut errors);
-    let expires_at = parse_time(body.expires_at.as_deref(), "expires_at")?;
-    if expires_at.is_some_and(|at| at <= now) {
-        errors.add("expires_at", "must be in the future");
-    }
-    errors.into_result()?;
-    let mut tx = state.db.begin().await?;
-    tenants::get(&mut tx, &tenant_id)
-        .await
-        .map_err(ApiError::from_store("tenant"))?;
-    let (key, prefix) = generate_api_key();
-    let stored = api_keys::insert(
-        &mut tx,
-        NewApiKey {
-            tenant_id: &tenant_id,
-            name: body.name.trim(),
-            key_prefix: &prefix,
-            key_hash: &token_digest(&key),
-            created_by: Some(&principal.id),
-            expires_at,
-        },
-        now,
-    )
-    .await?;
-    let out = ApiKeyOut::new(stored, now);
-    let change = Change {
-        action: "api_key.create",
-        resource_type: "api_key",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
+    let input = ee_app::api_keys::NewKeyInput {
+        tenant: tenant_id,
+        name: body.name,
+        expires_at: parse_time(body.expires_at.as_deref(), "expires_at")?,
+        created_by: Some(principal.id.clone()),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ApiKeyWithSecret { api_key: out, key }),
-    ))
+    let caller = audit::caller(&principal, &meta);
+    let (api_key, key) = ee_app::api_keys::create(&state.db, &caller, input, state.now()).await?;
+    Ok((StatusCode::CREATED, Json(ApiKeyWithSecret { api_key, key })))
 }
 
 /// Lists the caller's visible keys, without secrets.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::{self, Caller};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
@@ -118,6 +118,7 @@ pub async fn source_of(conn: &mut AnyConnection, tenant_id: &str, key: &str) -> 
 /// The common path of the ingest endpoint and the webhooks.
 pub async fn run_ingest(
     state: &AppState,
+    caller: &Caller,
     tenant_id: &str,
     source: Option<&Source>,
     body: IngestRequest,
@@ -145,7 +146,6 @@ pub async fn run_ingest(
         .enumerate()
         .map(|(i, v)| raw_contact(v, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let source_key = source.map_or_else(|| "api".to_owned(), |s| s.id.clone());
     let now = state.now();
     if let Some(batch_id) = &body.batch_id {
         if batch_id.is_empty() || batch_id.len() > 200 {
@@ -155,33 +155,31 @@ pub async fn run_ingest(
             ));
         }
         let mut conn = state.db.pool().acquire().await?;
-        if let Some(stored) =
-            sources::batch_response(&mut conn, tenant_id, &source_key, batch_id).await?
+        let key = ops::batch_source_key(source);
+        if let Some(stored) = sources::batch_response(&mut conn, tenant_id, &key, batch_id).await?
             && let Ok(replay) = serde_json::from_str(&stored)
         {
             return Ok((replay, true));
         }
     }
-    let (results, counts) =
-        ops::ingest(&state.db, Destination { tenant_id, source }, raws, now).await?;
+    let source_slug = source.map(|s| s.slug.clone());
+    let answer = |results: &[ItemResult], counts: &Counts| {
+        json!({"batch_id": body.batch_id, "source": source_slug, "counts": counts, "results": results})
+            .to_string()
+    };
+    let record = ops::BatchRecord {
+        caller,
+        batch_id: body.batch_id.as_deref(),
+        answer: &answer,
+    };
+    let dest = Destination { tenant_id, source };
+    let (results, counts) = ops::ingest(&state.db, dest, raws, now, Some(record)).await?;
     let response = IngestResponse {
         batch_id: body.batch_id.clone(),
-        source: source.map(|s| s.slug.clone()),
+        source: source_slug.clone(),
         counts,
         results,
     };
-    if let Some(batch_id) = &body.batch_id {
-        let mut conn = state.db.pool().acquire().await?;
-        sources::record_batch(
-            &mut conn,
-            tenant_id,
-            &source_key,
-            batch_id,
-            &serde_json::to_string(&response).unwrap_or_default(),
-            now,
-        )
-        .await?;
-    }
     Ok((response, false))
 }
 
@@ -217,26 +215,8 @@ pub async fn ingest(
         ),
         None => None,
     };
-    let (response, replay) = run_ingest(&state, &tenant_id, source.as_ref(), body).await?;
-    if !replay {
-        let mut conn = state.db.pool().acquire().await?;
-        let change = Change {
-            action: "contacts.ingest",
-            resource_type: "contact_batch",
-            resource_id: response.batch_id.as_deref(),
-            tenant_id: Some(&tenant_id),
-            before: None,
-            after: Some(json!({"source": response.source, "counts": response.counts})),
-        };
-        audit::record(
-            &mut conn,
-            &Actor::from(&principal),
-            &meta,
-            change,
-            state.now(),
-        )
-        .await?;
-    }
+    let caller = audit::caller(&principal, &meta);
+    let (response, replay) = run_ingest(&state, &caller, &tenant_id, source.as_ref(), body).await?;
     Ok(ingest_reply(response, replay))
 }
 

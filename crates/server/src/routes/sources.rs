@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::ingest::{IngestRequest, IngestResponse, header, run_ingest};
-use crate::audit::{self, Actor, Change};
+use crate::audit::{self, Actor, Caller, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiBytes, ApiJson, RequestMeta, parse_json};
@@ -490,25 +490,17 @@ async fn webhook(
     body: Bytes,
 ) -> ApiResult<Response> {
     let (source, request) = verified_source(&state, kind, &headers, &body).await?;
-    let (response, replay): (IngestResponse, bool) =
-        run_ingest(&state, &source.tenant_id, Some(&source), request).await?;
-    if !replay {
-        let mut conn = state.db.pool().acquire().await?;
-        let actor = Actor {
+    // The webhook's change is made by its source, from the sender's address.
+    let caller = Caller {
+        actor: Actor {
             kind: ee_core::auth::ActorKind::System,
             id: Some(source.id.clone()),
             label: Some(format!("webhook:{}", source.slug)),
-        };
-        let change = Change {
-            action: "contacts.ingest",
-            resource_type: "contact_batch",
-            resource_id: response.batch_id.as_deref(),
-            tenant_id: Some(&source.tenant_id),
-            before: None,
-            after: Some(json!({"source": source.slug, "counts": response.counts})),
-        };
-        audit::record(&mut conn, &actor, &meta, change, state.now()).await?;
-    }
+        },
+        origin: meta.origin(),
+    };
+    let (response, replay): (IngestResponse, bool) =
+        run_ingest(&state, &caller, &source.tenant_id, Some(&source), request).await?;
     let mut reply = axum::response::IntoResponse::into_response(Json(response));
     if replay {
         reply.headers_mut().insert(

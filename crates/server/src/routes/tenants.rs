@@ -3,9 +3,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ee_core::ValidationErrors;
 use ee_core::tenant::{validate_name, validate_slug};
-use ee_core::timefmt::to_rfc3339;
-use ee_store::tenants::{self, NewTenant, Tenant};
-use serde::{Deserialize, Serialize};
+use ee_store::tenants::{self, Tenant};
+use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -15,33 +14,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TenantOut {
-    pub id: String,
-    pub name: String,
-    pub slug: String,
-    #[schema(value_type = Object)]
-    pub settings: Value,
-    pub is_active: bool,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<Tenant> for TenantOut {
-    fn from(t: Tenant) -> Self {
-        Self {
-            settings: serde_json::from_str(&t.settings)
-                .unwrap_or_else(|_| Value::Object(Default::default())),
-            is_active: t.is_active == 1,
-            created_at: to_rfc3339(t.created_at),
-            updated_at: to_rfc3339(t.updated_at),
-            id: t.id,
-            name: t.name,
-            slug: t.slug,
-        }
-    }
-}
+pub use ee_app::tenants::TenantOut;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,38 +56,13 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<TenantOut>)> {
     principal.require_admin()?;
-    let mut errors = ValidationErrors::new();
-    validate_name(&body.name, "name", &mut errors);
-    validate_slug(&body.slug, "slug", &mut errors);
-    check_settings(body.settings.as_ref(), &mut errors);
-    errors.into_result()?;
-    let settings = body
-        .settings
-        .unwrap_or_else(|| Value::Object(Default::default()))
-        .to_string();
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let tenant = tenants::insert(
-        &mut tx,
-        NewTenant {
-            name: body.name.trim(),
-            slug: &body.slug,
-            settings: &settings,
-        },
-        now,
-    )
-    .await?;
-    let out = TenantOut::from(tenant);
-    let change = Change {
-        action: "tenant.create",
-        resource_type: "tenant",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
+    let input = ee_app::tenants::NewTenantInput {
+        name: body.name,
+        slug: body.slug,
+        settings: body.settings,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    let caller = audit::caller(&principal, &meta);
+    let out = ee_app::tenants::create(&state.db, &caller, input, state.now()).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 

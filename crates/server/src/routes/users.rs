@@ -3,47 +3,20 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ee_core::ValidationErrors;
 use ee_core::address::check_syntax;
-use ee_core::auth::{Role, validate_password};
-use ee_core::timefmt::to_rfc3339;
-use ee_store::users::{self, NewUser, User};
-use ee_store::{AnyConnection, StoreError, sessions, tenants};
-use serde::{Deserialize, Serialize};
+use ee_core::auth::validate_password;
+use ee_store::users::{self, User};
+use ee_store::{AnyConnection, sessions};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{Page, PageParams};
 use crate::audit::{self, Actor, Change};
-use crate::auth::{Principal, passwords};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserOut {
-    pub id: String,
-    pub email: String,
-    pub username: Option<String>,
-    /// `admin` or `user`.
-    pub role: String,
-    pub tenant_id: Option<String>,
-    pub is_active: bool,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<User> for UserOut {
-    fn from(u: User) -> Self {
-        Self {
-            id: u.id,
-            email: u.email,
-            username: u.username,
-            role: u.role,
-            tenant_id: u.tenant_id,
-            is_active: u.is_active == 1,
-            created_at: to_rfc3339(u.created_at),
-            updated_at: to_rfc3339(u.updated_at),
-        }
-    }
-}
+pub use ee_app::users::UserOut;
+use ee_app::users::{check_role_and_tenant, hash_password};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -68,38 +41,6 @@ pub struct UpdateUser {
     pub is_active: Option<bool>,
 }
 
-/// Checks the role/tenant pair; the tenant must exist.
-async fn check_role_and_tenant(
-    conn: &mut AnyConnection,
-    role: &str,
-    tenant_id: Option<&str>,
-    errors: &mut ValidationErrors,
-) -> ApiResult<()> {
-    match (Role::parse(role), tenant_id) {
-        (None, _) => errors.add("role", "must be admin or user"),
-        (Some(Role::Admin), Some(_)) => errors.add(
-            "tenant_id",
-            "must be absent for an admin (admins see all tenants)",
-        ),
-        (Some(Role::User), None) => errors.add("tenant_id", "is required for a user"),
-        (Some(Role::User), Some(id)) => match tenants::get(conn, id).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound) => errors.add("tenant_id", "names no tenant"),
-            Err(e) => return Err(e.into()),
-        },
-        (Some(Role::Admin), None) => {}
-    }
-    Ok(())
-}
-
-/// Hashes a password, mapping a failure (which only a bug could cause) to a 500.
-pub async fn hash_password(password: String) -> ApiResult<String> {
-    passwords::hash_blocking(password).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })
-}
-
 /// Creates an account (admin).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = UserOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -111,40 +52,15 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<UserOut>)> {
     principal.require_admin()?;
-    let email = body.email.trim().to_lowercase();
-    let mut errors = ValidationErrors::new();
-    if let Err(e) = check_syntax(&email) {
-        errors.add("email", e.to_string());
-    }
-    validate_password(&body.password, "password", &mut errors);
-    let mut tx = state.db.begin().await?;
-    check_role_and_tenant(&mut tx, &body.role, body.tenant_id.as_deref(), &mut errors).await?;
-    errors.into_result()?;
-    let hash = hash_password(body.password).await?;
-    let now = state.now();
-    let user = users::insert(
-        &mut tx,
-        NewUser {
-            tenant_id: body.tenant_id.as_deref(),
-            email: &email,
-            username: body.username.as_deref(),
-            password_hash: &hash,
-            role: &body.role,
-        },
-        now,
-    )
-    .await?;
-    let out = UserOut::from(user);
-    let change = Change {
-        action: "user.create",
-        resource_type: "user",
-        resource_id: Some(&out.id),
-        tenant_id: out.tenant_id.as_deref(),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
+    let input = ee_app::users::NewUserInput {
+        email: body.email,
+        password: body.password,
+        role: body.role,
+        tenant: body.tenant_id,
+        username: body.username,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    let caller = audit::caller(&principal, &meta);
+    let out = ee_app::users::create(&state.db, &caller, input, state.now()).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -243,8 +159,10 @@ pub async fn update(
     if body.tenant_id.is_some() {
         user.tenant_id = body.tenant_id.clone();
     }
-    check_role_and_tenant(&mut tx, &user.role, user.tenant_id.as_deref(), &mut errors).await?;
+    let tenant_id =
+        check_role_and_tenant(&mut tx, &user.role, user.tenant_id.as_deref(), &mut errors).await?;
     errors.into_result()?;
+    user.tenant_id = tenant_id;
     if let Some(username) = body.username {
         user.username = Some(username);
     }

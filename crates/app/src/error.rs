@@ -1,0 +1,36 @@
+//! What a use-case can answer besides success; each front door maps it once (HTTP status,
+//! CLI message, job error).
+
+use ee_core::ValidationErrors;
+use ee_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Input that breaks a rule, by field.
+    #[error("invalid input: {}", .0.summary())]
+    Invalid(#[from] ValidationErrors),
+    /// What the caller named does not exist (or belongs to another tenant).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A failure that is ours (hashing, sealing), described without secrets.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// `NotFound(what)` for a missing row, the store's error otherwise.
+    pub fn from_store(what: &'static str) -> impl Fn(StoreError) -> AppError {
+        move |e| match e {
+            StoreError::NotFound => AppError::NotFound(what),
+            other => AppError::Store(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Store(e.into())
+    }
+}

@@ -1,0 +1,100 @@
+//! Tenants: the brands this installation serves.
+
+use ee_core::ValidationErrors;
+use ee_core::tenant::{validate_name, validate_slug};
+use ee_core::timefmt::to_rfc3339;
+use ee_store::tenants::{self, NewTenant, Tenant};
+use ee_store::{AnyConnection, Db};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::AppError;
+use crate::audit::{self, Caller, Change};
+
+/// A tenant as the API answers it and the audit log records it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantOut {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Tenant> for TenantOut {
+    fn from(t: Tenant) -> Self {
+        Self {
+            settings: serde_json::from_str(&t.settings)
+                .unwrap_or_else(|_| Value::Object(Default::default())),
+            is_active: t.is_active == 1,
+            created_at: to_rfc3339(t.created_at),
+            updated_at: to_rfc3339(t.updated_at),
+            id: t.id,
+            name: t.name,
+            slug: t.slug,
+        }
+    }
+}
+
+/// What a new tenant is made of.
+#[derive(Debug, Clone)]
+pub struct NewTenantInput {
+    pub name: String,
+    pub slug: String,
+    /// A JSON object; `{}` when absent.
+    pub settings: Option<Value>,
+}
+
+/// Creates a tenant, audited in the same transaction.
+pub async fn create(
+    db: &Db,
+    caller: &Caller,
+    input: NewTenantInput,
+    now: i64,
+) -> Result<TenantOut, AppError> {
+    let mut errors = ValidationErrors::new();
+    validate_name(&input.name, "name", &mut errors);
+    validate_slug(&input.slug, "slug", &mut errors);
+    if input.settings.as_ref().is_some_and(|s| !s.is_object()) {
+        errors.add("settings", "must be a JSON object");
+    }
+    errors.into_result()?;
+    let settings = input
+        .settings
+        .unwrap_or_else(|| Value::Object(Default::default()))
+        .to_string();
+    let mut tx = db.begin().await?;
+    let tenant = tenants::insert(
+        &mut tx,
+        NewTenant {
+            name: input.name.trim(),
+            slug: &input.slug,
+            settings: &settings,
+        },
+        now,
+    )
+    .await?;
+    let out = TenantOut::from(tenant);
+    let change = Change {
+        action: "tenant.create",
+        resource_type: "tenant",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&out.id),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    };
+    audit::record(&mut tx, caller, change, now).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// A tenant by slug or id.
+pub async fn find(conn: &mut AnyConnection, key: &str) -> Result<Tenant, AppError> {
+    tenants::get_by_slug_or_id(conn, key)
+        .await
+        .map_err(AppError::from_store("tenant"))
+}

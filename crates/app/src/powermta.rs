@@ -219,6 +219,27 @@ pub async fn deploy(services: &Services, settings: &PmtaSettings) -> Result<Repo
     Ok(pmta_deploy::deploy(target, &plan, &generated.config, &keys, &stamp).await)
 }
 
+/// Deploys the configuration (see `deploy`) and records the attempt, whatever its outcome,
+/// in the audit log with its report. The API and the CLI both deploy through this.
+pub async fn deploy_audited(
+    services: &Services,
+    caller: &crate::audit::Caller,
+) -> Result<Report, PmtaError> {
+    let report = deploy(services, &services.pmta).await?;
+    let mut tx = services.db.begin().await?;
+    let change = crate::audit::Change {
+        action: "powermta.deploy",
+        resource_type: "powermta",
+        resource_id: Some(&report.target),
+        tenant_id: None,
+        before: None,
+        after: serde_json::to_value(&report).ok(),
+    };
+    crate::audit::record(&mut tx, caller, change, services.clock.now_ms()).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(report)
+}
+
 /// The scheduled poll of PowerMTA's management interface: its status for `/metrics`, or
 /// why it could not be read (and an alert). Not configured: says so.
 pub async fn poll_status(

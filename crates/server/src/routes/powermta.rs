@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use ee_app::powermta::PmtaError;
 use ee_connectors::pmta_deploy::{Outcome, Report};
 
-use crate::audit::{self, Actor, Change};
+use crate::audit;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::RequestMeta;
@@ -58,7 +58,8 @@ pub async fn deploy(
     meta: RequestMeta,
 ) -> ApiResult<Json<Report>> {
     principal.require_admin()?;
-    let report = ee_app::powermta::deploy(&state.services, &state.services.pmta)
+    let caller = audit::caller(&principal, &meta);
+    let report = ee_app::powermta::deploy_audited(&state.services, &caller)
         .await
         .map_err(|e| match e {
             PmtaError::Store(e) => ApiError::from(e),
@@ -68,18 +69,6 @@ pub async fn deploy(
                 ApiError::internal()
             }
         })?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let change = Change {
-        action: "powermta.deploy",
-        resource_type: "powermta",
-        resource_id: Some(&report.target),
-        tenant_id: None,
-        before: None,
-        after: serde_json::to_value(&report).ok(),
-    };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
     if report.outcome == Outcome::Deployed {
         return Ok(Json(report));
     }

@@ -1,0 +1,111 @@
+//! `tenant create`, `user create`, `api-key create`: the same use-cases as the API.
+
+use super::*;
+
+/// A use-case's error as one line naming the command-line flag (`tenant_id` is
+/// `--tenant`, `expires_at` is `--expires-at`).
+pub(super) fn app_error(e: ee_app::AppError) -> anyhow::Error {
+    match e {
+        ee_app::AppError::Invalid(errors) => {
+            let flags: Vec<String> = errors
+                .0
+                .iter()
+                .map(|e| {
+                    let flag = match e.field.as_str() {
+                        "tenant_id" => "tenant".to_owned(),
+                        other => other.replace('_', "-"),
+                    };
+                    format!("--{flag}: {}", e.message)
+                })
+                .collect();
+            anyhow::anyhow!("invalid input: {}", flags.join("; "))
+        }
+        ee_app::AppError::NotFound(what) => anyhow::anyhow!("no {what} has the slug or id given"),
+        ee_app::AppError::Store(StoreError::Conflict(what)) => {
+            anyhow::anyhow!("{what} already exists")
+        }
+        other => other.into(),
+    }
+}
+
+pub(super) async fn tenant_create(
+    config: &Config,
+    name: &str,
+    slug: &str,
+    settings: &str,
+) -> anyhow::Result<()> {
+    let settings = match serde_json::from_str::<serde_json::Value>(settings) {
+        Ok(v) if v.is_object() => v,
+        _ => bail!("invalid input: --settings: must be a JSON object"),
+    };
+    let db = open_db(config).await?;
+    let input = ee_app::tenants::NewTenantInput {
+        name: name.to_owned(),
+        slug: slug.to_owned(),
+        settings: Some(settings),
+    };
+    let tenant = ee_app::tenants::create(&db, &Caller::cli(), input, Clock::System.now_ms())
+        .await
+        .map_err(app_error)?;
+    println!("{}", tenant.id);
+    Ok(())
+}
+
+pub(super) async fn user_create(
+    config: &Config,
+    email: &str,
+    role: &str,
+    tenant: Option<&str>,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(ee_core::auth::generate_password);
+    let db = open_db(config).await?;
+    let input = ee_app::users::NewUserInput {
+        email: email.to_owned(),
+        password: password.clone(),
+        role: role.to_owned(),
+        tenant: tenant.map(str::to_owned),
+        username: None,
+    };
+    let user = ee_app::users::create(&db, &Caller::cli(), input, Clock::System.now_ms())
+        .await
+        .map_err(app_error)?;
+    println!("{}", user.id);
+    if generated {
+        println!("password: {password}");
+    }
+    Ok(())
+}
+
+pub(super) async fn api_key_create(
+    config: &Config,
+    tenant: &str,
+    name: &str,
+    expires_at: Option<&str>,
+) -> anyhow::Result<()> {
+    let expires_at = match expires_at {
+        None => None,
+        Some(text) => Some(ee_core::timefmt::parse_rfc3339(text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid input: --expires-at: must be an RFC 3339 date-time, e.g. 2027-01-01T00:00:00Z"
+            )
+        })?),
+    };
+    let db = open_db(config).await?;
+    let input = ee_app::api_keys::NewKeyInput {
+        tenant: tenant.to_owned(),
+        name: name.to_owned(),
+        expires_at,
+        created_by: None,
+    };
+    let (stored, key) =
+        ee_app::api_keys::create(&db, &Caller::cli(), input, Clock::System.now_ms())
+            .await
+            .map_err(app_error)?;
+    println!(
+        "id:  {}\nkey: {key}\nThe key is not stored and is not shown again.",
+        stored.id
+    );
+    Ok(())
+}

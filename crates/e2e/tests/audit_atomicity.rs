@@ -16,18 +16,18 @@ async fn refuse(app: &TestApp, table: &str, condition: &str) {
     let pool = app.db.pool();
     let statements = match app.db.backend() {
         Backend::Sqlite => vec![format!(
-            "CREATE TRIGGER ee_test_refuse BEFORE INSERT ON {table} \
+            "CREATE TRIGGER ee_test_refuse_{table} BEFORE INSERT ON {table} \
              WHEN {condition} BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
         )],
         Backend::Postgres => vec![
             format!(
-                "CREATE OR REPLACE FUNCTION ee_test_refuse() RETURNS trigger AS $$ BEGIN \
+                "CREATE OR REPLACE FUNCTION ee_test_refuse_{table}() RETURNS trigger AS $$ BEGIN \
                  IF {condition} THEN RAISE EXCEPTION 'refused by test'; END IF; \
                  RETURN NEW; END $$ LANGUAGE plpgsql"
             ),
             format!(
-                "CREATE TRIGGER ee_test_refuse BEFORE INSERT ON {table} \
-                 FOR EACH ROW EXECUTE FUNCTION ee_test_refuse()"
+                "CREATE TRIGGER ee_test_refuse_{table} BEFORE INSERT ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION ee_test_refuse_{table}()"
             ),
         ],
     };
@@ -41,8 +41,8 @@ async fn refuse(app: &TestApp, table: &str, condition: &str) {
 
 async fn allow_again(app: &TestApp, table: &str) {
     let sql = match app.db.backend() {
-        Backend::Sqlite => "DROP TRIGGER ee_test_refuse".to_owned(),
-        Backend::Postgres => format!("DROP TRIGGER ee_test_refuse ON {table}"),
+        Backend::Sqlite => format!("DROP TRIGGER ee_test_refuse_{table}"),
+        Backend::Postgres => format!("DROP TRIGGER ee_test_refuse_{table} ON {table}"),
     };
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(app.db.pool())

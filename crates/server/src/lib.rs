@@ -164,6 +164,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     doc.merge(system_doc);
     doc.merge(bulk_doc);
     doc.merge(upload_doc);
+    let doc = openapi::finish(doc);
     (
         system_routes
             .merge(api_routes)

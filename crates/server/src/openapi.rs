@@ -55,3 +55,139 @@ impl Modify for SecuritySchemes {
         );
     }
 }
+
+/// The finishing pass over the generated document, for what the derive macros leave out
+/// or get wrong, applied to every operation alike:
+/// - an operationId unique across the document (`<tag>_<handler>`: utoipa names each
+///   operation after its handler, and seventeen handlers are called `list`);
+/// - a parameter declared in the path but absent from the path template is a query
+///   parameter (`IntoParams` defaults to the path), required only when not nullable;
+/// - every response has a description (its status's reason phrase when none was given);
+/// - the errors every operation can answer are listed: 400 (malformed request, two
+///   credentials), 401 (secured operations), 413 and 422 (bodies and parameters), 429
+///   (the API's rate limit).
+pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let Ok(mut value) = serde_json::to_value(&doc) else {
+        return doc;
+    };
+    if let Some(paths) = value.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        let mut used = std::collections::HashSet::new();
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, operation) in item.iter_mut() {
+                if let Some(operation) = operation.as_object_mut() {
+                    finish_operation(path, method, operation, &mut used);
+                }
+            }
+        }
+    }
+    serde_json::from_value(value).unwrap_or(doc)
+}
+
+fn finish_operation(
+    path: &str,
+    method: &str,
+    operation: &mut serde_json::Map<String, serde_json::Value>,
+    used: &mut std::collections::HashSet<String>,
+) {
+    use serde_json::{Value, json};
+    let tag = operation["tags"][0]
+        .as_str()
+        .unwrap_or("api")
+        .replace('-', "_");
+    let handler = operation
+        .get("operationId")
+        .and_then(Value::as_str)
+        .unwrap_or(method)
+        .to_owned();
+    let mut id = format!("{tag}_{handler}");
+    if !used.insert(id.clone()) {
+        id = format!("{method}_{}", path.replace(['/', '{', '}', '-'], "_"));
+        used.insert(id.clone());
+    }
+    operation.insert("operationId".into(), json!(id));
+
+    if let Some(parameters) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for parameter in parameters.iter_mut() {
+            let name = parameter["name"].as_str().unwrap_or_default().to_owned();
+            if parameter["in"] == "path" && !path.contains(&format!("{{{name}}}")) {
+                let nullable = match &parameter["schema"]["type"] {
+                    Value::Array(types) => types.iter().any(|t| t == "null"),
+                    _ => parameter["schema"].get("oneOf").is_some(),
+                };
+                parameter["in"] = json!("query");
+                parameter["required"] = json!(!nullable);
+            }
+        }
+    }
+
+    let secured = operation
+        .get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|s| !s.is_empty());
+    let has_body = operation.contains_key("requestBody");
+    let has_parameters = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|p| !p.is_empty());
+    let responses = operation
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut();
+    let Some(responses) = responses else {
+        return;
+    };
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        })
+    };
+    let mut standard = vec![(
+        "400",
+        "The request is malformed, or carries two credentials",
+    )];
+    if secured {
+        standard.push(("401", "No valid credential"));
+    }
+    if has_body {
+        standard.push((
+            "413",
+            "The body is larger than allowed; `details.limit` says by how much",
+        ));
+    }
+    if has_body || has_parameters {
+        standard.push(("422", "A field or parameter is invalid; the error names it"));
+    }
+    if path.starts_with("/api/") {
+        standard.push((
+            "429",
+            "Too many requests; retry after the `retry-after` header",
+        ));
+    }
+    for (status, description) in standard {
+        responses
+            .entry(status)
+            .or_insert_with(|| error(description));
+    }
+    for (status, response) in responses.iter_mut() {
+        let missing = response
+            .get("description")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        if missing {
+            let reason = status
+                .parse::<u16>()
+                .ok()
+                .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+                .and_then(|code| code.canonical_reason())
+                .unwrap_or("Answer");
+            response["description"] = json!(reason);
+        }
+    }
+}

@@ -598,7 +598,7 @@ async fn bad_input_gets_a_clear_json_error() {
         )
         .await;
     assert_eq!(bad_user.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = bad_user.body["error"]["details"]
+    let fields: Vec<&str> = bad_user.body["error"]["details"]["errors"]
         .as_array()
         .unwrap()
         .iter()

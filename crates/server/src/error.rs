@@ -1,5 +1,6 @@
 //! The one place where errors become HTTP responses:
-//! `{"error": {"code": "…", "message": "…", "field"?: "…", "details"?: […]}}`.
+//! `{"error": {"code": "…", "message": "…", "field"?: "…", "details"?: {…}}}`; `details`
+//! is always an object (a validation failure's fields are in `details.errors`).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +23,8 @@ pub struct ErrorDetail {
     /// The first invalid field, for `validation_failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// More about the error, always an object: `errors` (each invalid field and why) for
+    /// `validation_failed`, the allowed next states of an illegal transition, a report.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
@@ -116,7 +119,7 @@ impl From<ValidationErrors> for ApiError {
             errors.summary(),
         );
         error.field = errors.0.first().map(|e| e.field.clone());
-        error.details = serde_json::to_value(&errors.0).ok();
+        error.details = Some(serde_json::json!({ "errors": errors.0 }));
         error
     }
 }
@@ -235,7 +238,14 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: self.message,
                 field: self.field,
-                details: self.details,
+                // One shape whatever set it: an object (a list goes under `errors`).
+                details: self.details.filter(|d| !d.is_null()).map(|d| {
+                    if d.is_object() {
+                        d
+                    } else {
+                        serde_json::json!({ "errors": d })
+                    }
+                }),
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();

@@ -64,7 +64,8 @@ impl Modify for SecuritySchemes {
 ///   parameter (`IntoParams` defaults to the path), required only when not nullable;
 /// - every response has a description (its status's reason phrase when none was given);
 /// - the errors every operation can answer are listed: 400 (malformed request, two
-///   credentials), 401 (secured operations), 413 and 422 (bodies and parameters), 429
+///   credentials), 401 (secured operations), 404 (operations naming a row or a tenant),
+///   413 and 422 (bodies and parameters), 429
 ///   (the API's rate limit).
 pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let Ok(mut value) = serde_json::to_value(&doc) else {
@@ -135,6 +136,15 @@ fn finish_operation(
         .get("parameters")
         .and_then(Value::as_array)
         .is_some_and(|p| !p.is_empty());
+    let names_a_row = path.contains('{')
+        || has_body
+        || operation
+            .get("parameters")
+            .and_then(Value::as_array)
+            .is_some_and(|p| {
+                p.iter()
+                    .any(|p| p["name"] == "tenant" || p["name"] == "tenant_id")
+            });
     let responses = operation
         .entry("responses")
         .or_insert_with(|| json!({}))
@@ -159,6 +169,12 @@ fn finish_operation(
         standard.push((
             "413",
             "The body is larger than allowed; `details.limit` says by how much",
+        ));
+    }
+    if names_a_row {
+        standard.push((
+            "404",
+            "What the request names does not exist, or is another tenant's",
         ));
     }
     if has_body || has_parameters {

@@ -25,10 +25,10 @@ pub struct AuditEntryOut {
     pub resource_type: String,
     pub resource_id: Option<String>,
     /// The resource before the change (null for a creation).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub before: Value,
     /// The resource after the change (null for a deletion).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub after: Value,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,

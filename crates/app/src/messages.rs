@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ee_core::delivery::TenantDelivery;
+use ee_core::delivery::{MessageState, TenantDelivery};
 use ee_core::template;
 use ee_store::messages::{self, Message, NewMessage};
 use ee_store::{StoreError, contacts as contact_store, domains, suppressions, templates};
@@ -203,7 +203,7 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
     // Refused before queueing: suppressed addresses, and campaign mail over the cap.
     let hash = ee_core::contacts::address_hash(&to_email);
     let suppressed = suppressions::reasons_for(&mut conn, &tenant.id, &[hash]).await?;
-    let mut state = "queued";
+    let mut state = MessageState::Queued;
     let mut reason = suppressed
         .values()
         .next()
@@ -222,7 +222,7 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         }
     }
     if reason.is_some() {
-        state = "suppressed";
+        state = MessageState::Suppressed;
     }
     let new = NewMessage {
         id: id.clone(),
@@ -256,13 +256,16 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         headers: serde_json::to_string(&req.headers).unwrap_or_else(|_| "{}".into()),
         track_opens: req.track_opens.unwrap_or(settings.track_opens),
         track_clicks: req.track_clicks.unwrap_or(settings.track_clicks),
-        state: state.to_owned(),
+        state: state.as_str().to_owned(),
         state_reason: reason.clone(),
         not_before: req.send_at.unwrap_or(now).max(now),
     };
-    match messages::insert(&mut conn, &new, now).await {
+    // The message and its first event, in one transaction.
+    let mut tx = services.db.begin().await?;
+    match messages::insert(&mut tx, &new, now).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
+            drop(tx);
             // A concurrent request with the same key won: answer with its message.
             if let Some(key) = &req.idempotency_key
                 && let Some(existing) =
@@ -270,19 +273,21 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
             {
                 return Ok((existing, true));
             }
+            return Err(QueueError::Store(StoreError::Conflict("message".into())));
         }
         Err(e) => return Err(e.into()),
     }
-    let message = messages::get(&mut conn, &id, None).await?;
+    let message = messages::get(&mut tx, &id, None).await?;
     messages::add_event(
-        &mut conn,
+        &mut tx,
         &message,
-        state,
+        state.as_str(),
         None,
         reason.as_deref(),
         None,
         now,
     )
     .await?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok((message, false))
 }

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod login_throttle;
 pub mod outbound;
 pub mod rotation;
+pub mod route;
 pub mod schedule;
 pub mod secrets;
 pub mod segment;

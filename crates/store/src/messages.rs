@@ -206,7 +206,7 @@ pub async fn claim_due(
 /// The end of an attempt, written only while the lease is ours.
 #[derive(Debug, Clone)]
 pub struct Attempt<'a> {
-    pub state: &'a str,
+    pub state: ee_core::delivery::MessageState,
     pub reason: Option<&'a str>,
     pub code: Option<i64>,
     pub reply: Option<&'a str>,
@@ -226,14 +226,14 @@ pub async fn finish(
     attempt: &Attempt<'_>,
     now: i64,
 ) -> Result<bool> {
-    let sent_at = (attempt.state == "sent").then_some(now);
+    let sent_at = (attempt.state == ee_core::delivery::MessageState::Sent).then_some(now);
     let done = sqlx::query(
         "UPDATE messages SET state = $1, state_reason = $2, last_code = $3, last_reply = $4, \
          ip_id = COALESCE($5, ip_id), route = COALESCE($6, route), next_attempt_at = COALESCE($7, next_attempt_at), \
          links = COALESCE($8, links), sent_at = COALESCE($9, sent_at), lease_token = NULL, lease_until = NULL, \
          updated_at = $10, attempts = attempts - $13 WHERE id = $11 AND lease_token = $12",
     )
-    .bind(attempt.state)
+    .bind(attempt.state.as_str())
     .bind(attempt.reason)
     .bind(attempt.code)
     .bind(attempt.reply)
@@ -252,7 +252,7 @@ pub async fn finish(
         add_event(
             conn,
             message,
-            attempt.state,
+            attempt.state.as_str(),
             attempt.code,
             attempt.reply.or(attempt.reason),
             attempt.ip_id,
@@ -410,7 +410,7 @@ pub struct Sent<'a> {
     pub code: i64,
     pub reply: &'a str,
     pub ip_id: Option<&'a str>,
-    pub route: &'a str,
+    pub route: String,
     pub links: &'a str,
 }
 

@@ -359,7 +359,7 @@ async fn messages_marked_sent_in_bulk_only_under_our_lease() {
             code: 250,
             reply: "2.0.0 Ok: queued as 'X'",
             ip_id: None,
-            route: "relay:r",
+            route: "relay:r".to_owned(),
             links: "[]",
         })
         .collect();

@@ -21,7 +21,10 @@ use ee_app::Services;
 use ee_app::delivery::*;
 use ee_app::validation::mx_outcome;
 use ee_core::contacts::MxOutcome;
-use ee_core::delivery::{self as rules, IpCandidate, Mode, Outcome, Provider, TenantDelivery};
+use ee_core::delivery::{
+    self as rules, IpCandidate, MessageState, Mode, Outcome, Provider, TenantDelivery,
+};
+use ee_core::route::Route;
 use ee_core::template;
 use ee_core::tracking::{self, Kind};
 use ee_mail::message::{Outgoing, Signer};
@@ -146,9 +149,9 @@ impl Engine {
                         message_id = %message.id,
                         recipient_domain = domain_of(&message.to_email),
                         ip_id = r.ip_id.as_deref().unwrap_or(""),
-                        route = r.route.as_deref().unwrap_or(""),
+                        route = r.route.as_ref().map(Route::to_string).unwrap_or_default(),
                         code = r.code.unwrap_or(0),
-                        state = r.state,
+                        state = r.state.as_str(),
                         duration_ms = started.elapsed().as_millis() as u64,
                         "delivery attempt"
                     );
@@ -171,7 +174,9 @@ impl Engine {
         // successes (no contact to update) in bulk.
         let now = self.services.clock.now_ms();
         let (plain, rest): (Vec<_>, Vec<_>) = done.iter().partition(|(message, result)| {
-            result.state == "sent" && message.contact_id.is_none() && result.code.is_some()
+            result.state == MessageState::Sent
+                && message.contact_id.is_none()
+                && result.code.is_some()
         });
         let sent: Vec<messages::Sent<'_>> = plain
             .iter()
@@ -180,7 +185,11 @@ impl Engine {
                 code: result.code.unwrap_or(250),
                 reply: result.reply.as_deref().unwrap_or(""),
                 ip_id: result.ip_id.as_deref(),
-                route: result.route.as_deref().unwrap_or(""),
+                route: result
+                    .route
+                    .as_ref()
+                    .map(Route::to_string)
+                    .unwrap_or_default(),
                 links: result.links.as_deref().unwrap_or("[]"),
             })
             .collect();

@@ -4,12 +4,12 @@ use super::*;
 
 /// What one attempt came to.
 pub(super) struct Result1 {
-    pub(super) state: &'static str,
+    pub(super) state: MessageState,
     pub(super) reason: Option<String>,
     pub(super) code: Option<i64>,
     pub(super) reply: Option<String>,
     pub(super) ip_id: Option<String>,
-    pub(super) route: Option<String>,
+    pub(super) route: Option<Route>,
     pub(super) next_attempt_at: Option<i64>,
     pub(super) links: Option<String>,
     /// The attempt did not reach a server (no quota): not counted.
@@ -19,7 +19,7 @@ pub(super) struct Result1 {
 }
 
 impl Result1 {
-    pub(super) fn new(state: &'static str) -> Self {
+    pub(super) fn new(state: MessageState) -> Self {
         Self {
             state,
             reason: None,
@@ -44,13 +44,14 @@ impl Engine {
         result: &Result1,
         now: i64,
     ) -> Result<(), StoreError> {
+        let route = result.route.as_ref().map(Route::to_string);
         let attempt = Attempt {
             state: result.state,
             reason: result.reason.as_deref(),
             code: result.code,
             reply: result.reply.as_deref(),
             ip_id: result.ip_id.as_deref(),
-            route: result.route.as_deref(),
+            route: route.as_deref(),
             next_attempt_at: result.next_attempt_at,
             links: result.links.as_deref(),
             uncounted: result.uncounted,
@@ -61,7 +62,7 @@ impl Engine {
         let detail =
             json!({"message_id": message.id, "reply": result.reply, "ip_id": result.ip_id});
         match result.state {
-            "sent" => {
+            MessageState::Sent => {
                 if let Some(contact) = &message.contact_id {
                     contact_store::add_event(
                         &mut *conn,
@@ -75,7 +76,7 @@ impl Engine {
                     .await?;
                 }
             }
-            "bounced" => {
+            MessageState::Bounced => {
                 if let Some(ip_id) = &result.ip_id
                     && let Ok(ip) = ee_store::ips::get(&mut *conn, ip_id, None).await
                 {
@@ -134,11 +135,11 @@ impl Engine {
             now,
         ) {
             Some(at) => {
-                result.state = "deferred";
+                result.state = MessageState::Deferred;
                 result.next_attempt_at = Some(at);
             }
             None => {
-                result.state = "expired";
+                result.state = MessageState::Expired;
                 result.reason = Some(format!(
                     "not delivered within {} h",
                     self.services.delivery.retry.max_age_secs / 3600
@@ -151,9 +152,9 @@ impl Engine {
 
 pub(super) fn reply_result(code: u16, text: String) -> Result1 {
     let state = match rules::classify(code) {
-        Outcome::Sent => "sent",
-        Outcome::Deferred => "deferred",
-        Outcome::Bounced => "bounced",
+        Outcome::Sent => MessageState::Sent,
+        Outcome::Deferred => MessageState::Deferred,
+        Outcome::Bounced => MessageState::Bounced,
     };
     let mut r = Result1::new(state);
     r.code = Some(i64::from(code));

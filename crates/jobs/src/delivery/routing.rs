@@ -12,7 +12,7 @@ impl Engine {
         let services = &self.services;
         let now = services.clock.now_ms();
         if now - message.queued_at > services.delivery.retry.max_age_secs * 1000 {
-            let mut r = Result1::new("expired");
+            let mut r = Result1::new(MessageState::Expired);
             r.reason = Some("older than the maximum age".into());
             return Ok(r);
         }
@@ -21,12 +21,12 @@ impl Engine {
             .suppressed
             .get(&(message.tenant_id.clone(), message.to_email.clone()))
         {
-            let mut r = Result1::new("suppressed");
+            let mut r = Result1::new(MessageState::Suppressed);
             r.reason = Some(format!("suppressed ({reason})"));
             return Ok(r);
         }
         let Some(tenant_context) = context.tenants.get(&message.tenant_id) else {
-            let mut r = Result1::new("failed");
+            let mut r = Result1::new(MessageState::Failed);
             r.reason = Some("the tenant is gone".into());
             return Ok(r);
         };
@@ -35,7 +35,7 @@ impl Engine {
         let relay = match &tenant_context.relay {
             Ok(relay) => relay.clone(),
             Err(reason) => {
-                let mut r = Result1::new("failed");
+                let mut r = Result1::new(MessageState::Failed);
                 r.reason = Some(reason.clone());
                 return Ok(r);
             }
@@ -48,7 +48,7 @@ impl Engine {
             }
             Ok(None) => {}
             Err(reason) => {
-                let mut r = Result1::new("failed");
+                let mut r = Result1::new(MessageState::Failed);
                 r.reason = Some(reason.clone());
                 return Ok(r);
             }
@@ -66,13 +66,13 @@ impl Engine {
                 } else {
                     "has no MX and no address"
                 };
-                let mut r = Result1::new("bounced");
+                let mut r = Result1::new(MessageState::Bounced);
                 r.code = Some(556);
                 r.reply = Some(format!("556 5.1.10 {domain} {why}: it accepts no mail"));
                 return Ok(r);
             }
             MxOutcome::Error if relay.is_none() => {
-                let mut r = self.retry(message, Result1::new("deferred"));
+                let mut r = self.retry(message, Result1::new(MessageState::Deferred));
                 r.reason = Some(format!("MX look-up for {domain} failed"));
                 return Ok(r);
             }
@@ -83,7 +83,7 @@ impl Engine {
             .map_or(Provider::Other, |h| Provider::of_mx(h));
 
         let Some(chosen) = self.choose_ip(context, &tenant.id, provider).await? else {
-            let mut r = Result1::new("deferred");
+            let mut r = Result1::new(MessageState::Deferred);
             r.uncounted = true;
             r.reason = Some("no sending IP with quota left: waiting for the next hour".into());
             r.next_attempt_at = Some((now / 3_600_000 + 1) * 3_600_000);
@@ -98,7 +98,7 @@ impl Engine {
             Ok(built) => built,
             Err(reason) => {
                 self.release(&chosen).await?;
-                let mut r = Result1::new("failed");
+                let mut r = Result1::new(MessageState::Failed);
                 r.reason = Some(reason);
                 return Ok(r);
             }
@@ -121,7 +121,7 @@ impl Engine {
                             .and_then(|p| String::from_utf8(p).ok());
                         let Some(password) = password else {
                             self.release(&chosen).await?;
-                            let mut r = Result1::new("failed");
+                            let mut r = Result1::new(MessageState::Failed);
                             r.reason = Some("the relay password cannot be opened".into());
                             return Ok(r);
                         };
@@ -134,7 +134,7 @@ impl Engine {
                     Ok(address) => address,
                     Err(reason) => {
                         self.release(&chosen).await?;
-                        let mut r = Result1::new("failed");
+                        let mut r = Result1::new(MessageState::Failed);
                         r.reason = Some(reason);
                         return Ok(r);
                     }
@@ -156,7 +156,7 @@ impl Engine {
                 (
                     ("relay".to_owned(), relay.id.clone()),
                     vec![endpoint],
-                    format!("relay:{}", relay.name),
+                    Route::Relay(relay.name.clone()),
                 )
             }
             None => {
@@ -209,18 +209,18 @@ impl Engine {
                         domain.clone(),
                     ),
                     endpoints,
-                    "direct".to_owned(),
+                    Route::Direct,
                 )
             }
         };
         if endpoints.is_empty() {
             self.release(&chosen).await?;
             if let Some(reason) = refused_mx {
-                let mut r = Result1::new("failed");
+                let mut r = Result1::new(MessageState::Failed);
                 r.reason = Some(reason);
                 return Ok(r);
             }
-            let mut r = self.retry(message, Result1::new("deferred"));
+            let mut r = self.retry(message, Result1::new(MessageState::Deferred));
             r.reason = Some(format!("no address for the MX hosts of {domain}"));
             return Ok(r);
         }
@@ -239,7 +239,7 @@ impl Engine {
         result.ip_id = chosen.ip_id.clone();
         result.route = Some(route);
         result.links = Some(serde_json::to_string(&links).unwrap_or_else(|_| "[]".into()));
-        if result.state == "deferred" {
+        if result.state == MessageState::Deferred {
             let reason = result.reason.take();
             let reached = result.reached_server;
             result = self.retry(message, result);
@@ -288,14 +288,14 @@ impl Engine {
                 }
             }
             let Some(mut c) = connection.take() else {
-                let mut r = Result1::new("deferred");
+                let mut r = Result1::new(MessageState::Deferred);
                 r.reason = Some(format!("cannot connect: {last_error}"));
                 return r;
             };
             let mut result = match c.send(from, to, data).await {
                 Ok(reply) => {
                     self.put_idle(key, c).await;
-                    let mut r = Result1::new("sent");
+                    let mut r = Result1::new(MessageState::Sent);
                     r.code = Some(i64::from(reply.code));
                     r.reply = Some(reply.text);
                     r
@@ -310,7 +310,7 @@ impl Engine {
                     continue;
                 }
                 Err(SmtpError::Network(e) | SmtpError::Unsent(e)) => {
-                    let mut r = Result1::new("deferred");
+                    let mut r = Result1::new(MessageState::Deferred);
                     r.reason = Some(format!("connection lost: {e}"));
                     r
                 }
@@ -475,21 +475,21 @@ impl Engine {
             email["reply_to_name"] = json!(reply_to);
             email["reply_to_email"] = json!(reply_to);
         }
-        let route = format!("mailwizz:{}", instance.name);
+        let route = Route::Mailwizz(instance.name.clone());
         let mut result = match client.create_transactional_email(&email).await {
             Ok(uid) => {
-                let mut r = Result1::new("sent");
+                let mut r = Result1::new(MessageState::Sent);
                 r.reply = Some(format!("MailWizz email_uid {uid}"));
                 r
             }
             Err(MailWizzError::Unavailable(reason)) => {
-                let mut r = self.retry(message, Result1::new("deferred"));
+                let mut r = self.retry(message, Result1::new(MessageState::Deferred));
                 r.reason = Some(format!("MailWizz unavailable: {reason}"));
                 r
             }
             Err(MailWizzError::Unauthorized) => {
                 // A key to fix, not a message to lose: retried on the schedule.
-                let mut r = self.retry(message, Result1::new("deferred"));
+                let mut r = self.retry(message, Result1::new(MessageState::Deferred));
                 r.reason = Some(format!(
                     "MailWizz instance `{}` refused the API key",
                     instance.name
@@ -497,7 +497,7 @@ impl Engine {
                 r
             }
             Err(e) => {
-                let mut r = Result1::new("failed");
+                let mut r = Result1::new(MessageState::Failed);
                 r.reason = Some(e.to_string());
                 r
             }

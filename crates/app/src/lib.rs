@@ -20,6 +20,7 @@ pub mod rendering;
 pub mod schedule;
 mod services;
 pub mod snapshot;
+pub mod sources;
 pub mod tenants;
 pub mod users;
 pub mod validation;

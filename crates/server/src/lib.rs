@@ -216,11 +216,15 @@ async fn rate_limit_api_only(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if request.uri().path().starts_with("/api/") {
-        ratelimit::enforce(state, request, next).await
-    } else {
-        next.run(request).await
+    if !request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
     }
+    let (parts, body) = request.into_parts();
+    if let Err(error) = state.limits.check_request(&parts) {
+        return error.into_response();
+    }
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -4,16 +4,13 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::request::Parts;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::auth::principal::presented_credential;
+use crate::auth::credentials::presented_credential;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 #[derive(Clone)]
 pub struct RateLimits {
@@ -54,24 +51,24 @@ impl RateLimits {
         self.per_credential.retain_recent();
         self.per_ip.retain_recent();
     }
-}
 
-pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    // Two credentials are refused by the handler; the client IP still counts them.
-    let credential = presented_credential(&parts.headers)
-        .ok()
-        .flatten()
-        .map(|c| ee_core::auth::token_digest(&c));
-    let ip = crate::extract::client_ip(&parts).map(|ip| ip.to_string());
-    if let Err(retry_after) = state.limits.check(credential, ip) {
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many requests; retry in {retry_after} s"),
-        );
-        error.retry_after_secs = Some(retry_after.max(1));
-        return error.into_response();
+    /// Counts a request against its credential's and its client's limits: a 429 naming
+    /// the wait when either is spent. Two credentials are refused by the handler; the
+    /// client IP still counts them.
+    pub fn check_request(&self, parts: &Parts) -> Result<(), ApiError> {
+        let credential = presented_credential(&parts.headers)
+            .ok()
+            .flatten()
+            .map(|c| ee_core::auth::token_digest(&c));
+        let ip = crate::extract::client_ip(parts).map(|ip| ip.to_string());
+        self.check(credential, ip).map_err(|retry_after| {
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests; retry in {retry_after} s"),
+            );
+            error.retry_after_secs = Some(retry_after.max(1));
+            error
+        })
     }
-    next.run(Request::from_parts(parts, body)).await
 }

@@ -1,6 +1,12 @@
 //! `tenant create`, `user create`, `api-key create`: the same use-cases as the API.
 
-use super::*;
+use anyhow::bail;
+use ee_app::audit::Caller;
+use ee_core::clock::Clock;
+use ee_store::StoreError;
+
+use super::files::open_db;
+use crate::config::Config;
 
 /// A use-case's error as one line naming the command-line flag (`tenant_id` is
 /// `--tenant`, `expires_at` is `--expires-at`).

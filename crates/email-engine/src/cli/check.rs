@@ -1,6 +1,10 @@
 //! `check dns` and `check blacklist`: one-off checks from the command line.
 
-use super::*;
+use anyhow::{Context, bail};
+use ee_store::StoreError;
+
+use super::files::open_db;
+use crate::config::Config;
 
 pub(super) async fn check_dns(
     config: &Config,

@@ -1,6 +1,6 @@
 //! `dkim generate`.
 
-use super::*;
+use anyhow::{Context, bail};
 
 pub(super) fn dkim_generate(
     algorithm: &str,

@@ -1,6 +1,9 @@
 //! The database and the files the commands write (owner-only where they hold secrets).
 
-use super::*;
+use anyhow::Context;
+use ee_store::Db;
+
+use crate::config::Config;
 
 pub(super) async fn open_db(config: &Config) -> anyhow::Result<Db> {
     crate::secrets::private_dir(&config.data_dir)?;

@@ -1,6 +1,12 @@
 //! `import`: a CSV file into a tenant, with a progress bar.
 
-use super::*;
+use anyhow::{Context, bail};
+use ee_core::clock::Clock;
+use ee_store::StoreError;
+
+use super::admin::app_error;
+use super::files::open_db;
+use crate::config::Config;
 
 pub(super) async fn import_csv(
     config: &Config,

@@ -9,27 +9,11 @@ mod pmta;
 mod serve;
 mod services;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use ee_app::audit::Caller;
-use ee_core::clock::Clock;
-use ee_server::bootstrap::{AdminBootstrap, ensure_admin};
-use ee_store::{Db, StoreError};
-use tracing_subscriber::EnvFilter;
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
-
-use admin::*;
-use check::*;
-use dkim::*;
-use files::*;
-use import::*;
-use pmta::*;
-use serve::*;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -203,15 +187,8 @@ struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
     /// What this node runs: everything, only the API, or only workers.
-    #[arg(long, value_enum, default_value_t = NodeRole::All)]
-    role: NodeRole,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum NodeRole {
-    All,
-    Api,
-    Worker,
+    #[arg(long, value_enum, default_value_t = serve::NodeRole::All)]
+    role: serve::NodeRole,
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,11 +250,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         listen,
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
-    init_logging(&config, matches!(cli.command, Command::Serve(_)))?;
+    serve::init_logging(&config, matches!(cli.command, Command::Serve(_)))?;
     match cli.command {
-        Command::Serve(args) => serve(config, args.role).await,
+        Command::Serve(args) => serve::serve(config, args.role).await,
         Command::Migrate => {
-            let db = open_db(&config).await?;
+            let db = files::open_db(&config).await?;
             println!("migrations applied ({})", db.backend().as_str());
             Ok(())
         }
@@ -286,17 +263,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             role,
             tenant,
             password,
-        }) => user_create(&config, &email, &role, tenant.as_deref(), password).await,
+        }) => admin::user_create(&config, &email, &role, tenant.as_deref(), password).await,
         Command::Tenant(TenantCommand::Create {
             name,
             slug,
             settings,
-        }) => tenant_create(&config, &name, &slug, &settings).await,
+        }) => admin::tenant_create(&config, &name, &slug, &settings).await,
         Command::ApiKey(ApiKeyCommand::Create {
             tenant,
             name,
             expires_at,
-        }) => api_key_create(&config, &tenant, &name, expires_at.as_deref()).await,
+        }) => admin::api_key_create(&config, &tenant, &name, expires_at.as_deref()).await,
         Command::Bench(BenchCommand::Import {
             rows,
             postgres_url,
@@ -321,25 +298,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             selector,
             domain,
             out,
-        }) => dkim_generate(&algorithm, &selector, domain.as_deref(), out.as_deref()),
+        }) => dkim::dkim_generate(&algorithm, &selector, domain.as_deref(), out.as_deref()),
         Command::Check(CheckCommand::Dns {
             domain,
             ips,
             dkim,
             json,
-        }) => check_dns(&config, &domain, &ips, &dkim, json).await,
+        }) => check::check_dns(&config, &domain, &ips, &dkim, json).await,
         Command::Check(CheckCommand::Blacklist { ip, json }) => {
-            check_blacklist(&config, &ip, json).await
+            check::check_blacklist(&config, &ip, json).await
         }
-        Command::Pmta(PmtaCommand::Config { out }) => pmta_config(&config, out.as_deref()).await,
-        Command::Pmta(PmtaCommand::Deploy) => pmta_deploy(&config).await,
+        Command::Pmta(PmtaCommand::Config { out }) => {
+            pmta::pmta_config(&config, out.as_deref()).await
+        }
+        Command::Pmta(PmtaCommand::Deploy) => pmta::pmta_deploy(&config).await,
         Command::Import {
             file,
             tenant,
             source,
             errors,
         } => {
-            import_csv(
+            import::import_csv(
                 &config,
                 &file,
                 &tenant,

@@ -1,6 +1,12 @@
 //! `pmta config` and `pmta deploy`.
 
-use super::*;
+use anyhow::Context;
+use ee_app::audit::Caller;
+use ee_core::clock::Clock;
+
+use super::files::{open_db, write_private};
+use super::services::{self};
+use crate::config::Config;
 
 /// Services for a one-off PowerMTA command.
 pub(super) async fn pmta_services(config: &Config) -> anyhow::Result<ee_app::Services> {

@@ -1,6 +1,24 @@
 //! `serve`: the API, the workers and the scheduler of one node, and its logging.
 
-use super::*;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Context;
+use ee_core::clock::Clock;
+use ee_server::bootstrap::{AdminBootstrap, ensure_admin};
+use tracing_subscriber::EnvFilter;
+
+use super::files::open_db;
+use super::services::{self, hostname};
+use crate::config::Config;
+
+/// What a node runs: everything, only the API, or only workers.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum NodeRole {
+    All,
+    Api,
+    Worker,
+}
 
 pub(super) fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
     let default_level = if serving {
@@ -29,16 +47,6 @@ pub(super) fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()>
         builder.try_init()
     };
     result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
-}
-
-/// The key of tracking and unsubscribe tokens: derived from the master key, so that
-/// every node of a cluster signs and checks the same tokens.
-pub(super) fn tracking_key(master_key: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    hasher.update(b"email-engine tracking tokens v1\0");
-    hasher.update(master_key);
-    hasher.finalize().to_vec()
 }
 
 pub(super) async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> {
@@ -137,14 +145,6 @@ pub(super) async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> 
     }
     db.close().await;
     Ok(())
-}
-
-pub(super) fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "node".into())
 }
 
 pub(super) async fn shutdown_signal() {

@@ -1,6 +1,9 @@
 //! The services every front door needs, built in one place from the configuration.
 
-use super::*;
+use ee_core::clock::Clock;
+use ee_store::Db;
+
+use crate::config::Config;
 
 /// The services of this node: the database, the clock, alert channels, DNS, the SMTP
 /// probe, the message pipeline (with the sealer that opens DKIM keys and relay passwords),
@@ -36,4 +39,22 @@ pub(super) fn build(
 /// rather than in a later job.
 pub(super) fn sealer(keys: &crate::secrets::Keys) -> anyhow::Result<ee_core::secrets::Sealer> {
     ee_core::secrets::Sealer::new(&keys.master_key).map_err(|e| anyhow::anyhow!("master key: {e}"))
+}
+
+/// The key of tracking and unsubscribe tokens: derived from the master key, so that
+/// every node of a cluster signs and checks the same tokens.
+pub(super) fn tracking_key(master_key: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"email-engine tracking tokens v1\0");
+    hasher.update(master_key);
+    hasher.finalize().to_vec()
+}
+
+pub(super) fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
 }

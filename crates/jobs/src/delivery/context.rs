@@ -1,6 +1,16 @@
 //! What a batch of messages and each of their tenants need, read once per batch.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ee_app::Services;
+use ee_app::delivery::tenant_delivery;
+use ee_app::validation::mx_outcome;
+use ee_core::contacts::MxOutcome;
+use ee_core::delivery::{Mode, TenantDelivery};
+use ee_store::messages::Message;
+use ee_store::{StoreError, relays, suppressions};
+use tokio::sync::Mutex;
 
 pub(super) struct TenantContext {
     pub(super) tenant: ee_store::tenants::Tenant,

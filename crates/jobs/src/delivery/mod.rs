@@ -6,6 +6,7 @@
 //! (relay, direct to MX or MailWizz; IP choice), `building` (tracking, DKIM, MIME),
 //! `outcome` (what an attempt came to, retries, recording).
 
+mod attempt;
 mod building;
 mod context;
 mod outcome;
@@ -19,23 +20,20 @@ use std::time::Duration;
 
 use ee_app::Services;
 use ee_app::delivery::*;
-use ee_app::validation::mx_outcome;
 use ee_core::contacts::MxOutcome;
-use ee_core::delivery::{
-    self as rules, IpCandidate, MessageState, Mode, Outcome, Provider, TenantDelivery,
-};
+use ee_core::delivery::{self as rules, IpCandidate, MessageState, Provider};
 use ee_core::route::Route;
 use ee_core::template;
 use ee_core::tracking::{self, Kind};
 use ee_mail::message::{Outgoing, Signer};
 use ee_mail::smtp::{Connection, Endpoint, Security, SmtpError};
 use ee_store::messages::{self, Attempt, Message};
-use ee_store::{StoreError, contacts as contact_store, domains, relays, suppressions};
+use ee_store::{StoreError, contacts as contact_store, domains, suppressions};
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 
+use attempt::{AttemptResult, reply_result};
 use context::{BatchContext, TenantContext};
-use outcome::{Result1, reply_result};
 
 type PoolKey = (String, String);
 

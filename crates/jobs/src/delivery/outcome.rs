@@ -1,39 +1,6 @@
-//! What one attempt came to, its retry, and its recording on the message.
+//! An attempt's retry, and its recording on the message.
 
 use super::*;
-
-/// What one attempt came to.
-pub(super) struct Result1 {
-    pub(super) state: MessageState,
-    pub(super) reason: Option<String>,
-    pub(super) code: Option<i64>,
-    pub(super) reply: Option<String>,
-    pub(super) ip_id: Option<String>,
-    pub(super) route: Option<Route>,
-    pub(super) next_attempt_at: Option<i64>,
-    pub(super) links: Option<String>,
-    /// The attempt did not reach a server (no quota): not counted.
-    pub(super) uncounted: bool,
-    /// A connection was made: the send counts against the IP's quota.
-    pub(super) reached_server: bool,
-}
-
-impl Result1 {
-    pub(super) fn new(state: MessageState) -> Self {
-        Self {
-            state,
-            reason: None,
-            code: None,
-            reply: None,
-            ip_id: None,
-            route: None,
-            next_attempt_at: None,
-            links: None,
-            uncounted: false,
-            reached_server: false,
-        }
-    }
-}
 
 impl Engine {
     pub(super) async fn record(
@@ -41,7 +8,7 @@ impl Engine {
         conn: &mut ee_store::AnyConnection,
         message: &Message,
         lease: &str,
-        result: &Result1,
+        result: &AttemptResult,
         now: i64,
     ) -> Result<(), StoreError> {
         let route = result.route.as_ref().map(Route::to_string);
@@ -127,7 +94,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn retry(&self, message: &Message, mut result: Result1) -> Result1 {
+    pub(super) fn retry(&self, message: &Message, mut result: AttemptResult) -> AttemptResult {
         let now = self.services.clock.now_ms();
         match self.services.delivery.retry.next_attempt(
             message.attempts.max(1) as u32,
@@ -148,16 +115,4 @@ impl Engine {
         }
         result
     }
-}
-
-pub(super) fn reply_result(code: u16, text: String) -> Result1 {
-    let state = match rules::classify(code) {
-        Outcome::Sent => MessageState::Sent,
-        Outcome::Deferred => MessageState::Deferred,
-        Outcome::Bounced => MessageState::Bounced,
-    };
-    let mut r = Result1::new(state);
-    r.code = Some(i64::from(code));
-    r.reply = Some(text);
-    r
 }

@@ -8,11 +8,11 @@ impl Engine {
         &self,
         context: &BatchContext,
         message: &Message,
-    ) -> Result<Result1, StoreError> {
+    ) -> Result<AttemptResult, StoreError> {
         let services = &self.services;
         let now = services.clock.now_ms();
         if now - message.queued_at > services.delivery.retry.max_age_secs * 1000 {
-            let mut r = Result1::new(MessageState::Expired);
+            let mut r = AttemptResult::new(MessageState::Expired);
             r.reason = Some("older than the maximum age".into());
             return Ok(r);
         }
@@ -21,12 +21,12 @@ impl Engine {
             .suppressed
             .get(&(message.tenant_id.clone(), message.to_email.clone()))
         {
-            let mut r = Result1::new(MessageState::Suppressed);
+            let mut r = AttemptResult::new(MessageState::Suppressed);
             r.reason = Some(format!("suppressed ({reason})"));
             return Ok(r);
         }
         let Some(tenant_context) = context.tenants.get(&message.tenant_id) else {
-            let mut r = Result1::new(MessageState::Failed);
+            let mut r = AttemptResult::new(MessageState::Failed);
             r.reason = Some("the tenant is gone".into());
             return Ok(r);
         };
@@ -35,7 +35,7 @@ impl Engine {
         let relay = match &tenant_context.relay {
             Ok(relay) => relay.clone(),
             Err(reason) => {
-                let mut r = Result1::new(MessageState::Failed);
+                let mut r = AttemptResult::new(MessageState::Failed);
                 r.reason = Some(reason.clone());
                 return Ok(r);
             }
@@ -48,7 +48,7 @@ impl Engine {
             }
             Ok(None) => {}
             Err(reason) => {
-                let mut r = Result1::new(MessageState::Failed);
+                let mut r = AttemptResult::new(MessageState::Failed);
                 r.reason = Some(reason.clone());
                 return Ok(r);
             }
@@ -66,13 +66,13 @@ impl Engine {
                 } else {
                     "has no MX and no address"
                 };
-                let mut r = Result1::new(MessageState::Bounced);
+                let mut r = AttemptResult::new(MessageState::Bounced);
                 r.code = Some(556);
                 r.reply = Some(format!("556 5.1.10 {domain} {why}: it accepts no mail"));
                 return Ok(r);
             }
             MxOutcome::Error if relay.is_none() => {
-                let mut r = self.retry(message, Result1::new(MessageState::Deferred));
+                let mut r = self.retry(message, AttemptResult::new(MessageState::Deferred));
                 r.reason = Some(format!("MX look-up for {domain} failed"));
                 return Ok(r);
             }
@@ -83,7 +83,7 @@ impl Engine {
             .map_or(Provider::Other, |h| Provider::of_mx(h));
 
         let Some(chosen) = self.choose_ip(context, &tenant.id, provider).await? else {
-            let mut r = Result1::new(MessageState::Deferred);
+            let mut r = AttemptResult::new(MessageState::Deferred);
             r.uncounted = true;
             r.reason = Some("no sending IP with quota left: waiting for the next hour".into());
             r.next_attempt_at = Some((now / 3_600_000 + 1) * 3_600_000);
@@ -98,7 +98,7 @@ impl Engine {
             Ok(built) => built,
             Err(reason) => {
                 self.release(&chosen).await?;
-                let mut r = Result1::new(MessageState::Failed);
+                let mut r = AttemptResult::new(MessageState::Failed);
                 r.reason = Some(reason);
                 return Ok(r);
             }
@@ -121,7 +121,7 @@ impl Engine {
                             .and_then(|p| String::from_utf8(p).ok());
                         let Some(password) = password else {
                             self.release(&chosen).await?;
-                            let mut r = Result1::new(MessageState::Failed);
+                            let mut r = AttemptResult::new(MessageState::Failed);
                             r.reason = Some("the relay password cannot be opened".into());
                             return Ok(r);
                         };
@@ -134,7 +134,7 @@ impl Engine {
                     Ok(address) => address,
                     Err(reason) => {
                         self.release(&chosen).await?;
-                        let mut r = Result1::new(MessageState::Failed);
+                        let mut r = AttemptResult::new(MessageState::Failed);
                         r.reason = Some(reason);
                         return Ok(r);
                     }
@@ -216,11 +216,11 @@ impl Engine {
         if endpoints.is_empty() {
             self.release(&chosen).await?;
             if let Some(reason) = refused_mx {
-                let mut r = Result1::new(MessageState::Failed);
+                let mut r = AttemptResult::new(MessageState::Failed);
                 r.reason = Some(reason);
                 return Ok(r);
             }
-            let mut r = self.retry(message, Result1::new(MessageState::Deferred));
+            let mut r = self.retry(message, AttemptResult::new(MessageState::Deferred));
             r.reason = Some(format!("no address for the MX hosts of {domain}"));
             return Ok(r);
         }
@@ -263,7 +263,7 @@ impl Engine {
         from: &str,
         to: &str,
         data: &[u8],
-    ) -> Result1 {
+    ) -> AttemptResult {
         let mut connection = self.take_idle(key).await;
         let mut reused = connection.is_some();
         loop {
@@ -288,14 +288,14 @@ impl Engine {
                 }
             }
             let Some(mut c) = connection.take() else {
-                let mut r = Result1::new(MessageState::Deferred);
+                let mut r = AttemptResult::new(MessageState::Deferred);
                 r.reason = Some(format!("cannot connect: {last_error}"));
                 return r;
             };
             let mut result = match c.send(from, to, data).await {
                 Ok(reply) => {
                     self.put_idle(key, c).await;
-                    let mut r = Result1::new(MessageState::Sent);
+                    let mut r = AttemptResult::new(MessageState::Sent);
                     r.code = Some(i64::from(reply.code));
                     r.reply = Some(reply.text);
                     r
@@ -310,7 +310,7 @@ impl Engine {
                     continue;
                 }
                 Err(SmtpError::Network(e) | SmtpError::Unsent(e)) => {
-                    let mut r = Result1::new(MessageState::Deferred);
+                    let mut r = AttemptResult::new(MessageState::Deferred);
                     r.reason = Some(format!("connection lost: {e}"));
                     r
                 }
@@ -449,7 +449,7 @@ impl Engine {
         tenant: &TenantContext,
         instance: &ee_store::mailwizz::Instance,
         client: &ee_connectors::mailwizz::Client,
-    ) -> Result1 {
+    ) -> AttemptResult {
         use ee_connectors::mailwizz::MailWizzError;
         let unsubscribe = unsubscribe_url(&self.services.delivery, &message.id);
         let (html, links) = self.tracked_html(message, &unsubscribe);
@@ -478,18 +478,18 @@ impl Engine {
         let route = Route::Mailwizz(instance.name.clone());
         let mut result = match client.create_transactional_email(&email).await {
             Ok(uid) => {
-                let mut r = Result1::new(MessageState::Sent);
+                let mut r = AttemptResult::new(MessageState::Sent);
                 r.reply = Some(format!("MailWizz email_uid {uid}"));
                 r
             }
             Err(MailWizzError::Unavailable(reason)) => {
-                let mut r = self.retry(message, Result1::new(MessageState::Deferred));
+                let mut r = self.retry(message, AttemptResult::new(MessageState::Deferred));
                 r.reason = Some(format!("MailWizz unavailable: {reason}"));
                 r
             }
             Err(MailWizzError::Unauthorized) => {
                 // A key to fix, not a message to lose: retried on the schedule.
-                let mut r = self.retry(message, Result1::new(MessageState::Deferred));
+                let mut r = self.retry(message, AttemptResult::new(MessageState::Deferred));
                 r.reason = Some(format!(
                     "MailWizz instance `{}` refused the API key",
                     instance.name
@@ -497,7 +497,7 @@ impl Engine {
                 r
             }
             Err(e) => {
-                let mut r = Result1::new(MessageState::Failed);
+                let mut r = AttemptResult::new(MessageState::Failed);
                 r.reason = Some(e.to_string());
                 r
             }

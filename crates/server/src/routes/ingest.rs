@@ -211,7 +211,15 @@ pub async fn ingest(
     let source_key = body.source_id.clone().or_else(|| body.source.clone());
     let source = match source_key {
         Some(key) => Some(
-            super::sources::source_for_ingest(&state, &principal, &meta, &tenant_id, &key).await?,
+            ee_app::sources::for_ingest(
+                &state.db,
+                &state.settings.sealer,
+                &audit::caller(&principal, &meta),
+                &tenant_id,
+                &key,
+                state.now(),
+            )
+            .await?,
         ),
         None => None,
     };

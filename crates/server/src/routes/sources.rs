@@ -3,7 +3,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use ee_core::timefmt::to_rfc3339;
 use ee_store::sources::{self, Source};
 use ee_store::{AnyConnection, tenants};
 use serde::{Deserialize, Serialize};
@@ -17,38 +16,10 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiBytes, ApiJson, RequestMeta, parse_json};
 use crate::state::AppState;
 
-const SECRET_PURPOSE: &str = "data-source-secret";
+use ee_app::sources::SECRET_PURPOSE;
+pub use ee_app::sources::SourceOut;
 /// Webhooks older than this are refused (replays).
 const WEBHOOK_TOLERANCE_SECS: i64 = 300;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SourceOut {
-    pub id: String,
-    pub tenant_id: String,
-    pub slug: String,
-    pub name: String,
-    /// scraper_pro, backlink_engine, csv or api.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// `{"route": true}` sends the source's contacts through the routing rules.
-    #[schema(value_type = Object)]
-    pub config: Value,
-    pub created_at: String,
-}
-
-impl From<Source> for SourceOut {
-    fn from(s: Source) -> Self {
-        Self {
-            id: s.id,
-            tenant_id: s.tenant_id,
-            slug: s.slug,
-            name: s.name,
-            kind: s.kind,
-            config: serde_json::from_str(&s.config).unwrap_or_default(),
-            created_at: to_rfc3339(s.created_at),
-        }
-    }
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SourceWithSecret {
@@ -74,75 +45,6 @@ async fn visible(conn: &mut AnyConnection, principal: &Principal, id: &str) -> A
     sources::get(conn, id, principal.scope())
         .await
         .map_err(ApiError::from_store("data source"))
-}
-
-/// The source an ingest names, created on first use when the tenant has none by that slug
-/// (the seeds' clients post `"source": "api"` or `"source_id": "scraper-pro-001"` without
-/// ever registering one). The new source is audited in its own transaction; its webhook
-/// secret is not shown (rotate it to sign webhooks).
-pub async fn source_for_ingest(
-    state: &AppState,
-    principal: &Principal,
-    meta: &RequestMeta,
-    tenant_id: &str,
-    key: &str,
-) -> ApiResult<Source> {
-    let mut conn = state.db.pool().acquire().await?;
-    if let Some(found) = sources::find(&mut conn, key, Some(tenant_id))
-        .await?
-        .into_iter()
-        .next()
-    {
-        return Ok(found);
-    }
-    drop(conn);
-    let slug = key.trim().to_ascii_lowercase();
-    let mut errors = ee_core::ValidationErrors::new();
-    ee_core::tenant::validate_slug(&slug, "source", &mut errors);
-    errors.into_result()?;
-    let kind = if slug.starts_with("scraper-pro") {
-        "scraper_pro"
-    } else if slug.starts_with("backlink") {
-        "backlink_engine"
-    } else {
-        "api"
-    };
-    let now = state.now();
-    let secret = ee_core::auth::random_token(32);
-    let sealed = state
-        .settings
-        .sealer
-        .seal(SECRET_PURPOSE, secret.as_bytes());
-    let mut tx = state.db.begin().await?;
-    let source =
-        match sources::insert(&mut tx, tenant_id, &slug, &slug, kind, "{}", &sealed, now).await {
-            Ok(source) => source,
-            // Another request created it first.
-            Err(ee_store::StoreError::Conflict(_)) => {
-                drop(tx);
-                let mut conn = state.db.pool().acquire().await?;
-                return sources::find(&mut conn, &slug, Some(tenant_id))
-                    .await?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| ApiError::not_found("data source"));
-            }
-            Err(e) => return Err(e.into()),
-        };
-    let out = SourceOut::from(source.clone());
-    let mut after = serde_json::to_value(&out).unwrap_or_default();
-    after["created_on_first_use"] = json!(true);
-    let change = Change {
-        action: "data_source.create",
-        resource_type: "data_source",
-        resource_id: Some(&out.id),
-        tenant_id: Some(tenant_id),
-        before: None,
-        after: Some(after),
-    };
-    audit::record(&mut tx, &Actor::from(principal), meta, change, now).await?;
-    tx.commit().await?;
-    Ok(source)
 }
 
 /// Registers a data source; its webhook secret is in the answer, once.

@@ -55,7 +55,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
     let Some(expected) = &state.settings.metrics_token else {
         return Err(ApiError::not_found("metrics endpoint"));
     };
-    let presented = crate::auth::principal::bearer(&headers);
+    let presented = crate::auth::credentials::bearer(&headers);
     if !presented.is_some_and(|token| ee_core::auth::constant_time_eq(token, expected)) {
         return Err(ApiError::unauthorized(
             "metrics need Authorization: Bearer <metrics token>",

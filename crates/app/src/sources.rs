@@ -1,0 +1,110 @@
+//! Data sources: where contacts come from (Scraper-Pro, Backlink-Engine, CSV, the API).
+
+use ee_core::secrets::Sealer;
+use ee_core::timefmt::to_rfc3339;
+use ee_store::Db;
+use ee_store::sources::{self, Source};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::AppError;
+use crate::audit::{self, Caller, Change};
+
+/// Sealing purpose of webhook secrets.
+pub const SECRET_PURPOSE: &str = "data-source-secret";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceOut {
+    pub id: String,
+    pub tenant_id: String,
+    pub slug: String,
+    pub name: String,
+    /// scraper_pro, backlink_engine, csv or api.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `{"route": true}` sends the source's contacts through the routing rules.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    pub created_at: String,
+}
+
+impl From<Source> for SourceOut {
+    fn from(s: Source) -> Self {
+        Self {
+            id: s.id,
+            tenant_id: s.tenant_id,
+            slug: s.slug,
+            name: s.name,
+            kind: s.kind,
+            config: serde_json::from_str(&s.config).unwrap_or_default(),
+            created_at: to_rfc3339(s.created_at),
+        }
+    }
+}
+
+/// The source an ingest names, created on first use when the tenant has none by that slug
+/// (the seeds' clients post `"source": "api"` or `"source_id": "scraper-pro-001"` without
+/// ever registering one). The new source is audited in its own transaction; its webhook
+/// secret is not shown (rotate it to sign webhooks).
+pub async fn for_ingest(
+    db: &Db,
+    sealer: &Sealer,
+    caller: &Caller,
+    tenant_id: &str,
+    key: &str,
+    now: i64,
+) -> Result<Source, AppError> {
+    let mut conn = db.pool().acquire().await?;
+    if let Some(found) = sources::find(&mut conn, key, Some(tenant_id))
+        .await?
+        .into_iter()
+        .next()
+    {
+        return Ok(found);
+    }
+    drop(conn);
+    let slug = key.trim().to_ascii_lowercase();
+    let mut errors = ee_core::ValidationErrors::new();
+    ee_core::tenant::validate_slug(&slug, "source", &mut errors);
+    errors.into_result()?;
+    let kind = if slug.starts_with("scraper-pro") {
+        "scraper_pro"
+    } else if slug.starts_with("backlink") {
+        "backlink_engine"
+    } else {
+        "api"
+    };
+    let secret = ee_core::auth::random_token(32);
+    let sealed = sealer.seal(SECRET_PURPOSE, secret.as_bytes());
+    let mut tx = db.begin().await?;
+    let source =
+        match sources::insert(&mut tx, tenant_id, &slug, &slug, kind, "{}", &sealed, now).await {
+            Ok(source) => source,
+            // Another request created it first.
+            Err(ee_store::StoreError::Conflict(_)) => {
+                drop(tx);
+                let mut conn = db.pool().acquire().await?;
+                return sources::find(&mut conn, &slug, Some(tenant_id))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or(AppError::NotFound("data source"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let out = SourceOut::from(source.clone());
+    let mut after = serde_json::to_value(&out).unwrap_or_default();
+    after["created_on_first_use"] = json!(true);
+    let change = Change {
+        action: "data_source.create",
+        resource_type: "data_source",
+        resource_id: Some(&out.id),
+        tenant_id: Some(tenant_id),
+        before: None,
+        after: Some(after),
+    };
+    audit::record(&mut tx, caller, change, now).await?;
+    tx.commit().await?;
+    Ok(source)
+}

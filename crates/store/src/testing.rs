@@ -6,8 +6,9 @@ use sqlx::{AssertSqlSafe, Connection};
 
 pub const TEST_DATABASE_ENV: &str = "EE_TEST_DATABASE_URL";
 
-/// Owns a test database; `drop_database` removes a PostgreSQL one (SQLite's goes with its
-/// temporary directory). Databases left by failed tests are named `ee_t_…` for cleanup.
+/// Owns a test database. A PostgreSQL one is removed by `drop_database`, or else when the
+/// value is dropped (a test that failed half-way leaves nothing behind); SQLite's goes
+/// with its temporary directory.
 pub struct TestDatabase {
     pub url: String,
     server_url: Option<String>,
@@ -52,17 +53,46 @@ impl TestDatabase {
         Ok(db)
     }
 
-    pub async fn drop_database(self) -> Result<()> {
-        if let (Some(server_url), Some(name)) = (&self.server_url, &self.name) {
-            let mut conn = sqlx::PgConnection::connect(server_url).await?;
-            sqlx::query(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await?;
+    pub async fn drop_database(mut self) -> Result<()> {
+        if let (Some(server_url), Some(name)) = (self.server_url.take(), self.name.take()) {
+            drop_postgres(&server_url, &name).await?;
         }
         Ok(())
     }
+}
+
+impl Drop for TestDatabase {
+    /// Not dropped explicitly (a test panicked before its end): the database is removed
+    /// here, on a thread of its own since `drop` cannot wait for the async driver.
+    fn drop(&mut self) {
+        let (Some(server_url), Some(name)) = (self.server_url.take(), self.name.take()) else {
+            return;
+        };
+        let removed = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime
+                .block_on(drop_postgres(&server_url, &name))
+                .map_err(|e| e.to_string())
+        })
+        .join();
+        if !matches!(removed, Ok(Ok(()))) {
+            eprintln!("test database not removed: {removed:?}");
+        }
+    }
+}
+
+async fn drop_postgres(server_url: &str, name: &str) -> Result<()> {
+    let mut conn = sqlx::PgConnection::connect(server_url).await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(())
 }
 
 /// The same server URL with another database name.

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::parse_time;
-use crate::audit::{self, Actor, Change};
+use crate::audit::{self, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 pub use ee_app::api_keys::ApiKeyOut;
 
 /// A key with its secret: answered once, at creation or rotation.
@@ -97,10 +98,10 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let key = visible(&mut tx, &principal, &id).await?;
-    api_keys::revoke(&mut tx, &id, now).await?;
-    let after = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let key = visible(&mut w.tx, &principal, &id).await?;
+    api_keys::revoke(&mut w.tx, &id, now).await?;
+    let after = visible(&mut w.tx, &principal, &id).await?;
     let tenant_id = key.tenant_id.clone();
     let change = Change {
         action: "api_key.revoke",
@@ -110,8 +111,7 @@ pub async fn revoke(
         before: serde_json::to_value(ApiKeyOut::new(key, now)).ok(),
         after: serde_json::to_value(ApiKeyOut::new(after, now)).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -136,14 +136,14 @@ pub async fn rotate(
         ));
     }
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let key = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let key = visible(&mut w.tx, &principal, &id).await?;
     if key.revoked_at.is_some() {
         return Err(ApiError::conflict("a revoked key cannot be rotated"));
     }
     let (secret, prefix) = generate_api_key();
     api_keys::rotate(
-        &mut tx,
+        &mut w.tx,
         &id,
         &prefix,
         &token_digest(&secret),
@@ -151,7 +151,7 @@ pub async fn rotate(
         now,
     )
     .await?;
-    let rotated = visible(&mut tx, &principal, &id).await?;
+    let rotated = visible(&mut w.tx, &principal, &id).await?;
     let before = serde_json::to_value(ApiKeyOut::new(key, now)).ok();
     let out = ApiKeyOut::new(rotated, now);
     let change = Change {
@@ -162,8 +162,7 @@ pub async fn rotate(
         before,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(ApiKeyWithSecret {
         api_key: out,
         key: secret,

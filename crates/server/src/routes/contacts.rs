@@ -15,6 +15,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 pub use super::{parse_cursor, tenant_of};
 
@@ -332,13 +333,13 @@ pub async fn erase(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let c = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let c = visible(&mut w.tx, &principal, &id).await?;
     // Its MailWizz subscribers go too (by uid: the job's payload holds no address).
-    ee_app::mailwizz::enqueue_erasure(&mut tx, &c.id, now).await?;
-    store::erase(&mut tx, &c.id).await?;
+    ee_app::mailwizz::enqueue_erasure(&mut w.tx, &c.id, now).await?;
+    store::erase(&mut w.tx, &c.id).await?;
     if !suppressions::add(
-        &mut tx,
+        &mut w.tx,
         &c.tenant_id,
         &c.email_hash,
         None,
@@ -348,7 +349,7 @@ pub async fn erase(
     )
     .await?
     {
-        suppressions::forget_address(&mut tx, &c.tenant_id, &c.email_hash).await?;
+        suppressions::forget_address(&mut w.tx, &c.tenant_id, &c.email_hash).await?;
     }
     // The audit entry keeps the hash, not the address.
     let change = Change {
@@ -359,7 +360,6 @@ pub async fn erase(
         before: Some(json!({"email_hash": c.email_hash})),
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

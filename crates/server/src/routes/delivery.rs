@@ -10,11 +10,12 @@ use ee_store::tenants;
 use serde_json::{Value, json};
 
 use super::contacts::tenant_of;
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[utoipa::path(get, path = "/api/v1/tenants/{id}/delivery", tag = "delivery", params(("id" = String, Path, description = "slug or id")),
     responses((status = 200, body = TenantDelivery), (status = 404, body = ErrorBody)),
@@ -44,20 +45,22 @@ pub async fn put_delivery(
     ApiJson(body): ApiJson<TenantDelivery>,
 ) -> ApiResult<Json<TenantDelivery>> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let tenant_id = tenant_of(&mut tx, &principal, Some(&id), "tenant").await?;
-    let mut tenant = tenants::get(&mut tx, &tenant_id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, Some(&id), "tenant").await?;
+    let mut tenant = tenants::get(&mut w.tx, &tenant_id).await?;
     if body.mode == ee_core::delivery::Mode::Relay {
         let key = body
             .relay
             .as_deref()
             .ok_or_else(|| ApiError::invalid_field("relay", "is required in relay mode"))?;
-        relays::find(&mut tx, &tenant_id, key).await.map_err(|_| {
-            ApiError::invalid_field("relay", format!("no relay `{key}` for this tenant"))
-        })?;
+        relays::find(&mut w.tx, &tenant_id, key)
+            .await
+            .map_err(|_| {
+                ApiError::invalid_field("relay", format!("no relay `{key}` for this tenant"))
+            })?;
     }
     if body.mode == ee_core::delivery::Mode::Mailwizz {
-        let instance = ee_store::mailwizz::find(&mut tx, &tenant_id, body.mailwizz.as_deref())
+        let instance = ee_store::mailwizz::find(&mut w.tx, &tenant_id, body.mailwizz.as_deref())
             .await
             .map_err(|_| {
                 ApiError::invalid_field(
@@ -105,7 +108,7 @@ pub async fn put_delivery(
     }
     settings["delivery"] = serde_json::to_value(&body).unwrap_or(Value::Null);
     tenant.settings = settings.to_string();
-    tenants::update(&mut tx, &tenant).await?;
+    tenants::update(&mut w.tx, &tenant).await?;
     let change = Change {
         action: "tenant.delivery",
         resource_type: "tenant",
@@ -114,7 +117,6 @@ pub async fn put_delivery(
         before: serde_json::to_value(&before).ok(),
         after: serde_json::to_value(&body).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(body))
 }

@@ -17,6 +17,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 use ee_core::dkim::SEAL_PURPOSE as DKIM_PURPOSE;
 const DMARC_POLICIES: [&str; 3] = ["none", "quarantine", "reject"];
@@ -208,14 +209,14 @@ pub async fn create(
             "must be none, quarantine or reject",
         ));
     }
-    let mut tx = state.db.begin().await?;
-    tenants::get(&mut tx, &tenant_id)
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    tenants::get(&mut w.tx, &tenant_id)
         .await
         .map_err(ApiError::from_store("tenant"))?;
-    let domain = domains::insert(&mut tx, &tenant_id, &name, &policy, now).await?;
-    add_key(&state, &mut tx, &domain.id, &selector, algorithm, now).await?;
-    let domain = domains::get(&mut tx, &domain.id, None).await?;
-    let out = domain_out(&mut tx, domain).await?;
+    let domain = domains::insert(&mut w.tx, &tenant_id, &name, &policy, now).await?;
+    add_key(&state, &mut w.tx, &domain.id, &selector, algorithm, now).await?;
+    let domain = domains::get(&mut w.tx, &domain.id, None).await?;
+    let out = domain_out(&mut w.tx, domain).await?;
     let change = Change {
         action: "domain.create",
         resource_type: "domain",
@@ -224,8 +225,7 @@ pub async fn create(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -269,9 +269,9 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateDomain>,
 ) -> ApiResult<Json<DomainOut>> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let mut d = visible(&mut tx, &principal, &id).await?;
-    let before = serde_json::to_value(domain_out(&mut tx, d.clone()).await?).ok();
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let mut d = visible(&mut w.tx, &principal, &id).await?;
+    let before = serde_json::to_value(domain_out(&mut w.tx, d.clone()).await?).ok();
     if let Some(policy) = body.dmarc_policy {
         if !DMARC_POLICIES.contains(&policy.as_str()) {
             return Err(ApiError::invalid_field(
@@ -281,8 +281,8 @@ pub async fn update(
         }
         d.dmarc_policy = policy;
     }
-    domains::update(&mut tx, &d, now).await?;
-    let out = domain_out(&mut tx, d).await?;
+    domains::update(&mut w.tx, &d, now).await?;
+    let out = domain_out(&mut w.tx, d).await?;
     let change = Change {
         action: "domain.update",
         resource_type: "domain",
@@ -291,8 +291,7 @@ pub async fn update(
         before,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }
 
@@ -306,10 +305,10 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let d = visible(&mut tx, &principal, &id).await?;
-    let before = serde_json::to_value(domain_out(&mut tx, d.clone()).await?).ok();
-    domains::delete(&mut tx, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let d = visible(&mut w.tx, &principal, &id).await?;
+    let before = serde_json::to_value(domain_out(&mut w.tx, d.clone()).await?).ok();
+    domains::delete(&mut w.tx, &id).await?;
     let change = Change {
         action: "domain.delete",
         resource_type: "domain",
@@ -318,8 +317,7 @@ pub async fn delete(
         before,
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -338,9 +336,9 @@ pub async fn rotate_dkim(
     let body: RotateDkim = crate::extract::parse_optional_json(&body)?;
     let algorithm = algorithm(body.algorithm.as_deref(), "algorithm")?;
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let d = visible(&mut tx, &principal, &id).await?;
-    let existing = domains::all_keys(&mut tx, &d.id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let d = visible(&mut w.tx, &principal, &id).await?;
+    let existing = domains::all_keys(&mut w.tx, &d.id).await?;
     let selector = match body.selector {
         Some(s) => s,
         None => {
@@ -356,10 +354,10 @@ pub async fn rotate_dkim(
         }
     };
     check_selector(&selector)?;
-    let before = serde_json::to_value(domain_out(&mut tx, d.clone()).await?).ok();
-    add_key(&state, &mut tx, &d.id, &selector, algorithm, now).await?;
-    let d = domains::get(&mut tx, &d.id, None).await?;
-    let out = domain_out(&mut tx, d).await?;
+    let before = serde_json::to_value(domain_out(&mut w.tx, d.clone()).await?).ok();
+    add_key(&state, &mut w.tx, &d.id, &selector, algorithm, now).await?;
+    let d = domains::get(&mut w.tx, &d.id, None).await?;
+    let out = domain_out(&mut w.tx, d).await?;
     let change = Change {
         action: "domain.dkim_rotate",
         resource_type: "domain",
@@ -368,8 +366,7 @@ pub async fn rotate_dkim(
         before,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }
 
@@ -384,9 +381,9 @@ pub async fn retire_dkim(
     Path((id, selector)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let d = visible(&mut tx, &principal, &id).await?;
-    domains::retire_key(&mut tx, &d.id, &selector, now)
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let d = visible(&mut w.tx, &principal, &id).await?;
+    domains::retire_key(&mut w.tx, &d.id, &selector, now)
         .await
         .map_err(ApiError::from_store("published, non-active DKIM key"))?;
     let change = Change {
@@ -397,8 +394,7 @@ pub async fn retire_dkim(
         before: None,
         after: Some(serde_json::json!({"selector": selector})),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

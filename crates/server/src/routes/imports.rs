@@ -14,11 +14,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ingest::source_of;
 use super::tenant_of;
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportOut {
@@ -178,9 +179,9 @@ pub async fn upload(
     };
     let filename = q.filename.or(form_name);
     let now = state.now();
-    let mut tx = state.db.begin().await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
     let import = imports::insert(
-        &mut tx,
+        &mut w.tx,
         &tenant_id,
         source.as_ref().map(|s| s.id.as_str()),
         filename.as_deref(),
@@ -189,7 +190,7 @@ pub async fn upload(
     )
     .await?;
     queue::enqueue(
-        &mut tx,
+        &mut w.tx,
         &NewJob::new(
             ee_app::csv_import::IMPORT,
             json!({"import_id": import.id}),
@@ -208,8 +209,7 @@ pub async fn upload(
         before: None,
         after: Some(json!({"filename": out.filename, "source": q.source})),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 

@@ -17,6 +17,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IpOut {
@@ -184,15 +185,15 @@ pub async fn create(
     };
     errors.into_result()?;
     let now = state.now();
-    let mut tx = state.db.begin().await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
     if let Some(tenant_id) = &tenant_id {
-        tenants::get(&mut tx, tenant_id)
+        tenants::get(&mut w.tx, tenant_id)
             .await
             .map_err(ApiError::from_store("tenant"))?;
     }
     let address = address.unwrap_or_default();
     let ip = ips::insert(
-        &mut tx,
+        &mut w.tx,
         NewIp {
             tenant_id: tenant_id.as_deref(),
             ip_address: &address,
@@ -204,7 +205,7 @@ pub async fn create(
     )
     .await?;
     let ip = if initial == IpState::Warming {
-        let plan = infra::ensure_plan(&mut tx, &ip, None, now).await?;
+        let plan = infra::ensure_plan(&mut w.tx, &ip, None, now).await?;
         Ip {
             warmup_plan_id: Some(plan.id),
             ..ip
@@ -221,8 +222,7 @@ pub async fn create(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -275,8 +275,8 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateIp>,
 ) -> ApiResult<Json<IpOut>> {
-    let mut tx = state.db.begin().await?;
-    let mut ip = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let mut ip = visible(&mut w.tx, &principal, &id).await?;
     let before = serde_json::to_value(IpOut::from(ip.clone())).ok();
     let mut errors = ValidationErrors::new();
     let hostname = body
@@ -288,7 +288,7 @@ pub async fn update(
     errors.into_result()?;
     if let Some(tenant_id) = &body.tenant_id {
         principal.require_admin()?;
-        tenants::get(&mut tx, tenant_id)
+        tenants::get(&mut w.tx, tenant_id)
             .await
             .map_err(ApiError::from_store("tenant"))?;
         ip.tenant_id = Some(tenant_id.clone());
@@ -299,8 +299,8 @@ pub async fn update(
     if body.pool.is_some() {
         ip.pool = body.pool;
     }
-    let now = state.now();
-    ips::update_details(&mut tx, &ip, now).await?;
+    let now = w.now;
+    ips::update_details(&mut w.tx, &ip, now).await?;
     ip.updated_at = now;
     let out = IpOut::from(ip);
     let change = Change {
@@ -311,8 +311,7 @@ pub async fn update(
         before,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }
 
@@ -325,10 +324,10 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.begin().await?;
-    let ip = visible(&mut tx, &principal, &id).await?;
-    ips::delete(&mut tx, &id).await?;
-    let now = state.now();
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let ip = visible(&mut w.tx, &principal, &id).await?;
+    ips::delete(&mut w.tx, &id).await?;
+    let _now = w.now;
     let tenant_id = ip.tenant_id.clone();
     let change = Change {
         action: "ip.delete",
@@ -338,8 +337,7 @@ pub async fn delete(
         before: serde_json::to_value(IpOut::from(ip)).ok(),
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,6 +14,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobRun {
@@ -155,8 +156,8 @@ pub async fn retry(
 ) -> ApiResult<(StatusCode, Json<Triggered>)> {
     principal.require_admin()?;
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    jobs::retry_dead(&mut tx, &id, now)
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    jobs::retry_dead(&mut w.tx, &id, now)
         .await
         .map_err(ApiError::from_store("dead job"))?;
     let change = Change {
@@ -167,7 +168,6 @@ pub async fn retry(
         before: None,
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::ACCEPTED, Json(Triggered { job_id: id })))
 }

@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::contacts::tenant_of;
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 pub use ee_app::mailwizz::KEY_PURPOSE;
 
@@ -101,10 +102,10 @@ pub async fn create(
     let key = required(&body.api_key, "api_key")?;
     let sealed = state.settings.sealer.seal(KEY_PURPOSE, key.as_bytes());
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
     let instance = mailwizz::insert(
-        &mut tx,
+        &mut w.tx,
         &tenant_id,
         &NewInstance {
             name,
@@ -125,8 +126,7 @@ pub async fn create(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -175,8 +175,8 @@ pub async fn update(
         ));
     }
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let mut instance = mailwizz::get(&mut tx, &id, principal.scope())
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let mut instance = mailwizz::get(&mut w.tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("MailWizz instance"))?;
     let before = InstanceOut::from(instance.clone());
@@ -196,8 +196,8 @@ pub async fn update(
     if let Some(primary) = body.is_primary {
         instance.is_primary = i64::from(primary);
     }
-    mailwizz::update(&mut tx, &instance, now).await?;
-    let out = InstanceOut::from(mailwizz::get(&mut tx, &instance.id, None).await?);
+    mailwizz::update(&mut w.tx, &instance, now).await?;
+    let out = InstanceOut::from(mailwizz::get(&mut w.tx, &instance.id, None).await?);
     let change = Change {
         action: "mailwizz.update",
         resource_type: "mailwizz_instance",
@@ -206,8 +206,7 @@ pub async fn update(
         before: serde_json::to_value(&before).ok(),
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }
 
@@ -221,11 +220,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let instance = mailwizz::get(&mut tx, &id, principal.scope())
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let instance = mailwizz::get(&mut w.tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("MailWizz instance"))?;
-    mailwizz::delete(&mut tx, &instance.id).await?;
+    mailwizz::delete(&mut w.tx, &instance.id).await?;
     let change = Change {
         action: "mailwizz.delete",
         resource_type: "mailwizz_instance",
@@ -234,8 +233,7 @@ pub async fn delete(
         before: serde_json::to_value(InstanceOut::from(instance.clone())).ok(),
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -333,28 +331,33 @@ pub async fn create_delivery_server(
         return Err(ApiError::invalid_field("server_id", "is required"));
     }
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let instance = mailwizz::get(&mut tx, &body.instance, principal.scope())
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let instance = mailwizz::get(&mut w.tx, &body.instance, principal.scope())
         .await
         .map_err(|_| ApiError::invalid_field("instance", "no such MailWizz instance"))?;
-    let ip = match ee_store::ips::get(&mut tx, &body.ip, Some(&instance.tenant_id)).await {
+    let ip = match ee_store::ips::get(&mut w.tx, &body.ip, Some(&instance.tenant_id)).await {
         Ok(ip) => Some(ip),
-        Err(_) => ee_store::ips::get_by_address(&mut tx, &body.ip)
+        Err(_) => ee_store::ips::get_by_address(&mut w.tx, &body.ip)
             .await
             .ok()
             .filter(|ip| ip.tenant_id.as_deref() == Some(instance.tenant_id.as_str())),
     }
     .ok_or_else(|| ApiError::invalid_field("ip", "no such IP for the instance's tenant"))?;
-    let mapping =
-        mailwizz::insert_delivery_server(&mut tx, &instance.id, &ip.id, body.server_id.trim(), now)
-            .await
-            .map_err(|e| match e {
-                ee_store::StoreError::Conflict(_) => ApiError::conflict(format!(
-                    "delivery server {} of this instance is mapped already",
-                    body.server_id.trim()
-                )),
-                other => other.into(),
-            })?;
+    let mapping = mailwizz::insert_delivery_server(
+        &mut w.tx,
+        &instance.id,
+        &ip.id,
+        body.server_id.trim(),
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        ee_store::StoreError::Conflict(_) => ApiError::conflict(format!(
+            "delivery server {} of this instance is mapped already",
+            body.server_id.trim()
+        )),
+        other => other.into(),
+    })?;
     let out = DeliveryServerOut::from(mapping);
     let change = Change {
         action: "mailwizz.delivery_server.create",
@@ -364,8 +367,7 @@ pub async fn create_delivery_server(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -393,12 +395,12 @@ pub async fn delete_delivery_server(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let found = mailwizz::get_delivery_server(&mut tx, &id, principal.scope())
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let found = mailwizz::get_delivery_server(&mut w.tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("delivery server mapping"))?;
-    let instance = mailwizz::get(&mut tx, &found.instance_id, None).await?;
-    mailwizz::delete_delivery_server(&mut tx, &found.id).await?;
+    let instance = mailwizz::get(&mut w.tx, &found.instance_id, None).await?;
+    mailwizz::delete_delivery_server(&mut w.tx, &found.id).await?;
     let change = Change {
         action: "mailwizz.delivery_server.delete",
         resource_type: "mailwizz_delivery_server",
@@ -407,8 +409,7 @@ pub async fn delete_delivery_server(
         before: serde_json::to_value(DeliveryServerOut::from(found.clone())).ok(),
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -19,6 +19,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -228,8 +229,8 @@ pub async fn retry_many(
     let filter = Filter::of(&state, &principal, &query).await?;
     let limit = limit_param(body.limit, 1000, 10_000)?;
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let ids = message_queries::retry_deferred(&mut tx, &filter.store(), None, limit, now).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let ids = message_queries::retry_deferred(&mut w.tx, &filter.store(), None, limit, now).await?;
     let change = Change {
         action: "message.retry_many",
         resource_type: "message",
@@ -238,8 +239,7 @@ pub async fn retry_many(
         before: None,
         after: Some(json!({"retried": ids.len(), "next_attempt_at": now})),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(RetryOut {
         retried: ids.len(),
         ids,

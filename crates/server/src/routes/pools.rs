@@ -5,11 +5,12 @@ use ee_store::{pools, tenants};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PoolOut {
@@ -66,14 +67,14 @@ pub async fn put(
     }
     errors.into_result()?;
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    tenants::get(&mut tx, &tenant_id)
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    tenants::get(&mut w.tx, &tenant_id)
         .await
         .map_err(ApiError::from_store("tenant"))?;
-    let before = pools::get(&mut tx, &tenant_id, &name)
+    let before = pools::get(&mut w.tx, &tenant_id, &name)
         .await?
         .map(|p| p.policy());
-    let pool = pools::upsert(&mut tx, &tenant_id, &name, &body.rotation, now).await?;
+    let pool = pools::upsert(&mut w.tx, &tenant_id, &name, &body.rotation, now).await?;
     let out = PoolOut {
         rotation: pool.policy(),
         tenant_id: pool.tenant_id,
@@ -87,7 +88,6 @@ pub async fn put(
         before: before.and_then(|b| serde_json::to_value(b).ok()),
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }

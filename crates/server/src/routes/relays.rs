@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::contacts::tenant_of;
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RelayOut {
@@ -146,10 +147,10 @@ pub async fn create_relay(
     let tls = relay_tls(body.tls.as_deref())?;
     let sealed = sealed_password(&state, body.password.as_deref());
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
     let relay = relays::insert(
-        &mut tx,
+        &mut w.tx,
         &tenant_id,
         &NewRelay {
             name,
@@ -171,8 +172,7 @@ pub async fn create_relay(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -200,8 +200,8 @@ pub async fn update_relay(
     ApiJson(body): ApiJson<RelayIn>,
 ) -> ApiResult<Json<RelayOut>> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let mut relay = relays::get(&mut tx, &id, principal.scope())
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let mut relay = relays::get(&mut w.tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("relay"))?;
     let before = RelayOut::from(relay.clone());
@@ -230,8 +230,8 @@ pub async fn update_relay(
         relay.password_sealed =
             sealed_password(&state, body.password.as_deref().filter(|p| !p.is_empty()));
     }
-    relays::update(&mut tx, &relay, now).await?;
-    let out = RelayOut::from(relays::get(&mut tx, &relay.id, None).await?);
+    relays::update(&mut w.tx, &relay, now).await?;
+    let out = RelayOut::from(relays::get(&mut w.tx, &relay.id, None).await?);
     let change = Change {
         action: "relay.update",
         resource_type: "relay",
@@ -240,8 +240,7 @@ pub async fn update_relay(
         before: serde_json::to_value(&before).ok(),
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }
 
@@ -255,11 +254,11 @@ pub async fn delete_relay(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let relay = relays::get(&mut tx, &id, principal.scope())
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let relay = relays::get(&mut w.tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("relay"))?;
-    relays::delete(&mut tx, &relay.id).await?;
+    relays::delete(&mut w.tx, &relay.id).await?;
     let change = Change {
         action: "relay.delete",
         resource_type: "relay",
@@ -268,7 +267,6 @@ pub async fn delete_relay(
         before: serde_json::to_value(RelayOut::from(relay.clone())).ok(),
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

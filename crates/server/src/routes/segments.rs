@@ -10,11 +10,12 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::contacts::{ContactOut, contact_out, tenant_of};
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SegmentOut {
@@ -101,9 +102,9 @@ pub async fn create(
         .as_ref()
         .ok_or_else(|| ApiError::invalid_field("expression", "is required"))?;
     parse_expr(expression, now)?;
-    let mut tx = state.db.begin().await?;
-    let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
-    let s = segments::insert(&mut tx, &tenant_id, &name, &expression.to_string(), now).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    let s = segments::insert(&mut w.tx, &tenant_id, &name, &expression.to_string(), now).await?;
     let out = SegmentOut::from(s);
     let change = Change {
         action: "segment.create",
@@ -113,8 +114,7 @@ pub async fn create(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -158,8 +158,8 @@ pub async fn update(
     ApiJson(body): ApiJson<SegmentBody>,
 ) -> ApiResult<Json<SegmentOut>> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let mut s = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let mut s = visible(&mut w.tx, &principal, &id).await?;
     let before = serde_json::to_value(SegmentOut::from(s.clone())).ok();
     if let Some(name) = body.name.as_deref().map(str::trim) {
         if name.is_empty() {
@@ -171,7 +171,7 @@ pub async fn update(
         parse_expr(expression, now)?;
         s.expression = expression.to_string();
     }
-    segments::update(&mut tx, &s, now).await?;
+    segments::update(&mut w.tx, &s, now).await?;
     let out = SegmentOut::from(s);
     let change = Change {
         action: "segment.update",
@@ -181,8 +181,7 @@ pub async fn update(
         before,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }
 
@@ -195,9 +194,9 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.begin().await?;
-    let s = visible(&mut tx, &principal, &id).await?;
-    segments::delete(&mut tx, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let s = visible(&mut w.tx, &principal, &id).await?;
+    segments::delete(&mut w.tx, &id).await?;
     let tenant_id = s.tenant_id.clone();
     let change = Change {
         action: "segment.delete",
@@ -207,15 +206,7 @@ pub async fn delete(
         before: serde_json::to_value(SegmentOut::from(s)).ok(),
         after: None,
     };
-    audit::record(
-        &mut tx,
-        &Actor::from(&principal),
-        &meta,
-        change,
-        state.now(),
-    )
-    .await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

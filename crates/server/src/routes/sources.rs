@@ -10,11 +10,12 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::ingest::{IngestRequest, IngestResponse, header, run_ingest};
-use crate::audit::{self, Actor, Caller, Change};
+use crate::audit::{Actor, Caller, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiBytes, ApiJson, RequestMeta, parse_json};
 use crate::state::AppState;
+use crate::write::Write;
 
 use ee_app::sources::SECRET_PURPOSE;
 pub use ee_app::sources::SourceOut;
@@ -75,12 +76,12 @@ pub async fn create(
         .sealer
         .seal(SECRET_PURPOSE, secret.as_bytes());
     let config = body.config.unwrap_or_else(|| json!({})).to_string();
-    let mut tx = state.db.begin().await?;
-    tenants::get(&mut tx, &tenant_id)
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    tenants::get(&mut w.tx, &tenant_id)
         .await
         .map_err(ApiError::from_store("tenant"))?;
     let source = sources::insert(
-        &mut tx,
+        &mut w.tx,
         &tenant_id,
         &body.slug,
         body.name.trim(),
@@ -99,8 +100,7 @@ pub async fn create(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((
         StatusCode::CREATED,
         Json(SourceWithSecret {
@@ -136,9 +136,9 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.begin().await?;
-    let s = visible(&mut tx, &principal, &id).await?;
-    sources::delete(&mut tx, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let s = visible(&mut w.tx, &principal, &id).await?;
+    sources::delete(&mut w.tx, &id).await?;
     let tenant_id = s.tenant_id.clone();
     let change = Change {
         action: "data_source.delete",
@@ -148,15 +148,7 @@ pub async fn delete(
         before: serde_json::to_value(SourceOut::from(s)).ok(),
         after: None,
     };
-    audit::record(
-        &mut tx,
-        &Actor::from(&principal),
-        &meta,
-        change,
-        state.now(),
-    )
-    .await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,8 +163,8 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceWithSecret>> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let mut s = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let mut s = visible(&mut w.tx, &principal, &id).await?;
     let secret = ee_core::auth::random_token(32);
     s.secret_sealed = Some(
         state
@@ -180,7 +172,7 @@ pub async fn rotate_secret(
             .sealer
             .seal(SECRET_PURPOSE, secret.as_bytes()),
     );
-    sources::update(&mut tx, &s, now).await?;
+    sources::update(&mut w.tx, &s, now).await?;
     let out = SourceOut::from(s);
     let change = Change {
         action: "data_source.rotate_secret",
@@ -190,8 +182,7 @@ pub async fn rotate_secret(
         before: None,
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(SourceWithSecret {
         source: out,
         secret,
@@ -248,12 +239,12 @@ pub async fn create_rule(
         }
     }
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    tenants::get(&mut tx, &body.tenant_id)
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    tenants::get(&mut w.tx, &body.tenant_id)
         .await
         .map_err(|_| ApiError::invalid_field("tenant_id", "names no tenant"))?;
     let rule = sources::add_rule(
-        &mut tx,
+        &mut w.tx,
         body.priority,
         &body.conditions.to_string(),
         &body.tenant_id,
@@ -274,8 +265,7 @@ pub async fn create_rule(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -312,8 +302,8 @@ pub async fn delete_rule(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     principal.require_admin()?;
-    let mut tx = state.db.begin().await?;
-    sources::delete_rule(&mut tx, &id)
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    sources::delete_rule(&mut w.tx, &id)
         .await
         .map_err(ApiError::from_store("routing rule"))?;
     let change = Change {
@@ -324,15 +314,7 @@ pub async fn delete_rule(
         before: None,
         after: None,
     };
-    audit::record(
-        &mut tx,
-        &Actor::from(&principal),
-        &meta,
-        change,
-        state.now(),
-    )
-    .await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,11 +8,12 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::contacts::tenant_of;
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SuppressionOut {
@@ -100,10 +101,10 @@ pub async fn add(
         .map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
     let hash = ee_core::contacts::address_hash(&email);
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
     if !suppressions::add(
-        &mut tx,
+        &mut w.tx,
         &tenant_id,
         &hash,
         Some(&email),
@@ -115,15 +116,15 @@ pub async fn add(
     {
         return Err(ApiError::conflict("this address is suppressed already"));
     }
-    if let Some(contact) = ee_store::contacts::get_by_email(&mut tx, &tenant_id, &email).await? {
+    if let Some(contact) = ee_store::contacts::get_by_email(&mut w.tx, &tenant_id, &email).await? {
         let status = match reason.as_str() {
             "bounced" | "complained" | "unsubscribed" => reason.as_str(),
             _ => "suppressed",
         };
-        ee_store::contacts::set_status(&mut tx, &contact.id, status, now).await?;
-        ee_app::mailwizz::enqueue_sync(&mut tx, &tenant_id, now).await?;
+        ee_store::contacts::set_status(&mut w.tx, &contact.id, status, now).await?;
+        ee_app::mailwizz::enqueue_sync(&mut w.tx, &tenant_id, now).await?;
     }
-    let entry = suppressions::find(&mut tx, &tenant_id, &hash)
+    let entry = suppressions::find(&mut w.tx, &tenant_id, &hash)
         .await?
         .ok_or_else(ApiError::internal)?;
     let out = SuppressionOut::from(entry);
@@ -135,8 +136,7 @@ pub async fn add(
         before: None,
         after: Some(json!({"email": email, "reason": reason})),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -156,9 +156,9 @@ pub async fn remove(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<TenantParam>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.begin().await?;
-    let tenant_id = tenant_of(&mut tx, &principal, q.tenant.as_deref(), "tenant").await?;
-    if !suppressions::remove(&mut tx, &tenant_id, &id).await? {
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, q.tenant.as_deref(), "tenant").await?;
+    if !suppressions::remove(&mut w.tx, &tenant_id, &id).await? {
         return Err(ApiError::not_found(
             "suppression (erasures cannot be removed)",
         ));
@@ -171,14 +171,6 @@ pub async fn remove(
         before: None,
         after: None,
     };
-    audit::record(
-        &mut tx,
-        &Actor::from(&principal),
-        &meta,
-        change,
-        state.now(),
-    )
-    .await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

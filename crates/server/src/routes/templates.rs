@@ -15,11 +15,12 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::contacts::tenant_of;
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TemplateOut {
@@ -235,10 +236,10 @@ pub async fn create(
     };
     check_content(&content)?;
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
     let created =
-        templates::insert(&mut tx, &tenant_id, &content, Some(&principal.id), now).await?;
+        templates::insert(&mut w.tx, &tenant_id, &content, Some(&principal.id), now).await?;
     let out = TemplateOut::from(created);
     let change = Change {
         action: "template.create",
@@ -248,8 +249,7 @@ pub async fn create(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -329,8 +329,8 @@ pub async fn update(
         ));
     }
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let current = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let current = visible(&mut w.tx, &principal, &id).await?;
     let before = TemplateOut::from(current.clone());
     let variables = match &body.variables {
         Some(v) => variables_json(Some(v))?,
@@ -376,7 +376,7 @@ pub async fn update(
     check_content(&content)?;
     let active = body.active.unwrap_or(current.is_active != 0);
     let updated = templates::update(
-        &mut tx,
+        &mut w.tx,
         &current,
         &content,
         active,
@@ -393,8 +393,7 @@ pub async fn update(
         before: serde_json::to_value(&before).ok(),
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }
 
@@ -408,9 +407,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let current = visible(&mut tx, &principal, &id).await?;
-    templates::delete(&mut tx, &current.id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let current = visible(&mut w.tx, &principal, &id).await?;
+    templates::delete(&mut w.tx, &current.id).await?;
     let change = Change {
         action: "template.delete",
         resource_type: "template",
@@ -419,8 +418,7 @@ pub async fn delete(
         before: serde_json::to_value(TemplateOut::from(current.clone())).ok(),
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -633,7 +631,7 @@ pub async fn push_to_mailwizz(
         created,
     };
     let now = state.now();
-    let mut tx = state.db.begin().await?;
+    let w = Write::begin(&state, &principal, &meta, now).await?;
     let change = Change {
         action: "template.push_mailwizz",
         resource_type: "template",
@@ -642,7 +640,6 @@ pub async fn push_to_mailwizz(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }

@@ -9,11 +9,12 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{Page, PageParams};
-use crate::audit::{self, Actor, Change};
+use crate::audit::{self, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 pub use ee_app::tenants::TenantOut;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -122,8 +123,8 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateTenant>,
 ) -> ApiResult<Json<TenantOut>> {
-    let mut tx = state.db.begin().await?;
-    let mut tenant = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let mut tenant = visible(&mut w.tx, &principal, &id).await?;
     principal.require_admin()?;
     let mut errors = ValidationErrors::new();
     if let Some(name) = &body.name {
@@ -147,9 +148,9 @@ pub async fn update(
     if let Some(active) = body.is_active {
         tenant.is_active = i64::from(active);
     }
-    let now = state.now();
+    let now = w.now;
     tenant.updated_at = now;
-    tenants::update(&mut tx, &tenant).await?;
+    tenants::update(&mut w.tx, &tenant).await?;
     let out = TenantOut::from(tenant);
     let change = Change {
         action: "tenant.update",
@@ -159,8 +160,7 @@ pub async fn update(
         before,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }
 
@@ -174,11 +174,11 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.begin().await?;
-    let tenant = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let tenant = visible(&mut w.tx, &principal, &id).await?;
     principal.require_admin()?;
-    tenants::delete(&mut tx, &id).await?;
-    let now = state.now();
+    tenants::delete(&mut w.tx, &id).await?;
+    let _now = w.now;
     let change = Change {
         action: "tenant.delete",
         resource_type: "tenant",
@@ -187,7 +187,6 @@ pub async fn delete(
         before: serde_json::to_value(TenantOut::from(tenant)).ok(),
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

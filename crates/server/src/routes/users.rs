@@ -10,11 +10,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{Page, PageParams};
-use crate::audit::{self, Actor, Change};
+use crate::audit::{self, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 pub use ee_app::users::UserOut;
 use ee_app::users::{check_role_and_tenant, hash_password};
 
@@ -136,8 +137,8 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<UserOut>> {
     principal.require_admin()?;
-    let mut tx = state.db.begin().await?;
-    let mut user = find(&mut tx, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let mut user = find(&mut w.tx, &id).await?;
     let before = serde_json::to_value(UserOut::from(user.clone())).ok();
     let mut errors = ValidationErrors::new();
     if let Some(email) = &body.email {
@@ -159,8 +160,13 @@ pub async fn update(
     if body.tenant_id.is_some() {
         user.tenant_id = body.tenant_id.clone();
     }
-    let tenant_id =
-        check_role_and_tenant(&mut tx, &user.role, user.tenant_id.as_deref(), &mut errors).await?;
+    let tenant_id = check_role_and_tenant(
+        &mut w.tx,
+        &user.role,
+        user.tenant_id.as_deref(),
+        &mut errors,
+    )
+    .await?;
     errors.into_result()?;
     user.tenant_id = tenant_id;
     if let Some(username) = body.username {
@@ -173,21 +179,23 @@ pub async fn update(
         user.is_active = i64::from(active);
     }
     let still_active_admin = user.role == "admin" && user.is_active == 1;
-    if was_active_admin && !still_active_admin && other_active_admins(&mut tx, &user.id).await? == 0
+    if was_active_admin
+        && !still_active_admin
+        && other_active_admins(&mut w.tx, &user.id).await? == 0
     {
         return Err(ApiError::conflict(
             "this is the last active admin; make another admin first",
         ));
     }
-    let now = state.now();
+    let now = w.now;
     let password_changed = body.password.is_some();
     if let Some(password) = body.password {
         user.password_hash = hash_password(password).await?;
     }
     user.updated_at = now;
-    users::update(&mut tx, &user).await?;
+    users::update(&mut w.tx, &user).await?;
     if password_changed || user.is_active != 1 {
-        sessions::revoke_all_for_user(&mut tx, &user.id, now).await?;
+        sessions::revoke_all_for_user(&mut w.tx, &user.id, now).await?;
     }
     let out = UserOut::from(user);
     let mut after = serde_json::to_value(&out).ok();
@@ -202,8 +210,7 @@ pub async fn update(
         before,
         after,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }
 
@@ -221,15 +228,15 @@ pub async fn delete(
     if principal.id == id {
         return Err(ApiError::conflict("you cannot delete your own account"));
     }
-    let mut tx = state.db.begin().await?;
-    let user = find(&mut tx, &id).await?;
-    if user.role == "admin" && other_active_admins(&mut tx, &user.id).await? == 0 {
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let user = find(&mut w.tx, &id).await?;
+    if user.role == "admin" && other_active_admins(&mut w.tx, &user.id).await? == 0 {
         return Err(ApiError::conflict(
             "this is the last active admin; make another admin first",
         ));
     }
-    users::delete(&mut tx, &id).await?;
-    let now = state.now();
+    users::delete(&mut w.tx, &id).await?;
+    let _now = w.now;
     let tenant_id = user.tenant_id.clone();
     let change = Change {
         action: "user.delete",
@@ -239,7 +246,6 @@ pub async fn delete(
         before: serde_json::to_value(UserOut::from(user)).ok(),
         after: None,
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

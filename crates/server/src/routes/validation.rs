@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 use super::tenant_of;
 
@@ -97,9 +98,9 @@ pub async fn put_list(
         .map(|v| v.trim().to_lowercase())
         .filter(|v| !v.is_empty())
         .collect();
-    let mut tx = state.db.begin().await?;
-    let tenant_id = tenant_of(&mut tx, &principal, body.tenant.as_deref(), "tenant").await?;
-    sources::set_list_entries(&mut tx, &tenant_id, &list, &values).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    sources::set_list_entries(&mut w.tx, &tenant_id, &list, &values).await?;
     let change = Change {
         action: "validation_list.update",
         resource_type: "validation_list",
@@ -108,15 +109,7 @@ pub async fn put_list(
         before: None,
         after: Some(json!({"values": values})),
     };
-    audit::record(
-        &mut tx,
-        &Actor::from(&principal),
-        &meta,
-        change,
-        state.now(),
-    )
-    .await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(ListEntries {
         values,
         tenant: Some(tenant_id),

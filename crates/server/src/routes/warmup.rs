@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ips::visible as visible_ip;
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanOut {
@@ -92,9 +93,9 @@ pub async fn create(
     let schedule = body.schedule.unwrap_or_else(warmup::default_schedule);
     check_schedule(&schedule).map_err(|e| ApiError::invalid_field("schedule", e.to_string()))?;
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let ip = visible_ip(&mut tx, &principal, &body.ip_id).await?;
-    if let Some(mut running) = plans::current_for_ip(&mut tx, &ip.id).await? {
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let ip = visible_ip(&mut w.tx, &principal, &body.ip_id).await?;
+    if let Some(mut running) = plans::current_for_ip(&mut w.tx, &ip.id).await? {
         if !body.replace {
             return Err(ApiError::conflict(format!(
                 "the IP has a running plan ({}); pass \"replace\": true to start over",
@@ -102,10 +103,10 @@ pub async fn create(
             )));
         }
         running.status = "cancelled".into();
-        plans::update(&mut tx, &running, now).await?;
+        plans::update(&mut w.tx, &running, now).await?;
     }
     let plan = plans::insert(
-        &mut tx,
+        &mut w.tx,
         ip.tenant_id.as_deref(),
         &ip.id,
         &schedule,
@@ -116,8 +117,8 @@ pub async fn create(
     .await?;
     let mut ip = ip;
     ip.warmup_plan_id = Some(plan.id.clone());
-    ips::update_details(&mut tx, &ip, now).await?;
-    let out = plan_out(&mut tx, plan, now).await?;
+    ips::update_details(&mut w.tx, &ip, now).await?;
+    let out = plan_out(&mut w.tx, plan, now).await?;
     let change = Change {
         action: "warmup_plan.create",
         resource_type: "warmup_plan",
@@ -126,8 +127,7 @@ pub async fn create(
         before: None,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -188,8 +188,8 @@ async fn set_paused(
     pause: bool,
 ) -> ApiResult<PlanOut> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let mut plan = visible(&mut tx, principal, id).await?;
+    let mut w = Write::begin(state, principal, meta, now).await?;
+    let mut plan = visible(&mut w.tx, principal, id).await?;
     let (from, to) = if pause {
         ("active", "paused")
     } else {
@@ -201,11 +201,11 @@ async fn set_paused(
             plan.status
         )));
     }
-    let before = plan_out(&mut tx, plan.clone(), now).await?;
+    let before = plan_out(&mut w.tx, plan.clone(), now).await?;
     plan.status = to.into();
     plan.paused_at = pause.then_some(now);
-    plans::update(&mut tx, &plan, now).await?;
-    let out = plan_out(&mut tx, plan, now).await?;
+    plans::update(&mut w.tx, &plan, now).await?;
+    let out = plan_out(&mut w.tx, plan, now).await?;
     let action = if pause {
         "warmup_plan.pause"
     } else {
@@ -219,8 +219,7 @@ async fn set_paused(
         before: serde_json::to_value(&before).ok(),
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &Actor::from(principal), meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(out)
 }
 

@@ -10,10 +10,12 @@ use crate::infra::{InfraError, transition};
 
 /// The blacklist check of one IP: every zone's answer is kept; a listed sending IP goes
 /// to BLACKLISTED (standby) with an alert; once no list has it, it returns to the state it
-/// had before.
+/// had before. A check someone asked for (`caller`) is audited with its result, in the
+/// transaction that records it.
 pub async fn check_blacklists(
     services: &crate::Services,
     ip: &Ip,
+    caller: Option<&crate::audit::Caller>,
     now: i64,
 ) -> Result<(Ip, Vec<ee_dns::dnsbl::Listing>), InfraError> {
     let address: std::net::IpAddr = ip
@@ -22,7 +24,7 @@ pub async fn check_blacklists(
         .map_err(|_| InfraError::Invalid(format!("{} is not an IP address", ip.ip_address)))?;
     let listings =
         ee_dns::dnsbl::check_all(&services.resolver, address, &services.dnsbl_zones).await;
-    record_blacklist_check(services, ip, listings, now).await
+    record_blacklist_check(services, ip, listings, caller, now).await
 }
 
 /// Stores the answers of a blacklist check and acts on them; a list that failed its
@@ -31,6 +33,7 @@ async fn record_blacklist_check(
     services: &crate::Services,
     ip: &Ip,
     listings: Vec<ee_dns::dnsbl::Listing>,
+    caller: Option<&crate::audit::Caller>,
     now: i64,
 ) -> Result<(Ip, Vec<ee_dns::dnsbl::Listing>), InfraError> {
     let mut tx = services.db.begin().await?;
@@ -116,6 +119,17 @@ async fn record_blacklist_check(
             .await?;
         }
     }
+    if let Some(caller) = caller {
+        let change = crate::audit::Change {
+            action: "ip.blacklist_check",
+            resource_type: "ip",
+            resource_id: Some(&ip.id),
+            tenant_id: ip.tenant_id.as_deref(),
+            before: None,
+            after: Some(serde_json::json!({"listed": !listed.is_empty(), "state": current.state})),
+        };
+        crate::audit::record(&mut tx, caller, change, now).await?;
+    }
     tx.commit().await?;
     Ok((current, listings))
 }
@@ -148,7 +162,7 @@ pub async fn check_all_blacklists(
             &verdicts,
         )
         .await;
-        let (after, _) = record_blacklist_check(services, &ip, listings, now).await?;
+        let (after, _) = record_blacklist_check(services, &ip, listings, None, now).await?;
         report.checked += 1;
         if after.blacklist_status == "listed" {
             report.listed.push(after.ip_address);

@@ -460,9 +460,11 @@ pub async fn rest_drained(db: &Db, now: i64) -> Result<u32, InfraError> {
 }
 
 /// The DNS checks of one domain, stored in its history; a failing domain raises an alert.
+/// A check someone asked for (`caller`) is audited in the transaction that stores it.
 pub async fn validate_domain(
     services: &crate::Services,
     domain: &ee_store::domains::Domain,
+    caller: Option<&crate::audit::Caller>,
     now: i64,
 ) -> Result<ee_dns::checks::DomainReport, InfraError> {
     let mut conn = services.db.pool().acquire().await?;
@@ -505,6 +507,17 @@ pub async fn validate_domain(
             now,
         )
         .await?;
+    }
+    if let Some(caller) = caller {
+        let change = crate::audit::Change {
+            action: "domain.validate",
+            resource_type: "domain",
+            resource_id: Some(&domain.id),
+            tenant_id: Some(&domain.tenant_id),
+            before: None,
+            after: Some(serde_json::json!({"ok": report.ok})),
+        };
+        crate::audit::record(&mut tx, caller, change, now).await?;
     }
     tx.commit().await?;
     Ok(report)
@@ -558,7 +571,7 @@ pub async fn validate_all_domains(
     drop(conn);
     let mut report = DnsRunReport::default();
     for domain in domains {
-        let result = validate_domain(services, &domain, now).await?;
+        let result = validate_domain(services, &domain, None, now).await?;
         report.checked += 1;
         if !result.ok {
             report.failing.push(domain.domain_name);

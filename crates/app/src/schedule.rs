@@ -119,8 +119,17 @@ pub async fn tick(db: &Db, now: i64) -> Result<u32, StoreError> {
 /// Enqueues a run now, outside the schedule (an admin's trigger).
 pub async fn trigger(db: &Db, job: &ScheduledJob, now: i64) -> Result<String, StoreError> {
     let mut conn = db.pool().acquire().await?;
+    trigger_in(&mut conn, job, now).await
+}
+
+/// `trigger` on a connection (or transaction) the caller holds.
+pub async fn trigger_in(
+    conn: &mut ee_store::AnyConnection,
+    job: &ScheduledJob,
+    now: i64,
+) -> Result<String, StoreError> {
     let new = NewJob::new(job.name, json!({ "slot": now, "manual": true }), now)
         .unique_key(format!("{}@manual:{}", job.name, ee_core::ids::new_id()))
         .max_attempts(1);
-    Ok(jobs::enqueue(&mut conn, &new, now).await?.id().to_owned())
+    Ok(jobs::enqueue(conn, &new, now).await?.id().to_owned())
 }

@@ -68,6 +68,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Someone not (yet) known: a login before it succeeds, a refresh token presented.
+    pub fn anonymous() -> Self {
+        Self {
+            kind: ActorKind::Anonymous,
+            id: None,
+            label: None,
+        }
+    }
+
     /// The server acting on its own (scheduled jobs, automatic safety rules).
     pub fn system(what: &str) -> Self {
         Self {

@@ -7,12 +7,13 @@ use ee_store::{StoreError, tenants, users};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::{Actor, Change};
 use crate::auth::principal::authenticate;
 use crate::auth::{passwords, throttle};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -74,19 +75,19 @@ pub async fn login(
             return Err(ApiError::unauthorized(BAD_LOGIN));
         }
     };
-    let mut tx = state.db.begin().await?;
-    throttle::succeeded(&mut tx, &throttle).await?;
+    let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, state.now()).await?;
+    throttle::succeeded(&mut w.tx, &throttle).await?;
     if let Some(tenant_id) = &user.tenant_id
-        && tenants::get(&mut tx, tenant_id).await?.is_active != 1
+        && tenants::get(&mut w.tx, tenant_id).await?.is_active != 1
     {
         return Err(ApiError::forbidden(
             "the tenant of this account is disabled",
         ));
     }
-    let now = state.now();
+    let now = w.now;
     let settings = &state.settings;
     let session = sessions::create(
-        &mut tx,
+        &mut w.tx,
         &user.id,
         now + settings.refresh_token_ttl_secs * 1000,
         meta.ip.as_deref(),
@@ -96,7 +97,7 @@ pub async fn login(
     .await?;
     let pair = issue_pair(
         &state,
-        &mut tx,
+        &mut w.tx,
         &user.id,
         &session.id,
         session.expires_at,
@@ -116,8 +117,8 @@ pub async fn login(
         before: None,
         after: None,
     };
-    audit::record(&mut tx, &actor, &meta, change, now).await?;
-    tx.commit().await?;
+    w.act_as(actor);
+    w.commit(change).await?;
     Ok(Json(pair))
 }
 
@@ -157,9 +158,9 @@ pub async fn refresh(
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
+    let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, now).await?;
     let outcome =
-        sessions::use_refresh_token(&mut tx, &token_digest(&body.refresh_token), now).await?;
+        sessions::use_refresh_token(&mut w.tx, &token_digest(&body.refresh_token), now).await?;
     let (session_id, user_id) = match outcome {
         RefreshOutcome::Rotated {
             session_id,
@@ -167,13 +168,8 @@ pub async fn refresh(
         } => (session_id, user_id),
         RefreshOutcome::Reused => {
             let session_id =
-                sessions::session_of_refresh_token(&mut tx, &token_digest(&body.refresh_token))
+                sessions::session_of_refresh_token(&mut w.tx, &token_digest(&body.refresh_token))
                     .await?;
-            let actor = Actor {
-                kind: ActorKind::Anonymous,
-                id: None,
-                label: None,
-            };
             let change = Change {
                 action: "auth.refresh_reused",
                 resource_type: "session",
@@ -182,8 +178,7 @@ pub async fn refresh(
                 before: None,
                 after: Some(serde_json::json!({"revoked": true})),
             };
-            audit::record(&mut tx, &actor, &meta, change, now).await?;
-            tx.commit().await?;
+            w.commit(change).await?;
             return Err(ApiError::unauthorized(
                 "this refresh token was already used; its session has been ended",
             ));
@@ -194,14 +189,14 @@ pub async fn refresh(
             ));
         }
     };
-    let user = users::get(&mut tx, &user_id).await?;
+    let user = users::get(&mut w.tx, &user_id).await?;
     if user.is_active != 1 {
         return Err(ApiError::unauthorized("the account is disabled"));
     }
-    let session = sessions::get_live(&mut tx, &session_id, now).await?;
+    let session = sessions::get_live(&mut w.tx, &session_id, now).await?;
     let pair = issue_pair(
         &state,
-        &mut tx,
+        &mut w.tx,
         &user.id,
         &session_id,
         session.expires_at,
@@ -221,8 +216,8 @@ pub async fn refresh(
         before: None,
         after: None,
     };
-    audit::record(&mut tx, &actor, &meta, change, now).await?;
-    tx.commit().await?;
+    w.act_as(actor);
+    w.commit(change).await?;
     Ok(Json(pair))
 }
 
@@ -238,20 +233,13 @@ pub async fn logout(
 ) -> ApiResult<StatusCode> {
     let body: LogoutRequest = crate::extract::parse_optional_json(&body)?;
     let now = state.now();
-    let mut tx = state.db.begin().await?;
+    let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, now).await?;
     let (session_id, actor) = match body.refresh_token {
         Some(token) => {
-            let session = sessions::session_of_refresh_token(&mut tx, &token_digest(&token))
+            let session = sessions::session_of_refresh_token(&mut w.tx, &token_digest(&token))
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the refresh token is unknown"))?;
-            (
-                session,
-                Actor {
-                    kind: ActorKind::Anonymous,
-                    id: None,
-                    label: None,
-                },
-            )
+            (session, Actor::anonymous())
         }
         None => {
             let principal = authenticate(&state, &headers).await?;
@@ -261,7 +249,7 @@ pub async fn logout(
             (session, Actor::from(&principal))
         }
     };
-    sessions::revoke(&mut tx, &session_id, now).await?;
+    sessions::revoke(&mut w.tx, &session_id, now).await?;
     let change = Change {
         action: "auth.logout",
         resource_type: "session",
@@ -270,8 +258,8 @@ pub async fn logout(
         before: None,
         after: None,
     };
-    audit::record(&mut tx, &actor, &meta, change, now).await?;
-    tx.commit().await?;
+    w.act_as(actor);
+    w.commit(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

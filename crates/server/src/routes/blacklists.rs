@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::{self};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
@@ -82,19 +82,11 @@ pub async fn check(
     drop(conn);
     let out = match managed {
         Some(ip) => {
+            let caller = audit::caller(&principal, &meta);
             let (after, listings) =
-                ee_app::blacklists::check_blacklists(&state.services, &ip, now).await?;
-            let mut conn = state.db.pool().acquire().await?;
+                ee_app::blacklists::check_blacklists(&state.services, &ip, Some(&caller), now)
+                    .await?;
             let listed = listings.iter().any(|l| l.listed);
-            let change = Change {
-                action: "ip.blacklist_check",
-                resource_type: "ip",
-                resource_id: Some(&ip.id),
-                tenant_id: ip.tenant_id.as_deref(),
-                before: None,
-                after: Some(serde_json::json!({"listed": listed, "state": after.state})),
-            };
-            audit::record(&mut conn, &Actor::from(&principal), &meta, change, now).await?;
             CheckOut {
                 ip: address,
                 ip_id: Some(ip.id),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
@@ -284,15 +284,15 @@ pub async fn export(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let mut conn = state.db.pool().acquire().await?;
-    let c = visible(&mut conn, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let c = visible(&mut w.tx, &principal, &id).await?;
     let tenant_id = c.tenant_id.clone();
     let hash = c.email_hash.clone();
-    let all_events = store::events(&mut conn, &id, None, None, i64::MAX).await?;
-    let suppression = suppressions::find(&mut conn, &tenant_id, &hash).await?;
-    let contact = contact_out(&mut conn, c).await?;
+    let all_events = store::events(&mut w.tx, &id, None, None, i64::MAX).await?;
+    let suppression = suppressions::find(&mut w.tx, &tenant_id, &hash).await?;
+    let contact = contact_out(&mut w.tx, c).await?;
     let body = json!({
-        "exported_at": to_rfc3339(state.now()),
+        "exported_at": to_rfc3339(w.now),
         "contact": contact,
         "events": all_events.into_iter().map(|e| json!({"type": e.event_type, "campaign_id": e.campaign_id, "metadata": serde_json::from_str::<Value>(&e.metadata).unwrap_or_default(), "occurred_at": to_rfc3339(e.occurred_at)})).collect::<Vec<_>>(),
         "suppression": suppression.map(|s| json!({"reason": s.reason, "since": to_rfc3339(s.created_at)})),
@@ -305,14 +305,7 @@ pub async fn export(
         before: None,
         after: None,
     };
-    audit::record(
-        &mut conn,
-        &Actor::from(&principal),
-        &meta,
-        change,
-        state.now(),
-    )
-    .await?;
+    w.commit(change).await?;
     let mut reply = Json(body).into_response();
     reply.headers_mut().insert(
         "content-disposition",

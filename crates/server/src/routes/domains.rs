@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::{self, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
@@ -541,22 +541,14 @@ pub async fn validate(
     let d = visible(&mut conn, &principal, &id).await?;
     drop(conn);
     let now = state.now();
-    let report = ee_app::infra::validate_domain(&state.services, &d, now).await?;
+    let caller = audit::caller(&principal, &meta);
+    let report = ee_app::infra::validate_domain(&state.services, &d, Some(&caller), now).await?;
     let mut conn = state.db.pool().acquire().await?;
     let latest = domains::checks(&mut conn, &d.id, 1)
         .await?
         .into_iter()
         .next()
         .ok_or_else(ApiError::internal)?;
-    let change = Change {
-        action: "domain.validate",
-        resource_type: "domain",
-        resource_id: Some(&d.id),
-        tenant_id: Some(&d.tenant_id),
-        before: None,
-        after: Some(serde_json::json!({"ok": report.ok})),
-    };
-    audit::record(&mut conn, &Actor::from(&principal), &meta, change, now).await?;
     Ok(Json(DomainCheckOut {
         id: latest.id,
         checked_at: to_rfc3339(latest.checked_at),

@@ -12,7 +12,7 @@ use ee_store::{AnyConnection, tenants};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::{Actor, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
@@ -370,11 +370,10 @@ pub async fn transition(
         ));
     }
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let ip = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let ip = visible(&mut w.tx, &principal, &id).await?;
     let before = serde_json::to_value(IpOut::from(ip.clone())).ok();
-    let actor = Actor::from(&principal);
-    let moved = infra::transition(&mut tx, &ip, to, reason, &actor, now).await?;
+    let moved = infra::transition(&mut w.tx, &ip, to, reason, &w.caller.actor, now).await?;
     let out = IpOut::from(moved);
     let change = Change {
         action: "ip.transition",
@@ -384,8 +383,7 @@ pub async fn transition(
         before,
         after: serde_json::to_value(&out).ok(),
     };
-    audit::record(&mut tx, &actor, &meta, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(Json(out))
 }
 
@@ -431,14 +429,14 @@ pub async fn traffic(
     ApiJson(body): ApiJson<TrafficRequest>,
 ) -> ApiResult<Json<TrafficOut>> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let ip = visible(&mut tx, &principal, &id).await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let ip = visible(&mut w.tx, &principal, &id).await?;
     let delta = Traffic {
         sent: body.sent,
         bounced: body.bounced,
         complained: body.complained,
     };
-    let after = infra::record_traffic(&mut tx, &ip, delta, &state.services.infra, now).await?;
+    let after = infra::record_traffic(&mut w.tx, &ip, delta, &state.services.infra, now).await?;
     let change = Change {
         action: "ip.traffic",
         resource_type: "ip",
@@ -447,7 +445,7 @@ pub async fn traffic(
         before: None,
         after: serde_json::to_value(delta).ok(),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
+    w.record(change).await?;
     if after.state != ip.state {
         let change = Change {
             action: "ip.transition",
@@ -457,17 +455,12 @@ pub async fn traffic(
             before: serde_json::to_value(IpOut::from(ip.clone())).ok(),
             after: serde_json::to_value(IpOut::from(after.clone())).ok(),
         };
-        audit::record(
-            &mut tx,
-            &Actor::system("warm-up safety check"),
-            &meta,
-            change,
-            now,
-        )
-        .await?;
+        // The safety rule's own change, by the system, in the same transaction.
+        w.record_by(Actor::system("warm-up safety check"), change)
+            .await?;
     }
-    let quota = infra::quota(&mut tx, &after, now).await?;
-    tx.commit().await?;
+    let quota = infra::quota(&mut w.tx, &after, now).await?;
+    w.finish().await?;
     Ok(Json(TrafficOut {
         ip: after.into(),
         quota,

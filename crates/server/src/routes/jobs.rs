@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
@@ -101,8 +101,8 @@ pub async fn run(
     principal.require_admin()?;
     let job = schedule::find(&name).ok_or_else(|| ApiError::not_found("scheduled job"))?;
     let now = state.now();
-    let job_id = schedule::trigger(&state.db, job, now).await?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let job_id = schedule::trigger_in(&mut w.tx, job, now).await?;
     let change = Change {
         action: "job.trigger",
         resource_type: "job",
@@ -111,7 +111,7 @@ pub async fn run(
         before: None,
         after: Some(serde_json::json!({"name": name})),
     };
-    audit::record(&mut conn, &Actor::from(&principal), &meta, change, now).await?;
+    w.commit(change).await?;
     Ok((StatusCode::ACCEPTED, Json(Triggered { job_id })))
 }
 

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::contacts::{parse_cursor, tenant_of};
 use super::messages::{MessageOut, message_out, message_summary};
 use super::{limit_param, parse_time};
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
@@ -153,15 +153,15 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> ApiResult<Json<MessageOut>> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let message = messages::get(&mut tx, &id, principal.scope())
+    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let message = messages::get(&mut w.tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("message"))?;
     let filter = MessageFilter {
         tenant_id: Some(&message.tenant_id),
         ..Default::default()
     };
-    let retried = message_queries::retry_deferred(&mut tx, &filter, Some(&id), 1, now).await?;
+    let retried = message_queries::retry_deferred(&mut w.tx, &filter, Some(&id), 1, now).await?;
     if retried.is_empty() {
         return Err(ApiError::conflict(format!(
             "only a deferred message can be retried; this one is {}",
@@ -176,10 +176,10 @@ pub async fn retry(
         before: Some(json!({"next_attempt_at": message.next_attempt_at})),
         after: Some(json!({"next_attempt_at": now})),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    let message = messages::get(&mut tx, &id, None).await?;
-    let out = message_out(&mut tx, message).await?;
-    tx.commit().await?;
+    w.record(change).await?;
+    let message = messages::get(&mut w.tx, &id, None).await?;
+    let out = message_out(&mut w.tx, message).await?;
+    w.finish().await?;
     Ok(Json(out))
 }
 

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
+use crate::write::Write;
 
 use super::tenant_of;
 
@@ -68,15 +69,15 @@ pub async fn bulk_tags(
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, body.tenant.as_deref(), "tenant").await?;
     drop(conn);
-    let mut tx = state.db.begin_bulk().await?;
+    let mut w = Write::begin_bulk(&state, &principal, &meta, now).await?;
     let mut add_ids = Vec::new();
     for tag in &add {
-        add_ids.push(store::ensure_tag(&mut tx, &tenant_id, tag, now).await?);
+        add_ids.push(store::ensure_tag(&mut w.tx, &tenant_id, tag, now).await?);
     }
     let (mut matched, mut tagged, mut untagged) = (0u64, 0u64, 0u64);
     let mut after: Option<String> = None;
     loop {
-        let ids = segments::ids(&mut tx, &tenant_id, &expr, after.as_deref(), 1000, now).await?;
+        let ids = segments::ids(&mut w.tx, &tenant_id, &expr, after.as_deref(), 1000, now).await?;
         let Some(last) = ids.last().cloned() else {
             break;
         };
@@ -85,9 +86,9 @@ pub async fn bulk_tags(
             .iter()
             .flat_map(|id| add_ids.iter().map(move |tag| (id.clone(), tag.clone())))
             .collect();
-        tagged += store::tag_many(&mut tx, &pairs, now).await?;
+        tagged += store::tag_many(&mut w.tx, &pairs, now).await?;
         for tag in &remove {
-            untagged += store::untag_many(&mut tx, &tenant_id, &ids, &tag.slug()).await?;
+            untagged += store::untag_many(&mut w.tx, &tenant_id, &ids, &tag.slug()).await?;
         }
         after = Some(last);
     }
@@ -101,8 +102,8 @@ pub async fn bulk_tags(
             json!({"filter": body.filter, "add": body.add, "remove": body.remove, "matched": matched}),
         ),
     };
-    audit::record(&mut tx, &Actor::from(&principal), &meta, change, now).await?;
-    tx.commit().await?;
+    w.record(change).await?;
+    w.finish().await?;
     Ok(Json(BulkTagsOut {
         matched,
         tagged,

@@ -59,8 +59,8 @@ pub async fn create(
     let mut errors = ValidationErrors::new();
     validate_name(&input.name, "name", &mut errors);
     validate_slug(&input.slug, "slug", &mut errors);
-    if input.settings.as_ref().is_some_and(|s| !s.is_object()) {
-        errors.add("settings", "must be a JSON object");
+    if let Some(settings) = &input.settings {
+        ee_core::tenant::check_settings(settings, "settings", &mut errors);
     }
     errors.into_result()?;
     let settings = input

@@ -52,6 +52,30 @@ async fn tenants_crud_and_validation() {
         )
         .await;
     assert_eq!(bad_settings.body["error"]["field"], "settings");
+    // A known part that does not read as what it is for is refused by name when written,
+    // not replaced by defaults each time it is read.
+    let bad_delivery = app
+        .post(
+            "/api/v1/tenants",
+            &app.admin,
+            json!({"name": "Bad", "slug": "bad-two", "settings": {"delivery": {"mode": "pigeon"}}}),
+        )
+        .await;
+    assert_eq!(bad_delivery.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_delivery.body["error"]["field"], "settings.delivery");
+    let bad_probe = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/tenants/{id}"),
+            Some(&app.admin),
+            Some(json!({"settings": {"contacts": {"smtp_probe": "yes"}}})),
+        )
+        .await;
+    assert_eq!(bad_probe.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad_probe.body["error"]["field"],
+        "settings.contacts.smtp_probe"
+    );
 
     let patched = app
         .call(

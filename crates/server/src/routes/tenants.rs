@@ -39,10 +39,8 @@ pub struct UpdateTenant {
 }
 
 fn check_settings(settings: Option<&Value>, errors: &mut ValidationErrors) {
-    if let Some(value) = settings
-        && !value.is_object()
-    {
-        errors.add("settings", "must be a JSON object");
+    if let Some(value) = settings {
+        ee_core::tenant::check_settings(value, "settings", errors);
     }
 }
 

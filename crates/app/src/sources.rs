@@ -43,6 +43,18 @@ impl From<Source> for SourceOut {
     }
 }
 
+/// A tenant's source by slug or id.
+pub async fn find(
+    conn: &mut ee_store::AnyConnection,
+    tenant_id: &str,
+    key: &str,
+) -> Result<Option<Source>, ee_store::StoreError> {
+    Ok(sources::find(conn, key, Some(tenant_id))
+        .await?
+        .into_iter()
+        .next())
+}
+
 /// The source an ingest names, created on first use when the tenant has none by that slug
 /// (the seeds' clients post `"source": "api"` or `"source_id": "scraper-pro-001"` without
 /// ever registering one). The new source is audited in its own transaction; its webhook
@@ -56,11 +68,7 @@ pub async fn for_ingest(
     now: i64,
 ) -> Result<Source, AppError> {
     let mut conn = db.pool().acquire().await?;
-    if let Some(found) = sources::find(&mut conn, key, Some(tenant_id))
-        .await?
-        .into_iter()
-        .next()
-    {
+    if let Some(found) = find(&mut conn, tenant_id, key).await? {
         return Ok(found);
     }
     drop(conn);
@@ -85,10 +93,8 @@ pub async fn for_ingest(
             Err(ee_store::StoreError::Conflict(_)) => {
                 drop(tx);
                 let mut conn = db.pool().acquire().await?;
-                return sources::find(&mut conn, &slug, Some(tenant_id))
+                return find(&mut conn, tenant_id, &slug)
                     .await?
-                    .into_iter()
-                    .next()
                     .ok_or(AppError::NotFound("data source"));
             }
             Err(e) => return Err(e.into()),

@@ -58,6 +58,25 @@ async fn count(app: &TestApp, sql: &'static str, tenant: &str) -> i64 {
         .unwrap()
 }
 
+async fn contacts_of(app: &TestApp, tenant: &str) -> i64 {
+    count(
+        app,
+        "SELECT COUNT(*) FROM contacts WHERE tenant_id = $1",
+        tenant,
+    )
+    .await
+}
+
+/// Answers kept for replays of batch ids.
+async fn kept_answers(app: &TestApp, tenant: &str) -> i64 {
+    count(
+        app,
+        "SELECT COUNT(*) FROM ingest_batches WHERE tenant_id = $1",
+        tenant,
+    )
+    .await
+}
+
 async fn ingest_audits(app: &TestApp, tenant: &str) -> i64 {
     count(
         app,
@@ -90,22 +109,12 @@ async fn a_failed_batch_leaves_no_audit_row_and_a_committed_one_exactly_one() {
     );
     assert_eq!(ingest_audits(&app, &tenant).await, 0, "no audit row");
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM contacts WHERE tenant_id = $1",
-            &tenant
-        )
-        .await,
+        contacts_of(&app, &tenant).await,
         0,
         "no contact of the batch"
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM ingest_batches WHERE tenant_id = $1",
-            &tenant
-        )
-        .await,
+        kept_answers(&app, &tenant).await,
         0,
         "no kept answer: the batch id is still free"
     );
@@ -124,24 +133,11 @@ async fn a_failed_batch_leaves_no_audit_row_and_a_committed_one_exactly_one() {
         unaudited.body
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM contacts WHERE tenant_id = $1",
-            &tenant
-        )
-        .await,
+        contacts_of(&app, &tenant).await,
         0,
         "no contact kept without its audit entry"
     );
-    assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM ingest_batches WHERE tenant_id = $1",
-            &tenant
-        )
-        .await,
-        0
-    );
+    assert_eq!(kept_answers(&app, &tenant).await, 0);
     allow_again(&app, "audit_logs").await;
 
     let done = app

@@ -497,6 +497,23 @@ async fn bounces_quarantine_and_the_cool_down_releases_at_a_lower_step() {
         (last["actor_type"].as_str(), last["to"].as_str()),
         (Some("system"), Some("quarantined"))
     );
+    // The audit log holds both changes of that request, each by its own actor: the
+    // traffic by the key, the quarantine by the safety rule, from the same request.
+    let audit = app
+        .get(&format!("/api/v1/audit/logs?resource_id={ip}"), &app.admin)
+        .await;
+    let items = audit.body["items"].as_array().unwrap();
+    let quarantine = items
+        .iter()
+        .find(|e| e["action"] == "ip.transition" && e["after"]["state"] == "quarantined")
+        .unwrap_or_else(|| panic!("the quarantine in {}", audit.body));
+    assert_eq!(quarantine["actor_type"], "system");
+    assert_eq!(quarantine["actor_label"], "warm-up safety check");
+    let traffic = items
+        .iter()
+        .find(|e| e["action"] == "ip.traffic" && e["request_id"] == quarantine["request_id"])
+        .unwrap_or_else(|| panic!("the traffic of the same request in {}", audit.body));
+    assert_eq!(traffic["actor_type"], "api_key");
     let alerts = app.get("/api/v1/alerts", &key).await;
     assert!(
         alerts.body[0]["message"]

@@ -1,9 +1,6 @@
-//! Writing the audit log from handlers, inside the transaction of the change itself.
-
-use ee_store::AnyConnection;
+//! Who makes a change through the API, as the audit log and the use-cases take it.
 
 use crate::auth::Principal;
-use crate::error::ApiError;
 use crate::extract::RequestMeta;
 
 pub use ee_app::audit::{Actor, Caller, Change};
@@ -24,19 +21,4 @@ pub fn caller(principal: &Principal, meta: &RequestMeta) -> Caller {
         actor: Actor::from(principal),
         origin: meta.origin(),
     }
-}
-
-pub async fn record(
-    conn: &mut AnyConnection,
-    actor: &Actor,
-    meta: &RequestMeta,
-    change: Change<'_>,
-    now: i64,
-) -> Result<(), ApiError> {
-    let caller = Caller {
-        actor: actor.clone(),
-        origin: meta.origin(),
-    };
-    ee_app::audit::record(conn, &caller, change, now).await?;
-    Ok(())
 }

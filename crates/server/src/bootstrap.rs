@@ -1,11 +1,10 @@
 //! First-run set-up that needs the API's rules: the first admin account.
 
-use ee_core::auth::{ActorKind, generate_password};
+use ee_core::auth::generate_password;
 use ee_store::{Db, users};
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::{Actor, Caller, Change};
 use crate::auth::passwords;
-use crate::extract::RequestMeta;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -64,10 +63,9 @@ pub async fn ensure_admin(
         now,
     )
     .await?;
-    let actor = Actor {
-        kind: ActorKind::System,
-        id: None,
-        label: Some("first run".into()),
+    let caller = Caller {
+        actor: Actor::system("first run"),
+        origin: Default::default(),
     };
     let change = Change {
         action: "user.create",
@@ -77,9 +75,7 @@ pub async fn ensure_admin(
         before: None,
         after: Some(serde_json::json!({"email": email, "role": "admin"})),
     };
-    audit::record(&mut tx, &actor, &RequestMeta::default(), change, now)
-        .await
-        .map_err(|e| BootstrapError::Invalid(e.message))?;
+    ee_app::audit::record(&mut tx, &caller, change, now).await?;
     tx.commit().await.map_err(ee_store::StoreError::from)?;
     Ok(if generated {
         AdminBootstrap::Generated { email, password }

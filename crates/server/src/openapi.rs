@@ -65,8 +65,7 @@ impl Modify for SecuritySchemes {
 /// - every response has a description (its status's reason phrase when none was given);
 /// - the errors every operation can answer are listed: 400 (malformed request, two
 ///   credentials), 401 (secured operations), 404 (operations naming a row or a tenant),
-///   413 and 422 (bodies and parameters), 429
-///   (the API's rate limit).
+///   413 and 422 (bodies and parameters), 429 (the API's rate limit).
 pub fn finish(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let Ok(mut value) = serde_json::to_value(&doc) else {
         return doc;
@@ -94,8 +93,11 @@ fn finish_operation(
     used: &mut std::collections::HashSet<String>,
 ) {
     use serde_json::{Value, json};
-    let tag = operation["tags"][0]
-        .as_str()
+    // `Map`'s index panics on a missing key: an operation without tags must not.
+    let tag = operation
+        .get("tags")
+        .and_then(|tags| tags.get(0))
+        .and_then(Value::as_str)
         .unwrap_or("api")
         .replace('-', "_");
     let handler = operation

@@ -28,7 +28,7 @@ impl Write {
     }
 
     /// Opens the scope for an actor that is not the request's principal (a login, a
-    /// webhook's source, the server's own safety rules); `act_as` may name it later.
+    /// failed one); `act_as` may name it later.
     pub async fn begin_for(
         state: &AppState,
         actor: Actor,

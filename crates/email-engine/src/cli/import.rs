@@ -25,10 +25,8 @@ pub(super) async fn import_csv(
         .map_err(app_error)?;
     let source = match source {
         Some(key) => Some(
-            ee_store::sources::find(&mut conn, key, Some(&tenant.id))
+            ee_app::sources::find(&mut conn, &tenant.id, key)
                 .await?
-                .into_iter()
-                .next()
                 .with_context(|| format!("tenant {} has no data source {key:?}", tenant.slug))?,
         ),
         None => None,

@@ -2,14 +2,15 @@
 //! client address, kept in the database so every API node sees the same counts. A
 //! locked caller hears the same thing whichever of the two stopped it.
 
-use ee_core::auth::{ActorKind, token_digest};
+use ee_core::auth::token_digest;
 use ee_core::login_throttle::{self, Policy};
 use ee_store::login_throttles;
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::{Actor, Change};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::RequestMeta;
 use crate::state::AppState;
+use crate::write::Write;
 
 /// The counters of one login attempt: its account and, when known, its client.
 pub struct Keys {
@@ -68,13 +69,12 @@ pub async fn failed(
     email: &str,
     meta: &RequestMeta,
 ) -> ApiResult<()> {
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
     let actor = Actor {
-        kind: ActorKind::Anonymous,
-        id: None,
         label: Some(email.chars().take(254).collect()),
+        ..Actor::anonymous()
     };
+    let mut w = Write::begin_for(state, actor, meta, state.now()).await?;
+    let now = w.now;
     let change = Change {
         action: "auth.login_failed",
         resource_type: "session",
@@ -83,11 +83,11 @@ pub async fn failed(
         before: None,
         after: None,
     };
-    audit::record(&mut tx, &actor, meta, change, now).await?;
+    w.record(change).await?;
     for (key, policy) in keys.each() {
-        let before = login_throttles::get(&mut tx, key).await?;
+        let before = login_throttles::get(&mut w.tx, key).await?;
         let after = policy.fail(before, now);
-        login_throttles::put(&mut tx, key, after).await?;
+        login_throttles::put(&mut w.tx, key, after).await?;
         if after.locked_for(now).is_some() && before.locked_for(now).is_none() {
             let scope = if key.starts_with("account:") {
                 "account"
@@ -107,7 +107,7 @@ pub async fn failed(
                 before: None,
                 after: Some(detail),
             };
-            audit::record(&mut tx, &actor, meta, change, now).await?;
+            w.record(change).await?;
             let message = format!(
                 "{} failed logins in a row for one {scope} (the last from {}); further \
                  attempts are refused for {} s. The audit log (auth.login_locked) says which.",
@@ -116,7 +116,7 @@ pub async fn failed(
                 (after.locked_until - now) / 1000,
             );
             ee_app::alerts::raise(
-                &mut tx,
+                &mut w.tx,
                 ee_app::alerts::AlertSpec {
                     tenant_id: None,
                     cause: &format!("login_locked:{key}"),
@@ -129,7 +129,7 @@ pub async fn failed(
             .await?;
         }
     }
-    tx.commit().await?;
+    w.finish().await?;
     Ok(())
 }
 

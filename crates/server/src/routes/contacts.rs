@@ -17,7 +17,7 @@ use crate::extract::{ApiQuery, RequestMeta};
 use crate::state::AppState;
 use crate::write::Write;
 
-pub use super::{parse_cursor, tenant_of};
+use super::{parse_cursor, tenant_of};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContactOut {

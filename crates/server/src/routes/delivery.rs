@@ -9,7 +9,7 @@ use ee_store::relays;
 use ee_store::tenants;
 use serde_json::{Value, json};
 
-use super::contacts::tenant_of;
+use super::tenant_of;
 use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};

@@ -10,7 +10,7 @@ use ee_app::contacts::{self as ops, Counts, Destination, ItemResult, RawContact}
 use ee_store::AnyConnection;
 use ee_store::sources::{self, Source};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Caller};
@@ -108,10 +108,8 @@ pub fn raw_contact(value: &Value, index: usize) -> Result<RawContact, ApiError> 
 
 /// A data source by slug or id within a tenant.
 pub async fn source_of(conn: &mut AnyConnection, tenant_id: &str, key: &str) -> ApiResult<Source> {
-    sources::find(conn, key, Some(tenant_id))
+    ee_app::sources::find(conn, tenant_id, key)
         .await?
-        .into_iter()
-        .next()
         .ok_or_else(|| ApiError::not_found("data source"))
 }
 
@@ -163,9 +161,15 @@ pub async fn run_ingest(
         }
     }
     let source_slug = source.map(|s| s.slug.clone());
+    // Kept in the answer's own shape, so that a replay reads it back as one.
     let answer = |results: &[ItemResult], counts: &Counts| {
-        json!({"batch_id": body.batch_id, "source": source_slug, "counts": counts, "results": results})
-            .to_string()
+        let kept = IngestResponse {
+            batch_id: body.batch_id.clone(),
+            source: source_slug.clone(),
+            counts: counts.clone(),
+            results: results.to_vec(),
+        };
+        serde_json::to_string(&kept).unwrap_or_default()
     };
     let record = ops::BatchRecord {
         caller,
@@ -208,13 +212,14 @@ pub async fn ingest(
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, body.tenant.as_deref(), "tenant").await?;
     drop(conn);
+    let caller = audit::caller(&principal, &meta);
     let source_key = body.source_id.clone().or_else(|| body.source.clone());
     let source = match source_key {
         Some(key) => Some(
             ee_app::sources::for_ingest(
                 &state.db,
                 &state.settings.sealer,
-                &audit::caller(&principal, &meta),
+                &caller,
                 &tenant_id,
                 &key,
                 state.now(),
@@ -223,7 +228,6 @@ pub async fn ingest(
         ),
         None => None,
     };
-    let caller = audit::caller(&principal, &meta);
     let (response, replay) = run_ingest(&state, &caller, &tenant_id, source.as_ref(), body).await?;
     Ok(ingest_reply(response, replay))
 }

@@ -10,7 +10,7 @@ use ee_store::mailwizz::{self, Instance, NewInstance};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::contacts::tenant_of;
+use super::tenant_of;
 use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::contacts::{parse_cursor, tenant_of};
 use super::messages::{MessageOut, message_out, message_summary};
 use super::{limit_param, parse_time};
+use super::{parse_cursor, tenant_of};
 use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};

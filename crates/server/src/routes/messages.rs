@@ -12,8 +12,8 @@ use ee_store::messages::{self, Message};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::contacts::tenant_of;
 use super::parse_time;
+use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;

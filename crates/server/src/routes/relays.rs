@@ -11,7 +11,7 @@ use ee_store::relays::{self, NewRelay, Relay};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::contacts::tenant_of;
+use super::tenant_of;
 use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};

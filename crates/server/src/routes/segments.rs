@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::contacts::{ContactOut, contact_out, tenant_of};
+use super::contacts::{ContactOut, contact_out};
+use super::tenant_of;
 use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::contacts::tenant_of;
+use super::tenant_of;
 use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};

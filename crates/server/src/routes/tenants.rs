@@ -38,12 +38,6 @@ pub struct UpdateTenant {
     pub is_active: Option<bool>,
 }
 
-fn check_settings(settings: Option<&Value>, errors: &mut ValidationErrors) {
-    if let Some(value) = settings {
-        ee_core::tenant::check_settings(value, "settings", errors);
-    }
-}
-
 /// Creates a tenant (admin).
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
     responses((status = 201, body = TenantOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -131,7 +125,9 @@ pub async fn update(
     if let Some(slug) = &body.slug {
         validate_slug(slug, "slug", &mut errors);
     }
-    check_settings(body.settings.as_ref(), &mut errors);
+    if let Some(settings) = &body.settings {
+        ee_core::tenant::check_settings(settings, "settings", &mut errors);
+    }
     errors.into_result()?;
     let before = serde_json::to_value(TenantOut::from(tenant.clone())).ok();
     if let Some(name) = body.name {

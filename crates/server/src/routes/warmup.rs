@@ -270,8 +270,7 @@ pub async fn quota(
     ApiQuery(q): ApiQuery<QuotaQuery>,
 ) -> ApiResult<Json<Vec<Quota>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id =
-        super::contacts::tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
+    let tenant_id = super::tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
     let now = state.now();
     let rows = ips::list(
         &mut conn,

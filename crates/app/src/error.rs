@@ -9,11 +9,17 @@ pub enum AppError {
     /// Input that breaks a rule, by field.
     #[error("invalid input: {}", .0.summary())]
     Invalid(#[from] ValidationErrors),
+    /// The change contradicts the state of what it changes (a second running plan).
+    #[error("{0}")]
+    Conflict(String),
     /// What the caller named does not exist (or belongs to another tenant).
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A move the IP state machine does not allow, or what its consequences refused.
+    #[error(transparent)]
+    Infra(#[from] crate::infra::InfraError),
     /// A failure that is ours (hashing, sealing), described without secrets.
     #[error("{0}")]
     Internal(String),

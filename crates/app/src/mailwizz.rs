@@ -455,3 +455,51 @@ mod tests {
         assert_eq!(push_value(Some(25)), 25);
     }
 }
+
+/// A MailWizz instance as the API shows it: the key never.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct InstanceOut {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    /// The API's address, e.g. `https://news.example.com/api`.
+    pub api_url: String,
+    /// Whether a key is stored (it is never returned).
+    pub has_key: bool,
+    pub default_list_uid: Option<String>,
+    pub is_primary: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Instance> for InstanceOut {
+    fn from(i: Instance) -> Self {
+        Self {
+            id: i.id,
+            tenant_id: i.tenant_id,
+            name: i.name,
+            api_url: i.api_url,
+            has_key: !i.api_key_sealed.is_empty(),
+            default_list_uid: i.default_list_uid,
+            is_primary: i.is_primary != 0,
+            created_at: ee_core::timefmt::to_rfc3339(i.created_at),
+            updated_at: ee_core::timefmt::to_rfc3339(i.updated_at),
+        }
+    }
+}
+
+impl crate::write::Deletable for Instance {
+    const RESOURCE: &'static str = "mailwizz_instance";
+    const DELETED: &'static str = "mailwizz.delete";
+    type Out = InstanceOut;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tenant_id(&self) -> Option<&str> {
+        Some(&self.tenant_id)
+    }
+    async fn delete(conn: &mut ee_store::AnyConnection, id: &str) -> Result<(), StoreError> {
+        store::delete(conn, id).await
+    }
+}

@@ -114,3 +114,22 @@ pub async fn for_ingest(
     tx.commit().await?;
     Ok(source)
 }
+
+impl crate::write::Deletable for Source {
+    const RESOURCE: &'static str = "data_source";
+    const DELETED: &'static str = "data_source.delete";
+    type Out = SourceOut;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tenant_id(&self) -> Option<&str> {
+        Some(&self.tenant_id)
+    }
+    async fn delete(
+        conn: &mut ee_store::AnyConnection,
+        id: &str,
+    ) -> Result<(), ee_store::StoreError> {
+        ee_store::sources::delete(conn, id).await
+    }
+}

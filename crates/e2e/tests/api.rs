@@ -159,7 +159,7 @@ async fn another_tenants_resources_answer_404() {
         assert_eq!(ids, [a.as_str()]);
         let keys = app.get("/api/v1/api-keys", credential).await;
         assert!(
-            keys.body
+            keys.body["items"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -198,7 +198,7 @@ async fn api_keys_shown_once_revoked_expired_and_rotated() {
         !text.contains(&key) && !text.contains("\"key\""),
         "no secret in lists: {text}"
     );
-    assert_eq!(listed.body[0]["status"], "active");
+    assert_eq!(listed.body["items"][0]["status"], "active");
     let me = app.get("/api/v1/auth/me", &key).await;
     assert_eq!(
         (me.body["kind"].as_str(), me.body["tenant_id"].as_str()),

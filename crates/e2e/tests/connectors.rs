@@ -156,8 +156,7 @@ async fn mailwizz_instances_keep_their_keys_sealed() {
         .await;
     assert_eq!(second.status, StatusCode::CREATED);
     let listed = app.get("/api/v1/mailwizz/instances", &key_a).await;
-    let primaries: Vec<&str> = listed
-        .body
+    let primaries: Vec<&str> = listed.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -306,7 +305,10 @@ async fn a_tenant_delivers_through_mailwizz() {
         .get(&format!("/api/v2/contacts/{jean_id}/mailwizz"), &key)
         .await;
     assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
-    let uid = kept.body[0]["subscriber_uid"].as_str().unwrap().to_owned();
+    let uid = kept.body["items"][0]["subscriber_uid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         fake.lock().unwrap().lists["list-a"]
             .iter()
@@ -568,7 +570,7 @@ async fn the_quota_sync_never_claims_a_push_it_did_not_make() {
         app.run_jobs().await;
         app.get("/api/v1/mailwizz/delivery-servers", &key)
             .await
-            .body[0]
+            .body["items"][0]
             .clone()
     };
     // Stock MailWizz: no endpoint.

@@ -245,10 +245,8 @@ async fn ingest_both_shapes_dedupe_merge_and_idempotent_batches() {
         assert_eq!(first_use.status, StatusCode::OK, "{}", first_use.body);
     }
     let sources = app.get("/api/v1/data-sources", &key).await;
-    let created: Vec<&Value> = sources
-        .body
+    let created: Vec<&Value> = sources.body["items"]
         .as_array()
-        .or(sources.body["items"].as_array())
         .unwrap()
         .iter()
         .filter(|s| s["slug"] == "scraper-pro-001")
@@ -717,7 +715,7 @@ async fn tags_segments_filters_and_bulk_tagging() {
     let preview = app
         .get(&format!("/api/v2/segments/{id}/preview"), &key)
         .await;
-    assert_eq!(preview.body[0]["email"], "a@x.test");
+    assert_eq!(preview.body["items"][0]["email"], "a@x.test");
     let listed = app
         .get(&format!("/api/v2/contacts?segment={id}"), &key)
         .await;
@@ -750,15 +748,13 @@ async fn tags_segments_filters_and_bulk_tagging() {
     assert_eq!(untag.body["untagged"], 2);
     assert_eq!(count(json!({"tag": "SECTOR:LEGAL"})).await, 0);
     let tags = app.get("/api/v2/tags", &key).await;
-    let lawyer = tags
-        .body
+    let lawyer = tags.body["items"]
         .as_array()
         .unwrap()
         .iter()
         .find(|t| t["slug"] == "sector:legal/lawyer")
         .unwrap();
-    let legal = tags
-        .body
+    let legal = tags.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -801,7 +797,7 @@ async fn tags_segments_filters_and_bulk_tagging() {
             .status,
         StatusCode::NOT_FOUND
     );
-    let contact_id = preview.body[0]["id"].as_str().unwrap();
+    let contact_id = preview.body["items"][0]["id"].as_str().unwrap();
     for path in [
         format!("/api/v2/contacts/{contact_id}"),
         format!("/api/v2/contacts/{contact_id}/events"),
@@ -1228,9 +1224,13 @@ async fn suppression_and_gdpr_export_and_erasure() {
             .unwrap();
     assert_eq!(leftovers, 0);
     let list = app.get("/api/v2/suppressions?reason=erased", &key).await;
-    assert_eq!(list.body[0]["email"], Value::Null, "only the hash remains");
     assert_eq!(
-        list.body[0]["email_hash"],
+        list.body["items"][0]["email"],
+        Value::Null,
+        "only the hash remains"
+    );
+    assert_eq!(
+        list.body["items"][0]["email_hash"],
         ee_core::contacts::address_hash("gdpr@brand.test")
     );
     let again = app
@@ -1251,7 +1251,7 @@ async fn suppression_and_gdpr_export_and_erasure() {
         !audit.body.to_string().contains("gdpr@brand.test"),
         "no address in the audit log"
     );
-    let erased_id = list.body[0]["id"].as_str().unwrap();
+    let erased_id = list.body["items"][0]["id"].as_str().unwrap();
     assert_eq!(
         app.call(
             Method::DELETE,
@@ -1267,7 +1267,7 @@ async fn suppression_and_gdpr_export_and_erasure() {
     let stop_id = app
         .get("/api/v2/suppressions?reason=unsubscribed", &key)
         .await
-        .body[0]["id"]
+        .body["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();

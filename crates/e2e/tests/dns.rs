@@ -102,8 +102,7 @@ async fn domains_dkim_keys_and_the_records_to_publish() {
         .get(&format!("/api/v1/domains/{domain}/dns-records"), &key)
         .await;
     let find = |name: &str, kind: &str| -> Vec<String> {
-        records
-            .body
+        records.body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -117,8 +116,7 @@ async fn domains_dkim_keys_and_the_records_to_publish() {
         "{dkim:?}"
     );
     assert!(
-        records
-            .body
+        records.body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -168,8 +166,7 @@ async fn domains_dkim_keys_and_the_records_to_publish() {
     let records = app
         .get(&format!("/api/v1/domains/{domain}/dns-records"), &key)
         .await;
-    let dkim_names: Vec<&str> = records
-        .body
+    let dkim_names: Vec<&str> = records.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -180,8 +177,7 @@ async fn domains_dkim_keys_and_the_records_to_publish() {
         dkim_names,
         ["s2._domainkey.brand-a.test", "s1._domainkey.brand-a.test"]
     );
-    let ed = records
-        .body
+    let ed = records.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -313,7 +309,7 @@ async fn dns_validation_passes_when_published_and_names_what_is_wrong() {
     let records = app
         .get(&format!("/api/v1/domains/{domain}/dns-records"), &key)
         .await;
-    app.dns.edit(|zone| publish(zone, &records.body));
+    app.dns.edit(|zone| publish(zone, &records.body["items"]));
 
     let check = app
         .post(
@@ -398,8 +394,7 @@ async fn dns_validation_passes_when_published_and_names_what_is_wrong() {
     let history = app
         .get(&format!("/api/v1/domains/{domain}/checks"), &key)
         .await;
-    let oks: Vec<bool> = history
-        .body
+    let oks: Vec<bool> = history.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -409,8 +404,7 @@ async fn dns_validation_passes_when_published_and_names_what_is_wrong() {
     let shown = app.get(&format!("/api/v1/domains/{domain}"), &key).await;
     assert_eq!(shown.body["dns_ok"], false);
     let alerts = app.get("/api/v1/alerts", &key).await;
-    let dns_alert = alerts
-        .body
+    let dns_alert = alerts.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -434,8 +428,7 @@ async fn dns_validation_passes_when_published_and_names_what_is_wrong() {
     .await;
     app.run_jobs().await;
     let jobs = app.get("/api/v1/jobs", &app.admin).await;
-    let dns_job = jobs
-        .body
+    let dns_job = jobs.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -448,7 +441,7 @@ async fn dns_validation_passes_when_published_and_names_what_is_wrong() {
     assert_eq!(
         app.get(&format!("/api/v1/domains/{domain}/checks"), &key)
             .await
-            .body
+            .body["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -520,7 +513,7 @@ async fn blacklisted_ips_stand_by_and_come_back_when_delisted() {
     );
     let alerts = app.get("/api/v1/alerts", &key).await;
     assert!(
-        alerts.body[0]["cause"]
+        alerts.body["items"][0]["cause"]
             .as_str()
             .unwrap()
             .starts_with("ip.blacklisted:")
@@ -549,7 +542,7 @@ async fn blacklisted_ips_stand_by_and_come_back_when_delisted() {
     let history = app
         .get(&format!("/api/v1/blacklists/history?ip_id={ip}"), &key)
         .await;
-    let entries = history.body.as_array().unwrap();
+    let entries = history.body["items"].as_array().unwrap();
     assert_eq!(entries.len(), 4, "two lists, two checks");
     assert_eq!(entries.iter().filter(|e| e["listed"] == true).count(), 1);
 

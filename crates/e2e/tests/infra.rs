@@ -87,9 +87,9 @@ async fn ips_crud_validation_and_tenant_isolation() {
         );
     }
     let bulk = app.get("/api/v1/ips?pool=bulk", &key).await;
-    assert_eq!(bulk.body.as_array().unwrap().len(), 1);
+    assert_eq!(bulk.body["items"].as_array().unwrap().len(), 1);
     let warming = app.get("/api/v1/ips?state=warming", &key).await;
-    assert_eq!(warming.body[0]["id"], ip.as_str());
+    assert_eq!(warming.body["items"][0]["id"], ip.as_str());
     let patched = app
         .call(
             Method::PATCH,
@@ -156,9 +156,12 @@ async fn ips_crud_validation_and_tenant_isolation() {
             "{method} {path}"
         );
     }
-    assert_eq!(app.get("/api/v1/ips", &other_key).await.body, json!([]));
+    assert_eq!(
+        app.get("/api/v1/ips", &other_key).await.body["items"],
+        json!([])
+    );
     let plans = app.get("/api/v1/warmup/plans", &other_key).await;
-    assert_eq!(plans.body, json!([]));
+    assert_eq!(plans.body["items"], json!([]));
 
     let deleted = app
         .call(
@@ -170,7 +173,7 @@ async fn ips_crud_validation_and_tenant_isolation() {
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert_eq!(
-        app.get("/api/v1/warmup/plans", &key).await.body,
+        app.get("/api/v1/warmup/plans", &key).await.body["items"],
         json!([]),
         "its plan went with it"
     );
@@ -226,8 +229,7 @@ async fn the_state_machine_with_history_and_illegal_moves() {
     let history = app
         .get(&format!("/api/v1/ips/{ip}/transitions"), &key)
         .await;
-    let moves: Vec<(String, String)> = history
-        .body
+    let moves: Vec<(String, String)> = history.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -241,7 +243,7 @@ async fn the_state_machine_with_history_and_illegal_moves() {
     assert_eq!(moves.len(), 5);
     assert_eq!(moves[0], ("warming".to_owned(), "active".to_owned()));
     assert_eq!(moves[4], ("warming".to_owned(), "active".to_owned()));
-    let first = &history.body[0];
+    let first = &history.body["items"][0];
     assert_eq!(
         (
             first["reason"].as_str(),
@@ -258,10 +260,10 @@ async fn the_state_machine_with_history_and_illegal_moves() {
         StatusCode::OK
     );
     let alerts = app.get("/api/v1/alerts", &key).await;
-    assert_eq!(alerts.body.as_array().unwrap().len(), 1);
-    assert_eq!(alerts.body[0]["severity"], "critical");
+    assert_eq!(alerts.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(alerts.body["items"][0]["severity"], "critical");
     assert!(
-        alerts.body[0]["title"]
+        alerts.body["items"][0]["title"]
             .as_str()
             .unwrap()
             .contains("192.0.2.10")
@@ -276,11 +278,11 @@ async fn the_state_machine_with_history_and_illegal_moves() {
     );
     let alerts = app.get("/api/v1/alerts", &key).await;
     assert_eq!(
-        alerts.body.as_array().unwrap().len(),
+        alerts.body["items"].as_array().unwrap().len(),
         1,
         "the repeat was merged"
     );
-    assert_eq!(alerts.body[0]["occurrences"], 2);
+    assert_eq!(alerts.body["items"][0]["occurrences"], 2);
     app.finish().await;
 }
 
@@ -289,7 +291,7 @@ async fn warmup_quota_counters_and_daily_advancement() {
     let app = TestApp::spawn().await;
     let (tenant, key, ip) = setup(&app).await;
     let plans = app.get("/api/v1/warmup/plans", &key).await;
-    let plan = &plans.body[0];
+    let plan = &plans.body["items"][0];
     assert_eq!(
         (
             plan["current_day"].as_i64(),
@@ -321,8 +323,8 @@ async fn warmup_quota_counters_and_daily_advancement() {
     assert_eq!(quota.status, StatusCode::OK, "{}", quota.body);
     assert_eq!(
         (
-            quota.body[0]["daily_quota"].as_i64(),
-            quota.body[0]["remaining"].as_i64()
+            quota.body["items"][0]["daily_quota"].as_i64(),
+            quota.body["items"][0]["remaining"].as_i64()
         ),
         (Some(100), Some(40))
     );
@@ -332,7 +334,7 @@ async fn warmup_quota_counters_and_daily_advancement() {
         "a tenant's key reads its own quota without naming it"
     );
     let needs_tenant = app.get("/api/v1/warmup/quota", &app.admin).await;
-    assert_eq!(needs_tenant.body["error"]["field"], "tenant");
+    assert_eq!(needs_tenant.body["error"]["field"], "tenant_id");
     let negative = app
         .post(
             &format!("/api/v1/ips/{ip}/traffic"),
@@ -379,7 +381,7 @@ async fn warmup_quota_counters_and_daily_advancement() {
         .await;
     assert_eq!(paused.body["status"], "paused");
     let quota = app.get("/api/v1/warmup/quota", &key).await;
-    assert_eq!(quota.body[0]["remaining"], 0);
+    assert_eq!(quota.body["items"][0]["remaining"], 0);
     assert_eq!(
         app.post(
             &format!("/api/v1/warmup/plans/{plan_id}/pause"),
@@ -444,11 +446,11 @@ async fn warmup_quota_counters_and_daily_advancement() {
         .get(&format!("/api/v1/warmup/quota?tenant={tenant}"), &key)
         .await;
     assert!(
-        quota.body[0]["daily_quota"].is_null(),
+        quota.body["items"][0]["daily_quota"].is_null(),
         "an ACTIVE IP has no warm-up limit"
     );
     let done = app.get("/api/v1/warmup/plans?status=completed", &key).await;
-    assert_eq!(done.body.as_array().unwrap().len(), 1);
+    assert_eq!(done.body["items"].as_array().unwrap().len(), 1);
     app.finish().await;
 }
 
@@ -492,7 +494,12 @@ async fn bounces_quarantine_and_the_cool_down_releases_at_a_lower_step() {
     let history = app
         .get(&format!("/api/v1/ips/{ip}/transitions"), &key)
         .await;
-    let last = history.body.as_array().unwrap().last().unwrap().clone();
+    let last = history.body["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(
         (last["actor_type"].as_str(), last["to"].as_str()),
         (Some("system"), Some("quarantined"))
@@ -516,7 +523,7 @@ async fn bounces_quarantine_and_the_cool_down_releases_at_a_lower_step() {
     assert_eq!(traffic["actor_type"], "api_key");
     let alerts = app.get("/api/v1/alerts", &key).await;
     assert!(
-        alerts.body[0]["message"]
+        alerts.body["items"][0]["message"]
             .as_str()
             .unwrap()
             .contains("bounce rate")
@@ -668,7 +675,7 @@ async fn alerts_reach_telegram_and_a_signed_webhook_once_per_cause() {
         assert_eq!(payload["alert"]["severity"], "critical");
     }
     let alerts = app.get("/api/v1/alerts", &key).await;
-    assert!(alerts.body[0]["notified_at"].is_string());
+    assert!(alerts.body["items"][0]["notified_at"].is_string());
     // The same cause again: merged, nothing more sent.
     transition(&app, &key, &ip, "active").await;
     transition(&app, &key, &ip, "blacklisted").await;
@@ -683,8 +690,7 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
     let (_, key, _ip) = setup(&app).await;
     let jobs = app.get("/api/v1/jobs", &app.admin).await;
     assert_eq!(jobs.status, StatusCode::OK);
-    let names: Vec<&str> = jobs
-        .body
+    let names: Vec<&str> = jobs.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -692,8 +698,7 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
         .collect();
     assert_eq!(names.len(), ee_app::schedule::SCHEDULE.len());
     assert!(names.contains(&"scheduled.pmta_status"));
-    let warmup = jobs
-        .body
+    let warmup = jobs.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -728,8 +733,7 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
     );
     app.run_jobs().await;
     let jobs = app.get("/api/v1/jobs", &app.admin).await;
-    let metrics_job = jobs
-        .body
+    let metrics_job = jobs.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -765,8 +769,7 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
     .await;
     app.run_jobs().await;
     let jobs = app.get("/api/v1/jobs", &app.admin).await;
-    let sync = jobs
-        .body
+    let sync = jobs.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -775,7 +778,7 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
     assert_eq!(sync["last_run"]["result"]["synced"], 0);
     assert_eq!(sync["last_run"]["result"]["results"], json!([]));
     let dead = app.get("/api/v1/jobs/queue?state=dead", &app.admin).await;
-    assert_eq!(dead.body, json!([]));
+    assert_eq!(dead.body["items"], json!([]));
 
     // A week on, housekeeping removes the finished runs.
     let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'done'")
@@ -792,8 +795,7 @@ async fn scheduled_jobs_listed_triggered_and_measured() {
     .await;
     app.run_jobs().await;
     let jobs = app.get("/api/v1/jobs", &app.admin).await;
-    let housekeeping = jobs
-        .body
+    let housekeeping = jobs.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -879,7 +881,8 @@ async fn monthly_rotation_retires_the_busiest_and_brings_rested_ips_back() {
     assert_eq!(run.status, StatusCode::ACCEPTED);
     app.run_jobs().await;
     let state_of = |body: &Value, id: &str| {
-        body.as_array()
+        body["items"]
+            .as_array()
             .unwrap()
             .iter()
             .find(|ip| ip["id"] == id)
@@ -917,8 +920,7 @@ async fn monthly_rotation_retires_the_busiest_and_brings_rested_ips_back() {
     let history = app
         .get(&format!("/api/v1/ips/{}/transitions", ids[1]), &key)
         .await;
-    let reasons: Vec<&str> = history
-        .body
+    let reasons: Vec<&str> = history.body["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -92,8 +92,7 @@ async fn setup_tenant(app: &TestApp, algorithm: &str) -> (String, String, String
             &key,
         )
         .await;
-    let dkim_txt = records
-        .body
+    let dkim_txt = records.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -325,7 +324,7 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
     let suppressed = app
         .get("/api/v2/suppressions?reason=unsubscribed", &key)
         .await;
-    assert_eq!(suppressed.body.as_array().unwrap().len(), 1);
+    assert_eq!(suppressed.body["items"].as_array().unwrap().len(), 1);
 
     // The unsubscribed address gets nothing more.
     let later = app
@@ -497,8 +496,7 @@ async fn templates_are_checked_versioned_previewed_and_selected() {
             &key,
         )
         .await;
-    let subjects: Vec<&str> = versions
-        .body
+    let subjects: Vec<&str> = versions.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -648,8 +646,7 @@ async fn direct_delivery_spreads_over_ips_within_warmup_quotas() {
     }
     assert_eq!(waiting, 3);
     let quota = app.get("/api/v1/warmup/quota?tenant=brand", &key).await;
-    let sent_today: i64 = quota
-        .body
+    let sent_today: i64 = quota.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -767,8 +764,7 @@ async fn replies_decide_retries_bounces_and_suppression() {
     // The unknown user and the domain without mail are suppressed; a policy refusal is
     // not about the address.
     let suppressed = app.get("/api/v2/suppressions?reason=bounced", &key).await;
-    let mut emails: Vec<&str> = suppressed
-        .body
+    let mut emails: Vec<&str> = suppressed.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -1011,7 +1007,7 @@ async fn a_rotated_dkim_key_signs_within_a_minute() {
     message(&app, &key, "first@example.test").await;
     engine.run_until_idle().await.unwrap();
     let domains = app.get("/api/v1/domains", &key).await;
-    let domain_id = domains.body[0]["id"].as_str().unwrap().to_owned();
+    let domain_id = domains.body["items"][0]["id"].as_str().unwrap().to_owned();
     let rotated = app
         .post(
             &format!("/api/v1/domains/{domain_id}/dkim/rotate"),
@@ -1023,8 +1019,7 @@ async fn a_rotated_dkim_key_signs_within_a_minute() {
     let records = app
         .get(&format!("/api/v1/domains/{domain_id}/dns-records"), &key)
         .await;
-    let s2_txt = records
-        .body
+    let s2_txt = records.body["items"]
         .as_array()
         .unwrap()
         .iter()

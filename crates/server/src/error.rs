@@ -102,7 +102,9 @@ impl From<ee_app::AppError> for ApiError {
         match e {
             ee_app::AppError::Invalid(errors) => errors.into(),
             ee_app::AppError::NotFound(what) => Self::not_found(what),
+            ee_app::AppError::Conflict(message) => Self::conflict(message),
             ee_app::AppError::Store(e) => e.into(),
+            ee_app::AppError::Infra(e) => e.into(),
             ee_app::AppError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
                 Self::internal()

@@ -11,7 +11,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod settings;
 pub mod state;
-pub mod write;
+mod write;
 
 use std::net::SocketAddr;
 use std::time::Duration;

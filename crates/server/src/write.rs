@@ -1,96 +1,76 @@
-//! The audited-write scope of a request: one transaction, the caller and the time. A
-//! handler makes its change on `tx`, then `commit`s with the change's description: the
-//! audit entry is written in the same transaction and the transaction commits, once. A
-//! handler that returns early (an error, a 404) drops the scope, which rolls back.
+//! The audited-write scope of a request: `ee_app::write::Write` opened for the request's
+//! principal (its tenant scope, its identity as the audit log's actor) and its origin.
+//! A handler then finds what it changes with `w.find`, calls the use-case, and commits.
 
-use ee_app::audit::{self, Actor, Caller, Change};
+use ee_app::audit::Actor;
+pub use ee_app::write::Write;
 
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::extract::RequestMeta;
 use crate::state::AppState;
 
-pub struct Write {
-    pub tx: sqlx::Transaction<'static, sqlx::Any>,
-    pub caller: Caller,
-    pub now: i64,
+/// How a request opens its write scope.
+pub(crate) trait Begin: Sized {
+    /// Opens the scope for the request's principal.
+    async fn begin(
+        state: &AppState,
+        principal: &Principal,
+        meta: &RequestMeta,
+        now: i64,
+    ) -> ApiResult<Self>;
+
+    /// Opens the scope for an actor that is not the request's principal (a login, a
+    /// failed one), seeing every tenant; `act_as` may name the actor later.
+    async fn begin_for(
+        state: &AppState,
+        actor: Actor,
+        meta: &RequestMeta,
+        now: i64,
+    ) -> ApiResult<Self>;
+
+    /// Opens the scope for a change of many rows (see `Db::begin_bulk`).
+    async fn begin_bulk(
+        state: &AppState,
+        principal: &Principal,
+        meta: &RequestMeta,
+        now: i64,
+    ) -> ApiResult<Self>;
 }
 
-impl Write {
-    /// Opens the scope (on SQLite, a transaction that holds the write lock from its start).
-    pub async fn begin(
+impl Begin for Write {
+    async fn begin(
         state: &AppState,
         principal: &Principal,
         meta: &RequestMeta,
         now: i64,
     ) -> ApiResult<Self> {
-        Self::begin_for(state, Actor::from(principal), meta, now).await
+        let caller = crate::audit::caller(principal, meta);
+        let scope = principal.scope().map(str::to_owned);
+        Ok(Write::open(&state.db, caller, scope, now).await?)
     }
 
-    /// Opens the scope for an actor that is not the request's principal (a login, a
-    /// failed one); `act_as` may name it later.
-    pub async fn begin_for(
+    async fn begin_for(
         state: &AppState,
         actor: Actor,
         meta: &RequestMeta,
         now: i64,
     ) -> ApiResult<Self> {
-        Ok(Self {
-            tx: state.db.begin().await?,
-            caller: Caller {
-                actor,
-                origin: meta.origin(),
-            },
-            now,
-        })
+        let caller = ee_app::audit::Caller {
+            actor,
+            origin: meta.origin(),
+        };
+        Ok(Write::open(&state.db, caller, None, now).await?)
     }
 
-    /// Opens the scope for a change of many rows (see `Db::begin_bulk`).
-    pub async fn begin_bulk(
+    async fn begin_bulk(
         state: &AppState,
         principal: &Principal,
         meta: &RequestMeta,
         now: i64,
     ) -> ApiResult<Self> {
-        Ok(Self {
-            tx: state.db.begin_bulk().await?,
-            caller: crate::audit::caller(principal, meta),
-            now,
-        })
-    }
-
-    /// Who the change is by, once known (a login learns it inside the transaction).
-    pub fn act_as(&mut self, actor: Actor) {
-        self.caller.actor = actor;
-    }
-
-    /// Records one change of several (a bulk operation); `commit` ends the scope.
-    pub async fn record(&mut self, change: Change<'_>) -> ApiResult<()> {
-        audit::record(&mut self.tx, &self.caller, change, self.now).await?;
-        Ok(())
-    }
-
-    /// Records one change made by another actor in the same transaction (a safety rule
-    /// the caller's change set off).
-    pub async fn record_by(&mut self, actor: Actor, change: Change<'_>) -> ApiResult<()> {
-        let caller = Caller {
-            actor,
-            origin: self.caller.origin.clone(),
-        };
-        audit::record(&mut self.tx, &caller, change, self.now).await?;
-        Ok(())
-    }
-
-    /// Commits what `record` recorded.
-    pub async fn finish(self) -> ApiResult<()> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-
-    /// Records `change` and commits.
-    pub async fn commit(mut self, change: Change<'_>) -> ApiResult<()> {
-        self.record(change).await?;
-        self.tx.commit().await?;
-        Ok(())
+        let caller = crate::audit::caller(principal, meta);
+        let scope = principal.scope().map(str::to_owned);
+        Ok(Write::open_bulk(&state.db, caller, scope, now).await?)
     }
 }

@@ -115,12 +115,18 @@ pub async fn mark_notified(conn: &mut AnyConnection, id: &str, now: i64) -> Resu
     Ok(())
 }
 
-pub async fn list(conn: &mut AnyConnection, scope: Option<&str>, limit: i64) -> Result<Vec<Alert>> {
+pub async fn list(
+    conn: &mut AnyConnection,
+    scope: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Alert>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM alerts WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY last_at DESC, id DESC LIMIT $2"
+        "SELECT {COLUMNS} FROM alerts WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY last_at DESC, id DESC LIMIT $2 OFFSET $3"
     )))
     .bind(scope)
     .bind(limit)
+    .bind(offset)
     .fetch_all(conn)
     .await?)
 }

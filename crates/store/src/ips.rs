@@ -317,13 +317,15 @@ pub async fn blacklist_history(
     conn: &mut AnyConnection,
     ip_id: &str,
     limit: i64,
+    offset: i64,
 ) -> Result<Vec<(String, i64, i64, String)>> {
     Ok(sqlx::query_as(
         "SELECT blacklist_name, is_listed, checked_at, details FROM blacklist_checks WHERE ip_id = $1 \
-         ORDER BY checked_at DESC, blacklist_name LIMIT $2",
+         ORDER BY checked_at DESC, blacklist_name LIMIT $2 OFFSET $3",
     )
     .bind(ip_id)
     .bind(limit)
+    .bind(offset)
     .fetch_all(conn)
     .await?)
 }

@@ -275,13 +275,15 @@ pub async fn list(
     conn: &mut AnyConnection,
     state: Option<JobState>,
     limit: i64,
+    offset: i64,
 ) -> Result<Vec<Job>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM jobs WHERE ($1 IS NULL OR state = $1) \
-         ORDER BY created_at DESC, id DESC LIMIT $2"
+         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
     )))
     .bind(state.map(JobState::as_str))
     .bind(limit)
+    .bind(offset)
     .fetch_all(conn)
     .await?)
 }

@@ -10,7 +10,7 @@ use crate::audit::{Actor, Change};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::RequestMeta;
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 /// The counters of one login attempt: its account and, when known, its client.
 pub struct Keys {

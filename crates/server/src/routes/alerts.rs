@@ -47,23 +47,22 @@ impl From<Alert> for AlertOut {
 pub struct AlertQuery {
     /// 1 to 500; 100 when absent.
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Alerts, newest first: all for an admin, the tenant's own otherwise.
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertQuery),
-    responses((status = 200, body = Vec<AlertOut>)),
+    responses((status = 200, body = super::List<AlertOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<AlertQuery>,
-) -> ApiResult<Json<Vec<AlertOut>>> {
+) -> ApiResult<Json<super::List<AlertOut>>> {
+    let window = super::window(q.limit, q.cursor.as_deref(), 100, 500)?;
     let mut conn = state.db.pool().acquire().await?;
-    let rows = alerts::list(
-        &mut conn,
-        principal.scope(),
-        super::limit_param(q.limit, 100, 500)?,
-    )
-    .await?;
-    Ok(Json(rows.into_iter().map(AlertOut::from).collect()))
+    let rows = alerts::list(&mut conn, principal.scope(), window.fetch(), window.offset).await?;
+    let rows = rows.into_iter().map(AlertOut::from).collect();
+    Ok(Json(super::List::from_window(rows, window)))
 }

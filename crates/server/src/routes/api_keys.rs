@@ -1,9 +1,10 @@
+use super::{List, ListParams};
+use crate::extract::ApiQuery;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ee_core::auth::{generate_api_key, token_digest};
-use ee_store::AnyConnection;
 use ee_store::api_keys::{self, ApiKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +15,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 pub use ee_app::api_keys::ApiKeyOut;
 
 /// A key with its secret: answered once, at creation or rotation.
@@ -66,25 +67,21 @@ pub async fn create(
 }
 
 /// Lists the caller's visible keys, without secrets.
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys",
-    responses((status = 200, body = Vec<ApiKeyOut>), (status = 401, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(ListParams),
+    responses((status = 200, body = List<ApiKeyOut>), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<ApiKeyOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<ApiKeyOut>>> {
     let mut conn = state.db.pool().acquire().await?;
     let now = state.now();
     let keys = api_keys::list(&mut conn, principal.scope()).await?;
-    Ok(Json(
+    Ok(Json(List::of(
         keys.into_iter().map(|k| ApiKeyOut::new(k, now)).collect(),
-    ))
-}
-
-async fn visible(conn: &mut AnyConnection, principal: &Principal, id: &str) -> ApiResult<ApiKey> {
-    api_keys::get(conn, id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("API key"))
+        &page,
+    )?))
 }
 
 /// Revokes a key at once (its rotation's previous secret too).
@@ -99,9 +96,9 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let key = visible(&mut w.tx, &principal, &id).await?;
+    let key = w.find::<ApiKey>(&id).await?;
     api_keys::revoke(&mut w.tx, &id, now).await?;
-    let after = visible(&mut w.tx, &principal, &id).await?;
+    let after = w.find::<ApiKey>(&id).await?;
     let tenant_id = key.tenant_id.clone();
     let change = Change {
         action: "api_key.revoke",
@@ -137,7 +134,7 @@ pub async fn rotate(
     }
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let key = visible(&mut w.tx, &principal, &id).await?;
+    let key = w.find::<ApiKey>(&id).await?;
     if key.revoked_at.is_some() {
         return Err(ApiError::conflict("a revoked key cannot be rotated"));
     }
@@ -151,7 +148,7 @@ pub async fn rotate(
         now,
     )
     .await?;
-    let rotated = visible(&mut w.tx, &principal, &id).await?;
+    let rotated = w.find::<ApiKey>(&id).await?;
     let before = serde_json::to_value(ApiKeyOut::new(key, now)).ok();
     let out = ApiKeyOut::new(rotated, now);
     let change = Change {

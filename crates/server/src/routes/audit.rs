@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::parse_time;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 
@@ -77,34 +77,17 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditPage {
-    pub items: Vec<AuditEntryOut>,
-    /// Pass as `cursor` for the next (older) page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
 /// The audit log, newest first (admin).
 #[utoipa::path(get, path = "/api/v1/audit/logs", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = super::List<AuditEntryOut>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Json<AuditPage>> {
+) -> ApiResult<Json<super::List<AuditEntryOut>>> {
     principal.require_admin()?;
-    let before = match q.cursor.as_deref() {
-        None => None,
-        Some(cursor) => Some(
-            cursor
-                .split_once('_')
-                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| {
-                    ApiError::invalid_field("cursor", "is not a cursor this API returned")
-                })?,
-        ),
-    };
+    let before = super::parse_cursor(q.cursor.as_deref())?;
     let limit = super::limit_param(q.limit, 50, 500)?;
     let filter = AuditFilter {
         actor_id: q.actor,
@@ -119,14 +102,6 @@ pub async fn list(
     };
     let mut conn = state.db.pool().acquire().await?;
     let rows = audit::list(&mut conn, &filter).await?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| {
-            rows.last()
-                .map(|last| format!("{}_{}", last.created_at, last.id))
-        })
-        .flatten();
-    Ok(Json(AuditPage {
-        items: rows.into_iter().map(AuditEntryOut::from).collect(),
-        next_cursor,
-    }))
+    let page = super::List::keyset(rows, limit, |e| format!("{}_{}", e.created_at, e.id));
+    Ok(Json(page.map(AuditEntryOut::from)))
 }

@@ -13,7 +13,7 @@ use crate::auth::{passwords, throttle};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {

@@ -117,6 +117,8 @@ pub struct HistoryQuery {
     pub ip_id: String,
     /// 1 to 1000; 200 when absent.
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,25 +132,25 @@ pub struct HistoryEntry {
 
 /// Every recorded check of an IP, newest first.
 #[utoipa::path(get, path = "/api/v1/blacklists/history", tag = "blacklists", params(HistoryQuery),
-    responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = super::List<HistoryEntry>), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn history(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<HistoryQuery>,
-) -> ApiResult<Json<Vec<HistoryEntry>>> {
+) -> ApiResult<Json<super::List<HistoryEntry>>> {
+    let window = super::window(q.limit, q.cursor.as_deref(), 200, 1000)?;
     let mut conn = state.db.pool().acquire().await?;
-    super::ips::visible(&mut conn, &principal, &q.ip_id).await?;
-    let rows = ips::blacklist_history(&mut conn, &q.ip_id, super::limit_param(q.limit, 200, 1000)?)
-        .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(zone, listed, at, details)| HistoryEntry {
-                zone,
-                listed: listed == 1,
-                checked_at: to_rfc3339(at),
-                details: serde_json::from_str(&details).unwrap_or_default(),
-            })
-            .collect(),
-    ))
+    super::visible::<ee_store::ips::Ip>(&mut conn, &principal, &q.ip_id).await?;
+    let rows = ips::blacklist_history(&mut conn, &q.ip_id, window.fetch(), window.offset).await?;
+    let rows = rows
+        .into_iter()
+        .map(|(zone, listed, at, details)| HistoryEntry {
+            zone,
+            listed: listed == 1,
+            checked_at: to_rfc3339(at),
+            details: serde_json::from_str(&details).unwrap_or_default(),
+        })
+        .collect();
+    Ok(Json(super::List::from_window(rows, window)))
 }

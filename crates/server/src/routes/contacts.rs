@@ -15,7 +15,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 use super::{parse_cursor, tenant_of};
 
@@ -105,26 +105,21 @@ pub struct ContactQuery {
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     /// An admin names the tenant (slug or id).
-    pub tenant: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ContactPage {
-    pub items: Vec<ContactOut>,
-    pub next_cursor: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
 }
 
 /// Contacts, newest first, filtered; cursor pagination.
 #[utoipa::path(get, path = "/api/v2/contacts", tag = "contacts", params(ContactQuery),
-    responses((status = 200, body = ContactPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = super::List<ContactOut>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<ContactQuery>,
-) -> ApiResult<Json<ContactPage>> {
+) -> ApiResult<Json<super::List<ContactOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
     super::one_of(
         q.status.as_deref(),
         "status",
@@ -176,24 +171,15 @@ pub async fn list(
         StoreError::Conflict(m) => ApiError::invalid_field("filter", m),
         other => other.into(),
     })?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|c| format!("{}_{}", c.created_at, c.id)))
-        .flatten();
-    let mut items = Vec::with_capacity(rows.len());
-    for c in rows {
+    let page = super::List::keyset(rows, limit, |c| format!("{}_{}", c.created_at, c.id));
+    let mut items = Vec::with_capacity(page.items.len());
+    for c in page.items {
         items.push(contact_out(&mut conn, c).await?);
     }
-    Ok(Json(ContactPage { items, next_cursor }))
-}
-
-pub async fn visible(
-    conn: &mut AnyConnection,
-    principal: &Principal,
-    id: &str,
-) -> ApiResult<Contact> {
-    store::get(conn, id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("contact"))
+    Ok(Json(super::List {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v2/contacts/{id}", tag = "contacts", params(("id" = String, Path)),
@@ -205,7 +191,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ContactOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    let c = visible(&mut conn, &principal, &id).await?;
+    let c = super::visible::<ee_store::contacts::Contact>(&mut conn, &principal, &id).await?;
     Ok(Json(contact_out(&mut conn, c).await?))
 }
 
@@ -229,24 +215,18 @@ pub struct EventOut {
     pub occurred_at: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventPage {
-    pub items: Vec<EventOut>,
-    pub next_cursor: Option<String>,
-}
-
 /// The contact's timeline, newest first.
 #[utoipa::path(get, path = "/api/v2/contacts/{id}/events", tag = "contacts", params(("id" = String, Path), EventQuery),
-    responses((status = 200, body = EventPage), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = super::List<EventOut>), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn events(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<EventQuery>,
-) -> ApiResult<Json<EventPage>> {
+) -> ApiResult<Json<super::List<EventOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    visible(&mut conn, &principal, &id).await?;
+    super::visible::<ee_store::contacts::Contact>(&mut conn, &principal, &id).await?;
     let limit = super::limit_param(q.limit, 50, 500)?;
     let rows = store::events(
         &mut conn,
@@ -256,22 +236,14 @@ pub async fn events(
         limit,
     )
     .await?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|e| format!("{}_{}", e.occurred_at, e.id)))
-        .flatten();
-    Ok(Json(EventPage {
-        items: rows
-            .into_iter()
-            .map(|e| EventOut {
-                id: e.id,
-                event_type: e.event_type,
-                campaign_id: e.campaign_id,
-                metadata: serde_json::from_str(&e.metadata).unwrap_or_default(),
-                occurred_at: to_rfc3339(e.occurred_at),
-            })
-            .collect(),
-        next_cursor,
-    }))
+    let page = super::List::keyset(rows, limit, |e| format!("{}_{}", e.occurred_at, e.id));
+    Ok(Json(page.map(|e| EventOut {
+        id: e.id,
+        event_type: e.event_type,
+        campaign_id: e.campaign_id,
+        metadata: serde_json::from_str(&e.metadata).unwrap_or_default(),
+        occurred_at: to_rfc3339(e.occurred_at),
+    })))
 }
 
 /// GDPR: everything we hold about one contact, as JSON.
@@ -285,7 +257,7 @@ pub async fn export(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let c = visible(&mut w.tx, &principal, &id).await?;
+    let c = w.find::<ee_store::contacts::Contact>(&id).await?;
     let tenant_id = c.tenant_id.clone();
     let hash = c.email_hash.clone();
     let all_events = store::events(&mut w.tx, &id, None, None, i64::MAX).await?;
@@ -327,7 +299,7 @@ pub async fn erase(
 ) -> ApiResult<StatusCode> {
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let c = visible(&mut w.tx, &principal, &id).await?;
+    let c = w.find::<ee_store::contacts::Contact>(&id).await?;
     // Its MailWizz subscribers go too (by uid: the job's payload holds no address).
     ee_app::mailwizz::enqueue_erasure(&mut w.tx, &c.id, now).await?;
     store::erase(&mut w.tx, &c.id).await?;

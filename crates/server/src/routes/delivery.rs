@@ -15,7 +15,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 #[utoipa::path(get, path = "/api/v1/tenants/{id}/delivery", tag = "delivery", params(("id" = String, Path, description = "slug or id")),
     responses((status = 200, body = TenantDelivery), (status = 404, body = ErrorBody)),
@@ -26,7 +26,7 @@ pub async fn get_delivery(
     Path(id): Path<String>,
 ) -> ApiResult<Json<TenantDelivery>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, Some(&id), "tenant").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, Some(&id), "tenant_id").await?;
     let tenant = tenants::get(&mut conn, &tenant_id).await?;
     Ok(Json(tenant_delivery(&tenant.settings)))
 }
@@ -46,7 +46,7 @@ pub async fn put_delivery(
 ) -> ApiResult<Json<TenantDelivery>> {
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let tenant_id = tenant_of(&mut w.tx, &principal, Some(&id), "tenant").await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, Some(&id), "tenant_id").await?;
     let mut tenant = tenants::get(&mut w.tx, &tenant_id).await?;
     if body.mode == ee_core::delivery::Mode::Relay {
         let key = body

@@ -1,190 +1,25 @@
+use super::{List, ListParams};
+use crate::extract::ApiQuery;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+pub use ee_app::domains::DkimKeyOut;
+use ee_app::domains::{self, CreateDomain, DomainOut, RotateDkim, UpdateDomain, domain_out};
 use ee_core::ip::reverse_name;
 use ee_core::timefmt::to_rfc3339;
 use ee_mail::dkim::{self, Algorithm};
-use ee_store::domains::{self, DkimKey, Domain};
 use ee_store::ips::{self, IpFilter};
-use ee_store::{AnyConnection, tenants};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Change};
+use crate::audit::{self};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
-
-use ee_core::dkim::SEAL_PURPOSE as DKIM_PURPOSE;
-const DMARC_POLICIES: [&str; 3] = ["none", "quarantine", "reject"];
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DkimKeyOut {
-    pub selector: String,
-    /// rsa or ed25519.
-    pub algorithm: String,
-    /// active (signs), published (replaced, still in DNS) or retired.
-    pub status: String,
-    /// The public key, as published in `p=`. The private key is never returned.
-    pub public_key: String,
-    pub created_at: String,
-    pub retired_at: Option<String>,
-}
-
-impl From<DkimKey> for DkimKeyOut {
-    fn from(k: DkimKey) -> Self {
-        Self {
-            selector: k.selector,
-            algorithm: k.algorithm,
-            status: k.status,
-            public_key: k.public_key,
-            created_at: to_rfc3339(k.created_at),
-            retired_at: k.retired_at.map(to_rfc3339),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DomainOut {
-    pub id: String,
-    pub domain: String,
-    pub tenant_id: String,
-    /// The selector that signs now.
-    pub dkim_selector: Option<String>,
-    pub dmarc_policy: String,
-    pub dkim_keys: Vec<DkimKeyOut>,
-    pub last_checked_at: Option<String>,
-    /// The last DNS check passed (null: never checked).
-    pub dns_ok: Option<bool>,
-    pub created_at: String,
-}
-
-async fn domain_out(conn: &mut AnyConnection, d: Domain) -> ApiResult<DomainOut> {
-    let keys = domains::all_keys(conn, &d.id).await?;
-    Ok(DomainOut {
-        id: d.id,
-        domain: d.domain_name,
-        tenant_id: d.tenant_id,
-        dkim_selector: d.dkim_selector,
-        dmarc_policy: d.dmarc_policy,
-        dkim_keys: keys.into_iter().map(DkimKeyOut::from).collect(),
-        last_checked_at: d.last_checked_at.map(to_rfc3339),
-        dns_ok: d.last_check_ok.map(|ok| ok == 1),
-        created_at: to_rfc3339(d.created_at),
-    })
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateDomain {
-    /// The sending domain (IDN allowed; stored in its ASCII form).
-    #[serde(alias = "domain_name")]
-    pub domain: String,
-    pub tenant_id: Option<String>,
-    /// rsa (RSA-2048, the default) or ed25519.
-    pub dkim_algorithm: Option<String>,
-    /// The DKIM selector; `ee<yyyymm>` when absent.
-    pub dkim_selector: Option<String>,
-    /// none (the default), quarantine or reject.
-    pub dmarc_policy: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateDomain {
-    pub dmarc_policy: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateDkim {
-    pub algorithm: Option<String>,
-    pub selector: Option<String>,
-}
-
-fn normalize_domain(text: &str) -> Result<String, ApiError> {
-    let ascii = idna::domain_to_ascii(text.trim().trim_end_matches('.'))
-        .map_err(|_| ApiError::invalid_field("domain", "is not a valid domain name"))?;
-    if !ee_core::address::is_host_name(&ascii) {
-        return Err(ApiError::invalid_field(
-            "domain",
-            "is not a valid domain name",
-        ));
-    }
-    Ok(ascii)
-}
-
-fn check_selector(selector: &str) -> Result<(), ApiError> {
-    let ok = !selector.is_empty()
-        && selector.len() <= 63
-        && selector
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !selector.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_field(
-            "dkim_selector",
-            "must be a DNS label: letters, digits and hyphens",
-        ))
-    }
-}
-
-fn algorithm(text: Option<&str>, field: &str) -> Result<Algorithm, ApiError> {
-    match text {
-        None => Ok(Algorithm::Rsa),
-        Some(t) => Algorithm::parse(t)
-            .ok_or_else(|| ApiError::invalid_field(field, "must be rsa or ed25519")),
-    }
-}
-
-fn default_selector(now: i64) -> String {
-    let date = ee_core::timefmt::date_of(now);
-    format!("ee{}{}", &date[..4], &date[5..7])
-}
-
-/// Generates a key and stores it, sealed, as the domain's active one.
-async fn add_key(
-    state: &AppState,
-    conn: &mut AnyConnection,
-    domain_id: &str,
-    selector: &str,
-    algorithm: Algorithm,
-    now: i64,
-) -> ApiResult<DkimKey> {
-    let generated = tokio::task::spawn_blocking(move || dkim::generate(algorithm))
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(|e| {
-            tracing::error!(error = %e, "DKIM key generation failed");
-            ApiError::internal()
-        })?;
-    let sealed = state
-        .settings
-        .sealer
-        .seal(DKIM_PURPOSE, generated.private_pem.as_bytes());
-    Ok(domains::add_active_key(
-        conn,
-        domain_id,
-        selector,
-        algorithm.as_str(),
-        &sealed,
-        &generated.public_b64,
-        now,
-    )
-    .await?)
-}
-
-async fn visible(conn: &mut AnyConnection, principal: &Principal, id: &str) -> ApiResult<Domain> {
-    domains::get(conn, id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("domain"))
-}
+use crate::write::{Begin, Write};
 
 /// Adds a sending domain with a new DKIM key (sealed at rest, never returned).
 #[utoipa::path(post, path = "/api/v1/domains", tag = "domains", request_body = CreateDomain,
@@ -197,52 +32,27 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateDomain>,
 ) -> ApiResult<(StatusCode, Json<DomainOut>)> {
     let tenant_id = principal.owning_tenant(body.tenant_id.as_deref(), "tenant_id")?;
-    let name = normalize_domain(&body.domain)?;
-    let algorithm = algorithm(body.dkim_algorithm.as_deref(), "dkim_algorithm")?;
-    let now = state.now();
-    let selector = body.dkim_selector.unwrap_or_else(|| default_selector(now));
-    check_selector(&selector)?;
-    let policy = body.dmarc_policy.unwrap_or_else(|| "none".into());
-    if !DMARC_POLICIES.contains(&policy.as_str()) {
-        return Err(ApiError::invalid_field(
-            "dmarc_policy",
-            "must be none, quarantine or reject",
-        ));
-    }
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    tenants::get(&mut w.tx, &tenant_id)
-        .await
-        .map_err(ApiError::from_store("tenant"))?;
-    let domain = domains::insert(&mut w.tx, &tenant_id, &name, &policy, now).await?;
-    add_key(&state, &mut w.tx, &domain.id, &selector, algorithm, now).await?;
-    let domain = domains::get(&mut w.tx, &domain.id, None).await?;
-    let out = domain_out(&mut w.tx, domain).await?;
-    let change = Change {
-        action: "domain.create",
-        resource_type: "domain",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = domains::create(&mut w, &state.settings.sealer, &tenant_id, body).await?;
+    w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[utoipa::path(get, path = "/api/v1/domains", tag = "domains",
-    responses((status = 200, body = Vec<DomainOut>)),
+#[utoipa::path(get, path = "/api/v1/domains", tag = "domains", params(ListParams),
+    responses((status = 200, body = List<DomainOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<DomainOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<DomainOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let rows = domains::list(&mut conn, principal.scope()).await?;
+    let rows = ee_store::domains::list(&mut conn, principal.scope()).await?;
     let mut out = Vec::with_capacity(rows.len());
     for d in rows {
         out.push(domain_out(&mut conn, d).await?);
     }
-    Ok(Json(out))
+    Ok(Json(List::of(out, &page)?))
 }
 
 #[utoipa::path(get, path = "/api/v1/domains/{id}", tag = "domains", params(("id" = String, Path)),
@@ -254,7 +64,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<DomainOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    let d = visible(&mut conn, &principal, &id).await?;
+    let d = super::visible::<ee_store::domains::Domain>(&mut conn, &principal, &id).await?;
     Ok(Json(domain_out(&mut conn, d).await?))
 }
 
@@ -268,30 +78,9 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateDomain>,
 ) -> ApiResult<Json<DomainOut>> {
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let mut d = visible(&mut w.tx, &principal, &id).await?;
-    let before = serde_json::to_value(domain_out(&mut w.tx, d.clone()).await?).ok();
-    if let Some(policy) = body.dmarc_policy {
-        if !DMARC_POLICIES.contains(&policy.as_str()) {
-            return Err(ApiError::invalid_field(
-                "dmarc_policy",
-                "must be none, quarantine or reject",
-            ));
-        }
-        d.dmarc_policy = policy;
-    }
-    domains::update(&mut w.tx, &d, now).await?;
-    let out = domain_out(&mut w.tx, d).await?;
-    let change = Change {
-        action: "domain.update",
-        resource_type: "domain",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = domains::update(&mut w, &id, body).await?;
+    w.finish().await?;
     Ok(Json(out))
 }
 
@@ -304,20 +93,9 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let d = visible(&mut w.tx, &principal, &id).await?;
-    let before = serde_json::to_value(domain_out(&mut w.tx, d.clone()).await?).ok();
-    domains::delete(&mut w.tx, &id).await?;
-    let change = Change {
-        action: "domain.delete",
-        resource_type: "domain",
-        resource_id: Some(&id),
-        tenant_id: Some(&d.tenant_id),
-        before,
-        after: None,
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    domains::delete(&mut w, &id).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -334,39 +112,9 @@ pub async fn rotate_dkim(
     body: Bytes,
 ) -> ApiResult<Json<DomainOut>> {
     let body: RotateDkim = crate::extract::parse_optional_json(&body)?;
-    let algorithm = algorithm(body.algorithm.as_deref(), "algorithm")?;
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let d = visible(&mut w.tx, &principal, &id).await?;
-    let existing = domains::all_keys(&mut w.tx, &d.id).await?;
-    let selector = match body.selector {
-        Some(s) => s,
-        None => {
-            // ee<yyyymm>, then ee<yyyymm>b, c… within the same month.
-            let base = default_selector(now);
-            let mut candidate = base.clone();
-            let mut suffix = b'b';
-            while existing.iter().any(|k| k.selector == candidate) && suffix <= b'z' {
-                candidate = format!("{base}{}", suffix as char);
-                suffix += 1;
-            }
-            candidate
-        }
-    };
-    check_selector(&selector)?;
-    let before = serde_json::to_value(domain_out(&mut w.tx, d.clone()).await?).ok();
-    add_key(&state, &mut w.tx, &d.id, &selector, algorithm, now).await?;
-    let d = domains::get(&mut w.tx, &d.id, None).await?;
-    let out = domain_out(&mut w.tx, d).await?;
-    let change = Change {
-        action: "domain.dkim_rotate",
-        resource_type: "domain",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = domains::rotate_dkim(&mut w, &state.settings.sealer, &id, body).await?;
+    w.finish().await?;
     Ok(Json(out))
 }
 
@@ -380,21 +128,9 @@ pub async fn retire_dkim(
     meta: RequestMeta,
     Path((id, selector)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let d = visible(&mut w.tx, &principal, &id).await?;
-    domains::retire_key(&mut w.tx, &d.id, &selector, now)
-        .await
-        .map_err(ApiError::from_store("published, non-active DKIM key"))?;
-    let change = Change {
-        action: "domain.dkim_retire",
-        resource_type: "domain",
-        resource_id: Some(&id),
-        tenant_id: Some(&d.tenant_id),
-        before: None,
-        after: Some(serde_json::json!({"selector": selector})),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    domains::retire_dkim(&mut w, &id, &selector).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -424,17 +160,18 @@ fn txt(name: String, value: String, purpose: &str) -> DnsRecord {
 
 /// Exactly what to publish for the domain: DKIM, SPF naming the tenant's IPs, DMARC,
 /// MX, and the A/AAAA and PTR records each sending IP needs.
-#[utoipa::path(get, path = "/api/v1/domains/{id}/dns-records", tag = "domains", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<DnsRecord>), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/domains/{id}/dns-records", tag = "domains", params(("id" = String, Path), ListParams),
+    responses((status = 200, body = List<DnsRecord>), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn dns_records(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<DnsRecord>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<DnsRecord>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let d = visible(&mut conn, &principal, &id).await?;
-    let keys = domains::published_keys(&mut conn, &d.id).await?;
+    let d = super::visible::<ee_store::domains::Domain>(&mut conn, &principal, &id).await?;
+    let keys = ee_store::domains::published_keys(&mut conn, &d.id).await?;
     let tenant_ips = ips::list(
         &mut conn,
         &IpFilter {
@@ -514,7 +251,7 @@ pub async fn dns_records(
             purpose: "reverse DNS, set at the IP's provider".into(),
         });
     }
-    Ok(Json(out))
+    Ok(Json(List::of(out, &page)?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -538,13 +275,13 @@ pub async fn validate(
     Path(id): Path<String>,
 ) -> ApiResult<Json<DomainCheckOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    let d = visible(&mut conn, &principal, &id).await?;
+    let d = super::visible::<ee_store::domains::Domain>(&mut conn, &principal, &id).await?;
     drop(conn);
     let now = state.now();
     let caller = audit::caller(&principal, &meta);
     let report = ee_app::infra::validate_domain(&state.services, &d, Some(&caller), now).await?;
     let mut conn = state.db.pool().acquire().await?;
-    let latest = domains::checks(&mut conn, &d.id, 1)
+    let latest = ee_store::domains::checks(&mut conn, &d.id, 1)
         .await?
         .into_iter()
         .next()
@@ -558,18 +295,19 @@ pub async fn validate(
 }
 
 /// The history of the domain's DNS checks, newest first.
-#[utoipa::path(get, path = "/api/v1/domains/{id}/checks", tag = "domains", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<DomainCheckOut>), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/domains/{id}/checks", tag = "domains", params(("id" = String, Path), ListParams),
+    responses((status = 200, body = List<DomainCheckOut>), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn checks(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<DomainCheckOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<DomainCheckOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let d = visible(&mut conn, &principal, &id).await?;
-    let rows = domains::checks(&mut conn, &d.id, 100).await?;
-    Ok(Json(
+    let d = super::visible::<ee_store::domains::Domain>(&mut conn, &principal, &id).await?;
+    let rows = ee_store::domains::checks(&mut conn, &d.id, 100).await?;
+    Ok(Json(List::of(
         rows.into_iter()
             .map(|c| DomainCheckOut {
                 id: c.id,
@@ -578,5 +316,6 @@ pub async fn checks(
                 results: serde_json::from_str(&c.results).unwrap_or_default(),
             })
             .collect(),
-    ))
+        &page,
+    )?))
 }

@@ -1,3 +1,4 @@
+use super::{List, ListParams};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
@@ -19,7 +20,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportOut {
@@ -72,7 +73,8 @@ pub struct ImportQuery {
     /// The data source (slug or id) the contacts come from.
     pub source: Option<String>,
     /// An admin names the tenant (slug or id).
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
     pub filename: Option<String>,
 }
 
@@ -157,7 +159,7 @@ pub async fn upload(
     request: Request,
 ) -> ApiResult<(StatusCode, Json<ImportOut>)> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
     let source = match &q.source {
         Some(key) => Some(source_of(&mut conn, &tenant_id, key).await?),
         None => None,
@@ -228,21 +230,23 @@ pub async fn upload_alias(
     upload(state, principal, meta, q, request).await
 }
 
-#[utoipa::path(get, path = "/api/v2/imports", tag = "contacts",
-    responses((status = 200, body = Vec<ImportOut>)),
+#[utoipa::path(get, path = "/api/v2/imports", tag = "contacts", params(ListParams),
+    responses((status = 200, body = List<ImportOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<ImportOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<ImportOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(
+    Ok(Json(List::of(
         imports::list(&mut conn, principal.scope(), 100)
             .await?
             .into_iter()
             .map(ImportOut::from)
             .collect(),
-    ))
+        &page,
+    )?))
 }
 
 #[utoipa::path(get, path = "/api/v2/imports/{id}", tag = "contacts", params(("id" = String, Path)),

@@ -33,7 +33,8 @@ pub struct IngestRequest {
     /// For one contact: the source's slug.
     pub source: Option<String>,
     /// An admin names the tenant (slug or id); others ingest into their own.
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
     #[schema(value_type = Option<Vec<Object>>)]
     pub contacts: Option<Vec<Value>>,
     /// The one-contact shape's fields sit at the top level.
@@ -91,7 +92,7 @@ pub fn raw_contact(value: &Value, index: usize) -> Result<RawContact, ApiError> 
             }
         } else if !matches!(
             key.as_str(),
-            "source" | "tenant" | "source_id" | "sourceId" | "batch_id" | "batchId"
+            "source" | "tenant" | "tenant_id" | "source_id" | "sourceId" | "batch_id" | "batchId"
         ) && !v.is_null()
         {
             raw.metadata.insert(key.clone(), v.clone());
@@ -210,7 +211,13 @@ pub async fn ingest(
     ApiJson(body): ApiJson<IngestRequest>,
 ) -> ApiResult<Response> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, body.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(
+        &mut conn,
+        &principal,
+        body.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
     drop(conn);
     let caller = audit::caller(&principal, &meta);
     let source_key = body.source_id.clone().or_else(|| body.source.clone());

@@ -1,3 +1,4 @@
+use super::{List, ListParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +15,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobRun {
@@ -58,13 +59,14 @@ pub struct ScheduledJobOut {
 }
 
 /// The scheduled jobs with their last run, its result, and their next run (admin).
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
-    responses((status = 200, body = Vec<ScheduledJobOut>), (status = 403, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(ListParams),
+    responses((status = 200, body = List<ScheduledJobOut>), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<ScheduledJobOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<ScheduledJobOut>>> {
     principal.require_admin()?;
     let now = state.now();
     let mut conn = state.db.pool().acquire().await?;
@@ -80,7 +82,7 @@ pub async fn list(
                 .map(JobRun::from),
         });
     }
-    Ok(Json(out))
+    Ok(Json(List::of(out, &page)?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -121,17 +123,19 @@ pub struct QueueQuery {
     pub state: Option<String>,
     /// 1 to 500; 100 when absent.
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Jobs in the queue, newest first, e.g. `?state=dead` for the dead letters (admin).
 #[utoipa::path(get, path = "/api/v1/jobs/queue", tag = "jobs", params(QueueQuery),
-    responses((status = 200, body = Vec<JobRun>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = super::List<JobRun>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn queue(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<QueueQuery>,
-) -> ApiResult<Json<Vec<JobRun>>> {
+) -> ApiResult<Json<super::List<JobRun>>> {
     principal.require_admin()?;
     let job_state = match q.state.as_deref() {
         None => None,
@@ -139,9 +143,11 @@ pub async fn queue(
             ApiError::invalid_field("state", "must be queued, running, done or dead")
         })?),
     };
+    let window = super::window(q.limit, q.cursor.as_deref(), 100, 500)?;
     let mut conn = state.db.pool().acquire().await?;
-    let rows = jobs::list(&mut conn, job_state, super::limit_param(q.limit, 100, 500)?).await?;
-    Ok(Json(rows.into_iter().map(JobRun::from).collect()))
+    let rows = jobs::list(&mut conn, job_state, window.fetch(), window.offset).await?;
+    let rows = rows.into_iter().map(JobRun::from).collect();
+    Ok(Json(super::List::from_window(rows, window)))
 }
 
 /// Puts a dead job back in the queue with fresh attempts (admin).

@@ -2,6 +2,8 @@
 //! key sealed at rest and never returned; a campaign's stats read back; the mapping of
 //! sending IPs to MailWizz delivery servers with the state of their quota sync.
 
+use super::{List, ListParams};
+use crate::extract::ApiQuery;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,40 +18,9 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
-pub use ee_app::mailwizz::KEY_PURPOSE;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InstanceOut {
-    pub id: String,
-    pub tenant_id: String,
-    pub name: String,
-    /// The API's address, e.g. `https://news.example.com/api`.
-    pub api_url: String,
-    /// Whether a key is stored (it is never returned).
-    pub has_key: bool,
-    pub default_list_uid: Option<String>,
-    pub is_primary: bool,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<Instance> for InstanceOut {
-    fn from(i: Instance) -> Self {
-        Self {
-            id: i.id,
-            tenant_id: i.tenant_id,
-            name: i.name,
-            api_url: i.api_url,
-            has_key: !i.api_key_sealed.is_empty(),
-            default_list_uid: i.default_list_uid,
-            is_primary: i.is_primary != 0,
-            created_at: to_rfc3339(i.created_at),
-            updated_at: to_rfc3339(i.updated_at),
-        }
-    }
-}
+pub use ee_app::mailwizz::{InstanceOut, KEY_PURPOSE};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,7 +31,8 @@ pub struct InstanceIn {
     pub api_key: Option<String>,
     pub default_list_uid: Option<String>,
     pub is_primary: Option<bool>,
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
 }
 
 /// The instance's address: http(s), with a host this server may connect to
@@ -103,7 +75,13 @@ pub async fn create(
     let sealed = state.settings.sealer.seal(KEY_PURPOSE, key.as_bytes());
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(
+        &mut w.tx,
+        &principal,
+        body.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
     let instance = mailwizz::insert(
         &mut w.tx,
         &tenant_id,
@@ -130,16 +108,20 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[utoipa::path(get, path = "/api/v1/mailwizz/instances", tag = "mailwizz",
-    responses((status = 200, body = Vec<InstanceOut>)),
+#[utoipa::path(get, path = "/api/v1/mailwizz/instances", tag = "mailwizz", params(ListParams),
+    responses((status = 200, body = List<InstanceOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<InstanceOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<InstanceOut>>> {
     let mut conn = state.db.pool().acquire().await?;
     let rows = mailwizz::list(&mut conn, principal.scope()).await?;
-    Ok(Json(rows.into_iter().map(InstanceOut::from).collect()))
+    Ok(Json(List::of(
+        rows.into_iter().map(InstanceOut::from).collect(),
+        &page,
+    )?))
 }
 
 #[utoipa::path(get, path = "/api/v1/mailwizz/instances/{id}", tag = "mailwizz", params(("id" = String, Path)),
@@ -168,9 +150,9 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<InstanceIn>,
 ) -> ApiResult<Json<InstanceOut>> {
-    if body.tenant.is_some() {
+    if body.tenant_id.is_some() {
         return Err(ApiError::invalid_field(
-            "tenant",
+            "tenant_id",
             "an instance cannot move to another tenant",
         ));
     }
@@ -219,21 +201,9 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let instance = mailwizz::get(&mut w.tx, &id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("MailWizz instance"))?;
-    mailwizz::delete(&mut w.tx, &instance.id).await?;
-    let change = Change {
-        action: "mailwizz.delete",
-        resource_type: "mailwizz_instance",
-        resource_id: Some(&instance.id),
-        tenant_id: Some(&instance.tenant_id),
-        before: serde_json::to_value(InstanceOut::from(instance.clone())).ok(),
-        after: None,
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    ee_app::write::delete::<Instance>(&mut w, &id).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -371,18 +341,20 @@ pub async fn create_delivery_server(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[utoipa::path(get, path = "/api/v1/mailwizz/delivery-servers", tag = "mailwizz",
-    responses((status = 200, body = Vec<DeliveryServerOut>)),
+#[utoipa::path(get, path = "/api/v1/mailwizz/delivery-servers", tag = "mailwizz", params(ListParams),
+    responses((status = 200, body = List<DeliveryServerOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_delivery_servers(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<DeliveryServerOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<DeliveryServerOut>>> {
     let mut conn = state.db.pool().acquire().await?;
     let rows = mailwizz::list_delivery_servers(&mut conn, principal.scope()).await?;
-    Ok(Json(
+    Ok(Json(List::of(
         rows.into_iter().map(DeliveryServerOut::from).collect(),
-    ))
+        &page,
+    )?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/mailwizz/delivery-servers/{id}", tag = "mailwizz", params(("id" = String, Path)),
@@ -425,21 +397,22 @@ pub struct SubscriberOut {
     pub unsubscribed_at: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v2/contacts/{id}/mailwizz", tag = "mailwizz", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<SubscriberOut>), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v2/contacts/{id}/mailwizz", tag = "mailwizz", params(("id" = String, Path), ListParams),
+    responses((status = 200, body = List<SubscriberOut>), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 /// The contact's subscribers in MailWizz lists (tenants delivering through MailWizz).
 pub async fn contact_subscribers(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<SubscriberOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<SubscriberOut>>> {
     let mut conn = state.db.pool().acquire().await?;
     let contact = ee_store::contacts::get(&mut conn, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("contact"))?;
     let rows = mailwizz::subscribers_of_contact(&mut conn, &contact.id).await?;
-    Ok(Json(
+    Ok(Json(List::of(
         rows.into_iter()
             .map(|s| SubscriberOut {
                 instance_id: s.instance_id,
@@ -450,5 +423,6 @@ pub async fn contact_subscribers(
                 unsubscribed_at: s.unsubscribed_at.map(to_rfc3339),
             })
             .collect(),
-    ))
+        &page,
+    )?))
 }

@@ -19,7 +19,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 #[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,17 +36,12 @@ pub struct MessageQuery {
     /// Queued before (RFC 3339).
     pub until: Option<String>,
     /// An admin names the tenant (slug or id); all tenants when absent.
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
     /// 1 to 500; 50 when absent.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MessagePage {
-    pub items: Vec<MessageOut>,
-    pub next_cursor: Option<String>,
 }
 
 /// The filter a query or a retry body describes, checked field by field.
@@ -62,10 +57,10 @@ struct Filter {
 
 impl Filter {
     async fn of(state: &AppState, principal: &Principal, q: &MessageQuery) -> ApiResult<Self> {
-        let tenant_id = match &q.tenant {
+        let tenant_id = match &q.tenant_id {
             Some(_) => {
                 let mut conn = state.db.pool().acquire().await?;
-                Some(tenant_of(&mut conn, principal, q.tenant.as_deref(), "tenant").await?)
+                Some(tenant_of(&mut conn, principal, q.tenant_id.as_deref(), "tenant_id").await?)
             }
             None => principal.scope().map(str::to_owned),
         };
@@ -115,13 +110,13 @@ impl Filter {
 
 /// Messages, newest first, filtered; cursor pagination.
 #[utoipa::path(get, path = "/api/v2/messages", tag = "messages", params(MessageQuery),
-    responses((status = 200, body = MessagePage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = super::List<MessageOut>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<MessageQuery>,
-) -> ApiResult<Json<MessagePage>> {
+) -> ApiResult<Json<super::List<MessageOut>>> {
     let filter = Filter::of(&state, &principal, &q).await?;
     let limit = limit_param(q.limit, 50, 500)?;
     let mut conn = state.db.pool().acquire().await?;
@@ -132,13 +127,8 @@ pub async fn list(
         limit,
     )
     .await?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|m| format!("{}_{}", m.queued_at, m.id)))
-        .flatten();
-    Ok(Json(MessagePage {
-        items: rows.into_iter().map(message_summary).collect(),
-        next_cursor,
-    }))
+    let page = super::List::keyset(rows, limit, |m| format!("{}_{}", m.queued_at, m.id));
+    Ok(Json(page.map(message_summary)))
 }
 
 /// Tries a deferred message again now instead of at its next scheduled attempt.
@@ -195,7 +185,8 @@ pub struct RetryIn {
     /// Queued before (RFC 3339).
     pub until: Option<String>,
     /// An admin names the tenant (slug or id); all tenants when absent.
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
     /// At most this many, oldest first: 1 to 10 000; 1 000 when absent.
     pub limit: Option<i64>,
 }
@@ -223,7 +214,7 @@ pub async fn retry_many(
         ip_id: body.ip_id,
         since: body.since,
         until: body.until,
-        tenant: body.tenant,
+        tenant_id: body.tenant_id,
         ..Default::default()
     };
     let filter = Filter::of(&state, &principal, &query).await?;

@@ -26,7 +26,8 @@ pub struct MessageIn {
     pub to: String,
     pub to_name: Option<String>,
     /// Tenant slug or id (admins; others send as their own tenant).
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
     /// A template by id or name …
     pub template: Option<String>,
     /// … or chosen by category and language (seed 000 §4.3's fallback).
@@ -169,7 +170,13 @@ pub async fn send(
     };
     let send_at = parse_time(body.send_at.as_deref(), "send_at")?;
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, body.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(
+        &mut conn,
+        &principal,
+        body.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
     drop(conn);
     let request = SendRequest {
         tenant_id,

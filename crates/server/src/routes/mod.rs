@@ -32,25 +32,105 @@ pub mod warmup;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// Offset pagination for short, admin-sized lists.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct PageParams {
+/// The page a list request asks for: every list takes `limit` and `cursor`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
     /// 1 to 500; 100 when absent.
     pub limit: Option<i64>,
-    pub offset: Option<i64>,
+    /// The `next_cursor` of the previous page; the first page without it.
+    pub cursor: Option<String>,
 }
 
-impl PageParams {
-    pub fn limit(&self) -> Result<i64, crate::error::ApiError> {
-        limit_param(self.limit, 100, 500)
+/// A page of a list paged by position: `limit` rows from `offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl Window {
+    /// Reads the rows of this window plus one: the extra row tells that a next page
+    /// exists (see `List::from_window`).
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
     }
-    pub fn offset(&self) -> Result<i64, crate::error::ApiError> {
-        match self.offset {
-            Some(n) if n < 0 => Err(crate::error::ApiError::invalid_field(
-                "offset",
-                "must be 0 or more",
-            )),
-            other => Ok(other.unwrap_or(0)),
+}
+
+impl ListParams {
+    /// The window of a list paged by position (its cursor is the offset of the page).
+    pub fn window(&self) -> Result<Window, crate::error::ApiError> {
+        window(self.limit, self.cursor.as_deref(), 100, 500)
+    }
+}
+
+/// The window of a list paged by position whose `limit` has its own default and bound.
+pub fn window(
+    limit: Option<i64>,
+    cursor: Option<&str>,
+    default: i64,
+    max: i64,
+) -> Result<Window, crate::error::ApiError> {
+    let limit = limit_param(limit, default, max)?;
+    let offset = match cursor {
+        None => 0,
+        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            crate::error::ApiError::invalid_field("cursor", "is not a cursor this API returned")
+        })?,
+    };
+    Ok(Window { offset, limit })
+}
+
+/// The one shape of every list the API returns: a page of items and, when more follow,
+/// the cursor that asks for the next page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> List<T> {
+    /// A page of rows read with `window.fetch()` rows from `window.offset`.
+    pub fn from_window(mut rows: Vec<T>, window: Window) -> Self {
+        let more = rows.len() as i64 > window.limit;
+        rows.truncate(window.limit as usize);
+        Self {
+            items: rows,
+            next_cursor: more.then(|| (window.offset + window.limit).to_string()),
+        }
+    }
+
+    /// A page of a list read whole: the short, admin-sized lists (a tenant's IPs,
+    /// domains, relays, templates …), cut into the page asked for.
+    pub fn of(all: Vec<T>, params: &ListParams) -> Result<Self, crate::error::ApiError> {
+        let window = params.window()?;
+        let rows = all
+            .into_iter()
+            .skip(window.offset as usize)
+            .take(window.fetch() as usize)
+            .collect();
+        Ok(Self::from_window(rows, window))
+    }
+
+    /// The same page with each item converted.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> List<U> {
+        List {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+
+    /// A page of a list paged by key: full pages carry the key of their last row.
+    pub fn keyset(rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Self {
+        let next_cursor = if rows.len() as i64 == limit {
+            rows.last().map(key)
+        } else {
+            None
+        };
+        Self {
+            items: rows,
+            next_cursor,
         }
     }
 }
@@ -86,13 +166,6 @@ pub fn limit_param(
             format!("must be 1 to {max}"),
         )),
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub limit: i64,
-    pub offset: i64,
 }
 
 /// Parses an optional RFC 3339 field into epoch ms, or 422 naming it.
@@ -140,4 +213,15 @@ pub fn parse_cursor(cursor: Option<&str>) -> crate::error::ApiResult<Option<(i64
                 })
         })
         .transpose()
+}
+
+/// A row of a tenant the caller may see, read outside a write, or 404 naming its kind.
+pub async fn visible<T: ee_app::write::Owned>(
+    conn: &mut ee_store::AnyConnection,
+    principal: &crate::auth::Principal,
+    id: &str,
+) -> crate::error::ApiResult<T> {
+    T::get(conn, id, principal.scope())
+        .await
+        .map_err(|e| ee_app::AppError::from_store(T::NAME)(e).into())
 }

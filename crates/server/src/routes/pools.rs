@@ -1,3 +1,5 @@
+use super::{List, ListParams};
+use crate::extract::ApiQuery;
 use axum::Json;
 use axum::extract::{Path, State};
 use ee_core::rotation::RotationPolicy;
@@ -10,7 +12,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PoolOut {
@@ -28,16 +30,17 @@ pub struct PutPool {
 }
 
 /// Pools with a configured rotation policy (others use the default policy).
-#[utoipa::path(get, path = "/api/v1/pools", tag = "ips",
-    responses((status = 200, body = Vec<PoolOut>)),
+#[utoipa::path(get, path = "/api/v1/pools", tag = "ips", params(ListParams),
+    responses((status = 200, body = List<PoolOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<PoolOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<PoolOut>>> {
     let mut conn = state.db.pool().acquire().await?;
     let rows = pools::list(&mut conn, principal.scope()).await?;
-    Ok(Json(
+    Ok(Json(List::of(
         rows.into_iter()
             .map(|p| PoolOut {
                 rotation: p.policy(),
@@ -45,7 +48,8 @@ pub async fn list(
                 name: p.name,
             })
             .collect(),
-    ))
+        &page,
+    )?))
 }
 
 /// Sets the rotation policy of a pool (`default` is the pool of IPs without one).

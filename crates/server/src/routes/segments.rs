@@ -1,70 +1,20 @@
+use super::{List, ListParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_core::segment::Expr;
-use ee_core::timefmt::to_rfc3339;
+use ee_app::segments::{SegmentBody, SegmentOut, parse_expr};
+use ee_store::StoreError;
 use ee_store::segments::{self, Segment};
-use ee_store::{AnyConnection, StoreError};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::contacts::{ContactOut, contact_out};
 use super::tenant_of;
-use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SegmentOut {
-    pub id: String,
-    pub tenant_id: String,
-    pub name: String,
-    #[schema(value_type = Object)]
-    pub expression: Value,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<Segment> for SegmentOut {
-    fn from(s: Segment) -> Self {
-        Self {
-            id: s.id,
-            tenant_id: s.tenant_id,
-            name: s.name,
-            expression: serde_json::from_str(&s.expression).unwrap_or_default(),
-            created_at: to_rfc3339(s.created_at),
-            updated_at: to_rfc3339(s.updated_at),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SegmentBody {
-    pub name: Option<String>,
-    /// `{"and"|"or": [...]}`, `{"not": …}`, `{"tag": "TYPE:LAWYER"}`,
-    /// `{"field": "country", "op": "eq", "value": "FR"}`; fields language, country, status,
-    /// source, validation, created_at, engaged_at, email, category, city.
-    #[schema(value_type = Option<Object>)]
-    pub expression: Option<Value>,
-    pub tenant: Option<String>,
-}
-
-fn parse_expr(value: &Value, now: i64) -> ApiResult<Expr> {
-    let expr: Expr = serde_json::from_value(value.clone()).map_err(|_| {
-        ApiError::invalid_field(
-            "expression",
-            "is not a segment expression (and, or, not, tag, field)",
-        )
-    })?;
-    ee_core::segment::check(&expr, now)
-        .map_err(|e| ApiError::invalid_field("expression", e.to_string()))?;
-    Ok(expr)
-}
+use crate::write::{Begin, Write};
 
 fn store_error(e: StoreError) -> ApiError {
     match e {
@@ -73,12 +23,6 @@ fn store_error(e: StoreError) -> ApiError {
         }
         other => other.into(),
     }
-}
-
-async fn visible(conn: &mut AnyConnection, principal: &Principal, id: &str) -> ApiResult<Segment> {
-    segments::get(conn, id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("segment"))
 }
 
 #[utoipa::path(post, path = "/api/v2/segments", tag = "segments", request_body = SegmentBody,
@@ -90,50 +34,36 @@ pub async fn create(
     meta: RequestMeta,
     ApiJson(body): ApiJson<SegmentBody>,
 ) -> ApiResult<(StatusCode, Json<SegmentOut>)> {
-    let now = state.now();
-    let name = body
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::invalid_field("name", "is required"))?
-        .to_owned();
-    let expression = body
-        .expression
-        .as_ref()
-        .ok_or_else(|| ApiError::invalid_field("expression", "is required"))?;
-    parse_expr(expression, now)?;
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
-    let s = segments::insert(&mut w.tx, &tenant_id, &name, &expression.to_string(), now).await?;
-    let out = SegmentOut::from(s);
-    let change = Change {
-        action: "segment.create",
-        resource_type: "segment",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let tenant_id = tenant_of(
+        &mut w.tx,
+        &principal,
+        body.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
+    let out = ee_app::segments::create(&mut w, &tenant_id, &body).await?;
+    w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[utoipa::path(get, path = "/api/v2/segments", tag = "segments",
-    responses((status = 200, body = Vec<SegmentOut>)),
+#[utoipa::path(get, path = "/api/v2/segments", tag = "segments", params(ListParams),
+    responses((status = 200, body = List<SegmentOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<SegmentOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<SegmentOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(
+    Ok(Json(List::of(
         segments::list(&mut conn, principal.scope())
             .await?
             .into_iter()
             .map(SegmentOut::from)
             .collect(),
-    ))
+        &page,
+    )?))
 }
 
 #[utoipa::path(get, path = "/api/v2/segments/{id}", tag = "segments", params(("id" = String, Path)),
@@ -145,7 +75,11 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<SegmentOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(visible(&mut conn, &principal, &id).await?.into()))
+    Ok(Json(
+        super::visible::<ee_store::segments::Segment>(&mut conn, &principal, &id)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/v2/segments/{id}", tag = "segments", params(("id" = String, Path)), request_body = SegmentBody,
@@ -158,31 +92,9 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SegmentBody>,
 ) -> ApiResult<Json<SegmentOut>> {
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let mut s = visible(&mut w.tx, &principal, &id).await?;
-    let before = serde_json::to_value(SegmentOut::from(s.clone())).ok();
-    if let Some(name) = body.name.as_deref().map(str::trim) {
-        if name.is_empty() {
-            return Err(ApiError::invalid_field("name", "must not be blank"));
-        }
-        s.name = name.to_owned();
-    }
-    if let Some(expression) = &body.expression {
-        parse_expr(expression, now)?;
-        s.expression = expression.to_string();
-    }
-    segments::update(&mut w.tx, &s, now).await?;
-    let out = SegmentOut::from(s);
-    let change = Change {
-        action: "segment.update",
-        resource_type: "segment",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::segments::update(&mut w, &id, &body).await?;
+    w.finish().await?;
     Ok(Json(out))
 }
 
@@ -196,18 +108,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let s = visible(&mut w.tx, &principal, &id).await?;
-    segments::delete(&mut w.tx, &id).await?;
-    let tenant_id = s.tenant_id.clone();
-    let change = Change {
-        action: "segment.delete",
-        resource_type: "segment",
-        resource_id: Some(&id),
-        tenant_id: Some(&tenant_id),
-        before: serde_json::to_value(SegmentOut::from(s)).ok(),
-        after: None,
-    };
-    w.commit(change).await?;
+    ee_app::write::delete::<Segment>(&mut w, &id).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -226,7 +128,7 @@ pub async fn count(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CountOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    let s = visible(&mut conn, &principal, &id).await?;
+    let s = super::visible::<ee_store::segments::Segment>(&mut conn, &principal, &id).await?;
     let now = state.now();
     let expr = parse_expr(
         &serde_json::from_str(&s.expression).unwrap_or_default(),
@@ -256,7 +158,13 @@ pub async fn count_expression(
         now,
     )?;
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, body.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(
+        &mut conn,
+        &principal,
+        body.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
     Ok(Json(CountOut {
         count: segments::count(&mut conn, &tenant_id, &expr, now)
             .await
@@ -268,38 +176,45 @@ pub async fn count_expression(
 pub struct PreviewQuery {
     /// 1 to 100; 20 when absent.
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// The newest contacts of a segment.
 #[utoipa::path(get, path = "/api/v2/segments/{id}/preview", tag = "segments", params(("id" = String, Path), PreviewQuery),
-    responses((status = 200, body = Vec<ContactOut>), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = List<ContactOut>), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn preview(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PreviewQuery>,
-) -> ApiResult<Json<Vec<ContactOut>>> {
+) -> ApiResult<Json<List<ContactOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let s = visible(&mut conn, &principal, &id).await?;
+    let s = super::visible::<ee_store::segments::Segment>(&mut conn, &principal, &id).await?;
     let now = state.now();
     let expr = parse_expr(
         &serde_json::from_str(&s.expression).unwrap_or_default(),
         now,
     )?;
+    let limit = super::limit_param(q.limit, 20, 100)?;
     let rows = segments::page(
         &mut conn,
         &s.tenant_id,
         Some(&expr),
-        None,
-        super::limit_param(q.limit, 20, 100)?,
+        super::parse_cursor(q.cursor.as_deref())?,
+        limit,
         now,
     )
     .await
     .map_err(store_error)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for c in rows {
-        out.push(contact_out(&mut conn, c).await?);
+    let page = List::keyset(rows, limit, |c| format!("{}_{}", c.created_at, c.id));
+    let mut items = Vec::with_capacity(page.items.len());
+    for c in page.items {
+        items.push(contact_out(&mut conn, c).await?);
     }
-    Ok(Json(out))
+    Ok(Json(List {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }

@@ -1,10 +1,12 @@
+use super::{List, ListParams};
+use crate::extract::ApiQuery;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ee_store::sources::{self, Source};
-use ee_store::{AnyConnection, tenants};
+use ee_store::tenants;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -15,7 +17,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiBytes, ApiJson, RequestMeta, parse_json};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 use ee_app::sources::SECRET_PURPOSE;
 pub use ee_app::sources::SourceOut;
@@ -40,12 +42,6 @@ pub struct CreateSource {
     #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
     pub tenant_id: Option<String>,
-}
-
-async fn visible(conn: &mut AnyConnection, principal: &Principal, id: &str) -> ApiResult<Source> {
-    sources::get(conn, id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("data source"))
 }
 
 /// Registers a data source; its webhook secret is in the answer, once.
@@ -110,21 +106,23 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/data-sources", tag = "sources",
-    responses((status = 200, body = Vec<SourceOut>)),
+#[utoipa::path(get, path = "/api/v1/data-sources", tag = "sources", params(ListParams),
+    responses((status = 200, body = List<SourceOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<SourceOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<SourceOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(
+    Ok(Json(List::of(
         sources::list(&mut conn, principal.scope())
             .await?
             .into_iter()
             .map(SourceOut::from)
             .collect(),
-    ))
+        &page,
+    )?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/data-sources/{id}", tag = "sources", params(("id" = String, Path)),
@@ -137,18 +135,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let s = visible(&mut w.tx, &principal, &id).await?;
-    sources::delete(&mut w.tx, &id).await?;
-    let tenant_id = s.tenant_id.clone();
-    let change = Change {
-        action: "data_source.delete",
-        resource_type: "data_source",
-        resource_id: Some(&id),
-        tenant_id: Some(&tenant_id),
-        before: serde_json::to_value(SourceOut::from(s)).ok(),
-        after: None,
-    };
-    w.commit(change).await?;
+    ee_app::write::delete::<Source>(&mut w, &id).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -164,7 +152,7 @@ pub async fn rotate_secret(
 ) -> ApiResult<Json<SourceWithSecret>> {
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let mut s = visible(&mut w.tx, &principal, &id).await?;
+    let mut s = w.find::<ee_store::sources::Source>(&id).await?;
     let secret = ee_core::auth::random_token(32);
     s.secret_sealed = Some(
         state
@@ -269,16 +257,17 @@ pub async fn create_rule(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[utoipa::path(get, path = "/api/v1/routing-rules", tag = "sources",
-    responses((status = 200, body = Vec<RuleOut>), (status = 403, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/routing-rules", tag = "sources", params(ListParams),
+    responses((status = 200, body = List<RuleOut>), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn rules(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<RuleOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<RuleOut>>> {
     principal.require_admin()?;
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(
+    Ok(Json(List::of(
         sources::rules(&mut conn)
             .await?
             .into_iter()
@@ -289,7 +278,8 @@ pub async fn rules(
                 tenant_id: r.tenant_id,
             })
             .collect(),
-    ))
+        &page,
+    )?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/routing-rules/{id}", tag = "sources", params(("id" = String, Path)),

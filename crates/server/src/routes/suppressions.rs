@@ -13,7 +13,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SuppressionOut {
@@ -43,32 +43,37 @@ impl From<Suppression> for SuppressionOut {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SuppressionQuery {
     pub reason: Option<String>,
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
+    /// 1 to 1000; 100 when absent.
     pub limit: Option<i64>,
-    /// The last id of the previous page.
-    pub after: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[serde(alias = "after")]
+    pub cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v2/suppressions", tag = "contacts", params(SuppressionQuery),
-    responses((status = 200, body = Vec<SuppressionOut>)),
+    responses((status = 200, body = super::List<SuppressionOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<SuppressionQuery>,
-) -> ApiResult<Json<Vec<SuppressionOut>>> {
+) -> ApiResult<Json<super::List<SuppressionOut>>> {
     super::one_of(q.reason.as_deref(), "reason", &suppressions::REASONS)?;
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
+    let limit = super::limit_param(q.limit, 100, 1000)?;
     let rows = suppressions::list(
         &mut conn,
         &tenant_id,
         q.reason.as_deref(),
-        q.after.as_deref(),
-        super::limit_param(q.limit, 100, 1000)?,
+        q.cursor.as_deref(),
+        limit,
     )
     .await?;
-    Ok(Json(rows.into_iter().map(SuppressionOut::from).collect()))
+    let page = super::List::keyset(rows, limit, |s| s.id.clone());
+    Ok(Json(page.map(SuppressionOut::from)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -77,7 +82,8 @@ pub struct AddSuppression {
     pub email: String,
     /// manual (default), bounced, complained, unsubscribed, imported.
     pub reason: Option<String>,
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
 }
 
 /// Adds an address; a contact with it is marked accordingly.
@@ -102,7 +108,13 @@ pub async fn add(
     let hash = ee_core::contacts::address_hash(&email);
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(
+        &mut w.tx,
+        &principal,
+        body.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
     if !suppressions::add(
         &mut w.tx,
         &tenant_id,
@@ -142,7 +154,8 @@ pub async fn add(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct TenantParam {
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
 }
 
 /// Removes an entry (not an erasure's: that one stays).
@@ -157,7 +170,7 @@ pub async fn remove(
     ApiQuery(q): ApiQuery<TenantParam>,
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant_id = tenant_of(&mut w.tx, &principal, q.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
     if !suppressions::remove(&mut w.tx, &tenant_id, &id).await? {
         return Err(ApiError::not_found(
             "suppression (erasures cannot be removed)",

@@ -1,5 +1,6 @@
 //! Tags: the tenant's tags, and bulk tagging by segment expression.
 
+use super::{List, ListParams};
 use axum::Json;
 use axum::extract::State;
 use ee_core::segment::Expr;
@@ -14,7 +15,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 use super::tenant_of;
 
@@ -29,7 +30,8 @@ pub struct BulkTags {
     #[serde(default)]
     pub remove: Vec<String>,
     /// An admin names the tenant.
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,7 +69,13 @@ pub async fn bulk_tags(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::invalid_field("remove", e.to_string()))?;
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, body.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(
+        &mut conn,
+        &principal,
+        body.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
     drop(conn);
     let mut w = Write::begin_bulk(&state, &principal, &meta, now).await?;
     let mut add_ids = Vec::new();
@@ -124,22 +132,24 @@ pub struct TagOut {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct TenantQuery {
     /// An admin names the tenant (slug or id).
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
 }
 
 /// The tenant's tags with their hierarchy.
-#[utoipa::path(get, path = "/api/v2/tags", tag = "contacts", params(TenantQuery),
-    responses((status = 200, body = Vec<TagOut>)),
+#[utoipa::path(get, path = "/api/v2/tags", tag = "contacts", params(TenantQuery, ListParams),
+    responses((status = 200, body = List<TagOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn tags(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<TenantQuery>,
-) -> ApiResult<Json<Vec<TagOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<TagOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
     let rows = store::list_tags(&mut conn, &tenant_id).await?;
-    Ok(Json(
+    Ok(Json(List::of(
         rows.into_iter()
             .map(|t| TagOut {
                 id: t.id,
@@ -149,5 +159,6 @@ pub async fn tags(
                 parent_id: t.parent_id,
             })
             .collect(),
-    ))
+        &page,
+    )?))
 }

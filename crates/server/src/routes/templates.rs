@@ -1,6 +1,7 @@
 //! `/api/v2/templates`: multilingual templates with MailWizz-style variables, versions,
 //! preview and the three-level selection.
 
+use super::{List, ListParams};
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -20,7 +21,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TemplateOut {
@@ -81,7 +82,8 @@ pub struct TemplateIn {
     /// One of fr, en, es, de, pt, ru, zh, hi, ar (any case).
     pub language: Option<String>,
     /// Tenant slug or id (admins; others default to their own).
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
     /// e.g. blogger, media; absent or `general` for the language's general template.
     pub category: Option<String>,
     /// The text part; generated from the HTML when absent.
@@ -237,7 +239,13 @@ pub async fn create(
     check_content(&content)?;
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(
+        &mut w.tx,
+        &principal,
+        body.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
     let created =
         templates::insert(&mut w.tx, &tenant_id, &content, Some(&principal.id), now).await?;
     let out = TemplateOut::from(created);
@@ -255,23 +263,25 @@ pub async fn create(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct TemplateQuery {
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
     pub language: Option<String>,
     pub category: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v2/templates", tag = "templates", params(TemplateQuery),
-    responses((status = 200, body = Vec<TemplateOut>)),
+#[utoipa::path(get, path = "/api/v2/templates", tag = "templates", params(TemplateQuery, ListParams),
+    responses((status = 200, body = List<TemplateOut>)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<TemplateQuery>,
-) -> ApiResult<Json<Vec<TemplateOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<TemplateOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = match (&q.tenant, principal.scope()) {
+    let tenant_id = match (&q.tenant_id, principal.scope()) {
         (None, None) => None,
-        _ => Some(tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?),
+        _ => Some(tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?),
     };
     let language = q.language.as_deref().map(language_of).transpose()?;
     let category = normalized_category(q.category.as_deref());
@@ -285,17 +295,10 @@ pub async fn list(
         },
     )
     .await?;
-    Ok(Json(rows.into_iter().map(TemplateOut::from).collect()))
-}
-
-async fn visible(
-    conn: &mut ee_store::AnyConnection,
-    principal: &Principal,
-    id: &str,
-) -> ApiResult<Template> {
-    templates::get(conn, id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("template"))
+    Ok(Json(List::of(
+        rows.into_iter().map(TemplateOut::from).collect(),
+        &page,
+    )?))
 }
 
 #[utoipa::path(get, path = "/api/v2/templates/{id}", tag = "templates", params(("id" = String, Path)),
@@ -307,7 +310,11 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<TemplateOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(visible(&mut conn, &principal, &id).await?.into()))
+    Ok(Json(
+        super::visible::<ee_store::templates::Template>(&mut conn, &principal, &id)
+            .await?
+            .into(),
+    ))
 }
 
 /// Changes a template; the fields given replace the current ones and a new version is kept.
@@ -322,15 +329,15 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TemplateIn>,
 ) -> ApiResult<Json<TemplateOut>> {
-    if body.tenant.is_some() {
+    if body.tenant_id.is_some() {
         return Err(ApiError::invalid_field(
-            "tenant",
+            "tenant_id",
             "a template cannot move to another tenant",
         ));
     }
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let current = visible(&mut w.tx, &principal, &id).await?;
+    let current = w.find::<ee_store::templates::Template>(&id).await?;
     let before = TemplateOut::from(current.clone());
     let variables = match &body.variables {
         Some(v) => variables_json(Some(v))?,
@@ -408,7 +415,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let current = visible(&mut w.tx, &principal, &id).await?;
+    let current = w.find::<ee_store::templates::Template>(&id).await?;
     templates::delete(&mut w.tx, &current.id).await?;
     let change = Change {
         action: "template.delete",
@@ -432,18 +439,19 @@ pub struct VersionOut {
     pub created_at: String,
 }
 
-#[utoipa::path(get, path = "/api/v2/templates/{id}/versions", tag = "templates", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<VersionOut>), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v2/templates/{id}/versions", tag = "templates", params(("id" = String, Path), ListParams),
+    responses((status = 200, body = List<VersionOut>), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn versions(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Vec<VersionOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<VersionOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let t = visible(&mut conn, &principal, &id).await?;
+    let t = super::visible::<ee_store::templates::Template>(&mut conn, &principal, &id).await?;
     let rows = templates::versions(&mut conn, &t.id).await?;
-    Ok(Json(
+    Ok(Json(List::of(
         rows.into_iter()
             .map(|v| {
                 let stored: Value = serde_json::from_str(&v.content).unwrap_or(Value::Null);
@@ -460,7 +468,8 @@ pub async fn versions(
                 }
             })
             .collect(),
-    ))
+        &page,
+    )?))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -495,7 +504,7 @@ pub async fn preview(
     ApiJson(body): ApiJson<PreviewIn>,
 ) -> ApiResult<Json<PreviewOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    let t = visible(&mut conn, &principal, &id).await?;
+    let t = super::visible::<ee_store::templates::Template>(&mut conn, &principal, &id).await?;
     let contact = match (&body.contact_id, &body.email) {
         (Some(cid), _) => Some(
             ee_store::contacts::get(&mut conn, cid, Some(&t.tenant_id))
@@ -541,7 +550,8 @@ pub async fn preview(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SelectQuery {
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
     pub language: String,
     pub category: Option<String>,
 }
@@ -563,7 +573,7 @@ pub async fn select(
     ApiQuery(q): ApiQuery<SelectQuery>,
 ) -> ApiResult<Json<SelectionOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
     let language = language_of(&q.language)?;
     let (chosen, level) =
         ee_app::rendering::select_template(&mut conn, &tenant_id, language, q.category.as_deref())
@@ -610,7 +620,8 @@ pub async fn push_to_mailwizz(
     ApiJson(body): ApiJson<PushIn>,
 ) -> ApiResult<Json<PushOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    let template = visible(&mut conn, &principal, &id).await?;
+    let template =
+        super::visible::<ee_store::templates::Template>(&mut conn, &principal, &id).await?;
     let instance =
         ee_store::mailwizz::find(&mut conn, &template.tenant_id, body.instance.as_deref())
             .await

@@ -8,13 +8,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{Page, PageParams};
+use super::{List, ListParams};
 use crate::audit::{self, Change};
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 pub use ee_app::tenants::TenantOut;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,36 +60,19 @@ pub async fn create(
 }
 
 /// Lists tenants: all for an admin, its own for a tenant's user or key.
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", params(PageParams),
-    responses((status = 200, body = Page<TenantOut>), (status = 401, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", params(ListParams),
+    responses((status = 200, body = List<TenantOut>), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(page): ApiQuery<PageParams>,
-) -> ApiResult<Json<Page<TenantOut>>> {
-    let (limit, offset) = (page.limit()?, page.offset()?);
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<TenantOut>>> {
+    let window = page.window()?;
     let mut conn = state.db.pool().acquire().await?;
-    let rows = tenants::list(&mut conn, principal.scope(), limit, offset).await?;
-    Ok(Json(Page {
-        items: rows.into_iter().map(TenantOut::from).collect(),
-        limit,
-        offset,
-    }))
-}
-
-/// A tenant visible to the caller, else 404.
-async fn visible(
-    conn: &mut ee_store::AnyConnection,
-    principal: &Principal,
-    id: &str,
-) -> ApiResult<Tenant> {
-    if principal.scope().is_some_and(|own| own != id) {
-        return Err(ApiError::not_found("tenant"));
-    }
-    tenants::get(conn, id)
-        .await
-        .map_err(ApiError::from_store("tenant"))
+    let rows = tenants::list(&mut conn, principal.scope(), window.fetch(), window.offset).await?;
+    let rows = rows.into_iter().map(TenantOut::from).collect();
+    Ok(Json(List::from_window(rows, window)))
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path)),
@@ -101,7 +84,11 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<TenantOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(visible(&mut conn, &principal, &id).await?.into()))
+    Ok(Json(
+        super::visible::<Tenant>(&mut conn, &principal, &id)
+            .await?
+            .into(),
+    ))
 }
 
 /// Changes a tenant's name, slug, settings or active flag (admin).
@@ -116,7 +103,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateTenant>,
 ) -> ApiResult<Json<TenantOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let mut tenant = visible(&mut w.tx, &principal, &id).await?;
+    let mut tenant = w.find::<Tenant>(&id).await?;
     principal.require_admin()?;
     let mut errors = ValidationErrors::new();
     if let Some(name) = &body.name {
@@ -169,7 +156,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant = visible(&mut w.tx, &principal, &id).await?;
+    let tenant = w.find::<Tenant>(&id).await?;
     principal.require_admin()?;
     tenants::delete(&mut w.tx, &id).await?;
     let _now = w.now;

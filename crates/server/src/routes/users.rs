@@ -9,13 +9,13 @@ use ee_store::{AnyConnection, sessions};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{Page, PageParams};
+use super::{List, ListParams};
 use crate::audit::{self, Change};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 pub use ee_app::users::UserOut;
 use ee_app::users::{check_role_and_tenant, hash_password};
 
@@ -68,32 +68,30 @@ pub async fn create(
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct UserFilter {
     pub tenant_id: Option<String>,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
 }
 
 /// Lists accounts (admin), optionally of one tenant.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserFilter),
-    responses((status = 200, body = Page<UserOut>), (status = 403, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserFilter, ListParams),
+    responses((status = 200, body = List<UserOut>), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(filter): ApiQuery<UserFilter>,
-) -> ApiResult<Json<Page<UserOut>>> {
+    ApiQuery(page): ApiQuery<ListParams>,
+) -> ApiResult<Json<List<UserOut>>> {
     principal.require_admin()?;
-    let page = PageParams {
-        limit: filter.limit,
-        offset: filter.offset,
-    };
-    let (limit, offset) = (page.limit()?, page.offset()?);
+    let window = page.window()?;
     let mut conn = state.db.pool().acquire().await?;
-    let rows = users::list(&mut conn, filter.tenant_id.as_deref(), limit, offset).await?;
-    Ok(Json(Page {
-        items: rows.into_iter().map(UserOut::from).collect(),
-        limit,
-        offset,
-    }))
+    let rows = users::list(
+        &mut conn,
+        filter.tenant_id.as_deref(),
+        window.fetch(),
+        window.offset,
+    )
+    .await?;
+    let rows = rows.into_iter().map(UserOut::from).collect();
+    Ok(Json(List::from_window(rows, window)))
 }
 
 async fn find(conn: &mut AnyConnection, id: &str) -> ApiResult<User> {

@@ -12,7 +12,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
-use crate::write::Write;
+use crate::write::{Begin, Write};
 
 use super::tenant_of;
 
@@ -23,7 +23,8 @@ pub struct ValidateRequest {
     /// Also probe the mail server with RCPT (slow; off by default).
     #[serde(default)]
     pub smtp_probe: bool,
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
 }
 
 /// Checks addresses now: syntax, MX (cached), disposable, role, free (and an SMTP probe
@@ -43,9 +44,16 @@ pub async fn validate(
         ));
     }
     let mut conn = state.db.pool().acquire().await?;
-    let lists = match tenant_of(&mut conn, &principal, body.tenant.as_deref(), "tenant").await {
+    let lists = match tenant_of(
+        &mut conn,
+        &principal,
+        body.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await
+    {
         Ok(tenant_id) => sources::extra_lists(&mut conn, &tenant_id).await?,
-        Err(_) if principal.is_admin() && body.tenant.is_none() => Default::default(),
+        Err(_) if principal.is_admin() && body.tenant_id.is_none() => Default::default(),
         Err(e) => return Err(e),
     };
     drop(conn);
@@ -72,7 +80,8 @@ pub async fn validate(
 pub struct ListEntries {
     /// Domains (disposable, free) or local parts (role) added to the shipped list.
     pub values: Vec<String>,
-    pub tenant: Option<String>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
 }
 
 /// Replaces the tenant's additions to a shipped list (disposable, free or role).
@@ -99,7 +108,13 @@ pub async fn put_list(
         .filter(|v| !v.is_empty())
         .collect();
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant_id = tenant_of(&mut w.tx, &principal, body.tenant.as_deref(), "tenant").await?;
+    let tenant_id = tenant_of(
+        &mut w.tx,
+        &principal,
+        body.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
     sources::set_list_entries(&mut w.tx, &tenant_id, &list, &values).await?;
     let change = Change {
         action: "validation_list.update",
@@ -112,6 +127,6 @@ pub async fn put_list(
     w.commit(change).await?;
     Ok(Json(ListEntries {
         values,
-        tenant: Some(tenant_id),
+        tenant_id: Some(tenant_id),
     }))
 }

@@ -1,0 +1,147 @@
+//! Saved segments (a name and an expression over tags and fields): created, changed and
+//! deleted with their audit entry.
+
+use ee_core::ValidationErrors;
+use ee_core::segment::Expr;
+use ee_core::timefmt::to_rfc3339;
+use ee_store::segments::{self, Segment};
+use ee_store::{AnyConnection, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::audit::Change;
+use crate::error::AppError;
+use crate::write::{Deletable, Write};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentOut {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub expression: Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Segment> for SegmentOut {
+    fn from(s: Segment) -> Self {
+        Self {
+            id: s.id,
+            tenant_id: s.tenant_id,
+            name: s.name,
+            expression: serde_json::from_str(&s.expression).unwrap_or_default(),
+            created_at: to_rfc3339(s.created_at),
+            updated_at: to_rfc3339(s.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentBody {
+    pub name: Option<String>,
+    /// `{"and"|"or": [...]}`, `{"not": …}`, `{"tag": "TYPE:LAWYER"}`,
+    /// `{"field": "country", "op": "eq", "value": "FR"}`; fields language, country, status,
+    /// source, validation, created_at, engaged_at, email, category, city.
+    #[schema(value_type = Option<Object>)]
+    pub expression: Option<Value>,
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
+}
+
+/// A segment expression, read and checked (422 on `expression` otherwise).
+pub fn parse_expr(value: &Value, now: i64) -> Result<Expr, AppError> {
+    let expr: Expr = serde_json::from_value(value.clone()).map_err(|_| {
+        ValidationErrors::single(
+            "expression",
+            "is not a segment expression (and, or, not, tag, field)",
+        )
+    })?;
+    ee_core::segment::check(&expr, now)
+        .map_err(|e| ValidationErrors::single("expression", e.to_string()))?;
+    Ok(expr)
+}
+
+/// Saves a segment for `tenant_id`.
+pub async fn create(
+    w: &mut Write,
+    tenant_id: &str,
+    input: &SegmentBody,
+) -> Result<SegmentOut, AppError> {
+    let name = input
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ValidationErrors::single("name", "is required"))?;
+    let expression = input
+        .expression
+        .as_ref()
+        .ok_or_else(|| ValidationErrors::single("expression", "is required"))?;
+    parse_expr(expression, w.now)?;
+    let s = segments::insert(&mut w.tx, tenant_id, name, &expression.to_string(), w.now).await?;
+    let out = SegmentOut::from(s);
+    w.record(Change {
+        action: "segment.create",
+        resource_type: "segment",
+        resource_id: Some(&out.id),
+        tenant_id: Some(tenant_id),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Renames a segment or changes its expression.
+pub async fn update(w: &mut Write, id: &str, input: &SegmentBody) -> Result<SegmentOut, AppError> {
+    if input.tenant_id.is_some() {
+        return Err(ValidationErrors::single(
+            "tenant_id",
+            "a segment cannot move to another tenant",
+        )
+        .into());
+    }
+    let mut s: Segment = w.find(id).await?;
+    let before = serde_json::to_value(SegmentOut::from(s.clone())).ok();
+    if let Some(name) = input.name.as_deref().map(str::trim) {
+        if name.is_empty() {
+            return Err(ValidationErrors::single("name", "must not be blank").into());
+        }
+        s.name = name.to_owned();
+    }
+    if let Some(expression) = &input.expression {
+        parse_expr(expression, w.now)?;
+        s.expression = expression.to_string();
+    }
+    segments::update(&mut w.tx, &s, w.now).await?;
+    let out = SegmentOut::from(s);
+    w.record(Change {
+        action: "segment.update",
+        resource_type: "segment",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&out.tenant_id),
+        before,
+        after: serde_json::to_value(&out).ok(),
+    })
+    .await?;
+    Ok(out)
+}
+
+impl Deletable for Segment {
+    const RESOURCE: &'static str = "segment";
+    const DELETED: &'static str = "segment.delete";
+    type Out = SegmentOut;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tenant_id(&self) -> Option<&str> {
+        Some(&self.tenant_id)
+    }
+    async fn delete(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
+        segments::delete(conn, id).await
+    }
+}

@@ -2,7 +2,6 @@
 //! rotated and retired, each with its audit entry. Private keys are sealed at rest and
 //! never shown.
 
-use ee_core::ValidationErrors;
 use ee_core::dkim::SEAL_PURPOSE as DKIM_PURPOSE;
 use ee_core::secrets::Sealer;
 use ee_core::timefmt::to_rfc3339;
@@ -14,13 +13,10 @@ use utoipa::ToSchema;
 
 use crate::audit::Change;
 use crate::error::AppError;
+use crate::input::invalid;
 use crate::write::Write;
 
 const DMARC_POLICIES: [&str; 3] = ["none", "quarantine", "reject"];
-
-fn invalid(field: &str, message: impl Into<String>) -> AppError {
-    ValidationErrors::single(field, message).into()
-}
 
 fn check_policy(policy: &str) -> Result<(), AppError> {
     if DMARC_POLICIES.contains(&policy) {

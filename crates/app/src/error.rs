@@ -12,6 +12,9 @@ pub enum AppError {
     /// The change contradicts the state of what it changes (a second running plan).
     #[error("{0}")]
     Conflict(String),
+    /// A template's unknown variables or broken tags.
+    #[error("{}", crate::rendering::describe(.0))]
+    Template(ee_core::template::Problems),
     /// What the caller named does not exist (or belongs to another tenant).
     #[error("{0} not found")]
     NotFound(&'static str),

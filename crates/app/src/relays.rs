@@ -1,7 +1,6 @@
 //! Relays (smarthosts such as PowerMTA's listener) a tenant delivers through: created,
 //! changed and deleted with their audit entry; passwords sealed, never shown.
 
-use ee_core::ValidationErrors;
 use ee_core::outbound::OutboundPolicy;
 use ee_core::secrets::Sealer;
 use ee_core::timefmt::to_rfc3339;
@@ -15,6 +14,7 @@ use utoipa::ToSchema;
 use crate::audit::Change;
 use crate::delivery::RELAY_PASSWORD_PURPOSE;
 use crate::error::AppError;
+use crate::input::invalid;
 use crate::write::{Deletable, Write};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -72,10 +72,6 @@ pub struct RelayIn {
 pub struct RelayRules<'a> {
     pub outbound: &'a OutboundPolicy,
     pub sealer: &'a Sealer,
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> AppError {
-    ValidationErrors::single(field, message).into()
 }
 
 fn tls_of(value: Option<&str>) -> Result<String, AppError> {

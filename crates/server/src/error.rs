@@ -88,6 +88,28 @@ impl ApiError {
         ValidationErrors::single(field, message).into()
     }
 
+    /// A template's unknown variables and broken tags: 422 naming the first part at
+    /// fault, with every problem and the standard variables in `details`.
+    pub fn template(problems: &ee_core::template::Problems) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            ee_app::rendering::describe(problems),
+        );
+        error.field = Some(
+            problems
+                .syntax
+                .first()
+                .map_or_else(|| "variables".to_owned(), |(part, _)| part.clone()),
+        );
+        error.details = Some(serde_json::json!({
+            "unknown_variables": problems.unknown,
+            "syntax": problems.syntax.iter().map(|(p, m)| serde_json::json!({"part": p, "error": m})).collect::<Vec<_>>(),
+            "standard_variables": ee_core::template::STANDARD_VARIABLES,
+        }));
+        error
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,6 +125,7 @@ impl From<ee_app::AppError> for ApiError {
             ee_app::AppError::Invalid(errors) => errors.into(),
             ee_app::AppError::NotFound(what) => Self::not_found(what),
             ee_app::AppError::Conflict(message) => Self::conflict(message),
+            ee_app::AppError::Template(problems) => Self::template(&problems),
             ee_app::AppError::Store(e) => e.into(),
             ee_app::AppError::Infra(e) => e.into(),
             ee_app::AppError::Internal(message) => {

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::mailwizz::{self, Instance, NewInstance};
+use ee_store::mailwizz::{self, Instance};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -20,44 +20,14 @@ use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
-pub use ee_app::mailwizz::{InstanceOut, KEY_PURPOSE};
+pub use ee_app::mailwizz::KEY_PURPOSE;
+use ee_app::mailwizz_instances::{self as instances, InstanceIn, InstanceOut, InstanceRules};
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InstanceIn {
-    pub name: Option<String>,
-    pub api_url: Option<String>,
-    /// Sealed at rest, never returned.
-    pub api_key: Option<String>,
-    pub default_list_uid: Option<String>,
-    pub is_primary: Option<bool>,
-    #[serde(alias = "tenant")]
-    pub tenant_id: Option<String>,
-}
-
-/// The instance's address: http(s), with a host this server may connect to
-/// (`ee_core::outbound`; checked again at each call).
-fn api_url(state: &AppState, value: &str) -> ApiResult<String> {
-    use ee_connectors::outbound::{UrlError, check_url};
-    let trimmed = value.trim().trim_end_matches('/');
-    match check_url(&state.services.outbound, trimmed) {
-        Ok(()) if !trimmed.contains(char::is_whitespace) => Ok(trimmed.to_owned()),
-        Err(UrlError::Refused(refused)) => {
-            Err(ApiError::invalid_field("api_url", refused.to_string()))
-        }
-        _ => Err(ApiError::invalid_field(
-            "api_url",
-            "must be an http(s) address, e.g. https://news.example.com/api",
-        )),
+fn rules(state: &AppState) -> InstanceRules<'_> {
+    InstanceRules {
+        outbound: &state.services.outbound,
+        sealer: &state.settings.sealer,
     }
-}
-
-fn required<'a>(value: &'a Option<String>, field: &str) -> ApiResult<&'a str> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::invalid_field(field, "is required"))
 }
 
 #[utoipa::path(post, path = "/api/v1/mailwizz/instances", tag = "mailwizz", request_body = InstanceIn,
@@ -69,12 +39,7 @@ pub async fn create(
     meta: RequestMeta,
     ApiJson(body): ApiJson<InstanceIn>,
 ) -> ApiResult<(StatusCode, Json<InstanceOut>)> {
-    let name = required(&body.name, "name")?;
-    let url = api_url(&state, required(&body.api_url, "api_url")?)?;
-    let key = required(&body.api_key, "api_key")?;
-    let sealed = state.settings.sealer.seal(KEY_PURPOSE, key.as_bytes());
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = tenant_of(
         &mut w.tx,
         &principal,
@@ -82,29 +47,8 @@ pub async fn create(
         "tenant_id",
     )
     .await?;
-    let instance = mailwizz::insert(
-        &mut w.tx,
-        &tenant_id,
-        &NewInstance {
-            name,
-            api_url: &url,
-            api_key_sealed: &sealed,
-            default_list_uid: body.default_list_uid.as_deref(),
-            is_primary: body.is_primary.unwrap_or(false),
-        },
-        now,
-    )
-    .await?;
-    let out = InstanceOut::from(instance);
-    let change = Change {
-        action: "mailwizz.create",
-        resource_type: "mailwizz_instance",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let out = instances::create(&mut w, &rules(&state), &tenant_id, &body).await?;
+    w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -150,45 +94,9 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<InstanceIn>,
 ) -> ApiResult<Json<InstanceOut>> {
-    if body.tenant_id.is_some() {
-        return Err(ApiError::invalid_field(
-            "tenant_id",
-            "an instance cannot move to another tenant",
-        ));
-    }
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let mut instance = mailwizz::get(&mut w.tx, &id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("MailWizz instance"))?;
-    let before = InstanceOut::from(instance.clone());
-    if body.name.is_some() {
-        instance.name = required(&body.name, "name")?.to_owned();
-    }
-    if let Some(url) = &body.api_url {
-        instance.api_url = api_url(&state, url)?;
-    }
-    if body.api_key.is_some() {
-        let key = required(&body.api_key, "api_key")?;
-        instance.api_key_sealed = state.settings.sealer.seal(KEY_PURPOSE, key.as_bytes());
-    }
-    if let Some(list) = &body.default_list_uid {
-        instance.default_list_uid = Some(list.clone()).filter(|l| !l.is_empty());
-    }
-    if let Some(primary) = body.is_primary {
-        instance.is_primary = i64::from(primary);
-    }
-    mailwizz::update(&mut w.tx, &instance, now).await?;
-    let out = InstanceOut::from(mailwizz::get(&mut w.tx, &instance.id, None).await?);
-    let change = Change {
-        action: "mailwizz.update",
-        resource_type: "mailwizz_instance",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before: serde_json::to_value(&before).ok(),
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = instances::update(&mut w, &rules(&state), &id, &body).await?;
+    w.finish().await?;
     Ok(Json(out))
 }
 

@@ -20,6 +20,7 @@ pub mod mailwizz_instances;
 pub mod messages;
 mod owned;
 pub mod passwords;
+pub mod pools;
 pub mod powermta;
 pub mod relays;
 pub mod rendering;

@@ -4,7 +4,7 @@ use ee_core::secrets::Sealer;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::Db;
 use ee_store::sources::{self, Source};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
@@ -132,4 +132,100 @@ impl crate::write::Deletable for Source {
     ) -> Result<(), ee_store::StoreError> {
         ee_store::sources::delete(conn, id).await
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceWithSecret {
+    #[serde(flatten)]
+    pub source: SourceOut,
+    /// The webhook signing secret, shown once.
+    pub secret: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSource {
+    pub slug: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+    pub tenant_id: Option<String>,
+}
+
+/// Registers a data source for `tenant_id`; its webhook secret is in the answer, once.
+pub async fn create(
+    w: &mut crate::write::Write,
+    sealer: &Sealer,
+    tenant_id: &str,
+    input: CreateSource,
+) -> Result<SourceWithSecret, AppError> {
+    let mut errors = ee_core::ValidationErrors::new();
+    ee_core::tenant::validate_slug(&input.slug, "slug", &mut errors);
+    ee_core::tenant::validate_name(&input.name, "name", &mut errors);
+    if !sources::KINDS.contains(&input.kind.as_str()) {
+        errors.add("type", "must be scraper_pro, backlink_engine, csv or api");
+    }
+    if input.config.as_ref().is_some_and(|c| !c.is_object()) {
+        errors.add("config", "must be a JSON object");
+    }
+    errors.into_result()?;
+    let secret = ee_core::auth::random_token(32);
+    let sealed = sealer.seal(SECRET_PURPOSE, secret.as_bytes());
+    let config = input.config.unwrap_or_else(|| json!({})).to_string();
+    ee_store::tenants::get(&mut w.tx, tenant_id)
+        .await
+        .map_err(AppError::from_store("tenant"))?;
+    let source = sources::insert(
+        &mut w.tx,
+        tenant_id,
+        &input.slug,
+        input.name.trim(),
+        &input.kind,
+        &config,
+        &sealed,
+        w.now,
+    )
+    .await?;
+    let out = SourceOut::from(source);
+    w.record(Change {
+        action: "data_source.create",
+        resource_type: "data_source",
+        resource_id: Some(&out.id),
+        tenant_id: Some(tenant_id),
+        before: None,
+        after: serde_json::to_value(&out).ok(),
+    })
+    .await?;
+    Ok(SourceWithSecret {
+        source: out,
+        secret,
+    })
+}
+
+/// A new webhook secret for a source the caller may see; the old one stops working at once.
+pub async fn rotate_secret(
+    w: &mut crate::write::Write,
+    sealer: &Sealer,
+    id: &str,
+) -> Result<SourceWithSecret, AppError> {
+    let mut s: Source = w.find(id).await?;
+    let secret = ee_core::auth::random_token(32);
+    s.secret_sealed = Some(sealer.seal(SECRET_PURPOSE, secret.as_bytes()));
+    sources::update(&mut w.tx, &s, w.now).await?;
+    let out = SourceOut::from(s);
+    w.record(Change {
+        action: "data_source.rotate_secret",
+        resource_type: "data_source",
+        resource_id: Some(&out.id),
+        tenant_id: Some(&out.tenant_id),
+        before: None,
+        after: None,
+    })
+    .await?;
+    Ok(SourceWithSecret {
+        source: out,
+        secret,
+    })
 }

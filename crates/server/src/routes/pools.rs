@@ -2,32 +2,14 @@ use super::{List, ListParams};
 use crate::extract::ApiQuery;
 use axum::Json;
 use axum::extract::{Path, State};
-use ee_core::rotation::RotationPolicy;
-use ee_store::{pools, tenants};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+pub use ee_app::pools::{PoolOut, PutPool};
+use ee_store::pools;
 
-use crate::audit::Change;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PoolOut {
-    pub tenant_id: String,
-    pub name: String,
-    pub rotation: RotationPolicy,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutPool {
-    /// Required for an admin; a tenant's credential sets its own.
-    pub tenant_id: Option<String>,
-    pub rotation: RotationPolicy,
-}
 
 /// Pools with a configured rotation policy (others use the default policy).
 #[utoipa::path(get, path = "/api/v1/pools", tag = "ips", params(ListParams),
@@ -41,13 +23,7 @@ pub async fn list(
     let mut conn = state.db.pool().acquire().await?;
     let rows = pools::list(&mut conn, principal.scope()).await?;
     Ok(Json(List::of(
-        rows.into_iter()
-            .map(|p| PoolOut {
-                rotation: p.policy(),
-                tenant_id: p.tenant_id,
-                name: p.name,
-            })
-            .collect(),
+        rows.into_iter().map(PoolOut::from).collect(),
         &page,
     )?))
 }
@@ -64,34 +40,8 @@ pub async fn put(
     ApiJson(body): ApiJson<PutPool>,
 ) -> ApiResult<Json<PoolOut>> {
     let tenant_id = principal.owning_tenant(body.tenant_id.as_deref(), "tenant_id")?;
-    let mut errors = ee_core::ValidationErrors::new();
-    ee_core::tenant::validate_slug(&name, "name", &mut errors);
-    if let Err(message) = body.rotation.check() {
-        errors.add("rotation", message);
-    }
-    errors.into_result()?;
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    tenants::get(&mut w.tx, &tenant_id)
-        .await
-        .map_err(ApiError::from_store("tenant"))?;
-    let before = pools::get(&mut w.tx, &tenant_id, &name)
-        .await?
-        .map(|p| p.policy());
-    let pool = pools::upsert(&mut w.tx, &tenant_id, &name, &body.rotation, now).await?;
-    let out = PoolOut {
-        rotation: pool.policy(),
-        tenant_id: pool.tenant_id,
-        name: pool.name,
-    };
-    let change = Change {
-        action: "pool.update",
-        resource_type: "pool",
-        resource_id: Some(&out.name),
-        tenant_id: Some(&out.tenant_id),
-        before: before.and_then(|b| serde_json::to_value(b).ok()),
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::pools::put(&mut w, &tenant_id, &name, &body).await?;
+    w.finish().await?;
     Ok(Json(out))
 }

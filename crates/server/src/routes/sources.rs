@@ -8,7 +8,7 @@ use axum::response::Response;
 use ee_store::sources::{self, Source};
 use ee_store::tenants;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::ingest::{IngestRequest, IngestResponse, header, run_ingest};
@@ -20,29 +20,9 @@ use crate::state::AppState;
 use crate::write::{Begin, Write};
 
 use ee_app::sources::SECRET_PURPOSE;
-pub use ee_app::sources::SourceOut;
+pub use ee_app::sources::{CreateSource, SourceOut, SourceWithSecret};
 /// Webhooks older than this are refused (replays).
 const WEBHOOK_TOLERANCE_SECS: i64 = 300;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SourceWithSecret {
-    #[serde(flatten)]
-    pub source: SourceOut,
-    /// The webhook signing secret, shown once.
-    pub secret: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateSource {
-    pub slug: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[schema(value_type = Option<Object>)]
-    pub config: Option<Value>,
-    pub tenant_id: Option<String>,
-}
 
 /// Registers a data source; its webhook secret is in the answer, once.
 #[utoipa::path(post, path = "/api/v1/data-sources", tag = "sources", request_body = CreateSource,
@@ -55,55 +35,10 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateSource>,
 ) -> ApiResult<(StatusCode, Json<SourceWithSecret>)> {
     let tenant_id = principal.owning_tenant(body.tenant_id.as_deref(), "tenant_id")?;
-    let mut errors = ee_core::ValidationErrors::new();
-    ee_core::tenant::validate_slug(&body.slug, "slug", &mut errors);
-    ee_core::tenant::validate_name(&body.name, "name", &mut errors);
-    if !sources::KINDS.contains(&body.kind.as_str()) {
-        errors.add("type", "must be scraper_pro, backlink_engine, csv or api");
-    }
-    if body.config.as_ref().is_some_and(|c| !c.is_object()) {
-        errors.add("config", "must be a JSON object");
-    }
-    errors.into_result()?;
-    let now = state.now();
-    let secret = ee_core::auth::random_token(32);
-    let sealed = state
-        .settings
-        .sealer
-        .seal(SECRET_PURPOSE, secret.as_bytes());
-    let config = body.config.unwrap_or_else(|| json!({})).to_string();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    tenants::get(&mut w.tx, &tenant_id)
-        .await
-        .map_err(ApiError::from_store("tenant"))?;
-    let source = sources::insert(
-        &mut w.tx,
-        &tenant_id,
-        &body.slug,
-        body.name.trim(),
-        &body.kind,
-        &config,
-        &sealed,
-        now,
-    )
-    .await?;
-    let out = SourceOut::from(source);
-    let change = Change {
-        action: "data_source.create",
-        resource_type: "data_source",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SourceWithSecret {
-            source: out,
-            secret,
-        }),
-    ))
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::sources::create(&mut w, &state.settings.sealer, &tenant_id, body).await?;
+    w.finish().await?;
+    Ok((StatusCode::CREATED, Json(out)))
 }
 
 #[utoipa::path(get, path = "/api/v1/data-sources", tag = "sources", params(ListParams),
@@ -150,31 +85,10 @@ pub async fn rotate_secret(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceWithSecret>> {
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let mut s = w.find::<ee_store::sources::Source>(&id).await?;
-    let secret = ee_core::auth::random_token(32);
-    s.secret_sealed = Some(
-        state
-            .settings
-            .sealer
-            .seal(SECRET_PURPOSE, secret.as_bytes()),
-    );
-    sources::update(&mut w.tx, &s, now).await?;
-    let out = SourceOut::from(s);
-    let change = Change {
-        action: "data_source.rotate_secret",
-        resource_type: "data_source",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before: None,
-        after: None,
-    };
-    w.commit(change).await?;
-    Ok(Json(SourceWithSecret {
-        source: out,
-        secret,
-    }))
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::sources::rotate_secret(&mut w, &state.settings.sealer, &id).await?;
+    w.finish().await?;
+    Ok(Json(out))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -29,6 +29,7 @@ pub mod segments;
 mod services;
 pub mod snapshot;
 pub mod sources;
+pub mod suppressions;
 pub mod templates;
 pub mod tenants;
 pub mod users;

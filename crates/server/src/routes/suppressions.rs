@@ -1,44 +1,17 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_core::timefmt::to_rfc3339;
-use ee_store::suppressions::{self, REASONS, Suppression};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use utoipa::{IntoParams, ToSchema};
+pub use ee_app::suppressions::{AddSuppression, SuppressionOut};
+use ee_store::suppressions;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::tenant_of;
-use crate::audit::Change;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SuppressionOut {
-    pub id: String,
-    /// Absent once the contact was erased: only the hash remains.
-    pub email: Option<String>,
-    pub email_hash: String,
-    /// bounced, complained, unsubscribed, manual, imported, erased.
-    pub reason: String,
-    pub source: Option<String>,
-    pub created_at: String,
-}
-
-impl From<Suppression> for SuppressionOut {
-    fn from(s: Suppression) -> Self {
-        Self {
-            id: s.id,
-            email: s.email,
-            email_hash: s.email_hash,
-            reason: s.reason,
-            source: s.source,
-            created_at: to_rfc3339(s.created_at),
-        }
-    }
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SuppressionQuery {
@@ -76,16 +49,6 @@ pub async fn list(
     Ok(Json(page.map(SuppressionOut::from)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddSuppression {
-    pub email: String,
-    /// manual (default), bounced, complained, unsubscribed, imported.
-    pub reason: Option<String>,
-    #[serde(alias = "tenant")]
-    pub tenant_id: Option<String>,
-}
-
 /// Adds an address; a contact with it is marked accordingly.
 #[utoipa::path(post, path = "/api/v2/suppressions", tag = "contacts", request_body = AddSuppression,
     responses((status = 201, body = SuppressionOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -96,18 +59,7 @@ pub async fn add(
     meta: RequestMeta,
     ApiJson(body): ApiJson<AddSuppression>,
 ) -> ApiResult<(StatusCode, Json<SuppressionOut>)> {
-    let reason = body.reason.unwrap_or_else(|| "manual".into());
-    if !REASONS.contains(&reason.as_str()) || reason == "erased" {
-        return Err(ApiError::invalid_field(
-            "reason",
-            "must be manual, bounced, complained, unsubscribed or imported",
-        ));
-    }
-    let email = ee_core::contacts::normalize(&body.email, Default::default())
-        .map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
-    let hash = ee_core::contacts::address_hash(&email);
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = tenant_of(
         &mut w.tx,
         &principal,
@@ -115,40 +67,8 @@ pub async fn add(
         "tenant_id",
     )
     .await?;
-    if !suppressions::add(
-        &mut w.tx,
-        &tenant_id,
-        &hash,
-        Some(&email),
-        &reason,
-        Some("api"),
-        now,
-    )
-    .await?
-    {
-        return Err(ApiError::conflict("this address is suppressed already"));
-    }
-    if let Some(contact) = ee_store::contacts::get_by_email(&mut w.tx, &tenant_id, &email).await? {
-        let status = match reason.as_str() {
-            "bounced" | "complained" | "unsubscribed" => reason.as_str(),
-            _ => "suppressed",
-        };
-        ee_store::contacts::set_status(&mut w.tx, &contact.id, status, now).await?;
-        ee_app::mailwizz::enqueue_sync(&mut w.tx, &tenant_id, now).await?;
-    }
-    let entry = suppressions::find(&mut w.tx, &tenant_id, &hash)
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    let out = SuppressionOut::from(entry);
-    let change = Change {
-        action: "suppression.add",
-        resource_type: "suppression",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&tenant_id),
-        before: None,
-        after: Some(json!({"email": email, "reason": reason})),
-    };
-    w.commit(change).await?;
+    let out = ee_app::suppressions::add(&mut w, &tenant_id, body).await?;
+    w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -171,19 +91,7 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = tenant_of(&mut w.tx, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
-    if !suppressions::remove(&mut w.tx, &tenant_id, &id).await? {
-        return Err(ApiError::not_found(
-            "suppression (erasures cannot be removed)",
-        ));
-    }
-    let change = Change {
-        action: "suppression.remove",
-        resource_type: "suppression",
-        resource_id: Some(&id),
-        tenant_id: Some(&tenant_id),
-        before: None,
-        after: None,
-    };
-    w.commit(change).await?;
+    ee_app::suppressions::remove(&mut w, &tenant_id, &id).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

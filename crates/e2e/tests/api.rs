@@ -732,3 +732,62 @@ async fn health_metrics_openapi_docs_request_ids_and_cors() {
     );
     app.finish().await;
 }
+
+/// Every list has one shape, `{items, next_cursor}`, pages by `limit` and `cursor`, and a
+/// tenant is named `tenant_id` everywhere (`tenant` accepted, as the seeds' clients send it).
+#[tokio::test]
+async fn lists_share_one_shape_and_the_tenant_one_name() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("brand-a").await;
+    for (i, field) in ["tenant_id", "tenant", "tenant_id"].iter().enumerate() {
+        let mut body = json!({"name": format!("relay-{i}"), "host": "127.0.0.1", "port": 2525});
+        body[*field] = json!("brand-a");
+        let relay = app.post("/api/v1/relays", &app.admin, body).await;
+        assert_eq!(relay.status, StatusCode::CREATED, "{field}: {}", relay.body);
+        assert_eq!(relay.body["tenant_id"], tenant.as_str());
+    }
+    let first = app.get("/api/v1/relays?limit=2", &app.admin).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let names = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&first.body).len(), 2);
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let second = app
+        .get(
+            &format!("/api/v1/relays?limit=2&cursor={cursor}"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(names(&second.body).len(), 1);
+    assert!(second.body["next_cursor"].is_null(), "{}", second.body);
+    let mut all = names(&first.body);
+    all.extend(names(&second.body));
+    all.sort();
+    assert_eq!(all, ["relay-0", "relay-1", "relay-2"]);
+
+    // Lists read page by page in the database answer the same way.
+    app.tenant("brand-b").await;
+    let tenants = app.get("/api/v1/tenants?limit=1", &app.admin).await;
+    assert_eq!(tenants.body["items"].as_array().unwrap().len(), 1);
+    assert!(tenants.body["next_cursor"].is_string(), "{}", tenants.body);
+    let alerts = app.get("/api/v1/alerts", &app.admin).await;
+    assert!(alerts.body["items"].is_array(), "{}", alerts.body);
+
+    for bad in ["/api/v1/relays?cursor=soon", "/api/v1/relays?cursor=-3"] {
+        let reply = app.get(bad, &app.admin).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(reply.body["error"]["field"], "cursor", "{bad}");
+    }
+    let unnamed = app.get("/api/v1/warmup/quota", &app.admin).await;
+    assert_eq!(unnamed.body["error"]["field"], "tenant_id");
+    app.finish().await;
+}

@@ -200,54 +200,30 @@ pub async fn create(
     add_key(sealer, &mut w.tx, &domain.id, &selector, algorithm, w.now).await?;
     let domain = domains::get(&mut w.tx, &domain.id, None).await?;
     let out = domain_out(&mut w.tx, domain).await?;
-    w.record(Change {
-        action: "domain.create",
-        resource_type: "domain",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.created("domain.create", &out).await?;
     Ok(out)
 }
 
 /// Changes the domain's DMARC policy.
 pub async fn update(w: &mut Write, id: &str, input: UpdateDomain) -> Result<DomainOut, AppError> {
     let mut d: Domain = w.find(id).await?;
-    let before = serde_json::to_value(domain_out(&mut w.tx, d.clone()).await?).ok();
+    let before = domain_out(&mut w.tx, d.clone()).await?;
     if let Some(policy) = input.dmarc_policy {
         check_policy(&policy)?;
         d.dmarc_policy = policy;
     }
     domains::update(&mut w.tx, &d, w.now).await?;
     let out = domain_out(&mut w.tx, d).await?;
-    w.record(Change {
-        action: "domain.update",
-        resource_type: "domain",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.changed("domain.update", &before, &out).await?;
     Ok(out)
 }
 
 /// Deletes the domain with its keys.
 pub async fn delete(w: &mut Write, id: &str) -> Result<(), AppError> {
     let d: Domain = w.find(id).await?;
-    let before = serde_json::to_value(domain_out(&mut w.tx, d.clone()).await?).ok();
+    let before = domain_out(&mut w.tx, d.clone()).await?;
     domains::delete(&mut w.tx, &d.id).await?;
-    w.record(Change {
-        action: "domain.delete",
-        resource_type: "domain",
-        resource_id: Some(&d.id),
-        tenant_id: Some(&d.tenant_id),
-        before,
-        after: None,
-    })
-    .await
+    w.removed("domain.delete", &before).await
 }
 
 /// A new DKIM key under a new selector; the old key stays published until retired.
@@ -275,19 +251,11 @@ pub async fn rotate_dkim(
         }
     };
     check_selector(&selector)?;
-    let before = serde_json::to_value(domain_out(&mut w.tx, d.clone()).await?).ok();
+    let before = domain_out(&mut w.tx, d.clone()).await?;
     add_key(sealer, &mut w.tx, &d.id, &selector, algorithm, w.now).await?;
     let d = domains::get(&mut w.tx, &d.id, None).await?;
     let out = domain_out(&mut w.tx, d).await?;
-    w.record(Change {
-        action: "domain.dkim_rotate",
-        resource_type: "domain",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.changed("domain.dkim_rotate", &before, &out).await?;
     Ok(out)
 }
 
@@ -307,3 +275,5 @@ pub async fn retire_dkim(w: &mut Write, id: &str, selector: &str) -> Result<(), 
     })
     .await
 }
+
+crate::write::audited!(DomainOut, "domain");

@@ -180,15 +180,7 @@ pub async fn create(
         ip
     };
     let out = IpOut::from(ip);
-    w.record(Change {
-        action: "ip.create",
-        resource_type: "ip",
-        resource_id: Some(&out.id),
-        tenant_id: out.tenant_id.as_deref(),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.created("ip.create", &out).await?;
     Ok(out)
 }
 
@@ -196,7 +188,7 @@ pub async fn create(
 /// an IP to another tenant). The state changes only by transitions.
 pub async fn update(w: &mut Write, id: &str, input: UpdateIp) -> Result<IpOut, AppError> {
     let mut ip: Ip = w.find(id).await?;
-    let before = serde_json::to_value(IpOut::from(ip.clone())).ok();
+    let before = IpOut::from(ip.clone());
     let mut errors = ValidationErrors::new();
     let hostname = hostname_of(input.hostname.as_deref(), &mut errors);
     check_pool(input.pool.as_deref(), &mut errors);
@@ -214,15 +206,7 @@ pub async fn update(w: &mut Write, id: &str, input: UpdateIp) -> Result<IpOut, A
     ips::update_details(&mut w.tx, &ip, w.now).await?;
     ip.updated_at = w.now;
     let out = IpOut::from(ip);
-    w.record(Change {
-        action: "ip.update",
-        resource_type: "ip",
-        resource_id: Some(&out.id),
-        tenant_id: out.tenant_id.as_deref(),
-        before,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.changed("ip.update", &before, &out).await?;
     Ok(out)
 }
 
@@ -248,18 +232,10 @@ pub async fn transition(
         return Err(ValidationErrors::single("reason", "must be at most 500 characters").into());
     }
     let ip: Ip = w.find(id).await?;
-    let before = serde_json::to_value(IpOut::from(ip.clone())).ok();
+    let before = IpOut::from(ip.clone());
     let moved = infra::transition(&mut w.tx, &ip, to, reason, &w.caller.actor, w.now).await?;
     let out = IpOut::from(moved);
-    w.record(Change {
-        action: "ip.transition",
-        resource_type: "ip",
-        resource_id: Some(&out.id),
-        tenant_id: out.tenant_id.as_deref(),
-        before,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.changed("ip.transition", &before, &out).await?;
     Ok(out)
 }
 
@@ -307,17 +283,12 @@ pub async fn traffic(
 }
 
 impl Deletable for Ip {
-    const RESOURCE: &'static str = "ip";
     const DELETED: &'static str = "ip.delete";
     type Out = IpOut;
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn tenant_id(&self) -> Option<&str> {
-        self.tenant_id.as_deref()
-    }
     async fn delete(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
         ips::delete(conn, id).await
     }
 }
+
+crate::write::audited!(IpOut, "ip", optional);

@@ -10,7 +10,6 @@ use ee_store::{AnyConnection, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::Change;
 use crate::error::AppError;
 use crate::input::{invalid, required};
 use crate::mailwizz::KEY_PURPOSE;
@@ -49,16 +48,9 @@ impl From<Instance> for InstanceOut {
 }
 
 impl Deletable for Instance {
-    const RESOURCE: &'static str = "mailwizz_instance";
     const DELETED: &'static str = "mailwizz.delete";
     type Out = InstanceOut;
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn tenant_id(&self) -> Option<&str> {
-        Some(&self.tenant_id)
-    }
     async fn delete(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
         store::delete(conn, id).await
     }
@@ -127,15 +119,7 @@ pub async fn create(
     )
     .await?;
     let out = InstanceOut::from(instance);
-    w.record(Change {
-        action: "mailwizz.create",
-        resource_type: "mailwizz_instance",
-        resource_id: Some(&out.id),
-        tenant_id: Some(tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.created("mailwizz.create", &out).await?;
     Ok(out)
 }
 
@@ -171,14 +155,8 @@ pub async fn update(
     }
     store::update(&mut w.tx, &instance, w.now).await?;
     let out = InstanceOut::from(store::get(&mut w.tx, &instance.id, None).await?);
-    w.record(Change {
-        action: "mailwizz.update",
-        resource_type: "mailwizz_instance",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before: serde_json::to_value(&before).ok(),
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.changed("mailwizz.update", &before, &out).await?;
     Ok(out)
 }
+
+crate::write::audited!(InstanceOut, "mailwizz_instance");

@@ -11,7 +11,6 @@ use ee_store::relays::{self, NewRelay, Relay};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::Change;
 use crate::delivery::RELAY_PASSWORD_PURPOSE;
 use crate::error::AppError;
 use crate::input::invalid;
@@ -155,15 +154,7 @@ pub async fn create(
     )
     .await?;
     let out = RelayOut::from(relay);
-    w.record(Change {
-        action: "relay.create",
-        resource_type: "relay",
-        resource_id: Some(&out.id),
-        tenant_id: Some(tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.created("relay.create", &out).await?;
     Ok(out)
 }
 
@@ -208,30 +199,17 @@ pub async fn update(
     }
     relays::update(&mut w.tx, &relay, w.now).await?;
     let out = RelayOut::from(relays::get(&mut w.tx, &relay.id, None).await?);
-    w.record(Change {
-        action: "relay.update",
-        resource_type: "relay",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before: serde_json::to_value(&before).ok(),
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.changed("relay.update", &before, &out).await?;
     Ok(out)
 }
 
 impl Deletable for Relay {
-    const RESOURCE: &'static str = "relay";
     const DELETED: &'static str = "relay.delete";
     type Out = RelayOut;
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn tenant_id(&self) -> Option<&str> {
-        Some(&self.tenant_id)
-    }
     async fn delete(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
         relays::delete(conn, id).await
     }
 }
+
+crate::write::audited!(RelayOut, "relay");

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::audit::Change;
 use crate::error::AppError;
 use crate::write::{Deletable, Write};
 
@@ -83,15 +82,7 @@ pub async fn create(
     parse_expr(expression, w.now)?;
     let s = segments::insert(&mut w.tx, tenant_id, name, &expression.to_string(), w.now).await?;
     let out = SegmentOut::from(s);
-    w.record(Change {
-        action: "segment.create",
-        resource_type: "segment",
-        resource_id: Some(&out.id),
-        tenant_id: Some(tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.created("segment.create", &out).await?;
     Ok(out)
 }
 
@@ -105,7 +96,7 @@ pub async fn update(w: &mut Write, id: &str, input: &SegmentBody) -> Result<Segm
         .into());
     }
     let mut s: Segment = w.find(id).await?;
-    let before = serde_json::to_value(SegmentOut::from(s.clone())).ok();
+    let before = SegmentOut::from(s.clone());
     if let Some(name) = input.name.as_deref().map(str::trim) {
         if name.is_empty() {
             return Err(ValidationErrors::single("name", "must not be blank").into());
@@ -118,30 +109,17 @@ pub async fn update(w: &mut Write, id: &str, input: &SegmentBody) -> Result<Segm
     }
     segments::update(&mut w.tx, &s, w.now).await?;
     let out = SegmentOut::from(s);
-    w.record(Change {
-        action: "segment.update",
-        resource_type: "segment",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.changed("segment.update", &before, &out).await?;
     Ok(out)
 }
 
 impl Deletable for Segment {
-    const RESOURCE: &'static str = "segment";
     const DELETED: &'static str = "segment.delete";
     type Out = SegmentOut;
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn tenant_id(&self) -> Option<&str> {
-        Some(&self.tenant_id)
-    }
     async fn delete(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
         segments::delete(conn, id).await
     }
 }
+
+crate::write::audited!(SegmentOut, "segment");

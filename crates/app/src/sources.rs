@@ -116,16 +116,9 @@ pub async fn for_ingest(
 }
 
 impl crate::write::Deletable for Source {
-    const RESOURCE: &'static str = "data_source";
     const DELETED: &'static str = "data_source.delete";
     type Out = SourceOut;
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn tenant_id(&self) -> Option<&str> {
-        Some(&self.tenant_id)
-    }
     async fn delete(
         conn: &mut ee_store::AnyConnection,
         id: &str,
@@ -189,15 +182,7 @@ pub async fn create(
     )
     .await?;
     let out = SourceOut::from(source);
-    w.record(Change {
-        action: "data_source.create",
-        resource_type: "data_source",
-        resource_id: Some(&out.id),
-        tenant_id: Some(tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.created("data_source.create", &out).await?;
     Ok(SourceWithSecret {
         source: out,
         secret,
@@ -229,3 +214,5 @@ pub async fn rotate_secret(
         secret,
     })
 }
+
+crate::write::audited!(SourceOut, "data_source");

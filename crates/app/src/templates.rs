@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::audit::Change;
 use crate::error::AppError;
 use crate::input::{invalid, required};
 use crate::rendering::declared_variables;
@@ -211,15 +210,7 @@ pub async fn create(
     let created =
         templates::insert(&mut w.tx, tenant_id, &content, author.as_deref(), w.now).await?;
     let out = TemplateOut::from(created);
-    w.record(Change {
-        action: "template.create",
-        resource_type: "template",
-        resource_id: Some(&out.id),
-        tenant_id: Some(tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.created("template.create", &out).await?;
     Ok(out)
 }
 
@@ -287,30 +278,17 @@ pub async fn update(w: &mut Write, id: &str, input: &TemplateIn) -> Result<Templ
     )
     .await?;
     let out = TemplateOut::from(updated);
-    w.record(Change {
-        action: "template.update",
-        resource_type: "template",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before: serde_json::to_value(&before).ok(),
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.changed("template.update", &before, &out).await?;
     Ok(out)
 }
 
 impl Deletable for Template {
-    const RESOURCE: &'static str = "template";
     const DELETED: &'static str = "template.delete";
     type Out = TemplateOut;
 
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn tenant_id(&self) -> Option<&str> {
-        Some(&self.tenant_id)
-    }
     async fn delete(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
         templates::delete(conn, id).await
     }
 }
+
+crate::write::audited!(TemplateOut, "template");

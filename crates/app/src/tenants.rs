@@ -5,7 +5,7 @@ use ee_core::tenant::{validate_name, validate_slug};
 use ee_core::timefmt::to_rfc3339;
 use ee_store::tenants::{self, NewTenant, Tenant};
 use ee_store::{AnyConnection, Db};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -97,4 +97,92 @@ pub async fn find(conn: &mut AnyConnection, key: &str) -> Result<Tenant, AppErro
     tenants::get_by_slug_or_id(conn, key)
         .await
         .map_err(AppError::from_store("tenant"))
+}
+
+/// The tenant a request acts on, named by id or slug in its `field`: for a caller limited
+/// to one tenant (`scope`), that one (naming another is "not found", as if it did not
+/// exist); for one who sees all, the one named, which must exist and be named.
+pub async fn resolve(
+    conn: &mut AnyConnection,
+    scope: Option<&str>,
+    requested: Option<&str>,
+    field: &str,
+) -> Result<String, AppError> {
+    match (scope, requested) {
+        (Some(own), None) => Ok(own.to_owned()),
+        (None, None) => Err(ValidationErrors::single(field, "is required for an admin").into()),
+        (scope, Some(key)) => {
+            let found = find(conn, key).await?;
+            match scope {
+                Some(own) if own != found.id => Err(AppError::NotFound("tenant")),
+                _ => Ok(found.id),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+    pub is_active: Option<bool>,
+}
+
+/// Changes a tenant's name, slug, settings or active flag (the door checks that the
+/// caller is an administrator).
+pub async fn update(
+    w: &mut crate::write::Write,
+    mut tenant: Tenant,
+    input: UpdateTenant,
+) -> Result<TenantOut, AppError> {
+    let mut errors = ValidationErrors::new();
+    if let Some(name) = &input.name {
+        validate_name(name, "name", &mut errors);
+    }
+    if let Some(slug) = &input.slug {
+        validate_slug(slug, "slug", &mut errors);
+    }
+    if let Some(settings) = &input.settings {
+        ee_core::tenant::check_settings(settings, "settings", &mut errors);
+    }
+    errors.into_result()?;
+    let before = TenantOut::from(tenant.clone());
+    if let Some(name) = input.name {
+        tenant.name = name.trim().to_owned();
+    }
+    if let Some(slug) = input.slug {
+        tenant.slug = slug;
+    }
+    if let Some(settings) = input.settings {
+        tenant.settings = settings.to_string();
+    }
+    if let Some(active) = input.is_active {
+        tenant.is_active = i64::from(active);
+    }
+    tenant.updated_at = w.now;
+    tenants::update(&mut w.tx, &tenant).await?;
+    let out = TenantOut::from(tenant);
+    w.changed("tenant.update", &before, &out).await?;
+    Ok(out)
+}
+
+/// Deletes a tenant and everything it owns (the door checks that the caller is an
+/// administrator).
+pub async fn delete(w: &mut crate::write::Write, tenant: Tenant) -> Result<(), AppError> {
+    tenants::delete(&mut w.tx, &tenant.id).await?;
+    w.removed("tenant.delete", &TenantOut::from(tenant)).await
+}
+
+/// A tenant is its own tenant in the audit log.
+impl crate::write::Audited for TenantOut {
+    const RESOURCE: &'static str = "tenant";
+    fn audit_id(&self) -> &str {
+        &self.id
+    }
+    fn audit_tenant(&self) -> Option<&str> {
+        Some(&self.id)
+    }
 }

@@ -10,7 +10,6 @@ use ee_store::{AnyConnection, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::Change;
 use crate::error::AppError;
 use crate::write::Write;
 
@@ -106,15 +105,7 @@ pub async fn create(w: &mut Write, input: CreatePlan) -> Result<PlanOut, AppErro
     ip.warmup_plan_id = Some(plan.id.clone());
     ips::update_details(&mut w.tx, &ip, now).await?;
     let out = plan_out(&mut w.tx, plan, now).await?;
-    w.record(Change {
-        action: "warmup_plan.create",
-        resource_type: "warmup_plan",
-        resource_id: Some(&out.id),
-        tenant_id: out.tenant_id.as_deref(),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.created("warmup_plan.create", &out).await?;
     Ok(out)
 }
 
@@ -139,14 +130,8 @@ pub async fn set_paused(w: &mut Write, id: &str, pause: bool) -> Result<PlanOut,
     plan.paused_at = pause.then_some(now);
     plans::update(&mut w.tx, &plan, now).await?;
     let out = plan_out(&mut w.tx, plan, now).await?;
-    w.record(Change {
-        action,
-        resource_type: "warmup_plan",
-        resource_id: Some(&out.id),
-        tenant_id: out.tenant_id.as_deref(),
-        before: serde_json::to_value(&before).ok(),
-        after: serde_json::to_value(&out).ok(),
-    })
-    .await?;
+    w.changed(action, &before, &out).await?;
     Ok(out)
 }
+
+crate::write::audited!(PlanOut, "warmup_plan", optional);

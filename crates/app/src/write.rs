@@ -29,12 +29,8 @@ impl Write {
         scope: Option<String>,
         now: i64,
     ) -> Result<Self, AppError> {
-        Ok(Self {
-            tx: db.begin().await?,
-            caller,
-            scope,
-            now,
-        })
+        let tx = db.begin().await?;
+        Ok(Self::within(tx, caller, scope, now))
     }
 
     /// Opens the scope for a change of many rows (see `Db::begin_bulk`).
@@ -44,17 +40,33 @@ impl Write {
         scope: Option<String>,
         now: i64,
     ) -> Result<Self, AppError> {
-        Ok(Self {
-            tx: db.begin_bulk().await?,
+        let tx = db.begin_bulk().await?;
+        Ok(Self::within(tx, caller, scope, now))
+    }
+
+    fn within(
+        tx: sqlx::Transaction<'static, sqlx::Any>,
+        caller: Caller,
+        scope: Option<String>,
+        now: i64,
+    ) -> Self {
+        Self {
+            tx,
             caller,
             scope,
             now,
-        })
+        }
     }
 
     /// Who the change is by, once known (a login learns it inside the transaction).
     pub fn act_as(&mut self, actor: Actor) {
         self.caller.actor = actor;
+    }
+
+    /// The tenant the change belongs to, named by id or slug in `tenant_id` (see
+    /// `tenants::resolve`).
+    pub async fn tenant(&mut self, requested: Option<&str>) -> Result<String, AppError> {
+        crate::tenants::resolve(&mut self.tx, self.scope.as_deref(), requested, "tenant_id").await
     }
 
     /// A row of a tenant the caller may see, or `NotFound` naming its kind.
@@ -106,17 +118,95 @@ pub trait Owned: Sized + Send {
     ) -> impl Future<Output = Result<Self, StoreError>> + Send;
 }
 
-/// A tenant-owned row that can be deleted outright, with how the audit log shows it.
-pub trait Deletable: Owned {
+/// A row as the API shows it, which the audit log records before and after a change.
+pub trait Audited: Serialize {
     /// The audit entry's resource type ("relay", "mailwizz_instance").
     const RESOURCE: &'static str;
+
+    fn audit_id(&self) -> &str;
+    fn audit_tenant(&self) -> Option<&str>;
+}
+
+/// `Audited` for a row shown with `id` and `tenant_id` fields (`optional` when a row may
+/// belong to no tenant).
+macro_rules! audited {
+    ($out:ty, $resource:literal) => {
+        impl $crate::write::Audited for $out {
+            const RESOURCE: &'static str = $resource;
+            fn audit_id(&self) -> &str {
+                &self.id
+            }
+            fn audit_tenant(&self) -> Option<&str> {
+                Some(&self.tenant_id)
+            }
+        }
+    };
+    ($out:ty, $resource:literal, optional) => {
+        impl $crate::write::Audited for $out {
+            const RESOURCE: &'static str = $resource;
+            fn audit_id(&self) -> &str {
+                &self.id
+            }
+            fn audit_tenant(&self) -> Option<&str> {
+                self.tenant_id.as_deref()
+            }
+        }
+    };
+}
+pub(crate) use audited;
+
+impl Write {
+    /// Records that `row` was created by `action`.
+    pub async fn created<T: Audited>(&mut self, action: &str, row: &T) -> Result<(), AppError> {
+        self.row_change(action, row, None, serde_json::to_value(row).ok())
+            .await
+    }
+
+    /// Records that `action` changed a row from `before` to `after`.
+    pub async fn changed<T: Audited>(
+        &mut self,
+        action: &str,
+        before: &T,
+        after: &T,
+    ) -> Result<(), AppError> {
+        let before = serde_json::to_value(before).ok();
+        self.row_change(action, after, before, serde_json::to_value(after).ok())
+            .await
+    }
+
+    /// Records that `action` removed `row`.
+    pub async fn removed<T: Audited>(&mut self, action: &str, row: &T) -> Result<(), AppError> {
+        self.row_change(action, row, serde_json::to_value(row).ok(), None)
+            .await
+    }
+
+    async fn row_change<T: Audited>(
+        &mut self,
+        action: &str,
+        row: &T,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> Result<(), AppError> {
+        let change = Change {
+            action,
+            resource_type: T::RESOURCE,
+            resource_id: Some(row.audit_id()),
+            tenant_id: row.audit_tenant(),
+            before,
+            after,
+        };
+        audit::record(&mut self.tx, &self.caller, change, self.now).await?;
+        Ok(())
+    }
+}
+
+/// A tenant-owned row that can be deleted outright, with how the audit log shows it.
+pub trait Deletable: Owned {
     /// The audit entry's action ("relay.delete").
     const DELETED: &'static str;
     /// How the API shows the row: the audit entry's `before`.
-    type Out: Serialize + From<Self>;
+    type Out: Audited + From<Self>;
 
-    fn id(&self) -> &str;
-    fn tenant_id(&self) -> Option<&str>;
     fn delete(
         conn: &mut AnyConnection,
         id: &str,
@@ -126,15 +216,7 @@ pub trait Deletable: Owned {
 /// Deletes a row the caller may see (else `NotFound`), recording it as it was.
 pub async fn delete<T: Deletable>(w: &mut Write, id: &str) -> Result<(), AppError> {
     let row: T = w.find(id).await?;
-    T::delete(&mut w.tx, row.id()).await?;
-    let (row_id, tenant_id) = (row.id().to_owned(), row.tenant_id().map(str::to_owned));
-    w.record(Change {
-        action: T::DELETED,
-        resource_type: T::RESOURCE,
-        resource_id: Some(&row_id),
-        tenant_id: tenant_id.as_deref(),
-        before: serde_json::to_value(T::Out::from(row)).ok(),
-        after: None,
-    })
-    .await
+    let shown = T::Out::from(row);
+    T::delete(&mut w.tx, shown.audit_id()).await?;
+    w.removed(T::DELETED, &shown).await
 }

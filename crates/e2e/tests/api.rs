@@ -307,11 +307,13 @@ async fn api_keys_shown_once_revoked_expired_and_rotated() {
 
 #[tokio::test]
 async fn rate_limits_per_credential_and_per_ip() {
-    let app = TestApp::spawn_with(|s| {
-        s.rate_limit_per_minute = 5;
-        s.ip_rate_limit_per_minute = 12;
-    })
-    .await;
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.rate_limit_per_minute = 5;
+            s.ip_rate_limit_per_minute = 12;
+        })
+        .spawn()
+        .await;
     // The login in spawn used one request of this IP's budget.
     for _ in 0..5 {
         assert_eq!(
@@ -536,7 +538,10 @@ async fn every_mutation_is_audited_with_redacted_secrets() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_json_error() {
-    let app = TestApp::spawn_with(|s| s.max_body_bytes = 4096).await;
+    let app = TestApp::builder()
+        .settings(|s| s.max_body_bytes = 4096)
+        .spawn()
+        .await;
     let raw = |body: &'static str| {
         app.client
             .post(format!("{}/api/v1/tenants", app.base))
@@ -634,8 +639,10 @@ async fn bad_input_gets_a_clear_json_error() {
 
 #[tokio::test]
 async fn health_metrics_openapi_docs_request_ids_and_cors() {
-    let app =
-        TestApp::spawn_with(|s| s.cors_origins = vec!["https://admin.example.test".into()]).await;
+    let app = TestApp::builder()
+        .settings(|s| s.cors_origins = vec!["https://admin.example.test".into()])
+        .spawn()
+        .await;
     let health = app.call(Method::GET, "/health", None, None).await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(

@@ -22,14 +22,13 @@ async fn a_misbehaving_list_is_not_trusted_and_raises_an_alert() {
     ] {
         zone.add(name, listed.clone());
     }
-    let app = TestApp::spawn_opts(
-        |_| {},
-        Options {
+    let app = TestApp::builder()
+        .options(Options {
             zone,
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let tenant = app.tenant("brand").await;
     let (_, key) = app.api_key(&tenant, "k").await;
     let ip = app

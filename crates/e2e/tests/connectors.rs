@@ -211,14 +211,13 @@ async fn a_tenant_delivers_through_mailwizz() {
     let mut zone = Zone::new();
     zone.add("brand.test", Rec::Mx(10, "mx.brand.test".into()))
         .add("mx.brand.test", Rec::A(std::net::Ipv4Addr::LOCALHOST));
-    let app = TestApp::spawn_opts(
-        |_| {},
-        common::Options {
+    let app = TestApp::builder()
+        .options(common::Options {
             zone,
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let (base, fake) = testing::start().await;
     fake.lock()
         .unwrap()
@@ -640,14 +639,13 @@ async fn the_api_deploys_the_config_and_audits_the_diff() {
         .post("/api/v1/powermta/deploy", &unconfigured.admin, json!({}))
         .await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
-    let app = TestApp::spawn_opts(
-        |_| {},
-        common::Options {
+    let app = TestApp::builder()
+        .options(common::Options {
             pmta,
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let a = app.tenant("brand-a").await;
     let (_, key_a) = app.api_key(&a, "a").await;
     let forbidden = app.post("/api/v1/powermta/deploy", &key_a, json!({})).await;
@@ -782,17 +780,16 @@ async fn powermta_status_is_polled_into_the_api_and_metrics() {
         .get("/api/v1/powermta/status", &unconfigured.admin)
         .await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
-    let app = TestApp::spawn_opts(
-        |_| {},
-        common::Options {
+    let app = TestApp::builder()
+        .options(common::Options {
             pmta: ee_app::powermta::PmtaSettings {
                 status_url: Some(url),
                 ..Default::default()
             },
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let a = app.tenant("brand-a").await;
     let (_, key_a) = app.api_key(&a, "a").await;
     assert_eq!(

@@ -92,14 +92,13 @@ async fn error_report(app: &TestApp, key: &str, import: &Value) -> String {
 
 #[tokio::test]
 async fn ingest_both_shapes_dedupe_merge_and_idempotent_batches() {
-    let app = TestApp::spawn_opts(
-        |_| {},
-        Options {
+    let app = TestApp::builder()
+        .options(Options {
             zone: zone(),
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let (_, key) = setup(&app).await;
     let source = app
         .post(
@@ -327,15 +326,14 @@ async fn ad_hoc_validation_with_lists_mx_and_an_smtp_probe() {
         let _ = server.serve();
     });
 
-    let app = TestApp::spawn_opts(
-        |_| {},
-        Options {
+    let app = TestApp::builder()
+        .options(Options {
             zone: zone(),
             probe_port: port,
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let (_, key) = setup(&app).await;
     let emails = [
         "jane@brand.test",

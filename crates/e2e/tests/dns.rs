@@ -461,12 +461,7 @@ async fn blacklisted_ips_stand_by_and_come_back_when_delisted() {
         "10.2.0.192.bl.test.example",
         Rec::txt("Listed for spam, see https://bl.test.example/192.0.2.10"),
     );
-    let app = TestApp::spawn_full(
-        |_| {},
-        ee_connectors::alerts::AlertChannels::default(),
-        zone,
-    )
-    .await;
+    let app = TestApp::builder().zone(zone).spawn().await;
     let (_, key, ip, _) = setup(&app).await;
 
     let check = app

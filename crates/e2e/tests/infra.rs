@@ -633,7 +633,7 @@ async fn alerts_reach_telegram_and_a_signed_webhook_once_per_cause() {
             secret: "hook-secret".into(),
         }),
     );
-    let app = TestApp::spawn_full(|_| {}, channels, ee_dns::testing::Zone::new()).await;
+    let app = TestApp::builder().alerts(channels).spawn().await;
     let (_, key, ip) = setup(&app).await;
     transition(&app, &key, &ip, "blacklisted").await;
     assert!(

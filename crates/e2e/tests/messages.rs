@@ -125,14 +125,13 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
         .unwrap();
     smtp.require_auth("pmta-user", "pmta-pass");
     smtp.enable_starttls();
-    let app = TestApp::spawn_opts(
-        |_| {},
-        Options {
+    let app = TestApp::builder()
+        .options(Options {
             zone: zone(),
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let (_tenant, key, dkim_txt) = setup_tenant(&app, "rsa").await;
     let ip = app
         .post(
@@ -549,15 +548,14 @@ async fn direct_delivery_spreads_over_ips_within_warmup_quotas() {
         .await
         .unwrap();
     smtp.enable_starttls();
-    let app = TestApp::spawn_opts(
-        |_| {},
-        Options {
+    let app = TestApp::builder()
+        .options(Options {
             zone: zone(),
             mx_port: smtp.addr.port(),
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let (_tenant, key, dkim_txt) = setup_tenant(&app, "ed25519").await;
     // Three warming IPs on loopback addresses, quotas 2, 3 and 4 today.
     let mut ips = Vec::new();
@@ -692,15 +690,14 @@ async fn replies_decide_retries_bounces_and_suppression() {
     );
     smtp.script("drop@example.test", vec![Behaviour::DropAfterData]);
     smtp.script("slow@example.test", vec![Behaviour::HangAfterData]);
-    let app = TestApp::spawn_opts(
-        |_| {},
-        Options {
+    let app = TestApp::builder()
+        .options(Options {
             zone: zone(),
             mx_port: smtp.addr.port(),
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let (_tenant, key, _) = setup_tenant(&app, "rsa").await;
     let ip = app
         .post(
@@ -809,16 +806,15 @@ async fn provider_limits_cap_and_suppression_before_sending() {
     let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
         .await
         .unwrap();
-    let app = TestApp::spawn_opts(
-        |_| {},
-        Options {
+    let app = TestApp::builder()
+        .options(Options {
             zone: zone(),
             mx_port: smtp.addr.port(),
             limits: ee_core::delivery::DestinationLimits::parse("other=3/1").unwrap(),
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let (tenant, key, _) = setup_tenant(&app, "rsa").await;
     let ip = app
         .post(
@@ -900,15 +896,14 @@ async fn nine_languages_arrive_intact() {
     let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
         .await
         .unwrap();
-    let app = TestApp::spawn_opts(
-        |_| {},
-        Options {
+    let app = TestApp::builder()
+        .options(Options {
             zone: zone(),
             mx_port: smtp.addr.port(),
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let (_tenant, key, dkim_txt) = setup_tenant(&app, "rsa").await;
     let samples = [
         (
@@ -992,15 +987,14 @@ async fn a_rotated_dkim_key_signs_within_a_minute() {
     let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
         .await
         .unwrap();
-    let app = TestApp::spawn_opts(
-        |_| {},
-        Options {
+    let app = TestApp::builder()
+        .options(Options {
             zone: zone(),
             mx_port: smtp.addr.port(),
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let (_tenant, key, s1_txt) = setup_tenant(&app, "rsa").await;
     // One engine for the whole test, as on a running node: its signers are cached.
     let engine = ee_jobs::delivery::Engine::new(app.services.clone());

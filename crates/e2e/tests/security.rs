@@ -61,7 +61,7 @@ fn public_only() -> Options {
 #[tokio::test]
 async fn tenant_named_hosts_cannot_reach_internal_addresses() {
     let internal = internal_service(StatusCode::OK).await;
-    let app = TestApp::spawn_opts(|_| {}, public_only()).await;
+    let app = TestApp::builder().options(public_only()).spawn().await;
     let tenant = app.tenant("brand").await;
     let (_, key) = app.api_key(&tenant, "k").await;
 
@@ -544,15 +544,14 @@ async fn direct_delivery_does_not_follow_an_mx_to_internal_addresses() {
     let mut zone = Zone::new();
     zone.add("evil.test", Rec::Mx(10, "mx.evil.test".into()))
         .add("mx.evil.test", Rec::A("127.0.0.1".parse().unwrap()));
-    let app = TestApp::spawn_opts(
-        |_| {},
-        Options {
+    let app = TestApp::builder()
+        .options(Options {
             zone,
             mx_port: smtp.addr.port(),
             ..public_only()
-        },
-    )
-    .await;
+        })
+        .spawn()
+        .await;
     let tenant = app.tenant("brand").await;
     let (_, key) = app.api_key(&tenant, "k").await;
     app.signing_domain(&key).await;

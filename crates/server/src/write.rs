@@ -45,8 +45,7 @@ impl Begin for Write {
         meta: &RequestMeta,
         now: i64,
     ) -> ApiResult<Self> {
-        let caller = crate::audit::caller(principal, meta);
-        let scope = principal.scope().map(str::to_owned);
+        let (caller, scope) = acting(principal, meta);
         Ok(Write::open(&state.db, caller, scope, now).await?)
     }
 
@@ -69,8 +68,15 @@ impl Begin for Write {
         meta: &RequestMeta,
         now: i64,
     ) -> ApiResult<Self> {
-        let caller = crate::audit::caller(principal, meta);
-        let scope = principal.scope().map(str::to_owned);
+        let (caller, scope) = acting(principal, meta);
         Ok(Write::open_bulk(&state.db, caller, scope, now).await?)
     }
+}
+
+/// Who acts for a request, and the tenants they may see.
+fn acting(principal: &Principal, meta: &RequestMeta) -> (ee_app::audit::Caller, Option<String>) {
+    (
+        crate::audit::caller(principal, meta),
+        principal.scope().map(str::to_owned),
+    )
 }

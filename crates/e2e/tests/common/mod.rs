@@ -30,6 +30,8 @@ pub struct TestApp {
     pub services: ee_app::Services,
     pub dns: TestDnsServer,
     test_db: Option<TestDatabase>,
+    /// The server's upload directory, removed with the application.
+    _uploads: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -74,38 +76,59 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// How a test application is set up: the server's settings and the peers it runs with.
+/// `TestApp::spawn()` is `TestApp::builder().spawn()`.
+#[must_use]
+pub struct Builder {
+    configure: Box<dyn FnOnce(&mut Settings)>,
+    options: Options,
+}
+
+impl Builder {
+    /// Changes the server's settings (limits, tokens, directories…).
+    pub fn settings(mut self, configure: impl FnOnce(&mut Settings) + 'static) -> Self {
+        self.configure = Box::new(configure);
+        self
+    }
+
+    /// Alert channels pointed at local servers.
+    pub fn alerts(mut self, alerts: ee_connectors::alerts::AlertChannels) -> Self {
+        self.options.alerts = alerts;
+        self
+    }
+
+    /// DNS zones served on loopback.
+    pub fn zone(mut self, zone: Zone) -> Self {
+        self.options.zone = zone;
+        self
+    }
+
+    /// Everything else the server runs with.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Starts the server on an ephemeral port with its own database, DNS server and
+    /// upload directory, all removed when the application is finished or dropped.
+    pub async fn spawn(self) -> TestApp {
+        TestApp::start(self.configure, self.options).await
+    }
+}
+
 impl TestApp {
+    pub fn builder() -> Builder {
+        Builder {
+            configure: Box::new(|_| {}),
+            options: Options::default(),
+        }
+    }
+
     pub async fn spawn() -> Self {
-        Self::spawn_with(|_| {}).await
+        Self::builder().spawn().await
     }
 
-    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        Self::spawn_full(
-            configure,
-            ee_connectors::alerts::AlertChannels::default(),
-            Zone::new(),
-        )
-        .await
-    }
-
-    /// With alert channels (pointed at local servers) and DNS zones served on loopback.
-    pub async fn spawn_full(
-        configure: impl FnOnce(&mut Settings),
-        alerts: ee_connectors::alerts::AlertChannels,
-        zone: Zone,
-    ) -> Self {
-        Self::spawn_opts(
-            configure,
-            Options {
-                alerts,
-                zone,
-                ..Default::default()
-            },
-        )
-        .await
-    }
-
-    pub async fn spawn_opts(configure: impl FnOnce(&mut Settings), options: Options) -> Self {
+    async fn start(configure: Box<dyn FnOnce(&mut Settings)>, options: Options) -> Self {
         let Options {
             alerts,
             mut zone,
@@ -132,8 +155,11 @@ impl TestApp {
         settings.rate_limit_per_minute = 100_000;
         settings.ip_rate_limit_per_minute = 100_000;
         settings.metrics_token = Some(METRICS_TOKEN.into());
-        settings.uploads_dir =
-            std::env::temp_dir().join(format!("ee-uploads-{}", ee_core::ids::new_id()));
+        let uploads = tempfile::Builder::new()
+            .prefix("ee-uploads-")
+            .tempdir()
+            .expect("upload directory");
+        settings.uploads_dir = uploads.path().to_owned();
         configure(&mut settings);
         let services = ee_app::Services {
             db: db.clone(),
@@ -180,6 +206,7 @@ impl TestApp {
             services,
             dns,
             test_db: Some(test_db),
+            _uploads: uploads,
             stop: Some(stop),
             server: Some(server),
         };

@@ -119,7 +119,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ContactQuery>,
 ) -> ApiResult<Json<super::List<ContactOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
     super::one_of(
         q.status.as_deref(),
         "status",

@@ -26,7 +26,7 @@ pub async fn get_delivery(
     Path(id): Path<String>,
 ) -> ApiResult<Json<TenantDelivery>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, Some(&id), "tenant_id").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, Some(&id)).await?;
     let tenant = tenants::get(&mut conn, &tenant_id).await?;
     Ok(Json(tenant_delivery(&tenant.settings)))
 }
@@ -46,7 +46,7 @@ pub async fn put_delivery(
 ) -> ApiResult<Json<TenantDelivery>> {
     let now = state.now();
     let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let tenant_id = tenant_of(&mut w.tx, &principal, Some(&id), "tenant_id").await?;
+    let tenant_id = tenant_of(&mut w.tx, &principal, Some(&id)).await?;
     let mut tenant = tenants::get(&mut w.tx, &tenant_id).await?;
     if body.mode == ee_core::delivery::Mode::Relay {
         let key = body

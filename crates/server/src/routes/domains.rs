@@ -31,8 +31,8 @@ pub async fn create(
     meta: RequestMeta,
     ApiJson(body): ApiJson<CreateDomain>,
 ) -> ApiResult<(StatusCode, Json<DomainOut>)> {
-    let tenant_id = principal.owning_tenant(body.tenant_id.as_deref(), "tenant_id")?;
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
     let out = domains::create(&mut w, &state.settings.sealer, &tenant_id, body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))

@@ -159,7 +159,7 @@ pub async fn upload(
     request: Request,
 ) -> ApiResult<(StatusCode, Json<ImportOut>)> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
     let source = match &q.source {
         Some(key) => Some(source_of(&mut conn, &tenant_id, key).await?),
         None => None,

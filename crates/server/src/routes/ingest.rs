@@ -211,13 +211,7 @@ pub async fn ingest(
     ApiJson(body): ApiJson<IngestRequest>,
 ) -> ApiResult<Response> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(
-        &mut conn,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let tenant_id = tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await?;
     drop(conn);
     let caller = audit::caller(&principal, &meta);
     let source_key = body.source_id.clone().or_else(|| body.source.clone());

@@ -43,11 +43,12 @@ pub async fn create(
     meta: RequestMeta,
     ApiJson(body): ApiJson<CreateIp>,
 ) -> ApiResult<(StatusCode, Json<IpOut>)> {
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    // An administrator may leave a new IP unassigned.
     let tenant_id = match (principal.scope(), body.tenant_id.as_deref()) {
         (None, None) => None,
-        (_, requested) => Some(principal.owning_tenant(requested, "tenant_id")?),
+        (_, requested) => Some(w.tenant(requested).await?),
     };
-    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let out = ips::create(&mut w, tenant_id.as_deref(), body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))

@@ -12,7 +12,6 @@ use ee_store::mailwizz::{self, Instance};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::tenant_of;
 use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -40,13 +39,7 @@ pub async fn create(
     ApiJson(body): ApiJson<InstanceIn>,
 ) -> ApiResult<(StatusCode, Json<InstanceOut>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant_id = tenant_of(
-        &mut w.tx,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
     let out = instances::create(&mut w, &rules(&state), &tenant_id, &body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))

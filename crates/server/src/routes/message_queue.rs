@@ -60,7 +60,7 @@ impl Filter {
         let tenant_id = match &q.tenant_id {
             Some(_) => {
                 let mut conn = state.db.pool().acquire().await?;
-                Some(tenant_of(&mut conn, principal, q.tenant_id.as_deref(), "tenant_id").await?)
+                Some(tenant_of(&mut conn, principal, q.tenant_id.as_deref()).await?)
             }
             None => principal.scope().map(str::to_owned),
         };

@@ -170,13 +170,7 @@ pub async fn send(
     };
     let send_at = parse_time(body.send_at.as_deref(), "send_at")?;
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(
-        &mut conn,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let tenant_id = tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await?;
     drop(conn);
     let request = SendRequest {
         tenant_id,

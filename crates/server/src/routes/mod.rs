@@ -182,22 +182,14 @@ pub fn parse_time(value: Option<&str>, field: &str) -> Result<Option<i64>, crate
         .transpose()
 }
 
-/// A tenant by slug or id, as the caller may see it.
+/// The tenant a request names in `tenant_id` (slug or id), as the caller may see it
+/// (`ee_app::tenants::resolve`).
 pub async fn tenant_of(
     conn: &mut ee_store::AnyConnection,
     principal: &crate::auth::Principal,
     requested: Option<&str>,
-    field: &str,
 ) -> crate::error::ApiResult<String> {
-    match requested {
-        None => principal.owning_tenant(None, field),
-        Some(key) => {
-            let found = ee_store::tenants::get_by_slug_or_id(conn, key)
-                .await
-                .map_err(crate::error::ApiError::from_store("tenant"))?;
-            principal.owning_tenant(Some(&found.id), field)
-        }
-    }
+    Ok(ee_app::tenants::resolve(conn, principal.scope(), requested, "tenant_id").await?)
 }
 
 pub fn parse_cursor(cursor: Option<&str>) -> crate::error::ApiResult<Option<(i64, String)>> {

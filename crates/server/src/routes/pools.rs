@@ -39,8 +39,8 @@ pub async fn put(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<PutPool>,
 ) -> ApiResult<Json<PoolOut>> {
-    let tenant_id = principal.owning_tenant(body.tenant_id.as_deref(), "tenant_id")?;
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
     let out = ee_app::pools::put(&mut w, &tenant_id, &name, &body).await?;
     w.finish().await?;
     Ok(Json(out))

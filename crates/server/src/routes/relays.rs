@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use ee_app::relays::{self, RelayIn, RelayOut, RelayRules};
 use ee_store::relays::Relay;
 
-use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
@@ -33,13 +32,7 @@ pub async fn create_relay(
     ApiJson(body): ApiJson<RelayIn>,
 ) -> ApiResult<(StatusCode, Json<RelayOut>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant_id = tenant_of(
-        &mut w.tx,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
     let out = relays::create(&mut w, &rules(&state), &tenant_id, &body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))

@@ -35,13 +35,7 @@ pub async fn create(
     ApiJson(body): ApiJson<SegmentBody>,
 ) -> ApiResult<(StatusCode, Json<SegmentOut>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant_id = tenant_of(
-        &mut w.tx,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
     let out = ee_app::segments::create(&mut w, &tenant_id, &body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -158,13 +152,7 @@ pub async fn count_expression(
         now,
     )?;
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(
-        &mut conn,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let tenant_id = tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await?;
     Ok(Json(CountOut {
         count: segments::count(&mut conn, &tenant_id, &expr, now)
             .await

@@ -35,7 +35,7 @@ pub async fn list(
 ) -> ApiResult<Json<super::List<SuppressionOut>>> {
     super::one_of(q.reason.as_deref(), "reason", &suppressions::REASONS)?;
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
     let limit = super::limit_param(q.limit, 100, 1000)?;
     let rows = suppressions::list(
         &mut conn,
@@ -60,13 +60,7 @@ pub async fn add(
     ApiJson(body): ApiJson<AddSuppression>,
 ) -> ApiResult<(StatusCode, Json<SuppressionOut>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant_id = tenant_of(
-        &mut w.tx,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
     let out = ee_app::suppressions::add(&mut w, &tenant_id, body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -90,7 +84,7 @@ pub async fn remove(
     ApiQuery(q): ApiQuery<TenantParam>,
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant_id = tenant_of(&mut w.tx, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
+    let tenant_id = w.tenant(q.tenant_id.as_deref()).await?;
     ee_app::suppressions::remove(&mut w, &tenant_id, &id).await?;
     w.finish().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -69,13 +69,7 @@ pub async fn bulk_tags(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::invalid_field("remove", e.to_string()))?;
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(
-        &mut conn,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let tenant_id = tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await?;
     drop(conn);
     let mut w = Write::begin_bulk(&state, &principal, &meta, now).await?;
     let mut add_ids = Vec::new();
@@ -147,7 +141,7 @@ pub async fn tags(
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<TagOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
     let rows = store::list_tags(&mut conn, &tenant_id).await?;
     Ok(Json(List::of(
         rows.into_iter()

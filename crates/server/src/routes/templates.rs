@@ -34,13 +34,7 @@ pub async fn create(
     ApiJson(body): ApiJson<TemplateIn>,
 ) -> ApiResult<(StatusCode, Json<TemplateOut>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant_id = tenant_of(
-        &mut w.tx,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
     let out = templates::create(&mut w, &tenant_id, &body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
@@ -66,7 +60,7 @@ pub async fn list(
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = match (&q.tenant_id, principal.scope()) {
         (None, None) => None,
-        _ => Some(tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?),
+        _ => Some(tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?),
     };
     let language = q.language.as_deref().map(language_of).transpose()?;
     let category = normalized_category(q.category.as_deref());
@@ -279,7 +273,7 @@ pub async fn select(
     ApiQuery(q): ApiQuery<SelectQuery>,
 ) -> ApiResult<Json<SelectionOut>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
+    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
     let language = language_of(&q.language)?;
     let (chosen, level) =
         ee_app::rendering::select_template(&mut conn, &tenant_id, language, q.category.as_deref())

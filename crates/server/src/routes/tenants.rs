@@ -1,21 +1,20 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_core::ValidationErrors;
-use ee_core::tenant::{validate_name, validate_slug};
 use ee_store::tenants::{self, Tenant};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{List, ListParams};
-use crate::audit::{self, Change};
+use crate::audit::{self};
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 pub use ee_app::tenants::TenantOut;
+pub use ee_app::tenants::UpdateTenant;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -26,16 +25,6 @@ pub struct CreateTenant {
     /// Free-form settings (a JSON object).
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateTenant {
-    pub name: Option<String>,
-    pub slug: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub settings: Option<Value>,
-    pub is_active: Option<bool>,
 }
 
 /// Creates a tenant (admin).
@@ -103,45 +92,10 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateTenant>,
 ) -> ApiResult<Json<TenantOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let mut tenant = w.find::<Tenant>(&id).await?;
+    let tenant = w.find::<Tenant>(&id).await?;
     principal.require_admin()?;
-    let mut errors = ValidationErrors::new();
-    if let Some(name) = &body.name {
-        validate_name(name, "name", &mut errors);
-    }
-    if let Some(slug) = &body.slug {
-        validate_slug(slug, "slug", &mut errors);
-    }
-    if let Some(settings) = &body.settings {
-        ee_core::tenant::check_settings(settings, "settings", &mut errors);
-    }
-    errors.into_result()?;
-    let before = serde_json::to_value(TenantOut::from(tenant.clone())).ok();
-    if let Some(name) = body.name {
-        tenant.name = name.trim().to_owned();
-    }
-    if let Some(slug) = body.slug {
-        tenant.slug = slug;
-    }
-    if let Some(settings) = body.settings {
-        tenant.settings = settings.to_string();
-    }
-    if let Some(active) = body.is_active {
-        tenant.is_active = i64::from(active);
-    }
-    let now = w.now;
-    tenant.updated_at = now;
-    tenants::update(&mut w.tx, &tenant).await?;
-    let out = TenantOut::from(tenant);
-    let change = Change {
-        action: "tenant.update",
-        resource_type: "tenant",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.id),
-        before,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let out = ee_app::tenants::update(&mut w, tenant, body).await?;
+    w.finish().await?;
     Ok(Json(out))
 }
 
@@ -158,16 +112,7 @@ pub async fn delete(
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant = w.find::<Tenant>(&id).await?;
     principal.require_admin()?;
-    tenants::delete(&mut w.tx, &id).await?;
-    let _now = w.now;
-    let change = Change {
-        action: "tenant.delete",
-        resource_type: "tenant",
-        resource_id: Some(&id),
-        tenant_id: Some(&id),
-        before: serde_json::to_value(TenantOut::from(tenant)).ok(),
-        after: None,
-    };
-    w.commit(change).await?;
+    ee_app::tenants::delete(&mut w, tenant).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

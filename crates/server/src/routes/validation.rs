@@ -44,14 +44,7 @@ pub async fn validate(
         ));
     }
     let mut conn = state.db.pool().acquire().await?;
-    let lists = match tenant_of(
-        &mut conn,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await
-    {
+    let lists = match tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await {
         Ok(tenant_id) => sources::extra_lists(&mut conn, &tenant_id).await?,
         Err(_) if principal.is_admin() && body.tenant_id.is_none() => Default::default(),
         Err(e) => return Err(e),
@@ -108,13 +101,7 @@ pub async fn put_list(
         .filter(|v| !v.is_empty())
         .collect();
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant_id = tenant_of(
-        &mut w.tx,
-        &principal,
-        body.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
     sources::set_list_entries(&mut w.tx, &tenant_id, &list, &values).await?;
     let change = Change {
         action: "validation_list.update",

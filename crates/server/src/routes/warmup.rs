@@ -137,8 +137,7 @@ pub async fn quota(
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<Quota>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id =
-        super::tenant_of(&mut conn, &principal, q.tenant_id.as_deref(), "tenant_id").await?;
+    let tenant_id = super::tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
     let now = state.now();
     let rows = ips::list(
         &mut conn,

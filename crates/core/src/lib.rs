@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod limits;
 pub mod login_throttle;
 pub mod outbound;
+pub mod rendering;
 pub mod rotation;
 pub mod route;
 pub mod schedule;

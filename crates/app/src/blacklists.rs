@@ -3,6 +3,7 @@
 
 use ee_core::auth::Actor;
 use ee_core::ip::IpState;
+use ee_store::Scope;
 use ee_store::ips::{self, Ip};
 use serde::Serialize;
 
@@ -71,7 +72,7 @@ async fn record_blacklist_check(
     }
     let listed: Vec<&ee_dns::dnsbl::Listing> = listings.iter().filter(|l| l.listed).collect();
     let unanswered = listings.iter().any(|l| l.error.is_some());
-    let mut current = ips::get(&mut tx, &ip.id, None).await?;
+    let mut current = ips::get(&mut tx, &ip.id, Scope::All).await?;
     let actor = Actor::system("blacklist check");
     if !listed.is_empty() {
         ips::set_blacklist_status(&mut tx, &ip.id, "listed", now).await?;

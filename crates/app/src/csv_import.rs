@@ -3,6 +3,7 @@
 //! its start; headers map to our fields through aliases, unknown columns become custom
 //! fields; each rejected line is kept with its reason.
 
+use ee_store::Scope;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -430,9 +431,9 @@ pub async fn job(services: &crate::Services, job: &ee_store::Job) -> Result<Valu
         .as_str()
         .ok_or_else(|| JobError("payload has no import_id".into()))?;
     let mut conn = services.db.pool().acquire().await?;
-    let mut import = imports::get(&mut conn, id, None).await?;
+    let mut import = imports::get(&mut conn, id, Scope::All).await?;
     let source = match &import.source_id {
-        Some(sid) => Some(ee_store::sources::get(&mut conn, sid, None).await?),
+        Some(sid) => Some(ee_store::sources::get(&mut conn, sid, Scope::All).await?),
         None => None,
     };
     drop(conn);

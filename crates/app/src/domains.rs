@@ -7,6 +7,7 @@ use ee_core::secrets::Sealer;
 use ee_core::timefmt::to_rfc3339;
 use ee_mail::dkim::{self, Algorithm};
 use ee_store::AnyConnection;
+use ee_store::Scope;
 use ee_store::domains::{self, DkimKey, Domain};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -198,7 +199,7 @@ pub async fn create(
         .map_err(AppError::from_store("tenant"))?;
     let domain = domains::insert(&mut w.tx, tenant_id, &name, &policy, w.now).await?;
     add_key(sealer, &mut w.tx, &domain.id, &selector, algorithm, w.now).await?;
-    let domain = domains::get(&mut w.tx, &domain.id, None).await?;
+    let domain = domains::get(&mut w.tx, &domain.id, Scope::All).await?;
     let out = domain_out(&mut w.tx, domain).await?;
     w.created("domain.create", &out).await?;
     Ok(out)
@@ -253,7 +254,7 @@ pub async fn rotate_dkim(
     check_selector(&selector)?;
     let before = domain_out(&mut w.tx, d.clone()).await?;
     add_key(sealer, &mut w.tx, &d.id, &selector, algorithm, w.now).await?;
-    let d = domains::get(&mut w.tx, &d.id, None).await?;
+    let d = domains::get(&mut w.tx, &d.id, Scope::All).await?;
     let out = domain_out(&mut w.tx, d).await?;
     w.changed("domain.dkim_rotate", &before, &out).await?;
     Ok(out)

@@ -6,6 +6,7 @@ use ee_core::auth::Actor;
 use ee_core::ip::{IllegalTransition, IpState, check_transition};
 use ee_core::timefmt::{date_of, epoch_day};
 use ee_core::warmup::{self, Advance, Safety, Traffic};
+use ee_store::Scope;
 use ee_store::ips::{self, Ip};
 use ee_store::warmup::{self as plans, Plan};
 use ee_store::{AnyConnection, Db, StoreError};
@@ -233,11 +234,11 @@ pub async fn advance_warmups(db: &Db, now: i64) -> Result<AdvanceReport, InfraEr
     let today = epoch_day(now);
     let mut report = AdvanceReport::default();
     let mut conn = db.pool().acquire().await?;
-    let running = plans::list(&mut conn, None, Some("active")).await?;
+    let running = plans::list(&mut conn, Scope::All, Some("active")).await?;
     drop(conn);
     for plan in running {
         let mut tx = db.begin().await?;
-        let ip = match ips::get(&mut tx, &plan.ip_id, None).await {
+        let ip = match ips::get(&mut tx, &plan.ip_id, Scope::All).await {
             Ok(ip) => ip,
             Err(StoreError::NotFound) => continue,
             Err(e) => return Err(e.into()),
@@ -381,7 +382,7 @@ async fn apply(
     let actor = Actor::system("monthly rotation");
     for (ip, _) in members.iter().filter(|(ip, _)| ids.contains(&ip.id)) {
         let mut tx = db.begin().await?;
-        let current = ips::get(&mut tx, &ip.id, None).await?;
+        let current = ips::get(&mut tx, &ip.id, Scope::All).await?;
         match transition(&mut tx, &current, to, Some(reason), &actor, now).await {
             Ok(_) => tx.commit().await?,
             Err(InfraError::Illegal(_)) | Err(InfraError::Store(StoreError::Conflict(_))) => {}
@@ -472,7 +473,7 @@ pub async fn validate_domain(
     let tenant_ips = ips::list(
         &mut conn,
         &ips::IpFilter {
-            scope: Some(&domain.tenant_id),
+            scope: Scope::Tenant(&domain.tenant_id),
             ..Default::default()
         },
     )
@@ -567,7 +568,7 @@ pub async fn validate_all_domains(
     now: i64,
 ) -> Result<DnsRunReport, InfraError> {
     let mut conn = services.db.pool().acquire().await?;
-    let domains = ee_store::domains::list(&mut conn, None).await?;
+    let domains = ee_store::domains::list(&mut conn, Scope::All).await?;
     drop(conn);
     let mut report = DnsRunReport::default();
     for domain in domains {

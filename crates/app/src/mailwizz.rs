@@ -4,6 +4,7 @@
 //! delivery servers that use our IPs. Sending by the transactional-emails endpoint is in
 //! `delivery`.
 
+use ee_store::Scope;
 use std::time::Duration;
 
 use ee_connectors::mailwizz::{Client, MailWizzError};
@@ -140,7 +141,7 @@ pub async fn erase_subscribers(services: &Services, payload: &Value) -> Result<V
     let mut deleted = 0usize;
     for s in payload["subscribers"].as_array().into_iter().flatten() {
         let field = |name: &str| s[name].as_str().unwrap_or_default().to_owned();
-        let instance = match store::get(&mut conn, &field("instance_id"), None).await {
+        let instance = match store::get(&mut conn, &field("instance_id"), Scope::All).await {
             Ok(instance) => instance,
             // The instance itself was removed: nothing of ours left to reach.
             Err(StoreError::NotFound) => continue,
@@ -332,7 +333,7 @@ pub fn quotas_for(
 pub async fn sync_quotas(services: &Services) -> Result<Value, MwError> {
     let now = services.clock.now_ms();
     let mut conn = services.db.pool().acquire().await?;
-    let mappings = store::list_delivery_servers(&mut conn, None).await?;
+    let mappings = store::list_delivery_servers(&mut conn, Scope::All).await?;
     let (mut synced, mut unsupported, mut failed) = (0, 0, 0);
     let mut results = Vec::new();
     for mapping in mappings {
@@ -396,8 +397,8 @@ async fn sync_one(
     mapping: &store::DeliveryServer,
     now: i64,
 ) -> Result<(Option<i64>, Option<i64>), MwError> {
-    let instance = store::get(&mut *conn, &mapping.instance_id, None).await?;
-    let ip = ee_store::ips::get(&mut *conn, &mapping.ip_id, None).await?;
+    let instance = store::get(&mut *conn, &mapping.instance_id, Scope::All).await?;
+    let ip = ee_store::ips::get(&mut *conn, &mapping.ip_id, Scope::All).await?;
     let quota = crate::infra::quota(&mut *conn, &ip, now)
         .await
         .map_err(|e| MwError::Config(e.to_string()))?;

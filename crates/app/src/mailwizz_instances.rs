@@ -5,6 +5,7 @@ use ee_connectors::outbound::{UrlError, check_url};
 use ee_core::outbound::OutboundPolicy;
 use ee_core::secrets::Sealer;
 use ee_core::timefmt::to_rfc3339;
+use ee_store::Scope;
 use ee_store::mailwizz::{self as store, Instance, NewInstance};
 use ee_store::{AnyConnection, StoreError};
 use serde::{Deserialize, Serialize};
@@ -154,7 +155,7 @@ pub async fn update(
         instance.is_primary = i64::from(primary);
     }
     store::update(&mut w.tx, &instance, w.now).await?;
-    let out = InstanceOut::from(store::get(&mut w.tx, &instance.id, None).await?);
+    let out = InstanceOut::from(store::get(&mut w.tx, &instance.id, Scope::All).await?);
     w.changed("mailwizz.update", &before, &out).await?;
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! Queueing a message: template selection, rendering, suppression and frequency checks,
 //! a Message-ID fixed for good.
 
+use ee_store::Scope;
 use std::collections::BTreeMap;
 
 use ee_core::delivery::{MessageState, TenantDelivery};
@@ -60,7 +61,7 @@ async fn check_signing_domain(
         return Ok(());
     }
     let mut signing = Vec::new();
-    for d in domains::list(&mut *conn, Some(tenant_id)).await? {
+    for d in domains::list(&mut *conn, Scope::Tenant(tenant_id)).await? {
         if domains::active_key_for(&mut *conn, tenant_id, &d.domain_name)
             .await?
             .is_some()
@@ -120,7 +121,7 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
     // The template: named, or chosen by category and language; else the given bodies.
     let chosen = match (&req.template, &req.category) {
         (Some(key), _) => Some(
-            match templates::get(&mut conn, key, Some(&tenant.id)).await {
+            match templates::get(&mut conn, key, Scope::Tenant(&tenant.id)).await {
                 Ok(t) => t,
                 Err(StoreError::NotFound) => templates::get_by_name(&mut conn, &tenant.id, key)
                     .await
@@ -277,7 +278,7 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         }
         Err(e) => return Err(e.into()),
     }
-    let message = messages::get(&mut tx, &id, None).await?;
+    let message = messages::get(&mut tx, &id, Scope::All).await?;
     messages::add_event(
         &mut tx,
         &message,

@@ -2,7 +2,7 @@
 //! those deleted outright with their audit entry (`Deletable`). One implementation per
 //! kind of row replaces a look-up function per route.
 
-use ee_store::{AnyConnection, StoreError};
+use ee_store::{AnyConnection, Scope, StoreError};
 
 use crate::write::Owned;
 
@@ -15,7 +15,7 @@ macro_rules! owned {
             async fn get(
                 conn: &mut AnyConnection,
                 id: &str,
-                scope: Option<&str>,
+                scope: Scope<'_>,
             ) -> Result<Self, StoreError> {
                 ee_store::$module::get(conn, id, scope).await
             }
@@ -38,12 +38,8 @@ owned!(ee_store::warmup::Plan, warmup, "warm-up plan");
 impl Owned for ee_store::tenants::Tenant {
     const NAME: &'static str = "tenant";
 
-    async fn get(
-        conn: &mut AnyConnection,
-        id: &str,
-        scope: Option<&str>,
-    ) -> Result<Self, StoreError> {
-        if scope.is_some_and(|own| own != id) {
+    async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Self, StoreError> {
+        if scope.tenant().is_some_and(|own| own != id) {
             return Err(StoreError::NotFound);
         }
         ee_store::tenants::get(conn, id).await

@@ -6,6 +6,7 @@ use ee_connectors::pmta_deploy::{self, KeyUpload, RemotePlan, Report};
 use ee_connectors::powermta::{DomainKey, Input, VirtualMta, render};
 use ee_connectors::ssh::SshTarget;
 use ee_core::ip::IpState;
+use ee_store::Scope;
 use ee_store::{StoreError, domains, ips, tenants};
 
 use crate::Services;
@@ -106,7 +107,7 @@ pub async fn generate(
         .acquire()
         .await
         .map_err(StoreError::from)?;
-    let all_tenants = tenants::list(&mut conn, None, 100_000, 0).await?;
+    let all_tenants = tenants::list(&mut conn, Scope::All, 100_000, 0).await?;
     let slug_of = |id: &str| {
         all_tenants
             .iter()
@@ -139,7 +140,7 @@ pub async fn generate(
     }
     let mut domain_keys = Vec::new();
     let mut keys = Vec::new();
-    for domain in domains::list(&mut conn, None).await? {
+    for domain in domains::list(&mut conn, Scope::All).await? {
         let Some(tenant_slug) = slug_of(&domain.tenant_id) else {
             continue;
         };

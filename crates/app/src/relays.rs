@@ -6,6 +6,7 @@ use ee_core::secrets::Sealer;
 use ee_core::timefmt::to_rfc3339;
 use ee_mail::smtp::Security;
 use ee_store::AnyConnection;
+use ee_store::Scope;
 use ee_store::StoreError;
 use ee_store::relays::{self, NewRelay, Relay};
 use serde::{Deserialize, Serialize};
@@ -198,7 +199,7 @@ pub async fn update(
             .map(|p| rules.seal(p));
     }
     relays::update(&mut w.tx, &relay, w.now).await?;
-    let out = RelayOut::from(relays::get(&mut w.tx, &relay.id, None).await?);
+    let out = RelayOut::from(relays::get(&mut w.tx, &relay.id, Scope::All).await?);
     w.changed("relay.update", &before, &out).await?;
     Ok(out)
 }

@@ -3,6 +3,7 @@
 use ee_core::secrets::Sealer;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::Db;
+use ee_store::Scope;
 use ee_store::sources::{self, Source};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -49,7 +50,7 @@ pub async fn find(
     tenant_id: &str,
     key: &str,
 ) -> Result<Option<Source>, ee_store::StoreError> {
-    Ok(sources::find(conn, key, Some(tenant_id))
+    Ok(sources::find(conn, key, Scope::Tenant(tenant_id))
         .await?
         .into_iter()
         .next())

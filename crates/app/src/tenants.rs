@@ -104,11 +104,11 @@ pub async fn find(conn: &mut AnyConnection, key: &str) -> Result<Tenant, AppErro
 /// exist); for one who sees all, the one named, which must exist and be named.
 pub async fn resolve(
     conn: &mut AnyConnection,
-    scope: Option<&str>,
+    scope: ee_store::Scope<'_>,
     requested: Option<&str>,
     field: &str,
 ) -> Result<String, AppError> {
-    match (scope, requested) {
+    match (scope.tenant(), requested) {
         (Some(own), None) => Ok(own.to_owned()),
         (None, None) => Err(ValidationErrors::single(field, "is required for an admin").into()),
         (scope, Some(key)) => {

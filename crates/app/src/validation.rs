@@ -1,6 +1,7 @@
 //! Contact validation: syntax and lists, the MX (cached), the optional SMTP probe, and
 //! the job that validates new contacts.
 
+use ee_store::Scope;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -223,7 +224,7 @@ pub async fn validate_job(
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     for id in ids {
         let mut conn = services.db.pool().acquire().await?;
-        let contact = match store::get(&mut conn, &id, Some(tenant_id)).await {
+        let contact = match store::get(&mut conn, &id, Scope::Tenant(tenant_id)).await {
             Ok(c) => c,
             Err(StoreError::NotFound) => continue,
             Err(e) => return Err(e.into()),

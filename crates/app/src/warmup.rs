@@ -4,6 +4,7 @@
 use ee_core::ValidationErrors;
 use ee_core::timefmt::{date_of, epoch_day, to_rfc3339};
 use ee_core::warmup::{self, check_schedule};
+use ee_store::Scope;
 use ee_store::ips::{self, Ip};
 use ee_store::warmup::{self as plans, Plan};
 use ee_store::{AnyConnection, StoreError};
@@ -39,7 +40,7 @@ pub struct PlanOut {
 pub async fn plan_out(conn: &mut AnyConnection, plan: Plan, now: i64) -> Result<PlanOut, AppError> {
     let today = epoch_day(now);
     let sent_today = ips::traffic(conn, &plan.ip_id, today, today).await?.sent;
-    let ip = match ips::get(conn, &plan.ip_id, None).await {
+    let ip = match ips::get(conn, &plan.ip_id, Scope::All).await {
         Ok(ip) => Some(ip.ip_address),
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(e.into()),

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 
-use ee_store::{AnyConnection, Db, StoreError};
+use ee_store::{AnyConnection, Db, Scope, StoreError};
 use serde::Serialize;
 
 use crate::audit::{self, Actor, Caller, Change};
@@ -66,12 +66,19 @@ impl Write {
     /// The tenant the change belongs to, named by id or slug in `tenant_id` (see
     /// `tenants::resolve`).
     pub async fn tenant(&mut self, requested: Option<&str>) -> Result<String, AppError> {
-        crate::tenants::resolve(&mut self.tx, self.scope.as_deref(), requested, "tenant_id").await
+        let scope = self.scope.clone();
+        crate::tenants::resolve(
+            &mut self.tx,
+            Scope::from(scope.as_deref()),
+            requested,
+            "tenant_id",
+        )
+        .await
     }
 
     /// A row of a tenant the caller may see, or `NotFound` naming its kind.
     pub async fn find<T: Owned>(&mut self, id: &str) -> Result<T, AppError> {
-        T::get(&mut self.tx, id, self.scope.as_deref())
+        T::get(&mut self.tx, id, Scope::from(self.scope.as_deref()))
             .await
             .map_err(AppError::from_store(T::NAME))
     }
@@ -114,7 +121,7 @@ pub trait Owned: Sized + Send {
     fn get(
         conn: &mut AnyConnection,
         id: &str,
-        scope: Option<&str>,
+        scope: Scope<'_>,
     ) -> impl Future<Output = Result<Self, StoreError>> + Send;
 }
 

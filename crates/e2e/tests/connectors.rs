@@ -166,9 +166,13 @@ async fn mailwizz_instances_keep_their_keys_sealed() {
     assert_eq!(primaries, vec!["second"], "one primary per tenant");
     // Sealed at rest: the stored value is not the key, and it opens with the master key.
     let mut conn = app.db.pool().acquire().await.unwrap();
-    let stored = ee_store::mailwizz::get(&mut conn, first.body["id"].as_str().unwrap(), None)
-        .await
-        .unwrap();
+    let stored = ee_store::mailwizz::get(
+        &mut conn,
+        first.body["id"].as_str().unwrap(),
+        ee_store::Scope::All,
+    )
+    .await
+    .unwrap();
     drop(conn);
     assert!(!stored.api_key_sealed.contains("secret-mw-key-1"));
     let sealer = app.services.delivery.sealer.clone().unwrap();

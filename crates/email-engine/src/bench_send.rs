@@ -3,6 +3,7 @@
 //! child process (its peak RSS is its own); then the floor: `smtp-source` sending as many
 //! messages of the same size over as many connections to the same sink.
 
+use ee_store::Scope;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -224,7 +225,7 @@ pub async fn run_one(
     let seconds = started.elapsed().as_secs_f64();
     engine.close_idle().await;
     let mut conn = db.pool().acquire().await?;
-    let counts = ee_store::messages::counts_by_state(&mut conn, None).await?;
+    let counts = ee_store::messages::counts_by_state(&mut conn, Scope::All).await?;
     let sent = counts
         .iter()
         .find(|(s, _)| s == "sent")
@@ -252,7 +253,7 @@ async fn average_size(services: &ee_app::Services, tenant_id: &str) -> anyhow::R
         .bind(tenant_id)
         .fetch_one(&mut *conn)
         .await?;
-    let message = ee_store::messages::get(&mut conn, &any.0, None).await?;
+    let message = ee_store::messages::get(&mut conn, &any.0, Scope::All).await?;
     drop(conn);
     let built = ee_jobs::delivery::Engine::new(services.clone())
         .render_for_size(&message)

@@ -1,6 +1,7 @@
 //! The real binary: CLI commands, first run, and a restart that keeps all data.
 #![allow(clippy::unwrap_used)]
 
+use ee_store::Scope;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -718,7 +719,7 @@ async fn a_killed_sender_resumes_without_losing_messages() {
     let waited = tokio::time::Instant::now();
     loop {
         let mut conn = store.pool().acquire().await.unwrap();
-        let counts = ee_store::messages::counts_by_state(&mut conn, None)
+        let counts = ee_store::messages::counts_by_state(&mut conn, Scope::All)
             .await
             .unwrap();
         drop(conn);

@@ -77,6 +77,6 @@ impl Begin for Write {
 fn acting(principal: &Principal, meta: &RequestMeta) -> (ee_app::audit::Caller, Option<String>) {
     (
         crate::audit::caller(principal, meta),
-        principal.scope().map(str::to_owned),
+        principal.scope().tenant().map(str::to_owned),
     )
 }

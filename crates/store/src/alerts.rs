@@ -1,6 +1,7 @@
 //! Alerts, merged by cause: a repeat of an open alert's cause counts an occurrence
 //! instead of making (and sending) a new one.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -117,14 +118,14 @@ pub async fn mark_notified(conn: &mut AnyConnection, id: &str, now: i64) -> Resu
 
 pub async fn list(
     conn: &mut AnyConnection,
-    scope: Option<&str>,
+    scope: Scope<'_>,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Alert>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM alerts WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY last_at DESC, id DESC LIMIT $2 OFFSET $3"
     )))
-    .bind(scope)
+    .bind(scope.tenant())
     .bind(limit)
     .bind(offset)
     .fetch_all(conn)

@@ -2,6 +2,7 @@
 //! During a rotation's grace period the previous key still authenticates, so a client
 //! can be switched over without downtime.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -70,22 +71,22 @@ pub async fn insert(conn: &mut AnyConnection, new: NewApiKey<'_>, now: i64) -> R
 }
 
 /// One key, seen through a tenant scope: another tenant's key is "not found".
-pub async fn get(conn: &mut AnyConnection, id: &str, tenant: Option<&str>) -> Result<ApiKey> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<ApiKey> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(tenant)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
 }
 
-pub async fn list(conn: &mut AnyConnection, tenant: Option<&str>) -> Result<Vec<ApiKey>> {
+pub async fn list(conn: &mut AnyConnection, scope: Scope<'_>) -> Result<Vec<ApiKey>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM api_keys WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY created_at, id"
     )))
-    .bind(tenant)
+    .bind(scope.tenant())
     .fetch_all(conn)
     .await?)
 }

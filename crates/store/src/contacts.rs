@@ -2,6 +2,7 @@
 //! fill gaps, a source never wipes a field, each value remembers its source), tags and
 //! the event timeline.
 
+use crate::Scope;
 use std::collections::{BTreeMap, HashMap};
 
 use ee_core::ids::new_id;
@@ -122,12 +123,12 @@ impl Upserted {
     }
 }
 
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Contact> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Contact> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM contacts WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)

@@ -1,5 +1,6 @@
 //! Sending domains, their DKIM keys and the history of their DNS checks.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -54,22 +55,22 @@ pub async fn insert(
     Ok(domain)
 }
 
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Domain> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Domain> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM domains WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
 }
 
-pub async fn list(conn: &mut AnyConnection, scope: Option<&str>) -> Result<Vec<Domain>> {
+pub async fn list(conn: &mut AnyConnection, scope: Scope<'_>) -> Result<Vec<Domain>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM domains WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY domain_name"
     )))
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_all(conn)
     .await?)
 }

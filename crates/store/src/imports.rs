@@ -1,5 +1,6 @@
 //! CSV imports: their progress, counts and error report.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -48,27 +49,23 @@ pub async fn insert(
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    get(conn, &id, None).await
+    get(conn, &id, Scope::All).await
 }
 
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Import> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Import> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM imports WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
 }
 
-pub async fn list(
-    conn: &mut AnyConnection,
-    scope: Option<&str>,
-    limit: i64,
-) -> Result<Vec<Import>> {
+pub async fn list(conn: &mut AnyConnection, scope: Scope<'_>, limit: i64) -> Result<Vec<Import>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM imports WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2")))
-        .bind(scope)
+        .bind(scope.tenant())
         .bind(limit)
         .fetch_all(conn)
         .await?)

@@ -1,5 +1,6 @@
 //! Sending IPs, their transitions and their daily traffic.
 
+use crate::Scope;
 use ee_core::auth::Actor;
 use ee_core::ids::new_id;
 use ee_core::ip::IpState;
@@ -81,12 +82,12 @@ pub async fn insert(conn: &mut AnyConnection, new: NewIp<'_>, now: i64) -> Resul
 }
 
 /// One IP through a tenant scope (`None` = all): another tenant's IP is "not found".
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Ip> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Ip> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM ips WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
@@ -104,7 +105,7 @@ pub async fn get_by_address(conn: &mut AnyConnection, address: &str) -> Result<I
 
 #[derive(Debug, Clone, Default)]
 pub struct IpFilter<'a> {
-    pub scope: Option<&'a str>,
+    pub scope: Scope<'a>,
     pub pool: Option<&'a str>,
     pub state: Option<&'a str>,
 }
@@ -114,7 +115,7 @@ pub async fn list(conn: &mut AnyConnection, filter: &IpFilter<'_>) -> Result<Vec
         "SELECT {COLUMNS} FROM ips WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR pool = $2) \
          AND ($3 IS NULL OR state = $3) ORDER BY ip_address"
     )))
-    .bind(filter.scope)
+    .bind(filter.scope.tenant())
     .bind(filter.pool)
     .bind(filter.state)
     .fetch_all(conn)

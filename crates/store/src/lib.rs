@@ -35,4 +35,30 @@ pub use error::StoreError;
 pub use jobs::Job;
 pub use sqlx::AnyConnection;
 
+/// Which tenants a query may see: all of them (an administrator, the command line, a
+/// worker) or one (a tenant's user or key).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope<'a> {
+    #[default]
+    All,
+    Tenant(&'a str),
+}
+
+impl<'a> From<Option<&'a str>> for Scope<'a> {
+    /// `None`: all tenants; `Some(id)`: that one.
+    fn from(tenant: Option<&'a str>) -> Self {
+        tenant.map_or(Scope::All, Scope::Tenant)
+    }
+}
+
+impl<'a> Scope<'a> {
+    /// The tenant a query filters on (`$n IS NULL OR tenant_id = $n`); none for all.
+    pub fn tenant(self) -> Option<&'a str> {
+        match self {
+            Scope::All => None,
+            Scope::Tenant(id) => Some(id),
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

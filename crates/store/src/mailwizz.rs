@@ -1,5 +1,6 @@
 //! MailWizz instances of a tenant: API address, key sealed at rest, default list.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -61,26 +62,26 @@ pub async fn insert(
     if new.is_primary {
         demote_others(conn, tenant_id, &id).await?;
     }
-    get(conn, &id, None).await
+    get(conn, &id, Scope::All).await
 }
 
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Instance> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Instance> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM mailwizz_instances WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
 }
 
-pub async fn list(conn: &mut AnyConnection, scope: Option<&str>) -> Result<Vec<Instance>> {
+pub async fn list(conn: &mut AnyConnection, scope: Scope<'_>) -> Result<Vec<Instance>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM mailwizz_instances WHERE ($1 IS NULL OR tenant_id = $1) \
          ORDER BY tenant_id, is_primary DESC, name, id"
     )))
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_all(conn)
     .await?)
 }
@@ -120,7 +121,7 @@ pub async fn find(
     tenant_id: &str,
     key: Option<&str>,
 ) -> Result<Instance> {
-    let all = list(conn, Some(tenant_id)).await?;
+    let all = list(conn, Scope::Tenant(tenant_id)).await?;
     match key {
         Some(key) => all.into_iter().find(|i| i.id == key || i.name == key),
         None if all.len() == 1 => all.into_iter().next(),
@@ -321,20 +322,20 @@ pub async fn insert_delivery_server(
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::unique(e, "delivery server"))?;
-    get_delivery_server(conn, &id, None).await
+    get_delivery_server(conn, &id, Scope::All).await
 }
 
 pub async fn get_delivery_server(
     conn: &mut AnyConnection,
     id: &str,
-    scope: Option<&str>,
+    scope: Scope<'_>,
 ) -> Result<DeliveryServer> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SERVER_COLUMNS} FROM mailwizz_delivery_servers d JOIN mailwizz_instances i \
          ON i.id = d.instance_id WHERE d.id = $1 AND ($2 IS NULL OR i.tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
@@ -342,13 +343,13 @@ pub async fn get_delivery_server(
 
 pub async fn list_delivery_servers(
     conn: &mut AnyConnection,
-    scope: Option<&str>,
+    scope: Scope<'_>,
 ) -> Result<Vec<DeliveryServer>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SERVER_COLUMNS} FROM mailwizz_delivery_servers d JOIN mailwizz_instances i \
          ON i.id = d.instance_id WHERE ($1 IS NULL OR i.tenant_id = $1) ORDER BY d.created_at, d.id"
     )))
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_all(conn)
     .await?)
 }

@@ -1,6 +1,7 @@
 //! The message queue: one row per recipient message, claimed under a lease by the
 //! delivery workers, with the events of its life.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -119,12 +120,12 @@ pub async fn insert(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Res
     Ok(())
 }
 
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Message> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Message> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM messages WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
@@ -312,12 +313,12 @@ pub async fn events(conn: &mut AnyConnection, message_id: &str) -> Result<Vec<Ev
 /// Counts by state, for a tenant or all.
 pub async fn counts_by_state(
     conn: &mut AnyConnection,
-    scope: Option<&str>,
+    scope: Scope<'_>,
 ) -> Result<Vec<(String, i64)>> {
     Ok(sqlx::query_as(
         "SELECT state, COUNT(*) FROM messages WHERE ($1 IS NULL OR tenant_id = $1) GROUP BY state ORDER BY state",
     )
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_all(conn)
     .await?)
 }

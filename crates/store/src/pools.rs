@@ -1,6 +1,7 @@
 //! IP pools of a tenant and their rotation policy. A pool without a row uses the default
 //! policy; IPs without a pool belong to the pool named `default`.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use ee_core::rotation::RotationPolicy;
 use sqlx::AnyConnection;
@@ -35,12 +36,12 @@ pub async fn get(conn: &mut AnyConnection, tenant_id: &str, name: &str) -> Resul
     .await?)
 }
 
-pub async fn list(conn: &mut AnyConnection, scope: Option<&str>) -> Result<Vec<Pool>> {
+pub async fn list(conn: &mut AnyConnection, scope: Scope<'_>) -> Result<Vec<Pool>> {
     Ok(sqlx::query_as(
         "SELECT id, tenant_id, name, rotation, created_at, updated_at FROM ip_pools \
          WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY tenant_id, name",
     )
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_all(conn)
     .await?)
 }

@@ -1,5 +1,6 @@
 //! SMTP relays (smarthosts) a tenant delivers through; passwords sealed at rest.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -57,15 +58,15 @@ pub async fn insert(
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;
-    get(conn, &id, None).await
+    get(conn, &id, Scope::All).await
 }
 
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Relay> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Relay> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM relays WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
@@ -83,11 +84,11 @@ pub async fn find(conn: &mut AnyConnection, tenant_id: &str, key: &str) -> Resul
     .ok_or(StoreError::NotFound)
 }
 
-pub async fn list(conn: &mut AnyConnection, scope: Option<&str>) -> Result<Vec<Relay>> {
+pub async fn list(conn: &mut AnyConnection, scope: Scope<'_>) -> Result<Vec<Relay>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM relays WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY name, id"
     )))
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_all(conn)
     .await?)
 }

@@ -2,6 +2,7 @@
 //! filters, which are expressions too) into SQL over `contacts c`, so they run in the
 //! database and never load contacts into memory.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use ee_core::segment::{Expr, Field, Op, Operand, operand};
 use sqlx::AnyConnection;
@@ -277,18 +278,18 @@ pub async fn insert(
     Ok(s)
 }
 
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Segment> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Segment> {
     sqlx::query_as("SELECT id, tenant_id, name, expression, created_at, updated_at FROM segments WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)")
         .bind(id)
-        .bind(scope)
+        .bind(scope.tenant())
         .fetch_optional(conn)
         .await?
         .ok_or(StoreError::NotFound)
 }
 
-pub async fn list(conn: &mut AnyConnection, scope: Option<&str>) -> Result<Vec<Segment>> {
+pub async fn list(conn: &mut AnyConnection, scope: Scope<'_>) -> Result<Vec<Segment>> {
     Ok(sqlx::query_as("SELECT id, tenant_id, name, expression, created_at, updated_at FROM segments WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY name")
-        .bind(scope)
+        .bind(scope.tenant())
         .fetch_all(conn)
         .await?)
 }

@@ -1,6 +1,7 @@
 //! Data sources (Scraper-Pro, Backlink-Engine, CSV, API) with their webhook secrets,
 //! idempotent ingest batches, routing rules across tenants, and tenants' list additions.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -67,37 +68,33 @@ pub async fn insert(
     Ok(s)
 }
 
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Source> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Source> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM data_sources WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
 }
 
 /// A source by slug or id; within a tenant, or anywhere (admin, webhooks).
-pub async fn find(
-    conn: &mut AnyConnection,
-    key: &str,
-    tenant: Option<&str>,
-) -> Result<Vec<Source>> {
+pub async fn find(conn: &mut AnyConnection, key: &str, scope: Scope<'_>) -> Result<Vec<Source>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM data_sources WHERE (slug = $1 OR id = $1) AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(key)
-    .bind(tenant)
+    .bind(scope.tenant())
     .fetch_all(conn)
     .await?)
 }
 
-pub async fn list(conn: &mut AnyConnection, scope: Option<&str>) -> Result<Vec<Source>> {
+pub async fn list(conn: &mut AnyConnection, scope: Scope<'_>) -> Result<Vec<Source>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM data_sources WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY slug"
     )))
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_all(conn)
     .await?)
 }

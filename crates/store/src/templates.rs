@@ -1,5 +1,6 @@
 //! E-mail templates per tenant and their kept versions.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -94,17 +95,17 @@ pub async fn insert(
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;
-    let template = get(conn, &id, None).await?;
+    let template = get(conn, &id, Scope::All).await?;
     keep_version(conn, &template, actor).await?;
     Ok(template)
 }
 
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Template> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Template> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM email_templates WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
@@ -178,7 +179,7 @@ pub async fn update(
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;
-    let updated = get(conn, &template.id, None).await?;
+    let updated = get(conn, &template.id, Scope::All).await?;
     keep_version(conn, &updated, actor).await?;
     Ok(updated)
 }

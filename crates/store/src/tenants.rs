@@ -76,7 +76,7 @@ pub async fn get_by_slug_or_id(conn: &mut AnyConnection, key: &str) -> Result<Te
 /// Tenants in creation order, optionally only one (a tenant user's view).
 pub async fn list(
     conn: &mut AnyConnection,
-    only: Option<&str>,
+    scope: crate::Scope<'_>,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Tenant>> {
@@ -84,7 +84,7 @@ pub async fn list(
         "SELECT {COLUMNS} FROM tenants WHERE ($1 IS NULL OR id = $1) \
          ORDER BY created_at, id LIMIT $2 OFFSET $3"
     )))
-    .bind(only)
+    .bind(scope.tenant())
     .bind(limit)
     .bind(offset)
     .fetch_all(conn)

@@ -1,5 +1,6 @@
 //! Warm-up plans: one IP's schedule of daily quotas and where it stands.
 
+use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -81,12 +82,12 @@ pub async fn insert(
     Ok(plan)
 }
 
-pub async fn get(conn: &mut AnyConnection, id: &str, scope: Option<&str>) -> Result<Plan> {
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Plan> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM warmup_plans WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
     )))
     .bind(id)
-    .bind(scope)
+    .bind(scope.tenant())
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
@@ -105,14 +106,14 @@ pub async fn current_for_ip(conn: &mut AnyConnection, ip_id: &str) -> Result<Opt
 
 pub async fn list(
     conn: &mut AnyConnection,
-    scope: Option<&str>,
+    scope: Scope<'_>,
     status: Option<&str>,
 ) -> Result<Vec<Plan>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM warmup_plans WHERE ($1 IS NULL OR tenant_id = $1) \
          AND ($2 IS NULL OR status = $2) ORDER BY created_at, id"
     )))
-    .bind(scope)
+    .bind(scope.tenant())
     .bind(status)
     .fetch_all(conn)
     .await?)

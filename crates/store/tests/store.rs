@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use ee_core::jobs::{AfterFailure, Backoff, JobState};
+use ee_store::Scope;
 use ee_store::jobs::{self, Enqueued, NewJob};
 use ee_store::sessions::{self, RefreshOutcome};
 use ee_store::testing::TestDatabase;
@@ -368,7 +369,7 @@ async fn messages_marked_sent_in_bulk_only_under_our_lease() {
         .unwrap();
     assert_eq!(marked, 2);
     for (i, m) in claimed.iter().enumerate() {
-        let stored = messages::get(&mut conn, &m.id, None).await.unwrap();
+        let stored = messages::get(&mut conn, &m.id, Scope::All).await.unwrap();
         let events = messages::events(&mut conn, &m.id).await.unwrap();
         if i < 2 {
             assert_eq!(

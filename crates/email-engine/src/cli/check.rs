@@ -1,6 +1,7 @@
 //! `check dns` and `check blacklist`: one-off checks from the command line.
 
 use anyhow::{Context, bail};
+use ee_store::Scope;
 use ee_store::StoreError;
 
 use super::files::open_db;
@@ -39,7 +40,7 @@ pub(super) async fn check_dns(
         // A registered domain: its keys and its tenant's IPs.
         let db = open_db(config).await?;
         let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
-        let registered = ee_store::domains::list(&mut conn, None)
+        let registered = ee_store::domains::list(&mut conn, Scope::All)
             .await?
             .into_iter()
             .find(|d| d.domain_name == domain);
@@ -50,7 +51,7 @@ pub(super) async fn check_dns(
             expectation.dkim.push((key.selector, key.public_key));
         }
         let filter = ee_store::ips::IpFilter {
-            scope: Some(&registered.tenant_id),
+            scope: Scope::Tenant(&registered.tenant_id),
             ..Default::default()
         };
         for ip in ee_store::ips::list(&mut conn, &filter).await? {

@@ -1,5 +1,6 @@
 //! What a batch of messages and each of their tenants need, read once per batch.
 
+use ee_store::Scope;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -142,7 +143,7 @@ impl BatchContext {
             let all = ee_store::ips::list(
                 &mut conn,
                 &ee_store::ips::IpFilter {
-                    scope: Some(tenant_id),
+                    scope: Scope::Tenant(tenant_id),
                     ..Default::default()
                 },
             )

@@ -1,6 +1,7 @@
 //! An attempt's retry, and its recording on the message.
 
 use super::*;
+use ee_store::Scope;
 
 impl Engine {
     pub(super) async fn record(
@@ -45,7 +46,7 @@ impl Engine {
             }
             MessageState::Bounced => {
                 if let Some(ip_id) = &result.ip_id
-                    && let Ok(ip) = ee_store::ips::get(&mut *conn, ip_id, None).await
+                    && let Ok(ip) = ee_store::ips::get(&mut *conn, ip_id, Scope::All).await
                 {
                     let delta = ee_core::warmup::Traffic {
                         sent: 0,

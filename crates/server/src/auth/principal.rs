@@ -37,19 +37,19 @@ impl Principal {
         }
     }
 
-    /// The tenant every query of this caller is limited to; `None` means all (admin).
-    pub fn scope(&self) -> Option<&str> {
+    /// The tenants this caller's queries may see: all for an admin, else its own.
+    pub fn scope(&self) -> ee_store::Scope<'_> {
         if self.is_admin() {
-            None
+            ee_store::Scope::All
         } else {
-            self.tenant_id.as_deref()
+            ee_store::Scope::from(self.tenant_id.as_deref())
         }
     }
 
     /// The tenant a new resource belongs to: the caller's own, or for an admin the one
     /// named in the request. A user naming another tenant gets 404, as if it did not exist.
     pub fn owning_tenant(&self, requested: Option<&str>, field: &str) -> Result<String, ApiError> {
-        match (self.scope(), requested) {
+        match (self.scope().tenant(), requested) {
             (Some(own), Some(asked)) if asked != own => Err(ApiError::not_found("tenant")),
             (Some(own), _) => Ok(own.to_owned()),
             (None, Some(asked)) => Ok(asked.to_owned()),

@@ -73,7 +73,12 @@ pub async fn check(
     let now = state.now();
     let mut conn = state.db.pool().acquire().await?;
     let managed = match ips::get_by_address(&mut conn, &address).await {
-        Ok(ip) if principal.scope().is_none() || principal.scope() == ip.tenant_id.as_deref() => {
+        Ok(ip)
+            if principal
+                .scope()
+                .tenant()
+                .is_none_or(|own| ip.tenant_id.as_deref() == Some(own)) =>
+        {
             Some(ip)
         }
         Ok(_) | Err(ee_store::StoreError::NotFound) => None,

@@ -4,6 +4,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ee_core::segment::Expr;
 use ee_core::timefmt::to_rfc3339;
+use ee_store::Scope;
 use ee_store::contacts::{self as store, Contact};
 use ee_store::{AnyConnection, StoreError, segments, suppressions};
 use serde::{Deserialize, Serialize};
@@ -147,7 +148,7 @@ pub async fn list(
         terms.push(json!({"tag": tag}));
     }
     if let Some(segment_id) = &q.segment {
-        let segment = segments::get(&mut conn, segment_id, Some(&tenant_id))
+        let segment = segments::get(&mut conn, segment_id, Scope::Tenant(&tenant_id))
             .await
             .map_err(ApiError::from_store("segment"))?;
         terms.push(serde_json::from_str(&segment.expression).unwrap_or_default());

@@ -9,6 +9,7 @@ use ee_app::domains::{self, CreateDomain, DomainOut, RotateDkim, UpdateDomain, d
 use ee_core::ip::reverse_name;
 use ee_core::timefmt::to_rfc3339;
 use ee_mail::dkim::{self, Algorithm};
+use ee_store::Scope;
 use ee_store::ips::{self, IpFilter};
 use serde::Serialize;
 use serde_json::Value;
@@ -175,7 +176,7 @@ pub async fn dns_records(
     let tenant_ips = ips::list(
         &mut conn,
         &IpFilter {
-            scope: Some(&d.tenant_id),
+            scope: Scope::Tenant(&d.tenant_id),
             ..Default::default()
         },
     )

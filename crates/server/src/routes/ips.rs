@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use ee_app::ips::{self, CreateIp, IpOut, TrafficOut, TrafficRequest, TransitionRequest, UpdateIp};
 use ee_core::ip::IpState;
 use ee_core::timefmt::to_rfc3339;
+use ee_store::Scope;
 use ee_store::ips::{Ip, IpFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -46,7 +47,7 @@ pub async fn create(
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     // An administrator may leave a new IP unassigned.
     let tenant_id = match (principal.scope(), body.tenant_id.as_deref()) {
-        (None, None) => None,
+        (Scope::All, None) => None,
         (_, requested) => Some(w.tenant(requested).await?),
     };
     let out = ips::create(&mut w, tenant_id.as_deref(), body).await?;

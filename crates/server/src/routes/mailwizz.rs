@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ee_core::timefmt::to_rfc3339;
+use ee_store::Scope;
 use ee_store::mailwizz::{self, Instance};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -206,14 +207,15 @@ pub async fn create_delivery_server(
     let instance = mailwizz::get(&mut w.tx, &body.instance, principal.scope())
         .await
         .map_err(|_| ApiError::invalid_field("instance", "no such MailWizz instance"))?;
-    let ip = match ee_store::ips::get(&mut w.tx, &body.ip, Some(&instance.tenant_id)).await {
-        Ok(ip) => Some(ip),
-        Err(_) => ee_store::ips::get_by_address(&mut w.tx, &body.ip)
-            .await
-            .ok()
-            .filter(|ip| ip.tenant_id.as_deref() == Some(instance.tenant_id.as_str())),
-    }
-    .ok_or_else(|| ApiError::invalid_field("ip", "no such IP for the instance's tenant"))?;
+    let ip =
+        match ee_store::ips::get(&mut w.tx, &body.ip, Scope::Tenant(&instance.tenant_id)).await {
+            Ok(ip) => Some(ip),
+            Err(_) => ee_store::ips::get_by_address(&mut w.tx, &body.ip)
+                .await
+                .ok()
+                .filter(|ip| ip.tenant_id.as_deref() == Some(instance.tenant_id.as_str())),
+        }
+        .ok_or_else(|| ApiError::invalid_field("ip", "no such IP for the instance's tenant"))?;
     let mapping = mailwizz::insert_delivery_server(
         &mut w.tx,
         &instance.id,
@@ -272,7 +274,7 @@ pub async fn delete_delivery_server(
     let found = mailwizz::get_delivery_server(&mut w.tx, &id, principal.scope())
         .await
         .map_err(ApiError::from_store("delivery server mapping"))?;
-    let instance = mailwizz::get(&mut w.tx, &found.instance_id, None).await?;
+    let instance = mailwizz::get(&mut w.tx, &found.instance_id, Scope::All).await?;
     mailwizz::delete_delivery_server(&mut w.tx, &found.id).await?;
     let change = Change {
         action: "mailwizz.delivery_server.delete",

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use ee_core::delivery::MessageState;
+use ee_store::Scope;
 use ee_store::message_queries::{self, MessageFilter};
 use ee_store::messages;
 use serde::{Deserialize, Serialize};
@@ -62,7 +63,7 @@ impl Filter {
                 let mut conn = state.db.pool().acquire().await?;
                 Some(tenant_of(&mut conn, principal, q.tenant_id.as_deref()).await?)
             }
-            None => principal.scope().map(str::to_owned),
+            None => principal.scope().tenant().map(str::to_owned),
         };
         let message_state = q
             .state
@@ -167,7 +168,7 @@ pub async fn retry(
         after: Some(json!({"next_attempt_at": now})),
     };
     w.record(change).await?;
-    let message = messages::get(&mut w.tx, &id, None).await?;
+    let message = messages::get(&mut w.tx, &id, Scope::All).await?;
     let out = message_out(&mut w.tx, message).await?;
     w.finish().await?;
     Ok(Json(out))

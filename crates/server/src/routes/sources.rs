@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use ee_store::Scope;
 use ee_store::sources::{self, Source};
 use ee_store::tenants;
 use serde::{Deserialize, Serialize};
@@ -243,7 +244,7 @@ async fn verified_source(
         .or_else(|| request.source_id.clone())
         .ok_or_else(|| unauthorized("no source named"))?;
     let mut conn = state.db.pool().acquire().await?;
-    let candidates = sources::find(&mut conn, &key, None).await?;
+    let candidates = sources::find(&mut conn, &key, Scope::All).await?;
     let now_secs = state.now() / 1000;
     for source in candidates.into_iter().filter(|s| s.kind == kind) {
         let Some(sealed) = &source.secret_sealed else {

@@ -2,6 +2,7 @@
 //! preview and the three-level selection.
 
 use super::{List, ListParams};
+use ee_store::Scope;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -59,7 +60,7 @@ pub async fn list(
 ) -> ApiResult<Json<List<TemplateOut>>> {
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = match (&q.tenant_id, principal.scope()) {
-        (None, None) => None,
+        (None, Scope::All) => None,
         _ => Some(tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?),
     };
     let language = q.language.as_deref().map(language_of).transpose()?;
@@ -207,7 +208,7 @@ pub async fn preview(
     let t = super::visible::<ee_store::templates::Template>(&mut conn, &principal, &id).await?;
     let contact = match (&body.contact_id, &body.email) {
         (Some(cid), _) => Some(
-            ee_store::contacts::get(&mut conn, cid, Some(&t.tenant_id))
+            ee_store::contacts::get(&mut conn, cid, Scope::Tenant(&t.tenant_id))
                 .await
                 .map_err(ApiError::from_store("contact"))?,
         ),

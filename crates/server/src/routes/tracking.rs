@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ee_core::tracking::{self, Kind};
+use ee_store::Scope;
 use ee_store::messages::{self, Message};
 use serde_json::json;
 
@@ -27,7 +28,7 @@ pub(crate) async fn message_of(
     let parsed = tracking::verify(&state.services.delivery.tracking_key, token, kind)
         .map_err(|_| ApiError::not_found("link"))?;
     let mut conn = state.db.pool().acquire().await?;
-    let message = messages::get(&mut conn, &parsed.message_id, None)
+    let message = messages::get(&mut conn, &parsed.message_id, Scope::All)
         .await
         .map_err(ApiError::from_store("link"))?;
     Ok((message, parsed.index))

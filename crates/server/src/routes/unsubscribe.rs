@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ee_core::tracking::Kind;
+use ee_store::Scope;
 use ee_store::messages::{self, Message};
 use serde_json::json;
 
@@ -158,7 +159,7 @@ async fn resolve(
             let mut conn = state.db.pool().acquire().await.map_err(|e| {
                 crate::error::ApiError::from(ee_store::StoreError::from(e)).into_response()
             })?;
-            ee_store::contacts::get(&mut conn, id, Some(&message.tenant_id))
+            ee_store::contacts::get(&mut conn, id, Scope::Tenant(&message.tenant_id))
                 .await
                 .ok()
                 .and_then(|c| c.language)

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ee_app::infra::{self, Quota};
 use ee_app::warmup::{self as warmup_plans, CreatePlan, PlanOut, plan_out};
+use ee_store::Scope;
 use ee_store::ips::{self, IpFilter};
 use ee_store::warmup as plans;
 use serde::Deserialize;
@@ -142,7 +143,7 @@ pub async fn quota(
     let rows = ips::list(
         &mut conn,
         &IpFilter {
-            scope: Some(&tenant_id),
+            scope: Scope::Tenant(&tenant_id),
             ..Default::default()
         },
     )

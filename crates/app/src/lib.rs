@@ -31,6 +31,7 @@ pub mod snapshot;
 pub mod sources;
 pub mod suppressions;
 pub mod templates;
+pub mod tenancy;
 pub mod tenants;
 pub mod users;
 pub mod validation;

@@ -99,28 +99,6 @@ pub async fn find(conn: &mut AnyConnection, key: &str) -> Result<Tenant, AppErro
         .map_err(AppError::from_store("tenant"))
 }
 
-/// The tenant a request acts on, named by id or slug in its `field`: for a caller limited
-/// to one tenant (`scope`), that one (naming another is "not found", as if it did not
-/// exist); for one who sees all, the one named, which must exist and be named.
-pub async fn resolve(
-    conn: &mut AnyConnection,
-    scope: ee_store::Scope<'_>,
-    requested: Option<&str>,
-    field: &str,
-) -> Result<String, AppError> {
-    match (scope.tenant(), requested) {
-        (Some(own), None) => Ok(own.to_owned()),
-        (None, None) => Err(ValidationErrors::single(field, "is required for an admin").into()),
-        (scope, Some(key)) => {
-            let found = find(conn, key).await?;
-            match scope {
-                Some(own) if own != found.id => Err(AppError::NotFound("tenant")),
-                _ => Ok(found.id),
-            }
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {

@@ -64,10 +64,10 @@ impl Write {
     }
 
     /// The tenant the change belongs to, named by id or slug in `tenant_id` (see
-    /// `tenants::resolve`).
+    /// `tenancy::resolve`).
     pub async fn tenant(&mut self, requested: Option<&str>) -> Result<String, AppError> {
         let scope = self.scope.clone();
-        crate::tenants::resolve(
+        crate::tenancy::resolve(
             &mut self.tx,
             Scope::from(scope.as_deref()),
             requested,

@@ -49,11 +49,16 @@ pub async fn list(
 ) -> ApiResult<Json<List<DomainOut>>> {
     let mut conn = state.db.pool().acquire().await?;
     let rows = ee_store::domains::list(&mut conn, principal.scope()).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for d in rows {
-        out.push(domain_out(&mut conn, d).await?);
+    // The page is cut first: each domain's keys are read for the page only.
+    let page = List::of(rows, &page)?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for d in page.items {
+        items.push(domain_out(&mut conn, d).await?);
     }
-    Ok(Json(List::of(out, &page)?))
+    Ok(Json(List {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/domains/{id}", tag = "domains", params(("id" = String, Path)),

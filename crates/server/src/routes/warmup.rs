@@ -56,11 +56,16 @@ pub async fn list(
     )?;
     let mut conn = state.db.pool().acquire().await?;
     let rows = plans::list(&mut conn, principal.scope(), q.status.as_deref()).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for plan in rows {
-        out.push(plan_out(&mut conn, plan, now).await?);
+    // The page is cut first: today's use is read for the page's plans only.
+    let page = List::of(rows, &page)?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for plan in page.items {
+        items.push(plan_out(&mut conn, plan, now).await?);
     }
-    Ok(Json(List::of(out, &page)?))
+    Ok(Json(List {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/warmup/plans/{id}", tag = "warm-up", params(("id" = String, Path)),
@@ -148,9 +153,13 @@ pub async fn quota(
         },
     )
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for ip in &rows {
-        out.push(infra::quota(&mut conn, ip, now).await?);
+    let page = List::of(rows, &page)?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for ip in &page.items {
+        items.push(infra::quota(&mut conn, ip, now).await?);
     }
-    Ok(Json(List::of(out, &page)?))
+    Ok(Json(List {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }

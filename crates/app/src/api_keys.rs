@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::AppError;
 use crate::audit::{self, Caller, Change};
+use crate::write::Write;
 
 /// A key as the API answers it and the audit log records it (never the secret).
 #[derive(Debug, Serialize, ToSchema)]
@@ -113,3 +114,57 @@ pub async fn create(
     tx.commit().await?;
     Ok((out, key))
 }
+
+/// Revokes a key the caller may see, its rotation's previous secret too.
+pub async fn revoke(w: &mut Write, id: &str) -> Result<(), AppError> {
+    let key = w.find::<ApiKey>(id).await?;
+    api_keys::revoke(&mut w.tx, id, w.now).await?;
+    let revoked = w.find::<ApiKey>(id).await?;
+    let now = w.now;
+    w.changed(
+        "api_key.revoke",
+        &ApiKeyOut::new(key, now),
+        &ApiKeyOut::new(revoked, now),
+    )
+    .await
+}
+
+/// The longest a replaced key may keep working.
+const MAX_GRACE_SECS: i64 = 30 * 86_400;
+
+/// Issues a new secret for a key; the old one keeps working `grace_secs` more. Returns
+/// the key and its new secret, which is not stored.
+pub async fn rotate(
+    w: &mut Write,
+    id: &str,
+    grace_secs: i64,
+) -> Result<(ApiKeyOut, String), AppError> {
+    if !(0..=MAX_GRACE_SECS).contains(&grace_secs) {
+        return Err(crate::input::invalid(
+            "grace_secs",
+            "must be between 0 and 2592000 (30 days)",
+        ));
+    }
+    let key = w.find::<ApiKey>(id).await?;
+    if key.revoked_at.is_some() {
+        return Err(AppError::Conflict("a revoked key cannot be rotated".into()));
+    }
+    let (secret, prefix) = generate_api_key();
+    let now = w.now;
+    api_keys::rotate(
+        &mut w.tx,
+        id,
+        &prefix,
+        &token_digest(&secret),
+        now + grace_secs * 1000,
+        now,
+    )
+    .await?;
+    let rotated = w.find::<ApiKey>(id).await?;
+    let out = ApiKeyOut::new(rotated, now);
+    w.changed("api_key.rotate", &ApiKeyOut::new(key, now), &out)
+        .await?;
+    Ok((out, secret))
+}
+
+crate::write::audited!(ApiKeyOut, "api_key");

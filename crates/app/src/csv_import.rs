@@ -469,6 +469,43 @@ pub async fn job(services: &crate::Services, job: &ee_store::Job) -> Result<Valu
     }
 }
 
+/// An uploaded file accepted for import: recorded, its import job queued, audited. The
+/// job reads it from `path` later.
+pub async fn accept(
+    w: &mut crate::write::Write,
+    tenant_id: &str,
+    source: Option<&Source>,
+    filename: Option<&str>,
+    path: &Path,
+) -> Result<Import, crate::AppError> {
+    let now = w.now;
+    let import = imports::insert(
+        &mut w.tx,
+        tenant_id,
+        source.map(|s| s.id.as_str()),
+        filename,
+        Some(&path.to_string_lossy()),
+        now,
+    )
+    .await?;
+    ee_store::jobs::enqueue(
+        &mut w.tx,
+        &ee_store::jobs::NewJob::new(IMPORT, json!({"import_id": import.id}), now).max_attempts(1),
+        now,
+    )
+    .await?;
+    w.record(crate::audit::Change {
+        action: "contacts.import",
+        resource_type: "import",
+        resource_id: Some(&import.id),
+        tenant_id: Some(tenant_id),
+        before: None,
+        after: Some(json!({"filename": import.filename, "source": source.map(|s| &s.slug)})),
+    })
+    .await?;
+    Ok(import)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,7 +82,7 @@ pub async fn domain_out(conn: &mut AnyConnection, d: Domain) -> Result<DomainOut
         dmarc_policy: d.dmarc_policy,
         dkim_keys: keys.into_iter().map(DkimKeyOut::from).collect(),
         last_checked_at: d.last_checked_at.map(to_rfc3339),
-        dns_ok: d.last_check_ok.map(|ok| ok == 1),
+        dns_ok: d.last_check_ok,
         created_at: to_rfc3339(d.created_at),
     })
 }

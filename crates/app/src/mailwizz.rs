@@ -312,6 +312,36 @@ pub async fn push_template(
     Ok((uid, created))
 }
 
+/// A template pushed to a MailWizz instance.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PushOut {
+    pub template_id: String,
+    pub version: i64,
+    pub instance_id: String,
+    /// The template's uid in MailWizz.
+    pub template_uid: String,
+    /// Created now (true) or an update of the one pushed before (false).
+    pub created: bool,
+}
+
+/// Records a push of a template of `tenant_id` (made outside the transaction: it is a
+/// call to MailWizz).
+pub async fn record_push(
+    w: &mut crate::write::Write,
+    tenant_id: &str,
+    out: &PushOut,
+) -> Result<(), crate::AppError> {
+    w.record(crate::audit::Change {
+        action: "template.push_mailwizz",
+        resource_type: "template",
+        resource_id: Some(&out.template_id),
+        tenant_id: Some(tenant_id),
+        before: None,
+        after: serde_json::to_value(out).ok(),
+    })
+    .await
+}
+
 /// What to push for an IP: the hourly quota spreads what is left today over the hours
 /// left (rounded up), the daily one is today's warm-up quota. `None`: no limit.
 pub fn quotas_for(

@@ -41,7 +41,7 @@ impl From<Instance> for InstanceOut {
             api_url: i.api_url,
             has_key: !i.api_key_sealed.is_empty(),
             default_list_uid: i.default_list_uid,
-            is_primary: i.is_primary != 0,
+            is_primary: i.is_primary,
             created_at: to_rfc3339(i.created_at),
             updated_at: to_rfc3339(i.updated_at),
         }
@@ -152,7 +152,7 @@ pub async fn update(
         instance.default_list_uid = Some(list.clone()).filter(|l| !l.is_empty());
     }
     if let Some(primary) = input.is_primary {
-        instance.is_primary = i64::from(primary);
+        instance.is_primary = primary;
     }
     store::update(&mut w.tx, &instance, w.now).await?;
     let out = InstanceOut::from(store::get(&mut w.tx, &instance.id, Scope::All).await?);

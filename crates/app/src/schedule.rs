@@ -133,3 +133,35 @@ pub async fn trigger_in(
         .max_attempts(1);
     Ok(jobs::enqueue(conn, &new, now).await?.id().to_owned())
 }
+
+/// Runs the scheduled job `name` now, audited; returns the queued job's id.
+pub async fn run_now(w: &mut crate::write::Write, name: &str) -> Result<String, crate::AppError> {
+    let job = find(name).ok_or_else(|| crate::AppError::NotFound("scheduled job"))?;
+    let job_id = trigger_in(&mut w.tx, job, w.now).await?;
+    w.record(crate::audit::Change {
+        action: "job.trigger",
+        resource_type: "job",
+        resource_id: Some(&job_id),
+        tenant_id: None,
+        before: None,
+        after: Some(json!({"name": name})),
+    })
+    .await?;
+    Ok(job_id)
+}
+
+/// Puts a dead job back in the queue with fresh attempts, audited.
+pub async fn retry_dead(w: &mut crate::write::Write, id: &str) -> Result<(), crate::AppError> {
+    jobs::retry_dead(&mut w.tx, id, w.now)
+        .await
+        .map_err(crate::AppError::from_store("dead job"))?;
+    w.record(crate::audit::Change {
+        action: "job.retry",
+        resource_type: "job",
+        resource_id: Some(id),
+        tenant_id: None,
+        before: None,
+        after: None,
+    })
+    .await
+}

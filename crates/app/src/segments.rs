@@ -52,14 +52,19 @@ pub struct SegmentBody {
 
 /// A segment expression, read and checked (422 on `expression` otherwise).
 pub fn parse_expr(value: &Value, now: i64) -> Result<Expr, AppError> {
+    parse_expr_in(value, "expression", now)
+}
+
+/// `parse_expr` for an expression given in `field`.
+pub fn parse_expr_in(value: &Value, field: &str, now: i64) -> Result<Expr, AppError> {
     let expr: Expr = serde_json::from_value(value.clone()).map_err(|_| {
         ValidationErrors::single(
-            "expression",
+            field,
             "is not a segment expression (and, or, not, tag, field)",
         )
     })?;
     ee_core::segment::check(&expr, now)
-        .map_err(|e| ValidationErrors::single("expression", e.to_string()))?;
+        .map_err(|e| ValidationErrors::single(field, e.to_string()))?;
     Ok(expr)
 }
 

@@ -58,7 +58,7 @@ impl From<Template> for TemplateOut {
             from_email: t.from_email,
             reply_to: t.reply_to,
             version: t.version,
-            active: t.is_active != 0,
+            active: t.is_active,
             created_at: to_rfc3339(t.created_at),
             updated_at: to_rfc3339(t.updated_at),
         }
@@ -266,7 +266,7 @@ pub async fn update(w: &mut Write, id: &str, input: &TemplateIn) -> Result<Templ
         reply_to: reply_to.as_deref(),
     };
     check_content(&content)?;
-    let active = input.active.unwrap_or(current.is_active != 0);
+    let active = input.active.unwrap_or(current.is_active);
     let author = w.caller.actor.id.clone();
     let updated = templates::update(
         &mut w.tx,

@@ -30,7 +30,7 @@ impl From<Tenant> for TenantOut {
         Self {
             settings: serde_json::from_str(&t.settings)
                 .unwrap_or_else(|_| Value::Object(Default::default())),
-            is_active: t.is_active == 1,
+            is_active: t.is_active,
             created_at: to_rfc3339(t.created_at),
             updated_at: to_rfc3339(t.updated_at),
             id: t.id,
@@ -138,7 +138,7 @@ pub async fn update(
         tenant.settings = settings.to_string();
     }
     if let Some(active) = input.is_active {
-        tenant.is_active = i64::from(active);
+        tenant.is_active = active;
     }
     tenant.updated_at = w.now;
     tenants::update(&mut w.tx, &tenant).await?;

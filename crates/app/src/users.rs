@@ -5,11 +5,12 @@ use ee_core::address::check_syntax;
 use ee_core::auth::{Role, validate_password};
 use ee_core::timefmt::to_rfc3339;
 use ee_store::users::{self, NewUser, User};
-use ee_store::{AnyConnection, Db, StoreError, tenants};
+use ee_store::{AnyConnection, Db, StoreError, sessions, tenants};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::audit::{self, Caller, Change};
+use crate::write::Write;
 use crate::{AppError, passwords};
 
 /// An account as the API answers it and the audit log records it (no password hash).
@@ -34,7 +35,7 @@ impl From<User> for UserOut {
             username: u.username,
             role: u.role,
             tenant_id: u.tenant_id,
-            is_active: u.is_active == 1,
+            is_active: u.is_active,
             created_at: to_rfc3339(u.created_at),
             updated_at: to_rfc3339(u.updated_at),
         }
@@ -127,4 +128,128 @@ pub async fn create(
     audit::record(&mut tx, caller, change, now).await?;
     tx.commit().await?;
     Ok(out)
+}
+
+crate::write::audited!(UserOut, "user", optional);
+
+/// What an account change may set; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub role: Option<String>,
+    /// The tenant's id, or its slug.
+    pub tenant: Option<String>,
+    pub username: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+/// An account by id (accounts belong to no tenant's scope: only administrators reach them).
+pub async fn find(conn: &mut AnyConnection, id: &str) -> Result<User, AppError> {
+    users::get(conn, id)
+        .await
+        .map_err(AppError::from_store("user"))
+}
+
+/// Counts active admins other than `except`.
+async fn other_active_admins(conn: &mut AnyConnection, except: &str) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND is_active = 1 AND id <> $1",
+    )
+    .bind(except)
+    .fetch_one(conn)
+    .await
+    .map_err(StoreError::from)?)
+}
+
+const LAST_ADMIN: &str = "this is the last active admin; make another admin first";
+
+/// Changes an account. The last active admin cannot stop being one; a new password or a
+/// deactivation ends the account's sessions. The audit entry says a password changed,
+/// never what it is.
+pub async fn update(w: &mut Write, id: &str, changes: UserChanges) -> Result<UserOut, AppError> {
+    let mut user = find(&mut w.tx, id).await?;
+    let before = UserOut::from(user.clone());
+    let mut errors = ValidationErrors::new();
+    if let Some(email) = &changes.email {
+        let email = email.trim().to_lowercase();
+        match check_syntax(&email) {
+            Ok(()) => user.email = email,
+            Err(e) => errors.add("email", e.to_string()),
+        }
+    }
+    if let Some(password) = &changes.password {
+        validate_password(password, "password", &mut errors);
+    }
+    if let Some(role) = &changes.role {
+        user.role = role.clone();
+        if role == "admin" {
+            user.tenant_id = None;
+        }
+    }
+    if changes.tenant.is_some() {
+        user.tenant_id = changes.tenant.clone();
+    }
+    let tenant_id = check_role_and_tenant(
+        &mut w.tx,
+        &user.role,
+        user.tenant_id.as_deref(),
+        &mut errors,
+    )
+    .await?;
+    errors.into_result()?;
+    user.tenant_id = tenant_id;
+    if let Some(username) = changes.username {
+        user.username = Some(username);
+    }
+    if let Some(active) = changes.is_active {
+        user.is_active = active;
+    }
+    let was_active_admin = before.role == "admin" && before.is_active;
+    let still_active_admin = user.role == "admin" && user.is_active;
+    if was_active_admin
+        && !still_active_admin
+        && other_active_admins(&mut w.tx, &user.id).await? == 0
+    {
+        return Err(AppError::Conflict(LAST_ADMIN.into()));
+    }
+    let password_changed = changes.password.is_some();
+    if let Some(password) = changes.password {
+        user.password_hash = hash_password(password).await?;
+    }
+    user.updated_at = w.now;
+    users::update(&mut w.tx, &user).await?;
+    if password_changed || !user.is_active {
+        sessions::revoke_all_for_user(&mut w.tx, &user.id, w.now).await?;
+    }
+    let out = UserOut::from(user);
+    let mut after = serde_json::to_value(&out).ok();
+    if let (Some(after), true) = (after.as_mut(), password_changed) {
+        after["password"] = serde_json::Value::String("changed".into());
+    }
+    w.record(Change {
+        action: "user.update",
+        resource_type: "user",
+        resource_id: Some(&out.id),
+        tenant_id: out.tenant_id.as_deref(),
+        before: serde_json::to_value(&before).ok(),
+        after,
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Deletes an account; `by` (the caller's own account) and the last active admin cannot be.
+pub async fn delete(w: &mut Write, id: &str, by: &str) -> Result<(), AppError> {
+    if by == id {
+        return Err(AppError::Conflict(
+            "you cannot delete your own account".into(),
+        ));
+    }
+    let user = find(&mut w.tx, id).await?;
+    if user.role == "admin" && other_active_admins(&mut w.tx, &user.id).await? == 0 {
+        return Err(AppError::Conflict(LAST_ADMIN.into()));
+    }
+    users::delete(&mut w.tx, id).await?;
+    w.removed("user.delete", &UserOut::from(user)).await
 }

@@ -264,3 +264,42 @@ pub async fn validate_job(
     }
     Ok(json!(counts))
 }
+
+/// The shipped lists a tenant may add to.
+const EXTENDABLE_LISTS: [&str; 3] = ["disposable", "free", "role"];
+/// The most values a tenant may add to one list.
+const MAX_LIST_VALUES: usize = 10_000;
+
+/// Replaces a tenant's additions to a shipped list (`disposable`, `free` or `role`):
+/// domains, or local parts for `role`, trimmed and lower-cased. Returns the tenant's id
+/// and the values kept.
+pub async fn set_list(
+    w: &mut crate::write::Write,
+    list: &str,
+    tenant: Option<&str>,
+    values: &[String],
+) -> Result<(String, Vec<String>), crate::AppError> {
+    if !EXTENDABLE_LISTS.contains(&list) {
+        return Err(crate::AppError::NotFound("list"));
+    }
+    if values.len() > MAX_LIST_VALUES {
+        return Err(crate::input::invalid("values", "at most 10 000 values"));
+    }
+    let values: Vec<String> = values
+        .iter()
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let tenant_id = w.tenant(tenant).await?;
+    sources::set_list_entries(&mut w.tx, &tenant_id, list, &values).await?;
+    w.record(crate::audit::Change {
+        action: "validation_list.update",
+        resource_type: "validation_list",
+        resource_id: Some(list),
+        tenant_id: Some(&tenant_id),
+        before: None,
+        after: Some(json!({"values": values})),
+    })
+    .await?;
+    Ok((tenant_id, values))
+}

@@ -66,10 +66,9 @@ impl Write {
     /// The tenant the change belongs to, named by id or slug in `tenant_id` (see
     /// `tenancy::resolve`).
     pub async fn tenant(&mut self, requested: Option<&str>) -> Result<String, AppError> {
-        let scope = self.scope.clone();
         crate::tenancy::resolve(
             &mut self.tx,
-            Scope::from(scope.as_deref()),
+            Scope::from(self.scope.as_deref()),
             requested,
             "tenant_id",
         )

@@ -15,7 +15,8 @@ pub struct Domain {
     pub dkim_selector: Option<String>,
     pub dmarc_policy: String,
     pub last_checked_at: Option<i64>,
-    pub last_check_ok: Option<i64>,
+    #[sqlx(try_from = "crate::flag::MaybeFlag")]
+    pub last_check_ok: Option<bool>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -83,7 +84,7 @@ pub async fn update(conn: &mut AnyConnection, domain: &Domain, now: i64) -> Resu
     .bind(&domain.dkim_selector)
     .bind(&domain.dmarc_policy)
     .bind(domain.last_checked_at)
-    .bind(domain.last_check_ok)
+    .bind(domain.last_check_ok.map(i64::from))
     .bind(now)
     .bind(&domain.id)
     .execute(conn)

@@ -10,6 +10,7 @@ pub mod contacts;
 mod db;
 pub mod domains;
 mod error;
+mod flag;
 pub mod imports;
 pub mod ips;
 pub mod jobs;

@@ -14,7 +14,8 @@ pub struct Instance {
     pub api_url: String,
     pub api_key_sealed: String,
     pub default_list_uid: Option<String>,
-    pub is_primary: i64,
+    #[sqlx(try_from = "crate::flag::Flag")]
+    pub is_primary: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -95,12 +96,12 @@ pub async fn update(conn: &mut AnyConnection, instance: &Instance, now: i64) -> 
     .bind(&instance.api_url)
     .bind(&instance.api_key_sealed)
     .bind(&instance.default_list_uid)
-    .bind(instance.is_primary)
+    .bind(i64::from(instance.is_primary))
     .bind(now)
     .bind(&instance.id)
     .execute(&mut *conn)
     .await?;
-    if instance.is_primary != 0 {
+    if instance.is_primary {
         demote_others(conn, &instance.tenant_id, &instance.id).await?;
     }
     Ok(())
@@ -125,7 +126,7 @@ pub async fn find(
     match key {
         Some(key) => all.into_iter().find(|i| i.id == key || i.name == key),
         None if all.len() == 1 => all.into_iter().next(),
-        None => all.into_iter().find(|i| i.is_primary != 0),
+        None => all.into_iter().find(|i| i.is_primary),
     }
     .ok_or(StoreError::NotFound)
 }

@@ -22,7 +22,8 @@ pub struct Template {
     pub from_email: Option<String>,
     pub reply_to: Option<String>,
     pub version: i64,
-    pub is_active: i64,
+    #[sqlx(try_from = "crate::flag::Flag")]
+    pub is_active: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -12,7 +12,8 @@ pub struct Tenant {
     pub slug: String,
     /// A JSON object.
     pub settings: String,
-    pub is_active: i64,
+    #[sqlx(try_from = "crate::flag::Flag")]
+    pub is_active: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -31,7 +32,7 @@ pub async fn insert(conn: &mut AnyConnection, new: NewTenant<'_>, now: i64) -> R
         name: new.name.to_owned(),
         slug: new.slug.to_owned(),
         settings: new.settings.to_owned(),
-        is_active: 1,
+        is_active: true,
         created_at: now,
         updated_at: now,
     };
@@ -43,7 +44,7 @@ pub async fn insert(conn: &mut AnyConnection, new: NewTenant<'_>, now: i64) -> R
     .bind(&tenant.name)
     .bind(&tenant.slug)
     .bind(&tenant.settings)
-    .bind(tenant.is_active)
+    .bind(i64::from(tenant.is_active))
     .bind(now)
     .bind(now)
     .execute(conn)
@@ -100,7 +101,7 @@ pub async fn update(conn: &mut AnyConnection, tenant: &Tenant) -> Result<()> {
     .bind(&tenant.name)
     .bind(&tenant.slug)
     .bind(&tenant.settings)
-    .bind(tenant.is_active)
+    .bind(i64::from(tenant.is_active))
     .bind(tenant.updated_at)
     .bind(&tenant.id)
     .execute(conn)

@@ -13,7 +13,8 @@ pub struct User {
     pub username: Option<String>,
     pub password_hash: String,
     pub role: String,
-    pub is_active: i64,
+    #[sqlx(try_from = "crate::flag::Flag")]
+    pub is_active: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -38,7 +39,7 @@ pub async fn insert(conn: &mut AnyConnection, new: NewUser<'_>, now: i64) -> Res
         username: new.username.map(str::to_owned),
         password_hash: new.password_hash.to_owned(),
         role: new.role.to_owned(),
-        is_active: 1,
+        is_active: true,
         created_at: now,
         updated_at: now,
     };
@@ -51,7 +52,7 @@ pub async fn insert(conn: &mut AnyConnection, new: NewUser<'_>, now: i64) -> Res
     .bind(&user.username)
     .bind(&user.password_hash)
     .bind(&user.role)
-    .bind(user.is_active)
+    .bind(i64::from(user.is_active))
     .bind(now)
     .bind(now)
     .execute(conn)
@@ -115,7 +116,7 @@ pub async fn update(conn: &mut AnyConnection, user: &User) -> Result<()> {
     .bind(&user.username)
     .bind(&user.password_hash)
     .bind(&user.role)
-    .bind(user.is_active)
+    .bind(i64::from(user.is_active))
     .bind(user.updated_at)
     .bind(&user.id)
     .execute(conn)

@@ -125,7 +125,7 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
         Err(e) => return Err(e.into()),
     }
     let user = match users::get(&mut conn, &claims.sub).await {
-        Ok(user) if user.is_active == 1 => user,
+        Ok(user) if user.is_active => user,
         Ok(_) | Err(StoreError::NotFound) => return Err(ended()),
         Err(e) => return Err(e.into()),
     };
@@ -147,7 +147,7 @@ async fn ensure_tenant_active(
     tenant_id: &str,
 ) -> Result<(), ApiError> {
     let tenant = tenants::get(conn, tenant_id).await?;
-    if tenant.is_active == 1 {
+    if tenant.is_active {
         Ok(())
     } else {
         Err(ApiError::forbidden(

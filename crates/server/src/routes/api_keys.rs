@@ -4,15 +4,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_core::auth::{generate_api_key, token_digest};
-use ee_store::api_keys::{self, ApiKey};
+use ee_store::api_keys;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::parse_time;
-use crate::audit::{self, Change};
+use crate::audit;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
@@ -94,21 +93,9 @@ pub async fn revoke(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let key = w.find::<ApiKey>(&id).await?;
-    api_keys::revoke(&mut w.tx, &id, now).await?;
-    let after = w.find::<ApiKey>(&id).await?;
-    let tenant_id = key.tenant_id.clone();
-    let change = Change {
-        action: "api_key.revoke",
-        resource_type: "api_key",
-        resource_id: Some(&id),
-        tenant_id: Some(&tenant_id),
-        before: serde_json::to_value(ApiKeyOut::new(key, now)).ok(),
-        after: serde_json::to_value(ApiKeyOut::new(after, now)).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    ee_app::api_keys::revoke(&mut w, &id).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -126,42 +113,8 @@ pub async fn rotate(
 ) -> ApiResult<Json<ApiKeyWithSecret>> {
     let body: RotateApiKey = crate::extract::parse_optional_json(&body)?;
     let grace_secs = body.grace_secs.unwrap_or(state.settings.api_key_grace_secs);
-    if !(0..=30 * 86_400).contains(&grace_secs) {
-        return Err(ApiError::invalid_field(
-            "grace_secs",
-            "must be between 0 and 2592000 (30 days)",
-        ));
-    }
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let key = w.find::<ApiKey>(&id).await?;
-    if key.revoked_at.is_some() {
-        return Err(ApiError::conflict("a revoked key cannot be rotated"));
-    }
-    let (secret, prefix) = generate_api_key();
-    api_keys::rotate(
-        &mut w.tx,
-        &id,
-        &prefix,
-        &token_digest(&secret),
-        now + grace_secs * 1000,
-        now,
-    )
-    .await?;
-    let rotated = w.find::<ApiKey>(&id).await?;
-    let before = serde_json::to_value(ApiKeyOut::new(key, now)).ok();
-    let out = ApiKeyOut::new(rotated, now);
-    let change = Change {
-        action: "api_key.rotate",
-        resource_type: "api_key",
-        resource_id: Some(&id),
-        tenant_id: Some(&out.tenant_id),
-        before,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
-    Ok(Json(ApiKeyWithSecret {
-        api_key: out,
-        key: secret,
-    }))
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let (api_key, key) = ee_app::api_keys::rotate(&mut w, &id, grace_secs).await?;
+    w.finish().await?;
+    Ok(Json(ApiKeyWithSecret { api_key, key }))
 }

@@ -69,7 +69,7 @@ pub async fn login(
     );
     let password_ok = passwords::verify_blocking(body.password, stored).await;
     let user = match user {
-        Some(user) if password_ok && user.is_active == 1 => user,
+        Some(user) if password_ok && user.is_active => user,
         _ => {
             throttle::failed(&state, &throttle, &body.email, &meta).await?;
             return Err(ApiError::unauthorized(BAD_LOGIN));
@@ -78,7 +78,7 @@ pub async fn login(
     let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, state.now()).await?;
     throttle::succeeded(&mut w.tx, &throttle).await?;
     if let Some(tenant_id) = &user.tenant_id
-        && tenants::get(&mut w.tx, tenant_id).await?.is_active != 1
+        && !tenants::get(&mut w.tx, tenant_id).await?.is_active
     {
         return Err(ApiError::forbidden(
             "the tenant of this account is disabled",
@@ -190,7 +190,7 @@ pub async fn refresh(
         }
     };
     let user = users::get(&mut w.tx, &user_id).await?;
-    if user.is_active != 1 {
+    if !user.is_active {
         return Err(ApiError::unauthorized("the account is disabled"));
     }
     let session = sessions::get_live(&mut w.tx, &session_id, now).await?;

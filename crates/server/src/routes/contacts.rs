@@ -5,13 +5,12 @@ use axum::response::{IntoResponse, Response};
 use ee_core::segment::Expr;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::Scope;
-use ee_store::contacts::{self as store, Contact};
-use ee_store::{AnyConnection, StoreError, segments, suppressions};
+use ee_store::contacts::{self as store};
+use ee_store::{StoreError, segments};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
@@ -20,74 +19,7 @@ use crate::write::{Begin, Write};
 
 use super::{parse_cursor, tenant_of};
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ContactOut {
-    pub id: String,
-    pub tenant_id: String,
-    pub email: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub phone: Option<String>,
-    pub language: Option<String>,
-    pub country: Option<String>,
-    pub address: Option<String>,
-    pub city: Option<String>,
-    pub category: Option<String>,
-    pub company: Option<String>,
-    /// active, unsubscribed, bounced, complained.
-    pub status: String,
-    pub tags: Vec<String>,
-    /// Custom fields.
-    #[schema(value_type = Object)]
-    pub metadata: Value,
-    /// Which source gave each field its value.
-    #[schema(value_type = Object)]
-    pub field_sources: Value,
-    pub validation: ValidationOut,
-    pub source_id: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ValidationOut {
-    /// valid, risky, invalid or unknown (not checked yet).
-    pub status: String,
-    pub confidence: Option<f64>,
-    pub reasons: Vec<String>,
-    pub validated_at: Option<String>,
-}
-
-pub async fn contact_out(conn: &mut AnyConnection, c: Contact) -> ApiResult<ContactOut> {
-    let tags = store::tags_of(conn, &c.id).await?;
-    Ok(ContactOut {
-        tags,
-        metadata: serde_json::from_str(&c.metadata).unwrap_or_default(),
-        field_sources: serde_json::from_str(&c.field_sources).unwrap_or_default(),
-        validation: ValidationOut {
-            status: c.validation_status,
-            confidence: c.validation_confidence,
-            reasons: serde_json::from_str(&c.validation_reasons).unwrap_or_default(),
-            validated_at: c.validated_at.map(to_rfc3339),
-        },
-        created_at: to_rfc3339(c.created_at),
-        updated_at: to_rfc3339(c.updated_at),
-        id: c.id,
-        tenant_id: c.tenant_id,
-        email: c.email,
-        first_name: c.first_name,
-        last_name: c.last_name,
-        phone: c.phone,
-        language: c.language,
-        country: c.country,
-        address: c.address,
-        city: c.city,
-        category: c.category,
-        company: c.company,
-        status: c.status,
-        source_id: c.source_id,
-    })
-}
+pub use ee_app::contact_view::{ContactOut, ValidationOut, contact_out};
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ContactQuery {
@@ -258,27 +190,8 @@ pub async fn export(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let c = w.find::<ee_store::contacts::Contact>(&id).await?;
-    let tenant_id = c.tenant_id.clone();
-    let hash = c.email_hash.clone();
-    let all_events = store::events(&mut w.tx, &id, None, None, i64::MAX).await?;
-    let suppression = suppressions::find(&mut w.tx, &tenant_id, &hash).await?;
-    let contact = contact_out(&mut w.tx, c).await?;
-    let body = json!({
-        "exported_at": to_rfc3339(w.now),
-        "contact": contact,
-        "events": all_events.into_iter().map(|e| json!({"type": e.event_type, "campaign_id": e.campaign_id, "metadata": serde_json::from_str::<Value>(&e.metadata).unwrap_or_default(), "occurred_at": to_rfc3339(e.occurred_at)})).collect::<Vec<_>>(),
-        "suppression": suppression.map(|s| json!({"reason": s.reason, "since": to_rfc3339(s.created_at)})),
-    });
-    let change = Change {
-        action: "contact.export",
-        resource_type: "contact",
-        resource_id: Some(&id),
-        tenant_id: Some(&tenant_id),
-        before: None,
-        after: None,
-    };
-    w.commit(change).await?;
+    let body = ee_app::privacy::export(&mut w, &id).await?;
+    w.finish().await?;
     let mut reply = Json(body).into_response();
     reply.headers_mut().insert(
         "content-disposition",
@@ -298,34 +211,8 @@ pub async fn erase(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let c = w.find::<ee_store::contacts::Contact>(&id).await?;
-    // Its MailWizz subscribers go too (by uid: the job's payload holds no address).
-    ee_app::mailwizz::enqueue_erasure(&mut w.tx, &c.id, now).await?;
-    store::erase(&mut w.tx, &c.id).await?;
-    if !suppressions::add(
-        &mut w.tx,
-        &c.tenant_id,
-        &c.email_hash,
-        None,
-        "erased",
-        Some("gdpr"),
-        now,
-    )
-    .await?
-    {
-        suppressions::forget_address(&mut w.tx, &c.tenant_id, &c.email_hash).await?;
-    }
-    // The audit entry keeps the hash, not the address.
-    let change = Change {
-        action: "contact.erase",
-        resource_type: "contact",
-        resource_id: Some(&c.id),
-        tenant_id: Some(&c.tenant_id),
-        before: Some(json!({"email_hash": c.email_hash})),
-        after: None,
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    ee_app::privacy::erase(&mut w, &id).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,16 +6,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ee_core::timefmt::to_rfc3339;
 use ee_store::imports::{self, Import};
-use ee_store::jobs::{self as queue, NewJob};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
 use super::ingest::source_of;
 use super::tenant_of;
-use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
@@ -180,39 +177,17 @@ pub async fn upload(
         }
     };
     let filename = q.filename.or(form_name);
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let import = imports::insert(
-        &mut w.tx,
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let import = ee_app::csv_import::accept(
+        &mut w,
         &tenant_id,
-        source.as_ref().map(|s| s.id.as_str()),
+        source.as_ref(),
         filename.as_deref(),
-        Some(&path.to_string_lossy()),
-        now,
+        &path,
     )
     .await?;
-    queue::enqueue(
-        &mut w.tx,
-        &NewJob::new(
-            ee_app::csv_import::IMPORT,
-            json!({"import_id": import.id}),
-            now,
-        )
-        .max_attempts(1),
-        now,
-    )
-    .await?;
-    let out = ImportOut::from(import);
-    let change = Change {
-        action: "contacts.import",
-        resource_type: "import",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&tenant_id),
-        before: None,
-        after: Some(json!({"filename": out.filename, "source": q.source})),
-    };
-    w.commit(change).await?;
-    Ok((StatusCode::ACCEPTED, Json(out)))
+    w.finish().await?;
+    Ok((StatusCode::ACCEPTED, Json(ImportOut::from(import))))
 }
 
 /// The same upload at the path seed 003 §E names.

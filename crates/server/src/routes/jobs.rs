@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
@@ -101,19 +100,9 @@ pub async fn run(
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Triggered>)> {
     principal.require_admin()?;
-    let job = schedule::find(&name).ok_or_else(|| ApiError::not_found("scheduled job"))?;
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let job_id = schedule::trigger_in(&mut w.tx, job, now).await?;
-    let change = Change {
-        action: "job.trigger",
-        resource_type: "job",
-        resource_id: Some(&job_id),
-        tenant_id: None,
-        before: None,
-        after: Some(serde_json::json!({"name": name})),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let job_id = schedule::run_now(&mut w, &name).await?;
+    w.finish().await?;
     Ok((StatusCode::ACCEPTED, Json(Triggered { job_id })))
 }
 
@@ -161,19 +150,8 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Triggered>)> {
     principal.require_admin()?;
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    jobs::retry_dead(&mut w.tx, &id, now)
-        .await
-        .map_err(ApiError::from_store("dead job"))?;
-    let change = Change {
-        action: "job.retry",
-        resource_type: "job",
-        resource_id: Some(&id),
-        tenant_id: None,
-        before: None,
-        after: None,
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    schedule::retry_dead(&mut w, &id).await?;
+    w.finish().await?;
     Ok((StatusCode::ACCEPTED, Json(Triggered { job_id: id })))
 }

@@ -8,12 +8,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::Scope;
 use ee_store::mailwizz::{self, Instance};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
@@ -145,50 +143,7 @@ pub async fn campaign_stats(
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryServerOut {
-    pub id: String,
-    pub instance_id: String,
-    pub ip_id: String,
-    /// The delivery server's id in MailWizz.
-    pub server_id: String,
-    /// The last hourly sync: `synced`, `unsupported` (the instance exposes no
-    /// delivery-server endpoint: nothing was pushed) or `failed`; absent before the first.
-    pub last_status: Option<String>,
-    pub last_detail: Option<String>,
-    pub last_hourly_quota: Option<i64>,
-    pub last_daily_quota: Option<i64>,
-    pub last_sync_at: Option<String>,
-    pub created_at: String,
-}
-
-impl From<mailwizz::DeliveryServer> for DeliveryServerOut {
-    fn from(d: mailwizz::DeliveryServer) -> Self {
-        Self {
-            id: d.id,
-            instance_id: d.instance_id,
-            ip_id: d.ip_id,
-            server_id: d.server_id,
-            last_status: d.last_status,
-            last_detail: d.last_detail,
-            last_hourly_quota: d.last_hourly_quota,
-            last_daily_quota: d.last_daily_quota,
-            last_sync_at: d.last_sync_at.map(to_rfc3339),
-            created_at: to_rfc3339(d.created_at),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryServerIn {
-    /// The MailWizz instance (id).
-    pub instance: String,
-    /// The sending IP (id or address).
-    pub ip: String,
-    /// The delivery server's id in MailWizz.
-    pub server_id: String,
-}
+pub use ee_app::mailwizz_servers::{DeliveryServerIn, DeliveryServerOut};
 
 #[utoipa::path(post, path = "/api/v1/mailwizz/delivery-servers", tag = "mailwizz", request_body = DeliveryServerIn,
     responses((status = 201, body = DeliveryServerOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -199,48 +154,9 @@ pub async fn create_delivery_server(
     meta: RequestMeta,
     ApiJson(body): ApiJson<DeliveryServerIn>,
 ) -> ApiResult<(StatusCode, Json<DeliveryServerOut>)> {
-    if body.server_id.trim().is_empty() {
-        return Err(ApiError::invalid_field("server_id", "is required"));
-    }
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let instance = mailwizz::get(&mut w.tx, &body.instance, principal.scope())
-        .await
-        .map_err(|_| ApiError::invalid_field("instance", "no such MailWizz instance"))?;
-    let ip =
-        match ee_store::ips::get(&mut w.tx, &body.ip, Scope::Tenant(&instance.tenant_id)).await {
-            Ok(ip) => Some(ip),
-            Err(_) => ee_store::ips::get_by_address(&mut w.tx, &body.ip)
-                .await
-                .ok()
-                .filter(|ip| ip.tenant_id.as_deref() == Some(instance.tenant_id.as_str())),
-        }
-        .ok_or_else(|| ApiError::invalid_field("ip", "no such IP for the instance's tenant"))?;
-    let mapping = mailwizz::insert_delivery_server(
-        &mut w.tx,
-        &instance.id,
-        &ip.id,
-        body.server_id.trim(),
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        ee_store::StoreError::Conflict(_) => ApiError::conflict(format!(
-            "delivery server {} of this instance is mapped already",
-            body.server_id.trim()
-        )),
-        other => other.into(),
-    })?;
-    let out = DeliveryServerOut::from(mapping);
-    let change = Change {
-        action: "mailwizz.delivery_server.create",
-        resource_type: "mailwizz_delivery_server",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&instance.tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::mailwizz_servers::create(&mut w, body).await?;
+    w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -269,22 +185,9 @@ pub async fn delete_delivery_server(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let found = mailwizz::get_delivery_server(&mut w.tx, &id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("delivery server mapping"))?;
-    let instance = mailwizz::get(&mut w.tx, &found.instance_id, Scope::All).await?;
-    mailwizz::delete_delivery_server(&mut w.tx, &found.id).await?;
-    let change = Change {
-        action: "mailwizz.delivery_server.delete",
-        resource_type: "mailwizz_delivery_server",
-        resource_id: Some(&found.id),
-        tenant_id: Some(&instance.tenant_id),
-        before: serde_json::to_value(DeliveryServerOut::from(found.clone())).ok(),
-        after: None,
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    ee_app::mailwizz_servers::delete(&mut w, &id).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

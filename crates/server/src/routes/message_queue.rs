@@ -5,17 +5,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use ee_core::delivery::MessageState;
-use ee_store::Scope;
 use ee_store::message_queries::{self, MessageFilter};
-use ee_store::messages;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::messages::{MessageOut, message_out, message_summary};
 use super::{limit_param, parse_time};
 use super::{parse_cursor, tenant_of};
-use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
@@ -143,32 +139,8 @@ pub async fn retry(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MessageOut>> {
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let message = messages::get(&mut w.tx, &id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("message"))?;
-    let filter = MessageFilter {
-        tenant_id: Some(&message.tenant_id),
-        ..Default::default()
-    };
-    let retried = message_queries::retry_deferred(&mut w.tx, &filter, Some(&id), 1, now).await?;
-    if retried.is_empty() {
-        return Err(ApiError::conflict(format!(
-            "only a deferred message can be retried; this one is {}",
-            message.state
-        )));
-    }
-    let change = Change {
-        action: "message.retry",
-        resource_type: "message",
-        resource_id: Some(&id),
-        tenant_id: Some(&message.tenant_id),
-        before: Some(json!({"next_attempt_at": message.next_attempt_at})),
-        after: Some(json!({"next_attempt_at": now})),
-    };
-    w.record(change).await?;
-    let message = messages::get(&mut w.tx, &id, Scope::All).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let message = ee_app::message_retry::retry(&mut w, &id).await?;
     let out = message_out(&mut w.tx, message).await?;
     w.finish().await?;
     Ok(Json(out))
@@ -220,18 +192,9 @@ pub async fn retry_many(
     };
     let filter = Filter::of(&state, &principal, &query).await?;
     let limit = limit_param(body.limit, 1000, 10_000)?;
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    let ids = message_queries::retry_deferred(&mut w.tx, &filter.store(), None, limit, now).await?;
-    let change = Change {
-        action: "message.retry_many",
-        resource_type: "message",
-        resource_id: None,
-        tenant_id: filter.tenant_id.as_deref(),
-        before: None,
-        after: Some(json!({"retried": ids.len(), "next_attempt_at": now})),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let ids = ee_app::message_retry::retry_many(&mut w, &filter.store(), limit).await?;
+    w.finish().await?;
     Ok(Json(RetryOut {
         retried: ids.len(),
         ids,

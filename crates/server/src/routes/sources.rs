@@ -7,13 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ee_store::Scope;
 use ee_store::sources::{self, Source};
-use ee_store::tenants;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::ToSchema;
 
 use super::ingest::{IngestRequest, IngestResponse, header, run_ingest};
-use crate::audit::{Actor, Caller, Change};
+use crate::audit::{Actor, Caller};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiBytes, ApiJson, RequestMeta, parse_json};
@@ -92,25 +88,7 @@ pub async fn rotate_secret(
     Ok(Json(out))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RuleOut {
-    pub id: String,
-    pub priority: i64,
-    #[schema(value_type = Object)]
-    pub conditions: Value,
-    pub tenant_id: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRule {
-    /// Lower runs first.
-    pub priority: i64,
-    /// Any of category, tag, country, language, source; all must hold.
-    #[schema(value_type = Object)]
-    pub conditions: Value,
-    pub tenant_id: String,
-}
+pub use ee_app::routing_rules::{CreateRule, RuleOut};
 
 /// Routing rules send the contacts of a routing source (`config.route`) to the tenant of
 /// the first matching rule (admin).
@@ -124,51 +102,9 @@ pub async fn create_rule(
     ApiJson(body): ApiJson<CreateRule>,
 ) -> ApiResult<(StatusCode, Json<RuleOut>)> {
     principal.require_admin()?;
-    let conditions = body
-        .conditions
-        .as_object()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ApiError::invalid_field("conditions", "must be a non-empty object"))?;
-    for (key, value) in conditions {
-        if !["category", "tag", "country", "language", "source"].contains(&key.as_str())
-            || !value.is_string()
-        {
-            return Err(ApiError::invalid_field(
-                "conditions",
-                format!(
-                    "{key}: conditions are category, tag, country, language or source, each a string"
-                ),
-            ));
-        }
-    }
-    let now = state.now();
-    let mut w = Write::begin(&state, &principal, &meta, now).await?;
-    tenants::get(&mut w.tx, &body.tenant_id)
-        .await
-        .map_err(|_| ApiError::invalid_field("tenant_id", "names no tenant"))?;
-    let rule = sources::add_rule(
-        &mut w.tx,
-        body.priority,
-        &body.conditions.to_string(),
-        &body.tenant_id,
-        now,
-    )
-    .await?;
-    let out = RuleOut {
-        id: rule.id,
-        priority: rule.priority,
-        conditions: body.conditions,
-        tenant_id: rule.tenant_id,
-    };
-    let change = Change {
-        action: "routing_rule.create",
-        resource_type: "routing_rule",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::routing_rules::create(&mut w, body).await?;
+    w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -186,12 +122,7 @@ pub async fn rules(
         sources::rules(&mut conn)
             .await?
             .into_iter()
-            .map(|r| RuleOut {
-                id: r.id,
-                priority: r.priority,
-                conditions: serde_json::from_str(&r.conditions).unwrap_or_default(),
-                tenant_id: r.tenant_id,
-            })
+            .map(RuleOut::from)
             .collect(),
         &page,
     )?))
@@ -208,18 +139,8 @@ pub async fn delete_rule(
 ) -> ApiResult<StatusCode> {
     principal.require_admin()?;
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    sources::delete_rule(&mut w.tx, &id)
-        .await
-        .map_err(ApiError::from_store("routing rule"))?;
-    let change = Change {
-        action: "routing_rule.delete",
-        resource_type: "routing_rule",
-        resource_id: Some(&id),
-        tenant_id: None,
-        before: None,
-        after: None,
-    };
-    w.commit(change).await?;
+    ee_app::routing_rules::delete(&mut w, &id).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

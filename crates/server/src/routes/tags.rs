@@ -3,16 +3,13 @@
 use super::{List, ListParams};
 use axum::Json;
 use axum::extract::State;
-use ee_core::segment::Expr;
 use ee_store::contacts as store;
-use ee_store::segments;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::Change;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
@@ -34,12 +31,7 @@ pub struct BulkTags {
     pub tenant_id: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BulkTagsOut {
-    pub matched: u64,
-    pub tagged: u64,
-    pub untagged: u64,
-}
+pub use ee_app::tagging::BulkTagsOut;
 
 /// Adds and removes tags on every contact a filter matches (removing a tag removes its descendants).
 #[utoipa::path(post, path = "/api/v2/contacts/tags", tag = "contacts", request_body = BulkTags,
@@ -51,66 +43,16 @@ pub async fn bulk_tags(
     meta: RequestMeta,
     ApiJson(body): ApiJson<BulkTags>,
 ) -> ApiResult<Json<BulkTagsOut>> {
-    let now = state.now();
-    let expr: Expr = serde_json::from_value(body.filter.clone())
-        .map_err(|e| ApiError::invalid_field("filter", e.to_string()))?;
-    ee_core::segment::check(&expr, now)
-        .map_err(|e| ApiError::invalid_field("filter", e.to_string()))?;
-    let add = body
-        .add
-        .iter()
-        .map(|t| ee_core::tags::parse(t))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::invalid_field("add", e.to_string()))?;
-    let remove = body
-        .remove
-        .iter()
-        .map(|t| ee_core::tags::parse(t))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::invalid_field("remove", e.to_string()))?;
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await?;
-    drop(conn);
-    let mut w = Write::begin_bulk(&state, &principal, &meta, now).await?;
-    let mut add_ids = Vec::new();
-    for tag in &add {
-        add_ids.push(store::ensure_tag(&mut w.tx, &tenant_id, tag, now).await?);
-    }
-    let (mut matched, mut tagged, mut untagged) = (0u64, 0u64, 0u64);
-    let mut after: Option<String> = None;
-    loop {
-        let ids = segments::ids(&mut w.tx, &tenant_id, &expr, after.as_deref(), 1000, now).await?;
-        let Some(last) = ids.last().cloned() else {
-            break;
-        };
-        matched += ids.len() as u64;
-        let pairs: Vec<(String, String)> = ids
-            .iter()
-            .flat_map(|id| add_ids.iter().map(move |tag| (id.clone(), tag.clone())))
-            .collect();
-        tagged += store::tag_many(&mut w.tx, &pairs, now).await?;
-        for tag in &remove {
-            untagged += store::untag_many(&mut w.tx, &tenant_id, &ids, &tag.slug()).await?;
-        }
-        after = Some(last);
-    }
-    let change = Change {
-        action: "contacts.bulk_tags",
-        resource_type: "contact",
-        resource_id: None,
-        tenant_id: Some(&tenant_id),
-        before: None,
-        after: Some(
-            json!({"filter": body.filter, "add": body.add, "remove": body.remove, "matched": matched}),
-        ),
+    let input = ee_app::tagging::BulkTagging {
+        filter: body.filter,
+        add: body.add,
+        remove: body.remove,
+        tenant: body.tenant_id,
     };
-    w.record(change).await?;
+    let mut w = Write::begin_bulk(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::tagging::bulk_tags(&mut w, input).await?;
     w.finish().await?;
-    Ok(Json(BulkTagsOut {
-        matched,
-        tagged,
-        untagged,
-    }))
+    Ok(Json(out))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

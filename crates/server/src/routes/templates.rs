@@ -18,7 +18,6 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::tenant_of;
-use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
@@ -296,16 +295,7 @@ pub struct PushIn {
     pub instance: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PushOut {
-    pub template_id: String,
-    pub version: i64,
-    pub instance_id: String,
-    /// The template's uid in MailWizz.
-    pub template_uid: String,
-    /// Created now (true) or an update of the one pushed before (false).
-    pub created: bool,
-}
+pub use ee_app::mailwizz::PushOut;
 
 #[utoipa::path(post, path = "/api/v2/templates/{id}/mailwizz", tag = "templates", params(("id" = String, Path)),
     request_body = PushIn,
@@ -342,16 +332,8 @@ pub async fn push_to_mailwizz(
         template_uid,
         created,
     };
-    let now = state.now();
-    let w = Write::begin(&state, &principal, &meta, now).await?;
-    let change = Change {
-        action: "template.push_mailwizz",
-        resource_type: "template",
-        resource_id: Some(&template.id),
-        tenant_id: Some(&template.tenant_id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    };
-    w.commit(change).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    ee_app::mailwizz::record_push(&mut w, &template.tenant_id, &out).await?;
+    w.finish().await?;
     Ok(Json(out))
 }

@@ -4,10 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use ee_store::sources;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::audit::Change;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
@@ -88,30 +86,11 @@ pub async fn put_list(
     Path(list): Path<String>,
     ApiJson(body): ApiJson<ListEntries>,
 ) -> ApiResult<Json<ListEntries>> {
-    if !["disposable", "free", "role"].contains(&list.as_str()) {
-        return Err(ApiError::not_found("list"));
-    }
-    if body.values.len() > 10_000 {
-        return Err(ApiError::invalid_field("values", "at most 10 000 values"));
-    }
-    let values: Vec<String> = body
-        .values
-        .iter()
-        .map(|v| v.trim().to_lowercase())
-        .filter(|v| !v.is_empty())
-        .collect();
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
-    sources::set_list_entries(&mut w.tx, &tenant_id, &list, &values).await?;
-    let change = Change {
-        action: "validation_list.update",
-        resource_type: "validation_list",
-        resource_id: Some(&list),
-        tenant_id: Some(&tenant_id),
-        before: None,
-        after: Some(json!({"values": values})),
-    };
-    w.commit(change).await?;
+    let (tenant_id, values) =
+        ee_app::validation::set_list(&mut w, &list, body.tenant_id.as_deref(), &body.values)
+            .await?;
+    w.finish().await?;
     Ok(Json(ListEntries {
         values,
         tenant_id: Some(tenant_id),

@@ -1,0 +1,90 @@
+//! A tenant's delivery settings: mode (direct, relay, MailWizz), tracking defaults,
+//! frequency cap, return path, default sender. Checked when written, so a read never
+//! meets a value it cannot use.
+
+use ee_core::delivery::TenantDelivery;
+use ee_store::{relays, tenants};
+use serde_json::{Value, json};
+
+use crate::AppError;
+use crate::audit::Change;
+use crate::delivery::tenant_delivery;
+use crate::input::invalid;
+use crate::write::Write;
+
+/// Sets how `tenant` (id or slug) delivers; the relay or MailWizz instance it names must
+/// be its own.
+pub async fn set(
+    w: &mut Write,
+    tenant: &str,
+    body: TenantDelivery,
+) -> Result<TenantDelivery, AppError> {
+    let tenant_id = w.tenant(Some(tenant)).await?;
+    let mut tenant = tenants::get(&mut w.tx, &tenant_id).await?;
+    if body.mode == ee_core::delivery::Mode::Relay {
+        let key = body
+            .relay
+            .as_deref()
+            .ok_or_else(|| invalid("relay", "is required in relay mode"))?;
+        relays::find(&mut w.tx, &tenant_id, key)
+            .await
+            .map_err(|_| invalid("relay", format!("no relay `{key}` for this tenant")))?;
+    }
+    if body.mode == ee_core::delivery::Mode::Mailwizz {
+        let instance = ee_store::mailwizz::find(&mut w.tx, &tenant_id, body.mailwizz.as_deref())
+            .await
+            .map_err(|_| {
+                invalid(
+                    "mailwizz",
+                    match &body.mailwizz {
+                        Some(key) => format!("no MailWizz instance `{key}` for this tenant"),
+                        None => "the tenant has no primary MailWizz instance: name one".into(),
+                    },
+                )
+            })?;
+        if instance.default_list_uid.is_none() {
+            return Err(invalid(
+                "mailwizz",
+                format!(
+                    "MailWizz instance `{}` has no default list for the tenant's contacts",
+                    instance.name
+                ),
+            ));
+        }
+    }
+    for (field, value) in [
+        ("return_path", &body.return_path),
+        ("unsubscribe_mailto", &body.unsubscribe_mailto),
+        ("default_from_email", &body.default_from_email),
+        ("default_reply_to", &body.default_reply_to),
+    ] {
+        if let Some(v) = value
+            && ee_core::contacts::normalize(v, Default::default()).is_err()
+        {
+            return Err(invalid(field, "is not a valid address"));
+        }
+    }
+    if let Some(cap) = body.frequency_cap
+        && (cap.max == 0 || cap.hours == 0)
+    {
+        return Err(invalid("frequency_cap", "max and hours must be at least 1"));
+    }
+    let before = tenant_delivery(&tenant.settings);
+    let mut settings: Value = serde_json::from_str(&tenant.settings).unwrap_or(json!({}));
+    if !settings.is_object() {
+        settings = json!({});
+    }
+    settings["delivery"] = serde_json::to_value(&body).unwrap_or(Value::Null);
+    tenant.settings = settings.to_string();
+    tenants::update(&mut w.tx, &tenant).await?;
+    w.record(Change {
+        action: "tenant.delivery",
+        resource_type: "tenant",
+        resource_id: Some(&tenant.id),
+        tenant_id: Some(&tenant.id),
+        before: serde_json::to_value(&before).ok(),
+        after: serde_json::to_value(&body).ok(),
+    })
+    .await?;
+    Ok(body)
+}

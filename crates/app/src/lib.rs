@@ -6,6 +6,8 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod blacklists;
+pub mod campaign_dispatch;
+pub mod campaigns;
 pub mod contact_view;
 pub mod contacts;
 pub mod csv_import;

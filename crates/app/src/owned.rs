@@ -24,6 +24,7 @@ macro_rules! owned {
 }
 
 owned!(ee_store::api_keys::ApiKey, api_keys, "API key");
+owned!(ee_store::campaigns::Campaign, campaigns, "campaign");
 owned!(ee_store::contacts::Contact, contacts, "contact");
 owned!(ee_store::domains::Domain, domains, "domain");
 owned!(ee_store::ips::Ip, ips, "IP");

@@ -1,5 +1,6 @@
 //! The worker and the scheduler over the durable job queue, and the delivery engine.
 
+pub mod campaigns;
 pub mod delivery;
 mod handlers;
 pub mod scheduler;

@@ -45,10 +45,10 @@ pub const BULK_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        alerts, api_keys, audit, auth, blacklists, contacts, delivery, domains, imports, ingest,
-        ips, jobs, mailwizz, message_queue, messages, pools, powermta, relays, segments, sources,
-        suppressions, system, tags, templates, tenants, tracking, unsubscribe, users, validation,
-        warmup,
+        alerts, api_keys, audit, auth, blacklists, campaigns, contacts, delivery, domains, imports,
+        ingest, ips, jobs, mailwizz, message_queue, messages, pools, powermta, relays, segments,
+        sources, suppressions, system, tags, templates, tenants, tracking, unsubscribe, users,
+        validation, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -96,6 +96,21 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(domains::checks))
         .routes(routes!(blacklists::check))
         .routes(routes!(blacklists::history))
+        .routes(routes!(campaigns::list, campaigns::create))
+        .routes(routes!(
+            campaigns::get,
+            campaigns::update,
+            campaigns::delete
+        ))
+        .routes(routes!(campaigns::schedule))
+        .routes(routes!(campaigns::start))
+        .routes(routes!(campaigns::pause))
+        .routes(routes!(campaigns::resume))
+        .routes(routes!(campaigns::cancel))
+        .routes(routes!(campaigns::audience))
+        .routes(routes!(campaigns::recipients))
+        .routes(routes!(campaigns::retry_failed))
+        .routes(routes!(campaigns::stats))
         .routes(routes!(contacts::list))
         .routes(routes!(contacts::get, contacts::erase))
         .routes(routes!(contacts::events))

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod bulk;
+pub mod campaigns;
 pub mod contacts;
 mod db;
 pub mod domains;

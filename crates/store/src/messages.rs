@@ -164,8 +164,8 @@ pub async fn count_recent_to(
     Ok(n)
 }
 
-/// Claims up to `limit` due messages (queued or deferred and due) under a new lease
-/// token, after returning to the queue those whose lease ran out (their worker died).
+/// Claims up to `limit` due messages (queued or deferred and due, and not of a paused or
+/// cancelled campaign) under a new lease token, after returning to the queue those whose lease ran out (their worker died).
 pub async fn claim_due(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -190,6 +190,8 @@ pub async fn claim_due(
         "UPDATE messages SET state = 'sending', lease_token = $1, lease_until = $2, attempts = attempts + 1, \
          updated_at = $3 WHERE id IN (SELECT id FROM messages WHERE \
              state IN ('queued', 'deferred') AND next_attempt_at <= $3 \
+             AND (campaign_id IS NULL OR NOT EXISTS (SELECT 1 FROM campaigns c \
+                 WHERE c.id = messages.campaign_id AND c.status IN ('paused', 'auto_paused', 'cancelled'))) \
              ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
          RETURNING {COLUMNS}"
     );

@@ -225,6 +225,23 @@ impl TestApp {
             .expect("delivery")
     }
 
+    /// Runs the campaign dispatcher until a pass finds nothing to do; what it did in all.
+    pub async fn dispatch(&self) -> ee_app::campaign_dispatch::Pass {
+        let mut total = ee_app::campaign_dispatch::Pass::default();
+        for _ in 0..1000 {
+            let pass = ee_app::campaign_dispatch::run_once(&self.services)
+                .await
+                .expect("campaign dispatch");
+            if pass == Default::default() {
+                return total;
+            }
+            total.started += pass.started;
+            total.queued += pass.queued;
+            total.finished += pass.finished;
+        }
+        panic!("the dispatcher keeps finding work");
+    }
+
     /// Runs queued jobs that are due, as a worker would, until none is left; returns how many ran.
     pub async fn run_jobs(&self) -> usize {
         let worker = ee_jobs::Worker::new(

@@ -83,6 +83,11 @@ pub(super) async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> 
             engine.run(delivery_stop).await;
             Ok(())
         });
+        let (dispatch_services, dispatch_stop) = (services.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            ee_jobs::campaigns::run(dispatch_services, dispatch_stop).await;
+            Ok(())
+        });
         let registry = ee_jobs::standard_registry(services.clone());
         let mut worker_config =
             ee_jobs::WorkerConfig::new(format!("{}-{}", hostname(), std::process::id()));

@@ -3,6 +3,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod blacklists;
+pub mod campaigns;
 pub mod contacts;
 pub mod delivery;
 pub mod domains;

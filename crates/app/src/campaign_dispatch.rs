@@ -1,0 +1,265 @@
+//! The campaign dispatcher: scheduled campaigns start when their time comes, and sending
+//! campaigns hand their recipients to the message queue within their throttle, a batch at
+//! a time, the least recently served campaign first. Every node may run it: the status is
+//! read from the database before each batch (so pause and cancel hold within one batch),
+//! and a recipient's message has an idempotency key made of the campaign, the contact and
+//! the recipient's attempt, so a batch run twice (two nodes, a crash between the message
+//! and the ledger) still gives each recipient one message.
+
+use ee_core::auth::Actor;
+use ee_core::campaign::{CampaignAction, CampaignStatus, RecipientState, Throttle};
+use ee_core::delivery::MessageState;
+use ee_store::Scope;
+use ee_store::campaigns::{self as store, Campaign, Pending};
+use ee_store::templates;
+
+use crate::audit::{Caller, Origin};
+use crate::campaigns::{CampaignOut, CampaignSettings};
+use crate::messages::{SendRequest, queue};
+use crate::write::Write;
+use crate::{AppError, Services};
+
+/// The most recipients one campaign hands over per pass.
+pub const BATCH: i64 = 200;
+/// The most campaigns served per pass.
+const CAMPAIGNS_PER_PASS: i64 = 50;
+const HOUR_MS: i64 = 3_600_000;
+
+fn dispatcher() -> Caller {
+    Caller {
+        actor: Actor::system("campaign dispatcher"),
+        origin: Origin::default(),
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub started: usize,
+    pub queued: usize,
+    pub finished: usize,
+}
+
+/// One pass: due campaigns started, each sending campaign served once.
+pub async fn run_once(services: &Services) -> Result<Pass, AppError> {
+    let now = services.clock.now_ms();
+    let mut pass = Pass::default();
+    let mut conn = services.db.pool().acquire().await?;
+    let due = store::due(&mut conn, now, CAMPAIGNS_PER_PASS).await?;
+    let sending = store::sending(&mut conn, CAMPAIGNS_PER_PASS).await?;
+    drop(conn);
+    for campaign in due {
+        if start_due(services, &campaign.id, now).await? {
+            pass.started += 1;
+        }
+    }
+    for campaign in sending {
+        let (queued, finished) = serve(services, &campaign).await?;
+        pass.queued += queued;
+        pass.finished += usize::from(finished);
+    }
+    Ok(pass)
+}
+
+/// Starts a scheduled campaign whose time has come; one that can no longer send (its
+/// template or segment was deleted) pauses with the reason instead.
+async fn start_due(services: &Services, id: &str, now: i64) -> Result<bool, AppError> {
+    let mut w = Write::open(&services.db, dispatcher(), None, now).await?;
+    let campaign: Campaign = w.find(id).await?;
+    if campaign.status != CampaignStatus::Scheduled {
+        return Ok(false);
+    }
+    let started = crate::campaigns::act(&mut w, id, CampaignAction::Start, None).await;
+    match started {
+        Ok(_) => {
+            w.finish().await?;
+            Ok(true)
+        }
+        Err(AppError::Invalid(_) | AppError::Conflict(_) | AppError::NotFound(_)) => {
+            drop(w);
+            let reason = match started {
+                Err(e) => format!("could not start: {e}"),
+                Ok(_) => unreachable!(),
+            };
+            let mut w = Write::open(&services.db, dispatcher(), None, now).await?;
+            let before = CampaignOut::from(campaign.clone());
+            if store::set_status(
+                &mut w.tx,
+                id,
+                CampaignStatus::Scheduled,
+                CampaignStatus::AutoPaused,
+                Some(&reason),
+                now,
+            )
+            .await?
+            {
+                let after = CampaignOut::from(w.find::<Campaign>(id).await?);
+                w.changed("campaign.auto_pause", &before, &after).await?;
+            }
+            w.finish().await?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// How many recipients the campaign may hand over now.
+async fn allowance(services: &Services, campaign: &Campaign, now: i64) -> Result<i64, AppError> {
+    let settings: CampaignSettings = serde_json::from_str(&campaign.settings).unwrap_or_default();
+    let Some(throttle) = settings.throttle else {
+        return Ok(BATCH);
+    };
+    let mut conn = services.db.pool().acquire().await?;
+    let recent = store::queued_since(&mut conn, &campaign.id, now - HOUR_MS).await?;
+    Ok(Throttle::allowance(throttle, recent).min(BATCH))
+}
+
+/// Serves one sending campaign: a batch of its recipients handed over, or the campaign
+/// finished when none is left. Returns how many were queued and whether it finished.
+async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), AppError> {
+    let now = services.clock.now_ms();
+    let mut conn = services.db.pool().acquire().await?;
+    // The status as it is now: a pause or a cancel from any node stops the next batch.
+    let campaign = store::get(&mut conn, &listed.id, Scope::All).await?;
+    if !campaign.status.dispatching() {
+        return Ok((0, false));
+    }
+    let limit = allowance(services, &campaign, now).await?;
+    store::touch(&mut conn, &campaign.id, now).await?;
+    if limit == 0 {
+        return Ok((0, false));
+    }
+    let batch = store::pending(&mut conn, &campaign.id, limit).await?;
+    if batch.is_empty() {
+        drop(conn);
+        return Ok((0, finish(services, &campaign, now).await?));
+    }
+    // Each recipient gets the template of its category in their own language when the
+    // tenant has one (the fallback chain), else the campaign's template itself.
+    let template = match &campaign.template_id {
+        Some(id) => Some(templates::get(&mut conn, id, Scope::Tenant(&campaign.tenant_id)).await),
+        None => None,
+    };
+    drop(conn);
+    let (template_key, category) = match template {
+        Some(Ok(t)) => match t.category {
+            Some(category) => (None, Some(category)),
+            None => (Some(t.id), None),
+        },
+        // Deleted since it started: every recipient fails with the reason.
+        _ => (campaign.template_id.clone(), None),
+    };
+    let mut queued = 0;
+    for recipient in batch {
+        let request = SendRequest {
+            tenant_id: campaign.tenant_id.clone(),
+            kind: "campaign".into(),
+            campaign_id: Some(campaign.id.clone()),
+            to_email: recipient.email.clone(),
+            template: template_key.clone(),
+            category: category.clone(),
+            idempotency_key: Some(idempotency_key(&campaign, &recipient)),
+            ..Default::default()
+        };
+        let outcome = queue_with_fallback(services, request, campaign.template_id.as_deref()).await;
+        let mut conn = services.db.pool().acquire().await?;
+        let now = services.clock.now_ms();
+        match outcome {
+            Ok((message, _)) => {
+                let state = MessageState::parse(&message.state).unwrap_or(MessageState::Queued);
+                let ledger = if state == MessageState::Suppressed {
+                    RecipientState::Skipped
+                } else {
+                    RecipientState::Queued
+                };
+                store::settle(
+                    &mut conn,
+                    &campaign.id,
+                    &recipient.contact_id,
+                    ledger,
+                    Some(&message.id),
+                    message.state_reason.as_deref(),
+                    now,
+                )
+                .await?;
+                queued += usize::from(ledger == RecipientState::Queued);
+            }
+            Err(e) => {
+                store::settle(
+                    &mut conn,
+                    &campaign.id,
+                    &recipient.contact_id,
+                    RecipientState::Failed,
+                    None,
+                    Some(&e.to_string()),
+                    now,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok((queued, false))
+}
+
+/// Queues a recipient's message. When the tenant's fallback chain (the category in the
+/// recipient's language, their language's general template, the English general one)
+/// finds nothing, the category in English is tried, then the campaign's own template:
+/// a campaign reaches every recipient of its audience.
+async fn queue_with_fallback(
+    services: &Services,
+    request: SendRequest,
+    own_template: Option<&str>,
+) -> Result<(ee_store::messages::Message, bool), crate::delivery::QueueError> {
+    use crate::delivery::QueueError::NotFound;
+    if request.category.is_none() {
+        return queue(services, request).await;
+    }
+    let english = SendRequest {
+        language: Some(ee_core::template::DEFAULT_LANGUAGE.into()),
+        ..request.clone()
+    };
+    let own = SendRequest {
+        category: None,
+        template: own_template.map(str::to_owned),
+        ..request.clone()
+    };
+    match queue(services, request).await {
+        Err(NotFound("template")) => match queue(services, english).await {
+            Err(NotFound("template")) => queue(services, own).await,
+            other => other,
+        },
+        other => other,
+    }
+}
+
+/// A recipient's message key: one message per recipient and attempt.
+fn idempotency_key(campaign: &Campaign, recipient: &Pending) -> String {
+    format!(
+        "campaign:{}:{}:{}",
+        campaign.id, recipient.contact_id, recipient.attempt
+    )
+}
+
+/// Marks a campaign with no recipient left to hand over as sent.
+async fn finish(services: &Services, campaign: &Campaign, now: i64) -> Result<bool, AppError> {
+    let mut w = Write::open(&services.db, dispatcher(), None, now).await?;
+    if store::has_pending(&mut w.tx, &campaign.id).await? {
+        return Ok(false);
+    }
+    let before = CampaignOut::from(campaign.clone());
+    let moved = store::set_status(
+        &mut w.tx,
+        &campaign.id,
+        CampaignStatus::Sending,
+        CampaignStatus::Sent,
+        None,
+        now,
+    )
+    .await?;
+    if moved {
+        let after = CampaignOut::from(w.find::<Campaign>(&campaign.id).await?);
+        w.changed("campaign.finish", &before, &after).await?;
+    }
+    w.finish().await?;
+    Ok(moved)
+}

@@ -1,0 +1,571 @@
+//! Campaigns: created (seed 004's body as written), changed and deleted while draft, and
+//! moved through their life (schedule, start, pause, resume, cancel), each change audited
+//! in its transaction. Starting fixes the audience: the ledger gets one row per recipient.
+//! `campaign_dispatch` hands the recipients over.
+
+use ee_core::ValidationErrors;
+use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, Throttle};
+use ee_core::segment::Expr;
+use ee_core::timefmt::to_rfc3339;
+use ee_store::campaigns::{self as store, Campaign, NewCampaign};
+use ee_store::{AnyConnection, Scope, StoreError, segments, templates};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::AppError;
+use crate::input::invalid;
+use crate::write::{Deletable, Write};
+
+/// Who a campaign is sent to. Contacts that are not active (unsubscribed, bounced,
+/// complained), suppressed or erased are never in it, and each contact is in it once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Audience {
+    /// Saved segments (ids): a contact in any of them is in the audience.
+    pub segments: Vec<String>,
+    /// Tags (a contact with any of them, or a descendant, is in the audience).
+    pub tags: Vec<String>,
+    /// Every active contact of the tenant.
+    pub all: bool,
+}
+
+/// How a campaign sends, beyond its template.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampaignSettings {
+    pub throttle: Option<Throttle>,
+}
+
+/// A campaign as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignOut {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    /// regular, autoresponder or ab_test.
+    #[serde(rename = "type")]
+    pub kind: CampaignKind,
+    pub status: CampaignStatus,
+    /// Why it paused itself, or was paused.
+    pub status_reason: Option<String>,
+    pub template_id: Option<String>,
+    /// What starts an autoresponder (seed 004: `subscription`).
+    pub trigger: Option<String>,
+    pub audience: Audience,
+    pub throttle: Option<Throttle>,
+    pub send_at: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// How many recipients the audience held when sending started.
+    pub recipients: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Campaign> for CampaignOut {
+    fn from(c: Campaign) -> Self {
+        let settings: CampaignSettings = serde_json::from_str(&c.settings).unwrap_or_default();
+        Self {
+            audience: serde_json::from_str(&c.audience).unwrap_or_default(),
+            throttle: settings.throttle,
+            send_at: c.scheduled_at.map(to_rfc3339),
+            started_at: c.started_at.map(to_rfc3339),
+            finished_at: c.finished_at.map(to_rfc3339),
+            recipients: c.audience_count,
+            created_at: to_rfc3339(c.created_at),
+            updated_at: to_rfc3339(c.updated_at),
+            id: c.id,
+            tenant_id: c.tenant_id,
+            name: c.name,
+            kind: c.kind,
+            status: c.status,
+            status_reason: c.status_reason,
+            template_id: c.template_id,
+            trigger: c.trigger_event,
+        }
+    }
+}
+
+crate::write::audited!(CampaignOut, "campaign");
+
+impl Deletable for Campaign {
+    const DELETED: &'static str = "campaign.delete";
+    type Out = CampaignOut;
+
+    async fn delete(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
+        store::delete(conn, id).await
+    }
+}
+
+/// A text, or a number taken as its text (seed 004 writes `"template_id": 1`).
+fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            return Err(serde::de::Error::custom(
+                "template_id must be a template's id",
+            ));
+        }
+    })
+}
+
+/// A campaign as a client writes it. Every field may be left out of an update.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignIn {
+    pub name: Option<String>,
+    /// One of the tenant's templates (its id). Each recipient gets the template of the same
+    /// category in their language when there is one (the fallback chain), else this one.
+    #[serde(default, deserialize_with = "text_or_number")]
+    #[schema(value_type = Option<String>)]
+    pub template_id: Option<String>,
+    /// regular (default), autoresponder or ab_test.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// What starts an autoresponder: `subscription`, `tag:<tag>`, `segment:<id>` or
+    /// `event:<name>`.
+    pub trigger: Option<String>,
+    /// The tenant (id or slug); a tenant's own key may leave it out.
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
+    pub audience: Option<Audience>,
+    pub throttle: Option<Throttle>,
+    /// When to start (RFC 3339); `POST /schedule` without a body uses it.
+    pub send_at: Option<String>,
+}
+
+const TRIGGER_PREFIXES: [&str; 3] = ["tag:", "segment:", "event:"];
+
+fn check_trigger(trigger: &str, errors: &mut ValidationErrors) {
+    let known = trigger == "subscription"
+        || TRIGGER_PREFIXES.iter().any(|p| {
+            trigger
+                .strip_prefix(p)
+                .is_some_and(|rest| !rest.trim().is_empty())
+        });
+    if !known {
+        errors.add(
+            "trigger",
+            "must be subscription, tag:<tag>, segment:<segment id> or event:<name>",
+        );
+    }
+}
+
+/// Checks the audience against the tenant: its segments must be the tenant's, its tags
+/// valid. Returns it with the tags in their canonical form.
+async fn checked_audience(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    audience: Audience,
+    errors: &mut ValidationErrors,
+) -> Result<Audience, AppError> {
+    let mut tags = Vec::new();
+    for tag in &audience.tags {
+        match ee_core::tags::parse(tag) {
+            Ok(t) => tags.push(t.slug()),
+            Err(e) => errors.add("audience.tags", e.to_string()),
+        }
+    }
+    for id in &audience.segments {
+        match segments::get(conn, id, Scope::Tenant(tenant_id)).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound) => errors.add(
+                "audience.segments",
+                format!("`{id}` is not a segment of the tenant"),
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Audience {
+        segments: audience.segments,
+        tags,
+        all: audience.all,
+    })
+}
+
+async fn check_template(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+    errors: &mut ValidationErrors,
+) -> Result<(), AppError> {
+    match templates::get(conn, id, Scope::Tenant(tenant_id)).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound) => {
+            errors.add(
+                "template_id",
+                format!("`{id}` is not a template of the tenant"),
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn check_throttle(throttle: Option<Throttle>, errors: &mut ValidationErrors) {
+    if throttle.is_some_and(|t| t.per_hour == 0) {
+        errors.add("throttle.per_hour", "must be at least 1");
+    }
+}
+
+fn parse_send_at(text: Option<&str>, now: i64) -> Result<Option<i64>, AppError> {
+    let Some(text) = text else { return Ok(None) };
+    let at = ee_core::timefmt::parse_rfc3339(text).ok_or_else(|| {
+        invalid(
+            "send_at",
+            "must be an RFC 3339 date-time, e.g. 2026-12-31T08:00:00+01:00",
+        )
+    })?;
+    if at <= now {
+        return Err(invalid("send_at", "is in the past"));
+    }
+    Ok(Some(at))
+}
+
+/// Creates a draft campaign for `tenant_id`.
+pub async fn create(
+    w: &mut Write,
+    tenant_id: &str,
+    input: CampaignIn,
+) -> Result<CampaignOut, AppError> {
+    let mut errors = ValidationErrors::new();
+    let name = input.name.as_deref().map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        errors.add("name", "is required");
+    }
+    let kind = match input.kind.as_deref() {
+        None => CampaignKind::Regular,
+        Some(k) => CampaignKind::parse(k).unwrap_or_else(|| {
+            errors.add("type", format!("must be one of {}", CampaignKind::names()));
+            CampaignKind::Regular
+        }),
+    };
+    if let Some(trigger) = &input.trigger {
+        check_trigger(trigger, &mut errors);
+    } else if kind == CampaignKind::Autoresponder {
+        errors.add("trigger", "is required for an autoresponder");
+    }
+    match &input.template_id {
+        Some(id) => check_template(&mut w.tx, tenant_id, id, &mut errors).await?,
+        None => errors.add("template_id", "is required"),
+    }
+    let audience = checked_audience(
+        &mut w.tx,
+        tenant_id,
+        input.audience.unwrap_or_default(),
+        &mut errors,
+    )
+    .await?;
+    check_throttle(input.throttle, &mut errors);
+    let send_at = match parse_send_at(input.send_at.as_deref(), w.now) {
+        Ok(at) => at,
+        Err(AppError::Invalid(e)) => {
+            errors.0.extend(e.0);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    errors.into_result()?;
+    let settings = CampaignSettings {
+        throttle: input.throttle,
+    };
+    let audience = serde_json::to_string(&audience).unwrap_or_else(|_| "{}".into());
+    let settings = serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into());
+    let mut campaign = store::insert(
+        &mut w.tx,
+        NewCampaign {
+            tenant_id,
+            name,
+            kind,
+            template_id: input.template_id.as_deref(),
+            trigger_event: input.trigger.as_deref(),
+            audience: &audience,
+            settings: &settings,
+        },
+        w.now,
+    )
+    .await
+    .map_err(conflict)?;
+    if send_at.is_some() {
+        store::set_schedule(&mut w.tx, &campaign.id, send_at, w.now).await?;
+        campaign.scheduled_at = send_at;
+    }
+    let out = CampaignOut::from(campaign);
+    w.created("campaign.create", &out).await?;
+    Ok(out)
+}
+
+fn conflict(e: StoreError) -> AppError {
+    match e {
+        StoreError::Conflict(m) => AppError::Conflict(m),
+        other => other.into(),
+    }
+}
+
+/// Changes a draft campaign; a campaign that left the draft state is refused (409).
+pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<CampaignOut, AppError> {
+    let mut campaign: Campaign = w.find(id).await?;
+    if !campaign.status.editable() {
+        return Err(AppError::Conflict(format!(
+            "a {} campaign cannot be changed; only a draft can",
+            campaign.status.as_str()
+        )));
+    }
+    if input.tenant_id.is_some() {
+        return Err(invalid(
+            "tenant_id",
+            "a campaign cannot move to another tenant",
+        ));
+    }
+    if input
+        .kind
+        .as_deref()
+        .is_some_and(|k| k != campaign.kind.as_str())
+    {
+        return Err(invalid(
+            "type",
+            "cannot be changed; create another campaign",
+        ));
+    }
+    let before = CampaignOut::from(campaign.clone());
+    let mut errors = ValidationErrors::new();
+    let tenant_id = campaign.tenant_id.clone();
+    if let Some(name) = &input.name {
+        if name.trim().is_empty() {
+            errors.add("name", "must not be blank");
+        }
+        campaign.name = name.trim().to_owned();
+    }
+    if let Some(template) = &input.template_id {
+        check_template(&mut w.tx, &tenant_id, template, &mut errors).await?;
+        campaign.template_id = Some(template.clone());
+    }
+    if let Some(trigger) = &input.trigger {
+        check_trigger(trigger, &mut errors);
+        campaign.trigger_event = Some(trigger.clone());
+    }
+    if let Some(audience) = input.audience {
+        let audience = checked_audience(&mut w.tx, &tenant_id, audience, &mut errors).await?;
+        campaign.audience = serde_json::to_string(&audience).unwrap_or_else(|_| "{}".into());
+    }
+    if input.throttle.is_some() {
+        check_throttle(input.throttle, &mut errors);
+        let mut settings: CampaignSettings =
+            serde_json::from_str(&campaign.settings).unwrap_or_default();
+        settings.throttle = input.throttle;
+        campaign.settings = serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into());
+    }
+    if input.send_at.is_some() {
+        match parse_send_at(input.send_at.as_deref(), w.now) {
+            Ok(at) => campaign.scheduled_at = at,
+            Err(AppError::Invalid(e)) => errors.0.extend(e.0),
+            Err(e) => return Err(e),
+        }
+    }
+    errors.into_result()?;
+    store::update(&mut w.tx, &campaign, w.now)
+        .await
+        .map_err(conflict)?;
+    let after = CampaignOut::from(w.find::<Campaign>(id).await?);
+    w.changed("campaign.update", &before, &after).await?;
+    Ok(after)
+}
+
+/// Deletes a draft (or cancelled) campaign; one that sent is kept for its statistics.
+pub async fn delete(w: &mut Write, id: &str) -> Result<(), AppError> {
+    let campaign: Campaign = w.find(id).await?;
+    if !matches!(
+        campaign.status,
+        CampaignStatus::Draft | CampaignStatus::Cancelled
+    ) || campaign.started_at.is_some()
+    {
+        return Err(AppError::Conflict(format!(
+            "a {} campaign cannot be deleted; cancel it instead",
+            campaign.status.as_str()
+        )));
+    }
+    crate::write::delete::<Campaign>(w, id).await
+}
+
+/// The audience as one segment expression (`None`: every active contact).
+pub async fn audience_expr(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    audience: &Audience,
+    now: i64,
+) -> Result<Option<Expr>, AppError> {
+    if audience.all {
+        return Ok(None);
+    }
+    let mut any = Vec::new();
+    for id in &audience.segments {
+        let segment = segments::get(conn, id, Scope::Tenant(tenant_id))
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => invalid(
+                    "audience.segments",
+                    format!("segment `{id}` no longer exists"),
+                ),
+                other => other.into(),
+            })?;
+        let value: Value = serde_json::from_str(&segment.expression).unwrap_or(json!({}));
+        any.push(crate::segments::parse_expr(&value, now)?);
+    }
+    any.extend(audience.tags.iter().map(|t| Expr::Tag { tag: t.clone() }));
+    if any.is_empty() {
+        return Err(invalid(
+            "audience",
+            "is empty: name segments, tags, or all contacts (\"all\": true)",
+        ));
+    }
+    Ok(Some(Expr::Or { or: any }))
+}
+
+/// How many recipients the campaign's audience holds now (before sending starts), or the
+/// snapshot's count (after).
+pub async fn audience_count(
+    conn: &mut AnyConnection,
+    campaign: &Campaign,
+    now: i64,
+) -> Result<i64, AppError> {
+    if let Some(count) = campaign.audience_count {
+        return Ok(count);
+    }
+    let audience: Audience = serde_json::from_str(&campaign.audience).unwrap_or_default();
+    let expr = audience_expr(conn, &campaign.tenant_id, &audience, now).await?;
+    Ok(store::count_audience(conn, &campaign.tenant_id, expr.as_ref(), now).await?)
+}
+
+/// Applies an operator's action to a campaign the caller may see. Starting fixes the
+/// audience; cancelling cancels the recipients still waiting and the messages not sent.
+pub async fn act(
+    w: &mut Write,
+    id: &str,
+    action: CampaignAction,
+    send_at: Option<&str>,
+) -> Result<CampaignOut, AppError> {
+    let campaign: Campaign = w.find(id).await?;
+    let before = CampaignOut::from(campaign.clone());
+    let next = campaign.status.apply(action).map_err(AppError::Conflict)?;
+    match action {
+        CampaignAction::Schedule => {
+            let at = match parse_send_at(send_at, w.now)? {
+                Some(at) => Some(at),
+                None => campaign.scheduled_at.filter(|at| *at > w.now),
+            }
+            .ok_or_else(|| invalid("send_at", "is required to schedule a campaign"))?;
+            check_sendable(&mut w.tx, &campaign, w.now).await?;
+            store::set_schedule(&mut w.tx, id, Some(at), w.now).await?;
+        }
+        CampaignAction::Start => {
+            check_sendable(&mut w.tx, &campaign, w.now).await?;
+        }
+        _ => {}
+    }
+    move_to(w, &campaign, next, None).await?;
+    if action == CampaignAction::Start {
+        start_sending(w, &campaign).await?;
+    }
+    if action == CampaignAction::Cancel {
+        store::cancel_remaining(&mut w.tx, id, w.now).await?;
+    }
+    let after = CampaignOut::from(w.find::<Campaign>(id).await?);
+    w.changed(&format!("campaign.{}", action.name()), &before, &after)
+        .await?;
+    Ok(after)
+}
+
+/// What must hold before a campaign may send: a kind this version sends, a template still
+/// there, a non-empty audience definition.
+async fn check_sendable(
+    conn: &mut AnyConnection,
+    campaign: &Campaign,
+    now: i64,
+) -> Result<(), AppError> {
+    if campaign.kind != CampaignKind::Regular {
+        return Err(AppError::Conflict(format!(
+            "{} campaigns cannot be started yet: only regular campaigns send in this version",
+            campaign.kind.as_str()
+        )));
+    }
+    let mut errors = ValidationErrors::new();
+    match &campaign.template_id {
+        Some(t) => check_template(conn, &campaign.tenant_id, t, &mut errors).await?,
+        None => errors.add("template_id", "is required to send"),
+    }
+    errors.into_result()?;
+    let audience: Audience = serde_json::from_str(&campaign.audience).unwrap_or_default();
+    audience_expr(conn, &campaign.tenant_id, &audience, now).await?;
+    Ok(())
+}
+
+/// Moves the campaign to `next`; a campaign another node moved first is a conflict.
+async fn move_to(
+    w: &mut Write,
+    campaign: &Campaign,
+    next: CampaignStatus,
+    reason: Option<&str>,
+) -> Result<(), AppError> {
+    if !store::set_status(
+        &mut w.tx,
+        &campaign.id,
+        campaign.status,
+        next,
+        reason,
+        w.now,
+    )
+    .await?
+    {
+        return Err(AppError::Conflict(
+            "the campaign changed meanwhile; read it again".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Fixes the audience of a campaign that starts sending: its ledger, in one statement.
+pub async fn start_sending(w: &mut Write, campaign: &Campaign) -> Result<i64, AppError> {
+    let audience: Audience = serde_json::from_str(&campaign.audience).unwrap_or_default();
+    let expr = audience_expr(&mut w.tx, &campaign.tenant_id, &audience, w.now).await?;
+    Ok(store::snapshot_audience(&mut w.tx, campaign, expr.as_ref(), w.now).await?)
+}
+
+/// Makes a campaign's failed recipients pending again; how many. A campaign that sent
+/// goes back to sending.
+pub async fn retry_failed(w: &mut Write, id: &str) -> Result<u64, AppError> {
+    let campaign: Campaign = w.find(id).await?;
+    if !matches!(
+        campaign.status,
+        CampaignStatus::Sending | CampaignStatus::Sent | CampaignStatus::Paused
+    ) {
+        return Err(AppError::Conflict(format!(
+            "a {} campaign has no recipients to retry",
+            campaign.status.as_str()
+        )));
+    }
+    let retried = store::retry_failed(&mut w.tx, id, w.now).await?;
+    if retried > 0 && campaign.status == CampaignStatus::Sent {
+        store::set_status(
+            &mut w.tx,
+            id,
+            CampaignStatus::Sent,
+            CampaignStatus::Sending,
+            None,
+            w.now,
+        )
+        .await?;
+    }
+    w.record(crate::audit::Change {
+        action: "campaign.retry_failed",
+        resource_type: "campaign",
+        resource_id: Some(id),
+        tenant_id: Some(&campaign.tenant_id),
+        before: None,
+        after: Some(json!({"retried": retried})),
+    })
+    .await?;
+    Ok(retried)
+}

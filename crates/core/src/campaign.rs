@@ -1,0 +1,342 @@
+//! Campaign rules: the kinds, the lifecycle and which moves it allows, a recipient's
+//! state in the ledger, the throttle, and the thresholds that pause a campaign by itself.
+
+use serde::{Deserialize, Serialize};
+
+/// What a campaign is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignKind {
+    /// One send to an audience, now or at a set time.
+    Regular,
+    /// A sequence of steps each contact runs through after a trigger.
+    Autoresponder,
+    /// Variants tried on a share of the audience; the winner goes to the rest.
+    AbTest,
+}
+
+/// Where a campaign is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    Draft,
+    Scheduled,
+    Sending,
+    Paused,
+    /// Paused by a safety rule (bounce or complaint rate); `status_reason` says which.
+    AutoPaused,
+    Sent,
+    Cancelled,
+}
+
+/// Something an operator (or the dispatcher) asks a campaign to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignAction {
+    Schedule,
+    Start,
+    Pause,
+    Resume,
+    Cancel,
+    /// The dispatcher found no recipient left to hand over.
+    Finish,
+    /// A safety rule stops it.
+    AutoPause,
+}
+
+macro_rules! names {
+    ($ty:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$(<$ty>::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(<$ty>::$variant => $name),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+
+            /// The accepted names, for an error message.
+            pub fn names() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<Self, String> {
+                Self::parse(&s).ok_or_else(|| format!("unknown {}: {s}", stringify!($ty)))
+            }
+        }
+    };
+}
+
+names!(CampaignKind {
+    Regular => "regular",
+    Autoresponder => "autoresponder",
+    AbTest => "ab_test",
+});
+
+names!(CampaignStatus {
+    Draft => "draft",
+    Scheduled => "scheduled",
+    Sending => "sending",
+    Paused => "paused",
+    AutoPaused => "auto_paused",
+    Sent => "sent",
+    Cancelled => "cancelled",
+});
+
+names!(RecipientState {
+    Pending => "pending",
+    Queued => "queued",
+    Sent => "sent",
+    Deferred => "deferred",
+    Bounced => "bounced",
+    Failed => "failed",
+    Skipped => "skipped",
+    Cancelled => "cancelled",
+});
+
+impl CampaignStatus {
+    /// Whether the campaign's content and audience may still change.
+    pub fn editable(self) -> bool {
+        matches!(self, Self::Draft)
+    }
+
+    /// Whether the dispatcher hands its recipients over.
+    pub fn dispatching(self) -> bool {
+        matches!(self, Self::Sending)
+    }
+
+    /// Whether nothing more will happen to it.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Sent | Self::Cancelled)
+    }
+
+    /// The status `action` leads to from this one, or why it may not.
+    pub fn apply(self, action: CampaignAction) -> Result<Self, String> {
+        use CampaignAction as A;
+        use CampaignStatus as S;
+        let next = match (self, action) {
+            (S::Draft, A::Schedule) => S::Scheduled,
+            (S::Draft | S::Scheduled, A::Start) => S::Sending,
+            (S::Sending, A::Pause) => S::Paused,
+            (S::Paused | S::AutoPaused, A::Resume) => S::Sending,
+            (S::Draft | S::Scheduled | S::Sending | S::Paused | S::AutoPaused, A::Cancel) => {
+                S::Cancelled
+            }
+            (S::Sending, A::Finish) => S::Sent,
+            (S::Sending, A::AutoPause) => S::AutoPaused,
+            (from, action) => {
+                return Err(format!(
+                    "a {} campaign cannot {}",
+                    from.as_str(),
+                    action.verb()
+                ));
+            }
+        };
+        Ok(next)
+    }
+}
+
+impl CampaignAction {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Schedule => "be scheduled",
+            Self::Start => "start",
+            Self::Pause => "be paused",
+            Self::Resume => "resume",
+            Self::Cancel => "be cancelled",
+            Self::Finish => "finish",
+            Self::AutoPause => "pause itself",
+        }
+    }
+
+    /// The audit action's suffix ("campaign.start").
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Start => "start",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Cancel => "cancel",
+            Self::Finish => "finish",
+            Self::AutoPause => "auto_pause",
+        }
+    }
+}
+
+/// One recipient's place in a campaign's ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientState {
+    /// In the audience, not handed over yet.
+    Pending,
+    /// Its message is in the queue.
+    Queued,
+    Sent,
+    /// Its message waits for another attempt.
+    Deferred,
+    Bounced,
+    /// Its message failed, or could not be made (the reason is kept).
+    Failed,
+    /// Left out when its turn came (suppressed since, over the frequency cap).
+    Skipped,
+    /// The campaign was cancelled before its turn.
+    Cancelled,
+}
+
+impl RecipientState {
+    /// The ledger state that follows a message's state.
+    pub fn of_message(state: crate::delivery::MessageState) -> Self {
+        use crate::delivery::MessageState as M;
+        match state {
+            M::Queued | M::Sending => Self::Queued,
+            M::Sent => Self::Sent,
+            M::Deferred => Self::Deferred,
+            M::Bounced => Self::Bounced,
+            M::Failed | M::Expired => Self::Failed,
+            M::Suppressed => Self::Skipped,
+        }
+    }
+}
+
+/// How fast a campaign hands its messages over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Throttle {
+    /// At most this many messages handed over in any hour (at least 1).
+    pub per_hour: u32,
+}
+
+impl Throttle {
+    /// How many more may go now, given how many went in the last hour.
+    pub fn allowance(self, sent_last_hour: i64) -> i64 {
+        (i64::from(self.per_hour) - sent_last_hour).max(0)
+    }
+}
+
+/// When a campaign pauses itself: its bounce or complaint rate over a minimum number of
+/// finished messages (seed 003 §F: 5 % bounces). Per tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PauseThresholds {
+    /// Bounced ÷ finished, as a fraction (0.05 = 5 %).
+    pub bounce_rate: f64,
+    /// Complaints ÷ finished, as a fraction (0.001 = 0.1 %).
+    pub complaint_rate: f64,
+    /// No rate is judged below this many finished messages.
+    pub min_sample: u32,
+}
+
+impl Default for PauseThresholds {
+    fn default() -> Self {
+        Self {
+            bounce_rate: 0.05,
+            complaint_rate: 0.001,
+            min_sample: 100,
+        }
+    }
+}
+
+impl PauseThresholds {
+    /// Why a campaign with these counts must pause, if it must.
+    pub fn breached(&self, finished: i64, bounced: i64, complained: i64) -> Option<String> {
+        if finished < i64::from(self.min_sample) || finished == 0 {
+            return None;
+        }
+        let rate = |n: i64| n as f64 / finished as f64;
+        if rate(bounced) > self.bounce_rate {
+            return Some(format!(
+                "bounce rate {:.1} % over {:.1} % ({bounced} of {finished})",
+                rate(bounced) * 100.0,
+                self.bounce_rate * 100.0
+            ));
+        }
+        if rate(complained) > self.complaint_rate {
+            return Some(format!(
+                "complaint rate {:.2} % over {:.2} % ({complained} of {finished})",
+                rate(complained) * 100.0,
+                self.complaint_rate * 100.0
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CampaignAction as A;
+    use CampaignStatus as S;
+
+    #[test]
+    fn the_lifecycle_allows_only_its_moves() {
+        assert_eq!(S::Draft.apply(A::Schedule), Ok(S::Scheduled));
+        assert_eq!(S::Scheduled.apply(A::Start), Ok(S::Sending));
+        assert_eq!(S::Sending.apply(A::Pause), Ok(S::Paused));
+        assert_eq!(S::Paused.apply(A::Resume), Ok(S::Sending));
+        assert_eq!(S::AutoPaused.apply(A::Resume), Ok(S::Sending));
+        assert_eq!(S::Sending.apply(A::Finish), Ok(S::Sent));
+        assert_eq!(S::Paused.apply(A::Cancel), Ok(S::Cancelled));
+        let refused = S::Sent.apply(A::Resume).unwrap_err();
+        assert_eq!(refused, "a sent campaign cannot resume");
+        assert!(S::Cancelled.apply(A::Start).is_err());
+        assert!(S::Draft.apply(A::Pause).is_err());
+        assert!(S::Paused.apply(A::Finish).is_err());
+        assert!(S::Scheduled.apply(A::Schedule).is_err());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in S::ALL {
+            assert_eq!(S::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(CampaignKind::parse("ab_test"), Some(CampaignKind::AbTest));
+        assert_eq!(CampaignKind::parse("newsletter"), None);
+        assert_eq!(CampaignKind::names(), "regular, autoresponder, ab_test");
+    }
+
+    #[test]
+    fn the_throttle_counts_the_last_hour() {
+        let t = Throttle { per_hour: 100 };
+        assert_eq!(t.allowance(0), 100);
+        assert_eq!(t.allowance(99), 1);
+        assert_eq!(t.allowance(150), 0);
+    }
+
+    #[test]
+    fn rates_are_judged_over_the_minimum_sample_only() {
+        let t = PauseThresholds::default();
+        assert_eq!(t.breached(99, 50, 0), None);
+        assert_eq!(t.breached(200, 10, 0), None);
+        let bounce = t.breached(200, 11, 0).unwrap();
+        assert!(bounce.starts_with("bounce rate 5.5 %"), "{bounce}");
+        let complaint = t.breached(1000, 0, 2).unwrap();
+        assert!(
+            complaint.starts_with("complaint rate 0.20 %"),
+            "{complaint}"
+        );
+    }
+
+    #[test]
+    fn a_recipient_follows_its_message() {
+        use crate::delivery::MessageState as M;
+        assert_eq!(
+            RecipientState::of_message(M::Sending),
+            RecipientState::Queued
+        );
+        assert_eq!(
+            RecipientState::of_message(M::Expired),
+            RecipientState::Failed
+        );
+        assert_eq!(
+            RecipientState::of_message(M::Suppressed),
+            RecipientState::Skipped
+        );
+    }
+}

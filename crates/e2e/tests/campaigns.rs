@@ -1,0 +1,600 @@
+//! Campaigns end to end: seed 004's body, the audience fixed at start (segment minus
+//! suppressed and inactive contacts, each once), per-contact language, delivery through a
+//! relay on loopback, pause and resume without a second message or a skipped recipient,
+//! cancel, a schedule on the settable clock, the throttle, the ledger and its retry, and
+//! the 404s and 422s.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::{TestApp, error_code};
+use ee_mail::testing::TestSmtpServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// A tenant `brand` that signs for brand.test and relays to `smtp`, with a French and an
+/// English template of one category; returns its key and the French template's id.
+async fn brand(app: &TestApp, smtp: &TestSmtpServer) -> (String, String) {
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "marketing").await;
+    app.signing_domain(&key).await;
+    app.relay_mode(&key, "brand", smtp.addr.port()).await;
+    let mut fr = String::new();
+    for (language, subject) in [
+        ("fr", "Bonjour [FNAME|ami]"),
+        ("en", "Hello [FNAME|friend]"),
+    ] {
+        let t = app
+            .post(
+                "/api/v2/templates",
+                &key,
+                json!({"name": format!("news_{language}"), "subject": subject,
+                       "html": "<p>[FNAME|-]</p><a href=\"[UNSUBSCRIBE_URL]\">stop</a>",
+                       "language": language, "category": "news", "from_email": "hello@brand.test"}),
+            )
+            .await;
+        assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+        if language == "fr" {
+            fr = t.body["id"].as_str().unwrap().to_owned();
+        }
+    }
+    (key, fr)
+}
+
+/// Ingests contacts: (address, language, tags).
+async fn contacts(app: &TestApp, key: &str, people: &[(String, &str, Vec<&str>)]) {
+    for chunk in people.chunks(1000) {
+        let batch: Vec<Value> = chunk
+            .iter()
+            .map(|(email, language, tags)| {
+                json!({"email": email, "firstName": email.split('@').next().unwrap(),
+                       "language": language, "tags": tags})
+            })
+            .collect();
+        let r = app
+            .post(
+                "/api/v2/contacts/ingest",
+                key,
+                json!({"source": "api", "contacts": batch}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+}
+
+async fn action(app: &TestApp, key: &str, id: &str, what: &str) -> Value {
+    let r = app
+        .post(&format!("/api/v2/campaigns/{id}/{what}"), key, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.body);
+    r.body
+}
+
+/// Every recipient address the SMTP peer received, with how many messages each got.
+fn received_by(smtp: &TestSmtpServer) -> BTreeMap<String, usize> {
+    let mut by = BTreeMap::new();
+    for r in smtp.received() {
+        *by.entry(r.rcpt_to.clone()).or_default() += 1;
+    }
+    by
+}
+
+fn header<'a>(data: &'a str, name: &str) -> Option<&'a str> {
+    data.lines()
+        .find(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l.as_bytes()[name.len()] == b':'
+        })
+        .map(|l| l[name.len() + 1..].trim())
+}
+
+#[tokio::test]
+async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, template) = brand(&app, &smtp).await;
+    let people = vec![
+        ("marie@example.test".to_owned(), "fr", vec!["TYPE:CLIENT"]),
+        ("john@example.test".to_owned(), "en", vec!["TYPE:CLIENT"]),
+        ("hans@example.test".to_owned(), "de", vec!["TYPE:CLIENT"]),
+        ("stop@example.test".to_owned(), "fr", vec!["TYPE:CLIENT"]),
+        ("other@example.test".to_owned(), "fr", vec!["TYPE:PROSPECT"]),
+    ];
+    contacts(&app, &key, &people).await;
+    let suppressed = app
+        .post(
+            "/api/v2/suppressions",
+            &key,
+            json!({"email": "stop@example.test", "reason": "unsubscribed"}),
+        )
+        .await;
+    assert_eq!(
+        suppressed.status,
+        StatusCode::CREATED,
+        "{}",
+        suppressed.body
+    );
+    let segment = app
+        .post(
+            "/api/v2/segments",
+            &key,
+            json!({"name": "clients", "expression": {"tag": "TYPE:CLIENT"}}),
+        )
+        .await;
+    assert_eq!(segment.status, StatusCode::CREATED, "{}", segment.body);
+
+    // Seed 004's body as written (our template's id), plus an audience.
+    let created = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "news_v2", "template_id": template, "type": "regular",
+                   "tenant": "brand", "audience": {"segments": [segment.body["id"]]}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["status"], "draft");
+    let id = created.body["id"].as_str().unwrap().to_owned();
+
+    // The count before sending: the segment minus the suppressed address.
+    let count = app
+        .get(&format!("/api/v2/campaigns/{id}/audience"), &key)
+        .await;
+    assert_eq!(count.body, json!({"count": 3, "fixed": false}));
+
+    let started = action(&app, &key, &id, "start").await;
+    assert_eq!(started["status"], "sending");
+    assert_eq!(started["recipients"], 3);
+    // A contact added now is not in the fixed audience.
+    contacts(
+        &app,
+        &key,
+        &[("late@example.test".to_owned(), "fr", vec!["TYPE:CLIENT"])],
+    )
+    .await;
+
+    let pass = app.dispatch().await;
+    let ledger = app
+        .get(&format!("/api/v2/campaigns/{id}/recipients"), &key)
+        .await;
+    assert_eq!((pass.queued, pass.finished), (3, 1), "{}", ledger.body);
+    app.deliver().await;
+    let got = received_by(&smtp);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        [
+            "hans@example.test",
+            "john@example.test",
+            "marie@example.test"
+        ]
+    );
+    assert!(got.values().all(|n| *n == 1), "{got:?}");
+    for r in smtp.received() {
+        let data = String::from_utf8_lossy(&r.data).into_owned();
+        assert_eq!(header(&data, "X-Campaign-ID"), Some(id.as_str()));
+        let subject = header(&data, "Subject").unwrap();
+        let expected = match r.rcpt_to.as_str() {
+            "marie@example.test" => "Bonjour marie",
+            "john@example.test" => "Hello john",
+            // No German template and no general one: the category in English.
+            _ => "Hello hans",
+        };
+        assert_eq!(subject, expected, "{}", r.rcpt_to);
+    }
+
+    let done = app.get(&format!("/api/v2/campaigns/{id}"), &key).await;
+    assert_eq!(done.body["status"], "sent", "{}", done.body);
+    let sent = app
+        .get(
+            &format!("/api/v2/campaigns/{id}/recipients?state=sent"),
+            &key,
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let items = sent.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert!(
+        items
+            .iter()
+            .all(|r| r["message_id"].is_string() && r["last_code"] == 250)
+    );
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    assert_eq!(stats.body["recipients"], 3);
+    assert_eq!(stats.body["by_state"], json!({"sent": 3}));
+
+    // A sent campaign can no longer be changed or deleted.
+    let change = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v2/campaigns/{id}"),
+            Some(&key),
+            Some(json!({"name": "again"})),
+        )
+        .await;
+    assert_eq!(change.status, StatusCode::CONFLICT, "{}", change.body);
+    let gone = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v2/campaigns/{id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::CONFLICT, "{}", gone.body);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn pause_and_resume_give_every_recipient_exactly_one_message() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, template) = brand(&app, &smtp).await;
+    let people: Vec<_> = (0..450)
+        .map(|i| (format!("p{i:03}@example.test"), "fr", vec!["QUALITY:HIGH"]))
+        .collect();
+    contacts(&app, &key, &people).await;
+    let created = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "big", "template_id": template, "audience": {"tags": ["QUALITY:HIGH"]}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    action(&app, &key, &id, "start").await;
+
+    // One pass hands one batch over; then the campaign pauses.
+    let first = ee_app::campaign_dispatch::run_once(&app.services)
+        .await
+        .unwrap();
+    assert_eq!(first.queued, ee_app::campaign_dispatch::BATCH as usize);
+    let paused = action(&app, &key, &id, "pause").await;
+    assert_eq!(paused["status"], "paused");
+    // Paused: its queued messages wait, and nothing more is handed over.
+    assert_eq!(app.deliver().await, 0);
+    assert_eq!(app.dispatch().await, Default::default());
+    assert!(smtp.received().is_empty());
+    let waiting = app
+        .get(
+            &format!("/api/v2/campaigns/{id}/recipients?state=pending&limit=500"),
+            &key,
+        )
+        .await;
+    assert_eq!(waiting.body["items"].as_array().unwrap().len(), 250);
+
+    // Pausing twice is refused; resuming goes on where it stopped.
+    let again = app
+        .post(&format!("/api/v2/campaigns/{id}/pause"), &key, json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    action(&app, &key, &id, "resume").await;
+    app.dispatch().await;
+    app.deliver().await;
+    let got = received_by(&smtp);
+    assert_eq!(got.len(), 450, "every recipient");
+    assert!(got.values().all(|n| *n == 1), "one message each");
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    assert_eq!(
+        stats.body["by_state"],
+        json!({"sent": 450}),
+        "{}",
+        stats.body
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn cancel_stops_the_recipients_waiting_and_the_messages_not_sent() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, template) = brand(&app, &smtp).await;
+    let people: Vec<_> = (0..250)
+        .map(|i| (format!("c{i:03}@example.test"), "en", vec![]))
+        .collect();
+    contacts(&app, &key, &people).await;
+    let created = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "oops", "template_id": template, "audience": {"all": true}}),
+        )
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    action(&app, &key, &id, "start").await;
+    ee_app::campaign_dispatch::run_once(&app.services)
+        .await
+        .unwrap();
+    let cancelled = action(&app, &key, &id, "cancel").await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(app.dispatch().await, Default::default());
+    assert_eq!(app.deliver().await, 0);
+    assert!(smtp.received().is_empty());
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    assert_eq!(
+        stats.body["by_state"],
+        json!({"cancelled": 50, "failed": 200}),
+        "{}",
+        stats.body
+    );
+    let failed = app
+        .get(
+            &format!("/api/v2/campaigns/{id}/recipients?state=failed&limit=1"),
+            &key,
+        )
+        .await;
+    assert!(
+        failed.body["items"][0]["message_id"].is_string(),
+        "{}",
+        failed.body
+    );
+    let resume = app
+        .post(&format!("/api/v2/campaigns/{id}/resume"), &key, json!({}))
+        .await;
+    assert_eq!(resume.status, StatusCode::CONFLICT, "{}", resume.body);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_campaign_starts_on_time_and_the_throttle_holds() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, template) = brand(&app, &smtp).await;
+    let people: Vec<_> = (0..25)
+        .map(|i| (format!("t{i:02}@example.test"), "fr", vec![]))
+        .collect();
+    contacts(&app, &key, &people).await;
+    let at = ee_core::timefmt::to_rfc3339(app.clock.now_ms() + HOUR_MS);
+    let created = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "later", "template_id": template, "audience": {"all": true},
+                   "throttle": {"per_hour": 10}, "send_at": at}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let scheduled = action(&app, &key, &id, "schedule").await;
+    assert_eq!(scheduled["status"], "scheduled");
+    assert_eq!(scheduled["send_at"], at.as_str());
+
+    // Not before its time.
+    assert_eq!(app.dispatch().await, Default::default());
+    app.clock.advance_ms(HOUR_MS - 1000);
+    assert_eq!(app.dispatch().await, Default::default());
+    app.clock.advance_ms(1000);
+    let pass = app.dispatch().await;
+    assert_eq!((pass.started, pass.queued), (1, 10), "10 an hour");
+    // Within the hour, nothing more.
+    app.clock.advance_ms(HOUR_MS - 1);
+    assert_eq!(app.dispatch().await.queued, 0);
+    app.clock.advance_ms(1);
+    assert_eq!(app.dispatch().await.queued, 10);
+    app.clock.advance_ms(HOUR_MS);
+    let last = app.dispatch().await;
+    assert_eq!((last.queued, last.finished), (5, 1));
+    app.deliver().await;
+    assert_eq!(received_by(&smtp).len(), 25);
+    let run = app.get(&format!("/api/v2/campaigns/{id}"), &key).await;
+    assert_eq!(run.body["status"], "sent");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_named_and_other_tenants_campaigns_are_not_found() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "k").await;
+    let other = app.tenant("other").await;
+    let (_, their_key) = app.api_key(&other, "k").await;
+    let theirs = app
+        .post(
+            "/api/v2/templates",
+            &their_key,
+            json!({"name": "t", "subject": "s", "html": "<p>x</p>", "language": "fr"}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    let ours = app
+        .post(
+            "/api/v2/templates",
+            &key,
+            json!({"name": "welcome_v2_fr", "subject": "Bienvenue", "html": "<p>x</p>", "language": "fr"}),
+        )
+        .await;
+    let template = ours.body["id"].as_str().unwrap();
+
+    // Seed 004's body as written, the autoresponder with its trigger.
+    let seed = app
+        .client
+        .post(format!("{}/api/v2/campaigns", app.base))
+        .header("X-API-KEY", &key)
+        .body(
+            json!({"name": "nurture_v2_fr", "template_id": template, "type": "autoresponder",
+                   "trigger": "subscription", "tenant": "brand"})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seed.status(), StatusCode::CREATED);
+    let seed: Value = seed.json().await.unwrap();
+    assert_eq!(
+        (seed["type"].as_str(), seed["trigger"].as_str()),
+        (Some("autoresponder"), Some("subscription"))
+    );
+    // The seed's literal `"template_id": 1` names no template of ours: a 422, not a type error.
+    let numeric = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "n", "template_id": 1, "type": "autoresponder", "trigger": "subscription"}),
+        )
+        .await;
+    assert_eq!(error_code(&numeric), "validation_failed");
+    assert_eq!(numeric.body["error"]["field"], "template_id");
+
+    let past = ee_core::timefmt::to_rfc3339(app.clock.now_ms() - 1000);
+    for (body, field) in [
+        (
+            json!({"name": "a", "template_id": template, "audience": {"segments": ["nope"]}}),
+            "audience.segments",
+        ),
+        (
+            json!({"name": "a", "template_id": theirs.body["id"], "audience": {"all": true}}),
+            "template_id",
+        ),
+        (
+            json!({"name": "a", "template_id": template, "send_at": past}),
+            "send_at",
+        ),
+        (
+            json!({"name": "a", "template_id": template, "throttle": {"per_hour": 0}}),
+            "throttle.per_hour",
+        ),
+        (
+            json!({"name": "a", "template_id": template, "type": "newsletter"}),
+            "type",
+        ),
+        (json!({"name": " ", "template_id": template}), "name"),
+        (
+            json!({"name": "a", "template_id": template, "type": "autoresponder"}),
+            "trigger",
+        ),
+        (
+            json!({"name": "a", "template_id": template, "audience": {"tags": ["9:x"]}}),
+            "audience.tags",
+        ),
+    ] {
+        let r = app.post("/api/v2/campaigns", &key, body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.body
+        );
+        let fields: Vec<&str> =
+            std::iter::once(r.body["error"]["field"].as_str().unwrap_or_default())
+                .chain(
+                    r.body["error"]["details"]["errors"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|f| f["field"].as_str()),
+                )
+                .collect();
+        assert!(fields.contains(&field), "{body}: {}", r.body);
+    }
+
+    // A draft with an empty audience cannot start.
+    let draft = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "empty", "template_id": template}),
+        )
+        .await;
+    let id = draft.body["id"].as_str().unwrap().to_owned();
+    let start = app
+        .post(&format!("/api/v2/campaigns/{id}/start"), &key, json!({}))
+        .await;
+    assert_eq!(
+        start.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        start.body
+    );
+    assert_eq!(start.body["error"]["field"], "audience");
+    let schedule = app
+        .post(&format!("/api/v2/campaigns/{id}/schedule"), &key, json!({}))
+        .await;
+    assert_eq!(
+        schedule.body["error"]["field"], "send_at",
+        "{}",
+        schedule.body
+    );
+
+    // Another tenant sees none of it.
+    for (method, path) in [
+        (Method::GET, format!("/api/v2/campaigns/{id}")),
+        (Method::PATCH, format!("/api/v2/campaigns/{id}")),
+        (Method::DELETE, format!("/api/v2/campaigns/{id}")),
+        (Method::POST, format!("/api/v2/campaigns/{id}/start")),
+        (Method::GET, format!("/api/v2/campaigns/{id}/recipients")),
+        (Method::GET, format!("/api/v2/campaigns/{id}/stats")),
+        (Method::GET, format!("/api/v2/campaigns/{id}/audience")),
+    ] {
+        let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+        let r = app
+            .call(method.clone(), &path, Some(&their_key), body)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    let listed = app.get("/api/v2/campaigns", &their_key).await;
+    assert_eq!(listed.body["items"], json!([]));
+    let mine = app.get("/api/v2/campaigns?status=draft", &key).await;
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 2);
+    let bad = app.get("/api/v2/campaigns?status=running", &key).await;
+    assert_eq!(bad.body["error"]["field"], "status");
+
+    // A draft is changed and deleted.
+    let renamed = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v2/campaigns/{id}"),
+            Some(&key),
+            Some(json!({"name": "renamed", "audience": {"all": true}})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["audience"]["all"], true);
+    let deleted = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v2/campaigns/{id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let audit = app
+        .get("/api/v1/audit/logs?resource_type=campaign", &app.admin)
+        .await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"campaign.create") && actions.contains(&"campaign.delete"),
+        "{actions:?}"
+    );
+    app.finish().await;
+}

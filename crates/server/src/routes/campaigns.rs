@@ -1,0 +1,397 @@
+//! `/api/v2/campaigns`: campaigns created (seed 004's body as written), listed, changed and
+//! deleted while draft, moved through their life, their audience counted and their
+//! recipient ledger read.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ee_app::campaigns::{self as app, CampaignIn, CampaignOut};
+use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, RecipientState};
+use ee_core::timefmt::to_rfc3339;
+use ee_store::campaigns::{self as store, Campaign, CampaignFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{List, limit_param, parse_cursor, visible};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::state::AppState;
+use crate::write::{Begin, Write};
+
+/// Creates a draft campaign.
+#[utoipa::path(post, path = "/api/v2/campaigns", tag = "campaigns", request_body = CampaignIn,
+    responses((status = 201, body = CampaignOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<CampaignIn>,
+) -> ApiResult<(StatusCode, Json<CampaignOut>)> {
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
+    let out = app::create(&mut w, &tenant_id, body).await?;
+    w.finish().await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CampaignQuery {
+    /// draft, scheduled, sending, paused, auto_paused, sent or cancelled.
+    pub status: Option<String>,
+    /// regular, autoresponder or ab_test.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+    /// An admin names the tenant (slug or id); all tenants when absent.
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
+    /// 1 to 500; 50 when absent.
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Campaigns, newest first, filtered; cursor pagination.
+#[utoipa::path(get, path = "/api/v2/campaigns", tag = "campaigns", params(CampaignQuery),
+    responses((status = 200, body = List<CampaignOut>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<CampaignQuery>,
+) -> ApiResult<Json<List<CampaignOut>>> {
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            CampaignStatus::parse(s).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "status",
+                    format!("must be one of {}", CampaignStatus::names()),
+                )
+            })
+        })
+        .transpose()?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| {
+            CampaignKind::parse(k).ok_or_else(|| {
+                ApiError::invalid_field("type", format!("must be one of {}", CampaignKind::names()))
+            })
+        })
+        .transpose()?;
+    let limit = limit_param(q.limit, 50, 500)?;
+    let mut conn = state.db.pool().acquire().await?;
+    let tenant = match &q.tenant_id {
+        Some(_) => Some(super::tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?),
+        None => principal.scope().tenant().map(str::to_owned),
+    };
+    let rows = store::list(
+        &mut conn,
+        ee_store::Scope::from(tenant.as_deref()),
+        &CampaignFilter { status, kind },
+        parse_cursor(q.cursor.as_deref())?,
+        limit,
+    )
+    .await?;
+    let page = List::keyset(rows, limit, |c| format!("{}_{}", c.created_at, c.id));
+    Ok(Json(page.map(CampaignOut::from)))
+}
+
+#[utoipa::path(get, path = "/api/v2/campaigns/{id}", tag = "campaigns", params(("id" = String, Path)),
+    responses((status = 200, body = CampaignOut), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CampaignOut>> {
+    let mut conn = state.db.pool().acquire().await?;
+    Ok(Json(
+        visible::<Campaign>(&mut conn, &principal, &id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Changes a draft campaign (fields left out stay as they are).
+#[utoipa::path(patch, path = "/api/v2/campaigns/{id}", tag = "campaigns", params(("id" = String, Path)), request_body = CampaignIn,
+    responses((status = 200, body = CampaignOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CampaignIn>,
+) -> ApiResult<Json<CampaignOut>> {
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = app::update(&mut w, &id, body).await?;
+    w.finish().await?;
+    Ok(Json(out))
+}
+
+/// Deletes a draft (or a cancelled campaign that never sent).
+#[utoipa::path(delete, path = "/api/v2/campaigns/{id}", tag = "campaigns", params(("id" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    app::delete(&mut w, &id).await?;
+    w.finish().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleIn {
+    /// When to start (RFC 3339); the campaign's `send_at` when absent.
+    pub send_at: Option<String>,
+}
+
+async fn act(
+    state: &AppState,
+    principal: &Principal,
+    meta: &RequestMeta,
+    id: &str,
+    action: CampaignAction,
+    send_at: Option<&str>,
+) -> ApiResult<Json<CampaignOut>> {
+    let mut w = Write::begin(state, principal, meta, state.now()).await?;
+    let out = app::act(&mut w, id, action, send_at).await?;
+    w.finish().await?;
+    Ok(Json(out))
+}
+
+/// Schedules a draft to start at `send_at`.
+#[utoipa::path(post, path = "/api/v2/campaigns/{id}/schedule", tag = "campaigns", params(("id" = String, Path)),
+    request_body(content = ScheduleIn, description = "optional"),
+    responses((status = 200, body = CampaignOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn schedule(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<CampaignOut>> {
+    let body: ScheduleIn = crate::extract::parse_optional_json(&body)?;
+    let action = CampaignAction::Schedule;
+    act(
+        &state,
+        &principal,
+        &meta,
+        &id,
+        action,
+        body.send_at.as_deref(),
+    )
+    .await
+}
+
+macro_rules! action_route {
+    ($name:ident, $path:literal, $action:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "campaigns", params(("id" = String, Path)),
+            responses((status = 200, body = CampaignOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+            security(("bearer" = []), ("api_key" = [])))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            principal: Principal,
+            meta: RequestMeta,
+            Path(id): Path<String>,
+        ) -> ApiResult<Json<CampaignOut>> {
+            act(&state, &principal, &meta, &id, $action, None).await
+        }
+    };
+}
+
+action_route!(
+    start,
+    "/api/v2/campaigns/{id}/start",
+    CampaignAction::Start,
+    "Starts sending now: the audience is fixed (the ledger) and handed over within the throttle."
+);
+action_route!(
+    pause,
+    "/api/v2/campaigns/{id}/pause",
+    CampaignAction::Pause,
+    "Pauses sending: no recipient is handed over and queued messages wait, on every node."
+);
+action_route!(
+    resume,
+    "/api/v2/campaigns/{id}/resume",
+    CampaignAction::Resume,
+    "Resumes where it stopped: no recipient gets a second message, none is skipped."
+);
+action_route!(
+    cancel,
+    "/api/v2/campaigns/{id}/cancel",
+    CampaignAction::Cancel,
+    "Cancels: waiting recipients are cancelled, queued messages not sent fail."
+);
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AudienceCount {
+    /// Recipients now (before sending starts) or in the snapshot (after).
+    pub count: i64,
+    /// Whether the count is the fixed snapshot.
+    pub fixed: bool,
+}
+
+/// How many recipients the audience holds: shown before sending.
+#[utoipa::path(get, path = "/api/v2/campaigns/{id}/audience", tag = "campaigns", params(("id" = String, Path)),
+    responses((status = 200, body = AudienceCount), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn audience(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AudienceCount>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
+    let count = app::audience_count(&mut conn, &campaign, state.now()).await?;
+    Ok(Json(AudienceCount {
+        count,
+        fixed: campaign.audience_count.is_some(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RecipientQuery {
+    /// pending, queued, sent, deferred, bounced, failed, skipped or cancelled.
+    pub state: Option<String>,
+    /// 1 to 500; 50 when absent.
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecipientOut {
+    pub contact_id: String,
+    /// Absent once the contact was erased.
+    pub email: Option<String>,
+    pub state: RecipientState,
+    /// Why it was skipped or failed.
+    pub detail: Option<String>,
+    pub message_id: Option<String>,
+    pub last_code: Option<i64>,
+    pub last_reply: Option<String>,
+    pub queued_at: Option<String>,
+    pub sent_at: Option<String>,
+    pub updated_at: String,
+}
+
+impl From<store::Recipient> for RecipientOut {
+    fn from(r: store::Recipient) -> Self {
+        Self {
+            state: RecipientState::parse(&r.state).unwrap_or(RecipientState::Pending),
+            contact_id: r.contact_id,
+            email: r.email,
+            detail: r.detail,
+            message_id: r.message_id,
+            last_code: r.last_code,
+            last_reply: r.last_reply,
+            queued_at: r.queued_at.map(to_rfc3339),
+            sent_at: r.sent_at.map(to_rfc3339),
+            updated_at: to_rfc3339(r.updated_at),
+        }
+    }
+}
+
+/// The recipient ledger: each recipient's state, message and last reply.
+#[utoipa::path(get, path = "/api/v2/campaigns/{id}/recipients", tag = "campaigns", params(("id" = String, Path), RecipientQuery),
+    responses((status = 200, body = List<RecipientOut>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn recipients(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<RecipientQuery>,
+) -> ApiResult<Json<List<RecipientOut>>> {
+    let recipient_state = q
+        .state
+        .as_deref()
+        .map(|s| {
+            RecipientState::parse(s).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "state",
+                    format!("must be one of {}", RecipientState::names()),
+                )
+            })
+        })
+        .transpose()?;
+    let limit = limit_param(q.limit, 50, 500)?;
+    let mut conn = state.db.pool().acquire().await?;
+    let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
+    let rows = store::recipients(
+        &mut conn,
+        &campaign.id,
+        recipient_state,
+        q.cursor.as_deref(),
+        limit,
+    )
+    .await?;
+    let page = List::keyset(rows, limit, |r| r.contact_id.clone());
+    Ok(Json(page.map(RecipientOut::from)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetryOut {
+    /// How many failed recipients wait again.
+    pub retried: u64,
+}
+
+/// Failed recipients are handed over again (a new message each).
+#[utoipa::path(post, path = "/api/v2/campaigns/{id}/recipients/retry", tag = "campaigns", params(("id" = String, Path)),
+    responses((status = 200, body = RetryOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RetryOut>> {
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let retried = app::retry_failed(&mut w, &id).await?;
+    w.finish().await?;
+    Ok(Json(RetryOut { retried }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsOut {
+    pub campaign_id: String,
+    /// Recipients in the snapshot (absent before sending).
+    pub recipients: Option<i64>,
+    /// Recipients in each ledger state.
+    pub by_state: std::collections::BTreeMap<String, i64>,
+}
+
+/// A campaign's figures: its recipients by state.
+#[utoipa::path(get, path = "/api/v2/campaigns/{id}/stats", tag = "campaigns", params(("id" = String, Path)),
+    responses((status = 200, body = StatsOut), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn stats(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<StatsOut>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
+    let by_state = store::recipient_counts(&mut conn, &campaign.id)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(Json(StatsOut {
+        campaign_id: campaign.id,
+        recipients: campaign.audience_count,
+        by_state,
+    }))
+}

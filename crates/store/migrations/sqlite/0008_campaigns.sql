@@ -1,0 +1,42 @@
+-- Campaigns: the columns a campaign needs beyond the first draft of the table (which
+-- nothing wrote), its recipient ledger (the audience fixed when sending starts), and the
+-- index the engine's claim uses to hold back the messages of a paused campaign.
+ALTER TABLE campaigns DROP COLUMN target_tags;
+ALTER TABLE campaigns DROP COLUMN schedule;
+ALTER TABLE campaigns DROP COLUMN stats;
+ALTER TABLE campaigns ADD COLUMN status_reason TEXT;
+-- The seed's `trigger` (autoresponders): subscription, a tag, a segment, a custom event.
+ALTER TABLE campaigns ADD COLUMN trigger_event TEXT;
+-- JSON: {"segments": [ids], "tags": [slugs], "all": bool}.
+ALTER TABLE campaigns ADD COLUMN audience TEXT NOT NULL DEFAULT '{}';
+-- JSON: throttle, sender and subject overrides, tracking.
+ALTER TABLE campaigns ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE campaigns ADD COLUMN scheduled_at BIGINT;
+ALTER TABLE campaigns ADD COLUMN started_at BIGINT;
+ALTER TABLE campaigns ADD COLUMN finished_at BIGINT;
+-- How many recipients the snapshot took.
+ALTER TABLE campaigns ADD COLUMN audience_count BIGINT;
+CREATE INDEX campaigns_due ON campaigns(status, scheduled_at);
+
+-- One row per recipient, made when sending starts: the contact, and once handed over its
+-- message (whose state and last reply the ledger reads). The primary key makes each
+-- contact a recipient at most once; the message's idempotency key makes a recipient get
+-- at most one message, however often a dispatch is retried or resumed.
+CREATE TABLE campaign_recipients (
+    campaign_id TEXT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+    contact_id TEXT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    -- pending, queued, skipped, failed, cancelled (after queued, the message's state).
+    state TEXT NOT NULL,
+    detail TEXT,
+    message_id TEXT,
+    -- Raised by each retry of a failed recipient: part of its message's idempotency key.
+    attempt BIGINT NOT NULL DEFAULT 0,
+    queued_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (campaign_id, contact_id)
+);
+CREATE INDEX campaign_recipients_pending ON campaign_recipients(campaign_id, state, contact_id);
+CREATE INDEX campaign_recipients_queued ON campaign_recipients(campaign_id, queued_at);
+CREATE INDEX messages_campaign ON messages(campaign_id, state);

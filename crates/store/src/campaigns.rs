@@ -1,0 +1,470 @@
+//! Campaigns and their recipient ledger. The audience is copied into the ledger by one
+//! `INSERT … SELECT` in the database (never loaded into memory); a recipient's message
+//! state is read from its message, so the ledger rows stay small.
+
+use ee_core::campaign::{CampaignKind, CampaignStatus, RecipientState};
+use ee_core::ids::new_id;
+use ee_core::segment::Expr;
+use sqlx::AnyConnection;
+
+use crate::segments::{Param, compile};
+use crate::{Result, Scope, StoreError};
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Campaign {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    #[sqlx(rename = "type", try_from = "String")]
+    pub kind: CampaignKind,
+    #[sqlx(try_from = "String")]
+    pub status: CampaignStatus,
+    pub status_reason: Option<String>,
+    pub template_id: Option<String>,
+    pub trigger_event: Option<String>,
+    /// JSON: `{"segments": [ids], "tags": [slugs], "all": bool}`.
+    pub audience: String,
+    /// JSON: throttle, overrides.
+    pub settings: String,
+    pub scheduled_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub audience_count: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, tenant_id, name, type, status, status_reason, template_id, trigger_event, \
+    audience, settings, scheduled_at, started_at, finished_at, audience_count, created_at, updated_at";
+
+/// What a new campaign is made of.
+pub struct NewCampaign<'a> {
+    pub tenant_id: &'a str,
+    pub name: &'a str,
+    pub kind: CampaignKind,
+    pub template_id: Option<&'a str>,
+    pub trigger_event: Option<&'a str>,
+    pub audience: &'a str,
+    pub settings: &'a str,
+}
+
+pub async fn insert(conn: &mut AnyConnection, new: NewCampaign<'_>, now: i64) -> Result<Campaign> {
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO campaigns (id, tenant_id, name, type, status, template_id, trigger_event, \
+         audience, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(&id)
+    .bind(new.tenant_id)
+    .bind(new.name)
+    .bind(new.kind.as_str())
+    .bind(CampaignStatus::Draft.as_str())
+    .bind(new.template_id)
+    .bind(new.trigger_event)
+    .bind(new.audience)
+    .bind(new.settings)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| StoreError::unique(e, "a campaign of this tenant has this name already"))?;
+    get(conn, &id, Scope::All).await
+}
+
+pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Campaign> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM campaigns WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
+    )))
+    .bind(id)
+    .bind(scope.tenant())
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+/// What a campaign list may be narrowed to.
+#[derive(Debug, Default)]
+pub struct CampaignFilter {
+    pub status: Option<CampaignStatus>,
+    pub kind: Option<CampaignKind>,
+}
+
+/// A page of campaigns, newest first, strictly before the key-set cursor.
+pub async fn list(
+    conn: &mut AnyConnection,
+    scope: Scope<'_>,
+    filter: &CampaignFilter,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<Campaign>> {
+    let (t, id) = before.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM campaigns WHERE ($1 IS NULL OR tenant_id = $1) \
+         AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR type = $3) \
+         AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5)) \
+         ORDER BY created_at DESC, id DESC LIMIT $6"
+    )))
+    .bind(scope.tenant())
+    .bind(filter.status.map(CampaignStatus::as_str))
+    .bind(filter.kind.map(CampaignKind::as_str))
+    .bind(t)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Writes a campaign's content (name, template, trigger, audience, settings, schedule).
+pub async fn update(conn: &mut AnyConnection, c: &Campaign, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE campaigns SET name = $1, template_id = $2, trigger_event = $3, audience = $4, \
+         settings = $5, scheduled_at = $6, updated_at = $7 WHERE id = $8",
+    )
+    .bind(&c.name)
+    .bind(&c.template_id)
+    .bind(&c.trigger_event)
+    .bind(&c.audience)
+    .bind(&c.settings)
+    .bind(c.scheduled_at)
+    .bind(now)
+    .bind(&c.id)
+    .execute(conn)
+    .await
+    .map_err(|e| StoreError::unique(e, "a campaign of this tenant has this name already"))?;
+    Ok(())
+}
+
+/// Moves a campaign from `from` to `to` (with its reason); false when it was no longer in
+/// `from` (another node moved it first).
+pub async fn set_status(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: CampaignStatus,
+    to: CampaignStatus,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let started = (to == CampaignStatus::Sending).then_some(now);
+    let finished = to.is_final().then_some(now);
+    let done = sqlx::query(
+        "UPDATE campaigns SET status = $1, status_reason = $2, updated_at = $3, \
+         started_at = COALESCE(started_at, $4), finished_at = COALESCE(finished_at, $5) \
+         WHERE id = $6 AND status = $7",
+    )
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(started)
+    .bind(finished)
+    .bind(id)
+    .bind(from.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_schedule(
+    conn: &mut AnyConnection,
+    id: &str,
+    at: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE campaigns SET scheduled_at = $1, updated_at = $2 WHERE id = $3")
+        .bind(at)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    let done = sqlx::query("DELETE FROM campaigns WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Scheduled campaigns whose time has come, oldest first.
+pub async fn due(conn: &mut AnyConnection, now: i64, limit: i64) -> Result<Vec<Campaign>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM campaigns WHERE status = 'scheduled' AND scheduled_at <= $1 \
+         ORDER BY scheduled_at, id LIMIT $2"
+    )))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Campaigns handing their recipients over, the least recently served first (so several
+/// campaigns share the node fairly).
+pub async fn sending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Campaign>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM campaigns WHERE status = 'sending' ORDER BY updated_at, id LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The part of a query that chooses the audience among `contacts c`: the tenant's active
+/// contacts, not suppressed, matching `expr` (all of them when `None`). Placeholders:
+/// `$tenant` is `$first`, the expression's follow.
+fn audience_sql(expr: Option<&Expr>, first: usize, now: i64) -> Result<(String, Vec<Param>)> {
+    let (matching, params) = match expr {
+        Some(e) => {
+            let compiled = compile(e, first + 1, now).map_err(StoreError::Conflict)?;
+            (format!(" AND {}", compiled.sql), compiled.params)
+        }
+        None => (String::new(), Vec::new()),
+    };
+    Ok((
+        format!(
+            "FROM contacts c WHERE c.tenant_id = ${first} AND c.status = 'active' \
+             AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant_id = c.tenant_id \
+             AND s.email_hash = c.email_hash){matching}"
+        ),
+        params,
+    ))
+}
+
+macro_rules! bind_params {
+    ($query:expr, $params:expr) => {{
+        let mut q = $query;
+        for p in $params {
+            q = match p {
+                Param::Text(s) => q.bind(s.clone()),
+                Param::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
+/// How many contacts the audience holds now.
+pub async fn count_audience(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    expr: Option<&Expr>,
+    now: i64,
+) -> Result<i64> {
+    let (from, params) = audience_sql(expr, 1, now)?;
+    let sql = format!("SELECT COUNT(*) {from}");
+    let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
+    Ok(bind_params!(q, &params).fetch_one(conn).await?)
+}
+
+/// Copies the audience into the ledger in one statement; the number of recipients.
+pub async fn snapshot_audience(
+    conn: &mut AnyConnection,
+    campaign: &Campaign,
+    expr: Option<&Expr>,
+    now: i64,
+) -> Result<i64> {
+    let (from, params) = audience_sql(expr, 3, now)?;
+    let sql = format!(
+        "INSERT INTO campaign_recipients (campaign_id, contact_id, tenant_id, state, created_at, updated_at) \
+         SELECT $1, c.id, c.tenant_id, 'pending', $2, $2 {from}"
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&campaign.id)
+        .bind(now)
+        .bind(&campaign.tenant_id);
+    let done = bind_params!(q, &params).execute(&mut *conn).await?;
+    let count = i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
+    sqlx::query("UPDATE campaigns SET audience_count = $1 WHERE id = $2")
+        .bind(count)
+        .bind(&campaign.id)
+        .execute(conn)
+        .await?;
+    Ok(count)
+}
+
+/// A recipient waiting for its message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Pending {
+    pub contact_id: String,
+    pub email: String,
+    /// How many times the recipient was made pending again after a failure.
+    pub attempt: i64,
+}
+
+/// The next recipients to hand over, in a stable order.
+pub async fn pending(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    limit: i64,
+) -> Result<Vec<Pending>> {
+    Ok(sqlx::query_as(
+        "SELECT r.contact_id, c.email, r.attempt FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id \
+         WHERE r.campaign_id = $1 AND r.state = 'pending' ORDER BY r.contact_id LIMIT $2",
+    )
+    .bind(campaign_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Records what became of a pending recipient: its message (`queued`), or why it has none
+/// (`skipped`, `failed`).
+pub async fn settle(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    contact_id: &str,
+    state: RecipientState,
+    message_id: Option<&str>,
+    detail: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE campaign_recipients SET state = $1, message_id = $2, detail = $3, \
+         queued_at = CASE WHEN $2 IS NULL THEN queued_at ELSE $4 END, updated_at = $4 \
+         WHERE campaign_id = $5 AND contact_id = $6 AND state = 'pending'",
+    )
+    .bind(state.as_str())
+    .bind(message_id)
+    .bind(detail)
+    .bind(now)
+    .bind(campaign_id)
+    .bind(contact_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How many messages the campaign handed over since `since`.
+pub async fn queued_since(conn: &mut AnyConnection, campaign_id: &str, since: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM campaign_recipients WHERE campaign_id = $1 AND queued_at > $2",
+    )
+    .bind(campaign_id)
+    .bind(since)
+    .fetch_one(conn)
+    .await?)
+}
+
+pub async fn has_pending(conn: &mut AnyConnection, campaign_id: &str) -> Result<bool> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT contact_id FROM campaign_recipients WHERE campaign_id = $1 AND state = 'pending' LIMIT 1",
+    )
+    .bind(campaign_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// A cancelled campaign's recipients still waiting are cancelled, and its messages not
+/// yet sent fail with the reason; how many of each.
+pub async fn cancel_remaining(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    now: i64,
+) -> Result<(u64, u64)> {
+    let recipients = sqlx::query(
+        "UPDATE campaign_recipients SET state = 'cancelled', updated_at = $1 \
+         WHERE campaign_id = $2 AND state = 'pending'",
+    )
+    .bind(now)
+    .bind(campaign_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let messages = sqlx::query(
+        "UPDATE messages SET state = 'failed', state_reason = 'campaign cancelled', updated_at = $1 \
+         WHERE campaign_id = $2 AND state IN ('queued', 'deferred')",
+    )
+    .bind(now)
+    .bind(campaign_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok((recipients, messages))
+}
+
+/// One line of the ledger: the recipient, and its message if it has one.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Recipient {
+    pub contact_id: String,
+    pub email: Option<String>,
+    pub state: String,
+    pub detail: Option<String>,
+    pub message_id: Option<String>,
+    pub message_state: Option<String>,
+    pub last_code: Option<i64>,
+    pub last_reply: Option<String>,
+    pub queued_at: Option<i64>,
+    pub sent_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// The ledger's state of a recipient: its own before it has a message, its message's after.
+const LEDGER_STATE: &str = "CASE WHEN m.state IS NULL THEN r.state \
+    WHEN m.state IN ('queued', 'sending') THEN 'queued' \
+    WHEN m.state = 'expired' THEN 'failed' WHEN m.state = 'suppressed' THEN 'skipped' \
+    ELSE m.state END";
+
+/// A page of the ledger in contact order after the cursor, optionally in one state.
+pub async fn recipients(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    state: Option<RecipientState>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Recipient>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT r.contact_id, c.email, {LEDGER_STATE} AS state, r.detail, r.message_id, \
+         m.state AS message_state, m.last_code, m.last_reply, r.queued_at, m.sent_at, r.updated_at \
+         FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
+         LEFT JOIN contacts c ON c.id = r.contact_id \
+         WHERE r.campaign_id = $1 AND ($2 IS NULL OR r.contact_id > $2) \
+         AND ($3 IS NULL OR {LEDGER_STATE} = $3) ORDER BY r.contact_id LIMIT $4"
+    )))
+    .bind(campaign_id)
+    .bind(after)
+    .bind(state.map(RecipientState::as_str))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// How many recipients are in each ledger state.
+pub async fn recipient_counts(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {LEDGER_STATE} AS state, COUNT(*) FROM campaign_recipients r \
+         LEFT JOIN messages m ON m.id = r.message_id WHERE r.campaign_id = $1 GROUP BY 1"
+    )))
+    .bind(campaign_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Failed recipients made pending again (their failed message stays as it was); how many.
+pub async fn retry_failed(conn: &mut AnyConnection, campaign_id: &str, now: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE campaign_recipients SET state = 'pending', message_id = NULL, detail = NULL, \
+         queued_at = NULL, attempt = attempt + 1, updated_at = $1 WHERE campaign_id = $2 AND (state = 'failed' OR \
+         message_id IN (SELECT id FROM messages WHERE campaign_id = $2 AND state IN ('failed', 'expired')))",
+    )
+    .bind(now)
+    .bind(campaign_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Notes that the dispatcher served the campaign: the least recently served goes first.
+pub async fn touch(conn: &mut AnyConnection, id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE campaigns SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

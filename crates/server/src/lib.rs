@@ -2,7 +2,6 @@
 
 pub mod audit;
 pub mod auth;
-pub mod bootstrap;
 pub mod error;
 pub mod extract;
 pub mod metrics;

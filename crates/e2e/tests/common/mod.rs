@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 
+use ee_app::bootstrap::ensure_admin;
 use ee_core::clock::Clock;
 use ee_dns::testing::{TestDnsServer, Zone};
-use ee_server::bootstrap::ensure_admin;
 use ee_server::{AppState, Settings};
 use ee_store::Db;
 use ee_store::testing::TestDatabase;

@@ -4,8 +4,8 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
+use ee_app::bootstrap::{AdminBootstrap, ensure_admin};
 use ee_core::clock::Clock;
-use ee_server::bootstrap::{AdminBootstrap, ensure_admin};
 use tracing_subscriber::EnvFilter;
 
 use super::files::open_db;

@@ -1,13 +1,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use ee_core::auth::{ActorKind, random_token, token_digest};
-use ee_store::sessions::{self, RefreshOutcome};
+use ee_app::sessions::{self, Refreshed};
 use ee_store::{StoreError, tenants, users};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::{Actor, Change};
+use crate::audit::Actor;
 use crate::auth::principal::authenticate;
 use crate::auth::{passwords, throttle};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -54,7 +53,7 @@ pub async fn login(
     meta: RequestMeta,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    let throttle = throttle::Keys::new(&body.email, &meta);
+    let throttle = throttle::keys(&body.email, &meta);
     throttle::check(&state, &throttle).await?;
     let mut conn = state.db.pool().acquire().await?;
     let user = match users::get_by_email(&mut conn, body.email.trim()).await {
@@ -76,7 +75,7 @@ pub async fn login(
         }
     };
     let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, state.now()).await?;
-    throttle::succeeded(&mut w.tx, &throttle).await?;
+    ee_app::login_throttle::succeeded(&mut w.tx, &throttle).await?;
     if let Some(tenant_id) = &user.tenant_id
         && !tenants::get(&mut w.tx, tenant_id).await?.is_active
     {
@@ -84,68 +83,30 @@ pub async fn login(
             "the tenant of this account is disabled",
         ));
     }
-    let now = w.now;
-    let settings = &state.settings;
-    let session = sessions::create(
-        &mut w.tx,
-        &user.id,
-        now + settings.refresh_token_ttl_secs * 1000,
+    let opened = sessions::open(
+        &mut w,
+        &user,
+        state.settings.refresh_token_ttl_secs * 1000,
         meta.ip.as_deref(),
         meta.user_agent.as_deref(),
-        now,
     )
     .await?;
-    let pair = issue_pair(
-        &state,
-        &mut w.tx,
-        &user.id,
-        &session.id,
-        session.expires_at,
-        now,
-    )
-    .await?;
-    let actor = Actor {
-        kind: ActorKind::User,
-        id: Some(user.id.clone()),
-        label: Some(user.email.clone()),
-    };
-    let change = Change {
-        action: "auth.login",
-        resource_type: "session",
-        resource_id: Some(&session.id),
-        tenant_id: user.tenant_id.as_deref(),
-        before: None,
-        after: None,
-    };
-    w.act_as(actor);
-    w.commit(change).await?;
+    let pair = token_pair(&state, opened, w.now);
+    w.finish().await?;
     Ok(Json(pair))
 }
 
-async fn issue_pair(
-    state: &AppState,
-    conn: &mut ee_store::AnyConnection,
-    user_id: &str,
-    session_id: &str,
-    session_expires_at: i64,
-    now: i64,
-) -> ApiResult<TokenPair> {
-    let refresh_token = random_token(32);
-    sessions::add_refresh_token(
-        conn,
-        session_id,
-        &token_digest(&refresh_token),
-        session_expires_at,
-        now,
-    )
-    .await?;
+/// The access token the door issues for a session, with the session's refresh token.
+fn token_pair(state: &AppState, opened: sessions::Opened, now: i64) -> TokenPair {
     let ttl = state.settings.access_token_ttl_secs;
-    Ok(TokenPair {
-        access_token: state.jwt.issue(user_id, session_id, now, ttl),
-        refresh_token,
+    TokenPair {
+        access_token: state
+            .jwt
+            .issue(&opened.user_id, &opened.session_id, now, ttl),
+        refresh_token: opened.refresh_token,
         token_type: "Bearer".into(),
         expires_in: ttl,
-    })
+    }
 }
 
 /// Spends a refresh token for a new pair. Each refresh token works once; presenting
@@ -157,68 +118,24 @@ pub async fn refresh(
     meta: RequestMeta,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    let now = state.now();
-    let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, now).await?;
-    let outcome =
-        sessions::use_refresh_token(&mut w.tx, &token_digest(&body.refresh_token), now).await?;
-    let (session_id, user_id) = match outcome {
-        RefreshOutcome::Rotated {
-            session_id,
-            user_id,
-        } => (session_id, user_id),
-        RefreshOutcome::Reused => {
-            let session_id =
-                sessions::session_of_refresh_token(&mut w.tx, &token_digest(&body.refresh_token))
-                    .await?;
-            let change = Change {
-                action: "auth.refresh_reused",
-                resource_type: "session",
-                resource_id: session_id.as_deref(),
-                tenant_id: None,
-                before: None,
-                after: Some(serde_json::json!({"revoked": true})),
-            };
-            w.commit(change).await?;
-            return Err(ApiError::unauthorized(
+    let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, state.now()).await?;
+    match sessions::refresh(&mut w, &body.refresh_token).await? {
+        Refreshed::Rotated(opened) => {
+            let pair = token_pair(&state, opened, w.now);
+            w.finish().await?;
+            Ok(Json(pair))
+        }
+        Refreshed::Reused => {
+            w.finish().await?;
+            Err(ApiError::unauthorized(
                 "this refresh token was already used; its session has been ended",
-            ));
+            ))
         }
-        RefreshOutcome::Invalid => {
-            return Err(ApiError::unauthorized(
-                "the refresh token is invalid or expired",
-            ));
-        }
-    };
-    let user = users::get(&mut w.tx, &user_id).await?;
-    if !user.is_active {
-        return Err(ApiError::unauthorized("the account is disabled"));
+        Refreshed::Invalid => Err(ApiError::unauthorized(
+            "the refresh token is invalid or expired",
+        )),
+        Refreshed::Disabled => Err(ApiError::unauthorized("the account is disabled")),
     }
-    let session = sessions::get_live(&mut w.tx, &session_id, now).await?;
-    let pair = issue_pair(
-        &state,
-        &mut w.tx,
-        &user.id,
-        &session_id,
-        session.expires_at,
-        now,
-    )
-    .await?;
-    let actor = Actor {
-        kind: ActorKind::User,
-        id: Some(user.id.clone()),
-        label: Some(user.email.clone()),
-    };
-    let change = Change {
-        action: "auth.refresh",
-        resource_type: "session",
-        resource_id: Some(&session_id),
-        tenant_id: user.tenant_id.as_deref(),
-        before: None,
-        after: None,
-    };
-    w.act_as(actor);
-    w.commit(change).await?;
-    Ok(Json(pair))
 }
 
 /// Ends a session: the one of the given refresh token, or of the bearer access token.
@@ -232,11 +149,10 @@ pub async fn logout(
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     let body: LogoutRequest = crate::extract::parse_optional_json(&body)?;
-    let now = state.now();
-    let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, now).await?;
+    let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, state.now()).await?;
     let (session_id, actor) = match body.refresh_token {
         Some(token) => {
-            let session = sessions::session_of_refresh_token(&mut w.tx, &token_digest(&token))
+            let session = sessions::of_refresh_token(&mut w.tx, &token)
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the refresh token is unknown"))?;
             (session, Actor::anonymous())
@@ -249,17 +165,8 @@ pub async fn logout(
             (session, Actor::from(&principal))
         }
     };
-    sessions::revoke(&mut w.tx, &session_id, now).await?;
-    let change = Change {
-        action: "auth.logout",
-        resource_type: "session",
-        resource_id: Some(&session_id),
-        tenant_id: None,
-        before: None,
-        after: None,
-    };
-    w.act_as(actor);
-    w.commit(change).await?;
+    sessions::close(&mut w, &session_id, actor).await?;
+    w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,10 +1,10 @@
-//! First-run set-up that needs the API's rules: the first admin account.
+//! First-run set-up: the first admin account.
 
 use ee_core::auth::generate_password;
 use ee_store::{Db, users};
 
 use crate::audit::{Actor, Caller, Change};
-use crate::auth::passwords;
+use crate::passwords;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -75,7 +75,7 @@ pub async fn ensure_admin(
         before: None,
         after: Some(serde_json::json!({"email": email, "role": "admin"})),
     };
-    ee_app::audit::record(&mut tx, &caller, change, now).await?;
+    crate::audit::record(&mut tx, &caller, change, now).await?;
     tx.commit().await.map_err(ee_store::StoreError::from)?;
     Ok(if generated {
         AdminBootstrap::Generated { email, password }

@@ -26,6 +26,27 @@ pub struct Services {
     pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
 }
 
+impl Services {
+    /// The services of a node that set nothing but its database, clock and resolver: no
+    /// alert channel, no DNSBL zone, the default pipeline, no outbound exception. The one
+    /// constructor: the configuration (`serve`, the CLI), the benchmarks and the tests
+    /// each set only what they change, as `Services { …, ..Services::new(…) }`.
+    pub fn new(db: Db, clock: Clock, resolver: ee_dns::Resolver) -> Self {
+        Self {
+            db,
+            clock,
+            alerts: AlertChannels::default(),
+            infra: InfraSettings::default(),
+            resolver,
+            dnsbl_zones: Vec::new(),
+            probe: crate::validation::ProbeSettings::default(),
+            delivery: crate::delivery::DeliverySettings::default(),
+            pmta: crate::powermta::PmtaSettings::default(),
+            outbound: std::sync::Arc::new(ee_core::outbound::OutboundPolicy::default()),
+        }
+    }
+}
+
 /// Why a job attempt failed; the text is kept on the job as `last_error`.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -168,19 +168,13 @@ pub async fn run_one(
     )
     .await?;
     drop(conn);
+    let resolver = ee_dns::Resolver::new(&ee_dns::ResolverSettings {
+        servers: vec!["127.0.0.1:9".parse()?],
+        timeout: Duration::from_millis(200),
+        attempts: 1,
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let services = ee_app::Services {
-        db: db.clone(),
-        clock: clock.clone(),
-        alerts: Default::default(),
-        infra: Default::default(),
-        resolver: ee_dns::Resolver::new(&ee_dns::ResolverSettings {
-            servers: vec!["127.0.0.1:9".parse()?],
-            timeout: Duration::from_millis(200),
-            attempts: 1,
-        })
-        .map_err(|e| anyhow::anyhow!("{e}"))?,
-        dnsbl_zones: Vec::new(),
-        probe: Default::default(),
         delivery: ee_app::delivery::DeliverySettings {
             public_url: "https://ee.brand.test".into(),
             sealer: Some(sealer),
@@ -189,10 +183,10 @@ pub async fn run_one(
             timeout: Duration::from_secs(30),
             ..Default::default()
         },
-        pmta: Default::default(),
         outbound: std::sync::Arc::new(
             ee_core::outbound::OutboundPolicy::parse("127.0.0.0/8").map_err(anyhow::Error::msg)?,
         ),
+        ..ee_app::Services::new(db.clone(), clock.clone(), resolver)
     };
     let queue_started = Instant::now();
     for i in 0..messages {

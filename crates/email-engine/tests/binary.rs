@@ -654,19 +654,15 @@ async fn a_killed_sender_resumes_without_losing_messages() {
     .unwrap();
     drop(conn);
     let services = ee_app::Services {
-        db: store.clone(),
-        clock: clock.clone(),
-        alerts: Default::default(),
-        infra: Default::default(),
-        resolver: ee_dns::Resolver::new(&dns.resolver_settings()).unwrap(),
-        dnsbl_zones: Vec::new(),
-        probe: Default::default(),
-        delivery: Default::default(),
-        pmta: Default::default(),
         // The MX host is on loopback: allowed, as an operator would allow a private one.
         outbound: std::sync::Arc::new(
             ee_core::outbound::OutboundPolicy::parse("127.0.0.0/8").unwrap(),
         ),
+        ..ee_app::Services::new(
+            store.clone(),
+            clock.clone(),
+            ee_dns::Resolver::new(&dns.resolver_settings()).unwrap(),
+        )
     };
     for i in 0..MESSAGES {
         ee_app::messages::queue(

@@ -162,11 +162,7 @@ impl TestApp {
         settings.uploads_dir = uploads.path().to_owned();
         configure(&mut settings);
         let services = ee_app::Services {
-            db: db.clone(),
-            clock: clock.clone(),
             alerts,
-            infra: ee_app::infra::InfraSettings::default(),
-            resolver: ee_dns::Resolver::new(&dns.resolver_settings()).unwrap(),
             dnsbl_zones: DNSBL_ZONES.iter().map(|z| (*z).to_owned()).collect(),
             probe: ee_app::validation::ProbeSettings {
                 port: probe_port,
@@ -189,6 +185,11 @@ impl TestApp {
             },
             pmta: options.pmta.clone(),
             outbound: options.outbound.clone(),
+            ..ee_app::Services::new(
+                db.clone(),
+                clock.clone(),
+                ee_dns::Resolver::new(&dns.resolver_settings()).unwrap(),
+            )
         };
         let state = AppState::new(settings, services.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

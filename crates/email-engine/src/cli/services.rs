@@ -15,13 +15,11 @@ pub(super) fn build(
     db: Db,
     clock: Clock,
 ) -> anyhow::Result<ee_app::Services> {
+    let resolver = ee_dns::Resolver::new(&config.resolver_settings()?)
+        .map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?;
     Ok(ee_app::Services {
-        db,
-        clock,
         alerts: config.alert_channels(),
         infra: config.infra_settings(),
-        resolver: ee_dns::Resolver::new(&config.resolver_settings()?)
-            .map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?,
         dnsbl_zones: config.dnsbl_zones(),
         probe: ee_app::validation::ProbeSettings {
             port: config.smtp_probe_port,
@@ -32,6 +30,7 @@ pub(super) fn build(
         delivery: config.delivery_settings(tracking_key(&keys.master_key), sealer)?,
         pmta: config.pmta_settings(&hostname()),
         outbound: std::sync::Arc::new(config.outbound_policy()?),
+        ..ee_app::Services::new(db, clock, resolver)
     })
 }
 

@@ -124,6 +124,11 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
     if !campaign.status.dispatching() {
         return Ok((0, false));
     }
+    drop(conn);
+    if pause_if_over(services, &campaign, now).await? {
+        return Ok((0, false));
+    }
+    let mut conn = services.db.pool().acquire().await?;
     let limit = allowance(services, &campaign, now).await?;
     store::touch(&mut conn, &campaign.id, now).await?;
     if limit == 0 {
@@ -149,7 +154,7 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
         // Deleted since it started: every recipient fails with the reason.
         _ => (campaign.template_id.clone(), None),
     };
-    let mut queued = 0;
+    let (mut queued, mut skipped, mut failed) = (0, 0, 0);
     for recipient in batch {
         let request = SendRequest {
             tenant_id: campaign.tenant_id.clone(),
@@ -182,7 +187,11 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
                     now,
                 )
                 .await?;
-                queued += usize::from(ledger == RecipientState::Queued);
+                if ledger == RecipientState::Queued {
+                    queued += 1;
+                } else {
+                    skipped += 1;
+                }
             }
             Err(e) => {
                 store::settle(
@@ -195,10 +204,29 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
                     now,
                 )
                 .await?;
+                failed += 1;
             }
         }
     }
+    let mut conn = services.db.pool().acquire().await?;
+    let now = services.clock.now_ms();
+    for (name, n) in [("queued", queued), ("skipped", skipped), ("failed", failed)] {
+        store::count(&mut conn, &campaign.id, name, n as i64, now).await?;
+    }
     Ok((queued, false))
+}
+
+/// The safety rule, before each batch: a campaign over its bounce or complaint threshold
+/// pauses itself (`campaign_stats::auto_pause_if_over`).
+async fn pause_if_over(
+    services: &Services,
+    campaign: &Campaign,
+    now: i64,
+) -> Result<bool, AppError> {
+    let mut w = Write::open(&services.db, dispatcher(), None, now).await?;
+    let paused = crate::campaign_stats::auto_pause_if_over(&mut w, campaign).await?;
+    w.finish().await?;
+    Ok(paused)
 }
 
 /// Queues a recipient's message. When the tenant's fallback chain (the category in the
@@ -240,10 +268,13 @@ fn idempotency_key(campaign: &Campaign, recipient: &Pending) -> String {
     )
 }
 
-/// Marks a campaign with no recipient left to hand over as sent.
+/// Marks a campaign as sent once no recipient is left to hand over and none of its
+/// messages waits in the queue (until then, its bounces may still pause it).
 async fn finish(services: &Services, campaign: &Campaign, now: i64) -> Result<bool, AppError> {
     let mut w = Write::open(&services.db, dispatcher(), None, now).await?;
-    if store::has_pending(&mut w.tx, &campaign.id).await? {
+    if store::has_pending(&mut w.tx, &campaign.id).await?
+        || store::in_flight(&mut w.tx, &campaign.id).await?
+    {
         return Ok(false);
     }
     let before = CampaignOut::from(campaign.clone());

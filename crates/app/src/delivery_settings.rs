@@ -52,6 +52,9 @@ pub async fn set(
             ));
         }
     }
+    if let Err(message) = body.campaign_auto_pause.check() {
+        return Err(invalid("campaign_auto_pause", message));
+    }
     for (field, value) in [
         ("return_path", &body.return_path),
         ("unsubscribe_mailto", &body.unsubscribe_mailto),

@@ -8,6 +8,8 @@ pub mod audit;
 pub mod blacklists;
 pub mod bootstrap;
 pub mod campaign_dispatch;
+pub mod campaign_stats;
+pub mod campaign_test;
 pub mod campaigns;
 pub mod contact_view;
 pub mod contacts;

@@ -210,7 +210,7 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         .next()
         .map(|r| format!("suppressed ({r})"));
     if reason.is_none()
-        && req.kind != "transactional"
+        && !matches!(req.kind.as_str(), "transactional" | "test")
         && let Some(cap) = settings.frequency_cap
     {
         let since = now - i64::from(cap.hours) * 3_600_000;

@@ -190,21 +190,6 @@ pub enum RecipientState {
     Cancelled,
 }
 
-impl RecipientState {
-    /// The ledger state that follows a message's state.
-    pub fn of_message(state: crate::delivery::MessageState) -> Self {
-        use crate::delivery::MessageState as M;
-        match state {
-            M::Queued | M::Sending => Self::Queued,
-            M::Sent => Self::Sent,
-            M::Deferred => Self::Deferred,
-            M::Bounced => Self::Bounced,
-            M::Failed | M::Expired => Self::Failed,
-            M::Suppressed => Self::Skipped,
-        }
-    }
-}
-
 /// How fast a campaign hands its messages over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -244,6 +229,20 @@ impl Default for PauseThresholds {
 }
 
 impl PauseThresholds {
+    /// What is wrong with these thresholds, if anything.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let fraction = |r: f64| r > 0.0 && r <= 1.0;
+        if !fraction(self.bounce_rate) || !fraction(self.complaint_rate) {
+            return Err(
+                "bounce_rate and complaint_rate are fractions above 0 and at most 1 (0.05 = 5 %)",
+            );
+        }
+        if self.min_sample == 0 {
+            return Err("min_sample must be at least 1");
+        }
+        Ok(())
+    }
+
     /// Why a campaign with these counts must pause, if it must.
     pub fn breached(&self, finished: i64, bounced: i64, complained: i64) -> Option<String> {
         if finished < i64::from(self.min_sample) || finished == 0 {
@@ -320,23 +319,6 @@ mod tests {
         assert!(
             complaint.starts_with("complaint rate 0.20 %"),
             "{complaint}"
-        );
-    }
-
-    #[test]
-    fn a_recipient_follows_its_message() {
-        use crate::delivery::MessageState as M;
-        assert_eq!(
-            RecipientState::of_message(M::Sending),
-            RecipientState::Queued
-        );
-        assert_eq!(
-            RecipientState::of_message(M::Expired),
-            RecipientState::Failed
-        );
-        assert_eq!(
-            RecipientState::of_message(M::Suppressed),
-            RecipientState::Skipped
         );
     }
 }

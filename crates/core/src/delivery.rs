@@ -264,7 +264,7 @@ impl DestinationLimits {
 }
 
 /// How a tenant delivers (tenant settings, key `delivery`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantDelivery {
     /// `direct` (MX lookup, from the tenant's IPs), `relay` (a smarthost, e.g. PowerMTA) or
@@ -290,6 +290,8 @@ pub struct TenantDelivery {
     /// Lets a From address outside the tenant's signing domains go out unsigned (DMARC
     /// at the receiver will fail it); off by default.
     pub allow_unsigned_senders: bool,
+    /// When a campaign pauses itself (seed 003 §F: over 5 % bounces), with an alert.
+    pub campaign_auto_pause: crate::campaign::PauseThresholds,
 }
 
 impl Default for TenantDelivery {
@@ -307,6 +309,7 @@ impl Default for TenantDelivery {
             default_from_name: None,
             default_reply_to: None,
             allow_unsigned_senders: false,
+            campaign_auto_pause: crate::campaign::PauseThresholds::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::{TestApp, error_code};
-use ee_mail::testing::TestSmtpServer;
+use ee_mail::testing::{Behaviour, TestSmtpServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -150,6 +150,45 @@ async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
         .await;
     assert_eq!(count.body, json!({"count": 3, "fixed": false}));
 
+    // A test send: the template as marie gets it, to a QA address, kept out of the campaign.
+    let list = app.get("/api/v2/contacts?limit=50", &key).await;
+    let marie = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"] == "marie@example.test")
+        .unwrap()["id"]
+        .clone();
+    let test = app
+        .post(
+            &format!("/api/v2/campaigns/{id}/test"),
+            &key,
+            json!({"emails": ["qa@example.test"], "contact_id": marie}),
+        )
+        .await;
+    assert_eq!(test.status, StatusCode::ACCEPTED, "{}", test.body);
+    assert_eq!(test.body[0]["state"], "queued");
+    app.deliver().await;
+    let qa = smtp.received();
+    assert_eq!(qa.len(), 1);
+    let data = String::from_utf8_lossy(&qa[0].data).into_owned();
+    assert_eq!(header(&data, "Subject"), Some("Bonjour marie"));
+    assert_eq!(header(&data, "X-Campaign-Test"), Some(id.as_str()));
+    assert_eq!(header(&data, "X-Campaign-ID"), None);
+    for (body, field) in [
+        (json!({"emails": []}), "emails"),
+        (json!({"emails": ["not an address"]}), "emails"),
+        (
+            json!({"emails": ["qa@example.test"], "contact_id": "nope"}),
+            "contact_id",
+        ),
+    ] {
+        let r = app
+            .post(&format!("/api/v2/campaigns/{id}/test"), &key, body)
+            .await;
+        assert_eq!(r.body["error"]["field"], field, "{}", r.body);
+    }
+
     let started = action(&app, &key, &id, "start").await;
     assert_eq!(started["status"], "sending");
     assert_eq!(started["recipients"], 3);
@@ -165,9 +204,12 @@ async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
     let ledger = app
         .get(&format!("/api/v2/campaigns/{id}/recipients"), &key)
         .await;
-    assert_eq!((pass.queued, pass.finished), (3, 1), "{}", ledger.body);
+    assert_eq!((pass.queued, pass.finished), (3, 0), "{}", ledger.body);
+    // Sent only once its messages have left the queue.
     app.deliver().await;
-    let got = received_by(&smtp);
+    assert_eq!(app.dispatch().await.finished, 1);
+    let mut got = received_by(&smtp);
+    assert_eq!(got.remove("qa@example.test"), Some(1), "the test, once");
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
         [
@@ -177,9 +219,14 @@ async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
         ]
     );
     assert!(got.values().all(|n| *n == 1), "{got:?}");
-    for r in smtp.received() {
+    for r in smtp.received().iter().skip(1) {
         let data = String::from_utf8_lossy(&r.data).into_owned();
         assert_eq!(header(&data, "X-Campaign-ID"), Some(id.as_str()));
+        assert_eq!(
+            header(&data, "X-Job"),
+            Some(id.as_str()),
+            "PowerMTA's job id"
+        );
         let subject = header(&data, "Subject").unwrap();
         let expected = match r.rcpt_to.as_str() {
             "marie@example.test" => "Bonjour marie",
@@ -206,11 +253,39 @@ async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
             .iter()
             .all(|r| r["message_id"].is_string() && r["last_code"] == 250)
     );
+    // Opens are counted as they come, unique ones once per message.
+    let message = items[0]["message_id"].as_str().unwrap();
+    let tracking_key = app.services.delivery.tracking_key.clone();
+    let open = ee_core::tracking::sign(&tracking_key, ee_core::tracking::Kind::Open, message, 0);
+    for _ in 0..2 {
+        let pixel = app
+            .client
+            .get(format!("{}/t/o/{open}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pixel.status(), StatusCode::OK);
+    }
     let stats = app
         .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
         .await;
     assert_eq!(stats.body["recipients"], 3);
     assert_eq!(stats.body["by_state"], json!({"sent": 3}));
+    let totals = &stats.body["totals"];
+    assert_eq!(
+        [
+            &totals["queued"],
+            &totals["sent"],
+            &totals["opened"],
+            &totals["opened_unique"]
+        ],
+        [&json!(3), &json!(3), &json!(2), &json!(1)],
+        "{}",
+        stats.body
+    );
+    assert_eq!(stats.body["rates"]["open"].as_f64().unwrap(), 1.0 / 3.0);
+    assert_eq!(stats.body["rates"]["bounce"], 0.0);
+    assert_eq!(stats.body["hourly"][0]["counts"]["sent"], 3);
 
     // A sent campaign can no longer be changed or deleted.
     let change = app
@@ -393,11 +468,105 @@ async fn a_scheduled_campaign_starts_on_time_and_the_throttle_holds() {
     assert_eq!(app.dispatch().await.queued, 10);
     app.clock.advance_ms(HOUR_MS);
     let last = app.dispatch().await;
-    assert_eq!((last.queued, last.finished), (5, 1));
+    assert_eq!((last.queued, last.finished), (5, 0));
     app.deliver().await;
+    assert_eq!(app.dispatch().await.finished, 1);
     assert_eq!(received_by(&smtp).len(), 25);
     let run = app.get(&format!("/api/v2/campaigns/{id}"), &key).await;
     assert_eq!(run.body["status"], "sent");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_campaign_over_its_bounce_threshold_pauses_itself_with_an_alert() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, template) = brand(&app, &smtp).await;
+    // The tenant keeps the seed's 5 %, judged from 20 finished messages.
+    let settings = app
+        .call(
+            Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(&key),
+            Some(json!({"mode": "relay", "relay": "pmta",
+                        "campaign_auto_pause": {"bounce_rate": 0.05, "complaint_rate": 0.001, "min_sample": 20}})),
+        )
+        .await;
+    assert_eq!(settings.status, StatusCode::OK, "{}", settings.body);
+    // 200 recipients (one batch), 12 of them unknown users: 6 % bounces.
+    let people: Vec<_> = (0..200)
+        .map(|i| (format!("b{i:03}@example.test"), "fr", vec![]))
+        .collect();
+    contacts(&app, &key, &people).await;
+    for i in (0..200).step_by(17).take(12) {
+        smtp.script(
+            &format!("b{i:03}@example.test"),
+            vec![Behaviour::RefuseRcpt(550, "5.1.1 User unknown".into())],
+        );
+    }
+    let created = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "risky", "template_id": template, "audience": {"all": true}}),
+        )
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    action(&app, &key, &id, "start").await;
+    assert_eq!(app.dispatch().await.queued, 200);
+    app.deliver().await;
+    // The next pass judges the rate before anything else: paused, not finished.
+    let pass = app.dispatch().await;
+    assert_eq!(pass.finished, 0);
+    let paused = app.get(&format!("/api/v2/campaigns/{id}"), &key).await;
+    assert_eq!(paused.body["status"], "auto_paused", "{}", paused.body);
+    let reason = paused.body["status_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("bounce rate 6.0 % over 5.0 % (12 of 200)"),
+        "{reason}"
+    );
+    let alerts = app.get("/api/v1/alerts", &key).await;
+    assert!(
+        alerts.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["title"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Campaign paused")),
+        "{}",
+        alerts.body
+    );
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    assert_eq!(stats.body["totals"]["bounced"], 12, "{}", stats.body);
+    assert_eq!(stats.body["rates"]["bounce"].as_f64().unwrap(), 0.06);
+    let bounced = app
+        .get(
+            &format!("/api/v2/campaigns/{id}/recipients?state=bounced"),
+            &key,
+        )
+        .await;
+    assert_eq!(bounced.body["items"].as_array().unwrap().len(), 12);
+    assert_eq!(bounced.body["items"][0]["last_code"], 550);
+    // Thresholds are checked when written.
+    let bad = app
+        .call(
+            Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(&key),
+            Some(json!({"mode": "relay", "relay": "pmta", "campaign_auto_pause": {"bounce_rate": 0.0}})),
+        )
+        .await;
+    assert_eq!(
+        bad.body["error"]["field"], "campaign_auto_pause",
+        "{}",
+        bad.body
+    );
     app.finish().await;
 }
 

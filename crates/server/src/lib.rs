@@ -110,6 +110,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::recipients))
         .routes(routes!(campaigns::retry_failed))
         .routes(routes!(campaigns::stats))
+        .routes(routes!(campaigns::test_send))
         .routes(routes!(contacts::list))
         .routes(routes!(contacts::get, contacts::erase))
         .routes(routes!(contacts::events))

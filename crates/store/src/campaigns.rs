@@ -7,7 +7,7 @@ use ee_core::ids::new_id;
 use ee_core::segment::Expr;
 use sqlx::AnyConnection;
 
-use crate::segments::{Param, compile};
+use crate::segments::{Param, bind_all, compile};
 use crate::{Result, Scope, StoreError};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -232,19 +232,6 @@ fn audience_sql(expr: Option<&Expr>, first: usize, now: i64) -> Result<(String, 
     ))
 }
 
-macro_rules! bind_params {
-    ($query:expr, $params:expr) => {{
-        let mut q = $query;
-        for p in $params {
-            q = match p {
-                Param::Text(s) => q.bind(s.clone()),
-                Param::Int(i) => q.bind(*i),
-            };
-        }
-        q
-    }};
-}
-
 /// How many contacts the audience holds now.
 pub async fn count_audience(
     conn: &mut AnyConnection,
@@ -255,7 +242,7 @@ pub async fn count_audience(
     let (from, params) = audience_sql(expr, 1, now)?;
     let sql = format!("SELECT COUNT(*) {from}");
     let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
-    Ok(bind_params!(q, &params).fetch_one(conn).await?)
+    Ok(bind_all!(q, &params).fetch_one(conn).await?)
 }
 
 /// Copies the audience into the ledger in one statement; the number of recipients.
@@ -274,7 +261,7 @@ pub async fn snapshot_audience(
         .bind(&campaign.id)
         .bind(now)
         .bind(&campaign.tenant_id);
-    let done = bind_params!(q, &params).execute(&mut *conn).await?;
+    let done = bind_all!(q, &params).execute(&mut *conn).await?;
     let count = i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
     sqlx::query("UPDATE campaigns SET audience_count = $1 WHERE id = $2")
         .bind(count)
@@ -467,4 +454,65 @@ pub async fn touch(conn: &mut AnyConnection, id: &str, now: i64) -> Result<()> {
         .execute(conn)
         .await?;
     Ok(())
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Adds `n` to a campaign's counter `name` in the hour of `now`.
+pub async fn count(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    name: &str,
+    n: i64,
+    now: i64,
+) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO campaign_counters (campaign_id, name, hour, value) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (campaign_id, name, hour) DO UPDATE SET value = campaign_counters.value + excluded.value",
+    )
+    .bind(campaign_id)
+    .bind(name)
+    .bind(now - now.rem_euclid(HOUR_MS))
+    .bind(n)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A campaign's counters over its whole life.
+pub async fn totals(conn: &mut AnyConnection, campaign_id: &str) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT name, CAST(SUM(value) AS BIGINT) FROM campaign_counters WHERE campaign_id = $1 \
+         GROUP BY name ORDER BY name",
+    )
+    .bind(campaign_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A campaign's counters hour by hour: (hour, name, value), oldest first.
+pub async fn hourly(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+) -> Result<Vec<(i64, String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT hour, name, value FROM campaign_counters WHERE campaign_id = $1 ORDER BY hour, name",
+    )
+    .bind(campaign_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Whether any message of the campaign is still waiting or being sent.
+pub async fn in_flight(conn: &mut AnyConnection, campaign_id: &str) -> Result<bool> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM messages WHERE campaign_id = $1 AND state IN ('queued', 'sending', 'deferred') LIMIT 1",
+    )
+    .bind(campaign_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
 }

@@ -276,6 +276,22 @@ pub struct Event {
     pub occurred_at: i64,
 }
 
+/// Whether the message has an event of this type already (a first open, a first click).
+pub async fn has_event(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    event_type: &str,
+) -> Result<bool> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM message_events WHERE message_id = $1 AND event_type = $2 LIMIT 1",
+    )
+    .bind(message_id)
+    .bind(event_type)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
 pub async fn add_event(
     conn: &mut AnyConnection,
     message: &Message,

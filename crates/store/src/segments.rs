@@ -166,6 +166,7 @@ macro_rules! bind_all {
         q
     }};
 }
+pub(crate) use bind_all;
 
 /// How many of the tenant's contacts match.
 pub async fn count(

@@ -145,6 +145,10 @@ impl Engine {
         if let Some(campaign) = &message.campaign_id {
             headers.push(("X-Campaign-ID".into(), campaign.as_str().into()));
         }
+        // PowerMTA's job id (`jobId` in its accounting file) is the campaign.
+        if relay && let Some(campaign) = &message.campaign_id {
+            headers.push(("X-Job".into(), campaign.as_str().into()));
+        }
         if relay && let Some(ip) = &chosen.ip_text {
             headers.push(("X-Virtual-MTA".into(), rules::virtual_mta_name(ip).into()));
         }

@@ -196,6 +196,13 @@ impl Engine {
         for (message, result) in rest {
             self.record(&mut tx, message, &lease, result, now).await?;
         }
+        // The campaigns' counters, in the same transaction.
+        ee_app::campaign_stats::record_outcomes(
+            &mut tx,
+            done.iter().map(|(message, result)| (message, result.state)),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(count)
     }

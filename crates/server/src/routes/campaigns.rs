@@ -6,6 +6,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ee_app::campaign_stats::CampaignStats;
+use ee_app::campaign_test::{TestMessage, TestSend};
 use ee_app::campaigns::{self as app, CampaignIn, CampaignOut};
 use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, RecipientState};
 use ee_core::timefmt::to_rfc3339;
@@ -365,33 +367,37 @@ pub async fn retry_failed(
     Ok(Json(RetryOut { retried }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StatsOut {
-    pub campaign_id: String,
-    /// Recipients in the snapshot (absent before sending).
-    pub recipients: Option<i64>,
-    /// Recipients in each ledger state.
-    pub by_state: std::collections::BTreeMap<String, i64>,
-}
-
-/// A campaign's figures: its recipients by state.
+/// A campaign's figures: recipients by state, counters and their rates, hour by hour.
 #[utoipa::path(get, path = "/api/v2/campaigns/{id}/stats", tag = "campaigns", params(("id" = String, Path)),
-    responses((status = 200, body = StatsOut), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = CampaignStats), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn stats(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<StatsOut>> {
+) -> ApiResult<Json<CampaignStats>> {
     let mut conn = state.db.pool().acquire().await?;
     let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
-    let by_state = store::recipient_counts(&mut conn, &campaign.id)
-        .await?
-        .into_iter()
-        .collect();
-    Ok(Json(StatsOut {
-        campaign_id: campaign.id,
-        recipients: campaign.audience_count,
-        by_state,
-    }))
+    Ok(Json(
+        ee_app::campaign_stats::stats(&mut conn, &campaign).await?,
+    ))
+}
+
+/// Sends the campaign's template to up to 10 addresses, filled from a chosen contact,
+/// marked as a test and kept out of the ledger and the statistics.
+#[utoipa::path(post, path = "/api/v2/campaigns/{id}/test", tag = "campaigns", params(("id" = String, Path)),
+    request_body = TestSend,
+    responses((status = 202, body = Vec<TestMessage>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn test_send(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TestSend>,
+) -> ApiResult<(StatusCode, Json<Vec<TestMessage>>)> {
+    let mut conn = state.db.pool().acquire().await?;
+    let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
+    drop(conn);
+    let sent = ee_app::campaign_test::send(&state.services, &campaign, body).await?;
+    Ok((StatusCode::ACCEPTED, Json(sent)))
 }

@@ -43,6 +43,7 @@ async fn engage(
 ) -> ApiResult<()> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
+    let first = !messages::has_event(&mut tx, &message.id, event).await?;
     messages::add_event(
         &mut tx,
         message,
@@ -66,6 +67,7 @@ async fn engage(
         .await?;
         ee_store::contacts::touch_engagement(&mut tx, contact, now).await?;
     }
+    ee_app::campaign_stats::record_engagement(&mut tx, message, event, first, now).await?;
     tx.commit().await?;
     Ok(())
 }

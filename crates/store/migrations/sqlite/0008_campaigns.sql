@@ -40,3 +40,14 @@ CREATE TABLE campaign_recipients (
 CREATE INDEX campaign_recipients_pending ON campaign_recipients(campaign_id, state, contact_id);
 CREATE INDEX campaign_recipients_queued ON campaign_recipients(campaign_id, queued_at);
 CREATE INDEX messages_campaign ON messages(campaign_id, state);
+
+-- A campaign's figures, counted as events arrive (handed over, sent, bounced, opened,
+-- clicked, unsubscribed…) in hourly buckets: the statistics never scan the messages.
+CREATE TABLE campaign_counters (
+    campaign_id TEXT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    -- The hour's start, epoch milliseconds.
+    hour BIGINT NOT NULL,
+    value BIGINT NOT NULL,
+    PRIMARY KEY (campaign_id, name, hour)
+);

@@ -7,15 +7,16 @@
 //! and the ledger) still gives each recipient one message.
 
 use ee_core::auth::Actor;
-use ee_core::campaign::{CampaignAction, CampaignStatus, RecipientState, Throttle};
+use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, RecipientState, Throttle};
 use ee_core::delivery::MessageState;
 use ee_store::Scope;
 use ee_store::campaigns::{self as store, Campaign, Pending};
-use ee_store::templates;
 
 use crate::audit::{Caller, Origin};
-use crate::campaigns::{CampaignOut, CampaignSettings};
-use crate::messages::{SendRequest, queue};
+use crate::campaign_messages::{queue_with_fallback, template_choice};
+use crate::campaign_settings::CampaignSettings;
+use crate::campaigns::CampaignOut;
+use crate::messages::SendRequest;
 use crate::write::Write;
 use crate::{AppError, Services};
 
@@ -110,7 +111,13 @@ async fn allowance(services: &Services, campaign: &Campaign, now: i64) -> Result
         return Ok(BATCH);
     };
     let mut conn = services.db.pool().acquire().await?;
-    let recent = store::queued_since(&mut conn, &campaign.id, now - HOUR_MS).await?;
+    // A sequence has no ledger: its hand-overs are counted by the hour, so its window is
+    // the current and the previous hour's buckets (never more than the throttle).
+    let recent = if campaign.kind == CampaignKind::Autoresponder {
+        store::counted_since(&mut conn, &campaign.id, "queued", now - HOUR_MS).await?
+    } else {
+        store::queued_since(&mut conn, &campaign.id, now - HOUR_MS).await?
+    };
     Ok(Throttle::allowance(throttle, recent).min(BATCH))
 }
 
@@ -131,6 +138,11 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
     let mut conn = services.db.pool().acquire().await?;
     let limit = allowance(services, &campaign, now).await?;
     store::touch(&mut conn, &campaign.id, now).await?;
+    if campaign.kind == CampaignKind::Autoresponder {
+        drop(conn);
+        let queued = crate::autoresponders::serve(services, &campaign, limit).await?;
+        return Ok((queued, false));
+    }
     if limit == 0 {
         return Ok((0, false));
     }
@@ -139,21 +151,11 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
         drop(conn);
         return Ok((0, finish(services, &campaign, now).await?));
     }
-    // Each recipient gets the template of its category in their own language when the
-    // tenant has one (the fallback chain), else the campaign's template itself.
-    let template = match &campaign.template_id {
-        Some(id) => Some(templates::get(&mut conn, id, Scope::Tenant(&campaign.tenant_id)).await),
-        None => None,
-    };
     drop(conn);
-    let (template_key, category) = match template {
-        Some(Ok(t)) => match t.category {
-            Some(category) => (None, Some(category)),
-            None => (Some(t.id), None),
-        },
-        // Deleted since it started: every recipient fails with the reason.
-        _ => (campaign.template_id.clone(), None),
+    let Some(template_id) = campaign.template_id.clone() else {
+        return Err(AppError::Conflict("the campaign has no template".into()));
     };
+    let (template_key, category) = template_choice(services, &campaign, &template_id).await?;
     let (mut queued, mut skipped, mut failed) = (0, 0, 0);
     for recipient in batch {
         let request = SendRequest {
@@ -227,37 +229,6 @@ async fn pause_if_over(
     let paused = crate::campaign_stats::auto_pause_if_over(&mut w, campaign).await?;
     w.finish().await?;
     Ok(paused)
-}
-
-/// Queues a recipient's message. When the tenant's fallback chain (the category in the
-/// recipient's language, their language's general template, the English general one)
-/// finds nothing, the category in English is tried, then the campaign's own template:
-/// a campaign reaches every recipient of its audience.
-async fn queue_with_fallback(
-    services: &Services,
-    request: SendRequest,
-    own_template: Option<&str>,
-) -> Result<(ee_store::messages::Message, bool), crate::delivery::QueueError> {
-    use crate::delivery::QueueError::NotFound;
-    if request.category.is_none() {
-        return queue(services, request).await;
-    }
-    let english = SendRequest {
-        language: Some(ee_core::template::DEFAULT_LANGUAGE.into()),
-        ..request.clone()
-    };
-    let own = SendRequest {
-        category: None,
-        template: own_template.map(str::to_owned),
-        ..request.clone()
-    };
-    match queue(services, request).await {
-        Err(NotFound("template")) => match queue(services, english).await {
-            Err(NotFound("template")) => queue(services, own).await,
-            other => other,
-        },
-        other => other,
-    }
 }
 
 /// A recipient's message key: one message per recipient and attempt.

@@ -9,13 +9,16 @@ use ee_core::segment::Expr;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::campaigns::{self as store, Campaign, NewCampaign};
 use ee_store::{AnyConnection, Scope, StoreError, segments, templates};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::AppError;
+pub use crate::campaign_settings::CampaignSettings;
+use crate::campaign_settings::{Step, StepIn, checked_steps, text_or_number};
 use crate::input::invalid;
 use crate::write::{Deletable, Write};
+use ee_core::campaign::valid_event_name;
 
 /// Who a campaign is sent to. Contacts that are not active (unsubscribed, bounced,
 /// complained), suppressed or erased are never in it, and each contact is in it once.
@@ -28,13 +31,6 @@ pub struct Audience {
     pub tags: Vec<String>,
     /// Every active contact of the tenant.
     pub all: bool,
-}
-
-/// How a campaign sends, beyond its template.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct CampaignSettings {
-    pub throttle: Option<Throttle>,
 }
 
 /// A campaign as the API shows it.
@@ -54,6 +50,10 @@ pub struct CampaignOut {
     pub trigger: Option<String>,
     pub audience: Audience,
     pub throttle: Option<Throttle>,
+    /// An autoresponder's sequence.
+    pub steps: Vec<Step>,
+    /// The custom event on which a contact leaves the sequence.
+    pub goal: Option<String>,
     pub send_at: Option<String>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -69,6 +69,8 @@ impl From<Campaign> for CampaignOut {
         Self {
             audience: serde_json::from_str(&c.audience).unwrap_or_default(),
             throttle: settings.throttle,
+            steps: settings.steps,
+            goal: settings.goal,
             send_at: c.scheduled_at.map(to_rfc3339),
             started_at: c.started_at.map(to_rfc3339),
             finished_at: c.finished_at.map(to_rfc3339),
@@ -98,20 +100,6 @@ impl Deletable for Campaign {
     }
 }
 
-/// A text, or a number taken as its text (seed 004 writes `"template_id": 1`).
-fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            return Err(serde::de::Error::custom(
-                "template_id must be a template's id",
-            ));
-        }
-    })
-}
-
 /// A campaign as a client writes it. Every field may be left out of an update.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -135,11 +123,24 @@ pub struct CampaignIn {
     pub throttle: Option<Throttle>,
     /// When to start (RFC 3339); `POST /schedule` without a body uses it.
     pub send_at: Option<String>,
+    /// An autoresponder's steps; without them, one step: `template_id` at once.
+    pub steps: Option<Vec<StepIn>>,
+    /// A custom event name: a contact who posts it leaves the sequence.
+    pub goal: Option<String>,
 }
 
 const TRIGGER_PREFIXES: [&str; 3] = ["tag:", "segment:", "event:"];
 
 fn check_trigger(trigger: &str, errors: &mut ValidationErrors) {
+    if let Some(name) = trigger.strip_prefix("event:")
+        && !valid_event_name(name)
+    {
+        errors.add(
+            "trigger",
+            "an event name is 1 to 64 letters, digits, _, - or .",
+        );
+        return;
+    }
     let known = trigger == "subscription"
         || TRIGGER_PREFIXES.iter().any(|p| {
             trigger
@@ -205,6 +206,15 @@ async fn check_template(
     }
 }
 
+fn check_goal(goal: Option<&str>, errors: &mut ValidationErrors) {
+    if goal.is_some_and(|g| !valid_event_name(g)) {
+        errors.add(
+            "goal",
+            "is an event name: 1 to 64 letters, digits, _, - or .",
+        );
+    }
+}
+
 fn check_throttle(throttle: Option<Throttle>, errors: &mut ValidationErrors) {
     if throttle.is_some_and(|t| t.per_hour == 0) {
         errors.add("throttle.per_hour", "must be at least 1");
@@ -250,8 +260,29 @@ pub async fn create(
     }
     match &input.template_id {
         Some(id) => check_template(&mut w.tx, tenant_id, id, &mut errors).await?,
+        None if kind == CampaignKind::Autoresponder && input.steps.is_some() => {}
         None => errors.add("template_id", "is required"),
     }
+    let steps = match input.steps {
+        Some(steps) if kind == CampaignKind::Autoresponder => {
+            checked_steps(&mut w.tx, tenant_id, steps, &mut errors).await?
+        }
+        Some(_) => {
+            errors.add("steps", "only an autoresponder has steps");
+            Vec::new()
+        }
+        // Seed 004's autoresponder names one template: a sequence of one step.
+        None if kind == CampaignKind::Autoresponder => input
+            .template_id
+            .iter()
+            .map(|t| Step {
+                template_id: t.clone(),
+                delay_hours: 0,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    check_goal(input.goal.as_deref(), &mut errors);
     let audience = checked_audience(
         &mut w.tx,
         tenant_id,
@@ -271,6 +302,8 @@ pub async fn create(
     errors.into_result()?;
     let settings = CampaignSettings {
         throttle: input.throttle,
+        steps,
+        goal: input.goal,
     };
     let audience = serde_json::to_string(&audience).unwrap_or_else(|_| "{}".into());
     let settings = serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into());
@@ -308,9 +341,17 @@ fn conflict(e: StoreError) -> AppError {
 /// Changes a draft campaign; a campaign that left the draft state is refused (409).
 pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<CampaignOut, AppError> {
     let mut campaign: Campaign = w.find(id).await?;
-    if !campaign.status.editable() {
+    // A running sequence may take new steps, a goal, a name or a throttle: they apply to
+    // the contacts already in it.
+    let live_sequence = campaign.kind == CampaignKind::Autoresponder && !campaign.status.is_final();
+    let changes_only_the_sequence = input.template_id.is_none()
+        && input.trigger.is_none()
+        && input.audience.is_none()
+        && input.send_at.is_none();
+    let may_change = campaign.status.editable() || (live_sequence && changes_only_the_sequence);
+    if !may_change {
         return Err(AppError::Conflict(format!(
-            "a {} campaign cannot be changed; only a draft can",
+            "a {} campaign cannot be changed; only a draft can (a running autoresponder: its steps, goal, name and throttle)",
             campaign.status.as_str()
         )));
     }
@@ -351,13 +392,24 @@ pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<Campai
         let audience = checked_audience(&mut w.tx, &tenant_id, audience, &mut errors).await?;
         campaign.audience = serde_json::to_string(&audience).unwrap_or_else(|_| "{}".into());
     }
+    let mut settings: CampaignSettings =
+        serde_json::from_str(&campaign.settings).unwrap_or_default();
     if input.throttle.is_some() {
         check_throttle(input.throttle, &mut errors);
-        let mut settings: CampaignSettings =
-            serde_json::from_str(&campaign.settings).unwrap_or_default();
         settings.throttle = input.throttle;
-        campaign.settings = serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into());
     }
+    if let Some(steps) = input.steps {
+        if campaign.kind == CampaignKind::Autoresponder {
+            settings.steps = checked_steps(&mut w.tx, &tenant_id, steps, &mut errors).await?;
+        } else {
+            errors.add("steps", "only an autoresponder has steps");
+        }
+    }
+    if input.goal.is_some() {
+        check_goal(input.goal.as_deref(), &mut errors);
+        settings.goal = input.goal;
+    }
+    campaign.settings = serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into());
     if input.send_at.is_some() {
         match parse_send_at(input.send_at.as_deref(), w.now) {
             Ok(at) => campaign.scheduled_at = at,
@@ -467,7 +519,16 @@ pub async fn act(
     }
     move_to(w, &campaign, next, None).await?;
     if action == CampaignAction::Start {
-        start_sending(w, &campaign).await?;
+        match campaign.kind {
+            // A sequence enrolls contacts as its trigger finds them; a segment's present
+            // members are excluded now.
+            CampaignKind::Autoresponder => {
+                crate::autoresponders::exclude_present_members(&mut w.tx, &campaign, w.now).await?;
+            }
+            _ => {
+                start_sending(w, &campaign).await?;
+            }
+        }
     }
     if action == CampaignAction::Cancel {
         store::cancel_remaining(&mut w.tx, id, w.now).await?;
@@ -485,11 +546,17 @@ async fn check_sendable(
     campaign: &Campaign,
     now: i64,
 ) -> Result<(), AppError> {
-    if campaign.kind != CampaignKind::Regular {
-        return Err(AppError::Conflict(format!(
-            "{} campaigns cannot be started yet: only regular campaigns send in this version",
-            campaign.kind.as_str()
-        )));
+    match campaign.kind {
+        CampaignKind::Regular => {}
+        CampaignKind::Autoresponder => {
+            return crate::autoresponders::check_startable(conn, campaign, now).await;
+        }
+        CampaignKind::AbTest => {
+            return Err(AppError::Conflict(
+                "A/B tests cannot be started yet: regular campaigns and autoresponders send in this version"
+                    .into(),
+            ));
+        }
     }
     let mut errors = ValidationErrors::new();
     match &campaign.template_id {

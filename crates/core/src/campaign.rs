@@ -190,6 +190,19 @@ pub enum RecipientState {
     Cancelled,
 }
 
+/// Whether a custom event name is one we accept: 1 to 64 letters, digits, `_`, `-` or `.`.
+pub fn valid_event_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The contact event a custom event is kept as.
+pub fn event_type(name: &str) -> String {
+    format!("EVENT:{name}")
+}
+
 /// How fast a campaign hands its messages over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -298,6 +311,16 @@ mod tests {
         assert_eq!(CampaignKind::parse("ab_test"), Some(CampaignKind::AbTest));
         assert_eq!(CampaignKind::parse("newsletter"), None);
         assert_eq!(CampaignKind::names(), "regular, autoresponder, ab_test");
+    }
+
+    #[test]
+    fn event_names() {
+        assert!(valid_event_name("trial.started"));
+        assert!(valid_event_name("purchase_2"));
+        assert!(!valid_event_name(""));
+        assert!(!valid_event_name("no spaces"));
+        assert!(!valid_event_name(&"x".repeat(65)));
+        assert_eq!(event_type("purchase"), "EVENT:purchase");
     }
 
     #[test]

@@ -44,10 +44,10 @@ pub const BULK_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        alerts, api_keys, audit, auth, blacklists, campaigns, contacts, delivery, domains, imports,
-        ingest, ips, jobs, mailwizz, message_queue, messages, pools, powermta, relays, segments,
-        sources, suppressions, system, tags, templates, tenants, tracking, unsubscribe, users,
-        validation, warmup,
+        alerts, api_keys, audit, auth, blacklists, campaigns, contacts, delivery, domains, events,
+        imports, ingest, ips, jobs, mailwizz, message_queue, messages, pools, powermta, relays,
+        segments, sources, suppressions, system, tags, templates, tenants, tracking, unsubscribe,
+        users, validation, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -111,6 +111,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::retry_failed))
         .routes(routes!(campaigns::stats))
         .routes(routes!(campaigns::test_send))
+        .routes(routes!(campaigns::enrollments))
+        .routes(routes!(events::post))
         .routes(routes!(contacts::list))
         .routes(routes!(contacts::get, contacts::erase))
         .routes(routes!(contacts::events))

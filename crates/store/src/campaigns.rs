@@ -493,6 +493,24 @@ pub async fn totals(conn: &mut AnyConnection, campaign_id: &str) -> Result<Vec<(
     .await?)
 }
 
+/// A counter's value in the buckets of the hour holding `since` and after.
+pub async fn counted_since(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    name: &str,
+    since: i64,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(value), 0) AS BIGINT) FROM campaign_counters \
+         WHERE campaign_id = $1 AND name = $2 AND hour >= $3",
+    )
+    .bind(campaign_id)
+    .bind(name)
+    .bind(since - since.rem_euclid(HOUR_MS))
+    .fetch_one(conn)
+    .await?)
+}
+
 /// A campaign's counters hour by hour: (hour, name, value), oldest first.
 pub async fn hourly(
     conn: &mut AnyConnection,

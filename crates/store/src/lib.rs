@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod contacts;
 mod db;
 pub mod domains;
+pub mod enrollments;
 mod error;
 mod flag;
 pub mod imports;

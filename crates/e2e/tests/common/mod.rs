@@ -1,6 +1,8 @@
 //! A real server on an ephemeral loopback port, over a fresh database.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod sending;
+
 use std::net::SocketAddr;
 
 use ee_app::bootstrap::ensure_admin;

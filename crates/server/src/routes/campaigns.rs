@@ -6,6 +6,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ee_app::autoresponders::{ENROLLMENT_STATES, EnrollmentOut};
 use ee_app::campaign_stats::CampaignStats;
 use ee_app::campaign_test::{TestMessage, TestSend};
 use ee_app::campaigns::{self as app, CampaignIn, CampaignOut};
@@ -400,4 +401,46 @@ pub async fn test_send(
     drop(conn);
     let sent = ee_app::campaign_test::send(&state.services, &campaign, body).await?;
     Ok((StatusCode::ACCEPTED, Json(sent)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EnrollmentQuery {
+    /// active, completed, left or excluded.
+    pub state: Option<String>,
+    /// 1 to 500; 50 when absent.
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// An autoresponder's enrollments: each contact's step, state and next send.
+#[utoipa::path(get, path = "/api/v2/campaigns/{id}/enrollments", tag = "campaigns", params(("id" = String, Path), EnrollmentQuery),
+    responses((status = 200, body = List<EnrollmentOut>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn enrollments(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<EnrollmentQuery>,
+) -> ApiResult<Json<List<EnrollmentOut>>> {
+    if let Some(s) = q.state.as_deref()
+        && !ENROLLMENT_STATES.contains(&s)
+    {
+        return Err(ApiError::invalid_field(
+            "state",
+            "must be one of active, completed, left, excluded",
+        ));
+    }
+    let limit = limit_param(q.limit, 50, 500)?;
+    let mut conn = state.db.pool().acquire().await?;
+    let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
+    let rows = ee_store::enrollments::list(
+        &mut conn,
+        &campaign.id,
+        q.state.as_deref(),
+        q.cursor.as_deref(),
+        limit,
+    )
+    .await?;
+    let page = List::keyset(rows, limit, |e| e.contact_id.clone());
+    Ok(Json(page.map(EnrollmentOut::from)))
 }

@@ -7,6 +7,7 @@ pub mod campaigns;
 pub mod contacts;
 pub mod delivery;
 pub mod domains;
+pub mod events;
 pub mod imports;
 pub mod ingest;
 pub mod ips;

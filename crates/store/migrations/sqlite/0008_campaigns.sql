@@ -51,3 +51,23 @@ CREATE TABLE campaign_counters (
     value BIGINT NOT NULL,
     PRIMARY KEY (campaign_id, name, hour)
 );
+
+-- Autoresponders: each contact's run through a campaign's sequence of steps. One row per
+-- contact and campaign: a contact never runs a sequence twice at once.
+CREATE TABLE campaign_enrollments (
+    campaign_id TEXT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+    contact_id TEXT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    -- The index of the next step to send.
+    step BIGINT NOT NULL,
+    -- active, completed, left (unsubscribed, bounced, complained, goal reached), excluded
+    -- (in the trigger's segment before the sequence started).
+    state TEXT NOT NULL,
+    detail TEXT,
+    next_at BIGINT,
+    enrolled_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (campaign_id, contact_id)
+);
+CREATE INDEX campaign_enrollments_due ON campaign_enrollments(campaign_id, state, next_at);
+CREATE INDEX contact_events_type ON contact_events(tenant_id, event_type, occurred_at);

@@ -1,0 +1,295 @@
+//! Autoresponders: a sequence of steps (a template, a delay after the previous step) that
+//! each contact runs through once a trigger enrolls it: `subscription` (a contact created
+//! since the sequence started, by ingestion, import or the API), `tag:<tag>` (the tag
+//! given since), `segment:<id>` (entering the segment: its members at the start are
+//! excluded) or `event:<name>` (a custom event posted to `/api/v2/events`). A contact
+//! leaves when it may no longer be mailed (unsubscribed, bounced, complained, suppressed,
+//! erased) or on the goal event. Steps are read at each send, so a step added, or a pause,
+//! applies to the contacts already in the sequence.
+
+use ee_store::campaigns::{self as store, Campaign};
+use ee_store::enrollments::{self, Advance, Enroll, FIRST_PARAM};
+use ee_store::segments::{Param, compile};
+use ee_store::{AnyConnection, Scope, segments};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::campaign_settings::CampaignSettings;
+pub use crate::campaign_settings::{Step, StepIn};
+use crate::messages::SendRequest;
+use crate::{AppError, Services};
+pub use ee_core::campaign::{event_type, valid_event_name};
+
+const HOUR_MS: i64 = 3_600_000;
+
+fn settings_of(campaign: &Campaign) -> CampaignSettings {
+    serde_json::from_str(&campaign.settings).unwrap_or_default()
+}
+
+/// The enrollment condition of the campaign's trigger since `since` (SQL over
+/// `contacts c`), and its values; a segment trigger's is the segment itself.
+async fn trigger_condition(
+    conn: &mut AnyConnection,
+    campaign: &Campaign,
+    since: i64,
+    now: i64,
+) -> Result<(String, Vec<Param>), AppError> {
+    let trigger = campaign.trigger_event.as_deref().unwrap_or("subscription");
+    let first = FIRST_PARAM;
+    if let Some(tag) = trigger.strip_prefix("tag:") {
+        let slug = ee_core::tags::parse(tag)
+            .map_err(|e| crate::input::invalid("trigger", e.to_string()))?
+            .slug();
+        return Ok((
+            enrollments::tagged_since(first),
+            vec![
+                Param::Text(slug.clone()),
+                Param::Text(format!("{slug}/")),
+                Param::Int(since),
+            ],
+        ));
+    }
+    if let Some(name) = trigger.strip_prefix("event:") {
+        return Ok((
+            enrollments::event_since(first),
+            vec![Param::Text(event_type(name)), Param::Int(since)],
+        ));
+    }
+    if let Some(id) = trigger.strip_prefix("segment:") {
+        let segment = segments::get(conn, id, Scope::Tenant(&campaign.tenant_id))
+            .await
+            .map_err(|_| {
+                crate::input::invalid("trigger", format!("segment `{id}` no longer exists"))
+            })?;
+        let value = serde_json::from_str(&segment.expression).unwrap_or_default();
+        let expr = crate::segments::parse_expr(&value, now)?;
+        let compiled =
+            compile(&expr, first, now).map_err(|e| crate::input::invalid("trigger", e))?;
+        return Ok((compiled.sql, compiled.params));
+    }
+    Ok((enrollments::created_since(first), vec![Param::Int(since)]))
+}
+
+/// At the start of a sequence triggered by a segment, its members are excluded: only
+/// contacts entering it later run the sequence.
+pub async fn exclude_present_members(
+    conn: &mut AnyConnection,
+    campaign: &Campaign,
+    now: i64,
+) -> Result<u64, AppError> {
+    if !campaign
+        .trigger_event
+        .as_deref()
+        .is_some_and(|t| t.starts_with("segment:"))
+    {
+        return Ok(0);
+    }
+    let (condition, params) = trigger_condition(conn, campaign, now, now).await?;
+    let enroll = Enroll {
+        campaign_id: &campaign.id,
+        tenant_id: &campaign.tenant_id,
+        state: "excluded",
+        due: now,
+        condition,
+        params,
+    };
+    Ok(enrollments::enroll(conn, &enroll, now).await?)
+}
+
+/// Checks what a sequence needs before it starts: steps and a known trigger.
+pub async fn check_startable(
+    conn: &mut AnyConnection,
+    campaign: &Campaign,
+    now: i64,
+) -> Result<(), AppError> {
+    if settings_of(campaign).steps.is_empty() {
+        return Err(crate::input::invalid(
+            "steps",
+            "an autoresponder needs at least one step",
+        ));
+    }
+    trigger_condition(conn, campaign, now, now).await?;
+    Ok(())
+}
+
+/// One pass over a sending sequence: new contacts enrolled, those who may no longer be
+/// mailed or reached the goal leave, and the due steps are handed over within `limit`.
+/// Returns how many messages were queued.
+pub async fn serve(
+    services: &Services,
+    campaign: &Campaign,
+    limit: i64,
+) -> Result<usize, AppError> {
+    let now = services.clock.now_ms();
+    let settings = settings_of(campaign);
+    let first_delay = settings.steps.first().map_or(0, |s| s.delay_hours);
+    let mut conn = services.db.pool().acquire().await?;
+    let since = campaign.started_at.unwrap_or(now);
+    let (condition, params) = trigger_condition(&mut conn, campaign, since, now).await?;
+    let enroll = Enroll {
+        campaign_id: &campaign.id,
+        tenant_id: &campaign.tenant_id,
+        state: "active",
+        due: now + i64::from(first_delay) * HOUR_MS,
+        condition,
+        params,
+    };
+    let enrolled = enrollments::enroll(&mut conn, &enroll, now).await?;
+    store::count(&mut conn, &campaign.id, "enrolled", enrolled as i64, now).await?;
+    enrollments::leave_unreachable(&mut conn, &campaign.id, now).await?;
+    if let Some(goal) = &settings.goal {
+        let left =
+            enrollments::leave_on_goal(&mut conn, &campaign.id, &event_type(goal), now).await?;
+        store::count(&mut conn, &campaign.id, "goal_reached", left as i64, now).await?;
+    }
+    if limit == 0 {
+        return Ok(0);
+    }
+    let due = enrollments::due(&mut conn, &campaign.id, now, limit).await?;
+    drop(conn);
+    let mut queued = 0;
+    for enrollment in due {
+        let index = usize::try_from(enrollment.step).unwrap_or(usize::MAX);
+        let next = next_step(&settings, index, now);
+        let Some(step) = settings.steps.get(index) else {
+            // Steps were removed past this one: the sequence is over for it.
+            let mut conn = services.db.pool().acquire().await?;
+            let done = Advance {
+                step: enrollment.step,
+                state: "completed",
+                next_at: None,
+                detail: None,
+            };
+            enrollments::advance(
+                &mut conn,
+                &campaign.id,
+                &enrollment.contact_id,
+                enrollment.step,
+                &done,
+                now,
+            )
+            .await?;
+            continue;
+        };
+        let (template, category) =
+            crate::campaign_messages::template_choice(services, campaign, &step.template_id)
+                .await?;
+        let request = SendRequest {
+            tenant_id: campaign.tenant_id.clone(),
+            kind: "campaign".into(),
+            campaign_id: Some(campaign.id.clone()),
+            to_email: enrollment.email.clone(),
+            template,
+            category,
+            idempotency_key: Some(format!(
+                "campaign:{}:{}:step{}",
+                campaign.id, enrollment.contact_id, enrollment.step
+            )),
+            ..Default::default()
+        };
+        let outcome = crate::campaign_messages::queue_with_fallback(
+            services,
+            request,
+            Some(&step.template_id),
+        )
+        .await;
+        let mut conn = services.db.pool().acquire().await?;
+        let now = services.clock.now_ms();
+        let to = match &outcome {
+            Ok((message, _)) if message.state != "suppressed" => {
+                queued += 1;
+                store::count(
+                    &mut conn,
+                    &campaign.id,
+                    &format!("step_{index}_queued"),
+                    1,
+                    now,
+                )
+                .await?;
+                next
+            }
+            Ok((message, _)) => Advance {
+                step: enrollment.step,
+                state: "left",
+                next_at: None,
+                detail: message.state_reason.as_deref(),
+            },
+            Err(_) => next,
+        };
+        let failure = outcome.as_ref().err().map(ToString::to_string);
+        let to = match &failure {
+            Some(reason) => Advance {
+                detail: Some(reason),
+                ..to
+            },
+            None => to,
+        };
+        enrollments::advance(
+            &mut conn,
+            &campaign.id,
+            &enrollment.contact_id,
+            enrollment.step,
+            &to,
+            now,
+        )
+        .await?;
+        if failure.is_some() {
+            store::count(&mut conn, &campaign.id, "failed", 1, now).await?;
+        }
+    }
+    let mut conn = services.db.pool().acquire().await?;
+    store::count(&mut conn, &campaign.id, "queued", queued as i64, now).await?;
+    Ok(queued)
+}
+
+/// Where an enrollment goes after sending step `index`: the next step after its delay,
+/// or completed.
+fn next_step(settings: &CampaignSettings, index: usize, now: i64) -> Advance<'static> {
+    match settings.steps.get(index + 1) {
+        Some(next) => Advance {
+            step: (index + 1) as i64,
+            state: "active",
+            next_at: Some(now + i64::from(next.delay_hours) * HOUR_MS),
+            detail: None,
+        },
+        None => Advance {
+            step: (index + 1) as i64,
+            state: "completed",
+            next_at: None,
+            detail: None,
+        },
+    }
+}
+
+/// An enrollment as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrollmentOut {
+    pub contact_id: String,
+    pub email: Option<String>,
+    /// The next step's index (the number of steps sent).
+    pub step: i64,
+    /// active, completed, left or excluded.
+    pub state: String,
+    /// Why it left.
+    pub detail: Option<String>,
+    pub next_at: Option<String>,
+    pub enrolled_at: String,
+}
+
+impl From<enrollments::Enrollment> for EnrollmentOut {
+    fn from(e: enrollments::Enrollment) -> Self {
+        use ee_core::timefmt::to_rfc3339;
+        Self {
+            contact_id: e.contact_id,
+            email: e.email,
+            step: e.step,
+            state: e.state,
+            detail: e.detail,
+            next_at: e.next_at.map(to_rfc3339),
+            enrolled_at: to_rfc3339(e.enrolled_at),
+        }
+    }
+}
+
+/// The states an enrollment may be in.
+pub const ENROLLMENT_STATES: [&str; 4] = ["active", "completed", "left", "excluded"];

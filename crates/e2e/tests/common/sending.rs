@@ -1,0 +1,90 @@
+//! What the campaign and autoresponder tests share: a tenant that sends through a relay
+//! on loopback with French and English templates, contacts, actions, what the SMTP peer
+//! received.
+
+use std::collections::BTreeMap;
+
+use ee_mail::testing::TestSmtpServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::TestApp;
+
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// A tenant `brand` that signs for brand.test and relays to `smtp`, with a French and an
+/// English template of one category; returns its key and the French template's id.
+pub async fn brand(app: &TestApp, smtp: &TestSmtpServer) -> (String, String) {
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "marketing").await;
+    app.signing_domain(&key).await;
+    app.relay_mode(&key, "brand", smtp.addr.port()).await;
+    let mut fr = String::new();
+    for (language, subject) in [
+        ("fr", "Bonjour [FNAME|ami]"),
+        ("en", "Hello [FNAME|friend]"),
+    ] {
+        let t = app
+            .post(
+                "/api/v2/templates",
+                &key,
+                json!({"name": format!("news_{language}"), "subject": subject,
+                       "html": "<p>[FNAME|-]</p><a href=\"[UNSUBSCRIBE_URL]\">stop</a>",
+                       "language": language, "category": "news", "from_email": "hello@brand.test"}),
+            )
+            .await;
+        assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+        if language == "fr" {
+            fr = t.body["id"].as_str().unwrap().to_owned();
+        }
+    }
+    (key, fr)
+}
+
+/// Ingests contacts: (address, language, tags).
+pub async fn contacts(app: &TestApp, key: &str, people: &[(String, &str, Vec<&str>)]) {
+    for chunk in people.chunks(1000) {
+        let batch: Vec<Value> = chunk
+            .iter()
+            .map(|(email, language, tags)| {
+                json!({"email": email, "firstName": email.split('@').next().unwrap(),
+                       "language": language, "tags": tags})
+            })
+            .collect();
+        let r = app
+            .post(
+                "/api/v2/contacts/ingest",
+                key,
+                json!({"source": "api", "contacts": batch}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+}
+
+pub async fn action(app: &TestApp, key: &str, id: &str, what: &str) -> Value {
+    let r = app
+        .post(&format!("/api/v2/campaigns/{id}/{what}"), key, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.body);
+    r.body
+}
+
+/// Every recipient address the SMTP peer received, with how many messages each got.
+pub fn received_by(smtp: &TestSmtpServer) -> BTreeMap<String, usize> {
+    let mut by = BTreeMap::new();
+    for r in smtp.received() {
+        *by.entry(r.rcpt_to.clone()).or_default() += 1;
+    }
+    by
+}
+
+pub fn header<'a>(data: &'a str, name: &str) -> Option<&'a str> {
+    data.lines()
+        .find(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l.as_bytes()[name.len()] == b':'
+        })
+        .map(|l| l[name.len() + 1..].trim())
+}

@@ -7,6 +7,7 @@
 //! erased) or on the goal event. Steps are read at each send, so a step added, or a pause,
 //! applies to the contacts already in the sequence.
 
+use ee_core::delivery::MessageState;
 use ee_store::campaigns::{self as store, Campaign};
 use ee_store::enrollments::{self, Advance, Enroll, FIRST_PARAM};
 use ee_store::segments::{Param, compile};
@@ -196,7 +197,7 @@ pub async fn serve(
         let mut conn = services.db.pool().acquire().await?;
         let now = services.clock.now_ms();
         let to = match &outcome {
-            Ok((message, _)) if message.state != "suppressed" => {
+            Ok((message, _)) if message.state != MessageState::Suppressed => {
                 queued += 1;
                 store::count(
                     &mut conn,

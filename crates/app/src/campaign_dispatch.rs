@@ -173,7 +173,7 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
         let now = services.clock.now_ms();
         match outcome {
             Ok((message, _)) => {
-                let state = MessageState::parse(&message.state).unwrap_or(MessageState::Queued);
+                let state = message.state;
                 let ledger = if state == MessageState::Suppressed {
                     RecipientState::Skipped
                 } else {

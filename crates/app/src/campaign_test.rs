@@ -116,7 +116,7 @@ pub async fn send(
         sent.push(TestMessage {
             email,
             message_id: message.id,
-            state: message.state,
+            state: message.state.as_str().to_owned(),
         });
     }
     Ok(sent)

@@ -24,7 +24,7 @@ pub async fn retry(w: &mut Write, id: &str) -> Result<Message, AppError> {
     if retried.is_empty() {
         return Err(AppError::Conflict(format!(
             "only a deferred message can be retried; this one is {}",
-            message.state
+            message.state.as_str()
         )));
     }
     w.record(Change {

@@ -52,6 +52,14 @@ impl MessageState {
     }
 }
 
+impl TryFrom<String> for MessageState {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| format!("unknown message state: {s}"))
+    }
+}
+
 /// What to do after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

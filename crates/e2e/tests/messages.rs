@@ -885,7 +885,7 @@ async fn provider_limits_cap_and_suppression_before_sending() {
         )
         .await
         .unwrap();
-        states.push(m.state);
+        states.push(m.state.as_str());
     }
     assert_eq!(states, vec!["queued", "queued", "suppressed", "queued"]);
     app.finish().await;

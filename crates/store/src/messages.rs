@@ -26,11 +26,14 @@ pub struct Message {
     pub text_body: Option<String>,
     pub language: Option<String>,
     pub headers: String,
-    pub track_opens: i64,
-    pub track_clicks: i64,
+    #[sqlx(try_from = "crate::flag::Flag")]
+    pub track_opens: bool,
+    #[sqlx(try_from = "crate::flag::Flag")]
+    pub track_clicks: bool,
     pub links: String,
     pub message_id_header: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ee_core::delivery::MessageState,
     pub state_reason: Option<String>,
     pub attempts: i64,
     pub next_attempt_at: i64,

@@ -390,7 +390,7 @@ async fn messages_marked_sent_in_bulk_only_under_our_lease() {
             );
             assert_eq!(events.len(), 1, "{events:?}");
         } else {
-            assert_eq!(stored.state, "sending", "not ours: left alone");
+            assert_eq!(stored.state.as_str(), "sending", "not ours: left alone");
             assert!(events.is_empty(), "{events:?}");
         }
     }

@@ -104,7 +104,7 @@ impl Engine {
         let mut links = Vec::new();
         let html = message.html.as_deref().map(|html| {
             let mut body = html.to_owned();
-            if message.track_clicks != 0 {
+            if message.track_clicks {
                 let (rewritten, found) =
                     tracking::rewrite_links(&body, Some(unsubscribe), |i, _| {
                         format!(
@@ -115,7 +115,7 @@ impl Engine {
                 body = rewritten;
                 links = found;
             }
-            if message.track_opens != 0 {
+            if message.track_opens {
                 body = tracking::add_open_pixel(
                     &body,
                     &format!(

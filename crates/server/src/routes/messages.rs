@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use ee_app::messages::SendRequest;
+use ee_core::delivery::MessageState;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::messages::{self, Message};
 use serde::{Deserialize, Serialize};
@@ -68,7 +69,7 @@ pub struct MessageOut {
     pub id: String,
     pub tenant_id: String,
     /// queued, sending, sent, deferred, bounced, failed, suppressed, expired.
-    pub state: String,
+    pub state: MessageState,
     pub state_reason: Option<String>,
     pub to: String,
     pub from: String,
@@ -114,7 +115,7 @@ pub(crate) async fn message_out(
 
 /// A message without its events, as lists show it.
 pub(crate) fn message_summary(m: Message) -> MessageOut {
-    let waiting = matches!(m.state.as_str(), "queued" | "deferred");
+    let waiting = matches!(m.state, MessageState::Queued | MessageState::Deferred);
     MessageOut {
         events: None,
         id: m.id,

@@ -14,6 +14,14 @@ pub enum JobState {
     Dead,
 }
 
+impl TryFrom<String> for JobState {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| format!("unknown job state: {s}"))
+    }
+}
+
 impl JobState {
     pub const ALL: [JobState; 4] = [
         JobState::Queued,

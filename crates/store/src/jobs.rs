@@ -18,7 +18,8 @@ pub struct Job {
     pub kind: String,
     /// A JSON value.
     pub payload: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ee_core::jobs::JobState,
     pub unique_key: Option<String>,
     pub priority: i64,
     pub attempts: i64,

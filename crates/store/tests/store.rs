@@ -207,7 +207,7 @@ async fn job_lifecycle_unique_keys_backoff_and_dead_letter() {
         .unwrap();
     assert_eq!(outcome, Some(AfterFailure::DeadLetter));
     let dead = jobs::get(&mut conn, &second.id).await.unwrap();
-    assert_eq!(dead.state, "dead");
+    assert_eq!(dead.state.as_str(), "dead");
     assert_eq!(dead.last_error.as_deref(), Some("boom again"));
 
     let counts = jobs::count_by_state(&mut conn).await.unwrap();
@@ -305,7 +305,7 @@ async fn expired_leases_are_reclaimed_or_dead_lettered() {
             .is_none()
     );
     assert_eq!(jobs::reap_exhausted(&mut conn, 2_000).await.unwrap(), 1);
-    assert_eq!(jobs::get(&mut conn, &b.id).await.unwrap().state, "dead");
+    assert_eq!(jobs::get(&mut conn, &b.id).await.unwrap().state.as_str(), "dead");
     drop(conn);
     db.close().await;
     test_db.drop_database().await.unwrap();

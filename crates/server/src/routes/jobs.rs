@@ -37,7 +37,7 @@ impl From<Job> for JobRun {
         Self {
             id: j.id,
             kind: j.kind,
-            state: j.state,
+            state: j.state.as_str().to_owned(),
             attempts: j.attempts,
             max_attempts: j.max_attempts,
             run_at: to_rfc3339(j.run_at),

@@ -3,6 +3,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ee_core::jobs::JobState;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -83,11 +84,13 @@ async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
     }
     for scheduled in ee_app::schedule::SCHEDULE {
         if let Some(last) = jobs::latest_of_kind(&mut conn, scheduled.name).await?
-            && matches!(last.state.as_str(), "done" | "dead")
+            && matches!(last.state, JobState::Done | JobState::Dead)
         {
-            state
-                .metrics
-                .set_job_run(scheduled.name, last.state == "done", last.finished_at);
+            state.metrics.set_job_run(
+                scheduled.name,
+                last.state == JobState::Done,
+                last.finished_at,
+            );
         }
     }
     if let Some(snapshot) = jobs::latest_done_of_kind(&mut conn, ee_app::schedule::METRICS).await?

@@ -19,6 +19,7 @@ use crate::campaign_settings::CampaignSettings;
 pub use crate::campaign_settings::{Step, StepIn};
 use crate::messages::SendRequest;
 use crate::{AppError, Services};
+use ee_core::campaign::counter::{LANGUAGE, STEP};
 pub use ee_core::campaign::{event_type, valid_event_name};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -199,14 +200,12 @@ pub async fn serve(
         let to = match &outcome {
             Ok((message, _)) if message.state != MessageState::Suppressed => {
                 queued += 1;
-                store::count(
-                    &mut conn,
-                    &campaign.id,
-                    &format!("step_{index}_queued"),
-                    1,
-                    now,
-                )
-                .await?;
+                let step_counter = format!("{STEP}{index}");
+                store::count(&mut conn, &campaign.id, &step_counter, 1, now).await?;
+                if let Some(language) = &message.language {
+                    let language_counter = format!("{LANGUAGE}{language}");
+                    store::count(&mut conn, &campaign.id, &language_counter, 1, now).await?;
+                }
                 next
             }
             Ok((message, _)) => Advance {

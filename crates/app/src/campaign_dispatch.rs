@@ -157,6 +157,7 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
     };
     let (template_key, category) = template_choice(services, &campaign, &template_id).await?;
     let (mut queued, mut skipped, mut failed) = (0, 0, 0);
+    let mut languages = std::collections::BTreeMap::<String, i64>::new();
     for recipient in batch {
         let request = SendRequest {
             tenant_id: campaign.tenant_id.clone(),
@@ -191,6 +192,9 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
                 .await?;
                 if ledger == RecipientState::Queued {
                     queued += 1;
+                    if let Some(language) = message.language {
+                        *languages.entry(language).or_insert(0) += 1;
+                    }
                 } else {
                     skipped += 1;
                 }
@@ -214,6 +218,10 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
     let now = services.clock.now_ms();
     for (name, n) in [("queued", queued), ("skipped", skipped), ("failed", failed)] {
         store::count(&mut conn, &campaign.id, name, n as i64, now).await?;
+    }
+    for (language, n) in languages {
+        let name = format!("{}{language}", ee_core::campaign::counter::LANGUAGE);
+        store::count(&mut conn, &campaign.id, &name, n, now).await?;
     }
     Ok((queued, false))
 }

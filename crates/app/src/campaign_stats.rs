@@ -56,6 +56,7 @@ pub async fn record_engagement(
     message: &Message,
     event: &str,
     first: bool,
+    link: Option<u32>,
     now: i64,
 ) -> Result<(), ee_store::StoreError> {
     let Some(campaign) = message.campaign_id.as_deref() else {
@@ -65,8 +66,13 @@ pub async fn record_engagement(
     if first {
         store::count(conn, campaign, &format!("{event}_unique"), 1, now).await?;
     }
+    if let Some(link) = link {
+        store::count(conn, campaign, &format!("{LINK}{link}"), 1, now).await?;
+    }
     Ok(())
 }
+
+use ee_core::campaign::counter::{LANGUAGE, LINK, STEP};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Rates {
@@ -100,8 +106,26 @@ pub struct CampaignStats {
     /// clicked, clicked_unique, unsubscribed, complained.
     pub totals: BTreeMap<String, i64>,
     pub rates: Rates,
+    /// Clicks per link (its index in the message).
+    pub by_link: BTreeMap<String, i64>,
+    /// Messages handed over per language.
+    pub by_language: BTreeMap<String, i64>,
+    /// An autoresponder's messages handed over per step (its index).
+    pub by_step: BTreeMap<String, i64>,
     /// The counters hour by hour.
     pub hourly: Vec<HourOut>,
+}
+
+/// Takes the counters named `<prefix><key>` out of `totals`, by key.
+fn breakdown(totals: &mut BTreeMap<String, i64>, prefix: &str) -> BTreeMap<String, i64> {
+    let keys: Vec<String> = totals
+        .keys()
+        .filter(|k| k.starts_with(prefix))
+        .cloned()
+        .collect();
+    keys.into_iter()
+        .filter_map(|k| Some((k[prefix.len()..].to_owned(), totals.remove(&k)?)))
+        .collect()
 }
 
 fn ratio(n: i64, of: i64) -> f64 {
@@ -134,7 +158,10 @@ pub async fn stats(
         .await?
         .into_iter()
         .collect();
-    let totals = totals_of(conn, &campaign.id).await?;
+    let mut totals = totals_of(conn, &campaign.id).await?;
+    let by_link = breakdown(&mut totals, LINK);
+    let by_language = breakdown(&mut totals, LANGUAGE);
+    let by_step = breakdown(&mut totals, STEP);
     let mut hours: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
     for (hour, name, value) in store::hourly(conn, &campaign.id).await? {
         hours.entry(hour).or_default().insert(name, value);
@@ -153,6 +180,9 @@ pub async fn stats(
             click: ratio(get("clicked_unique"), sent),
             unsubscribe: ratio(get("unsubscribed"), sent),
         },
+        by_link,
+        by_language,
+        by_step,
         hourly: hours
             .into_iter()
             .map(|(hour, counts)| HourOut {

@@ -203,6 +203,16 @@ pub fn event_type(name: &str) -> String {
     format!("EVENT:{name}")
 }
 
+/// The prefixes of a campaign's breakdown counters (`<prefix><key>`).
+pub mod counter {
+    /// Clicks per link, by the link's index in the message.
+    pub const LINK: &str = "clicked_link_";
+    /// Messages handed over per language.
+    pub const LANGUAGE: &str = "queued_language_";
+    /// An autoresponder's messages handed over per step, by the step's index.
+    pub const STEP: &str = "queued_step_";
+}
+
 /// How fast a campaign hands its messages over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -207,6 +207,14 @@ async fn a_three_step_sequence_in_three_languages_with_leavers_and_a_step_added(
         "{}",
         stats.body
     );
+    assert_eq!(
+        stats.body["by_step"],
+        json!({"0": 4, "1": 2, "2": 2, "3": 2})
+    );
+    assert_eq!(
+        stats.body["by_language"],
+        json!({"en": 1 + 3, "es": 4, "fr": 2})
+    );
     // Paused, nothing more is sent even when due.
     assert_eq!(action(&app, &key, &id, "pause").await["status"], "paused");
     contacts(
@@ -237,10 +245,25 @@ async fn custom_events_and_tags_trigger_their_sequences() {
         ],
     )
     .await;
+    contacts(
+        &app,
+        &key,
+        &[("z@example.test".to_owned(), "en", vec!["QUALITY:VIP"])],
+    )
+    .await;
+    let vip = app
+        .post(
+            "/api/v2/segments",
+            &key,
+            json!({"name": "vip", "expression": {"tag": "QUALITY:VIP"}}),
+        )
+        .await;
+    let segment_trigger = format!("segment:{}", vip.body["id"].as_str().unwrap());
     let mut ids = Vec::new();
     for (name, trigger) in [
         ("trial", "event:trial.started"),
         ("lawyers", "tag:SECTOR:LEGAL"),
+        ("vip", segment_trigger.as_str()),
     ] {
         // Seed 004's shape: one template, a trigger.
         let c = app
@@ -274,15 +297,20 @@ async fn custom_events_and_tags_trigger_their_sequences() {
             "/api/v2/contacts/tags",
             &key,
             json!({"filter": {"field": "email", "op": "eq", "value": "y@example.test"},
-                   "add": ["SECTOR:LEGAL/LAWYER"]}),
+                   "add": ["SECTOR:LEGAL/LAWYER", "QUALITY:VIP"]}),
         )
         .await;
     assert_eq!(tagged.status, StatusCode::OK, "{}", tagged.body);
-    assert_eq!(app.dispatch().await.queued, 2);
+    // y: the tag trigger and entering the segment; z was in the segment before: excluded.
+    assert_eq!(app.dispatch().await.queued, 3);
+    let vips = enrollments(&app, &key, &ids[2]).await;
+    assert_eq!(state_of(&vips, "z@example.test"), ("excluded", None));
+    assert_eq!(state_of(&vips, "y@example.test"), ("completed", None));
     app.deliver().await;
     let got = received_by(&smtp);
     assert_eq!(got.get("x@example.test"), Some(&1));
-    assert_eq!(got.get("y@example.test"), Some(&1));
+    assert_eq!(got.get("y@example.test"), Some(&2));
+    assert_eq!(got.get("z@example.test"), None);
     let trial = enrollments(&app, &key, &ids[0]).await;
     assert_eq!(trial.len(), 1);
     assert_eq!(state_of(&trial, "x@example.test"), ("completed", None));

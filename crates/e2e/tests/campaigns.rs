@@ -207,6 +207,23 @@ async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
     assert_eq!(stats.body["rates"]["open"].as_f64().unwrap(), 1.0 / 3.0);
     assert_eq!(stats.body["rates"]["bounce"], 0.0);
     assert_eq!(stats.body["hourly"][0]["counts"]["sent"], 3);
+    assert_eq!(stats.body["by_language"], json!({"en": 2, "fr": 1}));
+    // A click on the first link is counted for that link.
+    let click = ee_core::tracking::sign(&tracking_key, ee_core::tracking::Kind::Click, message, 0);
+    let clicked = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/t/c/{click}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clicked.status(), StatusCode::FOUND);
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    assert_eq!(stats.body["by_link"], json!({"0": 1}), "{}", stats.body);
+    assert_eq!(stats.body["totals"]["clicked_unique"], 1);
 
     // A sent campaign can no longer be changed or deleted.
     let change = app

@@ -305,7 +305,10 @@ async fn expired_leases_are_reclaimed_or_dead_lettered() {
             .is_none()
     );
     assert_eq!(jobs::reap_exhausted(&mut conn, 2_000).await.unwrap(), 1);
-    assert_eq!(jobs::get(&mut conn, &b.id).await.unwrap().state.as_str(), "dead");
+    assert_eq!(
+        jobs::get(&mut conn, &b.id).await.unwrap().state.as_str(),
+        "dead"
+    );
     drop(conn);
     db.close().await;
     test_db.drop_database().await.unwrap();

@@ -29,7 +29,7 @@ pub async fn brand(app: &TestApp, smtp: &TestSmtpServer) -> (String, String) {
                 "/api/v2/templates",
                 &key,
                 json!({"name": format!("news_{language}"), "subject": subject,
-                       "html": "<p>[FNAME|-]</p><a href=\"[UNSUBSCRIBE_URL]\">stop</a>",
+                       "html": "<p>[FNAME|-]</p><a href=\"https://brand.test/offer\">offer</a> <a href=\"[UNSUBSCRIBE_URL]\">stop</a>",
                        "language": language, "category": "news", "from_email": "hello@brand.test"}),
             )
             .await;

@@ -67,7 +67,8 @@ async fn engage(
         .await?;
         ee_store::contacts::touch_engagement(&mut tx, contact, now).await?;
     }
-    ee_app::campaign_stats::record_engagement(&mut tx, message, event, first, now).await?;
+    let link = detail["link"].as_u64().and_then(|l| u32::try_from(l).ok());
+    ee_app::campaign_stats::record_engagement(&mut tx, message, event, first, link, now).await?;
     tx.commit().await?;
     Ok(())
 }

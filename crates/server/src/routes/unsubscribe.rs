@@ -228,8 +228,15 @@ pub async fn unsubscribe(
     .await?;
     if added {
         messages::add_event(&mut tx, &message, "unsubscribed", None, None, None, now).await?;
-        ee_app::campaign_stats::record_engagement(&mut tx, &message, "unsubscribed", false, now)
-            .await?;
+        ee_app::campaign_stats::record_engagement(
+            &mut tx,
+            &message,
+            "unsubscribed",
+            false,
+            None,
+            now,
+        )
+        .await?;
         ee_app::mailwizz::enqueue_sync(&mut tx, &message.tenant_id, now).await?;
     }
     tx.commit().await?;

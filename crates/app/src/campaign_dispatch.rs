@@ -15,7 +15,7 @@ use ee_store::campaigns::{self as store, Campaign, Pending};
 use crate::audit::{Caller, Origin};
 use crate::campaign_messages::{queue_with_fallback, template_choice};
 use crate::campaign_settings::CampaignSettings;
-use crate::campaigns::CampaignOut;
+use crate::campaign_view::CampaignOut;
 use crate::messages::SendRequest;
 use crate::write::Write;
 use crate::{AppError, Services};
@@ -39,6 +39,16 @@ pub struct Pass {
     pub started: usize,
     pub queued: usize,
     pub finished: usize,
+    /// A/B tests whose winner was chosen.
+    pub decided: usize,
+}
+
+/// What serving one campaign did.
+#[derive(Debug, Default)]
+struct Served {
+    queued: usize,
+    finished: bool,
+    decided: bool,
 }
 
 /// One pass: due campaigns started, each sending campaign served once.
@@ -55,9 +65,10 @@ pub async fn run_once(services: &Services) -> Result<Pass, AppError> {
         }
     }
     for campaign in sending {
-        let (queued, finished) = serve(services, &campaign).await?;
-        pass.queued += queued;
-        pass.finished += usize::from(finished);
+        let served = serve(services, &campaign).await?;
+        pass.queued += served.queued;
+        pass.finished += usize::from(served.finished);
+        pass.decided += usize::from(served.decided);
     }
     Ok(pass)
 }
@@ -122,18 +133,18 @@ async fn allowance(services: &Services, campaign: &Campaign, now: i64) -> Result
 }
 
 /// Serves one sending campaign: a batch of its recipients handed over, or the campaign
-/// finished when none is left. Returns how many were queued and whether it finished.
-async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), AppError> {
+/// finished when none is left (an A/B test's winner chosen first).
+async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppError> {
     let now = services.clock.now_ms();
     let mut conn = services.db.pool().acquire().await?;
     // The status as it is now: a pause or a cancel from any node stops the next batch.
     let campaign = store::get(&mut conn, &listed.id, Scope::All).await?;
     if !campaign.status.dispatching() {
-        return Ok((0, false));
+        return Ok(Served::default());
     }
     drop(conn);
     if pause_if_over(services, &campaign, now).await? {
-        return Ok((0, false));
+        return Ok(Served::default());
     }
     let mut conn = services.db.pool().acquire().await?;
     let limit = allowance(services, &campaign, now).await?;
@@ -141,31 +152,67 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
     if campaign.kind == CampaignKind::Autoresponder {
         drop(conn);
         let queued = crate::autoresponders::serve(services, &campaign, limit).await?;
-        return Ok((queued, false));
+        return Ok(Served {
+            queued,
+            ..Served::default()
+        });
     }
     if limit == 0 {
-        return Ok((0, false));
+        return Ok(Served::default());
     }
-    let batch = store::pending(&mut conn, &campaign.id, limit).await?;
-    if batch.is_empty() {
-        drop(conn);
-        return Ok((0, finish(services, &campaign, now).await?));
-    }
+    // An A/B test hands over only recipients with a variant: the test share, then, once
+    // the winner is known, the rest.
+    let ab = campaign.kind == CampaignKind::AbTest;
+    let batch = store::pending(&mut conn, &campaign.id, limit, ab).await?;
     drop(conn);
+    if batch.is_empty() {
+        if ab && decide_winner(services, &campaign, now).await? {
+            return Ok(Served {
+                decided: true,
+                ..Served::default()
+            });
+        }
+        return Ok(Served {
+            finished: finish(services, &campaign, now).await?,
+            ..Served::default()
+        });
+    }
     let Some(template_id) = campaign.template_id.clone() else {
         return Err(AppError::Conflict("the campaign has no template".into()));
     };
-    let (template_key, category) = template_choice(services, &campaign, &template_id).await?;
+    let settings: CampaignSettings = serde_json::from_str(&campaign.settings).unwrap_or_default();
+    let variants = settings.ab.map(|ab| ab.variants).unwrap_or_default();
+    let mut choices = std::collections::BTreeMap::new();
+    for variant in variants
+        .iter()
+        .map(|v| (Some(v.name.clone()), v.template_id.clone()))
+        .chain([(None, None)])
+    {
+        let template = variant.1.unwrap_or_else(|| template_id.clone());
+        choices.insert(
+            variant.0,
+            template_choice(services, &campaign, &template).await?,
+        );
+    }
     let (mut queued, mut skipped, mut failed) = (0, 0, 0);
     let mut languages = std::collections::BTreeMap::<String, i64>::new();
     for recipient in batch {
+        let variant = variants
+            .iter()
+            .find(|v| recipient.variant.as_deref() == Some(v.name.as_str()));
+        let (template_key, category) = choices
+            .get(&variant.map(|v| v.name.clone()))
+            .cloned()
+            .unwrap_or_default();
         let request = SendRequest {
             tenant_id: campaign.tenant_id.clone(),
             kind: "campaign".into(),
             campaign_id: Some(campaign.id.clone()),
             to_email: recipient.email.clone(),
-            template: template_key.clone(),
-            category: category.clone(),
+            template: template_key,
+            category,
+            subject: variant.and_then(|v| v.subject.clone()),
+            from_name: variant.and_then(|v| v.from_name.clone()),
             idempotency_key: Some(idempotency_key(&campaign, &recipient)),
             ..Default::default()
         };
@@ -223,7 +270,22 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<(usize, bool), 
         let name = format!("{}{language}", ee_core::campaign::counter::LANGUAGE);
         store::count(&mut conn, &campaign.id, &name, n, now).await?;
     }
-    Ok((queued, false))
+    Ok(Served {
+        queued,
+        ..Served::default()
+    })
+}
+
+/// Once an A/B test's share is handed over: its winner, when the wait is over.
+async fn decide_winner(
+    services: &Services,
+    campaign: &Campaign,
+    now: i64,
+) -> Result<bool, AppError> {
+    let mut w = Write::open(&services.db, dispatcher(), None, now).await?;
+    let decided = crate::ab_tests::decide_if_over(&mut w, campaign).await?;
+    w.finish().await?;
+    Ok(decided)
 }
 
 /// The safety rule, before each batch: a campaign over its bounce or complaint threshold

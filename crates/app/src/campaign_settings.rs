@@ -13,6 +13,19 @@ use crate::AppError;
 /// The longest delay between two steps: a year.
 const MAX_DELAY_HOURS: u32 = 24 * 366;
 
+/// Who a campaign is sent to. Contacts that are not active (unsubscribed, bounced,
+/// complained), suppressed or erased are never in it, and each contact is in it once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Audience {
+    /// Saved segments (ids): a contact in any of them is in the audience.
+    pub segments: Vec<String>,
+    /// Tags (a contact with any of them, or a descendant, is in the audience).
+    pub tags: Vec<String>,
+    /// Every active contact of the tenant.
+    pub all: bool,
+}
+
 /// How a campaign sends, beyond its template.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -22,6 +35,8 @@ pub struct CampaignSettings {
     pub steps: Vec<Step>,
     /// The custom event on which a contact leaves the sequence.
     pub goal: Option<String>,
+    /// An A/B test's variants and rules.
+    pub ab: Option<AbTest>,
 }
 
 /// A text, or a number taken as its text (seed 004 writes `"template_id": 1`).
@@ -111,4 +126,101 @@ pub async fn checked_steps(
         });
     }
     Ok(out)
+}
+
+/// One version of an A/B test: what it changes from the campaign's template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Its name (`A`, `B`, `short subject`…), unique in the test.
+    pub name: String,
+    /// A subject instead of the template's (its variables work the same).
+    pub subject: Option<String>,
+    /// A sender name instead of the template's.
+    pub from_name: Option<String>,
+    /// Another template instead of the campaign's.
+    pub template_id: Option<String>,
+}
+
+/// What decides an A/B test's winner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WinnerBy {
+    /// Unique opens.
+    #[default]
+    Opens,
+    /// Unique clicks.
+    Clicks,
+}
+
+/// An A/B test: its variants are sent to a share of the audience (split evenly); after
+/// the wait, the variant with the most unique opens (or clicks) goes to the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbTest {
+    /// 2 to 5.
+    pub variants: Vec<Variant>,
+    /// The share of the audience that tests the variants (0.2 = 20 %).
+    #[serde(default = "default_share")]
+    pub test_share: f64,
+    #[serde(default)]
+    pub winner_by: WinnerBy,
+    /// Hours between the last test message handed over and the choice of the winner.
+    #[serde(default = "default_wait")]
+    pub wait_hours: u32,
+    /// The winner: chosen after the wait, or named by `POST /{id}/winner`.
+    #[serde(default)]
+    pub winner: Option<String>,
+}
+
+fn default_share() -> f64 {
+    0.2
+}
+
+fn default_wait() -> u32 {
+    4
+}
+
+/// Checks an A/B test as a client wrote it (no winner yet).
+pub async fn check_ab(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    ab: &AbTest,
+    errors: &mut ValidationErrors,
+) -> Result<(), AppError> {
+    if !(2..=5).contains(&ab.variants.len()) {
+        errors.add("ab.variants", "give 2 to 5 variants");
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, v) in ab.variants.iter().enumerate() {
+        if v.name.trim().is_empty() || !names.insert(v.name.trim()) {
+            errors.add(&format!("ab.variants[{i}].name"), "is required and unique");
+        }
+        if let Some(id) = &v.template_id {
+            match ee_store::templates::get(conn, id, Scope::Tenant(tenant_id)).await {
+                Ok(_) => {}
+                Err(StoreError::NotFound) => errors.add(
+                    &format!("ab.variants[{i}].template_id"),
+                    format!("`{id}` is not a template of the tenant"),
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    if !(ab.test_share > 0.0 && ab.test_share <= 1.0) {
+        errors.add(
+            "ab.test_share",
+            "is a fraction above 0 and at most 1 (0.2 = 20 %)",
+        );
+    }
+    if ab.wait_hours > 720 {
+        errors.add("ab.wait_hours", "is at most 720 (30 days)");
+    }
+    if ab.winner.is_some() {
+        errors.add(
+            "ab.winner",
+            "is chosen after the test, or named by POST /{id}/winner",
+        );
+    }
+    Ok(())
 }

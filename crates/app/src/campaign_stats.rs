@@ -16,7 +16,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppError;
-use crate::campaigns::CampaignOut;
+use crate::campaign_view::CampaignOut;
 use crate::write::Write;
 
 /// The counter a message's new state adds to.

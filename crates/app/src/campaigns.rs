@@ -6,90 +6,21 @@
 use ee_core::ValidationErrors;
 use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, Throttle};
 use ee_core::segment::Expr;
-use ee_core::timefmt::to_rfc3339;
 use ee_store::campaigns::{self as store, Campaign, NewCampaign};
 use ee_store::{AnyConnection, Scope, StoreError, segments, templates};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::AppError;
 pub use crate::campaign_settings::CampaignSettings;
-use crate::campaign_settings::{Step, StepIn, checked_steps, text_or_number};
+use crate::campaign_settings::{AbTest, Step, StepIn, check_ab, checked_steps, text_or_number};
 use crate::input::invalid;
 use crate::write::{Deletable, Write};
 use ee_core::campaign::valid_event_name;
 
-/// Who a campaign is sent to. Contacts that are not active (unsubscribed, bounced,
-/// complained), suppressed or erased are never in it, and each contact is in it once.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct Audience {
-    /// Saved segments (ids): a contact in any of them is in the audience.
-    pub segments: Vec<String>,
-    /// Tags (a contact with any of them, or a descendant, is in the audience).
-    pub tags: Vec<String>,
-    /// Every active contact of the tenant.
-    pub all: bool,
-}
-
-/// A campaign as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CampaignOut {
-    pub id: String,
-    pub tenant_id: String,
-    pub name: String,
-    /// regular, autoresponder or ab_test.
-    #[serde(rename = "type")]
-    pub kind: CampaignKind,
-    pub status: CampaignStatus,
-    /// Why it paused itself, or was paused.
-    pub status_reason: Option<String>,
-    pub template_id: Option<String>,
-    /// What starts an autoresponder (seed 004: `subscription`).
-    pub trigger: Option<String>,
-    pub audience: Audience,
-    pub throttle: Option<Throttle>,
-    /// An autoresponder's sequence.
-    pub steps: Vec<Step>,
-    /// The custom event on which a contact leaves the sequence.
-    pub goal: Option<String>,
-    pub send_at: Option<String>,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    /// How many recipients the audience held when sending started.
-    pub recipients: Option<i64>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<Campaign> for CampaignOut {
-    fn from(c: Campaign) -> Self {
-        let settings: CampaignSettings = serde_json::from_str(&c.settings).unwrap_or_default();
-        Self {
-            audience: serde_json::from_str(&c.audience).unwrap_or_default(),
-            throttle: settings.throttle,
-            steps: settings.steps,
-            goal: settings.goal,
-            send_at: c.scheduled_at.map(to_rfc3339),
-            started_at: c.started_at.map(to_rfc3339),
-            finished_at: c.finished_at.map(to_rfc3339),
-            recipients: c.audience_count,
-            created_at: to_rfc3339(c.created_at),
-            updated_at: to_rfc3339(c.updated_at),
-            id: c.id,
-            tenant_id: c.tenant_id,
-            name: c.name,
-            kind: c.kind,
-            status: c.status,
-            status_reason: c.status_reason,
-            template_id: c.template_id,
-            trigger: c.trigger_event,
-        }
-    }
-}
-
-crate::write::audited!(CampaignOut, "campaign");
+pub use crate::campaign_settings::Audience;
+pub use crate::campaign_view::CampaignOut;
 
 impl Deletable for Campaign {
     const DELETED: &'static str = "campaign.delete";
@@ -127,6 +58,8 @@ pub struct CampaignIn {
     pub steps: Option<Vec<StepIn>>,
     /// A custom event name: a contact who posts it leaves the sequence.
     pub goal: Option<String>,
+    /// An A/B test's variants and rules (`type: ab_test`).
+    pub ab: Option<AbTest>,
 }
 
 const TRIGGER_PREFIXES: [&str; 3] = ["tag:", "segment:", "event:"];
@@ -283,6 +216,14 @@ pub async fn create(
         None => Vec::new(),
     };
     check_goal(input.goal.as_deref(), &mut errors);
+    match &input.ab {
+        Some(ab) if kind == CampaignKind::AbTest => {
+            check_ab(&mut w.tx, tenant_id, ab, &mut errors).await?
+        }
+        Some(_) => errors.add("ab", "only an ab_test campaign has variants"),
+        None if kind == CampaignKind::AbTest => errors.add("ab", "is required for an ab_test"),
+        None => {}
+    }
     let audience = checked_audience(
         &mut w.tx,
         tenant_id,
@@ -304,6 +245,7 @@ pub async fn create(
         throttle: input.throttle,
         steps,
         goal: input.goal,
+        ab: input.ab,
     };
     let audience = serde_json::to_string(&audience).unwrap_or_else(|_| "{}".into());
     let settings = serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into());
@@ -347,7 +289,8 @@ pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<Campai
     let changes_only_the_sequence = input.template_id.is_none()
         && input.trigger.is_none()
         && input.audience.is_none()
-        && input.send_at.is_none();
+        && input.send_at.is_none()
+        && input.ab.is_none();
     let may_change = campaign.status.editable() || (live_sequence && changes_only_the_sequence);
     if !may_change {
         return Err(AppError::Conflict(format!(
@@ -408,6 +351,14 @@ pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<Campai
     if input.goal.is_some() {
         check_goal(input.goal.as_deref(), &mut errors);
         settings.goal = input.goal;
+    }
+    if let Some(ab) = input.ab {
+        if campaign.kind == CampaignKind::AbTest {
+            check_ab(&mut w.tx, &tenant_id, &ab, &mut errors).await?;
+            settings.ab = Some(ab);
+        } else {
+            errors.add("ab", "only an ab_test campaign has variants");
+        }
     }
     campaign.settings = serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into());
     if input.send_at.is_some() {
@@ -525,7 +476,11 @@ pub async fn act(
             CampaignKind::Autoresponder => {
                 crate::autoresponders::exclude_present_members(&mut w.tx, &campaign, w.now).await?;
             }
-            _ => {
+            CampaignKind::AbTest => {
+                let total = start_sending(w, &campaign).await?;
+                crate::ab_tests::assign_test_group(&mut w.tx, &campaign, total).await?;
+            }
+            CampaignKind::Regular => {
                 start_sending(w, &campaign).await?;
             }
         }
@@ -547,15 +502,9 @@ async fn check_sendable(
     now: i64,
 ) -> Result<(), AppError> {
     match campaign.kind {
-        CampaignKind::Regular => {}
+        CampaignKind::Regular | CampaignKind::AbTest => {}
         CampaignKind::Autoresponder => {
             return crate::autoresponders::check_startable(conn, campaign, now).await;
-        }
-        CampaignKind::AbTest => {
-            return Err(AppError::Conflict(
-                "A/B tests cannot be started yet: regular campaigns and autoresponders send in this version"
-                    .into(),
-            ));
         }
     }
     let mut errors = ValidationErrors::new();

@@ -2,6 +2,7 @@
 //! perform, over the store and the protocol crates, and the services they need, built
 //! once from the configuration.
 
+pub mod ab_tests;
 pub mod alerts;
 pub mod api_keys;
 pub mod audit;
@@ -13,6 +14,7 @@ pub mod campaign_messages;
 pub mod campaign_settings;
 pub mod campaign_stats;
 pub mod campaign_test;
+pub mod campaign_view;
 pub mod campaigns;
 pub mod contact_view;
 pub mod contacts;

@@ -151,7 +151,11 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
     let (rendered, template_language) = match &chosen {
         Some(t) => (
             render(
-                &t.subject,
+                // A subject given with a template replaces the template's (an A/B variant).
+                req.subject
+                    .as_deref()
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or(&t.subject),
                 Some(&t.html_content),
                 t.text_content.as_deref(),
                 &t.language,

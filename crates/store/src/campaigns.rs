@@ -278,22 +278,136 @@ pub struct Pending {
     pub email: String,
     /// How many times the recipient was made pending again after a failure.
     pub attempt: i64,
+    /// Its A/B variant, once it has one.
+    pub variant: Option<String>,
 }
 
 /// The next recipients to hand over, in a stable order.
+/// `with_variant`: only those with a variant (an A/B test's share, before the winner).
 pub async fn pending(
     conn: &mut AnyConnection,
     campaign_id: &str,
     limit: i64,
+    with_variant: bool,
 ) -> Result<Vec<Pending>> {
     Ok(sqlx::query_as(
-        "SELECT r.contact_id, c.email, r.attempt FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id \
-         WHERE r.campaign_id = $1 AND r.state = 'pending' ORDER BY r.contact_id LIMIT $2",
+        "SELECT r.contact_id, c.email, r.attempt, r.variant FROM campaign_recipients r \
+         JOIN contacts c ON c.id = r.contact_id \
+         WHERE r.campaign_id = $1 AND r.state = 'pending' AND ($3 = 0 OR r.variant IS NOT NULL) \
+         ORDER BY r.contact_id LIMIT $2",
     )
     .bind(campaign_id)
     .bind(limit)
+    .bind(i64::from(with_variant))
     .fetch_all(conn)
     .await?)
+}
+
+/// The ids of a campaign's recipients after `after`, in contact order (to assign variants
+/// a page at a time).
+pub async fn recipient_ids(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT contact_id FROM campaign_recipients WHERE campaign_id = $1 AND contact_id > $2 \
+         ORDER BY contact_id LIMIT $3",
+    )
+    .bind(campaign_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Gives these recipients a variant.
+pub async fn set_variant(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    variant: &str,
+    contact_ids: &[String],
+) -> Result<()> {
+    for chunk in contact_ids.chunks(500) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "UPDATE campaign_recipients SET variant = $1 WHERE campaign_id = $2 AND contact_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(variant)
+            .bind(campaign_id);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Gives every waiting recipient without a variant this one (an A/B test's winner); how
+/// many.
+pub async fn set_variant_of_rest(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    variant: &str,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE campaign_recipients SET variant = $1 WHERE campaign_id = $2 AND variant IS NULL",
+    )
+    .bind(variant)
+    .bind(campaign_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Per variant, how many of its recipients' messages had an event of this type (unique
+/// opens, unique clicks): the A/B test's judge.
+pub async fn variant_engagement(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    event_type: &str,
+) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT r.variant, COUNT(DISTINCT r.contact_id) FROM campaign_recipients r \
+         JOIN message_events e ON e.message_id = r.message_id \
+         WHERE r.campaign_id = $1 AND r.variant IS NOT NULL AND e.event_type = $2 GROUP BY r.variant",
+    )
+    .bind(campaign_id)
+    .bind(event_type)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// When the last recipient with a variant was handed over.
+pub async fn last_variant_queued_at(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT MAX(queued_at) FROM campaign_recipients WHERE campaign_id = $1 AND variant IS NOT NULL",
+    )
+    .bind(campaign_id)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Writes a campaign's settings (an A/B test's winner).
+pub async fn set_settings(
+    conn: &mut AnyConnection,
+    id: &str,
+    settings: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE campaigns SET settings = $1, updated_at = $2 WHERE id = $3")
+        .bind(settings)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Records what became of a pending recipient: its message (`queued`), or why it has none
@@ -377,6 +491,7 @@ pub async fn cancel_remaining(
 pub struct Recipient {
     pub contact_id: String,
     pub email: Option<String>,
+    pub variant: Option<String>,
     pub state: String,
     pub detail: Option<String>,
     pub message_id: Option<String>,
@@ -403,7 +518,7 @@ pub async fn recipients(
     limit: i64,
 ) -> Result<Vec<Recipient>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT r.contact_id, c.email, {LEDGER_STATE} AS state, r.detail, r.message_id, \
+        "SELECT r.contact_id, c.email, r.variant, {LEDGER_STATE} AS state, r.detail, r.message_id, \
          m.state AS message_state, m.last_code, m.last_reply, r.queued_at, m.sent_at, r.updated_at \
          FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
          LEFT JOIN contacts c ON c.id = r.contact_id \

@@ -241,6 +241,7 @@ impl TestApp {
             total.started += pass.started;
             total.queued += pass.queued;
             total.finished += pass.finished;
+            total.decided += pass.decided;
         }
         panic!("the dispatcher keeps finding work");
     }

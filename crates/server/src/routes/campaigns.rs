@@ -281,6 +281,8 @@ pub struct RecipientOut {
     pub contact_id: String,
     /// Absent once the contact was erased.
     pub email: Option<String>,
+    /// An A/B test's variant.
+    pub variant: Option<String>,
     pub state: RecipientState,
     /// Why it was skipped or failed.
     pub detail: Option<String>,
@@ -298,6 +300,7 @@ impl From<store::Recipient> for RecipientOut {
             state: RecipientState::parse(&r.state).unwrap_or(RecipientState::Pending),
             contact_id: r.contact_id,
             email: r.email,
+            variant: r.variant,
             detail: r.detail,
             message_id: r.message_id,
             last_code: r.last_code,
@@ -443,4 +446,29 @@ pub async fn enrollments(
     .await?;
     let page = List::keyset(rows, limit, |e| e.contact_id.clone());
     Ok(Json(page.map(EnrollmentOut::from)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WinnerIn {
+    /// The variant's name.
+    pub variant: String,
+}
+
+/// Names an A/B test's winner before the test is over: the rest of the audience gets it.
+#[utoipa::path(post, path = "/api/v2/campaigns/{id}/winner", tag = "campaigns", params(("id" = String, Path)),
+    request_body = WinnerIn,
+    responses((status = 200, body = CampaignOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn winner(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WinnerIn>,
+) -> ApiResult<Json<CampaignOut>> {
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::ab_tests::choose(&mut w, &id, &body.variant).await?;
+    w.finish().await?;
+    Ok(Json(out))
 }

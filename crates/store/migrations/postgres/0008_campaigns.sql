@@ -30,6 +30,9 @@ CREATE TABLE campaign_recipients (
     state TEXT NOT NULL,
     detail TEXT,
     message_id TEXT,
+    -- An A/B test's variant (its name): set for the test share at the start, for the rest
+    -- once the winner is known.
+    variant TEXT,
     -- Raised by each retry of a failed recipient: part of its message's idempotency key.
     attempt BIGINT NOT NULL DEFAULT 0,
     queued_at BIGINT,

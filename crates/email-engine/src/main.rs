@@ -2,6 +2,7 @@
 //! commands administer the same database from the command line.
 
 mod bench;
+mod bench_campaign;
 mod bench_send;
 mod cli;
 mod config;

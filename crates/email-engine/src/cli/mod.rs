@@ -100,6 +100,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Fan a campaign out to a segment of N contacts on SQLite (and PostgreSQL when given),
+    /// against the floor: the same rows copied by one bare INSERT … SELECT.
+    Campaign {
+        #[arg(long, default_value_t = 1_000_000)]
+        recipients: i64,
+        /// A PostgreSQL server to use (a database is created and dropped on it).
+        #[arg(long, env = "EE_BENCH_POSTGRES_URL")]
+        postgres_url: Option<String>,
+    },
     /// One measured send run (run by `bench send` in a child process).
     #[command(hide = true)]
     SendRun {
@@ -283,6 +292,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             messages,
             concurrency,
         }) => tokio::task::block_in_place(|| crate::bench_send::run(messages, concurrency)),
+        Command::Bench(BenchCommand::Campaign {
+            recipients,
+            postgres_url,
+        }) => crate::bench_campaign::run(recipients, postgres_url.as_deref()).await,
         Command::Bench(BenchCommand::SendRun {
             database_url,
             messages,

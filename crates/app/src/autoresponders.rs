@@ -10,7 +10,7 @@
 use ee_core::delivery::MessageState;
 use ee_store::campaigns::{self as store, Campaign};
 use ee_store::enrollments::{self, Advance, Enroll, FIRST_PARAM};
-use ee_store::segments::{Param, compile_bulk};
+use ee_store::segments::{Param, compile};
 use ee_store::{AnyConnection, Scope, segments};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -66,7 +66,7 @@ async fn trigger_condition(
         let value = serde_json::from_str(&segment.expression).unwrap_or_default();
         let expr = crate::segments::parse_expr(&value, now)?;
         let compiled =
-            compile_bulk(&expr, first, now).map_err(|e| crate::input::invalid("trigger", e))?;
+            compile(&expr, first, now).map_err(|e| crate::input::invalid("trigger", e))?;
         return Ok((compiled.sql, compiled.params));
     }
     Ok((enrollments::created_since(first), vec![Param::Int(since)]))

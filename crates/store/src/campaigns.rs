@@ -7,7 +7,7 @@ use ee_core::ids::new_id;
 use ee_core::segment::Expr;
 use sqlx::AnyConnection;
 
-use crate::segments::{Param, bind_all, compile_bulk};
+use crate::segments::{Param, bind_all, compile};
 use crate::{Result, Scope, StoreError};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -217,7 +217,7 @@ pub async fn sending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Campaig
 fn audience_sql(expr: Option<&Expr>, first: usize, now: i64) -> Result<(String, Vec<Param>)> {
     let (matching, params) = match expr {
         Some(e) => {
-            let compiled = compile_bulk(e, first + 1, now).map_err(StoreError::Conflict)?;
+            let compiled = compile(e, first + 1, now).map_err(StoreError::Conflict)?;
             (format!(" AND {}", compiled.sql), compiled.params)
         }
         None => (String::new(), Vec::new()),

@@ -28,10 +28,6 @@ struct Compiler {
     params: Vec<Param>,
     first: usize,
     now: i64,
-    /// For a statement that reads every match (a campaign's fan-out): a tag becomes one
-    /// set (`c.id IN (…)`) rather than a probe per contact (`EXISTS`), which a page of a
-    /// list (`LIMIT`) needs.
-    bulk: bool,
 }
 
 impl Compiler {
@@ -78,19 +74,10 @@ impl Compiler {
                 let prefix = self.push(Param::Text(format!("{slug}/")));
                 // Descendants by prefix: a path never contains LIKE's wildcards, but a
                 // substring comparison avoids LIKE entirely.
-                let matching =
-                    format!("(t.slug = {exact} OR SUBSTR(t.slug, 1, LENGTH({prefix})) = {prefix})");
-                if self.bulk {
-                    format!(
-                        "c.id IN (SELECT ct.contact_id FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id \
-                         WHERE {matching})"
-                    )
-                } else {
-                    format!(
-                        "EXISTS (SELECT 1 FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id \
-                         WHERE ct.contact_id = c.id AND {matching})"
-                    )
-                }
+                format!(
+                    "EXISTS (SELECT 1 FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = c.id \
+                     AND (t.slug = {exact} OR SUBSTR(t.slug, 1, LENGTH({prefix})) = {prefix}))"
+                )
             }
             Expr::Field { field, op, value } => {
                 let column = Self::column(*field);
@@ -155,25 +142,10 @@ impl Compiler {
 
 /// Compiles an expression; its placeholders start at `$first`.
 pub fn compile(expr: &Expr, first: usize, now: i64) -> std::result::Result<Compiled, String> {
-    compile_as(expr, first, now, false)
-}
-
-/// `compile` for a statement that reads every match (see `Compiler::bulk`).
-pub fn compile_bulk(expr: &Expr, first: usize, now: i64) -> std::result::Result<Compiled, String> {
-    compile_as(expr, first, now, true)
-}
-
-fn compile_as(
-    expr: &Expr,
-    first: usize,
-    now: i64,
-    bulk: bool,
-) -> std::result::Result<Compiled, String> {
     let mut c = Compiler {
         params: Vec::new(),
         first,
         now,
-        bulk,
     };
     let sql = c.expr(expr)?;
     Ok(Compiled {

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::Services;
+use crate::campaign_messages::queue_with_fallback;
 use crate::delivery::{QueueError, invalid};
-use crate::messages::{SendRequest, queue};
+use crate::messages::SendRequest;
 
 /// The most addresses one test send goes to.
 pub const MAX_ADDRESSES: usize = 10;
@@ -94,25 +95,17 @@ pub async fn send(
             headers: headers.clone(),
             ..Default::default()
         };
-        let (message, _) = match queue(services, request.clone()).await {
-            Err(QueueError::NotFound("template")) => {
-                let own = SendRequest {
-                    template: Some(template.id.clone()),
-                    category: None,
-                    ..request
-                };
-                queue(services, own).await
-            }
-            other => other,
-        }
-        .map_err(|e| match e {
-            QueueError::Invalid {
-                field: "to",
-                message,
-                ..
-            } => invalid("emails", message),
-            other => other,
-        })?;
+        // The same fallbacks as the send: the test shows what a recipient would get.
+        let (message, _) = queue_with_fallback(services, request, Some(&template.id))
+            .await
+            .map_err(|e| match e {
+                QueueError::Invalid {
+                    field: "to",
+                    message,
+                    ..
+                } => invalid("emails", message),
+                other => other,
+            })?;
         sent.push(TestMessage {
             email,
             message_id: message.id,

@@ -148,11 +148,32 @@ pub async fn serve(
         return Ok(0);
     }
     let due = enrollments::due(&mut conn, &campaign.id, now, limit).await?;
+    let windows = StepWindows::load(&mut conn, campaign, &settings, &due).await?;
     drop(conn);
     let mut queued = 0;
     for enrollment in due {
         let index = usize::try_from(enrollment.step).unwrap_or(usize::MAX);
         let next = next_step(&settings, index, now);
+        if let Some(opens) = windows.next_opening(&settings, index, &enrollment.contact_id, now) {
+            // Due outside its step's hours: the step waits for them.
+            let mut conn = services.db.pool().acquire().await?;
+            let wait = Advance {
+                step: enrollment.step,
+                state: "active",
+                next_at: Some(opens),
+                detail: None,
+            };
+            enrollments::advance(
+                &mut conn,
+                &campaign.id,
+                &enrollment.contact_id,
+                enrollment.step,
+                &wait,
+                now,
+            )
+            .await?;
+            continue;
+        }
         let Some(step) = settings.steps.get(index) else {
             // Steps were removed past this one: the sequence is over for it.
             let mut conn = services.db.pool().acquire().await?;
@@ -240,6 +261,49 @@ pub async fn serve(
     let mut conn = services.db.pool().acquire().await?;
     store::count(&mut conn, &campaign.id, "queued", queued as i64, now).await?;
     Ok(queued)
+}
+
+/// What the steps' windows are read against: the tenant's zone and, for windows in the
+/// recipient's zone, the due contacts' metadata.
+struct StepWindows {
+    zone: ee_core::zone::TimeZone,
+    metadata: std::collections::HashMap<String, String>,
+}
+
+impl StepWindows {
+    async fn load(
+        conn: &mut ee_store::AnyConnection,
+        campaign: &Campaign,
+        settings: &CampaignSettings,
+        due: &[enrollments::Due],
+    ) -> Result<Self, AppError> {
+        let zone = crate::delivery::tenant_zone(conn, &campaign.tenant_id).await?;
+        let per_recipient = settings.steps.iter().any(|s| {
+            s.window
+                .as_ref()
+                .is_some_and(|w| w.zone == ee_core::zone::WindowZone::Recipient)
+        });
+        let metadata = if per_recipient {
+            let ids: Vec<String> = due.iter().map(|d| d.contact_id.clone()).collect();
+            ee_store::contacts::metadata_of(conn, &ids).await?
+        } else {
+            Default::default()
+        };
+        Ok(Self { zone, metadata })
+    }
+
+    /// When step `index` may go for the contact, if not now.
+    fn next_opening(
+        &self,
+        settings: &CampaignSettings,
+        index: usize,
+        contact_id: &str,
+        now: i64,
+    ) -> Option<i64> {
+        let window = settings.steps.get(index)?.window.as_ref()?;
+        let own = self.metadata.get(contact_id).map(String::as_str);
+        window.next_opening(now, &window.zone_for(&self.zone, own))
+    }
 }
 
 /// Where an enrollment goes after sending step `index`: the next step after its delay,

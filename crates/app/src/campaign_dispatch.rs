@@ -1,13 +1,14 @@
 //! The campaign dispatcher: scheduled campaigns start when their time comes, and sending
-//! campaigns hand their recipients to the message queue within their throttle, a batch at
-//! a time, the least recently served campaign first. Every node may run it: the status is
+//! campaigns hand their recipients to the message queue a batch at a time, the least
+//! recently served campaign first, keeping only a few batches of each in the queue (the
+//! throttle and the sending window hold where messages meet a transport: `campaign_pace`). Every node may run it: the status is
 //! read from the database before each batch (so pause and cancel hold within one batch),
 //! and a recipient's message has an idempotency key made of the campaign, the contact and
 //! the recipient's attempt, so a batch run twice (two nodes, a crash between the message
 //! and the ledger) still gives each recipient one message.
 
 use ee_core::auth::Actor;
-use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, RecipientState, Throttle};
+use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, RecipientState};
 use ee_core::delivery::MessageState;
 use ee_store::Scope;
 use ee_store::campaigns::{self as store, Campaign, Pending};
@@ -22,9 +23,10 @@ use crate::{AppError, Services};
 
 /// The most recipients one campaign hands over per pass.
 pub const BATCH: i64 = 200;
+/// The most messages of one campaign kept in the queue.
+const BACKLOG: i64 = 2 * BATCH;
 /// The most campaigns served per pass.
 const CAMPAIGNS_PER_PASS: i64 = 50;
-const HOUR_MS: i64 = 3_600_000;
 
 fn dispatcher() -> Caller {
     Caller {
@@ -115,21 +117,18 @@ async fn start_due(services: &Services, id: &str, now: i64) -> Result<bool, AppE
     }
 }
 
-/// How many recipients the campaign may hand over now.
-async fn allowance(services: &Services, campaign: &Campaign, now: i64) -> Result<i64, AppError> {
+/// How many recipients the campaign may hand to the queue now: enough to keep a few
+/// batches (at most an hour of its throttle) waiting for the transport, never its whole
+/// audience. Its throttle and sending window are applied where the messages meet the
+/// transport (`campaign_pace`).
+async fn allowance(services: &Services, campaign: &Campaign) -> Result<i64, AppError> {
     let settings: CampaignSettings = serde_json::from_str(&campaign.settings).unwrap_or_default();
-    let Some(throttle) = settings.throttle else {
-        return Ok(BATCH);
-    };
+    let cap = settings
+        .throttle
+        .map_or(BACKLOG, |t| i64::from(t.per_hour).min(BACKLOG));
     let mut conn = services.db.pool().acquire().await?;
-    // A sequence has no ledger: its hand-overs are counted by the hour, so its window is
-    // the current and the previous hour's buckets (never more than the throttle).
-    let recent = if campaign.kind == CampaignKind::Autoresponder {
-        store::counted_since(&mut conn, &campaign.id, "queued", now - HOUR_MS).await?
-    } else {
-        store::queued_since(&mut conn, &campaign.id, now - HOUR_MS).await?
-    };
-    Ok(Throttle::allowance(throttle, recent).min(BATCH))
+    let waiting = ee_store::handoffs::backlog(&mut conn, &campaign.id).await?;
+    Ok((cap - waiting).clamp(0, BATCH))
 }
 
 /// Serves one sending campaign: a batch of its recipients handed over, or the campaign
@@ -147,7 +146,7 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppErro
         return Ok(Served::default());
     }
     let mut conn = services.db.pool().acquire().await?;
-    let limit = allowance(services, &campaign, now).await?;
+    let limit = allowance(services, &campaign).await?;
     store::touch(&mut conn, &campaign.id, now).await?;
     if campaign.kind == CampaignKind::Autoresponder {
         drop(conn);

@@ -3,6 +3,7 @@
 
 use ee_core::ValidationErrors;
 use ee_core::campaign::Throttle;
+use ee_core::zone::SendWindow;
 use ee_store::{AnyConnection, Scope, StoreError};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -31,6 +32,8 @@ pub struct Audience {
 #[serde(default, deny_unknown_fields)]
 pub struct CampaignSettings {
     pub throttle: Option<Throttle>,
+    /// Daily hours in which its messages are handed to a transport.
+    pub window: Option<SendWindow>,
     /// An autoresponder's sequence.
     pub steps: Vec<Step>,
     /// The custom event on which a contact leaves the sequence.
@@ -61,6 +64,9 @@ pub struct Step {
     pub template_id: String,
     /// Hours after the previous step (after enrolling, for the first).
     pub delay_hours: u32,
+    /// Daily hours in which the step goes: a step due outside them waits for them to open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<SendWindow>,
 }
 
 /// A step as a client writes it; each field is checked and named when missing.
@@ -72,6 +78,9 @@ pub struct StepIn {
     pub template_id: Option<String>,
     /// Hours after the previous step (after enrolling, for the first); 0 for at once.
     pub delay_hours: Option<u32>,
+    /// Daily hours in which the step goes (`{"from": "09:00", "to": "12:00"}`), in the
+    /// tenant's zone or the recipient's.
+    pub window: Option<SendWindow>,
 }
 
 /// Checks the steps against the tenant's templates; returns them complete.
@@ -120,9 +129,13 @@ pub async fn checked_steps(
                 0
             }
         };
+        if let Some(Err((field, message))) = step.window.as_ref().map(SendWindow::check) {
+            errors.add(&format!("steps[{i}].window.{field}"), message);
+        }
         out.push(Step {
             template_id: template,
             delay_hours: delay,
+            window: step.window,
         });
     }
     Ok(out)

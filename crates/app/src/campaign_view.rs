@@ -2,6 +2,7 @@
 
 use ee_core::campaign::{CampaignKind, CampaignStatus, Throttle};
 use ee_core::timefmt::to_rfc3339;
+use ee_core::zone::SendWindow;
 use ee_store::campaigns::Campaign;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -25,6 +26,8 @@ pub struct CampaignOut {
     pub trigger: Option<String>,
     pub audience: Audience,
     pub throttle: Option<Throttle>,
+    /// Daily hours in which its messages are handed to a transport.
+    pub window: Option<SendWindow>,
     /// An autoresponder's sequence.
     pub steps: Vec<Step>,
     /// The custom event on which a contact leaves the sequence.
@@ -46,6 +49,7 @@ impl From<Campaign> for CampaignOut {
         Self {
             audience: serde_json::from_str(&c.audience).unwrap_or_default(),
             throttle: settings.throttle,
+            window: settings.window,
             steps: settings.steps,
             goal: settings.goal,
             ab: settings.ab,

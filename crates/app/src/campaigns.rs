@@ -6,6 +6,7 @@
 use ee_core::ValidationErrors;
 use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, Throttle};
 use ee_core::segment::Expr;
+use ee_core::zone::SendWindow;
 use ee_store::campaigns::{self as store, Campaign, NewCampaign};
 use ee_store::{AnyConnection, Scope, StoreError, segments, templates};
 use serde::Deserialize;
@@ -51,8 +52,13 @@ pub struct CampaignIn {
     #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
     pub audience: Option<Audience>,
+    /// At most this many messages handed to a transport in any hour.
     pub throttle: Option<Throttle>,
-    /// When to start (RFC 3339); `POST /schedule` without a body uses it.
+    /// Daily hours in which messages are handed to a transport (the tenant's zone, or
+    /// each recipient's).
+    pub window: Option<SendWindow>,
+    /// When to start: RFC 3339 with an offset, or a local date-time in the tenant's time
+    /// zone (`2026-12-31T08:00`); `POST /schedule` without a body uses it.
     pub send_at: Option<String>,
     /// An autoresponder's steps; without them, one step: `template_id` at once.
     pub steps: Option<Vec<StepIn>>,
@@ -154,12 +160,26 @@ fn check_throttle(throttle: Option<Throttle>, errors: &mut ValidationErrors) {
     }
 }
 
-fn parse_send_at(text: Option<&str>, now: i64) -> Result<Option<i64>, AppError> {
+fn check_window(window: Option<&SendWindow>, errors: &mut ValidationErrors) {
+    if let Some(Err((field, message))) = window.map(SendWindow::check) {
+        errors.add(&format!("window.{field}"), message);
+    }
+}
+
+/// When to start: an instant (RFC 3339 with its offset), or a local date-time read in the
+/// tenant's time zone.
+async fn parse_send_at(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    text: Option<&str>,
+    now: i64,
+) -> Result<Option<i64>, AppError> {
     let Some(text) = text else { return Ok(None) };
-    let at = ee_core::timefmt::parse_rfc3339(text).ok_or_else(|| {
+    let zone = crate::delivery::tenant_zone(conn, tenant_id).await?;
+    let at = ee_core::zone::parse_datetime(text, &zone).ok_or_else(|| {
         invalid(
             "send_at",
-            "must be an RFC 3339 date-time, e.g. 2026-12-31T08:00:00+01:00",
+            "must be a date-time: RFC 3339 (2026-12-31T08:00:00+01:00), or local to the tenant's time zone (2026-12-31T08:00)",
         )
     })?;
     if at <= now {
@@ -211,6 +231,7 @@ pub async fn create(
             .map(|t| Step {
                 template_id: t.clone(),
                 delay_hours: 0,
+                window: None,
             })
             .collect(),
         None => Vec::new(),
@@ -232,7 +253,8 @@ pub async fn create(
     )
     .await?;
     check_throttle(input.throttle, &mut errors);
-    let send_at = match parse_send_at(input.send_at.as_deref(), w.now) {
+    check_window(input.window.as_ref(), &mut errors);
+    let send_at = match parse_send_at(&mut w.tx, tenant_id, input.send_at.as_deref(), w.now).await {
         Ok(at) => at,
         Err(AppError::Invalid(e)) => {
             errors.0.extend(e.0);
@@ -243,6 +265,7 @@ pub async fn create(
     errors.into_result()?;
     let settings = CampaignSettings {
         throttle: input.throttle,
+        window: input.window,
         steps,
         goal: input.goal,
         ab: input.ab,
@@ -291,10 +314,16 @@ pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<Campai
         && input.audience.is_none()
         && input.send_at.is_none()
         && input.ab.is_none();
-    let may_change = campaign.status.editable() || (live_sequence && changes_only_the_sequence);
+    // Its pace (throttle, window) is read where messages meet a transport: it may change
+    // until the campaign is over, and applies to the messages not yet handed over.
+    let changes_only_the_pace =
+        changes_only_the_sequence && input.steps.is_none() && input.goal.is_none();
+    let may_change = campaign.status.editable()
+        || (!campaign.status.is_final() && changes_only_the_pace)
+        || (live_sequence && changes_only_the_sequence);
     if !may_change {
         return Err(AppError::Conflict(format!(
-            "a {} campaign cannot be changed; only a draft can (a running autoresponder: its steps, goal, name and throttle)",
+            "a {} campaign cannot be changed but for its name, throttle and window (a running autoresponder: also its steps and goal); a draft can",
             campaign.status.as_str()
         )));
     }
@@ -341,6 +370,10 @@ pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<Campai
         check_throttle(input.throttle, &mut errors);
         settings.throttle = input.throttle;
     }
+    if input.window.is_some() {
+        check_window(input.window.as_ref(), &mut errors);
+        settings.window = input.window;
+    }
     if let Some(steps) = input.steps {
         if campaign.kind == CampaignKind::Autoresponder {
             settings.steps = checked_steps(&mut w.tx, &tenant_id, steps, &mut errors).await?;
@@ -362,7 +395,7 @@ pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<Campai
     }
     campaign.settings = serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into());
     if input.send_at.is_some() {
-        match parse_send_at(input.send_at.as_deref(), w.now) {
+        match parse_send_at(&mut w.tx, &tenant_id, input.send_at.as_deref(), w.now).await {
             Ok(at) => campaign.scheduled_at = at,
             Err(AppError::Invalid(e)) => errors.0.extend(e.0),
             Err(e) => return Err(e),
@@ -455,7 +488,7 @@ pub async fn act(
     let next = campaign.status.apply(action).map_err(AppError::Conflict)?;
     match action {
         CampaignAction::Schedule => {
-            let at = match parse_send_at(send_at, w.now)? {
+            let at = match parse_send_at(&mut w.tx, &campaign.tenant_id, send_at, w.now).await? {
                 Some(at) => Some(at),
                 None => campaign.scheduled_at.filter(|at| *at > w.now),
             }

@@ -96,6 +96,18 @@ pub fn tenant_delivery(settings: &str) -> TenantDelivery {
         .unwrap_or_default()
 }
 
+/// A tenant's time zone (UTC when it names none): schedules written without an offset and
+/// sending windows are read in it.
+pub async fn tenant_zone(
+    conn: &mut ee_store::AnyConnection,
+    tenant_id: &str,
+) -> Result<ee_core::zone::TimeZone, StoreError> {
+    let tenant = ee_store::tenants::get(conn, tenant_id).await?;
+    Ok(ee_core::zone::zone_or_utc(
+        tenant_delivery(&tenant.settings).time_zone.as_deref(),
+    ))
+}
+
 pub fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, d)| d)
 }

@@ -55,6 +55,11 @@ pub async fn set(
     if let Err(message) = body.campaign_auto_pause.check() {
         return Err(invalid("campaign_auto_pause", message));
     }
+    if let Some(zone) = &body.time_zone
+        && let Err(message) = ee_core::zone::parse_zone(zone)
+    {
+        return Err(invalid("time_zone", message));
+    }
     for (field, value) in [
         ("return_path", &body.return_path),
         ("unsubscribe_mailto", &body.unsubscribe_mailto),

@@ -11,6 +11,7 @@ pub mod blacklists;
 pub mod bootstrap;
 pub mod campaign_dispatch;
 pub mod campaign_messages;
+pub mod campaign_pace;
 pub mod campaign_settings;
 pub mod campaign_stats;
 pub mod campaign_test;

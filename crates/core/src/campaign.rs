@@ -228,6 +228,31 @@ impl Throttle {
     }
 }
 
+/// The hand-offs of a campaign are counted per minute (the bucket's start, epoch ms); the
+/// throttle's hour slides over the last 60 buckets.
+pub const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// The minute bucket of an instant.
+pub fn minute_of(now: i64) -> i64 {
+    now - now.rem_euclid(MINUTE_MS)
+}
+
+/// The oldest bucket still inside the sliding hour that ends at `now`.
+pub fn window_start(now: i64) -> i64 {
+    minute_of(now) - HOUR_MS + MINUTE_MS
+}
+
+/// When the sliding hour next has room, given its buckets (start, count) oldest first
+/// after this reservation: when the oldest bucket leaves it.
+pub fn frees_at(buckets: &[(i64, i64)], now: i64) -> i64 {
+    buckets
+        .iter()
+        .find(|(_, n)| *n > 0)
+        .map_or(minute_of(now), |(start, _)| *start)
+        + HOUR_MS
+}
+
 /// When a campaign pauses itself: its bounce or complaint rate over a minimum number of
 /// finished messages (seed 003 §F: 5 % bounces). Per tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -339,6 +364,22 @@ mod tests {
         assert_eq!(t.allowance(0), 100);
         assert_eq!(t.allowance(99), 1);
         assert_eq!(t.allowance(150), 0);
+    }
+
+    #[test]
+    fn the_throttle_hour_slides_by_the_minute() {
+        let now = 10 * HOUR_MS + 30 * MINUTE_MS + 15_000;
+        assert_eq!(minute_of(now), 10 * HOUR_MS + 30 * MINUTE_MS);
+        // The 60 buckets from 9:31 to 10:30 are the last hour.
+        assert_eq!(window_start(now), 9 * HOUR_MS + 31 * MINUTE_MS);
+        // Room comes back when the oldest non-empty bucket leaves the hour.
+        let buckets = [
+            (9 * HOUR_MS + 40 * MINUTE_MS, 0),
+            (9 * HOUR_MS + 45 * MINUTE_MS, 3),
+        ];
+        assert_eq!(frees_at(&buckets, now), 10 * HOUR_MS + 45 * MINUTE_MS);
+        // Nothing counted yet (a throttle below one batch): an hour after this minute.
+        assert_eq!(frees_at(&[], now), 11 * HOUR_MS + 30 * MINUTE_MS);
     }
 
     #[test]

@@ -300,6 +300,9 @@ pub struct TenantDelivery {
     pub allow_unsigned_senders: bool,
     /// When a campaign pauses itself (seed 003 §F: over 5 % bounces), with an alert.
     pub campaign_auto_pause: crate::campaign::PauseThresholds,
+    /// The tenant's time zone (IANA, e.g. `Europe/Paris`): schedules written without an
+    /// offset and sending windows are read in it. UTC when absent.
+    pub time_zone: Option<String>,
 }
 
 impl Default for TenantDelivery {
@@ -318,6 +321,7 @@ impl Default for TenantDelivery {
             default_reply_to: None,
             allow_unsigned_senders: false,
             campaign_auto_pause: crate::campaign::PauseThresholds::default(),
+            time_zone: None,
         }
     }
 }

@@ -32,5 +32,6 @@ pub mod timefmt;
 pub mod tracking;
 pub mod validation;
 pub mod warmup;
+pub mod zone;
 
 pub use validation::{FieldError, ValidationErrors};

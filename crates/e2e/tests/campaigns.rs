@@ -1,8 +1,8 @@
 //! Campaigns end to end: seed 004's body, the audience fixed at start (segment minus
 //! suppressed and inactive contacts, each once), per-contact language, delivery through a
 //! relay on loopback, pause and resume without a second message or a skipped recipient,
-//! cancel, a schedule on the settable clock, the throttle, the ledger and its retry, and
-//! the 404s and 422s.
+//! cancel, a schedule in the tenant's time zone on the settable clock, the ledger and its
+//! retry, and the 404s and 422s (the throttle and the window: `campaign_pace.rs`).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -294,8 +294,7 @@ async fn pause_and_resume_give_every_recipient_exactly_one_message() {
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     action(&app, &key, &id, "resume").await;
-    app.dispatch().await;
-    app.deliver().await;
+    assert_eq!(app.dispatch_and_deliver().await.finished, 1);
     let got = received_by(&smtp);
     assert_eq!(got.len(), 450, "every recipient");
     assert!(got.values().all(|n| *n == 1), "one message each");
@@ -367,49 +366,56 @@ async fn cancel_stops_the_recipients_waiting_and_the_messages_not_sent() {
 }
 
 #[tokio::test]
-async fn a_scheduled_campaign_starts_on_time_and_the_throttle_holds() {
+async fn a_scheduled_campaign_starts_on_time_in_the_tenants_zone() {
     let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
         .await
         .unwrap();
     let app = TestApp::spawn().await;
     let (key, template) = brand(&app, &smtp).await;
-    let people: Vec<_> = (0..25)
+    let zone = app
+        .call(
+            Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(&key),
+            Some(json!({"mode": "relay", "relay": "pmta", "time_zone": "Asia/Tokyo"})),
+        )
+        .await;
+    assert_eq!(zone.status, StatusCode::OK, "{}", zone.body);
+    let people: Vec<_> = (0..5)
         .map(|i| (format!("t{i:02}@example.test"), "fr", vec![]))
         .collect();
     contacts(&app, &key, &people).await;
-    let at = ee_core::timefmt::to_rfc3339(app.clock.now_ms() + HOUR_MS);
+    // An hour from now, written as Tokyo's wall clock (UTC+9, no summer time).
+    let at = app.clock.now_ms() / 60_000 * 60_000 + HOUR_MS;
+    let tokyo = ee_core::timefmt::to_rfc3339(at + 9 * HOUR_MS);
+    let local = &tokyo[..16];
     let created = app
         .post(
             "/api/v2/campaigns",
             &key,
             json!({"name": "later", "template_id": template, "audience": {"all": true},
-                   "throttle": {"per_hour": 10}, "send_at": at}),
+                   "send_at": local}),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.body["send_at"],
+        ee_core::timefmt::to_rfc3339(at).as_str(),
+        "{local} in Tokyo"
+    );
     let scheduled = action(&app, &key, &id, "schedule").await;
     assert_eq!(scheduled["status"], "scheduled");
-    assert_eq!(scheduled["send_at"], at.as_str());
 
     // Not before its time.
-    assert_eq!(app.dispatch().await, Default::default());
-    app.clock.advance_ms(HOUR_MS - 1000);
+    app.clock.advance_ms(at - app.clock.now_ms() - 1000);
     assert_eq!(app.dispatch().await, Default::default());
     app.clock.advance_ms(1000);
     let pass = app.dispatch().await;
-    assert_eq!((pass.started, pass.queued), (1, 10), "10 an hour");
-    // Within the hour, nothing more.
-    app.clock.advance_ms(HOUR_MS - 1);
-    assert_eq!(app.dispatch().await.queued, 0);
-    app.clock.advance_ms(1);
-    assert_eq!(app.dispatch().await.queued, 10);
-    app.clock.advance_ms(HOUR_MS);
-    let last = app.dispatch().await;
-    assert_eq!((last.queued, last.finished), (5, 0));
+    assert_eq!((pass.started, pass.queued), (1, 5));
     app.deliver().await;
     assert_eq!(app.dispatch().await.finished, 1);
-    assert_eq!(received_by(&smtp).len(), 25);
+    assert_eq!(received_by(&smtp).len(), 5);
     let run = app.get(&format!("/api/v2/campaigns/{id}"), &key).await;
     assert_eq!(run.body["status"], "sent");
     app.finish().await;
@@ -579,6 +585,18 @@ async fn bad_input_is_named_and_other_tenants_campaigns_are_not_found() {
         (
             json!({"name": "a", "template_id": template, "throttle": {"per_hour": 0}}),
             "throttle.per_hour",
+        ),
+        (
+            json!({"name": "a", "template_id": template, "send_at": "next monday"}),
+            "send_at",
+        ),
+        (
+            json!({"name": "a", "template_id": template, "window": {"from": "8h", "to": "20:00"}}),
+            "window.from",
+        ),
+        (
+            json!({"name": "a", "template_id": template, "window": {"from": "08:00", "to": "08:00"}}),
+            "window.to",
         ),
         (
             json!({"name": "a", "template_id": template, "type": "newsletter"}),

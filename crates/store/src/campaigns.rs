@@ -437,17 +437,6 @@ pub async fn settle(
     Ok(())
 }
 
-/// How many messages the campaign handed over since `since`.
-pub async fn queued_since(conn: &mut AnyConnection, campaign_id: &str, since: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM campaign_recipients WHERE campaign_id = $1 AND queued_at > $2",
-    )
-    .bind(campaign_id)
-    .bind(since)
-    .fetch_one(conn)
-    .await?)
-}
-
 pub async fn has_pending(conn: &mut AnyConnection, campaign_id: &str) -> Result<bool> {
     let found: Option<String> = sqlx::query_scalar(
         "SELECT contact_id FROM campaign_recipients WHERE campaign_id = $1 AND state = 'pending' LIMIT 1",
@@ -605,24 +594,6 @@ pub async fn totals(conn: &mut AnyConnection, campaign_id: &str) -> Result<Vec<(
     )
     .bind(campaign_id)
     .fetch_all(conn)
-    .await?)
-}
-
-/// A counter's value in the buckets of the hour holding `since` and after.
-pub async fn counted_since(
-    conn: &mut AnyConnection,
-    campaign_id: &str,
-    name: &str,
-    since: i64,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(value), 0) AS BIGINT) FROM campaign_counters \
-         WHERE campaign_id = $1 AND name = $2 AND hour >= $3",
-    )
-    .bind(campaign_id)
-    .bind(name)
-    .bind(since - since.rem_euclid(HOUR_MS))
-    .fetch_one(conn)
     .await?)
 }
 

@@ -13,6 +13,7 @@ pub mod domains;
 pub mod enrollments;
 mod error;
 mod flag;
+pub mod handoffs;
 pub mod imports;
 pub mod ips;
 pub mod jobs;

@@ -209,6 +209,39 @@ pub async fn claim_due(
     Ok((token, claimed))
 }
 
+/// A claimed message sent back to wait, unattempted: a campaign's throttle or sending
+/// window holds it until `until`. Its attempt is not counted and no event is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub message_id: String,
+    pub until: i64,
+    pub reason: String,
+}
+
+/// Returns held messages to the queue, while the lease is ours.
+pub async fn hold(
+    conn: &mut AnyConnection,
+    lease_token: &str,
+    holds: &[Hold],
+    now: i64,
+) -> Result<()> {
+    for h in holds {
+        sqlx::query(
+            "UPDATE messages SET state = 'queued', state_reason = $1, next_attempt_at = $2, \
+             attempts = attempts - 1, lease_token = NULL, lease_until = NULL, updated_at = $3 \
+             WHERE id = $4 AND lease_token = $5",
+        )
+        .bind(&h.reason)
+        .bind(h.until)
+        .bind(now)
+        .bind(&h.message_id)
+        .bind(lease_token)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// The end of an attempt, written only while the lease is ours.
 #[derive(Debug, Clone)]
 pub struct Attempt<'a> {

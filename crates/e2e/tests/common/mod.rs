@@ -246,6 +246,24 @@ impl TestApp {
         panic!("the dispatcher keeps finding work");
     }
 
+    /// Dispatches and delivers in turn until neither finds work (the dispatcher keeps only
+    /// a few batches of a campaign in the queue); what the dispatcher did in all.
+    pub async fn dispatch_and_deliver(&self) -> ee_app::campaign_dispatch::Pass {
+        let mut total = ee_app::campaign_dispatch::Pass::default();
+        for _ in 0..1000 {
+            let pass = self.dispatch().await;
+            let delivered = self.deliver().await;
+            if pass == Default::default() && delivered == 0 {
+                return total;
+            }
+            total.started += pass.started;
+            total.queued += pass.queued;
+            total.finished += pass.finished;
+            total.decided += pass.decided;
+        }
+        panic!("dispatch and delivery keep finding work");
+    }
+
     /// Runs queued jobs that are due, as a worker would, until none is left; returns how many ran.
     pub async fn run_jobs(&self) -> usize {
         let worker = ee_jobs::Worker::new(

@@ -103,7 +103,7 @@ impl Engine {
         let settings = &self.services.delivery;
         let now = self.services.clock.now_ms();
         let mut conn = self.services.db.pool().acquire().await?;
-        let (lease, batch) = messages::claim_due(
+        let (lease, mut batch) = messages::claim_due(
             &mut conn,
             self.services.db.backend(),
             settings.batch,
@@ -114,6 +114,12 @@ impl Engine {
         if batch.is_empty() {
             return Ok(None);
         }
+        drop(conn);
+        // Campaign messages outside their window or over their throttle go back to wait
+        // (an empty batch is still a claim: what remains due is claimed next).
+        let held = ee_app::campaign_pace::hold_back(&self.services, &lease, &batch, now).await?;
+        batch.retain(|m| !held.contains(&m.id));
+        let mut conn = self.services.db.pool().acquire().await?;
         let context = Arc::new(BatchContext::load(&self.services, &mut conn, &batch).await?);
         Ok(Some(Claimed {
             lease,

@@ -285,7 +285,7 @@ impl StepWindows {
         });
         let metadata = if per_recipient {
             let ids: Vec<String> = due.iter().map(|d| d.contact_id.clone()).collect();
-            ee_store::contacts::metadata_of(conn, &ids).await?
+            ee_store::contact_batches::metadata_of(conn, &ids).await?
         } else {
             Default::default()
         };

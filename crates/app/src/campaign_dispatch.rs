@@ -43,6 +43,16 @@ pub struct Pass {
     pub finished: usize,
     /// A/B tests whose winner was chosen.
     pub decided: usize,
+    /// Campaigns with recipients left whose share of the queue is full and being sent:
+    /// the dispatcher looks again soon rather than after its idle pause.
+    pub draining: usize,
+}
+
+impl Pass {
+    /// Whether the pass changed anything (a pass that only found full queues did not).
+    pub fn did_work(&self) -> bool {
+        self.started + self.queued + self.finished + self.decided > 0
+    }
 }
 
 /// What serving one campaign did.
@@ -51,6 +61,7 @@ struct Served {
     queued: usize,
     finished: bool,
     decided: bool,
+    draining: bool,
 }
 
 /// One pass: due campaigns started, each sending campaign served once.
@@ -71,6 +82,7 @@ pub async fn run_once(services: &Services) -> Result<Pass, AppError> {
         pass.queued += served.queued;
         pass.finished += usize::from(served.finished);
         pass.decided += usize::from(served.decided);
+        pass.draining += usize::from(served.draining);
     }
     Ok(pass)
 }
@@ -120,15 +132,21 @@ async fn start_due(services: &Services, id: &str, now: i64) -> Result<bool, AppE
 /// How many recipients the campaign may hand to the queue now: enough to keep a few
 /// batches (at most an hour of its throttle) waiting for the transport, never its whole
 /// audience. Its throttle and sending window are applied where the messages meet the
-/// transport (`campaign_pace`).
-async fn allowance(services: &Services, campaign: &Campaign) -> Result<i64, AppError> {
+/// transport (`campaign_pace`). Also whether a full queue is being sent (the dispatcher
+/// then looks again soon) rather than held by the campaign's pace.
+async fn allowance(
+    services: &Services,
+    campaign: &Campaign,
+    now: i64,
+) -> Result<(i64, bool), AppError> {
     let settings: CampaignSettings = serde_json::from_str(&campaign.settings).unwrap_or_default();
     let cap = settings
         .throttle
         .map_or(BACKLOG, |t| i64::from(t.per_hour).min(BACKLOG));
     let mut conn = services.db.pool().acquire().await?;
-    let waiting = ee_store::handoffs::backlog(&mut conn, &campaign.id).await?;
-    Ok((cap - waiting).clamp(0, BATCH))
+    let (waiting, due) = ee_store::handoffs::backlog(&mut conn, &campaign.id, now).await?;
+    let limit = (cap - waiting).clamp(0, BATCH);
+    Ok((limit, limit == 0 && due > 0))
 }
 
 /// Serves one sending campaign: a batch of its recipients handed over, or the campaign
@@ -146,18 +164,22 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppErro
         return Ok(Served::default());
     }
     let mut conn = services.db.pool().acquire().await?;
-    let limit = allowance(services, &campaign).await?;
+    let (limit, draining) = allowance(services, &campaign, now).await?;
     store::touch(&mut conn, &campaign.id, now).await?;
     if campaign.kind == CampaignKind::Autoresponder {
         drop(conn);
         let queued = crate::autoresponders::serve(services, &campaign, limit).await?;
         return Ok(Served {
             queued,
+            draining,
             ..Served::default()
         });
     }
     if limit == 0 {
-        return Ok(Served::default());
+        return Ok(Served {
+            draining,
+            ..Served::default()
+        });
     }
     // An A/B test hands over only recipients with a variant: the test share, then, once
     // the winner is known, the rest.

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ee_core::zone::{SendWindow, TimeZone};
 use ee_store::messages::{self, Hold, Message};
-use ee_store::{Scope, StoreError, campaigns, contacts, handoffs};
+use ee_store::{Scope, StoreError, campaigns, contact_batches, handoffs};
 
 use crate::Services;
 use crate::campaign_settings::CampaignSettings;
@@ -123,5 +123,5 @@ async fn recipient_metadata(
         .iter()
         .filter_map(|m| m.contact_id.clone())
         .collect();
-    contacts::metadata_of(conn, &ids).await
+    contact_batches::metadata_of(conn, &ids).await
 }

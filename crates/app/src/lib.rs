@@ -33,6 +33,7 @@ pub mod login_throttle;
 pub mod mailwizz;
 pub mod mailwizz_instances;
 pub mod mailwizz_servers;
+pub mod message_bodies;
 pub mod message_retry;
 pub mod messages;
 mod owned;

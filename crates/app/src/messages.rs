@@ -148,6 +148,9 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         now,
     );
     values.insert("EMAIL".into(), to_email.clone());
+    // A campaign message keeps no rendered body: it is rendered when sent, from the
+    // template's version of now (`message_bodies`); its subject is rendered here.
+    let at_send = req.kind == "campaign" && chosen.is_some();
     let (rendered, template_language) = match &chosen {
         Some(t) => (
             render(
@@ -156,8 +159,8 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
                     .as_deref()
                     .filter(|s| !s.trim().is_empty())
                     .unwrap_or(&t.subject),
-                Some(&t.html_content),
-                t.text_content.as_deref(),
+                (!at_send).then_some(t.html_content.as_str()),
+                t.text_content.as_deref().filter(|_| !at_send),
                 &t.language,
                 &declared_variables(&t.variables),
                 &values,
@@ -264,6 +267,7 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         state: state.as_str().to_owned(),
         state_reason: reason.clone(),
         not_before: req.send_at.unwrap_or(now).max(now),
+        template_version: chosen.as_ref().filter(|_| at_send).map(|t| t.version),
     };
     // The message and its first event, in one transaction.
     let mut tx = services.db.begin().await?;

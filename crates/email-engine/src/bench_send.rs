@@ -32,13 +32,13 @@ const HTML: &str = "<html><body><p>Bonjour [FNAME],</p>\
 <p style=\"font-size:small\"><a href=\"[UNSUBSCRIBE_URL]\">Se désinscrire</a></p></body></html>";
 
 /// A sink on a free loopback port: `smtp-sink` (Debian package postfix).
-struct Sink {
+pub(crate) struct Sink {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Sink {
-    fn start() -> anyhow::Result<Self> {
+    pub(crate) fn start() -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -81,15 +81,22 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// The child: queue N messages in a fresh database, then deliver them to the sink and
-/// report on stdout.
-pub async fn run_one(
+/// What a send run starts from: a fresh database with a tenant relaying to the sink, its
+/// DKIM key (none, rsa or ed25519), the French template `welcome`, the recipients' MX
+/// answer cached, and the services of a node sending with `concurrency` connections.
+pub(crate) struct Setup {
+    pub db: Db,
+    pub services: ee_app::Services,
+    pub tenant: ee_store::tenants::Tenant,
+    pub template: ee_store::templates::Template,
+}
+
+pub(crate) async fn setup(
     database_url: &str,
-    messages: u64,
     port: u16,
     dkim: &str,
     concurrency: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Setup> {
     let db = Db::connect(database_url, 8).await?;
     db.migrate().await?;
     let clock = Clock::System;
@@ -138,7 +145,7 @@ pub async fn run_one(
         )
         .await?;
     }
-    ee_store::templates::insert(
+    let template = ee_store::templates::insert(
         &mut conn,
         &tenant.id,
         &ee_store::templates::Content {
@@ -188,6 +195,29 @@ pub async fn run_one(
         ),
         ..ee_app::Services::new(db.clone(), clock.clone(), resolver)
     };
+    Ok(Setup {
+        db,
+        services,
+        tenant,
+        template,
+    })
+}
+
+/// The child: queue N messages in a fresh database, then deliver them to the sink and
+/// report on stdout.
+pub async fn run_one(
+    database_url: &str,
+    messages: u64,
+    port: u16,
+    dkim: &str,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let Setup {
+        db,
+        services,
+        tenant,
+        ..
+    } = setup(database_url, port, dkim, concurrency).await?;
     let queue_started = Instant::now();
     for i in 0..messages {
         ee_app::messages::queue(
@@ -241,7 +271,10 @@ pub async fn run_one(
 }
 
 /// The size of one message as it goes out (built and signed like the others).
-async fn average_size(services: &ee_app::Services, tenant_id: &str) -> anyhow::Result<u64> {
+pub(crate) async fn average_size(
+    services: &ee_app::Services,
+    tenant_id: &str,
+) -> anyhow::Result<u64> {
     let mut conn = services.db.pool().acquire().await?;
     let any: (String,) = sqlx::query_as("SELECT id FROM messages WHERE tenant_id = $1 LIMIT 1")
         .bind(tenant_id)
@@ -287,7 +320,7 @@ fn child(
 
 /// The floor: smtp-source, as many messages of the same size, as many sessions, each
 /// session reusing its connection (`-d`).
-fn floor(messages: u64, bytes: u64, sessions: usize, port: u16) -> anyhow::Result<f64> {
+pub(crate) fn floor(messages: u64, bytes: u64, sessions: usize, port: u16) -> anyhow::Result<f64> {
     let started = Instant::now();
     let out = Command::new("smtp-source")
         .args(["-d", "-s", &sessions.to_string()])

@@ -664,22 +664,3 @@ pub async fn touch_engagement(conn: &mut AnyConnection, id: &str, now: i64) -> R
         .await?;
     Ok(())
 }
-
-/// The metadata (JSON) of the contacts named, by id.
-pub async fn metadata_of(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> Result<HashMap<String, String>> {
-    if ids.is_empty() {
-        return Ok(Default::default());
-    }
-    let sql = format!(
-        "SELECT id, metadata FROM contacts WHERE id {}",
-        crate::bulk::in_texts(conn, "$1")
-    );
-    let found = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql))
-        .bind(crate::bulk::encode(ids))
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(found.into_iter().collect())
-}

@@ -69,13 +69,19 @@ pub async fn reserve(
     })
 }
 
-/// The campaign's messages in the queue or being sent: what the dispatcher keeps small,
-/// so the queue holds a few batches of a campaign, never its whole audience.
-pub async fn backlog(conn: &mut AnyConnection, campaign_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM messages WHERE campaign_id = $1 AND state IN ('queued', 'sending')",
+/// The campaign's messages in the queue or being sent, and how many of them are due or
+/// being sent (the others wait for the campaign's window or throttle): what the
+/// dispatcher keeps small, so the queue holds a few batches of a campaign, never its whole
+/// audience.
+pub async fn backlog(conn: &mut AnyConnection, campaign_id: &str, now: i64) -> Result<(i64, i64)> {
+    let (total, due): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN state = 'sending' OR next_attempt_at <= $2 \
+         THEN 1 ELSE 0 END), 0) AS BIGINT) FROM messages \
+         WHERE campaign_id = $1 AND state IN ('queued', 'sending')",
     )
     .bind(campaign_id)
+    .bind(now)
     .fetch_one(conn)
-    .await?)
+    .await?;
+    Ok((total, due))
 }

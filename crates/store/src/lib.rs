@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod bulk;
 pub mod campaigns;
+pub mod contact_batches;
 pub mod contacts;
 mod db;
 pub mod domains;

@@ -46,12 +46,21 @@ pub struct Message {
     pub queued_at: i64,
     pub sent_at: Option<i64>,
     pub updated_at: i64,
+    /// A campaign message's template version: its body is rendered from it when sent.
+    pub template_version: Option<i64>,
+}
+
+impl Message {
+    /// Whether the body is rendered when the message is sent (none is stored).
+    pub fn renders_at_send(&self) -> bool {
+        self.template_version.is_some() && self.html.is_none() && self.text_body.is_none()
+    }
 }
 
 pub(crate) const COLUMNS: &str = "id, tenant_id, contact_id, campaign_id, template_id, kind, idempotency_key, to_email, \
     to_name, from_email, from_name, reply_to, subject, html, text_body, language, headers, track_opens, \
     track_clicks, links, message_id_header, state, state_reason, attempts, next_attempt_at, lease_token, \
-    lease_until, ip_id, route, last_code, last_reply, queued_at, sent_at, updated_at";
+    lease_until, ip_id, route, last_code, last_reply, queued_at, sent_at, updated_at, template_version";
 
 /// What the queue needs to know of a new message; the rest starts empty.
 #[derive(Debug, Clone, Default)]
@@ -81,6 +90,8 @@ pub struct NewMessage {
     pub state_reason: Option<String>,
     /// When it may first be sent (`send_at`, or now).
     pub not_before: i64,
+    /// Set (with no html or text) when the body is rendered at send time.
+    pub template_version: Option<i64>,
 }
 
 pub const IDEMPOTENCY_TAKEN: &str = "a message with this Idempotency-Key exists already";
@@ -90,8 +101,8 @@ pub async fn insert(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Res
         "INSERT INTO messages (id, tenant_id, contact_id, campaign_id, template_id, kind, idempotency_key, \
          to_email, to_name, from_email, from_name, reply_to, subject, html, text_body, language, headers, \
          track_opens, track_clicks, links, message_id_header, state, state_reason, attempts, next_attempt_at, \
-         queued_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17, $18, $19, '[]', $20, $21, $22, 0, $23, $24, $24)",
+         queued_at, updated_at, template_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+         $14, $15, $16, $17, $18, $19, '[]', $20, $21, $22, 0, $23, $24, $24, $25)",
     )
     .bind(&new.id)
     .bind(&new.tenant_id)
@@ -117,6 +128,7 @@ pub async fn insert(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Res
     .bind(&new.state_reason)
     .bind(new.not_before)
     .bind(now)
+    .bind(new.template_version)
     .execute(conn)
     .await
     .map_err(|e| StoreError::unique(e, IDEMPOTENCY_TAKEN))?;

@@ -185,7 +185,22 @@ pub async fn update(
     Ok(updated)
 }
 
+/// Deletes a template, unless a campaign that is not over uses it (as its template, a
+/// step's or a variant's): its messages are rendered from it when sent.
 pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    let user: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM campaigns WHERE status NOT IN ('sent', 'cancelled') \
+         AND (template_id = $1 OR settings LIKE $2) LIMIT 1",
+    )
+    .bind(id)
+    .bind(format!("%\"{id}\"%"))
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(name) = user {
+        return Err(StoreError::Conflict(format!(
+            "campaign `{name}` uses this template: cancel it or let it finish first"
+        )));
+    }
     sqlx::query("DELETE FROM email_templates WHERE id = $1")
         .bind(id)
         .execute(conn)
@@ -209,4 +224,22 @@ pub async fn versions(conn: &mut AnyConnection, template_id: &str) -> Result<Vec
     .bind(template_id)
     .fetch_all(conn)
     .await?)
+}
+
+/// A template as it was at `version` (each version's content is kept whole).
+pub async fn at_version(
+    conn: &mut AnyConnection,
+    template_id: &str,
+    version: i64,
+) -> Result<Template> {
+    let content: Option<String> = sqlx::query_scalar(
+        "SELECT content FROM email_template_versions WHERE template_id = $1 AND version = $2",
+    )
+    .bind(template_id)
+    .bind(version)
+    .fetch_optional(conn)
+    .await?;
+    content
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .ok_or(StoreError::NotFound)
 }

@@ -102,12 +102,35 @@ enum BenchCommand {
     },
     /// Fan a campaign out to a segment of N contacts on SQLite (and PostgreSQL when given),
     /// against the floor: the same rows copied by one bare INSERT … SELECT.
+    /// Then, unless `--send 0`, the send half: a personalised, tracked campaign to `--send`
+    /// contacts delivered to smtp-sink, without DKIM and with RSA-2048, against the
+    /// smtp-source floor and the RSA signing ceiling.
     Campaign {
         #[arg(long, default_value_t = 1_000_000)]
         recipients: i64,
         /// A PostgreSQL server to use (a database is created and dropped on it).
         #[arg(long, env = "EE_BENCH_POSTGRES_URL")]
         postgres_url: Option<String>,
+        /// Recipients of the campaign sent to smtp-sink (0: no send half).
+        #[arg(long, default_value_t = 100_000)]
+        send: u64,
+        /// SMTP connections at once (ours and smtp-source's sessions).
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// One measured campaign send (run by `bench campaign` in a child process).
+    #[command(hide = true)]
+    CampaignSendRun {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        recipients: u64,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        dkim: String,
+        #[arg(long)]
+        concurrency: usize,
     },
     /// One measured send run (run by `bench send` in a child process).
     #[command(hide = true)]
@@ -295,7 +318,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Campaign {
             recipients,
             postgres_url,
-        }) => crate::bench_campaign::run(recipients, postgres_url.as_deref()).await,
+            send,
+            concurrency,
+        }) => {
+            crate::bench_campaign::run(recipients, postgres_url.as_deref()).await?;
+            if send > 0 {
+                tokio::task::block_in_place(|| crate::bench_campaign_send::run(send, concurrency))?;
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::CampaignSendRun {
+            database_url,
+            recipients,
+            port,
+            dkim,
+            concurrency,
+        }) => {
+            crate::bench_campaign_send::run_one(&database_url, recipients, port, &dkim, concurrency)
+                .await
+        }
         Command::Bench(BenchCommand::SendRun {
             database_url,
             messages,

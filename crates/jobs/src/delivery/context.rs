@@ -81,6 +81,8 @@ pub(super) struct BatchContext {
     pub(super) mx: Mutex<HashMap<String, (MxOutcome, Vec<String>)>>,
     /// Per tenant: its IPs that may send, with what they have left today.
     pub(super) quotas: Mutex<HashMap<String, Vec<IpQuota>>>,
+    /// Messages whose body, rendered at send time, could not be: message id → why.
+    pub(super) unrenderable: HashMap<String, String>,
 }
 
 #[derive(Clone)]
@@ -126,6 +128,7 @@ impl BatchContext {
             suppressed,
             mx: Mutex::new(HashMap::new()),
             quotas: Mutex::new(HashMap::new()),
+            unrenderable: HashMap::new(),
         })
     }
 

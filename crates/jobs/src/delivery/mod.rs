@@ -120,7 +120,13 @@ impl Engine {
         let held = ee_app::campaign_pace::hold_back(&self.services, &lease, &batch, now).await?;
         batch.retain(|m| !held.contains(&m.id));
         let mut conn = self.services.db.pool().acquire().await?;
-        let context = Arc::new(BatchContext::load(&self.services, &mut conn, &batch).await?);
+        // Campaign messages keep no body: theirs are rendered now, in memory.
+        let unrenderable =
+            ee_app::message_bodies::render_at_send(&self.services, &mut conn, &mut batch, now)
+                .await?;
+        let mut context = BatchContext::load(&self.services, &mut conn, &batch).await?;
+        context.unrenderable = unrenderable;
+        let context = Arc::new(context);
         Ok(Some(Claimed {
             lease,
             batch,

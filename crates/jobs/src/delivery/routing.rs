@@ -16,6 +16,11 @@ impl Engine {
             r.reason = Some("older than the maximum age".into());
             return Ok(r);
         }
+        if let Some(reason) = context.unrenderable.get(&message.id) {
+            let mut r = AttemptResult::new(MessageState::Failed);
+            r.reason = Some(format!("not sent: {reason}"));
+            return Ok(r);
+        }
         // Suppression is checked again: the address may have bounced or unsubscribed since.
         if let Some(reason) = context
             .suppressed

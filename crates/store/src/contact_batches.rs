@@ -1,0 +1,47 @@
+//! Contacts read many at a time, for a batch of messages: their rows (a body rendered at
+//! send time) or only their metadata (a recipient's own time zone).
+
+use std::collections::HashMap;
+
+use sqlx::AnyConnection;
+
+use crate::Result;
+use crate::contacts::{COLUMNS, Contact};
+
+/// The contacts named, by id (an erased contact is absent).
+pub async fn get_many(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<HashMap<String, Contact>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM contacts WHERE id {}",
+        crate::bulk::in_texts(conn, "$1")
+    );
+    let found: Vec<Contact> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(crate::bulk::encode(ids))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(found.into_iter().map(|c| (c.id.clone(), c)).collect())
+}
+
+/// The metadata (JSON) of the contacts named, by id.
+pub async fn metadata_of(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT id, metadata FROM contacts WHERE id {}",
+        crate::bulk::in_texts(conn, "$1")
+    );
+    let found = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql))
+        .bind(crate::bulk::encode(ids))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}

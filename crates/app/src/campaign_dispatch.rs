@@ -17,6 +17,7 @@ use crate::audit::{Caller, Origin};
 use crate::campaign_messages::{queue_with_fallback, template_choice};
 use crate::campaign_settings::CampaignSettings;
 use crate::campaign_view::CampaignOut;
+use crate::mailwizz::MwError;
 use crate::messages::SendRequest;
 use crate::write::Write;
 use crate::{AppError, Services};
@@ -83,6 +84,12 @@ pub async fn run_once(services: &Services) -> Result<Pass, AppError> {
         pass.finished += usize::from(served.finished);
         pass.decided += usize::from(served.decided);
         pass.draining += usize::from(served.draining);
+    }
+    // Pause, resume and cancel followed by the mirrors in MailWizz.
+    match crate::campaign_mailwizz::reconcile(services).await {
+        Ok(_) => {}
+        Err(MwError::Store(e)) => return Err(e.into()),
+        Err(e) => tracing::warn!(error = %e, "MailWizz mirror not paused or resumed"),
     }
     Ok(pass)
 }
@@ -162,6 +169,18 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppErro
     drop(conn);
     if pause_if_over(services, &campaign, now).await? {
         return Ok(Served::default());
+    }
+    // A regular campaign of a tenant that delivers through MailWizz is mirrored there.
+    match crate::campaign_mailwizz::target(services, &campaign).await {
+        Ok(Some((instance, client))) => {
+            return serve_mirrored(services, &campaign, &instance, &client, now).await;
+        }
+        Ok(None) => {}
+        Err(MwError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!(campaign = %campaign.id, error = %e, "campaign not mirrored into MailWizz");
+            return Ok(Served::default());
+        }
     }
     let mut conn = services.db.pool().acquire().await?;
     let (limit, draining) = allowance(services, &campaign, now).await?;
@@ -295,6 +314,36 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppErro
         queued,
         ..Served::default()
     })
+}
+
+/// A pass over a campaign mirrored into MailWizz (`campaign_mailwizz`): a batch handed
+/// over, or its figures read back, and the campaign finished once MailWizz sent it all.
+/// MailWizz being unreachable is logged and tried again on the next pass.
+async fn serve_mirrored(
+    services: &Services,
+    campaign: &Campaign,
+    instance: &ee_store::mailwizz::Instance,
+    client: &ee_connectors::mailwizz::Client,
+    now: i64,
+) -> Result<Served, AppError> {
+    let mut conn = services.db.pool().acquire().await?;
+    store::touch(&mut conn, &campaign.id, now).await?;
+    drop(conn);
+    match crate::campaign_mailwizz::serve(services, campaign, instance, client, BATCH).await {
+        Ok(m) if m.finished => Ok(Served {
+            finished: finish(services, campaign, now).await?,
+            ..Served::default()
+        }),
+        Ok(m) => Ok(Served {
+            queued: m.handed,
+            ..Served::default()
+        }),
+        Err(MwError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(campaign = %campaign.id, error = %e, "MailWizz mirror");
+            Ok(Served::default())
+        }
+    }
 }
 
 /// Once an A/B test's share is handed over: its winner, when the wait is over.

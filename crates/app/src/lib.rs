@@ -10,6 +10,7 @@ pub mod autoresponders;
 pub mod blacklists;
 pub mod bootstrap;
 pub mod campaign_dispatch;
+pub mod campaign_mailwizz;
 pub mod campaign_messages;
 pub mod campaign_pace;
 pub mod campaign_settings;

@@ -70,7 +70,7 @@ pub fn client(services: &Services, instance: &Instance) -> Result<Client, MwErro
 
 /// The custom fields a contact carries into MailWizz: EMAIL, FNAME, LNAME and the fields
 /// it has (MailWizz's tags: COMPANY, PHONE, CITY, COUNTRY, LANGUAGE…).
-fn subscriber_fields(contact: &ee_store::contacts::Contact) -> Map<String, Value> {
+pub(crate) fn subscriber_fields(contact: &ee_store::contacts::Contact) -> Map<String, Value> {
     let mut fields = Map::new();
     fields.insert("EMAIL".into(), json!(contact.email));
     let optional = [

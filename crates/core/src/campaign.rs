@@ -99,6 +99,7 @@ names!(RecipientState {
     Failed => "failed",
     Skipped => "skipped",
     Cancelled => "cancelled",
+    Mirrored => "mirrored",
 });
 
 impl CampaignStatus {
@@ -188,6 +189,9 @@ pub enum RecipientState {
     Skipped,
     /// The campaign was cancelled before its turn.
     Cancelled,
+    /// Handed to the tenant's MailWizz (a subscriber of the list made for the campaign
+    /// there): MailWizz sends it, and its figures are read back into the campaign's.
+    Mirrored,
 }
 
 /// Whether a custom event name is one we accept: 1 to 64 letters, digits, `_`, `-` or `.`.

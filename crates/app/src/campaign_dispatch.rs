@@ -8,24 +8,21 @@
 //! and the ledger) still gives each recipient one message.
 
 use ee_core::auth::Actor;
-use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, RecipientState};
-use ee_core::delivery::MessageState;
+use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus};
 use ee_store::Scope;
-use ee_store::campaigns::{self as store, Campaign, Pending};
+use ee_store::campaigns::{self as store, Campaign};
 
 use crate::audit::{Caller, Origin};
-use crate::campaign_messages::{queue_with_fallback, template_choice};
 use crate::campaign_settings::CampaignSettings;
 use crate::campaign_view::CampaignOut;
 use crate::mailwizz::MwError;
-use crate::messages::SendRequest;
 use crate::write::Write;
 use crate::{AppError, Services};
 
 /// The most recipients one campaign hands over per pass.
 pub const BATCH: i64 = 200;
-/// The most messages of one campaign kept in the queue.
-const BACKLOG: i64 = 2 * BATCH;
+/// The most messages of one campaign kept in the queue (no body is stored with them).
+const BACKLOG: i64 = 5 * BATCH;
 /// The most campaigns served per pass.
 const CAMPAIGNS_PER_PASS: i64 = 50;
 
@@ -188,6 +185,9 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppErro
     if campaign.kind == CampaignKind::Autoresponder {
         drop(conn);
         let queued = crate::autoresponders::serve(services, &campaign, limit).await?;
+        if queued > 0 {
+            services.queued.notify_one();
+        }
         return Ok(Served {
             queued,
             draining,
@@ -217,101 +217,17 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppErro
             ..Served::default()
         });
     }
-    let Some(template_id) = campaign.template_id.clone() else {
+    if campaign.template_id.is_none() {
         return Err(AppError::Conflict("the campaign has no template".into()));
-    };
+    }
     let settings: CampaignSettings = serde_json::from_str(&campaign.settings).unwrap_or_default();
     let variants = settings.ab.map(|ab| ab.variants).unwrap_or_default();
-    let mut choices = std::collections::BTreeMap::new();
-    for variant in variants
-        .iter()
-        .map(|v| (Some(v.name.clone()), v.template_id.clone()))
-        .chain([(None, None)])
-    {
-        let template = variant.1.unwrap_or_else(|| template_id.clone());
-        choices.insert(
-            variant.0,
-            template_choice(services, &campaign, &template).await?,
-        );
-    }
-    let (mut queued, mut skipped, mut failed) = (0, 0, 0);
-    let mut languages = std::collections::BTreeMap::<String, i64>::new();
-    for recipient in batch {
-        let variant = variants
-            .iter()
-            .find(|v| recipient.variant.as_deref() == Some(v.name.as_str()));
-        let (template_key, category) = choices
-            .get(&variant.map(|v| v.name.clone()))
-            .cloned()
-            .unwrap_or_default();
-        let request = SendRequest {
-            tenant_id: campaign.tenant_id.clone(),
-            kind: "campaign".into(),
-            campaign_id: Some(campaign.id.clone()),
-            to_email: recipient.email.clone(),
-            template: template_key,
-            category,
-            subject: variant.and_then(|v| v.subject.clone()),
-            from_name: variant.and_then(|v| v.from_name.clone()),
-            idempotency_key: Some(idempotency_key(&campaign, &recipient)),
-            ..Default::default()
-        };
-        let outcome = queue_with_fallback(services, request, campaign.template_id.as_deref()).await;
-        let mut conn = services.db.pool().acquire().await?;
-        let now = services.clock.now_ms();
-        match outcome {
-            Ok((message, _)) => {
-                let state = message.state;
-                let ledger = if state == MessageState::Suppressed {
-                    RecipientState::Skipped
-                } else {
-                    RecipientState::Queued
-                };
-                store::settle(
-                    &mut conn,
-                    &campaign.id,
-                    &recipient.contact_id,
-                    ledger,
-                    Some(&message.id),
-                    message.state_reason.as_deref(),
-                    now,
-                )
-                .await?;
-                if ledger == RecipientState::Queued {
-                    queued += 1;
-                    if let Some(language) = message.language {
-                        *languages.entry(language).or_insert(0) += 1;
-                    }
-                } else {
-                    skipped += 1;
-                }
-            }
-            Err(e) => {
-                store::settle(
-                    &mut conn,
-                    &campaign.id,
-                    &recipient.contact_id,
-                    RecipientState::Failed,
-                    None,
-                    Some(&e.to_string()),
-                    now,
-                )
-                .await?;
-                failed += 1;
-            }
-        }
-    }
-    let mut conn = services.db.pool().acquire().await?;
-    let now = services.clock.now_ms();
-    for (name, n) in [("queued", queued), ("skipped", skipped), ("failed", failed)] {
-        store::count(&mut conn, &campaign.id, name, n as i64, now).await?;
-    }
-    for (language, n) in languages {
-        let name = format!("{}{language}", ee_core::campaign::counter::LANGUAGE);
-        store::count(&mut conn, &campaign.id, &name, n, now).await?;
+    let done = crate::campaign_queue::queue_batch(services, &campaign, &batch, &variants).await?;
+    if done.queued > 0 {
+        services.queued.notify_one();
     }
     Ok(Served {
-        queued,
+        queued: done.queued,
         ..Served::default()
     })
 }
@@ -365,18 +281,15 @@ async fn pause_if_over(
     campaign: &Campaign,
     now: i64,
 ) -> Result<bool, AppError> {
+    let mut conn = services.db.pool().acquire().await?;
+    if !crate::campaign_stats::over_threshold(&mut conn, campaign).await? {
+        return Ok(false);
+    }
+    drop(conn);
     let mut w = Write::open(&services.db, dispatcher(), None, now).await?;
     let paused = crate::campaign_stats::auto_pause_if_over(&mut w, campaign).await?;
     w.finish().await?;
     Ok(paused)
-}
-
-/// A recipient's message key: one message per recipient and attempt.
-fn idempotency_key(campaign: &Campaign, recipient: &Pending) -> String {
-    format!(
-        "campaign:{}:{}:{}",
-        campaign.id, recipient.contact_id, recipient.attempt
-    )
 }
 
 /// Marks a campaign as sent once no recipient is left to hand over and none of its

@@ -51,15 +51,21 @@ pub async fn hold_back(
             by_campaign.entry(c).or_default().push(m);
         }
     }
-    if by_campaign.is_empty() {
+    // Read first: most campaigns have no pace, and then no write is needed.
+    let mut paced = Vec::new();
+    let mut conn = services.db.pool().acquire().await?;
+    for (campaign_id, messages) in by_campaign {
+        if let Some(pace) = pace_of(&mut conn, campaign_id).await? {
+            paced.push((campaign_id, messages, pace));
+        }
+    }
+    drop(conn);
+    if paced.is_empty() {
         return Ok(HashSet::new());
     }
     let mut tx = services.db.begin().await?;
     let mut holds = Vec::new();
-    for (campaign_id, messages) in by_campaign {
-        let Some(pace) = pace_of(&mut tx, campaign_id).await? else {
-            continue;
-        };
+    for (campaign_id, messages, pace) in paced {
         let mut open = Vec::new();
         match &pace.settings.window {
             Some(window) => {

@@ -194,6 +194,23 @@ pub async fn stats(
     })
 }
 
+/// Whether a sending campaign's bounce or complaint rate passed its tenant's threshold
+/// over the minimum sample (a read: the dispatcher asks before each batch, and writes only
+/// when it did).
+pub async fn over_threshold(
+    conn: &mut AnyConnection,
+    campaign: &Campaign,
+) -> Result<bool, AppError> {
+    if campaign.status != CampaignStatus::Sending {
+        return Ok(false);
+    }
+    let tenant = ee_store::tenants::get(conn, &campaign.tenant_id).await?;
+    let thresholds = crate::delivery::tenant_delivery(&tenant.settings).campaign_auto_pause;
+    let totals = totals_of(conn, &campaign.id).await?;
+    let (finished, bounced, complained) = judged(&totals);
+    Ok(thresholds.breached(finished, bounced, complained).is_some())
+}
+
 /// Pauses a sending campaign whose bounce or complaint rate passed its tenant's threshold
 /// over the minimum sample, audited and with an alert. Returns whether it did.
 pub async fn auto_pause_if_over(w: &mut Write, campaign: &Campaign) -> Result<bool, AppError> {

@@ -13,6 +13,7 @@ pub mod campaign_dispatch;
 pub mod campaign_mailwizz;
 pub mod campaign_messages;
 pub mod campaign_pace;
+pub mod campaign_queue;
 pub mod campaign_settings;
 pub mod campaign_stats;
 pub mod campaign_test;

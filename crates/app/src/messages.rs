@@ -44,7 +44,7 @@ pub struct SendRequest {
 /// A From address must be on one of the tenant's domains with an active DKIM key, so
 /// the message goes out signed and aligned for DMARC; unless the tenant allows unsigned
 /// senders, or MailWizz (which signs with its own servers) delivers.
-async fn check_signing_domain(
+pub(crate) async fn check_signing_domain(
     conn: &mut ee_store::AnyConnection,
     tenant_id: &str,
     settings: &TenantDelivery,

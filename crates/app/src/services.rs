@@ -24,6 +24,9 @@ pub struct Services {
     pub pmta: crate::powermta::PmtaSettings,
     /// Where connections to hosts a tenant named (MailWizz, relays) may go.
     pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
+    /// Rung when messages were queued on this node, so its delivery loop starts at once
+    /// instead of at its next look (other nodes look every half second).
+    pub queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Services {
@@ -43,6 +46,7 @@ impl Services {
             delivery: crate::delivery::DeliverySettings::default(),
             pmta: crate::powermta::PmtaSettings::default(),
             outbound: std::sync::Arc::new(ee_core::outbound::OutboundPolicy::default()),
+            queued: std::sync::Arc::new(tokio::sync::Notify::new()),
         }
     }
 }

@@ -88,3 +88,49 @@ pub async fn retry_deferred(
         .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
+
+/// The tenant's messages with these idempotency keys: key → message id.
+pub async fn ids_by_key(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    keys: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    if keys.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "SELECT idempotency_key, id FROM messages WHERE tenant_id = $1 AND idempotency_key {}",
+        crate::bulk::in_texts(conn, "$2")
+    );
+    let found: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant_id)
+        .bind(crate::bulk::encode(keys))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}
+
+/// Per address, the messages (any state but suppressed, transactional ones exempt) queued
+/// since `since`: the frequency cap of a batch, in one query.
+pub async fn recent_counts_to(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    emails: &[String],
+    since: i64,
+) -> Result<std::collections::HashMap<String, i64>> {
+    if emails.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "SELECT to_email, COUNT(*) FROM messages WHERE tenant_id = $1 AND to_email {} \
+         AND queued_at >= $3 AND state <> 'suppressed' AND kind <> 'transactional' GROUP BY to_email",
+        crate::bulk::in_texts(conn, "$2")
+    );
+    let found: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant_id)
+        .bind(crate::bulk::encode(emails))
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}

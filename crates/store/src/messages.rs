@@ -97,13 +97,38 @@ pub struct NewMessage {
 pub const IDEMPOTENCY_TAKEN: &str = "a message with this Idempotency-Key exists already";
 
 pub async fn insert(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<()> {
-    sqlx::query(
+    write(conn, new, now, "")
+        .await
+        .map_err(|e| StoreError::unique(e, IDEMPOTENCY_TAKEN))?;
+    Ok(())
+}
+
+/// Inserts a message unless one with its idempotency key exists (a batch run twice, two
+/// nodes): whether it was inserted. One statement, so a transaction goes on either way.
+pub async fn insert_if_new(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<bool> {
+    let done = write(
+        conn,
+        new,
+        now,
+        " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+    )
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn write(
+    conn: &mut AnyConnection,
+    new: &NewMessage,
+    now: i64,
+    on_conflict: &str,
+) -> std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO messages (id, tenant_id, contact_id, campaign_id, template_id, kind, idempotency_key, \
          to_email, to_name, from_email, from_name, reply_to, subject, html, text_body, language, headers, \
          track_opens, track_clicks, links, message_id_header, state, state_reason, attempts, next_attempt_at, \
          queued_at, updated_at, template_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-         $14, $15, $16, $17, $18, $19, '[]', $20, $21, $22, 0, $23, $24, $24, $25)",
-    )
+         $14, $15, $16, $17, $18, $19, '[]', $20, $21, $22, 0, $23, $24, $24, $25){on_conflict}"
+    )))
     .bind(&new.id)
     .bind(&new.tenant_id)
     .bind(&new.contact_id)
@@ -131,8 +156,6 @@ pub async fn insert(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Res
     .bind(new.template_version)
     .execute(conn)
     .await
-    .map_err(|e| StoreError::unique(e, IDEMPOTENCY_TAKEN))?;
-    Ok(())
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str, scope: Scope<'_>) -> Result<Message> {
@@ -349,13 +372,38 @@ pub async fn add_event(
     ip_id: Option<&str>,
     now: i64,
 ) -> Result<()> {
+    add_event_to(
+        conn,
+        &message.id,
+        &message.tenant_id,
+        event_type,
+        code,
+        detail,
+        ip_id,
+        now,
+    )
+    .await
+}
+
+/// An event of a message known by its id (one being written in the same transaction).
+#[allow(clippy::too_many_arguments)]
+pub async fn add_event_to(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    tenant_id: &str,
+    event_type: &str,
+    code: Option<i64>,
+    detail: Option<&str>,
+    ip_id: Option<&str>,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(new_id())
-    .bind(&message.id)
-    .bind(&message.tenant_id)
+    .bind(message_id)
+    .bind(tenant_id)
     .bind(event_type)
     .bind(code)
     .bind(detail)
@@ -481,9 +529,9 @@ pub struct Sent<'a> {
     pub links: &'a str,
 }
 
-/// Marks many messages sent at once, with their `sent` events, while the lease is ours;
-/// returns how many were marked. The bulk of a batch goes this way: two statements
-/// instead of two per message.
+/// Marks many messages sent at once, with their `sent` events and their contacts' `SENT`
+/// timeline events, while the lease is ours; returns how many were marked. The bulk of a
+/// batch goes this way: three statements instead of three per message.
 pub async fn finish_sent_many(
     conn: &mut AnyConnection,
     lease_token: &str,
@@ -533,5 +581,34 @@ pub async fn finish_sent_many(
         .bind(now)
         .execute(&mut *conn)
         .await?;
+    // The contacts' timelines: SENT, as one message's recording writes it.
+    let timeline: Vec<serde_json::Value> = sent
+        .iter()
+        .filter(|s| mine.contains(&s.message.id))
+        .filter_map(|s| {
+            let m = s.message;
+            let detail =
+                serde_json::json!({"message_id": m.id, "reply": s.reply, "ip_id": s.ip_id});
+            Some(serde_json::json!([
+                new_id(),
+                m.tenant_id,
+                m.contact_id.as_ref()?,
+                m.campaign_id,
+                detail.to_string()
+            ]))
+        })
+        .collect();
+    if !timeline.is_empty() {
+        let sql = format!(
+            "INSERT INTO contact_events (id, tenant_id, contact_id, event_type, campaign_id, metadata, occurred_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, 'SENT', value ->> 3, value ->> 4, $2 FROM {}",
+            bulk::rows(conn, "$1")
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(bulk::encode(&timeline))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(mine.len() as u64)
 }

@@ -77,8 +77,18 @@ impl Engine {
         let tenant = TenantContext::load(&self.services, &mut conn, &message.tenant_id)
             .await
             .map_err(|e| e.to_string())?;
-        drop(conn);
         let now = self.services.clock.now_ms();
+        // A campaign message's body, rendered as it is when sent.
+        let mut message = message.clone();
+        ee_app::message_bodies::render_at_send(
+            &self.services,
+            &mut conn,
+            std::slice::from_mut(&mut message),
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        drop(conn);
         let chosen = Chosen {
             ip_id: None,
             address: None,
@@ -88,7 +98,7 @@ impl Engine {
             day: ee_core::timefmt::epoch_day(now),
             hour: now / 3_600_000,
         };
-        let (data, _) = self.build(message, &tenant, false, &chosen).await?;
+        let (data, _) = self.build(&message, &tenant, false, &chosen).await?;
         Ok(data.len())
     }
 

@@ -180,14 +180,12 @@ impl Engine {
                 Err(e) => tracing::error!(error = %e, "a delivery task panicked"),
             }
         }
-        // One transaction records the whole batch: states, events and what follows; plain
-        // successes (no contact to update) in bulk.
+        // One transaction records the whole batch: states, events and what follows;
+        // successes (their events and their contacts' timelines) in bulk.
         let now = self.services.clock.now_ms();
-        let (plain, rest): (Vec<_>, Vec<_>) = done.iter().partition(|(message, result)| {
-            result.state == MessageState::Sent
-                && message.contact_id.is_none()
-                && result.code.is_some()
-        });
+        let (plain, rest): (Vec<_>, Vec<_>) = done
+            .iter()
+            .partition(|(_, result)| result.state == MessageState::Sent && result.code.is_some());
         let sent: Vec<messages::Sent<'_>> = plain
             .iter()
             .map(|(message, result)| messages::Sent {
@@ -276,8 +274,10 @@ impl Engine {
             if *stop.borrow() {
                 break;
             }
+            let queued = self.services.queued.clone();
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = queued.notified() => {}
                 _ = stop.changed() => {}
             }
         }

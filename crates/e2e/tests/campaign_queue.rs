@@ -1,0 +1,128 @@
+//! A batch of a campaign's recipients handed to the queue at once keeps the rules of one
+//! message's queueing: an address suppressed after the start, or over the tenant's
+//! frequency cap by then, is skipped with why; the others are queued and delivered once.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::TestApp;
+use common::sending::{action, brand, contacts, received_by};
+use ee_mail::testing::TestSmtpServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_batch_skips_addresses_suppressed_or_capped_since_the_start() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, template) = brand(&app, &smtp).await;
+    let people: Vec<_> = ["ok", "gone", "busy", "also"]
+        .iter()
+        .map(|n| (format!("{n}@example.test"), "fr", vec![]))
+        .collect();
+    contacts(&app, &key, &people).await;
+    let created = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "n", "template_id": template, "audience": {"all": true}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    action(&app, &key, &id, "start").await;
+
+    // After the start: one address is suppressed, another gets a message, and the tenant
+    // caps campaign mail at one message a day.
+    let suppressed = app
+        .post(
+            "/api/v2/suppressions",
+            &key,
+            json!({"email": "gone@example.test", "reason": "manual"}),
+        )
+        .await;
+    assert_eq!(
+        suppressed.status,
+        StatusCode::CREATED,
+        "{}",
+        suppressed.body
+    );
+    // A marketing message of another sender (transactional ones do not count).
+    let (earlier, _) = ee_app::messages::queue(
+        &app.services,
+        ee_app::messages::SendRequest {
+            tenant_id: created.body["tenant_id"].as_str().unwrap().to_owned(),
+            kind: "marketing".into(),
+            to_email: "busy@example.test".into(),
+            subject: Some("s".into()),
+            text: Some("t".into()),
+            from_email: Some("hello@brand.test".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(earlier.state.as_str(), "queued");
+    let capped = app
+        .call(
+            Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(&key),
+            Some(json!({"mode": "relay", "relay": "pmta",
+                        "frequency_cap": {"max": 1, "hours": 24}})),
+        )
+        .await;
+    assert_eq!(capped.status, StatusCode::OK, "{}", capped.body);
+
+    assert_eq!(app.dispatch_and_deliver().await.finished, 1);
+    let got = received_by(&smtp);
+    assert_eq!(got.get("ok@example.test"), Some(&1), "{got:?}");
+    assert_eq!(got.get("also@example.test"), Some(&1), "{got:?}");
+    assert_eq!(got.get("gone@example.test"), None);
+    assert_eq!(
+        got.get("busy@example.test"),
+        Some(&1),
+        "only the earlier message"
+    );
+    let ledger = app
+        .get(&format!("/api/v2/campaigns/{id}/recipients"), &key)
+        .await;
+    let row = |email: &str| -> Value {
+        ledger.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["email"] == email)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row("ok@example.test")["state"], "sent");
+    assert_eq!(row("gone@example.test")["state"], "skipped");
+    assert!(
+        row("gone@example.test")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("suppressed"),
+        "{}",
+        ledger.body
+    );
+    assert_eq!(row("busy@example.test")["state"], "skipped");
+    assert!(
+        row("busy@example.test")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("frequency cap"),
+        "{}",
+        ledger.body
+    );
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    assert_eq!(stats.body["totals"]["skipped"], 2, "{}", stats.body);
+    assert_eq!(stats.body["totals"]["sent"], 2, "{}", stats.body);
+    app.finish().await;
+}

@@ -17,7 +17,7 @@ use ee_core::campaign::{CampaignAction, CampaignStatus};
 use ee_store::{Db, Scope};
 use serde::{Deserialize, Serialize};
 
-use crate::bench_send::{Setup, Sink, floor, setup};
+use crate::bench_send::{Setup, Sink, floor, run_child, setup};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CampaignSendReport {
@@ -146,24 +146,16 @@ fn child(
 ) -> anyhow::Result<CampaignSendReport> {
     let db = dir.join(format!("campaign-send-{dkim}.db"));
     let _ = std::fs::remove_file(&db);
-    let out = Command::new(std::env::current_exe()?)
-        .args(["bench", "campaign-send-run", "--database-url"])
-        .arg(format!("sqlite://{}", db.display()))
-        .args(["--recipients", &recipients.to_string()])
-        .args(["--port", &port.to_string()])
-        .args(["--dkim", dkim])
-        .args(["--concurrency", &concurrency.to_string()])
-        .env("RUST_LOG", "error")
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "the campaign send run failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap_or_default())
-        .context("the campaign send run printed no report")
+    run_child(
+        "campaign-send-run",
+        &db,
+        &[
+            ("--recipients", recipients.to_string()),
+            ("--port", port.to_string()),
+            ("--dkim", dkim.to_owned()),
+            ("--concurrency", concurrency.to_string()),
+        ],
+    )
 }
 
 /// RSA-2048 signatures per second on all cores: `openssl speed rsa2048` (one core) times

@@ -298,24 +298,42 @@ fn child(
 ) -> anyhow::Result<SendReport> {
     let db = dir.join(format!("send-{dkim}.db"));
     let _ = std::fs::remove_file(&db);
-    let out = Command::new(std::env::current_exe()?)
-        .args(["bench", "send-run", "--database-url"])
-        .arg(format!("sqlite://{}", db.display()))
-        .args(["--messages", &messages.to_string()])
-        .args(["--port", &port.to_string()])
-        .args(["--dkim", dkim])
-        .args(["--concurrency", &concurrency.to_string()])
-        .env("RUST_LOG", "error")
-        .output()?;
+    run_child(
+        "send-run",
+        &db,
+        &[
+            ("--messages", messages.to_string()),
+            ("--port", port.to_string()),
+            ("--dkim", dkim.to_owned()),
+            ("--concurrency", concurrency.to_string()),
+        ],
+    )
+}
+
+/// Runs `email-engine bench <run> --database-url sqlite://<db> <args>` in a child process
+/// (its peak RSS is its own) and reads the report it prints last, as JSON.
+pub(crate) fn run_child<T: serde::de::DeserializeOwned>(
+    run: &str,
+    db: &Path,
+    args: &[(&str, String)],
+) -> anyhow::Result<T> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["bench", run, "--database-url"])
+        .arg(format!("sqlite://{}", db.display()));
+    for (name, value) in args {
+        command.arg(name).arg(value);
+    }
+    let out = command.env("RUST_LOG", "error").output()?;
     if !out.status.success() {
         bail!(
-            "the send run failed: {}",
+            "the {run} child failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.lines().last().unwrap_or_default())
-        .context("the send run printed no report")
+        .with_context(|| format!("the {run} child printed no report"))
 }
 
 /// The floor: smtp-source, as many messages of the same size, as many sessions, each

@@ -134,36 +134,20 @@ async fn hand_over(
     .await?;
     let ids: Vec<String> = batch.iter().map(|p| p.contact_id.clone()).collect();
     let contacts = contact_batches::get_many(&mut conn, &ids).await?;
-    // The template per language: the category in the language by the fallback chain,
-    // else the campaign's own.
+    // The template per language, by the campaign's rule (`campaign_queue::Templates`).
+    let mut choice = crate::campaign_queue::Templates::load(&mut conn, &campaign.tenant_id).await?;
     let mut by_template: BTreeMap<String, (templates::Template, Vec<&store::Pending>)> =
         BTreeMap::new();
-    let mut chosen: BTreeMap<String, templates::Template> = BTreeMap::new();
     for recipient in batch {
         let language = contacts
             .get(&recipient.contact_id)
             .and_then(|c| c.language.as_deref())
             .and_then(template::language)
-            .unwrap_or(template::DEFAULT_LANGUAGE)
-            .to_owned();
-        if !chosen.contains_key(&language) {
-            let found = match &own.category {
-                Some(category) => crate::rendering::select_template(
-                    &mut conn,
-                    &campaign.tenant_id,
-                    &language,
-                    Some(category),
-                )
-                .await?
-                .map(|(t, _)| t),
-                None => None,
-            };
-            chosen.insert(language.clone(), found.unwrap_or_else(|| own.clone()));
-        }
-        let t = &chosen[&language];
+            .unwrap_or(template::DEFAULT_LANGUAGE);
+        let t = choice.choose(&own, language);
         by_template
             .entry(t.id.clone())
-            .or_insert_with(|| (t.clone(), Vec::new()))
+            .or_insert_with(|| (t, Vec::new()))
             .1
             .push(recipient);
     }

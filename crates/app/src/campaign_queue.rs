@@ -38,16 +38,38 @@ pub fn idempotency_key(campaign_id: &str, recipient: &Pending) -> String {
     )
 }
 
-/// The tenant's active templates, and the choice per (base template, language).
-struct Templates {
+/// The tenant's active templates, and the choice per (base template, language): the one
+/// rule by which a campaign's recipient gets a template (queued here, or mirrored into
+/// MailWizz by `campaign_mailwizz`).
+pub(crate) struct Templates {
     all: Vec<Template>,
     chosen: HashMap<(String, String), Option<Template>>,
 }
 
 impl Templates {
+    /// The tenant's active templates, read once.
+    pub(crate) async fn load(
+        conn: &mut ee_store::AnyConnection,
+        tenant_id: &str,
+    ) -> Result<Self, StoreError> {
+        let all = templates::list(
+            conn,
+            &templates::Filter {
+                tenant_id: Some(tenant_id),
+                active: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(Self {
+            all,
+            chosen: HashMap::new(),
+        })
+    }
+
     /// The template a recipient in `language` gets for `base`: the base's category in the
     /// language (fallback chain), else the category in English, else the base itself.
-    fn choose(&mut self, base: &Template, language: &str) -> Template {
+    pub(crate) fn choose(&mut self, base: &Template, language: &str) -> Template {
         let key = (base.id.clone(), language.to_owned());
         if let Some(found) = self.chosen.get(&key) {
             return found.clone().unwrap_or_else(|| base.clone());
@@ -87,18 +109,7 @@ pub async fn queue_batch(
     let mut conn = services.db.pool().acquire().await?;
     let tenant = ee_store::tenants::get(&mut conn, &campaign.tenant_id).await?;
     let settings = tenant_delivery(&tenant.settings);
-    let mut choice = Templates {
-        all: templates::list(
-            &mut conn,
-            &templates::Filter {
-                tenant_id: Some(&tenant.id),
-                active: true,
-                ..Default::default()
-            },
-        )
-        .await?,
-        chosen: HashMap::new(),
-    };
+    let mut choice = Templates::load(&mut conn, &tenant.id).await?;
     // The base template of each variant (and of recipients without one).
     let mut bases: HashMap<Option<String>, Result<Template, String>> = HashMap::new();
     let own = campaign.template_id.clone().unwrap_or_default();

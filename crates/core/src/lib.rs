@@ -11,6 +11,7 @@ pub mod clock;
 pub mod contacts;
 pub mod delivery;
 pub mod dkim;
+pub mod feedback;
 pub mod ids;
 pub mod ip;
 pub mod jobs;

@@ -2,6 +2,7 @@
 
 pub mod dkim;
 pub mod message;
+pub mod report;
 pub mod smtp;
 #[cfg(feature = "testing")]
 pub mod testing;

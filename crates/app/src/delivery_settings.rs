@@ -52,6 +52,9 @@ pub async fn set(
             ));
         }
     }
+    if let Err(message) = body.soft_bounces.check() {
+        return Err(invalid("soft_bounces", message));
+    }
     if let Err(message) = body.campaign_auto_pause.check() {
         return Err(invalid("campaign_auto_pause", message));
     }

@@ -27,6 +27,7 @@ pub mod delivery;
 pub mod delivery_settings;
 pub mod domains;
 mod error;
+pub mod feedback;
 pub mod field_names;
 pub mod infra;
 mod input;

@@ -27,6 +27,8 @@ pub struct Services {
     /// Rung when messages were queued on this node, so its delivery loop starts at once
     /// instead of at its next look (other nodes look every half second).
     pub queued: std::sync::Arc<tokio::sync::Notify>,
+    /// How feedback is classified.
+    pub feedback: crate::feedback::FeedbackSettings,
 }
 
 impl Services {
@@ -47,6 +49,7 @@ impl Services {
             pmta: crate::powermta::PmtaSettings::default(),
             outbound: std::sync::Arc::new(ee_core::outbound::OutboundPolicy::default()),
             queued: std::sync::Arc::new(tokio::sync::Notify::new()),
+            feedback: crate::feedback::FeedbackSettings::default(),
         }
     }
 }

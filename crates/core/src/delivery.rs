@@ -79,23 +79,6 @@ pub fn classify(code: u16) -> Outcome {
     }
 }
 
-/// Whether a permanent refusal is about the address itself (unknown user, bad mailbox or
-/// domain: 550/551/553, or an enhanced code 5.1.x), so that it is suppressed; policy
-/// refusals (spam, reputation) bounce the message but not the address.
-pub fn is_address_failure(code: u16, reply: &str) -> bool {
-    if !(500..600).contains(&code) {
-        return false;
-    }
-    let enhanced = reply
-        .split_whitespace()
-        .nth(1)
-        .filter(|t| t.starts_with("5.") && t.matches('.').count() == 2);
-    match enhanced {
-        Some(status) => status.starts_with("5.1."),
-        None => matches!(code, 550 | 551 | 553),
-    }
-}
-
 /// Retry delays after each failed attempt, and the age after which a message expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
@@ -303,6 +286,44 @@ pub struct TenantDelivery {
     /// The tenant's time zone (IANA, e.g. `Europe/Paris`): schedules written without an
     /// offset and sending windows are read in it. UTC when absent.
     pub time_zone: Option<String>,
+    /// When soft bounces suppress an address: `limit` in `days`, counted since its last
+    /// delivery.
+    pub soft_bounces: SoftBounces,
+}
+
+/// Soft bounces suppress an address after `limit` of them within `days` (the count starts
+/// again after a delivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SoftBounces {
+    pub limit: u32,
+    pub days: u32,
+}
+
+impl Default for SoftBounces {
+    fn default() -> Self {
+        Self { limit: 3, days: 7 }
+    }
+}
+
+impl SoftBounces {
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !(1..=100).contains(&self.limit) || !(1..=365).contains(&self.days) {
+            return Err("limit must be 1 to 100 and days 1 to 365");
+        }
+        Ok(())
+    }
+
+    /// From when soft bounces count, given the address's last delivery.
+    pub fn counted_from(&self, now_ms: i64, last_delivery: Option<i64>) -> i64 {
+        let window = now_ms - i64::from(self.days) * 86_400_000;
+        last_delivery.map_or(window, |d| window.max(d + 1))
+    }
+
+    /// Whether this many soft bounces suppress the address.
+    pub fn suppresses(&self, count: i64) -> bool {
+        count >= i64::from(self.limit)
+    }
 }
 
 impl Default for TenantDelivery {
@@ -322,6 +343,7 @@ impl Default for TenantDelivery {
             allow_unsigned_senders: false,
             campaign_auto_pause: crate::campaign::PauseThresholds::default(),
             time_zone: None,
+            soft_bounces: SoftBounces::default(),
         }
     }
 }
@@ -423,6 +445,32 @@ pub fn check_custom_header(name: &str, value: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn soft_bounces_count_from_the_window_or_the_last_delivery() {
+        let rule = SoftBounces { limit: 3, days: 7 };
+        let now = 100 * 86_400_000;
+        assert_eq!(rule.counted_from(now, None), 93 * 86_400_000);
+        assert_eq!(
+            rule.counted_from(now, Some(90 * 86_400_000)),
+            93 * 86_400_000
+        );
+        assert_eq!(
+            rule.counted_from(now, Some(95 * 86_400_000)),
+            95 * 86_400_000 + 1
+        );
+        assert!(!rule.suppresses(2) && rule.suppresses(3));
+        assert!(SoftBounces { limit: 0, days: 7 }.check().is_err());
+        assert!(
+            SoftBounces {
+                limit: 3,
+                days: 400
+            }
+            .check()
+            .is_err()
+        );
+        assert!(rule.check().is_ok());
+    }
     use super::*;
 
     #[test]
@@ -468,15 +516,6 @@ mod tests {
         assert_eq!(parsed.mode, Mode::Relay);
         assert!(!parsed.track_opens && parsed.track_clicks);
         assert!(serde_json::from_str::<TenantDelivery>(r#"{"mod":"relay"}"#).is_err());
-    }
-
-    #[test]
-    fn address_failures() {
-        assert!(is_address_failure(550, "550 5.1.1 No such user"));
-        assert!(!is_address_failure(550, "550 5.7.1 Blocked for spam"));
-        assert!(is_address_failure(550, "550 Mailbox unavailable"));
-        assert!(!is_address_failure(554, "554 Transaction failed"));
-        assert!(!is_address_failure(452, "452 4.2.2 Mailbox full"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod campaigns;
 pub mod contact_batches;
 pub mod contacts;
 mod db;
+pub mod delivery_events;
 pub mod domains;
 pub mod enrollments;
 mod error;

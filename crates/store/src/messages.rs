@@ -612,3 +612,44 @@ pub async fn finish_sent_many(
     }
     Ok(mine.len() as u64)
 }
+
+/// A message handed over as sent that its relay (or the receiving server, later) reports
+/// bounced: its state becomes `bounced` with the reply. False when it was not `sent`.
+pub async fn bounce_after_send(
+    conn: &mut AnyConnection,
+    id: &str,
+    code: Option<i64>,
+    reply: &str,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE messages SET state = 'bounced', state_reason = 'bounced after it was handed over', \
+         last_code = COALESCE($2, last_code), last_reply = $3, updated_at = $4 WHERE id = $1 AND state = 'sent'",
+    )
+    .bind(id)
+    .bind(code)
+    .bind(reply)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The latest message sent (or bounced) to an address in a tenant since a time: what a
+/// bounce naming only the address refers to.
+pub async fn latest_to(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    to_email: &str,
+    since: i64,
+) -> Result<Option<Message>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages WHERE tenant_id = $1 AND to_email = $2 AND queued_at >= $3 \
+         AND state IN ('sent', 'bounced') ORDER BY queued_at DESC, id DESC LIMIT 1"
+    )))
+    .bind(tenant_id)
+    .bind(to_email)
+    .bind(since)
+    .fetch_optional(conn)
+    .await?)
+}

@@ -28,7 +28,7 @@ use ee_core::tracking::{self, Kind};
 use ee_mail::message::{Outgoing, Signer};
 use ee_mail::smtp::{Connection, Endpoint, Security, SmtpError};
 use ee_store::messages::{self, Attempt, Message};
-use ee_store::{StoreError, contacts as contact_store, domains, suppressions};
+use ee_store::{StoreError, contacts as contact_store, domains};
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 

@@ -1,7 +1,6 @@
 //! An attempt's retry, and its recording on the message.
 
 use super::*;
-use ee_store::Scope;
 
 impl Engine {
     pub(super) async fn record(
@@ -45,49 +44,35 @@ impl Engine {
                 }
             }
             MessageState::Bounced => {
-                if let Some(ip_id) = &result.ip_id
-                    && let Ok(ip) = ee_store::ips::get(&mut *conn, ip_id, Scope::All).await
-                {
-                    let delta = ee_core::warmup::Traffic {
-                        sent: 0,
-                        bounced: 1,
-                        complained: 0,
-                    };
-                    if let Err(e) = ee_app::infra::record_traffic(
-                        &mut *conn,
-                        &ip,
-                        delta,
-                        &self.services.infra,
-                        now,
-                    )
-                    .await
-                    {
-                        tracing::warn!(error = %e, "bounce not counted for the IP");
-                    }
-                }
-                let code = result.code.unwrap_or(0) as u16;
-                if rules::is_address_failure(code, result.reply.as_deref().unwrap_or("")) {
-                    suppressions::suppress_address(
-                        &mut *conn,
-                        &message.tenant_id,
-                        &message.to_email,
-                        "bounced",
-                        Some("smtp"),
-                        &detail,
-                        now,
-                    )
-                    .await?;
-                } else if let Some(contact) = &message.contact_id {
-                    contact_store::add_event(
-                        &mut *conn,
-                        &message.tenant_id,
-                        contact,
-                        "BOUNCED",
-                        message.campaign_id.as_deref(),
-                        &detail,
-                        now,
-                    )
-                    .await?;
+                // Classified and applied as every source's bounces are (suppression,
+                // timeline, the IP's traffic, the campaign's class counter); the message
+                // itself is recorded above.
+                let reply = ee_core::feedback::Reply::from_smtp(
+                    result.code.and_then(|c| u16::try_from(c).ok()),
+                    result
+                        .reply
+                        .as_deref()
+                        .or(result.reason.as_deref())
+                        .unwrap_or(""),
+                );
+                let mut event = ee_app::feedback::event(
+                    &self.services.feedback.rules,
+                    ee_core::feedback::Source::Smtp,
+                    ee_core::feedback::EventKind::Bounced,
+                    &message.to_email,
+                    reply,
+                    now,
+                );
+                event.message_id = Some(message.id.clone());
+                let incoming = ee_app::feedback::Incoming {
+                    event,
+                    tenant_id: Some(message.tenant_id.clone()),
+                    dedupe_key: Some(format!("smtp:{}:{}", message.id, message.attempts)),
+                };
+                match ee_app::feedback::apply(&mut *conn, &self.services, incoming, true).await {
+                    Ok(_) => {}
+                    Err(ee_app::AppError::Store(e)) => return Err(e),
+                    Err(e) => tracing::warn!(error = %e, "bounce not applied"),
                 }
             }
             _ => {}

@@ -1,0 +1,437 @@
+//! Feedback applied: one use-case takes a classified delivery event from any source,
+//! finds what it refers to (the message, its tenant, contact, campaign and IP), stores it
+//! once (a record seen twice counts once) and makes its effects in one transaction: the
+//! message's state and events, the contact's timeline and suppression, the IP's traffic
+//! (which the warm-up safety rule reads) and the campaign's counters (which its auto-pause
+//! reads). An event nothing could be matched to is stored for an operator, never dropped.
+
+use std::sync::Arc;
+
+use ee_core::feedback::{Class, DeliveryEvent, EventKind, Rules, Source};
+use ee_core::ids::new_id;
+use ee_store::delivery_events::{self as events, DeliveryEventRow};
+use ee_store::messages::{self, Message};
+use ee_store::{AnyConnection, Scope, StoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{AppError, Services};
+
+/// The classification rules of this installation (the shipped ones, after a deployment's
+/// own file when it has one).
+#[derive(Debug, Clone)]
+pub struct FeedbackSettings {
+    pub rules: Arc<Rules>,
+}
+
+impl Default for FeedbackSettings {
+    fn default() -> Self {
+        Self {
+            rules: Arc::new(Rules::shipped()),
+        }
+    }
+}
+
+/// How far back a bounce that names only its address is matched to a message.
+const MATCH_WINDOW_MS: i64 = 7 * 86_400_000;
+
+/// An event as a source hands it over.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub event: DeliveryEvent,
+    /// The tenant the source's credentials belong to; `None` when only the event can
+    /// tell (a DSN to a per-message return path, the accounting file).
+    pub tenant_id: Option<String>,
+    /// Identifies the source's record: the same key twice is applied once.
+    pub dedupe_key: Option<String>,
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct Applied {
+    /// The stored event's id.
+    pub id: String,
+    /// The record was seen before: nothing was done again.
+    pub duplicate: bool,
+    pub tenant_id: Option<String>,
+    /// The message it was matched to.
+    pub message_id: Option<String>,
+    #[schema(value_type = String)]
+    pub class: Class,
+    #[schema(value_type = String)]
+    pub category: ee_core::feedback::Category,
+    /// The address is now suppressed (a hard bounce, a complaint, too many soft ones).
+    pub suppressed: bool,
+}
+
+/// Applies one event in its own transaction.
+pub async fn record(services: &Services, incoming: Incoming) -> Result<Applied, AppError> {
+    let mut tx = services.db.begin().await?;
+    let applied = apply(&mut tx, services, incoming, false).await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// Applies one event within the caller's transaction. `recorded_on_message`: the caller
+/// (the delivery engine, for its own transport's refusal) has already set the message's
+/// state, events and state counter; only the rest is done here.
+pub async fn apply(
+    conn: &mut AnyConnection,
+    services: &Services,
+    incoming: Incoming,
+    recorded_on_message: bool,
+) -> Result<Applied, AppError> {
+    let Incoming {
+        event,
+        tenant_id,
+        dedupe_key,
+    } = incoming;
+    let now = services.clock.now_ms();
+    let recipient = ee_core::contacts::normalize(&event.recipient, Default::default())
+        .unwrap_or_else(|_| event.recipient.trim().to_ascii_lowercase());
+    let message = find_message(conn, &event, tenant_id.as_deref(), &recipient).await?;
+    let tenant_id = message.as_ref().map(|m| m.tenant_id.clone()).or(tenant_id);
+    let contact_id = match (&message, &tenant_id) {
+        (Some(m), _) if m.contact_id.is_some() => m.contact_id.clone(),
+        (_, Some(t)) => ee_store::contacts::get_by_email(&mut *conn, t, &recipient)
+            .await?
+            .map(|c| c.id),
+        _ => None,
+    };
+    let campaign_id = match (&message, &tenant_id, &event.campaign_id) {
+        (Some(m), _, _) => m.campaign_id.clone(),
+        (None, Some(t), Some(c)) => ee_store::campaigns::get(&mut *conn, c, Scope::Tenant(t))
+            .await
+            .ok()
+            .map(|c| c.id),
+        _ => None,
+    };
+    let ip = find_ip(conn, &event, message.as_ref(), tenant_id.as_deref()).await?;
+    let row = DeliveryEventRow {
+        id: new_id(),
+        tenant_id: tenant_id.clone(),
+        message_id: message.as_ref().map(|m| m.id.clone()),
+        campaign_id: campaign_id.clone(),
+        contact_id: contact_id.clone(),
+        ip_id: ip.as_ref().map(|i| i.id.clone()),
+        recipient: recipient.clone(),
+        kind: event.kind.as_str().into(),
+        class: event.class.as_str().into(),
+        category: event.category.as_str().into(),
+        source: event.source.as_str().into(),
+        code: event.reply.code.map(i64::from),
+        status: event.reply.status.clone(),
+        diagnostic: Some(event.reply.diagnostic.clone()).filter(|d| !d.is_empty()),
+        remote_mta: event.remote_mta.clone(),
+        ip_address: event.ip_address.clone(),
+        raw_ref: event.raw_ref.clone(),
+        dedupe_key,
+        occurred_at: event.occurred_at,
+        received_at: now,
+    };
+    let mut applied = Applied {
+        id: row.id.clone(),
+        duplicate: false,
+        tenant_id: tenant_id.clone(),
+        message_id: row.message_id.clone(),
+        class: event.class,
+        category: event.category,
+        suppressed: false,
+    };
+    if !events::insert(&mut *conn, &row).await? {
+        applied.duplicate = true;
+        return Ok(applied);
+    }
+    let Some(tenant_id) = tenant_id else {
+        return Ok(applied);
+    };
+    let detail = serde_json::json!({
+        "message_id": row.message_id,
+        "class": event.class,
+        "category": event.category,
+        "source": event.source,
+        "reply": event.reply.diagnostic,
+        "status": event.reply.status,
+    });
+    if let Some(message) = &message
+        && !recorded_on_message
+    {
+        on_message(conn, message, &event, &detail, now).await?;
+    }
+    if let Some(campaign) = &campaign_id {
+        let name = match event.class {
+            Class::Hard => Some("bounced_hard"),
+            Class::Soft => Some("bounced_soft"),
+            Class::Block => Some("bounced_block"),
+            Class::NoEffect if event.kind == EventKind::Bounced => Some("bounced_other"),
+            _ => None,
+        };
+        if let Some(name) = name {
+            ee_store::campaigns::count(&mut *conn, campaign, name, 1, now).await?;
+        }
+    }
+    applied.suppressed = on_contact(
+        conn,
+        &tenant_id,
+        &recipient,
+        contact_id.as_deref(),
+        campaign_id.as_deref(),
+        &event,
+        &detail,
+        now,
+    )
+    .await?;
+    if let Some(ip) = &ip {
+        let delta = ee_core::warmup::Traffic {
+            // Traffic an IP carried for others (PowerMTA fed by MailWizz): ours was counted
+            // when it was handed over.
+            sent: i64::from(event.kind == EventKind::Delivered && message.is_none()),
+            bounced: i64::from(
+                event.kind == EventKind::Bounced
+                    && matches!(event.class, Class::Hard | Class::Soft | Class::Block),
+            ),
+            complained: i64::from(event.class == Class::Complaint),
+        };
+        if delta.sent + delta.bounced + delta.complained > 0 {
+            crate::infra::record_traffic(&mut *conn, ip, delta, &services.infra, now).await?;
+        }
+    }
+    Ok(applied)
+}
+
+/// The message an event refers to: by our id (a per-message return path, our Message-ID,
+/// a header column), else the latest one sent to the address in the tenant. A message of
+/// another tenant than the source's, or to another address, is not it.
+async fn find_message(
+    conn: &mut AnyConnection,
+    event: &DeliveryEvent,
+    tenant_id: Option<&str>,
+    recipient: &str,
+) -> Result<Option<Message>, StoreError> {
+    if let Some(id) = &event.message_id {
+        let scope = tenant_id.map_or(Scope::All, Scope::Tenant);
+        match messages::get(&mut *conn, id, scope).await {
+            Ok(m) if m.to_email.eq_ignore_ascii_case(recipient) => return Ok(Some(m)),
+            Ok(_) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match tenant_id {
+        Some(t) if event.kind != EventKind::Delivered => {
+            messages::latest_to(conn, t, recipient, event.occurred_at - MATCH_WINDOW_MS).await
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The sending IP: the message's, else the address the source reports, in the tenant.
+async fn find_ip(
+    conn: &mut AnyConnection,
+    event: &DeliveryEvent,
+    message: Option<&Message>,
+    tenant_id: Option<&str>,
+) -> Result<Option<ee_store::ips::Ip>, StoreError> {
+    if let Some(id) = message.and_then(|m| m.ip_id.as_deref()) {
+        return match ee_store::ips::get(&mut *conn, id, Scope::All).await {
+            Ok(ip) => Ok(Some(ip)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
+    let (Some(address), Some(tenant)) = (&event.ip_address, tenant_id) else {
+        return Ok(None);
+    };
+    match ee_store::ips::get_by_address(conn, address).await {
+        Ok(ip) if ip.tenant_id.as_deref() == Some(tenant) => Ok(Some(ip)),
+        Ok(_) | Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The message's side: a message handed over and bounced later becomes bounced (its
+/// campaign's `sent` becomes `bounced`); each event is added to its history and counted.
+async fn on_message(
+    conn: &mut AnyConnection,
+    message: &Message,
+    event: &DeliveryEvent,
+    detail: &serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    let code = event.reply.code.map(i64::from);
+    let (event_type, counter) = match event.kind {
+        EventKind::Bounced => {
+            let moved = messages::bounce_after_send(
+                &mut *conn,
+                &message.id,
+                code,
+                &event.reply.diagnostic,
+                now,
+            )
+            .await?;
+            if moved && let Some(campaign) = &message.campaign_id {
+                ee_store::campaigns::count(&mut *conn, campaign, "sent", -1, now).await?;
+                ee_store::campaigns::count(&mut *conn, campaign, "bounced", 1, now).await?;
+            }
+            ("bounced", None)
+        }
+        EventKind::Complaint => ("complained", Some("complained")),
+        EventKind::Delivered => ("delivered", Some("delivered")),
+        EventKind::Deferred => ("deferred", None),
+    };
+    if let (Some(campaign), Some(counter)) = (&message.campaign_id, counter) {
+        ee_store::campaigns::count(&mut *conn, campaign, counter, 1, now).await?;
+    }
+    messages::add_event(
+        conn,
+        message,
+        event_type,
+        code,
+        Some(&detail.to_string()),
+        message.ip_id.as_deref(),
+        now,
+    )
+    .await
+}
+
+/// The contact's side: a hard bounce or a complaint suppresses the address at once; soft
+/// bounces do after the tenant's limit within its days since the last delivery; the rest
+/// goes on the timeline. Whether the address is now suppressed.
+#[allow(clippy::too_many_arguments)]
+async fn on_contact(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    recipient: &str,
+    contact_id: Option<&str>,
+    campaign_id: Option<&str>,
+    event: &DeliveryEvent,
+    detail: &serde_json::Value,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let source = Some(event.source.as_str());
+    match (event.kind, event.class) {
+        (_, Class::Hard) => {
+            ee_store::suppressions::suppress_address(
+                conn, tenant_id, recipient, "bounced", source, detail, now,
+            )
+            .await?;
+            Ok(true)
+        }
+        (_, Class::Complaint) => {
+            ee_store::suppressions::suppress_address(
+                conn,
+                tenant_id,
+                recipient,
+                "complained",
+                source,
+                detail,
+                now,
+            )
+            .await?;
+            Ok(true)
+        }
+        (EventKind::Bounced, Class::Soft) => {
+            let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
+            let rule = crate::delivery::tenant_delivery(&tenant.settings).soft_bounces;
+            let last = events::last_delivery(&mut *conn, tenant_id, recipient).await?;
+            let count = events::soft_bounces_since(
+                &mut *conn,
+                tenant_id,
+                recipient,
+                rule.counted_from(now, last),
+            )
+            .await?;
+            if rule.suppresses(count) {
+                let mut detail = detail.clone();
+                detail["soft_bounces"] = count.into();
+                ee_store::suppressions::suppress_address(
+                    conn, tenant_id, recipient, "bounced", source, &detail, now,
+                )
+                .await?;
+                return Ok(true);
+            }
+            timeline(
+                conn,
+                tenant_id,
+                contact_id,
+                campaign_id,
+                "BOUNCED",
+                detail,
+                now,
+            )
+            .await?;
+            Ok(false)
+        }
+        (EventKind::Bounced, _) => {
+            timeline(
+                conn,
+                tenant_id,
+                contact_id,
+                campaign_id,
+                "BOUNCED",
+                detail,
+                now,
+            )
+            .await?;
+            Ok(false)
+        }
+        (EventKind::Delivered, _) => {
+            timeline(
+                conn,
+                tenant_id,
+                contact_id,
+                campaign_id,
+                "DELIVERED",
+                detail,
+                now,
+            )
+            .await?;
+            Ok(false)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// An event on the contact's timeline, when there is a contact.
+async fn timeline(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    contact_id: Option<&str>,
+    campaign_id: Option<&str>,
+    name: &str,
+    detail: &serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    match contact_id {
+        Some(contact) => {
+            ee_store::contacts::add_event(conn, tenant_id, contact, name, campaign_id, detail, now)
+                .await
+        }
+        None => Ok(()),
+    }
+}
+
+/// Classifies what a source reports and builds the event.
+pub fn event(
+    rules: &Rules,
+    source: Source,
+    kind: EventKind,
+    recipient: &str,
+    reply: ee_core::feedback::Reply,
+    occurred_at: i64,
+) -> DeliveryEvent {
+    let (class, category) = ee_core::feedback::classify(rules, kind, &reply);
+    DeliveryEvent {
+        kind,
+        class,
+        category,
+        source,
+        recipient: recipient.to_owned(),
+        reply,
+        message_id: None,
+        campaign_id: None,
+        ip_address: None,
+        remote_mta: None,
+        occurred_at,
+        raw_ref: None,
+    }
+}

@@ -52,6 +52,11 @@ pub async fn set(
             ));
         }
     }
+    if let Some(domain) = &body.bounce_domain
+        && !ee_core::address::is_host_name(domain)
+    {
+        return Err(invalid("bounce_domain", "is not a domain name"));
+    }
     if let Err(message) = body.soft_bounces.check() {
         return Err(invalid("soft_bounces", message));
     }

@@ -21,7 +21,7 @@ pub struct SourceOut {
     pub tenant_id: String,
     pub slug: String,
     pub name: String,
-    /// scraper_pro, backlink_engine, csv or api.
+    /// scraper_pro, backlink_engine, csv, api; powermta, mailwizz (feedback).
     #[serde(rename = "type")]
     pub kind: String,
     /// `{"route": true}` sends the source's contacts through the routing rules.
@@ -159,10 +159,21 @@ pub async fn create(
     ee_core::tenant::validate_slug(&input.slug, "slug", &mut errors);
     ee_core::tenant::validate_name(&input.name, "name", &mut errors);
     if !sources::KINDS.contains(&input.kind.as_str()) {
-        errors.add("type", "must be scraper_pro, backlink_engine, csv or api");
+        errors.add(
+            "type",
+            "must be scraper_pro, backlink_engine, csv, api, powermta or mailwizz",
+        );
     }
     if input.config.as_ref().is_some_and(|c| !c.is_object()) {
         errors.add("config", "must be a JSON object");
+    }
+    if let Some(scheme) = input.config.as_ref().and_then(|c| c.get("signature"))
+        && !matches!(scheme.as_str(), Some("timestamped" | "body"))
+    {
+        errors.add(
+            "config.signature",
+            "must be timestamped (the default) or body (HMAC of the body alone: weaker)",
+        );
     }
     errors.into_result()?;
     let secret = ee_core::auth::random_token(32);

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod mailwizz;
 pub mod outbound;
+pub mod pmta_accounting;
 pub mod pmta_deploy;
 pub mod pmta_status;
 pub mod powermta;

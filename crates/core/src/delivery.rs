@@ -272,6 +272,10 @@ pub struct TenantDelivery {
     pub frequency_cap: Option<FrequencyCap>,
     /// The envelope sender; the From address when absent.
     pub return_path: Option<String>,
+    /// A domain whose mail comes to our bounce listener: each message then gets its own
+    /// return path there (`b-<message id>-<tag>@<bounce_domain>`), so every bounce and
+    /// report names its message. Takes the place of `return_path`.
+    pub bounce_domain: Option<String>,
     /// An address for `List-Unsubscribe: <mailto:…>` beside the one-click URL.
     pub unsubscribe_mailto: Option<String>,
     /// The sender of a message that names none (nor its template).
@@ -336,6 +340,7 @@ impl Default for TenantDelivery {
             track_clicks: true,
             frequency_cap: None,
             return_path: None,
+            bounce_domain: None,
             unsubscribe_mailto: None,
             default_from_email: None,
             default_from_name: None,

@@ -111,6 +111,9 @@ pub struct Config {
     pub pmta_status_command: String,
     /// PowerMTA's HTTP management address, polled for its status (`http://127.0.0.1:1983`).
     pub pmta_status_url: Option<String>,
+    /// Bounce classification rules of this deployment (the shipped rules' format), tried
+    /// before the shipped ones.
+    pub feedback_rules_file: Option<PathBuf>,
     /// How long a claimed message stays this node's: after a crash, another node (or this
     /// one restarted) takes it over when the lease runs out.
     pub delivery_lease_secs: i64,
@@ -183,6 +186,7 @@ impl Default for Config {
             pmta_reload_command: ee_connectors::pmta_deploy::RemotePlan::default().reload_command,
             pmta_status_command: ee_connectors::pmta_deploy::RemotePlan::default().status_command,
             pmta_status_url: None,
+            feedback_rules_file: None,
         }
     }
 }
@@ -351,6 +355,21 @@ impl Config {
             },
             status_url: self.pmta_status_url.clone(),
         }
+    }
+
+    /// The classification rules: the deployment's file (checked, with its line named when
+    /// wrong) before the shipped rules.
+    pub fn feedback_settings(&self) -> anyhow::Result<ee_app::feedback::FeedbackSettings> {
+        let Some(path) = &self.feedback_rules_file else {
+            return Ok(ee_app::feedback::FeedbackSettings::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("feedback_rules_file {}", path.display()))?;
+        let rules = ee_core::feedback::Rules::with_extra(&text)
+            .with_context(|| format!("feedback_rules_file {}", path.display()))?;
+        Ok(ee_app::feedback::FeedbackSettings {
+            rules: std::sync::Arc::new(rules),
+        })
     }
 
     pub fn infra_settings(&self) -> ee_app::infra::InfraSettings {

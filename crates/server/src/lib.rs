@@ -45,9 +45,9 @@ pub const BULK_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         alerts, api_keys, audit, auth, blacklists, campaigns, contacts, delivery, domains, events,
-        imports, ingest, ips, jobs, mailwizz, message_queue, messages, pools, powermta, relays,
-        segments, sources, suppressions, system, tags, templates, tenants, tracking, unsubscribe,
-        users, validation, warmup,
+        feedback, imports, ingest, ips, jobs, mailwizz, message_queue, messages, pools, powermta,
+        relays, segments, sources, suppressions, system, tags, templates, tenants, tracking,
+        unsubscribe, users, validation, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -166,12 +166,17 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             mailwizz::create_delivery_server
         ))
         .routes(routes!(mailwizz::delete_delivery_server))
+        .routes(routes!(feedback::pmta_bounce))
+        .routes(routes!(feedback::mailwizz_bounce))
+        .routes(routes!(feedback::events))
         .split_for_parts();
     // Large bodies: batches of 10 000 contacts, and uploads streamed to disk.
     let (bulk_routes, bulk_doc) = OpenApiRouter::new()
         .routes(routes!(ingest::ingest))
         .routes(routes!(sources::scraper_pro))
         .routes(routes!(sources::backlinks_engine))
+        .routes(routes!(feedback::pmta_accounting))
+        .routes(routes!(feedback::reports))
         .layer(DefaultBodyLimit::max(BULK_BODY_BYTES))
         .layer(axum::Extension(extract::BodyLimit(BULK_BODY_BYTES)))
         .split_for_parts();

@@ -23,6 +23,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "delivery", description = "Delivery routes (relays) and tenants' delivery settings"),
         (name = "mailwizz", description = "A tenant's MailWizz instances (keys sealed, never returned)"),
         (name = "powermta", description = "The generated PowerMTA configuration (admin)"),
+        (name = "feedback", description = "Bounces, complaints and deliveries from every source, classified and applied"),
         (name = "tracking", description = "Open pixel, click redirects, unsubscribe (public)"),
         (name = "jobs", description = "Scheduled jobs and the job queue (admin)"),
         (name = "alerts", description = "Alerts raised by the infrastructure checks"),
@@ -52,6 +53,12 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-KEY"))),
+        );
+        // A data source's HMAC: `x-ee-signature: sha256=HMAC(secret, "<x-ee-timestamp>.<body>")`
+        // with `x-ee-source` naming it.
+        components.add_security_scheme(
+            "signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-ee-signature"))),
         );
     }
 }

@@ -115,3 +115,19 @@ pub async fn out_of_step(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Str
     .fetch_all(conn)
     .await?)
 }
+
+/// Our campaign that a MailWizz campaign (by its uid) mirrors, within a tenant.
+pub async fn campaign_of_uid(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    campaign_uid: &str,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT m.campaign_id FROM campaign_mirrors m JOIN campaigns c ON c.id = m.campaign_id \
+         WHERE m.campaign_uid = $1 AND c.tenant_id = $2 LIMIT 1",
+    )
+    .bind(campaign_uid)
+    .bind(tenant_id)
+    .fetch_optional(conn)
+    .await?)
+}

@@ -13,7 +13,7 @@ pub struct Source {
     pub tenant_id: String,
     pub slug: String,
     pub name: String,
-    /// scraper_pro, backlink_engine, csv or api.
+    /// scraper_pro, backlink_engine, csv, api; powermta, mailwizz (feedback).
     #[sqlx(rename = "type")]
     pub kind: String,
     /// JSON: `{"route": true}` sends its contacts through the routing rules.
@@ -24,7 +24,15 @@ pub struct Source {
     pub updated_at: i64,
 }
 
-pub const KINDS: [&str; 4] = ["scraper_pro", "backlink_engine", "csv", "api"];
+/// The last two report feedback (bounces, complaints, accounting records), not contacts.
+pub const KINDS: [&str; 6] = [
+    "scraper_pro",
+    "backlink_engine",
+    "csv",
+    "api",
+    "powermta",
+    "mailwizz",
+];
 
 const COLUMNS: &str =
     "id, tenant_id, slug, name, type, config, secret_sealed, created_at, updated_at";

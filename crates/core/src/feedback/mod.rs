@@ -3,7 +3,9 @@
 //! MailWizz webhooks) as one delivery-event type, classified once here by rules kept as
 //! data (`rules.txt`, extendable per deployment).
 
+pub mod accounting;
 mod rules;
+pub mod verp;
 
 pub use rules::{Rule, Rules, RulesError};
 
@@ -258,6 +260,50 @@ pub fn classify(rules: &Rules, kind: EventKind, reply: &Reply) -> (Class, Catego
             None => (Class::Soft, Category::Other),
         },
     }
+}
+
+/// What a webhook's `type` says: `hard`, `soft`, `block`, `complaint`… The kind of event
+/// and the class its sender gave, if any.
+pub fn reported_type(text: &str) -> Option<(EventKind, Option<Class>)> {
+    Some(match text.trim().to_ascii_lowercase().as_str() {
+        "hard" | "permanent" | "hard_bounce" | "hard-bounce" => {
+            (EventKind::Bounced, Some(Class::Hard))
+        }
+        "soft" | "transient" | "temporary" | "soft_bounce" | "soft-bounce" => {
+            (EventKind::Bounced, Some(Class::Soft))
+        }
+        "block" | "blocked" => (EventKind::Bounced, Some(Class::Block)),
+        // MailWizz's own refusals (its suppression, a blacklisted address).
+        "internal" => (EventKind::Bounced, Some(Class::NoEffect)),
+        "bounce" | "bounced" | "failed" => (EventKind::Bounced, None),
+        "complaint" | "spam" | "abuse" | "fbl" => (EventKind::Complaint, None),
+        "delivered" | "delivery" => (EventKind::Delivered, None),
+        "deferred" | "delayed" => (EventKind::Deferred, None),
+        _ => return None,
+    })
+}
+
+/// A reported event's class and category: the rules read the reply when it says
+/// something they know; otherwise the sender's word stands (a hard bounce without a
+/// reply is a bad mailbox).
+pub fn classify_reported(
+    rules: &Rules,
+    kind: EventKind,
+    claimed: Option<Class>,
+    reply: &Reply,
+) -> (Class, Category) {
+    if kind == EventKind::Bounced
+        && let Some(claimed) = claimed
+        && rules.classify(reply).is_none()
+    {
+        let category = match claimed {
+            Class::Hard => Category::BadMailbox,
+            Class::Block => Category::PolicyRelated,
+            _ => Category::Other,
+        };
+        return (claimed, category);
+    }
+    classify(rules, kind, reply)
 }
 
 #[cfg(test)]

@@ -237,3 +237,33 @@ fn names_round_trip() {
         assert_eq!(serde_json::to_value(s).expect("json"), s.as_str());
     }
 }
+
+#[test]
+fn a_webhooks_type_stands_when_the_reply_says_nothing_the_rules_know() {
+    let rules = Rules::shipped();
+    let (kind, claimed) = reported_type("hard").expect("known");
+    assert_eq!(
+        classify_reported(&rules, kind, claimed, &Reply::default()),
+        (Class::Hard, Category::BadMailbox)
+    );
+    // The reply's evidence wins over the sender's word.
+    assert_eq!(
+        classify_reported(
+            &rules,
+            kind,
+            claimed,
+            &Reply::from_smtp(None, "552 5.2.2 Mailbox full")
+        ),
+        (Class::Soft, Category::QuotaIssues)
+    );
+    let (kind, claimed) = reported_type("complaint").expect("known");
+    assert_eq!(
+        classify_reported(&rules, kind, claimed, &Reply::default()).0,
+        Class::Complaint
+    );
+    assert_eq!(
+        reported_type("Soft"),
+        Some((EventKind::Bounced, Some(Class::Soft)))
+    );
+    assert_eq!(reported_type("weird"), None);
+}

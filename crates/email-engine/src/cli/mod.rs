@@ -1,6 +1,7 @@
 //! The command line: arguments (this file) and one module per command group.
 
 mod admin;
+mod bounce;
 mod check;
 mod dkim;
 mod files;
@@ -76,6 +77,20 @@ enum Command {
     /// One-off DNS and blacklist checks (exit 1 when something is wrong).
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Bounces and abuse reports.
+    #[command(subcommand)]
+    Bounce(BounceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BounceCommand {
+    /// Read DSNs, ARF reports and free-text bounces as the feedback listener does and print
+    /// one JSON line per recipient: {file, kind, class, category, recipient, code, status,
+    /// diagnostic} (exit 1 when a file holds none).
+    Classify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -285,6 +300,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     serve::init_logging(&config, matches!(cli.command, Command::Serve(_)))?;
     match cli.command {
         Command::Serve(args) => serve::serve(config, args.role).await,
+        Command::Bounce(BounceCommand::Classify { files }) => bounce::classify(&config, &files),
         Command::Migrate => {
             let db = files::open_db(&config).await?;
             println!("migrations applied ({})", db.backend().as_str());

@@ -30,6 +30,7 @@ pub(super) fn build(
         delivery: config.delivery_settings(tracking_key(&keys.master_key), sealer)?,
         pmta: config.pmta_settings(&hostname()),
         outbound: std::sync::Arc::new(config.outbound_policy()?),
+        feedback: config.feedback_settings()?,
         ..ee_app::Services::new(db, clock, resolver)
     })
 }

@@ -108,10 +108,17 @@ impl Engine {
                 return Ok(r);
             }
         };
-        let return_path = settings
-            .return_path
-            .clone()
-            .unwrap_or_else(|| message.from_email.clone());
+        let return_path = match &settings.bounce_domain {
+            Some(domain) => ee_core::feedback::verp::return_path(
+                &services.delivery.tracking_key,
+                &message.id,
+                domain,
+            ),
+            None => settings
+                .return_path
+                .clone()
+                .unwrap_or_else(|| message.from_email.clone()),
+        };
 
         let mut refused_mx: Option<String> = None;
         let (pool_key, endpoints, route) = match &relay {

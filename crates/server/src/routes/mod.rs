@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod delivery;
 pub mod domains;
 pub mod events;
+pub mod feedback;
 pub mod imports;
 pub mod ingest;
 pub mod ips;

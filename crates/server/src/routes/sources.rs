@@ -153,43 +153,92 @@ async fn verified_source(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<(Source, IngestRequest)> {
+    // The signature is checked before the body is read as a request.
+    let named: Option<String> = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("source_id")
+                .or_else(|| v.get("sourceId"))
+                .or_else(|| v.get("source"))
+                .and_then(|s| s.as_str().map(str::to_owned))
+        });
+    let source = signed_source(state, &[kind], headers, body, named).await?;
+    let request: IngestRequest = parse_json(body)?;
+    Ok((source, request))
+}
+
+/// The data source that signed a request: one of `kinds`, named by the `x-ee-source` (or
+/// `x-source-id`) header or by the body (`named`), whose secret signed it. The default
+/// scheme signs `"<timestamp>.<body>"` (`x-ee-signature` and `x-ee-timestamp`, within 5
+/// minutes); a source whose config says `"signature": "body"` may sign the body alone in
+/// a `signature` header (the Scraper-Pro contract: weaker, a captured request can be
+/// replayed). Anything else is 401 before anything is stored.
+pub(crate) async fn signed_source(
+    state: &AppState,
+    kinds: &[&str],
+    headers: &HeaderMap,
+    body: &[u8],
+    named: Option<String>,
+) -> ApiResult<Source> {
     let unauthorized = |why: &str| ApiError::unauthorized(format!("webhook refused: {why}"));
     let signature = header(headers, &["x-ee-signature", "x-signature", "signature"])
         .ok_or_else(|| unauthorized("no signature header"))?;
-    let timestamp: i64 = header(headers, &["x-ee-timestamp", "x-timestamp", "timestamp"])
-        .and_then(|t| t.trim().parse().ok())
-        .ok_or_else(|| unauthorized("no valid timestamp header"))?;
-    let request: IngestRequest = parse_json(body)?;
+    let timestamp: Option<i64> = header(headers, &["x-ee-timestamp", "x-timestamp", "timestamp"])
+        .and_then(|t| t.trim().parse().ok());
     let key = header(headers, &["x-ee-source", "x-source-id"])
         .map(str::to_owned)
-        .or_else(|| request.source_id.clone())
+        .or(named)
         .ok_or_else(|| unauthorized("no source named"))?;
     let mut conn = state.db.pool().acquire().await?;
     let candidates = sources::find(&mut conn, &key, Scope::All).await?;
     let now_secs = state.now() / 1000;
-    for source in candidates.into_iter().filter(|s| s.kind == kind) {
+    let mut stale = false;
+    for source in candidates
+        .into_iter()
+        .filter(|s| kinds.contains(&s.kind.as_str()))
+    {
         let Some(sealed) = &source.secret_sealed else {
             continue;
         };
         let Ok(secret) = state.settings.sealer.open(SECRET_PURPOSE, sealed) else {
             continue;
         };
-        match ee_core::signing::verify(
-            &secret,
-            timestamp,
-            body,
-            signature,
-            now_secs,
-            WEBHOOK_TOLERANCE_SECS,
-        ) {
-            Ok(()) => return Ok((source, request)),
-            Err(ee_core::signing::SignatureError::Stale) => {
-                return Err(unauthorized("the timestamp is more than 5 minutes away"));
+        let checked = match timestamp {
+            Some(ts) => ee_core::signing::verify(
+                &secret,
+                ts,
+                body,
+                signature,
+                now_secs,
+                WEBHOOK_TOLERANCE_SECS,
+            ),
+            None if signs_body_only(&source) => {
+                ee_core::signing::verify_body(&secret, body, signature)
             }
+            None => continue,
+        };
+        match checked {
+            Ok(()) => return Ok(source),
+            Err(ee_core::signing::SignatureError::Stale) => stale = true,
             Err(_) => {}
         }
     }
+    if stale {
+        return Err(unauthorized("the timestamp is more than 5 minutes away"));
+    }
+    if timestamp.is_none() {
+        return Err(unauthorized(
+            "no valid timestamp header (only a source set to sign the body alone may omit it)",
+        ));
+    }
     Err(unauthorized("the signature does not match"))
+}
+
+/// Whether a source is set to the body-only signature scheme.
+fn signs_body_only(source: &Source) -> bool {
+    serde_json::from_str::<serde_json::Value>(&source.config)
+        .ok()
+        .is_some_and(|c| c.get("signature").and_then(|v| v.as_str()) == Some("body"))
 }
 
 async fn webhook(

@@ -1,0 +1,290 @@
+//! The feedback sources' front halves: what each hands over (an accounting file's lines,
+//! a DSN or ARF message, a webhook's bounce) turned into classified delivery events and
+//! applied by `feedback::record`, with a report of what became of each.
+
+use ee_core::feedback::{self as rules, DeliveryEvent, Reply, Source, verp};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::feedback::{Applied, Incoming, record};
+use crate::{AppError, Services};
+
+/// What a batch of feedback did.
+#[derive(Debug, Default, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct IntakeReport {
+    /// Records read (lines of an accounting file, recipients of a report).
+    pub read: u64,
+    /// Events applied for the first time.
+    pub applied: u64,
+    /// Records seen before: nothing done again.
+    pub duplicates: u64,
+    /// Stored without a tenant (listed as unmatched).
+    pub unmatched: u64,
+    /// Records that are no delivery outcome (PowerMTA's receptions…).
+    pub skipped: u64,
+    /// Addresses now suppressed.
+    pub suppressed: u64,
+    /// Records that could not be read, with why.
+    pub errors: Vec<IntakeError>,
+    /// What each applied event was matched to and classified as.
+    pub events: Vec<Applied>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct IntakeError {
+    /// The line (accounting file) or recipient index (report).
+    pub at: u64,
+    pub error: String,
+}
+
+/// At most this many applied events are listed in a report (the counts cover all).
+const LISTED: usize = 100;
+
+impl IntakeReport {
+    fn add(&mut self, applied: Applied) {
+        if applied.duplicate {
+            self.duplicates += 1;
+            return;
+        }
+        self.applied += 1;
+        if applied.tenant_id.is_none() {
+            self.unmatched += 1;
+        }
+        if applied.suppressed {
+            self.suppressed += 1;
+        }
+        if self.events.len() < LISTED {
+            self.events.push(applied);
+        }
+    }
+}
+
+/// Records of PowerMTA's accounting file posted to us (the whole file or its new lines,
+/// header line first). `file` names it in the dedupe keys: the same file posted twice
+/// applies each record once.
+pub async fn accounting(
+    services: &Services,
+    tenant_id: Option<&str>,
+    csv: &[u8],
+    file: &str,
+) -> Result<IntakeReport, AppError> {
+    let read = ee_connectors::pmta_accounting::read(
+        csv,
+        0,
+        None,
+        &services.feedback.rules,
+        &services.delivery.tracking_key,
+    )
+    .map_err(|e| invalid("body", e.to_string()))?;
+    let mut report = IntakeReport::default();
+    for line in read.lines {
+        report.read += 1;
+        match line.result {
+            Err(error) => report.errors.push(IntakeError {
+                at: line.line,
+                error,
+            }),
+            Ok(None) => report.skipped += 1,
+            Ok(Some(event)) => {
+                let incoming = Incoming {
+                    event,
+                    tenant_id: tenant_id.map(str::to_owned),
+                    dedupe_key: Some(format!("acct:{file}:{}", line.offset)),
+                };
+                report.add(record(services, incoming).await?);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// A DSN, an ARF report or a free-text bounce, as received (by the SMTP listener, a pipe
+/// from the local MTA, an upload). `envelope_to` is the address it was sent to: a
+/// per-message return path names the message.
+pub async fn report_message(
+    services: &Services,
+    tenant_id: Option<&str>,
+    raw: &[u8],
+    envelope_to: Option<&str>,
+    raw_ref: &str,
+) -> Result<IntakeReport, AppError> {
+    let events = report_events(
+        &services.feedback.rules,
+        &services.delivery.tracking_key,
+        raw,
+        envelope_to,
+        raw_ref,
+        services.clock.now_ms(),
+    )?;
+    let mut report = IntakeReport::default();
+    for (index, event) in events.into_iter().enumerate() {
+        report.read += 1;
+        let incoming = Incoming {
+            event,
+            tenant_id: tenant_id.map(str::to_owned),
+            dedupe_key: Some(format!("report:{raw_ref}:{index}")),
+        };
+        report.add(record(services, incoming).await?);
+    }
+    Ok(report)
+}
+
+/// The classified events a DSN, an ARF report or a free-text bounce holds, one per
+/// recipient: what the listener, the upload route and `email-engine bounce classify`
+/// all read a message with.
+pub fn report_events(
+    rules: &ee_core::feedback::Rules,
+    verp_key: &[u8],
+    raw: &[u8],
+    envelope_to: Option<&str>,
+    raw_ref: &str,
+    now: i64,
+) -> Result<Vec<DeliveryEvent>, AppError> {
+    let Some(parsed) = ee_mail::report::parse(raw) else {
+        return Err(invalid(
+            "message",
+            "is no delivery report, abuse report or bounce this reader knows",
+        ));
+    };
+    let message_id = envelope_to
+        .and_then(|to| verp::message_of(verp_key, to))
+        .or_else(|| {
+            parsed
+                .original_message_id
+                .as_deref()
+                .and_then(verp::message_of_message_id)
+        });
+    let source = match parsed.kind {
+        ee_mail::report::ReportKind::Arf => Source::Arf,
+        _ => Source::Dsn,
+    };
+    Ok(parsed
+        .recipients
+        .into_iter()
+        .map(|r| {
+            let mut event = crate::feedback::event(rules, source, r.kind, &r.address, r.reply, now);
+            event.message_id = message_id.clone();
+            event.campaign_id = parsed.original_campaign_id.clone();
+            event.remote_mta = r.remote_mta;
+            event.ip_address = parsed.source_ip.clone();
+            event.raw_ref = Some(raw_ref.to_owned());
+            event
+        })
+        .collect())
+}
+
+/// A bounce as a webhook reports it: the seed's `{email, type}` and what may come with it.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ReportedBounce {
+    /// The recipient's address.
+    #[serde(alias = "recipient", alias = "subscriber_email")]
+    pub email: Option<String>,
+    /// hard, soft, block, complaint (or spam, abuse), internal, delivered, deferred.
+    #[serde(alias = "bounce_type")]
+    pub r#type: Option<String>,
+    /// The SMTP reply code (550).
+    pub code: Option<u16>,
+    /// The server's reply or the DSN's diagnostic.
+    #[serde(alias = "message", alias = "reason")]
+    pub diagnostic: Option<String>,
+    /// Our message id, or the Message-ID we wrote.
+    pub message_id: Option<String>,
+    /// Our campaign id.
+    pub campaign_id: Option<String>,
+    /// When it happened (RFC 3339 or epoch seconds); now when absent.
+    #[schema(value_type = Option<String>)]
+    pub occurred_at: Option<serde_json::Value>,
+}
+
+/// A webhook's bounce (PowerMTA's or MailWizz's), checked field by field.
+pub async fn reported(
+    services: &Services,
+    tenant_id: &str,
+    source: Source,
+    body: &ReportedBounce,
+    dedupe_key: Option<String>,
+) -> Result<Applied, AppError> {
+    let event = reported_event(services, source, body)?;
+    record(
+        services,
+        Incoming {
+            event,
+            tenant_id: Some(tenant_id.to_owned()),
+            dedupe_key,
+        },
+    )
+    .await
+}
+
+fn reported_event(
+    services: &Services,
+    source: Source,
+    body: &ReportedBounce,
+) -> Result<DeliveryEvent, AppError> {
+    let email = body
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| invalid("email", "is required"))?;
+    ee_core::contacts::normalize(email, Default::default())
+        .map_err(|_| invalid("email", "is not an email address"))?;
+    let type_text = body
+        .r#type
+        .as_deref()
+        .ok_or_else(|| invalid("type", "is required"))?;
+    let (kind, claimed) = rules::reported_type(type_text).ok_or_else(|| {
+        invalid(
+            "type",
+            "must be hard, soft, block, complaint, internal, delivered or deferred",
+        )
+    })?;
+    if body.code.is_some_and(|c| !(200..600).contains(&c)) {
+        return Err(invalid("code", "must be an SMTP reply code (200 to 599)"));
+    }
+    let now = services.clock.now_ms();
+    let occurred_at = match &body.occurred_at {
+        None => now,
+        Some(v) => time_of(v)
+            .ok_or_else(|| invalid("occurred_at", "must be an RFC 3339 time or epoch seconds"))?,
+    };
+    let reply = Reply::from_smtp(body.code, body.diagnostic.as_deref().unwrap_or(""));
+    let (class, category) =
+        rules::classify_reported(&services.feedback.rules, kind, claimed, &reply);
+    let message_id = body
+        .message_id
+        .as_deref()
+        .map(|m| verp::message_of_message_id(m).unwrap_or_else(|| m.trim().to_ascii_lowercase()));
+    Ok(DeliveryEvent {
+        kind,
+        class,
+        category,
+        source,
+        recipient: email.to_owned(),
+        reply,
+        message_id,
+        campaign_id: body.campaign_id.clone(),
+        ip_address: None,
+        remote_mta: None,
+        occurred_at,
+        raw_ref: None,
+    })
+}
+
+fn time_of(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64().map(|s| s * 1000),
+        serde_json::Value::String(s) => s
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(|t| t.as_millisecond())
+            .or_else(|| s.parse::<i64>().ok().map(|s| s * 1000)),
+        _ => None,
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> AppError {
+    let mut errors = ee_core::ValidationErrors::default();
+    errors.add(field, message);
+    AppError::Invalid(errors)
+}

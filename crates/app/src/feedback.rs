@@ -62,6 +62,8 @@ pub struct Applied {
     pub category: ee_core::feedback::Category,
     /// The address is now suppressed (a hard bounce, a complaint, too many soft ones).
     pub suppressed: bool,
+    /// Queued to be forwarded to the contact's data source (its `bounce_url`).
+    pub forwarded: bool,
 }
 
 /// Applies one event in its own transaction.
@@ -137,6 +139,7 @@ pub async fn apply(
         class: event.class,
         category: event.category,
         suppressed: false,
+        forwarded: false,
     };
     if !events::insert(&mut *conn, &row).await? {
         applied.duplicate = true;
@@ -181,6 +184,21 @@ pub async fn apply(
         now,
     )
     .await?;
+    if let Some(contact) = &contact_id
+        && matches!(event.kind, EventKind::Bounced | EventKind::Complaint)
+    {
+        applied.forwarded = crate::feedback_forwards::enqueue(
+            conn,
+            &tenant_id,
+            contact,
+            &row.id,
+            &recipient,
+            event.class,
+            now,
+        )
+        .await?
+        .is_some();
+    }
     if let Some(ip) = &ip {
         let delta = ee_core::warmup::Traffic {
             // Traffic an IP carried for others (PowerMTA fed by MailWizz): ours was counted

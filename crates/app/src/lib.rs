@@ -28,6 +28,7 @@ pub mod delivery_settings;
 pub mod domains;
 mod error;
 pub mod feedback;
+pub mod feedback_forwards;
 pub mod feedback_intake;
 pub mod field_names;
 pub mod infra;

@@ -80,7 +80,7 @@ pub const SCHEDULE: [ScheduledJob; 11] = [
     ScheduledJob {
         name: RETRY,
         every: Every::minutes(2),
-        description: "lost jobs reaped, queue depth reported",
+        description: "lost jobs reaped, queue depth reported, bounces forwarded to their sources",
     },
     ScheduledJob {
         name: HOUSEKEEPING,

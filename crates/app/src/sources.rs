@@ -167,6 +167,17 @@ pub async fn create(
     if input.config.as_ref().is_some_and(|c| !c.is_object()) {
         errors.add("config", "must be a JSON object");
     }
+    if let Some(url) = input.config.as_ref().and_then(|c| c.get("bounce_url"))
+        && !url.as_str().is_some_and(|u| {
+            (u.starts_with("https://") || u.starts_with("http://"))
+                && !u.contains(char::is_whitespace)
+        })
+    {
+        errors.add(
+            "config.bounce_url",
+            "must be the http(s) address bounces and complaints are forwarded to",
+        );
+    }
     if let Some(scheme) = input.config.as_ref().and_then(|c| c.get("signature"))
         && !matches!(scheme.as_str(), Some("timestamped" | "body"))
     {
@@ -228,3 +239,12 @@ pub async fn rotate_secret(
 }
 
 crate::write::audited!(SourceOut, "data_source");
+
+/// Whether a source signs (and is sent) the body alone, without a timestamp: its config
+/// says `"signature": "body"` (Scraper-Pro's contract; weaker: a captured request can be
+/// replayed).
+pub fn signs_body_only(config: &str) -> bool {
+    serde_json::from_str::<Value>(config)
+        .ok()
+        .is_some_and(|c| c.get("signature").and_then(|v| v.as_str()) == Some("body"))
+}

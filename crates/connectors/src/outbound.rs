@@ -99,6 +99,31 @@ pub fn segment(value: &str) -> String {
     }
 }
 
+/// The client `http_client` builds.
+pub type HttpClient = reqwest::Client;
+
+/// Posts a JSON body with extra headers: the status of the answer, or why there was none
+/// (the URL left out of the message: it may hold a token).
+pub async fn post_json(
+    client: &HttpClient,
+    url: &str,
+    body: String,
+    headers: &[(&str, String)],
+) -> Result<u16, String> {
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    Ok(response.status().as_u16())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,7 +111,10 @@ pub fn standard_registry(services: Services) -> Registry {
             .into_iter()
             .map(|(state, n)| (state.as_str().to_owned(), json!(n)))
             .collect();
-        Ok(json!({ "reaped": reaped, "depth": depth }))
+        drop(conn);
+        // Seed 002's retry queue: bounces and complaints forwarded to their sources.
+        let forwards = ee_app::feedback_forwards::send_due(&s).await?;
+        Ok(json!({ "reaped": reaped, "depth": depth, "forwards": forwards }))
     });
     add(&mut r, s, scheduler::BLACKLIST, |s, _job| async move {
         let report = ee_app::blacklists::check_all_blacklists(&s, s.clock.now_ms()).await?;

@@ -16,6 +16,7 @@ pub mod domains;
 pub mod enrollments;
 mod error;
 mod flag;
+pub mod forwards;
 pub mod handoffs;
 pub mod imports;
 pub mod ips;

@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod domains;
 pub mod events;
 pub mod feedback;
+pub mod feedback_forwards;
 pub mod imports;
 pub mod ingest;
 pub mod ips;

@@ -212,7 +212,7 @@ pub(crate) async fn signed_source(
                 now_secs,
                 WEBHOOK_TOLERANCE_SECS,
             ),
-            None if signs_body_only(&source) => {
+            None if ee_app::sources::signs_body_only(&source.config) => {
                 ee_core::signing::verify_body(&secret, body, signature)
             }
             None => continue,
@@ -232,13 +232,6 @@ pub(crate) async fn signed_source(
         ));
     }
     Err(unauthorized("the signature does not match"))
-}
-
-/// Whether a source is set to the body-only signature scheme.
-fn signs_body_only(source: &Source) -> bool {
-    serde_json::from_str::<serde_json::Value>(&source.config)
-        .ok()
-        .is_some_and(|c| c.get("signature").and_then(|v| v.as_str()) == Some("body"))
 }
 
 async fn webhook(

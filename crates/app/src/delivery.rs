@@ -32,6 +32,8 @@ pub struct DeliverySettings {
     pub lease_ms: i64,
     /// Accept any certificate from relays (self-signed smarthosts, tests).
     pub allow_invalid_certs: bool,
+    /// How opens and clicks of machines are told from people's.
+    pub machine: ee_core::machine_hits::MachineRules,
 }
 
 impl Default for DeliverySettings {
@@ -50,6 +52,7 @@ impl Default for DeliverySettings {
             concurrency: 16,
             lease_ms: 5 * 60_000,
             allow_invalid_certs: false,
+            machine: ee_core::machine_hits::MachineRules::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod custom_events;
 pub mod delivery;
 pub mod delivery_settings;
 pub mod domains;
+pub mod engagement;
 mod error;
 pub mod feedback;
 pub mod feedback_forwards;

@@ -17,6 +17,7 @@ pub mod ip;
 pub mod jobs;
 pub mod limits;
 pub mod login_throttle;
+pub mod machine_hits;
 pub mod outbound;
 pub mod rendering;
 pub mod rotation;

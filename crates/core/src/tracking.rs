@@ -181,8 +181,32 @@ pub fn add_open_pixel(html: &str, pixel_url: &str) -> String {
     }
 }
 
+/// Adds the hidden decoy link (`machine_hits::DECOY_INDEX`): no person sees or follows it,
+/// so whoever does is a link scanner.
+pub fn add_decoy_link(html: &str, decoy_url: &str) -> String {
+    let mut a = String::from("<a href=\"");
+    crate::template::escape_html_into(decoy_url, &mut a);
+    a.push_str("\" style=\"display:none\" aria-hidden=\"true\" tabindex=\"-1\"></a>");
+    match html.to_ascii_lowercase().rfind("</body>") {
+        Some(at) => format!("{}{a}{}", &html[..at], &html[at..]),
+        None => format!("{html}{a}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_decoy_link_is_hidden_before_the_end_of_the_body() {
+        let html = super::add_decoy_link(
+            "<html><body><p>hi</p></body></html>",
+            "https://t.example/t/c/x&y",
+        );
+        assert_eq!(
+            html,
+            "<html><body><p>hi</p><a href=\"https://t.example/t/c/x&amp;y\" style=\"display:none\" aria-hidden=\"true\" tabindex=\"-1\"></a></body></html>"
+        );
+    }
+
     use super::*;
 
     const KEY: &[u8] = b"tracking-key";

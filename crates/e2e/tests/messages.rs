@@ -257,8 +257,11 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
         "{text}"
     );
 
-    // The click leads to the original link, and only with a valid token.
+    // The click leads to the original link, and only with a valid token (a person's
+    // browser, a minute after sending).
+    app.clock.advance_ms(60_000);
     let no_redirects = reqwest::Client::builder()
+        .user_agent(common::BROWSER)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -280,6 +283,7 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
     let opened = app
         .client
         .get(format!("{}{}", app.base, path_of(pixel)))
+        .header("user-agent", common::BROWSER)
         .send()
         .await
         .unwrap();

@@ -114,6 +114,9 @@ pub struct Config {
     /// Bounce classification rules of this deployment (the shipped rules' format), tried
     /// before the shipped ones.
     pub feedback_rules_file: Option<PathBuf>,
+    /// IP ranges whose opens and clicks are machines' (Apple's mail privacy proxy, a mail
+    /// gateway's link scanner): `17.0.0.0/8, 2620:149::/32`.
+    pub tracking_machine_ranges: String,
     /// How long a claimed message stays this node's: after a crash, another node (or this
     /// one restarted) takes it over when the lease runs out.
     pub delivery_lease_secs: i64,
@@ -187,6 +190,7 @@ impl Default for Config {
             pmta_status_command: ee_connectors::pmta_deploy::RemotePlan::default().status_command,
             pmta_status_url: None,
             feedback_rules_file: None,
+            tracking_machine_ranges: String::new(),
         }
     }
 }
@@ -308,6 +312,13 @@ impl Config {
             batch: self.delivery_batch,
             concurrency: self.delivery_concurrency,
             lease_ms: self.delivery_lease_secs.max(1) * 1000,
+            machine: ee_core::machine_hits::MachineRules {
+                ranges: ee_core::machine_hits::MachineRules::parse_ranges(
+                    &self.tracking_machine_ranges,
+                )
+                .map_err(|e| anyhow::anyhow!("tracking_machine_ranges: {e}"))?,
+                ..Default::default()
+            },
             ..Default::default()
         })
     }

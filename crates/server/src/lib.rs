@@ -151,6 +151,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(message_queue::retry))
         .routes(routes!(message_queue::retry_many))
         .routes(routes!(messages::get))
+        .routes(routes!(tracking::hits))
         .routes(routes!(relays::list_relays, relays::create_relay))
         .routes(routes!(relays::update_relay, relays::delete_relay))
         .routes(routes!(delivery::get_delivery, delivery::put_delivery))

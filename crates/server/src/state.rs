@@ -21,6 +21,8 @@ pub struct Inner {
     pub jwt: JwtKeys,
     pub metrics: Metrics,
     pub limits: RateLimits,
+    /// Writes opens and clicks in batches.
+    pub hits: ee_app::engagement::HitRecorder,
 }
 
 impl std::ops::Deref for AppState {
@@ -42,10 +44,11 @@ impl AppState {
             db,
             clock,
             settings,
-            services,
+            services: services.clone(),
             jwt,
             metrics: Metrics::new(),
             limits,
+            hits: ee_app::engagement::HitRecorder::spawn(services.clone()),
         }))
     }
 

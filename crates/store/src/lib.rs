@@ -35,6 +35,7 @@ pub mod templates;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tracking_hits;
 pub mod users;
 pub mod warmup;
 

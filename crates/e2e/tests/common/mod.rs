@@ -441,6 +441,9 @@ impl TestApp {
     }
 }
 
+/// A person's browser, for opens and clicks that must count as a person's.
+pub const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+
 /// Asserts the JSON error shape and returns its code.
 pub fn error_code(reply: &Reply) -> String {
     let error = &reply.body["error"];

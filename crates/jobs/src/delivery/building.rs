@@ -124,6 +124,13 @@ impl Engine {
                     });
                 body = rewritten;
                 links = found;
+                let decoy = tracking::sign(
+                    &settings.tracking_key,
+                    Kind::Click,
+                    &message.id,
+                    ee_core::machine_hits::DECOY_INDEX,
+                );
+                body = tracking::add_decoy_link(&body, &format!("{base}/t/c/{decoy}"));
             }
             if message.track_opens {
                 body = tracking::add_open_pixel(

@@ -3,14 +3,16 @@
 //! message and link, so a click can only lead to a link of that message.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use ee_app::engagement::HitIn;
+use ee_core::machine_hits::{DECOY_INDEX, HitKind};
 use ee_core::tracking::{self, Kind};
 use ee_store::Scope;
 use ee_store::messages::{self, Message};
-use serde_json::json;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::RequestMeta;
 use crate::state::AppState;
 
 /// A transparent 1×1 GIF.
@@ -34,54 +36,69 @@ pub(crate) async fn message_of(
     Ok((message, parsed.index))
 }
 
-/// Records an engagement on the message and on its contact (event and engagement date).
+/// Records a hit through the batch writer (returns once it is committed).
+#[allow(clippy::too_many_arguments)]
 async fn engage(
     state: &AppState,
-    message: &Message,
-    event: &str,
-    detail: serde_json::Value,
+    message: Message,
+    kind: HitKind,
+    link: Option<u32>,
+    url: Option<String>,
+    method: &Method,
+    headers: &HeaderMap,
+    meta: &RequestMeta,
 ) -> ApiResult<()> {
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let first = !messages::has_event(&mut tx, &message.id, event).await?;
-    messages::add_event(
-        &mut tx,
+    let hit = HitIn {
         message,
-        event,
-        None,
-        Some(&detail.to_string()),
-        None,
-        now,
-    )
-    .await?;
-    if let Some(contact) = &message.contact_id {
-        ee_store::contacts::add_event(
-            &mut tx,
-            &message.tenant_id,
-            contact,
-            &event.to_ascii_uppercase(),
-            message.campaign_id.as_deref(),
-            &detail,
-            now,
-        )
-        .await?;
-        ee_store::contacts::touch_engagement(&mut tx, contact, now).await?;
-    }
-    let link = detail["link"].as_u64().and_then(|l| u32::try_from(l).ok());
-    ee_app::campaign_stats::record_engagement(&mut tx, message, event, first, link, now).await?;
-    tx.commit().await?;
+        kind,
+        decoy: link == Some(DECOY_INDEX),
+        link: link.filter(|l| *l != DECOY_INDEX),
+        url,
+        ip: client_address(meta, headers),
+        user_agent: meta.user_agent.clone(),
+        head: method == Method::HEAD,
+        at: state.now(),
+    };
+    state.hits.record(hit).await?;
     Ok(())
+}
+
+/// The visitor's address: the peer's, or behind a reverse proxy on this machine (the
+/// peer is loopback) the address that proxy appended to `X-Forwarded-For`.
+fn client_address(meta: &RequestMeta, headers: &HeaderMap) -> Option<String> {
+    let peer: Option<std::net::IpAddr> = meta.ip.as_deref().and_then(|i| i.parse().ok());
+    if peer.is_some_and(|p| p.is_loopback())
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+    {
+        return Some(forwarded.to_owned());
+    }
+    meta.ip.clone()
 }
 
 #[utoipa::path(get, path = "/t/o/{token}", tag = "tracking", params(("token" = String, Path)),
     responses((status = 200, description = "a 1×1 GIF", content_type = "image/gif"), (status = 404, body = ErrorBody)))]
-pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+pub async fn open(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    meta: RequestMeta,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
     let (message, _) = message_of(&state, &token, Kind::Open).await?;
     engage(
         &state,
-        &message,
-        "opened",
-        json!({"message_id": message.id}),
+        message,
+        HitKind::Open,
+        None,
+        None,
+        &method,
+        &headers,
+        &meta,
     )
     .await?;
     Ok((
@@ -101,22 +118,48 @@ pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> A
     responses((status = 302, description = "to the link of the message"), (status = 404, body = ErrorBody)))]
 pub async fn click(
     State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    meta: RequestMeta,
     Path(token): Path<String>,
 ) -> ApiResult<Response> {
     let (message, index) = message_of(&state, &token, Kind::Click).await?;
+    if index == DECOY_INDEX {
+        // The hidden link: recorded as a machine's click, answered with nothing.
+        engage(
+            &state,
+            message,
+            HitKind::Click,
+            Some(index),
+            None,
+            &method,
+            &headers,
+            &meta,
+        )
+        .await?;
+        return Ok((
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Html("<!doctype html><title>.</title>"),
+        )
+            .into_response());
+    }
     let links: Vec<String> = serde_json::from_str(&message.links).unwrap_or_default();
     let target = links
         .get(index as usize)
         .cloned()
         .ok_or_else(|| ApiError::not_found("link"))?;
+    let location = HeaderValue::from_str(&target).map_err(|_| ApiError::not_found("link"))?;
     engage(
         &state,
-        &message,
-        "clicked",
-        json!({"message_id": message.id, "link": index, "url": target}),
+        message,
+        HitKind::Click,
+        Some(index),
+        Some(target),
+        &method,
+        &headers,
+        &meta,
     )
     .await?;
-    let location = HeaderValue::from_str(&target).map_err(|_| ApiError::not_found("link"))?;
     Ok((
         StatusCode::FOUND,
         [
@@ -125,4 +168,56 @@ pub async fn click(
         ],
     )
         .into_response())
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HitOut {
+    /// open or click.
+    pub kind: String,
+    /// A click's link (its index in the message) and where it led.
+    pub link: Option<i64>,
+    pub url: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// A machine's (a privacy proxy, a link scanner), with why.
+    pub machine: bool,
+    pub machine_reason: Option<String>,
+    /// The message had a hit of this kind (and class) before.
+    pub repeat: bool,
+    pub at: String,
+}
+
+/// A message's opens and clicks as they came: time, IP, user agent, a person's or a
+/// machine's.
+#[utoipa::path(get, path = "/api/v2/messages/{id}/hits", tag = "messages", params(("id" = String, Path)),
+    responses((status = 200, body = super::List<HitOut>), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn hits(
+    State(state): State<AppState>,
+    principal: crate::auth::Principal,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<super::List<HitOut>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let m = messages::get(&mut conn, &id, principal.scope())
+        .await
+        .map_err(ApiError::from_store("message"))?;
+    let rows = ee_store::tracking_hits::of_message(&mut conn, &m.id).await?;
+    let items = rows
+        .into_iter()
+        .map(|h| HitOut {
+            kind: h.kind,
+            link: h.link,
+            url: h.url,
+            ip: h.ip,
+            user_agent: h.user_agent,
+            machine: h.machine,
+            machine_reason: h.machine_reason,
+            repeat: h.repeat,
+            at: ee_core::timefmt::to_rfc3339(h.occurred_at),
+        })
+        .collect();
+    Ok(axum::Json(super::List {
+        items,
+        next_cursor: None,
+    }))
 }

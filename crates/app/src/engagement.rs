@@ -105,6 +105,19 @@ async fn record_one(
         )
         .await?;
     }
+    let key = crate::report_counts::key_of_message(message, None, hit.at);
+    let mut counts = vec![(key.clone(), event, 1)];
+    if !machine && !repeat {
+        counts.push((
+            key,
+            match hit.kind {
+                HitKind::Open => "opened_unique",
+                HitKind::Click => "clicked_unique",
+            },
+            1,
+        ));
+    }
+    crate::report_counts::add(&mut *conn, counts).await?;
     Ok(NewHit {
         id: new_id(),
         tenant_id: message.tenant_id.clone(),

@@ -184,6 +184,35 @@ pub async fn apply(
         now,
     )
     .await?;
+    let key = match &message {
+        Some(m) => crate::report_counts::key_of_message(m, row.ip_id.as_deref(), event.occurred_at),
+        None => crate::report_counts::key_of_recipient(
+            &tenant_id,
+            &recipient,
+            row.ip_id.as_deref(),
+            campaign_id.as_deref(),
+            event.occurred_at,
+        ),
+    };
+    let mut counts: Vec<(ee_store::report_counters::CounterKey, String, i64)> = Vec::new();
+    match event.kind {
+        EventKind::Bounced => {
+            counts.push((key.clone(), report_name(event.class).into(), 1));
+            counts.push((
+                key.clone(),
+                format!("{}{}", crate::report_counts::CATEGORY, event.category),
+                1,
+            ));
+            if recorded_on_message {
+                // Refused during our own SMTP session: never handed over.
+                counts.push((key, "refused".into(), 1));
+            }
+        }
+        EventKind::Complaint => counts.push((key, "complained".into(), 1)),
+        EventKind::Delivered => counts.push((key, "delivered".into(), 1)),
+        EventKind::Deferred => counts.push((key, "deferred".into(), 1)),
+    }
+    crate::report_counts::add(&mut *conn, counts).await?;
     if let Some(contact) = &contact_id
         && matches!(event.kind, EventKind::Bounced | EventKind::Complaint)
     {
@@ -215,6 +244,16 @@ pub async fn apply(
         }
     }
     Ok(applied)
+}
+
+/// The report counter of a bounce of this class.
+fn report_name(class: Class) -> &'static str {
+    match class {
+        Class::Hard => "bounced_hard",
+        Class::Soft => "bounced_soft",
+        Class::Block => "bounced_block",
+        _ => "bounced_other",
+    }
 }
 
 /// The message an event refers to: by our id (a per-message return path, our Message-ID,

@@ -49,6 +49,8 @@ pub mod powermta;
 pub mod privacy;
 pub mod relays;
 pub mod rendering;
+pub mod report_counts;
+pub mod reports;
 pub mod routing_rules;
 pub mod schedule;
 pub mod segments;

@@ -170,6 +170,21 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// By the recipient's domain, for reports: the providers' own consumer domains
+    /// (a company's domain hosted by one of them is `other` here: only its MX tells).
+    pub fn of_address_domain(domain: &str) -> Self {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        let first = domain.split('.').next().unwrap_or("");
+        match first {
+            "gmail" | "googlemail" => Self::Gmail,
+            "outlook" | "hotmail" | "live" | "msn" | "windowslive" => Self::Microsoft,
+            "yahoo" | "ymail" | "rocketmail" | "aol" => Self::Yahoo,
+            _ => Self::Other,
+        }
+    }
+}
+
 /// Hourly rate and concurrent connections allowed towards one provider from one IP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DestinationLimit {
@@ -450,6 +465,17 @@ pub fn check_custom_header(name: &str, value: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn providers_by_recipient_domain() {
+        assert_eq!(Provider::of_address_domain("gmail.com"), Provider::Gmail);
+        assert_eq!(
+            Provider::of_address_domain("hotmail.fr"),
+            Provider::Microsoft
+        );
+        assert_eq!(Provider::of_address_domain("yahoo.co.uk"), Provider::Yahoo);
+        assert_eq!(Provider::of_address_domain("example.com"), Provider::Other);
+    }
 
     #[test]
     fn soft_bounces_count_from_the_window_or_the_last_delivery() {

@@ -102,25 +102,26 @@ async fn a_relayed_campaigns_accounting_records_suppress_count_and_pause_it() {
 
     // PowerMTA's accounting file: three unknown users, one delivery, one complaint (its
     // feedback loop), a reception (skipped) and a line that cannot be read.
+    let t = ee_core::timefmt::to_rfc3339(app.clock.now_ms());
     let mut csv = String::from(
         "type,timeLogged,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,dlvSourceIp,jobId\n",
     );
     for i in 1..=3 {
         let to = format!("p{i:02}@example.test");
         csv.push_str(&format!(
-            "b,2026-12-01 10:00:0{i}+0000,{},{to},failed,5.1.1 (bad destination mailbox address),\"smtp;550 5.1.1 <{to}>: user unknown\",dns;mx.example.test,bad-mailbox,,{id}\n",
+            "b,{t},{},{to},failed,5.1.1 (bad destination mailbox address),\"smtp;550 5.1.1 <{to}>: user unknown\",dns;mx.example.test,bad-mailbox,,{id}\n",
             return_path(&to)
         ));
     }
     csv.push_str(&format!(
-        "d,2026-12-01 10:00:05+0000,{},p05@example.test,relayed,2.0.0 (success),smtp;250 ok,dns;mx.example.test,,,{id}\n",
+        "d,{t},{},p05@example.test,relayed,2.0.0 (success),smtp;250 ok,dns;mx.example.test,,,{id}\n",
         return_path("p05@example.test")
     ));
     csv.push_str(&format!(
-        "f,2026-12-01 10:00:06+0000,{},p06@example.test,,,,,,,{id}\n",
+        "f,{t},{},p06@example.test,,,,,,,{id}\n",
         return_path("p06@example.test")
     ));
-    csv.push_str("r,2026-12-01 10:00:07+0000,x@example.test,y@example.test,,,,,,,\n");
+    csv.push_str(&format!("r,{t},x@example.test,y@example.test,,,,,,,\n"));
     csv.push_str("b,not a time,x@example.test,y@example.test,failed,5.0.0,,,,,\n");
     let path = "/api/v1/feedback/pmta-accounting?name=acct-2026-12-01.csv";
     let (status, report) = post_raw(&app, path, Some(&key), &[], &csv).await;
@@ -198,6 +199,45 @@ async fn a_relayed_campaigns_accounting_records_suppress_count_and_pause_it() {
         )
         .await;
     assert_eq!(complaint.body["items"][0]["recipient"], "p06@example.test");
+    // The delivery report and the metrics read the same counters.
+    let report = app.get("/api/v1/reports", &key).await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    let totals = &report.body["totals"];
+    assert_eq!(totals["sent"], 40, "{}", report.body);
+    assert_eq!(totals["delivered"], 1);
+    assert_eq!(totals["bounced"]["hard"], 3);
+    assert_eq!(totals["bounced"]["by_category"]["bad-mailbox"], 3);
+    assert_eq!(totals["complaints"], 1);
+    assert_eq!(totals["rates"]["bounce"].as_f64().unwrap(), 3.0 / 40.0);
+    let by_campaign = app.get("/api/v1/reports?by=campaign", &key).await;
+    let row = &by_campaign.body["rows"][0];
+    assert_eq!(
+        (row["key"].as_str(), row["label"].as_str()),
+        (Some(id.as_str()), Some("spring")),
+        "{}",
+        by_campaign.body
+    );
+    let by_provider = app.get("/api/v1/reports?by=provider", &key).await;
+    assert_eq!(
+        by_provider.body["rows"][0]["key"], "other",
+        "{}",
+        by_provider.body
+    );
+    let wrong = app.get("/api/v1/reports?by=color", &key).await;
+    assert_eq!(wrong.body["error"]["field"], "by", "{}", wrong.body);
+    let wrong = app
+        .get("/api/v1/reports?from=2026-12-10&to=2026-12-01", &key)
+        .await;
+    assert_eq!(wrong.body["error"]["field"], "to", "{}", wrong.body);
+    let metrics = app.metrics().await;
+    let tenant = report.body["tenant_id"].as_str().unwrap();
+    for line in [
+        format!("ee_sent_total{{tenant=\"{tenant}\"}} 40"),
+        format!("ee_bounced_total{{tenant=\"{tenant}\",class=\"hard\"}} 3"),
+        format!("ee_complained_total{{tenant=\"{tenant}\"}} 1"),
+    ] {
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
     let bad = app.get("/api/v1/feedback/events?class=weird", &key).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad.body["error"]["field"], "class");

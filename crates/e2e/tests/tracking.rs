@@ -147,6 +147,22 @@ async fn people_and_machines_are_counted_apart() {
         "{types:?}"
     );
 
+    // The report counts people and machines apart.
+    let report = app.get("/api/v1/reports", &key).await;
+    let totals = &report.body["totals"];
+    assert_eq!(
+        totals["opens"],
+        json!({"unique": 1, "total": 2, "machine": 2}),
+        "{}",
+        report.body
+    );
+    assert_eq!(
+        totals["clicks"],
+        json!({"unique": 1, "total": 1, "machine": 2}),
+        "{}",
+        report.body
+    );
+
     // Another tenant does not see the hits.
     let other = app.tenant("other").await;
     let (_, other_key) = app.api_key(&other, "k").await;

@@ -46,8 +46,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         alerts, api_keys, audit, auth, blacklists, campaigns, contacts, delivery, domains, events,
         feedback, feedback_forwards, imports, ingest, ips, jobs, mailwizz, message_queue, messages,
-        pools, powermta, relays, segments, sources, suppressions, system, tags, templates, tenants,
-        tracking, unsubscribe, users, validation, warmup,
+        pools, powermta, relays, reports, segments, sources, suppressions, system, tags, templates,
+        tenants, tracking, unsubscribe, users, validation, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -171,6 +171,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(feedback::mailwizz_bounce))
         .routes(routes!(feedback::events))
         .routes(routes!(feedback_forwards::list))
+        .routes(routes!(reports::report))
         .routes(routes!(feedback_forwards::retry))
         .split_for_parts();
     // Large bodies: batches of 10 000 contacts, and uploads streamed to disk.

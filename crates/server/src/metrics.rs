@@ -177,6 +177,43 @@ impl Metrics {
         });
     }
 
+    /// The delivery counters per tenant, from the reports' counters (every node reads the
+    /// same figures): `ee_sent_total`, `ee_delivered_total`, `ee_bounced_total{class}`,
+    /// `ee_complained_total`, `ee_opened_total{machine}`, `ee_clicked_total{machine}`,
+    /// `ee_unsubscribed_total`.
+    pub fn set_delivery(&self, totals: &[(String, String, i64)]) {
+        self.with(|| {
+            for (tenant, name, n) in totals {
+                let n = (*n).max(0) as u64;
+                let tenant = tenant.clone();
+                let counter = match name.as_str() {
+                    "sent" => counter!("ee_sent_total", "tenant" => tenant),
+                    "delivered" => counter!("ee_delivered_total", "tenant" => tenant),
+                    "complained" => counter!("ee_complained_total", "tenant" => tenant),
+                    "unsubscribed" => counter!("ee_unsubscribed_total", "tenant" => tenant),
+                    "bounced_hard" | "bounced_soft" | "bounced_block" | "bounced_other" => {
+                        let class = name.trim_start_matches("bounced_").to_owned();
+                        counter!("ee_bounced_total", "tenant" => tenant, "class" => class)
+                    }
+                    "opened" => {
+                        counter!("ee_opened_total", "tenant" => tenant, "machine" => "false")
+                    }
+                    "opened_machine" => {
+                        counter!("ee_opened_total", "tenant" => tenant, "machine" => "true")
+                    }
+                    "clicked" => {
+                        counter!("ee_clicked_total", "tenant" => tenant, "machine" => "false")
+                    }
+                    "clicked_machine" => {
+                        counter!("ee_clicked_total", "tenant" => tenant, "machine" => "true")
+                    }
+                    _ => continue,
+                };
+                counter.absolute(n);
+            }
+        });
+    }
+
     pub fn render(&self) -> String {
         self.handle.run_upkeep();
         self.handle.render()

@@ -27,6 +27,7 @@ pub mod message_queries;
 pub mod messages;
 pub mod pools;
 pub mod relays;
+pub mod report_counters;
 pub mod segments;
 pub mod sessions;
 pub mod sources;

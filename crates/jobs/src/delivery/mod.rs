@@ -206,6 +206,18 @@ impl Engine {
         for (message, result) in rest {
             self.record(&mut tx, message, &lease, result, now).await?;
         }
+        // The reports' counters: handed over, and delivered when it went straight to the
+        // recipient's server (a relay's deliveries come back as feedback).
+        let mut counts: Vec<(ee_store::report_counters::CounterKey, &'static str, i64)> =
+            Vec::new();
+        for (m, r) in done.iter().filter(|(_, r)| r.state == MessageState::Sent) {
+            let key = ee_app::report_counts::key_of_message(m, r.ip_id.as_deref(), now);
+            if matches!(r.route, Some(Route::Direct)) {
+                counts.push((key.clone(), "delivered", 1));
+            }
+            counts.push((key, "sent", 1));
+        }
+        ee_app::report_counts::add(&mut tx, counts).await?;
         // The campaigns' counters, in the same transaction.
         ee_app::campaign_stats::record_outcomes(
             &mut tx,

@@ -20,6 +20,7 @@ pub mod messages;
 pub mod pools;
 pub mod powermta;
 pub mod relays;
+pub mod reports;
 pub mod segments;
 pub mod sources;
 pub mod suppressions;

@@ -103,5 +103,8 @@ async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
     {
         state.metrics.set_pmta(&result);
     }
+    state
+        .metrics
+        .set_delivery(&ee_store::report_counters::totals(&mut conn).await?);
     Ok(())
 }

@@ -237,6 +237,15 @@ pub async fn unsubscribe(
             now,
         )
         .await?;
+        ee_app::report_counts::add(
+            &mut tx,
+            [(
+                ee_app::report_counts::key_of_message(&message, None, now),
+                "unsubscribed",
+                1,
+            )],
+        )
+        .await?;
         ee_app::mailwizz::enqueue_sync(&mut tx, &message.tenant_id, now).await?;
     }
     tx.commit().await?;

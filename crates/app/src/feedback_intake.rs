@@ -76,8 +76,19 @@ pub async fn accounting(
         &services.delivery.tracking_key,
     )
     .map_err(|e| invalid("body", e.to_string()))?;
+    accounting_lines(services, tenant_id, read.lines, file).await
+}
+
+/// Applies the lines read from an accounting file; `file` names it in their dedupe keys
+/// (with each line's offset and digest).
+pub async fn accounting_lines(
+    services: &Services,
+    tenant_id: Option<&str>,
+    lines: Vec<ee_connectors::pmta_accounting::Line>,
+    file: &str,
+) -> Result<IntakeReport, AppError> {
     let mut report = IntakeReport::default();
-    for line in read.lines {
+    for line in lines {
         report.read += 1;
         match line.result {
             Err(error) => report.errors.push(IntakeError {
@@ -89,7 +100,7 @@ pub async fn accounting(
                 let incoming = Incoming {
                     event,
                     tenant_id: tenant_id.map(str::to_owned),
-                    dedupe_key: Some(format!("acct:{file}:{}", line.offset)),
+                    dedupe_key: Some(format!("acct:{file}:{}:{}", line.offset, line.digest)),
                 };
                 report.add(record(services, incoming).await?);
             }

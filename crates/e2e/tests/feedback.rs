@@ -685,3 +685,92 @@ async fn bounces_are_forwarded_to_the_contacts_source_signed_and_retried() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_accounting_file_is_followed_across_rotations_without_loss_or_repeat() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, _) = brand(&app, &smtp).await;
+    delivery(
+        &app,
+        &key,
+        json!({"mode": "relay", "relay": "pmta", "bounce_domain": "bounces.brand.test"}),
+    )
+    .await;
+    let names = ["a", "b", "c", "d", "e"];
+    for n in names {
+        let sent = app
+            .post("/api/v2/messages", &key,
+                json!({"to": format!("{n}@example.test"), "subject": "Hi", "html": "<p>hi</p>", "from_email": "hello@brand.test"}))
+            .await;
+        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    }
+    app.deliver().await;
+    let received = smtp.received();
+    let line = |n: &str| {
+        let to = format!("{n}@example.test");
+        let orig = &received.iter().find(|r| r.rcpt_to == to).unwrap().mail_from;
+        let t = ee_core::timefmt::to_rfc3339(app.clock.now_ms());
+        format!("b,{t},{orig},{to},failed,5.1.1,smtp;550 5.1.1 user unknown\n")
+    };
+    const HEADER: &str = "type,timeLogged,orig,rcpt,dsnAction,dsnStatus,dsnDiag\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("acct.csv");
+    let follow = || ee_jobs::accounting::follow_once(&app.services, &path);
+
+    // A line PowerMTA is still writing waits for its end.
+    let b = line("b");
+    let (b_start, b_end) = b.split_at(20);
+    std::fs::write(&path, format!("{HEADER}{}{b_start}", line("a"))).unwrap();
+    assert_eq!(follow().await.unwrap().applied, 1);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b_end.as_bytes()).unwrap();
+    assert_eq!(follow().await.unwrap().applied, 1);
+    assert_eq!(follow().await.unwrap().applied, 0, "nothing read twice");
+
+    // Rotation: the old file gets one more line after it was renamed, the new one starts.
+    let rotated = dir.path().join("acct-2026-12-01.csv");
+    std::fs::rename(&path, &rotated).unwrap();
+    std::io::Write::write_all(&mut file, line("c").as_bytes()).unwrap();
+    std::fs::write(&path, format!("{HEADER}{}", line("d"))).unwrap();
+    let report = follow().await.unwrap();
+    assert_eq!((report.rotated_lines, report.applied), (1, 2), "{report:?}");
+
+    // Cut short in place (copytruncate): read again from the start.
+    std::fs::write(&path, format!("{HEADER}{}", line("e"))).unwrap();
+    assert_eq!(follow().await.unwrap().applied, 1);
+
+    let events = app
+        .get("/api/v1/feedback/events?source=pmta_accounting", &key)
+        .await;
+    let mut recipients: Vec<&str> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["recipient"].as_str().unwrap())
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        [
+            "a@example.test",
+            "b@example.test",
+            "c@example.test",
+            "d@example.test",
+            "e@example.test"
+        ]
+    );
+    assert!(
+        events.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["message_id"].is_string())
+    );
+    app.finish().await;
+}

@@ -114,6 +114,9 @@ pub struct Config {
     /// Bounce classification rules of this deployment (the shipped rules' format), tried
     /// before the shipped ones.
     pub feedback_rules_file: Option<PathBuf>,
+    /// PowerMTA's accounting file on this node (`/var/log/pmta/acct.csv`), followed by its
+    /// worker across rotations.
+    pub pmta_accounting_file: Option<PathBuf>,
     /// IP ranges whose opens and clicks are machines' (Apple's mail privacy proxy, a mail
     /// gateway's link scanner): `17.0.0.0/8, 2620:149::/32`.
     pub tracking_machine_ranges: String,
@@ -190,6 +193,7 @@ impl Default for Config {
             pmta_status_command: ee_connectors::pmta_deploy::RemotePlan::default().status_command,
             pmta_status_url: None,
             feedback_rules_file: None,
+            pmta_accounting_file: None,
             tracking_machine_ranges: String::new(),
         }
     }

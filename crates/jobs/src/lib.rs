@@ -1,5 +1,6 @@
 //! The worker and the scheduler over the durable job queue, and the delivery engine.
 
+pub mod accounting;
 pub mod campaigns;
 pub mod delivery;
 mod handlers;

@@ -15,6 +15,7 @@ pub mod delivery_events;
 pub mod domains;
 pub mod enrollments;
 mod error;
+pub mod feedback_files;
 mod flag;
 pub mod forwards;
 pub mod handoffs;

@@ -98,6 +98,20 @@ pub(super) async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> 
             worker.run(worker_stop).await;
             Ok(())
         });
+        // The node PowerMTA runs on follows its accounting file (when configured).
+        if let Some(path) = config.pmta_accounting_file.clone() {
+            let (follow_services, follow_stop) = (services.clone(), stop_rx.clone());
+            tasks.spawn(async move {
+                ee_jobs::accounting::run(
+                    follow_services,
+                    path,
+                    std::time::Duration::from_secs(5),
+                    follow_stop,
+                )
+                .await;
+                Ok(())
+            });
+        }
         // Every worker node runs the scheduler: unique slot keys make one run per slot.
         let (scheduler_db, scheduler_clock) = (db.clone(), clock.clone());
         tasks.spawn(async move {

@@ -117,6 +117,11 @@ pub struct Config {
     /// PowerMTA's accounting file on this node (`/var/log/pmta/acct.csv`), followed by its
     /// worker across rotations.
     pub pmta_accounting_file: Option<PathBuf>,
+    /// Where the bounce listener takes DSNs and ARF reports (`0.0.0.0:25`; off when
+    /// absent), and the report addresses it takes besides per-message return paths
+    /// (comma-separated: `fbl@bounces.brand.example`).
+    pub feedback_smtp_listen: Option<String>,
+    pub feedback_smtp_accept: String,
     /// IP ranges whose opens and clicks are machines' (Apple's mail privacy proxy, a mail
     /// gateway's link scanner): `17.0.0.0/8, 2620:149::/32`.
     pub tracking_machine_ranges: String,
@@ -194,6 +199,8 @@ impl Default for Config {
             pmta_status_url: None,
             feedback_rules_file: None,
             pmta_accounting_file: None,
+            feedback_smtp_listen: None,
+            feedback_smtp_accept: String::new(),
             tracking_machine_ranges: String::new(),
         }
     }

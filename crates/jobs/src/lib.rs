@@ -1,6 +1,7 @@
 //! The worker and the scheduler over the durable job queue, and the delivery engine.
 
 pub mod accounting;
+pub mod bounce_listener;
 pub mod campaigns;
 pub mod delivery;
 mod handlers;

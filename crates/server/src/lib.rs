@@ -170,6 +170,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(feedback::pmta_bounce))
         .routes(routes!(feedback::mailwizz_bounce))
         .routes(routes!(feedback::events))
+        .routes(routes!(feedback::unread))
         .routes(routes!(feedback_forwards::list))
         .routes(routes!(reports::report))
         .routes(routes!(feedback_forwards::retry))

@@ -16,6 +16,7 @@ pub mod domains;
 pub mod enrollments;
 mod error;
 pub mod feedback_files;
+pub mod feedback_messages;
 mod flag;
 pub mod forwards;
 pub mod handoffs;

@@ -112,6 +112,31 @@ pub(super) async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> 
                 Ok(())
             });
         }
+        if let Some(address) = &config.feedback_smtp_listen {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("feedback_smtp_listen {address}"))?;
+            let accept = config
+                .feedback_smtp_accept
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let (listen_services, listen_stop) = (services.clone(), stop_rx.clone());
+            tracing::info!(%address, "bounce listener started");
+            tasks.spawn(async move {
+                ee_jobs::bounce_listener::serve(
+                    listen_services,
+                    listener,
+                    hostname(),
+                    accept,
+                    listen_stop,
+                )
+                .await;
+                Ok(())
+            });
+        }
         // Every worker node runs the scheduler: unique slot keys make one run per slot.
         let (scheduler_db, scheduler_clock) = (db.clone(), clock.clone());
         tasks.spawn(async move {

@@ -424,3 +424,44 @@ pub async fn events(
     let page = List::keyset(rows, limit, |e| format!("{}_{}", e.received_at, e.id));
     Ok(Json(page.map(event_out)))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeptMessageOut {
+    pub id: String,
+    pub envelope_from: Option<String>,
+    pub envelope_to: String,
+    /// The message as received (its first megabyte).
+    pub raw: String,
+    pub size: i64,
+    /// Why it could not be read as a report.
+    pub reason: String,
+    pub received_at: String,
+}
+
+/// Mail the bounce listener received but could not read as a report (an auto-reply, a
+/// bounce in an unknown shape), newest first: kept for an operator (admin).
+#[utoipa::path(get, path = "/api/v1/feedback/unread", tag = "feedback", params(super::ListParams),
+    responses((status = 200, body = List<KeptMessageOut>), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn unread(
+    State(state): State<AppState>,
+    principal: crate::auth::Principal,
+    ApiQuery(q): ApiQuery<super::ListParams>,
+) -> ApiResult<Json<List<KeptMessageOut>>> {
+    principal.require_admin()?;
+    let limit = limit_param(q.limit, 100, 500)?;
+    let mut conn = state.db.pool().acquire().await?;
+    let rows =
+        ee_store::feedback_messages::page(&mut conn, parse_cursor(q.cursor.as_deref())?, limit)
+            .await?;
+    let page = List::keyset(rows, limit, |m| format!("{}_{}", m.received_at, m.id));
+    Ok(Json(page.map(|m| KeptMessageOut {
+        id: m.id,
+        envelope_from: m.envelope_from,
+        envelope_to: m.envelope_to,
+        raw: m.raw,
+        size: m.size,
+        reason: m.reason,
+        received_at: ee_core::timefmt::to_rfc3339(m.received_at),
+    })))
+}

@@ -92,7 +92,23 @@ pub async fn apply(
     let recipient = ee_core::contacts::normalize(&event.recipient, Default::default())
         .unwrap_or_else(|_| event.recipient.trim().to_ascii_lowercase());
     let message = find_message(conn, &event, tenant_id.as_deref(), &recipient).await?;
-    let tenant_id = message.as_ref().map(|m| m.tenant_id.clone()).or(tenant_id);
+    // No message and no tenant (a record of mail PowerMTA sent for MailWizz): the sending
+    // IP tells whose it is.
+    let ip_tenant = match (&message, &tenant_id, &event.ip_address) {
+        (None, None, Some(address)) => {
+            match ee_store::ips::get_by_address(&mut *conn, address).await {
+                Ok(ip) => ip.tenant_id,
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => None,
+    };
+    let tenant_id = message
+        .as_ref()
+        .map(|m| m.tenant_id.clone())
+        .or(tenant_id)
+        .or(ip_tenant);
     let contact_id = match (&message, &tenant_id) {
         (Some(m), _) if m.contact_id.is_some() => m.contact_id.clone(),
         (_, Some(t)) => ee_store::contacts::get_by_email(&mut *conn, t, &recipient)

@@ -19,6 +19,7 @@ pub mod campaign_stats;
 pub mod campaign_test;
 pub mod campaign_view;
 pub mod campaigns;
+pub mod compliance;
 pub mod contact_view;
 pub mod contacts;
 pub mod csv_import;

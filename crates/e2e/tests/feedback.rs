@@ -238,6 +238,29 @@ async fn a_relayed_campaigns_accounting_records_suppress_count_and_pause_it() {
     ] {
         assert!(metrics.contains(&line), "{line} in\n{metrics}");
     }
+    // The bulk-sender rules: 1 complaint in 40 is far over 0.3 %.
+    let view = app.get("/api/v1/tenants/brand/compliance", &key).await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.body);
+    let rule = |name: &str| {
+        view.body["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(rule("complaint_rate")["status"], "fail", "{}", view.body);
+    assert!(rule("complaint_rate")["evidence"][0].as_str().unwrap().starts_with("1 complaints for 40 messages"));
+    assert_eq!(rule("unsubscribe_link")["status"], "pass");
+    assert_eq!(rule("spf")["status"], "unknown", "never checked is not a pass");
+    assert_eq!(rule("spf")["green"], false);
+    assert_eq!(rule("one_click_unsubscribe")["status"], "fail", "the tests' public URL is http");
+    assert_eq!(view.body["compliant"], false);
+    let other = app.tenant("other").await;
+    let (_, other_key) = app.api_key(&other, "k").await;
+    let hidden = app.get("/api/v1/tenants/brand/compliance", &other_key).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
     let bad = app.get("/api/v1/feedback/events?class=weird", &key).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad.body["error"]["field"], "class");

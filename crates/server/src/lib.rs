@@ -44,10 +44,10 @@ pub const BULK_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// The OpenAPI document and the routes it describes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        alerts, api_keys, audit, auth, blacklists, campaigns, contacts, delivery, domains, events,
-        feedback, feedback_forwards, imports, ingest, ips, jobs, mailwizz, message_queue, messages,
-        pools, powermta, relays, reports, segments, sources, suppressions, system, tags, templates,
-        tenants, tracking, unsubscribe, users, validation, warmup,
+        alerts, api_keys, audit, auth, blacklists, campaigns, compliance, contacts, delivery,
+        domains, events, feedback, feedback_forwards, imports, ingest, ips, jobs, mailwizz,
+        message_queue, messages, pools, powermta, relays, reports, segments, sources, suppressions,
+        system, tags, templates, tenants, tracking, unsubscribe, users, validation, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -63,6 +63,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::me))
         .routes(routes!(tenants::list, tenants::create))
         .routes(routes!(tenants::get, tenants::update, tenants::delete))
+        .routes(routes!(compliance::compliance))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update, users::delete))
         .routes(routes!(api_keys::list, api_keys::create))

@@ -261,7 +261,7 @@ pub async fn pmta_accounting(
 /// to us. `envelope_to` (the return path it came to) names the message when it is one
 /// of our per-message return paths.
 #[utoipa::path(post, path = "/api/v1/feedback/reports", tag = "feedback", params(PostedQuery),
-    request_body(content = String, content_type = "message/rfc822"),
+    request_body(content = String, content_type = "text/plain", description = "the raw message (RFC 5322; sent as message/rfc822 or text/plain)"),
     responses((status = 200, body = IntakeReport), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("signature" = [])))]
 pub async fn reports(

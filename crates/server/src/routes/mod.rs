@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod blacklists;
 pub mod campaigns;
+pub mod compliance;
 pub mod contacts;
 pub mod delivery;
 pub mod domains;

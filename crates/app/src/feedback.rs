@@ -177,17 +177,13 @@ pub async fn apply(
     {
         on_message(conn, message, &event, &detail, now).await?;
     }
-    if let Some(campaign) = &campaign_id {
-        let name = match event.class {
-            Class::Hard => Some("bounced_hard"),
-            Class::Soft => Some("bounced_soft"),
-            Class::Block => Some("bounced_block"),
-            Class::NoEffect if event.kind == EventKind::Bounced => Some("bounced_other"),
-            _ => None,
-        };
-        if let Some(name) = name {
-            ee_store::campaigns::count(&mut *conn, campaign, name, 1, now).await?;
-        }
+    // A campaign's bounce class, for its own messages (a campaign mirrored in MailWizz
+    // has its figures read back from there: counting its webhook too would count twice).
+    if message.is_some()
+        && event.kind == EventKind::Bounced
+        && let Some(campaign) = &campaign_id
+    {
+        ee_store::campaigns::count(&mut *conn, campaign, report_name(event.class), 1, now).await?;
     }
     applied.suppressed = on_contact(
         conn,

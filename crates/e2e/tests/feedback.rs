@@ -251,15 +251,30 @@ async fn a_relayed_campaigns_accounting_records_suppress_count_and_pause_it() {
             .unwrap()
     };
     assert_eq!(rule("complaint_rate")["status"], "fail", "{}", view.body);
-    assert!(rule("complaint_rate")["evidence"][0].as_str().unwrap().starts_with("1 complaints for 40 messages"));
+    assert!(
+        rule("complaint_rate")["evidence"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("1 complaints for 40 messages")
+    );
     assert_eq!(rule("unsubscribe_link")["status"], "pass");
-    assert_eq!(rule("spf")["status"], "unknown", "never checked is not a pass");
+    assert_eq!(
+        rule("spf")["status"],
+        "unknown",
+        "never checked is not a pass"
+    );
     assert_eq!(rule("spf")["green"], false);
-    assert_eq!(rule("one_click_unsubscribe")["status"], "fail", "the tests' public URL is http");
+    assert_eq!(
+        rule("one_click_unsubscribe")["status"],
+        "fail",
+        "the tests' public URL is http"
+    );
     assert_eq!(view.body["compliant"], false);
     let other = app.tenant("other").await;
     let (_, other_key) = app.api_key(&other, "k").await;
-    let hidden = app.get("/api/v1/tenants/brand/compliance", &other_key).await;
+    let hidden = app
+        .get("/api/v1/tenants/brand/compliance", &other_key)
+        .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
     let bad = app.get("/api/v1/feedback/events?class=weird", &key).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);

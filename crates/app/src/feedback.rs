@@ -206,6 +206,7 @@ pub async fn apply(
             event.occurred_at,
         ),
     };
+    let domain = key.domain.clone();
     let mut counts: Vec<(ee_store::report_counters::CounterKey, String, i64)> = Vec::new();
     match event.kind {
         EventKind::Bounced => {
@@ -225,6 +226,13 @@ pub async fn apply(
         EventKind::Deferred => counts.push((key, "deferred".into(), 1)),
     }
     crate::report_counts::add(&mut *conn, counts).await?;
+    if !domain.is_empty()
+        && (event.class == Class::Complaint
+            || event.kind == EventKind::Bounced
+                && matches!(event.class, Class::Hard | Class::Soft | Class::Block))
+    {
+        check_domain_rates(conn, &tenant_id, &domain, now).await?;
+    }
     if let Some(contact) = &contact_id
         && matches!(event.kind, EventKind::Bounced | EventKind::Complaint)
     {
@@ -256,6 +264,52 @@ pub async fn apply(
         }
     }
     Ok(applied)
+}
+
+/// Days a sending domain's rates are judged over.
+const DOMAIN_WINDOW_DAYS: i64 = 3;
+
+/// A sending domain whose bounce or complaint rate over the last days passes the tenant's
+/// thresholds (its `campaign_auto_pause`) raises an alert (repeats merged).
+async fn check_domain_rates(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    domain: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let today = now.div_euclid(86_400_000);
+    let sums = ee_store::report_counters::domain_sums(
+        &mut *conn,
+        tenant_id,
+        domain,
+        today - DOMAIN_WINDOW_DAYS + 1,
+        today,
+    )
+    .await?;
+    let get = |name: &str| sums.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v);
+    let handed = get("sent") + get("refused");
+    let bounced = get("bounced_hard") + get("bounced_soft") + get("bounced_block");
+    let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
+    let thresholds = crate::delivery::tenant_delivery(&tenant.settings).campaign_auto_pause;
+    if let Some(reason) = thresholds.breached(handed, bounced, get("complained")) {
+        let message = format!(
+            "Mail from {domain} over the last {DOMAIN_WINDOW_DAYS} days: {reason}. Look at \
+             its lists and content before its reputation suffers."
+        );
+        crate::alerts::raise(
+            conn,
+            crate::alerts::AlertSpec {
+                tenant_id: Some(tenant_id),
+                cause: &format!("domain_rates:{domain}"),
+                severity: "warning",
+                title: "Sending domain over its bounce or complaint threshold",
+                message: &message,
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The report counter of a bounce of this class.

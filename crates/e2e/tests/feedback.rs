@@ -199,6 +199,24 @@ async fn a_relayed_campaigns_accounting_records_suppress_count_and_pause_it() {
         )
         .await;
     assert_eq!(complaint.body["items"][0]["recipient"], "p06@example.test");
+    // The sending domain's rates raised an alert too.
+    let alerts = app.get("/api/v1/alerts", &key).await;
+    assert!(
+        alerts.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(
+                |a| a["title"] == "Sending domain over its bounce or complaint threshold"
+                    && a["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("Mail from brand.test")
+            ),
+        "{}",
+        alerts.body
+    );
+
     // The delivery report and the metrics read the same counters.
     let report = app.get("/api/v1/reports", &key).await;
     assert_eq!(report.status, StatusCode::OK, "{}", report.body);

@@ -113,3 +113,24 @@ fn sum_as_bigint(conn: &AnyConnection) -> &'static str {
         "CAST(SUM(value) AS BIGINT)"
     }
 }
+
+/// A tenant's sending domain's counters over days `[from_day, to_day]`: (name, sum).
+pub async fn domain_sums(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    domain: &str,
+    from_day: i64,
+    to_day: i64,
+) -> Result<Vec<(String, i64)>> {
+    let sum = sum_as_bigint(conn);
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT name, {sum} FROM report_counters WHERE tenant_id = $1 AND domain = $2 AND day >= $3 \
+         AND day <= $4 GROUP BY name"
+    )))
+    .bind(tenant_id)
+    .bind(domain)
+    .bind(from_day)
+    .bind(to_day)
+    .fetch_all(conn)
+    .await?)
+}

@@ -430,107 +430,43 @@ async fn on_contact(
     detail: &serde_json::Value,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let source = Some(event.source.as_str());
-    match (event.kind, event.class) {
-        (_, Class::Hard) => {
-            ee_store::suppressions::suppress_address(
-                conn, tenant_id, recipient, "bounced", source, detail, now,
-            )
-            .await?;
-            Ok(true)
-        }
-        (_, Class::Complaint) => {
-            ee_store::suppressions::suppress_address(
-                conn,
-                tenant_id,
-                recipient,
-                "complained",
-                source,
-                detail,
-                now,
-            )
-            .await?;
-            Ok(true)
-        }
-        (EventKind::Bounced, Class::Soft) => {
-            let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
-            let rule = crate::delivery::tenant_delivery(&tenant.settings).soft_bounces;
-            let last = events::last_delivery(&mut *conn, tenant_id, recipient).await?;
-            let count = events::soft_bounces_since(
-                &mut *conn,
-                tenant_id,
-                recipient,
-                rule.counted_from(now, last),
-            )
-            .await?;
-            if rule.suppresses(count) {
-                let mut detail = detail.clone();
-                detail["soft_bounces"] = count.into();
-                ee_store::suppressions::suppress_address(
-                    conn, tenant_id, recipient, "bounced", source, &detail, now,
-                )
-                .await?;
-                return Ok(true);
+    // What to suppress the address for (with what detail), else the timeline's event.
+    let (suppress, event_name): (Option<(&str, serde_json::Value)>, Option<&str>) =
+        match (event.kind, event.class) {
+            (_, Class::Hard) => (Some(("bounced", detail.clone())), None),
+            (_, Class::Complaint) => (Some(("complained", detail.clone())), None),
+            (EventKind::Bounced, Class::Soft) => {
+                let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
+                let rule = crate::delivery::tenant_delivery(&tenant.settings).soft_bounces;
+                let last = events::last_delivery(&mut *conn, tenant_id, recipient).await?;
+                let since = rule.counted_from(now, last);
+                let count =
+                    events::soft_bounces_since(&mut *conn, tenant_id, recipient, since).await?;
+                if rule.suppresses(count) {
+                    let mut detail = detail.clone();
+                    detail["soft_bounces"] = count.into();
+                    (Some(("bounced", detail)), None)
+                } else {
+                    (None, Some("BOUNCED"))
+                }
             }
-            timeline(
-                conn,
-                tenant_id,
-                contact_id,
-                campaign_id,
-                "BOUNCED",
-                detail,
-                now,
-            )
-            .await?;
-            Ok(false)
-        }
-        (EventKind::Bounced, _) => {
-            timeline(
-                conn,
-                tenant_id,
-                contact_id,
-                campaign_id,
-                "BOUNCED",
-                detail,
-                now,
-            )
-            .await?;
-            Ok(false)
-        }
-        (EventKind::Delivered, _) => {
-            timeline(
-                conn,
-                tenant_id,
-                contact_id,
-                campaign_id,
-                "DELIVERED",
-                detail,
-                now,
-            )
-            .await?;
-            Ok(false)
-        }
-        _ => Ok(false),
+            (EventKind::Bounced, _) => (None, Some("BOUNCED")),
+            (EventKind::Delivered, _) => (None, Some("DELIVERED")),
+            _ => (None, None),
+        };
+    if let Some((reason, detail)) = suppress {
+        let source = Some(event.source.as_str());
+        ee_store::suppressions::suppress_address(
+            conn, tenant_id, recipient, reason, source, &detail, now,
+        )
+        .await?;
+        return Ok(true);
     }
-}
-
-/// An event on the contact's timeline, when there is a contact.
-async fn timeline(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    contact_id: Option<&str>,
-    campaign_id: Option<&str>,
-    name: &str,
-    detail: &serde_json::Value,
-    now: i64,
-) -> Result<(), StoreError> {
-    match contact_id {
-        Some(contact) => {
-            ee_store::contacts::add_event(conn, tenant_id, contact, name, campaign_id, detail, now)
-                .await
-        }
-        None => Ok(()),
+    if let (Some(name), Some(contact)) = (event_name, contact_id) {
+        ee_store::contacts::add_event(conn, tenant_id, contact, name, campaign_id, detail, now)
+            .await?;
     }
+    Ok(false)
 }
 
 /// Classifies what a source reports and builds the event.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ee_mail::testing::TestSmtpServer;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::TestApp;
@@ -87,4 +87,44 @@ pub fn header<'a>(data: &'a str, name: &str) -> Option<&'a str> {
                 && l.as_bytes()[name.len()] == b':'
         })
         .map(|l| l[name.len() + 1..].trim())
+}
+
+/// A POST with a raw body, optional API key and headers: (status, JSON or text body).
+pub async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    credential: Option<&str>,
+    headers: &[(&str, String)],
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut request = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .body(body.to_owned());
+    if let Some(key) = credential {
+        request = request.header("X-API-KEY", key);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Puts the delivery settings of the tenant `brand`.
+pub async fn delivery(app: &TestApp, key: &str, settings: Value) {
+    let put = app
+        .call(
+            Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(key),
+            Some(settings),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
 }

@@ -1,0 +1,232 @@
+//! Feedback sources end to end: PowerMTA's accounting file followed across rotations
+//! without a line lost or read twice, and the bounce listener taking reports for per-message
+//! return paths over SMTP, refusing strangers and keeping what it cannot read.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::TestApp;
+use common::sending::{brand, delivery};
+use ee_mail::testing::TestSmtpServer;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn the_accounting_file_is_followed_across_rotations_without_loss_or_repeat() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, _) = brand(&app, &smtp).await;
+    delivery(
+        &app,
+        &key,
+        json!({"mode": "relay", "relay": "pmta", "bounce_domain": "bounces.brand.test"}),
+    )
+    .await;
+    let names = ["a", "b", "c", "d", "e"];
+    for n in names {
+        let sent = app
+            .post("/api/v2/messages", &key,
+                json!({"to": format!("{n}@example.test"), "subject": "Hi", "html": "<p>hi</p>", "from_email": "hello@brand.test"}))
+            .await;
+        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    }
+    app.deliver().await;
+    let received = smtp.received();
+    let line = |n: &str| {
+        let to = format!("{n}@example.test");
+        let orig = &received.iter().find(|r| r.rcpt_to == to).unwrap().mail_from;
+        let t = ee_core::timefmt::to_rfc3339(app.clock.now_ms());
+        format!("b,{t},{orig},{to},failed,5.1.1,smtp;550 5.1.1 user unknown\n")
+    };
+    const HEADER: &str = "type,timeLogged,orig,rcpt,dsnAction,dsnStatus,dsnDiag\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("acct.csv");
+    let follow = || ee_jobs::accounting::follow_once(&app.services, &path);
+
+    // A line PowerMTA is still writing waits for its end.
+    let b = line("b");
+    let (b_start, b_end) = b.split_at(20);
+    std::fs::write(&path, format!("{HEADER}{}{b_start}", line("a"))).unwrap();
+    assert_eq!(follow().await.unwrap().applied, 1);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b_end.as_bytes()).unwrap();
+    assert_eq!(follow().await.unwrap().applied, 1);
+    assert_eq!(follow().await.unwrap().applied, 0, "nothing read twice");
+
+    // Rotation: the old file gets one more line after it was renamed, the new one starts.
+    let rotated = dir.path().join("acct-2026-12-01.csv");
+    std::fs::rename(&path, &rotated).unwrap();
+    std::io::Write::write_all(&mut file, line("c").as_bytes()).unwrap();
+    std::fs::write(&path, format!("{HEADER}{}", line("d"))).unwrap();
+    let report = follow().await.unwrap();
+    assert_eq!((report.rotated_lines, report.applied), (1, 2), "{report:?}");
+
+    // Cut short in place (copytruncate): read again from the start.
+    std::fs::write(&path, format!("{HEADER}{}", line("e"))).unwrap();
+    assert_eq!(follow().await.unwrap().applied, 1);
+
+    let events = app
+        .get("/api/v1/feedback/events?source=pmta_accounting", &key)
+        .await;
+    let mut recipients: Vec<&str> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["recipient"].as_str().unwrap())
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        [
+            "a@example.test",
+            "b@example.test",
+            "c@example.test",
+            "d@example.test",
+            "e@example.test"
+        ]
+    );
+    assert!(
+        events.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["message_id"].is_string())
+    );
+    app.finish().await;
+}
+
+/// One SMTP transaction by hand: the reply to each command, in order.
+async fn smtp_dialog(port: u16, rcpt: &str, data: &str) -> Vec<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut replies = Vec::new();
+    // The last line of a reply has a space after its code.
+    async fn reply(
+        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    ) -> String {
+        loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line;
+            }
+        }
+    }
+    replies.push(reply(&mut lines).await);
+    for command in [
+        "EHLO mx.example.test".to_owned(),
+        "MAIL FROM:<>".into(),
+        format!("RCPT TO:<{rcpt}>"),
+    ] {
+        write
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        replies.push(reply(&mut lines).await);
+    }
+    if replies.last().unwrap().starts_with("250") {
+        write.write_all(b"DATA\r\n").await.unwrap();
+        replies.push(reply(&mut lines).await);
+        write
+            .write_all(data.replace('\n', "\r\n").as_bytes())
+            .await
+            .unwrap();
+        write.write_all(b"\r\n.\r\n").await.unwrap();
+        replies.push(reply(&mut lines).await);
+    }
+    write.write_all(b"QUIT\r\n").await.unwrap();
+    replies
+}
+
+#[tokio::test]
+async fn the_bounce_listener_takes_reports_for_return_paths_and_keeps_what_it_cannot_read() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, _) = brand(&app, &smtp).await;
+    delivery(
+        &app,
+        &key,
+        json!({"mode": "relay", "relay": "pmta", "bounce_domain": "bounces.brand.test"}),
+    )
+    .await;
+    let sent = app
+        .post("/api/v2/messages", &key,
+            json!({"to": "gone@example.test", "subject": "Hi", "html": "<p>hi</p>", "from_email": "hello@brand.test"}))
+        .await;
+    let id = sent.body["id"].as_str().unwrap().to_owned();
+    app.deliver().await;
+    let return_path = smtp.received()[0].mail_from.clone();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(ee_jobs::bounce_listener::serve(
+        app.services.clone(),
+        listener,
+        "bounces.brand.test".into(),
+        vec!["fbl@bounces.brand.test".into()],
+        stop,
+    ));
+
+    // A DSN to the message's return path: no Message-ID needed, the address names it.
+    let dsn = "From: MAILER-DAEMON@mx.example.test\nTo: whoever\nSubject: Undelivered\nMIME-Version: 1.0\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"Z\"\n\n--Z\nContent-Type: text/plain\n\nfailed\n\
+--Z\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.test\n\nFinal-Recipient: rfc822; gone@example.test\n\
+Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 The email account that you tried to reach does not exist\n\n--Z--";
+    let replies = smtp_dialog(port, &return_path, dsn).await;
+    assert!(replies.last().unwrap().starts_with("250"), "{replies:?}");
+    let m = app.get(&format!("/api/v2/messages/{id}"), &key).await;
+    assert_eq!(m.body["state"], "bounced", "{}", m.body);
+    let events = app.get("/api/v1/feedback/events?source=dsn", &key).await;
+    assert_eq!(
+        events.body["items"][0]["message_id"],
+        id.as_str(),
+        "{}",
+        events.body
+    );
+    assert_eq!(events.body["items"][0]["class"], "hard");
+
+    // A forged return path and a stranger are refused at RCPT.
+    let forged = return_path.replacen("b-", "b-0", 1);
+    for rcpt in [forged.as_str(), "postmaster@example.test"] {
+        let replies = smtp_dialog(port, rcpt, "").await;
+        assert!(
+            replies.last().unwrap().starts_with("550"),
+            "{rcpt}: {replies:?}"
+        );
+    }
+
+    // An out-of-office reply to the feedback address is kept, not dropped.
+    let auto = "From: someone@example.test\nTo: fbl@bounces.brand.test\nSubject: Out of office\n\nBack on Monday.";
+    let replies = smtp_dialog(port, "fbl@bounces.brand.test", auto).await;
+    assert!(replies.last().unwrap().starts_with("250"), "{replies:?}");
+    let kept = app.get("/api/v1/feedback/unread", &app.admin).await;
+    assert_eq!(
+        kept.body["items"][0]["envelope_to"], "fbl@bounces.brand.test",
+        "{}",
+        kept.body
+    );
+    assert!(
+        kept.body["items"][0]["raw"]
+            .as_str()
+            .unwrap()
+            .contains("Back on Monday")
+    );
+    assert_eq!(
+        app.get("/api/v1/feedback/unread", &key).await.status,
+        StatusCode::FORBIDDEN
+    );
+    app.finish().await;
+}

@@ -42,7 +42,7 @@ async fn the_accounting_file_is_followed_across_rotations_without_loss_or_repeat
         let t = ee_core::timefmt::to_rfc3339(app.clock.now_ms());
         format!("b,{t},{orig},{to},failed,5.1.1,smtp;550 5.1.1 user unknown\n")
     };
-    const HEADER: &str = "type,timeLogged,orig,rcpt,dsnAction,dsnStatus,dsnDiag\n";
+    const HEADER: &str = "type,timeLogged,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dlvSourceIp\n";
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("acct.csv");
     let follow = || ee_jobs::accounting::follow_once(&app.services, &path);
@@ -72,8 +72,48 @@ async fn the_accounting_file_is_followed_across_rotations_without_loss_or_repeat
     std::fs::write(&path, format!("{HEADER}{}", line("e"))).unwrap();
     assert_eq!(follow().await.unwrap().applied, 1);
 
+    // Mail PowerMTA sent for someone else (MailWizz) from the tenant's IP: its delivery
+    // counts as that IP's traffic, which warm-up reads, and belongs to the IP's tenant.
+    let ip = app
+        .post(
+            "/api/v1/ips",
+            &key,
+            json!({"ip": "192.0.2.77", "hostname": "mta.brand.test", "state": "active"}),
+        )
+        .await;
+    assert_eq!(ip.status, StatusCode::CREATED, "{}", ip.body);
+    let t = ee_core::timefmt::to_rfc3339(app.clock.now_ms());
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(
+        &mut file,
+        format!(
+            "d,{t},list@mw.brand.test,reader@example.org,relayed,2.0.0,smtp;250 ok,192.0.2.77\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(follow().await.unwrap().applied, 1);
+    let quota = app.get("/api/v1/warmup/quota?tenant_id=brand", &key).await;
+    let rows = quota.body["items"]
+        .as_array()
+        .or(quota.body.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let row = rows
+        .iter()
+        .find(|q| q["ip"] == "192.0.2.77")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(row["sent_today"], 1, "{}", quota.body);
+
     let events = app
-        .get("/api/v1/feedback/events?source=pmta_accounting", &key)
+        .get(
+            "/api/v1/feedback/events?source=pmta_accounting&class=hard",
+            &key,
+        )
         .await;
     let mut recipients: Vec<&str> = events.body["items"]
         .as_array()

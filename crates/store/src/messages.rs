@@ -202,6 +202,10 @@ pub async fn count_recent_to(
     Ok(n)
 }
 
+/// How many of the earliest due messages a claim shares out in fair turns, per message
+/// claimed.
+const CANDIDATES: i64 = 25;
+
 /// Claims up to `limit` due messages (queued or deferred and due, and not of a paused or
 /// cancelled campaign) under a new lease token, after returning to the queue those whose lease ran out (their worker died).
 pub async fn claim_due(
@@ -224,13 +228,20 @@ pub async fn claim_due(
     .execute(&mut *conn)
     .await?;
     let token = new_id();
+    // Fair turns: of the earliest due messages, each campaign's first goes before any
+    // campaign's second, and so on (a transactional message is a stream of its own, so
+    // it never waits behind a campaign), so campaigns started together share the IPs and
+    // their quotas instead of the first one taking them all.
     let sql = format!(
         "UPDATE messages SET state = 'sending', lease_token = $1, lease_until = $2, attempts = attempts + 1, \
-         updated_at = $3 WHERE id IN (SELECT id FROM messages WHERE \
-             state IN ('queued', 'deferred') AND next_attempt_at <= $3 \
-             AND (campaign_id IS NULL OR NOT EXISTS (SELECT 1 FROM campaigns c \
-                 WHERE c.id = messages.campaign_id AND c.status IN ('paused', 'auto_paused', 'cancelled'))) \
-             ORDER BY next_attempt_at, id LIMIT $4 {lock}) \
+         updated_at = $3 WHERE id IN (SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER \
+             (PARTITION BY COALESCE(campaign_id, id) ORDER BY next_attempt_at, id) AS turn FROM \
+             (SELECT id, campaign_id, next_attempt_at FROM messages WHERE \
+                 state IN ('queued', 'deferred') AND next_attempt_at <= $3 \
+                 AND (campaign_id IS NULL OR NOT EXISTS (SELECT 1 FROM campaigns c \
+                     WHERE c.id = messages.campaign_id AND c.status IN ('paused', 'auto_paused', 'cancelled'))) \
+                 ORDER BY next_attempt_at, id LIMIT $5 {lock}) AS due) AS turns \
+             ORDER BY turn, next_attempt_at, id LIMIT $4) \
          RETURNING {COLUMNS}"
     );
     let mut claimed: Vec<Message> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -238,6 +249,7 @@ pub async fn claim_due(
         .bind(now + lease_ms)
         .bind(now)
         .bind(limit)
+        .bind(limit.saturating_mul(CANDIDATES))
         .fetch_all(conn)
         .await?;
     claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));

@@ -401,3 +401,64 @@ async fn messages_marked_sent_in_bulk_only_under_our_lease() {
     db.close().await;
     test_db.drop_database().await.unwrap();
 }
+
+#[tokio::test]
+async fn campaigns_due_together_take_turns_and_transactional_mail_does_not_wait() {
+    use ee_store::messages::{self, NewMessage};
+    let (test_db, db) = fresh().await;
+    let mut conn = db.pool().acquire().await.unwrap();
+    let t = tenants::insert(
+        &mut conn,
+        tenants::NewTenant {
+            name: "A",
+            slug: "a",
+            settings: "{}",
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    // Campaign A queued 30 messages first, campaign B 30 after, then one transactional.
+    let mut n = 0;
+    for (campaign, count, at) in [(Some("A"), 30, 1), (Some("B"), 30, 2), (None, 1, 3)] {
+        for _ in 0..count {
+            n += 1;
+            let new = NewMessage {
+                id: ee_core::ids::new_id(),
+                tenant_id: t.id.clone(),
+                campaign_id: campaign.map(str::to_owned),
+                kind: if campaign.is_some() {
+                    "campaign"
+                } else {
+                    "transactional"
+                }
+                .into(),
+                to_email: format!("r{n}@a.test"),
+                from_email: "f@a.test".into(),
+                subject: "s".into(),
+                headers: "{}".into(),
+                message_id_header: format!("<{n}@a.test>"),
+                state: "queued".into(),
+                not_before: at,
+                ..Default::default()
+            };
+            messages::insert(&mut conn, &new, at).await.unwrap();
+        }
+    }
+    let (_, claimed) = messages::claim_due(&mut conn, db.backend(), 21, 60_000, 10)
+        .await
+        .unwrap();
+    let count = |c: Option<&str>| {
+        claimed
+            .iter()
+            .filter(|m| m.campaign_id.as_deref() == c)
+            .count()
+    };
+    assert_eq!(
+        (count(Some("A")), count(Some("B")), count(None)),
+        (10, 10, 1)
+    );
+    drop(conn);
+    db.close().await;
+    test_db.drop_database().await.unwrap();
+}

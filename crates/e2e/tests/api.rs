@@ -653,6 +653,10 @@ async fn health_metrics_openapi_docs_request_ids_and_cors() {
         (Some("ok"), Some(true))
     );
     assert_eq!(health.body["version"], env!("CARGO_PKG_VERSION"));
+    // The schema version: the database is at the newest this binary knows.
+    let latest = health.body["database"]["schema_latest"].as_i64().unwrap();
+    assert!(latest >= 17, "{}", health.body);
+    assert_eq!(health.body["database"]["schema_version"], latest);
     assert!(health.headers.contains_key("x-request-id"));
     let echoed = app
         .client

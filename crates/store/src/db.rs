@@ -106,13 +106,61 @@ impl Db {
         Ok(Self { pool, backend })
     }
 
-    /// Applies the migrations this database has not seen yet.
-    pub async fn migrate(&self) -> Result<()> {
-        let migrator = match self.backend {
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&self.pool).await?;
+        }
+    }
+
+    /// The newest schema version this binary knows.
+    pub fn known_schema(&self) -> i64 {
+        self.migrator().iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// The schema version of the database (its newest applied migration); `None` before
+    /// the first.
+    pub async fn schema_version(&self) -> Result<Option<i64>> {
+        let exists: Option<i64> = match self.backend {
+            Backend::Sqlite => sqlx::query_scalar(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            ),
+            Backend::Postgres => sqlx::query_scalar(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = '_sqlx_migrations' \
+                 AND table_schema = current_schema()",
+            ),
+        }
+        .fetch_optional(&self.pool)
+        .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        Ok(
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = true")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Applies the migrations this database has not seen yet; forward only: a database
+    /// whose schema is newer than this binary's is refused with a clear message.
+    pub async fn migrate(&self) -> Result<()> {
+        if let Some(database) = self.schema_version().await?
+            && database > self.known_schema()
+        {
+            return Err(crate::StoreError::NewerSchema {
+                database,
+                binary: self.known_schema(),
+            });
+        }
+        self.migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Applies the migrations up to `version` only: what an installation of that release
+    /// had (upgrade tests start from it).
+    pub async fn migrate_to(&self, version: i64) -> Result<()> {
+        self.migrator().run_to(version, &self.pool).await?;
         Ok(())
     }
 

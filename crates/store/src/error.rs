@@ -17,6 +17,12 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Migrations are forward-only: a database a newer release migrated is not opened by
+    /// an older binary (it would not know the tables it finds).
+    #[error(
+        "the database's schema is version {database}, newer than this binary's {binary}: it was migrated by a newer Email-Engine; run that release or a later one"
+    )]
+    NewerSchema { database: i64, binary: i64 },
 }
 
 impl StoreError {

@@ -462,3 +462,41 @@ async fn campaigns_due_together_take_turns_and_transactional_mail_does_not_wait(
     db.close().await;
     test_db.drop_database().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_old_database_is_migrated_and_a_newer_one_refused() {
+    let test_db = TestDatabase::create().await.unwrap();
+    let db = ee_store::Db::connect(&test_db.url, 4).await.unwrap();
+    assert_eq!(db.schema_version().await.unwrap(), None);
+    // The first released schema, with a tenant in it.
+    db.migrate_to(1).await.unwrap();
+    assert_eq!(db.schema_version().await.unwrap(), Some(1));
+    sqlx::query(
+        "INSERT INTO tenants (id, name, slug, settings, is_active, created_at, updated_at) \
+         VALUES ('t1', 'Old', 'old', '{}', 1, 1, 1)",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    assert_eq!(db.schema_version().await.unwrap(), Some(db.known_schema()));
+    let mut conn = db.pool().acquire().await.unwrap();
+    assert_eq!(tenants::get(&mut conn, "t1").await.unwrap().slug, "old");
+    drop(conn);
+    // A newer release's migration: this binary refuses the database, and says why.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+         VALUES (99999, 'from the future', CURRENT_TIMESTAMP, true, $1, 0)",
+    )
+    .bind(vec![0u8; 48])
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let err = db.migrate().await.unwrap_err().to_string();
+    assert!(
+        err.contains("schema is version 99999, newer than this binary's"),
+        "{err}"
+    );
+    db.close().await;
+    test_db.drop_database().await.unwrap();
+}

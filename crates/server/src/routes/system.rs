@@ -23,6 +23,10 @@ pub struct DatabaseHealth {
     pub reachable: bool,
     /// `sqlite` or `postgres`.
     pub backend: &'static str,
+    /// The database's schema version (its newest applied migration).
+    pub schema_version: Option<i64>,
+    /// The newest schema version this binary knows.
+    pub schema_latest: i64,
 }
 
 /// Liveness and database reachability.
@@ -30,12 +34,15 @@ pub struct DatabaseHealth {
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let reachable = state.db.ping().await;
+    let schema_version = state.db.schema_version().await.ok().flatten();
     let body = Health {
         status: if reachable { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
         database: DatabaseHealth {
             reachable,
             backend: state.db.backend().as_str(),
+            schema_version,
+            schema_latest: state.db.known_schema(),
         },
     };
     let status = if reachable {

@@ -33,6 +33,7 @@ pub mod feedback;
 pub mod feedback_forwards;
 pub mod feedback_intake;
 pub mod field_names;
+pub mod health;
 pub mod infra;
 mod input;
 pub mod ips;

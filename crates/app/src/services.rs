@@ -29,6 +29,8 @@ pub struct Services {
     pub queued: std::sync::Arc<tokio::sync::Notify>,
     /// How feedback is classified.
     pub feedback: crate::feedback::FeedbackSettings,
+    /// The health job's thresholds.
+    pub health: crate::health::HealthSettings,
 }
 
 impl Services {
@@ -50,6 +52,7 @@ impl Services {
             outbound: std::sync::Arc::new(ee_core::outbound::OutboundPolicy::default()),
             queued: std::sync::Arc::new(tokio::sync::Notify::new()),
             feedback: crate::feedback::FeedbackSettings::default(),
+            health: crate::health::HealthSettings::default(),
         }
     }
 }

@@ -1,40 +1,10 @@
-//! Figures computed by scheduled jobs: the health check and the infrastructure snapshot
-//! that `/metrics` exposes (computed once a minute by one node, read by every scrape).
+//! The infrastructure snapshot that `/metrics` exposes (computed once a minute by one
+//! node, read by every scrape); the health check is in `health.rs`.
 
 use ee_store::Db;
 use serde_json::{Value, json};
 
 use crate::JobError;
-use crate::alerts::{self, AlertSpec};
-
-/// Database reachability and dead-lettered jobs; raises an alert when jobs die.
-pub async fn health(db: &Db, now: i64) -> Result<Value, JobError> {
-    let reachable = db.ping().await;
-    if !reachable {
-        return Err(JobError("the database does not answer".into()));
-    }
-    let mut conn = db.pool().acquire().await?;
-    let dead = ee_store::jobs::count_by_state(&mut conn)
-        .await?
-        .into_iter()
-        .find_map(|(state, n)| (state == ee_core::jobs::JobState::Dead).then_some(n))
-        .unwrap_or(0);
-    if dead > 0 {
-        alerts::raise(
-            &mut conn,
-            AlertSpec {
-                tenant_id: None,
-                cause: "jobs.dead",
-                severity: "warning",
-                title: "Dead-lettered jobs",
-                message: &format!("{dead} job(s) failed for good; see GET /api/v1/jobs"),
-            },
-            now,
-        )
-        .await?;
-    }
-    Ok(json!({ "database": "ok", "dead_jobs": dead }))
-}
 
 /// IPs by state per tenant, warm-up quota and use per IP, blacklist and DNS status.
 pub async fn infrastructure(db: &Db, now: i64) -> Result<Value, JobError> {

@@ -122,6 +122,11 @@ pub struct Config {
     /// (comma-separated: `fbl@bounces.brand.example`).
     pub feedback_smtp_listen: Option<String>,
     pub feedback_smtp_accept: String,
+    /// The health job's thresholds: the least free share of the data directory's disk,
+    /// the most memory in use, the most messages due and waiting.
+    pub health_min_free_disk: f64,
+    pub health_max_memory: f64,
+    pub health_max_backlog: i64,
     /// IP ranges whose opens and clicks are machines' (Apple's mail privacy proxy, a mail
     /// gateway's link scanner): `17.0.0.0/8, 2620:149::/32`.
     pub tracking_machine_ranges: String,
@@ -201,6 +206,9 @@ impl Default for Config {
             pmta_accounting_file: None,
             feedback_smtp_listen: None,
             feedback_smtp_accept: String::new(),
+            health_min_free_disk: 0.10,
+            health_max_memory: 0.90,
+            health_max_backlog: 100_000,
             tracking_machine_ranges: String::new(),
         }
     }

@@ -98,7 +98,7 @@ pub fn standard_registry(services: Services) -> Registry {
         Ok(json!({ "released": released }))
     });
     add(&mut r, s, scheduler::HEALTH, |s, _job| async move {
-        snapshot::health(&s.db, s.clock.now_ms()).await
+        ee_app::health::health(&s, s.clock.now_ms()).await
     });
     add(&mut r, s, scheduler::METRICS, |s, _job| async move {
         snapshot::infrastructure(&s.db, s.clock.now_ms()).await

@@ -177,6 +177,24 @@ impl Metrics {
         });
     }
 
+    /// The health job's checks: `ee_health_check_ok{check}` (1 or 0) and, where measured,
+    /// `ee_health_check_value{check}` (a share, or the backlog's count).
+    pub fn set_health(&self, result: &serde_json::Value) {
+        self.with(|| {
+            for c in result["checks"].as_array().into_iter().flatten() {
+                let check = c["check"].as_str().unwrap_or("unknown").to_owned();
+                gauge!("ee_health_check_ok", "check" => check.clone()).set(if c["ok"] == true {
+                    1.0
+                } else {
+                    0.0
+                });
+                if let Some(v) = c["value"].as_f64() {
+                    gauge!("ee_health_check_value", "check" => check).set(v);
+                }
+            }
+        });
+    }
+
     /// The delivery counters per tenant, from the reports' counters (every node reads the
     /// same figures): `ee_sent_total`, `ee_delivered_total`, `ee_bounced_total{class}`,
     /// `ee_complained_total`, `ee_opened_total{machine}`, `ee_clicked_total{machine}`,

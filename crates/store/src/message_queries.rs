@@ -134,3 +134,14 @@ pub async fn recent_counts_to(
         .await?;
     Ok(found.into_iter().collect())
 }
+
+/// How many messages are due and waiting (queued or deferred, due by `now`): the queue's
+/// backlog, read from the partial index of waiting messages.
+pub async fn due_count(conn: &mut AnyConnection, now: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE state IN ('queued', 'deferred') AND next_attempt_at <= $1",
+    )
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}

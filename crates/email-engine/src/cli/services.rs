@@ -31,6 +31,12 @@ pub(super) fn build(
         pmta: config.pmta_settings(&hostname()),
         outbound: std::sync::Arc::new(config.outbound_policy()?),
         feedback: config.feedback_settings()?,
+        health: ee_app::health::HealthSettings {
+            data_dir: Some(config.data_dir.clone()),
+            min_free_disk: config.health_min_free_disk,
+            max_memory: config.health_max_memory,
+            max_backlog: config.health_max_backlog,
+        },
         ..ee_app::Services::new(db, clock, resolver)
     })
 }

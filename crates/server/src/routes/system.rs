@@ -110,6 +110,11 @@ async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
     {
         state.metrics.set_pmta(&result);
     }
+    if let Some(health) = jobs::latest_done_of_kind(&mut conn, ee_app::schedule::HEALTH).await?
+        && let Some(result) = health.result.and_then(|r| serde_json::from_str(&r).ok())
+    {
+        state.metrics.set_health(&result);
+    }
     state
         .metrics
         .set_delivery(&ee_store::report_counters::totals(&mut conn).await?);

@@ -25,6 +25,7 @@ pub enum RuleStatus {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ComplianceRule)]
 pub struct RuleOut {
     /// spf, dkim, dmarc, dns, tls, headers, one_click_unsubscribe, unsubscribe_link,
     /// unsubscribes_honoured, complaint_rate.

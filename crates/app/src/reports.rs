@@ -80,6 +80,7 @@ pub struct ReportRow {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = DeliveryReport)]
 pub struct Report {
     pub tenant_id: String,
     /// The first and last day (UTC), inclusive.

@@ -58,6 +58,7 @@ impl Outcome {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DeployStep)]
 pub struct Step {
     pub name: String,
     pub ok: bool,
@@ -66,6 +67,7 @@ pub struct Step {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DeployReport)]
 pub struct Report {
     pub target: String,
     pub outcome: Outcome,

@@ -350,6 +350,7 @@ pub async fn recipients(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RecipientRetryOut)]
 pub struct RetryOut {
     /// How many failed recipients wait again.
     pub retried: u64,

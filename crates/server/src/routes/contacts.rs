@@ -138,6 +138,7 @@ pub struct EventQuery {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ContactEventOut)]
 pub struct EventOut {
     pub id: String,
     #[serde(rename = "type")]

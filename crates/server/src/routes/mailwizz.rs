@@ -108,6 +108,7 @@ pub async fn delete(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MailwizzCampaignStats)]
 pub struct CampaignStats {
     pub instance_id: String,
     pub campaign_uid: String,

@@ -114,6 +114,43 @@ pub struct CampaignStats {
     pub by_step: BTreeMap<String, i64>,
     /// The counters hour by hour.
     pub hourly: Vec<HourOut>,
+    /// An A/B test's figures per variant (empty for other campaigns).
+    pub by_variant: BTreeMap<String, VariantStats>,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct VariantStats {
+    /// Recipients given this variant (the winner's include the rest of the audience).
+    pub recipients: i64,
+    /// Recipients by ledger state.
+    pub by_state: BTreeMap<String, i64>,
+    /// Recipients who opened (machine opens excluded) and who clicked, once each.
+    pub opened_unique: i64,
+    pub clicked_unique: i64,
+}
+
+/// Per-variant figures of an A/B test: the ledger's states and the unique engagement the
+/// winner is judged on.
+async fn variants(
+    conn: &mut AnyConnection,
+    campaign: &Campaign,
+) -> Result<BTreeMap<String, VariantStats>, AppError> {
+    let mut out: BTreeMap<String, VariantStats> = BTreeMap::new();
+    if campaign.kind != ee_core::campaign::CampaignKind::AbTest {
+        return Ok(out);
+    }
+    for (variant, state, n) in store::variant_states(conn, &campaign.id).await? {
+        let v = out.entry(variant).or_default();
+        v.recipients += n;
+        v.by_state.insert(state, n);
+    }
+    for (variant, n) in store::variant_engagement(conn, &campaign.id, "opened").await? {
+        out.entry(variant).or_default().opened_unique = n;
+    }
+    for (variant, n) in store::variant_engagement(conn, &campaign.id, "clicked").await? {
+        out.entry(variant).or_default().clicked_unique = n;
+    }
+    Ok(out)
 }
 
 /// Takes the counters named `<prefix><key>` out of `totals`, by key.
@@ -166,6 +203,7 @@ pub async fn stats(
     for (hour, name, value) in store::hourly(conn, &campaign.id).await? {
         hours.entry(hour).or_default().insert(name, value);
     }
+    let by_variant = variants(conn, campaign).await?;
     let (finished, bounced, complained) = judged(&totals);
     let get = |k: &str| totals.get(k).copied().unwrap_or(0);
     let sent = get("sent");
@@ -191,6 +229,7 @@ pub async fn stats(
             })
             .collect(),
         totals,
+        by_variant,
     })
 }
 

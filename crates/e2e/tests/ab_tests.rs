@@ -117,6 +117,14 @@ async fn the_variant_with_more_opens_goes_to_the_rest_after_the_wait() {
     // The first opener of each variant opened three times: two repeats each.
     assert_eq!(stats.body["totals"]["opened"], 11, "{}", stats.body);
     assert_eq!(stats.body["totals"]["opened_machine"], 8, "{}", stats.body);
+    // Per variant: each has its ten, all sent; the scanner's opens count for neither.
+    for (variant, opens) in [("A", 2), ("B", 5)] {
+        let v = &stats.body["by_variant"][variant];
+        assert_eq!(v["recipients"], 10, "{}", stats.body);
+        assert_eq!(v["by_state"]["sent"], 10, "{}", stats.body);
+        assert_eq!(v["opened_unique"], opens, "{}", stats.body);
+        assert_eq!(v["clicked_unique"], 0, "{}", stats.body);
+    }
     // Not before the wait is over (a minute of it went by before the opens).
     app.clock.advance_ms(4 * HOUR_MS - 60_001);
     assert_eq!(app.dispatch().await.queued, 0);

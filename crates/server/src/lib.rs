@@ -10,6 +10,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod ui;
 mod write;
 
 use std::net::SocketAddr;
@@ -46,8 +47,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         alerts, api_keys, audit, auth, blacklists, campaigns, compliance, contacts, delivery,
         domains, events, feedback, feedback_forwards, imports, ingest, ips, jobs, mailwizz,
-        message_queue, messages, pools, powermta, relays, reports, segments, sources, suppressions,
-        system, tags, templates, tenants, tracking, unsubscribe, users, validation, warmup,
+        message_queue, messages, pools, powermta, relays, reports, segments, session, sources,
+        suppressions, system, tags, templates, tenants, tracking, unsubscribe, users, validation,
+        warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -61,6 +63,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(session::open, session::current, session::close))
         .routes(routes!(tenants::list, tenants::create))
         .routes(routes!(tenants::get, tenants::update, tenants::delete))
         .routes(routes!(compliance::compliance))
@@ -151,6 +154,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::send, message_queue::list))
         .routes(routes!(message_queue::retry))
         .routes(routes!(message_queue::retry_many))
+        .routes(routes!(message_queue::backlog))
         .routes(routes!(messages::get))
         .routes(routes!(tracking::hits))
         .routes(routes!(relays::list_relays, relays::create_relay))
@@ -210,6 +214,7 @@ pub fn router(state: AppState) -> Router {
     let app = routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit_api_only))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .merge(ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

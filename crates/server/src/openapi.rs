@@ -54,6 +54,12 @@ impl Modify for SecuritySchemes {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-KEY"))),
         );
+        // The admin UI's session (`POST /api/v1/auth/session`); changes also need the
+        // `X-CSRF-Token` header that call answers.
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("ee_session"))),
+        );
         // A data source's HMAC: `x-ee-signature: sha256=HMAC(secret, "<x-ee-timestamp>.<body>")`
         // with `x-ee-source` naming it.
         components.add_security_scheme(

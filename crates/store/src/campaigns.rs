@@ -536,6 +536,21 @@ pub async fn recipient_counts(
     .await?)
 }
 
+/// An A/B test's recipients per variant and ledger state.
+pub async fn variant_states(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+) -> Result<Vec<(String, String, i64)>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT r.variant, {LEDGER_STATE} AS state, COUNT(*) FROM campaign_recipients r \
+         LEFT JOIN messages m ON m.id = r.message_id \
+         WHERE r.campaign_id = $1 AND r.variant IS NOT NULL GROUP BY 1, 2"
+    )))
+    .bind(campaign_id)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Failed recipients made pending again (their failed message stays as it was); how many.
 pub async fn retry_failed(conn: &mut AnyConnection, campaign_id: &str, now: i64) -> Result<u64> {
     Ok(sqlx::query(

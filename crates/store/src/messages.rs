@@ -449,6 +449,30 @@ pub async fn counts_by_state(
     .await?)
 }
 
+/// The queue's depth: messages waiting (queued, deferred) and in flight (sending), for a
+/// tenant or all. Reads the partial indexes of waiting and leased messages only, so its
+/// cost follows the backlog, not the history.
+pub async fn backlog_counts(
+    conn: &mut AnyConnection,
+    scope: Scope<'_>,
+) -> Result<Vec<(String, i64)>> {
+    let mut rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT state, COUNT(*) FROM messages WHERE state IN ('queued', 'deferred') \
+         AND ($1 IS NULL OR tenant_id = $1) GROUP BY state",
+    )
+    .bind(scope.tenant())
+    .fetch_all(&mut *conn)
+    .await?;
+    let sending: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE state = 'sending' AND ($1 IS NULL OR tenant_id = $1)",
+    )
+    .bind(scope.tenant())
+    .fetch_one(&mut *conn)
+    .await?;
+    rows.push(("sending".to_owned(), sending));
+    Ok(rows)
+}
+
 /// Takes one send from an IP's quota for a UTC day and one from its hourly allowance
 /// towards a provider, atomically; false (and nothing taken) when either is used up.
 /// `daily_quota` `None` is unlimited.

@@ -1,6 +1,7 @@
 //! Authentication: passwords, access tokens, and the caller's identity.
 
 pub use ee_app::passwords;
+pub mod cookie;
 pub mod credentials;
 pub mod principal;
 pub mod throttle;

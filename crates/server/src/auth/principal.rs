@@ -1,12 +1,14 @@
-//! Who is calling: a logged-in user (bearer access token) or an API key
-//! (`X-API-KEY: …`, or `Authorization: Bearer ee_…`).
+//! Who is calling: a logged-in user (bearer access token, or the admin UI's session
+//! cookie with its CSRF token on changes) or an API key (`X-API-KEY: …`, or
+//! `Authorization: Bearer ee_…`).
 
 use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use ee_core::auth::{ActorKind, Role, token_digest};
 use ee_store::{StoreError, api_keys, sessions, tenants, users};
 
+use crate::auth::cookie;
 use crate::auth::credentials::presented_credential;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -65,24 +67,46 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(principal) = parts.extensions.get::<Principal>() {
             return Ok(principal.clone());
         }
-        let principal = authenticate(state, &parts.headers).await?;
+        let principal = authenticate(state, &parts.method, &parts.headers).await?;
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
 }
 
-/// Resolves the credential of a request to its principal, or 401.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let credential = presented_credential(headers)?.ok_or_else(|| {
-        ApiError::unauthorized(
-            "credentials required: Authorization: Bearer <token> or X-API-KEY: <key>",
-        )
-    })?;
-    if credential.starts_with(ee_core::auth::API_KEY_PREFIX) {
-        from_api_key(state, &credential).await
-    } else {
-        from_access_token(state, &credential).await
+/// Resolves the credential of a request to its principal, or 401. A header credential
+/// wins over the session cookie; with the cookie alone, a request that may change
+/// something (any method but GET, HEAD and OPTIONS) must carry the session's CSRF token.
+pub async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
+    if let Some(credential) = presented_credential(headers)? {
+        return if credential.starts_with(ee_core::auth::API_KEY_PREFIX) {
+            from_api_key(state, &credential).await
+        } else {
+            from_access_token(state, &credential).await
+        };
     }
+    let Some(token) = cookie::session_token(headers) else {
+        return Err(ApiError::unauthorized(
+            "credentials required: Authorization: Bearer <token> or X-API-KEY: <key>",
+        ));
+    };
+    let principal = from_access_token(state, token).await?;
+    if !method.is_safe() {
+        let session = principal.session_id.as_deref().unwrap_or_default();
+        let presented = headers
+            .get(cookie::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !state.jwt.csrf_matches(session, presented) {
+            return Err(ApiError::forbidden(
+                "a change made with the session cookie needs the session's X-CSRF-Token header",
+            ));
+        }
+    }
+    Ok(principal)
 }
 
 async fn from_api_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
@@ -112,7 +136,10 @@ async fn from_api_key(state: &AppState, key: &str) -> Result<Principal, ApiError
     })
 }
 
-async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+pub(crate) async fn from_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Principal, ApiError> {
     let claims = state
         .jwt
         .verify(token)

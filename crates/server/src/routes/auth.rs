@@ -53,8 +53,20 @@ pub async fn login(
     meta: RequestMeta,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    let throttle = throttle::keys(&body.email, &meta);
-    throttle::check(&state, &throttle).await?;
+    let (opened, now) = open_session(&state, &meta, body).await?;
+    Ok(Json(token_pair(&state, opened, now)))
+}
+
+/// Checks an e-mail and password (throttled, in constant time whether the account
+/// exists or not) and opens a login session: what `login` and the admin UI's cookie
+/// session share.
+pub(crate) async fn open_session(
+    state: &AppState,
+    meta: &RequestMeta,
+    body: LoginRequest,
+) -> ApiResult<(sessions::Opened, i64)> {
+    let throttle = throttle::keys(&body.email, meta);
+    throttle::check(state, &throttle).await?;
     let mut conn = state.db.pool().acquire().await?;
     let user = match users::get_by_email(&mut conn, body.email.trim()).await {
         Ok(user) => Some(user),
@@ -70,11 +82,11 @@ pub async fn login(
     let user = match user {
         Some(user) if password_ok && user.is_active => user,
         _ => {
-            throttle::failed(&state, &throttle, &body.email, &meta).await?;
+            throttle::failed(state, &throttle, &body.email, meta).await?;
             return Err(ApiError::unauthorized(BAD_LOGIN));
         }
     };
-    let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, state.now()).await?;
+    let mut w = Write::begin_for(state, Actor::anonymous(), meta, state.now()).await?;
     ee_app::login_throttle::succeeded(&mut w.tx, &throttle).await?;
     if let Some(tenant_id) = &user.tenant_id
         && !tenants::get(&mut w.tx, tenant_id).await?.is_active
@@ -91,9 +103,9 @@ pub async fn login(
         meta.user_agent.as_deref(),
     )
     .await?;
-    let pair = token_pair(&state, opened, w.now);
+    let now = w.now;
     w.finish().await?;
-    Ok(Json(pair))
+    Ok((opened, now))
 }
 
 /// The access token the door issues for a session, with the session's refresh token.
@@ -158,7 +170,7 @@ pub async fn logout(
             (session, Actor::anonymous())
         }
         None => {
-            let principal = authenticate(&state, &headers).await?;
+            let principal = authenticate(&state, &axum::http::Method::POST, &headers).await?;
             let session = principal.session_id.clone().ok_or_else(|| {
                 ApiError::bad_request("an API key has no session to end; revoke the key instead")
             })?;
@@ -185,11 +197,17 @@ pub struct Me {
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn me(principal: crate::auth::Principal) -> Json<Me> {
-    Json(Me {
-        kind: principal.kind.as_str(),
-        id: principal.id,
-        label: principal.label,
-        role: principal.role.as_str(),
-        tenant_id: principal.tenant_id,
-    })
+    Json(Me::from(principal))
+}
+
+impl From<crate::auth::Principal> for Me {
+    fn from(principal: crate::auth::Principal) -> Self {
+        Me {
+            kind: principal.kind.as_str(),
+            id: principal.id,
+            label: principal.label,
+            role: principal.role.as_str(),
+            tenant_id: principal.tenant_id,
+        }
+    }
 }

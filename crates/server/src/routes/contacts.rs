@@ -34,6 +34,8 @@ pub struct ContactQuery {
     pub tag: Option<String>,
     /// A saved segment's id.
     pub segment: Option<String>,
+    /// Search: an address (exact, any case), or `@domain` for every address at a domain.
+    pub email: Option<String>,
     /// 1 to 500; 50 when absent.
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -74,6 +76,15 @@ pub async fn list(
         if let Some(v) = value {
             terms.push(json!({"field": field, "op": "eq", "value": v}));
         }
+    }
+    if let Some(email) = q.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        let email = email.to_lowercase();
+        let op = if email.starts_with('@') {
+            "ends_with"
+        } else {
+            "eq"
+        };
+        terms.push(json!({"field": "email", "op": op, "value": email}));
     }
     if let Some(tag) = &q.tag {
         ee_core::tags::parse(tag).map_err(|e| ApiError::invalid_field("tag", e.to_string()))?;

@@ -48,7 +48,7 @@ async fn reporter(
             id: source.id,
         });
     }
-    let principal = authenticate(state, headers).await?;
+    let principal = authenticate(state, &axum::http::Method::POST, headers).await?;
     let tenant_id = if tenant.is_some() || !principal.is_admin() || tenant_required {
         let mut conn = state.db.pool().acquire().await?;
         Some(tenant_of(&mut conn, &principal, tenant).await?)

@@ -200,3 +200,49 @@ pub async fn retry_many(
         ids,
     }))
 }
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BacklogQuery {
+    /// An admin names the tenant (slug or id); all tenants when absent.
+    #[serde(alias = "tenant")]
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Backlog {
+    /// Messages waiting for their first attempt.
+    pub queued: i64,
+    /// Messages waiting for another attempt.
+    pub deferred: i64,
+    /// Messages a node is sending now.
+    pub sending: i64,
+}
+
+/// The queue's depth: what waits and what is in flight (a dashboard's figure).
+#[utoipa::path(get, path = "/api/v2/messages/backlog", tag = "messages", params(BacklogQuery),
+    responses((status = 200, body = Backlog), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn backlog(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<BacklogQuery>,
+) -> ApiResult<Json<Backlog>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let tenant_id = match &q.tenant_id {
+        Some(_) => Some(tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?),
+        None => principal.scope().tenant().map(str::to_owned),
+    };
+    let counts: std::collections::BTreeMap<String, i64> =
+        ee_store::messages::backlog_counts(&mut conn, ee_store::Scope::from(tenant_id.as_deref()))
+            .await?
+            .into_iter()
+            .collect();
+    let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+    Ok(Json(Backlog {
+        queued: n("queued"),
+        deferred: n("deferred"),
+        sending: n("sending"),
+    }))
+}

@@ -23,6 +23,7 @@ pub mod powermta;
 pub mod relays;
 pub mod reports;
 pub mod segments;
+pub mod session;
 pub mod sources;
 pub mod suppressions;
 pub mod system;

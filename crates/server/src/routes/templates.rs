@@ -182,6 +182,13 @@ pub struct PreviewIn {
     /// Sample values (`{"FNAME": "Jean"}`), over the contact's.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    /// A draft of the subject, rendered instead of the saved one (an editor's live
+    /// preview: nothing is saved).
+    pub subject: Option<String>,
+    /// A draft of the HTML body.
+    pub html: Option<String>,
+    /// A draft of the text body.
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -203,8 +210,21 @@ pub async fn preview(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PreviewIn>,
 ) -> ApiResult<Json<PreviewOut>> {
+    render_preview(&state, &principal, &id, body)
+        .await
+        .map(Json)
+}
+
+/// A template (or a draft of it) filled for a contact or with sample values: the API's
+/// preview and the admin UI's preview frame.
+pub(crate) async fn render_preview(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    body: PreviewIn,
+) -> ApiResult<PreviewOut> {
     let mut conn = state.db.pool().acquire().await?;
-    let t = super::visible::<ee_store::templates::Template>(&mut conn, &principal, &id).await?;
+    let t = super::visible::<ee_store::templates::Template>(&mut conn, principal, id).await?;
     let contact = match (&body.contact_id, &body.email) {
         (Some(cid), _) => Some(
             ee_store::contacts::get(&mut conn, cid, Scope::Tenant(&t.tenant_id))
@@ -232,20 +252,20 @@ pub async fn preview(
         state.now(),
     );
     let rendered = render(
-        &t.subject,
-        Some(&t.html_content),
-        t.text_content.as_deref(),
+        body.subject.as_deref().unwrap_or(&t.subject),
+        Some(body.html.as_deref().unwrap_or(&t.html_content)),
+        body.text.as_deref().or(t.text_content.as_deref()),
         &t.language,
         &declared_variables(&t.variables),
         &values,
     )?;
-    Ok(Json(PreviewOut {
+    Ok(PreviewOut {
         subject: rendered.subject,
         html: rendered.html,
         text: rendered.text,
         rtl: template::is_rtl(&t.language),
         language: t.language,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,0 +1,211 @@
+// Campaigns: the list, the builder (audience, template, schedule, throttle, A/B variants,
+// autoresponder steps), test sends, the life-cycle actions, live statistics with charts,
+// and the per-recipient ledger.
+
+import { del, get, post } from '../api.js';
+import { action, badge, facts, form, header, notice, pagedTable, section, table, tabs } from '../components.js';
+import { barChart, lineChart } from '../chart.js';
+import { h, num, pct, replace, when } from '../dom.js';
+import { t } from '../i18n.js';
+import { go, refresh } from '../nav.js';
+import { isAdmin, owned, scoped, session } from '../session.js';
+
+const STATUSES = ['draft', 'scheduled', 'sending', 'paused', 'auto_paused', 'sent', 'cancelled'];
+const LEDGER = ['pending', 'queued', 'sent', 'deferred', 'bounced', 'failed', 'skipped', 'cancelled', 'mirrored'];
+
+function chooseTenantFirst(title) {
+  return h('div', {}, header(title), section(null, h('p', { class: 'muted' }, t('choose_tenant_first'))));
+}
+
+export async function list(_, query) {
+  if (isAdmin() && !session.tenant) return chooseTenantFirst(t('campaigns'));
+  const filter = h('select', { 'aria-label': t('status') }, h('option', { value: '' }, t('all_states')),
+    STATUSES.map((s) => h('option', { value: s, selected: query.status === s }, t(`cs_${s}`))));
+  filter.addEventListener('change', () => go(filter.value ? `/campaigns?status=${filter.value}` : '/campaigns'));
+  return h('div', {}, header(t('campaigns'), filter, h('a', { href: '#/campaigns/new', class: 'button', id: 'new-campaign' }, t('new_campaign'))),
+    section(null, pagedTable({
+      path: '/api/v2/campaigns',
+      params: scoped({ status: query.status, type: query.type }),
+      columns: [
+        { label: t('name'), key: 'name' }, { label: t('type'), value: (r) => t(`ck_${r.type}`) },
+        { label: t('status'), value: (r) => badge(r.status) }, { label: t('recipients'), value: (r) => num(r.recipients) },
+        { label: t('send_at'), value: (r) => when(r.send_at) }, { label: t('updated'), value: (r) => when(r.updated_at) },
+      ],
+      onRow: (r) => go(`/campaigns/${r.id}`),
+    })));
+}
+
+const split = (text) => (text || '').split(',').map((s) => s.trim()).filter(Boolean);
+
+export async function create() {
+  if (isAdmin() && !session.tenant) return chooseTenantFirst(t('new_campaign'));
+  const [templates, segments] = await Promise.all([
+    get('/api/v2/templates', scoped({ limit: 500 })),
+    get('/api/v2/segments', scoped({ limit: 500 })),
+  ]);
+  const templateOptions = templates.items.map((tpl) => [tpl.id, `${tpl.name} (${tpl.language})`]);
+  const builder = form({
+    fields: [
+      { name: 'name', label: t('name'), required: true },
+      { name: 'type', label: t('type'), type: 'select', options: ['regular', 'ab_test', 'autoresponder'].map((k) => [k, t(`ck_${k}`)]) },
+      { name: 'template_id', label: t('template'), type: 'select', options: [['', '–'], ...templateOptions], help: t('template_help') },
+      { name: 'segments', label: t('audience_segments'), type: 'multiselect', options: segments.items.map((s) => [s.id, s.name]) },
+      { name: 'tags', label: t('audience_tags'), placeholder: 'TYPE:LAWYER, LANG:FR' },
+      { name: 'all', label: t('audience_all'), type: 'checkbox' },
+      { name: 'send_at', label: t('send_at'), type: 'datetime-local', help: t('send_at_help') },
+      { name: 'per_hour', label: t('throttle_per_hour'), type: 'number', min: 1 },
+      { name: 'window_from', label: t('window_from'), type: 'time' },
+      { name: 'window_to', label: t('window_to'), type: 'time' },
+      { name: 'window_zone', label: t('window_zone'), type: 'select', options: [['tenant', t('zone_tenant')], ['recipient', t('zone_recipient')]] },
+      { name: 'trigger', label: t('trigger'), placeholder: 'subscription / tag:TYPE:LAWYER / event:signed_up', help: t('trigger_help') },
+      { name: 'ab', label: t('ab_variants'), type: 'json', rows: 6, help: t('ab_help'),
+        placeholder: '{"variants": [{"name": "A", "subject": "…"}, {"name": "B", "subject": "…"}], "test_share": 0.2, "winner_by": "opens", "wait_hours": 4}' },
+      { name: 'steps', label: t('steps'), type: 'json', rows: 5, help: t('steps_help'),
+        placeholder: '[{"template_id": "…", "delay_hours": 0}, {"template_id": "…", "delay_hours": 72}]' },
+    ],
+    submitLabel: t('create_draft'),
+    submit: (v) => {
+      const audience = {};
+      if (v.segments && v.segments.length) audience.segments = v.segments;
+      if (split(v.tags).length) audience.tags = split(v.tags);
+      if (v.all) audience.all = true;
+      const body = { name: v.name, type: v.type, template_id: v.template_id, trigger: v.trigger, ab: v.ab, steps: v.steps,
+        send_at: v.send_at };
+      if (Object.keys(audience).length) body.audience = audience;
+      if (v.per_hour) body.throttle = { per_hour: v.per_hour };
+      if (v.window_from || v.window_to) body.window = { from: v.window_from, to: v.window_to, zone: v.window_zone };
+      return post('/api/v2/campaigns', owned(body));
+    },
+    onDone: (campaign) => go(`/campaigns/${campaign.id}`),
+  });
+  return h('div', {}, header(t('new_campaign')), section(null, builder));
+}
+
+function actions(c) {
+  const run = (verb, label, opts) => action(label, async () => { await post(`/api/v2/campaigns/${c.id}/${verb}`, verb === 'schedule' ? {} : undefined); refresh(); }, opts);
+  switch (c.status) {
+    case 'draft':
+      return [run('start', t('start_now'), { kind: 'primary', confirmText: t('confirm_start') }),
+        c.send_at ? run('schedule', t('schedule')) : null,
+        action(t('delete'), async () => { await del(`/api/v2/campaigns/${c.id}`); go('/campaigns'); }, { kind: 'danger', confirmText: t('confirm_delete') })];
+    case 'scheduled':
+    case 'sending':
+      return [run('pause', t('pause')), run('cancel', t('cancel'), { kind: 'danger', confirmText: t('confirm_cancel') })];
+    case 'paused':
+    case 'auto_paused':
+      return [run('resume', t('resume'), { kind: 'primary' }), run('cancel', t('cancel'), { kind: 'danger', confirmText: t('confirm_cancel') })];
+    default:
+      return [];
+  }
+}
+
+function testSend(c) {
+  return form({
+    fields: [
+      { name: 'emails', label: t('test_addresses'), required: true, placeholder: 'me@example.com, boss@example.com' },
+      { name: 'contact_id', label: t('sample_contact'), help: t('sample_contact_help') },
+    ],
+    submitLabel: t('send_test'),
+    submit: (v) => post(`/api/v2/campaigns/${c.id}/test`, { emails: split(v.emails), contact_id: v.contact_id }),
+    onDone: (sent) => notice(t('test_sent', { count: sent.length })),
+    compact: true,
+  });
+}
+
+function kpi(label, value, bad) {
+  return h('div', { class: bad ? 'kpi bad' : 'kpi' }, h('div', { class: 'value' }, value), h('div', { class: 'label' }, label));
+}
+
+/// The figures, redrawn in place every few seconds while the campaign sends.
+function statsView(stats) {
+  const total = (k) => stats.totals[k] || 0;
+  const kpis = h('div', { class: 'kpis', id: 'campaign-kpis' },
+    kpi(t('recipients'), num(stats.recipients)), kpi(t('queued'), num(total('queued'))),
+    h('div', { class: 'kpi', id: 'kpi-sent' }, h('div', { class: 'value' }, num(total('sent'))), h('div', { class: 'label' }, t('sent'))),
+    kpi(t('deferred'), num(total('deferred'))), kpi(t('bounced'), `${num(total('bounced'))} · ${pct(stats.rates.bounce)}`, stats.rates.bounce > 0.05),
+    kpi(t('opened'), `${num(total('opened_unique'))} · ${pct(stats.rates.open)}`), kpi(t('clicked'), `${num(total('clicked_unique'))} · ${pct(stats.rates.click)}`),
+    kpi(t('unsubscribed'), `${num(total('unsubscribed'))} · ${pct(stats.rates.unsubscribe)}`),
+    kpi(t('complained'), `${num(total('complained'))} · ${pct(stats.rates.complaint)}`, stats.rates.complaint > 0.001));
+  const hours = stats.hourly.map((b) => new Date(b.hour).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  const series = ['sent', 'opened', 'clicked', 'bounced'].map((k) => ({ name: t(k), values: stats.hourly.map((b) => b.counts[k] || 0) }));
+  const breakdown = (title, map) => (Object.keys(map).length
+    ? section(title, barChart(Object.entries(map).map(([k, v]) => [k, v]), { title })) : null);
+  const variants = Object.entries(stats.by_variant || {});
+  return h('div', {}, kpis,
+    stats.hourly.length ? section(t('over_time'), lineChart(hours, series, { title: t('over_time') })) : null,
+    variants.length ? section(t('per_variant'), table([
+      { label: t('variant'), value: (r) => r[0] }, { label: t('recipients'), value: (r) => num(r[1].recipients) },
+      { label: t('sent'), value: (r) => num(r[1].by_state.sent || 0) }, { label: t('opened'), value: (r) => num(r[1].opened_unique) },
+      { label: t('clicked'), value: (r) => num(r[1].clicked_unique) },
+    ], variants)) : null,
+    breakdown(t('per_step'), stats.by_step), breakdown(t('per_language'), stats.by_language), breakdown(t('per_link'), stats.by_link),
+    section(t('by_state'), facts(Object.entries(stats.by_state).map(([k, v]) => [badge(k), num(v)]))));
+}
+
+function ledger(c, state) {
+  const filter = h('select', { 'aria-label': t('state') }, h('option', { value: '' }, t('all_states')),
+    LEDGER.map((s) => h('option', { value: s, selected: state === s }, s)));
+  const holder = h('div');
+  const draw = () => replace(holder, pagedTable({
+    path: `/api/v2/campaigns/${c.id}/recipients`,
+    params: { state: filter.value },
+    columns: [
+      { label: t('email'), key: 'email' }, { label: t('state'), value: (r) => badge(r.state) },
+      { label: t('variant'), key: 'variant' }, { label: t('last_reply'), value: (r) => (r.last_code ? `${r.last_code} ${r.last_reply || ''}` : r.detail) },
+      { label: t('sent_at'), value: (r) => when(r.sent_at) },
+      { label: t('message'), value: (r) => (r.message_id ? h('a', { href: `#/messages/${r.message_id}` }, t('open')) : '–') },
+    ],
+  }));
+  filter.addEventListener('change', draw);
+  draw();
+  return h('div', {}, h('div', { class: 'actions' }, filter,
+    action(t('retry_failed'), async () => { const r = await post(`/api/v2/campaigns/${c.id}/recipients/retry`); notice(t('retried', { count: r.retried ?? r.count ?? 0 })); draw(); })),
+  holder);
+}
+
+export async function detail({ id }, query) {
+  const c = await get(`/api/v2/campaigns/${id}`);
+  const statsHolder = h('div', { id: 'campaign-stats' });
+  const drawStats = async () => {
+    const stats = await get(`/api/v2/campaigns/${id}/stats`);
+    replace(statsHolder, statsView(stats));
+  };
+  await drawStats();
+  const live = ['scheduled', 'sending'].includes(c.status);
+  if (live) {
+    const timer = setInterval(async () => {
+      if (!document.body.contains(statsHolder)) { clearInterval(timer); return; }
+      try {
+        await drawStats();
+        const now = await get(`/api/v2/campaigns/${id}`);
+        if (now.status !== c.status) { clearInterval(timer); refresh(); }
+      } catch { clearInterval(timer); }
+    }, 3000);
+  }
+  let audience = null;
+  if (c.status === 'draft' || c.status === 'scheduled') audience = await get(`/api/v2/campaigns/${id}/audience`).catch(() => null);
+  return h('div', {}, header(c.name, actions(c)),
+    section(null, facts([
+      [t('status'), h('span', { id: 'campaign-status' }, badge(c.status), c.status_reason ? ` ${c.status_reason}` : '')],
+      [t('type'), t(`ck_${c.type}`)],
+      [t('template'), c.template_id ? h('a', { href: `#/templates/${c.template_id}` }, c.template_id) : '–'],
+      [t('audience'), [c.audience.all ? t('audience_all') : null, ...(c.audience.segments || []).map((s) => `${t('segment')} ${s}`), ...(c.audience.tags || [])].filter(Boolean).join(', ')],
+      audience ? [t('audience_count'), h('strong', { id: 'audience-count' }, `${num(audience.count)}${audience.fixed ? '' : ` (${t('estimate')})`}`)] : null,
+      [t('send_at'), when(c.send_at)], [t('throttle_per_hour'), c.throttle ? num(c.throttle.per_hour) : '–'],
+      [t('window'), c.window ? `${c.window.from}–${c.window.to} (${c.window.zone})` : '–'],
+      c.trigger ? [t('trigger'), c.trigger] : null,
+      [t('started'), when(c.started_at)], [t('finished'), when(c.finished_at)],
+    ])),
+    c.ab ? section(t('ab_variants'), h('pre', { class: 'code' }, JSON.stringify(c.ab, null, 2)),
+      c.ab.winner ? null : h('div', { class: 'actions' }, (c.ab.variants || []).map((v) =>
+        action(t('pick_winner', { name: v.name }), async () => { await post(`/api/v2/campaigns/${id}/winner`, { variant: v.name }); refresh(); }, { kind: 'small', confirmText: t('confirm_winner') })))) : null,
+    c.steps && c.steps.length ? section(t('steps'), table([
+      { label: '#', value: (r) => r.index }, { label: t('template'), value: (r) => r.template_id },
+      { label: t('delay_hours'), value: (r) => r.delay_hours },
+    ], c.steps.map((s, index) => ({ ...s, index })))) : null,
+    tabs([
+      [t('statistics'), () => statsHolder],
+      [t('recipients'), () => ledger(c, query.state)],
+      [t('test_send'), () => testSend(c)],
+    ]));
+}

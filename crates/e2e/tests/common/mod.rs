@@ -1,6 +1,7 @@
 //! A real server on an ephemeral loopback port, over a fresh database.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod browser;
 pub mod sending;
 
 use std::net::SocketAddr;

@@ -32,9 +32,9 @@ export class ApiError extends Error {
   fieldErrors() {
     const errors = {};
     const listed = this.details && this.details.errors;
-    if (listed && typeof listed === 'object') {
-      for (const [field, why] of Object.entries(listed)) {
-        errors[field] = Array.isArray(why) ? why.join('; ') : String(why);
+    if (Array.isArray(listed)) {
+      for (const item of listed) {
+        if (item && item.field) errors[item.field] = errors[item.field] ? `${errors[item.field]}; ${item.message}` : String(item.message);
       }
     }
     if (this.field && !(this.field in errors)) errors[this.field] = this.message;

@@ -52,8 +52,8 @@ export function action(label, run, { kind = '', confirmText } = {}) {
   return el;
 }
 
-export function copyButton(text) {
-  const el = button(t('copy'), async () => {
+export function copyButton(text, label) {
+  const el = button(label || t('copy'), async () => {
     try {
       await navigator.clipboard.writeText(text);
     } catch {
@@ -65,9 +65,8 @@ export function copyButton(text) {
       area.remove();
     }
     el.textContent = t('copied');
-    setTimeout(() => { el.textContent = t('copy'); }, 1500);
+    setTimeout(() => { el.textContent = label || t('copy'); }, 1500);
   }, 'small');
-  el.setAttribute('aria-label', t('copy'));
   return el;
 }
 

@@ -127,10 +127,10 @@ export async function imports() {
         (sent, total) => setProgress(bar, sent, total));
       await follow(started, expected, bar, status);
     },
-    onDone: () => {},
+    onDone: () => drawRecent(),
   });
-  return h('div', {}, header(t('imports')), section(t('import_csv'), uploader, watch),
-    section(t('recent_imports'), pagedTable({
+  const recent = h('div', { id: 'recent-imports' });
+  const drawRecent = () => recent.replaceChildren(pagedTable({
       path: '/api/v2/imports',
       params: scoped(),
       columns: [
@@ -141,7 +141,9 @@ export async function imports() {
         { label: t('errors'), value: (r) => (r.rejected ? errorReport(r) : '–') },
         { label: t('when'), value: (r) => when(r.created_at) },
       ],
-    })));
+    }));
+  drawRecent();
+  return h('div', {}, header(t('imports')), section(t('import_csv'), uploader, watch), section(t('recent_imports'), recent));
 }
 
 function errorReport(row) {
@@ -217,9 +219,15 @@ function builder(initial, onChange) {
   joiner.addEventListener('change', onChange);
   const el = h('div', { class: 'builder' }, h('div', { class: 'actions' }, t('match'), joiner,
     h('button', { type: 'button', class: 'small', onclick: () => { add(); onChange(); } }, t('add_rule'))), rows);
+  // Rules still being written (no tag, no value) are left out until they are.
   el.expression = () => {
-    const rules = [...rows.children].map((r) => r.rule());
-    return { [joiner.value]: rules };
+    const complete = (r) => {
+      const inner = r.not || r;
+      if ('tag' in inner) return inner.tag !== '';
+      return !('value' in inner) || (Array.isArray(inner.value) ? inner.value.length > 0 : inner.value !== '');
+    };
+    const rules = [...rows.children].map((r) => r.rule()).filter(complete);
+    return rules.length ? { [joiner.value]: rules } : null;
   };
   return el;
 }
@@ -234,6 +242,11 @@ function segmentEditor(existing) {
     timer = setTimeout(async () => {
       const expression = build.expression();
       shown.textContent = JSON.stringify(expression, null, 2);
+      if (!expression) {
+        count.textContent = '–';
+        error.hidden = true;
+        return;
+      }
       try {
         const answer = await post('/api/v2/segments/count', owned({ expression }));
         count.textContent = num(answer.count);

@@ -166,7 +166,7 @@ export async function domain({ id }) {
     h('div', { id: 'dns-records' }, records.items.map((r) => h('div', { class: 'record' },
       h('div', {}, h('strong', {}, `${r.type} · ${r.purpose}`), h('div', {}, h('code', { class: 'record-name' }, r.name)),
         h('code', { class: 'record-value' }, r.value)),
-      h('div', { class: 'actions' }, copyButton(r.name), copyButton(r.value)))))),
+      h('div', { class: 'actions' }, copyButton(r.name, t('copy_name')), copyButton(r.value, t('copy_value'))))))),
   section(t('dkim_keys'), table([
     { label: t('dkim_selector'), key: 'selector' }, { label: t('dkim_algorithm'), key: 'algorithm' },
     { label: t('status'), value: (r) => badge(r.status) }, { label: t('created'), value: (r) => when(r.created_at) },

@@ -1,0 +1,570 @@
+//! The admin UI in a real browser (headless Chromium over WebDriver): an operator logs
+//! in, creates a tenant, an IP and a domain, imports contacts, builds a segment, writes
+//! an Arabic template, sends a campaign to a real SMTP server and watches its figures; a
+//! tenant's user sees nothing of another tenant; changes need the CSRF token. Every page
+//! is photographed into target/ui-screenshots/.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::browser::Browser;
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
+use ee_mail::testing::TestSmtpServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn log_in(b: &Browser, app: &TestApp, email: &str, password: &str) {
+    b.goto(&format!("{}/admin/", app.base)).await;
+    b.fill("#login-email", email).await;
+    b.fill("#login-password", password).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait("header.top").await;
+}
+
+/// Fills the fields of the page's form that holds `[data-field=first]` and submits it.
+async fn submit(b: &Browser, fields: &[(&str, &str)]) {
+    for (name, value) in fields {
+        let css = format!("[data-field=\"{name}\"] input, [data-field=\"{name}\"] textarea");
+        let is_select = b
+            .client
+            .execute(
+                "return !!document.querySelector(arguments[0]);",
+                vec![json!(format!("[data-field=\"{name}\"] select"))],
+            )
+            .await
+            .unwrap();
+        if is_select == json!(true) {
+            b.select(&format!("[data-field=\"{name}\"] select"), value)
+                .await;
+        } else {
+            b.fill(&css, value).await;
+        }
+    }
+    let first = fields[0].0;
+    b.client
+        .execute(
+            "document.querySelector(`[data-field=\"${arguments[0]}\"]`).closest('form').querySelector('button[type=submit]').click();",
+            vec![json!(first)],
+        )
+        .await
+        .unwrap();
+}
+
+async fn hash(b: &Browser) -> String {
+    b.client
+        .execute("return location.hash;", vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits for the page to move to `#<prefix>…` and returns the id after the prefix.
+async fn moved_to(b: &Browser, prefix: &str) -> String {
+    let script = format!(
+        "return location.hash.startsWith({p}) && location.hash.length > {n} && !location.hash.endsWith('/new') ? location.hash : null;",
+        p = json!(format!("#{prefix}")),
+        n = prefix.len() + 1
+    );
+    let h = b.until(&format!("the page #{prefix}…"), &script).await;
+    h.as_str().unwrap()[prefix.len() + 1..].to_owned()
+}
+
+#[tokio::test]
+async fn an_operator_runs_the_system_from_the_browser() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+
+    // Log in.
+    b.goto(&format!("{}/admin/", app.base)).await;
+    b.wait("#login-form").await;
+    b.shot("login").await;
+    log_in(&b, &app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+
+    // A tenant, then work inside it.
+    b.goto(&format!("{}/admin/#/tenants", app.base)).await;
+    submit(&b, &[("name", "Brand"), ("slug", "brand")]).await;
+    let tenant_id = moved_to(&b, "/tenants/").await;
+    b.wait_text("main h1", "Brand").await;
+    b.select("#tenant-switch", &tenant_id).await;
+    b.wait_text("main h1", "Brand").await;
+
+    // An IP, active at once (a warming IP's first-day quota would hold the campaign).
+    b.goto(&format!("{}/admin/#/ips", app.base)).await;
+    submit(
+        &b,
+        &[
+            ("ip", "192.0.2.10"),
+            ("hostname", "mail1.brand.test"),
+            ("state", "active"),
+        ],
+    )
+    .await;
+    moved_to(&b, "/ips/").await;
+    b.wait_text("main h1", "192.0.2.10").await;
+    b.wait_text("main .facts", "active").await;
+    b.shot("ip").await;
+
+    // A domain and the DNS records to publish, with copy buttons. A bad name first: the
+    // API's error shows beside the field it names.
+    b.goto(&format!("{}/admin/#/domains", app.base)).await;
+    submit(&b, &[("domain", "not a domain")]).await;
+    let error = b
+        .wait_text("[data-field=\"domain\"] .field-error", "domain")
+        .await;
+    assert!(!error.trim().is_empty());
+    let invalid = b
+        .client
+        .execute("return document.querySelector('[data-field=\"domain\"] input').classList.contains('invalid');", vec![])
+        .await
+        .unwrap();
+    assert_eq!(invalid, json!(true));
+    b.shot("domain-error").await;
+    submit(
+        &b,
+        &[
+            ("domain", "brand.test"),
+            ("dkim_selector", "s1"),
+            ("dkim_algorithm", "ed25519"),
+        ],
+    )
+    .await;
+    moved_to(&b, "/domains/").await;
+    let records = b
+        .wait_text("#dns-records", "s1._domainkey.brand.test")
+        .await;
+    assert!(records.contains("v=DKIM1"), "{records}");
+    assert!(records.contains("_dmarc.brand.test"), "{records}");
+    let copies = b
+        .client
+        .execute(
+            "return document.querySelectorAll('#dns-records .record button').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(copies.as_u64().unwrap() >= 6, "copy buttons: {copies}");
+    b.shot("domain").await;
+
+    // Sending set-up the walk-through does not cover: a relay to the test SMTP server.
+    let (_, key) = app.api_key(&tenant_id, "ops").await;
+    app.relay_mode(&key, "brand", smtp.addr.port()).await;
+    let mut french_template = String::new();
+    for language in ["fr", "en"] {
+        let t = app
+            .post(
+                "/api/v2/templates",
+                &key,
+                json!({"name": format!("news_{language}"), "subject": format!("News {language} [FNAME|friend]"),
+                       "html": "<p>[FNAME|-]</p><a href=\"https://brand.test/offer\">offer</a> <a href=\"[UNSUBSCRIBE_URL]\">stop</a>",
+                       "language": language, "category": "news", "from_email": "hello@brand.test"}),
+            )
+            .await;
+        assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+        if language == "fr" {
+            french_template = t.body["id"].as_str().unwrap().to_owned();
+        }
+    }
+
+    // A CSV import, watched to its end.
+    let csv_dir = tempfile::tempdir().unwrap();
+    let csv = csv_dir.path().join("people.csv");
+    let mut rows = String::from("email,first_name,language\n");
+    for i in 0..250 {
+        let language = if i < 150 { "fr" } else { "en" };
+        rows.push_str(&format!("person{i:03}@example.test,P{i},{language}\n"));
+    }
+    rows.push_str("not-an-address,Broken,fr\n");
+    std::fs::write(&csv, rows).unwrap();
+    b.goto(&format!("{}/admin/#/imports", app.base)).await;
+    b.wait("[data-field=\"file\"] input")
+        .await
+        .send_keys(csv.to_str().unwrap())
+        .await
+        .unwrap();
+    b.client
+        .execute("document.querySelector('[data-field=\"file\"]').closest('form').querySelector('button[type=submit]').click();", vec![])
+        .await
+        .unwrap();
+    b.wait("#import-watch .progress").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the import did not end: {}",
+            b.client
+                .execute("return document.querySelector('main').innerText;", vec![])
+                .await
+                .unwrap()
+        );
+        app.run_jobs().await;
+        let state = b
+            .client
+            .execute("const p = document.querySelector('#import-watch .progress'); return p && p.dataset.done || null;", vec![])
+            .await
+            .unwrap();
+        if let Value::String(state) = state {
+            break state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(done, "done");
+    let bar = b
+        .client
+        .execute("const p = document.querySelector('#import-watch .progress'); return [p.getAttribute('aria-valuenow'), p.getAttribute('aria-valuemax'), document.querySelector('#import-watch .bar').style.width];", vec![])
+        .await
+        .unwrap();
+    assert_eq!(bar[0], bar[1], "the bar ends full: {bar}");
+    assert_eq!(bar[2], "100%", "{bar}");
+    let status = b.wait_text("#import-status", "250 created").await;
+    assert!(status.contains("1 rejected"), "{status}");
+    // The list of imports shows it too, with its error report to download.
+    b.wait_text("#recent-imports table", "people.csv").await;
+    b.shot("import").await;
+
+    // A segment built rule by rule, its count live.
+    b.goto(&format!("{}/admin/#/segments", app.base)).await;
+    b.fill("#segment-name", "French speakers").await;
+    b.select(".rule select:nth-of-type(1)", "field").await;
+    b.select(".rule select:nth-of-type(2)", "language").await;
+    b.select(".rule select:nth-of-type(3)", "eq").await;
+    b.fill(".rule input:not([type=checkbox])", "fr").await;
+    b.until(
+        "the live count of 150",
+        "return document.querySelector('#segment-count').textContent === '150';",
+    )
+    .await;
+    b.shot("segment-builder").await;
+    b.click_button("main", "Save").await;
+    let segment_id = moved_to(&b, "/segments/").await;
+
+    // An Arabic template, previewed right to left with its own styles.
+    b.goto(&format!("{}/admin/#/templates", app.base)).await;
+    submit(
+        &b,
+        &[
+            ("name", "welcome_ar"),
+            ("language", "ar"),
+            ("category", "welcome"),
+            ("subject", "مرحبا [FNAME|صديقي]"),
+            ("html", "<p id=\"greeting\" style=\"color: #123456\">مرحبا بكم</p><a href=\"[UNSUBSCRIBE_URL]\">إلغاء</a>"),
+        ],
+    )
+    .await;
+    moved_to(&b, "/templates/").await;
+    b.wait("#preview-frame").await;
+    let mut preview = Value::Null;
+    for _ in 0..100 {
+        b.client.enter_frame(0).await.unwrap();
+        preview = b
+            .client
+            .execute(
+                "const p = document.getElementById('greeting'); return p ? [document.documentElement.dir, p.textContent, getComputedStyle(p).color] : null;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.client.enter_parent_frame().await.unwrap();
+        if !preview.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(preview, json!(["rtl", "مرحبا بكم", "rgb(18, 52, 86)"]));
+    // The draft previews as it is typed, before it is saved.
+    b.fill("#tpl-html", "<p id=\"greeting\">نص جديد</p>").await;
+    let mut typed = Value::Null;
+    for _ in 0..100 {
+        b.client.enter_frame(0).await.unwrap();
+        typed = b
+            .client
+            .execute(
+                "const p = document.getElementById('greeting'); return p && p.textContent;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.client.enter_parent_frame().await.unwrap();
+        if typed == json!("نص جديد") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(typed, json!("نص جديد"));
+    b.shot("template-arabic").await;
+
+    // A campaign to the segment, sent to the test SMTP server, its figures moving.
+    b.goto(&format!("{}/admin/#/campaigns/new", app.base)).await;
+    b.wait("[data-field=\"segments\"] select").await;
+    b.client
+        .execute(
+            "const s = document.querySelector('[data-field=\"segments\"] select'); [...s.options].forEach((o) => { o.selected = o.value === arguments[0]; });",
+            vec![json!(segment_id)],
+        )
+        .await
+        .unwrap();
+    submit(&b, &[("name", "Launch"), ("template_id", &french_template)]).await;
+    let campaign_id = moved_to(&b, "/campaigns/").await;
+    b.wait_text("#audience-count", "150").await;
+    b.shot("campaign-draft").await;
+    b.client
+        .execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    b.click_button("main .page-head", "Start now").await;
+    b.wait_text("#campaign-status", "sending").await;
+    app.dispatch_and_deliver().await;
+    b.until(
+        "150 sent in the live figures",
+        "const k = document.querySelector('#kpi-sent .value'); return k && k.textContent === '150';",
+    )
+    .await;
+    assert_eq!(smtp.received().len(), 150);
+    b.shot("campaign-stats").await;
+    let api = app
+        .get(&format!("/api/v2/campaigns/{campaign_id}/stats"), &key)
+        .await;
+    assert_eq!(api.body["totals"]["sent"], 150, "{}", api.body);
+
+    // A change without the CSRF token is refused; the same with it goes through.
+    let refused = b
+        .run("const r = await fetch('/api/v1/tenants', {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({name: 'Forged', slug: 'forged'})}); return [r.status, (await r.json()).error.code];")
+        .await;
+    assert_eq!(refused, json!([403, "forbidden"]));
+    let wrong = b
+        .run("const r = await fetch('/api/v1/tenants', {method: 'POST', headers: {'content-type': 'application/json', 'x-csrf-token': 'ab'.repeat(32)}, body: JSON.stringify({name: 'Forged', slug: 'forged'})}); return r.status;")
+        .await;
+    assert_eq!(wrong, json!(403));
+    let forged = app.get("/api/v1/tenants/forged", &app.admin).await;
+    assert_eq!(forged.status, StatusCode::NOT_FOUND, "{}", forged.body);
+
+    // Every page renders without an error; each is photographed.
+    for (path, name) in [
+        ("/", "dashboard"),
+        ("/tenants", "tenants"),
+        ("/users", "users"),
+        ("/api-keys", "api-keys"),
+        ("/ips", "ips"),
+        ("/warmup", "warmup"),
+        ("/domains", "domains"),
+        ("/blacklists", "blacklists"),
+        ("/contacts", "contacts"),
+        ("/imports", "imports"),
+        ("/segments", "segments"),
+        ("/suppressions", "suppressions"),
+        ("/templates", "templates"),
+        ("/campaigns", "campaigns"),
+        ("/messages", "messages"),
+        ("/bounces", "bounces"),
+        ("/forwards", "forwards"),
+        ("/reports", "reports"),
+        ("/compliance", "compliance"),
+        ("/jobs", "jobs"),
+        ("/audit", "audit"),
+        ("/settings", "settings"),
+    ] {
+        b.goto(&format!("{}/admin/#{path}", app.base)).await;
+        b.until(
+            &format!("{path} to render"),
+            "const m = document.querySelector('main'); return m && m.querySelector('h1') && !m.textContent.includes('Loading…');",
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let errors = b
+            .client
+            .execute("return [...document.querySelectorAll('main .form-error:not([hidden]), main p.muted')].map((e) => e.textContent).filter((t) => /error|not found|failed|invalid/i.test(t));", vec![])
+            .await
+            .unwrap();
+        assert_eq!(errors, json!([]), "{path} shows an error");
+        b.shot(&format!("page-{name}")).await;
+    }
+    assert!(hash(&b).await.ends_with("/settings"));
+
+    // The interface in French, and on a phone.
+    b.goto(&format!("{}/admin/#/", app.base)).await;
+    b.click_button(".langs", "FR").await;
+    b.wait_text("nav.menu", "Tableau de bord").await;
+    b.shot("dashboard-fr").await;
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.goto(&format!("{}/admin/#/campaigns/{campaign_id}", app.base))
+        .await;
+    b.wait("#campaign-kpis").await;
+    let toggle = b
+        .client
+        .execute("return getComputedStyle(document.querySelector('.menu-toggle')).display !== 'none' && getComputedStyle(document.querySelector('nav.menu')).display === 'none';", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        toggle,
+        json!(true),
+        "on a phone the menu folds behind its button"
+    );
+    b.shot("campaign-phone").await;
+
+    // Logging out ends the session: the cookie no longer opens anything.
+    b.client.set_window_size(1280, 900).await.unwrap();
+    b.click("#logout").await;
+    b.wait("#login-form").await;
+    let after = b
+        .run("const r = await fetch('/api/v1/auth/session'); return r.status;")
+        .await;
+    assert_eq!(after, json!(401));
+    b.close().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_tenant_user_sees_only_its_tenant_and_changes_need_the_token() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let a = app.tenant("alpha").await;
+    let other = app.tenant("beta").await;
+    let (_, beta_key) = app.api_key(&other, "beta").await;
+    let contact = app
+        .post(
+            "/api/v2/contacts/ingest",
+            &beta_key,
+            json!({"source": "api", "contacts": [{"email": "secret-beta@beta.test", "firstName": "Hidden"}]}),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::OK, "{}", contact.body);
+    let beta_contact = app
+        .get("/api/v2/contacts?email=secret-beta@beta.test", &beta_key)
+        .await
+        .body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let template = app
+        .post(
+            "/api/v2/templates",
+            &beta_key,
+            json!({"name": "secret-beta-template", "subject": "s", "html": "<p>x</p>", "language": "en"}),
+        )
+        .await;
+    assert_eq!(template.status, StatusCode::CREATED, "{}", template.body);
+    let beta_template = template.body["id"].as_str().unwrap().to_owned();
+    for (path, body) in [
+        ("/api/v1/domains", json!({"domain": "secret-beta.test"})),
+        (
+            "/api/v2/segments",
+            json!({"name": "secret-beta-segment", "expression": {"tag": "X"}}),
+        ),
+        (
+            "/api/v1/relays",
+            json!({"name": "secret-beta-relay", "host": "127.0.0.1", "port": 2525, "tls": "none"}),
+        ),
+    ] {
+        let r = app.post(path, &beta_key, body).await;
+        assert!(r.status.is_success(), "{path}: {}", r.body);
+    }
+    let campaign = app
+        .post(
+            "/api/v2/campaigns",
+            &beta_key,
+            json!({"name": "secret-beta-campaign", "template_id": beta_template, "audience": {"all": true}}),
+        )
+        .await;
+    assert_eq!(campaign.status, StatusCode::CREATED, "{}", campaign.body);
+    app.tenant_user(&a, "alice@alpha.test").await;
+    let ingest = app
+        .post(
+            "/api/v2/contacts/ingest",
+            &app.api_key(&a, "alpha").await.1,
+            json!({"source": "api", "contacts": [{"email": "visible@alpha.test"}]}),
+        )
+        .await;
+    assert_eq!(ingest.status, StatusCode::OK);
+
+    log_in(&b, &app, "alice@alpha.test", "user-password-1234").await;
+    // A user has no tenant switch and no admin menu.
+    let chrome = b
+        .client
+        .execute("return [!!document.querySelector('#tenant-switch'), document.querySelector('nav.menu').textContent];", vec![])
+        .await
+        .unwrap();
+    assert_eq!(chrome[0], json!(false));
+    assert!(!chrome[1].as_str().unwrap().contains("Tenants"), "{chrome}");
+    for path in [
+        "/",
+        "/contacts",
+        "/campaigns",
+        "/templates",
+        "/domains",
+        "/segments",
+        "/messages",
+        "/ips",
+        "/api-keys",
+        "/suppressions",
+        "/imports",
+        "/bounces",
+        "/settings",
+    ] {
+        b.goto(&format!("{}/admin/#{path}", app.base)).await;
+        b.until(
+            &format!("{path} to render"),
+            "const m = document.querySelector('main'); return m && m.querySelector('h1') && !m.textContent.includes('Loading…');",
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let text = b
+            .client
+            .execute("return document.body.innerText;", vec![])
+            .await
+            .unwrap();
+        let text = text.as_str().unwrap();
+        assert!(
+            !text.contains("secret-beta"),
+            "{path} shows beta's data: {text}"
+        );
+        assert!(!text.contains(&other), "{path} shows beta's id");
+        if path == "/contacts" {
+            assert!(text.contains("visible@alpha.test"), "{text}");
+        }
+        if path == "/settings" {
+            b.click_button(".tabs", "Relays").await;
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            let relays = b
+                .client
+                .execute("return document.body.innerText;", vec![])
+                .await
+                .unwrap();
+            assert!(
+                !relays.as_str().unwrap().contains("secret-beta"),
+                "{relays}"
+            );
+        }
+    }
+    b.shot("user-alpha-contacts").await;
+    // Beta's contact by its id: not found, in the page and through the API.
+    b.goto(&format!("{}/admin/#/contacts/{beta_contact}", app.base))
+        .await;
+    b.wait_text("main .form-error", "not found").await;
+    let direct = b
+        .run(&format!(
+            "const r = await fetch('/api/v2/contacts/{beta_contact}'); return r.status;"
+        ))
+        .await;
+    assert_eq!(direct, json!(404));
+    // Without the CSRF token even the user's own change is refused; with it, accepted.
+    let forged = b
+        .run("const r = await fetch('/api/v2/suppressions', {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({email: 'x@alpha.test'})}); return r.status;")
+        .await;
+    assert_eq!(forged, json!(403));
+    b.goto(&format!("{}/admin/#/suppressions", app.base)).await;
+    submit(&b, &[("email", "blocked@alpha.test")]).await;
+    b.wait_text("main table", "blocked@alpha.test").await;
+    b.shot("user-alpha-suppressions").await;
+    b.close().await;
+    app.finish().await;
+}

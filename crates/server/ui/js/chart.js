@@ -6,7 +6,7 @@ const NS = 'http://www.w3.org/2000/svg';
 function svg(tag, attrs, ...children) {
   const el = document.createElementNS(NS, tag);
   for (const [name, value] of Object.entries(attrs || {})) el.setAttribute(name, String(value));
-  for (const child of children.flat()) if (child) el.append(child);
+  for (const child of children.flat(Infinity)) if (child) el.append(child);
   return el;
 }
 
@@ -30,9 +30,13 @@ export function lineChart(labels, series, { height = 220, title = '' } = {}) {
   const step = Math.max(1, Math.ceil(labels.length / 8));
   const ticks = labels.map((label, i) => (i % step === 0
     ? text(x(i), height - pad.bottom + 16, label, { 'text-anchor': 'middle', class: 'axis' }) : null));
+  // A line through the values; a series of kind `points` (or of one value) as dots.
   const lines = series.map((s, n) => {
-    const points = s.values.map((v, i) => (v === null || v === undefined ? null : `${x(i)},${y(v)}`)).filter(Boolean);
-    return svg('polyline', { points: points.join(' '), class: `series s${n} ${s.kind || ''}`, fill: 'none' });
+    const at = s.values.map((v, i) => (v === null || v === undefined ? null : [x(i), y(v)])).filter(Boolean);
+    if (s.kind === 'points' || at.length === 1) {
+      return at.map(([px, py]) => svg('circle', { cx: px, cy: py, r: 4, class: `dot s${n}` }));
+    }
+    return svg('polyline', { points: at.map((p) => p.join(',')).join(' '), class: `series s${n}`, fill: 'none' });
   });
   const legend = series.map((s, n) => [
     svg('rect', { x: pad.left + n * 150, y: height - 14, width: 10, height: 10, class: `swatch s${n}` }),

@@ -66,6 +66,51 @@ pub async fn plan_out(conn: &mut AnyConnection, plan: Plan, now: i64) -> Result<
     })
 }
 
+/// One calendar day of a plan: the quota its schedule set for it and what the IP sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanDay {
+    /// The date (UTC), from the plan's start.
+    pub date: String,
+    /// The schedule's quota for the plan's n-th day (a paused day shifts the later ones:
+    /// the quota applies to days the plan ran).
+    pub planned: Option<i64>,
+    pub sent: i64,
+    pub bounced: i64,
+    pub complained: i64,
+}
+
+/// A plan's days from its start to today (at most a year): planned against sent.
+pub async fn plan_days(
+    conn: &mut AnyConnection,
+    plan: &Plan,
+    now: i64,
+) -> Result<Vec<PlanDay>, AppError> {
+    let today = epoch_day(now);
+    let start = ee_core::timefmt::parse_rfc3339(&format!("{}T00:00:00Z", plan.start_date))
+        .map_or(today, epoch_day);
+    let from = start.max(today - 365);
+    let sent: std::collections::BTreeMap<i64, ee_core::warmup::Traffic> =
+        ips::traffic_days(conn, &plan.ip_id, from, today)
+            .await?
+            .into_iter()
+            .collect();
+    let schedule = plan.schedule();
+    Ok((from..=today)
+        .map(|day| {
+            let traffic = sent.get(&day).copied().unwrap_or_default();
+            PlanDay {
+                date: date_of(day * 86_400_000),
+                planned: usize::try_from(day - start)
+                    .ok()
+                    .and_then(|i| schedule.get(i).copied()),
+                sent: traffic.sent,
+                bounced: traffic.bounced,
+                complained: traffic.complained,
+            }
+        })
+        .collect())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePlan {

@@ -356,6 +356,34 @@ async fn an_operator_runs_the_system_from_the_browser() {
         tenants.body
     );
 
+    // An API key: shown once, with a copy button; the list keeps only its prefix.
+    b.goto(&format!("{}/admin/#/api-keys", app.base)).await;
+    submit(&b, &[("name", "scraper-pro")]).await;
+    let shown = b.wait("#new-key").await.text().await.unwrap();
+    assert!(shown.starts_with("ee_"), "{shown}");
+    b.shot("api-key-created").await;
+    let works = app.get("/api/v1/auth/me", &shown).await;
+    assert_eq!(
+        works.status,
+        StatusCode::OK,
+        "the key shown works: {}",
+        works.body
+    );
+    b.client
+        .execute("document.querySelector('dialog').close();", vec![])
+        .await
+        .unwrap();
+    b.wait_text("main table", "scraper-pro").await;
+    let listed = b
+        .client
+        .execute("return document.querySelector('main').innerText;", vec![])
+        .await
+        .unwrap();
+    assert!(
+        !listed.as_str().unwrap().contains(&shown),
+        "the secret is shown once only"
+    );
+
     // Every page renders without an error; each is photographed.
     for (path, name) in [
         ("/", "dashboard"),
@@ -364,11 +392,13 @@ async fn an_operator_runs_the_system_from_the_browser() {
         ("/api-keys", "api-keys"),
         ("/ips", "ips"),
         ("/warmup", "warmup"),
+        ("/pools", "pools"),
         ("/domains", "domains"),
         ("/blacklists", "blacklists"),
         ("/contacts", "contacts"),
         ("/imports", "imports"),
         ("/segments", "segments"),
+        ("/tags", "tags"),
         ("/suppressions", "suppressions"),
         ("/templates", "templates"),
         ("/campaigns", "campaigns"),

@@ -362,6 +362,25 @@ async fn warmup_quota_counters_and_daily_advancement() {
         ),
         (Some(2), Some(0))
     );
+    // Day by day, planned against sent: yesterday's 60 of 100, today nothing yet.
+    let days = app
+        .get(&format!("/api/v1/warmup/plans/{plan_id}/days"), &key)
+        .await;
+    assert_eq!(days.status, StatusCode::OK, "{}", days.body);
+    let days = days.body["items"].as_array().unwrap();
+    assert_eq!(days.len(), 2, "{days:?}");
+    assert_eq!(
+        (days[0]["planned"].as_i64(), days[0]["sent"].as_i64()),
+        (Some(100), Some(60))
+    );
+    assert_eq!(
+        (days[1]["planned"].as_i64(), days[1]["sent"].as_i64()),
+        (plan.body["schedule"][1].as_i64(), Some(0))
+    );
+    assert_eq!(
+        days[1]["date"].as_str().unwrap(),
+        &ee_core::timefmt::date_of(app.clock.now_ms())
+    );
     let again = ee_app::infra::advance_warmups(&app.db, app.clock.now_ms())
         .await
         .unwrap();

@@ -80,6 +80,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ips::traffic))
         .routes(routes!(warmup::list, warmup::create))
         .routes(routes!(warmup::get))
+        .routes(routes!(warmup::days))
         .routes(routes!(warmup::pause))
         .routes(routes!(warmup::resume))
         .routes(routes!(warmup::quota))

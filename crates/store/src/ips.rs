@@ -292,6 +292,37 @@ pub async fn traffic(
     })
 }
 
+/// An IP's counters day by day over `[from_day, to_day]` (days without traffic absent).
+pub async fn traffic_days(
+    conn: &mut AnyConnection,
+    ip_id: &str,
+    from_day: i64,
+    to_day: i64,
+) -> Result<Vec<(i64, Traffic)>> {
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, sent, bounced, complained FROM ip_daily_stats \
+         WHERE ip_id = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+    )
+    .bind(ip_id)
+    .bind(from_day)
+    .bind(to_day)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(day, sent, bounced, complained)| {
+            (
+                day,
+                Traffic {
+                    sent,
+                    bounced,
+                    complained,
+                },
+            )
+        })
+        .collect())
+}
+
 /// Records one list's answer for an IP; `details` is JSON (codes, reason, error).
 pub async fn add_blacklist_check(
     conn: &mut AnyConnection,

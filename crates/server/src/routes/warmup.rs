@@ -81,6 +81,24 @@ pub async fn get(
     Ok(Json(plan_out(&mut conn, plan, state.now()).await?))
 }
 
+/// A plan day by day from its start: the schedule's quota against what the IP sent.
+#[utoipa::path(get, path = "/api/v1/warmup/plans/{id}/days", tag = "warm-up", params(("id" = String, Path)),
+    responses((status = 200, body = super::List<ee_app::warmup::PlanDay>), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn days(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<super::List<ee_app::warmup::PlanDay>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let plan = super::visible::<ee_store::warmup::Plan>(&mut conn, &principal, &id).await?;
+    let items = ee_app::warmup::plan_days(&mut conn, &plan, state.now()).await?;
+    Ok(Json(super::List {
+        items,
+        next_cursor: None,
+    }))
+}
+
 async fn set_paused(
     state: &AppState,
     principal: &Principal,

@@ -18,6 +18,7 @@ export const routes = [
   { path: '/ips', title: 'ips', page: infra.ips },
   { path: '/ips/:id', title: 'ip', page: infra.ip },
   { path: '/warmup', title: 'warmup', page: infra.warmup },
+  { path: '/pools', title: 'pools', page: infra.pools },
   { path: '/domains', title: 'domains', page: infra.domains },
   { path: '/domains/:id', title: 'domain', page: infra.domain },
   { path: '/blacklists', title: 'blacklists', page: infra.blacklists },
@@ -25,6 +26,7 @@ export const routes = [
   { path: '/contacts/:id', title: 'contact', page: audience.contact },
   { path: '/imports', title: 'imports', page: audience.imports },
   { path: '/segments', title: 'segments', page: audience.segments },
+  { path: '/tags', title: 'tags', page: audience.tags },
   { path: '/segments/:id', title: 'segment', page: audience.segment },
   { path: '/suppressions', title: 'suppressions', page: audience.suppressions },
   { path: '/templates', title: 'templates', page: templates.list },
@@ -46,11 +48,11 @@ export const routes = [
 export const menu = [
   { label: 'menu_overview', items: [{ path: '/', label: 'dashboard' }] },
   { label: 'menu_sending', items: [
-    { path: '/ips', label: 'ips' }, { path: '/warmup', label: 'warmup' },
+    { path: '/ips', label: 'ips' }, { path: '/warmup', label: 'warmup' }, { path: '/pools', label: 'pools' },
     { path: '/domains', label: 'domains' }, { path: '/blacklists', label: 'blacklists' }] },
   { label: 'menu_audience', items: [
     { path: '/contacts', label: 'contacts' }, { path: '/imports', label: 'imports' },
-    { path: '/segments', label: 'segments' }, { path: '/suppressions', label: 'suppressions' }] },
+    { path: '/segments', label: 'segments' }, { path: '/tags', label: 'tags' }, { path: '/suppressions', label: 'suppressions' }] },
   { label: 'menu_content', items: [{ path: '/templates', label: 'templates' }, { path: '/campaigns', label: 'campaigns' }] },
   { label: 'menu_delivery', items: [
     { path: '/messages', label: 'messages' }, { path: '/bounces', label: 'bounces' },

@@ -319,3 +319,17 @@ export async function suppressions(_, query) {
 }
 
 
+
+export async function tags() {
+  if (needsTenant()) return chooseTenantFirst(t('tags'));
+  return h('div', {}, header(t('tags')),
+    section(null, pagedTable({
+      path: '/api/v2/tags',
+      params: scoped(),
+      columns: [
+        { label: t('tag'), value: (r) => badge(r.slug) }, { label: t('name'), key: 'name' },
+        { label: t('category'), key: 'category' },
+        { label: '', value: (r) => h('a', { href: `#/contacts?tag=${encodeURIComponent(r.slug)}` }, t('contacts')) },
+      ],
+    })));
+}

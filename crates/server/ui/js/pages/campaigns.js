@@ -163,6 +163,18 @@ function ledger(c, state) {
   holder);
 }
 
+/// Who runs an autoresponder's sequence, at which step, and when the next one is due.
+function enrollments(c) {
+  return pagedTable({
+    path: `/api/v2/campaigns/${c.id}/enrollments`,
+    columns: [
+      { label: t('email'), key: 'email' }, { label: t('steps_sent'), key: 'step' },
+      { label: t('state'), value: (r) => badge(r.state) }, { label: t('next_step_at'), value: (r) => when(r.next_at) },
+      { label: t('enrolled_at'), value: (r) => when(r.enrolled_at) }, { label: t('details'), key: 'detail' },
+    ],
+  });
+}
+
 export async function detail({ id }, query) {
   const c = await get(`/api/v2/campaigns/${id}`);
   const statsHolder = h('div', { id: 'campaign-stats' });
@@ -205,7 +217,7 @@ export async function detail({ id }, query) {
     ], c.steps.map((s, index) => ({ ...s, index })))) : null,
     tabs([
       [t('statistics'), () => statsHolder],
-      [t('recipients'), () => ledger(c, query.state)],
+      c.type === 'autoresponder' ? [t('enrollments'), () => enrollments(c)] : [t('recipients'), () => ledger(c, query.state)],
       [t('test_send'), () => testSend(c)],
     ]));
 }

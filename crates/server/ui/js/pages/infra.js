@@ -1,7 +1,7 @@
 // Sending infrastructure: IPs and their state machine, warm-up plans, domains with the
 // DNS records to publish, blacklist checks.
 
-import { del, get, patch, post } from '../api.js';
+import { del, get, patch, post, put } from '../api.js';
 import { action, badge, copyButton, facts, form, header, notice, pagedTable, section, table } from '../components.js';
 import { barChart, lineChart } from '../chart.js';
 import { h, num, when } from '../dom.js';
@@ -56,7 +56,10 @@ export async function ip({ id }) {
     compact: true,
   });
   let plan = null;
-  if (found.warmup_plan_id) plan = await get(`/api/v1/warmup/plans/${found.warmup_plan_id}`).catch(() => null);
+  if (found.warmup_plan_id) {
+    plan = await get(`/api/v1/warmup/plans/${found.warmup_plan_id}`).catch(() => null);
+    if (plan) plan.days = (await get(`/api/v1/warmup/plans/${plan.id}/days`).catch(() => ({ items: [] }))).items;
+  }
   return h('div', {}, header(found.ip,
     isAdmin() ? action(t('check_blacklists'), async () => {
       const result = await get('/api/v1/blacklists/check', { ip: found.ip });
@@ -89,14 +92,15 @@ export async function ip({ id }) {
   })));
 }
 
-/// A plan's schedule as a chart: the quota of each day, and what was sent today.
+/// A plan's schedule as a chart: the quota of each day against what the IP sent.
 function warmupPlan(plan) {
   const labels = plan.schedule.map((_, i) => String(i + 1));
-  const sent = plan.schedule.map((_, i) => (i + 1 === plan.current_day ? plan.sent_today : null));
+  const days = plan.days || [];
+  const sent = plan.schedule.map((_, i) => (i < days.length ? days[i].sent : null));
   return h('div', {},
     facts([[t('status'), badge(plan.status)], [t('day'), `${plan.current_day} / ${plan.total_days}`],
       [t('quota_today'), `${num(plan.sent_today)} / ${num(plan.daily_quota)}`], [t('started'), plan.start_date]]),
-    lineChart(labels, [{ name: t('planned'), values: plan.schedule }, { name: t('sent'), values: sent, kind: 'points' }], { title: t('warmup') }),
+    lineChart(labels, [{ name: t('planned'), values: plan.schedule }, { name: t('sent'), values: sent, kind: days.length > 1 ? '' : 'points' }], { title: t('warmup') }),
     h('div', { class: 'actions' },
       plan.status === 'paused'
         ? action(t('resume'), async () => { await post(`/api/v1/warmup/plans/${plan.id}/resume`); refresh(); })
@@ -115,6 +119,34 @@ export async function warmup() {
       { label: t('day'), value: (r) => `${r.current_day} / ${r.total_days}` },
       { label: t('quota_today'), value: (r) => `${num(r.sent_today)} / ${num(r.daily_quota)}` },
     ], plans.items, (r) => go(`/ips/${r.ip_id}`))));
+}
+
+export async function pools() {
+  const list = await get('/api/v1/pools', scoped({ limit: 500 }));
+  const ipsPage = await get('/api/v1/ips', { limit: 500 });
+  const edit = form({
+    fields: [
+      { name: 'name', label: t('pool'), required: true },
+      { name: 'enabled', label: t('rotation_enabled'), type: 'checkbox', value: true },
+      { name: 'retire_fraction', label: t('retire_fraction'), type: 'number', step: '0.05', value: 0.25 },
+      { name: 'min_active', label: t('min_active'), type: 'number', value: 1 },
+      { name: 'drain_hours', label: t('drain_hours'), type: 'number', value: 24 },
+      { name: 'rest_days', label: t('rest_days'), type: 'number', value: 30 },
+    ],
+    submitLabel: t('save'), compact: true,
+    submit: ({ name, ...rotation }) => put(`/api/v1/pools/${encodeURIComponent(name || '')}`, owned({ rotation: { ...rotation, enabled: Boolean(rotation.enabled) } })),
+    onDone: () => refresh(),
+  });
+  return h('div', {}, header(t('pools')),
+    section(t('pool_rotation'), h('p', { class: 'muted' }, t('pools_help')), edit),
+    section(null, table([
+      { label: t('pool'), key: 'name' }, { label: t('tenant'), value: (r) => tenantName(r.tenant_id) },
+      { label: t('rotation_enabled'), value: (r) => (r.rotation.enabled ? t('yes') : t('no')) },
+      { label: t('retire_fraction'), value: (r) => r.rotation.retire_fraction },
+      { label: t('min_active'), value: (r) => r.rotation.min_active },
+      { label: t('rest_days'), value: (r) => r.rotation.rest_days },
+      { label: t('ips'), value: (r) => ipsPage.items.filter((ip) => ip.pool === r.name).map((ip) => `${ip.ip} (${ip.state})`).join(', ') || '–' },
+    ], list.items)));
 }
 
 export async function domains() {

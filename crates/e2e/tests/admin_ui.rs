@@ -340,6 +340,45 @@ async fn an_operator_runs_the_system_from_the_browser() {
         .await;
     assert_eq!(api.body["totals"]["sent"], 150, "{}", api.body);
 
+    // An A/B test built with the variants editor.
+    b.goto(&format!("{}/admin/#/campaigns/new", app.base)).await;
+    b.wait("[data-field=\"ab\"]").await;
+    b.select("[data-field=\"type\"] select", "ab_test").await;
+    b.client
+        .execute(
+            "const names = document.querySelectorAll('[data-field=\"ab\"] .variant-name'); const subjects = document.querySelectorAll('[data-field=\"ab\"] .variant-subject');
+             names[0].value = 'A'; subjects[0].value = 'Short subject'; names[1].value = 'B'; subjects[1].value = 'A longer, friendlier subject';
+             const s = document.querySelector('[data-field=\"segments\"] select'); [...s.options].forEach((o) => { o.selected = o.value === arguments[0]; });",
+            vec![json!(segment_id)],
+        )
+        .await
+        .unwrap();
+    let hidden = b
+        .client
+        .execute("return [document.querySelector('[data-field=\"ab\"]').hidden, document.querySelector('[data-field=\"steps\"]').hidden];", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        hidden,
+        json!([false, true]),
+        "the variants show for an A/B test, the steps do not"
+    );
+    b.shot("campaign-ab-builder").await;
+    submit(
+        &b,
+        &[("name", "Subject test"), ("template_id", &french_template)],
+    )
+    .await;
+    let ab_id = moved_to(&b, "/campaigns/").await;
+    b.wait_text("main", "Short subject").await;
+    let ab = app.get(&format!("/api/v2/campaigns/{ab_id}"), &key).await;
+    assert_eq!(ab.body["type"], "ab_test", "{}", ab.body);
+    assert_eq!(
+        ab.body["ab"]["variants"][1]["subject"],
+        "A longer, friendlier subject"
+    );
+    assert_eq!(ab.body["ab"]["winner_by"], "opens");
+
     // A change without the CSRF token is refused; the same with it goes through.
     let refused = b
         .run("const r = await fetch('/api/v1/tenants', {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({name: 'Forged', slug: 'forged'})}); return [r.status, (await r.json()).error.code];")

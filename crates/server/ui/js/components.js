@@ -165,11 +165,16 @@ export function form({ fields, submit, submitLabel, onDone, compact }) {
 function control(field, id) {
   const common = { id, name: field.name, required: field.required, placeholder: field.placeholder };
   switch (field.type) {
+    case 'custom':
+      // A control of the page's own (a list editor): `field.control` is its element and
+      // `field.read()` its value.
+      field.control.id = id;
+      return field.control;
     case 'select':
       return h('select', common, (field.options || []).map(([value, label]) =>
         h('option', { value, selected: String(field.value ?? '') === String(value) }, label)));
     case 'multiselect':
-      return h('select', { ...common, multiple: true, size: Math.min(6, (field.options || []).length || 1) },
+      return h('select', { ...common, multiple: true, size: Math.max(3, Math.min(6, (field.options || []).length)) },
         (field.options || []).map(([value, label]) =>
           h('option', { value, selected: (field.value || []).includes(value) }, label)));
     case 'textarea':
@@ -190,7 +195,8 @@ function values(fields, inputs) {
   for (const field of fields) {
     const input = inputs[field.name];
     let value;
-    if (field.type === 'checkbox') value = input.checked;
+    if (field.type === 'custom') value = field.read();
+    else if (field.type === 'checkbox') value = input.checked;
     else if (field.type === 'multiselect') value = [...input.selectedOptions].map((o) => o.value);
     else if (field.type === 'file') value = input.files[0] || null;
     else if (field.type === 'number') value = input.value === '' ? undefined : Number(input.value);

@@ -37,6 +37,67 @@ export async function list(_, query) {
 
 const split = (text) => (text || '').split(',').map((s) => s.trim()).filter(Boolean);
 
+/// A list editor: rows of small inputs, added and removed; `read()` gives the rows'
+/// values (rows left empty are dropped).
+function rows(make, first) {
+  const list = h('div', { class: 'rows' });
+  const add = (initial) => {
+    const row = make(initial);
+    const remove = h('button', { type: 'button', class: 'small danger', 'aria-label': t('remove') }, '×');
+    remove.addEventListener('click', () => wrap.remove());
+    const wrap = h('div', { class: 'rule actions' }, row.el, remove);
+    wrap.read = row.read;
+    list.append(wrap);
+  };
+  (first || []).forEach(add);
+  const el = h('div', { class: 'builder' }, list, h('button', { type: 'button', class: 'small', onclick: () => add() }, t('add_row')));
+  return { el, read: () => [...list.children].map((r) => r.read()).filter(Boolean), add };
+}
+
+function templateSelect(options, label) {
+  return h('select', { 'aria-label': label }, h('option', { value: '' }, '–'), options.map(([v, text]) => h('option', { value: v }, text)));
+}
+
+/// The A/B test's variants: each a name and what differs (subject, sender name, template).
+function variantsEditor(templateOptions) {
+  const list = rows(() => {
+    const name = h('input', { placeholder: t('variant'), 'aria-label': t('variant'), class: 'variant-name' });
+    const subject = h('input', { placeholder: t('subject'), 'aria-label': t('subject'), class: 'variant-subject' });
+    const fromName = h('input', { placeholder: t('from_name'), 'aria-label': t('from_name') });
+    const template = templateSelect(templateOptions, t('template'));
+    return {
+      el: h('div', { class: 'actions' }, name, subject, fromName, template),
+      read: () => (name.value.trim() ? Object.fromEntries(Object.entries({ name: name.value.trim(), subject: subject.value.trim(),
+        from_name: fromName.value.trim(), template_id: template.value }).filter(([, v]) => v !== '')) : null),
+    };
+  }, [{}, {}]);
+  const share = h('input', { type: 'number', step: '0.05', min: '0.05', max: '1', value: '0.2', 'aria-label': t('test_share') });
+  const by = h('select', { 'aria-label': t('winner_by') }, h('option', { value: 'opens' }, t('by_opens')), h('option', { value: 'clicks' }, t('by_clicks')));
+  const wait = h('input', { type: 'number', min: '1', value: '4', 'aria-label': t('wait_hours') });
+  const el = h('div', { class: 'variants' }, list.el,
+    h('div', { class: 'actions' }, h('label', {}, t('test_share'), ' ', share), h('label', {}, t('winner_by'), ' ', by), h('label', {}, t('wait_hours'), ' ', wait)));
+  return {
+    el,
+    read: () => {
+      const variants = list.read();
+      return variants.length ? { variants, test_share: Number(share.value), winner_by: by.value, wait_hours: Number(wait.value) } : undefined;
+    },
+  };
+}
+
+/// An autoresponder's steps: each a template and a delay after the previous step.
+function stepsEditor(templateOptions) {
+  const list = rows(() => {
+    const template = templateSelect(templateOptions, t('template'));
+    const delay = h('input', { type: 'number', min: '0', value: '0', 'aria-label': t('delay_hours') });
+    return {
+      el: h('div', { class: 'actions' }, template, h('label', {}, t('delay_hours'), ' ', delay)),
+      read: () => (template.value ? { template_id: template.value, delay_hours: Number(delay.value || 0) } : null),
+    };
+  }, [{}]);
+  return { el: list.el, read: () => { const steps = list.read(); return steps.length ? steps : undefined; } };
+}
+
 export async function create() {
   if (isAdmin() && !session.tenant) return chooseTenantFirst(t('new_campaign'));
   const [templates, segments] = await Promise.all([
@@ -44,6 +105,8 @@ export async function create() {
     get('/api/v2/segments', scoped({ limit: 500 })),
   ]);
   const templateOptions = templates.items.map((tpl) => [tpl.id, `${tpl.name} (${tpl.language})`]);
+  const variants = variantsEditor(templateOptions);
+  const steps = stepsEditor(templateOptions);
   const builder = form({
     fields: [
       { name: 'name', label: t('name'), required: true },
@@ -58,10 +121,8 @@ export async function create() {
       { name: 'window_to', label: t('window_to'), type: 'time' },
       { name: 'window_zone', label: t('window_zone'), type: 'select', options: [['tenant', t('zone_tenant')], ['recipient', t('zone_recipient')]] },
       { name: 'trigger', label: t('trigger'), placeholder: 'subscription / tag:TYPE:LAWYER / event:signed_up', help: t('trigger_help') },
-      { name: 'ab', label: t('ab_variants'), type: 'json', rows: 6, help: t('ab_help'),
-        placeholder: '{"variants": [{"name": "A", "subject": "…"}, {"name": "B", "subject": "…"}], "test_share": 0.2, "winner_by": "opens", "wait_hours": 4}' },
-      { name: 'steps', label: t('steps'), type: 'json', rows: 5, help: t('steps_help'),
-        placeholder: '[{"template_id": "…", "delay_hours": 0}, {"template_id": "…", "delay_hours": 72}]' },
+      { name: 'ab', label: t('ab_variants'), type: 'custom', control: variants.el, read: variants.read, help: t('ab_help') },
+      { name: 'steps', label: t('steps'), type: 'custom', control: steps.el, read: steps.read, help: t('steps_help') },
     ],
     submitLabel: t('create_draft'),
     submit: (v) => {
@@ -69,8 +130,10 @@ export async function create() {
       if (v.segments && v.segments.length) audience.segments = v.segments;
       if (split(v.tags).length) audience.tags = split(v.tags);
       if (v.all) audience.all = true;
-      const body = { name: v.name, type: v.type, template_id: v.template_id, trigger: v.trigger, ab: v.ab, steps: v.steps,
-        send_at: v.send_at };
+      // Variants go with an A/B test, steps with an autoresponder (the other editor's rows
+      // are ignored, not sent).
+      const body = { name: v.name, type: v.type, template_id: v.template_id, trigger: v.trigger,
+        ab: v.type === 'ab_test' ? v.ab : undefined, steps: v.type === 'autoresponder' ? v.steps : undefined, send_at: v.send_at };
       if (Object.keys(audience).length) body.audience = audience;
       if (v.per_hour) body.throttle = { per_hour: v.per_hour };
       if (v.window_from || v.window_to) body.window = { from: v.window_from, to: v.window_to, zone: v.window_zone };
@@ -78,6 +141,15 @@ export async function create() {
     },
     onDone: (campaign) => go(`/campaigns/${campaign.id}`),
   });
+  const typeSelect = builder.inputs.type;
+  const showFor = () => {
+    const type = typeSelect.value;
+    builder.querySelector('[data-field="ab"]').hidden = type !== 'ab_test';
+    builder.querySelector('[data-field="steps"]').hidden = type !== 'autoresponder';
+    builder.querySelector('[data-field="trigger"]').hidden = type !== 'autoresponder';
+  };
+  typeSelect.addEventListener('change', showFor);
+  showFor();
   return h('div', {}, header(t('new_campaign')), section(null, builder));
 }
 
@@ -196,12 +268,17 @@ export async function detail({ id }, query) {
   }
   let audience = null;
   if (c.status === 'draft' || c.status === 'scheduled') audience = await get(`/api/v2/campaigns/${id}/audience`).catch(() => null);
+  // Names rather than ids: the template's and the segments'.
+  const [template, ...segmentNames] = await Promise.all([
+    c.template_id ? get(`/api/v2/templates/${c.template_id}`).then((tpl) => `${tpl.name} (${tpl.language})`).catch(() => c.template_id) : Promise.resolve(null),
+    ...(c.audience.segments || []).map((s) => get(`/api/v2/segments/${s}`, scoped()).then((seg) => seg.name).catch(() => s)),
+  ]);
   return h('div', {}, header(c.name, actions(c)),
     section(null, facts([
       [t('status'), h('span', { id: 'campaign-status' }, badge(c.status), c.status_reason ? ` ${c.status_reason}` : '')],
       [t('type'), t(`ck_${c.type}`)],
-      [t('template'), c.template_id ? h('a', { href: `#/templates/${c.template_id}` }, c.template_id) : '–'],
-      [t('audience'), [c.audience.all ? t('audience_all') : null, ...(c.audience.segments || []).map((s) => `${t('segment')} ${s}`), ...(c.audience.tags || [])].filter(Boolean).join(', ')],
+      [t('template'), c.template_id ? h('a', { href: `#/templates/${c.template_id}` }, template) : '–'],
+      [t('audience'), [c.audience.all ? t('audience_all') : null, ...segmentNames.map((s) => `${t('segment')} « ${s} »`), ...(c.audience.tags || []).map((tag) => `${t('tag')} ${tag}`)].filter(Boolean).join(', ')],
       audience ? [t('audience_count'), h('strong', { id: 'audience-count' }, `${num(audience.count)}${audience.fixed ? '' : ` (${t('estimate')})`}`)] : null,
       [t('send_at'), when(c.send_at)], [t('throttle_per_hour'), c.throttle ? num(c.throttle.per_hour) : '–'],
       [t('window'), c.window ? `${c.window.from}–${c.window.to} (${c.window.zone})` : '–'],

@@ -423,6 +423,30 @@ async fn an_operator_runs_the_system_from_the_browser() {
         "the secret is shown once only"
     );
 
+    // Delivery settings: a bad time zone is named beside its field; a good one is saved.
+    b.goto(&format!("{}/admin/#/settings", app.base)).await;
+    submit(&b, &[("time_zone", "Mars/Olympus_Mons")]).await;
+    b.wait_text("[data-field=\"time_zone\"] .field-error", "time_zone")
+        .await;
+    submit(&b, &[("time_zone", "Europe/Paris")]).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let delivery = app
+            .get(&format!("/api/v1/tenants/{tenant_id}/delivery"), &key)
+            .await;
+        if delivery.body["time_zone"] == "Europe/Paris" {
+            assert_eq!(
+                delivery.body["mode"], "relay",
+                "the rest is kept: {}",
+                delivery.body
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", delivery.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.shot("settings-delivery").await;
+
     // Every page renders without an error; each is photographed.
     for (path, name) in [
         ("/", "dashboard"),

@@ -268,6 +268,37 @@ async fn the_ui_files_come_with_a_strict_policy_and_the_preview_with_its_own() {
         .unwrap();
     assert_eq!(escape.status(), StatusCode::NOT_FOUND);
 
+    // ReDoc: the page names the document; the bundle is ours, not a CDN's.
+    let redoc = app
+        .client
+        .get(format!("{}/redoc", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redoc.status(), StatusCode::OK);
+    let policy = redoc.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("script-src 'self'") && !policy.contains("http"),
+        "{policy}"
+    );
+    let page = redoc.text().await.unwrap();
+    assert!(
+        page.contains("spec-url=\"/openapi.json\"")
+            && page.contains("src=\"/redoc/redoc.standalone.js\""),
+        "{page}"
+    );
+    let bundle = app
+        .client
+        .get(format!("{}/redoc/redoc.standalone.js", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), StatusCode::OK);
+    assert!(bundle.bytes().await.unwrap().len() > 500_000);
+
     // The preview: posted as a form with the session's token, answered as a document with
     // a policy of its own (inline styles, no scripts, sandboxed, framed by us only).
     let tenant = app.tenant("brand").await;

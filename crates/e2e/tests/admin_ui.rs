@@ -512,7 +512,18 @@ async fn an_operator_runs_the_system_from_the_browser() {
     );
     b.shot("campaign-phone").await;
 
+    // ReDoc beside Swagger UI, from the vendored bundle, over the same document.
+    b.client.set_window_size(1280, 900).await.unwrap();
+    b.goto(&format!("{}/redoc", app.base)).await;
+    b.until(
+        "ReDoc to render the API",
+        "return document.body.innerText.includes('Email-Engine API') && document.body.innerText.includes('/api/v2/campaigns');",
+    )
+    .await;
+    b.shot("redoc").await;
+
     // Logging out ends the session: the cookie no longer opens anything.
+    b.goto(&format!("{}/admin/#/", app.base)).await;
     b.client.set_window_size(1280, 900).await.unwrap();
     b.click("#logout").await;
     b.wait("#login-form").await;

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod metrics;
 mod openapi;
 pub mod ratelimit;
+mod redoc;
 pub mod routes;
 pub mod settings;
 pub mod state;
@@ -216,6 +217,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit_api_only))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .merge(ui::routes())
+        .merge(redoc::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))

@@ -1,6 +1,7 @@
 //! The command line: arguments (this file) and one module per command group.
 
 mod admin;
+mod backup;
 mod bounce;
 mod check;
 mod dkim;
@@ -80,6 +81,33 @@ enum Command {
     /// Bounces and abuse reports.
     #[command(subcommand)]
     Bounce(BounceCommand),
+    /// Back up the database (a consistent copy, online) with the keys that unseal its
+    /// secrets, as one archive encrypted with age.
+    Backup {
+        /// Where to write the encrypted archive.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// A file holding the passphrase (else EE_BACKUP_PASSPHRASE).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Encrypt to this age public key (`age1…`) instead of a passphrase; repeatable.
+        #[arg(long, value_name = "AGE_PUBLIC_KEY")]
+        recipient: Vec<String>,
+    },
+    /// Restore a backup into the configured data directory and database (a live one is
+    /// refused unless --force).
+    Restore {
+        file: PathBuf,
+        /// A file holding the passphrase (else EE_BACKUP_PASSPHRASE).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// An age identity file (`AGE-SECRET-KEY-1…`) for a backup sealed to recipients.
+        #[arg(long, value_name = "FILE")]
+        identity: Vec<PathBuf>,
+        /// Replace an existing data directory or database.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -382,6 +410,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             pmta::pmta_config(&config, out.as_deref()).await
         }
         Command::Pmta(PmtaCommand::Deploy) => pmta::pmta_deploy(&config).await,
+        Command::Backup {
+            out,
+            passphrase_file,
+            recipient,
+        } => {
+            let secret = backup::Secret {
+                passphrase: backup::Secret::read_passphrase(passphrase_file.as_deref())?,
+                recipients: recipient,
+                identities: Vec::new(),
+            };
+            backup::backup(&config, &out, &secret).await
+        }
+        Command::Restore {
+            file,
+            passphrase_file,
+            identity,
+            force,
+        } => {
+            let secret = backup::Secret {
+                passphrase: backup::Secret::read_passphrase(passphrase_file.as_deref())?,
+                recipients: Vec::new(),
+                identities: identity,
+            };
+            backup::restore(&config, &file, &secret, force).await
+        }
         Command::Import {
             file,
             tenant,

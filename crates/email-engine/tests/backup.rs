@@ -13,41 +13,20 @@ use ee_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_email-engine");
+mod common;
+
+use common::{command, free_port};
+
 const PASSWORD: &str = "backup-admin-password";
 
-fn command(data_dir: &Path, db: &TestDatabase) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("EE_DATA_DIR", data_dir)
-        .env("EE_DNS_SERVERS", "127.0.0.1:9")
-        .env("EE_DNS_TIMEOUT_MS", "300")
-        .kill_on_drop(true);
-    if db.url.starts_with("postgres") {
-        cmd.env("DATABASE_URL", &db.url);
-    }
-    cmd
-}
-
+/// Runs a command: whether it succeeded, and its output and errors together.
 async fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().await.unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let (ok, out, err) = common::run(cmd).await;
+    (ok, format!("{out}{err}"))
 }
 
 async fn serve(data_dir: &Path, db: &TestDatabase) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = command(data_dir, db)
         .env("EE_ADMIN_PASSWORD", PASSWORD)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

@@ -9,43 +9,11 @@ use std::time::Duration;
 use ee_store::testing::TestDatabase;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-const BIN: &str = env!("CARGO_BIN_EXE_email-engine");
+mod common;
 
-/// A command with a private data directory and, on PostgreSQL runs, the test database.
-fn command(data_dir: &Path, db: &TestDatabase) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("EE_DATA_DIR", data_dir)
-        .env("EE_LOG_FORMAT", "json")
-        // Nothing listens there: no test ever queries the machine's (or any outside) DNS.
-        .env("EE_DNS_SERVERS", "127.0.0.1:9")
-        .env("EE_DNS_TIMEOUT_MS", "300")
-        .kill_on_drop(true);
-    if db.url.starts_with("postgres") {
-        cmd.env("DATABASE_URL", &db.url);
-    }
-    cmd
-}
-
-async fn run(cmd: &mut Command) -> (bool, String, String) {
-    let out = cmd.output().await.expect("the binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{command, free_port, run};
 
 struct Server {
     child: Child,

@@ -11,7 +11,9 @@ use std::time::Duration;
 use ee_mail::testing::TestSmtpServer;
 use ee_store::testing::TestDatabase;
 
-const BIN: &str = env!("CARGO_BIN_EXE_email-engine");
+mod common;
+
+use common::{BIN, free_port};
 
 fn walkthrough() -> String {
     let readme =
@@ -34,11 +36,7 @@ async fn the_readme_walk_through_delivers_a_first_campaign() {
         .unwrap();
     let db = TestDatabase::create().await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = tokio::process::Command::new(BIN);
     server
         .env_clear()

@@ -59,13 +59,10 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// The UI's headers, with ReDoc's own policy.
 fn with_policy(mut response: Response) -> Response {
     let headers = response.headers_mut();
+    crate::ui::security_headers(headers);
     headers.insert("content-security-policy", HeaderValue::from_static(CSP));
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     response
 }

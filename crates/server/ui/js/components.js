@@ -2,12 +2,17 @@
 // the fields they name, copy buttons, charts, notices.
 
 import { ApiError, get } from './api.js';
-import { append, clear, h, replace, when } from './dom.js';
+import { append, h, replace } from './dom.js';
 import { t } from './i18n.js';
 
 /// A heading with actions on its right.
 export function header(title, ...actions) {
   return h('div', { class: 'page-head' }, h('h1', {}, title), h('div', { class: 'actions' }, actions));
+}
+
+/// A page that needs a tenant chosen in the header (an admin viewing all tenants).
+export function chooseTenantFirst(title) {
+  return h('div', {}, header(title), section(null, h('p', { class: 'muted' }, t('choose_tenant_first'))));
 }
 
 export function section(title, ...children) {
@@ -271,14 +276,10 @@ export function tabs(items) {
   return h('div', {}, bar, panel);
 }
 
-export function timeCell(value) {
-  return when(value);
-}
-
 export function progress(value, max, label) {
   const ratio = max > 0 ? Math.min(1, value / max) : 0;
   return h('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': max, 'aria-valuenow': value, 'aria-label': label || '' },
-    h('div', { class: 'bar', style: null, dataset: { ratio: ratio.toFixed(3) } }));
+    h('div', { class: 'bar', dataset: { ratio: ratio.toFixed(3) } }));
 }
 
 export function setProgress(el, value, max) {
@@ -296,4 +297,3 @@ export function sizeBars(root) {
   if (root.dataset && root.dataset.ratio) root.style.width = `${Number(root.dataset.ratio) * 100}%`;
 }
 
-export { clear };

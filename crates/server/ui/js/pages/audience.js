@@ -2,7 +2,7 @@
 // segments with a builder and a live count, the suppression list, GDPR export and erasure.
 
 import { api, del, get, patch, post, upload } from '../api.js';
-import { action, badge, errorText, facts, form, header, notice, pagedTable, progress, section, setProgress } from '../components.js';
+import { action, badge, chooseTenantFirst, errorText, facts, form, header, notice, pagedTable, progress, section, setProgress } from '../components.js';
 import { h, num, when } from '../dom.js';
 import { t } from '../i18n.js';
 import { go, refresh } from '../nav.js';
@@ -12,10 +12,6 @@ const STATUSES = ['active', 'unsubscribed', 'bounced', 'complained', 'suppressed
 
 function needsTenant() {
   return isAdmin() && !session.tenant;
-}
-
-function chooseTenantFirst(title) {
-  return h('div', {}, header(title), section(null, h('p', { class: 'muted' }, t('choose_tenant_first'))));
 }
 
 export async function contacts(_, query) {

@@ -3,7 +3,7 @@
 // and the per-recipient ledger.
 
 import { del, get, post } from '../api.js';
-import { action, badge, facts, form, header, notice, pagedTable, section, table, tabs } from '../components.js';
+import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, section, table, tabs } from '../components.js';
 import { barChart, lineChart } from '../chart.js';
 import { h, num, pct, replace, when } from '../dom.js';
 import { t } from '../i18n.js';
@@ -12,10 +12,6 @@ import { isAdmin, owned, scoped, session } from '../session.js';
 
 const STATUSES = ['draft', 'scheduled', 'sending', 'paused', 'auto_paused', 'sent', 'cancelled'];
 const LEDGER = ['pending', 'queued', 'sent', 'deferred', 'bounced', 'failed', 'skipped', 'cancelled', 'mirrored'];
-
-function chooseTenantFirst(title) {
-  return h('div', {}, header(title), section(null, h('p', { class: 'muted' }, t('choose_tenant_first'))));
-}
 
 export async function list(_, query) {
   if (isAdmin() && !session.tenant) return chooseTenantFirst(t('campaigns'));

@@ -23,11 +23,11 @@ async function rates(tenants) {
   let complaints = 0;
   let bounceLimit = null;
   let complaintLimit = null;
-  for (const id of tenants.slice(0, 25)) {
-    const [report, delivery] = await Promise.all([
-      get('/api/v1/reports', { tenant_id: id, from: today(), to: today(), by: 'day' }).catch(() => null),
-      get(`/api/v1/tenants/${id}/delivery`).catch(() => null),
-    ]);
+  const answers = await Promise.all(tenants.slice(0, 25).map((id) => Promise.all([
+    get('/api/v1/reports', { tenant_id: id, from: today(), to: today(), by: 'day' }).catch(() => null),
+    get(`/api/v1/tenants/${id}/delivery`).catch(() => null),
+  ])));
+  for (const [report, delivery] of answers) {
     if (report) {
       const tot = report.totals;
       handed += tot.sent + tot.refused;

@@ -2,7 +2,7 @@
 // complaints with class and category, the forwarding outbox, reports, compliance.
 
 import { get, post } from '../api.js';
-import { action, badge, facts, form, header, notice, pagedTable, section, table } from '../components.js';
+import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, section, table } from '../components.js';
 import { barChart } from '../chart.js';
 import { h, num, pct, when } from '../dom.js';
 import { t } from '../i18n.js';
@@ -96,7 +96,7 @@ export async function forwards(_, query) {
 
 export async function reports(_, query) {
   const tenant = tenantId();
-  if (!tenant) return h('div', {}, header(t('reports')), section(null, h('p', { class: 'muted' }, t('choose_tenant_first'))));
+  if (!tenant) return chooseTenantFirst(t('reports'));
   const to = query.to || new Date().toISOString().slice(0, 10);
   const from = query.from || new Date(Date.now() - 13 * 86400000).toISOString().slice(0, 10);
   const by = query.by || 'day';
@@ -125,7 +125,7 @@ export async function reports(_, query) {
 
 export async function compliance() {
   const tenant = tenantId();
-  if (!tenant) return h('div', {}, header(t('compliance')), section(null, h('p', { class: 'muted' }, t('choose_tenant_first'))));
+  if (!tenant) return chooseTenantFirst(t('compliance'));
   const c = await get(`/api/v1/tenants/${tenant}/compliance`);
   return h('div', {}, header(t('compliance'), badge(c.compliant ? 'green' : 'red')),
     section(null, table([

@@ -2,7 +2,7 @@
 // (right to left for Arabic), the fallback chain each language takes, and versions.
 
 import { csrf, del, get, post, put } from '../api.js';
-import { action, badge, facts, form, header, notice, pagedTable, section } from '../components.js';
+import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, section } from '../components.js';
 import { h, when } from '../dom.js';
 import { t } from '../i18n.js';
 import { go, refresh } from '../nav.js';
@@ -11,9 +11,7 @@ import { isAdmin, owned, scoped, session } from '../session.js';
 export const LANGUAGES = ['fr', 'en', 'es', 'de', 'pt', 'ru', 'zh', 'hi', 'ar'];
 
 export async function list(_, query) {
-  if (isAdmin() && !session.tenant) {
-    return h('div', {}, header(t('templates')), section(null, h('p', { class: 'muted' }, t('choose_tenant_first'))));
-  }
+  if (isAdmin() && !session.tenant) return chooseTenantFirst(t('templates'));
   const create = form({
     fields: [
       { name: 'name', label: t('name'), required: true },

@@ -177,7 +177,12 @@ pub async fn set_schedule(
     Ok(())
 }
 
+/// Deletes a campaign with its ledger (which has no foreign key: see `contacts::erase`).
 pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM campaign_recipients WHERE campaign_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     let done = sqlx::query("DELETE FROM campaigns WHERE id = $1")
         .bind(id)
         .execute(conn)

@@ -454,8 +454,17 @@ pub async fn set_status(conn: &mut AnyConnection, id: &str, status: &str, now: i
     Ok(())
 }
 
-/// Deletes a contact with its tags and events (GDPR erasure).
+/// Deletes a contact with its tags, events and campaign ledger rows (GDPR erasure). The
+/// ledger has no foreign key (its fan-out would check one per row): its rows are deleted
+/// here, one primary-key look-up per campaign of the contact's tenant.
 pub async fn erase(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM campaign_recipients WHERE contact_id = $1 AND campaign_id IN \
+         (SELECT k.id FROM campaigns k JOIN contacts c ON c.tenant_id = k.tenant_id WHERE c.id = $1)",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("DELETE FROM contacts WHERE id = $1")
         .bind(id)
         .execute(conn)

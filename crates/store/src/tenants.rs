@@ -113,8 +113,15 @@ pub async fn update(conn: &mut AnyConnection, tenant: &Tenant) -> Result<()> {
     Ok(())
 }
 
-/// Deletes a tenant and, by cascade, everything it owns.
+/// Deletes a tenant and, by cascade, everything it owns; its campaigns' ledger (which has
+/// no foreign key: see `contacts::erase`) first.
 pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM campaign_recipients WHERE campaign_id IN (SELECT id FROM campaigns WHERE tenant_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
         .bind(id)
         .execute(conn)

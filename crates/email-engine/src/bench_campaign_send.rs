@@ -39,7 +39,7 @@ async fn fill(db: &Db, tenant_id: &str, n: u64, now: i64) -> anyhow::Result<()> 
         "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < $1 - 1) \
          INSERT INTO contacts (id, tenant_id, email, email_hash, first_name, company, language, \
          status, created_at, updated_at) \
-         SELECT 'c' || CAST(i AS TEXT), $2, 'user' || CAST(i AS TEXT) || '@example.test', \
+         SELECT 'c' || CAST(10000000 + i AS TEXT), $2, 'user' || CAST(i AS TEXT) || '@example.test', \
          'h' || CAST(i AS TEXT), 'Prénom' || CAST(i AS TEXT), 'Société ' || CAST(i % 977 AS TEXT), \
          'fr', 'active', $3, $3 FROM seq",
     )

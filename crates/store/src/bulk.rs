@@ -16,7 +16,7 @@ use sqlx::AnyConnection;
 /// 10 000 peaked at 314 MB RSS).
 pub const ROWS: usize = 1000;
 
-fn is_sqlite(conn: &AnyConnection) -> bool {
+pub(crate) fn is_sqlite(conn: &AnyConnection) -> bool {
     conn.backend_name().eq_ignore_ascii_case("sqlite")
 }
 

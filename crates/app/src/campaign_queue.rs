@@ -13,9 +13,11 @@ use ee_core::campaign::RecipientState;
 use ee_core::delivery::MessageState;
 use ee_core::template::{self, Candidate};
 use ee_store::campaigns::{self as store, Campaign, Pending};
-use ee_store::messages::{self, NewMessage};
+use ee_store::messages::NewMessage;
 use ee_store::templates::{self, Template};
-use ee_store::{Scope, StoreError, contact_batches, message_queries, suppressions};
+use ee_store::{
+    Scope, StoreError, campaign_batches, contact_batches, message_queries, suppressions,
+};
 
 use crate::campaign_settings::Variant;
 use crate::delivery::{domain_of, tenant_delivery, unsubscribe_url};
@@ -287,7 +289,7 @@ pub async fn queue_batch(
 }
 
 /// Writes a batch's messages, their first events, the ledger and the counters in one
-/// transaction.
+/// transaction, each in bulk (`store::campaign_batches`).
 async fn write(
     services: &Services,
     campaign: &Campaign,
@@ -300,72 +302,79 @@ async fn write(
     let mut tx = services.db.begin_bulk().await?;
     let mut done = Queued::default();
     let mut languages: BTreeMap<String, i64> = BTreeMap::new();
+    let new: Vec<&NewMessage> = outcomes
+        .iter()
+        .filter_map(|(_, o)| o.as_ref().ok())
+        .collect();
+    let inserted = campaign_batches::insert_messages(&mut tx, &new, now).await?;
+    // Another node queued some first: the ledger takes their messages.
+    let raced: Vec<String> = new
+        .iter()
+        .filter(|m| !inserted.contains(&m.id))
+        .filter_map(|m| m.idempotency_key.clone())
+        .collect();
+    let theirs = if raced.is_empty() {
+        HashMap::new()
+    } else {
+        message_queries::ids_by_key(&mut tx, &campaign.tenant_id, &raced).await?
+    };
+    let events: Vec<campaign_batches::FirstEvent<'_>> = new
+        .iter()
+        .filter(|m| inserted.contains(&m.id))
+        .map(|m| campaign_batches::FirstEvent {
+            message_id: &m.id,
+            tenant_id: &m.tenant_id,
+            state: &m.state,
+            reason: m.state_reason.as_deref(),
+        })
+        .collect();
+    campaign_batches::add_first_events(&mut tx, &events, now).await?;
+
+    let mut settled: Vec<campaign_batches::Settled<'_>> = Vec::with_capacity(batch.len());
     // Messages a previous run of this batch made: the ledger takes them up.
     for (recipient, key) in batch.iter().zip(keys) {
         if let Some(id) = existing.get(key) {
-            store::settle(
-                &mut tx,
-                &campaign.id,
-                &recipient.contact_id,
-                RecipientState::Queued,
-                Some(id),
-                None,
-                now,
-            )
-            .await?;
-            done.queued += 1;
+            settled.push(campaign_batches::Settled {
+                contact_id: &recipient.contact_id,
+                state: RecipientState::Queued,
+                message_id: Some(id),
+                detail: None,
+            });
         }
     }
-    for (recipient, outcome) in outcomes {
+    for (recipient, outcome) in &outcomes {
         let (state, message_id, detail) = match outcome {
-            Ok(new) => {
-                let inserted = messages::insert_if_new(&mut tx, &new, now).await?;
-                let suppressed = new.state == MessageState::Suppressed.as_str();
-                // Another node queued it first: the ledger takes its message.
-                let id = if inserted {
-                    new.id.clone()
-                } else {
-                    let key = new.idempotency_key.clone().unwrap_or_default();
-                    let found =
-                        message_queries::ids_by_key(&mut tx, &new.tenant_id, &[key]).await?;
-                    found.into_values().next().unwrap_or_else(|| new.id.clone())
-                };
-                if inserted {
-                    messages::add_event_to(
-                        &mut tx,
-                        &new.id,
-                        &new.tenant_id,
-                        &new.state,
-                        None,
-                        new.state_reason.as_deref(),
-                        None,
-                        now,
-                    )
-                    .await?;
-                    if !suppressed && let Some(language) = &new.language {
+            Ok(m) => {
+                let suppressed = m.state == MessageState::Suppressed.as_str();
+                let id = if inserted.contains(&m.id) {
+                    if !suppressed && let Some(language) = &m.language {
                         *languages.entry(language.clone()).or_default() += 1;
                     }
-                }
+                    m.id.as_str()
+                } else {
+                    let key = m.idempotency_key.as_deref().unwrap_or_default();
+                    theirs.get(key).map_or(m.id.as_str(), String::as_str)
+                };
                 let state = if suppressed {
                     RecipientState::Skipped
                 } else {
                     RecipientState::Queued
                 };
-                (state, Some(id), new.state_reason)
+                (state, Some(id), m.state_reason.as_deref())
             }
-            Err(why) => (RecipientState::Failed, None, Some(why)),
+            Err(why) => (RecipientState::Failed, None, Some(why.as_str())),
         };
-        store::settle(
-            &mut tx,
-            &campaign.id,
-            &recipient.contact_id,
+        settled.push(campaign_batches::Settled {
+            contact_id: &recipient.contact_id,
             state,
-            message_id.as_deref(),
-            detail.as_deref(),
-            now,
-        )
-        .await?;
-        match state {
+            message_id,
+            detail,
+        });
+    }
+    // Counted once: a recipient another run settled first is that run's to count.
+    let mine = campaign_batches::settle(&mut tx, &campaign.id, &settled, now).await?;
+    for s in settled.iter().filter(|s| mine.contains(s.contact_id)) {
+        match s.state {
             RecipientState::Queued => done.queued += 1,
             RecipientState::Skipped => done.skipped += 1,
             _ => done.failed += 1,

@@ -126,3 +126,97 @@ async fn a_batch_skips_addresses_suppressed_or_capped_since_the_start() {
     assert_eq!(stats.body["totals"]["sent"], 2, "{}", stats.body);
     app.finish().await;
 }
+
+/// Two nodes may read the same pending recipients and both hand them over: the second
+/// finds the messages the first made (or, racing it, loses on the idempotency key), and
+/// each recipient still has one message and gets one mail.
+#[tokio::test]
+async fn a_batch_handed_over_twice_gives_each_recipient_one_message() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, template) = brand(&app, &smtp).await;
+    let people: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|n| (format!("{n}@example.test"), "fr", vec![]))
+        .collect();
+    contacts(&app, &key, &people).await;
+    let created = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "n", "template_id": template, "audience": {"all": true}}),
+        )
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    action(&app, &key, &id, "start").await;
+    let mut conn = app.services.db.pool().acquire().await.unwrap();
+    let campaign = ee_store::campaigns::get(&mut conn, &id, ee_store::Scope::All)
+        .await
+        .unwrap();
+    let batch = ee_store::campaigns::pending(&mut conn, &id, 10, false)
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(batch.len(), 3);
+    for _ in 0..2 {
+        ee_app::campaign_queue::queue_batch(&app.services, &campaign, &batch, &[])
+            .await
+            .unwrap();
+    }
+    let mut conn = app.services.db.pool().acquire().await.unwrap();
+    let made: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, idempotency_key FROM messages WHERE campaign_id = $1 ORDER BY id",
+    )
+    .bind(&id)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(made.len(), 3, "{made:?}");
+    // The race itself: a message for a key already taken is not inserted.
+    let mut twin = ee_store::messages::NewMessage {
+        id: ee_core::ids::new_id(),
+        tenant_id: campaign.tenant_id.clone(),
+        idempotency_key: Some(made[0].1.clone()),
+        to_email: "a@example.test".into(),
+        from_email: "hello@brand.test".into(),
+        subject: "s".into(),
+        headers: "{}".into(),
+        kind: "campaign".into(),
+        state: "queued".into(),
+        ..Default::default()
+    };
+    twin.message_id_header = format!("{}@brand.test", twin.id);
+    let inserted = ee_store::campaign_batches::insert_messages(&mut conn, &[&twin], 1)
+        .await
+        .unwrap();
+    assert!(inserted.is_empty(), "{inserted:?}");
+    let ledger: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT state, message_id FROM campaign_recipients WHERE campaign_id = $1")
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    drop(conn);
+    for (state, message) in &ledger {
+        assert_eq!(state, "queued");
+        assert!(
+            made.iter().any(|(m, _)| Some(m) == message.as_ref()),
+            "{ledger:?}"
+        );
+    }
+    assert_eq!(app.dispatch_and_deliver().await.finished, 1);
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    assert_eq!(
+        stats.body["totals"]["queued"], 3,
+        "counted once: {}",
+        stats.body
+    );
+    let got = received_by(&smtp);
+    assert_eq!(got.values().sum::<usize>(), 3, "{got:?}");
+    assert!(got.values().all(|n| *n == 1), "{got:?}");
+    app.finish().await;
+}

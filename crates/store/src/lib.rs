@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod bulk;
+pub mod campaign_batches;
 pub mod campaign_mirrors;
 pub mod campaigns;
 pub mod contact_batches;

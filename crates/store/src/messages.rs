@@ -103,19 +103,6 @@ pub async fn insert(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Res
     Ok(())
 }
 
-/// Inserts a message unless one with its idempotency key exists (a batch run twice, two
-/// nodes): whether it was inserted. One statement, so a transaction goes on either way.
-pub async fn insert_if_new(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<bool> {
-    let done = write(
-        conn,
-        new,
-        now,
-        " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
-    )
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 async fn write(
     conn: &mut AnyConnection,
     new: &NewMessage,

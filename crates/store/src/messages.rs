@@ -239,8 +239,21 @@ pub async fn claim_due(
         .bind(limit.saturating_mul(CANDIDATES))
         .fetch_all(conn)
         .await?;
+    // In the same fair turns (RETURNING keeps no order): the engine reserves IP quota in
+    // this order, so a batch sorted by time alone gave the first campaign all of it.
     claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
-    Ok((token, claimed))
+    let mut turns: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut ranked: Vec<(usize, Message)> = claimed
+        .into_iter()
+        .map(|m| {
+            let stream = m.campaign_id.clone().unwrap_or_else(|| m.id.clone());
+            let turn = turns.entry(stream).or_default();
+            *turn += 1;
+            (*turn, m)
+        })
+        .collect();
+    ranked.sort_by_key(|(turn, _)| *turn);
+    Ok((token, ranked.into_iter().map(|(_, m)| m).collect()))
 }
 
 /// A claimed message sent back to wait, unattempted: a campaign's throttle or sending

@@ -114,6 +114,45 @@ pub async fn check_startable(
     Ok(())
 }
 
+/// New contacts enrolled (their first step due after its delay), and those under way
+/// (also those MailWizz runs) who may no longer be mailed or reached the goal leave: the
+/// contacts who left.
+pub async fn enroll_and_leave(
+    conn: &mut AnyConnection,
+    campaign: &Campaign,
+    settings: &CampaignSettings,
+    now: i64,
+) -> Result<Vec<String>, AppError> {
+    let first_delay = settings.steps.first().map_or(0, |s| s.delay_hours);
+    let since = campaign.started_at.unwrap_or(now);
+    let (condition, params) = trigger_condition(conn, campaign, since, now).await?;
+    let enroll = Enroll {
+        campaign_id: &campaign.id,
+        tenant_id: &campaign.tenant_id,
+        state: "active",
+        due: now + i64::from(first_delay) * HOUR_MS,
+        condition,
+        params,
+    };
+    let enrolled = enrollments::enroll(conn, &enroll, now).await?;
+    store::count(conn, &campaign.id, "enrolled", enrolled as i64, now).await?;
+    let mut left = enrollments::leave_unreachable(conn, &campaign.id, now).await?;
+    if let Some(goal) = &settings.goal {
+        let reached =
+            enrollments::leave_on_goal(conn, &campaign.id, &event_type(goal), now).await?;
+        store::count(
+            conn,
+            &campaign.id,
+            "goal_reached",
+            reached.len() as i64,
+            now,
+        )
+        .await?;
+        left.extend(reached);
+    }
+    Ok(left)
+}
+
 /// One pass over a sending sequence: new contacts enrolled, those who may no longer be
 /// mailed or reached the goal leave, and the due steps are handed over within `limit`.
 /// Returns how many messages were queued.
@@ -124,26 +163,8 @@ pub async fn serve(
 ) -> Result<usize, AppError> {
     let now = services.clock.now_ms();
     let settings = settings_of(campaign);
-    let first_delay = settings.steps.first().map_or(0, |s| s.delay_hours);
     let mut conn = services.db.pool().acquire().await?;
-    let since = campaign.started_at.unwrap_or(now);
-    let (condition, params) = trigger_condition(&mut conn, campaign, since, now).await?;
-    let enroll = Enroll {
-        campaign_id: &campaign.id,
-        tenant_id: &campaign.tenant_id,
-        state: "active",
-        due: now + i64::from(first_delay) * HOUR_MS,
-        condition,
-        params,
-    };
-    let enrolled = enrollments::enroll(&mut conn, &enroll, now).await?;
-    store::count(&mut conn, &campaign.id, "enrolled", enrolled as i64, now).await?;
-    enrollments::leave_unreachable(&mut conn, &campaign.id, now).await?;
-    if let Some(goal) = &settings.goal {
-        let left =
-            enrollments::leave_on_goal(&mut conn, &campaign.id, &event_type(goal), now).await?;
-        store::count(&mut conn, &campaign.id, "goal_reached", left as i64, now).await?;
-    }
+    enroll_and_leave(&mut conn, campaign, &settings, now).await?;
     if limit == 0 {
         return Ok(0);
     }
@@ -332,7 +353,7 @@ pub struct EnrollmentOut {
     pub email: Option<String>,
     /// The next step's index (the number of steps sent).
     pub step: i64,
-    /// active, completed, left or excluded.
+    /// active, mirrored (run by MailWizz), completed, left or excluded.
     pub state: String,
     /// Why it left.
     pub detail: Option<String>,
@@ -356,4 +377,4 @@ impl From<enrollments::Enrollment> for EnrollmentOut {
 }
 
 /// The states an enrollment may be in.
-pub const ENROLLMENT_STATES: [&str; 4] = ["active", "completed", "left", "excluded"];
+pub const ENROLLMENT_STATES: [&str; 5] = ["active", "mirrored", "completed", "left", "excluded"];

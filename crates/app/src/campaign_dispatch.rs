@@ -232,8 +232,9 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppErro
     })
 }
 
-/// A pass over a campaign mirrored into MailWizz (`campaign_mailwizz`): a batch handed
-/// over, or its figures read back, and the campaign finished once MailWizz sent it all.
+/// A pass over a campaign mirrored into MailWizz (`campaign_mailwizz`; a sequence:
+/// `sequence_mailwizz`): a batch handed over, or its figures read back, and a regular
+/// campaign finished once MailWizz sent it all.
 /// MailWizz being unreachable is logged and tried again on the next pass.
 async fn serve_mirrored(
     services: &Services,
@@ -245,6 +246,22 @@ async fn serve_mirrored(
     let mut conn = services.db.pool().acquire().await?;
     store::touch(&mut conn, &campaign.id, now).await?;
     drop(conn);
+    if campaign.kind == CampaignKind::Autoresponder {
+        // A sequence runs as MailWizz autoresponders until it is cancelled.
+        return match crate::sequence_mailwizz::serve(services, campaign, instance, client, BATCH)
+            .await
+        {
+            Ok(handed) => Ok(Served {
+                queued: handed,
+                ..Served::default()
+            }),
+            Err(MwError::Store(e)) => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(campaign = %campaign.id, error = %e, "MailWizz sequence mirror");
+                Ok(Served::default())
+            }
+        };
+    }
     match crate::campaign_mailwizz::serve(services, campaign, instance, client, BATCH).await {
         Ok(m) if m.finished => Ok(Served {
             finished: finish(services, campaign, now).await?,

@@ -8,8 +8,9 @@
 //! auto-pause rule and its hourly buckets work as for any other; pause, resume and cancel
 //! here pause or resume the mirrors there; the campaign is sent when every mirror is.
 //!
-//! A/B tests and autoresponder sequences go message by message through MailWizz's
-//! transactional API (our variants and steps decide, MailWizz sends).
+//! Autoresponder sequences become MailWizz autoresponders (`sequence_mailwizz`); A/B
+//! tests go message by message through MailWizz's transactional API (our variants
+//! decide, MailWizz sends).
 
 use std::collections::BTreeMap;
 
@@ -48,7 +49,9 @@ pub async fn target(
     services: &Services,
     campaign: &Campaign,
 ) -> Result<Option<(Instance, Client)>, MwError> {
-    if campaign.kind != CampaignKind::Regular {
+    // A/B tests go message by message (our variants decide, MailWizz's transactional API
+    // sends); regular campaigns and sequences are mirrored.
+    if campaign.kind == CampaignKind::AbTest {
         return Ok(None);
     }
     let mut conn = services.db.pool().acquire().await?;
@@ -159,6 +162,7 @@ async fn hand_over(
         let mirror = mirrors::ensure(
             &mut conn,
             &campaign.id,
+            0,
             &template_id,
             &template.language,
             &instance.id,
@@ -232,7 +236,7 @@ async fn hand_over(
 }
 
 /// The list made for one template's recipients of the campaign.
-fn list_of(campaign: &Campaign, template: &templates::Template) -> Value {
+pub(crate) fn list_of(campaign: &Campaign, template: &templates::Template) -> Value {
     let from_email = template.from_email.clone().unwrap_or_default();
     json!({
         "general": {
@@ -295,7 +299,7 @@ async fn create_campaign(
 
 /// Reads a mirror's figures back: what grew since the last read is added to the
 /// campaign's counters.
-async fn read_back(
+pub(crate) async fn read_back(
     services: &Services,
     campaign: &Campaign,
     client: &Client,

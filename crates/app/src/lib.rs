@@ -56,6 +56,7 @@ pub mod reports;
 pub mod routing_rules;
 pub mod schedule;
 pub mod segments;
+pub mod sequence_mailwizz;
 mod services;
 pub mod sessions;
 pub mod snapshot;

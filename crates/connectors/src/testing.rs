@@ -263,6 +263,23 @@ async fn handle(
                     "campaign[type] is invalid",
                 );
             }
+            // MailWizz's rules for an autoresponder: the event it follows and its delay.
+            if kind == "autoresponder" {
+                let options = &campaign["options"];
+                let event_ok = ["AFTER-SUBSCRIBE", "AFTER-CAMPAIGN-OPEN"]
+                    .contains(&options["autoresponder_event"].as_str().unwrap_or(""));
+                let unit_ok = ["minute", "hour", "day", "week", "month", "year"]
+                    .contains(&options["autoresponder_time_unit"].as_str().unwrap_or(""));
+                let value_ok = options["autoresponder_time_value"]
+                    .as_str()
+                    .is_some_and(|v| v.parse::<u32>().is_ok());
+                if !(event_ok && unit_ok && value_ok) {
+                    return error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "campaign[options] autoresponder_event, autoresponder_time_unit and autoresponder_time_value are required",
+                    );
+                }
+            }
             let content = campaign["template"]["content"].as_str().map(decode);
             campaign["template"]["content"] = json!(content);
             campaign["status"] = json!("sending");

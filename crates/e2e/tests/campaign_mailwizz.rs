@@ -9,39 +9,14 @@
 mod common;
 
 use common::TestApp;
-use common::sending::action;
-use ee_connectors::testing::{self, KEY};
-use reqwest::{Method, StatusCode};
+use common::sending::{action, mailwizz_brand};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_campaign_is_mirrored_into_the_tenants_mailwizz_and_read_back() {
     let app = TestApp::spawn().await;
-    let (base, fake) = testing::start().await;
-    fake.lock()
-        .unwrap()
-        .lists
-        .insert("list-a".into(), Vec::new());
-    let tenant = app.tenant("brand").await;
-    let (_, key) = app.api_key(&tenant, "marketing").await;
-    let instance = app
-        .post(
-            "/api/v1/mailwizz/instances",
-            &key,
-            json!({"name": "main", "api_url": base, "api_key": KEY,
-                   "default_list_uid": "list-a", "is_primary": true}),
-        )
-        .await;
-    assert_eq!(instance.status, StatusCode::CREATED, "{}", instance.body);
-    let mode = app
-        .call(
-            Method::PUT,
-            "/api/v1/tenants/brand/delivery",
-            Some(&key),
-            Some(json!({"mode": "mailwizz", "mailwizz": "main", "allow_unsigned_senders": true})),
-        )
-        .await;
-    assert_eq!(mode.status, StatusCode::OK, "{}", mode.body);
+    let (key, fake) = mailwizz_brand(&app).await;
     let mut ids = std::collections::BTreeMap::new();
     for (language, subject) in [("fr", "Bonjour [FNAME]"), ("en", "Hello [FNAME]")] {
         let t = app

@@ -1,5 +1,5 @@
-//! Campaigns mirrored into a tenant's MailWizz: per template, the list made there, the
-//! MailWizz campaign, and the figures last read back.
+//! Campaigns mirrored into a tenant's MailWizz: per template (and, for a sequence, per
+//! step), the list made there, the MailWizz campaign, and the figures last read back.
 
 use sqlx::AnyConnection;
 
@@ -8,6 +8,8 @@ use crate::Result;
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Mirror {
     pub campaign_id: String,
+    /// A sequence's step (0 for a regular campaign).
+    pub step: i64,
     pub template_id: String,
     pub language: String,
     pub instance_id: String,
@@ -20,42 +22,45 @@ pub struct Mirror {
     pub synced_at: Option<i64>,
 }
 
-const COLUMNS: &str = "campaign_id, template_id, language, instance_id, list_uid, campaign_uid, \
+const COLUMNS: &str = "campaign_id, step, template_id, language, instance_id, list_uid, campaign_uid, \
     subscribers, status, stats, synced_at";
 
-/// The mirror of a campaign's template, made if it is not there yet.
+/// The mirror of a campaign's template at a step, made if it is not there yet.
 pub async fn ensure(
     conn: &mut AnyConnection,
     campaign_id: &str,
+    step: i64,
     template_id: &str,
     language: &str,
     instance_id: &str,
     now: i64,
 ) -> Result<Mirror> {
     sqlx::query(
-        "INSERT INTO campaign_mirrors (campaign_id, template_id, language, instance_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (campaign_id, template_id) DO NOTHING",
+        "INSERT INTO campaign_mirrors (campaign_id, template_id, language, instance_id, created_at, updated_at, step) \
+         VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (campaign_id, step, template_id) DO NOTHING",
     )
     .bind(campaign_id)
     .bind(template_id)
     .bind(language)
     .bind(instance_id)
     .bind(now)
+    .bind(step)
     .execute(&mut *conn)
     .await?;
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM campaign_mirrors WHERE campaign_id = $1 AND template_id = $2"
+        "SELECT {COLUMNS} FROM campaign_mirrors WHERE campaign_id = $1 AND template_id = $2 AND step = $3"
     )))
     .bind(campaign_id)
     .bind(template_id)
+    .bind(step)
     .fetch_one(conn)
     .await?)
 }
 
-/// A campaign's mirrors, in template order.
+/// A campaign's mirrors, in step and template order.
 pub async fn of_campaign(conn: &mut AnyConnection, campaign_id: &str) -> Result<Vec<Mirror>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM campaign_mirrors WHERE campaign_id = $1 ORDER BY template_id"
+        "SELECT {COLUMNS} FROM campaign_mirrors WHERE campaign_id = $1 ORDER BY step, template_id"
     )))
     .bind(campaign_id)
     .fetch_all(conn)
@@ -84,7 +89,7 @@ pub async fn update(
          campaign_uid = COALESCE($2, campaign_uid), subscribers = subscribers + $3, \
          status = COALESCE($4, status), stats = COALESCE($5, stats), \
          synced_at = CASE WHEN $6 = 1 THEN $7 ELSE synced_at END, updated_at = $7 \
-         WHERE campaign_id = $8 AND template_id = $9",
+         WHERE campaign_id = $8 AND template_id = $9 AND step = $10",
     )
     .bind(change.list_uid)
     .bind(change.campaign_uid)
@@ -95,6 +100,7 @@ pub async fn update(
     .bind(now)
     .bind(&mirror.campaign_id)
     .bind(&mirror.template_id)
+    .bind(mirror.step)
     .execute(conn)
     .await?;
     Ok(())

@@ -73,48 +73,85 @@ pub fn event_since(first: usize) -> String {
     )
 }
 
-/// Active enrollments whose contact may no longer be mailed leave, with the reason (the
-/// contact's status, or `suppressed`); how many.
+/// Enrollments under way (active, or mirrored into MailWizz) whose contact may no longer
+/// be mailed leave, with the reason (the contact's status, or `suppressed`); the contacts
+/// who left.
 pub async fn leave_unreachable(
     conn: &mut AnyConnection,
     campaign_id: &str,
     now: i64,
-) -> Result<u64> {
-    Ok(sqlx::query(
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
         "UPDATE campaign_enrollments SET state = 'left', next_at = NULL, updated_at = $2, \
          detail = COALESCE((SELECT c.status FROM contacts c WHERE c.id = campaign_enrollments.contact_id \
              AND c.status <> 'active'), 'suppressed') \
-         WHERE campaign_id = $1 AND state = 'active' AND (\
+         WHERE campaign_id = $1 AND state IN ('active', 'mirrored') AND (\
              EXISTS (SELECT 1 FROM contacts c WHERE c.id = campaign_enrollments.contact_id AND c.status <> 'active') \
              OR EXISTS (SELECT 1 FROM contacts c JOIN suppressions s ON s.tenant_id = c.tenant_id \
-                 AND s.email_hash = c.email_hash WHERE c.id = campaign_enrollments.contact_id))",
+                 AND s.email_hash = c.email_hash WHERE c.id = campaign_enrollments.contact_id)) \
+         RETURNING contact_id",
     )
     .bind(campaign_id)
     .bind(now)
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .fetch_all(conn)
+    .await?)
 }
 
-/// Active enrollments whose contact had the goal event since enrolling leave; how many.
+/// Enrollments under way whose contact had the goal event since enrolling leave; the
+/// contacts who left.
 pub async fn leave_on_goal(
     conn: &mut AnyConnection,
     campaign_id: &str,
     event_type: &str,
     now: i64,
-) -> Result<u64> {
-    Ok(sqlx::query(
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
         "UPDATE campaign_enrollments SET state = 'left', detail = 'goal reached', next_at = NULL, updated_at = $3 \
-         WHERE campaign_id = $1 AND state = 'active' AND EXISTS (SELECT 1 FROM contact_events ev \
+         WHERE campaign_id = $1 AND state IN ('active', 'mirrored') AND EXISTS (SELECT 1 FROM contact_events ev \
              WHERE ev.contact_id = campaign_enrollments.contact_id AND ev.event_type = $2 \
-             AND ev.occurred_at >= campaign_enrollments.enrolled_at)",
+             AND ev.occurred_at >= campaign_enrollments.enrolled_at) \
+         RETURNING contact_id",
     )
     .bind(campaign_id)
     .bind(event_type)
     .bind(now)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Enrollments that have not started yet (active, at their first step, due or not), for
+/// a sequence MailWizz runs: the contacts it is handed, at most `limit`.
+pub async fn fresh(conn: &mut AnyConnection, campaign_id: &str, limit: i64) -> Result<Vec<Due>> {
+    Ok(sqlx::query_as(
+        "SELECT e.contact_id, c.email, e.step FROM campaign_enrollments e JOIN contacts c ON c.id = e.contact_id \
+         WHERE e.campaign_id = $1 AND e.state = 'active' AND e.step = 0 \
+         ORDER BY e.enrolled_at, e.contact_id LIMIT $2",
+    )
+    .bind(campaign_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// An enrollment handed to MailWizz, which runs its steps from now on (`detail`: where).
+pub async fn mark_mirrored(
+    conn: &mut AnyConnection,
+    campaign_id: &str,
+    contact_id: &str,
+    detail: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE campaign_enrollments SET state = 'mirrored', next_at = NULL, detail = $1, updated_at = $2 \
+         WHERE campaign_id = $3 AND contact_id = $4 AND state = 'active'",
+    )
+    .bind(detail)
+    .bind(now)
+    .bind(campaign_id)
+    .bind(contact_id)
     .execute(conn)
-    .await?
-    .rows_affected())
+    .await?;
+    Ok(())
 }
 
 /// An enrollment whose next step is due.

@@ -128,3 +128,31 @@ pub async fn delivery(app: &TestApp, key: &str, settings: Value) {
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
 }
+
+/// A tenant `brand` that delivers through its MailWizz (the fake, which holds an empty
+/// list `list-a`); returns its key and the fake.
+pub async fn mailwizz_brand(app: &TestApp) -> (String, ee_connectors::testing::Shared) {
+    let (base, fake) = ee_connectors::testing::start().await;
+    fake.lock()
+        .unwrap()
+        .lists
+        .insert("list-a".into(), Vec::new());
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "marketing").await;
+    let instance = app
+        .post(
+            "/api/v1/mailwizz/instances",
+            &key,
+            json!({"name": "main", "api_url": base, "api_key": ee_connectors::testing::KEY,
+                   "default_list_uid": "list-a", "is_primary": true}),
+        )
+        .await;
+    assert_eq!(instance.status, StatusCode::CREATED, "{}", instance.body);
+    delivery(
+        app,
+        &key,
+        json!({"mode": "mailwizz", "mailwizz": "main", "allow_unsigned_senders": true}),
+    )
+    .await;
+    (key, fake)
+}

@@ -409,7 +409,7 @@ pub async fn test_send(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EnrollmentQuery {
-    /// active, completed, left or excluded.
+    /// active, mirrored (run by MailWizz), completed, left or excluded.
     pub state: Option<String>,
     /// 1 to 500; 50 when absent.
     pub limit: Option<i64>,
@@ -431,7 +431,7 @@ pub async fn enrollments(
     {
         return Err(ApiError::invalid_field(
             "state",
-            "must be one of active, completed, left, excluded",
+            "must be one of active, mirrored, completed, left, excluded",
         ));
     }
     let limit = limit_param(q.limit, 50, 500)?;

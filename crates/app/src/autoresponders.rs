@@ -5,7 +5,9 @@
 //! excluded) or `event:<name>` (a custom event posted to `/api/v2/events`). A contact
 //! leaves when it may no longer be mailed (unsubscribed, bounced, complained, suppressed,
 //! erased) or on the goal event. Steps are read at each send, so a step added, or a pause,
-//! applies to the contacts already in the sequence.
+//! applies to the contacts already in the sequence. A contact never runs a sequence twice
+//! at once; one who completed it runs it again when its tag is given anew or its event
+//! posted again.
 
 use ee_core::delivery::MessageState;
 use ee_store::campaigns::{self as store, Campaign};
@@ -28,35 +30,58 @@ fn settings_of(campaign: &Campaign) -> CampaignSettings {
     serde_json::from_str(&campaign.settings).unwrap_or_default()
 }
 
-/// The enrollment condition of the campaign's trigger since `since` (SQL over
-/// `contacts c`), and its values; a segment trigger's is the segment itself.
+/// Since when a trigger counts: an instant (the sequence's start), or, for a contact who
+/// completed the sequence, the end of its last run.
+#[derive(Clone, Copy)]
+enum Since {
+    At(i64),
+    RunEnded,
+}
+
+/// The enrollment condition of the campaign's trigger (SQL over `contacts c`), and its
+/// values; a segment trigger's is the segment itself. `None` for a run again: only a tag
+/// given anew or an event posted again starts one (a contact is created once, and a
+/// segment's member who completed would start again at once).
 async fn trigger_condition(
     conn: &mut AnyConnection,
     campaign: &Campaign,
-    since: i64,
+    since: Since,
     now: i64,
-) -> Result<(String, Vec<Param>), AppError> {
+) -> Result<Option<(String, Vec<Param>)>, AppError> {
     let trigger = campaign.trigger_event.as_deref().unwrap_or("subscription");
     let first = FIRST_PARAM;
+    // The comparison with the start, whose value follows the trigger's own ones.
+    let after = |own: usize| match since {
+        Since::At(_) => format!(">= ${}", first + own),
+        Since::RunEnded => enrollments::RUN_ENDED.to_owned(),
+    };
+    let with_start = |mut params: Vec<Param>| {
+        if let Since::At(at) = since {
+            params.push(Param::Int(at));
+        }
+        params
+    };
     if let Some(tag) = trigger.strip_prefix("tag:") {
         let slug = ee_core::tags::parse(tag)
             .map_err(|e| crate::input::invalid("trigger", e.to_string()))?
             .slug();
-        return Ok((
-            enrollments::tagged_since(first),
-            vec![
+        return Ok(Some((
+            enrollments::tagged_since(first, &after(2)),
+            with_start(vec![
                 Param::Text(slug.clone()),
                 Param::Text(format!("{slug}/")),
-                Param::Int(since),
-            ],
-        ));
+            ]),
+        )));
     }
     if let Some(name) = trigger.strip_prefix("event:") {
-        return Ok((
-            enrollments::event_since(first),
-            vec![Param::Text(event_type(name)), Param::Int(since)],
-        ));
+        return Ok(Some((
+            enrollments::event_since(first, &after(1)),
+            with_start(vec![Param::Text(event_type(name))]),
+        )));
     }
+    let Since::At(at) = since else {
+        return Ok(None);
+    };
     if let Some(id) = trigger.strip_prefix("segment:") {
         let segment = segments::get(conn, id, Scope::Tenant(&campaign.tenant_id))
             .await
@@ -67,9 +92,12 @@ async fn trigger_condition(
         let expr = crate::segments::parse_expr(&value, now)?;
         let compiled =
             compile(&expr, first, now).map_err(|e| crate::input::invalid("trigger", e))?;
-        return Ok((compiled.sql, compiled.params));
+        return Ok(Some((compiled.sql, compiled.params)));
     }
-    Ok((enrollments::created_since(first), vec![Param::Int(since)]))
+    Ok(Some((
+        enrollments::created_since(first),
+        vec![Param::Int(at)],
+    )))
 }
 
 /// At the start of a sequence triggered by a segment, its members are excluded: only
@@ -86,7 +114,10 @@ pub async fn exclude_present_members(
     {
         return Ok(0);
     }
-    let (condition, params) = trigger_condition(conn, campaign, now, now).await?;
+    let Some((condition, params)) = trigger_condition(conn, campaign, Since::At(now), now).await?
+    else {
+        return Ok(0);
+    };
     let enroll = Enroll {
         campaign_id: &campaign.id,
         tenant_id: &campaign.tenant_id,
@@ -110,7 +141,7 @@ pub async fn check_startable(
             "an autoresponder needs at least one step",
         ));
     }
-    trigger_condition(conn, campaign, now, now).await?;
+    trigger_condition(conn, campaign, Since::At(now), now).await?;
     Ok(())
 }
 
@@ -124,17 +155,27 @@ pub async fn enroll_and_leave(
     now: i64,
 ) -> Result<Vec<String>, AppError> {
     let first_delay = settings.steps.first().map_or(0, |s| s.delay_hours);
-    let since = campaign.started_at.unwrap_or(now);
-    let (condition, params) = trigger_condition(conn, campaign, since, now).await?;
-    let enroll = Enroll {
-        campaign_id: &campaign.id,
-        tenant_id: &campaign.tenant_id,
-        state: "active",
-        due: now + i64::from(first_delay) * HOUR_MS,
-        condition,
-        params,
-    };
-    let enrolled = enrollments::enroll(conn, &enroll, now).await?;
+    let due = now + i64::from(first_delay) * HOUR_MS;
+    let since = Since::At(campaign.started_at.unwrap_or(now));
+    let mut enrolled = 0;
+    for (since, again) in [(since, false), (Since::RunEnded, true)] {
+        let Some((condition, params)) = trigger_condition(conn, campaign, since, now).await? else {
+            continue;
+        };
+        let enroll = Enroll {
+            campaign_id: &campaign.id,
+            tenant_id: &campaign.tenant_id,
+            state: "active",
+            due,
+            condition,
+            params,
+        };
+        enrolled += if again {
+            enrollments::rerun(conn, &enroll, now).await?
+        } else {
+            enrollments::enroll(conn, &enroll, now).await?
+        };
+    }
     store::count(conn, &campaign.id, "enrolled", enrolled as i64, now).await?;
     let mut left = enrollments::leave_unreachable(conn, &campaign.id, now).await?;
     if let Some(goal) = &settings.goal {
@@ -225,10 +266,7 @@ pub async fn serve(
             to_email: enrollment.email.clone(),
             template,
             category,
-            idempotency_key: Some(format!(
-                "campaign:{}:{}:step{}",
-                campaign.id, enrollment.contact_id, enrollment.step
-            )),
+            idempotency_key: Some(step_key(&campaign.id, &enrollment)),
             ..Default::default()
         };
         let outcome = crate::campaign_messages::queue_with_fallback(
@@ -327,6 +365,19 @@ impl StepWindows {
     }
 }
 
+/// A step message's key: one message per contact, step and run of the sequence (the first
+/// run's keys are those of before runs were counted).
+fn step_key(campaign_id: &str, enrollment: &enrollments::Due) -> String {
+    let key = format!(
+        "campaign:{campaign_id}:{}:step{}",
+        enrollment.contact_id, enrollment.step
+    );
+    match enrollment.run {
+        0 => key,
+        run => format!("{key}:run{run}"),
+    }
+}
+
 /// Where an enrollment goes after sending step `index`: the next step after its delay,
 /// or completed.
 fn next_step(settings: &CampaignSettings, index: usize, now: i64) -> Advance<'static> {
@@ -353,6 +404,9 @@ pub struct EnrollmentOut {
     pub email: Option<String>,
     /// The next step's index (the number of steps sent).
     pub step: i64,
+    /// How many runs of the sequence the contact completed before this one (it runs it
+    /// again when its tag is given anew or its event posted again after completing).
+    pub run: i64,
     /// active, mirrored (run by MailWizz), completed, left or excluded.
     pub state: String,
     /// Why it left.
@@ -368,6 +422,7 @@ impl From<enrollments::Enrollment> for EnrollmentOut {
             contact_id: e.contact_id,
             email: e.email,
             step: e.step,
+            run: e.run,
             state: e.state,
             detail: e.detail,
             next_at: e.next_at.map(to_rfc3339),

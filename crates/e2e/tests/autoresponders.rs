@@ -380,3 +380,61 @@ async fn custom_events_and_tags_trigger_their_sequences() {
     }
     app.finish().await;
 }
+
+/// A contact who completed a sequence runs it again when its trigger fires again (the
+/// event posted anew), with new messages; the event posted twice at once still gives one
+/// run.
+#[tokio::test]
+async fn a_contact_runs_a_sequence_again_when_its_event_comes_after_completing() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, template) = brand(&app, &smtp).await;
+    contacts(&app, &key, &[("x@example.test".to_owned(), "fr", vec![])]).await;
+    let created = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "trial", "template_id": template, "type": "autoresponder",
+                   "trigger": "event:trial.started"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    action(&app, &key, &id, "start").await;
+    app.clock.advance_ms(1);
+    let event = || async {
+        let r = app
+            .post(
+                "/api/v2/events",
+                &key,
+                json!({"contact": "x@example.test", "name": "trial.started"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    };
+    event().await;
+    event().await;
+    app.dispatch_and_deliver().await;
+    assert_eq!(received_by(&smtp).get("x@example.test"), Some(&1));
+    let list = enrollments(&app, &key, &id).await;
+    assert_eq!(state_of(&list, "x@example.test").0, "completed");
+    assert_eq!(list[0]["run"], 0);
+    // Nothing new: no second run.
+    app.clock.advance_ms(HOUR_MS);
+    app.dispatch_and_deliver().await;
+    assert_eq!(received_by(&smtp).get("x@example.test"), Some(&1));
+
+    event().await;
+    app.dispatch_and_deliver().await;
+    assert_eq!(received_by(&smtp).get("x@example.test"), Some(&2));
+    let list = enrollments(&app, &key, &id).await;
+    assert_eq!(state_of(&list, "x@example.test").0, "completed");
+    assert_eq!(list[0]["run"], 1);
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    assert_eq!(stats.body["totals"]["enrolled"], 2, "{}", stats.body);
+    app.finish().await;
+}

@@ -54,23 +54,49 @@ pub fn created_since(first: usize) -> String {
 }
 
 /// The condition "given the tag `$first` (or a descendant, `$first+1` being its prefix
-/// with the slash) since `$first+2`".
-pub fn tagged_since(first: usize) -> String {
+/// with the slash) since `since`" (SQL: a comparison, `>= $n` or `RUN_ENDED`).
+pub fn tagged_since(first: usize, since: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = c.id \
-         AND (t.slug = ${first} OR SUBSTR(t.slug, 1, LENGTH(${p})) = ${p}) AND ct.created_at >= ${s})",
+         AND (t.slug = ${first} OR SUBSTR(t.slug, 1, LENGTH(${p})) = ${p}) AND ct.created_at {since})",
         p = first + 1,
-        s = first + 2
     )
 }
 
-/// The condition "had the event `$first` since `$first+1`".
-pub fn event_since(first: usize) -> String {
+/// The condition "had the event `$first` since `since`" (`>= $n`, or `RUN_ENDED`).
+pub fn event_since(first: usize, since: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM contact_events ev WHERE ev.tenant_id = c.tenant_id AND ev.contact_id = c.id \
-         AND ev.event_type = ${first} AND ev.occurred_at >= ${})",
-        first + 1
+         AND ev.event_type = ${first} AND ev.occurred_at {since})"
     )
+}
+
+/// In a condition for `rerun`: after the contact's last run of the sequence ended.
+pub const RUN_ENDED: &str = "> campaign_enrollments.updated_at";
+
+/// Contacts who completed the sequence and meet `enroll`'s condition again (written
+/// against `RUN_ENDED`: the trigger fired since their run ended) run it again: the same
+/// row, at the first step, its run raised; how many.
+pub async fn rerun(conn: &mut AnyConnection, enroll: &Enroll<'_>, now: i64) -> Result<u64> {
+    let sql = format!(
+        "UPDATE campaign_enrollments SET step = 0, state = $3, run = run + 1, next_at = $4, detail = NULL, \
+         enrolled_at = $5, updated_at = $5 \
+         WHERE campaign_id = $1 AND state = 'completed' AND contact_id IN (SELECT c.id FROM contacts c \
+         WHERE c.tenant_id = $2 AND c.status = 'active' \
+         AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant_id = c.tenant_id AND s.email_hash = c.email_hash) \
+         AND c.id = campaign_enrollments.contact_id AND {})",
+        enroll.condition
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(enroll.campaign_id)
+        .bind(enroll.tenant_id)
+        .bind(enroll.state)
+        .bind(enroll.due)
+        .bind(now);
+    Ok(bind_all!(q, &enroll.params)
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
 
 /// Enrollments under way (active, or mirrored into MailWizz) whose contact may no longer
@@ -123,7 +149,7 @@ pub async fn leave_on_goal(
 /// a sequence MailWizz runs: the contacts it is handed, at most `limit`.
 pub async fn fresh(conn: &mut AnyConnection, campaign_id: &str, limit: i64) -> Result<Vec<Due>> {
     Ok(sqlx::query_as(
-        "SELECT e.contact_id, c.email, e.step FROM campaign_enrollments e JOIN contacts c ON c.id = e.contact_id \
+        "SELECT e.contact_id, c.email, e.step, e.run FROM campaign_enrollments e JOIN contacts c ON c.id = e.contact_id \
          WHERE e.campaign_id = $1 AND e.state = 'active' AND e.step = 0 \
          ORDER BY e.enrolled_at, e.contact_id LIMIT $2",
     )
@@ -160,6 +186,8 @@ pub struct Due {
     pub contact_id: String,
     pub email: String,
     pub step: i64,
+    /// How many runs of the sequence the contact completed before this one.
+    pub run: i64,
 }
 
 pub async fn due(
@@ -169,7 +197,7 @@ pub async fn due(
     limit: i64,
 ) -> Result<Vec<Due>> {
     Ok(sqlx::query_as(
-        "SELECT e.contact_id, c.email, e.step FROM campaign_enrollments e JOIN contacts c ON c.id = e.contact_id \
+        "SELECT e.contact_id, c.email, e.step, e.run FROM campaign_enrollments e JOIN contacts c ON c.id = e.contact_id \
          WHERE e.campaign_id = $1 AND e.state = 'active' AND e.next_at <= $2 \
          ORDER BY e.next_at, e.contact_id LIMIT $3",
     )
@@ -220,6 +248,7 @@ pub struct Enrollment {
     pub contact_id: String,
     pub email: Option<String>,
     pub step: i64,
+    pub run: i64,
     pub state: String,
     pub detail: Option<String>,
     pub next_at: Option<i64>,
@@ -236,7 +265,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<Enrollment>> {
     Ok(sqlx::query_as(
-        "SELECT e.contact_id, c.email, e.step, e.state, e.detail, e.next_at, e.enrolled_at, e.updated_at \
+        "SELECT e.contact_id, c.email, e.step, e.run, e.state, e.detail, e.next_at, e.enrolled_at, e.updated_at \
          FROM campaign_enrollments e LEFT JOIN contacts c ON c.id = e.contact_id \
          WHERE e.campaign_id = $1 AND ($2 IS NULL OR e.state = $2) AND ($3 IS NULL OR e.contact_id > $3) \
          ORDER BY e.contact_id LIMIT $4",

@@ -263,9 +263,19 @@ async fn handle(
                     "campaign[type] is invalid",
                 );
             }
-            // MailWizz's rules for an autoresponder: the event it follows and its delay.
+            // An autoresponder's options as MailWizz reads them: the event it follows and
+            // its delay, each with MailWizz's default when absent, refused when invalid.
             if kind == "autoresponder" {
-                let options = &campaign["options"];
+                let options = &mut campaign["options"];
+                for (name, default) in [
+                    ("autoresponder_event", "AFTER-SUBSCRIBE"),
+                    ("autoresponder_time_unit", "minute"),
+                    ("autoresponder_time_value", "0"),
+                ] {
+                    if options[name].is_null() {
+                        options[name] = json!(default);
+                    }
+                }
                 let event_ok = ["AFTER-SUBSCRIBE", "AFTER-CAMPAIGN-OPEN"]
                     .contains(&options["autoresponder_event"].as_str().unwrap_or(""));
                 let unit_ok = ["minute", "hour", "day", "week", "month", "year"]
@@ -276,7 +286,7 @@ async fn handle(
                 if !(event_ok && unit_ok && value_ok) {
                     return error(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        "campaign[options] autoresponder_event, autoresponder_time_unit and autoresponder_time_value are required",
+                        "campaign[options]: invalid autoresponder event, time unit or time value",
                     );
                 }
             }

@@ -98,7 +98,8 @@ pub async fn serve(
     let all = mirrors::of_campaign(&mut conn, &campaign.id).await?;
     drop(conn);
     for mirror in all.iter().filter(|m| m.campaign_uid.is_none()) {
-        create_campaign(services, campaign, client, mirror).await?;
+        let name = format!("{} [{}]", campaign.name, mirror.language);
+        create_campaign(services, client, mirror, &name, None).await?;
     }
     let now = services.clock.now_ms();
     let mut conn = services.db.pool().acquire().await?;
@@ -253,12 +254,14 @@ pub(crate) fn list_of(campaign: &Campaign, template: &templates::Template) -> Va
 }
 
 /// Makes the MailWizz campaign of a mirror: to its list, with its template's content, to
-/// send now (MailWizz's `send_at` is UTC).
-async fn create_campaign(
+/// send now (MailWizz's `send_at` is UTC); a regular one, or an autoresponder with its
+/// `options` (`sequence_mailwizz`). Its figures are first read a minute later.
+pub(crate) async fn create_campaign(
     services: &Services,
-    campaign: &Campaign,
     client: &Client,
     mirror: &Mirror,
+    name: &str,
+    autoresponder: Option<Value>,
 ) -> Result<(), MwError> {
     let Some(list_uid) = &mirror.list_uid else {
         return Ok(());
@@ -268,25 +271,26 @@ async fn create_campaign(
     drop(conn);
     let from_email = template.from_email.clone().unwrap_or_default();
     let now = services.clock.now_ms();
-    let uid = client
-        .create_campaign(&json!({
-            "name": format!("{} [{}]", campaign.name, mirror.language),
-            "type": "regular",
-            "from_name": template.from_name.clone().unwrap_or_else(|| from_email.clone()),
-            "from_email": from_email,
-            "subject": template.subject,
-            "reply_to": template.reply_to.clone().unwrap_or_else(|| from_email.clone()),
-            "send_at": ee_core::timefmt::datetime_utc(now),
-            "list_uid": list_uid,
-            "template": {
-                "content": template.html_content,
-                "inline_css": "no",
-                "auto_plain_text": "yes",
-            },
-        }))
-        .await?;
+    let mut body = json!({
+        "name": name,
+        "type": if autoresponder.is_some() { "autoresponder" } else { "regular" },
+        "from_name": template.from_name.clone().unwrap_or_else(|| from_email.clone()),
+        "from_email": from_email,
+        "subject": template.subject,
+        "reply_to": template.reply_to.clone().unwrap_or_else(|| from_email.clone()),
+        "send_at": ee_core::timefmt::datetime_utc(now),
+        "list_uid": list_uid,
+        "template": {
+            "content": template.html_content,
+            "inline_css": "no",
+            "auto_plain_text": "yes",
+        },
+    });
+    if let Some(options) = autoresponder {
+        body["options"] = options;
+    }
+    let uid = client.create_campaign(&body).await?;
     let mut conn = services.db.pool().acquire().await?;
-    // Its figures are first read a minute from now.
     let change = Change {
         campaign_uid: Some(&uid),
         status: Some("sending"),

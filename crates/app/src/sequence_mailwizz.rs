@@ -210,9 +210,6 @@ async fn create_autoresponder(
     client: &Client,
     mirror: &Mirror,
 ) -> Result<(), MwError> {
-    let Some(list_uid) = &mirror.list_uid else {
-        return Ok(());
-    };
     let index = usize::try_from(mirror.step).unwrap_or(usize::MAX);
     let hours: u32 = settings
         .steps
@@ -220,42 +217,18 @@ async fn create_autoresponder(
         .take(index.saturating_add(1))
         .map(|s| s.delay_hours)
         .sum();
-    let mut conn = services.db.pool().acquire().await?;
-    let template = templates::get(&mut conn, &mirror.template_id, Scope::All).await?;
-    drop(conn);
-    let from_email = template.from_email.clone().unwrap_or_default();
-    let now = services.clock.now_ms();
-    let uid = client
-        .create_campaign(&json!({
-            "name": format!("{} [{}] step {}", campaign.name, mirror.language, mirror.step + 1),
-            "type": "autoresponder",
-            "from_name": template.from_name.clone().unwrap_or_else(|| from_email.clone()),
-            "from_email": from_email,
-            "subject": template.subject,
-            "reply_to": template.reply_to.clone().unwrap_or_else(|| from_email.clone()),
-            "send_at": ee_core::timefmt::datetime_utc(now),
-            "list_uid": list_uid,
-            "options": {
-                "autoresponder_event": "AFTER-SUBSCRIBE",
-                "autoresponder_time_unit": "hour",
-                "autoresponder_time_value": hours,
-            },
-            "template": {
-                "content": template.html_content,
-                "inline_css": "no",
-                "auto_plain_text": "yes",
-            },
-        }))
-        .await?;
-    let mut conn = services.db.pool().acquire().await?;
-    let change = Change {
-        campaign_uid: Some(&uid),
-        status: Some("sending"),
-        synced: true,
-        ..Change::default()
-    };
-    mirrors::update(&mut conn, mirror, &change, now).await?;
-    Ok(())
+    let name = format!(
+        "{} [{}] step {}",
+        campaign.name,
+        mirror.language,
+        mirror.step + 1
+    );
+    let options = json!({
+        "autoresponder_event": "AFTER-SUBSCRIBE",
+        "autoresponder_time_unit": "hour",
+        "autoresponder_time_value": hours,
+    });
+    crate::campaign_mailwizz::create_campaign(services, client, mirror, &name, Some(options)).await
 }
 
 /// Contacts mirrored into MailWizz who left here are unsubscribed from the sequence's

@@ -12,7 +12,7 @@
 //! tests go message by message through MailWizz's transactional API (our variants
 //! decide, MailWizz sends).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ee_connectors::mailwizz::Client;
 use ee_core::campaign::{CampaignKind, CampaignStatus, RecipientState};
@@ -20,6 +20,7 @@ use ee_core::delivery::Mode;
 use ee_core::template;
 use ee_store::campaign_mirrors::{self as mirrors, Change, Mirror};
 use ee_store::campaigns::{self as store, Campaign};
+use ee_store::contacts::Contact;
 use ee_store::mailwizz::Instance;
 use ee_store::{Scope, contact_batches, templates};
 use serde_json::{Map, Value, json};
@@ -101,17 +102,7 @@ pub async fn serve(
         let name = format!("{} [{}]", campaign.name, mirror.language);
         create_campaign(services, client, mirror, &name, None).await?;
     }
-    let now = services.clock.now_ms();
-    let mut conn = services.db.pool().acquire().await?;
-    let all = mirrors::of_campaign(&mut conn, &campaign.id).await?;
-    drop(conn);
-    for mirror in &all {
-        if mirror.synced_at.is_none_or(|at| now - at >= STATS_EVERY_MS) {
-            read_back(services, campaign, client, mirror).await?;
-        }
-    }
-    let mut conn = services.db.pool().acquire().await?;
-    let all = mirrors::of_campaign(&mut conn, &campaign.id).await?;
+    let all = read_back_due(services, campaign, client).await?;
     let finished = all.iter().all(|m| m.status.as_deref() == Some("sent"));
     Ok(Mirrored {
         handed: 0,
@@ -184,23 +175,17 @@ async fn hand_over(
                 uid
             }
         };
-        let fields: Vec<Map<String, Value>> = recipients
+        let members: Vec<(&str, &str)> = recipients
             .iter()
-            .map(|r| match contacts.get(&r.contact_id) {
-                Some(c) => subscriber_fields(c),
-                None => Map::from_iter([("EMAIL".to_owned(), json!(r.email))]),
-            })
+            .map(|r| (r.contact_id.as_str(), r.email.as_str()))
             .collect();
-        let answer = client.create_subscribers_bulk(&list_uid, &fields).await?;
-        let records = answer["records"].as_array().cloned().unwrap_or_default();
+        let refusals = subscribe(client, &list_uid, &members, &contacts).await?;
         let now = services.clock.now_ms();
         let mut conn = services.db.pool().acquire().await?;
         let mut added = 0;
-        for (i, recipient) in recipients.iter().enumerate() {
-            let record = records.get(i).cloned().unwrap_or(Value::Null);
-            let (state, detail) = if record["status"] == "error" {
-                let why = record["error"].as_str().unwrap_or("refused by MailWizz");
-                (RecipientState::Failed, format!("MailWizz: {why}"))
+        for (recipient, refused) in recipients.iter().zip(refusals) {
+            let (state, detail) = if let Some(why) = refused {
+                (RecipientState::Failed, why)
             } else {
                 added += 1;
                 (
@@ -234,6 +219,54 @@ async fn hand_over(
         handed += added as usize;
     }
     Ok(handed)
+}
+
+/// Adds contacts (id, address) to a MailWizz list in one request, with their fields when
+/// the contact is known; per member, MailWizz's refusal (`MailWizz: …`) or `None`.
+pub(crate) async fn subscribe(
+    client: &Client,
+    list_uid: &str,
+    members: &[(&str, &str)],
+    contacts: &HashMap<String, Contact>,
+) -> Result<Vec<Option<String>>, MwError> {
+    let fields: Vec<Map<String, Value>> = members
+        .iter()
+        .map(|(id, email)| match contacts.get(*id) {
+            Some(c) => subscriber_fields(c),
+            None => Map::from_iter([("EMAIL".to_owned(), json!(email))]),
+        })
+        .collect();
+    let answer = client.create_subscribers_bulk(list_uid, &fields).await?;
+    let records = answer["records"].as_array().cloned().unwrap_or_default();
+    Ok((0..members.len())
+        .map(|i| {
+            let record = records.get(i).unwrap_or(&Value::Null);
+            (record["status"] == "error").then(|| {
+                let why = record["error"].as_str().unwrap_or("refused by MailWizz");
+                format!("MailWizz: {why}")
+            })
+        })
+        .collect())
+}
+
+/// Reads back the figures of the campaign's mirrors not read for a minute; its mirrors
+/// as they are after it.
+pub(crate) async fn read_back_due(
+    services: &Services,
+    campaign: &Campaign,
+    client: &Client,
+) -> Result<Vec<Mirror>, MwError> {
+    let now = services.clock.now_ms();
+    let mut conn = services.db.pool().acquire().await?;
+    let all = mirrors::of_campaign(&mut conn, &campaign.id).await?;
+    drop(conn);
+    for mirror in &all {
+        if mirror.synced_at.is_none_or(|at| now - at >= STATS_EVERY_MS) {
+            read_back(services, campaign, client, mirror).await?;
+        }
+    }
+    let mut conn = services.db.pool().acquire().await?;
+    Ok(mirrors::of_campaign(&mut conn, &campaign.id).await?)
 }
 
 /// The list made for one template's recipients of the campaign.
@@ -303,7 +336,7 @@ pub(crate) async fn create_campaign(
 
 /// Reads a mirror's figures back: what grew since the last read is added to the
 /// campaign's counters.
-pub(crate) async fn read_back(
+async fn read_back(
     services: &Services,
     campaign: &Campaign,
     client: &Client,

@@ -24,10 +24,10 @@ use ee_store::campaigns::{self as store, Campaign};
 use ee_store::enrollments;
 use ee_store::mailwizz::Instance;
 use ee_store::{Scope, contact_batches, templates};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use crate::campaign_settings::CampaignSettings;
-use crate::mailwizz::{MwError, subscriber_fields};
+use crate::mailwizz::MwError;
 use crate::{AppError, Services};
 
 /// One pass over a mirrored sequence: contacts enrolled and leaving (those mirrored are
@@ -60,16 +60,7 @@ pub async fn serve(
     for mirror in all.iter().filter(|m| m.campaign_uid.is_none()) {
         create_autoresponder(services, campaign, &settings, client, mirror).await?;
     }
-    let mut conn = services.db.pool().acquire().await?;
-    let all = mirrors::of_campaign(&mut conn, &campaign.id).await?;
-    drop(conn);
-    let now = services.clock.now_ms();
-    for mirror in all.iter().filter(|m| {
-        m.synced_at
-            .is_none_or(|at| now - at >= crate::campaign_mailwizz::STATS_EVERY_MS)
-    }) {
-        crate::campaign_mailwizz::read_back(services, campaign, client, mirror).await?;
-    }
+    crate::campaign_mailwizz::read_back_due(services, campaign, client).await?;
     Ok(handed)
 }
 
@@ -141,39 +132,44 @@ async fn hand_over(
             );
         }
         drop(conn);
+        // One list per language, on every step mirror of it (kept as soon as it is made,
+        // so a failure after it makes no second list).
         let list_uid = match steps.iter().find_map(|m| m.list_uid.clone()) {
             Some(uid) => uid,
             None => {
-                let first = &steps[0];
                 let mut conn = services.db.pool().acquire().await?;
-                let template = templates::get(&mut conn, &first.template_id, Scope::All).await?;
+                let template = templates::get(&mut conn, &steps[0].template_id, Scope::All).await?;
                 drop(conn);
-                client
+                let uid = client
                     .create_list(&crate::campaign_mailwizz::list_of(campaign, &template))
-                    .await?
+                    .await?;
+                let mut conn = services.db.pool().acquire().await?;
+                for mirror in &steps {
+                    let change = Change {
+                        list_uid: Some(&uid),
+                        ..Change::default()
+                    };
+                    mirrors::update(&mut conn, mirror, &change, now).await?;
+                }
+                uid
             }
         };
-        let fields: Vec<Map<String, Value>> = members
+        let pairs: Vec<(&str, &str)> = members
             .iter()
-            .map(|e| match contacts.get(&e.contact_id) {
-                Some(c) => subscriber_fields(c),
-                None => Map::from_iter([("EMAIL".to_owned(), json!(e.email))]),
-            })
+            .map(|e| (e.contact_id.as_str(), e.email.as_str()))
             .collect();
-        let answer = client.create_subscribers_bulk(&list_uid, &fields).await?;
-        let records = answer["records"].as_array().cloned().unwrap_or_default();
+        let refusals =
+            crate::campaign_mailwizz::subscribe(client, &list_uid, &pairs, &contacts).await?;
         let now = services.clock.now_ms();
         let mut tx = services.db.begin().await?;
         let mut added = 0;
-        for (i, enrollment) in members.iter().enumerate() {
-            let record = records.get(i).cloned().unwrap_or(Value::Null);
-            if record["status"] == "error" {
-                let why = record["error"].as_str().unwrap_or("refused by MailWizz");
+        for (enrollment, refused) in members.iter().zip(refusals) {
+            if let Some(why) = refused {
                 let left = enrollments::Advance {
                     step: 0,
                     state: "left",
                     next_at: None,
-                    detail: Some(&format!("MailWizz: {why}")),
+                    detail: Some(&why),
                 };
                 enrollments::advance(&mut tx, &campaign.id, &enrollment.contact_id, 0, &left, now)
                     .await?;
@@ -186,7 +182,6 @@ async fn hand_over(
         }
         for mirror in &steps {
             let change = Change {
-                list_uid: Some(&list_uid),
                 added_subscribers: added,
                 ..Change::default()
             };

@@ -21,7 +21,7 @@ use ee_core::template;
 use ee_store::campaign_mirrors::{self as mirrors, Change, Mirror};
 use ee_store::campaigns::{self as store, Campaign};
 use ee_store::contacts::Contact;
-use ee_store::mailwizz::Instance;
+use ee_store::mailwizz::{Instance, SubscriberOutcome};
 use ee_store::{Scope, contact_batches, templates};
 use serde_json::{Map, Value, json};
 
@@ -179,7 +179,15 @@ async fn hand_over(
             .iter()
             .map(|r| (r.contact_id.as_str(), r.email.as_str()))
             .collect();
-        let refusals = subscribe(client, &list_uid, &members, &contacts).await?;
+        let refusals = subscribe(
+            services,
+            client,
+            &instance.id,
+            &list_uid,
+            &members,
+            &contacts,
+        )
+        .await?;
         let now = services.clock.now_ms();
         let mut conn = services.db.pool().acquire().await?;
         let mut added = 0;
@@ -222,9 +230,13 @@ async fn hand_over(
 }
 
 /// Adds contacts (id, address) to a MailWizz list in one request, with their fields when
-/// the contact is known; per member, MailWizz's refusal (`MailWizz: …`) or `None`.
+/// the contact is known; per member, MailWizz's refusal (`MailWizz: …`) or `None`. Each
+/// subscriber MailWizz made is recorded with its list, so that an erasure deletes it there
+/// and a contact no longer mailable is unsubscribed there (`mailwizz::sync_subscribers`).
 pub(crate) async fn subscribe(
+    services: &Services,
     client: &Client,
+    instance_id: &str,
     list_uid: &str,
     members: &[(&str, &str)],
     contacts: &HashMap<String, Contact>,
@@ -238,15 +250,31 @@ pub(crate) async fn subscribe(
         .collect();
     let answer = client.create_subscribers_bulk(list_uid, &fields).await?;
     let records = answer["records"].as_array().cloned().unwrap_or_default();
-    Ok((0..members.len())
-        .map(|i| {
-            let record = records.get(i).unwrap_or(&Value::Null);
-            (record["status"] == "error").then(|| {
-                let why = record["error"].as_str().unwrap_or("refused by MailWizz");
-                format!("MailWizz: {why}")
-            })
-        })
-        .collect())
+    let mut refusals = Vec::with_capacity(members.len());
+    let mut made = Vec::new();
+    for (i, (contact_id, _)) in members.iter().enumerate() {
+        let record = records.get(i).unwrap_or(&Value::Null);
+        if record["status"] == "error" {
+            let why = record["error"].as_str().unwrap_or("refused by MailWizz");
+            refusals.push(Some(format!("MailWizz: {why}")));
+            continue;
+        }
+        refusals.push(None);
+        if let Some(uid) = record["data"]["subscriber_uid"]
+            .as_str()
+            .or_else(|| record["subscriber_uid"].as_str())
+        {
+            made.push(SubscriberOutcome {
+                contact_id,
+                subscriber_uid: Some(uid),
+                error: None,
+            });
+        }
+    }
+    let mut conn = services.db.pool().acquire().await?;
+    let now = services.clock.now_ms();
+    ee_store::mailwizz::record_subscribers(&mut conn, instance_id, list_uid, &made, now).await?;
+    Ok(refusals)
 }
 
 /// Reads back the figures of the campaign's mirrors not read for a minute; its mirrors

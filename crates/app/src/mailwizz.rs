@@ -189,7 +189,7 @@ pub async fn sync_subscribers(services: &Services, tenant_id: &str) -> Result<Va
     let client = client(services, &instance)?;
     let (mut created, mut existing, mut refused) = (0usize, 0usize, 0usize);
     loop {
-        let contacts = store::unsynced_contacts(&mut conn, &instance, BULK).await?;
+        let contacts = store::unsynced_contacts(&mut conn, &instance, &list_uid, BULK).await?;
         if contacts.is_empty() {
             break;
         }
@@ -257,6 +257,7 @@ pub async fn sync_subscribers(services: &Services, tenant_id: &str) -> Result<Va
                 &mut conn,
                 &instance.id,
                 &contact_id,
+                &list,
                 services.clock.now_ms(),
             )
             .await?;

@@ -158,8 +158,15 @@ async fn hand_over(
             .iter()
             .map(|e| (e.contact_id.as_str(), e.email.as_str()))
             .collect();
-        let refusals =
-            crate::campaign_mailwizz::subscribe(client, &list_uid, &pairs, &contacts).await?;
+        let refusals = crate::campaign_mailwizz::subscribe(
+            services,
+            client,
+            &instance.id,
+            &list_uid,
+            &pairs,
+            &contacts,
+        )
+        .await?;
         let now = services.clock.now_ms();
         let mut tx = services.db.begin().await?;
         let mut added = 0;

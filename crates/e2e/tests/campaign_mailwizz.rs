@@ -175,5 +175,75 @@ async fn a_campaign_is_mirrored_into_the_tenants_mailwizz_and_read_back() {
     assert_eq!(app.dispatch().await.finished, 1);
     let run = app.get(&format!("/api/v2/campaigns/{id}"), &key).await;
     assert_eq!(run.body["status"], "sent");
+
+    // The campaign's lists hold contacts too: one suppressed is unsubscribed from each
+    // list that holds it, one erased is deleted from each (GDPR).
+    let status_in = |list: &str, email: &str| -> Option<String> {
+        let f = fake.lock().unwrap();
+        f.lists[list]
+            .iter()
+            .find(|s| s["EMAIL"] == email)
+            .map(|s| s["status"].as_str().unwrap().to_owned())
+    };
+    let fr_list = fake.lock().unwrap().campaigns[&fr_uid]["list_uid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The default list's sync (queued at ingestion) runs first.
+    app.run_jobs().await;
+    assert_eq!(
+        status_in("list-a", "marie@example.test").as_deref(),
+        Some("confirmed")
+    );
+    let suppressed = app
+        .post(
+            "/api/v2/suppressions",
+            &key,
+            json!({"email": "marie@example.test", "reason": "unsubscribed"}),
+        )
+        .await;
+    assert_eq!(
+        suppressed.status,
+        StatusCode::CREATED,
+        "{}",
+        suppressed.body
+    );
+    app.run_jobs().await;
+    assert_eq!(
+        status_in(&fr_list, "marie@example.test").as_deref(),
+        Some("unsubscribed")
+    );
+    assert_eq!(
+        status_in("list-a", "marie@example.test").as_deref(),
+        Some("unsubscribed")
+    );
+    assert_eq!(
+        status_in(&fr_list, "jean@example.test").as_deref(),
+        Some("confirmed")
+    );
+    let jean = app
+        .get("/api/v2/contacts?email=jean@example.test", &key)
+        .await;
+    let jean_id = jean.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let erased = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v2/contacts/{jean_id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(erased.status, StatusCode::NO_CONTENT);
+    app.run_jobs().await;
+    assert_eq!(
+        status_in(&fr_list, "jean@example.test"),
+        None,
+        "erased there"
+    );
+    assert_eq!(
+        status_in("list-a", "jean@example.test"),
+        None,
+        "erased there"
+    );
     app.finish().await;
 }

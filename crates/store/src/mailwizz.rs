@@ -131,10 +131,12 @@ pub async fn find(
     .ok_or(StoreError::NotFound)
 }
 
-/// Contacts of the instance's tenant that may be mailed and have no subscriber there yet.
+/// Contacts of the instance's tenant that may be mailed and have no subscriber in the
+/// given list (its default list) yet.
 pub async fn unsynced_contacts(
     conn: &mut AnyConnection,
     instance: &Instance,
+    list_uid: &str,
     limit: i64,
 ) -> Result<Vec<crate::contacts::Contact>> {
     let columns = crate::contacts::COLUMNS
@@ -145,10 +147,12 @@ pub async fn unsynced_contacts(
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {columns} FROM contacts c WHERE c.tenant_id = $1 AND c.status = 'active' \
          AND c.validation_status <> 'invalid' AND NOT EXISTS (SELECT 1 FROM mailwizz_subscribers s \
-         WHERE s.instance_id = $2 AND s.contact_id = c.id) ORDER BY c.created_at, c.id LIMIT $3"
+         WHERE s.instance_id = $2 AND s.contact_id = c.id AND s.list_uid = $3) \
+         ORDER BY c.created_at, c.id LIMIT $4"
     )))
     .bind(&instance.tenant_id)
     .bind(&instance.id)
+    .bind(list_uid)
     .bind(limit)
     .fetch_all(conn)
     .await?)
@@ -171,8 +175,8 @@ pub async fn record_subscribers(
     for o in outcomes {
         sqlx::query(
             "INSERT INTO mailwizz_subscribers (instance_id, contact_id, list_uid, subscriber_uid, error, synced_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance_id, contact_id) DO UPDATE SET \
-             list_uid = excluded.list_uid, subscriber_uid = excluded.subscriber_uid, error = excluded.error, \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance_id, contact_id, list_uid) DO UPDATE SET \
+             subscriber_uid = excluded.subscriber_uid, error = excluded.error, \
              synced_at = excluded.synced_at",
         )
         .bind(instance_id)
@@ -187,8 +191,9 @@ pub async fn record_subscribers(
     Ok(())
 }
 
-/// Subscribers whose contact may no longer be mailed (unsubscribed, bounced, complained,
-/// suppressed) and who are still subscribed in MailWizz: (contact id, list uid, uid).
+/// Subscribers, in any list of the instance, whose contact may no longer be mailed
+/// (unsubscribed, bounced, complained, suppressed) and who are still subscribed in
+/// MailWizz: (contact id, list uid, uid).
 pub async fn stale_subscribers(
     conn: &mut AnyConnection,
     instance_id: &str,
@@ -198,7 +203,7 @@ pub async fn stale_subscribers(
         "SELECT s.contact_id, s.list_uid, s.subscriber_uid FROM mailwizz_subscribers s \
          JOIN contacts c ON c.id = s.contact_id WHERE s.instance_id = $1 \
          AND s.subscriber_uid IS NOT NULL AND s.unsubscribed_at IS NULL AND c.status <> 'active' \
-         ORDER BY s.contact_id LIMIT $2",
+         ORDER BY s.contact_id, s.list_uid LIMIT $2",
     )
     .bind(instance_id)
     .bind(limit)
@@ -210,14 +215,17 @@ pub async fn mark_unsubscribed(
     conn: &mut AnyConnection,
     instance_id: &str,
     contact_id: &str,
+    list_uid: &str,
     now: i64,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE mailwizz_subscribers SET unsubscribed_at = $1 WHERE instance_id = $2 AND contact_id = $3",
+        "UPDATE mailwizz_subscribers SET unsubscribed_at = $1 \
+         WHERE instance_id = $2 AND contact_id = $3 AND list_uid = $4",
     )
     .bind(now)
     .bind(instance_id)
     .bind(contact_id)
+    .bind(list_uid)
     .execute(conn)
     .await?;
     Ok(())
@@ -240,7 +248,7 @@ pub async fn subscribers_of_contact(
 ) -> Result<Vec<Subscriber>> {
     Ok(sqlx::query_as(
         "SELECT instance_id, contact_id, list_uid, subscriber_uid, error, synced_at, unsubscribed_at \
-         FROM mailwizz_subscribers WHERE contact_id = $1 ORDER BY instance_id",
+         FROM mailwizz_subscribers WHERE contact_id = $1 ORDER BY instance_id, list_uid",
     )
     .bind(contact_id)
     .fetch_all(conn)

@@ -153,6 +153,16 @@ async fn allowance(
     Ok((limit, limit == 0 && due > 0))
 }
 
+/// Marks the campaign served now (the least recently served goes first). A write, in a
+/// transaction: on SQLite it then waits its turn among the node's writers rather than
+/// polling the lock (`Db::begin`), which cost each pass milliseconds.
+async fn touch(services: &Services, id: &str, now: i64) -> Result<(), AppError> {
+    let mut tx = services.db.begin().await?;
+    store::touch(&mut tx, id, now).await?;
+    tx.commit().await.map_err(ee_store::StoreError::from)?;
+    Ok(())
+}
+
 /// Serves one sending campaign: a batch of its recipients handed over, or the campaign
 /// finished when none is left (an A/B test's winner chosen first).
 async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppError> {
@@ -181,7 +191,7 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppErro
     }
     let mut conn = services.db.pool().acquire().await?;
     let (limit, draining) = allowance(services, &campaign, now).await?;
-    store::touch(&mut conn, &campaign.id, now).await?;
+    touch(services, &campaign.id, now).await?;
     if campaign.kind == CampaignKind::Autoresponder {
         drop(conn);
         let queued = crate::autoresponders::serve(services, &campaign, limit).await?;
@@ -243,9 +253,7 @@ async fn serve_mirrored(
     client: &ee_connectors::mailwizz::Client,
     now: i64,
 ) -> Result<Served, AppError> {
-    let mut conn = services.db.pool().acquire().await?;
-    store::touch(&mut conn, &campaign.id, now).await?;
-    drop(conn);
+    touch(services, &campaign.id, now).await?;
     if campaign.kind == CampaignKind::Autoresponder {
         // A sequence runs as MailWizz autoresponders until it is cancelled.
         return match crate::sequence_mailwizz::serve(services, campaign, instance, client, BATCH)

@@ -13,7 +13,7 @@ use crate::audit::{self, Actor, Caller, Change};
 use crate::error::AppError;
 
 pub struct Write {
-    pub tx: sqlx::Transaction<'static, sqlx::Any>,
+    pub tx: ee_store::Tx,
     pub caller: Caller,
     /// The tenant the caller is limited to; `None` for all of them (an administrator,
     /// the command line, a worker).
@@ -44,12 +44,7 @@ impl Write {
         Ok(Self::within(tx, caller, scope, now))
     }
 
-    fn within(
-        tx: sqlx::Transaction<'static, sqlx::Any>,
-        caller: Caller,
-        scope: Option<String>,
-        now: i64,
-    ) -> Self {
+    fn within(tx: ee_store::Tx, caller: Caller, scope: Option<String>, now: i64) -> Self {
         Self {
             tx,
             caller,

@@ -1,4 +1,5 @@
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -39,6 +40,47 @@ impl Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time. Its busy handler makes the others poll, sleeping
+    /// 1, 2, 5, 10… ms between tries, so a writer often slept well past the moment the
+    /// lock was free (a campaign send counted hundreds of such sleeps per 50 000
+    /// messages). The process's write transactions queue here instead, in order, each
+    /// woken as the one before ends; the busy timeout still orders writers of other
+    /// processes.
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// How long a write transaction waits for its turn among this process's writers before
+/// it goes to SQLite without it (whose busy timeout then decides): as long as that timeout.
+const WRITER_WAIT: Duration = Duration::from_secs(15);
+
+/// A write transaction: on SQLite it holds the process's writer turn until it ends.
+pub struct Tx {
+    // Declared first, so dropped first: the turn passes after the rollback is queued.
+    inner: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+
+    pub async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -106,7 +148,12 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend })
+        let writer = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Self {
+            pool,
+            backend,
+            writer,
+        })
     }
 
     fn migrator(&self) -> &'static sqlx::migrate::Migrator {
@@ -172,18 +219,26 @@ impl Db {
     /// wait for another writer (SQLite answers "database is locked" at once, whatever the
     /// busy timeout, since waiting could deadlock), whereas one that asks first queues
     /// behind the busy timeout like any writer.
-    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
+    /// On SQLite it also waits for its turn among this process's writers (`writer`).
+    pub async fn begin(&self) -> Result<Tx> {
+        let turn = match &self.writer {
+            Some(gate) => tokio::time::timeout(WRITER_WAIT, gate.clone().lock_owned())
+                .await
+                .ok(),
+            None => None,
+        };
+        let inner = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        })
+        };
+        Ok(Tx { inner, _turn: turn })
     }
 
     /// A transaction for writing many rows at once. On PostgreSQL it lets cached plans be
     /// generic again for its duration: under the pool's `force_custom_plan` every
     /// foreign-key check (one per inserted row, run from a cached plan) is planned anew,
     /// which halved an import's rate; a bulk statement's plan does not depend on its rows.
-    pub async fn begin_bulk(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    pub async fn begin_bulk(&self) -> Result<Tx> {
         let mut tx = self.begin().await?;
         if self.backend == Backend::Postgres {
             sqlx::raw_sql("SET LOCAL plan_cache_mode = auto")

@@ -43,7 +43,7 @@ pub mod tracking_hits;
 pub mod users;
 pub mod warmup;
 
-pub use db::{Backend, Db, refresh_statistics};
+pub use db::{Backend, Db, Tx, refresh_statistics};
 pub use error::StoreError;
 pub use jobs::Job;
 pub use sqlx::AnyConnection;

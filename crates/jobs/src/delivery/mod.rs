@@ -102,19 +102,20 @@ impl Engine {
     async fn claim(&self) -> Result<Option<Claimed>, StoreError> {
         let settings = &self.services.delivery;
         let now = self.services.clock.now_ms();
-        let mut conn = self.services.db.pool().acquire().await?;
+        // A write: on SQLite it takes its turn among the node's writers (`Db::begin`).
+        let mut tx = self.services.db.begin().await?;
         let (lease, mut batch) = messages::claim_due(
-            &mut conn,
+            &mut tx,
             self.services.db.backend(),
             settings.batch,
             settings.lease_ms,
             now,
         )
         .await?;
+        tx.commit().await?;
         if batch.is_empty() {
             return Ok(None);
         }
-        drop(conn);
         // Campaign messages outside their window or over their throttle go back to wait
         // (an empty batch is still a claim: what remains due is claimed next).
         let held = ee_app::campaign_pace::hold_back(&self.services, &lease, &batch, now).await?;

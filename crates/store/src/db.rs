@@ -1,5 +1,6 @@
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -46,7 +47,28 @@ pub struct Db {
     /// messages). The process's write transactions queue here instead, in order, each
     /// woken as the one before ends; the busy timeout still orders writers of other
     /// processes.
-    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    writer: Option<Writer>,
+}
+
+/// The process's queue of SQLite writers, and how long its turns have been held.
+#[derive(Debug, Clone, Default)]
+struct Writer {
+    gate: Arc<tokio::sync::Mutex<()>>,
+    held_us: Arc<AtomicU64>,
+}
+
+/// One writer's turn: counted as held from when it is given until it is dropped.
+struct Turn {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    held_us: Arc<AtomicU64>,
+    since: std::time::Instant,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let us = u64::try_from(self.since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.held_us.fetch_add(us, Ordering::Relaxed);
+    }
 }
 
 /// How long a write transaction waits for its turn among this process's writers before
@@ -57,7 +79,7 @@ const WRITER_WAIT: Duration = Duration::from_secs(15);
 pub struct Tx {
     // Declared first, so dropped first: the turn passes after the rollback is queued.
     inner: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _turn: Option<Turn>,
 }
 
 impl Tx {
@@ -148,7 +170,7 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let writer = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let writer = (backend == Backend::Sqlite).then(Writer::default);
         Ok(Self {
             pool,
             backend,
@@ -222,9 +244,14 @@ impl Db {
     /// On SQLite it also waits for its turn among this process's writers (`writer`).
     pub async fn begin(&self) -> Result<Tx> {
         let turn = match &self.writer {
-            Some(gate) => tokio::time::timeout(WRITER_WAIT, gate.clone().lock_owned())
+            Some(writer) => tokio::time::timeout(WRITER_WAIT, writer.gate.clone().lock_owned())
                 .await
-                .ok(),
+                .ok()
+                .map(|guard| Turn {
+                    _guard: guard,
+                    held_us: writer.held_us.clone(),
+                    since: std::time::Instant::now(),
+                }),
             None => None,
         };
         let inner = match self.backend {
@@ -246,6 +273,15 @@ impl Db {
                 .await?;
         }
         Ok(tx)
+    }
+
+    /// On SQLite, how long (ms) this process's write transactions have held the write
+    /// lock in all (what bounds a write-heavy run: `bench campaign` reports it); `None` on
+    /// PostgreSQL, whose writers run side by side.
+    pub fn writer_held_ms(&self) -> Option<u64> {
+        self.writer
+            .as_ref()
+            .map(|w| w.held_us.load(Ordering::Relaxed) / 1000)
     }
 
     pub fn pool(&self) -> &AnyPool {

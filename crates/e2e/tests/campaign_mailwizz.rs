@@ -195,19 +195,8 @@ async fn a_campaign_is_mirrored_into_the_tenants_mailwizz_and_read_back() {
         status_in("list-a", "marie@example.test").as_deref(),
         Some("confirmed")
     );
-    let suppressed = app
-        .post(
-            "/api/v2/suppressions",
-            &key,
-            json!({"email": "marie@example.test", "reason": "unsubscribed"}),
-        )
+    app.suppress(&key, "marie@example.test", "unsubscribed")
         .await;
-    assert_eq!(
-        suppressed.status,
-        StatusCode::CREATED,
-        "{}",
-        suppressed.body
-    );
     app.run_jobs().await;
     assert_eq!(
         status_in(&fr_list, "marie@example.test").as_deref(),

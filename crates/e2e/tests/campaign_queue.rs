@@ -38,19 +38,7 @@ async fn a_batch_skips_addresses_suppressed_or_capped_since_the_start() {
 
     // After the start: one address is suppressed, another gets a message, and the tenant
     // caps campaign mail at one message a day.
-    let suppressed = app
-        .post(
-            "/api/v2/suppressions",
-            &key,
-            json!({"email": "gone@example.test", "reason": "manual"}),
-        )
-        .await;
-    assert_eq!(
-        suppressed.status,
-        StatusCode::CREATED,
-        "{}",
-        suppressed.body
-    );
+    app.suppress(&key, "gone@example.test", "manual").await;
     // A marketing message of another sender (transactional ones do not count).
     let (earlier, _) = ee_app::messages::queue(
         &app.services,

@@ -30,19 +30,8 @@ async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
         ("other@example.test".to_owned(), "fr", vec!["TYPE:PROSPECT"]),
     ];
     contacts(&app, &key, &people).await;
-    let suppressed = app
-        .post(
-            "/api/v2/suppressions",
-            &key,
-            json!({"email": "stop@example.test", "reason": "unsubscribed"}),
-        )
+    app.suppress(&key, "stop@example.test", "unsubscribed")
         .await;
-    assert_eq!(
-        suppressed.status,
-        StatusCode::CREATED,
-        "{}",
-        suppressed.body
-    );
     let segment = app
         .post(
             "/api/v2/segments",

@@ -332,19 +332,7 @@ async fn a_tenant_delivers_through_mailwizz() {
     assert_eq!(fake.lock().unwrap().lists["list-a"].len(), 2);
 
     // A contact we may no longer mail leaves the MailWizz list too.
-    let suppressed = app
-        .post(
-            "/api/v2/suppressions",
-            &key,
-            json!({"email": "marie@brand.test", "reason": "unsubscribed"}),
-        )
-        .await;
-    assert_eq!(
-        suppressed.status,
-        StatusCode::CREATED,
-        "{}",
-        suppressed.body
-    );
+    app.suppress(&key, "marie@brand.test", "unsubscribed").await;
     app.run_jobs().await;
     {
         let f = fake.lock().unwrap();

@@ -1142,19 +1142,7 @@ async fn a_nul_character_refuses_its_contact_not_the_batch() {
 async fn suppression_and_gdpr_export_and_erasure() {
     let app = TestApp::spawn().await;
     let (_, key) = setup(&app).await;
-    let suppressed = app
-        .post(
-            "/api/v2/suppressions",
-            &key,
-            json!({"email": "Stop@Brand.test", "reason": "unsubscribed"}),
-        )
-        .await;
-    assert_eq!(
-        suppressed.status,
-        StatusCode::CREATED,
-        "{}",
-        suppressed.body
-    );
+    app.suppress(&key, "Stop@Brand.test", "unsubscribed").await;
     let refused = app
         .post(
             "/api/v2/contacts/ingest",

@@ -348,6 +348,23 @@ impl TestApp {
             .await
     }
 
+    /// Adds an address to the tenant's suppression list (asserted created).
+    pub async fn suppress(&self, credential: &str, email: &str, reason: &str) {
+        let suppressed = self
+            .post(
+                "/api/v2/suppressions",
+                credential,
+                json!({"email": email, "reason": reason}),
+            )
+            .await;
+        assert_eq!(
+            suppressed.status,
+            StatusCode::CREATED,
+            "{}",
+            suppressed.body
+        );
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Value {
         let reply = self
             .call(

@@ -24,6 +24,8 @@ pub const BATCH: i64 = 200;
 /// The most messages of one campaign kept in the queue (no body is stored with them):
 /// a few of its batches, and at least four of the delivery engine's claims (`backlog`).
 const BACKLOG: i64 = 5 * BATCH;
+/// The most campaigns served per pass.
+const CAMPAIGNS_PER_PASS: i64 = 50;
 
 /// How many messages of one campaign the queue may hold: `BACKLOG`, or four of the
 /// engine's claims if more, so that one is claimed while another is sent and the
@@ -33,8 +35,6 @@ const BACKLOG: i64 = 5 * BATCH;
 fn backlog(services: &Services) -> i64 {
     BACKLOG.max(services.delivery.batch.saturating_mul(4))
 }
-/// The most campaigns served per pass.
-const CAMPAIGNS_PER_PASS: i64 = 50;
 
 fn dispatcher() -> Caller {
     Caller {
@@ -154,9 +154,10 @@ async fn allowance(
     now: i64,
 ) -> Result<(i64, bool), AppError> {
     let settings: CampaignSettings = serde_json::from_str(&campaign.settings).unwrap_or_default();
-    let cap = settings.throttle.map_or(backlog(services), |t| {
-        i64::from(t.per_hour).min(backlog(services))
-    });
+    let most = backlog(services);
+    let cap = settings
+        .throttle
+        .map_or(most, |t| i64::from(t.per_hour).min(most));
     let mut conn = services.db.pool().acquire().await?;
     let (waiting, due) = ee_store::handoffs::backlog(&mut conn, &campaign.id, now).await?;
     let limit = (cap - waiting).clamp(0, BATCH);

@@ -260,10 +260,7 @@ pub(crate) async fn subscribe(
             continue;
         }
         refusals.push(None);
-        if let Some(uid) = record["data"]["subscriber_uid"]
-            .as_str()
-            .or_else(|| record["subscriber_uid"].as_str())
-        {
+        if let Some(uid) = crate::mailwizz::bulk_subscriber_uid(record) {
             made.push(SubscriberOutcome {
                 contact_id,
                 subscriber_uid: Some(uid),

@@ -171,6 +171,14 @@ pub async fn tenant_uses_mailwizz(
     )
 }
 
+/// The subscriber uid in one record of MailWizz's bulk-subscribe answer (under `data`, or
+/// flat in older versions).
+pub(crate) fn bulk_subscriber_uid(record: &Value) -> Option<&str> {
+    record["data"]["subscriber_uid"]
+        .as_str()
+        .or_else(|| record["subscriber_uid"].as_str())
+}
+
 /// Injects the tenant's contacts without a subscriber into the default list of its
 /// MailWizz instance, in bulk; keeps each subscriber uid, or why MailWizz refused it.
 pub async fn sync_subscribers(services: &Services, tenant_id: &str) -> Result<Value, MwError> {
@@ -199,9 +207,7 @@ pub async fn sync_subscribers(services: &Services, tenant_id: &str) -> Result<Va
         let mut outcomes: Vec<(String, Option<String>, Option<String>)> = Vec::new();
         for (i, contact) in contacts.iter().enumerate() {
             let record = records.get(i).cloned().unwrap_or(Value::Null);
-            let uid = record["data"]["subscriber_uid"]
-                .as_str()
-                .or_else(|| record["subscriber_uid"].as_str())
+            let uid = bulk_subscriber_uid(&record)
                 .filter(|_| record["status"] != "error")
                 .map(str::to_owned);
             if let Some(uid) = uid {

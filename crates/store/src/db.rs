@@ -86,10 +86,6 @@ impl Tx {
     pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
         self.inner.commit().await
     }
-
-    pub async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
-        self.inner.rollback().await
-    }
 }
 
 impl std::ops::Deref for Tx {

@@ -9,6 +9,10 @@ pub enum AppError {
     /// Input that breaks a rule, by field.
     #[error("invalid input: {}", .0.summary())]
     Invalid(#[from] ValidationErrors),
+    /// Input over one of the bounds a parser of outside input keeps (depth, parts,
+    /// recipients, size), by field: refused, never read at any cost.
+    #[error("over a limit: {}", .0.summary())]
+    OverLimit(ValidationErrors),
     /// The change contradicts the state of what it changes (a second running plan).
     #[error("{0}")]
     Conflict(String),

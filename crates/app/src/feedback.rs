@@ -44,6 +44,23 @@ pub struct Incoming {
     pub tenant_id: Option<String>,
     /// Identifies the source's record: the same key twice is applied once.
     pub dedupe_key: Option<String>,
+    /// How the event's `message_id` is known.
+    pub named: Named,
+}
+
+/// How an event names its message, and so how far it is believed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    /// By what we signed (a return path's tag, the `X-EE-Ref` header): that message, to
+    /// its own recipient, or nothing (unmatched).
+    Signed,
+    /// By our Message-ID quoted back: the message must carry exactly this one (with its
+    /// unguessable id, only who saw the message knows it); else nothing.
+    MessageId(String),
+    /// By the word of a source that speaks for its tenant (its key, its signature, our
+    /// own PowerMTA's file): tried first, then the latest message to the address in
+    /// that tenant.
+    Claimed,
 }
 
 /// What applying an event did.
@@ -87,15 +104,28 @@ pub async fn apply(
         event,
         tenant_id,
         dedupe_key,
+        named,
     } = incoming;
     let now = services.clock.now_ms();
-    let recipient = ee_core::contacts::normalize(&event.recipient, Default::default())
+    let mut recipient = ee_core::contacts::normalize(&event.recipient, Default::default())
         .unwrap_or_else(|_| event.recipient.trim().to_ascii_lowercase());
-    let message = find_message(conn, &event, tenant_id.as_deref(), &recipient).await?;
-    // No message and no tenant (a record of mail PowerMTA sent for MailWizz): the sending
-    // IP tells whose it is.
+    let message = match find_message(conn, &event, tenant_id.as_deref(), &recipient, &named).await?
+    {
+        Found::Message(m) => Some(m),
+        Found::Nothing => None,
+        Found::Unmatched => return store_unmatched(conn, event, recipient, dedupe_key, now).await,
+    };
+    if let Some(m) = &message
+        && recipient.is_empty()
+    {
+        // A report that redacts the address: the message we signed tells whose it was.
+        recipient = m.to_email.to_ascii_lowercase();
+    }
+    // No message and no tenant (a record of mail our PowerMTA sent for MailWizz): the
+    // sending IP tells whose it is. Only our own MTA's records say which IP sent: what a
+    // report's writer says (ARF's `Source-IP`) chooses nothing.
     let ip_tenant = match (&message, &tenant_id, &event.ip_address) {
-        (None, None, Some(address)) => {
+        (None, None, Some(address)) if event.source == Source::PmtaAccounting => {
             match ee_store::ips::get_by_address(&mut *conn, address).await {
                 Ok(ip) => ip.tenant_id,
                 Err(StoreError::NotFound) => None,
@@ -322,30 +352,115 @@ fn report_name(class: Class) -> &'static str {
     }
 }
 
-/// The message an event refers to: by our id (a per-message return path, our Message-ID,
-/// a header column), else the latest one sent to the address in the tenant. A message of
-/// another tenant than the source's, or to another address, is not it.
+/// What an event was matched to.
+enum Found {
+    Message(Message),
+    /// No message; the source's tenant (if any) stands.
+    Nothing,
+    /// It names a message that is not its recipient's, or none it may: kept for an
+    /// operator, applied to nobody.
+    Unmatched,
+}
+
+/// The message an event refers to: by our id (a per-message return path, our reference
+/// header or Message-ID, a header column), else — for a source that speaks for its
+/// tenant — the latest one sent to the address in that tenant. A message of another
+/// tenant than the source's, or to another address, is not it.
 async fn find_message(
     conn: &mut AnyConnection,
     event: &DeliveryEvent,
     tenant_id: Option<&str>,
     recipient: &str,
-) -> Result<Option<Message>, StoreError> {
+    named: &Named,
+) -> Result<Found, StoreError> {
     if let Some(id) = &event.message_id {
         let scope = tenant_id.map_or(Scope::All, Scope::Tenant);
-        match messages::get(&mut *conn, id, scope).await {
-            Ok(m) if m.to_email.eq_ignore_ascii_case(recipient) => return Ok(Some(m)),
-            Ok(_) | Err(StoreError::NotFound) => {}
+        let found = match messages::get(&mut *conn, id, scope).await {
+            Ok(m) => Some(m),
+            Err(StoreError::NotFound) => None,
             Err(e) => return Err(e),
+        };
+        let trusted = |m: &Message| match named {
+            Named::MessageId(header) => m
+                .message_id_header
+                .trim()
+                .trim_matches(['<', '>'])
+                .eq_ignore_ascii_case(header.trim().trim_matches(['<', '>'])),
+            Named::Signed | Named::Claimed => true,
+        };
+        let to_it = |m: &Message| {
+            m.to_email.eq_ignore_ascii_case(recipient)
+                || recipient.is_empty() && *named != Named::Claimed
+        };
+        match found {
+            Some(m) if trusted(&m) && to_it(&m) => return Ok(Found::Message(m)),
+            _ if *named != Named::Claimed => return Ok(Found::Unmatched),
+            _ => {}
         }
+    } else if *named != Named::Claimed || recipient.is_empty() {
+        return Ok(Found::Unmatched);
     }
     match tenant_id {
-        Some(t) if event.kind != EventKind::Delivered => {
-            messages::latest_to(conn, t, recipient, event.occurred_at - MATCH_WINDOW_MS).await
-        }
-        _ => Ok(None),
+        Some(t) if event.kind != EventKind::Delivered => Ok(
+            match messages::latest_to(conn, t, recipient, event.occurred_at - MATCH_WINDOW_MS)
+                .await?
+            {
+                Some(m) => Found::Message(m),
+                None => Found::Nothing,
+            },
+        ),
+        _ => Ok(Found::Nothing),
     }
 }
+
+/// Keeps an event no tenant may be charged with: listed for an admin, applied to nobody.
+async fn store_unmatched(
+    conn: &mut AnyConnection,
+    event: DeliveryEvent,
+    recipient: String,
+    dedupe_key: Option<String>,
+    now: i64,
+) -> Result<Applied, AppError> {
+    let row = DeliveryEventRow {
+        id: new_id(),
+        tenant_id: None,
+        message_id: None,
+        campaign_id: None,
+        contact_id: None,
+        ip_id: None,
+        recipient,
+        kind: event.kind.as_str().into(),
+        class: event.class.as_str().into(),
+        category: event.category.as_str().into(),
+        source: event.source.as_str().into(),
+        code: event.reply.code.map(i64::from),
+        status: event.reply.status.clone(),
+        diagnostic: Some(event.reply.diagnostic.clone()).filter(|d| !d.is_empty()),
+        remote_mta: event.remote_mta.clone(),
+        ip_address: event.ip_address.clone(),
+        raw_ref: event.raw_ref.clone(),
+        dedupe_key,
+        occurred_at: event.occurred_at,
+        received_at: now,
+    };
+    let duplicate = !events::insert(&mut *conn, &row).await?;
+    if !duplicate {
+        events::cap_unmatched(&mut *conn, UNMATCHED_KEPT).await?;
+    }
+    Ok(Applied {
+        id: row.id,
+        duplicate,
+        tenant_id: None,
+        message_id: None,
+        class: event.class,
+        category: event.category,
+        suppressed: false,
+        forwarded: false,
+    })
+}
+
+/// Unmatched events kept at most (the oldest go first): strangers write them.
+pub const UNMATCHED_KEPT: i64 = 10_000;
 
 /// The sending IP: the message's, else the address the source reports, in the tenant.
 async fn find_ip(

@@ -6,7 +6,7 @@ use ee_core::feedback::{self as rules, DeliveryEvent, Reply, Source, verp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::feedback::{Applied, Incoming, record};
+use crate::feedback::{Applied, Incoming, Named, record};
 use crate::{AppError, Services};
 
 /// What a batch of feedback did.
@@ -101,6 +101,7 @@ pub async fn accounting_lines(
                     event,
                     tenant_id: tenant_id.map(str::to_owned),
                     dedupe_key: Some(format!("acct:{file}:{}:{}", line.offset, line.digest)),
+                    named: Named::Claimed,
                 };
                 report.add(record(services, incoming).await?);
             }
@@ -112,6 +113,14 @@ pub async fn accounting_lines(
 /// A DSN, an ARF report or a free-text bounce, as received (by the SMTP listener, a pipe
 /// from the local MTA, an upload). `envelope_to` is the address it was sent to: a
 /// per-message return path names the message.
+///
+/// Only what we signed names a message (and so its tenant, contact and IP): the return
+/// path's tag, the `X-EE-Ref` header every message carries, or our own Message-ID quoted
+/// back (which the message must carry exactly). A recipient the report names that is not
+/// that message's recipient is kept as unmatched, never applied; so is everything of a
+/// report that names no message of ours, unless the caller speaks for a tenant (its key or
+/// its signature), whose own addresses it may then name. One report acts on one recipient
+/// of one message at most (RFC 5965 §2).
 pub async fn report_message(
     services: &Services,
     tenant_id: Option<&str>,
@@ -119,69 +128,159 @@ pub async fn report_message(
     envelope_to: Option<&str>,
     raw_ref: &str,
 ) -> Result<IntakeReport, AppError> {
-    let events = report_events(
+    let read = read_report(
         &services.feedback.rules,
         &services.delivery.tracking_key,
         raw,
         envelope_to,
         raw_ref,
         services.clock.now_ms(),
-    )?;
+    )
+    .map_err(|e| {
+        let mut errors = ee_core::ValidationErrors::default();
+        errors.add("message", e.to_string());
+        if e.is_over_limit() {
+            AppError::OverLimit(errors)
+        } else {
+            AppError::Invalid(errors)
+        }
+    })?;
+    // The same report received twice (a retried SMTP transaction, a re-upload) is
+    // applied once: its bytes name it.
+    let digest = {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(raw)[..12])
+    };
     let mut report = IntakeReport::default();
-    for (index, event) in events.into_iter().enumerate() {
+    if read.report.kind == ee_mail::report::ReportKind::AutoReply {
+        report.skipped += 1;
+        return Ok(report);
+    }
+    let mut acted = false;
+    for (index, event) in read.events.into_iter().enumerate() {
         report.read += 1;
-        let incoming = Incoming {
-            event,
-            tenant_id: tenant_id.map(str::to_owned),
-            dedupe_key: Some(format!("report:{raw_ref}:{index}")),
+        let incoming = if acted {
+            // One recipient of one message per report: the rest are listed, not applied.
+            Incoming {
+                event: DeliveryEvent {
+                    message_id: None,
+                    ..event
+                },
+                tenant_id: None,
+                dedupe_key: Some(format!("report:{digest}:{index}")),
+                named: Named::Claimed,
+            }
+        } else {
+            Incoming {
+                event,
+                tenant_id: tenant_id.map(str::to_owned),
+                dedupe_key: Some(format!("report:{digest}:{index}")),
+                named: read.named.clone(),
+            }
         };
-        report.add(record(services, incoming).await?);
+        let applied = record(services, incoming).await?;
+        acted |= applied.tenant_id.is_some() && !applied.duplicate;
+        report.add(applied);
     }
     Ok(report)
 }
 
-/// The classified events a DSN, an ARF report or a free-text bounce holds, one per
-/// recipient: what the listener, the upload route and `email-engine bounce classify`
-/// all read a message with.
-pub fn report_events(
+/// A report read: what it is, the message of ours it names and how, and its events.
+#[derive(Debug, Clone)]
+pub struct ReadReport {
+    pub report: ee_mail::report::Report,
+    pub named: Named,
+    /// One per recipient it names (an abuse report that names none: one for the message's
+    /// recipient, to be found from the message); none for an auto-reply.
+    pub events: Vec<DeliveryEvent>,
+}
+
+/// The message of ours a report names: from the return path it came to, the reference
+/// header or the return path of its copy of the original, else our Message-ID in it.
+pub fn named_message(
+    verp_key: &[u8],
+    report: &ee_mail::report::Report,
+    envelope_to: Option<&str>,
+) -> (Option<String>, Named) {
+    let signed = envelope_to
+        .and_then(|to| verp::message_of(verp_key, to))
+        .or_else(|| {
+            report
+                .original_reference
+                .as_deref()
+                .and_then(|r| verp::message_of_reference(verp_key, r))
+        })
+        .or_else(|| {
+            report
+                .original_return_path
+                .as_deref()
+                .and_then(|r| verp::message_of(verp_key, r))
+        });
+    if let Some(id) = signed {
+        return (Some(id), Named::Signed);
+    }
+    match report
+        .original_message_id
+        .as_deref()
+        .and_then(|m| verp::message_of_message_id(m).map(|id| (id, m)))
+    {
+        Some((id, header)) => (Some(id), Named::MessageId(header.to_owned())),
+        None => (None, Named::Claimed),
+    }
+}
+
+/// Reads a DSN, an ARF report, a free-text bounce or an auto-reply into its events: what
+/// the listener, the upload route and `email-engine bounce classify` all read a message
+/// with.
+pub fn read_report(
     rules: &ee_core::feedback::Rules,
     verp_key: &[u8],
     raw: &[u8],
     envelope_to: Option<&str>,
     raw_ref: &str,
     now: i64,
-) -> Result<Vec<DeliveryEvent>, AppError> {
-    let Some(parsed) = ee_mail::report::parse(raw) else {
-        return Err(invalid(
-            "message",
-            "is no delivery report, abuse report or bounce this reader knows",
-        ));
-    };
-    let message_id = envelope_to
-        .and_then(|to| verp::message_of(verp_key, to))
-        .or_else(|| {
-            parsed
-                .original_message_id
-                .as_deref()
-                .and_then(verp::message_of_message_id)
-        });
+) -> Result<ReadReport, ee_mail::report::ReportError> {
+    let parsed = ee_mail::report::parse(raw)?;
+    let (message_id, named) = named_message(verp_key, &parsed, envelope_to);
     let source = match parsed.kind {
         ee_mail::report::ReportKind::Arf => Source::Arf,
         _ => Source::Dsn,
     };
-    Ok(parsed
-        .recipients
+    let mut recipients = parsed.recipients.clone();
+    if parsed.kind == ee_mail::report::ReportKind::Arf && recipients.is_empty() {
+        // Redacted: the message it names tells whose it was.
+        recipients.push(ee_mail::report::Recipient {
+            address: String::new(),
+            kind: match parsed.feedback_type.as_deref() {
+                Some("not-spam") => ee_core::feedback::EventKind::Delivered,
+                _ => ee_core::feedback::EventKind::Complaint,
+            },
+            reply: Reply {
+                diagnostic: format!(
+                    "feedback report: {}",
+                    parsed.feedback_type.as_deref().unwrap_or("abuse")
+                ),
+                ..Reply::default()
+            },
+            remote_mta: None,
+        });
+    }
+    let events = recipients
         .into_iter()
         .map(|r| {
             let mut event = crate::feedback::event(rules, source, r.kind, &r.address, r.reply, now);
             event.message_id = message_id.clone();
             event.campaign_id = parsed.original_campaign_id.clone();
             event.remote_mta = r.remote_mta;
-            event.ip_address = parsed.source_ip.clone();
             event.raw_ref = Some(raw_ref.to_owned());
             event
         })
-        .collect())
+        .collect();
+    Ok(ReadReport {
+        report: parsed,
+        named,
+        events,
+    })
 }
 
 /// A bounce as a webhook reports it: the seed's `{email, type}` and what may come with it.
@@ -222,6 +321,7 @@ pub async fn reported(
             event,
             tenant_id: Some(tenant_id.to_owned()),
             dedupe_key,
+            named: Named::Claimed,
         },
     )
     .await

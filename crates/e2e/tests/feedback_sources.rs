@@ -8,7 +8,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::TestApp;
-use common::sending::{brand, delivery};
+use common::sending::{brand, delivery, smtp_dialog};
 use ee_mail::testing::TestSmtpServer;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -142,52 +142,6 @@ async fn the_accounting_file_is_followed_across_rotations_without_loss_or_repeat
     app.finish().await;
 }
 
-/// One SMTP transaction by hand: the reply to each command, in order.
-async fn smtp_dialog(port: u16, rcpt: &str, data: &str) -> Vec<String> {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let mut replies = Vec::new();
-    // The last line of a reply has a space after its code.
-    async fn reply(
-        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
-    ) -> String {
-        loop {
-            let line = lines.next_line().await.unwrap().unwrap();
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return line;
-            }
-        }
-    }
-    replies.push(reply(&mut lines).await);
-    for command in [
-        "EHLO mx.example.test".to_owned(),
-        "MAIL FROM:<>".into(),
-        format!("RCPT TO:<{rcpt}>"),
-    ] {
-        write
-            .write_all(format!("{command}\r\n").as_bytes())
-            .await
-            .unwrap();
-        replies.push(reply(&mut lines).await);
-    }
-    if replies.last().unwrap().starts_with("250") {
-        write.write_all(b"DATA\r\n").await.unwrap();
-        replies.push(reply(&mut lines).await);
-        write
-            .write_all(data.replace('\n', "\r\n").as_bytes())
-            .await
-            .unwrap();
-        write.write_all(b"\r\n.\r\n").await.unwrap();
-        replies.push(reply(&mut lines).await);
-    }
-    write.write_all(b"QUIT\r\n").await.unwrap();
-    replies
-}
-
 #[tokio::test]
 async fn the_bounce_listener_takes_reports_for_return_paths_and_keeps_what_it_cannot_read() {
     let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
@@ -248,9 +202,16 @@ Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 The email accoun
         );
     }
 
-    // An out-of-office reply to the feedback address is kept, not dropped.
+    // An out-of-office reply to the feedback address is read as one (the message
+    // arrived): accepted, nothing kept, nothing applied.
     let auto = "From: someone@example.test\nTo: fbl@bounces.brand.test\nSubject: Out of office\n\nBack on Monday.";
     let replies = smtp_dialog(port, "fbl@bounces.brand.test", auto).await;
+    assert!(replies.last().unwrap().starts_with("250"), "{replies:?}");
+    let kept = app.get("/api/v1/feedback/unread", &app.admin).await;
+    assert_eq!(kept.body["items"], json!([]), "{}", kept.body);
+    // A message that is no report at all is kept for a look, not dropped.
+    let note = "From: someone@example.test\nTo: fbl@bounces.brand.test\nSubject: A question\n\nWhere do I sign up?";
+    let replies = smtp_dialog(port, "fbl@bounces.brand.test", note).await;
     assert!(replies.last().unwrap().starts_with("250"), "{replies:?}");
     let kept = app.get("/api/v1/feedback/unread", &app.admin).await;
     assert_eq!(
@@ -262,7 +223,7 @@ Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 The email accoun
         kept.body["items"][0]["raw"]
             .as_str()
             .unwrap()
-            .contains("Back on Monday")
+            .contains("Where do I sign up?")
     );
     assert_eq!(
         app.get("/api/v1/feedback/unread", &key).await.status,

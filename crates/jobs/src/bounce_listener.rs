@@ -19,11 +19,32 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 /// The largest message taken.
-const MAX_BYTES: usize = 10 * 1024 * 1024;
+const MAX_BYTES: usize = ee_mail::report::LIMITS.max_bytes;
+/// Recipients one transaction may name (RFC 5321's minimum a server must take).
+const MAX_RCPT: usize = 100;
+/// Bad commands a session may send before it is closed.
+const MAX_ERRORS: usize = 10;
 /// Connections served at once.
 const MAX_SESSIONS: usize = 64;
 /// A client silent this long is dropped.
 const IDLE: Duration = Duration::from_secs(300);
+
+/// Unreadable mail kept for a look at most: this many messages and this many bytes of
+/// kept text (the oldest go first), so strangers cannot grow the database.
+const KEPT_COUNT: i64 = 1_000;
+const KEPT_TOTAL_BYTES: i64 = 64 * 1024 * 1024;
+
+/// A refusal's reason on one SMTP line: printable ASCII, bounded.
+fn reason(errors: &ee_core::ValidationErrors) -> String {
+    let text = errors
+        .0
+        .first()
+        .map_or_else(|| "is over a limit".to_owned(), |e| e.message.clone());
+    text.chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(200)
+        .collect()
+}
 
 /// What every session shares.
 struct Listener {
@@ -95,6 +116,7 @@ async fn session(mut stream: TcpStream, l: &Listener) -> std::io::Result<()> {
     let mut to: Vec<String> = Vec::new();
     let mut incoming: Option<Incoming> = None;
     let mut buf = vec![0u8; 16 * 1024];
+    let mut errors = 0;
     loop {
         let n = match tokio::time::timeout(IDLE, stream.read(&mut buf)).await {
             Ok(read) => read?,
@@ -128,6 +150,9 @@ async fn session(mut stream: TcpStream, l: &Listener) -> std::io::Result<()> {
                     let rcpt = to.first().cloned().unwrap_or_default();
                     match receive(&l.services, message.data, from.clone(), rcpt).await {
                         Ok(()) => "250 2.0.0 Accepted\r\n".to_owned(),
+                        Err(ee_app::AppError::OverLimit(errors)) => {
+                            format!("554 5.6.0 Report refused: it {}\r\n", reason(&errors))
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "a report could not be stored");
                             "451 4.3.0 Not stored, try again later\r\n".to_owned()
@@ -155,6 +180,8 @@ async fn session(mut stream: TcpStream, l: &Listener) -> std::io::Result<()> {
                         let address = recipient.address.trim().to_ascii_lowercase();
                         if from.is_none() {
                             "503 5.5.1 MAIL first\r\n".into()
+                        } else if to.len() >= MAX_RCPT {
+                            "452 4.5.3 Too many recipients\r\n".into()
                         } else if l.takes(&address) {
                             to.push(address);
                             "250 2.1.5 OK\r\n".into()
@@ -184,8 +211,19 @@ async fn session(mut stream: TcpStream, l: &Listener) -> std::io::Result<()> {
                     _ => "502 5.5.1 Not implemented\r\n".into(),
                 },
                 Err(ProtoError::NeedsMoreData { .. }) => break,
-                Err(ProtoError::ResponseTooLong) => "500 5.5.2 Line too long\r\n".into(),
-                Err(_) => "500 5.5.2 Syntax error\r\n".into(),
+                Err(e) => {
+                    errors += 1;
+                    if errors > MAX_ERRORS {
+                        stream
+                            .write_all(b"421 4.7.0 Too many errors, closing\r\n")
+                            .await?;
+                        return Ok(());
+                    }
+                    match e {
+                        ProtoError::ResponseTooLong => "500 5.5.2 Line too long\r\n".into(),
+                        _ => "500 5.5.2 Syntax error\r\n".into(),
+                    }
+                }
             };
             stream.write_all(reply.as_bytes()).await?;
         }
@@ -227,6 +265,10 @@ async fn receive(
                 },
             )
             .await?;
+            let dropped = feedback_messages::cap(&mut conn, KEPT_COUNT, KEPT_TOTAL_BYTES).await?;
+            if dropped > 0 {
+                tracing::info!(dropped, "oldest unreadable feedback mail dropped (cap)");
+            }
             Ok(())
         }
         Err(e) => Err(e),

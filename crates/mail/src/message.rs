@@ -87,7 +87,7 @@ pub fn build(message: &Outgoing<'_>) -> Result<Vec<u8>, MessageError> {
 }
 
 /// The headers a signature covers, when present; From first (RFC 6376 §5.4).
-const SIGNED_HEADERS: [&str; 11] = [
+const SIGNED_HEADERS: [&str; 12] = [
     "From",
     "To",
     "Subject",
@@ -99,6 +99,7 @@ const SIGNED_HEADERS: [&str; 11] = [
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
     "X-Campaign-ID",
+    "X-EE-Ref",
 ];
 
 enum Key {

@@ -122,7 +122,9 @@ impl ApiError {
 impl From<ee_app::AppError> for ApiError {
     fn from(e: ee_app::AppError) -> Self {
         match e {
-            ee_app::AppError::Invalid(errors) => errors.into(),
+            ee_app::AppError::Invalid(errors) | ee_app::AppError::OverLimit(errors) => {
+                errors.into()
+            }
             ee_app::AppError::NotFound(what) => Self::not_found(what),
             ee_app::AppError::Conflict(message) => Self::conflict(message),
             ee_app::AppError::Template(problems) => Self::template(&problems),

@@ -232,6 +232,17 @@ impl Metrics {
         });
     }
 
+    /// What feedback strangers sent is kept for a look, capped (oldest dropped first):
+    /// `ee_feedback_unmatched_kept{kind="event"|"mail"}` and
+    /// `ee_feedback_unmatched_kept_bytes` (the unreadable mail's kept text).
+    pub fn set_feedback_kept(&self, events: i64, mail: i64, mail_bytes: i64) {
+        self.with(|| {
+            gauge!("ee_feedback_unmatched_kept", "kind" => "event").set(events as f64);
+            gauge!("ee_feedback_unmatched_kept", "kind" => "mail").set(mail as f64);
+            gauge!("ee_feedback_unmatched_kept_bytes").set(mail_bytes as f64);
+        });
+    }
+
     pub fn render(&self) -> String {
         self.handle.run_upkeep();
         self.handle.render()

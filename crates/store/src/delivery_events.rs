@@ -114,6 +114,39 @@ pub async fn page(
         .await?)
 }
 
+/// Keeps the newest `keep` unmatched events (no tenant), dropping older ones: strangers
+/// write them, so they must not grow without bound. How many were dropped.
+pub async fn cap_unmatched(conn: &mut AnyConnection, keep: i64) -> Result<u64> {
+    let edge: Option<(i64, String)> = sqlx::query_as(
+        "SELECT received_at, id FROM delivery_events WHERE tenant_id IS NULL \
+         ORDER BY received_at DESC, id DESC LIMIT 1 OFFSET $1",
+    )
+    .bind(keep)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((at, id)) = edge else {
+        return Ok(0);
+    };
+    let done = sqlx::query(
+        "DELETE FROM delivery_events WHERE tenant_id IS NULL \
+         AND (received_at < $1 OR (received_at = $1 AND id <= $2))",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// How many unmatched events are kept.
+pub async fn unmatched_count(conn: &mut AnyConnection) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM delivery_events WHERE tenant_id IS NULL")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 /// The soft bounces an address had in a tenant since a time.
 pub async fn soft_bounces_since(
     conn: &mut AnyConnection,

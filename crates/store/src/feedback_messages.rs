@@ -35,6 +35,47 @@ pub async fn insert(conn: &mut AnyConnection, m: &KeptMessage) -> Result<()> {
     Ok(())
 }
 
+/// Keeps the newest messages within `max_count` and `max_bytes` of kept text, dropping
+/// the oldest first. How many were dropped.
+pub async fn cap(conn: &mut AnyConnection, max_count: i64, max_bytes: i64) -> Result<u64> {
+    let newest: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT received_at, id, LENGTH(raw) FROM feedback_messages \
+         ORDER BY received_at DESC, id DESC LIMIT $1",
+    )
+    .bind(max_count + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut total = 0_i64;
+    let mut edge = None;
+    for (index, (at, id, len)) in newest.into_iter().enumerate() {
+        total += len;
+        if index as i64 >= max_count || (total > max_bytes && index > 0) {
+            edge = Some((at, id));
+            break;
+        }
+    }
+    let Some((at, id)) = edge else {
+        return Ok(0);
+    };
+    let done = sqlx::query(
+        "DELETE FROM feedback_messages WHERE received_at < $1 OR (received_at = $1 AND id <= $2)",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// How many messages are kept, and their kept bytes.
+pub async fn totals(conn: &mut AnyConnection) -> Result<(i64, i64)> {
+    let (n, bytes): (i64, Option<i64>) =
+        sqlx::query_as("SELECT COUNT(*), CAST(SUM(LENGTH(raw)) AS BIGINT) FROM feedback_messages")
+            .fetch_one(conn)
+            .await?;
+    Ok((n, bytes.unwrap_or(0)))
+}
+
 /// A page, newest first, after the cursor `(received_at, id)`.
 pub async fn page(
     conn: &mut AnyConnection,

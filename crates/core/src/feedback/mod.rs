@@ -7,7 +7,7 @@ pub mod accounting;
 mod rules;
 pub mod verp;
 
-pub use rules::{Rule, Rules, RulesError};
+pub use rules::{Origin, Rule, Rules, RulesError};
 
 use serde::{Deserialize, Serialize};
 

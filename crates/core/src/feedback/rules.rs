@@ -65,6 +65,24 @@ impl Condition {
     }
 }
 
+/// Which file a rule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The rules shipped with the binary (`rules.txt`).
+    Shipped,
+    /// The deployment's own file (`EE_FEEDBACK_RULES_FILE`), read first.
+    Operator,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Shipped => "shipped",
+            Origin::Operator => "operator",
+        }
+    }
+}
+
 /// One line of a rules file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -73,6 +91,9 @@ pub struct Rule {
     conditions: Vec<Condition>,
     /// Its line in its file, for explanations.
     pub line: usize,
+    pub origin: Origin,
+    /// The line as written.
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -90,6 +111,9 @@ impl Rules {
     /// A deployment's rules, tried before the shipped ones.
     pub fn with_extra(extra: &str) -> Result<Self, RulesError> {
         let mut rules = Self::parse(extra)?;
+        for rule in &mut rules.rules {
+            rule.origin = Origin::Operator;
+        }
         rules.rules.extend(Self::shipped().rules);
         Ok(rules)
     }
@@ -199,6 +223,8 @@ fn parse_line(line: &str, line_no: usize) -> Result<Rule, RulesError> {
         category,
         conditions,
         line: line_no,
+        origin: Origin::Shipped,
+        text: line.to_owned(),
     })
 }
 

@@ -49,6 +49,22 @@ pub fn message_of(key: &[u8], address: &str) -> Option<String> {
     same.then_some(id)
 }
 
+/// The reference header every message carries (`X-EE-Ref: <id>-<tag>`): reports that
+/// quote the original (abuse reports, bounces with the headers) name the message by it
+/// even when they were not sent to its return path.
+pub fn reference(key: &[u8], message_id: &str) -> String {
+    format!("{message_id}-{}", tag(key, message_id))
+}
+
+/// The message id a reference header names, when its tag is right.
+pub fn message_of_reference(key: &[u8], value: &str) -> Option<String> {
+    let value = value.trim().trim_matches(['<', '>']);
+    if value.len() > 128 {
+        return None;
+    }
+    message_of(key, &format!("{PREFIX}{value}@reference"))
+}
+
 /// Our message id from a Message-ID we wrote (`<id@domain>`), unchecked: the message it
 /// names must still be found, to the same recipient.
 pub fn message_of_message_id(message_id: &str) -> Option<String> {
@@ -78,6 +94,21 @@ mod tests {
         assert_eq!(message_of(b"key", &forged), None);
         assert_eq!(message_of(b"key", "news@brand.example"), None);
         assert_eq!(message_of(b"key", "b-nodash@brand.example"), None);
+    }
+
+    #[test]
+    fn a_reference_names_its_message_and_a_forged_one_does_not() {
+        let id = "0191f00d-0000-7000-8000-000000000002";
+        let r = reference(b"key", id);
+        assert_eq!(message_of_reference(b"key", &r).as_deref(), Some(id));
+        assert_eq!(
+            message_of_reference(b"key", &format!(" <{r}> ")).as_deref(),
+            Some(id)
+        );
+        assert_eq!(message_of_reference(b"other key", &r), None);
+        let forged = r.replace("000000000002", "000000000003");
+        assert_eq!(message_of_reference(b"key", &forged), None);
+        assert_eq!(message_of_reference(b"key", &"a".repeat(200)), None);
     }
 
     #[test]

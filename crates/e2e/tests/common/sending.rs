@@ -156,3 +156,49 @@ pub async fn mailwizz_brand(app: &TestApp) -> (String, ee_connectors::testing::S
     .await;
     (key, fake)
 }
+
+/// One SMTP transaction by hand: the reply to each command, in order.
+pub async fn smtp_dialog(port: u16, rcpt: &str, data: &str) -> Vec<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut replies = Vec::new();
+    // The last line of a reply has a space after its code.
+    async fn reply(
+        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    ) -> String {
+        loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line;
+            }
+        }
+    }
+    replies.push(reply(&mut lines).await);
+    for command in [
+        "EHLO mx.example.test".to_owned(),
+        "MAIL FROM:<>".into(),
+        format!("RCPT TO:<{rcpt}>"),
+    ] {
+        write
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        replies.push(reply(&mut lines).await);
+    }
+    if replies.last().unwrap().starts_with("250") {
+        write.write_all(b"DATA\r\n").await.unwrap();
+        replies.push(reply(&mut lines).await);
+        write
+            .write_all(data.replace("\r\n", "\n").replace('\n', "\r\n").as_bytes())
+            .await
+            .unwrap();
+        write.write_all(b"\r\n.\r\n").await.unwrap();
+        replies.push(reply(&mut lines).await);
+    }
+    write.write_all(b"QUIT\r\n").await.unwrap();
+    replies
+}

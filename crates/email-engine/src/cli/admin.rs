@@ -12,7 +12,7 @@ use crate::config::Config;
 /// `--tenant`, `expires_at` is `--expires-at`).
 pub(super) fn app_error(e: ee_app::AppError) -> anyhow::Error {
     match e {
-        ee_app::AppError::Invalid(errors) => {
+        ee_app::AppError::Invalid(errors) | ee_app::AppError::OverLimit(errors) => {
             let flags: Vec<String> = errors
                 .0
                 .iter()

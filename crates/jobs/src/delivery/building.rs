@@ -159,6 +159,11 @@ impl Engine {
         // No internal identifier (the tenant's name) goes out; X-Virtual-MTA is for
         // PowerMTA, which strips it.
         let mut headers: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> = Vec::new();
+        // Names the message to whoever reports on it, signed so that nobody else can.
+        headers.push((
+            "X-EE-Ref".into(),
+            ee_core::feedback::verp::reference(&settings.tracking_key, &message.id).into(),
+        ));
         if let Some(campaign) = &message.campaign_id {
             headers.push(("X-Campaign-ID".into(), campaign.as_str().into()));
         }

@@ -68,6 +68,7 @@ impl Engine {
                     event,
                     tenant_id: Some(message.tenant_id.clone()),
                     dedupe_key: Some(format!("smtp:{}:{}", message.id, message.attempts)),
+                    named: ee_app::feedback::Named::Signed,
                 };
                 match ee_app::feedback::apply(&mut *conn, &self.services, incoming, true).await {
                     Ok(_) => {}

@@ -1,10 +1,21 @@
 //! Reading what comes back after a send: delivery status notifications (RFC 3464),
-//! abuse reports (ARF, RFC 5965) and the free-text bounces older servers still write,
-//! into the recipients they concern and what they say. MIME and header parsing is
-//! mail-parser's; the delivery-status and feedback-report fields are header blocks it
-//! parses too. Only the free-text fallback reads lines by hand: no crate knows those.
+//! abuse reports (ARF, RFC 5965), the free-text bounces older servers still write, and
+//! the auto-replies that are none of these, into the recipients they concern and what
+//! they say. MIME and header parsing is mail-parser's; the delivery-status and
+//! feedback-report fields are header blocks it parses too. Only the free-text readers go
+//! through lines by hand: no crate knows those.
+//!
+//! What arrives is written by strangers: every reading is bounded ([`LIMITS`]) and a
+//! message over a bound is refused with the bound it broke, never read at any cost.
 
-use ee_core::feedback::{EventKind, Reply, parse_status};
+mod autoreply;
+mod dsn;
+mod family;
+mod text;
+
+pub use family::Family;
+
+use ee_core::feedback::{EventKind, Reply};
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 /// What kind of report a message is.
@@ -17,6 +28,9 @@ pub enum ReportKind {
     Arf,
     /// A bounce in free text, read by patterns.
     Text,
+    /// A vacation or out-of-office reply, an auto-responder, a challenge to prove one is
+    /// human: the message arrived; nothing to act on.
+    AutoReply,
 }
 
 /// One recipient a report speaks of.
@@ -33,33 +47,156 @@ pub struct Recipient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub kind: ReportKind,
+    /// The software or provider that wrote it, as far as its marks tell.
+    pub family: Family,
+    /// Why it was read as what it is (the part or the marks that told).
+    pub why: String,
+    /// The recipients it speaks of. An abuse report may name none (providers redact the
+    /// address): the message it quotes tells which. An auto-reply names none.
     pub recipients: Vec<Recipient>,
     /// The original message's `Message-ID`, without angle brackets.
     pub original_message_id: Option<String>,
     /// The original message's `X-Campaign-ID`.
     pub original_campaign_id: Option<String>,
+    /// The original message's reference header (`X-EE-Ref`), signed by us.
+    pub original_reference: Option<String>,
+    /// The original message's `Return-Path`, as the receiving side recorded it.
+    pub original_return_path: Option<String>,
     /// An ARF report's `Feedback-Type` (abuse, fraud, virus, other, not-spam…).
     pub feedback_type: Option<String>,
-    /// An ARF report's `Source-IP`: the IP the original was sent from.
+    /// An ARF report's `Source-IP`: written by the reporter, so shown, never trusted.
     pub source_ip: Option<String>,
 }
 
-/// Reads a report; `None` when the message is not one (no recipient found).
-pub fn parse(raw: &[u8]) -> Option<Report> {
-    let message = MessageParser::default().parse(raw)?;
-    let report_type = message
-        .content_type()
-        .filter(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
-        .and_then(|ct| ct.attribute("report-type"))
-        .map(str::to_ascii_lowercase);
-    let mut report = Report {
-        kind: ReportKind::Text,
-        recipients: Vec::new(),
-        original_message_id: None,
-        original_campaign_id: None,
-        feedback_type: None,
-        source_ip: None,
-    };
+/// The bounds every reading keeps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest message read.
+    pub max_bytes: usize,
+    /// MIME parts (counted by their `Content-Type` fields before parsing).
+    pub max_parts: usize,
+    /// Messages inside messages (`message/rfc822` in `message/rfc822`…).
+    pub max_depth: usize,
+    /// Recipients one report may name.
+    pub max_recipients: usize,
+    /// Lines of free text read for failed recipients.
+    pub max_lines: usize,
+    /// Characters of one line or one diagnostic kept.
+    pub max_line: usize,
+}
+
+/// The bounds of every reading: far above what any real report needs (a DSN names one
+/// recipient per message we send; RFC 5321 has servers take 100 per message).
+pub const LIMITS: Limits = Limits {
+    max_bytes: 10 * 1024 * 1024,
+    max_parts: 256,
+    max_depth: 8,
+    max_recipients: 100,
+    max_lines: 5_000,
+    max_line: 2_000,
+};
+
+/// Why a message was not read as a report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    #[error("is no delivery report, abuse report or bounce this reader knows")]
+    NotAReport,
+    #[error("is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("has more than {0} MIME parts")]
+    TooManyParts(usize),
+    #[error("nests messages more than {0} levels deep")]
+    TooDeep(usize),
+    #[error("names more than {0} recipients")]
+    TooManyRecipients(usize),
+}
+
+impl ReportError {
+    /// Over one of the bounds (refused), rather than simply no report (kept for a look).
+    pub fn is_over_limit(&self) -> bool {
+        !matches!(self, ReportError::NotAReport)
+    }
+}
+
+/// Reads a report within [`LIMITS`].
+pub fn parse(raw: &[u8]) -> Result<Report, ReportError> {
+    parse_with(raw, &LIMITS)
+}
+
+/// Reads a report within `limits`.
+pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Report, ReportError> {
+    if raw.len() > limits.max_bytes {
+        return Err(ReportError::TooLarge(limits.max_bytes));
+    }
+    // Bound mail-parser's work before it starts: it parses every part, at any depth.
+    if content_types(raw) > limits.max_parts {
+        return Err(ReportError::TooManyParts(limits.max_parts));
+    }
+    let message = MessageParser::default()
+        .parse(raw)
+        .ok_or(ReportError::NotAReport)?;
+    if depth(&message) > limits.max_depth {
+        return Err(ReportError::TooDeep(limits.max_depth));
+    }
+    let family = family::detect(&message);
+    // The report itself, else one forwarded inside this message (a mailing list, a
+    // mailbox rule), the shallowest first.
+    let mut level: Vec<&Message<'_>> = vec![&message];
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for m in &level {
+            if let Some(mut report) = structured(m, limits)? {
+                if report.family == Family::Generic {
+                    report.family = family;
+                }
+                return Ok(report);
+            }
+            next.extend(m.parts.iter().filter_map(|p| match &p.body {
+                PartType::Message(inner) if is_report(inner) => Some(inner),
+                _ => None,
+            }));
+        }
+        level = next;
+    }
+    if let Some(why) = autoreply::detect(&message) {
+        let mut report = Report::new(ReportKind::AutoReply, family, why);
+        original_of(&message, &mut report);
+        return Ok(report);
+    }
+    let recipients = text::read(&message, family, limits)?;
+    if recipients.is_empty() {
+        return Err(ReportError::NotAReport);
+    }
+    let mut report = Report::new(
+        ReportKind::Text,
+        family,
+        format!("a bounce in free text, read as {}", family.as_str()),
+    );
+    report.recipients = recipients;
+    original_of(&message, &mut report);
+    Ok(report)
+}
+
+impl Report {
+    fn new(kind: ReportKind, family: Family, why: impl Into<String>) -> Self {
+        Self {
+            kind,
+            family,
+            why: why.into(),
+            recipients: Vec::new(),
+            original_message_id: None,
+            original_campaign_id: None,
+            original_reference: None,
+            original_return_path: None,
+            feedback_type: None,
+            source_ip: None,
+        }
+    }
+}
+
+/// A DSN or an ARF report by its machine-readable part, when the message has one.
+fn structured(message: &Message<'_>, limits: &Limits) -> Result<Option<Report>, ReportError> {
+    let mut report: Option<Report> = None;
     for part in message.parts.iter() {
         let Some(ct) = part.content_type() else {
             continue;
@@ -70,40 +207,69 @@ pub fn parse(raw: &[u8]) -> Option<Report> {
         );
         match (ctype.as_str(), subtype.as_str()) {
             ("message", "delivery-status") | ("message", "global-delivery-status") => {
-                report.kind = ReportKind::Dsn;
-                report.recipients.extend(delivery_status(part.contents()));
+                let r = report.get_or_insert_with(|| {
+                    Report::new(
+                        ReportKind::Dsn,
+                        Family::Generic,
+                        format!("a delivery status notification ({ctype}/{subtype})"),
+                    )
+                });
+                r.kind = ReportKind::Dsn;
+                r.recipients
+                    .extend(dsn::delivery_status(part.contents(), limits)?);
             }
             ("message", "feedback-report") => {
-                report.kind = ReportKind::Arf;
-                feedback_report(part.contents(), &mut report);
+                let r = report.get_or_insert_with(|| {
+                    Report::new(
+                        ReportKind::Arf,
+                        Family::Arf,
+                        "an abuse report (message/feedback-report)",
+                    )
+                });
+                r.kind = ReportKind::Arf;
+                r.family = Family::Arf;
+                dsn::feedback_report(part.contents(), r, limits)?;
             }
+            _ => {}
+        }
+    }
+    let Some(mut report) = report else {
+        return Ok(None);
+    };
+    if report.kind == ReportKind::Dsn && report.recipients.is_empty() {
+        // A delivery-status part naming nobody: perhaps the text says who.
+        return Ok(None);
+    }
+    original_of(message, &mut report);
+    Ok(Some(report))
+}
+
+/// The original message's identifiers, from its copy or its headers.
+fn original_of(message: &Message<'_>, report: &mut Report) {
+    for part in message.parts.iter() {
+        let Some(ct) = part.content_type() else {
+            continue;
+        };
+        let ctype = ct.ctype().to_ascii_lowercase();
+        let subtype = ct.subtype().unwrap_or("").to_ascii_lowercase();
+        match (ctype.as_str(), subtype.as_str()) {
             ("message", "rfc822") | ("message", "global") => {
                 if let PartType::Message(original) = &part.body {
-                    original_headers(original, &mut report);
+                    dsn::original_headers(original, report);
                 }
             }
-            ("text", "rfc822-headers") => {
+            ("text", "rfc822-headers") | ("message", "rfc822-headers") => {
                 if let Some(headers) = MessageParser::default().parse_headers(part.contents()) {
-                    original_headers(&headers, &mut report);
+                    dsn::original_headers(&headers, report);
                 }
             }
             _ => {}
         }
     }
-    if report.recipients.is_empty() {
-        // A report forwarded inside another message (a mailing list, a mailbox rule).
-        let nested = message.parts.iter().find_map(|part| match &part.body {
-            PartType::Message(inner) if is_report(inner) => parse(inner.raw_message()),
-            _ => None,
-        });
-        if nested.is_some() {
-            return nested;
-        }
+    if report.original_reference.is_none() {
+        // A free-text bounce quotes the original's headers in its body.
+        text::quoted_headers(message, report);
     }
-    if report.kind == ReportKind::Text && report_type.as_deref() != Some("feedback-report") {
-        report.recipients = free_text(&message);
-    }
-    (!report.recipients.is_empty()).then_some(report)
 }
 
 fn is_report(message: &Message<'_>) -> bool {
@@ -112,315 +278,36 @@ fn is_report(message: &Message<'_>) -> bool {
     })
 }
 
-/// A header block's field, unfolded.
-fn field(block: &Message<'_>, name: &str) -> Option<String> {
-    let raw = block.header_raw(name)?;
-    let unfolded = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!unfolded.is_empty()).then_some(unfolded)
+/// How many `Content-Type` fields the raw message has: a bound on its MIME parts, read
+/// in one pass without parsing.
+fn content_types(raw: &[u8]) -> usize {
+    const NAME: &[u8] = b"content-type:";
+    raw.split(|&b| b == b'\n')
+        .filter(|line| line.len() >= NAME.len() && line[..NAME.len()].eq_ignore_ascii_case(NAME))
+        .count()
 }
 
-/// `rfc822; a@b.example` → `a@b.example`.
-fn address_field(value: &str) -> Option<String> {
-    let address = value.split_once(';').map_or(value, |(_, a)| a).trim();
-    let address = address.trim_matches(['<', '>']).trim();
-    address.contains('@').then(|| address.to_owned())
-}
-
-/// The per-recipient blocks of a message/delivery-status part (the first block is the
-/// per-message one).
-fn delivery_status(contents: &[u8]) -> Vec<Recipient> {
-    let text = String::from_utf8_lossy(contents).replace("\r\n", "\n");
-    let mut out = Vec::new();
-    for block in text.split("\n\n") {
-        let Some(fields) = MessageParser::default().parse_headers(block.trim().as_bytes()) else {
-            continue;
-        };
-        let recipient = field(&fields, "Original-Recipient")
-            .and_then(|v| address_field(&v))
-            .or_else(|| field(&fields, "Final-Recipient").and_then(|v| address_field(&v)));
-        let Some(address) = recipient else {
-            continue;
-        };
-        let action = field(&fields, "Action")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let status_text = field(&fields, "Status").unwrap_or_default();
-        let status = status_text.split_whitespace().next().and_then(parse_status);
-        let kind = match action.split_whitespace().next().unwrap_or("") {
-            "delivered" | "relayed" | "expanded" => EventKind::Delivered,
-            "delayed" => EventKind::Deferred,
-            "failed" => EventKind::Bounced,
-            _ if status.as_deref().is_some_and(|s| s.starts_with('4')) => EventKind::Deferred,
-            _ if status.as_deref().is_some_and(|s| s.starts_with('2')) => EventKind::Delivered,
-            _ => EventKind::Bounced,
-        };
-        // `Diagnostic-Code: smtp; 550 5.1.1 … User unknown`.
-        let diagnostic = field(&fields, "Diagnostic-Code")
-            .map(|d| {
-                d.split_once(';')
-                    .map_or(d.clone(), |(_, t)| t.trim().to_owned())
-            })
-            .unwrap_or_else(|| status_text.clone());
-        let mut reply = Reply::from_smtp(None, &diagnostic);
-        if status.is_some() {
-            reply.status = status;
-        }
-        out.push(Recipient {
-            address,
-            kind,
-            reply,
-            remote_mta: field(&fields, "Remote-MTA").map(|v| {
-                v.split_once(';')
-                    .map_or(v.clone(), |(_, h)| h.trim().to_owned())
-            }),
-        });
-    }
-    out
-}
-
-/// The machine-readable part of an abuse report.
-fn feedback_report(contents: &[u8], report: &mut Report) {
-    let Some(fields) = MessageParser::default().parse_headers(contents) else {
-        return;
-    };
-    report.feedback_type = field(&fields, "Feedback-Type").map(|t| t.to_ascii_lowercase());
-    report.source_ip = field(&fields, "Source-IP");
-    let kind = match report.feedback_type.as_deref() {
-        // A report that the message was *not* spam changes nothing.
-        Some("not-spam") => EventKind::Delivered,
-        _ => EventKind::Complaint,
-    };
-    let mut recipients: Vec<String> = fields
-        .header_values("Original-Rcpt-To")
-        .filter_map(|v| v.as_text())
-        .filter_map(address_field)
-        .collect();
-    if recipients.is_empty()
-        && let Some(r) = field(&fields, "Original-Rcpt-To").and_then(|v| address_field(&v))
-    {
-        recipients.push(r);
-    }
-    for address in recipients {
-        report.recipients.push(Recipient {
-            address,
-            kind,
-            reply: Reply {
-                diagnostic: format!(
-                    "feedback report: {}",
-                    report.feedback_type.as_deref().unwrap_or("abuse")
-                ),
-                ..Reply::default()
-            },
-            remote_mta: field(&fields, "Reporting-MTA"),
-        });
-    }
-}
-
-/// The original message's identifiers, from its copy or its headers. An ARF report
-/// without `Original-Rcpt-To` names the recipient in the original's `To`.
-fn original_headers(original: &Message<'_>, report: &mut Report) {
-    if report.original_message_id.is_none() {
-        report.original_message_id = original.message_id().map(str::to_owned);
-    }
-    if report.original_campaign_id.is_none() {
-        report.original_campaign_id = field(original, "X-Campaign-ID");
-    }
-    if report.kind == ReportKind::Arf
-        && report.recipients.is_empty()
-        && let Some(to) = original.to().and_then(|a| a.first())
-        && let Some(address) = to.address()
-    {
-        report.recipients.push(Recipient {
-            address: address.to_owned(),
-            kind: EventKind::Complaint,
-            reply: Reply {
-                diagnostic: "feedback report".into(),
-                ..Reply::default()
-            },
-            remote_mta: None,
-        });
-    }
-}
-
-/// Words that put an address on a line in the failed recipient's place.
-const FAILURE_WORDS: &[&str] = &[
-    "unknown",
-    "fail",
-    "reject",
-    "not exist",
-    "doesn't exist",
-    "not found",
-    "undeliver",
-    "quota",
-    "invalid",
-    "no such",
-    "unavailable",
-    "user",
-    "mailbox",
-    "refused",
-    "could not",
-    "couldn't",
-    "unable",
-    "permanent",
-    "bad",
-    "error",
-    "disabled",
-    "full",
-    "550",
-    "551",
-    "552",
-    "553",
-    "554",
-    "recipient",
-    "not delivered",
-    "delivery to",
-];
-
-/// Lines that start the copy of the original message: nothing after them is the report.
-const ORIGINAL_STARTS: &[&str] = &[
-    "original message",
-    "returned message",
-    "copy of the message",
-    "message headers follow",
-    "unsent message below",
-    "undelivered message",
-    "below this line is a copy",
-    "the text of your message",
-    "your message reads",
-];
-
-/// A bounce in free text: the addresses on the lines that report a failure, before the
-/// copy of the original, minus the bounce's own correspondents.
-fn free_text(message: &Message<'_>) -> Vec<Recipient> {
-    let mut text = String::new();
-    for body in message.text_bodies() {
-        if let Some(t) = body.text_contents() {
-            text.push_str(t);
-            text.push('\n');
-        }
-    }
-    if text.trim().is_empty() {
-        return Vec::new();
-    }
-    let own: Vec<String> = [message.from(), message.to(), message.sender()]
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a.iter())
-        .filter_map(|a| a.address())
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let mut found: Vec<Recipient> = Vec::new();
-    let mut diagnostic_of: Vec<String> = Vec::new();
-    for line in text.lines() {
-        let line = &line.replace("&nbsp;", " ");
-        let lower = line.to_ascii_lowercase();
-        if ORIGINAL_STARTS.iter().any(|s| lower.contains(s))
-            || lower.starts_with("received:")
-            || lower.starts_with("return-path:")
-        {
-            break;
-        }
-        // A quoted header of the original (`To: list@…`) names no failed recipient.
-        let field_name = lower.trim_start().split(':').next().unwrap_or("");
-        if lower.trim_start().contains(':')
-            && matches!(
-                field_name,
-                "to" | "from" | "cc" | "sent" | "date" | "subject" | "reply-to"
-            )
-        {
-            continue;
-        }
-        let addresses = addresses_in(line);
-        let reports = FAILURE_WORDS.iter().any(|w| lower.contains(w))
-            || line.trim().trim_matches(['<', '>', ':', '"']).contains('@')
-                && line.split_whitespace().count() <= 2;
-        for address in addresses {
-            let lower_address = address.to_ascii_lowercase();
-            let local = lower_address.split('@').next().unwrap_or("");
-            if !reports
-                || own.contains(&lower_address)
-                || matches!(local, "postmaster" | "mailer-daemon" | "root")
-                || found
-                    .iter()
-                    .any(|r| r.address.eq_ignore_ascii_case(&address))
-            {
-                continue;
+/// How deep messages nest in a parsed message, walked without recursion.
+fn depth(message: &Message<'_>) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Message<'_>, usize)> = vec![(message, 0)];
+    while let Some((m, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        for part in m.parts.iter() {
+            if let PartType::Message(inner) = &part.body {
+                stack.push((inner, d + 1));
             }
-            diagnostic_of.push(line.trim().to_owned());
-            found.push(Recipient {
-                address,
-                kind: EventKind::Bounced,
-                reply: Reply::default(),
-                remote_mta: None,
-            });
         }
     }
-    // The reply is the first line with a code or a status, else the address's line.
-    let coded = text
-        .lines()
-        .find(|l| {
-            l.split_whitespace().any(|w| {
-                parse_status(w).is_some_and(|s| !s.starts_with('2'))
-                    || w.trim_end_matches(['-', ':'])
-                        .parse::<u16>()
-                        .is_ok_and(|c| (400..600).contains(&c))
-            })
-        })
-        .map(|l| l.trim().to_owned());
-    for (recipient, own_line) in found.iter_mut().zip(diagnostic_of) {
-        let line = coded.clone().unwrap_or(own_line);
-        let from = line
-            .split_whitespace()
-            .position(|w| {
-                w.trim_end_matches(['-', ':'])
-                    .parse::<u16>()
-                    .is_ok_and(|c| (400..600).contains(&c))
-                    || parse_status(w).is_some()
-            })
-            .unwrap_or(0);
-        let tail: Vec<&str> = line.split_whitespace().skip(from).collect();
-        let tail = tail.join(" ");
-        let tail = tail.replacen('-', " ", 1);
-        recipient.reply = Reply::from_smtp(None, &tail);
-        if recipient.reply.is_temporary() {
-            recipient.kind = EventKind::Deferred;
-        }
-    }
-    found
+    deepest
 }
 
-/// The mail addresses in a line of text, but those after "from" (the sender's).
-fn addresses_in(line: &str) -> Vec<String> {
-    let mut after_from = false;
-    line.split(|c: char| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                '<' | '>' | '(' | ')' | '"' | '\'' | ',' | ';' | '[' | ']'
-            )
-    })
-    .filter(|w| !w.is_empty())
-    .filter(|w| {
-        let skip = after_from;
-        after_from = w.eq_ignore_ascii_case("from");
-        !skip
-    })
-    .map(|w| w.trim_matches(|c: char| matches!(c, '.' | ':')))
-    .map(|w| w.strip_prefix("mailto:").unwrap_or(w))
-    .map(|w| w.strip_prefix("rfc822:").unwrap_or(w))
-    .filter(|w| {
-        let Some((local, domain)) = w.split_once('@') else {
-            return false;
-        };
-        !local.is_empty()
-            && domain.contains('.') | domain.eq_ignore_ascii_case("localhost")
-            && !domain.contains('@')
-            && domain
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
-    })
-    .map(str::to_owned)
-    .collect()
+/// Cuts a text to `max` characters (on a character boundary).
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text.to_owned(),
+    }
 }
 
 #[cfg(test)]

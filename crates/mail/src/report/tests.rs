@@ -74,8 +74,8 @@ fn an_arf_report_is_a_complaint_for_the_original_recipient() {
 #[test]
 fn a_message_that_is_no_report_gives_none() {
     let plain = b"From: a@b.example\r\nTo: c@d.example\r\nSubject: hello\r\n\r\nJust a note.\r\n";
-    assert_eq!(parse(plain), None);
-    assert_eq!(parse(b""), None);
+    assert_eq!(parse(plain), Err(ReportError::NotAReport));
+    assert_eq!(parse(b""), Err(ReportError::NotAReport));
 }
 
 /// Free-text bounces our patterns read wrong, kept in view: Yale's server writes

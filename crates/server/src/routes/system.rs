@@ -118,5 +118,8 @@ async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
     state
         .metrics
         .set_delivery(&ee_store::report_counters::totals(&mut conn).await?);
+    let events = ee_store::delivery_events::unmatched_count(&mut conn).await?;
+    let (mail, mail_bytes) = ee_store::feedback_messages::totals(&mut conn).await?;
+    state.metrics.set_feedback_kept(events, mail, mail_bytes);
     Ok(())
 }

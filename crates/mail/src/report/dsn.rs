@@ -17,8 +17,16 @@ pub(super) fn field(block: &Message<'_>, name: &str) -> Option<String> {
 pub(super) fn address_field(value: &str) -> Option<String> {
     let address = value.split_once(';').map_or(value, |(_, a)| a).trim();
     let address = address.trim_matches(['<', '>']).trim();
-    (address.contains('@') && address.len() <= 320 && !address.contains(char::is_whitespace))
-        .then(|| address.to_owned())
+    // A quoted local part may hold spaces (`"a b"@example.org`); nothing else may.
+    let spaced = match address.rsplit_once('@') {
+        Some((local, _)) if local.starts_with('"') && local.ends_with('"') && local.len() > 1 => {
+            address
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.contains(char::is_whitespace))
+        }
+        _ => address.contains(char::is_whitespace),
+    };
+    (address.contains('@') && address.len() <= 320 && !spaced).then(|| address.to_owned())
 }
 
 /// The per-recipient blocks of a message/delivery-status part (the first block is the
@@ -99,8 +107,10 @@ pub(super) fn feedback_report(
         _ => EventKind::Complaint,
     };
     let mut recipients: Vec<String> = Vec::new();
+    // `Removal-Recipient` is the draft ARF's opt-out field for the same address.
     for value in fields
         .header_values("Original-Rcpt-To")
+        .chain(fields.header_values("Removal-Recipient"))
         .filter_map(|v| v.as_text())
     {
         if recipients.len() == limits.max_recipients {

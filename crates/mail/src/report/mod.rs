@@ -132,8 +132,9 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Report, ReportError> {
     if content_types(raw) > limits.max_parts {
         return Err(ReportError::TooManyParts(limits.max_parts));
     }
+    let mended = mend_headers(raw);
     let message = MessageParser::default()
-        .parse(raw)
+        .parse(mended.as_ref())
         .ok_or(ReportError::NotAReport)?;
     if depth(&message) > limits.max_depth {
         return Err(ReportError::TooDeep(limits.max_depth));
@@ -240,8 +241,44 @@ fn structured(message: &Message<'_>, limits: &Limits) -> Result<Option<Report>, 
         // A delivery-status part naming nobody: perhaps the text says who.
         return Ok(None);
     }
+    if report.recipients.iter().any(|r| thin(&r.reply)) {
+        // A DSN whose fields say no more than "5.0.0": its human-readable part may.
+        let texts = text::read(message, Family::Generic, limits).unwrap_or_default();
+        for r in report.recipients.iter_mut().filter(|r| thin(&r.reply)) {
+            if let Some(t) = texts
+                .iter()
+                .find(|t| t.address.eq_ignore_ascii_case(&r.address))
+                .or(texts.first().filter(|_| texts.len() == 1))
+            {
+                let mut reply = r.reply.clone();
+                reply.diagnostic = clip(
+                    &format!("{} {}", reply.diagnostic, t.reply.diagnostic),
+                    limits.max_line,
+                );
+                if reply.code.is_none() {
+                    reply.code = t.reply.code;
+                }
+                if reply.status.is_none()
+                    || reply.status.as_deref().is_some_and(|s| s.ends_with(".0.0"))
+                {
+                    reply.status = t.reply.status.clone().or(reply.status);
+                }
+                r.reply = reply;
+            }
+        }
+    }
     original_of(message, &mut report);
     Ok(Some(report))
+}
+
+/// A reply that says little more than its codes: too thin to classify by.
+fn thin(reply: &Reply) -> bool {
+    let words = reply
+        .diagnostic
+        .split_whitespace()
+        .filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() > 2)
+        .count();
+    words < 3
 }
 
 /// The original message's identifiers, from its copy or its headers.
@@ -276,6 +313,46 @@ fn is_report(message: &Message<'_>) -> bool {
     message.content_type().is_some_and(|ct| {
         ct.ctype().eq_ignore_ascii_case("multipart") && ct.attribute("report-type").is_some()
     })
+}
+
+/// The top header block with its broken folds mended: some report writers continue a
+/// field (`boundary="…"`) on a line without the leading space folding needs, and the
+/// parser then loses the MIME structure. A line of the block that is no field and does
+/// not start with a space is taken as a continuation.
+fn mend_headers(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let is_field = |line: &[u8]| {
+        let name_end = line.iter().position(|&b| b == b':');
+        name_end.is_some_and(|end| {
+            end > 0
+                && line[..end]
+                    .iter()
+                    .all(|&b| b.is_ascii_graphic() && b != b':')
+        })
+    };
+    let mut broken = Vec::new();
+    let mut at = 0;
+    for (index, line) in raw.split(|&b| b == b'\n').enumerate() {
+        let trimmed = line.strip_suffix(b"\r").unwrap_or(line);
+        if trimmed.is_empty() {
+            break;
+        }
+        if index > 0 && !matches!(trimmed[0], b' ' | b'\t') && !is_field(trimmed) {
+            broken.push(at);
+        }
+        at += line.len() + 1;
+    }
+    if broken.is_empty() {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() + broken.len());
+    let mut from = 0;
+    for at in broken {
+        out.extend_from_slice(&raw[from..at]);
+        out.push(b' ');
+        from = at;
+    }
+    out.extend_from_slice(&raw[from..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// How many `Content-Type` fields the raw message has: a bound on its MIME parts, read

@@ -45,6 +45,12 @@ const FAILURE_WORDS: &[&str] = &[
     "deferred",
     "delayed",
     "blocked",
+    "died",
+    "addressed to",
+    "not known",
+    "no longer",
+    "not valid",
+    "reached our",
 ];
 
 /// Lines that start the copy of the original message: nothing after them is the report.
@@ -112,17 +118,21 @@ pub(super) fn read(
         .collect();
     let end = lines
         .iter()
-        .position(|l| {
-            let lower = l.to_ascii_lowercase();
-            ORIGINAL_STARTS.iter().any(|s| lower.contains(s))
-                || lower.starts_with("received:")
-                || lower.starts_with("return-path:")
-        })
+        .position(|l| starts_original(l))
         .unwrap_or(lines.len());
     let lines = &lines[..end];
     let mut found: Vec<(Recipient, usize)> = Vec::new();
+    // Lines after one that announces the failed recipients ("did not reach the following
+    // recipient(s):") name them, whatever words they hold.
+    let mut announced = 0;
     for (at, line) in lines.iter().enumerate() {
         let lower = line.to_ascii_lowercase();
+        let announced_here = announced > 0;
+        if ANNOUNCES.iter().any(|a| lower.contains(a)) {
+            announced = 6;
+        } else if announced > 0 && !line.trim().is_empty() {
+            announced -= 1;
+        }
         // A quoted header of the original (`To: list@…`) names no failed recipient.
         let field_name = lower.trim_start().split(':').next().unwrap_or("");
         if lower.trim_start().contains(':')
@@ -135,7 +145,15 @@ pub(super) fn read(
         }
         let lone = line.trim().trim_matches(['<', '>', ':', '"']).contains('@')
             && line.split_whitespace().count() <= 2;
-        let reports = lone || FAILURE_WORDS.iter().any(|w| lower.contains(w));
+        // `<a@b.example>: host … said: …` (Postfix, qmail): an address opening a line and
+        // closed by a colon is the failed recipient's.
+        let opening = line
+            .trim_start()
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.ends_with(':') && w.contains('@'));
+        let reports =
+            lone || opening || announced_here || FAILURE_WORDS.iter().any(|w| lower.contains(w));
         if !reports {
             continue;
         }
@@ -164,10 +182,10 @@ pub(super) fn read(
             ));
         }
     }
-    if found.is_empty() {
-        return Ok(Vec::new());
-    }
     let whole = lines.join("\n").to_ascii_lowercase();
+    if found.is_empty() {
+        return Ok(fallback(message, lines, &whole, limits));
+    }
     let delayed = DELAY_MARKS.iter().any(|m| whole.contains(m))
         || message
             .subject()
@@ -195,6 +213,215 @@ pub(super) fn read(
     Ok(found.into_iter().map(|(r, _)| r).collect())
 }
 
+/// A bounce whose text names no failed address we can read: the address the bounce's
+/// own fields give (`X-Failed-Recipients`, the copy of the original's `To`), else none
+/// (the message it came back for, named by its return path, tells whose), with the
+/// lines that say why. Empty when the message is no bounce at all.
+fn fallback(
+    message: &Message<'_>,
+    lines: &[String],
+    whole: &str,
+    limits: &Limits,
+) -> Vec<Recipient> {
+    if !is_bounce(message, whole) {
+        return Vec::new();
+    }
+    let reason: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            has_code(l) || REASON_WORDS.iter().any(|w| lower.contains(w))
+        })
+        .take(6)
+        .collect();
+    let reason = if reason.is_empty() {
+        lines
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        reason.join(" ")
+    };
+    let mut reply = reply_of(&clip(&reason, limits.max_line));
+    if reply.diagnostic.is_empty() {
+        reply.diagnostic = message.subject().unwrap_or("").to_owned();
+    }
+    let delayed = DELAY_MARKS.iter().any(|m| whole.contains(m));
+    let kind = if delayed || reply.is_temporary() {
+        EventKind::Deferred
+    } else {
+        EventKind::Bounced
+    };
+    let mut addresses: Vec<String> = message
+        .header_values("X-Failed-Recipients")
+        .filter_map(|v| v.as_text())
+        .flat_map(|v| v.split(','))
+        .filter_map(super::dsn::address_field)
+        .take(limits.max_recipients)
+        .collect();
+    if addresses.is_empty()
+        && let Some(to) = original_to(message)
+    {
+        addresses.push(to);
+    }
+    if addresses.is_empty() {
+        addresses.push(String::new());
+    }
+    addresses
+        .into_iter()
+        .map(|address| Recipient {
+            address,
+            kind,
+            reply: reply.clone(),
+            remote_mta: None,
+        })
+        .collect()
+}
+
+/// The `To` of the copy of the original a bounce carries, as a part or quoted in its text.
+fn original_to(message: &Message<'_>) -> Option<String> {
+    for part in message.parts.iter() {
+        if let mail_parser::PartType::Message(original) = &part.body
+            && let Some(address) = original
+                .to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+            && address.contains('@')
+        {
+            return Some(address.to_owned());
+        }
+    }
+    None
+}
+
+/// Whether a message says it is a bounce, by its sender, subject or stock sentences.
+fn is_bounce(message: &Message<'_>, whole: &str) -> bool {
+    let from = message
+        .from()
+        .and_then(|a| a.first())
+        .map(|a| format!("{} {}", a.name().unwrap_or(""), a.address().unwrap_or("")))
+        .unwrap_or_default()
+        .to_lowercase();
+    let subject = message.subject().unwrap_or("").to_lowercase();
+    BOUNCE_SENDERS.iter().any(|s| from.contains(s))
+        || BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s))
+        || BOUNCE_SENTENCES.iter().any(|s| whole.contains(s))
+}
+
+/// Senders of bounces.
+const BOUNCE_SENDERS: &[&str] = &[
+    "mailer-daemon",
+    "postmaster",
+    "mail delivery",
+    "mail administrator",
+    "mail system",
+    "delivery subsystem",
+    "mailer daemon",
+];
+
+/// Subjects of bounces.
+const BOUNCE_SUBJECTS: &[&str] = &[
+    "undeliverable",
+    "undelivered",
+    "undeliverd",
+    "delivery failure",
+    "delivery failed",
+    "delivery status notification",
+    "returned mail",
+    "failure notice",
+    "mail delivery failed",
+    "could not be delivered",
+    "not delivered",
+    "delivery problem",
+    "nondeliverable",
+    "non-deliverable",
+    "non remis",
+    "failed mail",
+    "mail error",
+    "unzustellbar",
+    "no entregado",
+    "não entregue",
+];
+
+/// Sentences only bounces write.
+const BOUNCE_SENTENCES: &[&str] = &[
+    "could not be delivered",
+    "did not reach",
+    "permanent error",
+    "delivery has failed",
+    "was not delivered",
+    "cannot be delivered",
+    "couldn't be delivered",
+    "undeliverable",
+    "delivery to the following",
+    "has not been delivered",
+    "message could not be sent",
+    "failed to deliver",
+];
+
+/// Words of the lines that say why, in a bounce naming no address.
+const REASON_WORDS: &[&str] = &[
+    "reason",
+    "unknown",
+    "not exist",
+    "not found",
+    "invalid",
+    "quota",
+    "full",
+    "disabled",
+    "reject",
+    "refused",
+    "denied",
+    "blocked",
+    "spam",
+    "expired",
+    "exceeded",
+    "timed out",
+    "not known",
+    "no such",
+    "no longer",
+    "not valid",
+    "failed",
+    "error",
+];
+
+/// Lines that announce the failed recipients on the lines after them.
+const ANNOUNCES: &[&str] = &[
+    "following recipient",
+    "following address",
+    "following destination",
+    "following user",
+    "address(es) failed",
+    "addresses failed",
+    "could not be delivered to:",
+    "did not reach the following",
+    "delivery to the following",
+    "was not delivered to:",
+    "permanent fatal errors",
+    "undeliverable to the following",
+    "could not deliver to",
+    "unable to deliver to",
+    "originally addressed to",
+    "generated from",
+];
+
+/// Whether a line starts the copy of the original (nothing after it is the report).
+fn starts_original(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    if lower.starts_with("received:") || lower.starts_with("return-path:") {
+        return true;
+    }
+    // Sendmail opens its report with "The original message was received at …".
+    if lower.contains("original message was received") {
+        return false;
+    }
+    ORIGINAL_STARTS.iter().any(|s| lower.contains(s))
+}
+
 fn is_delay_subject(subject: &str) -> bool {
     [
         "delayed mail",
@@ -216,7 +443,9 @@ fn block_of(lines: &[String], at: usize, next: usize, _family: Family) -> String
     while i < next.min(at + 9) && i < lines.len() {
         let line = lines[i].trim();
         if line.is_empty() {
-            if out.len() > 1 {
+            // A blank line ends the block once it holds more than the address, unless
+            // the last line announces what follows ("because:", "Reason:").
+            if out.len() > 1 && !out.last().is_some_and(|l| l.ends_with(':')) {
                 break;
             }
         } else {

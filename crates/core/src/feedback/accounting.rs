@@ -61,7 +61,7 @@ pub fn event<'a>(
     let (mut class, mut category) = super::classify(rules, kind, &reply);
     let reported = field("bounceCat").and_then(Category::parse);
     if kind == EventKind::Bounced
-        && rules.classify(&reply).is_none()
+        && rules.classify_by_words(&reply).is_none()
         && let Some(cat) = reported
     {
         // Our rules know nothing of the reply: PowerMTA's own category decides.

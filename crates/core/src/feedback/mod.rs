@@ -294,7 +294,7 @@ pub fn classify_reported(
 ) -> (Class, Category) {
     if kind == EventKind::Bounced
         && let Some(claimed) = claimed
-        && rules.classify(reply).is_none()
+        && rules.classify_by_words(reply).is_none()
     {
         let category = match claimed {
             Class::Hard => Category::BadMailbox,

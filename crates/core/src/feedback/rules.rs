@@ -83,6 +83,15 @@ impl Origin {
     }
 }
 
+impl Rule {
+    /// Whether the rule holds on a bare reply code (`code 550`) and nothing else.
+    pub fn by_code_only(&self) -> bool {
+        self.conditions
+            .iter()
+            .all(|c| matches!(c, Condition::Code(_)))
+    }
+}
+
 /// One line of a rules file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -150,6 +159,14 @@ impl Rules {
     /// The class and category of the first rule the reply meets.
     pub fn classify(&self, reply: &Reply) -> Option<(Class, Category)> {
         self.matching(reply).map(|r| (r.class, r.category))
+    }
+
+    /// As `classify`, but `None` when what matched is only a bare reply code: the rules
+    /// then know no more than a source that names its own category.
+    pub fn classify_by_words(&self, reply: &Reply) -> Option<(Class, Category)> {
+        self.matching(reply)
+            .filter(|r| !r.by_code_only())
+            .map(|r| (r.class, r.category))
     }
 }
 

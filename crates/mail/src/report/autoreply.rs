@@ -38,6 +38,44 @@ const SUBJECTS: &[&str] = &[
     "please confirm your message",
     "verify your email",
     "challenge",
+    "thank you for your e-mail",
+    "thank you for your email",
+    "thank you for your message",
+    "thanks for your email",
+    "thanks for your message",
+    "automatyczna odpowied",
+    "autosvar",
+    "automaattinen vastaus",
+    "automatisch antwoord",
+    "afwezig",
+    "ausser haus",
+    "außer haus",
+    "nicht im büro",
+    "en congés",
+    "hors du bureau",
+    "boxbe",
+];
+
+/// Sentences of challenge-response systems (the sender must prove it is human).
+const CHALLENGES: &[&str] = &[
+    "added to the recipient's allowed list",
+    "to ensure delivery of your email",
+    "please verify that you are",
+    "confirm that you are a real person",
+    "prove that you are human",
+    "this account is protected by",
+    "awaiting your verification",
+    "your email is being held",
+];
+
+/// Headers only auto-responders and challenge systems write.
+const HEADERS: &[&str] = &[
+    "X-Autoreply",
+    "X-Autorespond",
+    "X-Auto-Response-Suppress-Reply",
+    "X-Bluebottle-Request",
+    "X-Boxbe-Status",
+    "X-Vacation",
 ];
 
 /// Senders of bounces: a message from them is never an auto-reply.
@@ -56,7 +94,8 @@ pub(super) fn detect(message: &Message<'_>) -> Option<String> {
         .map(|a| format!("{} {}", a.name().unwrap_or(""), a.address().unwrap_or("")))
         .unwrap_or_default()
         .to_lowercase();
-    if BOUNCERS.iter().any(|b| from.contains(b)) {
+    // A null sender (`From: <>`) is a bounce, whatever it calls itself.
+    if BOUNCERS.iter().any(|b| from.contains(b)) || !from.contains('@') {
         return None;
     }
     let subject = message.subject().unwrap_or("").to_lowercase();
@@ -78,11 +117,7 @@ pub(super) fn detect(message: &Message<'_>) -> Option<String> {
             return Some(format!("an auto-reply (Auto-Submitted: {value})"));
         }
     }
-    for name in [
-        "X-Autoreply",
-        "X-Autorespond",
-        "X-Auto-Response-Suppress-Reply",
-    ] {
+    for name in HEADERS {
         if field(message, name).is_some() {
             return Some(format!("an auto-reply ({name})"));
         }
@@ -94,6 +129,12 @@ pub(super) fn detect(message: &Message<'_>) -> Option<String> {
     }
     if let Some(s) = SUBJECTS.iter().find(|s| subject.contains(*s)) {
         return Some(format!("an auto-reply (its subject says \"{s}\")"));
+    }
+    let body = message.body_text(0).unwrap_or_default().to_lowercase();
+    if let Some(c) = CHALLENGES.iter().find(|c| body.contains(*c)) {
+        return Some(format!(
+            "a challenge to prove the sender is human (\"{c}\")"
+        ));
     }
     None
 }

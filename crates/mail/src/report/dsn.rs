@@ -176,3 +176,29 @@ pub(super) fn original_headers(original: &Message<'_>, report: &mut Report) {
         });
     }
 }
+
+/// Hotmail's older complaint loop: no ARF part, the complained-of message attached with
+/// the recipient in `X-HmXmrOriginalRecipient` (Microsoft's JMRP keeps that header).
+pub(super) fn hotmail_complaint(message: &Message<'_>) -> Option<Report> {
+    let original = message.parts.iter().find_map(|p| match &p.body {
+        mail_parser::PartType::Message(m) if m.header_raw("X-HmXmrOriginalRecipient").is_some() => {
+            Some(m)
+        }
+        _ => None,
+    })?;
+    let address = field(original, "X-HmXmrOriginalRecipient").and_then(|v| address_field(&v))?;
+    let mut report = Report::new(
+        ReportKind::Arf,
+        super::Family::OutlookCom,
+        "a complaint from Microsoft's loop (X-HmXmrOriginalRecipient)",
+    );
+    report.feedback_type = Some("abuse".into());
+    report.recipients.push(Recipient {
+        address,
+        kind: EventKind::Complaint,
+        reply: complaint_reply(Some("abuse")),
+        remote_mta: None,
+    });
+    original_headers(original, &mut report);
+    Some(report)
+}

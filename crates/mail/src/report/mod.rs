@@ -132,6 +132,17 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Report, ReportError> {
     if content_types(raw) > limits.max_parts {
         return Err(ReportError::TooManyParts(limits.max_parts));
     }
+    // Some stores keep a message after blank lines or an mbox `From ` line.
+    let start = raw
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(raw.len());
+    let mut raw = &raw[start..];
+    if raw.starts_with(b"From ")
+        && let Some(end) = raw.iter().position(|&b| b == b'\n')
+    {
+        raw = &raw[end + 1..];
+    }
     let mended = mend_headers(raw);
     let message = MessageParser::default()
         .parse(mended.as_ref())
@@ -158,6 +169,9 @@ pub fn parse_with(raw: &[u8], limits: &Limits) -> Result<Report, ReportError> {
             }));
         }
         level = next;
+    }
+    if let Some(report) = dsn::hotmail_complaint(&message) {
+        return Ok(report);
     }
     if let Some(why) = autoreply::detect(&message) {
         let mut report = Report::new(ReportKind::AutoReply, family, why);
@@ -241,6 +255,9 @@ fn structured(message: &Message<'_>, limits: &Limits) -> Result<Option<Report>, 
         // A delivery-status part naming nobody: perhaps the text says who.
         return Ok(None);
     }
+    // Only where the codes say nothing either (no status, or x.0.0): a specific status
+    // is better than the boilerplate around it.
+    let thin = |r: &Reply| thin(r) && r.status.as_deref().is_none_or(|s| s.ends_with(".0.0"));
     if report.recipients.iter().any(|r| thin(&r.reply)) {
         // A DSN whose fields say no more than "5.0.0": its human-readable part may.
         let texts = text::read(message, Family::Generic, limits).unwrap_or_default();

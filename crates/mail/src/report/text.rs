@@ -51,6 +51,7 @@ const FAILURE_WORDS: &[&str] = &[
     "no longer",
     "not valid",
     "reached our",
+    "did not",
 ];
 
 /// Lines that start the copy of the original message: nothing after them is the report.
@@ -97,7 +98,7 @@ pub(super) fn read(
 ) -> Result<Vec<Recipient>, ReportError> {
     let text = body_text(message, limits);
     if text.trim().is_empty() {
-        return Ok(Vec::new());
+        return Ok(fallback(message, &[], "", limits));
     }
     let own: Vec<String> = [message.from(), message.to(), message.sender()]
         .into_iter()
@@ -542,17 +543,20 @@ pub(super) fn quoted_headers(message: &Message<'_>, report: &mut Report) {
 /// The mail addresses in a line of text, but those after "from" (the sender's).
 fn addresses_in(line: &str) -> Vec<String> {
     let mut after_from = false;
+    let mut previous = String::new();
     line.split(|c: char| {
         c.is_whitespace()
             || matches!(
                 c,
-                '<' | '>' | '(' | ')' | '"' | '\'' | ',' | ';' | '[' | ']'
+                '<' | '>' | '(' | ')' | '"' | '\'' | ',' | ';' | '[' | ']' | '='
             )
     })
     .filter(|w| !w.is_empty())
     .filter(|w| {
         let skip = after_from;
-        after_from = w.eq_ignore_ascii_case("from");
+        // "(generated from a@b)": Exim names the failed address it expanded.
+        after_from = w.eq_ignore_ascii_case("from") && !previous.eq_ignore_ascii_case("generated");
+        previous = (*w).to_owned();
         !skip
     })
     .map(|w| w.trim_matches(|c: char| matches!(c, '.' | ':')))

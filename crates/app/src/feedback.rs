@@ -111,7 +111,7 @@ pub async fn apply(
         .unwrap_or_else(|_| event.recipient.trim().to_ascii_lowercase());
     let message = match find_message(conn, &event, tenant_id.as_deref(), &recipient, &named).await?
     {
-        Found::Message(m) => Some(m),
+        Found::Message(m) => Some(*m),
         Found::Nothing => None,
         Found::Unmatched => return store_unmatched(conn, event, recipient, dedupe_key, now).await,
     };
@@ -354,7 +354,7 @@ fn report_name(class: Class) -> &'static str {
 
 /// What an event was matched to.
 enum Found {
-    Message(Message),
+    Message(Box<Message>),
     /// No message; the source's tenant (if any) stands.
     Nothing,
     /// It names a message that is not its recipient's, or none it may: kept for an
@@ -393,7 +393,7 @@ async fn find_message(
                 || recipient.is_empty() && *named != Named::Claimed
         };
         match found {
-            Some(m) if trusted(&m) && to_it(&m) => return Ok(Found::Message(m)),
+            Some(m) if trusted(&m) && to_it(&m) => return Ok(Found::Message(Box::new(m))),
             _ if *named != Named::Claimed => return Ok(Found::Unmatched),
             _ => {}
         }
@@ -405,7 +405,7 @@ async fn find_message(
             match messages::latest_to(conn, t, recipient, event.occurred_at - MATCH_WINDOW_MS)
                 .await?
             {
-                Some(m) => Found::Message(m),
+                Some(m) => Found::Message(Box::new(m)),
                 None => Found::Nothing,
             },
         ),

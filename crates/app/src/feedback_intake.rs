@@ -314,7 +314,12 @@ pub async fn reported(
     body: &ReportedBounce,
     dedupe_key: Option<String>,
 ) -> Result<Applied, AppError> {
-    let event = reported_event(services, source, body)?;
+    let event = reported_event(
+        &services.feedback.rules,
+        services.clock.now_ms(),
+        source,
+        body,
+    )?;
     record(
         services,
         Incoming {
@@ -327,8 +332,11 @@ pub async fn reported(
     .await
 }
 
-fn reported_event(
-    services: &Services,
+/// A webhook's bounce checked field by field and classified: pure, so that what a sender
+/// writes can be tried in any shape (property tests) without a database.
+pub fn reported_event(
+    rules: &ee_core::feedback::Rules,
+    now: i64,
     source: Source,
     body: &ReportedBounce,
 ) -> Result<DeliveryEvent, AppError> {
@@ -353,15 +361,13 @@ fn reported_event(
     if body.code.is_some_and(|c| !(200..600).contains(&c)) {
         return Err(invalid("code", "must be an SMTP reply code (200 to 599)"));
     }
-    let now = services.clock.now_ms();
     let occurred_at = match &body.occurred_at {
         None => now,
         Some(v) => time_of(v)
             .ok_or_else(|| invalid("occurred_at", "must be an RFC 3339 time or epoch seconds"))?,
     };
     let reply = Reply::from_smtp(body.code, body.diagnostic.as_deref().unwrap_or(""));
-    let (class, category) =
-        rules::classify_reported(&services.feedback.rules, kind, claimed, &reply);
+    let (class, category) = rules::classify_reported(rules, kind, claimed, &reply);
     let message_id = body
         .message_id
         .as_deref()
@@ -384,12 +390,12 @@ fn reported_event(
 
 fn time_of(v: &serde_json::Value) -> Option<i64> {
     match v {
-        serde_json::Value::Number(n) => n.as_i64().map(|s| s * 1000),
+        serde_json::Value::Number(n) => n.as_i64().and_then(|s| s.checked_mul(1000)),
         serde_json::Value::String(s) => s
             .parse::<jiff::Timestamp>()
             .ok()
             .map(|t| t.as_millisecond())
-            .or_else(|| s.parse::<i64>().ok().map(|s| s * 1000)),
+            .or_else(|| s.parse::<i64>().ok().and_then(|s| s.checked_mul(1000))),
         _ => None,
     }
 }

@@ -269,12 +269,21 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         not_before: req.send_at.unwrap_or(now).max(now),
         template_version: chosen.as_ref().filter(|_| at_send).map(|t| t.version),
     };
-    // The message and its first event, in one transaction.
+    // The message and its first event, in one transaction. The reads' connection goes
+    // back first: holding it while waiting for another let 32 concurrent sends take the
+    // whole pool and wait on each other until the acquire time-out.
+    drop(conn);
     let mut tx = services.db.begin().await?;
     match messages::insert(&mut tx, &new, now).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             drop(tx);
+            let mut conn = services
+                .db
+                .pool()
+                .acquire()
+                .await
+                .map_err(StoreError::from)?;
             // A concurrent request with the same key won: answer with its message.
             if let Some(key) = &req.idempotency_key
                 && let Some(existing) =

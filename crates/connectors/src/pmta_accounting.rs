@@ -38,6 +38,12 @@ pub enum AccountingError {
     Csv(u64, String),
 }
 
+/// The longest record read (PowerMTA's lines are a few hundred bytes; a quote left open
+/// would otherwise make the rest of a file one field).
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// The most columns a header may name.
+pub const MAX_COLUMNS: usize = 512;
+
 /// Reads the complete lines of `chunk`, which starts at `start` in its file. At offset 0
 /// the first line is the header; later chunks use the `header` read before. Lines after
 /// the last newline are left for the next read (PowerMTA may be writing them).
@@ -77,7 +83,10 @@ pub fn read(
             .iter()
             .map(|c| String::from_utf8_lossy(c).trim().to_owned())
             .collect();
-        if !columns.iter().any(|c| c == "type") || !columns.iter().any(|c| c == "rcpt") {
+        if columns.len() > MAX_COLUMNS
+            || !columns.iter().any(|c| c == "type")
+            || !columns.iter().any(|c| c == "rcpt")
+        {
             return Err(AccountingError::NoHeader);
         }
         line_no = 1;
@@ -99,6 +108,18 @@ pub fn read(
             }
         };
         let offset = start + record.position().map_or(0, |p| p.byte());
+        if record.as_slice().len() > MAX_RECORD_BYTES || record.len() > MAX_COLUMNS {
+            out.lines.push(Line {
+                offset,
+                line: line_no,
+                digest: String::new(),
+                result: Err(format!(
+                    "the record is longer than {MAX_RECORD_BYTES} bytes or {MAX_COLUMNS} columns \
+                     (a quote left open?)"
+                )),
+            });
+            continue;
+        }
         let values: Vec<String> = record
             .iter()
             .map(|v| String::from_utf8_lossy(v).into_owned())

@@ -118,6 +118,10 @@ pub fn rewrite_links(
             break;
         };
         let tag = &lower[tag_start..tag_end];
+        // Whatever `<a` lies before `tag_end` is inside this tag, not a tag of its own:
+        // the next search starts after it, so each byte is read a bounded number of times
+        // (`<a ` repeated before one `>` cost quadratic time).
+        from = tag_end;
         let Some(href_at) = find_attribute(tag, "href") else {
             continue;
         };

@@ -411,3 +411,63 @@ async fn a_report_nested_two_thousand_deep_is_refused_and_the_server_lives() {
     assert_eq!(health.status, StatusCode::OK);
     app.finish().await;
 }
+
+/// What a stranger can send the bounce listener over SMTP: garbage commands (the session
+/// is closed after ten), an endless line, a hundred and one recipients, random bytes; each
+/// gets its reply and the listener still takes the next report.
+#[tokio::test]
+async fn the_bounce_listener_answers_garbage_and_lives() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(ee_jobs::bounce_listener::serve(
+        app.services.clone(),
+        listener,
+        "bounces.brand.test".into(),
+        vec!["fbl@bounces.brand.test".into()],
+        stop,
+    ));
+    async fn talk(port: u16, bytes: &[u8]) -> String {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        stream.write_all(bytes).await.unwrap();
+        let _ = stream.shutdown().await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut out),
+        )
+        .await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    let garbage = "FOO bar\r\n".repeat(20);
+    let replies = talk(port, garbage.as_bytes()).await;
+    assert!(replies.contains("421 4.7.0 Too many errors"), "{replies}");
+    let mut long = b"EHLO ".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 100_000));
+    long.extend_from_slice(b"\r\nQUIT\r\n");
+    let replies = talk(port, &long).await;
+    assert!(replies.contains("500 5.5.2"), "{replies}");
+    let mut many = String::from("EHLO x\r\nMAIL FROM:<>\r\n");
+    for _ in 0..101 {
+        many.push_str("RCPT TO:<fbl@bounces.brand.test>\r\n");
+    }
+    many.push_str("QUIT\r\n");
+    let replies = talk(port, many.as_bytes()).await;
+    assert_eq!(replies.matches("250 2.1.5").count(), 100, "{replies}");
+    assert!(
+        replies.contains("452 4.5.3 Too many recipients"),
+        "{replies}"
+    );
+    let random: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let _ = talk(port, &random).await;
+    // Still there.
+    let replies = smtp_dialog(port, "fbl@bounces.brand.test", &dsn("gone@example.test")).await;
+    assert!(replies.last().unwrap().starts_with("250"), "{replies:?}");
+    app.finish().await;
+}

@@ -69,6 +69,28 @@ async fn reports_are_classified_one_line_per_recipient() {
     );
     assert_eq!(gone["status"], "5.1.1");
     assert!(gone["file"].as_str().unwrap().ends_with("dsn_verp.eml"));
+    assert_eq!(gone["recognised"], true);
+    assert_eq!(gone["report"], "dsn");
+    assert!(
+        gone["why"].as_str().unwrap().contains("delivery status"),
+        "{gone}"
+    );
+    // The rule that decided, where it is, so that an operator can audit and override it.
+    assert_eq!(gone["rule"]["file"], "shipped");
+    assert!(
+        gone["rule"]["text"].as_str().unwrap().starts_with("hard"),
+        "{gone}"
+    );
+    let line = gone["rule"]["line"].as_u64().unwrap() as usize;
+    let shipped = include_str!("../../core/src/feedback/rules.txt");
+    assert_eq!(
+        shipped.lines().nth(line - 1).unwrap().trim(),
+        gone["rule"]["text"].as_str().unwrap()
+    );
+    assert!(
+        gone["reason"].as_str().unwrap().contains("suppressed"),
+        "{gone}"
+    );
     assert_eq!(of("full@example.org")["kind"], "deferred");
     assert_eq!(of("reader@mail.example.net")["class"], "complaint");
     assert_eq!(of("xxxxx@local.ie")["class"], "hard");
@@ -80,6 +102,24 @@ async fn reports_are_classified_one_line_per_recipient() {
     let (ok, lines, _) = classify(&[sample("reports/dsn_verp.eml")], Some(&rules)).await;
     assert!(ok);
     assert_eq!(lines[0]["class"], "soft", "{lines:?}");
+    assert_eq!(lines[0]["rule"]["file"], "operator", "{lines:?}");
+    assert_eq!(lines[0]["rule"]["line"], 1, "{lines:?}");
+
+    // An out-of-office reply is recognised as one: nothing to act on.
+    let auto = dir.path().join("auto.eml");
+    std::fs::write(
+        &auto,
+        "From: Ann <ann@example.org>\r\nTo: b-x@bounces.example\r\nSubject: Out of office\r\n\
+         Auto-Submitted: auto-replied\r\n\r\nBack on Monday.\r\n",
+    )
+    .unwrap();
+    let (ok, lines, err) = classify(&[auto], None).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        (lines[0]["kind"].as_str(), lines[0]["class"].as_str()),
+        (Some("auto_reply"), Some("none")),
+        "{lines:?}"
+    );
 
     // What is no report, and a broken rules file, are named, with a non-zero exit.
     let (ok, lines, err) = classify(
@@ -88,8 +128,9 @@ async fn reports_are_classified_one_line_per_recipient() {
     )
     .await;
     assert!(!ok);
+    assert_eq!(lines[0]["recognised"], false, "{lines:?}");
     assert!(
-        lines[0]["error"]
+        lines[0]["why"]
             .as_str()
             .unwrap()
             .contains("no delivery report"),

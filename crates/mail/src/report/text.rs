@@ -149,7 +149,6 @@ pub(super) fn read(
         // `<a@b.example>: host … said: …` (Postfix, qmail): an address opening a line and
         // closed by a colon is the failed recipient's.
         let opening = line
-            .trim_start()
             .split_whitespace()
             .next()
             .is_some_and(|w| w.ends_with(':') && w.contains('@'));

@@ -471,3 +471,46 @@ async fn the_bounce_listener_answers_garbage_and_lives() {
     assert!(replies.last().unwrap().starts_with("250"), "{replies:?}");
     app.finish().await;
 }
+
+/// A bounce that names no address (old gateways write only "could not be delivered"),
+/// sent to a message's return path: the signed return path says whose it was.
+#[tokio::test]
+async fn a_bounce_naming_no_address_acts_on_the_message_its_return_path_names() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, _) = brand(&app, &smtp).await;
+    delivery(
+        &app,
+        &key,
+        json!({"mode": "relay", "relay": "pmta", "bounce_domain": "bounces.brand.test"}),
+    )
+    .await;
+    let (id, return_path, _) =
+        send_one(&app, &key, "hello@brand.test", "gone@example.test", &smtp).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(ee_jobs::bounce_listener::serve(
+        app.services.clone(),
+        listener,
+        "bounces.brand.test".into(),
+        vec![],
+        stop,
+    ));
+    let bounce = "From: Mail Delivery Subsystem <postmaster@gateway.example.test>\r\n\
+                  To: whoever\r\nSubject: Undeliverable mail\r\n\r\n\
+                  Your message could not be delivered.\r\nReason: no such user here\r\n";
+    let replies = smtp_dialog(port, &return_path, bounce).await;
+    assert!(replies.last().unwrap().starts_with("250"), "{replies:?}");
+    let m = app.get(&format!("/api/v2/messages/{id}"), &key).await;
+    assert_eq!(m.body["state"], "bounced", "{}", m.body);
+    let events = app.get("/api/v1/feedback/events", &key).await;
+    assert_eq!(events.body["items"][0]["recipient"], "gone@example.test", "{}", events.body);
+    assert_eq!(events.body["items"][0]["class"], "hard");
+    // The same bounce to no return path of ours (the accept list is empty): refused at RCPT.
+    let replies = smtp_dialog(port, "fbl@bounces.brand.test", bounce).await;
+    assert!(replies.last().unwrap().starts_with("550"), "{replies:?}");
+    app.finish().await;
+}

@@ -7,6 +7,7 @@ pub mod address;
 pub mod audit;
 pub mod auth;
 pub mod campaign;
+pub mod client_address;
 pub mod clock;
 pub mod contacts;
 pub mod delivery;

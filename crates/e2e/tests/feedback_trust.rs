@@ -507,7 +507,11 @@ async fn a_bounce_naming_no_address_acts_on_the_message_its_return_path_names() 
     let m = app.get(&format!("/api/v2/messages/{id}"), &key).await;
     assert_eq!(m.body["state"], "bounced", "{}", m.body);
     let events = app.get("/api/v1/feedback/events", &key).await;
-    assert_eq!(events.body["items"][0]["recipient"], "gone@example.test", "{}", events.body);
+    assert_eq!(
+        events.body["items"][0]["recipient"], "gone@example.test",
+        "{}",
+        events.body
+    );
     assert_eq!(events.body["items"][0]["class"], "hard");
     // The same bounce to no return path of ours (the accept list is empty): refused at RCPT.
     let replies = smtp_dialog(port, "fbl@bounces.brand.test", bounce).await;

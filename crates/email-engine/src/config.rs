@@ -35,6 +35,9 @@ pub struct Config {
     pub log_level: String,
     /// Comma-separated allowed CORS origins; `*` for any; empty for none.
     pub cors_origins: String,
+    /// Comma-separated addresses or networks of the reverse proxies whose
+    /// `X-Forwarded-For` names the client; empty for loopback, `none` for no proxy.
+    pub trusted_proxies: String,
     pub rate_limit_per_minute: u32,
     pub ip_rate_limit_per_minute: u32,
     pub access_token_ttl_secs: i64,
@@ -150,6 +153,7 @@ impl Default for Config {
             log_format: "auto".into(),
             log_level: "info".into(),
             cors_origins: String::new(),
+            trusted_proxies: String::new(),
             rate_limit_per_minute: 100,
             ip_rate_limit_per_minute: 100,
             access_token_ttl_secs: 15 * 60,
@@ -478,6 +482,11 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.listen))
             .trim_end_matches('/')
             .to_owned()
+    }
+
+    pub fn trusted_proxies(&self) -> anyhow::Result<ee_core::client_address::TrustedProxies> {
+        ee_core::client_address::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("EE_TRUSTED_PROXIES: {e}"))
     }
 
     pub fn cors_origins(&self) -> Vec<String> {

@@ -255,12 +255,49 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
     }
 }
 
-/// The peer address of the connection.
+/// The client's address, as `resolve_client` found it (the peer, or behind a trusted
+/// proxy the address it forwarded); the peer's when the request did not pass through it.
 pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
     parts
         .extensions
+        .get::<ClientAddr>()
+        .map(|ClientAddr(ip)| *ip)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip())
+        })
+}
+
+/// The client's address, set once per request for every reader of it (rate limits, the
+/// login throttle, the audit log, tracking).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// Finds the client of a request: the peer, or from a trusted proxy the right-most
+/// untrusted `X-Forwarded-For` entry.
+pub async fn resolve_client(
+    axum::extract::State(trusted): axum::extract::State<
+        std::sync::Arc<ee_core::client_address::TrustedProxies>,
+    >,
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = request
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| addr.ip());
+    if let Some(peer) = peer {
+        let forwarded = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        let client = trusted.client(peer, forwarded);
+        request.extensions_mut().insert(ClientAddr(client));
+    }
+    next.run(request).await
 }
 
 #[cfg(test)]

@@ -225,6 +225,10 @@ pub fn router(state: AppState) -> Router {
             state.settings.max_body_bytes,
         )))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(state.settings.trusted_proxies.clone()),
+            extract::resolve_client,
+        ))
         .layer(cors(&state.settings.cors_origins))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             tracing::error!("a handler panicked");

@@ -5,6 +5,8 @@ pub struct Settings {
     pub public_url: String,
     /// Allowed CORS origins; empty allows none, `*` allows any.
     pub cors_origins: Vec<String>,
+    /// The reverse proxies whose `X-Forwarded-For` names the client (loopback by default).
+    pub trusted_proxies: ee_core::client_address::TrustedProxies,
     /// Requests per minute per credential (API key or token).
     pub rate_limit_per_minute: u32,
     /// Requests per minute per client IP address.
@@ -32,6 +34,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("public_url", &self.public_url)
             .field("cors_origins", &self.cors_origins)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("ip_rate_limit_per_minute", &self.ip_rate_limit_per_minute)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
@@ -53,6 +56,7 @@ impl Settings {
         Self {
             public_url: "http://127.0.0.1:8000".into(),
             cors_origins: Vec::new(),
+            trusted_proxies: Default::default(),
             rate_limit_per_minute: 100,
             ip_rate_limit_per_minute: 100,
             access_token_ttl_secs: 15 * 60,

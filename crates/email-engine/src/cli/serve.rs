@@ -148,6 +148,7 @@ pub(super) async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> 
         let mut settings = ee_server::Settings::new(keys.jwt_secret, sealer);
         settings.public_url = config.public_url();
         settings.cors_origins = config.cors_origins();
+        settings.trusted_proxies = config.trusted_proxies()?;
         settings.rate_limit_per_minute = config.rate_limit_per_minute;
         settings.ip_rate_limit_per_minute = config.ip_rate_limit_per_minute;
         settings.access_token_ttl_secs = config.access_token_ttl_secs;

@@ -3,7 +3,7 @@
 //! message and link, so a click can only lead to a link of that message.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use ee_app::engagement::HitIn;
 use ee_core::machine_hits::{DECOY_INDEX, HitKind};
@@ -45,7 +45,6 @@ async fn engage(
     link: Option<u32>,
     url: Option<String>,
     method: &Method,
-    headers: &HeaderMap,
     meta: &RequestMeta,
 ) -> ApiResult<()> {
     let hit = HitIn {
@@ -54,7 +53,7 @@ async fn engage(
         decoy: link == Some(DECOY_INDEX),
         link: link.filter(|l| *l != DECOY_INDEX),
         url,
-        ip: client_address(meta, headers),
+        ip: meta.ip.clone(),
         user_agent: meta.user_agent.clone(),
         head: method == Method::HEAD,
         at: state.now(),
@@ -63,44 +62,16 @@ async fn engage(
     Ok(())
 }
 
-/// The visitor's address: the peer's, or behind a reverse proxy on this machine (the
-/// peer is loopback) the address that proxy appended to `X-Forwarded-For`.
-fn client_address(meta: &RequestMeta, headers: &HeaderMap) -> Option<String> {
-    let peer: Option<std::net::IpAddr> = meta.ip.as_deref().and_then(|i| i.parse().ok());
-    if peer.is_some_and(|p| p.is_loopback())
-        && let Some(forwarded) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(str::trim)
-            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
-    {
-        return Some(forwarded.to_owned());
-    }
-    meta.ip.clone()
-}
-
 #[utoipa::path(get, path = "/t/o/{token}", tag = "tracking", params(("token" = String, Path)),
     responses((status = 200, description = "a 1×1 GIF", content_type = "image/gif"), (status = 404, body = ErrorBody)))]
 pub async fn open(
     State(state): State<AppState>,
     method: Method,
-    headers: HeaderMap,
     meta: RequestMeta,
     Path(token): Path<String>,
 ) -> ApiResult<Response> {
     let (message, _) = message_of(&state, &token, Kind::Open).await?;
-    engage(
-        &state,
-        message,
-        HitKind::Open,
-        None,
-        None,
-        &method,
-        &headers,
-        &meta,
-    )
-    .await?;
+    engage(&state, message, HitKind::Open, None, None, &method, &meta).await?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/gif")),
@@ -119,7 +90,6 @@ pub async fn open(
 pub async fn click(
     State(state): State<AppState>,
     method: Method,
-    headers: HeaderMap,
     meta: RequestMeta,
     Path(token): Path<String>,
 ) -> ApiResult<Response> {
@@ -133,7 +103,6 @@ pub async fn click(
             Some(index),
             None,
             &method,
-            &headers,
             &meta,
         )
         .await?;
@@ -156,7 +125,6 @@ pub async fn click(
         Some(index),
         Some(target),
         &method,
-        &headers,
         &meta,
     )
     .await?;

@@ -1,0 +1,165 @@
+//! Behind the shipped nginx (a proxy on loopback) everyone used to be one client: the
+//! login throttle, the rate limits and the audit log saw 127.0.0.1. From a trusted proxy
+//! the client is now the right-most `X-Forwarded-For` entry that is not a proxy of ours;
+//! from any other peer, or with `EE_TRUSTED_PROXIES=none`, the header is ignored.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::TestApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn post_from(
+    app: &TestApp,
+    path: &str,
+    forwarded: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .header("x-forwarded-for", forwarded)
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get_from(app: &TestApp, path: &str, forwarded: &str) -> StatusCode {
+    app.client
+        .get(format!("{}{path}", app.base))
+        .header("x-forwarded-for", forwarded)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_its_own() {
+    let app = TestApp::builder()
+        .settings(|s| s.ip_rate_limit_per_minute = 30)
+        .spawn()
+        .await;
+    // Failed logins for unknown addresses from one client lock that client only.
+    let free = ee_core::login_throttle::CLIENT.free_failures;
+    for i in 0..=free {
+        let (status, _) = post_from(
+            &app,
+            "/api/v1/auth/login",
+            "198.51.100.1",
+            None,
+            json!({"email": format!("nobody{i}@example.test"), "password": "wrong-password"}),
+        )
+        .await;
+        assert!(
+            matches!(
+                status,
+                StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+            ),
+            "{status}"
+        );
+    }
+    let (status, _) = post_from(
+        &app,
+        "/api/v1/auth/login",
+        "198.51.100.1",
+        None,
+        json!({"email": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the locked client");
+    // A forged left-most entry does not make the locked client someone else: nginx
+    // appends the address it saw, and that one is read.
+    let (status, _) = post_from(
+        &app,
+        "/api/v1/auth/login",
+        "203.0.113.77, 198.51.100.1",
+        None,
+        json!({"email": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "a forged entry");
+    // The admin from another address logs in.
+    let (status, login) = post_from(
+        &app,
+        "/api/v1/auth/login",
+        "203.0.113.77",
+        None,
+        json!({"email": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let token = login["access_token"].as_str().unwrap().to_owned();
+
+    // The audit log records the client, not the proxy.
+    let (status, _) = post_from(
+        &app,
+        "/api/v1/tenants",
+        "203.0.113.77",
+        Some(&token),
+        json!({"name": "Brand", "slug": "brand"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let audit = app
+        .get("/api/v1/audit/logs?action=tenant.create", &app.admin)
+        .await;
+    assert_eq!(
+        audit.body["items"][0]["ip_address"], "203.0.113.77",
+        "{}",
+        audit.body
+    );
+
+    // One client's anonymous requests spend its own budget, not another's.
+    let mut limited = false;
+    for _ in 0..40 {
+        limited |= get_from(&app, "/api/v1/auth/me", "198.51.100.9").await
+            == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(limited, "the busy client is limited");
+    assert_eq!(
+        get_from(&app, "/api/v1/auth/me", "198.51.100.10").await,
+        StatusCode::UNAUTHORIZED,
+        "another client is not"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_the_header_is_ignored() {
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.trusted_proxies = ee_core::client_address::TrustedProxies::parse("none").unwrap()
+        })
+        .spawn()
+        .await;
+    let (status, login) = post_from(
+        &app,
+        "/api/v1/auth/login",
+        "203.0.113.77",
+        None,
+        json!({"email": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post_from(
+        &app,
+        "/api/v1/tenants",
+        "203.0.113.77",
+        login["access_token"].as_str(),
+        json!({"name": "Brand", "slug": "brand"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let audit = app
+        .get("/api/v1/audit/logs?action=tenant.create", &app.admin)
+        .await;
+    assert_eq!(audit.body["items"][0]["ip_address"], "127.0.0.1", "{}", audit.body);
+    app.finish().await;
+}

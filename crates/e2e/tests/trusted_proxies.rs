@@ -160,6 +160,10 @@ async fn without_trusted_proxies_the_header_is_ignored() {
     let audit = app
         .get("/api/v1/audit/logs?action=tenant.create", &app.admin)
         .await;
-    assert_eq!(audit.body["items"][0]["ip_address"], "127.0.0.1", "{}", audit.body);
+    assert_eq!(
+        audit.body["items"][0]["ip_address"], "127.0.0.1",
+        "{}",
+        audit.body
+    );
     app.finish().await;
 }

@@ -160,6 +160,8 @@ async fn nginx_serves_the_api_and_only_tracking_on_the_tracking_host() {
         .env("EE_DATA_DIR", dir.join("data"))
         .env("EE_DNS_SERVERS", "127.0.0.1:9")
         .env("EE_ADMIN_PASSWORD", "deploy-admin-password")
+        // nginx on 127.0.0.1 is the proxy; a client on 127.0.0.2 is a client.
+        .env("EE_TRUSTED_PROXIES", "127.0.0.1")
         .args(["serve", "--listen", &format!("127.0.0.1:{app_port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -306,9 +308,14 @@ async fn nginx_serves_the_api_and_only_tracking_on_the_tracking_host() {
         head.starts_with("HTTP/2 200") && head.contains("content-security-policy"),
         "{head}"
     );
+    // From a client at 127.0.0.2 that forges an X-Forwarded-For entry of its own.
     let (head, _) = curl(&[
         "--resolve",
         &admin,
+        "--interface",
+        "127.0.0.2",
+        "-H",
+        "x-forwarded-for: 198.51.100.7",
         "-H",
         "content-type: application/json",
         "--data",
@@ -316,6 +323,36 @@ async fn nginx_serves_the_api_and_only_tracking_on_the_tracking_host() {
         &format!("https://mail-admin.example.com:{https}/api/v1/auth/session"),
     ]);
     assert!(head.starts_with("HTTP/2 200"), "{head}");
+    // The audit log names the client nginx saw, not nginx, nor the forged entry.
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("http://127.0.0.1:{app_port}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "admin@email-engine.local", "password": "deploy-admin-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let audit: serde_json::Value = http
+        .get(format!(
+            "http://127.0.0.1:{app_port}/api/v1/audit/logs?action=auth.login"
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let addresses: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["ip_address"].as_str())
+        .collect();
+    assert!(addresses.contains(&"127.0.0.2"), "{audit}");
+    assert!(!addresses.contains(&"198.51.100.7"), "{audit}");
     assert!(
         head.to_lowercase().contains("set-cookie: ee_session=") && head.contains("; Secure"),
         "{head}"

@@ -324,8 +324,8 @@ async fn nginx_serves_the_api_and_only_tracking_on_the_tracking_host() {
     ]);
     assert!(head.starts_with("HTTP/2 200"), "{head}");
     // The audit log names the client nginx saw, not nginx, nor the forged entry.
-    let http = reqwest::Client::new();
-    let token: serde_json::Value = http
+    let api = reqwest::Client::new();
+    let token: serde_json::Value = api
         .post(format!("http://127.0.0.1:{app_port}/api/v1/auth/login"))
         .json(&serde_json::json!({"email": "admin@email-engine.local", "password": "deploy-admin-password"}))
         .send()
@@ -334,7 +334,7 @@ async fn nginx_serves_the_api_and_only_tracking_on_the_tracking_host() {
         .json()
         .await
         .unwrap();
-    let audit: serde_json::Value = http
+    let audit: serde_json::Value = api
         .get(format!(
             "http://127.0.0.1:{app_port}/api/v1/audit/logs?action=auth.login"
         ))

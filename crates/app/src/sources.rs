@@ -152,6 +152,7 @@ pub struct CreateSource {
 pub async fn create(
     w: &mut crate::write::Write,
     sealer: &Sealer,
+    outbound: &ee_core::outbound::OutboundPolicy,
     tenant_id: &str,
     input: CreateSource,
 ) -> Result<SourceWithSecret, AppError> {
@@ -167,16 +168,22 @@ pub async fn create(
     if input.config.as_ref().is_some_and(|c| !c.is_object()) {
         errors.add("config", "must be a JSON object");
     }
-    if let Some(url) = input.config.as_ref().and_then(|c| c.get("bounce_url"))
-        && !url.as_str().is_some_and(|u| {
-            (u.starts_with("https://") || u.starts_with("http://"))
-                && !u.contains(char::is_whitespace)
-        })
-    {
-        errors.add(
-            "config.bounce_url",
-            "must be the http(s) address bounces and complaints are forwarded to",
-        );
+    // The same rule as every URL a tenant names (a MailWizz instance's, a relay's),
+    // checked here when saved and again when called.
+    if let Some(url) = input.config.as_ref().and_then(|c| c.get("bounce_url")) {
+        match url
+            .as_str()
+            .map(|u| (u, ee_connectors::outbound::check_url(outbound, u)))
+        {
+            Some((u, Ok(()))) if !u.contains(char::is_whitespace) => {}
+            Some((_, Err(ee_connectors::outbound::UrlError::Refused(refused)))) => {
+                errors.add("config.bounce_url", refused.to_string());
+            }
+            _ => errors.add(
+                "config.bounce_url",
+                "must be the http(s) address bounces and complaints are forwarded to",
+            ),
+        }
     }
     if let Some(scheme) = input.config.as_ref().and_then(|c| c.get("signature"))
         && !matches!(scheme.as_str(), Some("timestamped" | "body"))

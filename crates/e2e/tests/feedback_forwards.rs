@@ -96,6 +96,33 @@ async fn bounces_are_forwarded_to_the_contacts_source_signed_and_retried() {
         "{}",
         bad_url.body
     );
+    // A link-local or private address is refused when saved, by the rule every URL a
+    // tenant names follows (it was accepted, then refused at each call).
+    for url in [
+        "http://169.254.169.254/latest",
+        "http://10.0.0.5/hook",
+        "http://[fe80::1]/x",
+    ] {
+        let refused = app
+            .post(
+                "/api/v1/data-sources",
+                &key,
+                json!({"slug": "sp-3", "name": "SP", "type": "scraper_pro",
+                "config": {"bounce_url": url}}),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{url}: {}",
+            refused.body
+        );
+        assert_eq!(
+            refused.body["error"]["field"], "config.bounce_url",
+            "{}",
+            refused.body
+        );
+    }
 
     let r = app
         .post(

@@ -33,7 +33,14 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<SourceWithSecret>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
-    let out = ee_app::sources::create(&mut w, &state.settings.sealer, &tenant_id, body).await?;
+    let out = ee_app::sources::create(
+        &mut w,
+        &state.settings.sealer,
+        &state.services.outbound,
+        &tenant_id,
+        body,
+    )
+    .await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }

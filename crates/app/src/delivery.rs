@@ -28,7 +28,9 @@ pub struct DeliverySettings {
     /// Messages claimed at once, and sent at once.
     pub batch: i64,
     pub concurrency: usize,
-    /// How long a claimed message is ours before another worker may take it over.
+    /// How long a claimed message is ours before another worker may take it over, unless
+    /// its node's heartbeat renews it (every third of it): a dead node's messages move
+    /// again within this.
     pub lease_ms: i64,
     /// Accept any certificate from relays (self-signed smarthosts, tests).
     pub allow_invalid_certs: bool,
@@ -50,7 +52,7 @@ impl Default for DeliverySettings {
             timeout: Duration::from_secs(60),
             batch: 200,
             concurrency: 16,
-            lease_ms: 5 * 60_000,
+            lease_ms: 15_000,
             allow_invalid_certs: false,
             machine: ee_core::machine_hits::MachineRules::default(),
         }

@@ -187,7 +187,7 @@ impl Default for Config {
             delivery_batch: 200,
             delivery_concurrency: 16,
             delivery_timeout_secs: 60,
-            delivery_lease_secs: 300,
+            delivery_lease_secs: 15,
             pmta_postmaster: None,
             pmta_host_name: None,
             pmta_listeners: "0.0.0.0:2525".into(),

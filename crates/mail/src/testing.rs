@@ -28,6 +28,9 @@ pub enum Behaviour {
     DropAfterData,
     /// Never answer the data.
     HangAfterData,
+    /// Keep the data (it is in `received`) and never answer: the sender cannot know it
+    /// arrived.
+    KeepThenHang,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +304,11 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
                 Behaviour::RefuseData(code, text) => format!("{code} {text}\r\n"),
                 Behaviour::DropAfterData => return Ok(Next::Done),
                 Behaviour::HangAfterData => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return Ok(Next::Done);
+                }
+                Behaviour::KeepThenHang => {
+                    state.lock().expect("state").received.push(record);
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     return Ok(Next::Done);
                 }

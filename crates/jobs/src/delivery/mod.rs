@@ -143,6 +143,13 @@ impl Engine {
             batch,
             context,
         } = claimed;
+        // The lease is renewed while this batch is in hand, and only then: if the node
+        // dies (or this future is dropped), the renewals stop and the batch's messages are
+        // free again when the lease runs out.
+        let _heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
+            self.services.clone(),
+            lease.clone(),
+        )));
         let count = batch.len();
         let mut tasks = tokio::task::JoinSet::new();
         for message in batch {
@@ -231,6 +238,8 @@ impl Engine {
     }
 
     /// Claims and delivers batches until nothing is due (`stop` aside); the number handled.
+    ///
+    /// (See `heartbeat` for how a batch's lease outlives a slow receiver.)
     /// Two batches overlap: the next is claimed and starts sending while the previous one
     /// finishes and is recorded, so the database work does not stall the connections. A
     /// crash can therefore leave up to two batches accepted but not recorded (re-sent with
@@ -350,5 +359,36 @@ impl Engine {
             .entry(key.clone())
             .or_default()
             .push((connection, std::time::Instant::now()));
+    }
+}
+
+/// Renews a batch's lease every third of its length, for as long as it runs.
+async fn heartbeat(services: Services, lease: String) {
+    let every = Duration::from_millis((services.delivery.lease_ms / 3).max(200) as u64);
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let until = services.clock.now_ms() + services.delivery.lease_ms;
+        let renewed = async {
+            let mut tx = services.db.begin().await?;
+            let held = messages::extend_lease(&mut tx, &lease, until).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(held)
+        };
+        match renewed.await {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "renewing a delivery lease failed"),
+        }
+    }
+}
+
+/// A task stopped when its handle goes out of scope.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -156,26 +156,12 @@ pub async fn apply(
     };
     let ip = find_ip(conn, &event, message.as_ref(), tenant_id.as_deref()).await?;
     let row = DeliveryEventRow {
-        id: new_id(),
         tenant_id: tenant_id.clone(),
         message_id: message.as_ref().map(|m| m.id.clone()),
         campaign_id: campaign_id.clone(),
         contact_id: contact_id.clone(),
         ip_id: ip.as_ref().map(|i| i.id.clone()),
-        recipient: recipient.clone(),
-        kind: event.kind.as_str().into(),
-        class: event.class.as_str().into(),
-        category: event.category.as_str().into(),
-        source: event.source.as_str().into(),
-        code: event.reply.code.map(i64::from),
-        status: event.reply.status.clone(),
-        diagnostic: Some(event.reply.diagnostic.clone()).filter(|d| !d.is_empty()),
-        remote_mta: event.remote_mta.clone(),
-        ip_address: event.ip_address.clone(),
-        raw_ref: event.raw_ref.clone(),
-        dedupe_key,
-        occurred_at: event.occurred_at,
-        received_at: now,
+        ..row_of(&event, recipient.clone(), dedupe_key, now)
     };
     let mut applied = Applied {
         id: row.id.clone(),
@@ -421,7 +407,31 @@ async fn store_unmatched(
     dedupe_key: Option<String>,
     now: i64,
 ) -> Result<Applied, AppError> {
-    let row = DeliveryEventRow {
+    let row = row_of(&event, recipient, dedupe_key, now);
+    let duplicate = !events::insert(&mut *conn, &row).await?;
+    if !duplicate {
+        events::cap_unmatched(&mut *conn, UNMATCHED_KEPT).await?;
+    }
+    Ok(Applied {
+        id: row.id,
+        duplicate,
+        tenant_id: None,
+        message_id: None,
+        class: event.class,
+        category: event.category,
+        suppressed: false,
+        forwarded: false,
+    })
+}
+
+/// An event's stored row, matched to nothing (the caller fills in what it found).
+fn row_of(
+    event: &DeliveryEvent,
+    recipient: String,
+    dedupe_key: Option<String>,
+    now: i64,
+) -> DeliveryEventRow {
+    DeliveryEventRow {
         id: new_id(),
         tenant_id: None,
         message_id: None,
@@ -442,21 +452,7 @@ async fn store_unmatched(
         dedupe_key,
         occurred_at: event.occurred_at,
         received_at: now,
-    };
-    let duplicate = !events::insert(&mut *conn, &row).await?;
-    if !duplicate {
-        events::cap_unmatched(&mut *conn, UNMATCHED_KEPT).await?;
     }
-    Ok(Applied {
-        id: row.id,
-        duplicate,
-        tenant_id: None,
-        message_id: None,
-        class: event.class,
-        category: event.category,
-        suppressed: false,
-        forwarded: false,
-    })
 }
 
 /// Unmatched events kept at most (the oldest go first): strangers write them.

@@ -8,7 +8,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::TestApp;
-use common::sending::{brand, delivery, smtp_dialog};
+use common::sending::{bounce_listener, brand, delivery, smtp_dialog};
 use ee_mail::testing::TestSmtpServer;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -163,16 +163,7 @@ async fn the_bounce_listener_takes_reports_for_return_paths_and_keeps_what_it_ca
     app.deliver().await;
     let return_path = smtp.received()[0].mail_from.clone();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (_stop, stop) = tokio::sync::watch::channel(false);
-    tokio::spawn(ee_jobs::bounce_listener::serve(
-        app.services.clone(),
-        listener,
-        "bounces.brand.test".into(),
-        vec!["fbl@bounces.brand.test".into()],
-        stop,
-    ));
+    let (port, _stop) = bounce_listener(&app, &["fbl@bounces.brand.test"]).await;
 
     // A DSN to the message's return path: no Message-ID needed, the address names it.
     let dsn = "From: MAILER-DAEMON@mx.example.test\nTo: whoever\nSubject: Undelivered\nMIME-Version: 1.0\n\

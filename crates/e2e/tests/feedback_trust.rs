@@ -10,7 +10,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::TestApp;
-use common::sending::{brand, contacts, delivery, post_raw, smtp_dialog};
+use common::sending::{bounce_listener, brand, contacts, delivery, post_raw, smtp_dialog};
 use ee_mail::testing::TestSmtpServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -181,16 +181,7 @@ async fn forged_reports_leave_another_tenant_untouched_and_genuine_ones_still_ac
     )
     .await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (_stop, stop) = tokio::sync::watch::channel(false);
-    tokio::spawn(ee_jobs::bounce_listener::serve(
-        app.services.clone(),
-        listener,
-        "bounces.brand.test".into(),
-        vec!["fbl@bounces.brand.test".into()],
-        stop,
-    ));
+    let (port, _stop) = bounce_listener(&app, &["fbl@bounces.brand.test"]).await;
 
     // 1. An ARF to A's return path naming B's contact and B's IP: kept unmatched.
     let forged = arf(
@@ -387,16 +378,7 @@ async fn a_report_nested_two_thousand_deep_is_refused_and_the_server_lives() {
         "{body}"
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (_stop, stop) = tokio::sync::watch::channel(false);
-    tokio::spawn(ee_jobs::bounce_listener::serve(
-        app.services.clone(),
-        listener,
-        "bounces.brand.test".into(),
-        vec!["fbl@bounces.brand.test".into()],
-        stop,
-    ));
+    let (port, _stop) = bounce_listener(&app, &["fbl@bounces.brand.test"]).await;
     let replies = smtp_dialog(port, "fbl@bounces.brand.test", &deep).await;
     assert!(
         replies.last().unwrap().starts_with("554 5.6.0"),
@@ -419,16 +401,7 @@ async fn a_report_nested_two_thousand_deep_is_refused_and_the_server_lives() {
 async fn the_bounce_listener_answers_garbage_and_lives() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestApp::spawn().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (_stop, stop) = tokio::sync::watch::channel(false);
-    tokio::spawn(ee_jobs::bounce_listener::serve(
-        app.services.clone(),
-        listener,
-        "bounces.brand.test".into(),
-        vec!["fbl@bounces.brand.test".into()],
-        stop,
-    ));
+    let (port, _stop) = bounce_listener(&app, &["fbl@bounces.brand.test"]).await;
     async fn talk(port: u16, bytes: &[u8]) -> String {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -489,16 +462,7 @@ async fn a_bounce_naming_no_address_acts_on_the_message_its_return_path_names() 
     .await;
     let (id, return_path, _) =
         send_one(&app, &key, "hello@brand.test", "gone@example.test", &smtp).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (_stop, stop) = tokio::sync::watch::channel(false);
-    tokio::spawn(ee_jobs::bounce_listener::serve(
-        app.services.clone(),
-        listener,
-        "bounces.brand.test".into(),
-        vec![],
-        stop,
-    ));
+    let (port, _stop) = bounce_listener(&app, &[]).await;
     let bounce = "From: Mail Delivery Subsystem <postmaster@gateway.example.test>\r\n\
                   To: whoever\r\nSubject: Undeliverable mail\r\n\r\n\
                   Your message could not be delivered.\r\nReason: no such user here\r\n";

@@ -141,7 +141,9 @@ proptest! {
             Err(ReportError::TooManyRecipients(_)) => {
                 prop_assert!(recipients > LIMITS.max_recipients)
             }
-            Err(ReportError::NotAReport) => prop_assert!(false, "a bounce is recognised"),
+            // A bounce naming nobody, forwarded by somebody who is no mail system: not
+            // recognisably a bounce any more.
+            Err(ReportError::NotAReport) => prop_assert!(recipients == 0 && depth > 0),
             Err(e) => prop_assert!(false, "{e}"),
         }
     }

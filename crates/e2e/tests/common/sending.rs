@@ -202,3 +202,23 @@ pub async fn smtp_dialog(port: u16, rcpt: &str, data: &str) -> Vec<String> {
     write.write_all(b"QUIT\r\n").await.unwrap();
     replies
 }
+
+/// Starts the bounce listener for `bounces.brand.test` on a free loopback port, taking
+/// the `accept` addresses besides per-message return paths: its port, and the sender
+/// that stops it when dropped.
+pub async fn bounce_listener(
+    app: &TestApp,
+    accept: &[&str],
+) -> (u16, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(ee_jobs::bounce_listener::serve(
+        app.services.clone(),
+        listener,
+        "bounces.brand.test".into(),
+        accept.iter().map(|a| (*a).to_owned()).collect(),
+        stop,
+    ));
+    (port, stop_tx)
+}

@@ -23,30 +23,36 @@ pub(super) fn classify(config: &Config, files: &[PathBuf]) -> anyhow::Result<()>
         match ee_app::feedback_intake::read_report(rules, b"", &raw, None, &name, now) {
             Ok(read) => {
                 let report = &read.report;
+                // What every line of this file says.
+                let base = serde_json::json!({
+                    "file": name,
+                    "recognised": true,
+                    "why": report.why,
+                    "report": report.kind,
+                    "family": report.family.as_str(),
+                });
+                let line = |fields: serde_json::Value| {
+                    let mut line = base.clone();
+                    if let (Some(line), serde_json::Value::Object(fields)) =
+                        (line.as_object_mut(), fields)
+                    {
+                        line.extend(fields);
+                    }
+                    println!("{line}");
+                };
                 if read.events.is_empty() {
-                    let line = serde_json::json!({
-                        "file": name,
-                        "recognised": true,
-                        "why": report.why,
-                        "report": report.kind,
-                        "family": report.family.as_str(),
+                    line(serde_json::json!({
                         "kind": "auto_reply",
                         "class": Class::NoEffect,
                         "category": null,
                         "reason": "an auto-reply: the message arrived; nothing to act on",
                         "rule": null,
                         "recipient": null,
-                    });
-                    println!("{line}");
+                    }));
                 }
                 for e in read.events {
                     let rule = rules.matching(&e.reply);
-                    let line = serde_json::json!({
-                        "file": name,
-                        "recognised": true,
-                        "why": report.why,
-                        "report": report.kind,
-                        "family": report.family.as_str(),
+                    line(serde_json::json!({
                         "kind": e.kind,
                         "class": e.class,
                         "category": e.category,
@@ -60,8 +66,7 @@ pub(super) fn classify(config: &Config, files: &[PathBuf]) -> anyhow::Result<()>
                         "status": e.reply.status,
                         "recipient": e.recipient,
                         "diagnostic": e.reply.diagnostic,
-                    });
-                    println!("{line}");
+                    }));
                 }
             }
             Err(e) => {

@@ -88,12 +88,7 @@ const BOUNCERS: &[&str] = &[
 
 /// Why a message is an auto-reply, when it is one.
 pub(super) fn detect(message: &Message<'_>) -> Option<String> {
-    let from = message
-        .from()
-        .and_then(|a| a.first())
-        .map(|a| format!("{} {}", a.name().unwrap_or(""), a.address().unwrap_or("")))
-        .unwrap_or_default()
-        .to_lowercase();
+    let from = super::sender(message);
     // A null sender (`From: <>`) is a bounce, whatever it calls itself.
     if BOUNCERS.iter().any(|b| from.contains(b)) || !from.contains('@') {
         return None;

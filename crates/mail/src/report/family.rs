@@ -187,13 +187,7 @@ const MARKS: &[(Family, At, &str)] = &[
 
 /// The family of a message by its marks; `Generic` when none is found.
 pub(super) fn detect(message: &Message<'_>) -> Family {
-    let from = message
-        .from()
-        .and_then(|a| a.first())
-        .map(|a| {
-            format!("{} {}", a.name().unwrap_or(""), a.address().unwrap_or("")).to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    let from = super::sender(message);
     let subject = message.subject().unwrap_or("").to_ascii_lowercase();
     let mut body = String::new();
     for index in 0..message.text_body.len().min(4) {

@@ -396,6 +396,17 @@ fn depth(message: &Message<'_>) -> usize {
     deepest
 }
 
+/// The bounce's sender, name and address, in lower case (`mail delivery subsystem
+/// mailer-daemon@…`): what the families and the auto-reply test read.
+fn sender(message: &Message<'_>) -> String {
+    message
+        .from()
+        .and_then(|a| a.first())
+        .map(|a| format!("{} {}", a.name().unwrap_or(""), a.address().unwrap_or("")))
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
 /// Cuts a text to `max` characters (on a character boundary).
 fn clip(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {

@@ -300,12 +300,7 @@ fn original_to(message: &Message<'_>) -> Option<String> {
 
 /// Whether a message says it is a bounce, by its sender, subject or stock sentences.
 fn is_bounce(message: &Message<'_>, whole: &str) -> bool {
-    let from = message
-        .from()
-        .and_then(|a| a.first())
-        .map(|a| format!("{} {}", a.name().unwrap_or(""), a.address().unwrap_or("")))
-        .unwrap_or_default()
-        .to_lowercase();
+    let from = super::sender(message);
     let subject = message.subject().unwrap_or("").to_lowercase();
     BOUNCE_SENDERS.iter().any(|s| from.contains(s))
         || BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s))

@@ -5,27 +5,13 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
-
-use common::TestApp;
-use common::sending::{bounce_listener, brand, delivery, smtp_dialog};
-use ee_mail::testing::TestSmtpServer;
+use common::sending::{bounce_listener, bouncing_brand, smtp_dialog};
 use reqwest::StatusCode;
 use serde_json::json;
 
 #[tokio::test]
 async fn the_accounting_file_is_followed_across_rotations_without_loss_or_repeat() {
-    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .await
-        .unwrap();
-    let app = TestApp::spawn().await;
-    let (key, _) = brand(&app, &smtp).await;
-    delivery(
-        &app,
-        &key,
-        json!({"mode": "relay", "relay": "pmta", "bounce_domain": "bounces.brand.test"}),
-    )
-    .await;
+    let (app, smtp, key) = bouncing_brand().await;
     let names = ["a", "b", "c", "d", "e"];
     for n in names {
         let sent = app
@@ -144,17 +130,7 @@ async fn the_accounting_file_is_followed_across_rotations_without_loss_or_repeat
 
 #[tokio::test]
 async fn the_bounce_listener_takes_reports_for_return_paths_and_keeps_what_it_cannot_read() {
-    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .await
-        .unwrap();
-    let app = TestApp::spawn().await;
-    let (key, _) = brand(&app, &smtp).await;
-    delivery(
-        &app,
-        &key,
-        json!({"mode": "relay", "relay": "pmta", "bounce_domain": "bounces.brand.test"}),
-    )
-    .await;
+    let (app, smtp, key) = bouncing_brand().await;
     let sent = app
         .post("/api/v2/messages", &key,
             json!({"to": "gone@example.test", "subject": "Hi", "html": "<p>hi</p>", "from_email": "hello@brand.test"}))

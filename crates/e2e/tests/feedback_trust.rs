@@ -7,10 +7,8 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use common::TestApp;
-use common::sending::{bounce_listener, brand, contacts, delivery, post_raw, smtp_dialog};
+use common::sending::{bounce_listener, bouncing_brand, contacts, post_raw, smtp_dialog};
 use ee_mail::testing::TestSmtpServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -153,17 +151,7 @@ async fn send_one(
 
 #[tokio::test]
 async fn forged_reports_leave_another_tenant_untouched_and_genuine_ones_still_act() {
-    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .await
-        .unwrap();
-    let app = TestApp::spawn().await;
-    let (key_a, _) = brand(&app, &smtp).await;
-    delivery(
-        &app,
-        &key_a,
-        json!({"mode": "relay", "relay": "pmta", "bounce_domain": "bounces.brand.test"}),
-    )
-    .await;
+    let (app, smtp, key_a) = bouncing_brand().await;
     contacts(
         &app,
         &key_a,
@@ -449,17 +437,7 @@ async fn the_bounce_listener_answers_garbage_and_lives() {
 /// sent to a message's return path: the signed return path says whose it was.
 #[tokio::test]
 async fn a_bounce_naming_no_address_acts_on_the_message_its_return_path_names() {
-    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .await
-        .unwrap();
-    let app = TestApp::spawn().await;
-    let (key, _) = brand(&app, &smtp).await;
-    delivery(
-        &app,
-        &key,
-        json!({"mode": "relay", "relay": "pmta", "bounce_domain": "bounces.brand.test"}),
-    )
-    .await;
+    let (app, smtp, key) = bouncing_brand().await;
     let (id, return_path, _) =
         send_one(&app, &key, "hello@brand.test", "gone@example.test", &smtp).await;
     let (port, _stop) = bounce_listener(&app, &[]).await;

@@ -222,3 +222,20 @@ pub async fn bounce_listener(
     ));
     (port, stop_tx)
 }
+
+/// A new server with the tenant `brand` relaying to a loopback SMTP peer, each message
+/// with its own return path on `bounces.brand.test`: the server, the peer, the key.
+pub async fn bouncing_brand() -> (TestApp, TestSmtpServer, String) {
+    let smtp = TestSmtpServer::start(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, _) = brand(&app, &smtp).await;
+    delivery(
+        &app,
+        &key,
+        json!({"mode": "relay", "relay": "pmta", "bounce_domain": "bounces.brand.test"}),
+    )
+    .await;
+    (app, smtp, key)
+}

@@ -292,8 +292,10 @@ pub struct ReportedBounce {
     /// hard, soft, block, complaint (or spam, abuse), internal, delivered, deferred.
     #[serde(alias = "bounce_type")]
     pub r#type: Option<String>,
-    /// The SMTP reply code (550).
-    pub code: Option<u16>,
+    /// The SMTP reply code (550), as a number or a string of digits (`"550"`, as many
+    /// senders write it).
+    #[schema(value_type = Option<u16>)]
+    pub code: Option<serde_json::Value>,
     /// The server's reply or the DSN's diagnostic.
     #[serde(alias = "message", alias = "reason")]
     pub diagnostic: Option<String>,
@@ -358,15 +360,14 @@ pub fn reported_event(
             "must be hard, soft, block, complaint, internal, delivered or deferred",
         )
     })?;
-    if body.code.is_some_and(|c| !(200..600).contains(&c)) {
-        return Err(invalid("code", "must be an SMTP reply code (200 to 599)"));
-    }
+    let code = reply_code(body.code.as_ref())
+        .map_err(|()| invalid("code", "must be an SMTP reply code (200 to 599)"))?;
     let occurred_at = match &body.occurred_at {
         None => now,
         Some(v) => time_of(v)
             .ok_or_else(|| invalid("occurred_at", "must be an RFC 3339 time or epoch seconds"))?,
     };
-    let reply = Reply::from_smtp(body.code, body.diagnostic.as_deref().unwrap_or(""));
+    let reply = Reply::from_smtp(code, body.diagnostic.as_deref().unwrap_or(""));
     let (class, category) = rules::classify_reported(rules, kind, claimed, &reply);
     let message_id = body
         .message_id
@@ -386,6 +387,17 @@ pub fn reported_event(
         occurred_at,
         raw_ref: None,
     })
+}
+
+/// A reply code given as a number or as a string of digits; `Err` for anything else.
+fn reply_code(value: Option<&serde_json::Value>) -> Result<Option<u16>, ()> {
+    let code = match value {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|c| u16::try_from(c).ok()),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<u16>().ok(),
+        Some(_) => None,
+    };
+    code.filter(|c| (200..600).contains(c)).map(Some).ok_or(())
 }
 
 fn time_of(v: &serde_json::Value) -> Option<i64> {

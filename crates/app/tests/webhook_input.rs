@@ -31,6 +31,32 @@ fn a_time_past_the_end_of_time_is_refused_not_a_panic() {
     assert_eq!(errors.0[0].field, "occurred_at");
 }
 
+/// Many senders write the code as a string: `"550"` is read as 550; anything else that
+/// is not a code is refused.
+#[test]
+fn a_reply_code_may_be_a_string_of_digits() {
+    let body: ReportedBounce = serde_json::from_value(
+        json!({"email": "gone@example.org", "type": "hard", "code": "550", "diagnostic": "5.1.1 user unknown"}),
+    )
+    .unwrap();
+    assert_eq!(read(&body).unwrap().reply.code, Some(550));
+    for bad in [
+        json!("five"),
+        json!(-1),
+        json!(70_000),
+        json!([550]),
+        json!(99),
+    ] {
+        let body: ReportedBounce =
+            serde_json::from_value(json!({"email": "a@b.example", "type": "hard", "code": bad}))
+                .unwrap();
+        let Err(AppError::Invalid(errors)) = read(&body) else {
+            panic!("{bad} refused");
+        };
+        assert_eq!(errors.0[0].field, "code", "{bad}");
+    }
+}
+
 #[test]
 fn the_seeds_body_is_read() {
     let body: ReportedBounce =
@@ -57,7 +83,11 @@ proptest! {
     fn any_bounce_body_is_read_or_refused_with_its_field(
         email in proptest::option::of(".{0,60}|[a-z]{1,10}@[a-z]{1,10}\\.[a-z]{2,3}"),
         kind in proptest::option::of("hard|soft|block|complaint|spam|internal|delivered|deferred|.{0,10}"),
-        code in proptest::option::of(any::<u16>()),
+        code in proptest::option::of(prop_oneof![
+            any::<u16>().prop_map(|c| json!(c)),
+            any::<u16>().prop_map(|c| json!(c.to_string())),
+            any_json(),
+        ]),
         diagnostic in proptest::option::of(".{0,200}"),
         message_id in proptest::option::of(".{0,60}"),
         occurred_at in proptest::option::of(any_json()),
@@ -73,7 +103,7 @@ proptest! {
         };
         match read(&body) {
             Ok(event) => {
-                prop_assert!(body.code.is_none_or(|c| (200..600).contains(&c)));
+                prop_assert!(event.reply.code.is_none_or(|c| (200..600).contains(&c)));
                 prop_assert!(!event.recipient.is_empty());
             }
             Err(AppError::Invalid(errors)) => {

@@ -307,7 +307,9 @@ async fn the_seeds_webhooks_reports_and_the_transports_refusals() {
     for n in 1..=3 {
         let r = app
             .post("/api/v1/webhooks/pmta-bounce", &key,
-                json!({"email": "soft@example.test", "type": "soft", "code": 452, "diagnostic": "4.2.2 Mailbox full"}))
+                // The code as a number, or as the string many senders write.
+                json!({"email": "soft@example.test", "type": "soft",
+                       "code": if n == 2 { json!("452") } else { json!(452) }, "diagnostic": "4.2.2 Mailbox full"}))
             .await;
         assert_eq!(r.body["class"], "soft", "{}", r.body);
         assert_eq!(r.body["category"], "quota-issues");
@@ -323,6 +325,10 @@ async fn the_seeds_webhooks_reports_and_the_transports_refusals() {
         (json!({"email": "not an address", "type": "hard"}), "email"),
         (
             json!({"email": "x@example.test", "type": "hard", "code": 99}),
+            "code",
+        ),
+        (
+            json!({"email": "x@example.test", "type": "hard", "code": "five-fifty"}),
             "code",
         ),
     ] {

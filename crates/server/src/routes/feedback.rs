@@ -159,10 +159,7 @@ pub async fn mailwizz_bounce(
     let bounce = ReportedBounce {
         email: field(&["/email", "/subscriber_email", "/subscriber/email"]),
         r#type: field(&["/bounce_type", "/type"]),
-        code: data
-            .get("code")
-            .and_then(Value::as_u64)
-            .and_then(|c| u16::try_from(c).ok()),
+        code: data.get("code").cloned(),
         diagnostic: field(&["/message", "/reason", "/diagnostic"]),
         message_id: field(&["/message_id"]),
         campaign_id: None,

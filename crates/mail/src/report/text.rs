@@ -196,14 +196,32 @@ pub(super) fn read(
         .iter()
         .find(|l| has_code(l))
         .map(|l| l.trim().to_owned());
+    // Lines elsewhere in the text that say why ("Reason: …", "Technical details …"),
+    // for a recipient whose own lines hold no code.
+    let reasons: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            !l.contains('@') && REASON_LINES.iter().any(|w| lower.contains(w))
+        })
+        .take(4)
+        .collect();
     let starts: Vec<usize> = found.iter().map(|(_, at)| *at).collect();
     for (index, (recipient, at)) in found.iter_mut().enumerate() {
         let next = starts.get(index + 1).copied().unwrap_or(lines.len());
         let block = block_of(lines, *at, next, family);
-        let reason = if has_code(&block) || coded.is_none() {
+        let reason = if has_code(&block) {
             block
         } else {
-            format!("{} {block}", coded.clone().unwrap_or_default())
+            let mut reason = coded.clone().unwrap_or_default();
+            for r in &reasons {
+                if !block.contains(r) && !reason.contains(r) {
+                    reason.push(' ');
+                    reason.push_str(r);
+                }
+            }
+            format!("{reason} {block}")
         };
         recipient.reply = reply_of(&clip(&reason, limits.max_line));
         if delayed || recipient.reply.is_temporary() {
@@ -382,6 +400,26 @@ const REASON_WORDS: &[&str] = &[
     "not valid",
     "failed",
     "error",
+];
+
+/// Lines that give the reason apart from the address (in the same text).
+const REASON_LINES: &[&str] = &[
+    "reason:",
+    "error:",
+    "diagnostic",
+    "the error that the other server returned",
+    "remote host said",
+    "remote server said",
+    "said:",
+    "user unknown",
+    "unknown user",
+    "no such user",
+    "does not exist",
+    "mailbox full",
+    "mailbox is full",
+    "quota",
+    "disabled",
+    "not found",
 ];
 
 /// Lines that announce the failed recipients on the lines after them.

@@ -19,6 +19,27 @@ use crate::AppError;
 use crate::campaign_view::CampaignOut;
 use crate::write::Write;
 
+/// The counters a campaign's totals always show.
+pub const COUNTERS: &[&str] = &[
+    "queued",
+    "skipped",
+    "sent",
+    "deferred",
+    "bounced",
+    "bounced_hard",
+    "bounced_soft",
+    "bounced_block",
+    "bounced_other",
+    "failed",
+    "delivered",
+    "opened",
+    "opened_unique",
+    "clicked",
+    "clicked_unique",
+    "unsubscribed",
+    "complained",
+];
+
 /// The counter a message's new state adds to.
 pub fn counter_of(state: MessageState) -> Option<&'static str> {
     Some(match state {
@@ -196,6 +217,10 @@ pub async fn stats(
         .into_iter()
         .collect();
     let mut totals = totals_of(conn, &campaign.id).await?;
+    // Every counter, zeros included: a client need not guess what an absent one means.
+    for name in COUNTERS {
+        totals.entry((*name).to_owned()).or_insert(0);
+    }
     let by_link = breakdown(&mut totals, LINK);
     let by_language = breakdown(&mut totals, LANGUAGE);
     let by_step = breakdown(&mut totals, STEP);

@@ -716,3 +716,29 @@ async fn bad_input_is_named_and_other_tenants_campaigns_are_not_found() {
     );
     app.finish().await;
 }
+
+/// A campaign's statistics show every counter, zeros included, so a client need not
+/// guess what an absent one means.
+#[tokio::test]
+async fn statistics_show_every_counter_zeros_included() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, template) = brand(&app, &smtp).await;
+    let created = app
+        .post(
+            "/api/v2/campaigns",
+            &key,
+            json!({"name": "empty", "template_id": template, "audience": {"all": true}}),
+        )
+        .await;
+    let id = created.body["id"].as_str().unwrap();
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    for name in ee_app::campaign_stats::COUNTERS {
+        assert_eq!(stats.body["totals"][name], 0, "{name}: {}", stats.body);
+    }
+    app.finish().await;
+}

@@ -26,6 +26,7 @@ pub mod ips;
 pub mod jobs;
 pub mod login_throttles;
 pub mod mailwizz;
+pub mod message_leases;
 pub mod message_queries;
 pub mod messages;
 pub mod pools;

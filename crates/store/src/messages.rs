@@ -265,19 +265,6 @@ pub struct Hold {
     pub reason: String,
 }
 
-/// Extends a batch's lease to `until` (its node's heartbeat), for what is still being
-/// sent under it; the number of messages still held.
-pub async fn extend_lease(conn: &mut AnyConnection, lease_token: &str, until: i64) -> Result<u64> {
-    let done = sqlx::query(
-        "UPDATE messages SET lease_until = $1 WHERE lease_token = $2 AND state = 'sending'",
-    )
-    .bind(until)
-    .bind(lease_token)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
-}
-
 /// Returns held messages to the queue, while the lease is ours.
 pub async fn hold(
     conn: &mut AnyConnection,

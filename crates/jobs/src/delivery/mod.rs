@@ -372,7 +372,7 @@ async fn heartbeat(services: Services, lease: String) {
         let until = services.clock.now_ms() + services.delivery.lease_ms;
         let renewed = async {
             let mut tx = services.db.begin().await?;
-            let held = messages::extend_lease(&mut tx, &lease, until).await?;
+            let held = ee_store::message_leases::extend_lease(&mut tx, &lease, until).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(held)
         };

@@ -86,12 +86,7 @@ pub(crate) async fn check_signing_domain(
 /// Queues one message. Returns it and whether it existed already (same Idempotency-Key).
 pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bool), QueueError> {
     let now = services.clock.now_ms();
-    let mut conn = services
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(StoreError::from)?;
+    let mut conn = services.db.acquire().await?;
     if let Some(key) = &req.idempotency_key
         && let Some(existing) =
             messages::get_by_idempotency_key(&mut conn, &req.tenant_id, key).await?
@@ -278,12 +273,7 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             drop(tx);
-            let mut conn = services
-                .db
-                .pool()
-                .acquire()
-                .await
-                .map_err(StoreError::from)?;
+            let mut conn = services.db.acquire().await?;
             // A concurrent request with the same key won: answer with its message.
             if let Some(key) = &req.idempotency_key
                 && let Some(existing) =

@@ -101,12 +101,7 @@ pub async fn generate(
     with_keys: bool,
 ) -> Result<Generated, PmtaError> {
     let now = services.clock.now_ms();
-    let mut conn = services
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(StoreError::from)?;
+    let mut conn = services.db.acquire().await?;
     let all_tenants = tenants::list(&mut conn, Scope::All, 100_000, 0).await?;
     let slug_of = |id: &str| {
         all_tenants

@@ -40,6 +40,23 @@ async fn get_from(app: &TestApp, path: &str, forwarded: &str) -> StatusCode {
         .status()
 }
 
+/// Creates a tenant with `X-Forwarded-For: forwarded`; the address its audit entry records.
+async fn audited_address(app: &TestApp, forwarded: &str, token: &str) -> Value {
+    let (status, body) = post_from(
+        app,
+        "/api/v1/tenants",
+        forwarded,
+        Some(token),
+        json!({"name": "Brand", "slug": "brand"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let audit = app
+        .get("/api/v1/audit/logs?action=tenant.create", &app.admin)
+        .await;
+    audit.body["items"][0]["ip_address"].clone()
+}
+
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_is_its_own() {
     let app = TestApp::builder()
@@ -83,22 +100,9 @@ async fn behind_a_trusted_proxy_each_client_is_its_own() {
     let token = login["access_token"].as_str().unwrap().to_owned();
 
     // The audit log records the client, not the proxy.
-    let (status, _) = post_from(
-        &app,
-        "/api/v1/tenants",
-        "203.0.113.77",
-        Some(&token),
-        json!({"name": "Brand", "slug": "brand"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let audit = app
-        .get("/api/v1/audit/logs?action=tenant.create", &app.admin)
-        .await;
     assert_eq!(
-        audit.body["items"][0]["ip_address"], "203.0.113.77",
-        "{}",
-        audit.body
+        audited_address(&app, "203.0.113.77", &token).await,
+        "203.0.113.77"
     );
 
     // One client's anonymous requests spend its own budget, not another's.
@@ -133,22 +137,10 @@ async fn without_trusted_proxies_the_header_is_ignored() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = post_from(
-        &app,
-        "/api/v1/tenants",
-        "203.0.113.77",
-        login["access_token"].as_str(),
-        json!({"name": "Brand", "slug": "brand"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let audit = app
-        .get("/api/v1/audit/logs?action=tenant.create", &app.admin)
-        .await;
+    let token = login["access_token"].as_str().unwrap();
     assert_eq!(
-        audit.body["items"][0]["ip_address"], "127.0.0.1",
-        "{}",
-        audit.body
+        audited_address(&app, "203.0.113.77", token).await,
+        "127.0.0.1"
     );
     app.finish().await;
 }

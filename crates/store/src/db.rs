@@ -284,6 +284,11 @@ impl Db {
         &self.pool
     }
 
+    /// A pooled connection for reads (or a single statement), the pool's error as ours.
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -85,6 +85,36 @@ fn a_megabyte_of_unclosed_links_is_rewritten_in_one_pass() {
     assert!(links.is_empty());
 }
 
+/// The work link rewriting does (bytes its searches read) for one body of `n` copies of
+/// `unit`, and for ten bodies of a tenth of that.
+fn work_one_and_ten_tenths(unit: &str, n: usize, close: &str) -> (u64, u64) {
+    let work = |copies: usize| {
+        let mut html = unit.repeat(copies);
+        html.push_str(close);
+        tracking::rewrite_links_counted(&html, None, |i, _| format!("https://t.test/{i}")).2
+    };
+    (work(n), 10 * work(n / 10))
+}
+
+#[test]
+fn link_rewriting_costs_what_ten_tenths_cost_whatever_the_body() {
+    // 1 MB against ten 100 KB bodies: linear work means about the same (the quadratic
+    // reader read 349 000 × 1 MB for the first).
+    for (unit, n, close) in [
+        ("<a ", 349_000, ">"),
+        ("<a href=\"https://brand.test/p\">x</a> ", 30_000, ""),
+        ("<a href='", 100_000, ""),
+        ("<a title=\"x\" ", 80_000, ">"),
+        ("<p>text without links</p>", 40_000, ""),
+    ] {
+        let (one, ten) = work_one_and_ten_tenths(unit, n, close);
+        assert!(
+            one <= 2 * ten && one >= ten / 2,
+            "{unit:?} × {n}: {one} bytes read against {ten} for ten tenths"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 

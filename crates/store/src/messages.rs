@@ -5,7 +5,7 @@ use crate::Scope;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
-use crate::{Backend, Result, StoreError, bulk};
+use crate::{Result, StoreError, bulk};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Message {
@@ -187,73 +187,6 @@ pub async fn count_recent_to(
     .fetch_one(conn)
     .await?;
     Ok(n)
-}
-
-/// How many of the earliest due messages a claim shares out in fair turns, per message
-/// claimed.
-const CANDIDATES: i64 = 25;
-
-/// Claims up to `limit` due messages (queued or deferred and due, and not of a paused or
-/// cancelled campaign) under a new lease token, after returning to the queue those whose lease ran out (their worker died).
-pub async fn claim_due(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    limit: i64,
-    lease_ms: i64,
-    now: i64,
-) -> Result<(String, Vec<Message>)> {
-    let lock = match backend {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    // Messages whose worker died go back to the queue first.
-    sqlx::query(
-        "UPDATE messages SET state = 'queued', lease_token = NULL, lease_until = NULL, updated_at = $1 \
-         WHERE state = 'sending' AND lease_until < $1",
-    )
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let token = new_id();
-    // Fair turns: of the earliest due messages, each campaign's first goes before any
-    // campaign's second, and so on (a transactional message is a stream of its own, so
-    // it never waits behind a campaign), so campaigns started together share the IPs and
-    // their quotas instead of the first one taking them all.
-    let sql = format!(
-        "UPDATE messages SET state = 'sending', lease_token = $1, lease_until = $2, attempts = attempts + 1, \
-         updated_at = $3 WHERE id IN (SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER \
-             (PARTITION BY COALESCE(campaign_id, id) ORDER BY next_attempt_at, id) AS turn FROM \
-             (SELECT id, campaign_id, next_attempt_at FROM messages WHERE \
-                 state IN ('queued', 'deferred') AND next_attempt_at <= $3 \
-                 AND (campaign_id IS NULL OR NOT EXISTS (SELECT 1 FROM campaigns c \
-                     WHERE c.id = messages.campaign_id AND c.status IN ('paused', 'auto_paused', 'cancelled'))) \
-                 ORDER BY next_attempt_at, id LIMIT $5 {lock}) AS due) AS turns \
-             ORDER BY turn, next_attempt_at, id LIMIT $4) \
-         RETURNING {COLUMNS}"
-    );
-    let mut claimed: Vec<Message> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(&token)
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(limit)
-        .bind(limit.saturating_mul(CANDIDATES))
-        .fetch_all(conn)
-        .await?;
-    // In the same fair turns (RETURNING keeps no order): the engine reserves IP quota in
-    // this order, so a batch sorted by time alone gave the first campaign all of it.
-    claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
-    let mut turns: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut ranked: Vec<(usize, Message)> = claimed
-        .into_iter()
-        .map(|m| {
-            let stream = m.campaign_id.clone().unwrap_or_else(|| m.id.clone());
-            let turn = turns.entry(stream).or_default();
-            *turn += 1;
-            (*turn, m)
-        })
-        .collect();
-    ranked.sort_by_key(|(turn, _)| *turn);
-    Ok((token, ranked.into_iter().map(|(_, m)| m).collect()))
 }
 
 /// A claimed message sent back to wait, unattempted: a campaign's throttle or sending

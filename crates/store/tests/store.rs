@@ -7,7 +7,7 @@ use ee_store::Scope;
 use ee_store::jobs::{self, Enqueued, NewJob};
 use ee_store::sessions::{self, RefreshOutcome};
 use ee_store::testing::TestDatabase;
-use ee_store::{Db, StoreError, tenants, users};
+use ee_store::{Db, StoreError, message_leases, tenants, users};
 use serde_json::json;
 
 async fn fresh() -> (TestDatabase, Db) {
@@ -346,7 +346,7 @@ async fn messages_marked_sent_in_bulk_only_under_our_lease() {
         };
         messages::insert(&mut conn, &new, 1).await.unwrap();
     }
-    let (lease, claimed) = messages::claim_due(&mut conn, db.backend(), 10, 60_000, 2)
+    let (lease, claimed) = message_leases::claim_due(&mut conn, db.backend(), 10, 60_000, 2)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 3);
@@ -445,7 +445,7 @@ async fn campaigns_due_together_take_turns_and_transactional_mail_does_not_wait(
             messages::insert(&mut conn, &new, at).await.unwrap();
         }
     }
-    let (_, claimed) = messages::claim_due(&mut conn, db.backend(), 21, 60_000, 10)
+    let (_, claimed) = message_leases::claim_due(&mut conn, db.backend(), 21, 60_000, 10)
         .await
         .unwrap();
     let count = |c: Option<&str>| {

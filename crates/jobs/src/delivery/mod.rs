@@ -104,7 +104,7 @@ impl Engine {
         let now = self.services.clock.now_ms();
         // A write: on SQLite it takes its turn among the node's writers (`Db::begin`).
         let mut tx = self.services.db.begin().await?;
-        let (lease, mut batch) = messages::claim_due(
+        let (lease, mut batch) = ee_store::message_leases::claim_due(
             &mut tx,
             self.services.db.backend(),
             settings.batch,

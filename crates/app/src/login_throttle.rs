@@ -66,7 +66,7 @@ pub async fn failed(
     })
     .await?;
     for (key, policy) in keys.each() {
-        let before = login_throttles::get(&mut w.tx, key).await?;
+        let before = login_throttles::get_for_update(&mut w.tx, key).await?;
         let after = policy.fail(before, now);
         login_throttles::put(&mut w.tx, key, after).await?;
         if after.locked_for(now).is_none() || before.locked_for(now).is_some() {

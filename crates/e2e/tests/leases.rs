@@ -96,3 +96,63 @@ async fn a_live_node_keeps_its_lease_and_a_dead_nodes_messages_move_after_it() {
     assert_eq!(message_id(&received[0].data), message_id(&received[1].data));
     app.finish().await;
 }
+
+/// What a receiver accepted is recorded as it comes, not when the whole batch is done:
+/// while one message of the batch hangs in its conversation, the others are already
+/// `sent` (a node dying now would send again only the hanging one).
+#[tokio::test]
+async fn hand_offs_are_recorded_while_the_batch_is_still_sending() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let mut services = app.services.clone();
+    services.delivery.timeout = Duration::from_secs(60);
+    let (key, _) = brand(&app, &smtp).await;
+    smtp.script("slow@example.test", vec![Behaviour::KeepThenHang]);
+    let mut ids = Vec::new();
+    for to in [
+        "slow@example.test",
+        "a@example.test",
+        "b@example.test",
+        "c@example.test",
+    ] {
+        let sent = app
+            .post(
+                "/api/v2/messages",
+                &key,
+                json!({"to": to, "subject": "Hi", "html": "<p>hi</p>", "from_email": "hello@brand.test"}),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+        ids.push(sent.body["id"].as_str().unwrap().to_owned());
+    }
+    let node = ee_jobs::delivery::Engine::new(services);
+    let running = tokio::spawn(async move { node.run_once().await });
+    let state = |id: String| {
+        let app = &app;
+        let key = &key;
+        async move {
+            app.get(&format!("/api/v2/messages/{id}"), key).await.body["state"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let mut states = Vec::new();
+    for _ in 0..100 {
+        states.clear();
+        for id in &ids {
+            states.push(state(id.clone()).await);
+        }
+        if states[1..].iter().all(|s| s == "sent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(states, ["sending", "sent", "sent", "sent"]);
+    assert!(!running.is_finished(), "the batch is still in hand");
+    running.abort();
+    let _ = running.await;
+    app.finish().await;
+}

@@ -68,9 +68,13 @@ pub fn standard_registry(services: Services) -> Registry {
         let sessions = ee_store::sessions::purge_ended(&mut conn, now, WEEK_MS).await?;
         let jobs = ee_store::jobs::purge_done(&mut conn, now - WEEK_MS).await?;
         let throttles = ee_store::login_throttles::purge(&mut conn, now - WEEK_MS).await?;
-        Ok(
-            json!({ "sessions_removed": sessions, "jobs_removed": jobs, "login_throttles_removed": throttles }),
-        )
+        let rate_limits = ee_store::rate_limits::purge(&mut conn, now).await?;
+        Ok(json!({
+            "sessions_removed": sessions,
+            "jobs_removed": jobs,
+            "login_throttles_removed": throttles,
+            "rate_limits_removed": rate_limits,
+        }))
     });
     add(&mut r, s, ee_app::contacts::VALIDATE, |s, job| async move {
         ee_app::validation::validate_job(&s, &job, s.clock.now_ms()).await

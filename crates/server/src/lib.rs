@@ -262,7 +262,7 @@ async fn rate_limit_api_only(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    if let Err(error) = state.limits.check_request(&parts) {
+    if let Err(error) = state.limits.check_request(&parts).await {
         return error.into_response();
     }
     next.run(axum::extract::Request::from_parts(parts, body))

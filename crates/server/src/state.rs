@@ -39,6 +39,8 @@ impl AppState {
         let limits = RateLimits::new(
             settings.rate_limit_per_minute,
             settings.ip_rate_limit_per_minute,
+            &db,
+            &clock,
         );
         Self(Arc::new(Inner {
             db,

@@ -25,6 +25,20 @@ pub async fn get(conn: &mut AnyConnection, key: &str) -> Result<State> {
     )
 }
 
+/// The state of a key, its row held until the transaction ends: a failure counted on
+/// two nodes at once is counted twice, not once (on PostgreSQL the upsert below locks the
+/// row; a SQLite write transaction holds the whole database).
+pub async fn get_for_update(conn: &mut AnyConnection, key: &str) -> Result<State> {
+    sqlx::query(
+        "INSERT INTO login_throttles (key, failures, locked_until, last_failure) \
+         VALUES ($1, 0, 0, 0) ON CONFLICT (key) DO UPDATE SET failures = login_throttles.failures",
+    )
+    .bind(key)
+    .execute(&mut *conn)
+    .await?;
+    get(conn, key).await
+}
+
 pub async fn put(conn: &mut AnyConnection, key: &str, state: State) -> Result<()> {
     sqlx::query(
         "INSERT INTO login_throttles (key, failures, locked_until, last_failure) \

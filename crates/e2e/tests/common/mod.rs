@@ -32,6 +32,8 @@ pub struct TestApp {
     pub admin: String,
     pub services: ee_app::Services,
     pub dns: TestDnsServer,
+    /// The server's settings, for another node over the same database.
+    pub settings: Settings,
     test_db: Option<TestDatabase>,
     /// The server's upload directory, removed with the application.
     _uploads: tempfile::TempDir,
@@ -194,7 +196,7 @@ impl TestApp {
                 ee_dns::Resolver::new(&dns.resolver_settings()).unwrap(),
             )
         };
-        let state = AppState::new(settings, services.clone());
+        let state = AppState::new(settings.clone(), services.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -209,6 +211,7 @@ impl TestApp {
             admin: String::new(),
             services,
             dns,
+            settings,
             test_db: Some(test_db),
             _uploads: uploads,
             stop: Some(stop),
@@ -294,6 +297,23 @@ impl TestApp {
         }
     }
 
+    /// Another API node: a server of its own (its own memory, its own port) over the
+    /// same database, with the same settings.
+    pub async fn another_node(&self) -> Node {
+        let state = AppState::new(self.settings.clone(), self.services.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(ee_server::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        Node {
+            base: format!("http://{addr}"),
+            stop,
+            server,
+        }
+    }
+
     /// A request with an optional credential: an access token or an `ee_` API key
     /// (sent as X-API-KEY, as the seeds' clients do).
     pub async fn call(
@@ -303,7 +323,20 @@ impl TestApp {
         credential: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        self.call_on(&self.base, method, path, credential, body)
+            .await
+    }
+
+    /// `call`, to the node at `base`.
+    pub async fn call_on(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        credential: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{base}{path}"));
         if let Some(credential) = credential {
             request = if credential.starts_with("ee_") {
                 request.header("X-API-KEY", credential)
@@ -456,6 +489,20 @@ impl TestApp {
             reply.body["id"].as_str().unwrap().to_owned(),
             reply.body["key"].as_str().unwrap().to_owned(),
         )
+    }
+}
+
+/// Another API node of a test application (`TestApp::another_node`).
+pub struct Node {
+    pub base: String,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Node {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
     }
 }
 

@@ -44,6 +44,11 @@ type SignerCache = HashMap<(String, String), (Option<String>, Option<Arc<Signer>
 /// How long (ms) a node signs with a key before asking which key is active (rotation).
 const SIGNER_RECHECK_MS: i64 = 60_000;
 
+/// Outcomes recorded together at most: a batch's are recorded as they come, in groups of
+/// this many or within `RECORD_WITHIN` of the first unrecorded one.
+const RECORD_EVERY: usize = 50;
+const RECORD_WITHIN: Duration = Duration::from_millis(250);
+
 /// How long an idle connection is kept for reuse: less than the idle time-outs of common
 /// MTAs (Postfix's smtpd waits 300 s), so a kept connection is rarely found closed.
 const IDLE_MAX: Duration = Duration::from_secs(30);
@@ -151,45 +156,91 @@ impl Engine {
             lease.clone(),
         )));
         let count = batch.len();
+        // The attempts run at once (within the node's gate), started in the batch's fair
+        // order; their outcomes are recorded as they come, every `RECORD_EVERY` or
+        // `RECORD_WITHIN`, not once at the end of the batch: a node that dies loses only
+        // the hand-offs of that short while (sent again, with the same Message-ID), and
+        // the statistics follow the deliveries closely.
+        let mut waiting = batch.into_iter();
+        let mut next = waiting.next();
         let mut tasks = tokio::task::JoinSet::new();
-        for message in batch {
-            let engine = self.clone();
-            let context = context.clone();
-            let permit = self.gate.clone().acquire_owned().await;
-            tasks.spawn(async move {
-                let _permit = permit;
-                let started = std::time::Instant::now();
-                let result = engine.attempt(&context, &message).await;
-                if let Ok(r) = &result {
-                    // One structured line per attempt, to follow sending in the logs (the
-                    // recipient's domain only: the address is personal data).
-                    tracing::info!(
-                        message_id = %message.id,
-                        recipient_domain = domain_of(&message.to_email),
-                        ip_id = r.ip_id.as_deref().unwrap_or(""),
-                        route = r.route.as_ref().map(Route::to_string).unwrap_or_default(),
-                        code = r.code.unwrap_or(0),
-                        state = r.state.as_str(),
-                        duration_ms = started.elapsed().as_millis() as u64,
-                        "delivery attempt"
-                    );
+        let mut done: Vec<(Message, AttemptResult)> = Vec::new();
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                biased;
+                permit = self.gate.clone().acquire_owned(), if next.is_some() => {
+                    let Some(message) = next.take() else { continue };
+                    next = waiting.next();
+                    let engine = self.clone();
+                    let context = context.clone();
+                    tasks.spawn(async move {
+                        let _permit = permit;
+                        let result = engine.attempt_logged(&context, &message).await;
+                        (message, result)
+                    });
                 }
-                (message, result)
-            });
-        }
-        let mut done = Vec::with_capacity(count);
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((message, Ok(result))) => done.push((message, result)),
-                Ok((message, Err(e))) => {
-                    // Left under its lease: taken up again when the lease runs out.
-                    tracing::warn!(message = %message.id, error = %e, "delivery attempt failed");
+                Some(joined) = tasks.join_next() => {
+                    match joined {
+                        Ok((message, Ok(result))) => done.push((message, result)),
+                        Ok((message, Err(e))) => {
+                            // Left under its lease: taken up again when the lease runs out.
+                            tracing::warn!(message = %message.id, error = %e, "delivery attempt failed");
+                        }
+                        Err(e) => tracing::error!(error = %e, "a delivery task panicked"),
+                    }
+                    if done.len() >= RECORD_EVERY {
+                        self.record_done(&lease, std::mem::take(&mut done)).await?;
+                        deadline = None;
+                    } else if !done.is_empty() && deadline.is_none() {
+                        deadline = Some(tokio::time::Instant::now() + RECORD_WITHIN);
+                    }
                 }
-                Err(e) => tracing::error!(error = %e, "a delivery task panicked"),
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    self.record_done(&lease, std::mem::take(&mut done)).await?;
+                    deadline = None;
+                }
+                else => break,
             }
         }
-        // One transaction records the whole batch: states, events and what follows;
-        // successes (their events and their contacts' timelines) in bulk.
+        if !done.is_empty() {
+            self.record_done(&lease, done).await?;
+        }
+        Ok(count)
+    }
+
+    /// One attempt, with one structured line to follow sending in the logs (the
+    /// recipient's domain only: the address is personal data).
+    async fn attempt_logged(
+        &self,
+        context: &BatchContext,
+        message: &Message,
+    ) -> Result<AttemptResult, StoreError> {
+        let started = std::time::Instant::now();
+        let result = self.attempt(context, message).await;
+        if let Ok(r) = &result {
+            tracing::info!(
+                message_id = %message.id,
+                recipient_domain = domain_of(&message.to_email),
+                ip_id = r.ip_id.as_deref().unwrap_or(""),
+                route = r.route.as_ref().map(Route::to_string).unwrap_or_default(),
+                code = r.code.unwrap_or(0),
+                state = r.state.as_str(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "delivery attempt"
+            );
+        }
+        result
+    }
+
+    /// Records attempts' outcomes in one transaction: states, events and what follows
+    /// (successes, their events and their contacts' timelines, in bulk), the reports'
+    /// counters and the campaigns'.
+    async fn record_done(
+        &self,
+        lease: &str,
+        done: Vec<(Message, AttemptResult)>,
+    ) -> Result<(), StoreError> {
         let now = self.services.clock.now_ms();
         let (plain, rest): (Vec<_>, Vec<_>) = done
             .iter()
@@ -210,9 +261,9 @@ impl Engine {
             })
             .collect();
         let mut tx = self.services.db.begin_bulk().await?;
-        messages::finish_sent_many(&mut tx, &lease, &sent, now).await?;
+        messages::finish_sent_many(&mut tx, lease, &sent, now).await?;
         for (message, result) in rest {
-            self.record(&mut tx, message, &lease, result, now).await?;
+            self.record(&mut tx, message, lease, result, now).await?;
         }
         // The reports' counters: handed over, and delivered when it went straight to the
         // recipient's server (a relay's deliveries come back as feedback).
@@ -234,7 +285,7 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
-        Ok(count)
+        Ok(())
     }
 
     /// Claims and delivers batches until nothing is due (`stop` aside); the number handled.
@@ -242,8 +293,9 @@ impl Engine {
     /// (See `heartbeat` for how a batch's lease outlives a slow receiver.)
     /// Two batches overlap: the next is claimed and starts sending while the previous one
     /// finishes and is recorded, so the database work does not stall the connections. A
-    /// crash can therefore leave up to two batches accepted but not recorded (re-sent with
-    /// the same Message-ID after the lease).
+    /// crash leaves unrecorded what was in its SMTP conversations and the hand-offs not yet
+    /// recorded (fewer than `RECORD_EVERY` per batch, of the last `RECORD_WITHIN`): those
+    /// are sent again, with the same Message-ID, after the lease.
     async fn pipeline(
         self: &Arc<Self>,
         stop: Option<&tokio::sync::watch::Receiver<bool>>,
@@ -381,6 +433,14 @@ async fn heartbeat(services: Services, lease: String) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "renewing a delivery lease failed"),
         }
+    }
+}
+
+/// Waits until `deadline` (forever without one: the branch is disabled then).
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -36,6 +36,8 @@ pub struct DeliverySettings {
     pub allow_invalid_certs: bool,
     /// How opens and clicks of machines are told from people's.
     pub machine: ee_core::machine_hits::MachineRules,
+    /// This node's name, which starts its lease tokens (which node holds a message).
+    pub node: String,
 }
 
 impl Default for DeliverySettings {
@@ -55,6 +57,7 @@ impl Default for DeliverySettings {
             lease_ms: 15_000,
             allow_invalid_certs: false,
             machine: ee_core::machine_hits::MachineRules::default(),
+            node: "node".into(),
         }
     }
 }

@@ -59,7 +59,6 @@ mod tests {
             tat = Some(limit.decide(tat, 0).unwrap());
         }
         assert!(limit.decide(tat, 0).is_err());
-        let mut tat = tat;
         for _ in 0..3 {
             tat = Some(limit.decide(tat, 60_000).unwrap());
         }

@@ -226,6 +226,8 @@ fn respond(zone: &Zone, packet: &[u8], max_len: Option<usize>) -> Option<Vec<u8>
 pub struct TestDnsServer {
     pub addr: SocketAddr,
     zone: Arc<RwLock<Zone>>,
+    /// Queries received (UDP and TCP), answered or not.
+    asked: Arc<std::sync::atomic::AtomicUsize>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -249,10 +251,13 @@ impl TestDnsServer {
             }
         };
         let addr = udp.local_addr()?;
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let udp_zone = zone.clone();
+        let udp_asked = asked.clone();
         let udp_task = tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+                udp_asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let reply = respond(
                     &udp_zone.read().unwrap_or_else(|e| e.into_inner()),
                     &buf[..n],
@@ -264,10 +269,12 @@ impl TestDnsServer {
             }
         });
         let tcp_zone = zone.clone();
+        let tcp_asked = asked.clone();
         let tcp_task = tokio::spawn(async move {
             let zone = tcp_zone;
             while let Ok((mut stream, _)) = tcp.accept().await {
                 let zone = zone.clone();
+                let asked = tcp_asked.clone();
                 tokio::spawn(async move {
                     loop {
                         let mut len = [0u8; 2];
@@ -278,6 +285,7 @@ impl TestDnsServer {
                         if stream.read_exact(&mut packet).await.is_err() {
                             return;
                         }
+                        asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let reply = respond(
                             &zone.read().unwrap_or_else(|e| e.into_inner()),
                             &packet,
@@ -297,8 +305,14 @@ impl TestDnsServer {
         Ok(Self {
             addr,
             zone,
+            asked,
             tasks: vec![udp_task, tcp_task],
         })
+    }
+
+    /// How many queries the server has received (answered or not).
+    pub fn queries(&self) -> usize {
+        self.asked.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Changes the served records, as an operator publishing DNS would.

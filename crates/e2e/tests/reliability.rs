@@ -186,3 +186,49 @@ async fn a_relay_restart_does_not_defer_messages_on_pooled_connections() {
     engine.close_idle().await;
     app.finish().await;
 }
+
+/// With the name servers not answering for the recipients' domain, a relay still sends
+/// the batch: the failed MX look-up is asked once per batch, not once per message (each
+/// paid the resolver's time-out: a relay tenant sent a few messages a second).
+#[tokio::test]
+async fn a_failed_mx_look_up_is_asked_once_per_batch() {
+    use ee_dns::testing::Zone;
+    use ee_mail::testing::TestSmtpServer;
+    let smtp = TestSmtpServer::start("127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let mut zone = Zone::new();
+    zone.timeout("silent.test");
+    let app = TestApp::builder().zone(zone).spawn().await;
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "k").await;
+    app.signing_domain(&key).await;
+    app.relay_mode(&key, "brand", smtp.addr.port()).await;
+    // One message at a time, so that each would ask if the failure were not kept.
+    let mut services = app.services.clone();
+    services.delivery.concurrency = 1;
+    let engine = ee_jobs::delivery::Engine::new(services);
+    let mut asked = Vec::new();
+    for (round, count) in [(0, 1), (1, 8)] {
+        for i in 0..count {
+            let r = app
+                .post(
+                    "/api/v2/messages",
+                    &key,
+                    json!({"to": format!("r{round}-{i}@silent.test"), "subject": "Hi",
+                           "html": "<p>hi</p>", "from_email": "hello@brand.test"}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        }
+        let before = app.dns.queries();
+        assert_eq!(engine.run_once().await.unwrap(), count);
+        asked.push(app.dns.queries() - before);
+    }
+    // The batch of eight asked about what the batch of one did (a resolver's retries
+    // vary by one or two), not eight times that.
+    assert!(asked[0] > 0, "{asked:?}");
+    assert!(asked[1] < 2 * asked[0], "{asked:?}");
+    assert_eq!(smtp.received().len(), 9, "all sent through the relay");
+    app.finish().await;
+}

@@ -136,6 +136,9 @@ pub struct Config {
     /// How long a claimed message stays this node's: after a crash, another node (or this
     /// one restarted) takes it over when the lease runs out.
     pub delivery_lease_secs: i64,
+    /// This node's name in its leases and its jobs' claims (which node holds what):
+    /// `<host name>-<process id>` when absent.
+    pub node_name: Option<String>,
 }
 
 impl Default for Config {
@@ -188,6 +191,7 @@ impl Default for Config {
             delivery_concurrency: 16,
             delivery_timeout_secs: 60,
             delivery_lease_secs: 15,
+            node_name: None,
             pmta_postmaster: None,
             pmta_host_name: None,
             pmta_listeners: "0.0.0.0:2525".into(),
@@ -335,6 +339,7 @@ impl Config {
             batch: self.delivery_batch,
             concurrency: self.delivery_concurrency,
             lease_ms: self.delivery_lease_secs.max(1) * 1000,
+            node: self.node_name(),
             machine: ee_core::machine_hits::MachineRules {
                 ranges: ee_core::machine_hits::MachineRules::parse_ranges(
                     &self.tracking_machine_ranges,
@@ -476,6 +481,14 @@ impl Config {
         })
     }
 
+    /// This node's name: `node_name`, or `<host name>-<process id>`.
+    pub fn node_name(&self) -> String {
+        self.node_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| format!("{}-{}", host_name(), std::process::id()))
+    }
+
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
@@ -497,6 +510,15 @@ impl Config {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// The machine's host name (`node` when it cannot be read).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
 }
 
 #[cfg(test)]

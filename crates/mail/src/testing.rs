@@ -146,6 +146,18 @@ impl TestSmtpServer {
         self.state.lock().expect("state").received.clone()
     }
 
+    /// How many messages were accepted so far.
+    pub fn received_count(&self) -> usize {
+        self.state.lock().expect("state").received.len()
+    }
+
+    /// What `read` makes of the messages accepted since the `from`-th (without copying
+    /// them all: a load test asks often).
+    pub fn received_since<T>(&self, from: usize, read: impl Fn(&Received) -> T) -> Vec<T> {
+        let state = self.state.lock().expect("state");
+        state.received.iter().skip(from).map(read).collect()
+    }
+
     pub fn connections(&self) -> usize {
         self.state.lock().expect("state").connections
     }

@@ -24,8 +24,8 @@ struct Candidate {
 }
 
 /// Claims up to `limit` due messages (queued or deferred and due, and not of a paused or
-/// cancelled campaign) under a new lease token, after returning to the queue those whose
-/// lease ran out (their worker died). Run it in a transaction.
+/// cancelled campaign) under a new lease token, `<node>:<unique id>`, after returning to
+/// the queue those whose lease ran out (their worker died). Run it in a transaction.
 ///
 /// Fair turns, first between tenants, then between a tenant's streams: each tenant's
 /// earliest due messages are candidates (a range of its own index, so one tenant's
@@ -37,6 +37,7 @@ struct Candidate {
 pub async fn claim_due(
     conn: &mut AnyConnection,
     backend: Backend,
+    node: &str,
     limit: i64,
     lease_ms: i64,
     now: i64,
@@ -60,7 +61,7 @@ pub async fn claim_due(
     .bind(now)
     .fetch_all(&mut *conn)
     .await?;
-    let token = new_id();
+    let token = format!("{node}:{}", new_id());
     if tenants.is_empty() || limit <= 0 {
         return Ok((token, Vec::new()));
     }

@@ -346,9 +346,10 @@ async fn messages_marked_sent_in_bulk_only_under_our_lease() {
         };
         messages::insert(&mut conn, &new, 1).await.unwrap();
     }
-    let (lease, claimed) = message_leases::claim_due(&mut conn, db.backend(), 10, 60_000, 2)
-        .await
-        .unwrap();
+    let (lease, claimed) =
+        message_leases::claim_due(&mut conn, db.backend(), "node", 10, 60_000, 2)
+            .await
+            .unwrap();
     assert_eq!(claimed.len(), 3);
     // Another node took the third one after our lease ran out.
     sqlx::query("UPDATE messages SET lease_token = 'theirs' WHERE id = $1")
@@ -445,7 +446,7 @@ async fn campaigns_due_together_take_turns_and_transactional_mail_does_not_wait(
             messages::insert(&mut conn, &new, at).await.unwrap();
         }
     }
-    let (_, claimed) = message_leases::claim_due(&mut conn, db.backend(), 21, 60_000, 10)
+    let (_, claimed) = message_leases::claim_due(&mut conn, db.backend(), "node", 21, 60_000, 10)
         .await
         .unwrap();
     let count = |c: Option<&str>| {

@@ -89,8 +89,7 @@ pub(super) async fn serve(config: Config, role: NodeRole) -> anyhow::Result<()> 
             Ok(())
         });
         let registry = ee_jobs::standard_registry(services.clone());
-        let mut worker_config =
-            ee_jobs::WorkerConfig::new(format!("{}-{}", hostname(), std::process::id()));
+        let mut worker_config = ee_jobs::WorkerConfig::new(config.node_name());
         worker_config.concurrency = config.worker_concurrency;
         let worker = ee_jobs::Worker::new(db.clone(), clock.clone(), worker_config, registry);
         let worker_stop = stop_rx.clone();

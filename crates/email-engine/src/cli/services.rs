@@ -58,9 +58,5 @@ pub(super) fn tracking_key(master_key: &[u8]) -> Vec<u8> {
 }
 
 pub(super) fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "node".into())
+    crate::config::host_name()
 }

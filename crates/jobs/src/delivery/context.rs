@@ -178,7 +178,10 @@ impl BatchContext {
         Ok(quotas[tenant_id].iter().map(|q| q.ip.clone()).collect())
     }
 
-    /// A domain's MX answer, looked up (cache, then DNS) once per batch.
+    /// A domain's MX answer, looked up (cache, then DNS) once per batch. A look-up that
+    /// failed is kept for the batch too (the next batch asks again): with the name
+    /// servers down, each message of the batch paid the resolver's time-out, so a relay
+    /// (which needs the answer only to name the provider) sent a few messages a second.
     pub(super) async fn mx(
         &self,
         services: &Services,
@@ -189,12 +192,10 @@ impl BatchContext {
             return Ok(found.clone());
         }
         let found = mx_outcome(services, domain, now).await?;
-        if found.0 != MxOutcome::Error {
-            self.mx
-                .lock()
-                .await
-                .insert(domain.to_owned(), found.clone());
-        }
+        self.mx
+            .lock()
+            .await
+            .insert(domain.to_owned(), found.clone());
         Ok(found)
     }
 }

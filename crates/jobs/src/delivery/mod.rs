@@ -112,6 +112,7 @@ impl Engine {
         let (lease, mut batch) = ee_store::message_leases::claim_due(
             &mut tx,
             self.services.db.backend(),
+            &settings.node,
             settings.batch,
             settings.lease_ms,
             now,

@@ -84,15 +84,17 @@ async fn a_peer_that_fails_in_every_way_loses_nothing_and_sends_nothing_twice() 
             "4xx" | "drop" | "stall" => ("sent", 2, 1),
             _ => ("sent", 1, 1),
         };
-        assert_eq!(
-            (state.as_str(), *attempts, got),
-            expected,
-            "{to} ({kind})"
-        );
+        assert_eq!((state.as_str(), *attempts, got), expected, "{to} ({kind})");
     }
     assert_eq!(
         seen,
-        BTreeMap::from([("4xx", 20), ("5xx", 5), ("drop", 5), ("stall", 5), ("accept", 65)])
+        BTreeMap::from([
+            ("4xx", 20),
+            ("5xx", 5),
+            ("drop", 5),
+            ("stall", 5),
+            ("accept", 65)
+        ])
     );
     app.finish().await;
 }
@@ -129,8 +131,15 @@ async fn a_relay_unreachable_for_ten_minutes_holds_the_campaign_which_then_resum
         assert_eq!(campaign.body["status"], "sending", "{}", campaign.body);
         app.clock.advance_ms(60_000);
     }
-    let stats = app.get(&format!("/api/v2/campaigns/{id}/stats"), &key).await;
-    assert_eq!(stats.body["by_state"], json!({"deferred": 20}), "{}", stats.body);
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    assert_eq!(
+        stats.body["by_state"],
+        json!({"deferred": 20}),
+        "{}",
+        stats.body
+    );
     // The relay is back on its port; the messages go at their next attempt.
     let back = TestSmtpServer::start_on(addr).await.unwrap();
     for _ in 0..6 {
@@ -139,8 +148,15 @@ async fn a_relay_unreachable_for_ten_minutes_holds_the_campaign_which_then_resum
     }
     let campaign = app.get(&format!("/api/v2/campaigns/{id}"), &key).await;
     assert_eq!(campaign.body["status"], "sent", "{}", campaign.body);
-    let stats = app.get(&format!("/api/v2/campaigns/{id}/stats"), &key).await;
-    assert_eq!(stats.body["by_state"], json!({"sent": 20}), "{}", stats.body);
+    let stats = app
+        .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
+        .await;
+    assert_eq!(
+        stats.body["by_state"],
+        json!({"sent": 20}),
+        "{}",
+        stats.body
+    );
     let mut got: Vec<String> = back.received().into_iter().map(|r| r.rcpt_to).collect();
     got.sort();
     got.dedup();

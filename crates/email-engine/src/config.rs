@@ -128,6 +128,9 @@ pub struct Config {
     /// The health job's thresholds: the least free share of the data directory's disk,
     /// the most memory in use, the most messages due and waiting.
     pub health_min_free_disk: f64,
+    /// SQLite: below this much free space (MiB) on the database's disk, writes are
+    /// refused (507) before they start; 0 never refuses.
+    pub min_free_disk_mb: u64,
     pub health_max_memory: f64,
     pub health_max_backlog: i64,
     /// IP ranges whose opens and clicks are machines' (Apple's mail privacy proxy, a mail
@@ -215,6 +218,7 @@ impl Default for Config {
             feedback_smtp_listen: None,
             feedback_smtp_accept: String::new(),
             health_min_free_disk: 0.10,
+            min_free_disk_mb: 64,
             health_max_memory: 0.90,
             health_max_backlog: 100_000,
             tracking_machine_ranges: String::new(),

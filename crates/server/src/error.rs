@@ -159,6 +159,14 @@ impl From<StoreError> for ApiError {
             StoreError::Unstorable(what) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", what)
             }
+            full @ StoreError::DiskFull { .. } => {
+                tracing::error!(error = %full, "a write was refused: the disk is full");
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    full.to_string(),
+                )
+            }
             other => {
                 tracing::error!(error = %other, "storage error");
                 Self::internal()

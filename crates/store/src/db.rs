@@ -55,6 +55,32 @@ pub struct Db {
 struct Writer {
     gate: Arc<tokio::sync::Mutex<()>>,
     held_us: Arc<AtomicU64>,
+    /// The directory of the database file, whose disk is watched.
+    dir: Option<std::path::PathBuf>,
+    /// Below this many free bytes on that disk, write transactions are refused (0: never).
+    min_free: Arc<AtomicU64>,
+}
+
+impl Writer {
+    /// `Err(DiskFull)` when the database's disk has less free space than the floor: the
+    /// write is refused before it starts, rather than failing half-way (SQLite would roll
+    /// it back, but every write after it would fail the same way).
+    fn check_disk(&self) -> Result<()> {
+        let min = self.min_free.load(Ordering::Relaxed);
+        let Some(dir) = self.dir.as_deref().filter(|_| min > 0) else {
+            return Ok(());
+        };
+        let Ok(stat) = rustix::fs::statvfs(dir) else {
+            return Ok(());
+        };
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        if free < min {
+            return Err(StoreError::DiskFull {
+                free_bytes: Some(free),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// One writer's turn: counted as held from when it is given until it is dropped.
@@ -118,6 +144,25 @@ pub async fn refresh_statistics(conn: &mut sqlx::AnyConnection, backend: Backend
     Ok(())
 }
 
+/// The file of a `sqlite:` URL (none for an in-memory database).
+pub fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// The directory of a `sqlite:` URL's file.
+fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
+    let parent = std::path::Path::new(sqlite_file(url)?).parent()?;
+    Some(if parent.as_os_str().is_empty() {
+        std::path::PathBuf::from(".")
+    } else {
+        parent.to_owned()
+    })
+}
+
 impl Db {
     /// Opens a pool. A SQLite file is created if missing and put in WAL mode.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
@@ -164,9 +209,29 @@ impl Db {
                     Ok(())
                 })
             })
+            .after_release(move |conn, _| {
+                Box::pin(async move {
+                    if backend != Backend::Sqlite {
+                        return Ok(true);
+                    }
+                    // A statement that fails with SQLITE_FULL (or another error SQLite
+                    // answers by rolling back itself) leaves no transaction to roll back:
+                    // the driver's ROLLBACK then fails and it keeps counting one, so the
+                    // connection's every later BEGIN failed ("non-zero transaction
+                    // depth"), a 500 each time it came out of the pool. The ping runs
+                    // the rollback queued on release; a connection still counting a
+                    // transaction after it is closed, not reused.
+                    use sqlx::Connection as _;
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await?;
-        let writer = (backend == Backend::Sqlite).then(Writer::default);
+        let writer = (backend == Backend::Sqlite).then(|| Writer {
+            dir: sqlite_dir(&url),
+            ..Writer::default()
+        });
         Ok(Self {
             pool,
             backend,
@@ -239,6 +304,9 @@ impl Db {
     /// behind the busy timeout like any writer.
     /// On SQLite it also waits for its turn among this process's writers (`writer`).
     pub async fn begin(&self) -> Result<Tx> {
+        if let Some(writer) = &self.writer {
+            writer.check_disk()?;
+        }
         let turn = match &self.writer {
             Some(writer) => tokio::time::timeout(WRITER_WAIT, writer.gate.clone().lock_owned())
                 .await
@@ -255,6 +323,14 @@ impl Db {
             Backend::Postgres => self.pool.begin().await?,
         };
         Ok(Tx { inner, _turn: turn })
+    }
+
+    /// On SQLite, refuses write transactions (`StoreError::DiskFull`) while the disk of the
+    /// database file has less than `bytes` free (0: never). PostgreSQL watches its own.
+    pub fn set_min_free_disk(&self, bytes: u64) {
+        if let Some(writer) = &self.writer {
+            writer.min_free.store(bytes, Ordering::Relaxed);
+        }
     }
 
     /// A transaction for writing many rows at once. On PostgreSQL it lets cached plans be

@@ -15,6 +15,10 @@ pub enum StoreError {
     Unstorable(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// The disk holding the database is full (SQLite's SQLITE_FULL), or has less free
+    /// space than the floor set for writes (`Db::set_min_free_disk`).
+    #[error("{}", disk_full_text(*free_bytes))]
+    DiskFull { free_bytes: Option<u64> },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// Migrations are forward-only: a database a newer release migrated is not opened by
@@ -37,8 +41,25 @@ impl StoreError {
     }
 }
 
+fn disk_full_text(free: Option<u64>) -> String {
+    match free {
+        Some(bytes) => format!(
+            "the disk holding the database is nearly full ({:.1} MiB free): writes are refused until space is freed",
+            bytes as f64 / 1_048_576.0
+        ),
+        None => "the disk holding the database is full: writes are refused until space is freed"
+            .to_owned(),
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
+        // SQLITE_FULL (13): the write was rolled back; the file is intact.
+        if let sqlx::Error::Database(db) = &err
+            && db.code().as_deref() == Some("13")
+        {
+            return StoreError::DiskFull { free_bytes: None };
+        }
         // 22021 (a byte sequence invalid in the encoding: a NUL) and 22P05 (a `\u0000`
         // escape in JSON read as text), from PostgreSQL.
         if let sqlx::Error::Database(db) = &err

@@ -45,7 +45,7 @@ pub mod tracking_hits;
 pub mod users;
 pub mod warmup;
 
-pub use db::{Backend, Db, Tx, refresh_statistics};
+pub use db::{Backend, Db, Tx, refresh_statistics, sqlite_file};
 pub use error::StoreError;
 pub use jobs::Job;
 pub use sqlx::AnyConnection;

@@ -14,17 +14,11 @@ pub(super) async fn open_db(config: &Config) -> anyhow::Result<Db> {
         .await
         .context("cannot open the database")?;
     db.migrate().await.context("cannot apply migrations")?;
+    db.set_min_free_disk(config.min_free_disk_mb.saturating_mul(1_048_576));
     Ok(db)
 }
 
-/// The file of a `sqlite:` URL (none for an in-memory database).
-pub(super) fn sqlite_file(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then_some(path)
-}
+pub(super) use ee_store::sqlite_file;
 
 /// Creates an empty file readable by its owner only, unless it exists: SQLite then
 /// keeps that mode, and gives it to the database's -wal and -shm files too.

@@ -105,3 +105,91 @@ async fn a_tenants_single_message_is_not_queued_behind_anothers_backlog() {
     assert_eq!(a_sent, batch as i64 - 1);
     app.finish().await;
 }
+
+/// A tenant whose receiver stalls (each conversation until the time-out) holds at most
+/// its share of the node's connections, and not the node's next claims: another
+/// tenant's message goes meanwhile.
+#[tokio::test]
+async fn a_tenants_stalling_receiver_does_not_hold_anothers_message() {
+    use ee_mail::testing::Behaviour;
+    use std::time::Duration;
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (a_key, _) = brand(&app, &smtp).await;
+    let c_tenant = app.tenant("other").await;
+    let (_, c_key) = app.api_key(&c_tenant, "mail").await;
+    let domain = app
+        .post(
+            "/api/v1/domains",
+            &c_key,
+            json!({"domain": "other.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
+        )
+        .await;
+    assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
+    app.relay_mode(&c_key, "other", smtp.addr.port()).await;
+    // A's receiver takes the data and never answers, for each of 30 messages.
+    for i in 0..30 {
+        let to = format!("stall{i}@example.test");
+        smtp.script(&to, vec![Behaviour::HangAfterData]);
+        let r = app
+            .post(
+                "/api/v2/messages",
+                &a_key,
+                json!({"to": to, "subject": "A", "html": "<p>a</p>", "from_email": "hello@brand.test"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    }
+    // A node of four connections, whose conversations time out after a minute.
+    let mut services = app.services.clone();
+    services.delivery.concurrency = 4;
+    services.delivery.timeout = Duration::from_secs(60);
+    let engine = ee_jobs::delivery::Engine::new(services);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(engine.run(stopped));
+    // A's conversations are under way (and stalled).
+    for _ in 0..100 {
+        if smtp.connections() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let c = app
+        .post(
+            "/api/v2/messages",
+            &c_key,
+            json!({"to": "c@example.test", "subject": "C", "html": "<p>c</p>", "from_email": "hello@other.test"}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::ACCEPTED, "{}", c.body);
+    let c_id = c.body["id"].as_str().unwrap().to_owned();
+    // Sent within seconds, not after A's minute-long time-outs.
+    let mut state = String::new();
+    for _ in 0..100 {
+        let m = app.get(&format!("/api/v2/messages/{c_id}"), &c_key).await;
+        state = m.body["state"].as_str().unwrap().to_owned();
+        if state == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "sent");
+    // A's were still stalled: none of them has ended.
+    let waiting: i64 = {
+        let mut conn = app.db.pool().acquire().await.unwrap();
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE tenant_id <> $1 AND state = 'sending'",
+        )
+        .bind(&c_tenant)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+    };
+    assert_eq!(waiting, 30);
+    let _ = stop.send(true);
+    running.abort();
+    let _ = running.await;
+    app.finish().await;
+}

@@ -49,6 +49,9 @@ const SIGNER_RECHECK_MS: i64 = 60_000;
 const RECORD_EVERY: usize = 50;
 const RECORD_WITHIN: Duration = Duration::from_millis(250);
 
+/// Batches a node has in hand at most (see `pipeline`).
+const BATCHES_IN_FLIGHT: usize = 4;
+
 /// How long an idle connection is kept for reuse: less than the idle time-outs of common
 /// MTAs (Postfix's smtpd waits 300 s), so a kept connection is rarely found closed.
 const IDLE_MAX: Duration = Duration::from_secs(30);
@@ -58,6 +61,9 @@ pub struct Engine {
     services: Services,
     /// Messages being sent at once, across the batches in flight.
     gate: Arc<Semaphore>,
+    /// Per tenant, its messages being sent at once: one less than the gate, so that a
+    /// tenant whose receivers stall cannot take every connection from the others.
+    tenant_gates: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Idle connections by (route, source IP / destination), with when each was last used.
     idle: Mutex<HashMap<PoolKey, Vec<(Connection, std::time::Instant)>>>,
     /// Concurrent connections by (IP, provider).
@@ -87,6 +93,7 @@ impl Engine {
     pub fn new(services: Services) -> Arc<Self> {
         Arc::new(Self {
             gate: Arc::new(Semaphore::new(services.delivery.concurrency.max(1))),
+            tenant_gates: std::sync::Mutex::new(HashMap::new()),
             services,
             idle: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
@@ -175,11 +182,27 @@ impl Engine {
                     next = waiting.next();
                     let engine = self.clone();
                     let context = context.clone();
-                    tasks.spawn(async move {
-                        let _permit = permit;
-                        let result = engine.attempt_logged(&context, &message).await;
-                        (message, result)
-                    });
+                    let tenant_gate = self.tenant_gate(&message.tenant_id);
+                    match tenant_gate.clone().try_acquire_owned() {
+                        // Within its tenant's share: sent now, in the batch's order.
+                        Ok(tenant_permit) => tasks.spawn(async move {
+                            let _permits = (permit, tenant_permit);
+                            let result = engine.attempt_logged(&context, &message).await;
+                            (message, result)
+                        }),
+                        // Its tenant holds its whole share: it waits for its tenant, and
+                        // the connection goes to the next message meanwhile.
+                        Err(_) => {
+                            drop(permit);
+                            tasks.spawn(async move {
+                                let tenant_permit = tenant_gate.acquire_owned().await;
+                                let permit = engine.gate.clone().acquire_owned().await;
+                                let _permits = (permit, tenant_permit);
+                                let result = engine.attempt_logged(&context, &message).await;
+                                (message, result)
+                            })
+                        }
+                    };
                 }
                 Some(joined) = tasks.join_next() => {
                     match joined {
@@ -208,6 +231,19 @@ impl Engine {
             self.record_done(&lease, done).await?;
         }
         Ok(count)
+    }
+
+    /// The gate of a tenant's messages on this node (see `tenant_gates`).
+    fn tenant_gate(&self, tenant_id: &str) -> Arc<Semaphore> {
+        let share = self.services.delivery.concurrency.saturating_sub(1).max(1);
+        let mut gates = self
+            .tenant_gates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        gates
+            .entry(tenant_id.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(share)))
+            .clone()
     }
 
     /// One attempt, with one structured line to follow sending in the logs (the
@@ -291,46 +327,44 @@ impl Engine {
 
     /// Claims and delivers batches until nothing is due (`stop` aside); the number handled.
     ///
-    /// (See `heartbeat` for how a batch's lease outlives a slow receiver.)
-    /// Two batches overlap: the next is claimed and starts sending while the previous one
-    /// finishes and is recorded, so the database work does not stall the connections. A
-    /// crash leaves unrecorded what was in its SMTP conversations and the hand-offs not yet
-    /// recorded (fewer than `RECORD_EVERY` per batch, of the last `RECORD_WITHIN`): those
-    /// are sent again, with the same Message-ID, after the lease.
+    /// Batches overlap: a new one is claimed while the gate has a free connection (up to
+    /// `BATCHES_IN_FLIGHT`), so the database work does not stall the connections, and a
+    /// batch whose receivers stall (until the time-out) holds only its own connections,
+    /// not the node's next claims. A crash leaves unrecorded what was in its SMTP
+    /// conversations and the hand-offs not yet recorded (fewer than `RECORD_EVERY` per
+    /// batch, of the last `RECORD_WITHIN`): those are sent again, with the same
+    /// Message-ID, after the lease. (See `heartbeat` for how a lease outlives a slow
+    /// receiver.)
     async fn pipeline(
         self: &Arc<Self>,
         stop: Option<&tokio::sync::watch::Receiver<bool>>,
     ) -> Result<usize, StoreError> {
         let mut total = 0;
-        let mut in_flight: Option<tokio::task::JoinHandle<Result<usize, StoreError>>> = None;
-        let finish = |handle: tokio::task::JoinHandle<Result<usize, StoreError>>| async move {
-            match handle.await {
-                Ok(result) => result,
-                Err(e) => {
-                    tracing::error!(error = %e, "a delivery batch panicked");
-                    Ok(0)
-                }
-            }
+        let mut batches: tokio::task::JoinSet<Result<usize, StoreError>> =
+            tokio::task::JoinSet::new();
+        let finished = |joined: Result<Result<usize, StoreError>, tokio::task::JoinError>| {
+            joined.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a delivery batch panicked");
+                Ok(0)
+            })
         };
         loop {
             let stopping = stop.is_some_and(|s| *s.borrow());
-            let claimed = if stopping { None } else { self.claim().await? };
-            match claimed {
-                Some(claimed) => {
-                    let next = tokio::spawn(self.clone().deliver(claimed));
-                    if let Some(previous) = in_flight.replace(next) {
-                        total += finish(previous).await?;
-                    }
-                }
-                None => match in_flight.take() {
-                    // What the last batch deferred may be due again: look once more.
-                    Some(previous) if !stopping => total += finish(previous).await?,
-                    Some(previous) => {
-                        total += finish(previous).await?;
-                        return Ok(total);
-                    }
-                    None => return Ok(total),
-                },
+            let room = !stopping
+                && batches.len() < BATCHES_IN_FLIGHT
+                && (batches.is_empty() || self.gate.available_permits() > 0);
+            if room && let Some(claimed) = self.claim().await? {
+                batches.spawn(self.clone().deliver(claimed));
+                continue;
+            }
+            if batches.is_empty() {
+                return Ok(total);
+            }
+            // A batch ends (what it deferred may be due again: look once more), or, while
+            // batches run, a connection frees up for the next claim.
+            tokio::select! {
+                Some(joined) = batches.join_next() => total += finished(joined)?,
+                () = tokio::time::sleep(Duration::from_millis(100)), if !stopping => {}
             }
         }
     }

@@ -36,6 +36,10 @@ const PASSWORD: &str = "admin-password-1234";
 const LEASE_SECS: u64 = 15;
 const RECOVERY_BOUND_SECS: f64 = 20.0;
 
+/// The tests here run one at a time: each runs four nodes, and two runs side by side on
+/// two cores would measure each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -496,6 +500,7 @@ async fn killed_workers_lose_nothing_and_their_messages_move_within_the_lease() 
         println!("cluster: skipped (several nodes share one database on PostgreSQL only)");
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let recipients = env_number("EE_CLUSTER_RECIPIENTS", 10_000);
     let kills = env_number("EE_CLUSTER_KILLS", 3) as usize;
     let seed: u64 = env_number("EE_CLUSTER_SEED", rand::random());
@@ -550,6 +555,7 @@ async fn a_postgresql_restart_mid_campaign_loses_nothing() {
         println!("cluster: skipped (PostgreSQL runs only)");
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let recipients = env_number("EE_RESTART_RECIPIENTS", 5_000);
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
     let report = run(recipients, Fault::PostgresRestart, &mut rng).await;

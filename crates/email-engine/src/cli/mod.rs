@@ -161,6 +161,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Link rewriting on one 1 MB body against ten 100 KB ones: time, bytes read, and the
+    /// floor (one search of the same bytes).
+    Links {
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+    },
     /// One measured campaign send (run by `bench campaign` in a child process).
     #[command(hide = true)]
     CampaignSendRun {
@@ -369,6 +375,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if send > 0 {
                 tokio::task::block_in_place(|| crate::bench_campaign_send::run(send, concurrency))?;
             }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Links { rounds }) => {
+            crate::bench_links::run(rounds);
             Ok(())
         }
         Command::Bench(BenchCommand::CampaignSendRun {

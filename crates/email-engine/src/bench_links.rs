@@ -49,7 +49,11 @@ pub fn run(rounds: u32) {
     );
     for (name, unit, close) in [
         ("unclosed <a ", "<a ", ">"),
-        ("ordinary links", "<a href=\"https://brand.test/p\">offre</a> ", ""),
+        (
+            "ordinary links",
+            "<a href=\"https://brand.test/p\">offre</a> ",
+            "",
+        ),
     ] {
         let body = |size: usize| {
             let mut html = unit.repeat(size / unit.len());

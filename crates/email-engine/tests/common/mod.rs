@@ -2,6 +2,8 @@
 //! directory (and the test database on PostgreSQL runs), running it, a free port.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod private_postgres;
+
 use std::path::Path;
 
 use ee_store::testing::TestDatabase;

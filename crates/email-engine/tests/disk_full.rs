@@ -26,6 +26,27 @@ print(json.dumps({
 }))
 "#;
 
+/// Stops the server however the test ends (it runs under a shell the test cannot reach
+/// once it panics).
+struct StopServer {
+    pid_file: std::path::PathBuf,
+    /// Until the test stops it itself.
+    armed: bool,
+}
+
+impl Drop for StopServer {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", pid.trim()])
+                .status();
+        }
+    }
+}
+
 async fn wait_for(path: &Path) {
     for _ in 0..600 {
         if path.exists() {
@@ -89,6 +110,10 @@ python3 -c "$AFTER" "$EE_DATA_DIR/email-engine.db" > "$OUT/after.json"
         )
         .kill_on_drop(true);
     let mut child = shell.spawn().expect("unshare (util-linux) runs");
+    let mut stop = StopServer {
+        pid_file: out.path().join("pid"),
+        armed: true,
+    };
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let mut up = false;
@@ -211,6 +236,7 @@ python3 -c "$AFTER" "$EE_DATA_DIR/email-engine.db" > "$OUT/after.json"
         .status()
         .unwrap();
     assert!(killed.success());
+    stop.armed = false;
     wait_for(&out.path().join("after.json")).await;
     let _ = child.wait().await;
     let after: Value =

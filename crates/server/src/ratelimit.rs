@@ -79,11 +79,7 @@ impl RateLimits {
         .into_iter()
         .filter_map(|(key, limit)| key.map(|k| (k, limit)))
         .collect();
-        let counted = async {
-            let mut conn = db.acquire().await?;
-            ee_store::rate_limits::take(&mut conn, clock.now_ms(), &keys).await
-        };
-        match counted.await {
+        match ee_store::rate_limits::take_counted(db, clock.now_ms(), &keys).await {
             Ok(waits) => match waits.into_iter().flatten().max() {
                 Some(ms) => Err(
                     u64::try_from(ms.div_euclid(1_000) + i64::from(ms % 1_000 > 0)).unwrap_or(1),

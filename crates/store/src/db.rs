@@ -218,10 +218,14 @@ impl Db {
                     // answers by rolling back itself) leaves no transaction to roll back:
                     // the driver's ROLLBACK then fails and it keeps counting one, so the
                     // connection's every later BEGIN failed ("non-zero transaction
-                    // depth"), a 500 each time it came out of the pool. The ping runs
-                    // the rollback queued on release; a connection still counting a
-                    // transaction after it is closed, not reused.
+                    // depth"), a 500 each time it came out of the pool. A connection
+                    // released inside a transaction has its rollback queued: the ping
+                    // runs it; one still counting a transaction after that is closed, not
+                    // reused. (Most connections come back outside one: nothing to do.)
                     use sqlx::Connection as _;
+                    if !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
                     conn.ping().await?;
                     Ok(!conn.is_in_transaction())
                 })

@@ -58,6 +58,29 @@ pub async fn take(
         .collect())
 }
 
+/// `take` as the API nodes call it, once per request: on PostgreSQL in a transaction that
+/// does not wait for its commit to reach the disk. A crash can forget the last moment's
+/// counts (the limits then allow a little more once), which is no reason to make every
+/// request wait for a flush of the write-ahead log: that cost a fifth of the API's
+/// throughput under load.
+pub async fn take_counted(
+    db: &crate::Db,
+    now: i64,
+    keys: &[(&str, Gcra)],
+) -> Result<Vec<Option<i64>>> {
+    if db.backend() != crate::Backend::Postgres {
+        let mut conn = db.acquire().await?;
+        return take(&mut conn, now, keys).await;
+    }
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    let waits = take(&mut tx, now, keys).await?;
+    tx.commit().await?;
+    Ok(waits)
+}
+
 /// Forgets keys back at their full burst (their TAT has passed): the housekeeping job.
 pub async fn purge(conn: &mut AnyConnection, now: i64) -> Result<u64> {
     let done = sqlx::query("DELETE FROM rate_limits WHERE tat < $1")

@@ -15,6 +15,22 @@ use serde_json::json;
 
 const BACKLOG: i64 = 20_000;
 
+/// A second tenant, `other`, signing for other.test and relaying to `smtp`: its id and key.
+async fn other_tenant(app: &TestApp, smtp: &TestSmtpServer) -> (String, String) {
+    let tenant = app.tenant("other").await;
+    let (_, key) = app.api_key(&tenant, "mail").await;
+    let domain = app
+        .post(
+            "/api/v1/domains",
+            &key,
+            json!({"domain": "other.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
+        )
+        .await;
+    assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
+    app.relay_mode(&key, "other", smtp.addr.port()).await;
+    (tenant, key)
+}
+
 #[tokio::test]
 async fn a_tenants_single_message_is_not_queued_behind_anothers_backlog() {
     let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
@@ -22,17 +38,7 @@ async fn a_tenants_single_message_is_not_queued_behind_anothers_backlog() {
         .unwrap();
     let app = TestApp::spawn().await;
     let (a_key, _) = brand(&app, &smtp).await;
-    let c_tenant = app.tenant("other").await;
-    let (_, c_key) = app.api_key(&c_tenant, "mail").await;
-    let domain = app
-        .post(
-            "/api/v1/domains",
-            &c_key,
-            json!({"domain": "other.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
-        )
-        .await;
-    assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
-    app.relay_mode(&c_key, "other", smtp.addr.port()).await;
+    let (c_tenant, c_key) = other_tenant(&app, &smtp).await;
 
     // Tenant A's backlog: one message by the API, copied 20 000 times in the database.
     let first = app
@@ -118,17 +124,7 @@ async fn a_tenants_stalling_receiver_does_not_hold_anothers_message() {
         .unwrap();
     let app = TestApp::spawn().await;
     let (a_key, _) = brand(&app, &smtp).await;
-    let c_tenant = app.tenant("other").await;
-    let (_, c_key) = app.api_key(&c_tenant, "mail").await;
-    let domain = app
-        .post(
-            "/api/v1/domains",
-            &c_key,
-            json!({"domain": "other.test", "dkim_selector": "s1", "dkim_algorithm": "ed25519"}),
-        )
-        .await;
-    assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
-    app.relay_mode(&c_key, "other", smtp.addr.port()).await;
+    let (c_tenant, c_key) = other_tenant(&app, &smtp).await;
     // A's receiver takes the data and never answers, for each of 30 messages.
     for i in 0..30 {
         let to = format!("stall{i}@example.test");

@@ -115,7 +115,8 @@ async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
         .get(&format!("/api/v2/campaigns/{id}/recipients"), &key)
         .await;
     assert_eq!((pass.queued, pass.finished), (3, 0), "{}", ledger.body);
-    // Sent only once its messages have left the queue.
+    // Sent only once its messages have left the queue (a second after they were queued).
+    app.clock.advance_ms(1_000);
     app.deliver().await;
     assert_eq!(app.dispatch().await.finished, 1);
     let mut got = received_by(&smtp);
@@ -163,6 +164,14 @@ async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
             .iter()
             .all(|r| r["message_id"].is_string() && r["last_code"] == 250)
     );
+    // A line was last updated when its message was sent, not when it was queued.
+    for r in items {
+        assert!(
+            r["updated_at"].as_str() >= r["sent_at"].as_str()
+                && r["sent_at"].as_str() > r["queued_at"].as_str(),
+            "{r}"
+        );
+    }
     // Opens are counted as they come, unique ones once per message (a person's, a minute
     // after sending: see feedback.rs for machines').
     app.clock.advance_ms(60_000);

@@ -506,6 +506,7 @@ pub struct Recipient {
     pub last_reply: Option<String>,
     pub queued_at: Option<i64>,
     pub sent_at: Option<i64>,
+    /// The later of the line's change and its message's (its state is the message's).
     pub updated_at: i64,
 }
 
@@ -525,7 +526,8 @@ pub async fn recipients(
 ) -> Result<Vec<Recipient>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT r.contact_id, c.email, r.variant, {LEDGER_STATE} AS state, r.detail, r.message_id, \
-         m.state AS message_state, m.last_code, m.last_reply, r.queued_at, m.sent_at, r.updated_at \
+         m.state AS message_state, m.last_code, m.last_reply, r.queued_at, m.sent_at, \
+         CASE WHEN m.updated_at > r.updated_at THEN m.updated_at ELSE r.updated_at END AS updated_at \
          FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
          LEFT JOIN contacts c ON c.id = r.contact_id \
          WHERE r.campaign_id = $1 AND ($2 IS NULL OR r.contact_id > $2) \

@@ -15,6 +15,19 @@ use serde_json::json;
 
 const BACKLOG: i64 = 20_000;
 
+/// Tenant C's one message, to c@example.test: its id.
+async fn send_c(app: &TestApp, key: &str) -> String {
+    let c = app
+        .post(
+            "/api/v2/messages",
+            key,
+            json!({"to": "c@example.test", "subject": "C", "html": "<p>c</p>", "from_email": "hello@other.test"}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::ACCEPTED, "{}", c.body);
+    c.body["id"].as_str().unwrap().to_owned()
+}
+
 /// A second tenant, `other`, signing for other.test and relaying to `smtp`: its id and key.
 async fn other_tenant(app: &TestApp, smtp: &TestSmtpServer) -> (String, String) {
     let tenant = app.tenant("other").await;
@@ -72,15 +85,7 @@ async fn a_tenants_single_message_is_not_queued_behind_anothers_backlog() {
     }
     // Tenant C's one message, queued after all of them.
     app.clock.advance_ms(1_000);
-    let c = app
-        .post(
-            "/api/v2/messages",
-            &c_key,
-            json!({"to": "c@example.test", "subject": "C", "html": "<p>c</p>", "from_email": "hello@other.test"}),
-        )
-        .await;
-    assert_eq!(c.status, StatusCode::ACCEPTED, "{}", c.body);
-    let c_id = c.body["id"].as_str().unwrap().to_owned();
+    let c_id = send_c(&app, &c_key).await;
 
     // One batch: C's message is in it (before, the claim looked at the earliest 5 000
     // due messages, all of them A's, and C waited for the backlog to drain).
@@ -152,15 +157,7 @@ async fn a_tenants_stalling_receiver_does_not_hold_anothers_message() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let c = app
-        .post(
-            "/api/v2/messages",
-            &c_key,
-            json!({"to": "c@example.test", "subject": "C", "html": "<p>c</p>", "from_email": "hello@other.test"}),
-        )
-        .await;
-    assert_eq!(c.status, StatusCode::ACCEPTED, "{}", c.body);
-    let c_id = c.body["id"].as_str().unwrap().to_owned();
+    let c_id = send_c(&app, &c_key).await;
     // Sent within seconds, not after A's minute-long time-outs.
     let mut state = String::new();
     for _ in 0..100 {

@@ -21,7 +21,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{BIN, free_port};
+use common::{BIN, free_port, wait_healthy};
 use ee_dns::testing::{Rec, TestDnsServer, Zone};
 use ee_mail::testing::TestSmtpServer;
 use ee_store::Db;
@@ -258,20 +258,7 @@ async fn run(recipients: u64, fault: Fault, rng: &mut impl Rng) -> Report {
         .expect("the API node starts");
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..300 {
-        if client
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the API node answers");
+    wait_healthy(&base, &mut api_node, "the API node").await;
     let login: Value = client
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"email": ADMIN, "password": PASSWORD}))

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{BIN, free_port};
+use common::{BIN, free_port, wait_healthy};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "admin-password-1234";
@@ -116,23 +116,12 @@ python3 -c "$AFTER" "$EE_DATA_DIR/email-engine.db" > "$OUT/after.json"
     };
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..300 {
-        if client
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            up = true;
-            break;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the server did not start (mount namespaces and tmpfs need root): {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the server answers");
+    wait_healthy(
+        &base,
+        &mut child,
+        "the server on its tmpfs (mount namespaces and tmpfs need root)",
+    )
+    .await;
     let call = |method: reqwest::Method, path: &str, key: &str, body: Option<Value>| {
         let mut request = client.request(method, format!("{base}{path}"));
         request = if key.starts_with("ee_") {

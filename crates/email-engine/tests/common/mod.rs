@@ -44,3 +44,24 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Waits (up to 30 s) until the server at `base` answers `/health`; panics, saying
+/// `what`, if `child` exits first or the time runs out.
+pub async fn wait_healthy(base: &str, child: &mut tokio::process::Child, what: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what}: exited early ({status})");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what}: no answer on {base}/health");
+}

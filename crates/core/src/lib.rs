@@ -22,6 +22,7 @@ pub mod machine_hits;
 pub mod outbound;
 pub mod rate_limit;
 pub mod rendering;
+pub mod reply_pattern;
 pub mod rotation;
 pub mod route;
 pub mod schedule;

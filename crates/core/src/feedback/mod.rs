@@ -174,8 +174,15 @@ impl Reply {
     pub fn from_smtp(code: Option<u16>, text: &str) -> Self {
         let mut words = text.split_whitespace();
         let first = words.next().unwrap_or("");
-        let (code, status) = match first.parse::<u16>() {
-            Ok(c) if (200..600).contains(&c) => (Some(c), words.next().and_then(parse_status)),
+        // A continuation line as servers write it (`421-4.7.28 Our system…`) names its
+        // code and status the same way.
+        let dash = first
+            .split_once('-')
+            .filter(|(c, _)| c.len() == 3)
+            .and_then(|(c, s)| Some((c.parse::<u16>().ok()?, s)));
+        let (code, status) = match (first.parse::<u16>(), dash) {
+            (Ok(c), _) if (200..600).contains(&c) => (Some(c), words.next().and_then(parse_status)),
+            (_, Some((c, s))) if (200..600).contains(&c) => (Some(c), parse_status(s)),
             _ => (code, parse_status(first)),
         };
         Self {

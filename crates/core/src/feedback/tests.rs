@@ -267,3 +267,18 @@ fn a_webhooks_type_stands_when_the_reply_says_nothing_the_rules_know() {
     );
     assert_eq!(reported_type("weird"), None);
 }
+
+#[test]
+fn a_continuation_line_names_its_code_and_status() {
+    let reply = Reply::from_smtp(None, "421-4.7.28 Our system has detected an unusual rate");
+    assert_eq!(reply.code, Some(421));
+    assert_eq!(reply.status.as_deref(), Some("4.7.28"));
+    let reply = Reply::from_smtp(None, "550-5.1.1 The email account does not exist");
+    assert_eq!(
+        (reply.code, reply.status.as_deref()),
+        (Some(550), Some("5.1.1"))
+    );
+    // Not a code: left alone.
+    let reply = Reply::from_smtp(Some(451), "abc-4.7.1 x");
+    assert_eq!((reply.code, reply.status), (Some(451), None));
+}

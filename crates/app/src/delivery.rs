@@ -22,6 +22,8 @@ pub struct DeliverySettings {
     pub sealer: Option<Sealer>,
     pub retry: RetryPolicy,
     pub limits: DestinationLimits,
+    /// The providers and how their replies slow us down (`ee_core::shaping`).
+    pub shaping: std::sync::Arc<ee_core::shaping::Shaping>,
     /// The port MX hosts are reached on: 25, tests use another.
     pub mx_port: u16,
     pub timeout: Duration,
@@ -50,6 +52,7 @@ impl Default for DeliverySettings {
             sealer: None,
             retry: RetryPolicy::default(),
             limits: DestinationLimits::default(),
+            shaping: std::sync::Arc::new(ee_core::shaping::Shaping::shipped()),
             mx_port: 25,
             timeout: Duration::from_secs(60),
             batch: 200,

@@ -59,6 +59,7 @@ pub mod segments;
 pub mod sequence_mailwizz;
 mod services;
 pub mod sessions;
+pub mod shaping;
 pub mod snapshot;
 pub mod sources;
 pub mod suppressions;

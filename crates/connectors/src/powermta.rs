@@ -194,9 +194,9 @@ pub fn render(input: &Input) -> String {
     }
     let _ = writeln!(w);
     let isp_limits = [
-        ("gmail", input.limits.gmail),
-        ("microsoft", input.limits.microsoft),
-        ("yahoo", input.limits.yahoo),
+        ("gmail", input.limits.of_name("gmail")),
+        ("microsoft", input.limits.of_name("microsoft")),
+        ("yahoo", input.limits.of_name("yahoo")),
     ];
     for (name, limit) in isp_limits {
         let _ = writeln!(w, "<domain ${name}>");

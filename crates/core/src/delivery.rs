@@ -133,55 +133,56 @@ impl RetryPolicy {
     }
 }
 
-/// The mail providers with their own limits, recognised by their MX hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Provider {
-    Gmail,
-    Microsoft,
-    Yahoo,
-    Other,
-}
+/// A mail provider as the shaping data names it (`gmail`, `orange`, …, `crate::shaping`),
+/// recognised by its MX hosts: every domain hosted there shares its limits and its shaping
+/// state. `other` for the rest; `relay` for a relay's own replies.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Provider(std::sync::Arc<str>);
 
 impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Gmail => "gmail",
-            Self::Microsoft => "microsoft",
-            Self::Yahoo => "yahoo",
-            Self::Other => "other",
-        }
+    pub const OTHER: &'static str = "other";
+    pub const RELAY: &'static str = "relay";
+
+    pub fn named(name: &str) -> Self {
+        Self(name.into())
     }
 
-    /// By MX host: `*.google.com`/`googlemail.com` → Gmail, `*.outlook.com`,
-    /// `*.hotmail.com` → Microsoft, `*.yahoodns.net`, `*.yahoo.com` → Yahoo.
-    pub fn of_mx(host: &str) -> Self {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let under = |suffix: &str| host == suffix || host.ends_with(&format!(".{suffix}"));
-        if under("google.com") || under("googlemail.com") {
-            Self::Gmail
-        } else if under("outlook.com") || under("hotmail.com") || under("outlook.office365.com") {
-            Self::Microsoft
-        } else if under("yahoodns.net") || under("yahoo.com") {
-            Self::Yahoo
-        } else {
-            Self::Other
-        }
+    pub fn other() -> Self {
+        Self::named(Self::OTHER)
     }
-}
 
-impl Provider {
-    /// By the recipient's domain, for reports: the providers' own consumer domains
-    /// (a company's domain hosted by one of them is `other` here: only its MX tells).
+    pub fn relay() -> Self {
+        Self::named(Self::RELAY)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// By the recipient's domain, for reports: the providers' own consumer domains (a
+    /// company's domain hosted by one of them is `other` here: only its MX tells).
     pub fn of_address_domain(domain: &str) -> Self {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
         let first = domain.split('.').next().unwrap_or("");
-        match first {
-            "gmail" | "googlemail" => Self::Gmail,
-            "outlook" | "hotmail" | "live" | "msn" | "windowslive" => Self::Microsoft,
-            "yahoo" | "ymail" | "rocketmail" | "aol" => Self::Yahoo,
-            _ => Self::Other,
-        }
+        let name = match (first, domain.as_str()) {
+            ("gmail" | "googlemail", _) => "gmail",
+            ("outlook" | "hotmail" | "live" | "msn" | "windowslive", _) => "microsoft",
+            ("yahoo" | "ymail" | "rocketmail" | "aol", _) => "yahoo",
+            (_, "icloud.com" | "me.com" | "mac.com") => "apple",
+            (_, "comcast.net") => "comcast",
+            (_, "orange.fr" | "wanadoo.fr") => "orange",
+            (_, "free.fr") => "free",
+            (_, "sfr.fr" | "neuf.fr") => "sfr",
+            (_, "laposte.net") => "laposte",
+            _ => Self::OTHER,
+        };
+        Self::named(name)
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -192,30 +193,25 @@ pub struct DestinationLimit {
     pub connections: u32,
 }
 
-/// Per-provider limits; defaults are conservative for new senders.
+/// Per-provider limits; defaults are conservative for new senders. A provider not named
+/// has `other`'s.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DestinationLimits {
-    pub gmail: DestinationLimit,
-    pub microsoft: DestinationLimit,
-    pub yahoo: DestinationLimit,
+    pub named: std::collections::BTreeMap<String, DestinationLimit>,
     pub other: DestinationLimit,
 }
 
 impl Default for DestinationLimits {
     fn default() -> Self {
+        let big = DestinationLimit {
+            per_hour: 3600,
+            connections: 5,
+        };
         Self {
-            gmail: DestinationLimit {
-                per_hour: 3600,
-                connections: 5,
-            },
-            microsoft: DestinationLimit {
-                per_hour: 3600,
-                connections: 5,
-            },
-            yahoo: DestinationLimit {
-                per_hour: 3600,
-                connections: 5,
-            },
+            named: ["gmail", "microsoft", "yahoo"]
+                .into_iter()
+                .map(|n| (n.to_owned(), big))
+                .collect(),
             other: DestinationLimit {
                 per_hour: 36_000,
                 connections: 20,
@@ -226,6 +222,7 @@ impl Default for DestinationLimits {
 
 impl DestinationLimits {
     /// Overrides the defaults from `gmail=3600/5,other=36000/20` (per hour / connections).
+    /// The names are checked against the shaping data's providers by the caller.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut limits = Self::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -247,25 +244,22 @@ impl DestinationLimits {
                 connections: number(connections)?,
             };
             match name.trim() {
-                "gmail" => limits.gmail = limit,
-                "microsoft" => limits.microsoft = limit,
-                "yahoo" => limits.yahoo = limit,
-                "other" => limits.other = limit,
-                other => {
-                    return Err(format!("`{other}` is not gmail, microsoft, yahoo or other"));
+                Provider::OTHER => limits.other = limit,
+                name if crate::shaping::valid_provider_name(name) => {
+                    limits.named.insert(name.to_owned(), limit);
                 }
+                name => return Err(format!("`{name}` is not a provider name")),
             }
         }
         Ok(limits)
     }
 
-    pub fn of(&self, provider: Provider) -> DestinationLimit {
-        match provider {
-            Provider::Gmail => self.gmail,
-            Provider::Microsoft => self.microsoft,
-            Provider::Yahoo => self.yahoo,
-            Provider::Other => self.other,
-        }
+    pub fn of(&self, provider: &Provider) -> DestinationLimit {
+        self.of_name(provider.as_str())
+    }
+
+    pub fn of_name(&self, name: &str) -> DestinationLimit {
+        self.named.get(name).copied().unwrap_or(self.other)
     }
 }
 
@@ -468,13 +462,16 @@ mod tests {
 
     #[test]
     fn providers_by_recipient_domain() {
-        assert_eq!(Provider::of_address_domain("gmail.com"), Provider::Gmail);
-        assert_eq!(
-            Provider::of_address_domain("hotmail.fr"),
-            Provider::Microsoft
-        );
-        assert_eq!(Provider::of_address_domain("yahoo.co.uk"), Provider::Yahoo);
-        assert_eq!(Provider::of_address_domain("example.com"), Provider::Other);
+        for (domain, provider) in [
+            ("gmail.com", "gmail"),
+            ("hotmail.fr", "microsoft"),
+            ("yahoo.co.uk", "yahoo"),
+            ("wanadoo.fr", "orange"),
+            ("laposte.net", "laposte"),
+            ("example.com", "other"),
+        ] {
+            assert_eq!(Provider::of_address_domain(domain).as_str(), provider);
+        }
     }
 
     #[test]
@@ -579,24 +576,10 @@ mod tests {
     }
 
     #[test]
-    fn providers_by_mx() {
-        assert_eq!(
-            Provider::of_mx("gmail-smtp-in.l.google.com."),
-            Provider::Gmail
-        );
-        assert_eq!(
-            Provider::of_mx("example-com.mail.protection.outlook.com"),
-            Provider::Microsoft
-        );
-        assert_eq!(Provider::of_mx("mta5.am0.yahoodns.net"), Provider::Yahoo);
-        assert_eq!(Provider::of_mx("notgoogle.com"), Provider::Other);
-    }
-
-    #[test]
     fn limits_from_text() {
         let l = DestinationLimits::parse("gmail=100/2, other=5/1").unwrap();
         assert_eq!(
-            l.gmail,
+            l.of_name("gmail"),
             DestinationLimit {
                 per_hour: 100,
                 connections: 2
@@ -609,8 +592,15 @@ mod tests {
                 connections: 1
             }
         );
-        assert_eq!(l.yahoo, DestinationLimits::default().yahoo);
-        assert!(DestinationLimits::parse("aol=1/1").is_err());
+        assert_eq!(
+            l.of_name("yahoo"),
+            DestinationLimits::default().of_name("yahoo")
+        );
+        // A provider the defaults do not name has its own limit; one never named, other's.
+        let l = DestinationLimits::parse("orange=60/1").unwrap();
+        assert_eq!(l.of(&Provider::named("orange")).per_hour, 60);
+        assert_eq!(l.of(&Provider::named("free")), l.other);
+        assert!(DestinationLimits::parse("Not A Name=1/1").is_err());
         assert!(DestinationLimits::parse("gmail=0/1").is_err());
         assert!(DestinationLimits::parse("gmail=100").is_err());
     }

@@ -28,6 +28,7 @@ pub mod route;
 pub mod schedule;
 pub mod secrets;
 pub mod segment;
+pub mod shaping;
 pub mod signing;
 pub mod spf;
 pub mod tags;

@@ -22,6 +22,14 @@ impl Gcra {
         }
     }
 
+    /// One request per `interval_ms`, none ahead (a pace rather than a budget).
+    pub fn every(interval_ms: i64) -> Self {
+        Self {
+            interval_ms: interval_ms.max(1),
+            tolerance_ms: 0,
+        }
+    }
+
     /// A request at `now` against the stored TAT (`None`: a key never seen, or forgotten):
     /// `Ok(new TAT)` when it may go, `Err(ms to wait)` when it may not (the TAT stays).
     pub fn decide(self, tat: Option<i64>, now: i64) -> Result<i64, i64> {

@@ -8,6 +8,32 @@
 
 use crate::feedback::Reply;
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct RulesError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Which file a rule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The rules shipped with the binary (`rules.txt`).
+    Shipped,
+    /// The deployment's own file (`EE_FEEDBACK_RULES_FILE`, `EE_SHAPING_RULES_FILE`), read
+    /// first.
+    Operator,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Shipped => "shipped",
+            Origin::Operator => "operator",
+        }
+    }
+}
+
 /// The largest compiled regular expression a rule may hold (bytes).
 const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 /// The longest pattern a rule may write.

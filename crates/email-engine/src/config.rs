@@ -117,6 +117,9 @@ pub struct Config {
     /// Bounce classification rules of this deployment (the shipped rules' format), tried
     /// before the shipped ones.
     pub feedback_rules_file: Option<PathBuf>,
+    /// Traffic-shaping data of this deployment (providers by MX suffix, rules acting on
+    /// replies; the shipped data's format), read before the shipped data.
+    pub shaping_rules_file: Option<PathBuf>,
     /// PowerMTA's accounting file on this node (`/var/log/pmta/acct.csv`), followed by its
     /// worker across rotations.
     pub pmta_accounting_file: Option<PathBuf>,
@@ -214,6 +217,7 @@ impl Default for Config {
             pmta_status_command: ee_connectors::pmta_deploy::RemotePlan::default().status_command,
             pmta_status_url: None,
             feedback_rules_file: None,
+            shaping_rules_file: None,
             pmta_accounting_file: None,
             feedback_smtp_listen: None,
             feedback_smtp_accept: String::new(),
@@ -324,8 +328,14 @@ impl Config {
     ) -> anyhow::Result<ee_app::delivery::DeliverySettings> {
         let delays = ee_core::delivery::RetryPolicy::parse_delays(&self.delivery_retry)
             .map_err(|e| anyhow::anyhow!("delivery_retry: {e}"))?;
+        let shaping = self.shaping()?;
         let limits = ee_core::delivery::DestinationLimits::parse(&self.delivery_limits)
             .map_err(|e| anyhow::anyhow!("delivery_limits: {e}"))?;
+        if let Some(name) = limits.named.keys().find(|n| !shaping.knows(n)) {
+            anyhow::bail!(
+                "delivery_limits: `{name}` is no provider of the shaping data (add a `provider` line to shaping_rules_file)"
+            );
+        }
         if self.delivery_batch < 1 || self.delivery_concurrency < 1 {
             anyhow::bail!("delivery_batch and delivery_concurrency must be at least 1");
         }
@@ -338,6 +348,7 @@ impl Config {
                 max_age_secs: self.delivery_max_age_hours.max(1) * 3600,
             },
             limits,
+            shaping: std::sync::Arc::new(shaping),
             mx_port: self.delivery_mx_port,
             timeout: std::time::Duration::from_secs(self.delivery_timeout_secs.max(1)),
             batch: self.delivery_batch,
@@ -413,6 +424,18 @@ impl Config {
         Ok(ee_app::feedback::FeedbackSettings {
             rules: std::sync::Arc::new(rules),
         })
+    }
+
+    /// The traffic-shaping data: the deployment's file (checked, with its line named when
+    /// wrong) before the shipped data.
+    pub fn shaping(&self) -> anyhow::Result<ee_core::shaping::Shaping> {
+        let Some(path) = &self.shaping_rules_file else {
+            return Ok(ee_core::shaping::Shaping::shipped());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("shaping_rules_file {}", path.display()))?;
+        ee_core::shaping::Shaping::with_extra(&text)
+            .with_context(|| format!("shaping_rules_file {}", path.display()))
     }
 
     pub fn infra_settings(&self) -> ee_app::infra::InfraSettings {

@@ -35,6 +35,7 @@ pub mod relays;
 pub mod report_counters;
 pub mod segments;
 pub mod sessions;
+pub mod shaping;
 pub mod sources;
 pub mod suppressions;
 pub mod templates;

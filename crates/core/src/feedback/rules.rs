@@ -15,34 +15,10 @@
 
 use super::{Category, Class, Reply};
 use crate::reply_pattern::{Condition, all_hold, parse_conditions};
+pub use crate::reply_pattern::{Origin, RulesError};
 
 /// The rules shipped with the binary.
 pub const SHIPPED: &str = include_str!("rules.txt");
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
-pub struct RulesError {
-    pub line: usize,
-    pub message: String,
-}
-
-/// Which file a rule comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// The rules shipped with the binary (`rules.txt`).
-    Shipped,
-    /// The deployment's own file (`EE_FEEDBACK_RULES_FILE`), read first.
-    Operator,
-}
-
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Shipped => "shipped",
-            Origin::Operator => "operator",
-        }
-    }
-}
 
 impl Rule {
     /// Whether the rule holds on a bare reply code (`code 550`) and nothing else.

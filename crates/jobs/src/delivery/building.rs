@@ -94,7 +94,7 @@ impl Engine {
             address: None,
             hostname: None,
             ip_text: None,
-            provider: Provider::Other,
+            provider: Provider::other(),
             day: ee_core::timefmt::epoch_day(now),
             hour: now / 3_600_000,
         };

@@ -83,6 +83,8 @@ pub(super) struct BatchContext {
     pub(super) quotas: Mutex<HashMap<String, Vec<IpQuota>>>,
     /// Messages whose body, rendered at send time, could not be: message id → why.
     pub(super) unrenderable: HashMap<String, String>,
+    /// Per paced path (`shaping`), how many of this batch's messages wait for it.
+    pub(super) paced: Mutex<HashMap<String, i64>>,
 }
 
 #[derive(Clone)]
@@ -129,6 +131,7 @@ impl BatchContext {
             mx: Mutex::new(HashMap::new()),
             quotas: Mutex::new(HashMap::new()),
             unrenderable: HashMap::new(),
+            paced: Mutex::new(HashMap::new()),
         })
     }
 

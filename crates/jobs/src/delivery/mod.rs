@@ -4,13 +4,15 @@
 //!
 //! One concern per file: `context` (what a batch and a tenant need, read once), `routing`
 //! (relay, direct to MX or MailWizz; IP choice), `building` (tracking, DKIM, MIME),
-//! `outcome` (what an attempt came to, retries, recording).
+//! `outcome` (what an attempt came to, retries, recording), `shaping` (providers' replies
+//! slowing a path down).
 
 mod attempt;
 mod building;
 mod context;
 mod outcome;
 mod routing;
+mod shaping;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -66,8 +68,10 @@ pub struct Engine {
     tenant_gates: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Idle connections by (route, source IP / destination), with when each was last used.
     idle: Mutex<HashMap<PoolKey, Vec<(Connection, std::time::Instant)>>>,
-    /// Concurrent connections by (IP, provider).
-    slots: Mutex<HashMap<(String, Provider), Arc<Semaphore>>>,
+    /// Concurrent connections by (path, provider), with the limit each was made for.
+    slots: Mutex<HashMap<(String, Provider), (usize, Arc<Semaphore>)>>,
+    /// The traffic-shaping states in force, as last read.
+    shaping: Mutex<shaping::ShapingView>,
     signers: Mutex<SignerCache>,
     spin: AtomicUsize,
 }
@@ -97,6 +101,7 @@ impl Engine {
             services,
             idle: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
+            shaping: Mutex::new(shaping::ShapingView::default()),
             signers: Mutex::new(HashMap::new()),
             spin: AtomicUsize::new(0),
         })

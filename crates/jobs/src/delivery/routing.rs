@@ -1,7 +1,17 @@
 //! Where a message goes: a relay, the recipient's MX from one of our IPs, or MailWizz;
 //! the IP chosen within quotas and per-provider limits.
 
+use super::shaping::{held, path_of};
 use super::*;
+
+/// What the IP choice came to.
+pub(super) enum Choice {
+    Chosen(Chosen),
+    /// Every IP that could send is held by shaping, the first until then.
+    Held(i64),
+    /// No IP has quota left.
+    NoQuota,
+}
 
 impl Engine {
     pub(super) async fn attempt(
@@ -83,17 +93,44 @@ impl Engine {
             }
             _ => {}
         }
-        let provider = hosts
-            .first()
-            .map_or(Provider::Other, |h| Provider::of_mx(h));
-
-        let Some(chosen) = self.choose_ip(context, &tenant.id, provider).await? else {
-            let mut r = AttemptResult::new(MessageState::Deferred);
-            r.uncounted = true;
-            r.reason = Some("no sending IP with quota left: waiting for the next hour".into());
-            r.next_attempt_at = Some((now / 3_600_000 + 1) * 3_600_000);
-            return Ok(r);
+        let provider = hosts.first().map_or_else(Provider::other, |h| {
+            services.delivery.shaping.provider_of_mx(h)
+        });
+        // Traffic shaping: a relay's replies shape the relay, a provider's the path to it.
+        let site = self
+            .site(match relay {
+                Some(_) => Provider::relay(),
+                None => provider.clone(),
+            })
+            .await?;
+        let path_held = |ip_id: Option<&str>| {
+            site.effect(&path_of(relay.as_ref(), ip_id), message, now)
+                .held_until
         };
+        let chosen = match self
+            .choose_ip(context, &tenant.id, &provider, &path_held)
+            .await?
+        {
+            Choice::Chosen(chosen) => chosen,
+            Choice::Held(until) => {
+                return Ok(held(until, &site.provider, "suspended"));
+            }
+            Choice::NoQuota => {
+                let mut r = AttemptResult::new(MessageState::Deferred);
+                r.uncounted = true;
+                r.reason = Some("no sending IP with quota left: waiting for the next hour".into());
+                r.next_attempt_at = Some((now / 3_600_000 + 1) * 3_600_000);
+                return Ok(r);
+            }
+        };
+        let path = path_of(relay.as_ref(), chosen.ip_id.as_deref());
+        let effect = site.effect(&path, message, now);
+        if let Some(interval) = effect.interval_ms
+            && let Some(at) = self.pace(context, &site, &path, interval).await?
+        {
+            self.release(&chosen).await?;
+            return Ok(held(at, &site.provider, "rate limited"));
+        }
 
         // The message as it goes out: tracking, headers, DKIM.
         let (data, links) = match self
@@ -237,17 +274,23 @@ impl Engine {
             return Ok(r);
         }
 
-        let slot = self.slot(&chosen, provider).await;
+        let slot = self.slot(&path, &site.provider, effect.connections).await;
         let _connection_permit = slot.acquire_owned().await;
         let mut result = self
             .send_over(
                 &pool_key,
                 &endpoints,
-                &return_path,
-                &message.to_email,
-                &data,
+                (&return_path, &message.to_email, &data),
+                effect.per_connection,
             )
             .await;
+        let path_label = match (&relay, &chosen.ip_text) {
+            (Some(relay), _) => format!("relay {}", relay.name),
+            (None, Some(ip)) => ip.clone(),
+            (None, None) => "the server's own address".into(),
+        };
+        self.after_reply(&site, &path, &path_label, message, &result)
+            .await?;
         result.ip_id = chosen.ip_id.clone();
         result.route = Some(route);
         result.links = Some(serde_json::to_string(&links).unwrap_or_else(|_| "[]".into()));
@@ -268,15 +311,20 @@ impl Engine {
     /// answers. A pooled connection that turns out closed before the message left (the
     /// peer dropped it while idle, or restarted) is replaced at once by a new one, within
     /// the same attempt: nothing was delivered, so nothing is sent twice.
+    /// With `per_connection`, a connection that has carried that many messages is closed
+    /// rather than used again.
     pub(super) async fn send_over(
         &self,
         key: &PoolKey,
         endpoints: &[Endpoint],
-        from: &str,
-        to: &str,
-        data: &[u8],
+        (from, to, data): (&str, &str, &[u8]),
+        per_connection: Option<u32>,
     ) -> AttemptResult {
+        let spent = |c: &Connection| per_connection.is_some_and(|n| c.delivered >= n as usize);
         let mut connection = self.take_idle(key).await;
+        if let Some(c) = connection.take_if(|c| spent(c)) {
+            c.quit().await;
+        }
         let mut reused = connection.is_some();
         loop {
             let mut last_error = String::new();
@@ -306,7 +354,11 @@ impl Engine {
             };
             let mut result = match c.send(from, to, data).await {
                 Ok(reply) => {
-                    self.put_idle(key, c).await;
+                    if spent(&c) {
+                        c.quit().await;
+                    } else {
+                        self.put_idle(key, c).await;
+                    }
                     let mut r = AttemptResult::new(MessageState::Sent);
                     r.code = Some(i64::from(reply.code));
                     r.reply = Some(reply.text);
@@ -332,49 +384,71 @@ impl Engine {
         }
     }
 
-    pub(super) async fn slot(&self, chosen: &Chosen, provider: Provider) -> Arc<Semaphore> {
-        let limit = self
-            .services
-            .delivery
-            .limits
-            .of(provider)
-            .connections
-            .max(1) as usize;
-        self.slots
-            .lock()
-            .await
-            .entry((chosen.ip_id.clone().unwrap_or_default(), provider))
-            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
-            .clone()
+    /// The connections a path may have open at a provider at once: the configured limit,
+    /// or fewer under a shaping state. When the limit changes, connections taken under
+    /// the old one finish on it and new ones wait on the new one.
+    pub(super) async fn slot(
+        &self,
+        path: &ee_core::shaping::Path,
+        provider: &Provider,
+        shaped: Option<u32>,
+    ) -> Arc<Semaphore> {
+        let configured = self.services.delivery.limits.of(provider).connections;
+        let limit = shaped.map_or(configured, |s| s.min(configured)).max(1) as usize;
+        let key = (
+            format!("{}:{}", path.scope().as_str(), path.subject()),
+            provider.clone(),
+        );
+        let mut slots = self.slots.lock().await;
+        let slot = slots
+            .entry(key)
+            .or_insert_with(|| (limit, Arc::new(Semaphore::new(limit))));
+        if slot.0 != limit {
+            *slot = (limit, Arc::new(Semaphore::new(limit)));
+        }
+        slot.1.clone()
     }
 
     /// The tenant's IP with the most quota left that can take one more message towards
-    /// this provider this hour; the send is counted at once.
+    /// this provider this hour and that shaping does not hold (`held`: until when a path
+    /// is held); the send is counted at once.
     pub(super) async fn choose_ip(
         &self,
         context: &BatchContext,
         tenant_id: &str,
-        provider: Provider,
-    ) -> Result<Option<Chosen>, StoreError> {
+        provider: &Provider,
+        held: &(dyn Fn(Option<&str>) -> Option<i64> + Sync),
+    ) -> Result<Choice, StoreError> {
         let services = &self.services;
         let now = services.clock.now_ms();
         let day = ee_core::timefmt::epoch_day(now);
         let hour = now / 3_600_000;
         let ips = context.ips(services, tenant_id, now).await?;
         if ips.is_empty() {
-            // A tenant without IPs of its own sends from the host's address, unshaped.
-            return Ok(Some(Chosen {
+            // A tenant without IPs of its own sends from the host's address, without
+            // quotas (shaping still holds it).
+            if let Some(until) = held(None) {
+                return Ok(Choice::Held(until));
+            }
+            return Ok(Choice::Chosen(Chosen {
                 ip_id: None,
                 address: None,
                 hostname: None,
                 ip_text: None,
-                provider,
+                provider: provider.clone(),
                 day,
                 hour,
             }));
         }
         let hourly = i64::from(services.delivery.limits.of(provider).per_hour);
         let mut tried: Vec<String> = Vec::new();
+        let mut held_until: Option<i64> = None;
+        for ip in &ips {
+            if let Some(until) = held(Some(&ip.id)) {
+                tried.push(ip.id.clone());
+                held_until = Some(held_until.map_or(until, |h: i64| h.min(until)));
+            }
+        }
         let spin = self.spin.fetch_add(1, Ordering::Relaxed);
         loop {
             // The order comes from what is left as this batch sees it; the reservation in
@@ -394,7 +468,7 @@ impl Engine {
                     .and_then(|id| list.iter().find(|q| q.ip.id == id).cloned())
             };
             let Some(quota) = pick else {
-                return Ok(None);
+                return Ok(held_until.map_or(Choice::NoQuota, Choice::Held));
             };
             let mut conn = services.db.pool().acquire().await?;
             let reserved = messages::reserve_send(
@@ -423,12 +497,12 @@ impl Engine {
             }
             drop(quotas);
             if reserved {
-                return Ok(Some(Chosen {
+                return Ok(Choice::Chosen(Chosen {
                     ip_id: Some(quota.ip.id.clone()),
                     address: quota.ip.ip_address.parse().ok(),
                     hostname: quota.ip.hostname.clone(),
                     ip_text: Some(quota.ip.ip_address.clone()),
-                    provider,
+                    provider: provider.clone(),
                     day,
                     hour,
                 }));

@@ -54,6 +54,12 @@ pub struct ReportRates {
     pub click: f64,
     /// Unsubscribes ÷ sent.
     pub unsubscribe: f64,
+    /// Temporary refusals ÷ attempts that reached a server (handed over and deferred):
+    /// how often a provider says "not now" (by provider and IP, what traffic shaping
+    /// reacts to).
+    pub deferral: f64,
+    /// Bounces of class block (refused for the sender's sake) ÷ handed over.
+    pub block: f64,
 }
 
 #[derive(Debug, Default, Clone, Serialize, ToSchema, PartialEq)]
@@ -144,6 +150,8 @@ fn finish(row: &mut ReportRow) {
         open: ratio(row.opens.unique, row.sent),
         click: ratio(row.clicks.unique, row.sent),
         unsubscribe: ratio(row.unsubscribes, row.sent),
+        deferral: ratio(row.deferred, handed + row.deferred),
+        block: ratio(row.bounced.block, handed),
     };
 }
 

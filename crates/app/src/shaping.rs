@@ -123,6 +123,12 @@ pub async fn fire(
     Ok(set)
 }
 
+/// How a message held back by shaping at `provider` starts its reason (the engine's
+/// `held`).
+pub fn held_reason_prefix(provider: &str) -> String {
+    format!("held by traffic shaping at {provider} ")
+}
+
 fn truncated(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
@@ -225,6 +231,16 @@ pub async fn lift(w: &mut Write, id: &str) -> Result<ShapingOut, AppError> {
         ));
     }
     let after = store::get(&mut w.tx, id, ee_store::Scope::All).await?;
+    // What it held waits no more (a message held by another state is held again,
+    // uncounted, at its next try).
+    store::release_held(
+        &mut w.tx,
+        after.tenant_id.as_deref(),
+        (after.scope == Scope::Campaign.as_str()).then_some(after.subject.as_str()),
+        &held_reason_prefix(&after.provider),
+        w.now,
+    )
+    .await?;
     let (before, after) = (ShapingOut::of(before, w.now), ShapingOut::of(after, w.now));
     w.changed("shaping.lift", &before, &after).await?;
     Ok(after)

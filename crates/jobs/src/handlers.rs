@@ -69,7 +69,9 @@ pub fn standard_registry(services: Services) -> Registry {
         let jobs = ee_store::jobs::purge_done(&mut conn, now - WEEK_MS).await?;
         let throttles = ee_store::login_throttles::purge(&mut conn, now - WEEK_MS).await?;
         let rate_limits = ee_store::rate_limits::purge(&mut conn, now).await?;
+        let shaping = ee_store::shaping::purge(&mut conn, now / 3_600_000 - 2, now).await?;
         Ok(json!({
+            "shaping_removed": shaping,
             "sessions_removed": sessions,
             "jobs_removed": jobs,
             "login_throttles_removed": throttles,

@@ -48,9 +48,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         alerts, api_keys, audit, auth, blacklists, campaigns, compliance, contacts, delivery,
         domains, events, feedback, feedback_forwards, imports, ingest, ips, jobs, mailwizz,
-        message_queue, messages, pools, powermta, relays, reports, segments, session, sources,
-        suppressions, system, tags, templates, tenants, tracking, unsubscribe, users, validation,
-        warmup,
+        message_queue, messages, pools, powermta, relays, reports, segments, session, shaping,
+        sources, suppressions, system, tags, templates, tenants, tracking, unsubscribe, users,
+        validation, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -161,6 +161,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tracking::hits))
         .routes(routes!(relays::list_relays, relays::create_relay))
         .routes(routes!(relays::update_relay, relays::delete_relay))
+        .routes(routes!(shaping::list_shaping))
+        .routes(routes!(shaping::lift_shaping))
+        .routes(routes!(shaping::shaping_rules))
         .routes(routes!(delivery::get_delivery, delivery::put_delivery))
         .routes(routes!(powermta::config))
         .routes(routes!(powermta::deploy))

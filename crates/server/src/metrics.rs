@@ -199,6 +199,37 @@ impl Metrics {
     /// same figures): `ee_sent_total`, `ee_delivered_total`, `ee_bounced_total{class}`,
     /// `ee_complained_total`, `ee_opened_total{machine}`, `ee_clicked_total{machine}`,
     /// `ee_unsubscribed_total`.
+    /// Traffic shaping: the states in force by provider and action (every pair reported,
+    /// 0 included, so a state that ends shows as 0), and deferrals by recipient provider
+    /// and IP.
+    pub fn set_shaping(
+        &self,
+        active: &[ee_core::shaping::Active],
+        deferred: &[(String, String, i64)],
+    ) {
+        use ee_core::shaping::ActionKind;
+        self.with(|| {
+            let mut providers: Vec<&str> = active.iter().map(|a| a.provider.as_str()).collect();
+            providers.extend(["gmail", "yahoo", "microsoft"]);
+            providers.sort_unstable();
+            providers.dedup();
+            for provider in providers {
+                for kind in ActionKind::ALL {
+                    let n = active
+                        .iter()
+                        .filter(|a| a.provider == provider && a.action.kind() == Some(kind))
+                        .count();
+                    gauge!("ee_shaping_active", "provider" => provider.to_owned(), "action" => kind.as_str())
+                        .set(n as f64);
+                }
+            }
+            for (provider, ip, n) in deferred {
+                counter!("ee_deferred_total", "provider" => provider.clone(), "ip_id" => ip.clone())
+                    .absolute((*n).max(0) as u64);
+            }
+        });
+    }
+
     pub fn set_delivery(&self, totals: &[(String, String, i64)]) {
         self.with(|| {
             for (tenant, name, n) in totals {

@@ -105,6 +105,21 @@ pub async fn totals(conn: &mut AnyConnection) -> Result<Vec<(String, String, i64
     .await?)
 }
 
+/// Every tenant's counter `name` by recipient provider and IP (`ee_deferred_total`).
+pub async fn totals_by_provider(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Vec<(String, String, i64)>> {
+    let sum = sum_as_bigint(conn);
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT provider, ip_id, {sum} FROM report_counters WHERE name = $1 \
+         GROUP BY provider, ip_id ORDER BY 1, 2"
+    )))
+    .bind(name)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// `SUM(value)` as a BIGINT on both databases (PostgreSQL sums BIGINTs into NUMERIC).
 fn sum_as_bigint(conn: &AnyConnection) -> &'static str {
     if conn.backend_name().eq_ignore_ascii_case("sqlite") {

@@ -172,6 +172,29 @@ pub async fn lift(conn: &mut AnyConnection, id: &str, by: &str, now: i64) -> Res
     Ok(done.rows_affected() == 1)
 }
 
+/// Makes due now the messages a state held back (deferred with `reason_prefix`, of the
+/// tenant and campaign when given, due later): a lifted state lets them go at once.
+pub async fn release_held(
+    conn: &mut AnyConnection,
+    tenant_id: Option<&str>,
+    campaign_id: Option<&str>,
+    reason_prefix: &str,
+    now: i64,
+) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE messages SET next_attempt_at = $1 WHERE state = 'deferred' \
+         AND next_attempt_at > $1 AND ($2 IS NULL OR tenant_id = $2) \
+         AND ($3 IS NULL OR campaign_id = $3) AND state_reason LIKE $4",
+    )
+    .bind(now)
+    .bind(tenant_id)
+    .bind(campaign_id)
+    .bind(format!("{}%", reason_prefix.replace(['%', '_'], "")))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Forgets hit counts of hours before `before_hour` and states over for a week (the
 /// housekeeping job).
 pub async fn purge(conn: &mut AnyConnection, before_hour: i64, now: i64) -> Result<u64> {

@@ -51,6 +51,8 @@ pub struct Options {
     pub mx_port: u16,
     pub retry: ee_core::delivery::RetryPolicy,
     pub limits: ee_core::delivery::DestinationLimits,
+    /// Providers and shaping rules (the shipped ones unless a test adds its own).
+    pub shaping: std::sync::Arc<ee_core::shaping::Shaping>,
     pub pmta: ee_app::powermta::PmtaSettings,
     /// Where connections to tenant-named hosts may go.
     pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
@@ -65,6 +67,7 @@ impl Default for Options {
             mx_port: 25,
             retry: Default::default(),
             limits: Default::default(),
+            shaping: std::sync::Arc::new(ee_core::shaping::Shaping::shipped()),
             pmta: Default::default(),
             // The test peers (SMTP, the fake MailWizz) listen on loopback: allowed here
             // explicitly, as an operator would allow a private PowerMTA host.
@@ -184,6 +187,7 @@ impl TestApp {
                 timeout: std::time::Duration::from_secs(2),
                 retry: options.retry.clone(),
                 limits: options.limits.clone(),
+                shaping: options.shaping.clone(),
                 // The test SMTP server's certificate is self-signed.
                 allow_invalid_certs: true,
                 ..Default::default()

@@ -39,6 +39,9 @@ use context::{BatchContext, TenantContext};
 
 type PoolKey = (String, String);
 
+/// A path's connections at a provider: the limit its semaphore was made for, and it.
+type Slot = (usize, Arc<Semaphore>);
+
 /// DKIM signers by (tenant, domain): the active key's id (`None`: the domain has no key),
 /// its signer, and when the database was last asked.
 type SignerCache = HashMap<(String, String), (Option<String>, Option<Arc<Signer>>, i64)>;
@@ -69,7 +72,7 @@ pub struct Engine {
     /// Idle connections by (route, source IP / destination), with when each was last used.
     idle: Mutex<HashMap<PoolKey, Vec<(Connection, std::time::Instant)>>>,
     /// Concurrent connections by (path, provider), with the limit each was made for.
-    slots: Mutex<HashMap<(String, Provider), (usize, Arc<Semaphore>)>>,
+    slots: Mutex<HashMap<(String, Provider), Slot>>,
     /// The traffic-shaping states in force, as last read.
     shaping: Mutex<shaping::ShapingView>,
     signers: Mutex<SignerCache>,
@@ -317,6 +320,15 @@ impl Engine {
                 counts.push((key.clone(), "delivered", 1));
             }
             counts.push((key, "sent", 1));
+        }
+        // Deferred by the receiving server's reply (not held back by us): the reports'
+        // deferral rate by provider and IP.
+        for (m, r) in done
+            .iter()
+            .filter(|(_, r)| r.state == MessageState::Deferred && !r.uncounted && r.code.is_some())
+        {
+            let key = ee_app::report_counts::key_of_message(m, r.ip_id.as_deref(), now);
+            counts.push((key, "deferred", 1));
         }
         ee_app::report_counts::add(&mut tx, counts).await?;
         // The campaigns' counters, in the same transaction.

@@ -54,7 +54,8 @@ pub(super) fn held(until: i64, provider: &Provider, why: &str) -> AttemptResult 
     r.uncounted = true;
     r.next_attempt_at = Some(until);
     r.reason = Some(format!(
-        "held by traffic shaping at {provider} ({why}) until {}",
+        "{}({why}) until {}",
+        ee_app::shaping::held_reason_prefix(provider.as_str()),
         ee_core::timefmt::to_rfc3339(until)
     ));
     r

@@ -24,6 +24,7 @@ pub mod relays;
 pub mod reports;
 pub mod segments;
 pub mod session;
+pub mod shaping;
 pub mod sources;
 pub mod suppressions;
 pub mod system;

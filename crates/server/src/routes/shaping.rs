@@ -1,0 +1,121 @@
+//! Traffic shaping: what providers' replies hold back now (which rule and reply, until
+//! when), lifting a state early, and the rules in effect.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use ee_app::shaping::ShapingOut;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{List, ListParams};
+use crate::auth::Principal;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiQuery, RequestMeta};
+use crate::state::AppState;
+use crate::write::{Begin, Write};
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ShapingQuery {
+    /// 1 to 500; 100 when absent.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Also the states over or lifted within the last week (`active` tells them apart).
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// The states in force (with `all`, the week's), newest first: an administrator's all,
+/// a tenant's its own.
+#[utoipa::path(get, path = "/api/v1/shaping", tag = "delivery", params(ShapingQuery),
+    responses((status = 200, body = List<ShapingOut>)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list_shaping(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<ShapingQuery>,
+) -> ApiResult<Json<List<ShapingOut>>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let rows = ee_app::shaping::list(&mut conn, principal.scope(), state.now(), query.all).await?;
+    let page = ListParams {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    Ok(Json(List::of(rows, &page)?))
+}
+
+/// Ends a state before its time (audited): the path is back to its limits within a
+/// second or two on every node.
+#[utoipa::path(post, path = "/api/v1/shaping/{id}/lift", tag = "delivery", params(("id" = String, Path)),
+    responses((status = 200, body = ShapingOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn lift_shaping(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ShapingOut>> {
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::shaping::lift(&mut w, &id).await?;
+    w.finish().await?;
+    Ok(Json(out))
+}
+
+/// A provider of the shaping data.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShapingProviderOut {
+    pub name: String,
+    pub mx_suffixes: Vec<String>,
+    /// `shipped` or `operator` (`EE_SHAPING_RULES_FILE`).
+    pub origin: String,
+}
+
+/// A rule of the shaping data, as written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShapingRuleOut {
+    /// `shipped:41`, `operator:3`: what a state's `rule` names.
+    pub key: String,
+    /// The provider, `relay`, or `*` for any.
+    pub provider: String,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShapingRulesOut {
+    pub providers: Vec<ShapingProviderOut>,
+    /// In the order they are tried: the first a reply meets acts.
+    pub rules: Vec<ShapingRuleOut>,
+}
+
+/// The providers and rules in effect (the deployment's file first).
+#[utoipa::path(get, path = "/api/v1/shaping/rules", tag = "delivery",
+    responses((status = 200, body = ShapingRulesOut)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn shaping_rules(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> ApiResult<Json<ShapingRulesOut>> {
+    let shaping = &state.services.delivery.shaping;
+    Ok(Json(ShapingRulesOut {
+        providers: shaping
+            .providers()
+            .iter()
+            .map(|p| ShapingProviderOut {
+                name: p.name.clone(),
+                mx_suffixes: p.mx_suffixes.clone(),
+                origin: p.origin.as_str().into(),
+            })
+            .collect(),
+        rules: shaping
+            .rules()
+            .iter()
+            .map(|r| ShapingRuleOut {
+                key: r.key(),
+                provider: r.provider.clone().unwrap_or_else(|| "*".into()),
+                text: r.text.clone(),
+            })
+            .collect(),
+    }))
+}

@@ -42,7 +42,7 @@ pub async fn fire(
     rule: &ShapingRule,
     provider: &Provider,
     path: &Path,
-    path_label: &str,
+    path_label: Option<&str>,
     tenant_id: &str,
     campaign_id: Option<&str>,
     reply: &str,
@@ -77,6 +77,7 @@ pub async fn fire(
                 provider: provider.as_str(),
                 scope: scope.as_str(),
                 subject: &subject,
+                subject_label: path_label.filter(|_| scope == path.scope()),
                 // The host's own address is no tenant's: administrators see it.
                 tenant_id: (scope != Scope::Host).then_some(tenant_id),
                 action: kind.as_str(),
@@ -95,8 +96,9 @@ pub async fn fire(
                 action = kind.as_str(), rule = %rule.text, "traffic shaping: a provider's reply slowed a path");
         }
         if new && scope == Scope::Ip && action == Action::Suspend {
+            let ip = path_label.unwrap_or(&subject);
             let message = format!(
-                "{provider} answered {path_label} with \"{reply}\"; rule {} ({}) suspends the \
+                "{provider} answered {ip} with \"{reply}\"; rule {} ({}) suspends the \
                  IP there until {}. Other providers still get its mail. Look at its \
                  reputation before lifting it early (GET /api/v1/shaping).",
                 rule.key(),
@@ -109,7 +111,7 @@ pub async fn fire(
                     tenant_id: Some(tenant_id),
                     cause: &format!("shaping:{}:{}", subject, provider),
                     severity: "warning",
-                    title: &format!("IP {path_label} suspended at {provider}"),
+                    title: &format!("IP {ip} suspended at {provider}"),
                     message: &message,
                 },
                 now,
@@ -151,6 +153,8 @@ pub struct ShapingOut {
     pub scope: Scope,
     /// The IP's, relay's, tenant's or campaign's id (empty for `host`).
     pub subject: String,
+    /// The IP's address, the relay's name.
+    pub subject_label: Option<String>,
     pub tenant_id: Option<String>,
     pub action: ActionKind,
     /// Messages per `per_secs` (`rate`), connections (`connections`), messages per
@@ -183,6 +187,7 @@ impl ShapingOut {
             id: state.id,
             provider: state.provider,
             subject: state.subject,
+            subject_label: state.subject_label,
             tenant_id: state.tenant_id,
             value: state.value_count,
             per_secs: state.value_secs,

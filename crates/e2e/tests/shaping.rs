@@ -396,3 +396,87 @@ async fn a_relays_own_replies_shape_the_relay() {
     );
     s.app.finish().await;
 }
+
+/// The delivery menu's shaping page shows what the API says holds (provider, action,
+/// value, rule) and lifts a state: the API then says it is lifted.
+#[tokio::test]
+async fn the_shaping_page_shows_what_holds_and_lifts_it() {
+    let Some(b) = common::browser::Browser::start().await else {
+        return;
+    };
+    let s = setup(None).await;
+    queue(&s, "hosted-a.test", 3).await;
+    s.smtp.script(
+        "r0@hosted-a.test",
+        vec![
+            Behaviour::RefuseRcpt(421, THROTTLE.into()),
+            Behaviour::Accept,
+        ],
+    );
+    node(&s.app, "n1", 1).run_until_idle().await.unwrap();
+    let api = active(&s).await;
+    assert_eq!(api.len(), 2);
+
+    b.goto(&format!("{}/admin/", s.app.base)).await;
+    b.fill("#login-email", common::ADMIN_EMAIL).await;
+    b.fill("#login-password", common::ADMIN_PASSWORD).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait("header.top").await;
+    b.goto(&format!("{}/admin/#/shaping", s.app.base)).await;
+    let rows = b
+        .until(
+            "the shaping table",
+            "const rows = [...document.querySelectorAll('main table')[0]?.querySelectorAll('tbody tr') || []]; \
+             return rows.length >= 2 ? rows.map((r) => [...r.cells].map((c) => c.textContent.trim())) : null;",
+        )
+        .await;
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), api.len());
+    for state in &api {
+        let action = state["action"].as_str().unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r[2] == action)
+            .unwrap_or_else(|| panic!("no row for {action}: {rows:?}"));
+        assert_eq!(row[0], "gmail");
+        assert_eq!(state["subject_label"], "127.0.0.6");
+        assert_eq!(row[1], "IP 127.0.0.6");
+        assert_eq!(row[5], state["rule"].as_str().unwrap());
+        if action == "connections" {
+            assert_eq!(row[3], "1");
+        }
+    }
+    b.shot("shaping").await;
+
+    // Lift the suspension from the page.
+    b.client
+        .execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    let suspend_id = api.iter().find(|st| st["action"] == "suspend").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.client
+        .execute(
+            "const row = [...document.querySelectorAll('main table')[0].querySelectorAll('tbody tr')].find((r) => r.cells[2].textContent.trim() === 'suspend'); row.querySelector('button').click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let all = s.app.get("/api/v1/shaping?all=true", &s.key).await.body;
+        let lifted =
+            all["items"].as_array().unwrap().iter().any(|st| {
+                st["id"] == suspend_id.as_str() && st["lifted_by"] == common::ADMIN_EMAIL
+            });
+        if lifted {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{all}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.close().await;
+    s.app.finish().await;
+}

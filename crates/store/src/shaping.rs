@@ -13,6 +13,8 @@ pub struct State {
     /// `ip`, `relay`, `host`, `tenant` or `campaign` (`ee_core::shaping::Scope`).
     pub scope: String,
     pub subject: String,
+    /// The IP's address or the relay's name, for people.
+    pub subject_label: Option<String>,
     pub tenant_id: Option<String>,
     /// `ee_core::shaping::ActionKind`.
     pub action: String,
@@ -35,7 +37,7 @@ impl State {
     }
 }
 
-const COLUMNS: &str = "id, provider, scope, subject, tenant_id, action, value_count, value_secs, \
+const COLUMNS: &str = "id, provider, scope, subject, subject_label, tenant_id, action, value_count, value_secs, \
      rule_key, rule_text, reply, fired, started_at, until_at, lifted_at, lifted_by";
 
 /// What a rule's firing sets.
@@ -43,6 +45,7 @@ pub struct Firing<'a> {
     pub provider: &'a str,
     pub scope: &'a str,
     pub subject: &'a str,
+    pub subject_label: Option<&'a str>,
     pub tenant_id: Option<&'a str>,
     pub action: &'a str,
     pub value_count: Option<i64>,
@@ -59,7 +62,7 @@ pub struct Firing<'a> {
 pub async fn fire(conn: &mut AnyConnection, f: &Firing<'_>, now: i64) -> Result<(State, bool)> {
     let row: State = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO shaping_states ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, NULL, NULL) \
+         VALUES ($1, $2, $3, $4, $14, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, NULL, NULL) \
          ON CONFLICT (provider, scope, subject, action) DO UPDATE SET \
            started_at = CASE WHEN shaping_states.lifted_at IS NULL AND shaping_states.until_at > $12 \
                         THEN shaping_states.started_at ELSE $12 END, \
@@ -67,7 +70,7 @@ pub async fn fire(conn: &mut AnyConnection, f: &Firing<'_>, now: i64) -> Result<
                    THEN shaping_states.fired + 1 ELSE 1 END, \
            until_at = CASE WHEN shaping_states.lifted_at IS NULL AND shaping_states.until_at > $13 \
                       THEN shaping_states.until_at ELSE $13 END, \
-           tenant_id = excluded.tenant_id, value_count = excluded.value_count, \
+           tenant_id = excluded.tenant_id, subject_label = excluded.subject_label, value_count = excluded.value_count, \
            value_secs = excluded.value_secs, rule_key = excluded.rule_key, \
            rule_text = excluded.rule_text, reply = excluded.reply, \
            lifted_at = NULL, lifted_by = NULL \
@@ -86,6 +89,7 @@ pub async fn fire(conn: &mut AnyConnection, f: &Firing<'_>, now: i64) -> Result<
     .bind(f.reply)
     .bind(now)
     .bind(f.until)
+    .bind(f.subject_label)
     .fetch_one(conn)
     .await?;
     let new = row.fired == 1;

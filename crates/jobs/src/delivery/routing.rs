@@ -285,11 +285,10 @@ impl Engine {
             )
             .await;
         let path_label = match (&relay, &chosen.ip_text) {
-            (Some(relay), _) => format!("relay {}", relay.name),
-            (None, Some(ip)) => ip.clone(),
-            (None, None) => "the server's own address".into(),
+            (Some(relay), _) => Some(relay.name.as_str()),
+            (None, ip) => ip.as_deref(),
         };
-        self.after_reply(&site, &path, &path_label, message, &result)
+        self.after_reply(&site, &path, path_label, message, &result)
             .await?;
         result.ip_id = chosen.ip_id.clone();
         result.route = Some(route);

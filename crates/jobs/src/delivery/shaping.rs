@@ -118,7 +118,7 @@ impl Engine {
         &self,
         site: &Site,
         path: &Path,
-        path_label: &str,
+        path_label: Option<&str>,
         message: &Message,
         result: &AttemptResult,
     ) -> Result<(), StoreError> {

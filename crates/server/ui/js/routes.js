@@ -40,6 +40,7 @@ export const routes = [
   { path: '/forwards', title: 'forwards', page: delivery.forwards },
   { path: '/reports', title: 'reports', page: delivery.reports },
   { path: '/compliance', title: 'compliance', page: delivery.compliance },
+  { path: '/shaping', title: 'shaping', page: delivery.shaping },
   { path: '/jobs', title: 'jobs', page: system.jobs },
   { path: '/audit', title: 'audit', page: system.audit },
   { path: '/settings', title: 'settings', page: system.settings },
@@ -56,7 +57,7 @@ export const menu = [
   { label: 'menu_content', items: [{ path: '/templates', label: 'templates' }, { path: '/campaigns', label: 'campaigns' }] },
   { label: 'menu_delivery', items: [
     { path: '/messages', label: 'messages' }, { path: '/bounces', label: 'bounces' },
-    { path: '/forwards', label: 'forwards' }, { path: '/reports', label: 'reports' },
+    { path: '/forwards', label: 'forwards' }, { path: '/shaping', label: 'shaping' }, { path: '/reports', label: 'reports' },
     { path: '/compliance', label: 'compliance' }] },
   { label: 'menu_admin', items: [
     { path: '/tenants', label: 'tenants', admin: true }, { path: '/users', label: 'users', admin: true },

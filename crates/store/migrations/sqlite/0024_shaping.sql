@@ -6,6 +6,7 @@ CREATE TABLE shaping_states (
     provider TEXT NOT NULL,
     scope TEXT NOT NULL,
     subject TEXT NOT NULL,
+    subject_label TEXT,
     tenant_id TEXT,
     action TEXT NOT NULL,
     value_count BIGINT,

@@ -114,13 +114,52 @@ export async function reports(_, query) {
     section(t('sent'), barChart(report.rows.map((r) => [r.label || r.key, r.sent]), { title: t('sent') })),
     section(null, table([
       { label: t(`by_${by}`), value: (r) => r.label || r.key }, { label: t('sent'), value: (r) => num(r.sent) },
-      { label: t('delivered'), value: (r) => num(r.delivered) }, { label: t('deferred'), value: (r) => num(r.deferred) },
+      { label: t('delivered'), value: (r) => num(r.delivered) },
+      { label: t('deferred'), value: (r) => `${num(r.deferred)} (${pct(r.rates.deferral)})` },
+      { label: t('blocked'), value: (r) => `${num(r.bounced.block)} (${pct(r.rates.block)})` },
       { label: t('bounced'), value: (r) => `${num(r.bounced.total)} (${pct(r.rates.bounce)})` },
       { label: t('complained'), value: (r) => `${num(r.complaints)} (${pct(r.rates.complaint)})` },
       { label: t('opened'), value: (r) => `${num(r.opens.unique)} (${pct(r.rates.open)})` },
       { label: t('clicked'), value: (r) => `${num(r.clicks.unique)} (${pct(r.rates.click)})` },
       { label: t('unsubscribed'), value: (r) => num(r.unsubscribes) },
     ], rows)));
+}
+
+// What providers' replies hold back now (traffic shaping), and the rules in effect.
+export async function shaping(_, query) {
+  const all = query.all === 'true';
+  const rules = await get('/api/v1/shaping/rules');
+  const value = (r) => {
+    if (r.action === 'rate') return t('shaping_rate', { count: num(r.value), per: r.per_secs === 1 ? 's' : r.per_secs === 60 ? 'min' : 'h' });
+    return r.value == null ? '' : num(r.value);
+  };
+  return h('div', {}, header(t('shaping'),
+    action(all ? t('shaping_active_only') : t('shaping_show_week'), async () => go(all ? '/shaping' : '/shaping?all=true'))),
+  section(null, h('p', { class: 'muted' }, t('shaping_help'))),
+  section(null, pagedTable({
+    path: '/api/v1/shaping',
+    params: { all: all ? true : undefined },
+    empty: t('shaping_none'),
+    columns: [
+      { label: t('provider'), key: 'provider' },
+      { label: t('shaping_whom'), value: (r) => `${t(`scope_${r.scope}`)} ${r.subject_label || r.subject}`.trim() },
+      { label: t('action'), value: (r) => badge(r.action) }, { label: t('value'), value },
+      { label: t('until'), value: (r) => when(r.until) },
+      { label: t('rule'), value: (r) => h('code', { title: r.rule_text }, r.rule) },
+      { label: t('last_reply'), key: 'reply' }, { label: t('shaping_fired'), value: (r) => num(r.fired) },
+      { label: '', value: (r) => (r.active
+        ? action(t('shaping_lift'), async () => { await post(`/api/v1/shaping/${r.id}/lift`); refresh(); }, { kind: 'small', confirmText: t('shaping_lift_confirm') })
+        : (r.lifted_at ? t('shaping_lifted_by', { who: r.lifted_by || '' }) : t('shaping_over'))) },
+    ],
+  })),
+  section(t('shaping_rules'), table([
+    { label: t('rule'), value: (r) => h('code', {}, r.key) }, { label: t('provider'), key: 'provider' },
+    { label: t('details'), value: (r) => h('code', {}, r.text) },
+  ], rules.rules)),
+  section(t('shaping_providers'), table([
+    { label: t('provider'), key: 'name' }, { label: t('shaping_mx'), value: (r) => r.mx_suffixes.join(', ') },
+    { label: t('source'), key: 'origin' },
+  ], rules.providers)));
 }
 
 export async function compliance() {

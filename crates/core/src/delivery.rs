@@ -207,11 +207,23 @@ impl Default for DestinationLimits {
             per_hour: 3600,
             connections: 5,
         };
-        Self {
-            named: ["gmail", "microsoft", "yahoo"]
+        let mut named: std::collections::BTreeMap<String, DestinationLimit> =
+            ["gmail", "microsoft", "yahoo"]
                 .into_iter()
                 .map(|n| (n.to_owned(), big))
-                .collect(),
+                .collect();
+        // A relay (PowerMTA, a smarthost) takes many connections; its own replies slow
+        // them down (shaping). Its hourly figure is unused: the recipients' providers
+        // count the hour.
+        named.insert(
+            Provider::RELAY.to_owned(),
+            DestinationLimit {
+                per_hour: 1_000_000,
+                connections: 50,
+            },
+        );
+        Self {
+            named,
             other: DestinationLimit {
                 per_hour: 36_000,
                 connections: 20,

@@ -43,6 +43,10 @@ struct Setup {
 }
 
 async fn setup(shaping: Option<&str>) -> Setup {
+    setup_with(shaping, "").await
+}
+
+async fn setup_with(shaping: Option<&str>, limits: &str) -> Setup {
     let smtp = TestSmtpServer::start("127.0.0.1".parse().unwrap())
         .await
         .unwrap();
@@ -55,6 +59,7 @@ async fn setup(shaping: Option<&str>) -> Setup {
             zone: zone(),
             mx_port: smtp.addr.port(),
             shaping: Arc::new(shaping),
+            limits: ee_core::delivery::DestinationLimits::parse(limits).unwrap(),
             ..Default::default()
         })
         .spawn()
@@ -478,5 +483,55 @@ async fn the_shaping_page_shows_what_holds_and_lifts_it() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     b.close().await;
+    s.app.finish().await;
+}
+
+/// A provider's connection limit holds across the nodes: two nodes sending to it at once
+/// keep no more connections open together than the limit (each alone would open that
+/// many), and every message goes.
+#[tokio::test]
+async fn connections_are_counted_across_the_nodes() {
+    let s = setup_with(None, "other=36000/2").await;
+    let ids = queue(&s, "elsewhere.test", 60).await;
+    // A busy receiver: each message takes a while, so both nodes send at once.
+    for i in 0..60 {
+        s.smtp.script(
+            &format!("r{i}@elsewhere.test"),
+            vec![Behaviour::AcceptAfter(std::time::Duration::from_millis(
+                150,
+            ))],
+        );
+    }
+    // Small batches, so that both nodes have some.
+    let small = |name: &str| {
+        let mut services = s.app.services.clone();
+        services.delivery.node = name.into();
+        services.delivery.concurrency = 4;
+        services.delivery.batch = 6;
+        ee_jobs::delivery::Engine::new(services)
+    };
+    let (one, two) = (small("n1"), small("n2"));
+    let (a, b) = tokio::join!(one.run_until_idle(), two.run_until_idle());
+    a.unwrap();
+    b.unwrap();
+    // What waited for a slot is due again ten seconds later; the connections left idle
+    // are closed (here at once; `IDLE_MAX` at most), which frees their slots.
+    for _ in 0..30 {
+        if count(&states(&s, &ids).await, "sent") == 60 {
+            break;
+        }
+        one.close_idle().await;
+        two.close_idle().await;
+        s.app.clock.advance_ms(10_000);
+        let (a, b) = tokio::join!(one.run_until_idle(), two.run_until_idle());
+        a.unwrap();
+        b.unwrap();
+    }
+    assert_eq!(count(&states(&s, &ids).await, "sent"), 60);
+    assert!(
+        s.smtp.most_open() <= 2,
+        "{} open at once",
+        s.smtp.most_open()
+    );
     s.app.finish().await;
 }

@@ -31,6 +31,8 @@ pub enum Behaviour {
     /// Keep the data (it is in `received`) and never answer: the sender cannot know it
     /// arrived.
     KeepThenHang,
+    /// Accept, after a pause (a busy receiver).
+    AcceptAfter(Duration),
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,9 @@ struct State {
     /// Per recipient: behaviours to use in turn; the last one stays.
     scripts: HashMap<String, VecDeque<Behaviour>>,
     connections: usize,
+    /// Sessions open now, and the most open at once so far.
+    open: usize,
+    most_open: usize,
     /// `(user, password)` required when set.
     auth: Option<(String, String)>,
     /// Offers STARTTLS when set.
@@ -88,10 +93,16 @@ impl TestSmtpServer {
             // The sessions belong to this task: aborting it (`shutdown`) closes them all.
             let mut sessions = tokio::task::JoinSet::new();
             while let Ok((socket, peer)) = listener.accept().await {
-                shared.lock().expect("state").connections += 1;
+                {
+                    let mut state = shared.lock().expect("state");
+                    state.connections += 1;
+                    state.open += 1;
+                    state.most_open = state.most_open.max(state.open);
+                }
                 let state = shared.clone();
                 sessions.spawn(async move {
-                    let _ = session(socket, peer, state).await;
+                    let _ = session(socket, peer, state.clone()).await;
+                    state.lock().expect("state").open -= 1;
                 });
                 while sessions.try_join_next().is_some() {}
             }
@@ -160,6 +171,11 @@ impl TestSmtpServer {
 
     pub fn connections(&self) -> usize {
         self.state.lock().expect("state").connections
+    }
+
+    /// The most sessions that were open at once.
+    pub fn most_open(&self) -> usize {
+        self.state.lock().expect("state").most_open
     }
 }
 
@@ -323,6 +339,11 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
                     state.lock().expect("state").received.push(record);
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     return Ok(Next::Done);
+                }
+                Behaviour::AcceptAfter(pause) => {
+                    tokio::time::sleep(pause).await;
+                    state.lock().expect("state").received.push(record);
+                    "250 2.0.0 Ok: queued\r\n".into()
                 }
                 Behaviour::RefuseRcpt(..) => unreachable!("refused at RCPT"),
             }

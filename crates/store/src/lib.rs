@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod campaign_batches;
 pub mod campaign_mirrors;
 pub mod campaigns;
+pub mod connection_slots;
 pub mod contact_batches;
 pub mod contacts;
 mod db;

@@ -36,6 +36,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 use attempt::{AttemptResult, reply_result};
 use context::{BatchContext, TenantContext};
+use shaping::Open;
 
 type PoolKey = (String, String);
 
@@ -69,8 +70,13 @@ pub struct Engine {
     /// Per tenant, its messages being sent at once: one less than the gate, so that a
     /// tenant whose receivers stall cannot take every connection from the others.
     tenant_gates: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// Idle connections by (route, source IP / destination), with when each was last used.
-    idle: Mutex<HashMap<PoolKey, Vec<(Connection, std::time::Instant)>>>,
+    /// Idle connections by (route, source IP / destination), with when each was last used
+    /// and the cluster-wide slot each holds.
+    idle: Mutex<HashMap<PoolKey, Vec<(Open, std::time::Instant)>>>,
+    /// When this node last renewed its connection slots (clock ms), and how its slots'
+    /// holders start (`<node>:<engine>:`: an engine renews only its own).
+    slots_renewed: std::sync::atomic::AtomicI64,
+    slot_prefix: String,
     /// Concurrent connections by (path, provider), with the limit each was made for.
     slots: Mutex<HashMap<(String, Provider), Slot>>,
     /// The traffic-shaping states in force, as last read.
@@ -98,11 +104,15 @@ struct Chosen {
 
 impl Engine {
     pub fn new(services: Services) -> Arc<Self> {
+        let slot_prefix = format!("{}:{}:", services.delivery.node, ee_core::ids::new_id());
         Arc::new(Self {
+            slot_prefix,
             gate: Arc::new(Semaphore::new(services.delivery.concurrency.max(1))),
             tenant_gates: std::sync::Mutex::new(HashMap::new()),
             services,
             idle: Mutex::new(HashMap::new()),
+            slots_renewed: std::sync::atomic::AtomicI64::new(0),
+
             slots: Mutex::new(HashMap::new()),
             shaping: Mutex::new(shaping::ShapingView::default()),
             signers: Mutex::new(HashMap::new()),
@@ -366,6 +376,7 @@ impl Engine {
             })
         };
         loop {
+            self.renew_slots().await;
             let stopping = stop.is_some_and(|s| *s.borrow());
             let room = !stopping
                 && batches.len() < BATCHES_IN_FLIGHT
@@ -400,6 +411,9 @@ impl Engine {
             if *stop.borrow() {
                 break;
             }
+            // Idle, the node still closes its stale connections and keeps its slots.
+            self.close_stale().await;
+            self.renew_slots().await;
             let queued = self.services.queued.clone();
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -412,15 +426,15 @@ impl Engine {
 
     /// Closes the idle connections (QUIT).
     pub async fn close_idle(&self) {
-        let all: Vec<Connection> = self
+        let all: Vec<Open> = self
             .idle
             .lock()
             .await
             .drain()
             .flat_map(|(_, v)| v.into_iter().map(|(c, _)| c))
             .collect();
-        for c in all {
-            c.quit().await;
+        for open in all {
+            open.close().await;
         }
     }
 
@@ -439,13 +453,13 @@ impl Engine {
             }
             idle.retain(|_, list| !list.is_empty());
         }
-        for c in stale {
-            c.quit().await;
+        for open in stale {
+            open.close().await;
         }
     }
 
     /// An idle connection of `key` used recently enough to be worth trying.
-    async fn take_idle(&self, key: &PoolKey) -> Option<Connection> {
+    async fn take_idle(&self, key: &PoolKey) -> Option<Open> {
         let mut idle = self.idle.lock().await;
         let list = idle.get_mut(key)?;
         while let Some((connection, since)) = list.pop() {
@@ -456,7 +470,7 @@ impl Engine {
         None
     }
 
-    async fn put_idle(&self, key: &PoolKey, connection: Connection) {
+    async fn put_idle(&self, key: &PoolKey, connection: Open) {
         self.idle
             .lock()
             .await

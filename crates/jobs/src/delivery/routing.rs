@@ -1,7 +1,15 @@
 //! Where a message goes: a relay, the recipient's MX from one of our IPs, or MailWizz;
 //! the IP chosen within quotas and per-provider limits.
 
-use super::shaping::{held, path_of};
+use super::shaping::{Open, held, path_of};
+
+/// The connections of a path to a provider: this node's semaphore, and the key and
+/// limit of its slots across the nodes.
+pub(super) struct Lane {
+    pub(super) semaphore: Arc<Semaphore>,
+    pub(super) key: String,
+    pub(super) limit: usize,
+}
 use super::*;
 
 /// What the IP choice came to.
@@ -274,16 +282,17 @@ impl Engine {
             return Ok(r);
         }
 
-        let slot = self.slot(&path, &site.provider, effect.connections).await;
-        let _connection_permit = slot.acquire_owned().await;
+        let lane = self.lane(&path, &site.provider, effect.connections).await;
+        let _connection_permit = lane.semaphore.clone().acquire_owned().await;
         let mut result = self
             .send_over(
                 &pool_key,
                 &endpoints,
                 (&return_path, &message.to_email, &data),
+                &lane,
                 effect.per_connection,
             )
-            .await;
+            .await?;
         let path_label = match (&relay, &chosen.ip_text) {
             (Some(relay), _) => Some(relay.name.as_str()),
             (None, ip) => ip.as_deref(),
@@ -311,34 +320,52 @@ impl Engine {
     /// peer dropped it while idle, or restarted) is replaced at once by a new one, within
     /// the same attempt: nothing was delivered, so nothing is sent twice.
     /// With `per_connection`, a connection that has carried that many messages is closed
-    /// rather than used again.
+    /// rather than used again. A new connection first takes a slot of `lane` (counted
+    /// across the nodes); when none frees up in a few seconds the message waits, not
+    /// counted as an attempt.
     pub(super) async fn send_over(
         &self,
         key: &PoolKey,
         endpoints: &[Endpoint],
         (from, to, data): (&str, &str, &[u8]),
+        lane: &Lane,
         per_connection: Option<u32>,
-    ) -> AttemptResult {
+    ) -> Result<AttemptResult, StoreError> {
         let spent = |c: &Connection| per_connection.is_some_and(|n| c.delivered >= n as usize);
         let mut connection = self.take_idle(key).await;
-        if let Some(c) = connection.take_if(|c| spent(c)) {
-            c.quit().await;
+        if let Some(open) = connection.take_if(|open| spent(&open.connection)) {
+            open.close().await;
         }
         let mut reused = connection.is_some();
         loop {
             let mut last_error = String::new();
             if connection.is_none() {
+                let Some(slot) = self.connection_slot(&lane.key, lane.limit).await? else {
+                    let mut r = AttemptResult::new(MessageState::Deferred);
+                    r.uncounted = true;
+                    r.next_attempt_at =
+                        Some(self.services.clock.now_ms() + super::shaping::SLOT_RETRY_MS);
+                    r.reason = Some(format!(
+                        "all {} connections of this path are open on the cluster's nodes",
+                        lane.limit
+                    ));
+                    return Ok(r);
+                };
+                let mut slot = Some(slot);
                 for endpoint in endpoints {
                     match Connection::open(endpoint).await {
                         Ok(c) => {
-                            connection = Some(c);
+                            connection = slot.take().map(|slot| Open {
+                                connection: c,
+                                slot,
+                            });
                             break;
                         }
                         Err(SmtpError::Rejected(reply)) => {
                             // Refused at greeting or EHLO: the reply says what to do.
                             let mut r = reply_result(reply.code, reply.text);
                             r.reached_server = true;
-                            return r;
+                            return Ok(r);
                         }
                         Err(SmtpError::Network(e) | SmtpError::Unsent(e)) => {
                             last_error = format!("{}:{}: {e}", endpoint.address, endpoint.port);
@@ -346,17 +373,17 @@ impl Engine {
                     }
                 }
             }
-            let Some(mut c) = connection.take() else {
+            let Some(mut open) = connection.take() else {
                 let mut r = AttemptResult::new(MessageState::Deferred);
                 r.reason = Some(format!("cannot connect: {last_error}"));
-                return r;
+                return Ok(r);
             };
-            let mut result = match c.send(from, to, data).await {
+            let mut result = match open.connection.send(from, to, data).await {
                 Ok(reply) => {
-                    if spent(&c) {
-                        c.quit().await;
+                    if spent(&open.connection) {
+                        open.close().await;
                     } else {
-                        self.put_idle(key, c).await;
+                        self.put_idle(key, open).await;
                     }
                     let mut r = AttemptResult::new(MessageState::Sent);
                     r.code = Some(i64::from(reply.code));
@@ -364,7 +391,7 @@ impl Engine {
                     r
                 }
                 Err(SmtpError::Rejected(reply)) => {
-                    self.put_idle(key, c).await;
+                    self.put_idle(key, open).await;
                     reply_result(reply.code, reply.text)
                 }
                 Err(SmtpError::Unsent(e)) if reused => {
@@ -379,33 +406,35 @@ impl Engine {
                 }
             };
             result.reached_server = true;
-            return result;
+            return Ok(result);
         }
     }
 
     /// The connections a path may have open at a provider at once: the configured limit,
-    /// or fewer under a shaping state. When the limit changes, connections taken under
-    /// the old one finish on it and new ones wait on the new one.
-    pub(super) async fn slot(
+    /// or fewer under a shaping state. On this node, a semaphore of that size (when the
+    /// limit changes, sends under the old one finish on it and new ones wait on the new
+    /// one); across the nodes, the slots of `connection_slots` under the same key.
+    pub(super) async fn lane(
         &self,
         path: &ee_core::shaping::Path,
         provider: &Provider,
         shaped: Option<u32>,
-    ) -> Arc<Semaphore> {
+    ) -> Lane {
         let configured = self.services.delivery.limits.of(provider).connections;
         let limit = shaped.map_or(configured, |s| s.min(configured)).max(1) as usize;
-        let key = (
-            format!("{}:{}", path.scope().as_str(), path.subject()),
-            provider.clone(),
-        );
+        let key = format!("{}:{}:{}", path.scope().as_str(), path.subject(), provider);
         let mut slots = self.slots.lock().await;
         let slot = slots
-            .entry(key)
+            .entry((key.clone(), provider.clone()))
             .or_insert_with(|| (limit, Arc::new(Semaphore::new(limit))));
         if slot.0 != limit {
             *slot = (limit, Arc::new(Semaphore::new(limit)));
         }
-        slot.1.clone()
+        Lane {
+            semaphore: slot.1.clone(),
+            key,
+            limit,
+        }
     }
 
     /// The tenant's IP with the most quota left that can take one more message towards

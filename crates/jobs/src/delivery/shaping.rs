@@ -162,3 +162,149 @@ impl Engine {
         Ok(())
     }
 }
+
+/// How long a connection slot is held without renewal (ms): a dead node's connections
+/// free their slots within this.
+const SLOT_LEASE_MS: i64 = 60_000;
+/// How often a node renews its slots (ms).
+const SLOT_RENEW_MS: i64 = 10_000;
+/// How long an attempt waits for a free connection slot before it is deferred.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+/// When a message that found no free connection slot is tried again (ms).
+pub(super) const SLOT_RETRY_MS: i64 = 10_000;
+
+/// An open connection and the cluster-wide slot it holds.
+pub(super) struct Open {
+    pub(super) connection: Connection,
+    pub(super) slot: SlotHold,
+}
+
+impl Open {
+    /// QUIT, then the slot freed.
+    pub(super) async fn close(self) {
+        self.connection.quit().await;
+        self.slot.release().await;
+    }
+}
+
+/// A slot of `connection_slots`, freed by `release` or, dropped, by a task.
+pub(super) struct SlotHold {
+    db: ee_store::Db,
+    key: String,
+    slot: i64,
+    holder: String,
+}
+
+impl SlotHold {
+    async fn release(mut self) {
+        let holder = std::mem::take(&mut self.holder);
+        free(&self.db, &self.key, self.slot, &holder).await;
+    }
+}
+
+async fn free(db: &ee_store::Db, key: &str, slot: i64, holder: &str) {
+    if let Ok(mut conn) = db.pool().acquire().await
+        && let Err(e) = ee_store::connection_slots::release(&mut conn, key, slot, holder).await
+    {
+        tracing::warn!(error = %e, "freeing a connection slot failed (it runs out)");
+    }
+}
+
+impl Drop for SlotHold {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.holder.is_empty() {
+            return;
+        }
+        let (db, key, slot, holder) = (
+            self.db.clone(),
+            std::mem::take(&mut self.key),
+            self.slot,
+            std::mem::take(&mut self.holder),
+        );
+        runtime.spawn(async move { free(&db, &key, slot, &holder).await });
+    }
+}
+
+impl Engine {
+    /// A slot for one more connection on `key` (a path at a provider) within `limit`
+    /// across the nodes, waiting a little for one to free; `None` when none did. A
+    /// connection of this node idle on the same path (to another domain) gives its slot
+    /// up first.
+    pub(super) async fn connection_slot(
+        &self,
+        key: &str,
+        limit: usize,
+    ) -> Result<Option<SlotHold>, StoreError> {
+        let holder = format!("{}{}", self.slot_prefix, ee_core::ids::new_id());
+        let deadline = tokio::time::Instant::now() + SLOT_WAIT;
+        loop {
+            let now = self.services.clock.now_ms();
+            let mut conn = self.services.db.pool().acquire().await?;
+            let taken = ee_store::connection_slots::acquire(
+                &mut conn,
+                key,
+                limit as i64,
+                &holder,
+                now + SLOT_LEASE_MS,
+                now,
+            )
+            .await?;
+            drop(conn);
+            if let Some(slot) = taken {
+                return Ok(Some(SlotHold {
+                    db: self.services.db.clone(),
+                    key: key.to_owned(),
+                    slot,
+                    holder,
+                }));
+            }
+            if self.close_idle_on(key).await {
+                continue;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Closes one of this node's idle connections holding a slot of `key`; whether there
+    /// was one.
+    async fn close_idle_on(&self, key: &str) -> bool {
+        let found = {
+            let mut idle = self.idle.lock().await;
+            idle.values_mut().find_map(|list| {
+                let at = list.iter().position(|(open, _)| open.slot.key == key)?;
+                Some(list.remove(at).0)
+            })
+        };
+        match found {
+            Some(open) => {
+                open.close().await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Renews this node's connection slots, every `SLOT_RENEW_MS`.
+    pub(super) async fn renew_slots(&self) {
+        let now = self.services.clock.now_ms();
+        let last = self.slots_renewed.load(Ordering::Relaxed);
+        if now - last < SLOT_RENEW_MS && now >= last {
+            return;
+        }
+        self.slots_renewed.store(now, Ordering::Relaxed);
+        let renewed = async {
+            let mut conn = self.services.db.pool().acquire().await?;
+            ee_store::connection_slots::renew(&mut conn, &self.slot_prefix, now + SLOT_LEASE_MS)
+                .await
+        };
+        if let Err(e) = renewed.await {
+            tracing::warn!(error = %e, "renewing the connection slots failed");
+        }
+    }
+}

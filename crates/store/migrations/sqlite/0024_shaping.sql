@@ -33,3 +33,15 @@ CREATE TABLE shaping_hits (
     hits BIGINT NOT NULL,
     PRIMARY KEY (rule_key, provider, scope, subject, hour)
 );
+
+-- Connections open at once on a path to a provider, across the nodes: a node holds one
+-- slot per open connection (sending or idle in its pool), renews its slots while alive,
+-- and frees them when it closes the connection; a dead node's slots run out.
+CREATE TABLE connection_slots (
+    key TEXT NOT NULL,
+    slot BIGINT NOT NULL,
+    holder TEXT NOT NULL,
+    until_at BIGINT NOT NULL,
+    PRIMARY KEY (key, slot)
+);
+CREATE INDEX connection_slots_holder ON connection_slots(holder);

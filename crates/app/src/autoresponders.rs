@@ -323,10 +323,10 @@ pub async fn serve(
 }
 
 /// What the steps' windows are read against: the tenant's zone and, for windows in the
-/// recipient's zone, the due contacts' metadata.
+/// recipient's zone, the due contacts' own zones.
 struct StepWindows {
     zone: ee_core::zone::TimeZone,
-    metadata: std::collections::HashMap<String, String>,
+    zones: std::collections::HashMap<String, ee_core::zone::TimeZone>,
 }
 
 impl StepWindows {
@@ -342,13 +342,13 @@ impl StepWindows {
                 .as_ref()
                 .is_some_and(|w| w.zone == ee_core::zone::WindowZone::Recipient)
         });
-        let metadata = if per_recipient {
+        let zones = if per_recipient {
             let ids: Vec<String> = due.iter().map(|d| d.contact_id.clone()).collect();
-            ee_store::contact_batches::metadata_of(conn, &ids).await?
+            crate::delivery::recipient_zones(conn, &ids).await?
         } else {
             Default::default()
         };
-        Ok(Self { zone, metadata })
+        Ok(Self { zone, zones })
     }
 
     /// When step `index` may go for the contact, if not now.
@@ -360,8 +360,10 @@ impl StepWindows {
         now: i64,
     ) -> Option<i64> {
         let window = settings.steps.get(index)?.window.as_ref()?;
-        let own = self.metadata.get(contact_id).map(String::as_str);
-        window.next_opening(now, &window.zone_for(&self.zone, own))
+        window.next_opening(
+            now,
+            &window.zone_for(&self.zone, self.zones.get(contact_id)),
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ee_core::zone::{SendWindow, TimeZone};
 use ee_store::messages::{self, Hold, Message};
-use ee_store::{Scope, StoreError, campaigns, contact_batches, handoffs};
+use ee_store::{Scope, StoreError, campaigns, handoffs};
 
 use crate::Services;
 use crate::campaign_settings::CampaignSettings;
@@ -69,10 +69,10 @@ pub async fn hold_back(
         let mut open = Vec::new();
         match &pace.settings.window {
             Some(window) => {
-                let metadata = recipient_metadata(&mut tx, window, &messages).await?;
+                let zones = recipient_zones(&mut tx, window, &messages).await?;
                 for m in messages {
-                    let own = m.contact_id.as_ref().and_then(|c| metadata.get(c));
-                    let zone = window.zone_for(&pace.zone, own.map(String::as_str));
+                    let own = m.contact_id.as_ref().and_then(|c| zones.get(c));
+                    let zone = window.zone_for(&pace.zone, own);
                     match window.next_opening(now, &zone) {
                         Some(until) => holds.push(Hold {
                             message_id: m.id.clone(),
@@ -116,12 +116,13 @@ pub async fn hold_back(
     Ok(holds.into_iter().map(|h| h.message_id).collect())
 }
 
-/// The contacts' metadata when the window is read in the recipient's zone.
-async fn recipient_metadata(
+/// The recipients' own zones (`ee_core::zone::recipient_zone`: theirs, else their
+/// country's), for a window read in the recipient's zone.
+async fn recipient_zones(
     conn: &mut ee_store::AnyConnection,
     window: &SendWindow,
     messages: &[&Message],
-) -> Result<HashMap<String, String>, StoreError> {
+) -> Result<HashMap<String, ee_core::zone::TimeZone>, StoreError> {
     if window.zone != ee_core::zone::WindowZone::Recipient {
         return Ok(HashMap::new());
     }
@@ -129,5 +130,5 @@ async fn recipient_metadata(
         .iter()
         .filter_map(|m| m.contact_id.clone())
         .collect();
-    contact_batches::metadata_of(conn, &ids).await
+    Ok(crate::delivery::recipient_zones(conn, &ids).await?)
 }

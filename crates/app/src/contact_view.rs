@@ -23,6 +23,9 @@ pub struct ContactOut {
     pub city: Option<String>,
     pub category: Option<String>,
     pub company: Option<String>,
+    /// Its IANA time zone (`Europe/Paris`); windows in the recipient's zone use its
+    /// country's most populous zone when it has none.
+    pub time_zone: Option<String>,
     /// active, unsubscribed, bounced, complained.
     pub status: String,
     pub tags: Vec<String>,
@@ -74,6 +77,7 @@ pub async fn contact_out(conn: &mut AnyConnection, c: Contact) -> Result<Contact
         city: c.city,
         category: c.category,
         company: c.company,
+        time_zone: c.time_zone,
         status: c.status,
         source_id: c.source_id,
     })

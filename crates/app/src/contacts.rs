@@ -466,6 +466,11 @@ async fn prepare(
         }
         let v = match *name {
             "country" | "language" => v.to_ascii_uppercase(),
+            // Checked as an IANA name and stored as the database spells it.
+            "time_zone" => match ee_core::zone::canonical_zone(v) {
+                Ok(zone) => zone,
+                Err(why) => return Ok(Err(format!("time_zone: {why}"))),
+            },
             _ => v.to_owned(),
         };
         fields.insert(*name, v);

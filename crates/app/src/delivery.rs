@@ -119,6 +119,22 @@ pub async fn tenant_zone(
     ))
 }
 
+/// Contacts' own zones by id: their `time_zone`, else their country's most populous one;
+/// those with neither are left out (the tenant's zone applies to them).
+pub async fn recipient_zones(
+    conn: &mut ee_store::AnyConnection,
+    contact_ids: &[String],
+) -> Result<std::collections::HashMap<String, ee_core::zone::TimeZone>, StoreError> {
+    Ok(ee_store::contact_batches::zones_of(conn, contact_ids)
+        .await?
+        .into_iter()
+        .filter_map(|(id, (zone, country))| {
+            let zone = ee_core::zone::recipient_zone(zone.as_deref(), country.as_deref())?;
+            Some((id, zone))
+        })
+        .collect())
+}
+
 pub fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, d)| d)
 }

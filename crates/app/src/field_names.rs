@@ -22,6 +22,7 @@ pub fn field_name(name: &str) -> Option<&'static str> {
         "company" | "societe" | "société" | "entreprise" | "organization" | "organisation" => {
             "company"
         }
+        "timezone" | "tz" | "zone" | "fuseau" | "fuseauhoraire" => "time_zone",
         _ => return None,
     };
     FIELDS.iter().copied().find(|f| *f == mapped)

@@ -508,6 +508,12 @@ pub struct Recipient {
     pub sent_at: Option<i64>,
     /// The later of the line's change and its message's (its state is the message's).
     pub updated_at: i64,
+    /// When its waiting message is tried (a window's opening), and why it waits.
+    pub next_attempt_at: Option<i64>,
+    pub state_reason: Option<String>,
+    /// The contact's own zone and country (its local time).
+    pub time_zone: Option<String>,
+    pub country: Option<String>,
 }
 
 /// The ledger's state of a recipient: its own before it has a message, its message's after.
@@ -527,7 +533,9 @@ pub async fn recipients(
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT r.contact_id, c.email, r.variant, {LEDGER_STATE} AS state, r.detail, r.message_id, \
          m.state AS message_state, m.last_code, m.last_reply, r.queued_at, m.sent_at, \
-         CASE WHEN m.updated_at > r.updated_at THEN m.updated_at ELSE r.updated_at END AS updated_at \
+         CASE WHEN m.updated_at > r.updated_at THEN m.updated_at ELSE r.updated_at END AS updated_at, \
+         CASE WHEN m.state IN ('queued', 'deferred') THEN m.next_attempt_at END AS next_attempt_at, \
+         m.state_reason, c.time_zone, c.country \
          FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id \
          LEFT JOIN contacts c ON c.id = r.contact_id \
          WHERE r.campaign_id = $1 AND ($2 IS NULL OR r.contact_id > $2) \

@@ -27,21 +27,25 @@ pub async fn get_many(
     Ok(found.into_iter().map(|c| (c.id.clone(), c)).collect())
 }
 
-/// The metadata (JSON) of the contacts named, by id.
-pub async fn metadata_of(
+/// Contacts' own time zones and countries, by id (a window in the recipient's zone).
+pub async fn zones_of(
     conn: &mut AnyConnection,
     ids: &[String],
-) -> Result<HashMap<String, String>> {
+) -> Result<HashMap<String, (Option<String>, Option<String>)>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let sql = format!(
-        "SELECT id, metadata FROM contacts WHERE id {}",
+        "SELECT id, time_zone, country FROM contacts WHERE id {}",
         crate::bulk::in_texts(conn, "$1")
     );
-    let found = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql))
-        .bind(crate::bulk::encode(ids))
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(found.into_iter().collect())
+    let found =
+        sqlx::query_as::<_, (String, Option<String>, Option<String>)>(sqlx::AssertSqlSafe(sql))
+            .bind(crate::bulk::encode(ids))
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(found
+        .into_iter()
+        .map(|(id, zone, country)| (id, (zone, country)))
+        .collect())
 }

@@ -13,7 +13,7 @@ use sqlx::AnyConnection;
 use crate::{Result, StoreError, bulk};
 
 /// The mergeable fields, in column order.
-pub const FIELDS: [&str; 9] = [
+pub const FIELDS: [&str; 10] = [
     "first_name",
     "last_name",
     "phone",
@@ -23,6 +23,7 @@ pub const FIELDS: [&str; 9] = [
     "city",
     "category",
     "company",
+    "time_zone",
 ];
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -41,6 +42,8 @@ pub struct Contact {
     pub city: Option<String>,
     pub category: Option<String>,
     pub company: Option<String>,
+    /// An IANA zone (`Europe/Paris`), checked when written.
+    pub time_zone: Option<String>,
     pub status: String,
     pub metadata: String,
     pub field_sources: String,
@@ -54,7 +57,7 @@ pub struct Contact {
 }
 
 pub const COLUMNS: &str = "id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
-    country, address, city, category, company, status, metadata, field_sources, validation_status, \
+    country, address, city, category, company, time_zone, status, metadata, field_sources, validation_status, \
     validation_confidence, validation_reasons, validated_at, engaged_at, created_at, updated_at";
 
 impl Contact {
@@ -69,6 +72,7 @@ impl Contact {
             "city" => self.city.as_deref(),
             "category" => self.category.as_deref(),
             "company" => self.company.as_deref(),
+            "time_zone" => self.time_zone.as_deref(),
             _ => None,
         }
     }
@@ -84,6 +88,7 @@ impl Contact {
             "city" => &mut self.city,
             "category" => &mut self.category,
             "company" => &mut self.company,
+            "time_zone" => &mut self.time_zone,
             _ => return,
         };
         *slot = Some(value);
@@ -171,8 +176,8 @@ pub async fn upsert(
             let inserted = sqlx::query(
                 "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
                  country, address, city, category, company, status, metadata, field_sources, created_at, updated_at, \
-                 validation_status, validation_reasons) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $16, $17, $17, $18, $19) \
+                 validation_status, validation_reasons, time_zone) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $16, $17, $17, $18, $19, $20) \
                  ON CONFLICT (tenant_id, email) DO NOTHING",
             )
             .bind(&id)
@@ -194,6 +199,7 @@ pub async fn upsert(
             .bind(now)
             .bind(&incoming.validation_status)
             .bind(&incoming.validation_reasons)
+            .bind(f("time_zone"))
             .execute(&mut *conn)
             .await?;
             if inserted.rows_affected() == 0 {
@@ -244,7 +250,7 @@ pub async fn upsert(
                 sqlx::query(
                     "UPDATE contacts SET first_name = $1, last_name = $2, phone = $3, language = $4, country = $5, \
                      address = $6, city = $7, category = $8, company = $9, metadata = $10, field_sources = $11, \
-                     updated_at = $12 WHERE id = $13",
+                     updated_at = $12, time_zone = $14 WHERE id = $13",
                 )
                 .bind(&existing.first_name)
                 .bind(&existing.last_name)
@@ -259,6 +265,7 @@ pub async fn upsert(
                 .bind(Value::Object(provenance).to_string())
                 .bind(now)
                 .bind(&existing.id)
+                .bind(&existing.time_zone)
                 .execute(&mut *conn)
                 .await?;
                 Upserted::Updated(existing.id)
@@ -508,7 +515,7 @@ pub async fn insert_many(
             })
             .clone()
     };
-    // Each row: id, email, email_hash, the nine FIELDS, metadata, field_sources,
+    // Each row: id, email, email_hash, the ten FIELDS, metadata, field_sources,
     // validation_status, validation_reasons; borrowed, not copied (a chunk is large).
     let documents: Vec<(String, String)> = rows
         .iter()

@@ -292,16 +292,31 @@ pub struct RecipientOut {
     pub queued_at: Option<String>,
     pub sent_at: Option<String>,
     pub updated_at: String,
+    /// When its waiting message is tried: the opening of the campaign's window for it.
+    pub next_attempt_at: Option<String>,
+    /// The recipient's zone: its own, else its country's most populous (absent: the
+    /// tenant's zone applies).
+    pub time_zone: Option<String>,
+    /// When it was sent (or, waiting, when it is tried) on the recipient's clock.
+    pub local_time: Option<String>,
 }
 
 impl From<store::Recipient> for RecipientOut {
     fn from(r: store::Recipient) -> Self {
+        let zone = ee_core::zone::recipient_zone(r.time_zone.as_deref(), r.country.as_deref());
+        let local_time = zone
+            .as_ref()
+            .zip(r.sent_at.or(r.next_attempt_at))
+            .and_then(|(zone, at)| ee_core::zone::local_rfc3339(at, zone));
         Self {
+            time_zone: zone.and_then(|z| z.iana_name().map(str::to_owned)),
+            local_time,
+            next_attempt_at: r.next_attempt_at.map(to_rfc3339),
+            detail: r.detail.or(r.state_reason),
             state: RecipientState::parse(&r.state).unwrap_or(RecipientState::Pending),
             contact_id: r.contact_id,
             email: r.email,
             variant: r.variant,
-            detail: r.detail,
             message_id: r.message_id,
             last_code: r.last_code,
             last_reply: r.last_reply,

@@ -74,7 +74,7 @@ export async function contact({ id }) {
   section(null, facts([
     [t('status'), badge(c.status)], [t('validation'), h('span', {}, badge(c.validation.status), ' ', c.validation.reasons.join(', '))],
     [t('name'), [c.first_name, c.last_name].filter(Boolean).join(' ')], [t('company'), c.company],
-    [t('language'), c.language], [t('country'), c.country], [t('city'), c.city], [t('phone'), c.phone],
+    [t('language'), c.language], [t('country'), c.country], [t('time_zone'), c.time_zone], [t('city'), c.city], [t('phone'), c.phone],
     [t('tags'), c.tags.length ? c.tags.map((tag) => [badge(tag), ' ']) : '–'], [t('created'), when(c.created_at)],
   ])),
   section(t('tags'), tags),

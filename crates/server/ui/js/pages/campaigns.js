@@ -116,6 +116,7 @@ export async function create() {
       { name: 'window_from', label: t('window_from'), type: 'time' },
       { name: 'window_to', label: t('window_to'), type: 'time' },
       { name: 'window_zone', label: t('window_zone'), type: 'select', options: [['tenant', t('zone_tenant')], ['recipient', t('zone_recipient')]] },
+      { name: 'window_days', label: t('window_days'), placeholder: 'mon, tue, wed, thu, fri', help: t('window_days_help') },
       { name: 'trigger', label: t('trigger'), placeholder: 'subscription / tag:TYPE:LAWYER / event:signed_up', help: t('trigger_help') },
       { name: 'ab', label: t('ab_variants'), type: 'custom', control: variants.el, read: variants.read, help: t('ab_help') },
       { name: 'steps', label: t('steps'), type: 'custom', control: steps.el, read: steps.read, help: t('steps_help') },
@@ -132,7 +133,10 @@ export async function create() {
         ab: v.type === 'ab_test' ? v.ab : undefined, steps: v.type === 'autoresponder' ? v.steps : undefined, send_at: v.send_at };
       if (Object.keys(audience).length) body.audience = audience;
       if (v.per_hour) body.throttle = { per_hour: v.per_hour };
-      if (v.window_from || v.window_to) body.window = { from: v.window_from, to: v.window_to, zone: v.window_zone };
+      if (v.window_from || v.window_to) {
+        body.window = { from: v.window_from, to: v.window_to, zone: v.window_zone };
+        if (split(v.window_days).length) body.window.days = split(v.window_days).map((d) => d.toLowerCase());
+      }
       return post('/api/v2/campaigns', owned(body));
     },
     onDone: (campaign) => go(`/campaigns/${campaign.id}`),
@@ -220,7 +224,8 @@ function ledger(c, state) {
     columns: [
       { label: t('email'), key: 'email' }, { label: t('state'), value: (r) => badge(r.state) },
       { label: t('variant'), key: 'variant' }, { label: t('last_reply'), value: (r) => (r.last_code ? `${r.last_code} ${r.last_reply || ''}` : r.detail) },
-      { label: t('sent_at'), value: (r) => when(r.sent_at) },
+      { label: t('sent_at'), value: (r) => when(r.sent_at || r.next_attempt_at) },
+      { label: t('local_time'), value: (r) => (r.local_time ? `${r.local_time.slice(0, 16).replace('T', ' ')} (${r.time_zone})` : '–') },
       { label: t('message'), value: (r) => (r.message_id ? h('a', { href: `#/messages/${r.message_id}` }, t('open')) : '–') },
     ],
   }));
@@ -277,7 +282,7 @@ export async function detail({ id }, query) {
       [t('audience'), [c.audience.all ? t('audience_all') : null, ...segmentNames.map((s) => `${t('segment')} « ${s} »`), ...(c.audience.tags || []).map((tag) => `${t('tag')} ${tag}`)].filter(Boolean).join(', ')],
       audience ? [t('audience_count'), h('strong', { id: 'audience-count' }, `${num(audience.count)}${audience.fixed ? '' : ` (${t('estimate')})`}`)] : null,
       [t('send_at'), when(c.send_at)], [t('throttle_per_hour'), c.throttle ? num(c.throttle.per_hour) : '–'],
-      [t('window'), c.window ? `${c.window.from}–${c.window.to} (${c.window.zone})` : '–'],
+      [t('window'), c.window ? `${c.window.days ? `${c.window.days.join(', ')} ` : ''}${c.window.from}–${c.window.to} (${t(`zone_${c.window.zone}`)})` : '–'],
       c.trigger ? [t('trigger'), c.trigger] : null,
       [t('started'), when(c.started_at)], [t('finished'), when(c.finished_at)],
     ])),

@@ -313,3 +313,55 @@ async fn a_schedule_across_the_spring_change_lands_at_the_right_instant() {
     assert_eq!(app.dispatch().await.queued, 1);
     app.finish().await;
 }
+
+/// A CSV's `fuseau horaire` (or `time_zone`, `tz`) column fills the field; a line whose
+/// zone is not one is reported with its reason, the others imported.
+#[tokio::test]
+async fn a_csv_column_carries_the_time_zone() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("brand").await;
+    let (_, key) = app.api_key(&tenant, "k").await;
+    let upload = app
+        .client
+        .post(format!("{}/api/v2/contacts/import", app.base))
+        .header("x-api-key", &key)
+        .header("content-type", "text/csv")
+        .body("email;pays;fuseau horaire\na@example.test;FR;Europe/Paris\nb@example.test;NZ;\nc@example.test;FR;Paris\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::ACCEPTED);
+    let import: Value = upload.json().await.unwrap();
+    app.run_jobs().await;
+    let id = import["id"].as_str().unwrap();
+    let errors = app
+        .client
+        .get(format!("{}/api/v2/imports/{id}/errors", app.base))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = errors.lines().skip(1).collect();
+    assert_eq!(lines.len(), 1, "{errors}");
+    assert!(lines[0].starts_with("4,"), "{errors}");
+    assert!(
+        lines[0].contains("`Paris` is not an IANA time zone"),
+        "{errors}"
+    );
+    let list = app.get("/api/v2/contacts?limit=10", &key).await.body;
+    let zone_of = |email: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["email"] == email)
+            .map(|c| c["time_zone"].clone())
+    };
+    assert_eq!(zone_of("a@example.test"), Some(json!("Europe/Paris")));
+    assert_eq!(zone_of("b@example.test"), Some(Value::Null));
+    assert_eq!(zone_of("c@example.test"), None);
+    app.finish().await;
+}

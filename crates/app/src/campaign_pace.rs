@@ -130,5 +130,5 @@ async fn recipient_zones(
         .iter()
         .filter_map(|m| m.contact_id.clone())
         .collect();
-    Ok(crate::delivery::recipient_zones(conn, &ids).await?)
+    crate::delivery::recipient_zones(conn, &ids).await
 }

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod limits;
 pub mod login_throttle;
 pub mod machine_hits;
+pub mod mta_sts;
 pub mod outbound;
 pub mod rate_limit;
 pub mod rendering;

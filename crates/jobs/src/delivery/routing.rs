@@ -1,7 +1,7 @@
 //! Where a message goes: a relay, the recipient's MX from one of our IPs, or MailWizz;
 //! the IP chosen within quotas and per-provider limits.
 
-use super::shaping::{Open, held, path_of};
+use super::shaping::{Got, Open, held, path_of};
 
 /// The connections of a path to a provider: this node's semaphore, and the key and
 /// limit of its slots across the nodes.
@@ -340,16 +340,24 @@ impl Engine {
         loop {
             let mut last_error = String::new();
             if connection.is_none() {
-                let Some(slot) = self.connection_slot(&lane.key, lane.limit).await? else {
-                    let mut r = AttemptResult::new(MessageState::Deferred);
-                    r.uncounted = true;
-                    r.next_attempt_at =
-                        Some(self.services.clock.now_ms() + super::shaping::SLOT_RETRY_MS);
-                    r.reason = Some(format!(
-                        "all {} connections of this path are open on the cluster's nodes",
-                        lane.limit
-                    ));
-                    return Ok(r);
+                let slot = match self.connection_slot(key, &lane.key, lane.limit).await? {
+                    Got::Slot(slot) => slot,
+                    Got::Idle(open) => {
+                        connection = Some(open);
+                        reused = true;
+                        continue;
+                    }
+                    Got::Nothing => {
+                        let mut r = AttemptResult::new(MessageState::Deferred);
+                        r.uncounted = true;
+                        r.next_attempt_at =
+                            Some(self.services.clock.now_ms() + super::shaping::SLOT_RETRY_MS);
+                        r.reason = Some(format!(
+                            "all {} connections of this path are open on the cluster's nodes",
+                            lane.limit
+                        ));
+                        return Ok(r);
+                    }
                 };
                 let mut slot = Some(slot);
                 for endpoint in endpoints {

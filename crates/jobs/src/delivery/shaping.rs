@@ -187,6 +187,14 @@ impl Open {
     }
 }
 
+/// What waiting for a connection slot came to.
+pub(super) enum Got {
+    Slot(SlotHold),
+    /// A connection to the same destination came back idle meanwhile.
+    Idle(Open),
+    Nothing,
+}
+
 /// A slot of `connection_slots`, freed by `release` or, dropped, by a task.
 pub(super) struct SlotHold {
     db: ee_store::Db,
@@ -230,14 +238,15 @@ impl Drop for SlotHold {
 
 impl Engine {
     /// A slot for one more connection on `key` (a path at a provider) within `limit`
-    /// across the nodes, waiting a little for one to free; `None` when none did. A
-    /// connection of this node idle on the same path (to another domain) gives its slot
-    /// up first.
+    /// across the nodes, waiting a little for one to free. While it waits, a connection
+    /// of this node to the same destination (`pool`) that comes back idle is taken
+    /// instead, and one idle on the same path to another destination gives its slot up.
     pub(super) async fn connection_slot(
         &self,
+        pool: &PoolKey,
         key: &str,
         limit: usize,
-    ) -> Result<Option<SlotHold>, StoreError> {
+    ) -> Result<Got, StoreError> {
         let holder = format!("{}{}", self.slot_prefix, ee_core::ids::new_id());
         let deadline = tokio::time::Instant::now() + SLOT_WAIT;
         loop {
@@ -254,20 +263,23 @@ impl Engine {
             .await?;
             drop(conn);
             if let Some(slot) = taken {
-                return Ok(Some(SlotHold {
+                return Ok(Got::Slot(SlotHold {
                     db: self.services.db.clone(),
                     key: key.to_owned(),
                     slot,
                     holder,
                 }));
             }
+            if let Some(open) = self.take_idle(pool).await {
+                return Ok(Got::Idle(open));
+            }
             if self.close_idle_on(key).await {
                 continue;
             }
             if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
+                return Ok(Got::Nothing);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -60,6 +60,8 @@ pub struct ReportRates {
     pub deferral: f64,
     /// Bounces of class block (refused for the sender's sake) ÷ handed over.
     pub block: f64,
+    /// Sent over TLS ÷ sent.
+    pub tls: f64,
 }
 
 #[derive(Debug, Default, Clone, Serialize, ToSchema, PartialEq)]
@@ -77,6 +79,10 @@ pub struct ReportRow {
     pub refused: i64,
     /// Temporary refusals reported (each attempt).
     pub deferred: i64,
+    /// Handed over on our own SMTP connections over TLS, and of those with the peer's
+    /// certificate verified (direct delivery and relays).
+    pub tls: i64,
+    pub tls_verified: i64,
     pub bounced: Bounces,
     pub complaints: i64,
     pub opens: Engagement,
@@ -115,6 +121,8 @@ fn add(row: &mut ReportRow, name: &str, n: i64) {
         "delivered" => row.delivered += n,
         "refused" => row.refused += n,
         "deferred" => row.deferred += n,
+        "sent_tls" => row.tls += n,
+        "sent_tls_verified" => row.tls_verified += n,
         "bounced_hard" => row.bounced.hard += n,
         "bounced_soft" => row.bounced.soft += n,
         "bounced_block" => row.bounced.block += n,
@@ -152,6 +160,7 @@ fn finish(row: &mut ReportRow) {
         unsubscribe: ratio(row.unsubscribes, row.sent),
         deferral: ratio(row.deferred, handed + row.deferred),
         block: ratio(row.bounced.block, handed),
+        tls: ratio(row.tls, row.sent),
     };
 }
 

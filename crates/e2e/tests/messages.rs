@@ -560,7 +560,7 @@ async fn direct_delivery_spreads_over_ips_within_warmup_quotas() {
         })
         .spawn()
         .await;
-    let (_tenant, key, dkim_txt) = setup_tenant(&app, "ed25519").await;
+    let (tenant, key, dkim_txt) = setup_tenant(&app, "ed25519").await;
     // Three warming IPs on loopback addresses, quotas 2, 3 and 4 today.
     let mut ips = Vec::new();
     for (n, quota) in [(2, 2), (3, 3), (4, 4)] {
@@ -615,6 +615,46 @@ async fn direct_delivery_spreads_over_ips_within_warmup_quotas() {
         received.iter().all(|r| r.tls),
         "opportunistic STARTTLS taken"
     );
+    // Each sent event records the session: its version and cipher, and that the test
+    // peer's self-signed certificate did not verify.
+    for id in &ids {
+        let s = state_of(&app, &key, id).await;
+        if s["state"] != "sent" {
+            continue;
+        }
+        let sent = s["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == "sent")
+            .unwrap_or_else(|| panic!("{s}"));
+        let tls = sent["tls"].as_str().unwrap_or_else(|| panic!("{s}"));
+        assert!(
+            tls.starts_with("TLSv1_") && tls.contains("_GCM_") | tls.contains("CHACHA20"),
+            "{tls}"
+        );
+        assert!(tls.ends_with(" unverified"), "{tls}");
+    }
+    // The reports count them: all nine over TLS, none verified.
+    let today = ee_core::timefmt::date_of(app.clock.now_ms());
+    let report = app
+        .get(
+            &format!("/api/v1/reports?tenant_id={tenant}&from={today}&to={today}&by=provider"),
+            &key,
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    let totals = &report.body["totals"];
+    assert_eq!(
+        (
+            totals["sent"].as_i64(),
+            totals["tls"].as_i64(),
+            totals["tls_verified"].as_i64()
+        ),
+        (Some(9), Some(9), Some(0)),
+        "{totals}"
+    );
+    assert_eq!(totals["rates"]["tls"], 1.0);
     for r in &received {
         let n = r
             .peer

@@ -528,6 +528,21 @@ async fn connections_are_counted_across_the_nodes() {
         b.unwrap();
     }
     assert_eq!(count(&states(&s, &ids).await, "sent"), 60);
+    // In clear (this peer offers no STARTTLS), the sent event names no TLS session.
+    let one = s
+        .app
+        .get(&format!("/api/v2/messages/{}", ids[0]), &s.key)
+        .await
+        .body;
+    let sent = one["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "sent")
+        .cloned()
+        .unwrap();
+    assert_eq!(sent["tls"], Value::Null, "{one}");
+    eprintln!("most connections open at once: {}", s.smtp.most_open());
     assert!(
         s.smtp.most_open() <= 2,
         "{} open at once",

@@ -138,11 +138,91 @@ enum Stream {
     Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
 }
 
+/// What a TLS session came to: its version and cipher, and whether the peer's
+/// certificate holds for its host name under the system's roots (checked after the
+/// handshake: opportunistic TLS accepts any certificate, but the outcome is recorded).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TlsInfo {
+    /// `TLSv1_3`, `TLSv1_2`.
+    pub version: String,
+    /// `TLS13_AES_256_GCM_SHA384` …
+    pub cipher: String,
+    pub verified: bool,
+}
+
+impl TlsInfo {
+    fn of(session: &tokio_rustls::rustls::ClientConnection, host: &str) -> Self {
+        let version = session
+            .protocol_version()
+            .map_or_else(|| "unknown".to_owned(), |v| format!("{v:?}"));
+        let cipher = session
+            .negotiated_cipher_suite()
+            .map_or_else(|| "unknown".to_owned(), |s| format!("{:?}", s.suite()));
+        let verified = session
+            .peer_certificates()
+            .and_then(|chain| chain.split_first())
+            .is_some_and(|(leaf, intermediates)| verifies(leaf, intermediates, host));
+        Self {
+            version,
+            cipher,
+            verified,
+        }
+    }
+
+    /// `TLSv1_3 TLS13_AES_256_GCM_SHA384 verified` (or `unverified`).
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.version,
+            self.cipher,
+            if self.verified {
+                "verified"
+            } else {
+                "unverified"
+            }
+        )
+    }
+}
+
+/// Whether a certificate chain holds for `host` under the platform's roots.
+fn verifies(
+    leaf: &rustls_pki_types::CertificateDer<'_>,
+    intermediates: &[rustls_pki_types::CertificateDer<'static>],
+    host: &str,
+) -> bool {
+    use tokio_rustls::rustls::client::danger::ServerCertVerifier;
+    static VERIFIER: OnceLock<Option<rustls_platform_verifier::Verifier>> = OnceLock::new();
+    let Some(verifier) = VERIFIER.get_or_init(|| {
+        let provider = tokio_rustls::rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| {
+                std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider())
+            });
+        rustls_platform_verifier::Verifier::new(provider).ok()
+    }) else {
+        return false;
+    };
+    let Ok(name) = rustls_pki_types::ServerName::try_from(host.to_owned()) else {
+        return false;
+    };
+    verifier
+        .verify_server_cert(
+            leaf,
+            intermediates,
+            &name,
+            &[],
+            rustls_pki_types::UnixTime::now(),
+        )
+        .is_ok()
+}
+
 /// An open SMTP session, ready for transactions.
 pub struct Connection {
     stream: Stream,
     pipelining: bool,
     pub tls: bool,
+    /// The TLS session's version, cipher and verification; `None` in clear.
+    pub tls_info: Option<TlsInfo>,
     /// Messages accepted on this connection.
     pub delivered: usize,
 }
@@ -268,10 +348,15 @@ impl Connection {
         if let Err(e) = nodelay {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
+        let tls_info = match &stream {
+            Stream::Plain(_) => None,
+            Stream::Tls(c) => Some(TlsInfo::of(c.stream.get_ref().1, &endpoint.tls_name)),
+        };
         Ok(Self {
             stream,
             pipelining: capabilities & EXT_PIPELINING != 0,
             tls,
+            tls_info,
             delivered: 0,
         })
     }

@@ -236,6 +236,8 @@ pub struct Attempt<'a> {
     pub links: Option<&'a str>,
     /// The attempt never reached a server (no quota): it does not count.
     pub uncounted: bool,
+    /// Its TLS session (`ee_mail::smtp::TlsInfo::describe`), when it had one.
+    pub tls: Option<&'a str>,
 }
 
 pub async fn finish(
@@ -268,13 +270,13 @@ pub async fn finish(
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 1 {
-        add_event(
+        add_event_to(
             conn,
-            message,
+            &message.id,
+            &message.tenant_id,
             attempt.state.as_str(),
-            attempt.code,
-            attempt.reply.or(attempt.reason),
-            attempt.ip_id,
+            (attempt.code, attempt.reply.or(attempt.reason)),
+            (attempt.ip_id, attempt.tls),
             now,
         )
         .await?;
@@ -290,6 +292,8 @@ pub struct Event {
     pub detail: Option<String>,
     pub ip_id: Option<String>,
     pub occurred_at: i64,
+    /// The attempt's TLS session (`TLSv1_3 TLS13_AES_256_GCM_SHA384 verified`).
+    pub tls: Option<String>,
 }
 
 /// Whether the message has an event of this type already (a first open, a first click).
@@ -322,29 +326,27 @@ pub async fn add_event(
         &message.id,
         &message.tenant_id,
         event_type,
-        code,
-        detail,
-        ip_id,
+        (code, detail),
+        (ip_id, None),
         now,
     )
     .await
 }
 
-/// An event of a message known by its id (one being written in the same transaction).
-#[allow(clippy::too_many_arguments)]
-pub async fn add_event_to(
+/// An event of a message known by its id: its reply (code, detail) and where it went
+/// (IP, TLS session).
+async fn add_event_to(
     conn: &mut AnyConnection,
     message_id: &str,
     tenant_id: &str,
     event_type: &str,
-    code: Option<i64>,
-    detail: Option<&str>,
-    ip_id: Option<&str>,
+    (code, detail): (Option<i64>, Option<&str>),
+    (ip_id, tls): (Option<&str>, Option<&str>),
     now: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at, tls) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(new_id())
     .bind(message_id)
@@ -354,6 +356,7 @@ pub async fn add_event_to(
     .bind(detail)
     .bind(ip_id)
     .bind(now)
+    .bind(tls)
     .execute(conn)
     .await?;
     Ok(())
@@ -361,7 +364,7 @@ pub async fn add_event_to(
 
 pub async fn events(conn: &mut AnyConnection, message_id: &str) -> Result<Vec<Event>> {
     Ok(sqlx::query_as(
-        "SELECT id, event_type, code, detail, ip_id, occurred_at FROM message_events \
+        "SELECT id, event_type, code, detail, ip_id, occurred_at, tls FROM message_events \
          WHERE message_id = $1 ORDER BY occurred_at, id",
     )
     .bind(message_id)
@@ -496,6 +499,7 @@ pub struct Sent<'a> {
     pub ip_id: Option<&'a str>,
     pub route: String,
     pub links: &'a str,
+    pub tls: Option<&'a str>,
 }
 
 /// Marks many messages sent at once, with their `sent` events and their contacts' `SENT`
@@ -536,13 +540,13 @@ pub async fn finish_sent_many(
         .filter(|s| mine.contains(&s.message.id))
         .map(|s| {
             let m = s.message;
-            serde_json::json!([new_id(), m.id, m.tenant_id, s.code, s.reply, s.ip_id])
+            serde_json::json!([new_id(), m.id, m.tenant_id, s.code, s.reply, s.ip_id, s.tls])
         })
         .collect();
     let sql = format!(
-        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at) \
+        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at, tls) \
          SELECT value ->> 0, value ->> 1, value ->> 2, 'sent', CAST(value ->> 3 AS BIGINT), value ->> 4, \
-         value ->> 5, $2 FROM {}",
+         value ->> 5, $2, value ->> 6 FROM {}",
         bulk::rows(conn, "$1")
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))

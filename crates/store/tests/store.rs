@@ -366,6 +366,7 @@ async fn messages_marked_sent_in_bulk_only_under_our_lease() {
             ip_id: None,
             route: "relay:r".to_owned(),
             links: "[]",
+            tls: Some("TLSv1_3 TLS13_AES_128_GCM_SHA256 verified"),
         })
         .collect();
     let marked = messages::finish_sent_many(&mut conn, &lease, &sent, 5)
@@ -393,6 +394,10 @@ async fn messages_marked_sent_in_bulk_only_under_our_lease() {
                 )
             );
             assert_eq!(events.len(), 1, "{events:?}");
+            assert_eq!(
+                events[0].tls.as_deref(),
+                Some("TLSv1_3 TLS13_AES_128_GCM_SHA256 verified")
+            );
         } else {
             assert_eq!(stored.state.as_str(), "sending", "not ours: left alone");
             assert!(events.is_empty(), "{events:?}");

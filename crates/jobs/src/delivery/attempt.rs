@@ -17,6 +17,8 @@ pub(super) struct AttemptResult {
     pub(super) uncounted: bool,
     /// A connection was made: the send counts against the IP's quota.
     pub(super) reached_server: bool,
+    /// The connection's TLS session, as recorded on the message's event.
+    pub(super) tls: Option<String>,
 }
 
 impl AttemptResult {
@@ -32,6 +34,7 @@ impl AttemptResult {
             links: None,
             uncounted: false,
             reached_server: false,
+            tls: None,
         }
     }
 }

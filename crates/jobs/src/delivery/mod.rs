@@ -313,6 +313,7 @@ impl Engine {
                     .map(Route::to_string)
                     .unwrap_or_default(),
                 links: result.links.as_deref().unwrap_or("[]"),
+                tls: result.tls.as_deref(),
             })
             .collect();
         let mut tx = self.services.db.begin_bulk().await?;
@@ -328,6 +329,13 @@ impl Engine {
             let key = ee_app::report_counts::key_of_message(m, r.ip_id.as_deref(), now);
             if matches!(r.route, Some(Route::Direct)) {
                 counts.push((key.clone(), "delivered", 1));
+            }
+            // Over TLS, and with the peer's certificate verified: the share by provider.
+            if let Some(tls) = &r.tls {
+                counts.push((key.clone(), "sent_tls", 1));
+                if tls.ends_with(" verified") {
+                    counts.push((key.clone(), "sent_tls_verified", 1));
+                }
             }
             counts.push((key, "sent", 1));
         }

@@ -22,6 +22,7 @@ impl Engine {
             next_attempt_at: result.next_attempt_at,
             links: result.links.as_deref(),
             uncounted: result.uncounted,
+            tls: result.tls.as_deref(),
         };
         if !messages::finish(conn, message, lease, &attempt, now).await? {
             return Ok(());

@@ -305,7 +305,11 @@ impl Engine {
         if result.state == MessageState::Deferred {
             let reason = result.reason.take();
             let reached = result.reached_server;
-            result = self.retry(message, result);
+            // A message that only waited for a connection slot keeps its short wait; a
+            // failure follows the retry schedule.
+            if !result.uncounted {
+                result = self.retry(message, result);
+            }
             result.reason = result.reason.or(reason);
             if !reached {
                 // Nothing reached a server: the send does not count against the quota.
@@ -386,6 +390,11 @@ impl Engine {
                 r.reason = Some(format!("cannot connect: {last_error}"));
                 return Ok(r);
             };
+            let tls = open
+                .connection
+                .tls_info
+                .as_ref()
+                .map(ee_mail::smtp::TlsInfo::describe);
             let mut result = match open.connection.send(from, to, data).await {
                 Ok(reply) => {
                     if spent(&open.connection) {
@@ -414,6 +423,7 @@ impl Engine {
                 }
             };
             result.reached_server = true;
+            result.tls = tls;
             return Ok(result);
         }
     }

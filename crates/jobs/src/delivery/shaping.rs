@@ -164,10 +164,10 @@ impl Engine {
 }
 
 /// How long a connection slot is held without renewal (ms): a dead node's connections
-/// free their slots within this.
-const SLOT_LEASE_MS: i64 = 60_000;
+/// free their slots within this (about the messages' own lease).
+const SLOT_LEASE_MS: i64 = 20_000;
 /// How often a node renews its slots (ms).
-const SLOT_RENEW_MS: i64 = 10_000;
+const SLOT_RENEW_MS: i64 = 5_000;
 /// How long an attempt waits for a free connection slot before it is deferred.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
 /// When a message that found no free connection slot is tried again (ms).

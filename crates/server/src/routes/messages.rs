@@ -62,6 +62,10 @@ pub struct MessageEventOut {
     pub detail: Option<String>,
     pub ip_id: Option<String>,
     pub at: String,
+    /// A delivery attempt's TLS session: version, cipher and whether the receiver's
+    /// certificate verified (`TLSv1_3 TLS13_AES_256_GCM_SHA384 unverified`); absent in
+    /// clear and for other events.
+    pub tls: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,6 +111,7 @@ pub(crate) async fn message_out(
                 detail: e.detail,
                 ip_id: e.ip_id,
                 at: to_rfc3339(e.occurred_at),
+                tls: e.tls,
             })
             .collect(),
     );

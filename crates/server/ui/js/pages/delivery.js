@@ -122,6 +122,7 @@ export async function reports(_, query) {
       { label: t('opened'), value: (r) => `${num(r.opens.unique)} (${pct(r.rates.open)})` },
       { label: t('clicked'), value: (r) => `${num(r.clicks.unique)} (${pct(r.rates.click)})` },
       { label: t('unsubscribed'), value: (r) => num(r.unsubscribes) },
+      { label: 'TLS', value: (r) => `${num(r.tls)} (${pct(r.rates.tls)})` },
     ], rows)));
 }
 

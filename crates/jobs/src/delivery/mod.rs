@@ -13,6 +13,7 @@ mod context;
 mod outcome;
 mod routing;
 mod shaping;
+mod slots;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -36,7 +37,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 use attempt::{AttemptResult, reply_result};
 use context::{BatchContext, TenantContext};
-use shaping::Open;
+use slots::Open;
 
 type PoolKey = (String, String);
 

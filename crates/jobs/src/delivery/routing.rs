@@ -1,7 +1,8 @@
 //! Where a message goes: a relay, the recipient's MX from one of our IPs, or MailWizz;
 //! the IP chosen within quotas and per-provider limits.
 
-use super::shaping::{Got, Open, held, path_of};
+use super::shaping::{held, path_of};
+use super::slots::{Got, Open};
 
 /// The connections of a path to a provider: this node's semaphore, and the key and
 /// limit of its slots across the nodes.

@@ -4,6 +4,7 @@
 //! state, counted in the database (cluster-wide); and, after each reply, the rule it
 //! meets set off.
 
+use super::slots::{Got, SlotHold};
 use super::*;
 use ee_core::rate_limit::Gcra;
 use ee_core::shaping::{Active, Effect, Path};
@@ -173,69 +174,6 @@ const SLOT_WAIT: Duration = Duration::from_secs(2);
 /// When a message that found no free connection slot is tried again (ms).
 pub(super) const SLOT_RETRY_MS: i64 = 10_000;
 
-/// An open connection and the cluster-wide slot it holds.
-pub(super) struct Open {
-    pub(super) connection: Connection,
-    pub(super) slot: SlotHold,
-}
-
-impl Open {
-    /// QUIT, then the slot freed.
-    pub(super) async fn close(self) {
-        self.connection.quit().await;
-        self.slot.release().await;
-    }
-}
-
-/// What waiting for a connection slot came to.
-pub(super) enum Got {
-    Slot(SlotHold),
-    /// A connection to the same destination came back idle meanwhile.
-    Idle(Open),
-    Nothing,
-}
-
-/// A slot of `connection_slots`, freed by `release` or, dropped, by a task.
-pub(super) struct SlotHold {
-    db: ee_store::Db,
-    key: String,
-    slot: i64,
-    holder: String,
-}
-
-impl SlotHold {
-    async fn release(mut self) {
-        let holder = std::mem::take(&mut self.holder);
-        free(&self.db, &self.key, self.slot, &holder).await;
-    }
-}
-
-async fn free(db: &ee_store::Db, key: &str, slot: i64, holder: &str) {
-    if let Ok(mut conn) = db.pool().acquire().await
-        && let Err(e) = ee_store::connection_slots::release(&mut conn, key, slot, holder).await
-    {
-        tracing::warn!(error = %e, "freeing a connection slot failed (it runs out)");
-    }
-}
-
-impl Drop for SlotHold {
-    fn drop(&mut self) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if self.holder.is_empty() {
-            return;
-        }
-        let (db, key, slot, holder) = (
-            self.db.clone(),
-            std::mem::take(&mut self.key),
-            self.slot,
-            std::mem::take(&mut self.holder),
-        );
-        runtime.spawn(async move { free(&db, &key, slot, &holder).await });
-    }
-}
-
 impl Engine {
     /// A slot for one more connection on `key` (a path at a provider) within `limit`
     /// across the nodes, waiting a little for one to free. While it waits, a connection
@@ -263,12 +201,12 @@ impl Engine {
             .await?;
             drop(conn);
             if let Some(slot) = taken {
-                return Ok(Got::Slot(SlotHold {
-                    db: self.services.db.clone(),
-                    key: key.to_owned(),
+                return Ok(Got::Slot(SlotHold::new(
+                    self.services.db.clone(),
+                    key,
                     slot,
                     holder,
-                }));
+                )));
             }
             if let Some(open) = self.take_idle(pool).await {
                 return Ok(Got::Idle(open));

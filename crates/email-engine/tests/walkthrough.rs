@@ -89,6 +89,14 @@ async fn the_readme_walk_through_delivers_a_first_campaign() {
         stdout.contains("TXT s1._domainkey.news.sos-expat.com v=DKIM1"),
         "{stdout}"
     );
+    // The IP comes before the records are printed: the SPF record authorises it.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("TXT news.sos-expat.com v=spf1")
+                && l.contains("ip4:203.0.113.10")),
+        "{stdout}"
+    );
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines.contains(&"2"), "the audience count: {stdout}");
     assert!(lines.contains(&"sending"), "{stdout}");

@@ -26,6 +26,10 @@ pub struct DeliverySettings {
     pub shaping: std::sync::Arc<ee_core::shaping::Shaping>,
     /// The port MX hosts are reached on: 25, tests use another.
     pub mx_port: u16,
+    /// The port MTA-STS policies are fetched on (443; tests use another) and roots
+    /// trusted beside the system's for that fetch (DER; a test CA).
+    pub mta_sts_port: u16,
+    pub mta_sts_roots: Vec<Vec<u8>>,
     pub timeout: Duration,
     /// Messages claimed at once, and sent at once.
     pub batch: i64,
@@ -54,6 +58,8 @@ impl Default for DeliverySettings {
             limits: DestinationLimits::default(),
             shaping: std::sync::Arc::new(ee_core::shaping::Shaping::shipped()),
             mx_port: 25,
+            mta_sts_port: 443,
+            mta_sts_roots: Vec::new(),
             timeout: Duration::from_secs(60),
             batch: 200,
             concurrency: 16,

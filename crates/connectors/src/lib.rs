@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod mailwizz;
+pub mod mta_sts;
 pub mod outbound;
 pub mod pmta_accounting;
 pub mod pmta_deploy;

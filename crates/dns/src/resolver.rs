@@ -207,6 +207,29 @@ impl Resolver {
             .collect())
     }
 
+    /// The id of a domain's MTA-STS policy (RFC 8461 §3.1: `_mta-sts.<domain>` TXT
+    /// `v=STSv1; id=…`, read with mail-auth); `None` when it publishes none (or several).
+    pub async fn mta_sts_id(&self, domain: &str) -> Result<Option<String>, DnsError> {
+        use mail_auth::common::parse::TxtRecordParser;
+        let name = format!("_mta-sts.{}", domain.trim_end_matches('.'));
+        let records = match self.txt(&name).await {
+            Ok(records) => records,
+            Err(DnsError::NxDomain(_) | DnsError::NoRecords(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let ids: Vec<String> = records
+            .iter()
+            .filter(|r| r.trim_start().starts_with("v=STSv1"))
+            .filter_map(|r| mail_auth::mta_sts::MtaSts::parse(r.as_bytes()).ok())
+            .map(|p| p.id)
+            .collect();
+        // RFC 8461 §3.1: more than one record is as none.
+        Ok(match ids.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        })
+    }
+
     /// MX records as (preference, exchange without the final dot), by preference.
     pub async fn mx(&self, name: &str) -> Result<Vec<(u16, String)>, DnsError> {
         let lookup = self

@@ -364,3 +364,87 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
         io.flush().await?;
     }
 }
+
+/// An HTTPS server on loopback that answers every GET with one body (an MTA-STS policy),
+/// its certificate for `hosts` issued by a CA of its own, whose certificate (DER) a
+/// client trusts to reach it.
+pub struct TestHttpsServer {
+    pub addr: SocketAddr,
+    pub ca_der: Vec<u8>,
+    body: Arc<Mutex<Vec<u8>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for TestHttpsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestHttpsServer {
+    pub async fn start(hosts: &[&str], body: &[u8]) -> std::io::Result<Self> {
+        let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).expect("a CA certificate");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().expect("a key");
+        let names: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
+        let leaf = rcgen::CertificateParams::new(names)
+            .expect("params")
+            .signed_by(&leaf_key, &issuer)
+            .expect("a certificate");
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca_cert.der().clone()], key)
+        .expect("a TLS configuration");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let body = Arc::new(Mutex::new(body.to_vec()));
+        let shared = body.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (acceptor, body) = (acceptor.clone(), shared.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    // The request line and headers, up to the blank line.
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.len() < 16 * 1024 {
+                        match tokio::io::AsyncReadExt::read(&mut tls, &mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let body = body.lock().expect("body").clone();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = tls.write_all(head.as_bytes()).await;
+                    let _ = tls.write_all(&body).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            ca_der: ca_cert.der().to_vec(),
+            body,
+            task,
+        })
+    }
+
+    /// Serves another body from now on.
+    pub fn serve(&self, body: &[u8]) {
+        *self.body.lock().expect("body") = body.to_vec();
+    }
+}

@@ -238,6 +238,8 @@ pub struct Attempt<'a> {
     pub uncounted: bool,
     /// Its TLS session (`ee_mail::smtp::TlsInfo::describe`), when it had one.
     pub tls: Option<&'a str>,
+    /// What the recipient domain's MTA-STS policy in `testing` mode would have refused.
+    pub mta_sts: Option<&'a str>,
 }
 
 pub async fn finish(
@@ -276,7 +278,7 @@ pub async fn finish(
             &message.tenant_id,
             attempt.state.as_str(),
             (attempt.code, attempt.reply.or(attempt.reason)),
-            (attempt.ip_id, attempt.tls),
+            (attempt.ip_id, attempt.tls, attempt.mta_sts),
             now,
         )
         .await?;
@@ -294,6 +296,8 @@ pub struct Event {
     pub occurred_at: i64,
     /// The attempt's TLS session (`TLSv1_3 TLS13_AES_256_GCM_SHA384 verified`).
     pub tls: Option<String>,
+    /// What an MTA-STS policy in testing mode would have refused.
+    pub mta_sts: Option<String>,
 }
 
 /// Whether the message has an event of this type already (a first open, a first click).
@@ -327,7 +331,7 @@ pub async fn add_event(
         &message.tenant_id,
         event_type,
         (code, detail),
-        (ip_id, None),
+        (ip_id, None, None),
         now,
     )
     .await
@@ -341,12 +345,12 @@ async fn add_event_to(
     tenant_id: &str,
     event_type: &str,
     (code, detail): (Option<i64>, Option<&str>),
-    (ip_id, tls): (Option<&str>, Option<&str>),
+    (ip_id, tls, mta_sts): (Option<&str>, Option<&str>, Option<&str>),
     now: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at, tls) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at, tls, mta_sts) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(new_id())
     .bind(message_id)
@@ -357,6 +361,7 @@ async fn add_event_to(
     .bind(ip_id)
     .bind(now)
     .bind(tls)
+    .bind(mta_sts)
     .execute(conn)
     .await?;
     Ok(())
@@ -364,7 +369,7 @@ async fn add_event_to(
 
 pub async fn events(conn: &mut AnyConnection, message_id: &str) -> Result<Vec<Event>> {
     Ok(sqlx::query_as(
-        "SELECT id, event_type, code, detail, ip_id, occurred_at, tls FROM message_events \
+        "SELECT id, event_type, code, detail, ip_id, occurred_at, tls, mta_sts FROM message_events \
          WHERE message_id = $1 ORDER BY occurred_at, id",
     )
     .bind(message_id)
@@ -500,6 +505,7 @@ pub struct Sent<'a> {
     pub route: String,
     pub links: &'a str,
     pub tls: Option<&'a str>,
+    pub mta_sts: Option<&'a str>,
 }
 
 /// Marks many messages sent at once, with their `sent` events and their contacts' `SENT`
@@ -540,13 +546,22 @@ pub async fn finish_sent_many(
         .filter(|s| mine.contains(&s.message.id))
         .map(|s| {
             let m = s.message;
-            serde_json::json!([new_id(), m.id, m.tenant_id, s.code, s.reply, s.ip_id, s.tls])
+            serde_json::json!([
+                new_id(),
+                m.id,
+                m.tenant_id,
+                s.code,
+                s.reply,
+                s.ip_id,
+                s.tls,
+                s.mta_sts
+            ])
         })
         .collect();
     let sql = format!(
-        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at, tls) \
+        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at, tls, mta_sts) \
          SELECT value ->> 0, value ->> 1, value ->> 2, 'sent', CAST(value ->> 3 AS BIGINT), value ->> 4, \
-         value ->> 5, $2, value ->> 6 FROM {}",
+         value ->> 5, $2, value ->> 6, value ->> 7 FROM {}",
         bulk::rows(conn, "$1")
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -367,6 +367,7 @@ async fn messages_marked_sent_in_bulk_only_under_our_lease() {
             route: "relay:r".to_owned(),
             links: "[]",
             tls: Some("TLSv1_3 TLS13_AES_128_GCM_SHA256 verified"),
+            mta_sts: None,
         })
         .collect();
     let marked = messages::finish_sent_many(&mut conn, &lease, &sent, 5)

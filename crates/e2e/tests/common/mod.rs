@@ -51,6 +51,9 @@ pub struct Options {
     pub mx_port: u16,
     pub retry: ee_core::delivery::RetryPolicy,
     pub limits: ee_core::delivery::DestinationLimits,
+    /// The port MTA-STS policies are fetched on, and the roots trusted for them.
+    pub mta_sts_port: u16,
+    pub mta_sts_roots: Vec<Vec<u8>>,
     /// Providers and shaping rules (the shipped ones unless a test adds its own).
     pub shaping: std::sync::Arc<ee_core::shaping::Shaping>,
     pub pmta: ee_app::powermta::PmtaSettings,
@@ -68,6 +71,8 @@ impl Default for Options {
             retry: Default::default(),
             limits: Default::default(),
             shaping: std::sync::Arc::new(ee_core::shaping::Shaping::shipped()),
+            mta_sts_port: 443,
+            mta_sts_roots: Vec::new(),
             pmta: Default::default(),
             // The test peers (SMTP, the fake MailWizz) listen on loopback: allowed here
             // explicitly, as an operator would allow a private PowerMTA host.
@@ -188,6 +193,8 @@ impl TestApp {
                 retry: options.retry.clone(),
                 limits: options.limits.clone(),
                 shaping: options.shaping.clone(),
+                mta_sts_port: options.mta_sts_port,
+                mta_sts_roots: options.mta_sts_roots.clone(),
                 // The test SMTP server's certificate is self-signed.
                 allow_invalid_certs: true,
                 ..Default::default()

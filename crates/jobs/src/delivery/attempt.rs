@@ -19,6 +19,8 @@ pub(super) struct AttemptResult {
     pub(super) reached_server: bool,
     /// The connection's TLS session, as recorded on the message's event.
     pub(super) tls: Option<String>,
+    /// What an MTA-STS policy in testing mode would have refused.
+    pub(super) mta_sts: Option<String>,
 }
 
 impl AttemptResult {
@@ -35,6 +37,7 @@ impl AttemptResult {
             uncounted: false,
             reached_server: false,
             tls: None,
+            mta_sts: None,
         }
     }
 }

@@ -10,6 +10,7 @@
 mod attempt;
 mod building;
 mod context;
+mod mta_sts;
 mod outcome;
 mod routing;
 mod shaping;
@@ -82,6 +83,8 @@ pub struct Engine {
     slots: Mutex<HashMap<(String, Provider), Slot>>,
     /// The traffic-shaping states in force, as last read.
     shaping: Mutex<shaping::ShapingView>,
+    /// MTA-STS policies by recipient domain, as this node found them.
+    mta_sts: Mutex<HashMap<String, mta_sts::Cached>>,
     signers: Mutex<SignerCache>,
     spin: AtomicUsize,
 }
@@ -116,6 +119,7 @@ impl Engine {
 
             slots: Mutex::new(HashMap::new()),
             shaping: Mutex::new(shaping::ShapingView::default()),
+            mta_sts: Mutex::new(HashMap::new()),
             signers: Mutex::new(HashMap::new()),
             spin: AtomicUsize::new(0),
         })
@@ -315,6 +319,7 @@ impl Engine {
                     .unwrap_or_default(),
                 links: result.links.as_deref().unwrap_or("[]"),
                 tls: result.tls.as_deref(),
+                mta_sts: result.mta_sts.as_deref(),
             })
             .collect();
         let mut tx = self.services.db.begin_bulk().await?;

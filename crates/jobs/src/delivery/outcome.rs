@@ -23,6 +23,7 @@ impl Engine {
             links: result.links.as_deref(),
             uncounted: result.uncounted,
             tls: result.tls.as_deref(),
+            mta_sts: result.mta_sts.as_deref(),
         };
         if !messages::finish(conn, message, lease, &attempt, now).await? {
             return Ok(());

@@ -166,6 +166,21 @@ impl Engine {
                 .unwrap_or_else(|| message.from_email.clone()),
         };
 
+        // MTA-STS (direct delivery): an enforced policy keeps the MX hosts it names, over
+        // verified TLS.
+        let sts = match relay {
+            None => self.mta_sts(&domain).await,
+            Some(_) => None,
+        };
+        let (hosts, mx_security) = match super::mta_sts::hosts_for(sts.as_ref(), &hosts) {
+            Ok(found) => found,
+            Err(reason) => {
+                self.release(&chosen).await?;
+                let mut r = self.retry(message, AttemptResult::new(MessageState::Deferred));
+                r.reason = Some(reason);
+                return Ok(r);
+            }
+        };
         let mut refused_mx: Option<String> = None;
         let (pool_key, endpoints, route) = match &relay {
             Some(relay) => {
@@ -246,7 +261,7 @@ impl Engine {
                             address: address.to_string(),
                             port: services.delivery.mx_port,
                             tls_name: host.trim_end_matches('.').to_owned(),
-                            security: Security::Opportunistic,
+                            security: mx_security,
                             credentials: None,
                             local_ip: chosen.address,
                             helo: chosen.hostname.clone().unwrap_or_else(|| {
@@ -256,7 +271,9 @@ impl Engine {
                                 )
                             }),
                             timeout: services.delivery.timeout,
-                            allow_invalid_certs: true,
+                            // Opportunistic TLS takes any certificate; an enforced
+                            // MTA-STS policy wants it valid for the MX host.
+                            allow_invalid_certs: mx_security == Security::Opportunistic,
                         });
                     }
                 }
@@ -301,6 +318,8 @@ impl Engine {
         self.after_reply(&site, &path, path_label, message, &result)
             .await?;
         result.ip_id = chosen.ip_id.clone();
+        result.mta_sts =
+            super::mta_sts::testing_failure(sts.as_ref(), &hosts, result.tls.as_deref());
         result.route = Some(route);
         result.links = Some(serde_json::to_string(&links).unwrap_or_else(|_| "[]".into()));
         if result.state == MessageState::Deferred {

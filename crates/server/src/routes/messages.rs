@@ -66,6 +66,9 @@ pub struct MessageEventOut {
     /// certificate verified (`TLSv1_3 TLS13_AES_256_GCM_SHA384 unverified`); absent in
     /// clear and for other events.
     pub tls: Option<String>,
+    /// For a recipient domain whose MTA-STS policy is in `testing` mode, what the policy
+    /// would have refused (`no TLS`, `certificate not verified`, `MX not in the policy`).
+    pub mta_sts: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -112,6 +115,7 @@ pub(crate) async fn message_out(
                 ip_id: e.ip_id,
                 at: to_rfc3339(e.occurred_at),
                 tls: e.tls,
+                mta_sts: e.mta_sts,
             })
             .collect(),
     );

@@ -294,19 +294,29 @@ async fn a_schedule_across_the_spring_change_lands_at_the_right_instant() {
     let (key, template) = brand(&app, &smtp).await;
     set_zone(&app, &key, "Europe/Paris").await;
     common::sending::contacts(&app, &key, &[("s@example.test".into(), "fr", vec![])]).await;
+    // The next last Sunday of March (1970-01-04, day 3, was a Sunday).
+    let now = app.clock.now_ms();
+    let year: i32 = ee_core::timefmt::date_of(now)[..4].parse().unwrap();
+    let day = (year..=year + 1)
+        .flat_map(|y| (25..=31).map(move |d| format!("{y}-03-{d}")))
+        .find(|date| {
+            let midnight = ee_core::timefmt::parse_rfc3339(&format!("{date}T00:00:00Z")).unwrap();
+            (midnight / 86_400_000 + 4) % 7 == 0 && midnight > now
+        })
+        .unwrap();
     let created = app
         .post(
             "/api/v2/campaigns",
             &key,
             json!({"name": "spring", "template_id": template, "audience": {"all": true},
-                   "send_at": "2027-03-28T09:00"}),
+                   "send_at": format!("{day}T09:00")}),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    assert_eq!(created.body["send_at"], "2027-03-28T07:00:00Z");
+    assert_eq!(created.body["send_at"], format!("{day}T07:00:00Z"));
     let id = created.body["id"].as_str().unwrap().to_owned();
     action(&app, &key, &id, "schedule").await;
-    let at = ee_core::timefmt::parse_rfc3339("2027-03-28T07:00:00Z").unwrap();
+    let at = ee_core::timefmt::parse_rfc3339(&format!("{day}T07:00:00Z")).unwrap();
     app.clock.advance_ms(at - app.clock.now_ms() - 60_000);
     assert_eq!(app.dispatch().await.queued, 0);
     app.clock.advance_ms(60_000);

@@ -10,19 +10,10 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::TestApp;
-use common::sending::{HOUR_MS, brand, contacts, received_by};
+use common::sending::{HOUR_MS, brand, contacts, ledger, received_by, set_zone};
 use ee_mail::testing::TestSmtpServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-/// The campaign's ledger rows.
-async fn ledger(app: &TestApp, key: &str, id: &str) -> Vec<Value> {
-    let r = app
-        .get(&format!("/api/v2/campaigns/{id}/recipients?limit=500"), key)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    r.body["items"].as_array().unwrap().clone()
-}
 
 /// The message handed over to `email`, as the API shows it.
 async fn message_to(app: &TestApp, key: &str, id: &str, email: &str) -> Value {
@@ -35,18 +26,6 @@ async fn message_to(app: &TestApp, key: &str, id: &str, email: &str) -> Value {
     app.get(&format!("/api/v2/messages/{message}"), key)
         .await
         .body
-}
-
-async fn set_zone(app: &TestApp, key: &str, zone: &str) {
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/tenants/brand/delivery",
-            Some(key),
-            Some(json!({"mode": "relay", "relay": "pmta", "time_zone": zone})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
 #[tokio::test]

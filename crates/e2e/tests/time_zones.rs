@@ -9,37 +9,17 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::TestApp;
-use common::sending::{action, brand, received_by};
+use common::sending::{action, brand, ledger, received_by, set_zone};
 use ee_core::zone::{SendWindow, WindowZone, parse_zone};
 use ee_mail::testing::TestSmtpServer;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-async fn ledger(app: &TestApp, key: &str, id: &str) -> Vec<Value> {
-    let r = app
-        .get(&format!("/api/v2/campaigns/{id}/recipients?limit=500"), key)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    r.body["items"].as_array().unwrap().clone()
-}
 
 fn line<'a>(ledger: &'a [Value], email: &str) -> &'a Value {
     ledger
         .iter()
         .find(|r| r["email"] == email)
         .unwrap_or_else(|| panic!("{email} not in {ledger:?}"))
-}
-
-async fn set_zone(app: &TestApp, key: &str, zone: &str) {
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/tenants/brand/delivery",
-            Some(key),
-            Some(json!({"mode": "relay", "relay": "pmta", "time_zone": zone})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
 /// Starts a campaign to everyone with `window`; its id.

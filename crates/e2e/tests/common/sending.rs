@@ -239,3 +239,25 @@ pub async fn bouncing_brand() -> (TestApp, TestSmtpServer, String) {
     .await;
     (app, smtp, key)
 }
+
+/// The campaign's ledger rows.
+pub async fn ledger(app: &TestApp, key: &str, id: &str) -> Vec<Value> {
+    let r = app
+        .get(&format!("/api/v2/campaigns/{id}/recipients?limit=500"), key)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["items"].as_array().unwrap().clone()
+}
+
+/// Sets the tenant `brand`'s zone (it delivers through the relay `pmta`).
+pub async fn set_zone(app: &TestApp, key: &str, zone: &str) {
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/tenants/brand/delivery",
+            Some(key),
+            Some(json!({"mode": "relay", "relay": "pmta", "time_zone": zone})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}

@@ -125,6 +125,17 @@ pub async fn fire(
     Ok(set)
 }
 
+/// What the metrics show of shaping: the states in force, and the deferrals counted by
+/// recipient provider and IP (`(provider, ip_id, count)`).
+pub async fn metrics(
+    conn: &mut AnyConnection,
+    now: i64,
+) -> Result<(Vec<Active>, Vec<(String, String, i64)>), StoreError> {
+    let active = active(&mut *conn, now).await?;
+    let deferred = ee_store::report_counters::totals_by_provider(conn, "deferred").await?;
+    Ok((active, deferred))
+}
+
 /// How a message held back by shaping at `provider` starts its reason (the engine's
 /// `held`).
 pub fn held_reason_prefix(provider: &str) -> String {

@@ -49,8 +49,7 @@ pub struct ProviderDef {
 }
 
 /// When a rule acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "matches")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     /// At the first reply it matches.
     Now,

@@ -79,8 +79,9 @@ pub struct Engine {
     /// holders start (`<node>:<engine>:`: an engine renews only its own).
     slots_renewed: std::sync::atomic::AtomicI64,
     slot_prefix: String,
-    /// Concurrent connections by (path, provider), with the limit each was made for.
-    slots: Mutex<HashMap<(String, Provider), Slot>>,
+    /// Concurrent connections by path and provider (`lane`'s key), with the limit each
+    /// was made for.
+    slots: Mutex<HashMap<String, Slot>>,
     /// The traffic-shaping states in force, as last read.
     shaping: Mutex<shaping::ShapingView>,
     /// MTA-STS policies by recipient domain, as this node found them.
@@ -116,7 +117,6 @@ impl Engine {
             services,
             idle: Mutex::new(HashMap::new()),
             slots_renewed: std::sync::atomic::AtomicI64::new(0),
-
             slots: Mutex::new(HashMap::new()),
             shaping: Mutex::new(shaping::ShapingView::default()),
             mta_sts: Mutex::new(HashMap::new()),

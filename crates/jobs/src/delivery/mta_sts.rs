@@ -17,6 +17,18 @@ pub(super) struct Cached {
     checked_at: i64,
 }
 
+impl Cached {
+    /// Nothing found (asked at `now`).
+    fn none(now: i64) -> Self {
+        Self {
+            id: None,
+            policy: None,
+            expires_at: 0,
+            checked_at: now,
+        }
+    }
+}
+
 impl Engine {
     /// The policy in force for `domain`, if any.
     pub(super) async fn mta_sts(&self, domain: &str) -> Option<Policy> {
@@ -35,18 +47,10 @@ impl Engine {
                 tracing::debug!(domain, error = %e, "MTA-STS record not read");
                 return kept.and_then(|c| c.policy);
             }
-            Ok(None) => kept.map_or(
-                Cached {
-                    id: None,
-                    policy: None,
-                    expires_at: 0,
-                    checked_at: now,
-                },
-                |c| Cached {
-                    checked_at: now,
-                    ..c
-                },
-            ),
+            Ok(None) => kept.map_or(Cached::none(now), |c| Cached {
+                checked_at: now,
+                ..c
+            }),
             Ok(Some(id)) => match kept
                 .clone()
                 .filter(|c| c.id.as_deref() == Some(id.as_str()))
@@ -65,12 +69,7 @@ impl Engine {
                     },
                     Err(why) => {
                         tracing::warn!(domain, error = %why, "MTA-STS policy not fetched");
-                        kept.unwrap_or(Cached {
-                            id: None,
-                            policy: None,
-                            expires_at: 0,
-                            checked_at: now,
-                        })
+                        kept.unwrap_or_else(|| Cached::none(now))
                     }
                 },
             },

@@ -2,15 +2,7 @@
 //! the IP chosen within quotas and per-provider limits.
 
 use super::shaping::{held, path_of};
-use super::slots::{Got, Open};
-
-/// The connections of a path to a provider: this node's semaphore, and the key and
-/// limit of its slots across the nodes.
-pub(super) struct Lane {
-    pub(super) semaphore: Arc<Semaphore>,
-    pub(super) key: String,
-    pub(super) limit: usize,
-}
+use super::slots::{Got, Lane, Open};
 use super::*;
 
 /// What the IP choice came to.
@@ -463,7 +455,7 @@ impl Engine {
         let key = format!("{}:{}:{}", path.scope().as_str(), path.subject(), provider);
         let mut slots = self.slots.lock().await;
         let slot = slots
-            .entry((key.clone(), provider.clone()))
+            .entry(key.clone())
             .or_insert_with(|| (limit, Arc::new(Semaphore::new(limit))));
         if slot.0 != limit {
             *slot = (limit, Arc::new(Semaphore::new(limit)));

@@ -2,7 +2,18 @@
 //! when the connection closes, or by a task when it is dropped. (The engine takes and
 //! renews slots in `shaping`.)
 
+use std::sync::Arc;
+
 use ee_mail::smtp::Connection;
+use tokio::sync::Semaphore;
+
+/// The connections of a path to a provider: this node's semaphore, and the key and
+/// limit of its slots across the nodes.
+pub(super) struct Lane {
+    pub(super) semaphore: Arc<Semaphore>,
+    pub(super) key: String,
+    pub(super) limit: usize,
+}
 
 /// An open connection and the cluster-wide slot it holds.
 pub(super) struct Open {

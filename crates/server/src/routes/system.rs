@@ -118,10 +118,8 @@ async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
     state
         .metrics
         .set_delivery(&ee_store::report_counters::totals(&mut conn).await?);
-    state.metrics.set_shaping(
-        &ee_app::shaping::active(&mut conn, state.now()).await?,
-        &ee_store::report_counters::totals_by_provider(&mut conn, "deferred").await?,
-    );
+    let (active, deferred) = ee_app::shaping::metrics(&mut conn, state.now()).await?;
+    state.metrics.set_shaping(&active, &deferred);
     let events = ee_store::delivery_events::unmatched_count(&mut conn).await?;
     let (mail, mail_bytes) = ee_store::feedback_messages::totals(&mut conn).await?;
     state.metrics.set_feedback_kept(events, mail, mail_bytes);

@@ -216,9 +216,34 @@ async fn a_gmail_throttle_holds_every_google_domain_and_no_other() {
             .any(|al| al["title"] == "IP 127.0.0.6 suspended at gmail"),
         "{alerts}"
     );
+    // The refusal counts as a deferral of the IP in the reports (the held ones do not).
+    let today = ee_core::timefmt::date_of(s.app.clock.now_ms());
+    let report = s
+        .app
+        .get(
+            &format!(
+                "/api/v1/reports?tenant_id={}&from={today}&to={today}&by=ip",
+                s.tenant
+            ),
+            &s.key,
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    let totals = &report.body["totals"];
+    assert_eq!(totals["deferred"], 1, "{totals}");
+    assert!(
+        totals["rates"]["deferral"].as_f64().unwrap() > 0.0,
+        "{totals}"
+    );
     let metrics = s.app.metrics().await;
     assert!(
         metrics.contains(r#"ee_shaping_active{provider="gmail",action="suspend"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("ee_deferred_total{") && l.ends_with(" 1")),
         "{metrics}"
     );
 

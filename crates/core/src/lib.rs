@@ -36,6 +36,7 @@ pub mod tags;
 pub mod template;
 pub mod tenant;
 pub mod timefmt;
+pub mod tls_rpt;
 pub mod tracking;
 pub mod validation;
 pub mod warmup;

@@ -138,6 +138,18 @@ impl Policy {
         })
     }
 
+    /// The policy as lines (RFC 8460's `policy-string`), in the order RFC 8461 §3.2
+    /// lists its fields.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![
+            "version: STSv1".to_owned(),
+            format!("mode: {}", self.mode.as_str()),
+        ];
+        lines.extend(self.mx.iter().map(|mx| format!("mx: {mx}")));
+        lines.push(format!("max_age: {}", self.max_age_secs));
+        lines
+    }
+
     /// Whether an MX host is one the policy names (RFC 8461 §4.1: a wildcard stands for
     /// exactly one left-most label).
     pub fn names(&self, host: &str) -> bool {

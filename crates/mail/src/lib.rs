@@ -6,3 +6,4 @@ pub mod report;
 pub mod smtp;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls_report;

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use ee_core::tls_rpt::Failure;
 use mail_send::smtp::AssertReply;
 use mail_send::{Credentials, SmtpClient, SmtpClientBuilder};
 use smtp_proto::{EXT_PIPELINING, EXT_START_TLS, Response};
@@ -116,6 +117,10 @@ pub enum SmtpError {
     /// peer that closed it while idle shows.
     #[error("{0}")]
     Unsent(String),
+    /// TLS could not be had: STARTTLS not offered where it was required, or a handshake
+    /// or certificate that failed (RFC 8460's terms). Nothing was sent.
+    #[error("{detail}")]
+    Tls { failure: Failure, detail: String },
 }
 
 impl SmtpError {
@@ -125,6 +130,14 @@ impl SmtpError {
                 SmtpError::Rejected(Reply::of(&r))
             }
             mail_send::Error::Timeout => SmtpError::Network("timed out".into()),
+            mail_send::Error::MissingStartTls => SmtpError::Tls {
+                failure: Failure::StarttlsNotSupported,
+                detail: "the server does not offer STARTTLS".into(),
+            },
+            mail_send::Error::Tls(e) => SmtpError::Tls {
+                failure: tls_failure(&e),
+                detail: format!("TLS failed: {e}"),
+            },
             mail_send::Error::UnparseableReply => {
                 SmtpError::Network("connection closed or unreadable reply".into())
             }
@@ -148,6 +161,9 @@ pub struct TlsInfo {
     /// `TLS13_AES_256_GCM_SHA384` …
     pub cipher: String,
     pub verified: bool,
+    /// Why the certificate did not verify (RFC 8460's terms), when it did not.
+    #[serde(skip)]
+    pub unverified: Option<Failure>,
 }
 
 impl TlsInfo {
@@ -158,14 +174,24 @@ impl TlsInfo {
         let cipher = session
             .negotiated_cipher_suite()
             .map_or_else(|| "unknown".to_owned(), |s| format!("{:?}", s.suite()));
-        let verified = session
-            .peer_certificates()
-            .and_then(|chain| chain.split_first())
-            .is_some_and(|(leaf, intermediates)| verifies(leaf, intermediates, host));
+        let verification = match session.peer_certificates().and_then(|c| c.split_first()) {
+            Some((leaf, intermediates)) => verify(leaf, intermediates, host),
+            None => Err(Failure::ValidationFailure),
+        };
         Self {
             version,
             cipher,
-            verified,
+            verified: verification.is_ok(),
+            unverified: verification.err(),
+        }
+    }
+
+    /// The session's TLS in RFC 8460's terms.
+    pub fn verification(&self) -> Result<(), Failure> {
+        match self.unverified {
+            Some(why) => Err(why),
+            None if self.verified => Ok(()),
+            None => Err(Failure::ValidationFailure),
         }
     }
 
@@ -184,12 +210,12 @@ impl TlsInfo {
     }
 }
 
-/// Whether a certificate chain holds for `host` under the platform's roots.
-fn verifies(
+/// Whether a certificate chain holds for `host` under the platform's roots, and why not.
+fn verify(
     leaf: &rustls_pki_types::CertificateDer<'_>,
     intermediates: &[rustls_pki_types::CertificateDer<'static>],
     host: &str,
-) -> bool {
+) -> Result<(), Failure> {
     use tokio_rustls::rustls::client::danger::ServerCertVerifier;
     static VERIFIER: OnceLock<Option<rustls_platform_verifier::Verifier>> = OnceLock::new();
     let Some(verifier) = VERIFIER.get_or_init(|| {
@@ -200,10 +226,10 @@ fn verifies(
             });
         rustls_platform_verifier::Verifier::new(provider).ok()
     }) else {
-        return false;
+        return Err(Failure::ValidationFailure);
     };
     let Ok(name) = rustls_pki_types::ServerName::try_from(host.to_owned()) else {
-        return false;
+        return Err(Failure::CertificateHostMismatch);
     };
     verifier
         .verify_server_cert(
@@ -213,7 +239,25 @@ fn verifies(
             &[],
             rustls_pki_types::UnixTime::now(),
         )
-        .is_ok()
+        .map(|_| ())
+        .map_err(|e| tls_failure(&e))
+}
+
+/// A TLS error in RFC 8460's terms.
+fn tls_failure(e: &tokio_rustls::rustls::Error) -> Failure {
+    use tokio_rustls::rustls::{CertificateError as C, Error as E};
+    match e {
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. } | C::NotValidYet) => {
+            Failure::CertificateExpired
+        }
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            Failure::CertificateHostMismatch
+        }
+        E::InvalidCertificate(
+            C::UnknownIssuer | C::BadSignature | C::Revoked | C::InvalidPurpose,
+        ) => Failure::CertificateNotTrusted,
+        _ => Failure::ValidationFailure,
+    }
 }
 
 /// An open SMTP session, ready for transactions.

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use ee_core::tls_rpt::Failure;
 use ee_mail::smtp::{Connection, Endpoint, Security, SmtpError};
 use ee_mail::testing::{Behaviour, TestSmtpServer};
 
@@ -151,11 +152,15 @@ async fn starttls_required_for_relays_and_taken_when_offered_by_mx_hosts() {
     conn.send("a@brand.test", "b@x.test", MESSAGE)
         .await
         .unwrap();
-    // Without accepting the self-signed certificate, the relay is refused.
+    // Without accepting the self-signed certificate, the relay is refused, and why is
+    // said in RFC 8460's terms.
     ep.allow_invalid_certs = false;
     assert!(matches!(
         Connection::open(&ep).await,
-        Err(SmtpError::Network(_))
+        Err(SmtpError::Tls {
+            failure: Failure::CertificateNotTrusted,
+            ..
+        })
     ));
     // Direct delivery: opportunistic, so TLS when offered …
     let mut ep = endpoint(&tls_server);
@@ -164,6 +169,10 @@ async fn starttls_required_for_relays_and_taken_when_offered_by_mx_hosts() {
     ep.credentials = Some(("relay-user".into(), "s3cret".into()));
     let mut conn = Connection::open(&ep).await.unwrap();
     assert!(conn.tls);
+    // Any certificate is taken, and why this one does not verify is kept.
+    let info = conn.tls_info.clone().unwrap();
+    assert!(!info.verified);
+    assert_eq!(info.verification(), Err(Failure::CertificateNotTrusted));
     conn.send("a@brand.test", "c@x.test", MESSAGE)
         .await
         .unwrap();
@@ -187,6 +196,9 @@ async fn starttls_required_for_relays_and_taken_when_offered_by_mx_hosts() {
     ep.security = Security::Starttls;
     assert!(matches!(
         Connection::open(&ep).await,
-        Err(SmtpError::Network(_))
+        Err(SmtpError::Tls {
+            failure: Failure::StarttlsNotSupported,
+            ..
+        })
     ));
 }

@@ -152,3 +152,34 @@ pub fn unsubscribe_url(settings: &DeliverySettings, message_id: &str) -> String 
         tracking::sign(&settings.tracking_key, Kind::Unsubscribe, message_id, 0)
     )
 }
+
+/// The host name this installation greets with when nothing better is known: its public
+/// URL's host.
+pub fn helo_default(public_url: &str) -> String {
+    public_url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("localhost")
+        .to_owned()
+}
+
+/// A domain's DKIM key opened into a signer (the master key unseals it).
+pub fn open_signer(
+    settings: &DeliverySettings,
+    key: &ee_store::domains::DkimKey,
+    domain: &str,
+) -> Result<ee_mail::message::Signer, String> {
+    let sealer = settings
+        .sealer
+        .as_ref()
+        .ok_or("no master key to open the DKIM key")?;
+    let pem = sealer
+        .open(ee_core::dkim::SEAL_PURPOSE, &key.private_key_sealed)
+        .map_err(|e| format!("the DKIM key of {domain} cannot be opened: {e}"))?;
+    let pem = String::from_utf8(pem).map_err(|e| e.to_string())?;
+    let algorithm = ee_mail::dkim::Algorithm::parse(&key.algorithm)
+        .ok_or_else(|| format!("unknown DKIM algorithm {}", key.algorithm))?;
+    ee_mail::message::Signer::new(algorithm, &pem, domain, &key.selector).map_err(|e| e.to_string())
+}

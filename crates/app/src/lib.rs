@@ -67,6 +67,7 @@ pub mod tagging;
 pub mod templates;
 pub mod tenancy;
 pub mod tenants;
+pub mod tls_reports;
 pub mod users;
 pub mod validation;
 pub mod warmup;

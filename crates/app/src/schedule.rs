@@ -25,9 +25,10 @@ pub const METRICS: &str = "scheduled.metrics";
 pub const RETRY: &str = "scheduled.retry_queue";
 pub const HOUSEKEEPING: &str = "scheduled.housekeeping";
 pub const PMTA_STATUS: &str = "scheduled.pmta_status";
+pub const TLS_REPORTS: &str = "scheduled.tls_reports";
 
 /// Seed 002's scheduled jobs, and our housekeeping.
-pub const SCHEDULE: [ScheduledJob; 11] = [
+pub const SCHEDULE: [ScheduledJob; 12] = [
     ScheduledJob {
         name: HEALTH,
         every: Every::minutes(5),
@@ -81,6 +82,11 @@ pub const SCHEDULE: [ScheduledJob; 11] = [
         name: RETRY,
         every: Every::minutes(2),
         description: "lost jobs reaped, queue depth reported, bounces forwarded to their sources",
+    },
+    ScheduledJob {
+        name: TLS_REPORTS,
+        every: Every::hours(1),
+        description: "SMTP TLS reports (RFC 8460) of past days sent to the domains that ask for them",
     },
     ScheduledJob {
         name: HOUSEKEEPING,

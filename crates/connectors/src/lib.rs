@@ -12,6 +12,7 @@ pub mod powermta;
 pub mod ssh;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls_rpt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {

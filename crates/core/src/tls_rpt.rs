@@ -194,6 +194,57 @@ impl Session {
     }
 }
 
+/// What became of a day's report to a domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportState {
+    /// Handed to every destination that took it (one at least).
+    Sent,
+    /// No destination took it yet: tried again at the next run.
+    Failed,
+    /// The domain publishes no `_smtp._tls` record: nothing sent, nothing kept.
+    NoRecord,
+    /// Still not sent after `KEEP_DAYS`: given up.
+    Abandoned,
+}
+
+impl ReportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::NoRecord => "no_record",
+            Self::Abandoned => "abandoned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Sent, Self::Failed, Self::NoRecord, Self::Abandoned]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// The UTC day (`2026-12-05`) of an instant in milliseconds.
+pub fn day_of(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string()
+}
+
+/// A UTC day's first and last second (Unix seconds); `None` for what is not a date.
+pub fn day_bounds(day: &str) -> Option<(i64, i64)> {
+    let date: jiff::civil::Date = day.parse().ok()?;
+    let start = date
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()?
+        .timestamp()
+        .as_second();
+    Some((start, start + 86_399))
+}
+
 /// The report's id: unique per tenant, domain and day (RFC 8460 §4.4 `report-id`).
 pub fn report_id(day: &str, domain: &str, tenant_id: &str) -> String {
     format!("{day}.{domain}.{tenant_id}")
@@ -209,6 +260,19 @@ mod tests {
                 .as_bytes(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn days_are_utc() {
+        // 2026-12-05T23:59:59.999Z and the next millisecond.
+        let end = 1_796_601_599_999;
+        assert_eq!(day_of(end), "2026-12-05");
+        assert_eq!(day_of(end + 1), "2026-12-06");
+        assert_eq!(
+            day_bounds("2026-12-05"),
+            Some((1_796_515_200, 1_796_601_599))
+        );
+        assert_eq!(day_bounds("yesterday"), None);
     }
 
     #[test]

@@ -230,6 +230,46 @@ impl Resolver {
         })
     }
 
+    /// Where a domain wants its SMTP TLS reports (RFC 8460 §3: the `_smtp._tls` TXT
+    /// record, read by mail-auth), at most `MAX_DESTINATIONS`; `None` without a record
+    /// (or with more than one, which is as none).
+    pub async fn tls_rpt(
+        &self,
+        domain: &str,
+    ) -> Result<Option<Vec<ee_core::tls_rpt::Destination>>, DnsError> {
+        use ee_core::tls_rpt::{Destination, MAX_DESTINATIONS};
+        use mail_auth::common::parse::TxtRecordParser;
+        use mail_auth::mta_sts::{ReportUri, TlsRpt};
+        let name = format!("_smtp._tls.{}", domain.trim_end_matches('.'));
+        let records = match self.txt(&name).await {
+            Ok(records) => records,
+            Err(DnsError::NxDomain(_) | DnsError::NoRecords(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let found: Vec<TlsRpt> = records
+            .iter()
+            .filter(|r| r.trim_start().starts_with("v=TLSRPTv1"))
+            .filter_map(|r| TlsRpt::parse(r.as_bytes()).ok())
+            .collect();
+        let [one] = found.as_slice() else {
+            return Ok(None);
+        };
+        let destinations: Vec<Destination> = one
+            .rua
+            .iter()
+            .filter_map(|uri| match uri {
+                ReportUri::Mail(address) => Some(Destination::Mail(address.clone())),
+                ReportUri::Http(url) if url.starts_with("https://") => {
+                    Some(Destination::Https(url.clone()))
+                }
+                // RFC 8460 §3: only HTTPS.
+                ReportUri::Http(_) => None,
+            })
+            .take(MAX_DESTINATIONS)
+            .collect();
+        Ok(Some(destinations).filter(|d| !d.is_empty()))
+    }
+
     /// MX records as (preference, exchange without the final dot), by preference.
     pub async fn mx(&self, name: &str) -> Result<Vec<(u16, String)>, DnsError> {
         let lookup = self

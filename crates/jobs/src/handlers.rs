@@ -126,6 +126,9 @@ pub fn standard_registry(services: Services) -> Registry {
         let report = ee_app::blacklists::check_all_blacklists(&s, s.clock.now_ms()).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())
     });
+    add(&mut r, s, scheduler::TLS_REPORTS, |s, _job| async move {
+        ee_app::tls_reports::send_due(&s).await
+    });
     add(&mut r, s, scheduler::DNS, |s, _job| async move {
         let report = infra::validate_all_domains(&s, s.clock.now_ms()).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())

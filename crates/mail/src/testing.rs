@@ -365,14 +365,32 @@ async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// An HTTPS server on loopback that answers every GET with one body (an MTA-STS policy),
-/// its certificate for `hosts` issued by a CA of its own, whose certificate (DER) a
-/// client trusts to reach it.
+/// An HTTPS server on loopback that answers every request with one body (an MTA-STS
+/// policy) and keeps what was posted to it (TLS reports), its certificate for `hosts`
+/// issued by a CA of its own, whose certificate (DER) a client trusts to reach it.
 pub struct TestHttpsServer {
     pub addr: SocketAddr,
     pub ca_der: Vec<u8>,
     body: Arc<Mutex<Vec<u8>>>,
+    posted: Arc<Mutex<Vec<Posted>>>,
     task: JoinHandle<()>,
+}
+
+/// A request with a body the server received.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// The request line and headers.
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+/// The `content-length` of a request head.
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 impl Drop for TestHttpsServer {
@@ -407,10 +425,12 @@ impl TestHttpsServer {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let body = Arc::new(Mutex::new(body.to_vec()));
-        let shared = body.clone();
+        let posted = Arc::new(Mutex::new(Vec::new()));
+        let (shared, shared_posted) = (body.clone(), posted.clone());
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let (acceptor, body) = (acceptor.clone(), shared.clone());
+                let posted = shared_posted.clone();
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(socket).await else {
                         return;
@@ -423,6 +443,25 @@ impl TestHttpsServer {
                             Ok(0) | Err(_) => return,
                             Ok(n) => seen.extend_from_slice(&buf[..n]),
                         }
+                    }
+                    let end = seen
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map_or(seen.len(), |p| p + 4);
+                    let head = String::from_utf8_lossy(&seen[..end]).into_owned();
+                    let mut request_body = seen[end..].to_vec();
+                    let wanted = content_length(&head).min(16 << 20);
+                    while request_body.len() < wanted {
+                        match tokio::io::AsyncReadExt::read(&mut tls, &mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request_body.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if wanted > 0 {
+                        posted.lock().expect("posted").push(Posted {
+                            head,
+                            body: request_body,
+                        });
                     }
                     let body = body.lock().expect("body").clone();
                     let head = format!(
@@ -439,8 +478,14 @@ impl TestHttpsServer {
             addr,
             ca_der: ca_cert.der().to_vec(),
             body,
+            posted,
             task,
         })
+    }
+
+    /// What was posted so far.
+    pub fn posted(&self) -> Vec<Posted> {
+        self.posted.lock().expect("posted").clone()
     }
 
     /// Serves another body from now on.

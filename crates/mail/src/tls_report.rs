@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use ee_core::tls_rpt::{Outcome, PolicyKind, Session};
+pub use mail_auth::report::tlsrpt::TlsReport;
 use mail_auth::report::tlsrpt::{
-    DateRange, FailureDetails, Policy, PolicyDetails, PolicyType, ResultType, Summary, TlsReport,
+    DateRange, FailureDetails, Policy, PolicyDetails, PolicyType, ResultType, Summary,
 };
 
 /// Failure lines one policy's part of a report lists at most (the counts stay whole).

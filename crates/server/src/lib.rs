@@ -49,8 +49,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         alerts, api_keys, audit, auth, blacklists, campaigns, compliance, contacts, delivery,
         domains, events, feedback, feedback_forwards, imports, ingest, ips, jobs, mailwizz,
         message_queue, messages, pools, powermta, relays, reports, segments, session, shaping,
-        sources, suppressions, system, tags, templates, tenants, tracking, unsubscribe, users,
-        validation, warmup,
+        sources, suppressions, system, tags, templates, tenants, tls_reports, tracking,
+        unsubscribe, users, validation, warmup,
     };
     let (system_routes, system_doc) = OpenApiRouter::new()
         .routes(routes!(system::health))
@@ -164,6 +164,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(shaping::list_shaping))
         .routes(routes!(shaping::lift_shaping))
         .routes(routes!(shaping::shaping_rules))
+        .routes(routes!(tls_reports::list_tls_reports))
         .routes(routes!(delivery::get_delivery, delivery::put_delivery))
         .routes(routes!(powermta::config))
         .routes(routes!(powermta::deploy))

@@ -43,6 +43,7 @@ pub mod templates;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls_reports;
 pub mod tracking_hits;
 pub mod users;
 pub mod warmup;

@@ -21,6 +21,8 @@ pub(super) struct AttemptResult {
     pub(super) tls: Option<String>,
     /// What an MTA-STS policy in testing mode would have refused.
     pub(super) mta_sts: Option<String>,
+    /// The TLS sessions the attempt made (or a policy stopped), for the TLS reports.
+    pub(super) tls_sessions: Vec<ee_core::tls_rpt::Session>,
 }
 
 impl AttemptResult {
@@ -38,6 +40,7 @@ impl AttemptResult {
             reached_server: false,
             tls: None,
             mta_sts: None,
+            tls_sessions: Vec::new(),
         }
     }
 }

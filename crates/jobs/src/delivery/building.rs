@@ -40,23 +40,7 @@ impl Engine {
         }
         let signer = match stored {
             None => None,
-            Some(k) => {
-                let sealer = self
-                    .services
-                    .delivery
-                    .sealer
-                    .as_ref()
-                    .ok_or("no master key to open the DKIM key")?;
-                let pem = sealer
-                    .open(ee_core::dkim::SEAL_PURPOSE, &k.private_key_sealed)
-                    .map_err(|e| format!("the DKIM key of {domain} cannot be opened: {e}"))?;
-                let pem = String::from_utf8(pem).map_err(|e| e.to_string())?;
-                let algorithm = ee_mail::dkim::Algorithm::parse(&k.algorithm)
-                    .ok_or_else(|| format!("unknown DKIM algorithm {}", k.algorithm))?;
-                Some(Arc::new(
-                    Signer::new(algorithm, &pem, domain, &k.selector).map_err(|e| e.to_string())?,
-                ))
-            }
+            Some(k) => Some(Arc::new(open_signer(&self.services.delivery, &k, domain)?)),
         };
         self.signers
             .lock()

@@ -15,6 +15,7 @@ mod outcome;
 mod routing;
 mod shaping;
 mod slots;
+mod tls_rpt;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -355,6 +356,11 @@ impl Engine {
             counts.push((key, "deferred", 1));
         }
         ee_app::report_counts::add(&mut tx, counts).await?;
+        // The TLS reports' sessions (RFC 8460), by the day they happened.
+        let day = ee_core::tls_rpt::day_of(now);
+        for (tenant, sessions) in tls_rpt::count(done.iter().map(|(m, r)| (m, r))) {
+            ee_store::tls_reports::add_sessions(&mut tx, tenant, &day, &sessions).await?;
+        }
         // The campaigns' counters, in the same transaction.
         ee_app::campaign_stats::record_outcomes(
             &mut tx,

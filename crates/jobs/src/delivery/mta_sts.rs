@@ -5,6 +5,7 @@
 
 use super::*;
 use ee_core::mta_sts::Policy;
+use ee_core::tls_rpt::Failure;
 
 /// How long a node trusts what it found before asking the TXT record again (ms).
 const RECHECK_MS: i64 = 3_600_000;
@@ -15,6 +16,8 @@ pub(super) struct Cached {
     policy: Option<Policy>,
     expires_at: i64,
     checked_at: i64,
+    /// Why the policy the record announces could not be had (none in force).
+    failure: Option<Failure>,
 }
 
 impl Cached {
@@ -25,13 +28,15 @@ impl Cached {
             policy: None,
             expires_at: 0,
             checked_at: now,
+            failure: None,
         }
     }
 }
 
 impl Engine {
-    /// The policy in force for `domain`, if any.
-    pub(super) async fn mta_sts(&self, domain: &str) -> Option<Policy> {
+    /// The policy in force for `domain`, if any, and when none is because the one its
+    /// record announces could not be fetched or read, why (RFC 8460's terms).
+    pub(super) async fn mta_sts(&self, domain: &str) -> (Option<Policy>, Option<Failure>) {
         let now = self.services.clock.now_ms();
         let cached = self.mta_sts.lock().await.get(domain).cloned();
         let valid = |c: &Cached| c.policy.is_some() && now < c.expires_at;
@@ -39,13 +44,13 @@ impl Engine {
             && now - c.checked_at < RECHECK_MS
             && (c.policy.is_none() || valid(c))
         {
-            return c.policy.clone();
+            return (c.policy.clone(), c.failure);
         }
         let kept = cached.as_ref().filter(|c| valid(c)).cloned();
         let found = match self.services.resolver.mta_sts_id(domain).await {
             Err(e) => {
                 tracing::debug!(domain, error = %e, "MTA-STS record not read");
-                return kept.and_then(|c| c.policy);
+                return (kept.and_then(|c| c.policy), None);
             }
             Ok(None) => kept.map_or(Cached::none(now), |c| Cached {
                 checked_at: now,
@@ -58,6 +63,7 @@ impl Engine {
                 // The same policy: kept without a fetch.
                 Some(same) => Cached {
                     checked_at: now,
+                    failure: None,
                     ..same
                 },
                 None => match self.fetch_policy(domain).await {
@@ -66,32 +72,37 @@ impl Engine {
                         expires_at: now + policy.max_age_secs as i64 * 1000,
                         policy: Some(policy),
                         checked_at: now,
+                        failure: None,
                     },
-                    Err(why) => {
+                    Err((failure, why)) => {
                         tracing::warn!(domain, error = %why, "MTA-STS policy not fetched");
-                        kept.unwrap_or_else(|| Cached::none(now))
+                        kept.unwrap_or_else(|| Cached {
+                            failure: Some(failure),
+                            ..Cached::none(now)
+                        })
                     }
                 },
             },
         };
-        let policy = found.policy.clone();
+        let got = (found.policy.clone(), found.failure);
         self.mta_sts.lock().await.insert(domain.to_owned(), found);
-        policy
+        got
     }
 
-    async fn fetch_policy(&self, domain: &str) -> Result<Policy, String> {
+    async fn fetch_policy(&self, domain: &str) -> Result<Policy, (Failure, String)> {
+        let fetch_error = |e: String| (Failure::StsPolicyFetchError, e);
         let services = &self.services;
         let host = format!("mta-sts.{domain}");
         let addresses = services
             .resolver
             .addresses(&host)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| fetch_error(e.to_string()))?;
         // The policy host is the recipient's to name: the outbound policy applies.
         let address = addresses
             .into_iter()
             .find(|a| services.outbound.check_ip(*a).is_ok())
-            .ok_or_else(|| format!("{host} has no address we may connect to"))?;
+            .ok_or_else(|| fetch_error(format!("{host} has no address we may connect to")))?;
         let bytes = ee_connectors::mta_sts::fetch_policy(&ee_connectors::mta_sts::Fetch {
             domain,
             address,
@@ -99,8 +110,9 @@ impl Engine {
             extra_roots: &services.delivery.mta_sts_roots,
             timeout: Duration::from_secs(10),
         })
-        .await?;
-        Policy::parse(&bytes).map_err(|e| e.to_string())
+        .await
+        .map_err(fetch_error)?;
+        Policy::parse(&bytes).map_err(|e| (Failure::StsPolicyInvalid, e.to_string()))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::shaping::{held, path_of};
 use super::slots::{Got, Lane, Open};
+use super::tls_rpt::Judge;
 use super::*;
 
 /// What the IP choice came to.
@@ -160,16 +161,27 @@ impl Engine {
 
         // MTA-STS (direct delivery): an enforced policy keeps the MX hosts it names, over
         // verified TLS.
-        let sts = match relay {
+        // Its sessions are counted for the domain's TLS reports.
+        let (sts, sts_failure) = match relay {
             None => self.mta_sts(&domain).await,
-            Some(_) => None,
+            Some(_) => (None, None),
         };
+        let judge = relay
+            .is_none()
+            .then(|| Judge::new(&domain, sts.as_ref(), chosen.ip_text.as_deref()));
+        let mut tls_sessions: Vec<_> = judge
+            .iter()
+            .zip(sts_failure)
+            .map(|(judge, why)| judge.without_policy(why))
+            .collect();
         let (hosts, mx_security) = match super::mta_sts::hosts_for(sts.as_ref(), &hosts) {
             Ok(found) => found,
             Err(reason) => {
                 self.release(&chosen).await?;
                 let mut r = self.retry(message, AttemptResult::new(MessageState::Deferred));
                 r.reason = Some(reason);
+                tls_sessions.extend(judge.zip(hosts.first()).map(|(j, h)| j.not_named(h)));
+                r.tls_sessions = tls_sessions;
                 return Ok(r);
             }
         };
@@ -300,9 +312,11 @@ impl Engine {
                 &endpoints,
                 (&return_path, &message.to_email, &data),
                 &lane,
-                effect.per_connection,
+                (effect.per_connection, judge.as_ref()),
             )
             .await?;
+        tls_sessions.append(&mut result.tls_sessions);
+        result.tls_sessions = tls_sessions;
         let path_label = match (&relay, &chosen.ip_text) {
             (Some(relay), _) => Some(relay.name.as_str()),
             (None, ip) => ip.as_deref(),
@@ -338,14 +352,15 @@ impl Engine {
     /// With `per_connection`, a connection that has carried that many messages is closed
     /// rather than used again. A new connection first takes a slot of `lane` (counted
     /// across the nodes); when none frees up in a few seconds the message waits, not
-    /// counted as an attempt.
+    /// counted as an attempt. With a `judge` (direct delivery), each connection opened or
+    /// failed is a session of the TLS reports.
     pub(super) async fn send_over(
         &self,
         key: &PoolKey,
         endpoints: &[Endpoint],
         (from, to, data): (&str, &str, &[u8]),
         lane: &Lane,
-        per_connection: Option<u32>,
+        (per_connection, judge): (Option<u32>, Option<&Judge>),
     ) -> Result<AttemptResult, StoreError> {
         let spent = |c: &Connection| per_connection.is_some_and(|n| c.delivered >= n as usize);
         let mut connection = self.take_idle(key).await;
@@ -353,6 +368,7 @@ impl Engine {
             open.close().await;
         }
         let mut reused = connection.is_some();
+        let mut sessions = Vec::new();
         loop {
             let mut last_error = String::new();
             if connection.is_none() {
@@ -379,6 +395,7 @@ impl Engine {
                 for endpoint in endpoints {
                     match Connection::open(endpoint).await {
                         Ok(c) => {
+                            sessions.extend(judge.map(|j| j.opened(endpoint, c.tls_info.as_ref())));
                             connection = slot.take().map(|slot| Open {
                                 connection: c,
                                 slot,
@@ -389,7 +406,13 @@ impl Engine {
                             // Refused at greeting or EHLO: the reply says what to do.
                             let mut r = reply_result(reply.code, reply.text);
                             r.reached_server = true;
+                            r.tls_sessions = sessions;
                             return Ok(r);
+                        }
+                        Err(SmtpError::Tls { failure, detail }) => {
+                            sessions.extend(judge.map(|j| j.failed(endpoint, failure)));
+                            last_error =
+                                format!("{}:{}: {detail}", endpoint.address, endpoint.port);
                         }
                         Err(SmtpError::Network(e) | SmtpError::Unsent(e)) => {
                             last_error = format!("{}:{}: {e}", endpoint.address, endpoint.port);
@@ -400,6 +423,7 @@ impl Engine {
             let Some(mut open) = connection.take() else {
                 let mut r = AttemptResult::new(MessageState::Deferred);
                 r.reason = Some(format!("cannot connect: {last_error}"));
+                r.tls_sessions = sessions;
                 return Ok(r);
             };
             let tls = open
@@ -428,7 +452,9 @@ impl Engine {
                     reused = false;
                     continue;
                 }
-                Err(SmtpError::Network(e) | SmtpError::Unsent(e)) => {
+                Err(
+                    SmtpError::Network(e) | SmtpError::Unsent(e) | SmtpError::Tls { detail: e, .. },
+                ) => {
                     let mut r = AttemptResult::new(MessageState::Deferred);
                     r.reason = Some(format!("connection lost: {e}"));
                     r
@@ -436,6 +462,7 @@ impl Engine {
             };
             result.reached_server = true;
             result.tls = tls;
+            result.tls_sessions = sessions;
             return Ok(result);
         }
     }
@@ -679,14 +706,4 @@ pub(super) async fn relay_address(
         Some(e) => format!("relay `{host}` resolves to {}", e),
         None => format!("the relay's host `{host}` has no address"),
     })
-}
-
-pub(super) fn helo_default(public_url: &str) -> String {
-    public_url
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split(['/', ':']).next())
-        .filter(|h| !h.is_empty())
-        .unwrap_or("localhost")
-        .to_owned()
 }

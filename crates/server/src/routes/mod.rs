@@ -31,6 +31,7 @@ pub mod system;
 pub mod tags;
 pub mod templates;
 pub mod tenants;
+pub mod tls_reports;
 pub mod tracking;
 pub mod unsubscribe;
 pub mod users;

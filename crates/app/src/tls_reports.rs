@@ -33,7 +33,7 @@ struct Sender {
 }
 
 impl Sender {
-    fn from_address(&self) -> String {
+    fn sender_address(&self) -> String {
         format!("tls-reports@{}", self.submitter)
     }
 }
@@ -192,7 +192,7 @@ async fn mail(
     if to.len() > MAX_ADDRESS || to.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err("not an address".into());
     }
-    let from = sender.from_address();
+    let from = sender.sender_address();
     let raw =
         ee_mail::tls_report::message(report, (domain, &sender.submitter), &from, &[to.to_owned()])
             .map_err(|e| e.to_string())?;

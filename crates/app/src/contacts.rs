@@ -143,6 +143,9 @@ pub struct Destination<'a> {
     /// The tenant of the credential (or named by an admin).
     pub tenant_id: &'a str,
     pub source: Option<&'a Source>,
+    /// What each field remembers as its source when no data source is named: `api`, or
+    /// `csv` for an upload.
+    pub channel: &'a str,
 }
 
 /// An ingestion made as one audited change (an API batch, a webhook): its audit entry,
@@ -178,7 +181,7 @@ pub async fn ingest(
     let mut conn = db.pool().acquire().await?;
     let source_label = dest
         .source
-        .map_or_else(|| "api".to_owned(), |s| s.slug.clone());
+        .map_or_else(|| dest.channel.to_owned(), |s| s.slug.clone());
     let source_id = dest.source.map(|s| s.id.clone());
     let routed = dest.source.is_some_and(|s| {
         serde_json::from_str::<Value>(&s.config)

@@ -183,6 +183,8 @@ pub struct ContactReader {
     /// Fields of the header line: a line with more or fewer is refused.
     width: usize,
     record: csv::ByteRecord,
+    /// Where the file ends, as the reader counts bytes (after a byte-order mark).
+    end: u64,
 }
 
 impl ContactReader {
@@ -201,6 +203,8 @@ impl ContactReader {
         head.truncate(filled);
         let dialect = sniff(&head);
         let file = File::open(path).map_err(|e| e.to_string())?;
+        let size = file.metadata().map_err(|e| e.to_string())?.len();
+        let end = size.saturating_sub(if dialect.bom { 3 } else { 0 });
         let mut input: Box<dyn Read + Send> = Box::new(BufReader::with_capacity(256 * 1024, file));
         if dialect.bom {
             let mut bom = [0u8; 3];
@@ -224,6 +228,7 @@ impl ContactReader {
             columns,
             width: headers.len(),
             record: csv::ByteRecord::new(),
+            end,
         })
     }
 
@@ -247,6 +252,25 @@ impl ContactReader {
             ));
         }
         if self.record.len() != self.width {
+            // A field that runs over line ends: a quote opened on this line took the
+            // lines after it (to the end of the file when it never closes).
+            let spanned = self
+                .record
+                .iter()
+                .map(|f| f.iter().filter(|b| **b == b'\n').count())
+                .sum::<usize>();
+            if spanned > 0 {
+                let taken = if self.reader.position().byte() >= self.end {
+                    "never closed: the rest of the file was read into one field".to_owned()
+                } else {
+                    format!("closed {spanned} line(s) later: those lines were read into one field")
+                };
+                return Some(format!(
+                    "a quote opened on this line is {taken} ({} fields where the header has {})",
+                    self.record.len(),
+                    self.width
+                ));
+            }
             return Some(format!(
                 "ragged line: {} fields where the header has {}",
                 self.record.len(),
@@ -381,6 +405,7 @@ pub async fn run(
             let dest = Destination {
                 tenant_id: &import.tenant_id,
                 source,
+                channel: "csv",
             };
             let (results, chunk_counts) = contacts::ingest(db, dest, raws, now(), None)
                 .await

@@ -93,6 +93,7 @@ pub struct CreateDomain {
     /// The sending domain (IDN allowed; stored in its ASCII form).
     #[serde(alias = "domain_name")]
     pub domain: String,
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
     /// rsa (RSA-2048, the default) or ed25519.
     pub dkim_algorithm: Option<String>,

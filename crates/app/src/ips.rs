@@ -66,6 +66,7 @@ pub struct CreateIp {
     #[serde(alias = "domain")]
     pub hostname: Option<String>,
     /// Admins may name a tenant, or leave the IP unassigned; users get their own.
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
     pub pool: Option<String>,
     /// warming (default), active or resting (`status` is accepted too).
@@ -80,6 +81,7 @@ pub struct UpdateIp {
     pub hostname: Option<String>,
     pub pool: Option<String>,
     /// Admin only: move the IP to another tenant.
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
 }
 

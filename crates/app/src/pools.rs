@@ -30,6 +30,7 @@ impl From<pools::Pool> for PoolOut {
 #[serde(deny_unknown_fields)]
 pub struct PutPool {
     /// Required for an admin; a tenant's credential sets its own.
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
     pub rotation: RotationPolicy,
 }

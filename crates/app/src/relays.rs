@@ -29,6 +29,9 @@ pub struct RelayOut {
     pub has_password: bool,
     /// none, starttls or tls.
     pub tls: String,
+    /// The relay is PowerMTA: messages carry its directives (X-Virtual-MTA, X-Job) and
+    /// X-Campaign-ID; to any other relay they would reach recipients, so they are left out.
+    pub powermta: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -44,6 +47,7 @@ impl From<Relay> for RelayOut {
             username: r.username,
             has_password: r.password_sealed.is_some(),
             tls: r.tls,
+            powermta: r.powermta,
             created_at: to_rfc3339(r.created_at),
             updated_at: to_rfc3339(r.updated_at),
         }
@@ -64,6 +68,9 @@ pub struct RelayIn {
     pub password: Option<String>,
     /// none, starttls (default) or tls.
     pub tls: Option<String>,
+    /// Whether the relay is PowerMTA (true when absent, as in the seeds): only then do
+    /// messages carry X-Virtual-MTA, X-Job and X-Campaign-ID.
+    pub powermta: Option<bool>,
     #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
 }
@@ -150,6 +157,7 @@ pub async fn create(
             username: input.username.as_deref(),
             password_sealed: sealed.as_deref(),
             tls: &tls,
+            powermta: input.powermta.unwrap_or(true),
         },
         w.now,
     )
@@ -189,6 +197,9 @@ pub async fn update(
     }
     if input.tls.is_some() {
         relay.tls = tls_of(input.tls.as_deref())?;
+    }
+    if let Some(powermta) = input.powermta {
+        relay.powermta = powermta;
     }
     if input.username.is_some() {
         relay.username = input.username.clone().filter(|u| !u.is_empty());

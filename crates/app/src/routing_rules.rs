@@ -28,6 +28,7 @@ pub struct CreateRule {
     /// Any of category, tag, country, language, source; all must hold.
     #[schema(value_type = Object)]
     pub conditions: Value,
+    #[serde(alias = "tenant")]
     pub tenant_id: String,
 }
 

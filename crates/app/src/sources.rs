@@ -145,6 +145,7 @@ pub struct CreateSource {
     pub kind: String,
     #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
 }
 

@@ -77,6 +77,48 @@ pub fn sign_body(secret: &[u8], body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Known answers, computed outside this code (Python's `hmac` module):
+    /// `hmac.new(secret, f"{ts}.".encode() + body, hashlib.sha256).hexdigest()` and
+    /// `hmac.new(secret, body, hashlib.sha256).hexdigest()`. A change of scheme fails here
+    /// even when signing and checking change together.
+    const KA_SECRET: &[u8] = b"whsec-known-answer-0001";
+    const KA_TIMESTAMP: i64 = 1_796_515_200;
+    const KA_BODY: &[u8] = br#"{"email":"a@example.test","type":"hard","source":"scraper-pro"}"#;
+    const KA_TIMESTAMPED: &str =
+        "sha256=51b291af0a4c8201531f8a536f628ad90d562c115be27c8df42fce1e04b48971";
+    const KA_BODY_ONLY: &str =
+        "sha256=6fc71461bbd637189aa15c915232a88d85a2deaef76dfa3bd860f3e6d547bfc2";
+
+    #[test]
+    fn known_answers() {
+        assert_eq!(
+            super::sign(KA_SECRET, KA_TIMESTAMP, KA_BODY),
+            KA_TIMESTAMPED
+        );
+        assert_eq!(super::sign_body(KA_SECRET, KA_BODY), KA_BODY_ONLY);
+        assert_eq!(
+            super::verify(
+                KA_SECRET,
+                KA_TIMESTAMP,
+                KA_BODY,
+                KA_TIMESTAMPED,
+                KA_TIMESTAMP,
+                300
+            ),
+            Ok(())
+        );
+        assert_eq!(super::verify_body(KA_SECRET, KA_BODY, KA_BODY_ONLY), Ok(()));
+        assert_eq!(
+            super::verify_body(KA_SECRET, KA_BODY, &KA_BODY_ONLY[7..]),
+            Ok(())
+        );
+        // RFC 4231-style public vector for HMAC-SHA256 itself (key "key", the fox).
+        assert_eq!(
+            super::sign_body(b"key", b"The quick brown fox jumps over the lazy dog"),
+            "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+    }
+
     #[test]
     fn body_signatures() {
         let sig = super::sign_body(b"secret", b"{}");

@@ -265,12 +265,12 @@ mod tests {
     #[test]
     fn days_are_utc() {
         // 2026-12-05T23:59:59.999Z and the next millisecond.
-        let end = 1_796_601_599_999;
+        let end = 1_796_515_199_999;
         assert_eq!(day_of(end), "2026-12-05");
         assert_eq!(day_of(end + 1), "2026-12-06");
         assert_eq!(
             day_bounds("2026-12-05"),
-            Some((1_796_515_200, 1_796_601_599))
+            Some((1_796_428_800, 1_796_515_199))
         );
         assert_eq!(day_bounds("yesterday"), None);
     }

@@ -802,3 +802,65 @@ async fn lists_share_one_shape_and_the_tenant_one_name() {
     assert_eq!(unnamed.body["error"]["field"], "tenant_id");
     app.finish().await;
 }
+
+/// "The tenant" is `tenant_id` or `tenant` in every body and query: the bodies that took
+/// only one spelling take both, and say the same thing with either.
+#[tokio::test]
+async fn every_body_names_the_tenant_either_way() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("brand").await;
+    for (path, body) in [
+        ("/api/v1/ips", json!({"ip": "192.0.2.41", "tenant": tenant})),
+        (
+            "/api/v1/ips",
+            json!({"ip": "192.0.2.42", "tenant_id": tenant}),
+        ),
+        (
+            "/api/v1/domains",
+            json!({"domain": "a.brand.test", "tenant": tenant}),
+        ),
+        (
+            "/api/v1/domains",
+            json!({"domain": "b.brand.test", "tenant_id": tenant}),
+        ),
+        ("/api/v1/api-keys", json!({"name": "one", "tenant": tenant})),
+        (
+            "/api/v1/api-keys",
+            json!({"name": "two", "tenant_id": tenant}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"email": "u1@brand.test", "password": "a-long-password-1", "role": "user", "tenant": tenant}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"email": "u2@brand.test", "password": "a-long-password-2", "role": "user", "tenant_id": tenant}),
+        ),
+    ] {
+        let r = app.post(path, &app.admin, body.clone()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{path} {body}: {}", r.body);
+        assert_eq!(
+            r.body["tenant_id"],
+            tenant.as_str(),
+            "{path} {body}: {}",
+            r.body
+        );
+    }
+    for query in ["tenant", "tenant_id"] {
+        let users = app
+            .get(&format!("/api/v1/users?{query}={tenant}"), &app.admin)
+            .await;
+        assert_eq!(users.status, StatusCode::OK, "{query}: {}", users.body);
+        assert_eq!(users.body["items"].as_array().unwrap().len(), 2, "{query}");
+        let audit = app
+            .get(&format!("/api/v1/audit/logs?{query}={tenant}"), &app.admin)
+            .await;
+        assert_eq!(audit.status, StatusCode::OK, "{query}: {}", audit.body);
+        assert!(
+            !audit.body["items"].as_array().unwrap().is_empty(),
+            "{query}: {}",
+            audit.body
+        );
+    }
+    app.finish().await;
+}

@@ -9,6 +9,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use common::mail_check::{inspect, published_dkim};
 use common::sending::{HOUR_MS, action, brand, contacts, header, received_by};
 use common::{TestApp, error_code};
 use ee_mail::testing::{Behaviour, TestSmtpServer};
@@ -130,7 +131,12 @@ async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
         ]
     );
     assert!(got.values().all(|n| *n == 1), "{got:?}");
+    // Campaign mail is signed as transactional mail is: verified by dkimpy against the
+    // key published only at brand.test's selector.
+    let dkim = published_dkim(&app, &key, "brand.test", "s1").await;
     for r in smtp.received().iter().skip(1) {
+        let checked = inspect(&r.data, &dkim);
+        assert_eq!(checked["dkim"], true, "{}: {checked}", r.rcpt_to);
         let data = String::from_utf8_lossy(&r.data).into_owned();
         assert_eq!(header(&data, "X-Campaign-ID"), Some(id.as_str()));
         assert_eq!(
@@ -748,6 +754,71 @@ async fn statistics_show_every_counter_zeros_included() {
         .await;
     for name in ee_app::campaign_stats::COUNTERS {
         assert_eq!(stats.body["totals"][name], 0, "{name}: {}", stats.body);
+    }
+    app.finish().await;
+}
+
+/// PowerMTA's directives (X-Virtual-MTA, X-Job) and X-Campaign-ID go to a relay marked as
+/// PowerMTA (the default, as in the seeds) and to no other: another relay would pass
+/// them on to the recipients.
+#[tokio::test]
+async fn powermta_headers_go_only_to_powermta() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let (key, template) = brand(&app, &smtp).await;
+    contacts(
+        &app,
+        &key,
+        &[("one@example.test".to_owned(), "fr", vec!["QUALITY:HIGH"])],
+    )
+    .await;
+    let relays = app.get("/api/v1/relays", &key).await;
+    let relay = relays.body["items"][0].clone();
+    assert_eq!(relay["powermta"], true, "{relay}");
+    let send = |name: &'static str| {
+        let (app, key, template) = (&app, &key, &template);
+        async move {
+            let created = app
+                .post(
+                    "/api/v2/campaigns",
+                    key,
+                    json!({"name": name, "template_id": template, "audience": {"tags": ["QUALITY:HIGH"]}}),
+                )
+                .await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+            let id = created.body["id"].as_str().unwrap().to_owned();
+            action(app, key, &id, "start").await;
+            app.dispatch_and_deliver().await;
+            id
+        }
+    };
+    let first = send("to powermta").await;
+    let got = smtp.received();
+    assert_eq!(got.len(), 1);
+    let data = String::from_utf8_lossy(&got[0].data).into_owned();
+    assert_eq!(header(&data, "X-Job"), Some(first.as_str()));
+    assert_eq!(header(&data, "X-Campaign-ID"), Some(first.as_str()));
+
+    // The same relay marked as not PowerMTA: none of them.
+    let changed = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/relays/{}", relay["id"].as_str().unwrap()),
+            Some(&key),
+            Some(json!({"powermta": false})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.body["powermta"], false);
+    send("elsewhere").await;
+    let got = smtp.received();
+    assert_eq!(got.len(), 2);
+    let data = String::from_utf8_lossy(&got[1].data).into_owned();
+    assert!(data.contains("X-EE-Ref:"), "the message is ours: {data}");
+    for name in ["X-Job", "X-Campaign-ID", "X-Virtual-MTA"] {
+        assert_eq!(header(&data, name), None, "{name}: {data}");
     }
     app.finish().await;
 }

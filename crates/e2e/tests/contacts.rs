@@ -427,7 +427,7 @@ async fn ad_hoc_validation_with_lists_mx_and_an_smtp_probe() {
 }
 
 fn sign(secret: &str, body: &[u8], timestamp: i64) -> String {
-    ee_core::signing::sign(secret.as_bytes(), timestamp, body)
+    common::signatures::timestamped(secret.as_bytes(), timestamp, body)
 }
 
 #[tokio::test]
@@ -1085,7 +1085,10 @@ async fn malformed_csv_lines_are_reported_one_by_one_and_good_lines_kept() {
         ("7", "line too long"),
         ("8", "not UTF-8"),
         ("9", "binary data"),
-        ("11", "ragged line: 1 fields where the header has 3"),
+        (
+            "11",
+            "a quote opened on this line is never closed: the rest of the file was read into one field (1 fields where the header has 3)",
+        ),
     ];
     assert_eq!(reasons.len(), expected.len(), "{report}");
     for ((line, reason), (want_line, want)) in reasons.iter().zip(expected) {
@@ -1101,6 +1104,10 @@ async fn malformed_csv_lines_are_reported_one_by_one_and_good_lines_kept() {
         .collect();
     names.sort_unstable();
     assert_eq!(names, ["Anne", "Quoted, with a comma", "Zoé"]);
+    // Each field remembers it came from the upload, not the API.
+    for c in kept.body["items"].as_array().unwrap() {
+        assert_eq!(c["field_sources"]["first_name"], "csv", "{c}");
+    }
     app.finish().await;
 }
 

@@ -358,7 +358,7 @@ async fn the_seeds_webhooks_reports_and_the_transports_refusals() {
     let secret = source.body["secret"].as_str().unwrap().to_owned();
     let body = r#"{"email": "signed@example.test", "type": "hard", "code": 550, "diagnostic": "5.1.1 no such user"}"#;
     let ts = app.clock.now_ms() / 1000;
-    let sig = ee_core::signing::sign(secret.as_bytes(), ts, body.as_bytes());
+    let sig = common::signatures::timestamped(secret.as_bytes(), ts, body.as_bytes());
     let headers = [
         ("x-ee-source", "pmta-1".to_owned()),
         ("x-ee-timestamp", ts.to_string()),
@@ -373,7 +373,7 @@ async fn the_seeds_webhooks_reports_and_the_transports_refusals() {
         ("x-ee-timestamp", ts.to_string()),
         (
             "x-ee-signature",
-            ee_core::signing::sign(b"wrong", ts, body.as_bytes()),
+            common::signatures::timestamped(b"wrong", ts, body.as_bytes()),
         ),
     ];
     let (status, _) = post_raw(&app, "/api/v1/webhooks/pmta-bounce", None, &forged, body).await;
@@ -383,7 +383,7 @@ async fn the_seeds_webhooks_reports_and_the_transports_refusals() {
         ("x-ee-source", "pmta-1".to_owned()),
         (
             "signature",
-            ee_core::signing::sign_body(secret.as_bytes(), body.as_bytes()),
+            common::signatures::body_only(secret.as_bytes(), body.as_bytes()),
         ),
     ];
     let (status, _) = post_raw(&app, "/api/v1/webhooks/pmta-bounce", None, &body_only, body).await;
@@ -399,7 +399,7 @@ async fn the_seeds_webhooks_reports_and_the_transports_refusals() {
     let body = r#"{"source": "mailwizz-main", "data": {"subscriber": {"email": "mw@example.test"}, "bounce_type": "hard", "message": "550 5.1.1 unknown user", "date_added": "2026-12-01 10:00:00"}}"#;
     let headers = [(
         "signature",
-        ee_core::signing::sign_body(mw_secret.as_bytes(), body.as_bytes()),
+        common::signatures::body_only(mw_secret.as_bytes(), body.as_bytes()),
     )];
     let (status, applied) = post_raw(
         &app,
@@ -526,12 +526,16 @@ Content-Type: multipart/report; report-type=feedback-report; boundary=\"F\"\r\n\
     let mine = app
         .get("/api/v1/feedback/events?class=complaint", &key)
         .await;
+    let items = mine.body["items"].as_array().unwrap();
     assert!(
-        mine.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["recipient"] != "dsn@example.test")
+        items.iter().any(|e| e["recipient"] == "arf@example.test"),
+        "the tenant's own complaint is listed: {}",
+        mine.body
+    );
+    assert!(
+        items.iter().all(|e| e["recipient"] != "dsn@example.test"),
+        "{}",
+        mine.body
     );
 
     // What matches no tenant is kept for an admin.
@@ -561,4 +565,19 @@ Content-Type: multipart/report; report-type=feedback-report; boundary=\"F\"\r\n\
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(error_code(&refused), "forbidden");
     app.finish().await;
+}
+
+/// The signatures these tests make (`common::signatures`) are the documented scheme.
+#[test]
+fn the_tests_signatures_give_the_known_answers() {
+    // Computed with Python's `hmac` module (see ee_core::signing's tests).
+    let body = br#"{"email":"a@example.test","type":"hard","source":"scraper-pro"}"#;
+    assert_eq!(
+        common::signatures::timestamped(b"whsec-known-answer-0001", 1_796_515_200, body),
+        "sha256=51b291af0a4c8201531f8a536f628ad90d562c115be27c8df42fce1e04b48971"
+    );
+    assert_eq!(
+        common::signatures::body_only(b"whsec-known-answer-0001", body),
+        "sha256=6fc71461bbd637189aa15c915232a88d85a2deaef76dfa3bd860f3e6d547bfc2"
+    );
 }

@@ -71,7 +71,7 @@ async fn bounces_are_forwarded_to_the_contacts_source_signed_and_retried() {
     let body = r#"{"source": "scraper-pro-1", "contacts": [{"email": "lead@example.test", "firstName": "Lea"}]}"#;
     let signed = [(
         "signature",
-        ee_core::signing::sign_body(secret.as_bytes(), body.as_bytes()),
+        common::signatures::body_only(secret.as_bytes(), body.as_bytes()),
     )];
     let (status, ingested) =
         post_raw(&app, "/api/v1/webhooks/scraper-pro", None, &signed, body).await;
@@ -79,7 +79,7 @@ async fn bounces_are_forwarded_to_the_contacts_source_signed_and_retried() {
     assert_eq!(ingested["counts"]["created"], 1, "{ingested}");
     let tampered = [(
         "signature",
-        ee_core::signing::sign_body(b"wrong", body.as_bytes()),
+        common::signatures::body_only(b"wrong", body.as_bytes()),
     )];
     let (status, _) = post_raw(&app, "/api/v1/webhooks/scraper-pro", None, &tampered, body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -164,7 +164,10 @@ async fn bounces_are_forwarded_to_the_contacts_source_signed_and_retried() {
     assert_eq!(listed.body["items"][0]["attempts"], 2, "{}", listed.body);
     let (headers, body) = inbox.lock().unwrap()[1].clone();
     let sig = headers.get("signature").unwrap().to_str().unwrap();
-    ee_core::signing::verify_body(secret.as_bytes(), body.as_bytes(), sig).unwrap();
+    assert_eq!(
+        sig,
+        common::signatures::body_only(secret.as_bytes(), body.as_bytes())
+    );
     let sent: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         sent,

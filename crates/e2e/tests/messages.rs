@@ -8,61 +8,12 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use common::mail_check::{Published, inspect, published_dkim};
 use common::{Options, TestApp, error_code};
 use ee_dns::testing::{Rec, Zone};
 use ee_mail::testing::{Behaviour, TestSmtpServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-const PARSE: &str = r#"
-import email, json, sys
-from email import policy
-import dkim
-raw = open(sys.argv[1], 'rb').read()
-record = sys.argv[2].encode()
-msg = email.message_from_bytes(raw, policy=policy.default)
-def dns(name, timeout=5):
-    return record
-html = msg.get_body(preferencelist=('html',))
-text = msg.get_body(preferencelist=('plain',))
-print(json.dumps({
-    "content_type": msg.get_content_type(),
-    "subject": str(msg["Subject"]),
-    "from": str(msg["From"]),
-    "to": str(msg["To"]),
-    "message_id": str(msg["Message-ID"]),
-    "date": str(msg["Date"]),
-    "list_unsubscribe": str(msg["List-Unsubscribe"]),
-    "list_unsubscribe_post": str(msg["List-Unsubscribe-Post"]),
-    "virtual_mta": str(msg["X-Virtual-MTA"]),
-    "tenant": str(msg["X-Tenant"]),
-    "html": html.get_content() if html else None,
-    "html_charset": html.get_content_charset() if html else None,
-    "text": text.get_content() if text else None,
-    "dkim": bool(dkim.verify(raw, dnsfunc=dns)) if record else None,
-}))
-"#;
-
-/// Parses a received message with Python's email package and verifies its DKIM
-/// signature with dkimpy against `dkim_txt` (the TXT record we publish).
-fn inspect(data: &[u8], dkim_txt: &str) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("message.eml");
-    std::fs::write(&path, data).unwrap();
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(PARSE)
-        .arg(&path)
-        .arg(dkim_txt)
-        .output()
-        .expect("python3 (with dkimpy: pip install dkimpy)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn zone() -> Zone {
     let mut zone = Zone::new();
@@ -72,7 +23,7 @@ fn zone() -> Zone {
     zone
 }
 
-async fn setup_tenant(app: &TestApp, algorithm: &str) -> (String, String, String) {
+async fn setup_tenant(app: &TestApp, algorithm: &str) -> (String, String, Published) {
     let tenant = app.tenant("brand").await;
     let (_, key) = app.api_key(&tenant, "sender").await;
     let domain = app
@@ -83,25 +34,8 @@ async fn setup_tenant(app: &TestApp, algorithm: &str) -> (String, String, String
         )
         .await;
     assert_eq!(domain.status, StatusCode::CREATED, "{}", domain.body);
-    let records = app
-        .get(
-            &format!(
-                "/api/v1/domains/{}/dns-records",
-                domain.body["id"].as_str().unwrap()
-            ),
-            &key,
-        )
-        .await;
-    let dkim_txt = records.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "s1._domainkey.brand.test")
-        .unwrap()["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (tenant, key, dkim_txt)
+    let dkim = published_dkim(app, &key, "brand.test", "s1").await;
+    (tenant, key, dkim)
 }
 
 const HTML: &str = "<html><body><p>Bonjour [FNAME|ami],</p>\
@@ -228,6 +162,13 @@ async fn relay_delivery_with_template_dkim_tracking_and_unsubscribe() {
     assert_eq!(received[0].helo, "mta1.brand.test");
     let mail = inspect(&received[0].data, &dkim_txt);
     assert_eq!(mail["dkim"], true, "DKIM must verify: {mail}");
+    // The key is found only where the signature points: published under another
+    // selector, the same key does not verify it.
+    let elsewhere = Published {
+        name: "s9._domainkey.brand.test".into(),
+        ..dkim_txt.clone()
+    };
+    assert_eq!(inspect(&received[0].data, &elsewhere)["dkim"], false);
     assert_eq!(mail["content_type"], "multipart/alternative");
     assert_eq!(mail["subject"], "Bienvenue sur Brand & Co");
     assert_eq!(mail["from"], "Brand <hello@brand.test>");
@@ -1057,15 +998,8 @@ async fn a_rotated_dkim_key_signs_within_a_minute() {
     let records = app
         .get(&format!("/api/v1/domains/{domain_id}/dns-records"), &key)
         .await;
-    let s2_txt = records.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "s2._domainkey.brand.test")
-        .unwrap()["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    assert!(records.status.is_success(), "{}", records.body);
+    let s2_txt = published_dkim(&app, &key, "brand.test", "s2").await;
     app.clock.advance_ms(61_000);
     message(&app, &key, "second@example.test").await;
     engine.run_until_idle().await.unwrap();

@@ -311,6 +311,18 @@ async fn tracking_tokens_need_their_whole_tag() {
         let reply = app.call(Method::GET, &path, None, None).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
     }
+    // The whole tag opens them: the routes are there, and only the truncated tags failed.
+    let key = &app.services.delivery.tracking_key;
+    let unsubscribe = ee_core::tracking::sign(key, ee_core::tracking::Kind::Unsubscribe, &id, 0);
+    let reply = app
+        .call(Method::GET, &format!("/u/{unsubscribe}"), None, None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "the whole unsubscribe token");
+    let open = ee_core::tracking::sign(key, ee_core::tracking::Kind::Open, &id, 0);
+    let reply = app
+        .call(Method::GET, &format!("/t/o/{open}"), None, None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "the whole open token");
     app.finish().await;
 }
 

@@ -126,6 +126,7 @@ pub(crate) async fn setup(
             username: None,
             password_sealed: None,
             tls: "none",
+            powermta: true,
         },
         now,
     )

@@ -17,12 +17,14 @@ pub struct Relay {
     pub password_sealed: Option<String>,
     /// `none`, `starttls` or `tls`.
     pub tls: String,
+    /// PowerMTA: messages carry its directives (X-Virtual-MTA, X-Job).
+    #[sqlx(try_from = "crate::flag::Flag")]
+    pub powermta: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str =
-    "id, tenant_id, name, host, port, username, password_sealed, tls, created_at, updated_at";
+const COLUMNS: &str = "id, tenant_id, name, host, port, username, password_sealed, tls, powermta, created_at, updated_at";
 
 pub struct NewRelay<'a> {
     pub name: &'a str,
@@ -31,6 +33,7 @@ pub struct NewRelay<'a> {
     pub username: Option<&'a str>,
     pub password_sealed: Option<&'a str>,
     pub tls: &'a str,
+    pub powermta: bool,
 }
 
 const NAME_TAKEN: &str = "this tenant has a relay with this name already";
@@ -43,8 +46,8 @@ pub async fn insert(
 ) -> Result<Relay> {
     let id = new_id();
     sqlx::query(
-        "INSERT INTO relays (id, tenant_id, name, host, port, username, password_sealed, tls, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        "INSERT INTO relays (id, tenant_id, name, host, port, username, password_sealed, tls, created_at, updated_at, \
+         powermta) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
     )
     .bind(&id)
     .bind(tenant_id)
@@ -55,6 +58,7 @@ pub async fn insert(
     .bind(new.password_sealed)
     .bind(new.tls)
     .bind(now)
+    .bind(i64::from(new.powermta))
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;
@@ -96,7 +100,7 @@ pub async fn list(conn: &mut AnyConnection, scope: Scope<'_>) -> Result<Vec<Rela
 pub async fn update(conn: &mut AnyConnection, relay: &Relay, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE relays SET name = $1, host = $2, port = $3, username = $4, password_sealed = $5, tls = $6, \
-         updated_at = $7 WHERE id = $8",
+         updated_at = $7, powermta = $9 WHERE id = $8",
     )
     .bind(&relay.name)
     .bind(&relay.host)
@@ -106,6 +110,7 @@ pub async fn update(conn: &mut AnyConnection, relay: &Relay, now: i64) -> Result
     .bind(&relay.tls)
     .bind(now)
     .bind(&relay.id)
+    .bind(i64::from(relay.powermta))
     .execute(conn)
     .await
     .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;

@@ -329,11 +329,14 @@ mod tests {
             "{}",
             c.sql
         );
+        // `not` over `in`: the negation wraps the membership test (not the `not_in`
+        // operator, which also keeps the contacts without a country).
         assert!(
-            c.sql.contains("NOT IN ($4, $5)") || c.sql.contains("IN ($4, $5)"),
+            c.sql.contains("(NOT (") && c.sql.contains(" IN ($4, $5)))"),
             "{}",
             c.sql
         );
+        assert!(!c.sql.contains("NOT IN"), "{}", c.sql);
         assert_eq!(
             c.params,
             vec![

@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 pub mod browser;
+pub mod mail_check;
 pub mod sending;
+pub mod signatures;
 
 use std::net::SocketAddr;
 

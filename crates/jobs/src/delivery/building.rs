@@ -134,28 +134,27 @@ impl Engine {
         &self,
         message: &Message,
         tenant: &TenantContext,
-        relay: bool,
+        powermta: bool,
         chosen: &Chosen,
     ) -> Result<(Vec<u8>, Vec<String>), String> {
         let settings = &self.services.delivery;
         let unsubscribe = unsubscribe_url(settings, &message.id);
         let (html, links) = self.tracked_html(message, &unsubscribe);
-        // No internal identifier (the tenant's name) goes out; X-Virtual-MTA is for
-        // PowerMTA, which strips it.
+        // No internal identifier (the tenant's name) goes out. X-Virtual-MTA, X-Job and
+        // X-Campaign-ID are for PowerMTA (its directives and accounting): another relay
+        // or a recipient's MX would only pass them on.
         let mut headers: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> = Vec::new();
         // Names the message to whoever reports on it, signed so that nobody else can.
         headers.push((
             "X-EE-Ref".into(),
             ee_core::feedback::verp::reference(&settings.tracking_key, &message.id).into(),
         ));
-        if let Some(campaign) = &message.campaign_id {
-            headers.push(("X-Campaign-ID".into(), campaign.as_str().into()));
-        }
         // PowerMTA's job id (`jobId` in its accounting file) is the campaign.
-        if relay && let Some(campaign) = &message.campaign_id {
+        if powermta && let Some(campaign) = &message.campaign_id {
+            headers.push(("X-Campaign-ID".into(), campaign.as_str().into()));
             headers.push(("X-Job".into(), campaign.as_str().into()));
         }
-        if relay && let Some(ip) = &chosen.ip_text {
+        if powermta && let Some(ip) = &chosen.ip_text {
             headers.push(("X-Virtual-MTA".into(), rules::virtual_mta_name(ip).into()));
         }
         let extra: BTreeMap<String, String> =

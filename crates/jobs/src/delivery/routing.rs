@@ -136,7 +136,12 @@ impl Engine {
 
         // The message as it goes out: tracking, headers, DKIM.
         let (data, links) = match self
-            .build(message, tenant_context, relay.is_some(), &chosen)
+            .build(
+                message,
+                tenant_context,
+                relay.as_ref().is_some_and(|r| r.powermta),
+                &chosen,
+            )
             .await
         {
             Ok(built) => built,

@@ -31,6 +31,7 @@ pub struct ApiKeyWithSecret {
 pub struct CreateApiKey {
     pub name: String,
     /// Required for an admin; a tenant's user gets a key of its own tenant.
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
     /// RFC 3339; no expiry when absent.
     pub expires_at: Option<String>,

@@ -66,6 +66,7 @@ pub struct AuditQuery {
     /// e.g. `tenant`.
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
     /// RFC 3339, inclusive.
     pub from: Option<String>,

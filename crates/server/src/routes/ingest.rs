@@ -177,7 +177,11 @@ pub async fn run_ingest(
         batch_id: body.batch_id.as_deref(),
         answer: &answer,
     };
-    let dest = Destination { tenant_id, source };
+    let dest = Destination {
+        tenant_id,
+        source,
+        channel: "api",
+    };
     let (results, counts) = ops::ingest(&state.db, dest, raws, now, Some(record)).await?;
     let response = IngestResponse {
         batch_id: body.batch_id.clone(),

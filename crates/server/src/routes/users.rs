@@ -22,6 +22,7 @@ pub struct CreateUser {
     pub password: String,
     /// `admin` (all tenants, no tenant_id) or `user` (needs tenant_id).
     pub role: String,
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
     pub username: Option<String>,
 }
@@ -32,6 +33,7 @@ pub struct UpdateUser {
     pub email: Option<String>,
     pub password: Option<String>,
     pub role: Option<String>,
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
     pub username: Option<String>,
     pub is_active: Option<bool>,
@@ -62,6 +64,7 @@ pub async fn create(
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct UserFilter {
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
 }
 

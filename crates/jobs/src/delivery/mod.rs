@@ -10,6 +10,7 @@
 mod attempt;
 mod building;
 mod context;
+mod endpoints;
 mod mta_sts;
 mod outcome;
 mod routing;

@@ -1,6 +1,7 @@
 //! Where a message goes: a relay, the recipient's MX from one of our IPs, or MailWizz;
 //! the IP chosen within quotas and per-provider limits.
 
+use super::endpoints::Unreachable;
 use super::shaping::{held, path_of};
 use super::slots::{Got, Lane, Open};
 use super::tls_rpt::Judge;
@@ -48,7 +49,6 @@ impl Engine {
             return Ok(r);
         };
         let tenant = &tenant_context.tenant;
-        let settings = &tenant_context.settings;
         let relay = match &tenant_context.relay {
             Ok(relay) => relay.clone(),
             Err(reason) => {
@@ -125,12 +125,44 @@ impl Engine {
                 return Ok(r);
             }
         };
-        let path = path_of(relay.as_ref(), chosen.ip_id.as_deref());
+        let result = self
+            .send_chosen(
+                context,
+                message,
+                (tenant_context, relay.as_ref()),
+                (&domain, &hosts),
+                &site,
+                &chosen,
+            )
+            .await?;
+        // The one place a reservation ends: a send that reached no server does not count
+        // against the IP's quota.
+        if !result.reached_server {
+            self.release(&chosen).await?;
+        }
+        Ok(result)
+    }
+
+    /// The message sent from the chosen IP (or the host's address) along its path: its
+    /// pace, the message as it goes out, MTA-STS, the endpoints, the send. Whether the
+    /// reservation stands is the caller's (`reached_server`).
+    async fn send_chosen(
+        &self,
+        context: &BatchContext,
+        message: &Message,
+        (tenant_context, relay): (&TenantContext, Option<&ee_store::relays::Relay>),
+        (domain, hosts): (&str, &[String]),
+        site: &super::shaping::Site,
+        chosen: &Chosen,
+    ) -> Result<AttemptResult, StoreError> {
+        let services = &self.services;
+        let now = services.clock.now_ms();
+        let settings = &tenant_context.settings;
+        let path = path_of(relay, chosen.ip_id.as_deref());
         let effect = site.effect(&path, message, now);
         if let Some(interval) = effect.interval_ms
-            && let Some(at) = self.pace(context, &site, &path, interval).await?
+            && let Some(at) = self.pace(context, site, &path, interval).await?
         {
-            self.release(&chosen).await?;
             return Ok(held(at, &site.provider, "rate limited"));
         }
 
@@ -139,14 +171,13 @@ impl Engine {
             .build(
                 message,
                 tenant_context,
-                relay.as_ref().is_some_and(|r| r.powermta),
-                &chosen,
+                relay.is_some_and(|r| r.powermta),
+                chosen,
             )
             .await
         {
             Ok(built) => built,
             Err(reason) => {
-                self.release(&chosen).await?;
                 let mut r = AttemptResult::new(MessageState::Failed);
                 r.reason = Some(reason);
                 return Ok(r);
@@ -168,21 +199,20 @@ impl Engine {
         // verified TLS.
         // Its sessions are counted for the domain's TLS reports.
         let (sts, sts_failure) = match relay {
-            None => self.mta_sts(&domain).await,
+            None => self.mta_sts(domain).await,
             Some(_) => (None, None),
         };
         let judge = relay
             .is_none()
-            .then(|| Judge::new(&domain, sts.as_ref(), chosen.ip_text.as_deref()));
+            .then(|| Judge::new(domain, sts.as_ref(), chosen.ip_text.as_deref()));
         let mut tls_sessions: Vec<_> = judge
             .iter()
             .zip(sts_failure)
             .map(|(judge, why)| judge.without_policy(why))
             .collect();
-        let (hosts, mx_security) = match super::mta_sts::hosts_for(sts.as_ref(), &hosts) {
+        let (hosts, mx_security) = match super::mta_sts::hosts_for(sts.as_ref(), hosts) {
             Ok(found) => found,
             Err(reason) => {
-                self.release(&chosen).await?;
                 let mut r = self.retry(message, AttemptResult::new(MessageState::Deferred));
                 r.reason = Some(reason);
                 tls_sessions.extend(judge.zip(hosts.first()).map(|(j, h)| j.not_named(h)));
@@ -190,124 +220,40 @@ impl Engine {
                 return Ok(r);
             }
         };
-        let mut refused_mx: Option<String> = None;
-        let (pool_key, endpoints, route) = match &relay {
-            Some(relay) => {
-                let credentials = match (&relay.username, &relay.password_sealed) {
-                    (Some(user), Some(sealed)) => {
-                        let password = services
-                            .delivery
-                            .sealer
-                            .as_ref()
-                            .and_then(|s| s.open(RELAY_PASSWORD_PURPOSE, sealed).ok())
-                            .and_then(|p| String::from_utf8(p).ok());
-                        let Some(password) = password else {
-                            self.release(&chosen).await?;
-                            let mut r = AttemptResult::new(MessageState::Failed);
-                            r.reason = Some("the relay password cannot be opened".into());
-                            return Ok(r);
-                        };
-                        Some((user.clone(), password))
-                    }
-                    _ => None,
-                };
-                let address = match relay_address(&services.outbound, &relay.host, relay.port).await
-                {
-                    Ok(address) => address,
-                    Err(reason) => {
-                        self.release(&chosen).await?;
-                        let mut r = AttemptResult::new(MessageState::Failed);
-                        r.reason = Some(reason);
-                        return Ok(r);
-                    }
-                };
-                let endpoint = Endpoint {
-                    address,
-                    port: relay.port as u16,
-                    tls_name: relay.host.clone(),
-                    security: Security::parse(&relay.tls).unwrap_or(Security::Starttls),
-                    credentials,
-                    local_ip: None,
-                    helo: chosen
-                        .hostname
-                        .clone()
-                        .unwrap_or_else(|| helo_default(&services.delivery.public_url)),
-                    timeout: services.delivery.timeout,
-                    allow_invalid_certs: services.delivery.allow_invalid_certs,
-                };
-                (
+        let (pool_key, endpoints, route) = match relay {
+            Some(relay) => match self.relay_endpoint(relay, chosen).await {
+                Ok(endpoint) => (
                     ("relay".to_owned(), relay.id.clone()),
                     vec![endpoint],
                     Route::Relay(relay.name.clone()),
-                )
-            }
-            None => {
-                let mut endpoints = Vec::new();
-                let mut refused = None;
-                for host in hosts.iter().take(3) {
-                    let addresses = services.resolver.addresses(host).await.unwrap_or_default();
-                    let family_ok = |a: &IpAddr| {
-                        chosen
-                            .address
-                            .is_none_or(|local| local.is_ipv4() == a.is_ipv4())
-                    };
-                    // A recipient's domain may point its MX anywhere, this machine included
-                    // (where a local MTA might relay for it): the outbound policy applies.
-                    let mut allowed = |a: &IpAddr| match services.outbound.check_ip(*a) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            refused =
-                                Some(format!("MX host {} is at {e}", host.trim_end_matches('.')));
-                            false
-                        }
-                    };
-                    if let Some(address) = addresses
-                        .into_iter()
-                        .filter(|a| family_ok(a))
-                        .find(|a| allowed(a))
-                    {
-                        endpoints.push(Endpoint {
-                            address: address.to_string(),
-                            port: services.delivery.mx_port,
-                            tls_name: host.trim_end_matches('.').to_owned(),
-                            security: mx_security,
-                            credentials: None,
-                            local_ip: chosen.address,
-                            helo: chosen.hostname.clone().unwrap_or_else(|| {
-                                chosen.ip_text.as_ref().map_or_else(
-                                    || helo_default(&services.delivery.public_url),
-                                    |ip| format!("[{ip}]"),
-                                )
-                            }),
-                            timeout: services.delivery.timeout,
-                            // Opportunistic TLS takes any certificate; an enforced
-                            // MTA-STS policy wants it valid for the MX host.
-                            allow_invalid_certs: mx_security == Security::Opportunistic,
-                        });
-                    }
+                ),
+                Err(reason) => {
+                    let mut r = AttemptResult::new(MessageState::Failed);
+                    r.reason = Some(reason);
+                    return Ok(r);
                 }
-                refused_mx = refused;
-                (
+            },
+            None => match self.mx_endpoints(&hosts, chosen, mx_security).await {
+                Ok(endpoints) => (
                     (
                         format!("direct:{}", chosen.ip_id.clone().unwrap_or_default()),
-                        domain.clone(),
+                        domain.to_owned(),
                     ),
                     endpoints,
                     Route::Direct,
-                )
-            }
+                ),
+                Err(Unreachable::Refused(reason)) => {
+                    let mut r = AttemptResult::new(MessageState::Failed);
+                    r.reason = Some(reason);
+                    return Ok(r);
+                }
+                Err(Unreachable::NoAddress) => {
+                    let mut r = self.retry(message, AttemptResult::new(MessageState::Deferred));
+                    r.reason = Some(format!("no address for the MX hosts of {domain}"));
+                    return Ok(r);
+                }
+            },
         };
-        if endpoints.is_empty() {
-            self.release(&chosen).await?;
-            if let Some(reason) = refused_mx {
-                let mut r = AttemptResult::new(MessageState::Failed);
-                r.reason = Some(reason);
-                return Ok(r);
-            }
-            let mut r = self.retry(message, AttemptResult::new(MessageState::Deferred));
-            r.reason = Some(format!("no address for the MX hosts of {domain}"));
-            return Ok(r);
-        }
 
         let lane = self.lane(&path, &site.provider, effect.connections).await;
         let _connection_permit = lane.semaphore.clone().acquire_owned().await;
@@ -326,7 +272,7 @@ impl Engine {
             (Some(relay), _) => Some(relay.name.as_str()),
             (None, ip) => ip.as_deref(),
         };
-        self.after_reply(&site, &path, path_label, message, &result)
+        self.after_reply(site, &path, path_label, message, &result)
             .await?;
         result.ip_id = chosen.ip_id.clone();
         result.mta_sts =
@@ -342,10 +288,7 @@ impl Engine {
                 result = self.retry(message, result);
             }
             result.reason = result.reason.or(reason);
-            if !reached {
-                // Nothing reached a server: the send does not count against the quota.
-                self.release(&chosen).await?;
-            }
+            result.reached_server = reached;
         }
         Ok(result)
     }
@@ -682,33 +625,4 @@ impl Engine {
         result.links = Some(serde_json::to_string(&links).unwrap_or_else(|_| "[]".into()));
         result
     }
-}
-
-/// The address a relay's host stands for, if the outbound policy lets us connect to it:
-/// checked at each connection, not only when the relay was saved, since a name can come
-/// to resolve elsewhere.
-pub(super) async fn relay_address(
-    policy: &ee_core::outbound::OutboundPolicy,
-    host: &str,
-    port: i64,
-) -> Result<String, String> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        policy.check_ip(ip).map_err(|e| format!("relay {e}"))?;
-        return Ok(ip.to_string());
-    }
-    let port = u16::try_from(port).unwrap_or(25);
-    let found = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("the relay's host `{host}` does not resolve: {e}"))?;
-    let mut refused = None;
-    for address in found {
-        match policy.check_ip(address.ip()) {
-            Ok(()) => return Ok(address.ip().to_string()),
-            Err(e) => refused = Some(e),
-        }
-    }
-    Err(match refused {
-        Some(e) => format!("relay `{host}` resolves to {}", e),
-        None => format!("the relay's host `{host}` has no address"),
-    })
 }

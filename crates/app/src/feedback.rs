@@ -86,19 +86,46 @@ pub struct Applied {
 /// Applies one event in its own transaction.
 pub async fn record(services: &Services, incoming: Incoming) -> Result<Applied, AppError> {
     let mut tx = services.db.begin().await?;
-    let applied = apply(&mut tx, services, incoming, false).await?;
+    let applied = apply(&mut tx, services, incoming).await?;
     tx.commit().await?;
     Ok(applied)
 }
 
-/// Applies one event within the caller's transaction. `recorded_on_message`: the caller
-/// (the delivery engine, for its own transport's refusal) has already set the message's
-/// state, events and state counter; only the rest is done here.
+/// Where an event's message stands when it is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    /// Reported from outside (a bounce, a complaint, a webhook): the message's state,
+    /// events and counter follow from it.
+    Not,
+    /// The delivery engine's own transport was refused and already set the message's
+    /// state, events and counter: only the rest follows.
+    OnMessage,
+}
+
+/// Applies one event reported from outside, within the caller's transaction.
 pub async fn apply(
     conn: &mut AnyConnection,
     services: &Services,
     incoming: Incoming,
-    recorded_on_message: bool,
+) -> Result<Applied, AppError> {
+    apply_as(conn, services, incoming, Recorded::Not).await
+}
+
+/// Applies the refusal our own SMTP session met, within the caller's transaction (the
+/// delivery engine has recorded it on the message already).
+pub async fn apply_own_refusal(
+    conn: &mut AnyConnection,
+    services: &Services,
+    incoming: Incoming,
+) -> Result<Applied, AppError> {
+    apply_as(conn, services, incoming, Recorded::OnMessage).await
+}
+
+async fn apply_as(
+    conn: &mut AnyConnection,
+    services: &Services,
+    incoming: Incoming,
+    recorded: Recorded,
 ) -> Result<Applied, AppError> {
     let Incoming {
         event,
@@ -189,7 +216,7 @@ pub async fn apply(
         "status": event.reply.status,
     });
     if let Some(message) = &message
-        && !recorded_on_message
+        && recorded == Recorded::Not
     {
         on_message(conn, message, &event, &detail, now).await?;
     }
@@ -232,7 +259,7 @@ pub async fn apply(
                 format!("{}{}", crate::report_counts::CATEGORY, event.category),
                 1,
             ));
-            if recorded_on_message {
+            if recorded == Recorded::OnMessage {
                 // Refused during our own SMTP session: never handed over.
                 counts.push((key, "refused".into(), 1));
             }

@@ -86,6 +86,25 @@ pub async fn hash_password(password: String) -> Result<String, AppError> {
     })
 }
 
+/// A new password, checked and hashed before any transaction opens: argon2 is slow on
+/// purpose, and SQLite's write lock would be held meanwhile.
+#[derive(Debug)]
+pub struct NewPassword {
+    hash: String,
+}
+
+impl NewPassword {
+    /// Checks `password` (422 naming `field`) and hashes it.
+    pub async fn of(password: String, field: &str) -> Result<Self, AppError> {
+        let mut errors = ValidationErrors::new();
+        validate_password(&password, field, &mut errors);
+        errors.into_result()?;
+        Ok(Self {
+            hash: hash_password(password).await?,
+        })
+    }
+}
+
 /// Creates an account, audited in the same transaction.
 pub async fn create(
     db: &Db,
@@ -99,11 +118,16 @@ pub async fn create(
         errors.add("email", e.to_string());
     }
     validate_password(&input.password, "password", &mut errors);
+    // Hashed before the transaction (and its write lock) opens.
+    let hash = if errors.is_empty() {
+        hash_password(input.password).await?
+    } else {
+        String::new()
+    };
     let mut tx = db.begin().await?;
     let tenant_id =
         check_role_and_tenant(&mut tx, &input.role, input.tenant.as_deref(), &mut errors).await?;
     errors.into_result()?;
-    let hash = hash_password(input.password).await?;
     let user = users::insert(
         &mut tx,
         NewUser {
@@ -136,7 +160,8 @@ crate::write::audited!(UserOut, "user", optional);
 #[derive(Debug, Default)]
 pub struct UserChanges {
     pub email: Option<String>,
-    pub password: Option<String>,
+    /// Checked and hashed before the change's transaction opens.
+    pub password: Option<NewPassword>,
     pub role: Option<String>,
     /// The tenant's id, or its slug.
     pub tenant: Option<String>,
@@ -149,6 +174,11 @@ pub async fn find(conn: &mut AnyConnection, id: &str) -> Result<User, AppError> 
     users::get(conn, id)
         .await
         .map_err(AppError::from_store("user"))
+}
+
+/// Whether a stored role is `Role::Admin`.
+fn is_admin(role: &str) -> bool {
+    Role::parse(role) == Some(Role::Admin)
 }
 
 /// Counts active admins other than `except`.
@@ -178,12 +208,9 @@ pub async fn update(w: &mut Write, id: &str, changes: UserChanges) -> Result<Use
             Err(e) => errors.add("email", e.to_string()),
         }
     }
-    if let Some(password) = &changes.password {
-        validate_password(password, "password", &mut errors);
-    }
     if let Some(role) = &changes.role {
         user.role = role.clone();
-        if role == "admin" {
+        if is_admin(role) {
             user.tenant_id = None;
         }
     }
@@ -205,8 +232,8 @@ pub async fn update(w: &mut Write, id: &str, changes: UserChanges) -> Result<Use
     if let Some(active) = changes.is_active {
         user.is_active = active;
     }
-    let was_active_admin = before.role == "admin" && before.is_active;
-    let still_active_admin = user.role == "admin" && user.is_active;
+    let was_active_admin = is_admin(&before.role) && before.is_active;
+    let still_active_admin = is_admin(&user.role) && user.is_active;
     if was_active_admin
         && !still_active_admin
         && other_active_admins(&mut w.tx, &user.id).await? == 0
@@ -215,7 +242,7 @@ pub async fn update(w: &mut Write, id: &str, changes: UserChanges) -> Result<Use
     }
     let password_changed = changes.password.is_some();
     if let Some(password) = changes.password {
-        user.password_hash = hash_password(password).await?;
+        user.password_hash = password.hash;
     }
     user.updated_at = w.now;
     users::update(&mut w.tx, &user).await?;
@@ -247,7 +274,7 @@ pub async fn delete(w: &mut Write, id: &str, by: &str) -> Result<(), AppError> {
         ));
     }
     let user = find(&mut w.tx, id).await?;
-    if user.role == "admin" && other_active_admins(&mut w.tx, &user.id).await? == 0 {
+    if is_admin(&user.role) && other_active_admins(&mut w.tx, &user.id).await? == 0 {
         return Err(AppError::Conflict(LAST_ADMIN.into()));
     }
     users::delete(&mut w.tx, id).await?;

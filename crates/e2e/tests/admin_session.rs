@@ -297,7 +297,12 @@ async fn the_ui_files_come_with_a_strict_policy_and_the_preview_with_its_own() {
         .await
         .unwrap();
     assert_eq!(bundle.status(), StatusCode::OK);
-    assert!(bundle.bytes().await.unwrap().len() > 500_000);
+    let bundle = bundle.bytes().await.unwrap();
+    assert!(bundle.len() > 500_000);
+    // Nothing it would load comes from elsewhere (Redocly's logo was a CDN's).
+    let text = String::from_utf8_lossy(&bundle);
+    assert!(!text.contains("cdn.redoc.ly"), "a CDN address is left");
+    assert!(text.contains("data:image/svg+xml,"));
 
     // The preview: posted as a form with the session's token, answered as a document with
     // a policy of its own (inline styles, no scripts, sandboxed, framed by us only).

@@ -491,6 +491,27 @@ async fn an_operator_runs_the_system_from_the_browser() {
     }
     assert!(hash(&b).await.ends_with("/settings"));
 
+    // A recipient server's reply reads once (`250 …`), not with its code twice.
+    b.goto(&format!("{}/admin/#/messages?state=sent", app.base))
+        .await;
+    let replies = b
+        .until(
+            "the sent messages' replies",
+            "const cells = [...document.querySelectorAll('main table td')].map((td) => td.textContent); \
+             return cells.some((c) => /^250 /.test(c)) ? cells.filter((c) => /^[245]\\d\\d /.test(c)) : null;",
+        )
+        .await;
+    let replies = replies.as_array().unwrap();
+    assert!(!replies.is_empty());
+    for reply in replies {
+        let reply = reply.as_str().unwrap();
+        let code = &reply[..3];
+        assert!(
+            !reply[4..].starts_with(code),
+            "the code is shown twice: {reply}"
+        );
+    }
+
     // The interface in French, and on a phone.
     b.goto(&format!("{}/admin/#/", app.base)).await;
     b.click_button(".langs", "FR").await;

@@ -9,7 +9,30 @@ use axum::routing::get;
 
 use crate::state::AppState;
 
-const BUNDLE: &[u8] = include_bytes!("../redoc/redoc.standalone.js");
+const VENDORED: &[u8] = include_bytes!("../redoc/redoc.standalone.js");
+
+/// The one address the bundle would fetch from elsewhere: Redocly's logo beside "API
+/// docs by Redocly", which this page's policy refuses (a console error on every visit).
+const CDN_LOGO: &str = "https://cdn.redoc.ly/redoc/logo-mini.svg";
+/// An empty image in its place: nothing is fetched, nothing refused.
+const NO_LOGO: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E";
+
+/// The vendored bundle with the logo's address replaced, made once.
+fn bundle() -> &'static [u8] {
+    static BUNDLE: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+        let (from, to) = (CDN_LOGO.as_bytes(), NO_LOGO.as_bytes());
+        let mut out = Vec::with_capacity(VENDORED.len());
+        let mut rest = VENDORED;
+        while let Some(at) = rest.windows(from.len()).position(|w| w == from) {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(to);
+            rest = &rest[at + from.len()..];
+        }
+        out.extend_from_slice(rest);
+        out
+    });
+    &BUNDLE
+}
 
 /// The bundle finds the `<redoc>` element itself: no inline script.
 const PAGE: &str = r#"<!doctype html>
@@ -51,7 +74,7 @@ pub fn routes() -> Router<AppState> {
                             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
                             (header::CACHE_CONTROL, "public, max-age=86400"),
                         ],
-                        BUNDLE,
+                        bundle(),
                     )
                         .into_response(),
                 )

@@ -72,7 +72,9 @@ impl Engine {
                     dedupe_key: Some(format!("smtp:{}:{}", message.id, message.attempts)),
                     named: ee_app::feedback::Named::Signed,
                 };
-                match ee_app::feedback::apply(&mut *conn, &self.services, incoming, true).await {
+                match ee_app::feedback::apply_own_refusal(&mut *conn, &self.services, incoming)
+                    .await
+                {
                     Ok(_) => {}
                     Err(ee_app::AppError::Store(e)) => return Err(e),
                     Err(e) => tracing::warn!(error = %e, "bounce not applied"),

@@ -117,9 +117,13 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<UserOut>> {
     principal.require_admin()?;
+    let password = match body.password {
+        Some(p) => Some(ee_app::users::NewPassword::of(p, "password").await?),
+        None => None,
+    };
     let changes = ee_app::users::UserChanges {
         email: body.email,
-        password: body.password,
+        password,
         role: body.role,
         tenant: body.tenant_id,
         username: body.username,

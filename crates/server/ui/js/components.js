@@ -32,6 +32,14 @@ export function errorText(error) {
 }
 
 /// A state or kind as a coloured label.
+/** A server's reply: its text already starts with the code (`250 2.0.0 OK`); older
+ * rows may hold the text alone, which gets the code in front. */
+export function replyText(code, reply) {
+  if (!code) return null;
+  const text = (reply || '').trim();
+  return text.startsWith(String(code)) ? text : `${code} ${text}`.trim();
+}
+
 export function badge(value) {
   const text = value === null || value === undefined ? '–' : String(value);
   return h('span', { class: `badge b-${text.replace(/[^a-z_]/gi, '')}` }, text);

@@ -3,7 +3,7 @@
 // and the per-recipient ledger.
 
 import { del, get, post } from '../api.js';
-import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, section, table, tabs } from '../components.js';
+import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, replyText, section, table, tabs } from '../components.js';
 import { barChart, lineChart } from '../chart.js';
 import { h, num, pct, replace, when } from '../dom.js';
 import { t } from '../i18n.js';
@@ -223,7 +223,7 @@ function ledger(c, state) {
     params: { state: filter.value },
     columns: [
       { label: t('email'), key: 'email' }, { label: t('state'), value: (r) => badge(r.state) },
-      { label: t('variant'), key: 'variant' }, { label: t('last_reply'), value: (r) => (r.last_code ? `${r.last_code} ${r.last_reply || ''}` : r.detail) },
+      { label: t('variant'), key: 'variant' }, { label: t('last_reply'), value: (r) => (replyText(r.last_code, r.last_reply) ?? r.detail) },
       { label: t('sent_at'), value: (r) => when(r.sent_at || r.next_attempt_at) },
       { label: t('local_time'), value: (r) => (r.local_time ? `${r.local_time.slice(0, 16).replace('T', ' ')} (${r.time_zone})` : '–') },
       { label: t('message'), value: (r) => (r.message_id ? h('a', { href: `#/messages/${r.message_id}` }, t('open')) : '–') },

@@ -2,7 +2,7 @@
 // complaints with class and category, the forwarding outbox, reports, compliance.
 
 import { get, post } from '../api.js';
-import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, section, table } from '../components.js';
+import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, replyText, section, table } from '../components.js';
 import { barChart } from '../chart.js';
 import { h, num, pct, when } from '../dom.js';
 import { t } from '../i18n.js';
@@ -29,7 +29,7 @@ export async function messages(_, query) {
     params: scoped(query),
     columns: [
       { label: t('recipient'), key: 'to' }, { label: t('subject'), key: 'subject' },
-      { label: t('state'), value: (r) => badge(r.state) }, { label: t('last_reply'), value: (r) => (r.last_code ? `${r.last_code} ${r.last_reply || ''}` : r.state_reason) },
+      { label: t('state'), value: (r) => badge(r.state) }, { label: t('last_reply'), value: (r) => (replyText(r.last_code, r.last_reply) ?? r.state_reason) },
       { label: t('attempts'), key: 'attempts' }, { label: t('queued_at'), value: (r) => when(r.queued_at) },
     ],
     onRow: (r) => go(`/messages/${r.id}`),
@@ -42,7 +42,7 @@ export async function message({ id }) {
   return h('div', {}, header(`${m.to} · ${m.subject}`,
     ['deferred', 'failed'].includes(m.state) ? action(t('retry'), async () => { await post(`/api/v2/messages/${id}/retry`); refresh(); }) : null),
   section(null, facts([
-    [t('state'), badge(m.state)], [t('reason'), m.state_reason], [t('last_reply'), m.last_code ? `${m.last_code} ${m.last_reply || ''}` : null],
+    [t('state'), badge(m.state)], [t('reason'), m.state_reason], [t('last_reply'), replyText(m.last_code, m.last_reply)],
     [t('from'), m.from], [t('message_id'), h('code', {}, m.message_id)], [t('route'), m.route], [t('attempts'), m.attempts],
     [t('queued_at'), when(m.queued_at)], [t('sent_at'), when(m.sent_at)], [t('next_attempt'), when(m.next_attempt_at)],
     [t('language'), m.language],

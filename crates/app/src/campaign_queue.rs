@@ -86,10 +86,7 @@ impl Templates {
                     language: &t.language,
                 })
                 .collect();
-            let id = template::select(&candidates, language, Some(category))
-                .or_else(|| {
-                    template::select(&candidates, template::DEFAULT_LANGUAGE, Some(category))
-                })?
+            let id = template::select(&candidates, language, Some(category))?
                 .0
                 .to_owned();
             self.all.iter().find(|t| t.id == id).cloned()

@@ -281,6 +281,8 @@ pub enum Level {
     CategoryAndLanguage,
     LanguageGeneral,
     EnglishGeneral,
+    /// No general template in English either: the category's English one.
+    EnglishCategory,
 }
 
 fn is_general(category: Option<&str>) -> bool {
@@ -288,7 +290,8 @@ fn is_general(category: Option<&str>) -> bool {
 }
 
 /// Seed 000 §4.3: category + language, then the language's general template, then the
-/// English general one.
+/// English general one; and where there is none, the category's English template. The
+/// one rule the preview, `select` and sending all follow.
 pub fn select<'a>(
     candidates: &[Candidate<'a>],
     language: &str,
@@ -310,10 +313,20 @@ pub fn select<'a>(
     {
         return Some((found.id, Level::LanguageGeneral));
     }
+    let english = |c: &&Candidate<'a>| c.language.eq_ignore_ascii_case(DEFAULT_LANGUAGE);
+    if let Some(found) = candidates
+        .iter()
+        .filter(english)
+        .find(|c| is_general(c.category))
+    {
+        return Some((found.id, Level::EnglishGeneral));
+    }
+    let category = category.filter(|c| !is_general(Some(c)))?;
     candidates
         .iter()
-        .find(|c| c.language.eq_ignore_ascii_case(DEFAULT_LANGUAGE) && is_general(c.category))
-        .map(|c| (c.id, Level::EnglishGeneral))
+        .filter(english)
+        .find(|c| c.category.is_some_and(|k| k.eq_ignore_ascii_case(category)))
+        .map(|c| (c.id, Level::EnglishCategory))
 }
 
 /// The text part of an HTML body: blocks become lines, links keep their address, list
@@ -601,6 +614,32 @@ mod tests {
         assert_eq!(apply_direction("<p>x</p>", "fr"), "<p>x</p>");
         let given = "<html dir=\"ltr\"><body>x</body></html>";
         assert_eq!(apply_direction(given, "ar"), given);
+    }
+
+    #[test]
+    fn without_an_english_general_the_categorys_english_template_serves() {
+        let c = [
+            Candidate {
+                id: "welcome_fr",
+                category: Some("welcome"),
+                language: "fr",
+            },
+            Candidate {
+                id: "welcome_en",
+                category: Some("welcome"),
+                language: "en",
+            },
+        ];
+        assert_eq!(
+            select(&c, "de", Some("welcome")),
+            Some(("welcome_en", Level::EnglishCategory))
+        );
+        assert_eq!(select(&c, "de", Some("news")), None);
+        assert_eq!(select(&c, "de", None), None);
+        assert_eq!(
+            select(&c, "fr", Some("welcome")),
+            Some(("welcome_fr", Level::CategoryAndLanguage))
+        );
     }
 
     #[test]

@@ -300,6 +300,25 @@ async fn an_operator_runs_the_system_from_the_browser() {
     }
     assert_eq!(typed, json!("نص جديد"));
     b.shot("template-arabic").await;
+    // With an English `welcome` (and no general template), the German tab previews it, as
+    // sending would use it for a German contact.
+    let welcome_en = app
+        .post(
+            "/api/v2/templates",
+            &key,
+            json!({"name": "welcome_en", "subject": "Welcome [FNAME|friend]", "html": "<p id=\"greeting\">Welcome</p>",
+                   "language": "en", "category": "welcome"}),
+        )
+        .await;
+    assert_eq!(
+        welcome_en.status,
+        StatusCode::CREATED,
+        "{}",
+        welcome_en.body
+    );
+    b.click("#preview-languages [data-lang=\"de\"]").await;
+    let shown = b.wait_text("#fallback", "welcome_en").await;
+    assert!(shown.contains("this category in English"), "{shown}");
 
     // A campaign to the segment, sent to the test SMTP server, its figures moving.
     b.goto(&format!("{}/admin/#/campaigns/new", app.base)).await;

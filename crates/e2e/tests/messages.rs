@@ -385,6 +385,36 @@ async fn templates_are_checked_versioned_previewed_and_selected() {
         assert_eq!(chosen.body["template"]["name"], expected);
         assert_eq!(chosen.body["level"], level);
     }
+    // A tenant with only an English `welcome`: German and Spanish contacts of a welcome
+    // campaign get it when sent, and `select` (the preview's source) says the same.
+    let other = app.tenant("welcome-only").await;
+    let (_, other_key) = app.api_key(&other, "k").await;
+    let created = app
+        .post(
+            "/api/v2/templates",
+            &other_key,
+            json!({"name": "welcome_en", "subject": "Welcome", "html": "<p>Welcome</p>", "language": "en", "category": "welcome"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    for language in ["de", "es"] {
+        let chosen = app
+            .get(
+                &format!("/api/v2/templates/select?language={language}&category=welcome"),
+                &other_key,
+            )
+            .await;
+        assert_eq!(chosen.status, StatusCode::OK, "{}", chosen.body);
+        assert_eq!(chosen.body["template"]["name"], "welcome_en");
+        assert_eq!(chosen.body["level"], "english_category");
+    }
+    let none = app
+        .get(
+            "/api/v2/templates/select?language=de&category=news",
+            &other_key,
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
 
     // Preview with a real contact, and with samples; Arabic right to left.
     let ingest = app

@@ -278,7 +278,7 @@ pub struct SelectQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SelectionOut {
-    /// category_and_language, language_general or english_general.
+    /// category_and_language, language_general, english_general or english_category.
     pub level: String,
     pub template: TemplateOut,
 }

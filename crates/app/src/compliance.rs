@@ -308,9 +308,14 @@ pub async fn compliance(
         (now - 29 * DAY_MS).div_euclid(DAY_MS),
         now.div_euclid(DAY_MS),
     );
-    let sums =
-        ee_store::report_counters::sums(&mut *conn, tenant_id, from_day, to_day, Dimension::Day)
-            .await?;
+    let sums = ee_store::report_counters::sums(
+        &mut *conn,
+        ee_store::Scope::Tenant(tenant_id),
+        from_day,
+        to_day,
+        Dimension::Day,
+    )
+    .await?;
     let total = |name: &str| {
         sums.iter()
             .filter(|(_, n, _)| n == name)
@@ -328,9 +333,14 @@ pub async fn compliance(
     ));
 
     let week_from = (now - 6 * DAY_MS).div_euclid(DAY_MS);
-    let week =
-        ee_store::report_counters::sums(&mut *conn, tenant_id, week_from, to_day, Dimension::Day)
-            .await?;
+    let week = ee_store::report_counters::sums(
+        &mut *conn,
+        ee_store::Scope::Tenant(tenant_id),
+        week_from,
+        to_day,
+        Dimension::Day,
+    )
+    .await?;
     let week_total = |name: &str| {
         week.iter()
             .filter(|(_, n, _)| n == name)

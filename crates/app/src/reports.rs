@@ -94,7 +94,8 @@ pub struct ReportRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = DeliveryReport)]
 pub struct Report {
-    pub tenant_id: String,
+    /// The tenant reported on; null for every tenant (an administrator's view).
+    pub tenant_id: Option<String>,
     /// The first and last day (UTC), inclusive.
     pub from: String,
     pub to: String,
@@ -168,7 +169,7 @@ fn finish(row: &mut ReportRow) {
 /// first and last day).
 pub async fn report(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: Scope<'_>,
     from_ms: i64,
     to_ms: i64,
     by: &str,
@@ -185,7 +186,7 @@ pub async fn report(
             format!("a report covers at most {MAX_DAYS} days"),
         ));
     }
-    let sums = report_counters::sums(conn, tenant_id, from_day, to_day, dimension).await?;
+    let sums = report_counters::sums(conn, scope, from_day, to_day, dimension).await?;
     let mut rows: BTreeMap<String, ReportRow> = BTreeMap::new();
     let mut totals = ReportRow::default();
     for (key, name, n) in sums {
@@ -206,11 +207,11 @@ pub async fn report(
     let mut rows: Vec<ReportRow> = rows.into_values().collect();
     for row in &mut rows {
         finish(row);
-        row.label = label(conn, tenant_id, dimension, &row.key).await?;
+        row.label = label(conn, scope, dimension, &row.key).await?;
     }
     finish(&mut totals);
     Ok(Report {
-        tenant_id: tenant_id.to_owned(),
+        tenant_id: scope.tenant().map(str::to_owned),
         from: ee_core::timefmt::to_rfc3339(from_day * DAY_MS)[..10].to_owned(),
         to: ee_core::timefmt::to_rfc3339(to_day * DAY_MS)[..10].to_owned(),
         by: by.to_owned(),
@@ -222,7 +223,7 @@ pub async fn report(
 /// An IP's address, a campaign's name.
 async fn label(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: Scope<'_>,
     dimension: Dimension,
     key: &str,
 ) -> Result<Option<String>, AppError> {
@@ -230,11 +231,11 @@ async fn label(
         return Ok(None);
     }
     Ok(match dimension {
-        Dimension::Ip => ee_store::ips::get(conn, key, Scope::Tenant(tenant_id))
+        Dimension::Ip => ee_store::ips::get(conn, key, scope)
             .await
             .ok()
             .map(|ip| ip.ip_address),
-        Dimension::Campaign => ee_store::campaigns::get(conn, key, Scope::Tenant(tenant_id))
+        Dimension::Campaign => ee_store::campaigns::get(conn, key, scope)
             .await
             .ok()
             .map(|c| c.name),

@@ -28,3 +28,18 @@ pub async fn resolve(
         }
     }
 }
+
+/// What a read covers: for a caller limited to one tenant, that one (naming another is
+/// "not found"); for one who sees all, the tenant named, or every tenant (`None`) when
+/// none is.
+pub async fn resolve_view(
+    conn: &mut AnyConnection,
+    scope: Scope<'_>,
+    requested: Option<&str>,
+    field: &str,
+) -> Result<Option<String>, AppError> {
+    match (scope.tenant(), requested) {
+        (None, None) => Ok(None),
+        _ => resolve(conn, scope, requested, field).await.map(Some),
+    }
+}

@@ -359,6 +359,65 @@ async fn an_operator_runs_the_system_from_the_browser() {
         .await;
     assert_eq!(api.body["totals"]["sent"], 150, "{}", api.body);
 
+    // The dashboard's figures are the API's: today's sends over every IP, and apart, a
+    // new warming IP's sends against its quota (not the active IP's uncapped ones). For
+    // the admin's "all tenants" view as for the tenant's.
+    let warming = app
+        .post(
+            "/api/v1/ips",
+            &app.admin,
+            json!({"ip": "192.0.2.77", "tenant_id": tenant_id, "state": "warming"}),
+        )
+        .await;
+    assert_eq!(warming.status, StatusCode::CREATED, "{}", warming.body);
+    for view in ["", tenant_id.as_str()] {
+        let query = if view.is_empty() {
+            String::new()
+        } else {
+            format!("&tenant_id={view}")
+        };
+        let quota = app
+            .get(
+                &format!("/api/v1/warmup/quota?limit=500{query}"),
+                &app.admin,
+            )
+            .await;
+        assert_eq!(quota.status, StatusCode::OK, "{}", quota.body);
+        let items = quota.body["items"].as_array().unwrap();
+        let sent: i64 = items
+            .iter()
+            .map(|q| q["sent_today"].as_i64().unwrap())
+            .sum();
+        let capped: Vec<&Value> = items
+            .iter()
+            .filter(|q| !q["daily_quota"].is_null())
+            .collect();
+        let cap: i64 = capped
+            .iter()
+            .map(|q| q["daily_quota"].as_i64().unwrap())
+            .sum();
+        let sent_capped: i64 = capped
+            .iter()
+            .map(|q| q["sent_today"].as_i64().unwrap())
+            .sum();
+        assert_eq!(sent, 150, "{}", quota.body);
+        assert!(cap > 0 && cap != sent, "{}", quota.body);
+        b.goto(&format!("{}/admin/#/", app.base)).await;
+        b.select("#tenant-switch", view).await;
+        let shown = b
+            .until(
+                "the dashboard's sends",
+                "const s = document.querySelector('#kpi-sent-today .value'); const w = document.querySelector('#kpi-warming-today .value'); return s && w ? [s.textContent, w.textContent] : null;",
+            )
+            .await;
+        assert_eq!(
+            shown,
+            json!([sent.to_string(), format!("{sent_capped} / {cap}")]),
+            "view {view:?}"
+        );
+    }
+    b.select("#tenant-switch", &tenant_id).await;
+
     // An A/B test built with the variants editor.
     b.goto(&format!("{}/admin/#/campaigns/new", app.base)).await;
     b.wait("[data-field=\"ab\"]").await;

@@ -189,6 +189,11 @@ async fn a_relayed_campaigns_accounting_records_suppress_count_and_pause_it() {
     assert_eq!(totals["bounced"]["by_category"]["bad-mailbox"], 3);
     assert_eq!(totals["complaints"], 1);
     assert_eq!(totals["rates"]["bounce"].as_f64().unwrap(), 3.0 / 40.0);
+    // An admin who names no tenant gets every tenant's figures (here, one tenant's).
+    let everyone = app.get("/api/v1/reports", &app.admin).await;
+    assert_eq!(everyone.status, StatusCode::OK, "{}", everyone.body);
+    assert_eq!(everyone.body["tenant_id"], Value::Null);
+    assert_eq!(everyone.body["totals"], report.body["totals"]);
     let by_campaign = app.get("/api/v1/reports?by=campaign", &key).await;
     let row = &by_campaign.body["rows"][0];
     assert_eq!(

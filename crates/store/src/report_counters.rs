@@ -73,10 +73,11 @@ impl Dimension {
     }
 }
 
-/// A tenant's counters over days `[from_day, to_day]`, summed by `by`: (key, name, sum).
+/// A tenant's counters (or every tenant's) over days `[from_day, to_day]`, summed by
+/// `by`: (key, name, sum).
 pub async fn sums(
     conn: &mut AnyConnection,
-    tenant_id: &str,
+    scope: crate::Scope<'_>,
     from_day: i64,
     to_day: i64,
     by: Dimension,
@@ -84,11 +85,11 @@ pub async fn sums(
     let column = by.column();
     let sum = sum_as_bigint(conn);
     let sql = format!(
-        "SELECT {column}, name, {sum} FROM report_counters WHERE tenant_id = $1 AND day >= $2 AND day <= $3 \
-         GROUP BY {column}, name ORDER BY 1, 2"
+        "SELECT {column}, name, {sum} FROM report_counters WHERE ($1 IS NULL OR tenant_id = $1) \
+         AND day >= $2 AND day <= $3 GROUP BY {column}, name ORDER BY 1, 2"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant_id)
+        .bind(scope.tenant())
         .bind(from_day)
         .bind(to_day)
         .fetch_all(conn)

@@ -7,7 +7,6 @@ use ee_app::reports::Report;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
@@ -19,7 +18,7 @@ const DAY_MS: i64 = 86_400_000;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// An admin names the tenant (slug or id).
+    /// An admin names the tenant (slug or id), or none for every tenant's figures.
     #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
     /// The first day (YYYY-MM-DD, UTC); six days before `to` when absent.
@@ -57,12 +56,18 @@ pub async fn report(
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<Report>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
+    let tenant = ee_app::tenancy::resolve_view(
+        &mut conn,
+        principal.scope(),
+        q.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
     let to = day_of(q.to.as_deref(), "to")?.unwrap_or_else(|| state.now());
     let from = day_of(q.from.as_deref(), "from")?.unwrap_or(to - 6 * DAY_MS);
     let report = ee_app::reports::report(
         &mut conn,
-        &tenant,
+        ee_store::Scope::from(tenant.as_deref()),
         from,
         to,
         q.by.as_deref().unwrap_or("day"),

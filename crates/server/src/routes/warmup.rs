@@ -143,7 +143,8 @@ pub async fn resume(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct QuotaQuery {
-    /// Tenant slug or id. Required for an admin; a tenant's credential gets its own.
+    /// Tenant slug or id; an admin who names none gets every tenant's IPs, a tenant's
+    /// credential its own.
     #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
 }
@@ -161,12 +162,18 @@ pub async fn quota(
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<Quota>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = super::tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
+    let tenant_id = ee_app::tenancy::resolve_view(
+        &mut conn,
+        principal.scope(),
+        q.tenant_id.as_deref(),
+        "tenant_id",
+    )
+    .await?;
     let now = state.now();
     let rows = ips::list(
         &mut conn,
         &IpFilter {
-            scope: Scope::Tenant(&tenant_id),
+            scope: Scope::from(tenant_id.as_deref()),
             ..Default::default()
         },
     )

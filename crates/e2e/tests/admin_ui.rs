@@ -595,6 +595,20 @@ async fn an_operator_runs_the_system_from_the_browser() {
     b.click_button(".langs", "FR").await;
     b.wait_text("nav.menu", "Tableau de bord").await;
     b.shot("dashboard-fr").await;
+    // States, dates and numbers in French too: `envoyé`, `6 déc. 2026, 06:13`, not
+    // `sent` and `12/6/2026, 6:13 AM`.
+    b.goto(&format!("{}/admin/#/messages?state=sent", app.base)).await;
+    let french = b
+        .until(
+            "French states and dates",
+            "const badges = [...document.querySelectorAll('main .badge')].map((e) => e.textContent); \
+             const cells = [...document.querySelectorAll('main table td')].map((td) => td.textContent); \
+             return badges.includes('envoyé') ? [badges.includes('sent'), cells.some((c) => / 20\\d\\d\\D+\\d\\d:\\d\\d/.test(c)), cells.some((c) => /[AP]M/.test(c))] : null;",
+        )
+        .await;
+    assert_eq!(french, json!([false, true, false]));
+    b.shot("messages-fr").await;
+    b.goto(&format!("{}/admin/#/", app.base)).await;
     b.client.set_window_size(390, 844).await.unwrap();
     b.goto(&format!("{}/admin/#/campaigns/{campaign_id}", app.base))
         .await;

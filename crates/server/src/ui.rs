@@ -262,6 +262,18 @@ mod tests {
                 &["fr", "en", "es", "de", "pt", "ru", "zh", "hi", "ar"][..],
             ),
             ("role_", &["admin", "user"][..]),
+            // The states and kinds badges show (`badge` in components.js).
+            (
+                "st_",
+                &[
+                    "queued", "sending", "sent", "deferred", "bounced", "failed", "suppressed",
+                    "expired", "draft", "scheduled", "paused", "auto_paused", "finished",
+                    "cancelled", "running", "done", "dead", "pending", "delivered", "active",
+                    "inactive", "disabled", "warming", "resting", "quarantined", "retiring",
+                    "blacklisted", "clean", "listed", "unknown", "ok", "fail", "valid", "invalid",
+                    "risky", "unsubscribed", "complained", "hard", "soft", "complaint", "block",
+                ][..],
+            ),
         ] {
             for value in values {
                 assert!(

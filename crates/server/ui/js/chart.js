@@ -1,6 +1,8 @@
 // Small SVG charts, drawn here rather than with a charting library: the UI loads nothing
 // from elsewhere and needs only lines and bars.
 
+import { num } from './dom.js';
+
 const NS = 'http://www.w3.org/2000/svg';
 
 function svg(tag, attrs, ...children) {
@@ -25,7 +27,7 @@ export function lineChart(labels, series, { height = 220, title = '' } = {}) {
   const y = (v) => height - pad.bottom - (v / max) * (height - pad.top - pad.bottom);
   const grid = [0, 0.5, 1].map((f) => [
     svg('line', { x1: pad.left, x2: width - pad.right, y1: y(max * f), y2: y(max * f), class: 'grid' }),
-    text(pad.left - 6, y(max * f) + 4, Math.round(max * f).toLocaleString(), { 'text-anchor': 'end', class: 'axis' }),
+    text(pad.left - 6, y(max * f) + 4, num(Math.round(max * f)), { 'text-anchor': 'end', class: 'axis' }),
   ]);
   const step = Math.max(1, Math.ceil(labels.length / 8));
   const ticks = labels.map((label, i) => (i % step === 0
@@ -58,7 +60,7 @@ export function barChart(rows, { title = '' } = {}) {
       text(0, y + 16, label, { class: 'axis' }),
       limit ? svg('rect', { x: 180, y: y + 4, width: (limit / max) * full, height: 16, class: 'limit' }) : null,
       svg('rect', { x: 180, y: y + 4, width: Math.max(1, (value / max) * full), height: 16, class: 'bar' }),
-      text(186 + (Math.max(value, limit || 0) / max) * full, y + 16, limit ? `${value.toLocaleString()} / ${limit.toLocaleString()}` : value.toLocaleString(), { class: 'axis' }),
+      text(186 + (Math.max(value, limit || 0) / max) * full, y + 16, limit ? `${num(value)} / ${num(limit)}` : num(value), { class: 'axis' }),
     ];
   });
   return svg('svg', { viewBox: `0 0 ${width} ${Math.max(height, 30)}`, class: 'chart bars', role: 'img', 'aria-label': title }, items);

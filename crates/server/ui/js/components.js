@@ -3,7 +3,7 @@
 
 import { ApiError, get } from './api.js';
 import { append, h, replace } from './dom.js';
-import { t } from './i18n.js';
+import { has, t } from './i18n.js';
 
 /// A heading with actions on its right.
 export function header(title, ...actions) {
@@ -31,7 +31,6 @@ export function errorText(error) {
   return String(error && error.message ? error.message : error);
 }
 
-/// A state or kind as a coloured label.
 /** A server's reply: its text already starts with the code (`250 2.0.0 OK`); older
  * rows may hold the text alone, which gets the code in front. */
 export function replyText(code, reply) {
@@ -40,9 +39,18 @@ export function replyText(code, reply) {
   return text.startsWith(String(code)) ? text : `${code} ${text}`.trim();
 }
 
+/// A state or kind as the interface's language says it (the API's value when it has no
+/// text of its own: a tag, a name).
+export function stateLabel(value) {
+  return has(`st_${value}`) ? t(`st_${value}`) : value;
+}
+
+/// A state or kind as a coloured label, in the interface's language (its class keeps
+/// the API's value).
 export function badge(value) {
   const text = value === null || value === undefined ? '–' : String(value);
-  return h('span', { class: `badge b-${text.replace(/[^a-z_]/gi, '')}` }, text);
+  const label = stateLabel(text);
+  return h('span', { class: `badge b-${text.replace(/[^a-z_]/gi, '')}`, title: text }, label);
 }
 
 export function button(label, onclick, kind = '') {

@@ -1,6 +1,8 @@
 // Building the page: elements from data, text always as text (never parsed as HTML), so
 // nothing a contact, a tenant or a template puts in a field can run in the admin's page.
 
+import { lang } from './i18n.js';
+
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs || {})) {
@@ -41,20 +43,28 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-/// A number with the reader's digit grouping.
+/// The formats of the interface's language (not the browser's): `1 000` and `05/12/2026
+/// 14:03` in French, `1,000` and `5 Dec 2026, 14:03` in English.
+export function locale() {
+  return lang() === 'fr' ? 'fr-FR' : 'en-GB';
+}
+
+/// A number with the interface language's digit grouping.
 export function num(value, digits = 0) {
   if (value === null || value === undefined || Number.isNaN(value)) return '–';
-  return Number(value).toLocaleString(undefined, { maximumFractionDigits: digits });
+  return Number(value).toLocaleString(locale(), { maximumFractionDigits: digits });
 }
 
 export function pct(rate) {
   if (rate === null || rate === undefined) return '–';
-  return `${(rate * 100).toLocaleString(undefined, { maximumFractionDigits: 2 })} %`;
+  return `${(rate * 100).toLocaleString(locale(), { maximumFractionDigits: 2 })} %`;
 }
 
 /// Epoch milliseconds, or an RFC 3339 string, as local date and time.
 export function when(value) {
   if (value === null || value === undefined || value === '') return '–';
   const date = typeof value === 'number' ? new Date(value) : new Date(String(value));
-  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+  return Number.isNaN(date.getTime())
+    ? String(value)
+    : date.toLocaleString(locale(), { dateStyle: 'medium', timeStyle: 'short' });
 }

@@ -41,6 +41,11 @@ export function lang() {
   return current;
 }
 
+/// Whether `key` has a text (in the current language or English).
+export function has(key) {
+  return Boolean((dicts[current] && key in dicts[current]) || (dicts.en && key in dicts.en));
+}
+
 /// The text of `key` in the current language ({name} replaced from `vars`).
 export function t(key, vars) {
   const text = (dicts[current] && dicts[current][key]) ?? (dicts.en && dicts.en[key]) ?? key;

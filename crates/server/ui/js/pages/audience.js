@@ -2,7 +2,7 @@
 // segments with a builder and a live count, the suppression list, GDPR export and erasure.
 
 import { api, del, get, patch, post, upload } from '../api.js';
-import { action, badge, chooseTenantFirst, errorText, facts, form, header, notice, pagedTable, progress, section, setProgress } from '../components.js';
+import { action, badge, chooseTenantFirst, errorText, facts, form, header, notice, pagedTable, progress, section, setProgress, stateLabel } from '../components.js';
 import { h, num, when } from '../dom.js';
 import { t } from '../i18n.js';
 import { go, refresh } from '../nav.js';
@@ -19,7 +19,7 @@ export async function contacts(_, query) {
   const filters = form({
     fields: [
       { name: 'email', label: t('search_email'), value: query.email, placeholder: 'name@example.com / @example.com' },
-      { name: 'status', label: t('status'), type: 'select', value: query.status, options: [['', t('any')], ...STATUSES.map((s) => [s, s])] },
+      { name: 'status', label: t('status'), type: 'select', value: query.status, options: [['', t('any')], ...STATUSES.map((s) => [s, stateLabel(s)])] },
       { name: 'tag', label: t('tag'), value: query.tag },
       { name: 'language', label: t('language'), value: query.language },
       { name: 'country', label: t('country'), value: query.country },

@@ -5,7 +5,7 @@
 import { del, get, post } from '../api.js';
 import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, replyText, section, table, tabs } from '../components.js';
 import { barChart, lineChart } from '../chart.js';
-import { h, num, pct, replace, when } from '../dom.js';
+import { h, locale, num, pct, replace, when } from '../dom.js';
 import { t } from '../i18n.js';
 import { go, refresh } from '../nav.js';
 import { isAdmin, owned, scoped, session } from '../session.js';
@@ -198,7 +198,7 @@ function statsView(stats) {
     kpi(t('opened'), `${num(total('opened_unique'))} · ${pct(stats.rates.open)}`), kpi(t('clicked'), `${num(total('clicked_unique'))} · ${pct(stats.rates.click)}`),
     kpi(t('unsubscribed'), `${num(total('unsubscribed'))} · ${pct(stats.rates.unsubscribe)}`),
     kpi(t('complained'), `${num(total('complained'))} · ${pct(stats.rates.complaint)}`, stats.rates.complaint > 0.001));
-  const hours = stats.hourly.map((b) => new Date(b.hour).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  const hours = stats.hourly.map((b) => new Date(b.hour).toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit' }));
   const series = ['sent', 'opened', 'clicked', 'bounced'].map((k) => ({ name: t(k), values: stats.hourly.map((b) => b.counts[k] || 0) }));
   const breakdown = (title, map) => (Object.keys(map).length
     ? section(title, barChart(Object.entries(map).map(([k, v]) => [k, v]), { title })) : null);

@@ -2,7 +2,7 @@
 // complaints with class and category, the forwarding outbox, reports, compliance.
 
 import { get, post } from '../api.js';
-import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, replyText, section, table } from '../components.js';
+import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, replyText, section, stateLabel, table } from '../components.js';
 import { barChart } from '../chart.js';
 import { h, num, pct, when } from '../dom.js';
 import { t } from '../i18n.js';
@@ -21,7 +21,7 @@ export async function messages(_, query) {
     action(t('retry_deferred'), async () => { const r = await post('/api/v2/messages/retry', scoped({ state: 'deferred' })); notice(t('retried', { count: r.retried ?? 0 })); refresh(); })),
   section(null, searchForm([
     { name: 'to', label: t('recipient'), value: query.to, type: 'email' },
-    { name: 'state', label: t('state'), type: 'select', value: query.state, options: [['', t('any')], ...MESSAGE_STATES.map((s) => [s, s])] },
+    { name: 'state', label: t('state'), type: 'select', value: query.state, options: [['', t('any')], ...MESSAGE_STATES.map((s) => [s, stateLabel(s)])] },
     { name: 'campaign_id', label: t('campaign'), value: query.campaign_id },
   ], '/messages')),
   section(null, pagedTable({

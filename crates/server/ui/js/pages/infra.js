@@ -2,7 +2,7 @@
 // DNS records to publish, blacklist checks.
 
 import { del, get, patch, post, put } from '../api.js';
-import { action, badge, copyButton, facts, form, header, notice, pagedTable, section, table } from '../components.js';
+import { action, badge, copyButton, facts, form, header, notice, pagedTable, section, stateLabel, table } from '../components.js';
 import { barChart, lineChart } from '../chart.js';
 import { h, num, when } from '../dom.js';
 import { t } from '../i18n.js';
@@ -17,7 +17,7 @@ export async function ips(_, query) {
       { name: 'ip', label: t('ip_address'), required: true, placeholder: '203.0.113.10' },
       { name: 'hostname', label: t('hostname'), placeholder: 'mail1.example.com' },
       { name: 'pool', label: t('pool') },
-      { name: 'state', label: t('state'), type: 'select', options: [['', t('default_warming')], ...IP_STATES.map((s) => [s, s])] },
+      { name: 'state', label: t('state'), type: 'select', options: [['', t('default_warming')], ...IP_STATES.map((s) => [s, stateLabel(s)])] },
     ],
     submitLabel: t('add_ip'),
     submit: (values) => post('/api/v1/ips', owned(values)),
@@ -47,7 +47,7 @@ export async function ip({ id }) {
   const found = await get(`/api/v1/ips/${id}`);
   const transition = form({
     fields: [
-      { name: 'to', label: t('new_state'), type: 'select', options: IP_STATES.filter((s) => s !== found.state).map((s) => [s, s]) },
+      { name: 'to', label: t('new_state'), type: 'select', options: IP_STATES.filter((s) => s !== found.state).map((s) => [s, stateLabel(s)]) },
       { name: 'reason', label: t('reason') },
     ],
     submitLabel: t('change_state'),

@@ -39,6 +39,18 @@ pub fn recipient_values(
     ee_core::rendering::recipient_values(recipient.as_ref(), given, unsubscribe_url, now)
 }
 
+/// The values of a preview without a contact: a made-up recipient named in `language`
+/// (`ee_core::rendering::sample_recipient`), the caller's values over them.
+pub fn sample_values(
+    language: &str,
+    given: &BTreeMap<String, String>,
+    unsubscribe_url: String,
+    now: i64,
+) -> BTreeMap<String, String> {
+    let sample = ee_core::rendering::sample_recipient(language);
+    ee_core::rendering::recipient_values(Some(&sample), given, unsubscribe_url, now)
+}
+
 /// A tenant's active template for a language and category, by seed 000 §4.3's fallback:
 /// category + language, the language's general one, then the English general one.
 pub async fn select_template(

@@ -59,6 +59,34 @@ impl Recipient<'_> {
     }
 }
 
+/// A made-up recipient for previews without a contact, named as one would be in the
+/// template's language (English for a language without its own).
+pub fn sample_recipient(language: &str) -> Recipient<'_> {
+    let (first_name, last_name, city, country) = match language {
+        "fr" => ("Marie", "Dupont", "Lyon", "FR"),
+        "es" => ("María", "García", "Sevilla", "ES"),
+        "de" => ("Anna", "Müller", "Hamburg", "DE"),
+        "pt" => ("Ana", "Silva", "Porto", "PT"),
+        "ru" => ("Анна", "Иванова", "Казань", "RU"),
+        "zh" => ("芳", "王", "成都", "CN"),
+        "hi" => ("प्रिया", "शर्मा", "जयपुर", "IN"),
+        "ar" => ("فاطمة", "العلي", "الرباط", "MA"),
+        _ => ("Jane", "Smith", "Leeds", "GB"),
+    };
+    Recipient {
+        email: "sample@example.com",
+        first_name: Some(first_name),
+        last_name: Some(last_name),
+        company: Some("Example"),
+        phone: None,
+        city: Some(city),
+        country: Some(country),
+        language: Some(language),
+        address: None,
+        custom: "{}",
+    }
+}
+
 /// The values of a recipient's variables: the recipient's fields and custom fields, the
 /// caller's values over them, then the system's (`UNSUBSCRIBE_URL`, `CURRENT_YEAR`),
 /// which a caller cannot replace.

@@ -306,7 +306,7 @@ async fn an_operator_runs_the_system_from_the_browser() {
         .post(
             "/api/v2/templates",
             &key,
-            json!({"name": "welcome_en", "subject": "Welcome [FNAME|friend]", "html": "<p id=\"greeting\">Welcome</p>",
+            json!({"name": "welcome_en", "subject": "Welcome [FNAME|friend]", "html": "<p id=\"greeting\">Welcome [FNAME]</p>",
                    "language": "en", "category": "welcome"}),
         )
         .await;
@@ -319,6 +319,25 @@ async fn an_operator_runs_the_system_from_the_browser() {
     b.click("#preview-languages [data-lang=\"de\"]").await;
     let shown = b.wait_text("#fallback", "welcome_en").await;
     assert!(shown.contains("this category in English"), "{shown}");
+    // "With sample values": a made-up recipient's name, not an empty one.
+    let mut greeting = Value::Null;
+    for _ in 0..100 {
+        b.client.enter_frame(0).await.unwrap();
+        greeting = b
+            .client
+            .execute(
+                "const p = document.getElementById('greeting'); return p && p.textContent;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.client.enter_parent_frame().await.unwrap();
+        if greeting == json!("Welcome Jane") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(greeting, json!("Welcome Jane"));
 
     // A campaign to the segment, sent to the test SMTP server, its figures moving.
     b.goto(&format!("{}/admin/#/campaigns/new", app.base)).await;
@@ -597,7 +616,8 @@ async fn an_operator_runs_the_system_from_the_browser() {
     b.shot("dashboard-fr").await;
     // States, dates and numbers in French too: `envoyé`, `6 déc. 2026, 06:13`, not
     // `sent` and `12/6/2026, 6:13 AM`.
-    b.goto(&format!("{}/admin/#/messages?state=sent", app.base)).await;
+    b.goto(&format!("{}/admin/#/messages?state=sent", app.base))
+        .await;
     let french = b
         .until(
             "French states and dates",

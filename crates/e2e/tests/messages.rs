@@ -443,7 +443,23 @@ async fn templates_are_checked_versioned_previewed_and_selected() {
             json!({}),
         )
         .await;
-    assert_eq!(en.body["html"], "<p>Hello there</p>");
+    assert_eq!(en.body["html"], "<p>Hello Jane</p>", "a sample recipient");
+    let fallbacks = app
+        .post(
+            &format!("/api/v2/templates/{}/preview", ids["en-general"]),
+            &key,
+            json!({"samples": false}),
+        )
+        .await;
+    assert_eq!(fallbacks.body["html"], "<p>Hello there</p>", "the fallback");
+    let fr = app
+        .post(
+            &format!("/api/v2/templates/{}/preview", ids["fr-general"]),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(fr.body["html"], "<p>Bonjour Marie</p>", "named in French");
     let zh = app
         .post(
             &format!("/api/v2/templates/{}/preview", ids["zh-general"]),

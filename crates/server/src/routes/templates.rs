@@ -179,9 +179,13 @@ pub struct PreviewIn {
     pub contact_id: Option<String>,
     /// … or by address.
     pub email: Option<String>,
-    /// Sample values (`{"FNAME": "Jean"}`), over the contact's.
+    /// Values (`{"FNAME": "Jean"}`), over the contact's.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    /// Without a contact: fill the template for a made-up recipient named in its
+    /// language (true, the default), or leave its variables empty to see their
+    /// fallbacks (false).
+    pub samples: Option<bool>,
     /// A draft of the subject, rendered instead of the saved one (an editor's live
     /// preview: nothing is saved).
     pub subject: Option<String>,
@@ -242,15 +246,21 @@ pub(crate) async fn render_preview(
         }
         (None, None) => None,
     };
-    let values = ee_app::rendering::recipient_values(
-        contact.as_ref(),
-        &body.variables,
-        format!(
-            "{}/u/preview",
-            state.settings.public_url.trim_end_matches('/')
-        ),
-        state.now(),
+    let unsubscribe = format!(
+        "{}/u/preview",
+        state.settings.public_url.trim_end_matches('/')
     );
+    let values = match (&contact, body.samples.unwrap_or(true)) {
+        (None, true) => {
+            ee_app::rendering::sample_values(&t.language, &body.variables, unsubscribe, state.now())
+        }
+        _ => ee_app::rendering::recipient_values(
+            contact.as_ref(),
+            &body.variables,
+            unsubscribe,
+            state.now(),
+        ),
+    };
     let rendered = render(
         body.subject.as_deref().unwrap_or(&t.subject),
         Some(body.html.as_deref().unwrap_or(&t.html_content)),

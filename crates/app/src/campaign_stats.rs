@@ -88,9 +88,38 @@ pub async fn record_engagement(
         store::count(conn, campaign, &format!("{event}_unique"), 1, now).await?;
     }
     if let Some(link) = link {
-        store::count(conn, campaign, &format!("{LINK}{link}"), 1, now).await?;
+        store::count(
+            conn,
+            campaign,
+            &format!("{LINK}{}", link_name(message, link)),
+            1,
+            now,
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// The longest link address a counter names (longer ones are cut on a character).
+const MAX_LINK_NAME: usize = 300;
+
+/// What a link's clicks are counted under: its address, as the message had it (so the
+/// same link in each language's template counts once), else its index.
+fn link_name(message: &Message, index: u32) -> String {
+    let found = serde_json::from_str::<Vec<String>>(&message.links)
+        .ok()
+        .and_then(|links| links.into_iter().nth(index as usize));
+    match found {
+        Some(url) if url.len() > MAX_LINK_NAME => {
+            let mut end = MAX_LINK_NAME;
+            while !url.is_char_boundary(end) {
+                end -= 1;
+            }
+            url[..end].to_owned()
+        }
+        Some(url) => url,
+        None => index.to_string(),
+    }
 }
 
 use ee_core::campaign::counter::{LANGUAGE, LINK, STEP};
@@ -127,7 +156,7 @@ pub struct CampaignStats {
     /// clicked, clicked_unique, unsubscribed, complained.
     pub totals: BTreeMap<String, i64>,
     pub rates: Rates,
-    /// Clicks per link (its index in the message).
+    /// Clicks per link, by its address (a message without its links kept: its index).
     pub by_link: BTreeMap<String, i64>,
     /// Messages handed over per language.
     pub by_language: BTreeMap<String, i64>,

@@ -230,7 +230,12 @@ async fn a_regular_campaign_reaches_its_segment_once_each_in_their_language() {
     let stats = app
         .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
         .await;
-    assert_eq!(stats.body["by_link"], json!({"0": 1}), "{}", stats.body);
+    assert_eq!(
+        stats.body["by_link"],
+        json!({"https://brand.test/offer": 1}),
+        "clicks by the link's address: {}",
+        stats.body
+    );
     assert_eq!(stats.body["totals"]["clicked_unique"], 1);
 
     // A sent campaign can no longer be changed or deleted.

@@ -437,6 +437,38 @@ async fn an_operator_runs_the_system_from_the_browser() {
     }
     b.select("#tenant-switch", &tenant_id).await;
 
+    // A contact's timeline reads as words, not JSON.
+    let contact = app
+        .get("/api/v2/contacts?email=person000@example.test", &key)
+        .await;
+    let contact_id = contact.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let events = app
+        .get(&format!("/api/v2/contacts/{contact_id}/events"), &key)
+        .await;
+    assert!(
+        !events.body["items"].as_array().unwrap().is_empty(),
+        "{}",
+        events.body
+    );
+    b.goto(&format!("{}/admin/#/contacts/{contact_id}", app.base))
+        .await;
+    let cells = b
+        .until(
+            "the contact's timeline",
+            "const rows = [...document.querySelectorAll('main section:last-of-type table tbody tr')]; \
+             return rows.length ? rows.map((r) => r.lastElementChild.textContent) : null;",
+        )
+        .await;
+    let cells = cells.as_array().unwrap();
+    assert_eq!(
+        cells.len(),
+        events.body["items"].as_array().unwrap().len()
+    );
+    for cell in cells {
+        let cell = cell.as_str().unwrap();
+        assert!(!cell.contains('{') && !cell.contains('"'), "JSON shown: {cell}");
+    }
+
     // An A/B test built with the variants editor.
     b.goto(&format!("{}/admin/#/campaigns/new", app.base)).await;
     b.wait("[data-field=\"ab\"]").await;

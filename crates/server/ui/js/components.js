@@ -31,6 +31,25 @@ export function errorText(error) {
   return String(error && error.message ? error.message : error);
 }
 
+/** An event's details as words (`class: hard · reply: 550 5.1.1 …`), not JSON: each
+ * field by its label when the interface has one, nested values flattened, empty ones
+ * left out. */
+export function details(value) {
+  if (value === null || value === undefined) return '–';
+  if (typeof value !== 'object') return String(value);
+  const parts = [];
+  const walk = (obj, prefix) => {
+    for (const [key, v] of Object.entries(obj)) {
+      if (v === null || v === undefined || v === '' || (Array.isArray(v) && !v.length)) continue;
+      const name = prefix ? `${prefix} ${key}` : key;
+      if (typeof v === 'object' && !Array.isArray(v)) walk(v, name);
+      else parts.push(`${has(name) ? t(name) : name.replace(/_/g, ' ')}: ${Array.isArray(v) ? v.join(', ') : v}`);
+    }
+  };
+  walk(value, '');
+  return parts.length ? parts.join(' · ') : '–';
+}
+
 /** A server's reply: its text already starts with the code (`250 2.0.0 OK`); older
  * rows may hold the text alone, which gets the code in front. */
 export function replyText(code, reply) {

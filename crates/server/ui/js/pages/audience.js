@@ -2,7 +2,7 @@
 // segments with a builder and a live count, the suppression list, GDPR export and erasure.
 
 import { api, del, get, patch, post, upload } from '../api.js';
-import { action, badge, chooseTenantFirst, errorText, facts, form, header, notice, pagedTable, progress, section, setProgress, stateLabel } from '../components.js';
+import { action, badge, chooseTenantFirst, details, errorText, facts, form, header, notice, pagedTable, progress, section, setProgress, stateLabel } from '../components.js';
 import { h, num, when } from '../dom.js';
 import { t } from '../i18n.js';
 import { go, refresh } from '../nav.js';
@@ -84,7 +84,7 @@ export async function contact({ id }) {
     columns: [
       { label: t('when'), value: (r) => when(r.occurred_at) }, { label: t('event'), value: (r) => badge(r.type) },
       { label: t('campaign'), value: (r) => (r.campaign_id ? h('a', { href: `#/campaigns/${r.campaign_id}` }, t('open')) : '–') },
-      { label: t('details'), value: (r) => h('code', {}, JSON.stringify(r.metadata)) },
+      { label: t('details'), value: (r) => details(r.metadata) },
     ],
   })));
 }

@@ -2,7 +2,7 @@
 // complaints with class and category, the forwarding outbox, reports, compliance.
 
 import { get, post } from '../api.js';
-import { action, badge, chooseTenantFirst, facts, form, header, notice, pagedTable, replyText, section, stateLabel, table } from '../components.js';
+import { action, badge, chooseTenantFirst, details, facts, form, header, notice, pagedTable, replyText, section, stateLabel, table } from '../components.js';
 import { barChart } from '../chart.js';
 import { h, num, pct, when } from '../dom.js';
 import { t } from '../i18n.js';
@@ -49,7 +49,7 @@ export async function message({ id }) {
   ])),
   section(t('events'), table([
     { label: t('when'), value: (r) => when(r.at || r.occurred_at || r.created_at) }, { label: t('event'), value: (r) => badge(r.type || r.event_type) },
-    { label: t('details'), value: (r) => h('code', {}, JSON.stringify(r.detail || r.metadata || {})) },
+    { label: t('details'), value: (r) => details(r.detail || r.metadata) },
   ], m.events || [])),
   section(t('tracking_hits'), table([
     { label: t('when'), value: (r) => when(r.at) }, { label: t('event'), value: (r) => badge(r.kind) },

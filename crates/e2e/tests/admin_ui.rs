@@ -472,6 +472,13 @@ async fn an_operator_runs_the_system_from_the_browser() {
     // An A/B test built with the variants editor.
     b.goto(&format!("{}/admin/#/campaigns/new", app.base)).await;
     b.wait("[data-field=\"ab\"]").await;
+    // What shows is what is displayed, not only what carries `hidden`.
+    let shown = "return ['ab', 'steps', 'trigger'].map((f) => getComputedStyle(document.querySelector(`[data-field=\"${f}\"]`)).display !== 'none');";
+    assert_eq!(
+        b.client.execute(shown, vec![]).await.unwrap(),
+        json!([false, false, false]),
+        "a one-time campaign shows neither variants nor steps nor trigger"
+    );
     b.select("[data-field=\"type\"] select", "ab_test").await;
     b.client
         .execute(
@@ -482,14 +489,9 @@ async fn an_operator_runs_the_system_from_the_browser() {
         )
         .await
         .unwrap();
-    let hidden = b
-        .client
-        .execute("return [document.querySelector('[data-field=\"ab\"]').hidden, document.querySelector('[data-field=\"steps\"]').hidden];", vec![])
-        .await
-        .unwrap();
     assert_eq!(
-        hidden,
-        json!([false, true]),
+        b.client.execute(shown, vec![]).await.unwrap(),
+        json!([true, false, false]),
         "the variants show for an A/B test, the steps do not"
     );
     b.shot("campaign-ab-builder").await;

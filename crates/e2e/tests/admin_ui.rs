@@ -369,7 +369,7 @@ async fn an_operator_runs_the_system_from_the_browser() {
     // The hourly chart draws the sends.
     b.until(
         "the hourly chart",
-        "return document.querySelectorAll('#campaign-stats svg.chart .s0').length > 0;",
+        "return document.querySelectorAll('#campaign-stats svg.chart polyline.s0').length > 0;",
     )
     .await;
     b.shot("campaign-stats").await;
@@ -436,6 +436,19 @@ async fn an_operator_runs_the_system_from_the_browser() {
         );
     }
     b.select("#tenant-switch", &tenant_id).await;
+
+    // The warm-up page draws each plan's schedule, one line per plan.
+    let plans = app.get("/api/v1/warmup/plans?limit=500", &app.admin).await;
+    let plan_count = plans.body["items"].as_array().unwrap().len();
+    assert!(plan_count >= 1, "{}", plans.body);
+    b.goto(&format!("{}/admin/#/warmup", app.base)).await;
+    let lines = b
+        .until(
+            "the plans' chart",
+            "return document.querySelectorAll('#warmup-plans-chart svg polyline').length;",
+        )
+        .await;
+    assert_eq!(lines, json!(plan_count.min(6)));
 
     // A contact's timeline reads as words, not JSON.
     let contact = app

@@ -198,8 +198,13 @@ function statsView(stats) {
     kpi(t('opened'), `${num(total('opened_unique'))} · ${pct(stats.rates.open)}`), kpi(t('clicked'), `${num(total('clicked_unique'))} · ${pct(stats.rates.click)}`),
     kpi(t('unsubscribed'), `${num(total('unsubscribed'))} · ${pct(stats.rates.unsubscribe)}`),
     kpi(t('complained'), `${num(total('complained'))} · ${pct(stats.rates.complaint)}`, stats.rates.complaint > 0.001));
-  const hours = stats.hourly.map((b) => new Date(b.hour).toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit' }));
-  const series = ['sent', 'opened', 'clicked', 'bounced'].map((k) => ({ name: t(k), values: stats.hourly.map((b) => b.counts[k] || 0) }));
+  // A campaign sent within one hour starts from the hour before at zero: a rise, not a
+  // lone dot.
+  const hourly = stats.hourly.length === 1
+    ? [{ hour: new Date(new Date(stats.hourly[0].hour).getTime() - 3600000).toISOString(), counts: {} }, ...stats.hourly]
+    : stats.hourly;
+  const hours = hourly.map((b) => new Date(b.hour).toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit' }));
+  const series = ['sent', 'opened', 'clicked', 'bounced'].map((k) => ({ name: t(k), values: hourly.map((b) => b.counts[k] || 0) }));
   const breakdown = (title, map) => (Object.keys(map).length
     ? section(title, barChart(Object.entries(map).map(([k, v]) => [k, v]), { title })) : null);
   const variants = Object.entries(stats.by_variant || {});

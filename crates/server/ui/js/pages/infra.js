@@ -107,6 +107,15 @@ function warmupPlan(plan) {
         : action(t('pause'), async () => { await post(`/api/v1/warmup/plans/${plan.id}/pause`); refresh(); })));
 }
 
+/// The plans' schedules side by side (the first six): each day's quota, per IP.
+function planChart(plans) {
+  const shown = plans.slice(0, 6);
+  const longest = Math.max(...shown.map((p) => p.schedule.length));
+  const labels = Array.from({ length: longest }, (_, i) => String(i + 1));
+  return h('div', { id: 'warmup-plans-chart' },
+    lineChart(labels, shown.map((p) => ({ name: p.ip || p.ip_id, values: p.schedule })), { title: t('plans') }));
+}
+
 export async function warmup() {
   const quotas = await get('/api/v1/warmup/quota', scoped({ limit: 500 }));
   const plans = await get('/api/v1/warmup/plans', { limit: 500 });
@@ -114,7 +123,7 @@ export async function warmup() {
     section(t('quota_today'), quotas.items.length
       ? barChart(quotas.items.map((q) => [q.ip, q.sent_today, q.daily_quota ?? undefined]), { title: t('quota_today') })
       : h('p', { class: 'muted' }, t('nothing_yet'))),
-    section(t('plans'), table([
+    section(t('plans'), plans.items.length ? planChart(plans.items) : null, table([
       { label: t('ip_address'), value: (r) => r.ip || r.ip_id }, { label: t('status'), value: (r) => badge(r.status) },
       { label: t('day'), value: (r) => `${r.current_day} / ${r.total_days}` },
       { label: t('quota_today'), value: (r) => `${num(r.sent_today)} / ${num(r.daily_quota)}` },

@@ -450,6 +450,36 @@ async fn an_operator_runs_the_system_from_the_browser() {
         .await;
     assert_eq!(lines, json!(plan_count.min(6)));
 
+    // What "unknown" and "invalid" mean is said where they show: a domain not checked yet,
+    // an address whose domain has no mail server.
+    let fresh = app
+        .post("/api/v1/domains", &key, json!({"domain": "fresh.brand.test"}))
+        .await;
+    assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.body);
+    b.goto(&format!("{}/admin/#/domains", app.base)).await;
+    b.wait_text("main", "Not checked yet").await;
+    let nomx = app
+        .post(
+            "/api/v2/contacts/ingest",
+            &key,
+            json!({"email": "someone@nomx.invalid-domain.test"}),
+        )
+        .await;
+    assert!(nomx.status.is_success(), "{}", nomx.body);
+    app.run_jobs().await;
+    let judged = app
+        .get("/api/v2/contacts?email=someone@nomx.invalid-domain.test", &key)
+        .await;
+    let judged = &judged.body["items"][0];
+    assert_eq!(judged["validation"]["reasons"], json!(["no_mx_record"]), "{judged}");
+    b.goto(&format!(
+        "{}/admin/#/contacts/{}",
+        app.base,
+        judged["id"].as_str().unwrap()
+    ))
+    .await;
+    b.wait_text("#validation", "has no mail server").await;
+
     // A contact's timeline reads as words, not JSON.
     let contact = app
         .get("/api/v2/contacts?email=person000@example.test", &key)

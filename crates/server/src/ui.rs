@@ -262,6 +262,14 @@ mod tests {
                 &["fr", "en", "es", "de", "pt", "ru", "zh", "hi", "ar"][..],
             ),
             ("role_", &["admin", "user"][..]),
+            // Why a contact's address was judged as it was (`ee_core::contacts`).
+            (
+                "vr_",
+                &[
+                    "disposable_domain", "free_provider", "invalid_syntax", "mx_lookup_failed",
+                    "no_mx_record", "null_mx", "role_account", "smtp_rejected",
+                ][..],
+            ),
             // The states and kinds badges show (`badge` in components.js).
             (
                 "st_",

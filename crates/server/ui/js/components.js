@@ -31,6 +31,19 @@ export function errorText(error) {
   return String(error && error.message ? error.message : error);
 }
 
+/// A domain's DNS state as a badge; "unknown" says why and what to do.
+export function dnsBadge(ok) {
+  if (ok === null || ok === undefined) {
+    return h('span', { class: 'dns-state' }, badge('unknown'), ' ', h('small', { class: 'muted hint' }, t('dns_unknown_hint')));
+  }
+  return badge(ok ? 'ok' : 'fail');
+}
+
+/// Why a contact's address was judged so, in words (the code kept as the tooltip).
+export function reasonText(reason) {
+  return has(`vr_${reason}`) ? h('span', { title: reason }, t(`vr_${reason}`)) : reason;
+}
+
 /** An event's details as words (`class: hard · reply: 550 5.1.1 …`), not JSON: each
  * field by its label when the interface has one, nested values flattened, empty ones
  * left out. */

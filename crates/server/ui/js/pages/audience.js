@@ -2,7 +2,7 @@
 // segments with a builder and a live count, the suppression list, GDPR export and erasure.
 
 import { api, del, get, patch, post, upload } from '../api.js';
-import { action, badge, chooseTenantFirst, details, errorText, facts, form, header, notice, pagedTable, progress, section, setProgress, stateLabel } from '../components.js';
+import { action, badge, chooseTenantFirst, details, errorText, facts, form, header, notice, pagedTable, progress, reasonText, section, setProgress, stateLabel } from '../components.js';
 import { h, num, when } from '../dom.js';
 import { t } from '../i18n.js';
 import { go, refresh } from '../nav.js';
@@ -72,7 +72,7 @@ export async function contact({ id }) {
     action(t('gdpr_erase'), async () => { await del(`/api/v2/contacts/${id}`, scoped()); notice(t('erased')); go('/contacts'); },
       { kind: 'danger', confirmText: t('confirm_erase') })),
   section(null, facts([
-    [t('status'), badge(c.status)], [t('validation'), h('span', {}, badge(c.validation.status), ' ', c.validation.reasons.join(', '))],
+    [t('status'), badge(c.status)], [t('validation'), h('span', { id: 'validation' }, badge(c.validation.status), ' ', c.validation.reasons.map((r, i) => [i ? ' · ' : '', reasonText(r)]))],
     [t('name'), [c.first_name, c.last_name].filter(Boolean).join(' ')], [t('company'), c.company],
     [t('language'), c.language], [t('country'), c.country], [t('time_zone'), c.time_zone], [t('city'), c.city], [t('phone'), c.phone],
     [t('tags'), c.tags.length ? c.tags.map((tag) => [badge(tag), ' ']) : '–'], [t('created'), when(c.created_at)],

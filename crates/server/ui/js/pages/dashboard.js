@@ -3,7 +3,7 @@
 // complaint rates against their thresholds, running campaigns with live progress, alerts.
 
 import { get } from '../api.js';
-import { badge, header, progress, section, setProgress, sizeBars, table } from '../components.js';
+import { badge, dnsBadge, header, progress, section, setProgress, sizeBars, table } from '../components.js';
 import { barChart } from '../chart.js';
 import { h, num, pct, when } from '../dom.js';
 import { t } from '../i18n.js';
@@ -103,7 +103,7 @@ export async function page() {
     ], myIps.slice(0, 20), (r) => go(`/ips/${r.id}`))),
     section(t('domains'), table([
       { label: t('domain'), key: 'domain' },
-      { label: t('dns'), value: (r) => badge(r.dns_ok === null || r.dns_ok === undefined ? 'unknown' : (r.dns_ok ? 'ok' : 'fail')) },
+      { label: t('dns'), value: (r) => dnsBadge(r.dns_ok) },
       { label: t('last_check'), value: (r) => when(r.last_checked_at) },
     ], domains.items.slice(0, 20), (r) => go(`/domains/${r.id}`))),
     section(t('recent_alerts'), table([

@@ -2,7 +2,7 @@
 // DNS records to publish, blacklist checks.
 
 import { del, get, patch, post, put } from '../api.js';
-import { action, badge, copyButton, facts, form, header, notice, pagedTable, section, stateLabel, table } from '../components.js';
+import { action, badge, copyButton, dnsBadge, facts, form, header, notice, pagedTable, section, stateLabel, table } from '../components.js';
 import { barChart, lineChart } from '../chart.js';
 import { h, num, when } from '../dom.js';
 import { t } from '../i18n.js';
@@ -179,7 +179,7 @@ export async function domains() {
       params: scoped(),
       columns: [
         { label: t('domain'), key: 'domain' }, { label: t('tenant'), value: (r) => tenantName(r.tenant_id) },
-        { label: t('dns'), value: (r) => badge(r.dns_ok === null || r.dns_ok === undefined ? 'unknown' : (r.dns_ok ? 'ok' : 'fail')) },
+        { label: t('dns'), value: (r) => dnsBadge(r.dns_ok) },
         { label: t('last_check'), value: (r) => when(r.last_checked_at) },
         { label: t('dkim_selector'), key: 'dkim_selector' },
       ],
@@ -199,7 +199,7 @@ export async function domain({ id }) {
     action(t('rotate_dkim'), async () => { await post(`/api/v1/domains/${id}/dkim/rotate`, {}); refresh(); }, { confirmText: t('confirm_rotate_dkim') }),
     action(t('delete'), async () => { await del(`/api/v1/domains/${id}`); go('/domains'); }, { kind: 'danger', confirmText: t('confirm_delete') })),
   section(null, facts([
-    [t('dns'), badge(found.dns_ok === null || found.dns_ok === undefined ? 'unknown' : (found.dns_ok ? 'ok' : 'fail'))],
+    [t('dns'), dnsBadge(found.dns_ok)],
     [t('last_check'), when(found.last_checked_at)], [t('dmarc_policy'), found.dmarc_policy],
     [t('tenant'), tenantName(found.tenant_id)],
   ])),

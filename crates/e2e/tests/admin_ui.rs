@@ -453,7 +453,11 @@ async fn an_operator_runs_the_system_from_the_browser() {
     // What "unknown" and "invalid" mean is said where they show: a domain not checked yet,
     // an address whose domain has no mail server.
     let fresh = app
-        .post("/api/v1/domains", &key, json!({"domain": "fresh.brand.test"}))
+        .post(
+            "/api/v1/domains",
+            &key,
+            json!({"domain": "fresh.brand.test"}),
+        )
         .await;
     assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.body);
     b.goto(&format!("{}/admin/#/domains", app.base)).await;
@@ -468,10 +472,17 @@ async fn an_operator_runs_the_system_from_the_browser() {
     assert!(nomx.status.is_success(), "{}", nomx.body);
     app.run_jobs().await;
     let judged = app
-        .get("/api/v2/contacts?email=someone@nomx.invalid-domain.test", &key)
+        .get(
+            "/api/v2/contacts?email=someone@nomx.invalid-domain.test",
+            &key,
+        )
         .await;
     let judged = &judged.body["items"][0];
-    assert_eq!(judged["validation"]["reasons"], json!(["no_mx_record"]), "{judged}");
+    assert_eq!(
+        judged["validation"]["reasons"],
+        json!(["no_mx_record"]),
+        "{judged}"
+    );
     b.goto(&format!(
         "{}/admin/#/contacts/{}",
         app.base,
@@ -503,13 +514,13 @@ async fn an_operator_runs_the_system_from_the_browser() {
         )
         .await;
     let cells = cells.as_array().unwrap();
-    assert_eq!(
-        cells.len(),
-        events.body["items"].as_array().unwrap().len()
-    );
+    assert_eq!(cells.len(), events.body["items"].as_array().unwrap().len());
     for cell in cells {
         let cell = cell.as_str().unwrap();
-        assert!(!cell.contains('{') && !cell.contains('"'), "JSON shown: {cell}");
+        assert!(
+            !cell.contains('{') && !cell.contains('"'),
+            "JSON shown: {cell}"
+        );
     }
 
     // An A/B test built with the variants editor.

@@ -266,8 +266,14 @@ mod tests {
             (
                 "vr_",
                 &[
-                    "disposable_domain", "free_provider", "invalid_syntax", "mx_lookup_failed",
-                    "no_mx_record", "null_mx", "role_account", "smtp_rejected",
+                    "disposable_domain",
+                    "free_provider",
+                    "invalid_syntax",
+                    "mx_lookup_failed",
+                    "no_mx_record",
+                    "null_mx",
+                    "role_account",
+                    "smtp_rejected",
                 ][..],
             ),
             // The states and kinds badges show (`badge` in components.js).

@@ -70,9 +70,15 @@ const ORIGINAL_STARTS: &[&str] = &[
     "rfc822 header",
 ];
 
-/// Lines that say the server will keep trying: a delay warning, not a failure.
+/// Lines that say the server will keep trying: a delay warning, not a failure. Only these
+/// (or a delay subject) make a report a deferral: a non-delivery report in free text is
+/// final even when the last attempt met a 4xx ("mailfolder is full", "#4.4.1 … I'm not
+/// going to try again"), as a DSN's `Action: failed` with a 4.x.x status is.
 const DELAY_MARKS: &[&str] = &[
     "will continue trying",
+    "will continue to try",
+    "attempts will continue",
+    "has been postponed",
     "will keep trying",
     "will retry",
     "still trying",
@@ -224,7 +230,7 @@ pub(super) fn read(
             format!("{reason} {block}")
         };
         recipient.reply = reply_of(&clip(&reason, limits.max_line));
-        if delayed || recipient.reply.is_temporary() {
+        if delayed {
             recipient.kind = EventKind::Deferred;
         }
     }
@@ -269,7 +275,7 @@ fn fallback(
         reply.diagnostic = message.subject().unwrap_or("").to_owned();
     }
     let delayed = DELAY_MARKS.iter().any(|m| whole.contains(m));
-    let kind = if delayed || reply.is_temporary() {
+    let kind = if delayed {
         EventKind::Deferred
     } else {
         EventKind::Bounced
@@ -449,7 +455,10 @@ fn starts_original(line: &str) -> bool {
         return true;
     }
     // Sendmail opens its report with "The original message was received at …".
-    if lower.contains("original message was received") {
+    // … and Symantec's gateway asks not to "resend your original message" mid-report.
+    if lower.contains("original message was received")
+        || lower.contains("resend your original message")
+    {
         return false;
     }
     ORIGINAL_STARTS.iter().any(|s| lower.contains(s))

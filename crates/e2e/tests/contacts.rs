@@ -1297,3 +1297,64 @@ async fn folding_per_tenant_dedupes_plus_tags_and_gmail_dots() {
     assert_eq!(reply.body["results"][1]["email"], "bob@gmail.com");
     app.finish().await;
 }
+
+/// Imports, suppressions and reports are the tenant's own: another tenant's key answers
+/// 404 for them, whether by their id or by naming the tenant, and changes nothing.
+#[tokio::test]
+async fn imports_suppressions_and_reports_are_not_seen_across_tenants() {
+    let app = TestApp::spawn().await;
+    let (tenant, key) = setup(&app).await;
+    let other = app.tenant("other").await;
+    let (_, other_key) = app.api_key(&other, "k").await;
+
+    let import = import_csv(&app, &key, "email\nanne@brand.test\n").await;
+    let id = import["id"].as_str().unwrap();
+    for path in [
+        format!("/api/v2/imports/{id}"),
+        format!("/api/v2/imports/{id}/errors"),
+    ] {
+        assert_eq!(app.get(&path, &key).await.status, StatusCode::OK, "{path}");
+        let r = app.get(&path, &other_key).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
+    }
+    let listed = app.get("/api/v2/imports", &other_key).await;
+    assert_eq!(listed.body["items"], json!([]), "{}", listed.body);
+
+    let added = app
+        .post(
+            "/api/v2/suppressions",
+            &key,
+            json!({"email": "gone@brand.test", "reason": "manual"}),
+        )
+        .await;
+    assert!(added.status.is_success(), "{}", added.body);
+    let suppression = added.body["id"].as_str().unwrap().to_owned();
+    let theirs = app.get("/api/v2/suppressions", &other_key).await;
+    assert_eq!(theirs.body["items"], json!([]), "{}", theirs.body);
+    let removed = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v2/suppressions/{suppression}"),
+            Some(&other_key),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NOT_FOUND, "{}", removed.body);
+    let mine = app.get("/api/v2/suppressions", &key).await;
+    assert_eq!(
+        mine.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        mine.body
+    );
+
+    for path in [
+        format!("/api/v1/reports?tenant_id={tenant}"),
+        "/api/v1/reports?tenant_id=sos-expat".to_owned(),
+        format!("/api/v2/suppressions?tenant_id={tenant}"),
+    ] {
+        let r = app.get(&path, &other_key).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
+    }
+    app.finish().await;
+}

@@ -109,17 +109,10 @@ fn link_name(message: &Message, index: u32) -> String {
     let found = serde_json::from_str::<Vec<String>>(&message.links)
         .ok()
         .and_then(|links| links.into_iter().nth(index as usize));
-    match found {
-        Some(url) if url.len() > MAX_LINK_NAME => {
-            let mut end = MAX_LINK_NAME;
-            while !url.is_char_boundary(end) {
-                end -= 1;
-            }
-            url[..end].to_owned()
-        }
-        Some(url) => url,
-        None => index.to_string(),
-    }
+    found.map_or_else(
+        || index.to_string(),
+        |url| ee_core::limits::cut_bytes(&url, MAX_LINK_NAME).to_owned(),
+    )
 }
 
 use ee_core::campaign::counter::{LANGUAGE, LINK, STEP};

@@ -70,7 +70,7 @@ pub async fn fire(
             continue;
         };
         let (count, per) = action.values();
-        let reply = truncated(reply, 500);
+        let reply = ee_core::limits::cut_bytes(reply, 500);
         let (state, new) = store::fire(
             &mut *conn,
             &Firing {
@@ -140,17 +140,6 @@ pub async fn metrics(
 /// `held`).
 pub fn held_reason_prefix(provider: &str) -> String {
     format!("held by traffic shaping at {provider} ")
-}
-
-fn truncated(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// A shaping state as the API shows it.

@@ -35,3 +35,26 @@ mod tests {
         assert_eq!(max_chars("favourite_colour"), DEFAULT);
     }
 }
+
+/// The first `max` bytes of a text we keep from elsewhere (a reply, a link), cut on a
+/// character boundary: for what is recorded, not for what a request sends (refused whole).
+pub fn cut_bytes(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod cut_tests {
+    #[test]
+    fn cuts_on_a_character() {
+        assert_eq!(super::cut_bytes("héllo", 2), "h");
+        assert_eq!(super::cut_bytes("héllo", 3), "hé");
+        assert_eq!(super::cut_bytes("abc", 9), "abc");
+    }
+}

@@ -347,12 +347,13 @@ async fn the_ui_files_come_with_a_strict_policy_and_the_preview_with_its_own() {
     );
     let document = shown.text().await.unwrap();
     assert!(document.contains("dir=\"rtl\""), "{document}");
-    assert!(document.contains("Hello friend"), "{document}");
+    // Filled for a sample recipient named in the template's language (Arabic).
+    assert!(document.contains("Hello فاطمة"), "{document}");
     // A draft is previewed as given, without being saved.
     let draft = post(session.csrf.clone(), "<p>Draft [FNAME|x]</p>")
         .await
         .unwrap();
-    assert!(draft.text().await.unwrap().contains("Draft x"));
+    assert!(draft.text().await.unwrap().contains("Draft فاطمة"));
     let saved = app.get(&format!("/api/v2/templates/{id}"), &key).await;
     assert_eq!(saved.body["version"], 1);
     // Without a session: refused.

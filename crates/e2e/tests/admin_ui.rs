@@ -52,6 +52,29 @@ async fn submit(b: &Browser, fields: &[(&str, &str)]) {
         .unwrap();
 }
 
+/// The text of `#greeting` in the preview frame once it reads `want` (or what it read
+/// last, after 10 s).
+async fn preview_greeting(b: &Browser, want: &str) -> String {
+    let mut seen = Value::Null;
+    for _ in 0..100 {
+        b.client.enter_frame(0).await.unwrap();
+        seen = b
+            .client
+            .execute(
+                "const p = document.getElementById('greeting'); return p && p.textContent;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.client.enter_parent_frame().await.unwrap();
+        if seen == json!(want) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    seen.as_str().unwrap_or_default().to_owned()
+}
+
 async fn hash(b: &Browser) -> String {
     b.client
         .execute("return location.hash;", vec![])
@@ -281,24 +304,7 @@ async fn an_operator_runs_the_system_from_the_browser() {
     assert_eq!(preview, json!(["rtl", "مرحبا بكم", "rgb(18, 52, 86)"]));
     // The draft previews as it is typed, before it is saved.
     b.fill("#tpl-html", "<p id=\"greeting\">نص جديد</p>").await;
-    let mut typed = Value::Null;
-    for _ in 0..100 {
-        b.client.enter_frame(0).await.unwrap();
-        typed = b
-            .client
-            .execute(
-                "const p = document.getElementById('greeting'); return p && p.textContent;",
-                vec![],
-            )
-            .await
-            .unwrap();
-        b.client.enter_parent_frame().await.unwrap();
-        if typed == json!("نص جديد") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(typed, json!("نص جديد"));
+    assert_eq!(preview_greeting(&b, "نص جديد").await, "نص جديد");
     b.shot("template-arabic").await;
     // With an English `welcome` (and no general template), the German tab previews it, as
     // sending would use it for a German contact.
@@ -320,24 +326,7 @@ async fn an_operator_runs_the_system_from_the_browser() {
     let shown = b.wait_text("#fallback", "welcome_en").await;
     assert!(shown.contains("this category in English"), "{shown}");
     // "With sample values": a made-up recipient's name, not an empty one.
-    let mut greeting = Value::Null;
-    for _ in 0..100 {
-        b.client.enter_frame(0).await.unwrap();
-        greeting = b
-            .client
-            .execute(
-                "const p = document.getElementById('greeting'); return p && p.textContent;",
-                vec![],
-            )
-            .await
-            .unwrap();
-        b.client.enter_parent_frame().await.unwrap();
-        if greeting == json!("Welcome Jane") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(greeting, json!("Welcome Jane"));
+    assert_eq!(preview_greeting(&b, "Welcome Jane").await, "Welcome Jane");
 
     // A campaign to the segment, sent to the test SMTP server, its figures moving.
     b.goto(&format!("{}/admin/#/campaigns/new", app.base)).await;

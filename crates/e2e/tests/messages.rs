@@ -425,48 +425,23 @@ async fn templates_are_checked_versioned_previewed_and_selected() {
         )
         .await;
     assert!(ingest.status.is_success(), "{}", ingest.body);
-    let ar = app
-        .post(
-            &format!("/api/v2/templates/{}/preview", ids["ar-general"]),
-            &key,
-            json!({"email": "ali@example.test"}),
-        )
-        .await;
+    let preview = |name: &str, body: Value| {
+        let path = format!("/api/v2/templates/{}/preview", ids[name]);
+        let (app, key) = (&app, &key);
+        async move { app.post(&path, key, body).await }
+    };
+    let ar = preview("ar-general", json!({"email": "ali@example.test"})).await;
     assert_eq!(ar.status, StatusCode::OK, "{}", ar.body);
     assert_eq!(ar.body["html"], "<div dir=\"rtl\"><p>مرحبا Ali</p></div>");
     assert_eq!(ar.body["rtl"], true);
     assert_eq!(ar.body["text"], "مرحبا Ali");
-    let en = app
-        .post(
-            &format!("/api/v2/templates/{}/preview", ids["en-general"]),
-            &key,
-            json!({}),
-        )
-        .await;
+    let en = preview("en-general", json!({})).await;
     assert_eq!(en.body["html"], "<p>Hello Jane</p>", "a sample recipient");
-    let fallbacks = app
-        .post(
-            &format!("/api/v2/templates/{}/preview", ids["en-general"]),
-            &key,
-            json!({"samples": false}),
-        )
-        .await;
+    let fallbacks = preview("en-general", json!({"samples": false})).await;
     assert_eq!(fallbacks.body["html"], "<p>Hello there</p>", "the fallback");
-    let fr = app
-        .post(
-            &format!("/api/v2/templates/{}/preview", ids["fr-general"]),
-            &key,
-            json!({}),
-        )
-        .await;
+    let fr = preview("fr-general", json!({})).await;
     assert_eq!(fr.body["html"], "<p>Bonjour Marie</p>", "named in French");
-    let zh = app
-        .post(
-            &format!("/api/v2/templates/{}/preview", ids["zh-general"]),
-            &key,
-            json!({"variables": {"FNAME": "李"}}),
-        )
-        .await;
+    let zh = preview("zh-general", json!({"variables": {"FNAME": "李"}})).await;
     assert_eq!(zh.body["html"], "<p>你好 李 https://brand.test/me</p>");
 
     // Versions are kept.

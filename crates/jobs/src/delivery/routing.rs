@@ -308,7 +308,7 @@ impl Engine {
         endpoints: &[Endpoint],
         (from, to, data): (&str, &str, &[u8]),
         lane: &Lane,
-        (per_connection, judge): (Option<u32>, Option<&Judge>),
+        (per_connection, judge): (Option<u32>, Option<&Judge<'_>>),
     ) -> Result<AttemptResult, StoreError> {
         let spent = |c: &Connection| per_connection.is_some_and(|n| c.delivered >= n as usize);
         let mut connection = self.take_idle(key).await;

@@ -12,27 +12,31 @@ use super::*;
 
 /// What a direct delivery's sessions are judged by: the recipient domain, the policy in
 /// force there and the IP we send from.
-pub(super) struct Judge {
-    domain: String,
-    policy: Option<Policy>,
-    sending_ip: String,
+pub(super) struct Judge<'a> {
+    domain: &'a str,
+    policy: Option<&'a Policy>,
+    sending_ip: &'a str,
 }
 
-impl Judge {
-    pub(super) fn new(domain: &str, policy: Option<&Policy>, sending_ip: Option<&str>) -> Self {
+impl<'a> Judge<'a> {
+    pub(super) fn new(
+        domain: &'a str,
+        policy: Option<&'a Policy>,
+        sending_ip: Option<&'a str>,
+    ) -> Self {
         Self {
-            domain: domain.to_owned(),
-            policy: policy.cloned(),
-            sending_ip: sending_ip.unwrap_or_default().to_owned(),
+            domain,
+            policy,
+            sending_ip: sending_ip.unwrap_or_default(),
         }
     }
 
     fn session(&self, (host, address): (&str, &str), outcome: Outcome) -> Session {
         Session::new(
-            &self.domain,
-            self.policy.as_ref(),
+            self.domain,
+            self.policy,
             (host, address),
-            &self.sending_ip,
+            self.sending_ip,
             outcome,
         )
     }
@@ -40,7 +44,7 @@ impl Judge {
     /// A connection opened to `endpoint`, in clear or with `tls`.
     pub(super) fn opened(&self, endpoint: &Endpoint, tls: Option<&TlsInfo>) -> Session {
         let outcome = tls_rpt::judge(
-            self.policy.as_ref(),
+            self.policy,
             &endpoint.tls_name,
             tls.map(TlsInfo::verification),
         );
@@ -63,7 +67,7 @@ impl Judge {
 
     /// An attempt without the policy the domain's record announces.
     pub(super) fn without_policy(&self, why: Failure) -> Session {
-        Session::policy_failure(&self.domain, &self.sending_ip, why)
+        Session::policy_failure(self.domain, self.sending_ip, why)
     }
 }
 

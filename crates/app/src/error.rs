@@ -17,7 +17,7 @@ pub enum AppError {
     #[error("{0}")]
     Conflict(String),
     /// A template's unknown variables or broken tags.
-    #[error("{}", crate::rendering::describe(.0))]
+    #[error("{}", crate::campaigns::rendering::describe(.0))]
     Template(ee_core::template::Problems),
     /// What the caller named does not exist (or belongs to another tenant).
     #[error("{0} not found")]

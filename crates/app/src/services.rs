@@ -17,11 +17,11 @@ pub struct Services {
     /// DNSBL zones every IP is checked against.
     pub dnsbl_zones: Vec<String>,
     /// The optional SMTP probe of contact validation.
-    pub probe: crate::validation::ProbeSettings,
+    pub probe: crate::contacts::validation::ProbeSettings,
     /// The message pipeline's settings.
     pub delivery: crate::delivery::DeliverySettings,
     /// What the generated PowerMTA configuration says of this installation.
-    pub pmta: crate::powermta::PmtaSettings,
+    pub pmta: crate::delivery::powermta::PmtaSettings,
     /// Where connections to hosts a tenant named (MailWizz, relays) may go.
     pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
     /// Rung when messages were queued on this node, so its delivery loop starts at once
@@ -30,7 +30,7 @@ pub struct Services {
     /// How feedback is classified.
     pub feedback: crate::feedback::FeedbackSettings,
     /// The health job's thresholds.
-    pub health: crate::health::HealthSettings,
+    pub health: crate::infra::health::HealthSettings,
 }
 
 impl Services {
@@ -46,13 +46,13 @@ impl Services {
             infra: InfraSettings::default(),
             resolver,
             dnsbl_zones: Vec::new(),
-            probe: crate::validation::ProbeSettings::default(),
+            probe: crate::contacts::validation::ProbeSettings::default(),
             delivery: crate::delivery::DeliverySettings::default(),
-            pmta: crate::powermta::PmtaSettings::default(),
+            pmta: crate::delivery::powermta::PmtaSettings::default(),
             outbound: std::sync::Arc::new(ee_core::outbound::OutboundPolicy::default()),
             queued: std::sync::Arc::new(tokio::sync::Notify::new()),
             feedback: crate::feedback::FeedbackSettings::default(),
-            health: crate::health::HealthSettings::default(),
+            health: crate::infra::health::HealthSettings::default(),
         }
     }
 }

@@ -61,7 +61,7 @@ impl Write {
     /// The tenant the change belongs to, named by id or slug in `tenant_id` (see
     /// `tenancy::resolve`).
     pub async fn tenant(&mut self, requested: Option<&str>) -> Result<String, AppError> {
-        crate::tenancy::resolve(
+        crate::access::tenancy::resolve(
             &mut self.tx,
             Scope::from(self.scope.as_deref()),
             requested,

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ee_app::feedback_intake::read_report;
+use ee_app::feedback::intake::read_report;
 use ee_core::feedback::{Class, EventKind, Rules};
 use ee_mail::report::ReportKind;
 

@@ -3,7 +3,7 @@
 //! the bound is one refused line.
 #![allow(clippy::unwrap_used)]
 
-use ee_app::csv_import::ContactReader;
+use ee_app::sources::csv_import::ContactReader;
 use proptest::prelude::*;
 
 fn file(bytes: &[u8]) -> std::path::PathBuf {

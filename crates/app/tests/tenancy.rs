@@ -1,11 +1,11 @@
-//! The one rule of which tenant a request acts on (`ee_app::tenancy`), against a real
+//! The one rule of which tenant a request acts on (`ee_app::access::tenancy`), against a real
 //! database: a tenant's caller gets its own and nothing else (another named is "not
 //! found", as if absent); an admin names one by id or slug, must name one to act, and
 //! reads every tenant when naming none.
 #![allow(clippy::unwrap_used)]
 
 use ee_app::AppError;
-use ee_app::tenancy::{resolve, resolve_view};
+use ee_app::access::tenancy::{resolve, resolve_view};
 use ee_store::Scope;
 use ee_store::tenants::{self, NewTenant};
 use ee_store::testing::TestDatabase;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use ee_app::AppError;
-use ee_app::feedback_intake::{ReportedBounce, reported_event};
+use ee_app::feedback::intake::{ReportedBounce, reported_event};
 use ee_core::feedback::{Class, Rules, Source};
 use proptest::prelude::*;
 use serde_json::{Value, json};

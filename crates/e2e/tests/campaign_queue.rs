@@ -40,9 +40,9 @@ async fn a_batch_skips_addresses_suppressed_or_capped_since_the_start() {
     // caps campaign mail at one message a day.
     app.suppress(&key, "gone@example.test", "manual").await;
     // A marketing message of another sender (transactional ones do not count).
-    let (earlier, _) = ee_app::messages::queue(
+    let (earlier, _) = ee_app::queue::messages::queue(
         &app.services,
-        ee_app::messages::SendRequest {
+        ee_app::queue::messages::SendRequest {
             tenant_id: created.body["tenant_id"].as_str().unwrap().to_owned(),
             kind: "marketing".into(),
             to_email: "busy@example.test".into(),
@@ -149,7 +149,7 @@ async fn a_batch_handed_over_twice_gives_each_recipient_one_message() {
     drop(conn);
     assert_eq!(batch.len(), 3);
     for _ in 0..2 {
-        ee_app::campaign_queue::queue_batch(&app.services, &campaign, &batch, &[])
+        ee_app::campaigns::queue::queue_batch(&app.services, &campaign, &batch, &[])
             .await
             .unwrap();
     }

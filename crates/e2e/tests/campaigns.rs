@@ -283,10 +283,10 @@ async fn pause_and_resume_give_every_recipient_exactly_one_message() {
     action(&app, &key, &id, "start").await;
 
     // One pass hands one batch over; then the campaign pauses.
-    let first = ee_app::campaign_dispatch::run_once(&app.services)
+    let first = ee_app::campaigns::dispatch::run_once(&app.services)
         .await
         .unwrap();
-    assert_eq!(first.queued, ee_app::campaign_dispatch::BATCH as usize);
+    assert_eq!(first.queued, ee_app::campaigns::dispatch::BATCH as usize);
     let paused = action(&app, &key, &id, "pause").await;
     assert_eq!(paused["status"], "paused");
     // Paused: its queued messages wait, and nothing more is handed over.
@@ -343,7 +343,7 @@ async fn cancel_stops_the_recipients_waiting_and_the_messages_not_sent() {
         .await;
     let id = created.body["id"].as_str().unwrap().to_owned();
     action(&app, &key, &id, "start").await;
-    ee_app::campaign_dispatch::run_once(&app.services)
+    ee_app::campaigns::dispatch::run_once(&app.services)
         .await
         .unwrap();
     let cancelled = action(&app, &key, &id, "cancel").await;
@@ -757,7 +757,7 @@ async fn statistics_show_every_counter_zeros_included() {
     let stats = app
         .get(&format!("/api/v2/campaigns/{id}/stats"), &key)
         .await;
-    for name in ee_app::campaign_stats::COUNTERS {
+    for name in ee_app::campaigns::stats::COUNTERS {
         assert_eq!(stats.body["totals"][name], 0, "{name}: {}", stats.body);
     }
     app.finish().await;

@@ -619,7 +619,7 @@ async fn the_api_deploys_the_config_and_audits_the_diff() {
     let Some(host) = ee_connectors::testing::PmtaHost::start() else {
         return;
     };
-    let pmta = ee_app::powermta::PmtaSettings {
+    let pmta = ee_app::delivery::powermta::PmtaSettings {
         smtp_user: Some(("ee-relay".into(), "relay-secret-1".into())),
         dkim_dir: host.plan.dkim_dir.clone(),
         ssh: Some(host.sshd.target()),
@@ -774,7 +774,7 @@ async fn powermta_status_is_polled_into_the_api_and_metrics() {
     assert_eq!(refused.status, StatusCode::CONFLICT);
     let app = TestApp::builder()
         .options(common::Options {
-            pmta: ee_app::powermta::PmtaSettings {
+            pmta: ee_app::delivery::powermta::PmtaSettings {
                 status_url: Some(url),
                 ..Default::default()
             },

@@ -13,7 +13,7 @@ use ee_mail::testing::TestSmtpServer;
 use reqwest::StatusCode;
 use serde_json::json;
 
-async fn run_health(app: &TestApp, health: ee_app::health::HealthSettings) {
+async fn run_health(app: &TestApp, health: ee_app::infra::health::HealthSettings) {
     let services = ee_app::Services {
         health,
         ..app.services.clone()
@@ -53,7 +53,7 @@ async fn crossed_thresholds_alert_and_every_check_is_a_metric() {
     // message waiting.
     run_health(
         &app,
-        ee_app::health::HealthSettings {
+        ee_app::infra::health::HealthSettings {
             data_dir: Some(dir.path().to_owned()),
             min_free_disk: 1.01,
             max_memory: 0.0,
@@ -95,7 +95,7 @@ async fn crossed_thresholds_alert_and_every_check_is_a_metric() {
     // The defaults pass on this machine's queue (one message is no backlog).
     run_health(
         &app,
-        ee_app::health::HealthSettings {
+        ee_app::infra::health::HealthSettings {
             data_dir: Some(dir.path().to_owned()),
             ..Default::default()
         },

@@ -877,9 +877,9 @@ async fn provider_limits_cap_and_suppression_before_sending() {
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     let mut states = Vec::new();
     for kind in ["campaign", "campaign", "campaign", "transactional"] {
-        let (m, _) = ee_app::messages::queue(
+        let (m, _) = ee_app::queue::messages::queue(
             &app.services,
-            ee_app::messages::SendRequest {
+            ee_app::queue::messages::SendRequest {
                 tenant_id: tenant.clone(),
                 kind: kind.into(),
                 to_email: "reader@example.test".into(),

@@ -157,7 +157,7 @@ async fn every_metric_the_rules_and_dashboards_query_is_exposed() {
         .unwrap();
     let app = TestApp::builder()
         .options(common::Options {
-            pmta: ee_app::powermta::PmtaSettings {
+            pmta: ee_app::delivery::powermta::PmtaSettings {
                 status_url: Some(pmta_url),
                 ..Default::default()
             },

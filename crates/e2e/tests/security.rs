@@ -134,7 +134,7 @@ async fn tenant_named_hosts_cannot_reach_internal_addresses() {
         .sealer
         .as_ref()
         .unwrap()
-        .seal(ee_app::mailwizz::KEY_PURPOSE, b"k");
+        .seal(ee_app::delivery::mailwizz::KEY_PURPOSE, b"k");
     let mut conn = app.db.pool().acquire().await.unwrap();
     let old = ee_store::mailwizz::insert(
         &mut conn,

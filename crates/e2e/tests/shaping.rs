@@ -87,9 +87,9 @@ async fn setup_with(shaping: Option<&str>, limits: &str) -> Setup {
 async fn queue(s: &Setup, domain: &str, count: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..count {
-        let (m, _) = ee_app::messages::queue(
+        let (m, _) = ee_app::queue::messages::queue(
             &s.app.services,
-            ee_app::messages::SendRequest {
+            ee_app::queue::messages::SendRequest {
                 tenant_id: s.tenant.clone(),
                 kind: "transactional".into(),
                 to_email: format!("r{i}@{domain}"),

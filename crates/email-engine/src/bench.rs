@@ -99,7 +99,7 @@ pub async fn run_one(file: &Path, database_url: &str) -> anyhow::Result<()> {
     .await?;
     drop(conn);
     let started = Instant::now();
-    let counts = ee_app::csv_import::run(
+    let counts = ee_app::sources::csv_import::run(
         &db,
         &mut import,
         None,

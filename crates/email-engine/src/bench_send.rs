@@ -221,9 +221,9 @@ pub async fn run_one(
     } = setup(database_url, port, dkim, concurrency).await?;
     let queue_started = Instant::now();
     for i in 0..messages {
-        ee_app::messages::queue(
+        ee_app::queue::messages::queue(
             &services,
-            ee_app::messages::SendRequest {
+            ee_app::queue::messages::SendRequest {
                 tenant_id: tenant.id.clone(),
                 kind: "transactional".into(),
                 to_email: format!("user{i}@example.test"),

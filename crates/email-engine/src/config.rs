@@ -366,12 +366,12 @@ impl Config {
         })
     }
 
-    pub fn pmta_settings(&self, machine_name: &str) -> ee_app::powermta::PmtaSettings {
+    pub fn pmta_settings(&self, machine_name: &str) -> ee_app::delivery::powermta::PmtaSettings {
         let host_name = self
             .pmta_host_name
             .clone()
             .unwrap_or_else(|| machine_name.to_owned());
-        ee_app::powermta::PmtaSettings {
+        ee_app::delivery::powermta::PmtaSettings {
             postmaster: self
                 .pmta_postmaster
                 .clone()

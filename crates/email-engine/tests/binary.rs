@@ -633,9 +633,9 @@ async fn a_killed_sender_resumes_without_losing_messages() {
         )
     };
     for i in 0..MESSAGES {
-        ee_app::messages::queue(
+        ee_app::queue::messages::queue(
             &services,
-            ee_app::messages::SendRequest {
+            ee_app::queue::messages::SendRequest {
                 tenant_id: tenant.id.clone(),
                 kind: "transactional".into(),
                 to_email: format!("user{i}@example.test"),

@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ee_app::feedback_intake::{IntakeReport, accounting_lines};
+use ee_app::feedback::intake::{IntakeReport, accounting_lines};
 use ee_app::{JobError, Services};
 use ee_store::feedback_files::{self, FilePlace};
 use tokio::sync::watch;

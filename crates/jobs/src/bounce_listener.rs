@@ -239,7 +239,8 @@ async fn receive(
 ) -> Result<(), ee_app::AppError> {
     let id = ee_core::ids::new_id();
     let reference = format!("smtp:{id}");
-    match ee_app::feedback_intake::report_message(services, None, &raw, Some(&to), &reference).await
+    match ee_app::feedback::intake::report_message(services, None, &raw, Some(&to), &reference)
+        .await
     {
         Ok(report) => {
             tracing::info!(

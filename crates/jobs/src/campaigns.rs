@@ -1,13 +1,13 @@
 //! The campaign dispatcher's loop: one per worker node. Each pass starts the scheduled
 //! campaigns whose time has come and hands a batch of every sending campaign's recipients
-//! to the queue (`ee_app::campaign_dispatch`); it runs again at once while there is work,
+//! to the queue (`ee_app::campaigns::dispatch`); it runs again at once while there is work,
 //! within 50 ms while a campaign's share of the queue is being sent, every second
 //! otherwise, so a pause or a cancel holds within a batch on every node.
 
 use std::time::Duration;
 
 use ee_app::Services;
-use ee_app::campaign_dispatch::run_once;
+use ee_app::campaigns::dispatch::run_once;
 
 /// The pause between passes that found nothing to do.
 const IDLE: Duration = Duration::from_secs(1);

@@ -8,7 +8,7 @@ use ee_store::Job;
 use serde_json::{Value, json};
 
 use ee_app::schedule as scheduler;
-use ee_app::{JobError, Services, alerts, infra, snapshot};
+use ee_app::{JobError, Services, infra, infra::alerts, infra::snapshot};
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
 type HandlerFn = Arc<dyn Fn(Job) -> BoxFuture + Send + Sync>;
@@ -79,11 +79,14 @@ pub fn standard_registry(services: Services) -> Registry {
         }))
     });
     add(&mut r, s, ee_app::contacts::VALIDATE, |s, job| async move {
-        ee_app::validation::validate_job(&s, &job, s.clock.now_ms()).await
+        ee_app::contacts::validation::validate_job(&s, &job, s.clock.now_ms()).await
     });
-    add(&mut r, s, ee_app::csv_import::IMPORT, |s, job| async move {
-        ee_app::csv_import::job(&s, &job).await
-    });
+    add(
+        &mut r,
+        s,
+        ee_app::sources::csv_import::IMPORT,
+        |s, job| async move { ee_app::sources::csv_import::job(&s, &job).await },
+    );
     add(&mut r, s, alerts::DELIVER, |s, job| async move {
         alerts::deliver(&s.db, &s.alerts, &job, s.clock.now_ms()).await
     });
@@ -104,7 +107,7 @@ pub fn standard_registry(services: Services) -> Registry {
         Ok(json!({ "released": released }))
     });
     add(&mut r, s, scheduler::HEALTH, |s, _job| async move {
-        ee_app::health::health(&s, s.clock.now_ms()).await
+        ee_app::infra::health::health(&s, s.clock.now_ms()).await
     });
     add(&mut r, s, scheduler::METRICS, |s, _job| async move {
         snapshot::infrastructure(&s.db, s.clock.now_ms()).await
@@ -119,43 +122,43 @@ pub fn standard_registry(services: Services) -> Registry {
             .collect();
         drop(conn);
         // Seed 002's retry queue: bounces and complaints forwarded to their sources.
-        let forwards = ee_app::feedback_forwards::send_due(&s).await?;
+        let forwards = ee_app::feedback::forwards::send_due(&s).await?;
         Ok(json!({ "reaped": reaped, "depth": depth, "forwards": forwards }))
     });
     add(&mut r, s, scheduler::BLACKLIST, |s, _job| async move {
-        let report = ee_app::blacklists::check_all_blacklists(&s, s.clock.now_ms()).await?;
+        let report = ee_app::infra::blacklists::check_all_blacklists(&s, s.clock.now_ms()).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())
     });
     add(&mut r, s, scheduler::TLS_REPORTS, |s, _job| async move {
-        ee_app::tls_reports::send_due(&s).await
+        ee_app::delivery::tls_reports::send_due(&s).await
     });
     add(&mut r, s, scheduler::DNS, |s, _job| async move {
         let report = infra::validate_all_domains(&s, s.clock.now_ms()).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())
     });
     add(&mut r, s, scheduler::PMTA_STATUS, |s, _job| async move {
-        ee_app::powermta::poll_status(&s, s.clock.now_ms()).await
+        ee_app::delivery::powermta::poll_status(&s, s.clock.now_ms()).await
     });
     add(
         &mut r,
         s,
-        ee_app::mailwizz::ERASE_SUBSCRIBERS,
+        ee_app::delivery::mailwizz::ERASE_SUBSCRIBERS,
         |s, job| async move {
             let payload: Value = serde_json::from_str(&job.payload).unwrap_or_default();
-            Ok(ee_app::mailwizz::erase_subscribers(&s, &payload).await?)
+            Ok(ee_app::delivery::mailwizz::erase_subscribers(&s, &payload).await?)
         },
     );
     add(&mut r, s, scheduler::QUOTA_SYNC, |s, _job| async move {
-        Ok(ee_app::mailwizz::sync_quotas(&s).await?)
+        Ok(ee_app::delivery::mailwizz::sync_quotas(&s).await?)
     });
     add(
         &mut r,
         s,
-        ee_app::mailwizz::SYNC_SUBSCRIBERS,
+        ee_app::delivery::mailwizz::SYNC_SUBSCRIBERS,
         |s, job| async move {
             let payload: Value = serde_json::from_str(&job.payload).unwrap_or_default();
             let tenant = payload["tenant_id"].as_str().unwrap_or_default().to_owned();
-            Ok(ee_app::mailwizz::sync_subscribers(&s, &tenant).await?)
+            Ok(ee_app::delivery::mailwizz::sync_subscribers(&s, &tenant).await?)
         },
     );
     r

@@ -94,7 +94,7 @@ impl ApiError {
         let mut error = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
-            ee_app::rendering::describe(problems),
+            ee_app::campaigns::rendering::describe(problems),
         );
         error.field = Some(
             problems
@@ -175,9 +175,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<ee_app::messages::QueueError> for ApiError {
-    fn from(e: ee_app::messages::QueueError) -> Self {
-        use ee_app::messages::QueueError;
+impl From<ee_app::queue::messages::QueueError> for ApiError {
+    fn from(e: ee_app::queue::messages::QueueError) -> Self {
+        use ee_app::queue::messages::QueueError;
         match e {
             QueueError::Invalid {
                 field,
@@ -233,9 +233,9 @@ impl From<ee_app::infra::InfraError> for ApiError {
     }
 }
 
-impl From<ee_app::mailwizz::MwError> for ApiError {
-    fn from(e: ee_app::mailwizz::MwError) -> Self {
-        use ee_app::mailwizz::MwError;
+impl From<ee_app::delivery::mailwizz::MwError> for ApiError {
+    fn from(e: ee_app::delivery::mailwizz::MwError) -> Self {
+        use ee_app::delivery::mailwizz::MwError;
         use ee_connectors::mailwizz::MailWizzError;
         match e {
             MwError::Store(e) => e.into(),

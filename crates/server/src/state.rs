@@ -22,7 +22,7 @@ pub struct Inner {
     pub metrics: Metrics,
     pub limits: RateLimits,
     /// Writes opens and clicks in batches.
-    pub hits: ee_app::engagement::HitRecorder,
+    pub hits: ee_app::feedback::engagement::HitRecorder,
 }
 
 impl std::ops::Deref for AppState {
@@ -50,7 +50,7 @@ impl AppState {
             jwt,
             metrics: Metrics::new(),
             limits,
-            hits: ee_app::engagement::HitRecorder::spawn(services.clone()),
+            hits: ee_app::feedback::engagement::HitRecorder::spawn(services.clone()),
         }))
     }
 

@@ -8,7 +8,7 @@ pub mod signatures;
 
 use std::net::SocketAddr;
 
-use ee_app::bootstrap::ensure_admin;
+use ee_app::access::bootstrap::ensure_admin;
 use ee_core::clock::Clock;
 use ee_dns::testing::{TestDnsServer, Zone};
 use ee_server::{AppState, Settings};
@@ -58,7 +58,7 @@ pub struct Options {
     pub mta_sts_roots: Vec<Vec<u8>>,
     /// Providers and shaping rules (the shipped ones unless a test adds its own).
     pub shaping: std::sync::Arc<ee_core::shaping::Shaping>,
-    pub pmta: ee_app::powermta::PmtaSettings,
+    pub pmta: ee_app::delivery::powermta::PmtaSettings,
     /// Where connections to tenant-named hosts may go.
     pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
 }
@@ -179,7 +179,7 @@ impl TestApp {
         let services = ee_app::Services {
             alerts,
             dnsbl_zones: DNSBL_ZONES.iter().map(|z| (*z).to_owned()).collect(),
-            probe: ee_app::validation::ProbeSettings {
+            probe: ee_app::contacts::validation::ProbeSettings {
                 port: probe_port,
                 timeout: std::time::Duration::from_secs(3),
                 // The test SMTP server (mailin) refuses the null sender.
@@ -246,10 +246,10 @@ impl TestApp {
     }
 
     /// Runs the campaign dispatcher until a pass finds nothing to do; what it did in all.
-    pub async fn dispatch(&self) -> ee_app::campaign_dispatch::Pass {
-        let mut total = ee_app::campaign_dispatch::Pass::default();
+    pub async fn dispatch(&self) -> ee_app::campaigns::dispatch::Pass {
+        let mut total = ee_app::campaigns::dispatch::Pass::default();
         for _ in 0..1000 {
-            let pass = ee_app::campaign_dispatch::run_once(&self.services)
+            let pass = ee_app::campaigns::dispatch::run_once(&self.services)
                 .await
                 .expect("campaign dispatch");
             if !pass.did_work() {
@@ -265,8 +265,8 @@ impl TestApp {
 
     /// Dispatches and delivers in turn until neither finds work (the dispatcher keeps only
     /// a few batches of a campaign in the queue); what the dispatcher did in all.
-    pub async fn dispatch_and_deliver(&self) -> ee_app::campaign_dispatch::Pass {
-        let mut total = ee_app::campaign_dispatch::Pass::default();
+    pub async fn dispatch_and_deliver(&self) -> ee_app::campaigns::dispatch::Pass {
+        let mut total = ee_app::campaigns::dispatch::Pass::default();
         for _ in 0..1000 {
             let pass = self.dispatch().await;
             let delivered = self.deliver().await;

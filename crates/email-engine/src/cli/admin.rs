@@ -45,14 +45,15 @@ pub(super) async fn tenant_create(
         _ => bail!("invalid input: --settings: must be a JSON object"),
     };
     let db = open_db(config).await?;
-    let input = ee_app::tenants::NewTenantInput {
+    let input = ee_app::access::tenants::NewTenantInput {
         name: name.to_owned(),
         slug: slug.to_owned(),
         settings: Some(settings),
     };
-    let tenant = ee_app::tenants::create(&db, &Caller::cli(), input, Clock::System.now_ms())
-        .await
-        .map_err(app_error)?;
+    let tenant =
+        ee_app::access::tenants::create(&db, &Caller::cli(), input, Clock::System.now_ms())
+            .await
+            .map_err(app_error)?;
     println!("{}", tenant.id);
     Ok(())
 }
@@ -67,14 +68,14 @@ pub(super) async fn user_create(
     let generated = password.is_none();
     let password = password.unwrap_or_else(ee_core::auth::generate_password);
     let db = open_db(config).await?;
-    let input = ee_app::users::NewUserInput {
+    let input = ee_app::access::users::NewUserInput {
         email: email.to_owned(),
         password: password.clone(),
         role: role.to_owned(),
         tenant: tenant.map(str::to_owned),
         username: None,
     };
-    let user = ee_app::users::create(&db, &Caller::cli(), input, Clock::System.now_ms())
+    let user = ee_app::access::users::create(&db, &Caller::cli(), input, Clock::System.now_ms())
         .await
         .map_err(app_error)?;
     println!("{}", user.id);
@@ -99,14 +100,14 @@ pub(super) async fn api_key_create(
         })?),
     };
     let db = open_db(config).await?;
-    let input = ee_app::api_keys::NewKeyInput {
+    let input = ee_app::access::api_keys::NewKeyInput {
         tenant: tenant.to_owned(),
         name: name.to_owned(),
         expires_at,
         created_by: None,
     };
     let (stored, key) =
-        ee_app::api_keys::create(&db, &Caller::cli(), input, Clock::System.now_ms())
+        ee_app::access::api_keys::create(&db, &Caller::cli(), input, Clock::System.now_ms())
             .await
             .map_err(app_error)?;
     println!(

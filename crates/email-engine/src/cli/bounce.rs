@@ -20,7 +20,7 @@ pub(super) fn classify(config: &Config, files: &[PathBuf]) -> anyhow::Result<()>
         let raw = std::fs::read(file).with_context(|| format!("{}", file.display()))?;
         let name = file.display().to_string();
         // No key: a per-message return path is not looked for here.
-        match ee_app::feedback_intake::read_report(rules, b"", &raw, None, &name, now) {
+        match ee_app::feedback::intake::read_report(rules, b"", &raw, None, &name, now) {
             Ok(read) => {
                 let report = &read.report;
                 // What every line of this file says.

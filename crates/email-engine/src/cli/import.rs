@@ -20,7 +20,7 @@ pub(super) async fn import_csv(
         .len();
     let db = open_db(config).await?;
     let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
-    let tenant = ee_app::tenants::find(&mut conn, tenant)
+    let tenant = ee_app::access::tenants::find(&mut conn, tenant)
         .await
         .map_err(app_error)?;
     let source = match source {
@@ -48,7 +48,7 @@ pub(super) async fn import_csv(
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let outcome = ee_app::csv_import::run(
+    let outcome = ee_app::sources::csv_import::run(
         &db,
         &mut import,
         source.as_ref(),

@@ -18,7 +18,7 @@ pub(super) async fn pmta_services(config: &Config) -> anyhow::Result<ee_app::Ser
 
 pub(super) async fn pmta_deploy(config: &Config) -> anyhow::Result<()> {
     let services = pmta_services(config).await?;
-    let report = ee_app::powermta::deploy_audited(&services, &Caller::cli())
+    let report = ee_app::delivery::powermta::deploy_audited(&services, &Caller::cli())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     services.db.close().await;
@@ -56,7 +56,7 @@ pub(super) async fn pmta_config(
 ) -> anyhow::Result<()> {
     let services = pmta_services(config).await?;
     let db = services.db.clone();
-    let generated = ee_app::powermta::generate(&services, &services.pmta, out.is_some())
+    let generated = ee_app::delivery::powermta::generate(&services, &services.pmta, out.is_some())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     db.close().await;

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
-use ee_app::bootstrap::{AdminBootstrap, ensure_admin};
+use ee_app::access::bootstrap::{AdminBootstrap, ensure_admin};
 use ee_core::clock::Clock;
 use tracing_subscriber::EnvFilter;
 

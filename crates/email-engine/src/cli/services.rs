@@ -21,7 +21,7 @@ pub(super) fn build(
         alerts: config.alert_channels(),
         infra: config.infra_settings(),
         dnsbl_zones: config.dnsbl_zones(),
-        probe: ee_app::validation::ProbeSettings {
+        probe: ee_app::contacts::validation::ProbeSettings {
             port: config.smtp_probe_port,
             mail_from: config.smtp_probe_from.clone(),
             helo: hostname(),
@@ -31,7 +31,7 @@ pub(super) fn build(
         pmta: config.pmta_settings(&hostname()),
         outbound: std::sync::Arc::new(config.outbound_policy()?),
         feedback: config.feedback_settings()?,
-        health: ee_app::health::HealthSettings {
+        health: ee_app::infra::health::HealthSettings {
             data_dir: Some(config.data_dir.clone()),
             min_free_disk: config.health_min_free_disk,
             max_memory: config.health_max_memory,

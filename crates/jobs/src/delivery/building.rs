@@ -64,7 +64,7 @@ impl Engine {
         let now = self.services.clock.now_ms();
         // A campaign message's body, rendered as it is when sent.
         let mut message = message.clone();
-        ee_app::message_bodies::render_at_send(
+        ee_app::queue::bodies::render_at_send(
             &self.services,
             &mut conn,
             std::slice::from_mut(&mut message),

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ee_app::Services;
+use ee_app::contacts::validation::mx_outcome;
 use ee_app::delivery::tenant_delivery;
-use ee_app::validation::mx_outcome;
 use ee_core::contacts::MxOutcome;
 use ee_core::delivery::{Mode, TenantDelivery};
 use ee_store::messages::Message;
@@ -51,7 +51,7 @@ impl TenantContext {
             match ee_store::mailwizz::find(&mut *conn, &tenant.id, settings.mailwizz.as_deref())
                 .await
             {
-                Ok(instance) => ee_app::mailwizz::client(services, &instance)
+                Ok(instance) => ee_app::delivery::mailwizz::client(services, &instance)
                     .map(|client| Some((instance, client)))
                     .map_err(|e| e.to_string()),
                 Err(StoreError::NotFound) => Err(format!(

@@ -156,12 +156,12 @@ impl Engine {
         }
         // Campaign messages outside their window or over their throttle go back to wait
         // (an empty batch is still a claim: what remains due is claimed next).
-        let held = ee_app::campaign_pace::hold_back(&self.services, &lease, &batch, now).await?;
+        let held = ee_app::campaigns::pace::hold_back(&self.services, &lease, &batch, now).await?;
         batch.retain(|m| !held.contains(&m.id));
         let mut conn = self.services.db.pool().acquire().await?;
         // Campaign messages keep no body: theirs are rendered now, in memory.
         let unrenderable =
-            ee_app::message_bodies::render_at_send(&self.services, &mut conn, &mut batch, now)
+            ee_app::queue::bodies::render_at_send(&self.services, &mut conn, &mut batch, now)
                 .await?;
         let mut context = BatchContext::load(&self.services, &mut conn, &batch).await?;
         context.unrenderable = unrenderable;
@@ -334,7 +334,7 @@ impl Engine {
         let mut counts: Vec<(ee_store::report_counters::CounterKey, &'static str, i64)> =
             Vec::new();
         for (m, r) in done.iter().filter(|(_, r)| r.state == MessageState::Sent) {
-            let key = ee_app::report_counts::key_of_message(m, r.ip_id.as_deref(), now);
+            let key = ee_app::feedback::report_counts::key_of_message(m, r.ip_id.as_deref(), now);
             if matches!(r.route, Some(Route::Direct)) {
                 counts.push((key.clone(), "delivered", 1));
             }
@@ -353,17 +353,17 @@ impl Engine {
             .iter()
             .filter(|(_, r)| r.state == MessageState::Deferred && !r.uncounted && r.code.is_some())
         {
-            let key = ee_app::report_counts::key_of_message(m, r.ip_id.as_deref(), now);
+            let key = ee_app::feedback::report_counts::key_of_message(m, r.ip_id.as_deref(), now);
             counts.push((key, "deferred", 1));
         }
-        ee_app::report_counts::add(&mut tx, counts).await?;
+        ee_app::feedback::report_counts::add(&mut tx, counts).await?;
         // The TLS reports' sessions (RFC 8460), by the day they happened.
         let day = ee_core::tls_rpt::day_of(now);
         for (tenant, sessions) in tls_rpt::count(done.iter().map(|(m, r)| (m, r))) {
             ee_store::tls_reports::add_sessions(&mut tx, tenant, &day, &sessions).await?;
         }
         // The campaigns' counters, in the same transaction.
-        ee_app::campaign_stats::record_outcomes(
+        ee_app::campaigns::stats::record_outcomes(
             &mut tx,
             done.iter().map(|(message, result)| (message, result.state)),
             now,

@@ -1,4 +1,4 @@
-//! Traffic shaping in the engine (`ee_core::shaping` the rules, `ee_app::shaping` their
+//! Traffic shaping in the engine (`ee_core::shaping` the rules, `ee_app::delivery::shaping` their
 //! states): the states in force, read from the database at most every second so that a
 //! suspension set by one node holds on all of them; the pace of a path under a `rate`
 //! state, counted in the database (cluster-wide); and, after each reply, the rule it
@@ -56,7 +56,7 @@ pub(super) fn held(until: i64, provider: &Provider, why: &str) -> AttemptResult 
     r.next_attempt_at = Some(until);
     r.reason = Some(format!(
         "{}({why}) until {}",
-        ee_app::shaping::held_reason_prefix(provider.as_str()),
+        ee_app::delivery::shaping::held_reason_prefix(provider.as_str()),
         ee_core::timefmt::to_rfc3339(until)
     ));
     r
@@ -72,7 +72,7 @@ impl Engine {
             .is_none_or(|at| now - at >= REFRESH_MS || now < at)
         {
             let mut conn = self.services.db.pool().acquire().await?;
-            view.states = Arc::new(ee_app::shaping::active(&mut conn, now).await?);
+            view.states = Arc::new(ee_app::delivery::shaping::active(&mut conn, now).await?);
             view.read_at = Some(now);
         }
         Ok(Site {
@@ -141,7 +141,7 @@ impl Engine {
         };
         let now = self.services.clock.now_ms();
         let mut tx = self.services.db.begin().await?;
-        let set = ee_app::shaping::fire(
+        let set = ee_app::delivery::shaping::fire(
             &mut tx,
             rule,
             &site.provider,

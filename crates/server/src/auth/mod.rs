@@ -1,6 +1,6 @@
 //! Authentication: passwords, access tokens, and the caller's identity.
 
-pub use ee_app::passwords;
+pub use ee_app::access::passwords;
 pub mod cookie;
 pub mod credentials;
 pub mod principal;

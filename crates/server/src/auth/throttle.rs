@@ -1,8 +1,8 @@
-//! Failed-login throttling at the door (`ee_app::login_throttle` keeps the counts): a
+//! Failed-login throttling at the door (`ee_app::access::login_throttle` keeps the counts): a
 //! locked caller hears 429 with Retry-After, whichever of its account or client stopped it.
 
-use ee_app::login_throttle;
-pub use ee_app::login_throttle::Keys;
+use ee_app::access::login_throttle;
+pub use ee_app::access::login_throttle::Keys;
 
 use crate::audit::Actor;
 use crate::error::{ApiError, ApiResult};
@@ -39,7 +39,7 @@ pub async fn check(state: &AppState, keys: &Keys) -> ApiResult<()> {
     }
 }
 
-/// Counts a failure (`ee_app::login_throttle::failed`) in its own transaction.
+/// Counts a failure (`ee_app::access::login_throttle::failed`) in its own transaction.
 pub async fn failed(
     state: &AppState,
     keys: &Keys,

@@ -15,7 +15,7 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
-pub use ee_app::api_keys::ApiKeyOut;
+pub use ee_app::access::api_keys::ApiKeyOut;
 
 /// A key with its secret: answered once, at creation or rotation.
 #[derive(Debug, Serialize, ToSchema)]
@@ -55,14 +55,15 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyWithSecret>)> {
     let tenant_id = principal.owning_tenant(body.tenant_id.as_deref(), "tenant_id")?;
-    let input = ee_app::api_keys::NewKeyInput {
+    let input = ee_app::access::api_keys::NewKeyInput {
         tenant: tenant_id,
         name: body.name,
         expires_at: parse_time(body.expires_at.as_deref(), "expires_at")?,
         created_by: Some(principal.id.clone()),
     };
     let caller = audit::caller(&principal, &meta);
-    let (api_key, key) = ee_app::api_keys::create(&state.db, &caller, input, state.now()).await?;
+    let (api_key, key) =
+        ee_app::access::api_keys::create(&state.db, &caller, input, state.now()).await?;
     Ok((StatusCode::CREATED, Json(ApiKeyWithSecret { api_key, key })))
 }
 
@@ -95,7 +96,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    ee_app::api_keys::revoke(&mut w, &id).await?;
+    ee_app::access::api_keys::revoke(&mut w, &id).await?;
     w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -115,7 +116,7 @@ pub async fn rotate(
     let body: RotateApiKey = crate::extract::parse_optional_json(&body)?;
     let grace_secs = body.grace_secs.unwrap_or(state.settings.api_key_grace_secs);
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let (api_key, key) = ee_app::api_keys::rotate(&mut w, &id, grace_secs).await?;
+    let (api_key, key) = ee_app::access::api_keys::rotate(&mut w, &id, grace_secs).await?;
     w.finish().await?;
     Ok(Json(ApiKeyWithSecret { api_key, key }))
 }

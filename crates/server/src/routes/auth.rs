@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use ee_app::sessions::{self, Refreshed};
+use ee_app::access::sessions::{self, Refreshed};
 use ee_store::{StoreError, tenants, users};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -87,7 +87,7 @@ pub(crate) async fn open_session(
         }
     };
     let mut w = Write::begin_for(state, Actor::anonymous(), meta, state.now()).await?;
-    ee_app::login_throttle::succeeded(&mut w.tx, &throttle).await?;
+    ee_app::access::login_throttle::succeeded(&mut w.tx, &throttle).await?;
     if let Some(tenant_id) = &user.tenant_id
         && !tenants::get(&mut w.tx, tenant_id).await?.is_active
     {

@@ -88,9 +88,13 @@ pub async fn check(
     let out = match managed {
         Some(ip) => {
             let caller = audit::caller(&principal, &meta);
-            let (after, listings) =
-                ee_app::blacklists::check_blacklists(&state.services, &ip, Some(&caller), now)
-                    .await?;
+            let (after, listings) = ee_app::infra::blacklists::check_blacklists(
+                &state.services,
+                &ip,
+                Some(&caller),
+                now,
+            )
+            .await?;
             let listed = listings.iter().any(|l| l.listed);
             CheckOut {
                 ip: address,
@@ -104,7 +108,7 @@ pub async fn check(
             let parsed = address
                 .parse()
                 .map_err(|_| ApiError::invalid_field("ip", "must be an IPv4 or IPv6 address"))?;
-            let listings = ee_app::blacklists::check_address(&state.services, parsed).await;
+            let listings = ee_app::infra::blacklists::check_address(&state.services, parsed).await;
             CheckOut {
                 ip: address,
                 ip_id: None,

@@ -6,9 +6,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_app::autoresponders::{ENROLLMENT_STATES, EnrollmentOut};
-use ee_app::campaign_stats::CampaignStats;
-use ee_app::campaign_test::{TestMessage, TestSend};
+use ee_app::campaigns::autoresponders::{ENROLLMENT_STATES, EnrollmentOut};
+use ee_app::campaigns::stats::CampaignStats;
+use ee_app::campaigns::test_send::{TestMessage, TestSend};
 use ee_app::campaigns::{self as app, CampaignIn, CampaignOut};
 use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, RecipientState};
 use ee_core::timefmt::to_rfc3339;
@@ -399,7 +399,7 @@ pub async fn stats(
     let mut conn = state.db.pool().acquire().await?;
     let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
     Ok(Json(
-        ee_app::campaign_stats::stats(&mut conn, &campaign).await?,
+        ee_app::campaigns::stats::stats(&mut conn, &campaign).await?,
     ))
 }
 
@@ -418,7 +418,7 @@ pub async fn test_send(
     let mut conn = state.db.pool().acquire().await?;
     let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
     drop(conn);
-    let sent = ee_app::campaign_test::send(&state.services, &campaign, body).await?;
+    let sent = ee_app::campaigns::test_send::send(&state.services, &campaign, body).await?;
     Ok((StatusCode::ACCEPTED, Json(sent)))
 }
 
@@ -484,7 +484,7 @@ pub async fn winner(
     ApiJson(body): ApiJson<WinnerIn>,
 ) -> ApiResult<Json<CampaignOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let out = ee_app::ab_tests::choose(&mut w, &id, &body.variant).await?;
+    let out = ee_app::campaigns::ab_tests::choose(&mut w, &id, &body.variant).await?;
     w.finish().await?;
     Ok(Json(out))
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use ee_app::compliance::Compliance;
+use ee_app::infra::compliance::Compliance;
 
 use super::tenant_of;
 use crate::auth::Principal;
@@ -23,7 +23,7 @@ pub async fn compliance(
 ) -> ApiResult<Json<Compliance>> {
     let mut conn = state.db.pool().acquire().await?;
     let tenant = tenant_of(&mut conn, &principal, Some(&id)).await?;
-    let view = ee_app::compliance::compliance(
+    let view = ee_app::infra::compliance::compliance(
         &mut conn,
         &tenant,
         &state.services.delivery.public_url,

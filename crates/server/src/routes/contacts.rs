@@ -19,7 +19,7 @@ use crate::write::{Begin, Write};
 
 use super::{parse_cursor, tenant_of};
 
-pub use ee_app::contact_view::{ContactOut, ValidationOut, contact_out};
+pub use ee_app::contacts::view::{ContactOut, ValidationOut, contact_out};
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ContactQuery {
@@ -202,7 +202,7 @@ pub async fn export(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let body = ee_app::privacy::export(&mut w, &id).await?;
+    let body = ee_app::contacts::privacy::export(&mut w, &id).await?;
     w.finish().await?;
     let mut reply = Json(body).into_response();
     reply.headers_mut().insert(
@@ -224,7 +224,7 @@ pub async fn erase(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    ee_app::privacy::erase(&mut w, &id).await?;
+    ee_app::contacts::privacy::erase(&mut w, &id).await?;
     w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -42,7 +42,7 @@ pub async fn put_delivery(
     ApiJson(body): ApiJson<TenantDelivery>,
 ) -> ApiResult<Json<TenantDelivery>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let out = ee_app::delivery_settings::set(&mut w, &id, body).await?;
+    let out = ee_app::delivery::settings::set(&mut w, &id, body).await?;
     w.finish().await?;
     Ok(Json(out))
 }

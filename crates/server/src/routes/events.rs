@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use ee_app::custom_events::{EventIn, EventOut};
+use ee_app::contacts::custom_events::{EventIn, EventOut};
 
 use super::tenant_of;
 use crate::auth::Principal;
@@ -22,6 +22,7 @@ pub async fn post(
 ) -> ApiResult<(StatusCode, Json<EventOut>)> {
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await?;
-    let out = ee_app::custom_events::record(&mut conn, &tenant_id, body, state.now()).await?;
+    let out =
+        ee_app::contacts::custom_events::record(&mut conn, &tenant_id, body, state.now()).await?;
     Ok((StatusCode::ACCEPTED, Json(out)))
 }

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use ee_app::feedback::Applied;
-use ee_app::feedback_intake::{self as intake, IntakeReport, ReportedBounce};
+use ee_app::feedback::intake::{self as intake, IntakeReport, ReportedBounce};
 use ee_core::feedback::{Category, Class, Source};
 use ee_store::delivery_events::{self, DeliveryEventRow, EventFilter};
 use serde::{Deserialize, Serialize};

@@ -112,7 +112,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ForwardOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let forward = ee_app::feedback_forwards::retry(&mut w, &id).await?;
+    let forward = ee_app::feedback::forwards::retry(&mut w, &id).await?;
     w.finish().await?;
     Ok(Json(forward_out(forward)))
 }

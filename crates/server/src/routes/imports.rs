@@ -178,7 +178,7 @@ pub async fn upload(
     };
     let filename = q.filename.or(form_name);
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let import = ee_app::csv_import::accept(
+    let import = ee_app::sources::csv_import::accept(
         &mut w,
         &tenant_id,
         source.as_ref(),

@@ -63,11 +63,11 @@ pub fn raw_contact(value: &Value, index: usize) -> Result<RawContact, ApiError> 
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        if ee_app::field_names::is_email_header(key) {
+        if ee_app::sources::field_names::is_email_header(key) {
             raw.email = text.ok_or_else(|| {
                 ApiError::invalid_field(&format!("contacts[{index}].email"), "must be a string")
             })?;
-        } else if ee_app::field_names::is_tags_header(key) {
+        } else if ee_app::sources::field_names::is_tags_header(key) {
             let tags = v.as_array().ok_or_else(|| {
                 ApiError::invalid_field(
                     &format!("contacts[{index}].tags"),
@@ -86,7 +86,7 @@ pub fn raw_contact(value: &Value, index: usize) -> Result<RawContact, ApiError> 
                         .to_owned(),
                 );
             }
-        } else if let Some(field) = ee_app::field_names::field_name(key) {
+        } else if let Some(field) = ee_app::sources::field_names::field_name(key) {
             if let Some(text) = text {
                 raw.fields.insert(field, text);
             }

@@ -2,7 +2,9 @@ use super::{List, ListParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_app::ips::{self, CreateIp, IpOut, TrafficOut, TrafficRequest, TransitionRequest, UpdateIp};
+use ee_app::infra::ips::{
+    self, CreateIp, IpOut, TrafficOut, TrafficRequest, TransitionRequest, UpdateIp,
+};
 use ee_core::ip::IpState;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::Scope;

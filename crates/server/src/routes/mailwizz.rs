@@ -18,8 +18,10 @@ use crate::extract::{ApiJson, RequestMeta};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
-pub use ee_app::mailwizz::KEY_PURPOSE;
-use ee_app::mailwizz_instances::{self as instances, InstanceIn, InstanceOut, InstanceRules};
+pub use ee_app::delivery::mailwizz::KEY_PURPOSE;
+use ee_app::delivery::mailwizz_instances::{
+    self as instances, InstanceIn, InstanceOut, InstanceRules,
+};
 
 fn rules(state: &AppState) -> InstanceRules<'_> {
     InstanceRules {
@@ -132,11 +134,11 @@ pub async fn campaign_stats(
         .await
         .map_err(ApiError::from_store("MailWizz instance"))?;
     drop(conn);
-    let client = ee_app::mailwizz::client(&state.services, &instance)?;
+    let client = ee_app::delivery::mailwizz::client(&state.services, &instance)?;
     let stats = client
         .campaign_stats(&uid)
         .await
-        .map_err(ee_app::mailwizz::MwError::from)?;
+        .map_err(ee_app::delivery::mailwizz::MwError::from)?;
     Ok(Json(CampaignStats {
         instance_id: instance.id,
         campaign_uid: uid,
@@ -144,7 +146,7 @@ pub async fn campaign_stats(
     }))
 }
 
-pub use ee_app::mailwizz_servers::{DeliveryServerIn, DeliveryServerOut};
+pub use ee_app::delivery::mailwizz_servers::{DeliveryServerIn, DeliveryServerOut};
 
 #[utoipa::path(post, path = "/api/v1/mailwizz/delivery-servers", tag = "mailwizz", request_body = DeliveryServerIn,
     responses((status = 201, body = DeliveryServerOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -156,7 +158,7 @@ pub async fn create_delivery_server(
     ApiJson(body): ApiJson<DeliveryServerIn>,
 ) -> ApiResult<(StatusCode, Json<DeliveryServerOut>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let out = ee_app::mailwizz_servers::create(&mut w, body).await?;
+    let out = ee_app::delivery::mailwizz_servers::create(&mut w, body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -187,7 +189,7 @@ pub async fn delete_delivery_server(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    ee_app::mailwizz_servers::delete(&mut w, &id).await?;
+    ee_app::delivery::mailwizz_servers::delete(&mut w, &id).await?;
     w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

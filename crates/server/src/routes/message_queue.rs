@@ -140,7 +140,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> ApiResult<Json<MessageOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let message = ee_app::message_retry::retry(&mut w, &id).await?;
+    let message = ee_app::queue::retry::retry(&mut w, &id).await?;
     let out = message_out(&mut w.tx, message).await?;
     w.finish().await?;
     Ok(Json(out))
@@ -193,7 +193,7 @@ pub async fn retry_many(
     let filter = Filter::of(&state, &principal, &query).await?;
     let limit = limit_param(body.limit, 1000, 10_000)?;
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let ids = ee_app::message_retry::retry_many(&mut w, &filter.store(), limit).await?;
+    let ids = ee_app::queue::retry::retry_many(&mut w, &filter.store(), limit).await?;
     w.finish().await?;
     Ok(Json(RetryOut {
         retried: ids.len(),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use ee_app::messages::SendRequest;
+use ee_app::queue::messages::SendRequest;
 use ee_core::delivery::MessageState;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::messages::{self, Message};
@@ -204,7 +204,7 @@ pub async fn send(
         track_opens: body.track_opens,
         track_clicks: body.track_clicks,
     };
-    let (message, replay) = ee_app::messages::queue(&state.services, request).await?;
+    let (message, replay) = ee_app::queue::messages::queue(&state.services, request).await?;
     let mut conn = state.db.pool().acquire().await?;
     let out = message_out(&mut conn, message).await?;
     let mut response_headers = HeaderMap::new();

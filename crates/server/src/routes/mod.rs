@@ -192,13 +192,13 @@ pub fn parse_time(value: Option<&str>, field: &str) -> Result<Option<i64>, crate
 }
 
 /// The tenant a request names in `tenant_id` (slug or id), as the caller may see it
-/// (`ee_app::tenancy::resolve`).
+/// (`ee_app::access::tenancy::resolve`).
 pub async fn tenant_of(
     conn: &mut ee_store::AnyConnection,
     principal: &crate::auth::Principal,
     requested: Option<&str>,
 ) -> crate::error::ApiResult<String> {
-    Ok(ee_app::tenancy::resolve(conn, principal.scope(), requested, "tenant_id").await?)
+    Ok(ee_app::access::tenancy::resolve(conn, principal.scope(), requested, "tenant_id").await?)
 }
 
 pub fn parse_cursor(cursor: Option<&str>) -> crate::error::ApiResult<Option<(i64, String)>> {

@@ -2,7 +2,7 @@ use super::{List, ListParams};
 use crate::extract::ApiQuery;
 use axum::Json;
 use axum::extract::{Path, State};
-pub use ee_app::pools::{PoolOut, PutPool};
+pub use ee_app::infra::pools::{PoolOut, PutPool};
 use ee_store::pools;
 
 use crate::auth::Principal;
@@ -41,7 +41,7 @@ pub async fn put(
 ) -> ApiResult<Json<PoolOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
-    let out = ee_app::pools::put(&mut w, &tenant_id, &name, &body).await?;
+    let out = ee_app::infra::pools::put(&mut w, &tenant_id, &name, &body).await?;
     w.finish().await?;
     Ok(Json(out))
 }

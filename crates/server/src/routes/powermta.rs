@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ee_app::powermta::PmtaError;
+use ee_app::delivery::powermta::PmtaError;
 use ee_connectors::pmta_deploy::{Outcome, Report};
 
 use crate::audit;
@@ -23,16 +23,17 @@ use crate::state::AppState;
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn config(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
     principal.require_admin()?;
-    let generated = ee_app::powermta::generate(&state.services, &state.services.pmta, false)
-        .await
-        .map_err(|e| match e {
-            ee_app::powermta::PmtaError::Store(e) => ApiError::from(e),
-            PmtaError::NotConfigured => ApiError::conflict("no PowerMTA host configured"),
-            other => {
-                tracing::error!(error = %other, "PowerMTA configuration");
-                ApiError::internal()
-            }
-        })?;
+    let generated =
+        ee_app::delivery::powermta::generate(&state.services, &state.services.pmta, false)
+            .await
+            .map_err(|e| match e {
+                ee_app::delivery::powermta::PmtaError::Store(e) => ApiError::from(e),
+                PmtaError::NotConfigured => ApiError::conflict("no PowerMTA host configured"),
+                other => {
+                    tracing::error!(error = %other, "PowerMTA configuration");
+                    ApiError::internal()
+                }
+            })?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -59,7 +60,7 @@ pub async fn deploy(
 ) -> ApiResult<Json<Report>> {
     principal.require_admin()?;
     let caller = audit::caller(&principal, &meta);
-    let report = ee_app::powermta::deploy_audited(&state.services, &caller)
+    let report = ee_app::delivery::powermta::deploy_audited(&state.services, &caller)
         .await
         .map_err(|e| match e {
             PmtaError::Store(e) => ApiError::from(e),

@@ -6,7 +6,7 @@ use crate::extract::ApiQuery;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_app::relays::{self, RelayIn, RelayOut, RelayRules};
+use ee_app::delivery::relays::{self, RelayIn, RelayOut, RelayRules};
 use ee_store::relays::Relay;
 
 use crate::auth::Principal;

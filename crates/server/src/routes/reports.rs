@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use ee_app::reports::Report;
+use ee_app::feedback::reports::Report;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -56,7 +56,7 @@ pub async fn report(
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<Report>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant = ee_app::tenancy::resolve_view(
+    let tenant = ee_app::access::tenancy::resolve_view(
         &mut conn,
         principal.scope(),
         q.tenant_id.as_deref(),
@@ -65,7 +65,7 @@ pub async fn report(
     .await?;
     let to = day_of(q.to.as_deref(), "to")?.unwrap_or_else(|| state.now());
     let from = day_of(q.from.as_deref(), "from")?.unwrap_or(to - 6 * DAY_MS);
-    let report = ee_app::reports::report(
+    let report = ee_app::feedback::reports::report(
         &mut conn,
         ee_store::Scope::from(tenant.as_deref()),
         from,

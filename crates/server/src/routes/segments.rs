@@ -2,7 +2,7 @@ use super::{List, ListParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_app::segments::{SegmentBody, SegmentOut, parse_expr};
+use ee_app::campaigns::segments::{SegmentBody, SegmentOut, parse_expr};
 use ee_store::StoreError;
 use ee_store::segments::{self, Segment};
 use serde::{Deserialize, Serialize};
@@ -36,7 +36,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<SegmentOut>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
-    let out = ee_app::segments::create(&mut w, &tenant_id, &body).await?;
+    let out = ee_app::campaigns::segments::create(&mut w, &tenant_id, &body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -87,7 +87,7 @@ pub async fn update(
     ApiJson(body): ApiJson<SegmentBody>,
 ) -> ApiResult<Json<SegmentOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let out = ee_app::segments::update(&mut w, &id, &body).await?;
+    let out = ee_app::campaigns::segments::update(&mut w, &id, &body).await?;
     w.finish().await?;
     Ok(Json(out))
 }

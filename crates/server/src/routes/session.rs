@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ee_app::sessions;
+use ee_app::access::sessions;
 use serde::Serialize;
 use utoipa::ToSchema;
 

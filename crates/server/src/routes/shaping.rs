@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use ee_app::shaping::ShapingOut;
+use ee_app::delivery::shaping::ShapingOut;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -38,7 +38,9 @@ pub async fn list_shaping(
     ApiQuery(query): ApiQuery<ShapingQuery>,
 ) -> ApiResult<Json<List<ShapingOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let rows = ee_app::shaping::list(&mut conn, principal.scope(), state.now(), query.all).await?;
+    let rows =
+        ee_app::delivery::shaping::list(&mut conn, principal.scope(), state.now(), query.all)
+            .await?;
     let page = ListParams {
         limit: query.limit,
         cursor: query.cursor,
@@ -58,7 +60,7 @@ pub async fn lift_shaping(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ShapingOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let out = ee_app::shaping::lift(&mut w, &id).await?;
+    let out = ee_app::delivery::shaping::lift(&mut w, &id).await?;
     w.finish().await?;
     Ok(Json(out))
 }

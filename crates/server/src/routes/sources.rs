@@ -95,7 +95,7 @@ pub async fn rotate_secret(
     Ok(Json(out))
 }
 
-pub use ee_app::routing_rules::{CreateRule, RuleOut};
+pub use ee_app::delivery::routing_rules::{CreateRule, RuleOut};
 
 /// Routing rules send the contacts of a routing source (`config.route`) to the tenant of
 /// the first matching rule (admin).
@@ -110,7 +110,7 @@ pub async fn create_rule(
 ) -> ApiResult<(StatusCode, Json<RuleOut>)> {
     principal.require_admin()?;
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let out = ee_app::routing_rules::create(&mut w, body).await?;
+    let out = ee_app::delivery::routing_rules::create(&mut w, body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -146,7 +146,7 @@ pub async fn delete_rule(
 ) -> ApiResult<StatusCode> {
     principal.require_admin()?;
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    ee_app::routing_rules::delete(&mut w, &id).await?;
+    ee_app::delivery::routing_rules::delete(&mut w, &id).await?;
     w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-pub use ee_app::suppressions::{AddSuppression, SuppressionOut};
+pub use ee_app::contacts::suppressions::{AddSuppression, SuppressionOut};
 use ee_store::suppressions;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -61,7 +61,7 @@ pub async fn add(
 ) -> ApiResult<(StatusCode, Json<SuppressionOut>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
-    let out = ee_app::suppressions::add(&mut w, &tenant_id, body).await?;
+    let out = ee_app::contacts::suppressions::add(&mut w, &tenant_id, body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -85,7 +85,7 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = w.tenant(q.tenant_id.as_deref()).await?;
-    ee_app::suppressions::remove(&mut w, &tenant_id, &id).await?;
+    ee_app::contacts::suppressions::remove(&mut w, &tenant_id, &id).await?;
     w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

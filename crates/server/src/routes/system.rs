@@ -118,7 +118,7 @@ async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
     state
         .metrics
         .set_delivery(&ee_store::report_counters::totals(&mut conn).await?);
-    let (active, deferred) = ee_app::shaping::metrics(&mut conn, state.now()).await?;
+    let (active, deferred) = ee_app::delivery::shaping::metrics(&mut conn, state.now()).await?;
     state.metrics.set_shaping(&active, &deferred);
     let events = ee_store::delivery_events::unmatched_count(&mut conn).await?;
     let (mail, mail_bytes) = ee_store::feedback_messages::totals(&mut conn).await?;

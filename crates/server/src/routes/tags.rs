@@ -31,7 +31,7 @@ pub struct BulkTags {
     pub tenant_id: Option<String>,
 }
 
-pub use ee_app::tagging::BulkTagsOut;
+pub use ee_app::contacts::tagging::BulkTagsOut;
 
 /// Adds and removes tags on every contact a filter matches (removing a tag removes its descendants).
 #[utoipa::path(post, path = "/api/v2/contacts/tags", tag = "contacts", request_body = BulkTags,
@@ -43,14 +43,14 @@ pub async fn bulk_tags(
     meta: RequestMeta,
     ApiJson(body): ApiJson<BulkTags>,
 ) -> ApiResult<Json<BulkTagsOut>> {
-    let input = ee_app::tagging::BulkTagging {
+    let input = ee_app::contacts::tagging::BulkTagging {
         filter: body.filter,
         add: body.add,
         remove: body.remove,
         tenant: body.tenant_id,
     };
     let mut w = Write::begin_bulk(&state, &principal, &meta, state.now()).await?;
-    let out = ee_app::tagging::bulk_tags(&mut w, input).await?;
+    let out = ee_app::contacts::tagging::bulk_tags(&mut w, input).await?;
     w.finish().await?;
     Ok(Json(out))
 }

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_app::rendering::{declared_variables, render};
-use ee_app::templates::{self, TemplateIn, TemplateOut, language_of, normalized_category};
+use ee_app::campaigns::rendering::{declared_variables, render};
+use ee_app::campaigns::templates::{
+    self, TemplateIn, TemplateOut, language_of, normalized_category,
+};
 use ee_core::template;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::templates::Template;
@@ -251,10 +253,13 @@ pub(crate) async fn render_preview(
         state.settings.public_url.trim_end_matches('/')
     );
     let values = match (&contact, body.samples.unwrap_or(true)) {
-        (None, true) => {
-            ee_app::rendering::sample_values(&t.language, &body.variables, unsubscribe, state.now())
-        }
-        _ => ee_app::rendering::recipient_values(
+        (None, true) => ee_app::campaigns::rendering::sample_values(
+            &t.language,
+            &body.variables,
+            unsubscribe,
+            state.now(),
+        ),
+        _ => ee_app::campaigns::rendering::recipient_values(
             contact.as_ref(),
             &body.variables,
             unsubscribe,
@@ -305,10 +310,14 @@ pub async fn select(
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
     let language = language_of(&q.language)?;
-    let (chosen, level) =
-        ee_app::rendering::select_template(&mut conn, &tenant_id, language, q.category.as_deref())
-            .await?
-            .ok_or_else(|| ApiError::not_found("template for this language or English"))?;
+    let (chosen, level) = ee_app::campaigns::rendering::select_template(
+        &mut conn,
+        &tenant_id,
+        language,
+        q.category.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("template for this language or English"))?;
     Ok(Json(SelectionOut {
         level: serde_json::to_value(level)
             .ok()
@@ -325,7 +334,7 @@ pub struct PushIn {
     pub instance: Option<String>,
 }
 
-pub use ee_app::mailwizz::PushOut;
+pub use ee_app::delivery::mailwizz::PushOut;
 
 #[utoipa::path(post, path = "/api/v2/templates/{id}/mailwizz", tag = "templates", params(("id" = String, Path)),
     request_body = PushIn,
@@ -354,7 +363,7 @@ pub async fn push_to_mailwizz(
             })?;
     drop(conn);
     let (template_uid, created) =
-        ee_app::mailwizz::push_template(&state.services, &instance, &template).await?;
+        ee_app::delivery::mailwizz::push_template(&state.services, &instance, &template).await?;
     let out = PushOut {
         template_id: template.id.clone(),
         version: template.version,
@@ -363,7 +372,7 @@ pub async fn push_to_mailwizz(
         created,
     };
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    ee_app::mailwizz::record_push(&mut w, &template.tenant_id, &out).await?;
+    ee_app::delivery::mailwizz::record_push(&mut w, &template.tenant_id, &out).await?;
     w.finish().await?;
     Ok(Json(out))
 }

@@ -13,8 +13,8 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
-pub use ee_app::tenants::TenantOut;
-pub use ee_app::tenants::UpdateTenant;
+pub use ee_app::access::tenants::TenantOut;
+pub use ee_app::access::tenants::UpdateTenant;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,13 +38,13 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<TenantOut>)> {
     principal.require_admin()?;
-    let input = ee_app::tenants::NewTenantInput {
+    let input = ee_app::access::tenants::NewTenantInput {
         name: body.name,
         slug: body.slug,
         settings: body.settings,
     };
     let caller = audit::caller(&principal, &meta);
-    let out = ee_app::tenants::create(&state.db, &caller, input, state.now()).await?;
+    let out = ee_app::access::tenants::create(&state.db, &caller, input, state.now()).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -94,7 +94,7 @@ pub async fn update(
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant = w.find::<Tenant>(&id).await?;
     principal.require_admin()?;
-    let out = ee_app::tenants::update(&mut w, tenant, body).await?;
+    let out = ee_app::access::tenants::update(&mut w, tenant, body).await?;
     w.finish().await?;
     Ok(Json(out))
 }
@@ -112,7 +112,7 @@ pub async fn delete(
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant = w.find::<Tenant>(&id).await?;
     principal.require_admin()?;
-    ee_app::tenants::delete(&mut w, tenant).await?;
+    ee_app::access::tenants::delete(&mut w, tenant).await?;
     w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use ee_app::tls_reports::TlsReportOut;
+use ee_app::delivery::tls_reports::TlsReportOut;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -34,7 +34,8 @@ pub async fn list_tls_reports(
     ApiQuery(query): ApiQuery<TlsReportsQuery>,
 ) -> ApiResult<Json<List<TlsReportOut>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let rows = ee_app::tls_reports::list(&mut conn, principal.scope(), state.now()).await?;
+    let rows =
+        ee_app::delivery::tls_reports::list(&mut conn, principal.scope(), state.now()).await?;
     let page = ListParams {
         limit: query.limit,
         cursor: query.cursor,

@@ -5,7 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use ee_app::engagement::HitIn;
+use ee_app::feedback::engagement::HitIn;
 use ee_core::machine_hits::{DECOY_INDEX, HitKind};
 use ee_core::tracking::{self, Kind};
 use ee_store::Scope;

@@ -228,7 +228,7 @@ pub async fn unsubscribe(
     .await?;
     if added {
         messages::add_event(&mut tx, &message, "unsubscribed", None, None, None, now).await?;
-        ee_app::campaign_stats::record_engagement(
+        ee_app::campaigns::stats::record_engagement(
             &mut tx,
             &message,
             "unsubscribed",
@@ -237,16 +237,16 @@ pub async fn unsubscribe(
             now,
         )
         .await?;
-        ee_app::report_counts::add(
+        ee_app::feedback::report_counts::add(
             &mut tx,
             [(
-                ee_app::report_counts::key_of_message(&message, None, now),
+                ee_app::feedback::report_counts::key_of_message(&message, None, now),
                 "unsubscribed",
                 1,
             )],
         )
         .await?;
-        ee_app::mailwizz::enqueue_sync(&mut tx, &message.tenant_id, now).await?;
+        ee_app::delivery::mailwizz::enqueue_sync(&mut tx, &message.tenant_id, now).await?;
     }
     tx.commit().await?;
     let t = lang.texts();

@@ -12,7 +12,7 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
-pub use ee_app::users::UserOut;
+pub use ee_app::access::users::UserOut;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +50,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<UserOut>)> {
     principal.require_admin()?;
-    let input = ee_app::users::NewUserInput {
+    let input = ee_app::access::users::NewUserInput {
         email: body.email,
         password: body.password,
         role: body.role,
@@ -58,7 +58,7 @@ pub async fn create(
         username: body.username,
     };
     let caller = audit::caller(&principal, &meta);
-    let out = ee_app::users::create(&state.db, &caller, input, state.now()).await?;
+    let out = ee_app::access::users::create(&state.db, &caller, input, state.now()).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -102,7 +102,9 @@ pub async fn get(
 ) -> ApiResult<Json<UserOut>> {
     principal.require_admin()?;
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(ee_app::users::find(&mut conn, &id).await?.into()))
+    Ok(Json(
+        ee_app::access::users::find(&mut conn, &id).await?.into(),
+    ))
 }
 
 /// Changes an account (admin). A new password or deactivation ends its sessions.
@@ -118,10 +120,10 @@ pub async fn update(
 ) -> ApiResult<Json<UserOut>> {
     principal.require_admin()?;
     let password = match body.password {
-        Some(p) => Some(ee_app::users::NewPassword::of(p, "password").await?),
+        Some(p) => Some(ee_app::access::users::NewPassword::of(p, "password").await?),
         None => None,
     };
-    let changes = ee_app::users::UserChanges {
+    let changes = ee_app::access::users::UserChanges {
         email: body.email,
         password,
         role: body.role,
@@ -130,7 +132,7 @@ pub async fn update(
         is_active: body.is_active,
     };
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let out = ee_app::users::update(&mut w, &id, changes).await?;
+    let out = ee_app::access::users::update(&mut w, &id, changes).await?;
     w.finish().await?;
     Ok(Json(out))
 }
@@ -147,7 +149,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     principal.require_admin()?;
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    ee_app::users::delete(&mut w, &id, &principal.id).await?;
+    ee_app::access::users::delete(&mut w, &id, &principal.id).await?;
     w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

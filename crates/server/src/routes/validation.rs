@@ -28,13 +28,13 @@ pub struct ValidateRequest {
 /// Checks addresses now: syntax, MX (cached), disposable, role, free (and an SMTP probe
 /// when asked). Nothing is stored but the MX cache.
 #[utoipa::path(post, path = "/api/v1/validation/emails", tag = "contacts", request_body = ValidateRequest,
-    responses((status = 200, body = Vec<ee_app::validation::Validation>), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Vec<ee_app::contacts::validation::Validation>), (status = 422, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn validate(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(body): ApiJson<ValidateRequest>,
-) -> ApiResult<Json<Vec<ee_app::validation::Validation>>> {
+) -> ApiResult<Json<Vec<ee_app::contacts::validation::Validation>>> {
     if body.emails.is_empty() || body.emails.len() > 1000 {
         return Err(ApiError::invalid_field(
             "emails",
@@ -52,7 +52,7 @@ pub async fn validate(
     let mut out = Vec::with_capacity(body.emails.len());
     for email in &body.emails {
         out.push(
-            ee_app::validation::validate_address(
+            ee_app::contacts::validation::validate_address(
                 &state.services,
                 email,
                 &lists,
@@ -87,9 +87,13 @@ pub async fn put_list(
     ApiJson(body): ApiJson<ListEntries>,
 ) -> ApiResult<Json<ListEntries>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let (tenant_id, values) =
-        ee_app::validation::set_list(&mut w, &list, body.tenant_id.as_deref(), &body.values)
-            .await?;
+    let (tenant_id, values) = ee_app::contacts::validation::set_list(
+        &mut w,
+        &list,
+        body.tenant_id.as_deref(),
+        &body.values,
+    )
+    .await?;
     w.finish().await?;
     Ok(Json(ListEntries {
         values,

@@ -2,8 +2,8 @@ use super::{List, ListParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ee_app::infra::warmup::{self as warmup_plans, CreatePlan, PlanOut, plan_out};
 use ee_app::infra::{self, Quota};
-use ee_app::warmup::{self as warmup_plans, CreatePlan, PlanOut, plan_out};
 use ee_store::Scope;
 use ee_store::ips::{self, IpFilter};
 use ee_store::warmup as plans;
@@ -83,16 +83,16 @@ pub async fn get(
 
 /// A plan day by day from its start: the schedule's quota against what the IP sent.
 #[utoipa::path(get, path = "/api/v1/warmup/plans/{id}/days", tag = "warm-up", params(("id" = String, Path)),
-    responses((status = 200, body = super::List<ee_app::warmup::PlanDay>), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = super::List<ee_app::infra::warmup::PlanDay>), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn days(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<super::List<ee_app::warmup::PlanDay>>> {
+) -> ApiResult<Json<super::List<ee_app::infra::warmup::PlanDay>>> {
     let mut conn = state.db.pool().acquire().await?;
     let plan = super::visible::<ee_store::warmup::Plan>(&mut conn, &principal, &id).await?;
-    let items = ee_app::warmup::plan_days(&mut conn, &plan, state.now()).await?;
+    let items = ee_app::infra::warmup::plan_days(&mut conn, &plan, state.now()).await?;
     Ok(Json(super::List {
         items,
         next_cursor: None,
@@ -162,7 +162,7 @@ pub async fn quota(
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<Quota>>> {
     let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = ee_app::tenancy::resolve_view(
+    let tenant_id = ee_app::access::tenancy::resolve_view(
         &mut conn,
         principal.scope(),
         q.tenant_id.as_deref(),

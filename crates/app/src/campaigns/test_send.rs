@@ -1,0 +1,120 @@
+//! A campaign's test send: its template rendered for a chosen contact (or none: the
+//! variables' fallbacks) and sent to the addresses given, marked as a test
+//! (`X-Campaign-Test`) and kept out of the campaign's ledger and statistics.
+
+use std::collections::BTreeMap;
+
+use ee_store::campaigns::Campaign;
+use ee_store::contacts::Contact;
+use ee_store::{Scope, templates};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::Services;
+use crate::campaigns::messages::queue_with_fallback;
+use crate::delivery::{QueueError, invalid};
+use crate::queue::messages::SendRequest;
+
+/// The most addresses one test send goes to.
+pub const MAX_ADDRESSES: usize = 10;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestSend {
+    /// Where the test goes: 1 to 10 addresses.
+    pub emails: Vec<String>,
+    /// A contact of the tenant whose fields fill the template (and choose its language).
+    pub contact_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestMessage {
+    pub email: String,
+    pub message_id: String,
+    /// queued, or suppressed (the address is on the suppression list).
+    pub state: String,
+}
+
+/// The values a sample contact brings, as the caller's variables (the system's own are
+/// the test message's).
+fn sample_values(contact: Option<&Contact>, now: i64) -> BTreeMap<String, String> {
+    let mut values = crate::campaigns::rendering::recipient_values(
+        contact,
+        &BTreeMap::new(),
+        String::new(),
+        now,
+    );
+    for system in ["UNSUBSCRIBE_URL", "CURRENT_YEAR", "EMAIL"] {
+        values.remove(system);
+    }
+    values
+}
+
+/// Queues the test messages of a campaign the caller may see (found by the door).
+pub async fn send(
+    services: &Services,
+    campaign: &Campaign,
+    input: TestSend,
+) -> Result<Vec<TestMessage>, QueueError> {
+    if input.emails.is_empty() || input.emails.len() > MAX_ADDRESSES {
+        return Err(invalid("emails", "give 1 to 10 addresses"));
+    }
+    let Some(template_id) = &campaign.template_id else {
+        return Err(invalid("template_id", "the campaign has no template"));
+    };
+    let mut conn = services
+        .db
+        .pool()
+        .acquire()
+        .await
+        .map_err(ee_store::StoreError::from)?;
+    let tenant = Scope::Tenant(&campaign.tenant_id);
+    let contact = match &input.contact_id {
+        Some(id) => Some(
+            ee_store::contacts::get(&mut conn, id, tenant)
+                .await
+                .map_err(|_| invalid("contact_id", "is not a contact of the campaign's tenant"))?,
+        ),
+        None => None,
+    };
+    let template = templates::get(&mut conn, template_id, tenant)
+        .await
+        .map_err(|_| invalid("template_id", "the campaign's template no longer exists"))?;
+    drop(conn);
+    let now = services.clock.now_ms();
+    let language = contact.as_ref().and_then(|c| c.language.clone());
+    let mut headers = BTreeMap::new();
+    headers.insert("X-Campaign-Test".to_owned(), campaign.id.clone());
+    let mut sent = Vec::new();
+    for email in input.emails {
+        let request = SendRequest {
+            tenant_id: campaign.tenant_id.clone(),
+            kind: "test".into(),
+            to_email: email.clone(),
+            // The recipient's language picks the template of the category, as in the send.
+            template: template.category.is_none().then(|| template.id.clone()),
+            category: template.category.clone(),
+            language: language.clone(),
+            variables: sample_values(contact.as_ref(), now),
+            headers: headers.clone(),
+            ..Default::default()
+        };
+        // The same fallbacks as the send: the test shows what a recipient would get.
+        let (message, _) = queue_with_fallback(services, request, Some(&template.id))
+            .await
+            .map_err(|e| match e {
+                QueueError::Invalid {
+                    field: "to",
+                    message,
+                    ..
+                } => invalid("emails", message),
+                other => other,
+            })?;
+        sent.push(TestMessage {
+            email,
+            message_id: message.id,
+            state: message.state.as_str().to_owned(),
+        });
+    }
+    Ok(sent)
+}

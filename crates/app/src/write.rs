@@ -9,8 +9,37 @@ use std::future::Future;
 use ee_store::{AnyConnection, Db, Scope, StoreError};
 use serde::Serialize;
 
-use crate::audit::{self, Actor, Caller, Change};
+use crate::audit::{Actor, Caller, Change};
 use crate::error::AppError;
+
+/// Writes the audit entry of `change` on `conn`, the change's own transaction; secrets in
+/// `before` and `after` are redacted. Only `Write` calls it: there is one audited-write
+/// path.
+async fn record_entry(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    change: Change<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    use serde_json::{Value, json};
+    let redact = |v: Option<Value>| v.map(|v| ee_core::audit::redact(&v)).unwrap_or(Value::Null);
+    let changes = json!({ "before": redact(change.before), "after": redact(change.after) });
+    let entry = ee_store::audit::NewAuditEntry {
+        actor_type: caller.actor.kind.as_str().to_owned(),
+        actor_id: caller.actor.id.clone(),
+        actor_label: caller.actor.label.clone(),
+        tenant_id: change.tenant_id.map(str::to_owned),
+        action: change.action.to_owned(),
+        resource_type: change.resource_type.to_owned(),
+        resource_id: change.resource_id.map(str::to_owned),
+        changes: changes.to_string(),
+        ip_address: caller.origin.ip.clone(),
+        user_agent: caller.origin.user_agent.clone(),
+        request_id: caller.origin.request_id.clone(),
+    };
+    ee_store::audit::insert(conn, entry, now).await?;
+    Ok(())
+}
 
 pub struct Write {
     pub tx: ee_store::Tx,
@@ -44,7 +73,15 @@ impl Write {
         Ok(Self::within(tx, caller, scope, now))
     }
 
-    fn within(tx: ee_store::Tx, caller: Caller, scope: Option<String>, now: i64) -> Self {
+    /// The scope around a transaction a use-case opened itself: one that did its network
+    /// work first (a DNS check, a deployment) and writes what it found, or one that
+    /// commits a long ingest in chunks and records it with the last.
+    pub(crate) fn within(
+        tx: ee_store::Tx,
+        caller: Caller,
+        scope: Option<String>,
+        now: i64,
+    ) -> Self {
         Self {
             tx,
             caller,
@@ -79,7 +116,7 @@ impl Write {
 
     /// Records one change of several (a bulk operation); `finish` commits.
     pub async fn record(&mut self, change: Change<'_>) -> Result<(), AppError> {
-        audit::record(&mut self.tx, &self.caller, change, self.now).await?;
+        record_entry(&mut self.tx, &self.caller, change, self.now).await?;
         Ok(())
     }
 
@@ -90,7 +127,7 @@ impl Write {
             actor,
             origin: self.caller.origin.clone(),
         };
-        audit::record(&mut self.tx, &caller, change, self.now).await?;
+        record_entry(&mut self.tx, &caller, change, self.now).await?;
         Ok(())
     }
 
@@ -196,7 +233,7 @@ impl Write {
             before,
             after,
         };
-        audit::record(&mut self.tx, &self.caller, change, self.now).await?;
+        record_entry(&mut self.tx, &self.caller, change, self.now).await?;
         Ok(())
     }
 }

@@ -4,13 +4,11 @@ use ee_core::ValidationErrors;
 use ee_core::auth::{generate_api_key, token_digest};
 use ee_core::tenant::validate_name;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::Db;
 use ee_store::api_keys::{self, ApiKey, NewApiKey};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppError;
-use crate::audit::{self, Caller, Change};
 use crate::write::Write;
 
 /// A key as the API answers it and the audit log records it (never the secret).
@@ -71,25 +69,19 @@ pub struct NewKeyInput {
     pub created_by: Option<String>,
 }
 
-/// Creates a key, audited in the same transaction. Returns it and its secret, which is
-/// not stored.
-pub async fn create(
-    db: &Db,
-    caller: &Caller,
-    input: NewKeyInput,
-    now: i64,
-) -> Result<(ApiKeyOut, String), AppError> {
+/// Creates a key. Returns it and its secret, which is not stored.
+pub async fn create(w: &mut Write, input: NewKeyInput) -> Result<(ApiKeyOut, String), AppError> {
+    let now = w.now;
     let mut errors = ValidationErrors::new();
     validate_name(&input.name, "name", &mut errors);
     if input.expires_at.is_some_and(|at| at <= now) {
         errors.add("expires_at", "must be in the future");
     }
     errors.into_result()?;
-    let mut tx = db.begin().await?;
-    let tenant = crate::access::tenants::find(&mut tx, &input.tenant).await?;
+    let tenant = crate::access::tenants::find(&mut w.tx, &input.tenant).await?;
     let (key, prefix) = generate_api_key();
     let stored = api_keys::insert(
-        &mut tx,
+        &mut w.tx,
         NewApiKey {
             tenant_id: &tenant.id,
             name: input.name.trim(),
@@ -102,16 +94,7 @@ pub async fn create(
     )
     .await?;
     let out = ApiKeyOut::new(stored, now);
-    let change = Change {
-        action: "api_key.create",
-        resource_type: "api_key",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&tenant.id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    };
-    audit::record(&mut tx, caller, change, now).await?;
-    tx.commit().await?;
+    w.created("api_key.create", &out).await?;
     Ok((out, key))
 }
 

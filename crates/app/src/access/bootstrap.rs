@@ -12,6 +12,9 @@ pub enum BootstrapError {
     Store(#[from] ee_store::StoreError),
     #[error("{0}")]
     Invalid(String),
+    /// The first admin's audit entry could not be written.
+    #[error(transparent)]
+    Write(#[from] crate::AppError),
 }
 
 /// What `ensure_admin` did.
@@ -75,8 +78,9 @@ pub async fn ensure_admin(
         before: None,
         after: Some(serde_json::json!({"email": email, "role": "admin"})),
     };
-    crate::audit::record(&mut tx, &caller, change, now).await?;
-    tx.commit().await.map_err(ee_store::StoreError::from)?;
+    crate::write::Write::within(tx, caller, None, now)
+        .commit(change)
+        .await?;
     Ok(if generated {
         AdminBootstrap::Generated { email, password }
     } else {

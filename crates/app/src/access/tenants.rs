@@ -3,14 +3,14 @@
 use ee_core::ValidationErrors;
 use ee_core::tenant::{validate_name, validate_slug};
 use ee_core::timefmt::to_rfc3339;
+use ee_store::AnyConnection;
 use ee_store::tenants::{self, NewTenant, Tenant};
-use ee_store::{AnyConnection, Db};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::AppError;
-use crate::audit::{self, Caller, Change};
+use crate::write::Write;
 
 /// A tenant as the API answers it and the audit log records it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,13 +49,8 @@ pub struct NewTenantInput {
     pub settings: Option<Value>,
 }
 
-/// Creates a tenant, audited in the same transaction.
-pub async fn create(
-    db: &Db,
-    caller: &Caller,
-    input: NewTenantInput,
-    now: i64,
-) -> Result<TenantOut, AppError> {
+/// Creates a tenant.
+pub async fn create(w: &mut Write, input: NewTenantInput) -> Result<TenantOut, AppError> {
     let mut errors = ValidationErrors::new();
     validate_name(&input.name, "name", &mut errors);
     validate_slug(&input.slug, "slug", &mut errors);
@@ -67,28 +62,18 @@ pub async fn create(
         .settings
         .unwrap_or_else(|| Value::Object(Default::default()))
         .to_string();
-    let mut tx = db.begin().await?;
     let tenant = tenants::insert(
-        &mut tx,
+        &mut w.tx,
         NewTenant {
             name: input.name.trim(),
             slug: &input.slug,
             settings: &settings,
         },
-        now,
+        w.now,
     )
     .await?;
     let out = TenantOut::from(tenant);
-    let change = Change {
-        action: "tenant.create",
-        resource_type: "tenant",
-        resource_id: Some(&out.id),
-        tenant_id: Some(&out.id),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    };
-    audit::record(&mut tx, caller, change, now).await?;
-    tx.commit().await?;
+    w.created("tenant.create", &out).await?;
     Ok(out)
 }
 

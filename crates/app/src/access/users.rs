@@ -5,11 +5,11 @@ use ee_core::address::check_syntax;
 use ee_core::auth::{Role, validate_password};
 use ee_core::timefmt::to_rfc3339;
 use ee_store::users::{self, NewUser, User};
-use ee_store::{AnyConnection, Db, StoreError, sessions, tenants};
+use ee_store::{AnyConnection, StoreError, sessions, tenants};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::audit::{self, Caller, Change};
+use crate::audit::Change;
 use crate::write::Write;
 use crate::{AppError, access::passwords};
 
@@ -105,31 +105,55 @@ impl NewPassword {
     }
 }
 
-/// Creates an account, audited in the same transaction.
-pub async fn create(
-    db: &Db,
-    caller: &Caller,
+/// A new account's input with its address and password checked and the password hashed,
+/// before the write opens: argon2 is slow on purpose, and SQLite's write lock would be
+/// held meanwhile. What is wrong so far is kept, to be answered with what the write finds
+/// (the role and the tenant), in one 422.
+#[derive(Debug)]
+pub struct CheckedUser {
     input: NewUserInput,
-    now: i64,
-) -> Result<UserOut, AppError> {
-    let email = input.email.trim().to_lowercase();
-    let mut errors = ValidationErrors::new();
-    if let Err(e) = check_syntax(&email) {
-        errors.add("email", e.to_string());
+    email: String,
+    hash: String,
+    errors: ValidationErrors,
+}
+
+impl NewUserInput {
+    /// Checks the address and the password, and hashes the password if both are good.
+    pub async fn check(mut self) -> Result<CheckedUser, AppError> {
+        let email = self.email.trim().to_lowercase();
+        let mut errors = ValidationErrors::new();
+        if let Err(e) = check_syntax(&email) {
+            errors.add("email", e.to_string());
+        }
+        validate_password(&self.password, "password", &mut errors);
+        let hash = if errors.is_empty() {
+            hash_password(std::mem::take(&mut self.password)).await?
+        } else {
+            String::new()
+        };
+        self.password.clear();
+        Ok(CheckedUser {
+            input: self,
+            email,
+            hash,
+            errors,
+        })
     }
-    validate_password(&input.password, "password", &mut errors);
-    // Hashed before the transaction (and its write lock) opens.
-    let hash = if errors.is_empty() {
-        hash_password(input.password).await?
-    } else {
-        String::new()
-    };
-    let mut tx = db.begin().await?;
+}
+
+/// Creates an account.
+pub async fn create(w: &mut Write, user: CheckedUser) -> Result<UserOut, AppError> {
+    let CheckedUser {
+        input,
+        email,
+        hash,
+        mut errors,
+    } = user;
     let tenant_id =
-        check_role_and_tenant(&mut tx, &input.role, input.tenant.as_deref(), &mut errors).await?;
+        check_role_and_tenant(&mut w.tx, &input.role, input.tenant.as_deref(), &mut errors).await?;
     errors.into_result()?;
     let user = users::insert(
-        &mut tx,
+        &mut w.tx,
         NewUser {
             tenant_id: tenant_id.as_deref(),
             email: &email,
@@ -137,20 +161,11 @@ pub async fn create(
             password_hash: &hash,
             role: &input.role,
         },
-        now,
+        w.now,
     )
     .await?;
     let out = UserOut::from(user);
-    let change = Change {
-        action: "user.create",
-        resource_type: "user",
-        resource_id: Some(&out.id),
-        tenant_id: out.tenant_id.as_deref(),
-        before: None,
-        after: serde_json::to_value(&out).ok(),
-    };
-    audit::record(&mut tx, caller, change, now).await?;
-    tx.commit().await?;
+    w.created("user.create", &out).await?;
     Ok(out)
 }
 

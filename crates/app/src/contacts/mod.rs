@@ -8,6 +8,7 @@ pub mod view;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::AppError;
 use ee_core::contacts::{self as rules, ExtraLists, Folding, Verdict};
 use ee_store::contacts::{self as store, Incoming, Upserted};
 use ee_store::jobs::{self as queue, NewJob};
@@ -183,7 +184,7 @@ pub async fn ingest(
     contacts: Vec<RawContact>,
     now: i64,
     record: Option<BatchRecord<'_>>,
-) -> Result<(Vec<ItemResult>, Counts), StoreError> {
+) -> Result<(Vec<ItemResult>, Counts), AppError> {
     let mut conn = db.pool().acquire().await?;
     let source_label = dest
         .source
@@ -357,7 +358,8 @@ pub async fn ingest(
         if chunk_index + 1 == chunks {
             enqueue_follow_ups(&mut tx, &to_validate, now).await?;
             if let Some(record) = &record {
-                record_batch(&mut tx, &dest, record, &results, &counts, now).await?;
+                record_batch(tx, &dest, record, &results, &counts, now).await?;
+                continue;
             }
         }
         tx.commit().await?;
@@ -389,19 +391,20 @@ async fn enqueue_follow_ups(
     Ok(())
 }
 
-/// The batch's answer kept for replays, and its audit entry.
+/// The batch's answer kept for replays, and its audit entry, written with the last chunk,
+/// which this commits.
 async fn record_batch(
-    conn: &mut AnyConnection,
+    mut tx: ee_store::Tx,
     dest: &Destination<'_>,
     record: &BatchRecord<'_>,
     results: &[ItemResult],
     counts: &Counts,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<(), AppError> {
     if let Some(batch_id) = record.batch_id {
         let answer = (record.answer)(results, counts);
         let key = batch_source_key(dest.source);
-        sources::record_batch(&mut *conn, dest.tenant_id, &key, batch_id, &answer, now).await?;
+        sources::record_batch(&mut tx, dest.tenant_id, &key, batch_id, &answer, now).await?;
     }
     let change = crate::audit::Change {
         action: "contacts.ingest",
@@ -411,7 +414,9 @@ async fn record_batch(
         before: None,
         after: Some(json!({"source": dest.source.map(|s| &s.slug), "counts": counts})),
     };
-    crate::audit::record(conn, record.caller, change, now).await
+    crate::write::Write::within(tx, record.caller.clone(), None, now)
+        .commit(change)
+        .await
 }
 
 /// The first field of a contact holding a NUL character, by name. (Custom fields are

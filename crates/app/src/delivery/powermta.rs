@@ -91,6 +91,9 @@ pub enum PmtaError {
     Key(String),
     #[error("no PowerMTA host to deploy to: set EE_PMTA_SSH_HOST")]
     NotConfigured,
+    /// The deployment's audit entry could not be written.
+    #[error(transparent)]
+    Write(#[from] crate::AppError),
 }
 
 /// The configuration as the database says now. With `with_keys`, the DKIM private keys are
@@ -222,7 +225,8 @@ pub async fn deploy_audited(
     caller: &crate::audit::Caller,
 ) -> Result<Report, PmtaError> {
     let report = deploy(services, &services.pmta).await?;
-    let mut tx = services.db.begin().await?;
+    let w = crate::write::Write::open(&services.db, caller.clone(), None, services.clock.now_ms())
+        .await?;
     let change = crate::audit::Change {
         action: "powermta.deploy",
         resource_type: "powermta",
@@ -231,8 +235,7 @@ pub async fn deploy_audited(
         before: None,
         after: serde_json::to_value(&report).ok(),
     };
-    crate::audit::record(&mut tx, caller, change, services.clock.now_ms()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    w.commit(change).await?;
     Ok(report)
 }
 

@@ -9,6 +9,7 @@ pub mod forwards;
 pub mod intake;
 pub mod report_counts;
 pub mod reports;
+pub mod unsubscribe;
 
 use std::sync::Arc;
 
@@ -582,7 +583,7 @@ async fn on_contact(
     now: i64,
 ) -> Result<bool, StoreError> {
     // What to suppress the address for (with what detail), else the timeline's event.
-    let (suppress, event_name): (Option<(&str, serde_json::Value)>, Option<&str>) =
+    let (to_suppress, event_name): (Option<(&str, serde_json::Value)>, Option<&str>) =
         match (event.kind, event.class) {
             (_, Class::Hard) => (Some(("bounced", detail.clone())), None),
             (_, Class::Complaint) => (Some(("complained", detail.clone())), None),
@@ -605,12 +606,9 @@ async fn on_contact(
             (EventKind::Delivered, _) => (None, Some("DELIVERED")),
             _ => (None, None),
         };
-    if let Some((reason, detail)) = suppress {
+    if let Some((reason, detail)) = to_suppress {
         let source = Some(event.source.as_str());
-        ee_store::suppressions::suppress_address(
-            conn, tenant_id, recipient, reason, source, &detail, now,
-        )
-        .await?;
+        suppress(conn, tenant_id, recipient, reason, source, &detail, now).await?;
         return Ok(true);
     }
     if let (Some(name), Some(contact)) = (event_name, contact_id) {
@@ -618,6 +616,23 @@ async fn on_contact(
             .await?;
     }
     Ok(false)
+}
+
+/// Suppresses `recipient` for its tenant, for `reason` (`bounced`, `complained`,
+/// `unsubscribed`) as `source` reported it; whether the address was not suppressed before.
+async fn suppress(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    recipient: &str,
+    reason: &str,
+    source: Option<&str>,
+    detail: &serde_json::Value,
+    now: i64,
+) -> Result<bool, StoreError> {
+    ee_store::suppressions::suppress_address(
+        conn, tenant_id, recipient, reason, source, detail, now,
+    )
+    .await
 }
 
 /// Classifies what a source reports and builds the event.

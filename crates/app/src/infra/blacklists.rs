@@ -129,9 +129,12 @@ async fn record_blacklist_check(
             before: None,
             after: Some(serde_json::json!({"listed": !listed.is_empty(), "state": current.state})),
         };
-        crate::audit::record(&mut tx, caller, change, now).await?;
+        crate::write::Write::within(tx, caller.clone(), None, now)
+            .commit(change)
+            .await?;
+    } else {
+        tx.commit().await?;
     }
-    tx.commit().await?;
     Ok((current, listings))
 }
 

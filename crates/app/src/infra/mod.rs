@@ -56,6 +56,18 @@ pub enum InfraError {
     Invalid(String),
 }
 
+/// What the audited write answers, where an infrastructure change records itself: the
+/// store's error, or the infrastructure's own.
+impl From<crate::AppError> for InfraError {
+    fn from(e: crate::AppError) -> Self {
+        match e {
+            crate::AppError::Store(e) => InfraError::Store(e),
+            crate::AppError::Infra(e) => e,
+            other => InfraError::Invalid(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for InfraError {
     fn from(e: sqlx::Error) -> Self {
         InfraError::Store(e.into())
@@ -532,9 +544,12 @@ pub async fn validate_domain(
             before: None,
             after: Some(serde_json::json!({"ok": report.ok})),
         };
-        crate::audit::record(&mut tx, caller, change, now).await?;
+        crate::write::Write::within(tx, caller.clone(), None, now)
+            .commit(change)
+            .await?;
+    } else {
+        tx.commit().await?;
     }
-    tx.commit().await?;
     Ok(report)
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::AppError;
-use crate::audit::{self, Caller, Change};
+use crate::audit::{Caller, Change};
 
 /// Sealing purpose of webhook secrets.
 pub const SECRET_PURPOSE: &str = "data-source-secret";
@@ -88,13 +88,13 @@ pub async fn for_ingest(
     };
     let secret = ee_core::auth::random_token(32);
     let sealed = sealer.seal(SECRET_PURPOSE, secret.as_bytes());
-    let mut tx = db.begin().await?;
+    let mut w = crate::write::Write::open(db, caller.clone(), None, now).await?;
     let source =
-        match sources::insert(&mut tx, tenant_id, &slug, &slug, kind, "{}", &sealed, now).await {
+        match sources::insert(&mut w.tx, tenant_id, &slug, &slug, kind, "{}", &sealed, now).await {
             Ok(source) => source,
             // Another request created it first.
             Err(ee_store::StoreError::Conflict(_)) => {
-                drop(tx);
+                drop(w);
                 let mut conn = db.pool().acquire().await?;
                 return find(&mut conn, tenant_id, &slug)
                     .await?
@@ -113,8 +113,7 @@ pub async fn for_ingest(
         before: None,
         after: Some(after),
     };
-    audit::record(&mut tx, caller, change, now).await?;
-    tx.commit().await?;
+    w.commit(change).await?;
     Ok(source)
 }
 

@@ -10,6 +10,13 @@ use crate::config::Config;
 
 /// A use-case's error as one line naming the command-line flag (`tenant_id` is
 /// `--tenant`, `expires_at` is `--expires-at`).
+/// The audited write of a command: the command line acting, every tenant in view.
+async fn cli_write(db: &ee_store::Db) -> anyhow::Result<ee_app::write::Write> {
+    ee_app::write::Write::open(db, Caller::cli(), None, Clock::System.now_ms())
+        .await
+        .map_err(app_error)
+}
+
 pub(super) fn app_error(e: ee_app::AppError) -> anyhow::Error {
     match e {
         ee_app::AppError::Invalid(errors) | ee_app::AppError::OverLimit(errors) => {
@@ -50,10 +57,11 @@ pub(super) async fn tenant_create(
         slug: slug.to_owned(),
         settings: Some(settings),
     };
-    let tenant =
-        ee_app::access::tenants::create(&db, &Caller::cli(), input, Clock::System.now_ms())
-            .await
-            .map_err(app_error)?;
+    let mut w = cli_write(&db).await?;
+    let tenant = ee_app::access::tenants::create(&mut w, input)
+        .await
+        .map_err(app_error)?;
+    w.finish().await.map_err(app_error)?;
     println!("{}", tenant.id);
     Ok(())
 }
@@ -75,9 +83,12 @@ pub(super) async fn user_create(
         tenant: tenant.map(str::to_owned),
         username: None,
     };
-    let user = ee_app::access::users::create(&db, &Caller::cli(), input, Clock::System.now_ms())
+    let user = input.check().await.map_err(app_error)?;
+    let mut w = cli_write(&db).await?;
+    let user = ee_app::access::users::create(&mut w, user)
         .await
         .map_err(app_error)?;
+    w.finish().await.map_err(app_error)?;
     println!("{}", user.id);
     if generated {
         println!("password: {password}");
@@ -106,10 +117,11 @@ pub(super) async fn api_key_create(
         expires_at,
         created_by: None,
     };
-    let (stored, key) =
-        ee_app::access::api_keys::create(&db, &Caller::cli(), input, Clock::System.now_ms())
-            .await
-            .map_err(app_error)?;
+    let mut w = cli_write(&db).await?;
+    let (stored, key) = ee_app::access::api_keys::create(&mut w, input)
+        .await
+        .map_err(app_error)?;
+    w.finish().await.map_err(app_error)?;
     println!(
         "id:  {}\nkey: {key}\nThe key is not stored and is not shown again.",
         stored.id

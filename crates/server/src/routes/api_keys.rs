@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::parse_time;
-use crate::audit;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
@@ -61,9 +60,9 @@ pub async fn create(
         expires_at: parse_time(body.expires_at.as_deref(), "expires_at")?,
         created_by: Some(principal.id.clone()),
     };
-    let caller = audit::caller(&principal, &meta);
-    let (api_key, key) =
-        ee_app::access::api_keys::create(&state.db, &caller, input, state.now()).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let (api_key, key) = ee_app::access::api_keys::create(&mut w, input).await?;
+    w.finish().await?;
     Ok((StatusCode::CREATED, Json(ApiKeyWithSecret { api_key, key })))
 }
 

@@ -64,6 +64,7 @@ pub async fn deploy(
         .await
         .map_err(|e| match e {
             PmtaError::Store(e) => ApiError::from(e),
+            PmtaError::Write(e) => ApiError::from(e),
             PmtaError::NotConfigured => ApiError::conflict(e.to_string()),
             PmtaError::Key(_) => {
                 tracing::error!(error = %e, "PowerMTA deploy");

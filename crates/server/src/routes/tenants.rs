@@ -7,7 +7,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{List, ListParams};
-use crate::audit::{self};
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
@@ -43,8 +42,9 @@ pub async fn create(
         slug: body.slug,
         settings: body.settings,
     };
-    let caller = audit::caller(&principal, &meta);
-    let out = ee_app::access::tenants::create(&state.db, &caller, input, state.now()).await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::access::tenants::create(&mut w, input).await?;
+    w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 

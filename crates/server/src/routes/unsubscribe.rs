@@ -9,8 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ee_core::tracking::Kind;
 use ee_store::Scope;
-use ee_store::messages::{self, Message};
-use serde_json::json;
+use ee_store::messages::Message;
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::routes::tracking::message_of;
@@ -213,42 +212,7 @@ pub async fn unsubscribe(
         Ok(found) => found,
         Err(page) => return Ok(page),
     };
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let detail = json!({"message_id": message.id, "campaign_id": message.campaign_id});
-    let added = ee_store::suppressions::suppress_address(
-        &mut tx,
-        &message.tenant_id,
-        &message.to_email,
-        "unsubscribed",
-        Some("list-unsubscribe"),
-        &detail,
-        now,
-    )
-    .await?;
-    if added {
-        messages::add_event(&mut tx, &message, "unsubscribed", None, None, None, now).await?;
-        ee_app::campaigns::stats::record_engagement(
-            &mut tx,
-            &message,
-            "unsubscribed",
-            false,
-            None,
-            now,
-        )
-        .await?;
-        ee_app::feedback::report_counts::add(
-            &mut tx,
-            [(
-                ee_app::feedback::report_counts::key_of_message(&message, None, now),
-                "unsubscribed",
-                1,
-            )],
-        )
-        .await?;
-        ee_app::delivery::mailwizz::enqueue_sync(&mut tx, &message.tenant_id, now).await?;
-    }
-    tx.commit().await?;
+    ee_app::feedback::unsubscribe::by_link(&state.db, &message, state.now()).await?;
     let t = lang.texts();
     Ok(page(
         StatusCode::OK,

@@ -6,7 +6,6 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{List, ListParams};
-use crate::audit;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
@@ -57,8 +56,11 @@ pub async fn create(
         tenant: body.tenant_id,
         username: body.username,
     };
-    let caller = audit::caller(&principal, &meta);
-    let out = ee_app::access::users::create(&state.db, &caller, input, state.now()).await?;
+    // Hashed before the write (and SQLite's lock) opens.
+    let user = input.check().await?;
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::access::users::create(&mut w, user).await?;
+    w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IpState {
     Active,
@@ -73,6 +73,46 @@ impl IpState {
 
     /// States an IP may be created in.
     pub const INITIAL: [IpState; 3] = [IpState::Warming, IpState::Active, IpState::Resting];
+}
+
+impl TryFrom<String> for IpState {
+    type Error = String;
+
+    /// A stored state (the database holds the names `as_str` writes).
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| format!("unknown IP state: {s}"))
+    }
+}
+
+/// What the last blacklist check found for an IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BlacklistStatus {
+    /// No list that answered names it (or it was never checked).
+    Clean,
+    /// At least one list names it.
+    Listed,
+}
+
+impl BlacklistStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlacklistStatus::Clean => "clean",
+            BlacklistStatus::Listed => "listed",
+        }
+    }
+}
+
+impl TryFrom<String> for BlacklistStatus {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "clean" => Ok(BlacklistStatus::Clean),
+            "listed" => Ok(BlacklistStatus::Listed),
+            _ => Err(format!("unknown blacklist status: {s}")),
+        }
+    }
 }
 
 impl std::fmt::Display for IpState {

@@ -3,7 +3,7 @@
 use crate::Scope;
 use ee_core::auth::Actor;
 use ee_core::ids::new_id;
-use ee_core::ip::IpState;
+use ee_core::ip::{BlacklistStatus, IpState};
 use ee_core::warmup::Traffic;
 use sqlx::AnyConnection;
 
@@ -16,20 +16,16 @@ pub struct Ip {
     pub ip_address: String,
     pub hostname: Option<String>,
     pub pool: Option<String>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: IpState,
     pub previous_state: Option<String>,
     pub state_reason: Option<String>,
     pub state_changed_at: i64,
     pub warmup_plan_id: Option<String>,
-    pub blacklist_status: String,
+    #[sqlx(try_from = "String")]
+    pub blacklist_status: BlacklistStatus,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-impl Ip {
-    pub fn state(&self) -> IpState {
-        IpState::parse(&self.state).unwrap_or(IpState::Resting)
-    }
 }
 
 const COLUMNS: &str = "id, tenant_id, ip_address, hostname, pool, state, previous_state, state_reason, \
@@ -50,12 +46,12 @@ pub async fn insert(conn: &mut AnyConnection, new: NewIp<'_>, now: i64) -> Resul
         ip_address: new.ip_address.to_owned(),
         hostname: new.hostname.map(str::to_owned),
         pool: new.pool.map(str::to_owned),
-        state: new.state.as_str().to_owned(),
+        state: new.state,
         previous_state: None,
         state_reason: None,
         state_changed_at: now,
         warmup_plan_id: None,
-        blacklist_status: "clean".into(),
+        blacklist_status: BlacklistStatus::Clean,
         created_at: now,
         updated_at: now,
     };
@@ -67,12 +63,12 @@ pub async fn insert(conn: &mut AnyConnection, new: NewIp<'_>, now: i64) -> Resul
     .bind(&ip.ip_address)
     .bind(&ip.hostname)
     .bind(&ip.pool)
-    .bind(&ip.state)
+    .bind(ip.state.as_str())
     .bind(&ip.previous_state)
     .bind(&ip.state_reason)
     .bind(now)
     .bind(&ip.warmup_plan_id)
-    .bind(&ip.blacklist_status)
+    .bind(ip.blacklist_status.as_str())
     .bind(now)
     .bind(now)
     .execute(conn)
@@ -147,11 +143,11 @@ pub async fn update_details(conn: &mut AnyConnection, ip: &Ip, now: i64) -> Resu
 pub async fn set_blacklist_status(
     conn: &mut AnyConnection,
     id: &str,
-    status: &str,
+    status: BlacklistStatus,
     now: i64,
 ) -> Result<()> {
     sqlx::query("UPDATE ips SET blacklist_status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status)
+        .bind(status.as_str())
         .bind(now)
         .bind(id)
         .execute(conn)
@@ -188,7 +184,7 @@ pub async fn record_transition(
          updated_at = $4 WHERE id = $5 AND state = $2",
     )
     .bind(to.as_str())
-    .bind(&ip.state)
+    .bind(ip.state.as_str())
     .bind(reason)
     .bind(now)
     .bind(&ip.id)
@@ -206,7 +202,7 @@ pub async fn record_transition(
     .bind(new_id())
     .bind(&ip.id)
     .bind(&ip.tenant_id)
-    .bind(&ip.state)
+    .bind(ip.state.as_str())
     .bind(to.as_str())
     .bind(reason)
     .bind(actor.kind.as_str())
@@ -216,8 +212,8 @@ pub async fn record_transition(
     .execute(&mut *conn)
     .await?;
     let mut moved = ip.clone();
-    moved.previous_state = Some(ip.state.clone());
-    moved.state = to.as_str().to_owned();
+    moved.previous_state = Some(ip.state.as_str().to_owned());
+    moved.state = to;
     moved.state_reason = reason.map(str::to_owned);
     moved.state_changed_at = now;
     moved.updated_at = now;

@@ -439,7 +439,7 @@ async fn sync_one(
     let quota = crate::infra::quota(&mut *conn, &ip, now)
         .await
         .map_err(|e| MwError::Config(e.to_string()))?;
-    let (hourly, daily) = if ip.state().selectable() {
+    let (hourly, daily) = if ip.state.selectable() {
         quotas_for(quota.daily_quota, quota.remaining, now)
     } else {
         // An IP that may not send (quarantined, resting…) gets nothing to send.

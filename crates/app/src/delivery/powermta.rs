@@ -118,10 +118,10 @@ pub async fn generate(
         let Some(tenant_slug) = ip.tenant_id.as_deref().and_then(slug_of) else {
             continue;
         };
-        if !ip.state().selectable() {
+        if !ip.state.selectable() {
             continue;
         }
-        let daily_quota = if ip.state() == IpState::Warming {
+        let daily_quota = if ip.state == IpState::Warming {
             crate::infra::quota(&mut conn, &ip, now)
                 .await
                 .ok()

@@ -2,7 +2,7 @@
 //! moved to BLACKLISTED and back once delisted, a list failing its self-test alerted.
 
 use ee_core::auth::Actor;
-use ee_core::ip::IpState;
+use ee_core::ip::{BlacklistStatus, IpState};
 use ee_store::Scope;
 use ee_store::ips::{self, Ip};
 use serde::Serialize;
@@ -75,9 +75,9 @@ async fn record_blacklist_check(
     let mut current = ips::get(&mut tx, &ip.id, Scope::All).await?;
     let actor = Actor::system("blacklist check");
     if !listed.is_empty() {
-        ips::set_blacklist_status(&mut tx, &ip.id, "listed", now).await?;
-        current.blacklist_status = "listed".into();
-        if current.state().sends() {
+        ips::set_blacklist_status(&mut tx, &ip.id, BlacklistStatus::Listed, now).await?;
+        current.blacklist_status = BlacklistStatus::Listed;
+        if current.state.sends() {
             let reason = format!(
                 "listed by {}",
                 listed
@@ -100,9 +100,9 @@ async fn record_blacklist_check(
             .await?;
         }
     } else if !unanswered {
-        ips::set_blacklist_status(&mut tx, &ip.id, "clean", now).await?;
-        current.blacklist_status = "clean".into();
-        if current.state() == IpState::Blacklisted {
+        ips::set_blacklist_status(&mut tx, &ip.id, BlacklistStatus::Clean, now).await?;
+        current.blacklist_status = BlacklistStatus::Clean;
+        if current.state == IpState::Blacklisted {
             let back = current
                 .previous_state
                 .as_deref()
@@ -168,7 +168,7 @@ pub async fn check_all_blacklists(
         .await;
         let (after, _) = record_blacklist_check(services, &ip, listings, None, now).await?;
         report.checked += 1;
-        if after.blacklist_status == "listed" {
+        if after.blacklist_status == BlacklistStatus::Listed {
             report.listed.push(after.ip_address);
         }
     }

@@ -4,7 +4,7 @@
 use ee_core::ValidationErrors;
 use ee_core::address::is_host_name;
 use ee_core::auth::Actor;
-use ee_core::ip::{IpState, normalize_ip};
+use ee_core::ip::{BlacklistStatus, IpState, normalize_ip};
 use ee_core::timefmt::to_rfc3339;
 use ee_core::warmup::Traffic;
 use ee_store::ips::{self, Ip, NewIp};
@@ -24,13 +24,11 @@ pub struct IpOut {
     pub hostname: Option<String>,
     pub tenant_id: Option<String>,
     pub pool: Option<String>,
-    /// active, retiring, resting, warming, quarantined or blacklisted.
-    pub state: String,
+    pub state: IpState,
     pub previous_state: Option<String>,
     pub state_reason: Option<String>,
     pub state_changed_at: String,
-    /// `clean` or `listed`.
-    pub blacklist_status: String,
+    pub blacklist_status: BlacklistStatus,
     pub warmup_plan_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,

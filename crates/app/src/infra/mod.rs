@@ -85,7 +85,7 @@ pub async fn transition(
     actor: &Actor,
     now: i64,
 ) -> Result<Ip, InfraError> {
-    check_transition(ip.state(), to)?;
+    check_transition(ip.state, to)?;
     let mut moved = ip_rows::record_transition(conn, ip, to, reason, actor, now).await?;
     match to {
         IpState::Warming => {
@@ -165,7 +165,7 @@ pub struct Quota {
     pub ip: String,
     pub hostname: Option<String>,
     pub pool: Option<String>,
-    pub state: String,
+    pub state: IpState,
     /// The warm-up day, for a warming IP.
     pub warmup_day: Option<i64>,
     /// Today's warm-up quota; null when the IP is not limited by a warm-up.
@@ -178,11 +178,11 @@ pub struct Quota {
 pub async fn quota(conn: &mut AnyConnection, ip: &Ip, now: i64) -> Result<Quota, InfraError> {
     let today = epoch_day(now);
     let sent_today = ip_rows::traffic(conn, &ip.id, today, today).await?.sent;
-    let plan = match ip.state() {
+    let plan = match ip.state {
         IpState::Warming => plans::current_for_ip(conn, &ip.id).await?,
         _ => None,
     };
-    let selectable = ip.state().selectable();
+    let selectable = ip.state.selectable();
     let daily_quota = match (&plan, selectable) {
         (_, false) => Some(0),
         (Some(plan), true) if plan.status == "paused" => Some(0),
@@ -197,7 +197,7 @@ pub async fn quota(conn: &mut AnyConnection, ip: &Ip, now: i64) -> Result<Quota,
         ip: ip.ip_address.clone(),
         hostname: ip.hostname.clone(),
         pool: ip.pool.clone(),
-        state: ip.state.clone(),
+        state: ip.state,
         warmup_day: plan.as_ref().map(|p| p.current_phase),
         daily_quota,
         sent_today,
@@ -230,7 +230,7 @@ pub async fn check_safety(
     settings: &InfraSettings,
     now: i64,
 ) -> Result<Ip, InfraError> {
-    if !ip.state().sends() {
+    if !ip.state.sends() {
         return Ok(ip.clone());
     }
     let today = epoch_day(now);
@@ -267,7 +267,7 @@ pub async fn advance_warmups(db: &Db, now: i64) -> Result<AdvanceReport, InfraEr
             Err(StoreError::NotFound) => continue,
             Err(e) => return Err(e.into()),
         };
-        if ip.state() != IpState::Warming || plan.last_advanced_day.is_some_and(|d| d >= today) {
+        if ip.state != IpState::Warming || plan.last_advanced_day.is_some_and(|d| d >= today) {
             report.skipped += 1;
             continue;
         }
@@ -384,7 +384,7 @@ async fn pools_with_members(
             .sent;
         let member = ee_core::rotation::Member {
             id: ip.id.clone(),
-            state: ip.state(),
+            state: ip.state,
             state_changed_at: ip.state_changed_at,
             recent_sent,
         };
@@ -513,7 +513,7 @@ pub async fn validate_domain(
             .collect(),
         ips: tenant_ips
             .iter()
-            .filter(|ip| ip.state() != IpState::Resting)
+            .filter(|ip| ip.state != IpState::Resting)
             .filter_map(|ip| Some((ip.ip_address.parse().ok()?, ip.hostname.clone())))
             .collect(),
     };

@@ -21,7 +21,7 @@ pub async fn infrastructure(db: &Db, now: i64) -> Result<Value, JobError> {
             "ip": ip.ip_address,
             "tenant_id": ip.tenant_id,
             "state": ip.state,
-            "blacklisted": ip.blacklist_status == "listed",
+            "blacklisted": ip.blacklist_status == ee_core::ip::BlacklistStatus::Listed,
             "daily_quota": quota.daily_quota,
             "sent_today": quota.sent_today,
         }));

@@ -156,7 +156,7 @@ impl BatchContext {
             .await?;
             let mut list = Vec::new();
             for ip in &all {
-                if !ip.state().selectable() {
+                if !ip.state.selectable() {
                     continue;
                 }
                 match ee_app::infra::quota(&mut conn, ip, now).await {

@@ -52,7 +52,7 @@ pub struct CheckOut {
     pub ip: String,
     /// Set when the IP is one of the caller's: the check was recorded and applied.
     pub ip_id: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<ee_core::ip::IpState>,
     pub listed: bool,
     pub lists: Vec<ListingOut>,
 }

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::ValidationErrors;
 
 /// `admin` sees every tenant; `user` sees only its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -28,6 +28,15 @@ impl Role {
             "user" => Some(Role::User),
             _ => None,
         }
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+
+    /// A stored role.
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| format!("unknown role: {s}"))
     }
 }
 

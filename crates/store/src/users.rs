@@ -1,5 +1,6 @@
 //! Accounts that log in: admins (all tenants) and tenant users.
 
+use ee_core::auth::Role;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -12,7 +13,8 @@ pub struct User {
     pub email: String,
     pub username: Option<String>,
     pub password_hash: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     #[sqlx(try_from = "crate::flag::Flag")]
     pub is_active: bool,
     pub created_at: i64,
@@ -24,7 +26,7 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub username: Option<&'a str>,
     pub password_hash: &'a str,
-    pub role: &'a str,
+    pub role: Role,
 }
 
 const COLUMNS: &str =
@@ -38,7 +40,7 @@ pub async fn insert(conn: &mut AnyConnection, new: NewUser<'_>, now: i64) -> Res
         email: new.email.to_owned(),
         username: new.username.map(str::to_owned),
         password_hash: new.password_hash.to_owned(),
-        role: new.role.to_owned(),
+        role: new.role,
         is_active: true,
         created_at: now,
         updated_at: now,
@@ -51,7 +53,7 @@ pub async fn insert(conn: &mut AnyConnection, new: NewUser<'_>, now: i64) -> Res
     .bind(&user.email)
     .bind(&user.username)
     .bind(&user.password_hash)
-    .bind(&user.role)
+    .bind(user.role.as_str())
     .bind(i64::from(user.is_active))
     .bind(now)
     .bind(now)
@@ -115,7 +117,7 @@ pub async fn update(conn: &mut AnyConnection, user: &User) -> Result<()> {
     .bind(&user.email)
     .bind(&user.username)
     .bind(&user.password_hash)
-    .bind(&user.role)
+    .bind(user.role.as_str())
     .bind(i64::from(user.is_active))
     .bind(user.updated_at)
     .bind(&user.id)

@@ -58,7 +58,7 @@ async fn tenant_slugs_are_unique_and_deletion_cascades() {
             email: "u@a.test",
             username: None,
             password_hash: "h",
-            role: "user",
+            role: ee_core::auth::Role::User,
         },
         3,
     )
@@ -89,7 +89,7 @@ async fn refresh_tokens_rotate_once_and_reuse_revokes_the_session() {
             email: "a@x.test",
             username: None,
             password_hash: "h",
-            role: "admin",
+            role: ee_core::auth::Role::Admin,
         },
         0,
     )

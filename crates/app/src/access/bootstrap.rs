@@ -61,7 +61,7 @@ pub async fn ensure_admin(
             email: &email,
             username: Some("admin"),
             password_hash: &hash,
-            role: "admin",
+            role: ee_core::auth::Role::Admin,
         },
         now,
     )

@@ -19,8 +19,7 @@ pub struct UserOut {
     pub id: String,
     pub email: String,
     pub username: Option<String>,
-    /// `admin` or `user`.
-    pub role: String,
+    pub role: Role,
     pub tenant_id: Option<String>,
     pub is_active: bool,
     pub created_at: String,
@@ -56,11 +55,11 @@ pub struct NewUserInput {
 /// Checks the role/tenant pair; the tenant (by id or slug) must exist. Returns its id.
 pub async fn check_role_and_tenant(
     conn: &mut AnyConnection,
-    role: &str,
+    role: Option<Role>,
     tenant: Option<&str>,
     errors: &mut ValidationErrors,
 ) -> Result<Option<String>, StoreError> {
-    match (Role::parse(role), tenant) {
+    match (role, tenant) {
         (None, _) => errors.add("role", "must be admin or user"),
         (Some(Role::Admin), Some(_)) => errors.add(
             "tenant_id",
@@ -149,9 +148,11 @@ pub async fn create(w: &mut Write, user: CheckedUser) -> Result<UserOut, AppErro
         hash,
         mut errors,
     } = user;
+    let role = Role::parse(&input.role);
     let tenant_id =
-        check_role_and_tenant(&mut w.tx, &input.role, input.tenant.as_deref(), &mut errors).await?;
+        check_role_and_tenant(&mut w.tx, role, input.tenant.as_deref(), &mut errors).await?;
     errors.into_result()?;
+    let role = role.ok_or_else(unknown_role)?;
     let user = users::insert(
         &mut w.tx,
         NewUser {
@@ -159,7 +160,7 @@ pub async fn create(w: &mut Write, user: CheckedUser) -> Result<UserOut, AppErro
             email: &email,
             username: input.username.as_deref(),
             password_hash: &hash,
-            role: &input.role,
+            role,
         },
         w.now,
     )
@@ -192,8 +193,11 @@ pub async fn find(conn: &mut AnyConnection, id: &str) -> Result<User, AppError> 
 }
 
 /// Whether a stored role is `Role::Admin`.
-fn is_admin(role: &str) -> bool {
-    Role::parse(role) == Some(Role::Admin)
+/// The 422 of a role that is neither `admin` nor `user`.
+fn unknown_role() -> AppError {
+    let mut errors = ValidationErrors::new();
+    errors.add("role", "must be admin or user");
+    AppError::Invalid(errors)
 }
 
 /// Counts active admins other than `except`.
@@ -223,23 +227,20 @@ pub async fn update(w: &mut Write, id: &str, changes: UserChanges) -> Result<Use
             Err(e) => errors.add("email", e.to_string()),
         }
     }
-    if let Some(role) = &changes.role {
-        user.role = role.clone();
-        if is_admin(role) {
+    let mut role = Some(user.role);
+    if let Some(text) = &changes.role {
+        role = Role::parse(text);
+        if role == Some(Role::Admin) {
             user.tenant_id = None;
         }
     }
     if changes.tenant.is_some() {
         user.tenant_id = changes.tenant.clone();
     }
-    let tenant_id = check_role_and_tenant(
-        &mut w.tx,
-        &user.role,
-        user.tenant_id.as_deref(),
-        &mut errors,
-    )
-    .await?;
+    let tenant_id =
+        check_role_and_tenant(&mut w.tx, role, user.tenant_id.as_deref(), &mut errors).await?;
     errors.into_result()?;
+    user.role = role.ok_or_else(unknown_role)?;
     user.tenant_id = tenant_id;
     if let Some(username) = changes.username {
         user.username = Some(username);
@@ -247,8 +248,8 @@ pub async fn update(w: &mut Write, id: &str, changes: UserChanges) -> Result<Use
     if let Some(active) = changes.is_active {
         user.is_active = active;
     }
-    let was_active_admin = is_admin(&before.role) && before.is_active;
-    let still_active_admin = is_admin(&user.role) && user.is_active;
+    let was_active_admin = before.role == Role::Admin && before.is_active;
+    let still_active_admin = user.role == Role::Admin && user.is_active;
     if was_active_admin
         && !still_active_admin
         && other_active_admins(&mut w.tx, &user.id).await? == 0
@@ -289,7 +290,7 @@ pub async fn delete(w: &mut Write, id: &str, by: &str) -> Result<(), AppError> {
         ));
     }
     let user = find(&mut w.tx, id).await?;
-    if is_admin(&user.role) && other_active_admins(&mut w.tx, &user.id).await? == 0 {
+    if user.role == Role::Admin && other_active_admins(&mut w.tx, &user.id).await? == 0 {
         return Err(AppError::Conflict(LAST_ADMIN.into()));
     }
     users::delete(&mut w.tx, id).await?;

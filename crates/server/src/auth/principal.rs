@@ -163,7 +163,7 @@ pub(crate) async fn from_access_token(
         kind: ActorKind::User,
         id: user.id,
         label: user.email,
-        role: Role::parse(&user.role).unwrap_or(Role::User),
+        role: user.role,
         tenant_id: user.tenant_id,
         session_id: Some(claims.sid),
     })

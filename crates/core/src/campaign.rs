@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::names;
+
 /// What a campaign is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -41,37 +43,6 @@ pub enum CampaignAction {
     Finish,
     /// A safety rule stops it.
     AutoPause,
-}
-
-macro_rules! names {
-    ($ty:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
-        impl $ty {
-            pub const ALL: &'static [$ty] = &[$(<$ty>::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(<$ty>::$variant => $name),+
-                }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == s)
-            }
-
-            /// The accepted names, for an error message.
-            pub fn names() -> String {
-                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-            }
-        }
-
-        impl TryFrom<String> for $ty {
-            type Error = String;
-
-            fn try_from(s: String) -> Result<Self, String> {
-                Self::parse(&s).ok_or_else(|| format!("unknown {}: {s}", stringify!($ty)))
-            }
-        }
-    };
 }
 
 names!(CampaignKind {

@@ -119,13 +119,71 @@ pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 
 /// A contact's status: `active` until it unsubscribes, bounces, complains or is
 /// suppressed otherwise.
-pub const CONTACT_STATUSES: [&str; 5] = [
-    "active",
-    "unsubscribed",
-    "bounced",
-    "complained",
-    "suppressed",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactStatus {
+    Active,
+    Unsubscribed,
+    Bounced,
+    Complained,
+    Suppressed,
+}
+
+crate::names::names!(ContactStatus {
+    Active => "active",
+    Unsubscribed => "unsubscribed",
+    Bounced => "bounced",
+    Complained => "complained",
+    Suppressed => "suppressed",
+});
+
+/// Why an address is on a tenant's suppression list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionReason {
+    Bounced,
+    Complained,
+    Unsubscribed,
+    /// Added by an operator.
+    Manual,
+    /// Came with an imported suppression list.
+    Imported,
+    /// The contact was erased (GDPR): only the address's hash is kept.
+    Erased,
+}
+
+crate::names::names!(SuppressionReason {
+    Bounced => "bounced",
+    Complained => "complained",
+    Unsubscribed => "unsubscribed",
+    Manual => "manual",
+    Imported => "imported",
+    Erased => "erased",
+});
+
+impl SuppressionReason {
+    /// The status a contact takes when its address is suppressed for this reason.
+    pub fn contact_status(self) -> ContactStatus {
+        match self {
+            SuppressionReason::Bounced => ContactStatus::Bounced,
+            SuppressionReason::Complained => ContactStatus::Complained,
+            SuppressionReason::Unsubscribed => ContactStatus::Unsubscribed,
+            SuppressionReason::Manual | SuppressionReason::Imported | SuppressionReason::Erased => {
+                ContactStatus::Suppressed
+            }
+        }
+    }
+
+    /// The event the contact's timeline shows.
+    pub fn timeline_event(self) -> &'static str {
+        match self.contact_status() {
+            ContactStatus::Bounced => "BOUNCED",
+            ContactStatus::Complained => "COMPLAINED",
+            ContactStatus::Unsubscribed => "UNSUBSCRIBED",
+            ContactStatus::Active | ContactStatus::Suppressed => "SUPPRESSED",
+        }
+    }
+}
 
 /// Verdict of a check, from the cheapest that settles it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -250,6 +308,28 @@ pub fn verdict(checks: &Checks) -> (Verdict, f64, Vec<&'static str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_suppression_reason_sets_the_contact_status_and_its_event() {
+        use SuppressionReason as R;
+        let seen: Vec<(&str, &str, &str)> = R::ALL
+            .iter()
+            .map(|r| (r.as_str(), r.contact_status().as_str(), r.timeline_event()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("bounced", "bounced", "BOUNCED"),
+                ("complained", "complained", "COMPLAINED"),
+                ("unsubscribed", "unsubscribed", "UNSUBSCRIBED"),
+                ("manual", "suppressed", "SUPPRESSED"),
+                ("imported", "suppressed", "SUPPRESSED"),
+                ("erased", "suppressed", "SUPPRESSED"),
+            ]
+        );
+        assert_eq!(R::try_from("erased".to_owned()), Ok(R::Erased));
+        assert!(ContactStatus::try_from("gone".to_owned()).is_err());
+    }
 
     #[test]
     fn normalisation() {

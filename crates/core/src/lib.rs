@@ -20,6 +20,7 @@ pub mod limits;
 pub mod login_throttle;
 pub mod machine_hits;
 pub mod mta_sts;
+mod names;
 pub mod outbound;
 pub mod rate_limit;
 pub mod rendering;

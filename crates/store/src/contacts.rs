@@ -5,6 +5,7 @@
 use crate::Scope;
 use std::collections::{BTreeMap, HashMap};
 
+use ee_core::contacts::ContactStatus;
 use ee_core::ids::new_id;
 use ee_core::tags::Tag;
 use serde_json::{Map, Value};
@@ -44,7 +45,8 @@ pub struct Contact {
     pub company: Option<String>,
     /// An IANA zone (`Europe/Paris`), checked when written.
     pub time_zone: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ContactStatus,
     pub metadata: String,
     pub field_sources: String,
     pub validation_status: String,
@@ -451,9 +453,14 @@ pub async fn set_validation(
     Ok(())
 }
 
-pub async fn set_status(conn: &mut AnyConnection, id: &str, status: &str, now: i64) -> Result<()> {
+pub async fn set_status(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: ContactStatus,
+    now: i64,
+) -> Result<()> {
     sqlx::query("UPDATE contacts SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status)
+        .bind(status.as_str())
         .bind(now)
         .bind(id)
         .execute(conn)

@@ -1,5 +1,6 @@
 //! The suppression list of a tenant: addresses that are never mailed nor re-imported.
 
+use ee_core::contacts::SuppressionReason;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -11,20 +12,11 @@ pub struct Suppression {
     pub tenant_id: String,
     pub email_hash: String,
     pub email: Option<String>,
-    /// bounced, complained, unsubscribed, manual, imported, erased.
-    pub reason: String,
+    #[sqlx(try_from = "String")]
+    pub reason: SuppressionReason,
     pub source: Option<String>,
     pub created_at: i64,
 }
-
-pub const REASONS: [&str; 6] = [
-    "bounced",
-    "complained",
-    "unsubscribed",
-    "manual",
-    "imported",
-    "erased",
-];
 
 /// Adds an address (or only its hash); an existing entry keeps its first reason.
 pub async fn add(
@@ -32,7 +24,7 @@ pub async fn add(
     tenant_id: &str,
     email_hash: &str,
     email: Option<&str>,
-    reason: &str,
+    reason: SuppressionReason,
     source: Option<&str>,
     now: i64,
 ) -> Result<bool> {
@@ -44,7 +36,7 @@ pub async fn add(
     .bind(tenant_id)
     .bind(email_hash)
     .bind(email)
-    .bind(reason)
+    .bind(reason.as_str())
     .bind(source)
     .bind(now)
     .execute(conn)
@@ -136,7 +128,7 @@ pub async fn suppress_address(
     conn: &mut AnyConnection,
     tenant_id: &str,
     email: &str,
-    reason: &str,
+    reason: SuppressionReason,
     source: Option<&str>,
     detail: &serde_json::Value,
     now: i64,
@@ -153,20 +145,14 @@ pub async fn suppress_address(
     )
     .await?;
     if let Some(contact) = crate::contacts::get_by_email(&mut *conn, tenant_id, email).await? {
-        let status = match reason {
-            "bounced" | "complained" | "unsubscribed" => reason,
-            _ => "suppressed",
-        };
+        let status = reason.contact_status();
         // A repeat (a second unsubscribe) changes nothing and adds no second event.
         if !added && contact.status == status {
             return Ok(false);
         }
         crate::contacts::set_status(&mut *conn, &contact.id, status, now).await?;
-        let event = match reason {
-            "bounced" | "complained" | "unsubscribed" => reason.to_ascii_uppercase(),
-            _ => "SUPPRESSED".to_owned(),
-        };
-        crate::contacts::add_event(conn, tenant_id, &contact.id, &event, None, detail, now).await?;
+        let event = reason.timeline_event();
+        crate::contacts::add_event(conn, tenant_id, &contact.id, event, None, detail, now).await?;
     }
     Ok(added)
 }

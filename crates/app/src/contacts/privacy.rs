@@ -62,7 +62,7 @@ pub async fn erase(w: &mut Write, id: &str) -> Result<(), AppError> {
         &c.tenant_id,
         &c.email_hash,
         None,
-        "erased",
+        ee_core::contacts::SuppressionReason::Erased,
         Some("gdpr"),
         now,
     )

@@ -1,8 +1,9 @@
 //! The suppression list: addresses never sent to again, added and removed by hand with
 //! their audit entry (bounces, complaints and unsubscribes add theirs where they happen).
 
+use ee_core::contacts::SuppressionReason;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::suppressions::{self, REASONS, Suppression};
+use ee_store::suppressions::{self, Suppression};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -18,8 +19,7 @@ pub struct SuppressionOut {
     /// Absent once the contact was erased: only the hash remains.
     pub email: Option<String>,
     pub email_hash: String,
-    /// bounced, complained, unsubscribed, manual, imported, erased.
-    pub reason: String,
+    pub reason: SuppressionReason,
     pub source: Option<String>,
     pub created_at: String,
 }
@@ -53,13 +53,16 @@ pub async fn add(
     tenant_id: &str,
     input: AddSuppression,
 ) -> Result<SuppressionOut, AppError> {
-    let reason = input.reason.unwrap_or_else(|| "manual".into());
-    if !REASONS.contains(&reason.as_str()) || reason == "erased" {
-        return Err(invalid(
-            "reason",
-            "must be manual, bounced, complained, unsubscribed or imported",
-        ));
-    }
+    let reason = match input.reason.as_deref().map(SuppressionReason::parse) {
+        None => SuppressionReason::Manual,
+        Some(Some(reason)) if reason != SuppressionReason::Erased => reason,
+        Some(_) => {
+            return Err(invalid(
+                "reason",
+                "must be manual, bounced, complained, unsubscribed or imported",
+            ));
+        }
+    };
     let email = ee_core::contacts::normalize(&input.email, Default::default())
         .map_err(|e| invalid("email", e.to_string()))?;
     let hash = ee_core::contacts::address_hash(&email);
@@ -69,7 +72,7 @@ pub async fn add(
         tenant_id,
         &hash,
         Some(&email),
-        &reason,
+        reason,
         Some("api"),
         now,
     )
@@ -80,10 +83,7 @@ pub async fn add(
         ));
     }
     if let Some(contact) = ee_store::contacts::get_by_email(&mut w.tx, tenant_id, &email).await? {
-        let status = match reason.as_str() {
-            "bounced" | "complained" | "unsubscribed" => reason.as_str(),
-            _ => "suppressed",
-        };
+        let status = reason.contact_status();
         ee_store::contacts::set_status(&mut w.tx, &contact.id, status, now).await?;
         crate::delivery::mailwizz::enqueue_sync(&mut w.tx, tenant_id, now).await?;
     }

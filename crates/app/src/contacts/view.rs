@@ -26,8 +26,7 @@ pub struct ContactOut {
     /// Its IANA time zone (`Europe/Paris`); windows in the recipient's zone use its
     /// country's most populous zone when it has none.
     pub time_zone: Option<String>,
-    /// active, unsubscribed, bounced, complained.
-    pub status: String,
+    pub status: ee_core::contacts::ContactStatus,
     pub tags: Vec<String>,
     /// Custom fields.
     #[schema(value_type = Object)]

@@ -13,6 +13,7 @@ pub mod unsubscribe;
 
 use std::sync::Arc;
 
+use ee_core::contacts::SuppressionReason;
 use ee_core::feedback::{Class, DeliveryEvent, EventKind, Rules, Source};
 use ee_core::ids::new_id;
 use ee_store::delivery_events::{self as events, DeliveryEventRow};
@@ -583,10 +584,10 @@ async fn on_contact(
     now: i64,
 ) -> Result<bool, StoreError> {
     // What to suppress the address for (with what detail), else the timeline's event.
-    let (to_suppress, event_name): (Option<(&str, serde_json::Value)>, Option<&str>) =
+    let (to_suppress, event_name): (Option<(SuppressionReason, serde_json::Value)>, Option<&str>) =
         match (event.kind, event.class) {
-            (_, Class::Hard) => (Some(("bounced", detail.clone())), None),
-            (_, Class::Complaint) => (Some(("complained", detail.clone())), None),
+            (_, Class::Hard) => (Some((SuppressionReason::Bounced, detail.clone())), None),
+            (_, Class::Complaint) => (Some((SuppressionReason::Complained, detail.clone())), None),
             (EventKind::Bounced, Class::Soft) => {
                 let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
                 let rule = crate::delivery::tenant_delivery(&tenant.settings).soft_bounces;
@@ -597,7 +598,7 @@ async fn on_contact(
                 if rule.suppresses(count) {
                     let mut detail = detail.clone();
                     detail["soft_bounces"] = count.into();
-                    (Some(("bounced", detail)), None)
+                    (Some((SuppressionReason::Bounced, detail)), None)
                 } else {
                     (None, Some("BOUNCED"))
                 }
@@ -624,7 +625,7 @@ async fn suppress(
     conn: &mut AnyConnection,
     tenant_id: &str,
     recipient: &str,
-    reason: &str,
+    reason: SuppressionReason,
     source: Option<&str>,
     detail: &serde_json::Value,
     now: i64,

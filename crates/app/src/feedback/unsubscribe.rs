@@ -18,7 +18,7 @@ pub async fn by_link(db: &Db, message: &Message, now: i64) -> Result<bool, AppEr
         &mut tx,
         &message.tenant_id,
         &message.to_email,
-        "unsubscribed",
+        ee_core::contacts::SuppressionReason::Unsubscribed,
         Some("list-unsubscribe"),
         &detail,
         now,

@@ -58,7 +58,7 @@ pub async fn list(
     super::one_of(
         q.status.as_deref(),
         "status",
-        &ee_core::contacts::CONTACT_STATUSES,
+        ee_core::contacts::ContactStatus::NAMES,
     )?;
     super::one_of(
         q.validation.as_deref(),

@@ -33,7 +33,11 @@ pub async fn list(
     principal: Principal,
     ApiQuery(q): ApiQuery<SuppressionQuery>,
 ) -> ApiResult<Json<super::List<SuppressionOut>>> {
-    super::one_of(q.reason.as_deref(), "reason", &suppressions::REASONS)?;
+    super::one_of(
+        q.reason.as_deref(),
+        "reason",
+        ee_core::contacts::SuppressionReason::NAMES,
+    )?;
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
     let limit = super::limit_param(q.limit, 100, 1000)?;

@@ -1,6 +1,7 @@
 //! Delivery events: what every feedback source reported, classified, with what it was
 //! matched to; the soft-bounce count and the last delivery an address had.
 
+use ee_core::feedback::{Category, Class, EventKind, Source};
 use sqlx::AnyConnection;
 
 use crate::Result;
@@ -14,10 +15,14 @@ pub struct DeliveryEventRow {
     pub contact_id: Option<String>,
     pub ip_id: Option<String>,
     pub recipient: String,
-    pub kind: String,
-    pub class: String,
-    pub category: String,
-    pub source: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
+    #[sqlx(try_from = "String")]
+    pub class: Class,
+    #[sqlx(try_from = "String")]
+    pub category: Category,
+    #[sqlx(try_from = "String")]
+    pub source: Source,
     pub code: Option<i64>,
     pub status: Option<String>,
     pub diagnostic: Option<String>,
@@ -45,10 +50,10 @@ pub async fn insert(conn: &mut AnyConnection, e: &DeliveryEventRow) -> Result<bo
     .bind(&e.contact_id)
     .bind(&e.ip_id)
     .bind(&e.recipient)
-    .bind(&e.kind)
-    .bind(&e.class)
-    .bind(&e.category)
-    .bind(&e.source)
+    .bind(e.kind.as_str())
+    .bind(e.class.as_str())
+    .bind(e.category.as_str())
+    .bind(e.source.as_str())
     .bind(e.code)
     .bind(&e.status)
     .bind(&e.diagnostic)

@@ -323,12 +323,11 @@ pub struct DeliveryEventOut {
     pub contact_id: Option<String>,
     pub ip_id: Option<String>,
     pub recipient: String,
-    /// delivered, deferred, bounced or complaint.
-    pub kind: String,
+    pub kind: ee_core::feedback::EventKind,
     /// hard, soft, complaint, block, delivered or none.
-    pub class: String,
-    pub category: String,
-    pub source: String,
+    pub class: Class,
+    pub category: Category,
+    pub source: Source,
     pub code: Option<i64>,
     /// The enhanced status code (5.1.1).
     pub status: Option<String>,

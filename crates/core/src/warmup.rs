@@ -14,6 +14,24 @@ pub fn default_schedule() -> Vec<i64> {
         .collect()
 }
 
+/// Where a warm-up plan is: running (`active`), held (`paused`, its IP gets no quota and
+/// does not advance), finished (`completed`) or stopped (`cancelled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    Active,
+    Paused,
+    Completed,
+    Cancelled,
+}
+
+crate::names::names!(PlanStatus {
+    Active => "active",
+    Paused => "paused",
+    Completed => "completed",
+    Cancelled => "cancelled",
+});
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
     #[error("must list at least one daily quota")]

@@ -2,6 +2,7 @@
 
 use crate::Scope;
 use ee_core::ids::new_id;
+use ee_core::warmup::PlanStatus;
 use sqlx::AnyConnection;
 
 use crate::{Result, StoreError};
@@ -17,8 +18,8 @@ pub struct Plan {
     pub current_phase: i64,
     /// The current day's quota (the schedule's entry, kept for reading without parsing).
     pub daily_quota: i64,
-    /// `active`, `paused`, `completed` or `cancelled`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: PlanStatus,
     /// JSON array of daily quotas.
     pub schedule: String,
     pub last_advanced_day: Option<i64>,
@@ -53,7 +54,7 @@ pub async fn insert(
         start_date: start_date.to_owned(),
         current_phase: 1,
         daily_quota: schedule.first().copied().unwrap_or(0),
-        status: "active".into(),
+        status: PlanStatus::Active,
         schedule: serde_json::to_string(schedule).unwrap_or_else(|_| "[]".into()),
         last_advanced_day: Some(start_day),
         paused_at: None,
@@ -70,7 +71,7 @@ pub async fn insert(
     .bind(&plan.start_date)
     .bind(plan.current_phase)
     .bind(plan.daily_quota)
-    .bind(&plan.status)
+    .bind(plan.status.as_str())
     .bind(&plan.schedule)
     .bind(plan.last_advanced_day)
     .bind(plan.paused_at)
@@ -127,7 +128,7 @@ pub async fn update(conn: &mut AnyConnection, plan: &Plan, now: i64) -> Result<(
     )
     .bind(plan.current_phase)
     .bind(plan.daily_quota)
-    .bind(&plan.status)
+    .bind(plan.status.as_str())
     .bind(plan.last_advanced_day)
     .bind(plan.paused_at)
     .bind(plan.completed_at)

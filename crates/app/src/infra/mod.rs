@@ -14,7 +14,7 @@ pub mod warmup;
 use ee_core::auth::Actor;
 use ee_core::ip::{IllegalTransition, IpState, check_transition};
 use ee_core::timefmt::{date_of, epoch_day};
-use ee_core::warmup::{self as warmup_rules, Advance, Safety, Traffic};
+use ee_core::warmup::{self as warmup_rules, Advance, PlanStatus, Safety, Traffic};
 use ee_store::Scope;
 use ee_store::ips::{self as ip_rows, Ip};
 use ee_store::warmup::{self as plans, Plan};
@@ -90,8 +90,8 @@ pub async fn transition(
     match to {
         IpState::Warming => {
             let mut plan = ensure_plan(conn, &moved, None, now).await?;
-            if plan.status == "paused" {
-                plan.status = "active".into();
+            if plan.status == PlanStatus::Paused {
+                plan.status = PlanStatus::Active;
                 plan.paused_at = None;
                 plans::update(conn, &plan, now).await?;
             }
@@ -99,7 +99,7 @@ pub async fn transition(
         }
         IpState::Active => {
             if let Some(mut plan) = plans::current_for_ip(conn, &moved.id).await? {
-                plan.status = "completed".into();
+                plan.status = PlanStatus::Completed;
                 plan.completed_at = Some(now);
                 plans::update(conn, &plan, now).await?;
             }
@@ -185,7 +185,7 @@ pub async fn quota(conn: &mut AnyConnection, ip: &Ip, now: i64) -> Result<Quota,
     let selectable = ip.state.selectable();
     let daily_quota = match (&plan, selectable) {
         (_, false) => Some(0),
-        (Some(plan), true) if plan.status == "paused" => Some(0),
+        (Some(plan), true) if plan.status == PlanStatus::Paused => Some(0),
         (Some(plan), true) => Some(warmup_rules::quota_for_day(
             &plan.schedule(),
             plan.current_phase,

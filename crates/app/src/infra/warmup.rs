@@ -3,7 +3,7 @@
 
 use ee_core::ValidationErrors;
 use ee_core::timefmt::{date_of, epoch_day, to_rfc3339};
-use ee_core::warmup::{self, check_schedule};
+use ee_core::warmup::{self, PlanStatus, check_schedule};
 use ee_store::Scope;
 use ee_store::ips::{self, Ip};
 use ee_store::warmup::{self as plans, Plan};
@@ -20,8 +20,7 @@ pub struct PlanOut {
     pub ip_id: String,
     pub ip: Option<String>,
     pub tenant_id: Option<String>,
-    /// active, paused, completed or cancelled.
-    pub status: String,
+    pub status: PlanStatus,
     pub start_date: String,
     /// The day of the schedule the IP is on, from 1.
     pub current_day: i64,
@@ -134,7 +133,7 @@ pub async fn create(w: &mut Write, input: CreatePlan) -> Result<PlanOut, AppErro
                 running.id
             )));
         }
-        running.status = "cancelled".into();
+        running.status = PlanStatus::Cancelled;
         plans::update(&mut w.tx, &running, w.now).await?;
     }
     let now = w.now;
@@ -160,9 +159,9 @@ pub async fn create(w: &mut Write, input: CreatePlan) -> Result<PlanOut, AppErro
 pub async fn set_paused(w: &mut Write, id: &str, pause: bool) -> Result<PlanOut, AppError> {
     let mut plan: Plan = w.find(id).await?;
     let (from, to, action) = if pause {
-        ("active", "paused", "warmup_plan.pause")
+        (PlanStatus::Active, PlanStatus::Paused, "warmup_plan.pause")
     } else {
-        ("paused", "active", "warmup_plan.resume")
+        (PlanStatus::Paused, PlanStatus::Active, "warmup_plan.resume")
     };
     if plan.status != from {
         return Err(AppError::Conflict(format!(
@@ -172,7 +171,7 @@ pub async fn set_paused(w: &mut Write, id: &str, pause: bool) -> Result<PlanOut,
     }
     let now = w.now;
     let before = plan_out(&mut w.tx, plan.clone(), now).await?;
-    plan.status = to.into();
+    plan.status = to;
     plan.paused_at = pause.then_some(now);
     plans::update(&mut w.tx, &plan, now).await?;
     let out = plan_out(&mut w.tx, plan, now).await?;

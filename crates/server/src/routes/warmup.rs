@@ -52,7 +52,7 @@ pub async fn list(
     super::one_of(
         q.status.as_deref(),
         "status",
-        &["active", "paused", "completed", "cancelled"],
+        ee_core::warmup::PlanStatus::NAMES,
     )?;
     let mut conn = state.db.pool().acquire().await?;
     let rows = plans::list(&mut conn, principal.scope(), q.status.as_deref()).await?;

@@ -18,7 +18,7 @@ const PAGE: i64 = 1000;
 const HOUR_MS: i64 = 3_600_000;
 
 fn ab_of(campaign: &Campaign) -> Option<(CampaignSettings, AbTest)> {
-    let settings: CampaignSettings = serde_json::from_str(&campaign.settings).unwrap_or_default();
+    let settings = CampaignSettings::of(&campaign);
     let ab = settings.ab.clone()?;
     Some((settings, ab))
 }

@@ -27,7 +27,7 @@ pub use ee_core::campaign::{event_type, valid_event_name};
 const HOUR_MS: i64 = 3_600_000;
 
 fn settings_of(campaign: &Campaign) -> CampaignSettings {
-    serde_json::from_str(&campaign.settings).unwrap_or_default()
+    CampaignSettings::of(campaign)
 }
 
 /// Since when a trigger counts: an instant (the sequence's start), or, for a contact who

@@ -153,7 +153,7 @@ async fn allowance(
     campaign: &Campaign,
     now: i64,
 ) -> Result<(i64, bool), AppError> {
-    let settings: CampaignSettings = serde_json::from_str(&campaign.settings).unwrap_or_default();
+    let settings = CampaignSettings::of(&campaign);
     let most = backlog(services);
     let cap = settings
         .throttle
@@ -241,7 +241,7 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppErro
     if campaign.template_id.is_none() {
         return Err(AppError::Conflict("the campaign has no template".into()));
     }
-    let settings: CampaignSettings = serde_json::from_str(&campaign.settings).unwrap_or_default();
+    let settings = CampaignSettings::of(&campaign);
     let variants = settings.ab.map(|ab| ab.variants).unwrap_or_default();
     let done = crate::campaigns::queue::queue_batch(services, &campaign, &batch, &variants).await?;
     if done.queued > 0 {

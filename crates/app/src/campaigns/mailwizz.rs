@@ -57,7 +57,7 @@ pub async fn target(
     }
     let mut conn = services.db.pool().acquire().await?;
     let tenant = ee_store::tenants::get(&mut conn, &campaign.tenant_id).await?;
-    let settings = crate::delivery::tenant_delivery(&tenant.settings);
+    let settings = crate::delivery::tenant_delivery(&tenant);
     if settings.mode != Mode::Mailwizz {
         return Ok(None);
     }

@@ -381,8 +381,7 @@ pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<Campai
         let audience = checked_audience(&mut w.tx, &tenant_id, audience, &mut errors).await?;
         campaign.audience = serde_json::to_string(&audience).unwrap_or_else(|_| "{}".into());
     }
-    let mut settings: CampaignSettings =
-        serde_json::from_str(&campaign.settings).unwrap_or_default();
+    let mut settings = CampaignSettings::of(&campaign);
     if input.throttle.is_some() {
         check_throttle(input.throttle, &mut errors);
         settings.throttle = input.throttle;

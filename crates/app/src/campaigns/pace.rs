@@ -29,7 +29,7 @@ async fn pace_of(
         Err(StoreError::NotFound) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let settings: CampaignSettings = serde_json::from_str(&campaign.settings).unwrap_or_default();
+    let settings = CampaignSettings::of(&campaign);
     if settings.throttle.is_none() && settings.window.is_none() {
         return Ok(None);
     }

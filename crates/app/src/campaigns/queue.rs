@@ -107,7 +107,7 @@ pub async fn queue_batch(
     let now = services.clock.now_ms();
     let mut conn = services.db.pool().acquire().await?;
     let tenant = ee_store::tenants::get(&mut conn, &campaign.tenant_id).await?;
-    let settings = tenant_delivery(&tenant.settings);
+    let settings = tenant_delivery(&tenant);
     let mut choice = Templates::load(&mut conn, &tenant.id).await?;
     // The base template of each variant (and of recipients without one).
     let mut bases: HashMap<Option<String>, Result<Template, String>> = HashMap::new();

@@ -42,6 +42,19 @@ pub struct CampaignSettings {
     pub ab: Option<AbTest>,
 }
 
+impl CampaignSettings {
+    /// The settings a stored campaign keeps, read in this one place. They were written by
+    /// this type, so a row that does not read back is a fault, logged, and read as the
+    /// defaults (no throttle, no window, no A/B test, no steps) rather than failing every
+    /// page and job that looks at the campaign.
+    pub fn of(campaign: &ee_store::campaigns::Campaign) -> Self {
+        serde_json::from_str(&campaign.settings).unwrap_or_else(|e| {
+            tracing::error!(campaign = %campaign.id, error = %e, "unreadable campaign settings");
+            Self::default()
+        })
+    }
+}
+
 /// A text, or a number taken as its text (seed 004 writes `"template_id": 1`).
 pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Option::<Value>::deserialize(d)? {

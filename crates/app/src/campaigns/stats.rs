@@ -291,7 +291,7 @@ pub async fn over_threshold(
         return Ok(false);
     }
     let tenant = ee_store::tenants::get(conn, &campaign.tenant_id).await?;
-    let thresholds = crate::delivery::tenant_delivery(&tenant.settings).campaign_auto_pause;
+    let thresholds = crate::delivery::tenant_delivery(&tenant).campaign_auto_pause;
     let totals = totals_of(conn, &campaign.id).await?;
     let (finished, bounced, complained) = judged(&totals);
     Ok(thresholds.breached(finished, bounced, complained).is_some())
@@ -304,7 +304,7 @@ pub async fn auto_pause_if_over(w: &mut Write, campaign: &Campaign) -> Result<bo
         return Ok(false);
     }
     let tenant = ee_store::tenants::get(&mut w.tx, &campaign.tenant_id).await?;
-    let thresholds = crate::delivery::tenant_delivery(&tenant.settings).campaign_auto_pause;
+    let thresholds = crate::delivery::tenant_delivery(&tenant).campaign_auto_pause;
     let totals = totals_of(&mut w.tx, &campaign.id).await?;
     let (finished, bounced, complained) = judged(&totals);
     let Some(reason) = thresholds.breached(finished, bounced, complained) else {

@@ -45,7 +45,7 @@ pub struct CampaignOut {
 
 impl From<Campaign> for CampaignOut {
     fn from(c: Campaign) -> Self {
-        let settings: CampaignSettings = serde_json::from_str(&c.settings).unwrap_or_default();
+        let settings = CampaignSettings::of(&c);
         Self {
             audience: serde_json::from_str(&c.audience).unwrap_or_default(),
             throttle: settings.throttle,

@@ -85,17 +85,12 @@ pub async fn tenant_rules(
     tenant_id: &str,
 ) -> Result<TenantRules, StoreError> {
     let tenant = tenants::get(&mut *conn, tenant_id).await?;
-    let settings: Value = serde_json::from_str(&tenant.settings).unwrap_or_default();
-    let folding =
-        serde_json::from_value(settings["contacts"]["folding"].clone()).unwrap_or_default();
-    let smtp_probe = settings["contacts"]["smtp_probe"]
-        .as_bool()
-        .unwrap_or(false);
+    let contacts = crate::access::tenants::TenantSettings::of(&tenant).contacts;
     Ok(TenantRules {
         tenant_id: tenant_id.to_owned(),
-        folding,
+        folding: contacts.folding,
         lists: sources::extra_lists(conn, tenant_id).await?,
-        smtp_probe,
+        smtp_probe: contacts.smtp_probe,
     })
 }
 

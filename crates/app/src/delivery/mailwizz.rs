@@ -165,10 +165,7 @@ pub async fn tenant_uses_mailwizz(
     tenant_id: &str,
 ) -> Result<bool, StoreError> {
     let tenant = ee_store::tenants::get(conn, tenant_id).await?;
-    Ok(
-        crate::delivery::tenant_delivery(&tenant.settings).mode
-            == ee_core::delivery::Mode::Mailwizz,
-    )
+    Ok(crate::delivery::tenant_delivery(&tenant).mode == ee_core::delivery::Mode::Mailwizz)
 }
 
 /// The subscriber uid in one record of MailWizz's bulk-subscribe answer (under `data`, or
@@ -184,7 +181,7 @@ pub(crate) fn bulk_subscriber_uid(record: &Value) -> Option<&str> {
 pub async fn sync_subscribers(services: &Services, tenant_id: &str) -> Result<Value, MwError> {
     let mut conn = services.db.pool().acquire().await?;
     let tenant = ee_store::tenants::get(&mut conn, tenant_id).await?;
-    let settings = crate::delivery::tenant_delivery(&tenant.settings);
+    let settings = crate::delivery::tenant_delivery(&tenant);
     let instance = store::find(&mut conn, tenant_id, settings.mailwizz.as_deref())
         .await
         .map_err(|_| MwError::Config("the tenant has no MailWizz instance".into()))?;

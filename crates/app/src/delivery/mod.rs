@@ -115,11 +115,8 @@ pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> QueueE
 }
 
 /// A tenant's delivery settings (key `delivery` of its settings).
-pub fn tenant_delivery(settings: &str) -> TenantDelivery {
-    serde_json::from_str::<Value>(settings)
-        .ok()
-        .and_then(|s| serde_json::from_value(s.get("delivery")?.clone()).ok())
-        .unwrap_or_default()
+pub fn tenant_delivery(tenant: &ee_store::tenants::Tenant) -> TenantDelivery {
+    crate::access::tenants::TenantSettings::of(tenant).delivery
 }
 
 /// A tenant's time zone (UTC when it names none): schedules written without an offset and
@@ -130,7 +127,7 @@ pub async fn tenant_zone(
 ) -> Result<ee_core::zone::TimeZone, StoreError> {
     let tenant = ee_store::tenants::get(conn, tenant_id).await?;
     Ok(ee_core::zone::zone_or_utc(
-        tenant_delivery(&tenant.settings).time_zone.as_deref(),
+        tenant_delivery(&tenant).time_zone.as_deref(),
     ))
 }
 

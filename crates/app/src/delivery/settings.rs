@@ -85,7 +85,7 @@ pub async fn set(
     {
         return Err(invalid("frequency_cap", "max and hours must be at least 1"));
     }
-    let before = tenant_delivery(&tenant.settings);
+    let before = tenant_delivery(&tenant);
     let mut settings: Value = serde_json::from_str(&tenant.settings).unwrap_or(json!({}));
     if !settings.is_object() {
         settings = json!({});

@@ -348,7 +348,7 @@ async fn check_domain_rates(
     let handed = get("sent") + get("refused");
     let bounced = get("bounced_hard") + get("bounced_soft") + get("bounced_block");
     let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
-    let thresholds = crate::delivery::tenant_delivery(&tenant.settings).campaign_auto_pause;
+    let thresholds = crate::delivery::tenant_delivery(&tenant).campaign_auto_pause;
     if let Some(reason) = thresholds.breached(handed, bounced, get("complained")) {
         let message = format!(
             "Mail from {domain} over the last {DOMAIN_WINDOW_DAYS} days: {reason}. Look at \
@@ -590,7 +590,7 @@ async fn on_contact(
             (_, Class::Complaint) => (Some((SuppressionReason::Complained, detail.clone())), None),
             (EventKind::Bounced, Class::Soft) => {
                 let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
-                let rule = crate::delivery::tenant_delivery(&tenant.settings).soft_bounces;
+                let rule = crate::delivery::tenant_delivery(&tenant).soft_bounces;
                 let last = events::last_delivery(&mut *conn, tenant_id, recipient).await?;
                 let since = rule.counted_from(now, last);
                 let count =

@@ -135,7 +135,7 @@ pub async fn compliance(
     let tenant = ee_store::tenants::get(&mut *conn, tenant_id)
         .await
         .map_err(AppError::from_store("tenant"))?;
-    let delivery = crate::delivery::tenant_delivery(&tenant.settings);
+    let delivery = crate::delivery::tenant_delivery(&tenant);
     let mut checks = Vec::new();
     for domain in ee_store::domains::list(&mut *conn, Scope::Tenant(tenant_id)).await? {
         let latest = ee_store::domains::checks(&mut *conn, &domain.id, 1)

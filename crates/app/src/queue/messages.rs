@@ -94,7 +94,7 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         return Ok((existing, true));
     }
     let tenant = ee_store::tenants::get(&mut conn, &req.tenant_id).await?;
-    let settings = tenant_delivery(&tenant.settings);
+    let settings = tenant_delivery(&tenant);
     let to_email = ee_core::contacts::normalize(&req.to_email, Default::default())
         .map_err(|e| invalid("to", format!("not a valid address: {e}")))?;
     let contact = contact_store::get_by_email(&mut conn, &tenant.id, &to_email).await?;

@@ -35,7 +35,7 @@ impl TenantContext {
         tenant_id: &str,
     ) -> Result<Self, StoreError> {
         let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
-        let settings = tenant_delivery(&tenant.settings);
+        let settings = tenant_delivery(&tenant);
         let relay = match (&settings.mode, &settings.relay) {
             (Mode::Relay, Some(key)) => match relays::find(&mut *conn, &tenant.id, key).await {
                 Ok(r) => Ok(Some(r)),

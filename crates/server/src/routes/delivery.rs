@@ -25,7 +25,7 @@ pub async fn get_delivery(
     let mut conn = state.db.pool().acquire().await?;
     let tenant_id = tenant_of(&mut conn, &principal, Some(&id)).await?;
     let tenant = tenants::get(&mut conn, &tenant_id).await?;
-    Ok(Json(tenant_delivery(&tenant.settings)))
+    Ok(Json(tenant_delivery(&tenant)))
 }
 
 /// Chooses how a tenant delivers: `direct` or `relay` (naming one of its relays), tracking

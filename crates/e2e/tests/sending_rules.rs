@@ -5,7 +5,11 @@
 
 mod common;
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use common::TestApp;
+use common::sending::header;
+use ee_mail::testing::TestSmtpServer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -105,8 +109,13 @@ async fn senders_must_be_on_a_signing_domain_unless_allowed() {
 
 #[tokio::test]
 async fn the_tenants_default_sender_fills_in() {
+    let smtp = TestSmtpServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .await
+        .unwrap();
     let app = TestApp::spawn().await;
     let key = tenant_with_signing_domain(&app).await;
+    // The relay first: a PUT of the delivery settings replaces them all.
+    app.relay_mode(&key, "brand", smtp.addr.port()).await;
     let bad = app
         .call(
             Method::PUT,
@@ -122,10 +131,9 @@ async fn the_tenants_default_sender_fills_in() {
             Method::PUT,
             "/api/v1/tenants/brand/delivery",
             Some(&key),
-            Some(
-                json!({"default_from_email": "news@brand.test", "default_from_name": "Brand",
-                        "default_reply_to": "support@brand.test"}),
-            ),
+            Some(json!({"mode": "relay", "relay": "pmta",
+                       "default_from_email": "news@brand.test", "default_from_name": "Brand",
+                       "default_reply_to": "support@brand.test"})),
         )
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
@@ -138,5 +146,20 @@ async fn the_tenants_default_sender_fills_in() {
         .await;
     assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
     assert_eq!(sent.body["from"], "news@brand.test", "{}", sent.body);
+    // What arrives says so too, not only the API's answer.
+    app.deliver().await;
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    let data = String::from_utf8_lossy(&received[0].data).into_owned();
+    assert_eq!(
+        header(&data, "From"),
+        Some("\"Brand\" <news@brand.test>"),
+        "{data}"
+    );
+    assert_eq!(
+        header(&data, "Reply-To"),
+        Some("<support@brand.test>"),
+        "{data}"
+    );
     app.finish().await;
 }

@@ -654,7 +654,7 @@ async fn an_operator_runs_the_system_from_the_browser() {
             "const m = document.querySelector('main'); return m && m.querySelector('h1') && !m.textContent.includes('Loading…');",
         )
         .await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        b.settled().await;
         let errors = b
             .client
             .execute("return [...document.querySelectorAll('main .form-error:not([hidden]), main p.muted')].map((e) => e.textContent).filter((t) => /error|not found|failed|invalid/i.test(t));", vec![])
@@ -840,7 +840,7 @@ async fn a_tenant_user_sees_only_its_tenant_and_changes_need_the_token() {
             "const m = document.querySelector('main'); return m && m.querySelector('h1') && !m.textContent.includes('Loading…');",
         )
         .await;
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        b.settled().await;
         let text = b
             .client
             .execute("return document.body.innerText;", vec![])
@@ -857,7 +857,7 @@ async fn a_tenant_user_sees_only_its_tenant_and_changes_need_the_token() {
         }
         if path == "/settings" {
             b.click_button(".tabs", "Relays").await;
-            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            b.settled().await;
             let relays = b
                 .client
                 .execute("return document.body.innerText;", vec![])

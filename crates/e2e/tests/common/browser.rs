@@ -114,6 +114,16 @@ impl Browser {
 
     /// Waits until `script` (a function body returning a value) returns something truthy;
     /// returns it.
+    /// Waits until the page has what it asked the API for (no request under way, as
+    /// `api.js` counts them): what it would show is shown, so its absence means something.
+    pub async fn settled(&self) {
+        self.until(
+            "the page's requests to finish",
+            "return document.documentElement.dataset.requests === '0';",
+        )
+        .await;
+    }
+
     pub async fn until(&self, what: &str, script: &str) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {

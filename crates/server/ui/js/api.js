@@ -53,7 +53,25 @@ export function query(params) {
   return text ? `?${text}` : '';
 }
 
-export async function api(method, path, { params, body, form, raw } = {}) {
+// The requests under way, on the document (`data-requests`): a page whose count is back
+// to 0 has everything it asked for, which is what a test waits for before it looks for
+// what should not be there.
+let inflight = 0;
+function track(delta) {
+  inflight += delta;
+  document.documentElement.dataset.requests = String(inflight);
+}
+
+export async function api(method, path, options = {}) {
+  track(1);
+  try {
+    return await request(method, path, options);
+  } finally {
+    track(-1);
+  }
+}
+
+async function request(method, path, { params, body, form, raw } = {}) {
   const headers = { accept: 'application/json' };
   let payload;
   if (form) {

@@ -301,6 +301,39 @@ async fn pause_and_resume_give_every_recipient_exactly_one_message() {
         .await;
     assert_eq!(waiting.body["items"].as_array().unwrap().len(), 250);
 
+    // Started, it keeps what it sends (template, audience); its label and its pace may
+    // still change until it is over (they apply to what is not handed over yet).
+    let path = format!("/api/v2/campaigns/{id}");
+    let patch = |body: serde_json::Value| app.call(Method::PATCH, &path, Some(&key), Some(body));
+    for body in [
+        json!({"template_id": template}),
+        json!({"audience": {"all": true}}),
+        json!({"name": "big, renamed", "audience": {"all": true}}),
+    ] {
+        let refused = patch(body.clone()).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::CONFLICT,
+            "{body}: {}",
+            refused.body
+        );
+        let message = refused.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(
+                "a paused campaign cannot be changed but for its name, throttle and window"
+            ),
+            "{message}"
+        );
+    }
+    let renamed = patch(json!({"name": "big, renamed", "throttle": {"per_hour": 10000}})).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(renamed.body["name"], "big, renamed");
+    assert_eq!(
+        renamed.body["throttle"]["per_hour"], 10000,
+        "{}",
+        renamed.body
+    );
+
     // Pausing twice is refused; resuming goes on where it stopped.
     let again = app
         .post(&format!("/api/v2/campaigns/{id}/pause"), &key, json!({}))

@@ -18,7 +18,7 @@ const PAGE: i64 = 1000;
 const HOUR_MS: i64 = 3_600_000;
 
 fn ab_of(campaign: &Campaign) -> Option<(CampaignSettings, AbTest)> {
-    let settings = CampaignSettings::of(&campaign);
+    let settings = CampaignSettings::of(campaign);
     let ab = settings.ab.clone()?;
     Some((settings, ab))
 }

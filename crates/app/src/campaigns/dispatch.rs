@@ -153,7 +153,7 @@ async fn allowance(
     campaign: &Campaign,
     now: i64,
 ) -> Result<(i64, bool), AppError> {
-    let settings = CampaignSettings::of(&campaign);
+    let settings = CampaignSettings::of(campaign);
     let most = backlog(services);
     let cap = settings
         .throttle

@@ -41,7 +41,7 @@ pub async fn serve(
     limit: i64,
 ) -> Result<usize, MwError> {
     let now = services.clock.now_ms();
-    let settings = CampaignSettings::of(&campaign);
+    let settings = CampaignSettings::of(campaign);
     let mut conn = services.db.pool().acquire().await?;
     let left =
         crate::campaigns::autoresponders::enroll_and_leave(&mut conn, campaign, &settings, now)

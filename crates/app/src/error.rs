@@ -4,6 +4,8 @@
 use ee_core::ValidationErrors;
 use ee_store::StoreError;
 
+use crate::infra::error::InfraError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// Input that breaks a rule, by field.
@@ -26,7 +28,7 @@ pub enum AppError {
     Store(#[from] StoreError),
     /// A move the IP state machine does not allow, or what its consequences refused.
     #[error(transparent)]
-    Infra(#[from] crate::infra::InfraError),
+    Infra(#[from] InfraError),
     /// A failure that is ours (hashing, sealing), described without secrets.
     #[error("{0}")]
     Internal(String),
@@ -45,5 +47,17 @@ impl AppError {
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         AppError::Store(e.into())
+    }
+}
+
+/// What the audited write answers, where an infrastructure change records itself: the
+/// store's error, or the infrastructure's own.
+impl From<AppError> for InfraError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Store(e) => InfraError::Store(e),
+            AppError::Infra(e) => e,
+            other => InfraError::Invalid(other.to_string()),
+        }
     }
 }

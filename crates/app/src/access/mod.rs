@@ -5,5 +5,6 @@ pub mod login_throttle;
 pub mod passwords;
 pub mod sessions;
 pub mod tenancy;
+pub mod tenant_settings;
 pub mod tenants;
 pub mod users;

@@ -85,7 +85,7 @@ pub async fn tenant_rules(
     tenant_id: &str,
 ) -> Result<TenantRules, StoreError> {
     let tenant = tenants::get(&mut *conn, tenant_id).await?;
-    let contacts = crate::access::tenants::TenantSettings::of(&tenant).contacts;
+    let contacts = crate::access::tenant_settings::TenantSettings::of(&tenant).contacts;
     Ok(TenantRules {
         tenant_id: tenant_id.to_owned(),
         folding: contacts.folding,

@@ -116,7 +116,7 @@ pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> QueueE
 
 /// A tenant's delivery settings (key `delivery` of its settings).
 pub fn tenant_delivery(tenant: &ee_store::tenants::Tenant) -> TenantDelivery {
-    crate::access::tenants::TenantSettings::of(tenant).delivery
+    crate::access::tenant_settings::TenantSettings::of(tenant).delivery
 }
 
 /// A tenant's time zone (UTC when it names none): schedules written without an offset and

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod blacklists;
 pub mod compliance;
 pub mod domains;
+pub(crate) mod error;
 pub mod health;
 pub mod ips;
 pub mod pools;
@@ -12,7 +13,7 @@ pub mod snapshot;
 pub mod warmup;
 
 use ee_core::auth::Actor;
-use ee_core::ip::{IllegalTransition, IpState, check_transition};
+use ee_core::ip::{IpState, check_transition};
 use ee_core::timefmt::{date_of, epoch_day};
 use ee_core::warmup::{self as warmup_rules, Advance, PlanStatus, Safety, Traffic};
 use ee_store::Scope;
@@ -46,33 +47,7 @@ impl Default for InfraSettings {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum InfraError {
-    #[error(transparent)]
-    Illegal(#[from] IllegalTransition),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// What the audited write answers, where an infrastructure change records itself: the
-/// store's error, or the infrastructure's own.
-impl From<crate::AppError> for InfraError {
-    fn from(e: crate::AppError) -> Self {
-        match e {
-            crate::AppError::Store(e) => InfraError::Store(e),
-            crate::AppError::Infra(e) => e,
-            other => InfraError::Invalid(other.to_string()),
-        }
-    }
-}
-
-impl From<sqlx::Error> for InfraError {
-    fn from(e: sqlx::Error) -> Self {
-        InfraError::Store(e.into())
-    }
-}
+pub use error::InfraError;
 
 /// Moves an IP along its state machine and does what the move implies:
 /// entering WARMING starts (or resumes) its warm-up plan, reaching ACTIVE ends it,

@@ -1,0 +1,20 @@
+//! What an infrastructure change can answer besides success.
+
+use ee_core::ip::IllegalTransition;
+use ee_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<sqlx::Error> for InfraError {
+    fn from(e: sqlx::Error) -> Self {
+        InfraError::Store(e.into())
+    }
+}

@@ -69,6 +69,85 @@ fn the_rules_pass_promtool_and_their_unit_tests() {
     );
 }
 
+/// amtool, or `None` when it is not installed and the run does not require it
+/// (`EE_REQUIRE_AMTOOL=1`, as CI sets).
+fn amtool() -> Option<&'static str> {
+    if std::path::Path::new("/usr/bin/amtool").exists() {
+        return Some("/usr/bin/amtool");
+    }
+    assert!(
+        !std::env::var("EE_REQUIRE_AMTOOL").is_ok_and(|v| v == "1"),
+        "EE_REQUIRE_AMTOOL=1 but amtool is missing (apt-get install prometheus-alertmanager)"
+    );
+    eprintln!("amtool checks skipped: install Debian's prometheus-alertmanager to run them");
+    None
+}
+
+/// The rules file's alerts: (name, severity), in order.
+fn alerts() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(bundle().join("rules/email-engine.rules.yml")).unwrap();
+    let mut found: Vec<(String, String)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("- alert: ") {
+            found.push((name.to_owned(), String::new()));
+        } else if let Some(severity) = line.strip_prefix("severity: ") {
+            found.last_mut().unwrap().1 = severity.to_owned();
+        }
+    }
+    found
+}
+
+#[test]
+fn alertmanager_routes_every_alert_by_its_severity() {
+    let alerts = alerts();
+    assert_eq!(alerts.len(), 12, "{alerts:?}");
+    let Some(amtool) = amtool() else {
+        return;
+    };
+    let config = bundle().join("alertmanager.yml");
+    let out = std::process::Command::new(amtool)
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut by_severity = BTreeSet::new();
+    for (name, severity) in &alerts {
+        let expected = match severity.as_str() {
+            "critical" => "telegram-oncall,operators-mail",
+            "warning" => "operators-mail",
+            other => panic!("{name}: severity {other:?} has no route"),
+        };
+        by_severity.insert(severity.clone());
+        let out = std::process::Command::new(amtool)
+            .arg("config")
+            .arg("routes")
+            .arg("test")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--verify.receivers={expected}"))
+            .arg(format!("alertname={name}"))
+            .arg(format!("severity={severity}"))
+            .arg("tenant=brand")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name} ({severity}) should reach {expected}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        by_severity.into_iter().collect::<Vec<_>>(),
+        ["critical", "warning"]
+    );
+}
+
 /// The metric names in a PromQL expression (ours and the HTTP ones; not `up`, which
 /// Prometheus makes).
 fn metric_names(expr: &str, into: &mut BTreeSet<String>) {

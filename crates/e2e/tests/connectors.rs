@@ -297,6 +297,14 @@ async fn a_tenant_delivers_through_mailwizz() {
             (&jean["FNAME"], &jean["LNAME"], &jean["CITY"]),
             (&json!("Jean"), &json!("Dupont"), &json!("Lyon"))
         );
+        // Seed 002's flow: each subscriber says where it came from and for whom.
+        for s in subscribers {
+            assert_eq!(
+                (&s["SOURCE"], &s["TENANT"]),
+                (&json!("scraper-pro-001"), &json!("brand-a")),
+                "{s}"
+            );
+        }
         let bulk: Vec<_> = f
             .requests
             .iter()

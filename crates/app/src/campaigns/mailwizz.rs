@@ -26,7 +26,7 @@ use ee_store::{Scope, contact_batches, templates};
 use serde_json::{Map, Value, json};
 
 use crate::Services;
-use crate::delivery::mailwizz::{MwError, client, subscriber_fields};
+use crate::delivery::mailwizz::{MwError, SubscriberTags, client, subscriber_fields};
 
 /// How often a mirrored campaign's figures are read back from MailWizz.
 pub const STATS_EVERY_MS: i64 = 60_000;
@@ -242,11 +242,18 @@ pub(crate) async fn subscribe(
     members: &[(&str, &str)],
     contacts: &HashMap<String, Contact>,
 ) -> Result<Vec<Option<String>>, MwError> {
+    let tags = match contacts.values().next() {
+        Some(c) => {
+            let mut conn = services.db.pool().acquire().await?;
+            Some(SubscriberTags::of_tenant(&mut conn, &c.tenant_id).await?)
+        }
+        None => None,
+    };
     let fields: Vec<Map<String, Value>> = members
         .iter()
-        .map(|(id, email)| match contacts.get(*id) {
-            Some(c) => subscriber_fields(c),
-            None => Map::from_iter([("EMAIL".to_owned(), json!(email))]),
+        .map(|(id, email)| match (contacts.get(*id), &tags) {
+            (Some(c), Some(tags)) => subscriber_fields(c, tags),
+            _ => Map::from_iter([("EMAIL".to_owned(), json!(email))]),
         })
         .collect();
     let answer = client.create_subscribers_bulk(list_uid, &fields).await?;

@@ -68,11 +68,48 @@ pub fn client(services: &Services, instance: &Instance) -> Result<Client, MwErro
     .with_retries(2, Duration::from_millis(200)))
 }
 
-/// The custom fields a contact carries into MailWizz: EMAIL, FNAME, LNAME and the fields
-/// it has (MailWizz's tags: COMPANY, PHONE, CITY, COUNTRY, LANGUAGE…).
-pub(crate) fn subscriber_fields(contact: &ee_store::contacts::Contact) -> Map<String, Value> {
+/// What every subscriber of a tenant carries besides its own fields (seed 002's flow):
+/// `TENANT`, the tenant's slug, and `SOURCE`, the slug of the data source the contact
+/// came from.
+pub(crate) struct SubscriberTags {
+    tenant: String,
+    sources: std::collections::HashMap<String, String>,
+}
+
+impl SubscriberTags {
+    pub(crate) async fn of_tenant(
+        conn: &mut ee_store::AnyConnection,
+        tenant_id: &str,
+    ) -> Result<Self, StoreError> {
+        let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
+        let sources = ee_store::sources::list(conn, ee_store::Scope::Tenant(tenant_id))
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.slug))
+            .collect();
+        Ok(Self {
+            tenant: tenant.slug,
+            sources,
+        })
+    }
+}
+
+/// The custom fields a contact carries into MailWizz: EMAIL, FNAME, LNAME, the fields it
+/// has (MailWizz's tags: COMPANY, PHONE, CITY, COUNTRY, LANGUAGE…), SOURCE and TENANT.
+pub(crate) fn subscriber_fields(
+    contact: &ee_store::contacts::Contact,
+    tags: &SubscriberTags,
+) -> Map<String, Value> {
     let mut fields = Map::new();
     fields.insert("EMAIL".into(), json!(contact.email));
+    fields.insert("TENANT".into(), json!(tags.tenant));
+    if let Some(source) = contact
+        .source_id
+        .as_ref()
+        .and_then(|id| tags.sources.get(id))
+    {
+        fields.insert("SOURCE".into(), json!(source));
+    }
     let optional = [
         ("FNAME", &contact.first_name),
         ("LNAME", &contact.last_name),
@@ -192,13 +229,17 @@ pub async fn sync_subscribers(services: &Services, tenant_id: &str) -> Result<Va
         )));
     };
     let client = client(services, &instance)?;
+    let tags = SubscriberTags::of_tenant(&mut conn, tenant_id).await?;
     let (mut created, mut existing, mut refused) = (0usize, 0usize, 0usize);
     loop {
         let contacts = store::unsynced_contacts(&mut conn, &instance, &list_uid, BULK).await?;
         if contacts.is_empty() {
             break;
         }
-        let fields: Vec<Map<String, Value>> = contacts.iter().map(subscriber_fields).collect();
+        let fields: Vec<Map<String, Value>> = contacts
+            .iter()
+            .map(|c| subscriber_fields(c, &tags))
+            .collect();
         let answer = client.create_subscribers_bulk(&list_uid, &fields).await?;
         let records = answer["records"].as_array().cloned().unwrap_or_default();
         let mut outcomes: Vec<(String, Option<String>, Option<String>)> = Vec::new();

@@ -139,3 +139,36 @@ async fn the_router_serves_every_operation_of_the_document() {
     assert_eq!(missing.body["error"]["message"], "no such route");
     app.finish().await;
 }
+
+/// Every operation the README's troubleshooting section sends a reader to is one the API
+/// has (method and path, `{id}` for an identifier).
+#[tokio::test]
+async fn the_troubleshooting_section_names_operations_that_exist() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme.find("\n## Troubleshooting").expect("the section");
+    let section = &readme[start..];
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |e| e + 1)];
+    // Lines are wrapped: read the section as one line.
+    let text = section.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut named = Vec::new();
+    for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+        for (at, _) in text.match_indices(&format!("{method} /api/")) {
+            let rest = &text[at + method.len() + 1..];
+            let end = rest
+                .find(|c: char| c == '`' || c == '?' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            named.push((method.to_ascii_lowercase(), rest[..end].to_owned()));
+        }
+    }
+    assert!(named.len() >= 10, "{named:?}");
+    for (method, path) in &named {
+        assert!(
+            doc["paths"][path.as_str()][method.as_str()].is_object(),
+            "README troubleshooting names {method} {path}, which the API does not have"
+        );
+    }
+    app.finish().await;
+}

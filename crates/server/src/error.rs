@@ -128,7 +128,7 @@ impl From<ee_app::AppError> for ApiError {
             ee_app::AppError::NotFound(what) => Self::not_found(what),
             ee_app::AppError::Conflict(message) => Self::conflict(message),
             ee_app::AppError::Template(problems) => Self::template(&problems),
-            ee_app::AppError::Store(e) => e.into(),
+            ee_app::AppError::Store(e) => ee_app::StoreFailure::from(e).into(),
             ee_app::AppError::Infra(e) => e.into(),
             ee_app::AppError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
@@ -151,27 +151,34 @@ impl From<ValidationErrors> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+impl From<ee_app::StoreFailure> for ApiError {
+    fn from(e: ee_app::StoreFailure) -> Self {
+        use ee_app::StoreFailure;
         match e {
-            StoreError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "not found"),
-            StoreError::Conflict(what) => Self::conflict(what),
-            StoreError::Unstorable(what) => {
+            StoreFailure::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "not found"),
+            StoreFailure::Conflict(what) => Self::conflict(what),
+            StoreFailure::Unstorable(what) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", what)
             }
-            full @ StoreError::DiskFull { .. } => {
-                tracing::error!(error = %full, "a write was refused: the disk is full");
+            StoreFailure::DiskFull(message) => {
+                tracing::error!(error = %message, "a write was refused: the disk is full");
                 Self::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     "insufficient_storage",
-                    full.to_string(),
+                    message,
                 )
             }
-            other => {
-                tracing::error!(error = %other, "storage error");
+            StoreFailure::Database(message) => {
+                tracing::error!(error = %message, "storage error");
                 Self::internal()
             }
         }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ee_app::StoreFailure::from(e).into()
     }
 }
 
@@ -194,7 +201,7 @@ impl From<ee_app::queue::messages::QueueError> for ApiError {
                 error
             }
             QueueError::NotFound(what) => Self::not_found(what),
-            QueueError::Store(e) => e.into(),
+            QueueError::Store(e) => ee_app::StoreFailure::from(e).into(),
         }
     }
 }
@@ -223,7 +230,7 @@ impl From<ee_app::infra::InfraError> for ApiError {
                 );
                 error
             }
-            InfraError::Store(e) => e.into(),
+            InfraError::Store(e) => ee_app::StoreFailure::from(e).into(),
             InfraError::Invalid(message) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
@@ -238,7 +245,7 @@ impl From<ee_app::delivery::mailwizz::MwError> for ApiError {
         use ee_app::delivery::mailwizz::MwError;
         use ee_connectors::mailwizz::MailWizzError;
         match e {
-            MwError::Store(e) => e.into(),
+            MwError::Store(e) => ee_app::StoreFailure::from(e).into(),
             MwError::Config(message) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",

@@ -3,7 +3,8 @@
 use ee_core::ValidationErrors;
 use ee_core::tenant::{validate_name, validate_slug};
 use ee_core::timefmt::to_rfc3339;
-use ee_store::tenants::{self, NewTenant, Tenant};
+pub use ee_store::tenants::Tenant;
+use ee_store::tenants::{self, NewTenant};
 use ee_store::{AnyConnection, Db};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::AppError;
 use crate::audit::{self, Caller, Change};
+use crate::read::Read;
 
 /// A tenant as the API answers it and the audit log records it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -163,4 +165,10 @@ impl crate::write::Audited for TenantOut {
     fn audit_tenant(&self) -> Option<&str> {
         Some(&self.id)
     }
+}
+
+/// The tenants the caller may see, in creation order: a page of `limit` from `offset`.
+pub async fn list(read: &mut Read, limit: i64, offset: i64) -> Result<Vec<Tenant>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(tenants::list(conn, scope, limit, offset).await?)
 }

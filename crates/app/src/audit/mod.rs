@@ -1,5 +1,7 @@
 //! The audit log: who made a change, from where, and what it was, written in the
-//! transaction of the change itself, whichever door (API, CLI, worker, webhook) made it.
+//! transaction of the change itself, whichever door (API, CLI, worker, webhook) made it;
+//! read back by administrators (`log`).
+pub mod log;
 
 use ee_store::AnyConnection;
 use ee_store::audit::NewAuditEntry;

@@ -26,7 +26,7 @@ pub enum AppError {
     Store(#[from] StoreError),
     /// A move the IP state machine does not allow, or what its consequences refused.
     #[error(transparent)]
-    Infra(#[from] crate::infra::InfraError),
+    Infra(#[from] crate::infra::error::InfraError),
     /// A failure that is ours (hashing, sealing), described without secrets.
     #[error("{0}")]
     Internal(String),

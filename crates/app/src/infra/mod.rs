@@ -4,7 +4,10 @@
 pub mod alerts;
 pub mod blacklists;
 pub mod compliance;
+pub mod dns_records;
 pub mod domains;
+pub(crate) mod error;
+pub mod gauges;
 pub mod health;
 pub mod ips;
 pub mod pools;
@@ -12,7 +15,7 @@ pub mod snapshot;
 pub mod warmup;
 
 use ee_core::auth::Actor;
-use ee_core::ip::{IllegalTransition, IpState, check_transition};
+use ee_core::ip::{IpState, check_transition};
 use ee_core::timefmt::{date_of, epoch_day};
 use ee_core::warmup::{self as warmup_rules, Advance, Safety, Traffic};
 use ee_store::Scope;
@@ -22,6 +25,7 @@ use ee_store::{AnyConnection, Db, StoreError};
 use serde::Serialize;
 
 use crate::infra::alerts::AlertSpec;
+pub use crate::infra::error::InfraError;
 
 /// Tunables of the warm-up and quarantine rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,22 +47,6 @@ impl Default for InfraSettings {
             quarantine_cooldown_ms: 3 * 86_400_000,
             release_step_back_days: 7,
         }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum InfraError {
-    #[error(transparent)]
-    Illegal(#[from] IllegalTransition),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl From<sqlx::Error> for InfraError {
-    fn from(e: sqlx::Error) -> Self {
-        InfraError::Store(e.into())
     }
 }
 

@@ -2,7 +2,8 @@
 //! their audit entry (bounces, complaints and unsubscribes add theirs where they happen).
 
 use ee_core::timefmt::to_rfc3339;
-use ee_store::suppressions::{self, REASONS, Suppression};
+pub use ee_store::suppressions::REASONS;
+use ee_store::suppressions::{self, Suppression};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -10,6 +11,7 @@ use utoipa::ToSchema;
 use crate::audit::Change;
 use crate::error::AppError;
 use crate::input::invalid;
+use crate::read::Read;
 use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,4 +121,15 @@ pub async fn remove(w: &mut Write, tenant_id: &str, id: &str) -> Result<(), AppE
         after: None,
     })
     .await
+}
+
+/// A tenant's suppression list (of one reason), a page of `limit` after the cursor.
+pub async fn list(
+    read: &mut Read,
+    tenant_id: &str,
+    reason: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Suppression>, AppError> {
+    Ok(suppressions::list(read.conn(), tenant_id, reason, after, limit).await?)
 }

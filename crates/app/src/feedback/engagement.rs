@@ -10,12 +10,14 @@ use std::collections::HashSet;
 
 use ee_core::ids::new_id;
 use ee_core::machine_hits::{Hit, HitKind};
-use ee_store::AnyConnection;
 use ee_store::messages::{self, Message};
+pub use ee_store::tracking_hits::HitRow;
 use ee_store::tracking_hits::{self, NewHit};
+use ee_store::{AnyConnection, Db, Scope};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::read::Read;
 use crate::{AppError, Services};
 
 /// A hit as the tracking endpoint saw it.
@@ -189,4 +191,71 @@ impl HitRecorder {
             .map_err(|_| AppError::Internal("the tracking writer has stopped".into()))?
             .map_err(AppError::Internal)
     }
+}
+
+/// The message a tracking or unsubscribe link names (its token verified by the door), in
+/// whichever tenant; a message that is gone is a link "not found".
+pub async fn message_of(read: &mut Read, message_id: &str) -> Result<Message, AppError> {
+    messages::get(read.conn(), message_id, Scope::All)
+        .await
+        .map_err(AppError::from_store("link"))
+}
+
+/// A message's opens and clicks as they came.
+pub async fn hits(read: &mut Read, message: &Message) -> Result<Vec<HitRow>, AppError> {
+    Ok(tracking_hits::of_message(read.conn(), &message.id).await?)
+}
+
+/// The language of the message's contact, if it has one and it can be read (the
+/// unsubscribe pages speak it).
+pub async fn contact_language(read: &mut Read, message: &Message) -> Option<String> {
+    let id = message.contact_id.as_deref()?;
+    ee_store::contacts::get(read.conn(), id, Scope::Tenant(&message.tenant_id))
+        .await
+        .ok()
+        .and_then(|c| c.language)
+}
+
+/// Unsubscribes a message's address (its List-Unsubscribe link: RFC 8058's one-click POST
+/// or the confirmation page's button): suppressed for its tenant, with the message's
+/// event, the campaign's and the reports' counters, and a MailWizz sync where the tenant
+/// delivers through MailWizz. Idempotent: a repeat changes nothing and records nothing
+/// (false).
+pub async fn unsubscribe(db: &Db, message: &Message, now: i64) -> Result<bool, AppError> {
+    let mut tx = db.begin().await?;
+    let detail = json!({"message_id": message.id, "campaign_id": message.campaign_id});
+    let added = ee_store::suppressions::suppress_address(
+        &mut tx,
+        &message.tenant_id,
+        &message.to_email,
+        "unsubscribed",
+        Some("list-unsubscribe"),
+        &detail,
+        now,
+    )
+    .await?;
+    if added {
+        messages::add_event(&mut tx, message, "unsubscribed", None, None, None, now).await?;
+        crate::campaigns::stats::record_engagement(
+            &mut tx,
+            message,
+            "unsubscribed",
+            false,
+            None,
+            now,
+        )
+        .await?;
+        crate::feedback::report_counts::add(
+            &mut tx,
+            [(
+                crate::feedback::report_counts::key_of_message(message, None, now),
+                "unsubscribed",
+                1,
+            )],
+        )
+        .await?;
+        crate::delivery::mailwizz::enqueue_sync(&mut tx, &message.tenant_id, now).await?;
+    }
+    tx.commit().await?;
+    Ok(added)
 }

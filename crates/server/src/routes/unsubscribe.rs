@@ -7,12 +7,12 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ee_app::feedback::engagement;
+use ee_app::queue::messages::Message;
 use ee_core::tracking::Kind;
-use ee_store::Scope;
-use ee_store::messages::{self, Message};
-use serde_json::json;
 
 use crate::error::{ApiResult, ErrorBody};
+use crate::read::{Read, Reading};
 use crate::routes::tracking::message_of;
 use crate::state::AppState;
 
@@ -155,14 +155,11 @@ async fn resolve(
         ));
     };
     let language = match &message.contact_id {
-        Some(id) => {
-            let mut conn = state.db.pool().acquire().await.map_err(|e| {
-                crate::error::ApiError::from(ee_store::StoreError::from(e)).into_response()
-            })?;
-            ee_store::contacts::get(&mut conn, id, Scope::Tenant(&message.tenant_id))
+        Some(_) => {
+            let mut read = Read::unscoped(state)
                 .await
-                .ok()
-                .and_then(|c| c.language)
+                .map_err(IntoResponse::into_response)?;
+            engagement::contact_language(&mut read, &message).await
         }
         None => None,
     };
@@ -213,42 +210,7 @@ pub async fn unsubscribe(
         Ok(found) => found,
         Err(page) => return Ok(page),
     };
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let detail = json!({"message_id": message.id, "campaign_id": message.campaign_id});
-    let added = ee_store::suppressions::suppress_address(
-        &mut tx,
-        &message.tenant_id,
-        &message.to_email,
-        "unsubscribed",
-        Some("list-unsubscribe"),
-        &detail,
-        now,
-    )
-    .await?;
-    if added {
-        messages::add_event(&mut tx, &message, "unsubscribed", None, None, None, now).await?;
-        ee_app::campaigns::stats::record_engagement(
-            &mut tx,
-            &message,
-            "unsubscribed",
-            false,
-            None,
-            now,
-        )
-        .await?;
-        ee_app::feedback::report_counts::add(
-            &mut tx,
-            [(
-                ee_app::feedback::report_counts::key_of_message(&message, None, now),
-                "unsubscribed",
-                1,
-            )],
-        )
-        .await?;
-        ee_app::delivery::mailwizz::enqueue_sync(&mut tx, &message.tenant_id, now).await?;
-    }
-    tx.commit().await?;
+    engagement::unsubscribe(&state.db, &message, state.now()).await?;
     let t = lang.texts();
     Ok(page(
         StatusCode::OK,

@@ -5,7 +5,6 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ee_core::ValidationErrors;
-use ee_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -70,14 +69,6 @@ impl ApiError {
             "not_found",
             format!("{what} not found"),
         )
-    }
-
-    /// Maps a store error, naming what was not found.
-    pub fn from_store(what: &'static str) -> impl FnOnce(StoreError) -> Self {
-        move |e| match e {
-            StoreError::NotFound => Self::not_found(what),
-            other => other.into(),
-        }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -176,12 +167,6 @@ impl From<ee_app::StoreFailure> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ee_app::StoreFailure::from(e).into()
-    }
-}
-
 impl From<ee_app::queue::messages::QueueError> for ApiError {
     fn from(e: ee_app::queue::messages::QueueError) -> Self {
         use ee_app::queue::messages::QueueError;
@@ -203,12 +188,6 @@ impl From<ee_app::queue::messages::QueueError> for ApiError {
             QueueError::NotFound(what) => Self::not_found(what),
             QueueError::Store(e) => ee_app::StoreFailure::from(e).into(),
         }
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::from(e).into()
     }
 }
 
@@ -242,8 +221,8 @@ impl From<ee_app::infra::InfraError> for ApiError {
 
 impl From<ee_app::delivery::mailwizz::MwError> for ApiError {
     fn from(e: ee_app::delivery::mailwizz::MwError) -> Self {
+        use ee_app::delivery::mailwizz::MailWizzError;
         use ee_app::delivery::mailwizz::MwError;
-        use ee_connectors::mailwizz::MailWizzError;
         match e {
             MwError::Store(e) => ee_app::StoreFailure::from(e).into(),
             MwError::Config(message) => Self::new(

@@ -44,6 +44,35 @@ impl AppError {
     }
 }
 
+/// A failure of the store as a door shows it (the store's error itself stays in `app`):
+/// what the caller did wrong (a row missing, a rule of uniqueness broken, text the
+/// database cannot hold), the disk full, or the database's own fault.
+#[derive(Debug)]
+pub enum StoreFailure {
+    /// A row that does not exist, unnamed (a use-case names it with `NotFound`).
+    NotFound,
+    /// A uniqueness rule broken: the text names what already exists.
+    Conflict(String),
+    /// Text the database cannot hold.
+    Unstorable(String),
+    /// The disk holding the database is full, or under the floor set for writes.
+    DiskFull(String),
+    /// Anything else, described for the log (never for a caller).
+    Database(String),
+}
+
+impl From<StoreError> for StoreFailure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => StoreFailure::NotFound,
+            StoreError::Conflict(what) => StoreFailure::Conflict(what),
+            StoreError::Unstorable(what) => StoreFailure::Unstorable(what),
+            full @ StoreError::DiskFull { .. } => StoreFailure::DiskFull(full.to_string()),
+            other => StoreFailure::Database(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         AppError::Store(e.into())

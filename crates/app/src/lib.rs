@@ -13,10 +13,13 @@ pub mod infra;
 mod input;
 mod owned;
 pub mod queue;
+pub mod read;
 pub mod schedule;
 mod services;
 pub mod sources;
 pub mod write;
 
-pub use error::AppError;
+/// The database, its backend, and "all tenants or this one", as the doors name them.
+pub use ee_store::{Backend, Db, Scope};
+pub use error::{AppError, StoreFailure};
 pub use services::{JobError, Services};

@@ -29,6 +29,7 @@ owned!(ee_store::contacts::Contact, contacts, "contact");
 owned!(ee_store::domains::Domain, domains, "domain");
 owned!(ee_store::ips::Ip, ips, "IP");
 owned!(ee_store::mailwizz::Instance, mailwizz, "MailWizz instance");
+owned!(ee_store::messages::Message, messages, "message");
 owned!(ee_store::relays::Relay, relays, "relay");
 owned!(ee_store::segments::Segment, segments, "segment");
 owned!(ee_store::sources::Source, sources, "data source");

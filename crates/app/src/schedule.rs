@@ -1,10 +1,14 @@
 //! The schedule: what runs when. Every node ticks it (the loop is in `ee-jobs`); each due slot is enqueued with the unique key
 //! `<job>@<slot>`, so however many nodes share the database, each slot runs once.
 
+use ee_core::jobs::JobState;
 use ee_core::schedule::Every;
+pub use ee_store::Job;
 use ee_store::jobs::{self, Enqueued, NewJob};
 use ee_store::{Db, StoreError};
 use serde_json::json;
+
+use crate::read::Read;
 
 /// A job that runs on a schedule. Its name is also its job kind.
 #[derive(Debug, Clone, Copy)]
@@ -170,4 +174,19 @@ pub async fn retry_dead(w: &mut crate::write::Write, id: &str) -> Result<(), cra
         after: None,
     })
     .await
+}
+
+/// The last run of a job kind (queued, running or ended), if any.
+pub async fn last_run(read: &mut Read, kind: &str) -> Result<Option<Job>, crate::AppError> {
+    Ok(jobs::latest_of_kind(read.conn(), kind).await?)
+}
+
+/// Jobs in the queue (of a state), newest first: a page of `limit` from `offset`.
+pub async fn queue(
+    read: &mut Read,
+    state: Option<JobState>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Job>, crate::AppError> {
+    Ok(jobs::list(read.conn(), state, limit, offset).await?)
 }

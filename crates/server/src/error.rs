@@ -5,7 +5,6 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ee_core::ValidationErrors;
-use ee_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -72,14 +71,6 @@ impl ApiError {
         )
     }
 
-    /// Maps a store error, naming what was not found.
-    pub fn from_store(what: &'static str) -> impl FnOnce(StoreError) -> Self {
-        move |e| match e {
-            StoreError::NotFound => Self::not_found(what),
-            other => other.into(),
-        }
-    }
-
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
@@ -128,7 +119,7 @@ impl From<ee_app::AppError> for ApiError {
             ee_app::AppError::NotFound(what) => Self::not_found(what),
             ee_app::AppError::Conflict(message) => Self::conflict(message),
             ee_app::AppError::Template(problems) => Self::template(&problems),
-            ee_app::AppError::Store(e) => e.into(),
+            ee_app::AppError::Store(e) => ee_app::StoreFailure::from(e).into(),
             ee_app::AppError::Infra(e) => e.into(),
             ee_app::AppError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
@@ -151,24 +142,25 @@ impl From<ValidationErrors> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+impl From<ee_app::StoreFailure> for ApiError {
+    fn from(e: ee_app::StoreFailure) -> Self {
+        use ee_app::StoreFailure;
         match e {
-            StoreError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "not found"),
-            StoreError::Conflict(what) => Self::conflict(what),
-            StoreError::Unstorable(what) => {
+            StoreFailure::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "not found"),
+            StoreFailure::Conflict(what) => Self::conflict(what),
+            StoreFailure::Unstorable(what) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", what)
             }
-            full @ StoreError::DiskFull { .. } => {
-                tracing::error!(error = %full, "a write was refused: the disk is full");
+            StoreFailure::DiskFull(message) => {
+                tracing::error!(error = %message, "a write was refused: the disk is full");
                 Self::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     "insufficient_storage",
-                    full.to_string(),
+                    message,
                 )
             }
-            other => {
-                tracing::error!(error = %other, "storage error");
+            StoreFailure::Database(message) => {
+                tracing::error!(error = %message, "storage error");
                 Self::internal()
             }
         }
@@ -194,14 +186,8 @@ impl From<ee_app::queue::messages::QueueError> for ApiError {
                 error
             }
             QueueError::NotFound(what) => Self::not_found(what),
-            QueueError::Store(e) => e.into(),
+            QueueError::Store(e) => ee_app::StoreFailure::from(e).into(),
         }
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::from(e).into()
     }
 }
 
@@ -223,7 +209,7 @@ impl From<ee_app::infra::InfraError> for ApiError {
                 );
                 error
             }
-            InfraError::Store(e) => e.into(),
+            InfraError::Store(e) => ee_app::StoreFailure::from(e).into(),
             InfraError::Invalid(message) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
@@ -235,10 +221,10 @@ impl From<ee_app::infra::InfraError> for ApiError {
 
 impl From<ee_app::delivery::mailwizz::MwError> for ApiError {
     fn from(e: ee_app::delivery::mailwizz::MwError) -> Self {
+        use ee_app::delivery::mailwizz::MailWizzError;
         use ee_app::delivery::mailwizz::MwError;
-        use ee_connectors::mailwizz::MailWizzError;
         match e {
-            MwError::Store(e) => e.into(),
+            MwError::Store(e) => ee_app::StoreFailure::from(e).into(),
             MwError::Config(message) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod metrics;
 mod openapi;
 pub mod ratelimit;
+mod read;
 mod redoc;
 pub mod routes;
 pub mod settings;

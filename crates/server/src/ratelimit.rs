@@ -1,7 +1,7 @@
 //! Request rate limits per credential and per client address (GCRA).
 //!
 //! On PostgreSQL, where several API nodes may serve one database, the counts are kept in
-//! the database (`ee_store::rate_limits`), so that two nodes give one limit, not two. Each
+//! the database (`ee_app::access::rate_limits`), so that two nodes give one limit, not two. Each
 //! node also keeps the same limits in memory, in front: a flood that one node already
 //! knows is over the limit is refused there without a write. A SQLite database is one
 //! file served by one node, whose memory is the whole count. Sending quotas are a
@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use ee_app::Db;
+use ee_app::access::rate_limits;
 use ee_core::clock::Clock;
 use ee_core::rate_limit::Gcra;
-use ee_store::{Backend, Db};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -41,7 +42,7 @@ impl RateLimits {
             per_credential: limiter(per_credential),
             per_ip: limiter(per_ip),
             limits: (Gcra::per_minute(per_credential), Gcra::per_minute(per_ip)),
-            shared: (db.backend() == Backend::Postgres).then(|| (db.clone(), clock.clone())),
+            shared: rate_limits::shared(db).then(|| (db.clone(), clock.clone())),
         }
     }
 
@@ -79,7 +80,7 @@ impl RateLimits {
         .into_iter()
         .filter_map(|(key, limit)| key.map(|k| (k, limit)))
         .collect();
-        match ee_store::rate_limits::take_counted(db, clock.now_ms(), &keys).await {
+        match rate_limits::take(db, clock.now_ms(), &keys).await {
             Ok(waits) => match waits.into_iter().flatten().max() {
                 Some(ms) => Err(
                     u64::try_from(ms.div_euclid(1_000) + i64::from(ms % 1_000 > 0)).unwrap_or(1),

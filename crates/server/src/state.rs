@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
+use ee_app::Db;
 use ee_core::clock::Clock;
-use ee_store::Db;
 
 use crate::auth::tokens::JwtKeys;
 use crate::metrics::Metrics;

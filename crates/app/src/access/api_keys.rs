@@ -4,11 +4,15 @@ use ee_core::ValidationErrors;
 use ee_core::auth::{generate_api_key, token_digest};
 use ee_core::tenant::validate_name;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::api_keys::{self, ApiKey, NewApiKey};
+use ee_store::StoreError;
+pub use ee_store::api_keys::ApiKey;
+use ee_store::api_keys::{self, NewApiKey};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppError;
+use crate::access::Credential;
+use crate::read::Read;
 use crate::write::Write;
 
 /// A key as the API answers it and the audit log records it (never the secret).
@@ -151,3 +155,32 @@ pub async fn rotate(
 }
 
 crate::write::audited!(ApiKeyOut, "api_key");
+
+/// The keys the caller may see, without their secrets.
+pub async fn list(read: &mut Read) -> Result<Vec<ApiKey>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(api_keys::list(conn, scope).await?)
+}
+
+/// The key a request presents (its secret), if it is valid now and its tenant active; its
+/// last use is noted at most once a minute (a write on every request would serialise
+/// SQLite's writers).
+pub async fn authenticate(
+    read: &mut Read,
+    secret: &str,
+    now: i64,
+) -> Result<Credential<ApiKey>, AppError> {
+    let conn = read.conn();
+    let key = match api_keys::find_valid(conn, &token_digest(secret), now).await {
+        Ok(key) => key,
+        Err(StoreError::NotFound) => return Ok(Credential::Refused),
+        Err(e) => return Err(e.into()),
+    };
+    if !super::tenant_active(conn, &key.tenant_id).await? {
+        return Ok(Credential::TenantDisabled);
+    }
+    if key.last_used_at.is_none_or(|at| now - at >= 60_000) {
+        api_keys::touch(conn, &key.id, now).await?;
+    }
+    Ok(Credential::Valid(key))
+}

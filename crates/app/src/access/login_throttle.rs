@@ -3,10 +3,11 @@
 
 use ee_core::auth::token_digest;
 use ee_core::login_throttle::{self, Policy};
-use ee_store::{AnyConnection, login_throttles};
+use ee_store::login_throttles;
 
 use crate::AppError;
 use crate::audit::{Actor, Change};
+use crate::read::Read;
 use crate::write::Write;
 
 /// The counters of one login attempt: its account and, when known, its client.
@@ -30,14 +31,10 @@ impl Keys {
 }
 
 /// How long (ms) the attempt must wait when its account or its client is locked.
-pub async fn locked_for(
-    conn: &mut AnyConnection,
-    keys: &Keys,
-    now: i64,
-) -> Result<Option<i64>, AppError> {
+pub async fn locked_for(read: &mut Read, keys: &Keys, now: i64) -> Result<Option<i64>, AppError> {
     let mut wait = None;
     for (key, _) in keys.each() {
-        let found = login_throttles::get(conn, key).await?;
+        let found = login_throttles::get(read.conn(), key).await?;
         wait = wait.max(found.locked_for(now));
     }
     Ok(wait)
@@ -115,7 +112,7 @@ pub async fn failed(
 
 /// A success clears the account's counter. Not the client's: an attacker holding one
 /// valid account could otherwise reset it between guesses at others.
-pub async fn succeeded(conn: &mut AnyConnection, keys: &Keys) -> Result<(), AppError> {
-    login_throttles::clear(conn, &keys.account).await?;
+pub async fn succeeded(w: &mut Write, keys: &Keys) -> Result<(), AppError> {
+    login_throttles::clear(&mut w.tx, &keys.account).await?;
     Ok(())
 }

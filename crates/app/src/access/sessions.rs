@@ -9,7 +9,10 @@ use ee_store::users::{self, User};
 use ee_store::{AnyConnection, StoreError};
 
 use crate::AppError;
+use crate::access::login_throttle::{self, Keys};
+use crate::access::{Credential, tenant_active};
 use crate::audit::Change;
+use crate::read::Read;
 use crate::write::Write;
 
 /// A session and the refresh token that carries it on (shown once, stored hashed).
@@ -99,6 +102,62 @@ pub async fn open(
     })
 }
 
+/// What a login whose password the door checked came to.
+pub enum Login {
+    Opened(Opened),
+    /// The account's tenant is disabled: nothing is opened (roll back, then refuse).
+    TenantDisabled,
+}
+
+/// Opens a session for a login whose password the door checked: the account's failed
+/// logins are forgotten and its tenant must be active.
+pub async fn login(
+    w: &mut Write,
+    keys: &Keys,
+    user: &User,
+    ttl_ms: i64,
+    client_ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<Login, AppError> {
+    login_throttle::succeeded(w, keys).await?;
+    if let Some(tenant_id) = &user.tenant_id
+        && !tenant_active(&mut w.tx, tenant_id).await?
+    {
+        return Ok(Login::TenantDisabled);
+    }
+    Ok(Login::Opened(
+        open(w, user, ttl_ms, client_ip, user_agent).await?,
+    ))
+}
+
+/// The account of a session's access token (its session id and user, as the token's
+/// signature vouches for them), if the session is live, the account active and its
+/// tenant too.
+pub async fn authenticate(
+    read: &mut Read,
+    session_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Credential<User>, AppError> {
+    let conn = read.conn();
+    match sessions::get_live(conn, session_id, now).await {
+        Ok(session) if session.user_id == user_id => {}
+        Ok(_) | Err(StoreError::NotFound) => return Ok(Credential::Refused),
+        Err(e) => return Err(e.into()),
+    }
+    let user = match users::get(conn, user_id).await {
+        Ok(user) if user.is_active => user,
+        Ok(_) | Err(StoreError::NotFound) => return Ok(Credential::Refused),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(tenant_id) = &user.tenant_id
+        && !tenant_active(conn, tenant_id).await?
+    {
+        return Ok(Credential::TenantDisabled);
+    }
+    Ok(Credential::Valid(user))
+}
+
 /// What presenting a refresh token came to.
 pub enum Refreshed {
     /// A new refresh token for the same session.
@@ -151,11 +210,8 @@ pub async fn refresh(w: &mut Write, token: &str) -> Result<Refreshed, AppError> 
 }
 
 /// The session a refresh token belongs to, if any.
-pub async fn of_refresh_token(
-    conn: &mut AnyConnection,
-    token: &str,
-) -> Result<Option<String>, AppError> {
-    Ok(sessions::session_of_refresh_token(conn, &token_digest(token)).await?)
+pub async fn of_refresh_token(w: &mut Write, token: &str) -> Result<Option<String>, AppError> {
+    Ok(sessions::session_of_refresh_token(&mut w.tx, &token_digest(token)).await?)
 }
 
 /// Ends a session, on behalf of `actor`.

@@ -4,12 +4,14 @@ use ee_core::ValidationErrors;
 use ee_core::tenant::{validate_name, validate_slug};
 use ee_core::timefmt::to_rfc3339;
 use ee_store::AnyConnection;
-use ee_store::tenants::{self, NewTenant, Tenant};
+pub use ee_store::tenants::Tenant;
+use ee_store::tenants::{self, NewTenant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::AppError;
+use crate::read::Read;
 use crate::write::Write;
 
 /// A tenant as the API answers it and the audit log records it.
@@ -148,4 +150,10 @@ impl crate::write::Audited for TenantOut {
     fn audit_tenant(&self) -> Option<&str> {
         Some(&self.id)
     }
+}
+
+/// The tenants the caller may see, in creation order: a page of `limit` from `offset`.
+pub async fn list(read: &mut Read, limit: i64, offset: i64) -> Result<Vec<Tenant>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(tenants::list(conn, scope, limit, offset).await?)
 }

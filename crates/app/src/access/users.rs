@@ -4,12 +4,14 @@ use ee_core::ValidationErrors;
 use ee_core::address::check_syntax;
 use ee_core::auth::{Role, validate_password};
 use ee_core::timefmt::to_rfc3339;
-use ee_store::users::{self, NewUser, User};
+pub use ee_store::users::User;
+use ee_store::users::{self, NewUser};
 use ee_store::{AnyConnection, StoreError, sessions, tenants};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::audit::Change;
+use crate::read::{Read, Reader};
 use crate::write::Write;
 use crate::{AppError, access::passwords};
 
@@ -186,8 +188,8 @@ pub struct UserChanges {
 }
 
 /// An account by id (accounts belong to no tenant's scope: only administrators reach them).
-pub async fn find(conn: &mut AnyConnection, id: &str) -> Result<User, AppError> {
-    users::get(conn, id)
+pub async fn find(r: &mut impl Reader, id: &str) -> Result<User, AppError> {
+    users::get(r.connection(), id)
         .await
         .map_err(AppError::from_store("user"))
 }
@@ -217,7 +219,7 @@ const LAST_ADMIN: &str = "this is the last active admin; make another admin firs
 /// deactivation ends the account's sessions. The audit entry says a password changed,
 /// never what it is.
 pub async fn update(w: &mut Write, id: &str, changes: UserChanges) -> Result<UserOut, AppError> {
-    let mut user = find(&mut w.tx, id).await?;
+    let mut user = find(w, id).await?;
     let before = UserOut::from(user.clone());
     let mut errors = ValidationErrors::new();
     if let Some(email) = &changes.email {
@@ -289,10 +291,29 @@ pub async fn delete(w: &mut Write, id: &str, by: &str) -> Result<(), AppError> {
             "you cannot delete your own account".into(),
         ));
     }
-    let user = find(&mut w.tx, id).await?;
+    let user = find(w, id).await?;
     if user.role == Role::Admin && other_active_admins(&mut w.tx, &user.id).await? == 0 {
         return Err(AppError::Conflict(LAST_ADMIN.into()));
     }
     users::delete(&mut w.tx, id).await?;
     w.removed("user.delete", &UserOut::from(user)).await
+}
+
+/// Accounts (of one tenant, or all): a page of `limit` from `offset`.
+pub async fn list(
+    read: &mut Read,
+    tenant_id: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<User>, AppError> {
+    Ok(users::list(read.conn(), tenant_id, limit, offset).await?)
+}
+
+/// The account an address signs in with, if any (the login's look-up).
+pub async fn by_email(read: &mut Read, email: &str) -> Result<Option<User>, AppError> {
+    match users::get_by_email(read.conn(), email).await {
+        Ok(user) => Ok(Some(user)),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -11,6 +11,7 @@
 
 use ee_core::delivery::MessageState;
 use ee_store::campaigns::{self as store, Campaign};
+pub use ee_store::enrollments::Enrollment;
 use ee_store::enrollments::{self, Advance, Enroll, FIRST_PARAM};
 use ee_store::segments::{Param, compile};
 use ee_store::{AnyConnection, Scope, segments};
@@ -435,3 +436,15 @@ impl From<enrollments::Enrollment> for EnrollmentOut {
 
 /// The states an enrollment may be in.
 pub const ENROLLMENT_STATES: [&str; 5] = ["active", "mirrored", "completed", "left", "excluded"];
+
+/// An autoresponder's enrollments (of a state), a page of `limit` after the cursor (a
+/// contact id).
+pub async fn enrollments(
+    read: &mut crate::read::Read,
+    campaign: &Campaign,
+    state: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Enrollment>, AppError> {
+    Ok(enrollments::list(read.conn(), &campaign.id, state, after, limit).await?)
+}

@@ -443,3 +443,12 @@ pub async fn reconcile(services: &Services) -> Result<usize, MwError> {
     }
     Ok(toggled)
 }
+
+/// Our campaign that a MailWizz campaign of a tenant mirrors, by its uid there.
+pub async fn campaign_of_uid(
+    read: &mut crate::read::Read,
+    tenant_id: &str,
+    campaign_uid: &str,
+) -> Result<Option<String>, crate::AppError> {
+    Ok(mirrors::campaign_of_uid(read.conn(), tenant_id, campaign_uid).await?)
+}

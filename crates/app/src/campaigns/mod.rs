@@ -22,7 +22,8 @@ use ee_core::ValidationErrors;
 use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, Throttle};
 use ee_core::segment::Expr;
 use ee_core::zone::SendWindow;
-use ee_store::campaigns::{self as store, Campaign, NewCampaign};
+pub use ee_store::campaigns::Campaign;
+use ee_store::campaigns::{self as store, NewCampaign};
 use ee_store::{
     AnyConnection, Scope, StoreError, segments as segment_rows, templates as template_rows,
 };
@@ -479,10 +480,11 @@ pub async fn audience_expr(
 /// How many recipients the campaign's audience holds now (before sending starts), or the
 /// snapshot's count (after).
 pub async fn audience_count(
-    conn: &mut AnyConnection,
+    read: &mut crate::read::Read,
     campaign: &Campaign,
     now: i64,
 ) -> Result<i64, AppError> {
+    let conn = read.conn();
     if let Some(count) = campaign.audience_count {
         return Ok(count);
     }

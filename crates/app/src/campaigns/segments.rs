@@ -4,13 +4,17 @@
 use ee_core::ValidationErrors;
 use ee_core::segment::Expr;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::segments::{self, Segment};
+use ee_store::Scope;
+use ee_store::contacts::Contact;
+use ee_store::segments;
+pub use ee_store::segments::Segment;
 use ee_store::{AnyConnection, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::error::AppError;
+use crate::read::Read;
 use crate::write::{Deletable, Write};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -128,3 +132,52 @@ impl Deletable for Segment {
 }
 
 crate::write::audited!(SegmentOut, "segment");
+
+/// The saved segments the caller may see.
+pub async fn list(read: &mut Read) -> Result<Vec<Segment>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(segments::list(conn, scope).await?)
+}
+
+/// A segment of one tenant (a contacts filter naming it), or `NotFound`.
+pub async fn of_tenant(read: &mut Read, tenant_id: &str, id: &str) -> Result<Segment, AppError> {
+    segments::get(read.conn(), id, Scope::Tenant(tenant_id))
+        .await
+        .map_err(AppError::from_store("segment"))
+}
+
+/// An expression the database cannot run is invalid input (a name already taken stays a
+/// conflict).
+fn expression_error(e: StoreError) -> AppError {
+    match e {
+        StoreError::Conflict(m) if !m.contains("exists") => crate::input::invalid("expression", m),
+        other => other.into(),
+    }
+}
+
+/// How many of a tenant's contacts an expression matches now (counted in the database).
+pub async fn count(
+    read: &mut Read,
+    tenant_id: &str,
+    expr: &Expr,
+    now: i64,
+) -> Result<i64, AppError> {
+    segments::count(read.conn(), tenant_id, expr, now)
+        .await
+        .map_err(expression_error)
+}
+
+/// A page of the contacts an expression matches, newest first, strictly before the
+/// key-set cursor.
+pub async fn contacts(
+    read: &mut Read,
+    tenant_id: &str,
+    expr: &Expr,
+    before: Option<(i64, String)>,
+    limit: i64,
+    now: i64,
+) -> Result<Vec<Contact>, AppError> {
+    segments::page(read.conn(), tenant_id, Some(expr), before, limit, now)
+        .await
+        .map_err(expression_error)
+}

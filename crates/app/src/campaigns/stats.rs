@@ -231,9 +231,10 @@ async fn totals_of(
 
 /// The figures of a campaign.
 pub async fn stats(
-    conn: &mut AnyConnection,
+    read: &mut crate::read::Read,
     campaign: &Campaign,
 ) -> Result<CampaignStats, AppError> {
+    let conn = read.conn();
     let by_state = store::recipient_counts(conn, &campaign.id)
         .await?
         .into_iter()

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use ee_core::template;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::templates::{self, Content, Template};
+use ee_store::templates::{self, Content};
+pub use ee_store::templates::{Template, Version};
 use ee_store::{AnyConnection, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,6 +15,7 @@ use utoipa::ToSchema;
 use crate::campaigns::rendering::declared_variables;
 use crate::error::AppError;
 use crate::input::{invalid, required};
+use crate::read::Read;
 use crate::write::{Deletable, Write};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -292,3 +294,39 @@ impl Deletable for Template {
 }
 
 crate::write::audited!(TemplateOut, "template");
+
+/// Templates (of one tenant, or of all: an administrator naming none), of a language and
+/// category when given.
+pub async fn list(
+    read: &mut Read,
+    tenant_id: Option<&str>,
+    language: Option<&str>,
+    category: Option<&str>,
+) -> Result<Vec<Template>, AppError> {
+    let filter = templates::Filter {
+        tenant_id,
+        language,
+        category,
+        active: false,
+    };
+    Ok(templates::list(read.conn(), &filter).await?)
+}
+
+/// A template's versions, the latest first.
+pub async fn versions(read: &mut Read, t: &Template) -> Result<Vec<Version>, AppError> {
+    Ok(templates::versions(read.conn(), &t.id).await?)
+}
+
+/// A tenant's active template for a language and category, by the fallback of
+/// `rendering::select_template`, with the level it was found at.
+pub async fn select(
+    read: &mut Read,
+    tenant_id: &str,
+    language: &str,
+    category: Option<&str>,
+) -> Result<Option<(Template, template::Level)>, AppError> {
+    Ok(
+        crate::campaigns::rendering::select_template(read.conn(), tenant_id, language, category)
+            .await?,
+    )
+}

@@ -1,13 +1,18 @@
 //! A campaign as the API shows it and the audit log records it.
 
+use ee_core::campaign::RecipientState;
 use ee_core::campaign::{CampaignKind, CampaignStatus, Throttle};
 use ee_core::timefmt::to_rfc3339;
 use ee_core::zone::SendWindow;
-use ee_store::campaigns::Campaign;
+use ee_store::Scope;
+use ee_store::campaigns::{self as store, Campaign};
+pub use ee_store::campaigns::{CampaignFilter, Recipient};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::AppError;
 use crate::campaigns::settings::{AbTest, Audience, CampaignSettings, Step};
+use crate::read::Read;
 
 /// A campaign as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -72,3 +77,30 @@ impl From<Campaign> for CampaignOut {
 }
 
 crate::write::audited!(CampaignOut, "campaign");
+
+/// A page of campaigns, newest first, filtered, strictly before the key-set cursor: of
+/// the tenant a request named (resolved by `Read::tenant`), else of every tenant the
+/// caller may see.
+pub async fn list(
+    read: &mut Read,
+    tenant: Option<&str>,
+    filter: &CampaignFilter,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<Campaign>, AppError> {
+    let (conn, own) = read.parts();
+    let scope = tenant.map_or(own, Scope::Tenant);
+    Ok(store::list(conn, scope, filter, before, limit).await?)
+}
+
+/// A campaign's recipient ledger (of a state), a page of `limit` after the cursor (a
+/// contact id).
+pub async fn recipients(
+    read: &mut Read,
+    campaign: &Campaign,
+    state: Option<RecipientState>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Recipient>, AppError> {
+    Ok(store::recipients(read.conn(), &campaign.id, state, after, limit).await?)
+}

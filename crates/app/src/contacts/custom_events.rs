@@ -3,7 +3,7 @@
 //! their `event:<name>` triggers and goals.
 
 use ee_store::contacts::{self as store, Contact};
-use ee_store::{AnyConnection, Scope, StoreError};
+use ee_store::{AnyConnection, Db, Scope, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -56,7 +56,7 @@ async fn contact_of(
 
 /// Records a custom event on a contact of `tenant_id`.
 pub async fn record(
-    conn: &mut AnyConnection,
+    db: &Db,
     tenant_id: &str,
     input: EventIn,
     now: i64,
@@ -68,9 +68,10 @@ pub async fn record(
     if !data.is_object() || data.to_string().len() > 16_384 {
         return Err(invalid("data", "is an object of at most 16 KiB"));
     }
-    let contact = contact_of(conn, tenant_id, input.contact.trim()).await?;
+    let mut conn = db.acquire().await?;
+    let contact = contact_of(&mut conn, tenant_id, input.contact.trim()).await?;
     store::add_event(
-        conn,
+        &mut conn,
         tenant_id,
         &contact.id,
         &event_type(&input.name),

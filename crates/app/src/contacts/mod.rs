@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::AppError;
 use ee_core::contacts::{self as rules, ExtraLists, Folding, Verdict};
+pub use ee_store::contacts::Contact;
 use ee_store::contacts::{self as store, Incoming, Upserted};
 use ee_store::jobs::{self as queue, NewJob};
 use ee_store::sources::{self, Source};
@@ -164,6 +165,17 @@ pub struct BatchRecord<'a> {
 /// The key batches are kept under: the source's id, or `api`.
 pub fn batch_source_key(source: Option<&Source>) -> String {
     source.map_or_else(|| "api".to_owned(), |s| s.id.clone())
+}
+
+/// The answer kept for a batch already ingested from this source (`batch_id`), if any.
+pub async fn batch_answer(
+    read: &mut crate::read::Read,
+    tenant_id: &str,
+    source: Option<&Source>,
+    batch_id: &str,
+) -> Result<Option<String>, crate::AppError> {
+    let key = batch_source_key(source);
+    Ok(sources::batch_response(read.conn(), tenant_id, &key, batch_id).await?)
 }
 
 /// Contacts per transaction of an ingestion: larger ones write each index page touched

@@ -19,7 +19,7 @@ pub async fn export(w: &mut Write, id: &str) -> Result<Value, AppError> {
     let hash = c.email_hash.clone();
     let all_events = store::events(&mut w.tx, id, None, None, i64::MAX).await?;
     let suppression = suppressions::find(&mut w.tx, &tenant_id, &hash).await?;
-    let contact = contact_out(&mut w.tx, c).await?;
+    let contact = contact_out(w, c).await?;
     let events: Vec<Value> = all_events
         .into_iter()
         .map(|e| {

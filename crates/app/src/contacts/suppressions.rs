@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use crate::audit::Change;
 use crate::error::AppError;
 use crate::input::invalid;
+use crate::read::Read;
 use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -119,4 +120,15 @@ pub async fn remove(w: &mut Write, tenant_id: &str, id: &str) -> Result<(), AppE
         after: None,
     })
     .await
+}
+
+/// A tenant's suppression list (of one reason), a page of `limit` after the cursor.
+pub async fn list(
+    read: &mut Read,
+    tenant_id: &str,
+    reason: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Suppression>, AppError> {
+    Ok(suppressions::list(read.conn(), tenant_id, reason, after, limit).await?)
 }

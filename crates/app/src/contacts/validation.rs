@@ -303,3 +303,11 @@ pub async fn set_list(
     .await?;
     Ok((tenant_id, values))
 }
+
+/// The tenant's additions to the shipped lists (disposable, role, free).
+pub async fn extra_lists(
+    read: &mut crate::read::Read,
+    tenant_id: &str,
+) -> Result<ee_core::contacts::ExtraLists, crate::AppError> {
+    Ok(sources::extra_lists(read.conn(), tenant_id).await?)
+}

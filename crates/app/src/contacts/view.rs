@@ -1,12 +1,17 @@
 //! A contact as the API shows it: its fields, tags, custom fields, where each field came
 //! from, and its validation.
 
+use ee_core::segment::Expr;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::contacts::{self as store, Contact};
-use ee_store::{AnyConnection, StoreError};
+pub use ee_store::contacts::{Event, TagRow};
+use ee_store::{Scope, StoreError, segments};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+
+use crate::AppError;
+use crate::read::{Read, Reader};
 
 /// A contact as the API answers it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,8 +55,8 @@ pub struct ValidationOut {
 }
 
 /// A stored contact with its tags, as the API shows it.
-pub async fn contact_out(conn: &mut AnyConnection, c: Contact) -> Result<ContactOut, StoreError> {
-    let tags = store::tags_of(conn, &c.id).await?;
+pub async fn contact_out(r: &mut impl Reader, c: Contact) -> Result<ContactOut, AppError> {
+    let tags = store::tags_of(r.connection(), &c.id).await?;
     Ok(ContactOut {
         tags,
         metadata: serde_json::from_str(&c.metadata).unwrap_or_default(),
@@ -80,4 +85,56 @@ pub async fn contact_out(conn: &mut AnyConnection, c: Contact) -> Result<Contact
         status: c.status,
         source_id: c.source_id,
     })
+}
+
+/// A page of a tenant's contacts, newest first, that `expr` matches (all without one),
+/// strictly before the key-set cursor; a filter the database cannot run is invalid.
+pub async fn page(
+    read: &mut Read,
+    tenant_id: &str,
+    expr: Option<&Expr>,
+    before: Option<(i64, String)>,
+    limit: i64,
+    now: i64,
+) -> Result<Vec<Contact>, AppError> {
+    segments::page(read.conn(), tenant_id, expr, before, limit, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(m) => crate::input::invalid("filter", m),
+            other => other.into(),
+        })
+}
+
+/// A contact's timeline, newest first (of one event type), strictly before the key-set
+/// cursor.
+pub async fn events(
+    read: &mut Read,
+    contact_id: &str,
+    event_type: Option<&str>,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<Event>, AppError> {
+    Ok(store::events(read.conn(), contact_id, event_type, before, limit).await?)
+}
+
+/// A tenant's tags.
+pub async fn tags(read: &mut Read, tenant_id: &str) -> Result<Vec<TagRow>, AppError> {
+    Ok(store::list_tags(read.conn(), tenant_id).await?)
+}
+
+/// A contact of one tenant by id, or `NotFound` (a contact a request names for a row of
+/// that tenant).
+pub async fn of_tenant(read: &mut Read, tenant_id: &str, id: &str) -> Result<Contact, AppError> {
+    store::get(read.conn(), id, Scope::Tenant(tenant_id))
+        .await
+        .map_err(AppError::from_store("contact"))
+}
+
+/// A contact of one tenant by its (normalised) address, if any.
+pub async fn by_email(
+    read: &mut Read,
+    tenant_id: &str,
+    email: &str,
+) -> Result<Option<Contact>, AppError> {
+    Ok(store::get_by_email(read.conn(), tenant_id, email).await?)
 }

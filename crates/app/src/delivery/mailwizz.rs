@@ -7,7 +7,9 @@
 use ee_store::Scope;
 use std::time::Duration;
 
-use ee_connectors::mailwizz::{Client, MailWizzError};
+use ee_connectors::mailwizz::Client;
+pub use ee_connectors::mailwizz::MailWizzError;
+pub use ee_store::mailwizz::Subscriber;
 use ee_store::mailwizz::{self as store, Instance, SubscriberOutcome, SyncOutcome};
 use ee_store::{StoreError, templates};
 use serde_json::{Map, Value, json};
@@ -503,6 +505,25 @@ fn push_value(quota: Option<i64>) -> i64 {
         None => 0,
         Some(q) => q.max(1),
     }
+}
+
+/// A campaign's figures as MailWizz answers them (its `data`).
+pub async fn campaign_stats(
+    services: &Services,
+    instance: &Instance,
+    campaign_uid: &str,
+) -> Result<Value, MwError> {
+    Ok(client(services, instance)?
+        .campaign_stats(campaign_uid)
+        .await?)
+}
+
+/// A contact's subscribers in MailWizz lists, one per (instance, list).
+pub async fn subscribers_of(
+    read: &mut crate::read::Read,
+    contact: &ee_store::contacts::Contact,
+) -> Result<Vec<Subscriber>, crate::AppError> {
+    Ok(store::subscribers_of_contact(read.conn(), &contact.id).await?)
 }
 
 #[cfg(test)]

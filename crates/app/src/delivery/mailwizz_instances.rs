@@ -6,7 +6,8 @@ use ee_core::outbound::OutboundPolicy;
 use ee_core::secrets::Sealer;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::Scope;
-use ee_store::mailwizz::{self as store, Instance, NewInstance};
+pub use ee_store::mailwizz::Instance;
+use ee_store::mailwizz::{self as store, NewInstance};
 use ee_store::{AnyConnection, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,6 +15,7 @@ use utoipa::ToSchema;
 use crate::delivery::mailwizz::KEY_PURPOSE;
 use crate::error::AppError;
 use crate::input::{invalid, required};
+use crate::read::Read;
 use crate::write::{Deletable, Write};
 
 /// A MailWizz instance as the API shows it: the key never.
@@ -161,3 +163,24 @@ pub async fn update(
 }
 
 crate::write::audited!(InstanceOut, "mailwizz_instance");
+
+/// The MailWizz instances the caller may see.
+pub async fn list(read: &mut Read) -> Result<Vec<Instance>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(store::list(conn, scope).await?)
+}
+
+/// A tenant's instance by id or name, or its primary one (`None`); one that is not there
+/// is an invalid `instance`.
+pub async fn of_tenant(
+    read: &mut Read,
+    tenant_id: &str,
+    key: Option<&str>,
+) -> Result<Instance, AppError> {
+    store::find(read.conn(), tenant_id, key).await.map_err(|_| {
+        invalid(
+            "instance",
+            "no such MailWizz instance for the template's tenant",
+        )
+    })
+}

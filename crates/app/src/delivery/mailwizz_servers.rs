@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use crate::AppError;
 use crate::audit::Change;
 use crate::input::invalid;
+use crate::read::Read;
 use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -120,4 +121,11 @@ pub async fn delete(w: &mut Write, id: &str) -> Result<(), AppError> {
         after: None,
     })
     .await
+}
+
+/// The mapping of sending IPs to MailWizz delivery servers that the caller may see, with
+/// the state of their quota sync.
+pub async fn list(read: &mut Read) -> Result<Vec<mailwizz::DeliveryServer>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(mailwizz::list_delivery_servers(conn, scope).await?)
 }

@@ -2,7 +2,9 @@
 //! quota), their tenants, and the active DKIM key of each domain, rendered by
 //! `ee_connectors::powermta`.
 
-use ee_connectors::pmta_deploy::{self, KeyUpload, RemotePlan, Report};
+use ee_connectors::pmta_deploy::{self, KeyUpload, RemotePlan};
+pub use ee_connectors::pmta_deploy::{Outcome, Report};
+pub use ee_connectors::pmta_status::Status;
 use ee_connectors::powermta::{DomainKey, Input, VirtualMta, render};
 use ee_connectors::ssh::SshTarget;
 use ee_core::ip::IpState;
@@ -272,4 +274,27 @@ pub async fn poll_status(
             )
         }
     }
+}
+
+/// Why PowerMTA's status cannot be shown now.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("no PowerMTA management address configured: set EE_PMTA_STATUS_URL")]
+    NotConfigured,
+    /// PowerMTA did not answer as expected.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// PowerMTA's status now, read from its HTTP management interface (an operator's look;
+/// nothing is recorded).
+pub async fn status(services: &Services) -> Result<Status, StatusError> {
+    let url = services
+        .pmta
+        .status_url
+        .as_deref()
+        .ok_or(StatusError::NotConfigured)?;
+    ee_connectors::pmta_status::fetch(url, ee_connectors::pmta_status::POLL_TIMEOUT)
+        .await
+        .map_err(|e| StatusError::Unavailable(e.to_string()))
 }

@@ -8,7 +8,8 @@ use ee_mail::smtp::Security;
 use ee_store::AnyConnection;
 use ee_store::Scope;
 use ee_store::StoreError;
-use ee_store::relays::{self, NewRelay, Relay};
+pub use ee_store::relays::Relay;
+use ee_store::relays::{self, NewRelay};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -225,3 +226,9 @@ impl Deletable for Relay {
 }
 
 crate::write::audited!(RelayOut, "relay");
+
+/// The relays the caller may see, by name.
+pub async fn list(read: &mut crate::read::Read) -> Result<Vec<Relay>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(relays::list(conn, scope).await?)
+}

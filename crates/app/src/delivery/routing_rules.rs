@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use crate::AppError;
 use crate::audit::Change;
 use crate::input::invalid;
+use crate::read::Read;
 use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,4 +108,9 @@ pub async fn delete(w: &mut Write, id: &str) -> Result<(), AppError> {
         after: None,
     })
     .await
+}
+
+/// The routing rules, in the order they are tried.
+pub async fn list(read: &mut Read) -> Result<Vec<RoutingRule>, AppError> {
+    Ok(sources::rules(read.conn()).await?)
 }

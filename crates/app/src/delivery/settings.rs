@@ -10,6 +10,7 @@ use crate::AppError;
 use crate::audit::Change;
 use crate::delivery::tenant_delivery;
 use crate::input::invalid;
+use crate::read::Read;
 use crate::write::Write;
 
 /// Sets how `tenant` (id or slug) delivers; the relay or MailWizz instance it names must
@@ -103,4 +104,11 @@ pub async fn set(
     })
     .await?;
     Ok(body)
+}
+
+/// How a tenant (id or slug, one the caller may see) delivers.
+pub async fn get(read: &mut Read, tenant: &str) -> Result<TenantDelivery, AppError> {
+    let tenant_id = read.tenant(Some(tenant)).await?;
+    let tenant = tenants::get(read.conn(), &tenant_id).await?;
+    Ok(tenant_delivery(&tenant))
 }

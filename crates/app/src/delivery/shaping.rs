@@ -205,11 +205,11 @@ crate::write::audited!(ShapingOut, "shaping_state", optional);
 /// What holds now (or, with `all`, also what held in the last week), within the caller's
 /// scope.
 pub async fn list(
-    conn: &mut AnyConnection,
-    scope: ee_store::Scope<'_>,
+    read: &mut crate::read::Read,
     now: i64,
     all: bool,
-) -> Result<Vec<ShapingOut>, StoreError> {
+) -> Result<Vec<ShapingOut>, AppError> {
+    let (conn, scope) = read.parts();
     Ok(store::list(conn, scope, now, all)
         .await?
         .into_iter()

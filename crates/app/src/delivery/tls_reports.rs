@@ -308,10 +308,10 @@ pub const LISTED_DAYS: i64 = 30;
 
 /// The reports of the last `LISTED_DAYS` days, the latest day first.
 pub async fn list(
-    conn: &mut ee_store::AnyConnection,
-    scope: ee_store::Scope<'_>,
+    read: &mut crate::read::Read,
     now: i64,
-) -> Result<Vec<TlsReportOut>, ee_store::StoreError> {
+) -> Result<Vec<TlsReportOut>, crate::AppError> {
+    let (conn, scope) = read.parts();
     let since = tls_rpt::day_of(now - LISTED_DAYS * 86_400_000);
     Ok(tls_reports::list(conn, scope, &since)
         .await?

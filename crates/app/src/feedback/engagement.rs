@@ -10,12 +10,14 @@ use std::collections::HashSet;
 
 use ee_core::ids::new_id;
 use ee_core::machine_hits::{Hit, HitKind};
-use ee_store::AnyConnection;
 use ee_store::messages::{self, Message};
+pub use ee_store::tracking_hits::HitRow;
 use ee_store::tracking_hits::{self, NewHit};
+use ee_store::{AnyConnection, Scope};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::read::Read;
 use crate::{AppError, Services};
 
 /// A hit as the tracking endpoint saw it.
@@ -189,4 +191,27 @@ impl HitRecorder {
             .map_err(|_| AppError::Internal("the tracking writer has stopped".into()))?
             .map_err(AppError::Internal)
     }
+}
+
+/// The message a tracking or unsubscribe link names (its token verified by the door), in
+/// whichever tenant; a message that is gone is a link "not found".
+pub async fn message_of(read: &mut Read, message_id: &str) -> Result<Message, AppError> {
+    messages::get(read.conn(), message_id, Scope::All)
+        .await
+        .map_err(AppError::from_store("link"))
+}
+
+/// A message's opens and clicks as they came.
+pub async fn hits(read: &mut Read, message: &Message) -> Result<Vec<HitRow>, AppError> {
+    Ok(tracking_hits::of_message(read.conn(), &message.id).await?)
+}
+
+/// The language of the message's contact, if it has one and it can be read (the
+/// unsubscribe pages speak it).
+pub async fn contact_language(read: &mut Read, message: &Message) -> Option<String> {
+    let id = message.contact_id.as_deref()?;
+    ee_store::contacts::get(read.conn(), id, Scope::Tenant(&message.tenant_id))
+        .await
+        .ok()
+        .and_then(|c| c.language)
 }

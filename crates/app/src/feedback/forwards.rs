@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use ee_core::feedback::Class;
 use ee_core::jobs::{AfterFailure, Backoff, after_failure};
-use ee_store::forwards::{self, Forward};
+use ee_store::forwards;
+pub use ee_store::forwards::{Forward, STATES};
 use ee_store::{AnyConnection, Scope, StoreError};
 use serde::Serialize;
 use serde_json::json;
@@ -200,4 +201,16 @@ pub async fn retry(w: &mut crate::write::Write, id: &str) -> Result<Forward, cra
     })
     .await?;
     Ok(forward)
+}
+
+/// Forwards (of one tenant, or all: an administrator naming none; of a state), newest
+/// first, strictly before the key-set cursor.
+pub async fn page(
+    read: &mut crate::read::Read,
+    tenant_id: Option<&str>,
+    state: Option<&str>,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<Forward>, crate::AppError> {
+    Ok(forwards::page(read.conn(), tenant_id, state, before, limit).await?)
 }

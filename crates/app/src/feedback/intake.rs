@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::feedback::{Applied, Incoming, Named, record};
+use crate::read::Read;
 use crate::{AppError, Services};
+pub use ee_store::delivery_events::{DeliveryEventRow, EventFilter};
+pub use ee_store::feedback_messages::KeptMessage;
 
 /// What a batch of feedback did.
 #[derive(Debug, Default, Clone, Serialize, ToSchema, PartialEq, Eq)]
@@ -416,4 +419,26 @@ fn invalid(field: &str, message: impl Into<String>) -> AppError {
     let mut errors = ee_core::ValidationErrors::default();
     errors.add(field, message);
     AppError::Invalid(errors)
+}
+
+/// Delivery events, newest first, filtered (the filter's tenant: one a request named and
+/// `Read::tenant` resolved, the caller's own, or for an administrator none or the
+/// unmatched), strictly before the key-set cursor.
+pub async fn events(
+    read: &mut Read,
+    filter: &EventFilter<'_>,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<DeliveryEventRow>, AppError> {
+    Ok(ee_store::delivery_events::page(read.conn(), filter, before, limit).await?)
+}
+
+/// Mail the bounce listener kept because it could not read it as a report, newest first,
+/// strictly before the key-set cursor (an administrator's read).
+pub async fn unread(
+    read: &mut Read,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<KeptMessage>, AppError> {
+    Ok(ee_store::feedback_messages::page(read.conn(), before, limit).await?)
 }

@@ -165,15 +165,16 @@ fn finish(row: &mut ReportRow) {
     };
 }
 
-/// The report of a tenant over days `[from_ms, to_ms]` (epoch ms of any time in the
-/// first and last day).
+/// The report of a tenant (one `Read::tenant_view` resolved; every tenant: `None`) over
+/// days `[from_ms, to_ms]` (epoch ms of any time in the first and last day).
 pub async fn report(
-    conn: &mut AnyConnection,
-    scope: Scope<'_>,
+    read: &mut crate::read::Read,
+    tenant_id: Option<&str>,
     from_ms: i64,
     to_ms: i64,
     by: &str,
 ) -> Result<Report, AppError> {
+    let (conn, scope) = (read.conn(), Scope::from(tenant_id));
     let dimension = dimension(by)
         .ok_or_else(|| invalid("by", "must be day, ip, domain, provider or campaign"))?;
     let (from_day, to_day) = (from_ms.div_euclid(DAY_MS), to_ms.div_euclid(DAY_MS));

@@ -2,6 +2,7 @@
 //! the job queue, one job per channel, so a channel that fails is retried alone.
 
 use ee_connectors::alerts::{AlertChannels, AlertMessage, Channel};
+pub use ee_store::alerts::Alert;
 use ee_store::alerts::{self as store_alerts, NewAlert, Raised};
 use ee_store::jobs::{self, NewJob};
 use ee_store::{AnyConnection, Db, Job, StoreError};
@@ -125,4 +126,15 @@ pub async fn send(
         .map_err(|e| JobError(e.to_string()))?;
     store_alerts::mark_notified(&mut conn, &id, now).await?;
     Ok(json!({ "sent": channel.as_str() }))
+}
+
+/// Alerts the caller may see (a tenant's own; an administrator's, all), newest first: a
+/// page of `limit` from `offset`.
+pub async fn list(
+    read: &mut crate::read::Read,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Alert>, crate::AppError> {
+    let (conn, scope) = read.parts();
+    Ok(store_alerts::list(conn, scope, limit, offset).await?)
 }

@@ -3,11 +3,14 @@
 
 use ee_core::auth::Actor;
 use ee_core::ip::{BlacklistStatus, IpState};
-use ee_store::Scope;
+pub use ee_dns::dnsbl::Listing;
 use ee_store::ips::{self, Ip};
+use ee_store::{Scope, StoreError};
 use serde::Serialize;
 
+use crate::AppError;
 use crate::infra::{InfraError, transition};
+use crate::read::Read;
 
 /// The blacklist check of one IP: every zone's answer is kept; a listed sending IP goes
 /// to BLACKLISTED (standby) with an alert; once no list has it, it returns to the state it
@@ -18,7 +21,7 @@ pub async fn check_blacklists(
     ip: &Ip,
     caller: Option<&crate::audit::Caller>,
     now: i64,
-) -> Result<(Ip, Vec<ee_dns::dnsbl::Listing>), InfraError> {
+) -> Result<(Ip, Vec<Listing>), InfraError> {
     let address: std::net::IpAddr = ip
         .ip_address
         .parse()
@@ -36,7 +39,7 @@ async fn record_blacklist_check(
     listings: Vec<ee_dns::dnsbl::Listing>,
     caller: Option<&crate::audit::Caller>,
     now: i64,
-) -> Result<(Ip, Vec<ee_dns::dnsbl::Listing>), InfraError> {
+) -> Result<(Ip, Vec<Listing>), InfraError> {
     let mut tx = services.db.begin().await?;
     for listing in listings.iter().filter(|l| l.misbehaving) {
         let message = format!(
@@ -176,9 +179,35 @@ pub async fn check_all_blacklists(
 }
 
 /// A blacklist check of an address we do not manage: answers only, nothing stored.
-pub async fn check_address(
-    services: &crate::Services,
-    address: std::net::IpAddr,
-) -> Vec<ee_dns::dnsbl::Listing> {
+pub async fn check_address(services: &crate::Services, address: std::net::IpAddr) -> Vec<Listing> {
     ee_dns::dnsbl::check_all(&services.resolver, address, &services.dnsbl_zones).await
+}
+
+/// The IP with this (normalised) address, if it is one the caller manages: its own
+/// tenant's, or for an administrator anyone's.
+pub async fn managed(read: &mut Read, address: &str) -> Result<Option<Ip>, AppError> {
+    let (conn, scope) = read.parts();
+    match ips::get_by_address(conn, address).await {
+        Ok(ip)
+            if scope
+                .tenant()
+                .is_none_or(|own| ip.tenant_id.as_deref() == Some(own)) =>
+        {
+            Ok(Some(ip))
+        }
+        Ok(_) | Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The recorded checks of an IP the caller may see, newest first: (zone, listed,
+/// checked_at, details), a page of `limit` from `offset`.
+pub async fn history(
+    read: &mut Read,
+    ip_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<(String, i64, i64, String)>, AppError> {
+    read.find::<Ip>(ip_id).await?;
+    Ok(ips::blacklist_history(read.conn(), ip_id, limit, offset).await?)
 }

@@ -4,12 +4,13 @@
 //! cannot be shown is `unknown`, which counts as red.
 
 use ee_core::delivery::Mode;
+use ee_store::Scope;
 use ee_store::report_counters::Dimension;
-use ee_store::{AnyConnection, Scope};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppError;
+use crate::read::Read;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -125,13 +126,14 @@ fn all_ok(
     )
 }
 
-/// The compliance view of a tenant.
+/// The compliance view of a tenant (one the caller may see: `Read::tenant`).
 pub async fn compliance(
-    conn: &mut AnyConnection,
+    read: &mut Read,
     tenant_id: &str,
     public_url: &str,
     now: i64,
 ) -> Result<Compliance, AppError> {
+    let conn = read.conn();
     let tenant = ee_store::tenants::get(&mut *conn, tenant_id)
         .await
         .map_err(AppError::from_store("tenant"))?;

@@ -6,15 +6,16 @@ use ee_core::dkim::SEAL_PURPOSE as DKIM_PURPOSE;
 use ee_core::secrets::Sealer;
 use ee_core::timefmt::to_rfc3339;
 use ee_mail::dkim::{self, Algorithm};
-use ee_store::AnyConnection;
-use ee_store::Scope;
-use ee_store::domains::{self, DkimKey, Domain};
+use ee_store::domains::{self, DkimKey};
+pub use ee_store::domains::{Domain, DomainCheck};
+use ee_store::{AnyConnection, Scope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::Change;
 use crate::error::AppError;
 use crate::input::invalid;
+use crate::read::{Read, Reader};
 use crate::write::Write;
 
 const DMARC_POLICIES: [&str; 3] = ["none", "quarantine", "reject"];
@@ -72,8 +73,8 @@ pub struct DomainOut {
 }
 
 /// The domain as the API shows it, with its keys (public halves only).
-pub async fn domain_out(conn: &mut AnyConnection, d: Domain) -> Result<DomainOut, AppError> {
-    let keys = domains::all_keys(conn, &d.id).await?;
+pub async fn domain_out(r: &mut impl Reader, d: Domain) -> Result<DomainOut, AppError> {
+    let keys = domains::all_keys(r.connection(), &d.id).await?;
     Ok(DomainOut {
         id: d.id,
         domain: d.domain_name,
@@ -201,7 +202,7 @@ pub async fn create(
     let domain = domains::insert(&mut w.tx, tenant_id, &name, &policy, w.now).await?;
     add_key(sealer, &mut w.tx, &domain.id, &selector, algorithm, w.now).await?;
     let domain = domains::get(&mut w.tx, &domain.id, Scope::All).await?;
-    let out = domain_out(&mut w.tx, domain).await?;
+    let out = domain_out(w, domain).await?;
     w.created("domain.create", &out).await?;
     Ok(out)
 }
@@ -209,13 +210,13 @@ pub async fn create(
 /// Changes the domain's DMARC policy.
 pub async fn update(w: &mut Write, id: &str, input: UpdateDomain) -> Result<DomainOut, AppError> {
     let mut d: Domain = w.find(id).await?;
-    let before = domain_out(&mut w.tx, d.clone()).await?;
+    let before = domain_out(w, d.clone()).await?;
     if let Some(policy) = input.dmarc_policy {
         check_policy(&policy)?;
         d.dmarc_policy = policy;
     }
     domains::update(&mut w.tx, &d, w.now).await?;
-    let out = domain_out(&mut w.tx, d).await?;
+    let out = domain_out(w, d).await?;
     w.changed("domain.update", &before, &out).await?;
     Ok(out)
 }
@@ -223,7 +224,7 @@ pub async fn update(w: &mut Write, id: &str, input: UpdateDomain) -> Result<Doma
 /// Deletes the domain with its keys.
 pub async fn delete(w: &mut Write, id: &str) -> Result<(), AppError> {
     let d: Domain = w.find(id).await?;
-    let before = domain_out(&mut w.tx, d.clone()).await?;
+    let before = domain_out(w, d.clone()).await?;
     domains::delete(&mut w.tx, &d.id).await?;
     w.removed("domain.delete", &before).await
 }
@@ -253,10 +254,10 @@ pub async fn rotate_dkim(
         }
     };
     check_selector(&selector)?;
-    let before = domain_out(&mut w.tx, d.clone()).await?;
+    let before = domain_out(w, d.clone()).await?;
     add_key(sealer, &mut w.tx, &d.id, &selector, algorithm, w.now).await?;
     let d = domains::get(&mut w.tx, &d.id, Scope::All).await?;
-    let out = domain_out(&mut w.tx, d).await?;
+    let out = domain_out(w, d).await?;
     w.changed("domain.dkim_rotate", &before, &out).await?;
     Ok(out)
 }
@@ -279,3 +280,14 @@ pub async fn retire_dkim(w: &mut Write, id: &str, selector: &str) -> Result<(), 
 }
 
 crate::write::audited!(DomainOut, "domain");
+
+/// The domains the caller may see.
+pub async fn list(read: &mut Read) -> Result<Vec<Domain>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(domains::list(conn, scope).await?)
+}
+
+/// A domain's DNS checks, newest first (at most `limit`).
+pub async fn checks(read: &mut Read, d: &Domain, limit: i64) -> Result<Vec<DomainCheck>, AppError> {
+    Ok(domains::checks(read.conn(), &d.id, limit).await?)
+}

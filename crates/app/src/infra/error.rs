@@ -1,4 +1,6 @@
-//! What an infrastructure change can answer besides success.
+//! What an infrastructure operation can answer besides success. In a file of its own so
+//! that the crate's error (`AppError`, which every module uses) depends on this type
+//! alone, not on all of `infra`.
 
 use ee_core::ip::IllegalTransition;
 use ee_store::StoreError;

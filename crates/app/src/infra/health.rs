@@ -198,3 +198,27 @@ pub async fn health(services: &Services, now: i64) -> Result<Value, JobError> {
     }
     Ok(json!({ "database": "ok", "dead_jobs": dead, "checks": checks }))
 }
+
+/// The database as the liveness endpoint shows it.
+pub struct Database {
+    /// A trivial query answers.
+    pub reachable: bool,
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// The database's schema version (its newest applied migration).
+    pub schema_version: Option<i64>,
+    /// The newest schema version this binary knows.
+    pub schema_latest: i64,
+}
+
+/// Whether the database answers, and its schema against this binary's.
+pub async fn database(db: &Db) -> Database {
+    let reachable = db.ping().await;
+    let schema_version = db.schema_version().await.ok().flatten();
+    Database {
+        reachable,
+        backend: db.backend().as_str(),
+        schema_version,
+        schema_latest: db.known_schema(),
+    }
+}

@@ -7,14 +7,16 @@ use ee_core::auth::Actor;
 use ee_core::ip::{BlacklistStatus, IpState, normalize_ip};
 use ee_core::timefmt::to_rfc3339;
 use ee_core::warmup::Traffic;
-use ee_store::ips::{self, Ip, NewIp};
-use ee_store::{AnyConnection, StoreError};
+use ee_store::ips::{self, NewIp};
+pub use ee_store::ips::{Ip, IpFilter, Transition};
+use ee_store::{AnyConnection, Scope, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::Change;
 use crate::error::AppError;
 use crate::infra::{self, InfraSettings, Quota};
+use crate::read::Read;
 use crate::write::{Deletable, Write};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -292,3 +294,22 @@ impl Deletable for Ip {
 }
 
 crate::write::audited!(IpOut, "ip", optional);
+
+/// The IPs the caller may see, by address, filtered: the filter's `scope` narrows the
+/// caller's (another tenant than the caller's own sees none).
+pub async fn list(read: &mut Read, filter: &IpFilter<'_>) -> Result<Vec<Ip>, AppError> {
+    let (conn, own) = read.parts();
+    let scope = match (own, filter.scope) {
+        (Scope::All, asked) => asked,
+        (own, Scope::All) => own,
+        (own, asked) if own == asked => own,
+        _ => return Ok(Vec::new()),
+    };
+    Ok(ips::list(conn, &IpFilter { scope, ..*filter }).await?)
+}
+
+/// Every state change of an IP the caller may see, oldest first.
+pub async fn transitions(read: &mut Read, id: &str) -> Result<Vec<Transition>, AppError> {
+    read.find::<Ip>(id).await?;
+    Ok(ips::transitions(read.conn(), id).await?)
+}

@@ -4,8 +4,10 @@
 pub mod alerts;
 pub mod blacklists;
 pub mod compliance;
+pub mod dns_records;
 pub mod domains;
 pub(crate) mod error;
+pub mod gauges;
 pub mod health;
 pub mod ips;
 pub mod pools;
@@ -23,6 +25,7 @@ use ee_store::{AnyConnection, Db, StoreError};
 use serde::Serialize;
 
 use crate::infra::alerts::AlertSpec;
+pub use crate::infra::error::InfraError;
 
 /// Tunables of the warm-up and quarantine rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,8 +49,6 @@ impl Default for InfraSettings {
         }
     }
 }
-
-pub use error::InfraError;
 
 /// Moves an IP along its state machine and does what the move implies:
 /// entering WARMING starts (or resumes) its warm-up plan, reaching ACTIVE ends it,

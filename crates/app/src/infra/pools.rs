@@ -2,11 +2,13 @@
 
 use ee_core::rotation::RotationPolicy;
 use ee_store::pools;
+pub use ee_store::pools::Pool;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::Change;
 use crate::error::AppError;
+use crate::read::Read;
 use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,4 +69,10 @@ pub async fn put(
     })
     .await?;
     Ok(out)
+}
+
+/// The pools with a configured rotation policy that the caller may see.
+pub async fn list(read: &mut Read) -> Result<Vec<Pool>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(pools::list(conn, scope).await?)
 }

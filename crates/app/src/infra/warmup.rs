@@ -5,13 +5,16 @@ use ee_core::ValidationErrors;
 use ee_core::timefmt::{date_of, epoch_day, to_rfc3339};
 use ee_core::warmup::{self, PlanStatus, check_schedule};
 use ee_store::Scope;
+use ee_store::StoreError;
 use ee_store::ips::{self, Ip};
-use ee_store::warmup::{self as plans, Plan};
-use ee_store::{AnyConnection, StoreError};
+use ee_store::warmup as plans;
+pub use ee_store::warmup::Plan;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::AppError;
+use crate::infra::Quota;
+use crate::read::{Read, Reader};
 use crate::write::Write;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -36,7 +39,8 @@ pub struct PlanOut {
 }
 
 /// The plan as the API shows it, with today's quota and use.
-pub async fn plan_out(conn: &mut AnyConnection, plan: Plan, now: i64) -> Result<PlanOut, AppError> {
+pub async fn plan_out(r: &mut impl Reader, plan: Plan, now: i64) -> Result<PlanOut, AppError> {
+    let conn = r.connection();
     let today = epoch_day(now);
     let sent_today = ips::traffic(conn, &plan.ip_id, today, today).await?.sent;
     let ip = match ips::get(conn, &plan.ip_id, Scope::All).await {
@@ -79,17 +83,13 @@ pub struct PlanDay {
 }
 
 /// A plan's days from its start to today (at most a year): planned against sent.
-pub async fn plan_days(
-    conn: &mut AnyConnection,
-    plan: &Plan,
-    now: i64,
-) -> Result<Vec<PlanDay>, AppError> {
+pub async fn plan_days(read: &mut Read, plan: &Plan, now: i64) -> Result<Vec<PlanDay>, AppError> {
     let today = epoch_day(now);
     let start = ee_core::timefmt::parse_rfc3339(&format!("{}T00:00:00Z", plan.start_date))
         .map_or(today, epoch_day);
     let from = start.max(today - 365);
     let sent: std::collections::BTreeMap<i64, ee_core::warmup::Traffic> =
-        ips::traffic_days(conn, &plan.ip_id, from, today)
+        ips::traffic_days(read.conn(), &plan.ip_id, from, today)
             .await?
             .into_iter()
             .collect();
@@ -149,7 +149,7 @@ pub async fn create(w: &mut Write, input: CreatePlan) -> Result<PlanOut, AppErro
     .await?;
     ip.warmup_plan_id = Some(plan.id.clone());
     ips::update_details(&mut w.tx, &ip, now).await?;
-    let out = plan_out(&mut w.tx, plan, now).await?;
+    let out = plan_out(w, plan, now).await?;
     w.created("warmup_plan.create", &out).await?;
     Ok(out)
 }
@@ -170,13 +170,25 @@ pub async fn set_paused(w: &mut Write, id: &str, pause: bool) -> Result<PlanOut,
         )));
     }
     let now = w.now;
-    let before = plan_out(&mut w.tx, plan.clone(), now).await?;
+    let before = plan_out(w, plan.clone(), now).await?;
     plan.status = to;
     plan.paused_at = pause.then_some(now);
     plans::update(&mut w.tx, &plan, now).await?;
-    let out = plan_out(&mut w.tx, plan, now).await?;
+    let out = plan_out(w, plan, now).await?;
     w.changed(action, &before, &out).await?;
     Ok(out)
 }
 
 crate::write::audited!(PlanOut, "warmup_plan", optional);
+
+/// The plans the caller may see (of a status), in creation order.
+pub async fn list(read: &mut Read, status: Option<&str>) -> Result<Vec<Plan>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(plans::list(conn, scope, status).await?)
+}
+
+/// An IP's sending quota now (`infra::quota`): what its warm-up day allows, and what is
+/// left of it today.
+pub async fn quota(read: &mut Read, ip: &Ip, now: i64) -> Result<Quota, AppError> {
+    Ok(crate::infra::quota(read.conn(), ip, now).await?)
+}

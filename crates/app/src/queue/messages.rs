@@ -6,10 +6,13 @@ use std::collections::BTreeMap;
 
 use ee_core::delivery::{MessageState, TenantDelivery};
 use ee_core::template;
-use ee_store::messages::{self, Message, NewMessage};
+pub use ee_store::message_queries::MessageFilter;
+use ee_store::messages::{self, NewMessage};
+pub use ee_store::messages::{Event, Message};
 use ee_store::{StoreError, contacts as contact_store, domains, suppressions, templates};
 
 use crate::Services;
+use crate::read::{Read, Reader};
 
 use crate::campaigns::rendering::*;
 pub use crate::delivery::QueueError;
@@ -298,4 +301,28 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((message, false))
+}
+
+/// A message's life, oldest first.
+pub async fn events(r: &mut impl Reader, m: &Message) -> Result<Vec<Event>, crate::AppError> {
+    Ok(messages::events(r.connection(), &m.id).await?)
+}
+
+/// A page of messages, newest first, filtered (the filter's tenant: one a request named and
+/// `Read::tenant` resolved, or the caller's own), strictly before the key-set cursor.
+pub async fn page(
+    read: &mut Read,
+    filter: &MessageFilter<'_>,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<Message>, crate::AppError> {
+    Ok(ee_store::message_queries::page(read.conn(), filter, before, limit).await?)
+}
+
+/// The queue's depth by state (queued, deferred, sending), of one tenant or all.
+pub async fn backlog(
+    read: &mut Read,
+    tenant_id: Option<&str>,
+) -> Result<Vec<(String, i64)>, crate::AppError> {
+    Ok(messages::backlog_counts(read.conn(), Scope::from(tenant_id)).await?)
 }

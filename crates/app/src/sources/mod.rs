@@ -1,18 +1,21 @@
 //! Data sources: where contacts come from (Scraper-Pro, Backlink-Engine, CSV, the API).
 pub mod csv_import;
 pub mod field_names;
+pub mod imports;
 
 use ee_core::secrets::Sealer;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::Db;
 use ee_store::Scope;
-use ee_store::sources::{self, Source};
+use ee_store::sources;
+pub use ee_store::sources::Source;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::AppError;
 use crate::audit::{Caller, Change};
+use crate::read::Read;
 
 /// Sealing purpose of webhook secrets.
 pub const SECRET_PURPOSE: &str = "data-source-secret";
@@ -256,4 +259,23 @@ pub fn signs_body_only(config: &str) -> bool {
     serde_json::from_str::<Value>(config)
         .ok()
         .is_some_and(|c| c.get("signature").and_then(|v| v.as_str()) == Some("body"))
+}
+
+/// The data sources the caller may see.
+pub async fn list(read: &mut Read) -> Result<Vec<Source>, AppError> {
+    let (conn, scope) = read.parts();
+    Ok(sources::list(conn, scope).await?)
+}
+
+/// A source of a tenant by slug or id, or `NotFound` (a request naming it).
+pub async fn named(read: &mut Read, tenant_id: &str, key: &str) -> Result<Source, AppError> {
+    find(read.conn(), tenant_id, key)
+        .await?
+        .ok_or(AppError::NotFound("data source"))
+}
+
+/// The sources a signed request may come from: every tenant's source with this slug or
+/// id (which one signed is for the door to check).
+pub async fn signing(read: &mut Read, key: &str) -> Result<Vec<Source>, AppError> {
+    Ok(sources::find(read.conn(), key, Scope::All).await?)
 }

@@ -5,12 +5,13 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
-use ee_core::auth::{ActorKind, Role, token_digest};
-use ee_store::{StoreError, api_keys, sessions, tenants, users};
+use ee_app::access::Credential;
+use ee_core::auth::{ActorKind, Role};
 
 use crate::auth::cookie;
 use crate::auth::credentials::presented_credential;
 use crate::error::ApiError;
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
@@ -40,11 +41,11 @@ impl Principal {
     }
 
     /// The tenants this caller's queries may see: all for an admin, else its own.
-    pub fn scope(&self) -> ee_store::Scope<'_> {
+    pub fn scope(&self) -> ee_app::Scope<'_> {
         if self.is_admin() {
-            ee_store::Scope::All
+            ee_app::Scope::All
         } else {
-            ee_store::Scope::from(self.tenant_id.as_deref())
+            ee_app::Scope::from(self.tenant_id.as_deref())
         }
     }
 
@@ -109,23 +110,21 @@ pub async fn authenticate(
     Ok(principal)
 }
 
+fn tenant_disabled() -> ApiError {
+    ApiError::forbidden("the tenant of these credentials is disabled")
+}
+
 async fn from_api_key(state: &AppState, key: &str) -> Result<Principal, ApiError> {
-    let now = state.now();
-    let mut conn = state.db.pool().acquire().await?;
-    let key = match api_keys::find_valid(&mut conn, &token_digest(key), now).await {
-        Ok(key) => key,
-        Err(StoreError::NotFound) => {
+    let mut read = Read::unscoped(state).await?;
+    let key = match ee_app::access::api_keys::authenticate(&mut read, key, state.now()).await? {
+        Credential::Valid(key) => key,
+        Credential::Refused => {
             return Err(ApiError::unauthorized(
                 "the API key is unknown, revoked or expired",
             ));
         }
-        Err(e) => return Err(e.into()),
+        Credential::TenantDisabled => return Err(tenant_disabled()),
     };
-    ensure_tenant_active(&mut conn, &key.tenant_id).await?;
-    // At most once a minute: a write on every request would serialise SQLite writers.
-    if key.last_used_at.is_none_or(|at| now - at >= 60_000) {
-        api_keys::touch(&mut conn, &key.id, now).await?;
-    }
     Ok(Principal {
         kind: ActorKind::ApiKey,
         id: key.id,
@@ -144,21 +143,23 @@ pub(crate) async fn from_access_token(
         .jwt
         .verify(token)
         .map_err(|_| ApiError::unauthorized("the access token is invalid or expired"))?;
-    let mut conn = state.db.pool().acquire().await?;
-    let ended = || ApiError::unauthorized("the session has ended; log in again");
-    match sessions::get_live(&mut conn, &claims.sid, state.now()).await {
-        Ok(session) if session.user_id == claims.sub => {}
-        Ok(_) | Err(StoreError::NotFound) => return Err(ended()),
-        Err(e) => return Err(e.into()),
-    }
-    let user = match users::get(&mut conn, &claims.sub).await {
-        Ok(user) if user.is_active => user,
-        Ok(_) | Err(StoreError::NotFound) => return Err(ended()),
-        Err(e) => return Err(e.into()),
+    let mut read = Read::unscoped(state).await?;
+    let user = match ee_app::access::sessions::authenticate(
+        &mut read,
+        &claims.sid,
+        &claims.sub,
+        state.now(),
+    )
+    .await?
+    {
+        Credential::Valid(user) => user,
+        Credential::Refused => {
+            return Err(ApiError::unauthorized(
+                "the session has ended; log in again",
+            ));
+        }
+        Credential::TenantDisabled => return Err(tenant_disabled()),
     };
-    if let Some(tenant_id) = &user.tenant_id {
-        ensure_tenant_active(&mut conn, tenant_id).await?;
-    }
     Ok(Principal {
         kind: ActorKind::User,
         id: user.id,
@@ -167,18 +168,4 @@ pub(crate) async fn from_access_token(
         tenant_id: user.tenant_id,
         session_id: Some(claims.sid),
     })
-}
-
-async fn ensure_tenant_active(
-    conn: &mut ee_store::AnyConnection,
-    tenant_id: &str,
-) -> Result<(), ApiError> {
-    let tenant = tenants::get(conn, tenant_id).await?;
-    if tenant.is_active {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "the tenant of these credentials is disabled",
-        ))
-    }
 }

@@ -7,6 +7,7 @@ pub use ee_app::access::login_throttle::Keys;
 use crate::audit::Actor;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::RequestMeta;
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -32,8 +33,8 @@ fn locked(retry_after_ms: i64) -> ApiError {
 
 /// Refuses the attempt while its account or its client is locked.
 pub async fn check(state: &AppState, keys: &Keys) -> ApiResult<()> {
-    let mut conn = state.db.pool().acquire().await?;
-    match login_throttle::locked_for(&mut conn, keys, state.now()).await? {
+    let mut read = Read::unscoped(state).await?;
+    match login_throttle::locked_for(&mut read, keys, state.now()).await? {
         Some(ms) => Err(locked(ms)),
         None => Ok(()),
     }

@@ -1,13 +1,14 @@
 use axum::Json;
 use axum::extract::State;
+use ee_app::infra::alerts::{self, Alert};
 use ee_core::timefmt::to_rfc3339;
-use ee_store::alerts::{self, Alert};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::extract::ApiQuery;
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,8 +62,8 @@ pub async fn list(
     ApiQuery(q): ApiQuery<AlertQuery>,
 ) -> ApiResult<Json<super::List<AlertOut>>> {
     let window = super::window(q.limit, q.cursor.as_deref(), 100, 500)?;
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = alerts::list(&mut conn, principal.scope(), window.fetch(), window.offset).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = alerts::list(&mut read, window.fetch(), window.offset).await?;
     let rows = rows.into_iter().map(AlertOut::from).collect();
     Ok(Json(super::List::from_window(rows, window)))
 }

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_store::api_keys;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -12,6 +11,7 @@ use super::parse_time;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 pub use ee_app::access::api_keys::ApiKeyOut;
@@ -75,9 +75,9 @@ pub async fn list(
     principal: Principal,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<ApiKeyOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     let now = state.now();
-    let keys = api_keys::list(&mut conn, principal.scope()).await?;
+    let keys = ee_app::access::api_keys::list(&mut read).await?;
     Ok(Json(List::of(
         keys.into_iter().map(|k| ApiKeyOut::new(k, now)).collect(),
         &page,

@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::State;
+use ee_app::audit::log::{self as audit, AuditEntry, AuditFilter};
 use ee_core::timefmt::to_rfc3339;
-use ee_store::audit::{self, AuditEntry, AuditFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -10,6 +10,7 @@ use super::parse_time;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,8 +102,8 @@ pub async fn list(
         before,
         limit,
     };
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = audit::list(&mut conn, &filter).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = audit::list(&mut read, &filter).await?;
     let page = super::List::keyset(rows, limit, |e| format!("{}_{}", e.created_at, e.id));
     Ok(Json(page.map(AuditEntryOut::from)))
 }

@@ -1,8 +1,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use ee_app::access::sessions::{self, Refreshed};
-use ee_store::{StoreError, tenants, users};
+use ee_app::access::sessions::{self, Login, Refreshed};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -11,6 +10,7 @@ use crate::auth::principal::authenticate;
 use crate::auth::{passwords, throttle};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -67,13 +67,9 @@ pub(crate) async fn open_session(
 ) -> ApiResult<(sessions::Opened, i64)> {
     let throttle = throttle::keys(&body.email, meta);
     throttle::check(state, &throttle).await?;
-    let mut conn = state.db.pool().acquire().await?;
-    let user = match users::get_by_email(&mut conn, body.email.trim()).await {
-        Ok(user) => Some(user),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
-    drop(conn);
+    let mut read = Read::unscoped(state).await?;
+    let user = ee_app::access::users::by_email(&mut read, body.email.trim()).await?;
+    drop(read);
     let stored = user.as_ref().map_or_else(
         || passwords::decoy_hash().to_owned(),
         |u| u.password_hash.clone(),
@@ -87,22 +83,20 @@ pub(crate) async fn open_session(
         }
     };
     let mut w = Write::begin_for(state, Actor::anonymous(), meta, state.now()).await?;
-    ee_app::access::login_throttle::succeeded(&mut w.tx, &throttle).await?;
-    if let Some(tenant_id) = &user.tenant_id
-        && !tenants::get(&mut w.tx, tenant_id).await?.is_active
-    {
-        return Err(ApiError::forbidden(
-            "the tenant of this account is disabled",
-        ));
-    }
-    let opened = sessions::open(
+    let login = sessions::login(
         &mut w,
+        &throttle,
         &user,
         state.settings.refresh_token_ttl_secs * 1000,
         meta.ip.as_deref(),
         meta.user_agent.as_deref(),
     )
     .await?;
+    let Login::Opened(opened) = login else {
+        return Err(ApiError::forbidden(
+            "the tenant of this account is disabled",
+        ));
+    };
     let now = w.now;
     w.finish().await?;
     Ok((opened, now))
@@ -164,7 +158,7 @@ pub async fn logout(
     let mut w = Write::begin_for(&state, Actor::anonymous(), &meta, state.now()).await?;
     let (session_id, actor) = match body.refresh_token {
         Some(token) => {
-            let session = sessions::of_refresh_token(&mut w.tx, &token)
+            let session = sessions::of_refresh_token(&mut w, &token)
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the refresh token is unknown"))?;
             (session, Actor::anonymous())

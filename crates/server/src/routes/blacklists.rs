@@ -1,8 +1,7 @@
 use axum::Json;
 use axum::extract::State;
+use ee_app::infra::blacklists::{self, Listing};
 use ee_core::timefmt::to_rfc3339;
-use ee_dns::dnsbl::Listing;
-use ee_store::ips;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +10,7 @@ use crate::audit::{self};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -71,30 +71,14 @@ pub async fn check(
     let address = ee_core::ip::normalize_ip(&q.ip)
         .ok_or_else(|| ApiError::invalid_field("ip", "must be an IPv4 or IPv6 address"))?;
     let now = state.now();
-    let mut conn = state.db.pool().acquire().await?;
-    let managed = match ips::get_by_address(&mut conn, &address).await {
-        Ok(ip)
-            if principal
-                .scope()
-                .tenant()
-                .is_none_or(|own| ip.tenant_id.as_deref() == Some(own)) =>
-        {
-            Some(ip)
-        }
-        Ok(_) | Err(ee_store::StoreError::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
-    drop(conn);
+    let mut read = Read::begin(&state, &principal).await?;
+    let managed = blacklists::managed(&mut read, &address).await?;
+    drop(read);
     let out = match managed {
         Some(ip) => {
             let caller = audit::caller(&principal, &meta);
-            let (after, listings) = ee_app::infra::blacklists::check_blacklists(
-                &state.services,
-                &ip,
-                Some(&caller),
-                now,
-            )
-            .await?;
+            let (after, listings) =
+                blacklists::check_blacklists(&state.services, &ip, Some(&caller), now).await?;
             let listed = listings.iter().any(|l| l.listed);
             CheckOut {
                 ip: address,
@@ -108,7 +92,7 @@ pub async fn check(
             let parsed = address
                 .parse()
                 .map_err(|_| ApiError::invalid_field("ip", "must be an IPv4 or IPv6 address"))?;
-            let listings = ee_app::infra::blacklists::check_address(&state.services, parsed).await;
+            let listings = blacklists::check_address(&state.services, parsed).await;
             CheckOut {
                 ip: address,
                 ip_id: None,
@@ -149,9 +133,8 @@ pub async fn history(
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<super::List<HistoryEntry>>> {
     let window = super::window(q.limit, q.cursor.as_deref(), 200, 1000)?;
-    let mut conn = state.db.pool().acquire().await?;
-    super::visible::<ee_store::ips::Ip>(&mut conn, &principal, &q.ip_id).await?;
-    let rows = ips::blacklist_history(&mut conn, &q.ip_id, window.fetch(), window.offset).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = blacklists::history(&mut read, &q.ip_id, window.fetch(), window.offset).await?;
     let rows = rows
         .into_iter()
         .map(|(zone, listed, at, details)| HistoryEntry {

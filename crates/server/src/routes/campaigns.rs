@@ -9,17 +9,18 @@ use axum::http::StatusCode;
 use ee_app::campaigns::autoresponders::{ENROLLMENT_STATES, EnrollmentOut};
 use ee_app::campaigns::stats::CampaignStats;
 use ee_app::campaigns::test_send::{TestMessage, TestSend};
-use ee_app::campaigns::{self as app, CampaignIn, CampaignOut};
+use ee_app::campaigns::view::{self, CampaignFilter, Recipient};
+use ee_app::campaigns::{self as app, Campaign, CampaignIn, CampaignOut};
 use ee_core::campaign::{CampaignAction, CampaignKind, CampaignStatus, RecipientState};
 use ee_core::timefmt::to_rfc3339;
-use ee_store::campaigns::{self as store, Campaign, CampaignFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{List, limit_param, parse_cursor, visible};
+use super::{List, limit_param, parse_cursor};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -87,14 +88,14 @@ pub async fn list(
         })
         .transpose()?;
     let limit = limit_param(q.limit, 50, 500)?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     let tenant = match &q.tenant_id {
-        Some(_) => Some(super::tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?),
-        None => principal.scope().tenant().map(str::to_owned),
+        Some(_) => Some(read.tenant(q.tenant_id.as_deref()).await?),
+        None => None,
     };
-    let rows = store::list(
-        &mut conn,
-        ee_store::Scope::from(tenant.as_deref()),
+    let rows = view::list(
+        &mut read,
+        tenant.as_deref(),
         &CampaignFilter { status, kind },
         parse_cursor(q.cursor.as_deref())?,
         limit,
@@ -112,12 +113,8 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CampaignOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(
-        visible::<Campaign>(&mut conn, &principal, &id)
-            .await?
-            .into(),
-    ))
+    let mut read = Read::begin(&state, &principal).await?;
+    Ok(Json(read.find::<Campaign>(&id).await?.into()))
 }
 
 /// Changes a draft campaign (fields left out stay as they are).
@@ -258,9 +255,9 @@ pub async fn audience(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<AudienceCount>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
-    let count = app::audience_count(&mut conn, &campaign, state.now()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let campaign = read.find::<Campaign>(&id).await?;
+    let count = app::audience_count(&mut read, &campaign, state.now()).await?;
     Ok(Json(AudienceCount {
         count,
         fixed: campaign.audience_count.is_some(),
@@ -301,8 +298,8 @@ pub struct RecipientOut {
     pub local_time: Option<String>,
 }
 
-impl From<store::Recipient> for RecipientOut {
-    fn from(r: store::Recipient) -> Self {
+impl From<Recipient> for RecipientOut {
+    fn from(r: Recipient) -> Self {
         let zone = ee_core::zone::recipient_zone(r.time_zone.as_deref(), r.country.as_deref());
         let local_time = zone
             .as_ref()
@@ -350,11 +347,11 @@ pub async fn recipients(
         })
         .transpose()?;
     let limit = limit_param(q.limit, 50, 500)?;
-    let mut conn = state.db.pool().acquire().await?;
-    let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
-    let rows = store::recipients(
-        &mut conn,
-        &campaign.id,
+    let mut read = Read::begin(&state, &principal).await?;
+    let campaign = read.find::<Campaign>(&id).await?;
+    let rows = view::recipients(
+        &mut read,
+        &campaign,
         recipient_state,
         q.cursor.as_deref(),
         limit,
@@ -396,10 +393,10 @@ pub async fn stats(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CampaignStats>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let campaign = read.find::<Campaign>(&id).await?;
     Ok(Json(
-        ee_app::campaigns::stats::stats(&mut conn, &campaign).await?,
+        ee_app::campaigns::stats::stats(&mut read, &campaign).await?,
     ))
 }
 
@@ -415,9 +412,9 @@ pub async fn test_send(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TestSend>,
 ) -> ApiResult<(StatusCode, Json<Vec<TestMessage>>)> {
-    let mut conn = state.db.pool().acquire().await?;
-    let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
-    drop(conn);
+    let mut read = Read::begin(&state, &principal).await?;
+    let campaign = read.find::<Campaign>(&id).await?;
+    drop(read);
     let sent = ee_app::campaigns::test_send::send(&state.services, &campaign, body).await?;
     Ok((StatusCode::ACCEPTED, Json(sent)))
 }
@@ -450,11 +447,11 @@ pub async fn enrollments(
         ));
     }
     let limit = limit_param(q.limit, 50, 500)?;
-    let mut conn = state.db.pool().acquire().await?;
-    let campaign = visible::<Campaign>(&mut conn, &principal, &id).await?;
-    let rows = ee_store::enrollments::list(
-        &mut conn,
-        &campaign.id,
+    let mut read = Read::begin(&state, &principal).await?;
+    let campaign = read.find::<Campaign>(&id).await?;
+    let rows = ee_app::campaigns::autoresponders::enrollments(
+        &mut read,
+        &campaign,
         q.state.as_deref(),
         q.cursor.as_deref(),
         limit,

@@ -5,9 +5,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use ee_app::infra::compliance::Compliance;
 
-use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 /// SPF, DKIM, DMARC alignment, forward and reverse DNS, TLS, headers, one-click and
@@ -21,10 +21,10 @@ pub async fn compliance(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Compliance>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant = tenant_of(&mut conn, &principal, Some(&id)).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant = read.tenant(Some(&id)).await?;
     let view = ee_app::infra::compliance::compliance(
-        &mut conn,
+        &mut read,
         &tenant,
         &state.services.delivery.public_url,
         state.now(),

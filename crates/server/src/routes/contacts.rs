@@ -2,11 +2,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ee_app::contacts::{Contact, view};
 use ee_core::segment::Expr;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::Scope;
-use ee_store::contacts::{self as store};
-use ee_store::{StoreError, segments};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -14,10 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
-use super::{parse_cursor, tenant_of};
+use super::parse_cursor;
 
 pub use ee_app::contacts::view::{ContactOut, ValidationOut, contact_out};
 
@@ -53,8 +52,8 @@ pub async fn list(
     principal: Principal,
     ApiQuery(q): ApiQuery<ContactQuery>,
 ) -> ApiResult<Json<super::List<ContactOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant_id = read.tenant(q.tenant_id.as_deref()).await?;
     super::one_of(
         q.status.as_deref(),
         "status",
@@ -91,9 +90,8 @@ pub async fn list(
         terms.push(json!({"tag": tag}));
     }
     if let Some(segment_id) = &q.segment {
-        let segment = segments::get(&mut conn, segment_id, Scope::Tenant(&tenant_id))
-            .await
-            .map_err(ApiError::from_store("segment"))?;
+        let segment =
+            ee_app::campaigns::segments::of_tenant(&mut read, &tenant_id, segment_id).await?;
         terms.push(serde_json::from_str(&segment.expression).unwrap_or_default());
     }
     let expr: Option<Expr> = if terms.is_empty() {
@@ -102,23 +100,19 @@ pub async fn list(
         serde_json::from_value(json!({"and": terms})).ok()
     };
     let limit = super::limit_param(q.limit, 50, 500)?;
-    let rows = segments::page(
-        &mut conn,
+    let rows = view::page(
+        &mut read,
         &tenant_id,
         expr.as_ref(),
         parse_cursor(q.cursor.as_deref())?,
         limit,
         state.now(),
     )
-    .await
-    .map_err(|e| match e {
-        StoreError::Conflict(m) => ApiError::invalid_field("filter", m),
-        other => other.into(),
-    })?;
+    .await?;
     let page = super::List::keyset(rows, limit, |c| format!("{}_{}", c.created_at, c.id));
     let mut items = Vec::with_capacity(page.items.len());
     for c in page.items {
-        items.push(contact_out(&mut conn, c).await?);
+        items.push(contact_out(&mut read, c).await?);
     }
     Ok(Json(super::List {
         items,
@@ -134,9 +128,9 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ContactOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let c = super::visible::<ee_store::contacts::Contact>(&mut conn, &principal, &id).await?;
-    Ok(Json(contact_out(&mut conn, c).await?))
+    let mut read = Read::begin(&state, &principal).await?;
+    let c = read.find::<Contact>(&id).await?;
+    Ok(Json(contact_out(&mut read, c).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -170,11 +164,11 @@ pub async fn events(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> ApiResult<Json<super::List<EventOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    super::visible::<ee_store::contacts::Contact>(&mut conn, &principal, &id).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    read.find::<Contact>(&id).await?;
     let limit = super::limit_param(q.limit, 50, 500)?;
-    let rows = store::events(
-        &mut conn,
+    let rows = view::events(
+        &mut read,
         &id,
         q.event_type.as_deref(),
         parse_cursor(q.cursor.as_deref())?,

@@ -3,14 +3,12 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use ee_app::delivery::tenant_delivery;
 use ee_core::delivery::TenantDelivery;
-use ee_store::tenants;
 
-use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -22,10 +20,8 @@ pub async fn get_delivery(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TenantDelivery>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, Some(&id)).await?;
-    let tenant = tenants::get(&mut conn, &tenant_id).await?;
-    Ok(Json(tenant_delivery(&tenant)))
+    let mut read = Read::begin(&state, &principal).await?;
+    Ok(Json(ee_app::delivery::settings::get(&mut read, &id).await?))
 }
 
 /// Chooses how a tenant delivers: `direct` or `relay` (naming one of its relays), tracking

@@ -4,13 +4,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+pub use ee_app::infra::dns_records::DnsRecord;
 pub use ee_app::infra::domains::DkimKeyOut;
-use ee_app::infra::domains::{self, CreateDomain, DomainOut, RotateDkim, UpdateDomain, domain_out};
-use ee_core::ip::reverse_name;
+use ee_app::infra::domains::{
+    self, CreateDomain, Domain, DomainOut, RotateDkim, UpdateDomain, domain_out,
+};
 use ee_core::timefmt::to_rfc3339;
-use ee_mail::dkim::{self, Algorithm};
-use ee_store::Scope;
-use ee_store::ips::{self, IpFilter};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -19,6 +18,7 @@ use crate::audit::{self};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -47,13 +47,13 @@ pub async fn list(
     principal: Principal,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<DomainOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = ee_store::domains::list(&mut conn, principal.scope()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = domains::list(&mut read).await?;
     // The page is cut first: each domain's keys are read for the page only.
     let page = List::of(rows, &page)?;
     let mut items = Vec::with_capacity(page.items.len());
     for d in page.items {
-        items.push(domain_out(&mut conn, d).await?);
+        items.push(domain_out(&mut read, d).await?);
     }
     Ok(Json(List {
         items,
@@ -69,9 +69,9 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DomainOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let d = super::visible::<ee_store::domains::Domain>(&mut conn, &principal, &id).await?;
-    Ok(Json(domain_out(&mut conn, d).await?))
+    let mut read = Read::begin(&state, &principal).await?;
+    let d = read.find::<Domain>(&id).await?;
+    Ok(Json(domain_out(&mut read, d).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/domains/{id}", tag = "domains", params(("id" = String, Path)), request_body = UpdateDomain,
@@ -140,30 +140,6 @@ pub async fn retire_dkim(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DnsRecord {
-    /// TXT, MX, A, AAAA or PTR.
-    #[serde(rename = "type")]
-    pub record_type: String,
-    pub name: String,
-    pub value: String,
-    /// TXT values over 255 bytes are published as these strings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub strings: Option<Vec<String>>,
-    pub purpose: String,
-}
-
-fn txt(name: String, value: String, purpose: &str) -> DnsRecord {
-    let strings = (value.len() > 255).then(|| dkim::txt_strings(&value));
-    DnsRecord {
-        record_type: "TXT".into(),
-        name,
-        value,
-        strings,
-        purpose: purpose.into(),
-    }
-}
-
 /// Exactly what to publish for the domain: DKIM, SPF naming the tenant's IPs, DMARC,
 /// MX, and the A/AAAA and PTR records each sending IP needs.
 #[utoipa::path(get, path = "/api/v1/domains/{id}/dns-records", tag = "domains", params(("id" = String, Path), ListParams),
@@ -175,88 +151,9 @@ pub async fn dns_records(
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<DnsRecord>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let d = super::visible::<ee_store::domains::Domain>(&mut conn, &principal, &id).await?;
-    let keys = ee_store::domains::published_keys(&mut conn, &d.id).await?;
-    let tenant_ips = ips::list(
-        &mut conn,
-        &IpFilter {
-            scope: Scope::Tenant(&d.tenant_id),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let mut out = Vec::new();
-    for key in keys {
-        let purpose = if key.status == "active" {
-            "DKIM key that signs"
-        } else {
-            "DKIM key replaced by a rotation, kept until retired"
-        };
-        let algorithm = Algorithm::parse(&key.algorithm).unwrap_or(Algorithm::Rsa);
-        out.push(txt(
-            format!("{}._domainkey.{}", key.selector, d.domain_name),
-            dkim::dns_record(algorithm, &key.public_key),
-            purpose,
-        ));
-    }
-    let mechanisms: Vec<String> = tenant_ips
-        .iter()
-        .filter_map(|ip| ip.ip_address.parse::<std::net::IpAddr>().ok())
-        .map(|ip| {
-            if ip.is_ipv4() {
-                format!("ip4:{ip}")
-            } else {
-                format!("ip6:{ip}")
-            }
-        })
-        .collect();
-    out.push(txt(
-        d.domain_name.clone(),
-        format!("v=spf1 {} ~all", mechanisms.join(" ")).replace("  ", " "),
-        "SPF: the tenant's sending IPs",
-    ));
-    out.push(txt(
-        format!("_dmarc.{}", d.domain_name),
-        format!("v=DMARC1; p={}; adkim=r; aspf=r", d.dmarc_policy),
-        "DMARC policy",
-    ));
-    let mut hosts: Vec<&str> = tenant_ips
-        .iter()
-        .filter_map(|ip| ip.hostname.as_deref())
-        .collect();
-    hosts.sort();
-    hosts.dedup();
-    for host in &hosts {
-        out.push(DnsRecord {
-            record_type: "MX".into(),
-            name: d.domain_name.clone(),
-            value: format!("10 {host}."),
-            strings: None,
-            purpose: "MX: where replies and bounces come back".into(),
-        });
-    }
-    for ip in &tenant_ips {
-        let (Some(host), Ok(addr)) = (&ip.hostname, ip.ip_address.parse::<std::net::IpAddr>())
-        else {
-            continue;
-        };
-        let kind = if addr.is_ipv4() { "A" } else { "AAAA" };
-        out.push(DnsRecord {
-            record_type: kind.into(),
-            name: host.clone(),
-            value: ip.ip_address.clone(),
-            strings: None,
-            purpose: "forward record the PTR is confirmed with".into(),
-        });
-        out.push(DnsRecord {
-            record_type: "PTR".into(),
-            name: reverse_name(addr),
-            value: format!("{host}."),
-            strings: None,
-            purpose: "reverse DNS, set at the IP's provider".into(),
-        });
-    }
+    let mut read = Read::begin(&state, &principal).await?;
+    let d = read.find::<Domain>(&id).await?;
+    let out = ee_app::infra::dns_records::records(&mut read, &d).await?;
     Ok(Json(List::of(out, &page)?))
 }
 
@@ -280,14 +177,14 @@ pub async fn validate(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DomainCheckOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let d = super::visible::<ee_store::domains::Domain>(&mut conn, &principal, &id).await?;
-    drop(conn);
+    let mut read = Read::begin(&state, &principal).await?;
+    let d = read.find::<Domain>(&id).await?;
+    drop(read);
     let now = state.now();
     let caller = audit::caller(&principal, &meta);
     let report = ee_app::infra::validate_domain(&state.services, &d, Some(&caller), now).await?;
-    let mut conn = state.db.pool().acquire().await?;
-    let latest = ee_store::domains::checks(&mut conn, &d.id, 1)
+    let mut read = Read::begin(&state, &principal).await?;
+    let latest = domains::checks(&mut read, &d, 1)
         .await?
         .into_iter()
         .next()
@@ -310,9 +207,9 @@ pub async fn checks(
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<DomainCheckOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let d = super::visible::<ee_store::domains::Domain>(&mut conn, &principal, &id).await?;
-    let rows = ee_store::domains::checks(&mut conn, &d.id, 100).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let d = read.find::<Domain>(&id).await?;
+    let rows = domains::checks(&mut read, &d, 100).await?;
     Ok(Json(List::of(
         rows.into_iter()
             .map(|c| DomainCheckOut {

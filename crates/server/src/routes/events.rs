@@ -6,10 +6,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ee_app::contacts::custom_events::{EventIn, EventOut};
 
-use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiJson;
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/api/v2/events", tag = "campaigns", request_body = EventIn,
@@ -20,9 +20,10 @@ pub async fn post(
     principal: Principal,
     ApiJson(body): ApiJson<EventIn>,
 ) -> ApiResult<(StatusCode, Json<EventOut>)> {
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant_id = read.tenant(body.tenant_id.as_deref()).await?;
+    drop(read);
     let out =
-        ee_app::contacts::custom_events::record(&mut conn, &tenant_id, body, state.now()).await?;
+        ee_app::contacts::custom_events::record(&state.db, &tenant_id, body, state.now()).await?;
     Ok((StatusCode::ACCEPTED, Json(out)))
 }

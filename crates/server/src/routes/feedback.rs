@@ -8,18 +8,20 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use ee_app::feedback::Applied;
-use ee_app::feedback::intake::{self as intake, IntakeReport, ReportedBounce};
+use ee_app::feedback::intake::{
+    self as intake, DeliveryEventRow, EventFilter, IntakeReport, ReportedBounce,
+};
 use ee_core::feedback::{Category, Class, Source};
-use ee_store::delivery_events::{self, DeliveryEventRow, EventFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::ingest::header;
-use super::{List, limit_param, one_of, parse_cursor, tenant_of};
+use super::{List, limit_param, one_of, parse_cursor};
 use crate::auth::principal::authenticate;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiBytes, ApiQuery, parse_json};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 /// Who reports: the tenant it speaks for (`None`: an admin naming none) and a key for
@@ -50,8 +52,8 @@ async fn reporter(
     }
     let principal = authenticate(state, &axum::http::Method::POST, headers).await?;
     let tenant_id = if tenant.is_some() || !principal.is_admin() || tenant_required {
-        let mut conn = state.db.pool().acquire().await?;
-        Some(tenant_of(&mut conn, &principal, tenant).await?)
+        let mut read = Read::begin(state, &principal).await?;
+        Some(read.tenant(tenant).await?)
     } else {
         None
     };
@@ -171,9 +173,9 @@ pub async fn mailwizz_bounce(
     let tenant = reporter.tenant_id.clone().unwrap_or_default();
     let mut bounce = bounce;
     if let Some(uid) = field(&["/campaign_uid", "/campaign/campaign_uid"]) {
-        let mut conn = state.db.pool().acquire().await?;
+        let mut read = Read::unscoped(&state).await?;
         bounce.campaign_id =
-            ee_store::campaign_mirrors::campaign_of_uid(&mut conn, &tenant, &uid).await?;
+            ee_app::campaigns::mailwizz::campaign_of_uid(&mut read, &tenant, &uid).await?;
     }
     // MailWizz writes `date_added` as "YYYY-MM-DD HH:MM:SS" (its server's time, UTC here).
     if let Some(Value::String(s)) = &bounce.occurred_at
@@ -383,11 +385,9 @@ pub async fn events(
     one_of(q.category.as_deref(), "category", &categories)?;
     one_of(q.source.as_deref(), "source", &sources)?;
     let limit = limit_param(q.limit, 50, 500)?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     let tenant = match (&q.tenant_id, principal.is_admin()) {
-        (Some(_), _) | (None, false) => {
-            Some(tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?)
-        }
+        (Some(_), _) | (None, false) => Some(read.tenant(q.tenant_id.as_deref()).await?),
         (None, true) => None,
     };
     if q.unmatched == Some(true) {
@@ -410,8 +410,8 @@ pub async fn events(
         campaign_id: q.campaign_id.as_deref(),
         message_id: q.message_id.as_deref(),
     };
-    let rows = delivery_events::page(
-        &mut conn,
+    let rows = intake::events(
+        &mut read,
         &filter,
         parse_cursor(q.cursor.as_deref())?,
         limit,
@@ -446,10 +446,8 @@ pub async fn unread(
 ) -> ApiResult<Json<List<KeptMessageOut>>> {
     principal.require_admin()?;
     let limit = limit_param(q.limit, 100, 500)?;
-    let mut conn = state.db.pool().acquire().await?;
-    let rows =
-        ee_store::feedback_messages::page(&mut conn, parse_cursor(q.cursor.as_deref())?, limit)
-            .await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = intake::unread(&mut read, parse_cursor(q.cursor.as_deref())?, limit).await?;
     let page = List::keyset(rows, limit, |m| format!("{}_{}", m.received_at, m.id));
     Ok(Json(page.map(|m| KeptMessageOut {
         id: m.id,

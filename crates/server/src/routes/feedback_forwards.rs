@@ -3,15 +3,16 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use ee_app::feedback::forwards::{self, Forward};
 use ee_core::timefmt::to_rfc3339;
-use ee_store::forwards::{self, Forward};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{List, limit_param, one_of, parse_cursor, tenant_of};
+use super::{List, limit_param, one_of, parse_cursor};
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -83,13 +84,13 @@ pub async fn list(
 ) -> ApiResult<Json<List<ForwardOut>>> {
     one_of(q.state.as_deref(), "state", &forwards::STATES)?;
     let limit = limit_param(q.limit, 50, 500)?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     let tenant = match (&q.tenant_id, principal.is_admin()) {
         (None, true) => None,
-        _ => Some(tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?),
+        _ => Some(read.tenant(q.tenant_id.as_deref()).await?),
     };
     let rows = forwards::page(
-        &mut conn,
+        &mut read,
         tenant.as_deref(),
         q.state.as_deref(),
         parse_cursor(q.cursor.as_deref())?,
@@ -112,7 +113,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ForwardOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let forward = ee_app::feedback::forwards::retry(&mut w, &id).await?;
+    let forward = forwards::retry(&mut w, &id).await?;
     w.finish().await?;
     Ok(Json(forward_out(forward)))
 }

@@ -4,18 +4,17 @@ use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ee_app::sources::imports::{self, Import};
 use ee_core::timefmt::to_rfc3339;
-use ee_store::imports::{self, Import};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
-use super::ingest::source_of;
-use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -155,13 +154,13 @@ pub async fn upload(
     ApiQuery(q): ApiQuery<ImportQuery>,
     request: Request,
 ) -> ApiResult<(StatusCode, Json<ImportOut>)> {
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant_id = read.tenant(q.tenant_id.as_deref()).await?;
     let source = match &q.source {
-        Some(key) => Some(source_of(&mut conn, &tenant_id, key).await?),
+        Some(key) => Some(ee_app::sources::named(&mut read, &tenant_id, key).await?),
         None => None,
     };
-    drop(conn);
+    drop(read);
     let dir = &state.settings.uploads_dir;
     tokio::fs::create_dir_all(dir).await.map_err(|e| {
         tracing::error!(error = %e, "cannot create the uploads directory");
@@ -213,9 +212,9 @@ pub async fn list(
     principal: Principal,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<ImportOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     Ok(Json(List::of(
-        imports::list(&mut conn, principal.scope(), 100)
+        imports::list(&mut read, 100)
             .await?
             .into_iter()
             .map(ImportOut::from)
@@ -232,13 +231,8 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ImportOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(
-        imports::get(&mut conn, &id, principal.scope())
-            .await
-            .map_err(ApiError::from_store("import"))?
-            .into(),
-    ))
+    let mut read = Read::begin(&state, &principal).await?;
+    Ok(Json(imports::get(&mut read, &id).await?.into()))
 }
 
 /// The error report as CSV: `line,reason`.
@@ -250,11 +244,9 @@ pub async fn errors(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let mut conn = state.db.pool().acquire().await?;
-    let import = imports::get(&mut conn, &id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("import"))?;
-    let rows = imports::errors(&mut conn, &import.id).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let import = imports::get(&mut read, &id).await?;
+    let rows = imports::errors(&mut read, &import).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let _ = out.write_record(["line", "reason"]);
     for (line, reason) in rows {

@@ -1,14 +1,12 @@
 //! Contact ingestion over the API: one contact or a batch, idempotent by batch id; the
 //! signed webhooks share its path.
 
-use super::tenant_of;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use ee_app::contacts::{self as ops, Counts, Destination, ItemResult, RawContact};
-use ee_store::AnyConnection;
-use ee_store::sources::{self, Source};
+use ee_app::sources::Source;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -17,6 +15,7 @@ use crate::audit::{self, Caller};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 /// At most this many contacts per request.
@@ -107,13 +106,6 @@ pub fn raw_contact(value: &Value, index: usize) -> Result<RawContact, ApiError> 
     Ok(raw)
 }
 
-/// A data source by slug or id within a tenant.
-pub async fn source_of(conn: &mut AnyConnection, tenant_id: &str, key: &str) -> ApiResult<Source> {
-    ee_app::sources::find(conn, tenant_id, key)
-        .await?
-        .ok_or_else(|| ApiError::not_found("data source"))
-}
-
 /// The common path of the ingest endpoint and the webhooks.
 pub async fn run_ingest(
     state: &AppState,
@@ -153,9 +145,8 @@ pub async fn run_ingest(
                 "must have 1 to 200 characters",
             ));
         }
-        let mut conn = state.db.pool().acquire().await?;
-        let key = ops::batch_source_key(source);
-        if let Some(stored) = sources::batch_response(&mut conn, tenant_id, &key, batch_id).await?
+        let mut read = Read::unscoped(state).await?;
+        if let Some(stored) = ops::batch_answer(&mut read, tenant_id, source, batch_id).await?
             && let Ok(replay) = serde_json::from_str(&stored)
         {
             return Ok((replay, true));
@@ -214,9 +205,9 @@ pub async fn ingest(
     meta: RequestMeta,
     ApiJson(body): ApiJson<IngestRequest>,
 ) -> ApiResult<Response> {
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await?;
-    drop(conn);
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant_id = read.tenant(body.tenant_id.as_deref()).await?;
+    drop(read);
     let caller = audit::caller(&principal, &meta);
     let source_key = body.source_id.clone().or_else(|| body.source.clone());
     let source = match source_key {

@@ -2,19 +2,19 @@ use super::{List, ListParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ee_app::Scope;
 use ee_app::infra::ips::{
-    self, CreateIp, IpOut, TrafficOut, TrafficRequest, TransitionRequest, UpdateIp,
+    self, CreateIp, Ip, IpFilter, IpOut, TrafficOut, TrafficRequest, TransitionRequest, UpdateIp,
 };
 use ee_core::ip::IpState;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::Scope;
-use ee_store::ips::{Ip, IpFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -74,13 +74,13 @@ pub async fn list(
                 .ok_or_else(|| ApiError::invalid_field("state", "is not an IP state"))?,
         ),
     };
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     let filter = IpFilter {
-        scope: principal.scope(),
         pool: q.pool.as_deref(),
         state: state_filter.map(IpState::as_str),
+        ..Default::default()
     };
-    let rows = ee_store::ips::list(&mut conn, &filter).await?;
+    let rows = ips::list(&mut read, &filter).await?;
     Ok(Json(List::of(
         rows.into_iter().map(IpOut::from).collect(),
         &page,
@@ -95,12 +95,8 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<IpOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(
-        super::visible::<Ip>(&mut conn, &principal, &id)
-            .await?
-            .into(),
-    ))
+    let mut read = Read::begin(&state, &principal).await?;
+    Ok(Json(read.find::<Ip>(&id).await?.into()))
 }
 
 /// Changes hostname, pool, or (admin) tenant. The state changes only by transitions.
@@ -165,9 +161,8 @@ pub async fn transitions(
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<TransitionOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    super::visible::<Ip>(&mut conn, &principal, &id).await?;
-    let rows = ee_store::ips::transitions(&mut conn, &id).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = ips::transitions(&mut read, &id).await?;
     Ok(Json(List::of(
         rows.into_iter()
             .map(|t| TransitionOut {

@@ -2,10 +2,9 @@ use super::{List, ListParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_app::schedule::{self, SCHEDULE};
+use ee_app::schedule::{self, Job, SCHEDULE};
 use ee_core::jobs::JobState;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::jobs::{self, Job};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -13,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -68,7 +68,7 @@ pub async fn list(
 ) -> ApiResult<Json<List<ScheduledJobOut>>> {
     principal.require_admin()?;
     let now = state.now();
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     let mut out = Vec::with_capacity(SCHEDULE.len());
     for job in SCHEDULE {
         out.push(ScheduledJobOut {
@@ -76,7 +76,7 @@ pub async fn list(
             description: job.description.to_owned(),
             schedule: job.every.describe(),
             next_run: to_rfc3339(job.every.next_slot(now)),
-            last_run: jobs::latest_of_kind(&mut conn, job.name)
+            last_run: schedule::last_run(&mut read, job.name)
                 .await?
                 .map(JobRun::from),
         });
@@ -133,8 +133,8 @@ pub async fn queue(
         })?),
     };
     let window = super::window(q.limit, q.cursor.as_deref(), 100, 500)?;
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = jobs::list(&mut conn, job_state, window.fetch(), window.offset).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = schedule::queue(&mut read, job_state, window.fetch(), window.offset).await?;
     let rows = rows.into_iter().map(JobRun::from).collect();
     Ok(Json(super::List::from_window(rows, window)))
 }

@@ -8,19 +8,20 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::mailwizz::{self, Instance};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
+use ee_app::contacts::Contact;
 pub use ee_app::delivery::mailwizz::KEY_PURPOSE;
 use ee_app::delivery::mailwizz_instances::{
-    self as instances, InstanceIn, InstanceOut, InstanceRules,
+    self as instances, Instance, InstanceIn, InstanceOut, InstanceRules,
 };
 
 fn rules(state: &AppState) -> InstanceRules<'_> {
@@ -54,8 +55,8 @@ pub async fn list(
     principal: Principal,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<InstanceOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = mailwizz::list(&mut conn, principal.scope()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = instances::list(&mut read).await?;
     Ok(Json(List::of(
         rows.into_iter().map(InstanceOut::from).collect(),
         &page,
@@ -70,11 +71,8 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InstanceOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let found = mailwizz::get(&mut conn, &id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("MailWizz instance"))?;
-    Ok(Json(found.into()))
+    let mut read = Read::begin(&state, &principal).await?;
+    Ok(Json(read.find::<Instance>(&id).await?.into()))
 }
 
 #[utoipa::path(put, path = "/api/v1/mailwizz/instances/{id}", tag = "mailwizz", params(("id" = String, Path)),
@@ -129,16 +127,11 @@ pub async fn campaign_stats(
     principal: Principal,
     Path((id, uid)): Path<(String, String)>,
 ) -> ApiResult<Json<CampaignStats>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let instance = mailwizz::get(&mut conn, &id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("MailWizz instance"))?;
-    drop(conn);
-    let client = ee_app::delivery::mailwizz::client(&state.services, &instance)?;
-    let stats = client
-        .campaign_stats(&uid)
-        .await
-        .map_err(ee_app::delivery::mailwizz::MwError::from)?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let instance = read.find::<Instance>(&id).await?;
+    drop(read);
+    let stats =
+        ee_app::delivery::mailwizz::campaign_stats(&state.services, &instance, &uid).await?;
     Ok(Json(CampaignStats {
         instance_id: instance.id,
         campaign_uid: uid,
@@ -171,8 +164,8 @@ pub async fn list_delivery_servers(
     principal: Principal,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<DeliveryServerOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = mailwizz::list_delivery_servers(&mut conn, principal.scope()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = ee_app::delivery::mailwizz_servers::list(&mut read).await?;
     Ok(Json(List::of(
         rows.into_iter().map(DeliveryServerOut::from).collect(),
         &page,
@@ -216,11 +209,9 @@ pub async fn contact_subscribers(
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<SubscriberOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let contact = ee_store::contacts::get(&mut conn, &id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("contact"))?;
-    let rows = mailwizz::subscribers_of_contact(&mut conn, &contact.id).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let contact = read.find::<Contact>(&id).await?;
+    let rows = ee_app::delivery::mailwizz::subscribers_of(&mut read, &contact).await?;
     Ok(Json(List::of(
         rows.into_iter()
             .map(|s| SubscriberOut {

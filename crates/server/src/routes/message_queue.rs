@@ -4,17 +4,18 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use ee_app::queue::messages::{self as queue, MessageFilter};
 use ee_core::delivery::MessageState;
-use ee_store::message_queries::{self, MessageFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::messages::{MessageOut, message_out, message_summary};
+use super::parse_cursor;
 use super::{limit_param, parse_time};
-use super::{parse_cursor, tenant_of};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -56,8 +57,8 @@ impl Filter {
     async fn of(state: &AppState, principal: &Principal, q: &MessageQuery) -> ApiResult<Self> {
         let tenant_id = match &q.tenant_id {
             Some(_) => {
-                let mut conn = state.db.pool().acquire().await?;
-                Some(tenant_of(&mut conn, principal, q.tenant_id.as_deref()).await?)
+                let mut read = Read::begin(state, principal).await?;
+                Some(read.tenant(q.tenant_id.as_deref()).await?)
             }
             None => principal.scope().tenant().map(str::to_owned),
         };
@@ -116,9 +117,9 @@ pub async fn list(
 ) -> ApiResult<Json<super::List<MessageOut>>> {
     let filter = Filter::of(&state, &principal, &q).await?;
     let limit = limit_param(q.limit, 50, 500)?;
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = message_queries::page(
-        &mut conn,
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = queue::page(
+        &mut read,
         &filter.store(),
         parse_cursor(q.cursor.as_deref())?,
         limit,
@@ -141,7 +142,7 @@ pub async fn retry(
 ) -> ApiResult<Json<MessageOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let message = ee_app::queue::retry::retry(&mut w, &id).await?;
-    let out = message_out(&mut w.tx, message).await?;
+    let out = message_out(&mut w, message).await?;
     w.finish().await?;
     Ok(Json(out))
 }
@@ -229,13 +230,13 @@ pub async fn backlog(
     principal: Principal,
     ApiQuery(q): ApiQuery<BacklogQuery>,
 ) -> ApiResult<Json<Backlog>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     let tenant_id = match &q.tenant_id {
-        Some(_) => Some(tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?),
+        Some(_) => Some(read.tenant(q.tenant_id.as_deref()).await?),
         None => principal.scope().tenant().map(str::to_owned),
     };
     let counts: std::collections::BTreeMap<String, i64> =
-        ee_store::messages::backlog_counts(&mut conn, ee_store::Scope::from(tenant_id.as_deref()))
+        queue::backlog(&mut read, tenant_id.as_deref())
             .await?
             .into_iter()
             .collect();

@@ -6,18 +6,17 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use ee_app::queue::messages::SendRequest;
+use ee_app::queue::messages::{self as queue, Message, SendRequest};
 use ee_core::delivery::MessageState;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::messages::{self, Message};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::parse_time;
-use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -100,10 +99,10 @@ pub struct MessageOut {
 }
 
 pub(crate) async fn message_out(
-    conn: &mut ee_store::AnyConnection,
+    r: &mut impl ee_app::read::Reader,
     m: Message,
 ) -> ApiResult<MessageOut> {
-    let events = messages::events(conn, &m.id).await?;
+    let events = queue::events(r, &m).await?;
     let mut out = message_summary(m);
     out.events = Some(
         events
@@ -179,9 +178,9 @@ pub async fn send(
         ),
     };
     let send_at = parse_time(body.send_at.as_deref(), "send_at")?;
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await?;
-    drop(conn);
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant_id = read.tenant(body.tenant_id.as_deref()).await?;
+    drop(read);
     let request = SendRequest {
         tenant_id,
         kind: "transactional".into(),
@@ -204,9 +203,9 @@ pub async fn send(
         track_opens: body.track_opens,
         track_clicks: body.track_clicks,
     };
-    let (message, replay) = ee_app::queue::messages::queue(&state.services, request).await?;
-    let mut conn = state.db.pool().acquire().await?;
-    let out = message_out(&mut conn, message).await?;
+    let (message, replay) = queue::queue(&state.services, request).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let out = message_out(&mut read, message).await?;
     let mut response_headers = HeaderMap::new();
     if replay {
         response_headers.insert(
@@ -230,9 +229,7 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MessageOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let m = messages::get(&mut conn, &id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("message"))?;
-    Ok(Json(message_out(&mut conn, m).await?))
+    let mut read = Read::begin(&state, &principal).await?;
+    let m = read.find::<Message>(&id).await?;
+    Ok(Json(message_out(&mut read, m).await?))
 }

@@ -191,16 +191,6 @@ pub fn parse_time(value: Option<&str>, field: &str) -> Result<Option<i64>, crate
         .transpose()
 }
 
-/// The tenant a request names in `tenant_id` (slug or id), as the caller may see it
-/// (`ee_app::access::tenancy::resolve`).
-pub async fn tenant_of(
-    conn: &mut ee_store::AnyConnection,
-    principal: &crate::auth::Principal,
-    requested: Option<&str>,
-) -> crate::error::ApiResult<String> {
-    Ok(ee_app::access::tenancy::resolve(conn, principal.scope(), requested, "tenant_id").await?)
-}
-
 pub fn parse_cursor(cursor: Option<&str>) -> crate::error::ApiResult<Option<(i64, String)>> {
     cursor
         .map(|c| {
@@ -214,15 +204,4 @@ pub fn parse_cursor(cursor: Option<&str>) -> crate::error::ApiResult<Option<(i64
                 })
         })
         .transpose()
-}
-
-/// A row of a tenant the caller may see, read outside a write, or 404 naming its kind.
-pub async fn visible<T: ee_app::write::Owned>(
-    conn: &mut ee_store::AnyConnection,
-    principal: &crate::auth::Principal,
-    id: &str,
-) -> crate::error::ApiResult<T> {
-    T::get(conn, id, principal.scope())
-        .await
-        .map_err(|e| ee_app::AppError::from_store(T::NAME)(e).into())
 }

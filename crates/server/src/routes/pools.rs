@@ -3,11 +3,11 @@ use crate::extract::ApiQuery;
 use axum::Json;
 use axum::extract::{Path, State};
 pub use ee_app::infra::pools::{PoolOut, PutPool};
-use ee_store::pools;
 
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -20,8 +20,8 @@ pub async fn list(
     principal: Principal,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<PoolOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = pools::list(&mut conn, principal.scope()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = ee_app::infra::pools::list(&mut read).await?;
     Ok(Json(List::of(
         rows.into_iter().map(PoolOut::from).collect(),
         &page,

@@ -5,8 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ee_app::delivery::powermta::PmtaError;
-use ee_connectors::pmta_deploy::{Outcome, Report};
+use ee_app::delivery::powermta::{Outcome, PmtaError, Report, Status, StatusError};
 
 use crate::audit;
 use crate::auth::Principal;
@@ -27,7 +26,7 @@ pub async fn config(State(state): State<AppState>, principal: Principal) -> ApiR
         ee_app::delivery::powermta::generate(&state.services, &state.services.pmta, false)
             .await
             .map_err(|e| match e {
-                ee_app::delivery::powermta::PmtaError::Store(e) => ApiError::from(e),
+                PmtaError::Store(e) => ee_app::StoreFailure::from(e).into(),
                 PmtaError::NotConfigured => ApiError::conflict("no PowerMTA host configured"),
                 other => {
                     tracing::error!(error = %other, "PowerMTA configuration");
@@ -49,7 +48,7 @@ pub async fn config(State(state): State<AppState>, principal: Principal) -> ApiR
 /// reloaded and checked, the backup restored on any failure after the swap. Audited with
 /// the diff (passwords redacted). 200 when deployed; 502 with the report otherwise.
 #[utoipa::path(post, path = "/api/v1/powermta/deploy", tag = "powermta",
-    responses((status = 200, body = ee_connectors::pmta_deploy::Report),
+    responses((status = 200, body = Report),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody, description = "rejected, rolled back or failed; `details` holds the report")),
     security(("bearer" = []), ("api_key" = [])))]
@@ -63,7 +62,7 @@ pub async fn deploy(
     let report = ee_app::delivery::powermta::deploy_audited(&state.services, &caller)
         .await
         .map_err(|e| match e {
-            PmtaError::Store(e) => ApiError::from(e),
+            PmtaError::Store(e) => ee_app::StoreFailure::from(e).into(),
             PmtaError::Write(e) => ApiError::from(e),
             PmtaError::NotConfigured => ApiError::conflict(e.to_string()),
             PmtaError::Key(_) => {
@@ -90,7 +89,7 @@ pub async fn deploy(
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct StatusOut {
     pub polled_at: String,
-    pub status: ee_connectors::pmta_status::Status,
+    pub status: Status,
 }
 
 /// PowerMTA's status now, read from its HTTP management interface (admin): traffic,
@@ -106,12 +105,14 @@ pub async fn status(
     principal: Principal,
 ) -> ApiResult<Json<StatusOut>> {
     principal.require_admin()?;
-    let url = state.services.pmta.status_url.as_deref().ok_or_else(|| {
-        ApiError::conflict("no PowerMTA management address configured: set EE_PMTA_STATUS_URL")
-    })?;
-    let status = ee_connectors::pmta_status::fetch(url, ee_connectors::pmta_status::POLL_TIMEOUT)
+    let status = ee_app::delivery::powermta::status(&state.services)
         .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "pmta_unavailable", e.to_string()))?;
+        .map_err(|e| match e {
+            StatusError::NotConfigured => ApiError::conflict(e.to_string()),
+            StatusError::Unavailable(message) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "pmta_unavailable", message)
+            }
+        })?;
     Ok(Json(StatusOut {
         polled_at: ee_core::timefmt::to_rfc3339(state.now()),
         status,

@@ -6,12 +6,12 @@ use crate::extract::ApiQuery;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_app::delivery::relays::{self, RelayIn, RelayOut, RelayRules};
-use ee_store::relays::Relay;
+use ee_app::delivery::relays::{self, Relay, RelayIn, RelayOut, RelayRules};
 
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -46,8 +46,8 @@ pub async fn list_relays(
     principal: Principal,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<RelayOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = ee_store::relays::list(&mut conn, principal.scope()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = relays::list(&mut read).await?;
     Ok(Json(List::of(
         rows.into_iter().map(RelayOut::from).collect(),
         &page,

@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 const DAY_MS: i64 = 86_400_000;
@@ -55,19 +56,13 @@ pub async fn report(
     principal: Principal,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<Report>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant = ee_app::access::tenancy::resolve_view(
-        &mut conn,
-        principal.scope(),
-        q.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant = read.tenant_view(q.tenant_id.as_deref()).await?;
     let to = day_of(q.to.as_deref(), "to")?.unwrap_or_else(|| state.now());
     let from = day_of(q.from.as_deref(), "from")?.unwrap_or(to - 6 * DAY_MS);
     let report = ee_app::feedback::reports::report(
-        &mut conn,
-        ee_store::Scope::from(tenant.as_deref()),
+        &mut read,
+        tenant.as_deref(),
         from,
         to,
         q.by.as_deref().unwrap_or("day"),

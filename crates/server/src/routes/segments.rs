@@ -2,28 +2,17 @@ use super::{List, ListParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_app::campaigns::segments::{SegmentBody, SegmentOut, parse_expr};
-use ee_store::StoreError;
-use ee_store::segments::{self, Segment};
+use ee_app::campaigns::segments::{self, Segment, SegmentBody, SegmentOut, parse_expr};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::contacts::{ContactOut, contact_out};
-use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
-
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Conflict(m) if !m.contains("exists") => {
-            ApiError::invalid_field("expression", m)
-        }
-        other => other.into(),
-    }
-}
 
 #[utoipa::path(post, path = "/api/v2/segments", tag = "segments", request_body = SegmentBody,
     responses((status = 201, body = SegmentOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -36,7 +25,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<SegmentOut>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
-    let out = ee_app::campaigns::segments::create(&mut w, &tenant_id, &body).await?;
+    let out = segments::create(&mut w, &tenant_id, &body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -49,9 +38,9 @@ pub async fn list(
     principal: Principal,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<SegmentOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     Ok(Json(List::of(
-        segments::list(&mut conn, principal.scope())
+        segments::list(&mut read)
             .await?
             .into_iter()
             .map(SegmentOut::from)
@@ -68,12 +57,8 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SegmentOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(
-        super::visible::<ee_store::segments::Segment>(&mut conn, &principal, &id)
-            .await?
-            .into(),
-    ))
+    let mut read = Read::begin(&state, &principal).await?;
+    Ok(Json(read.find::<Segment>(&id).await?.into()))
 }
 
 #[utoipa::path(patch, path = "/api/v2/segments/{id}", tag = "segments", params(("id" = String, Path)), request_body = SegmentBody,
@@ -87,7 +72,7 @@ pub async fn update(
     ApiJson(body): ApiJson<SegmentBody>,
 ) -> ApiResult<Json<SegmentOut>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let out = ee_app::campaigns::segments::update(&mut w, &id, &body).await?;
+    let out = segments::update(&mut w, &id, &body).await?;
     w.finish().await?;
     Ok(Json(out))
 }
@@ -121,17 +106,15 @@ pub async fn count(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CountOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let s = super::visible::<ee_store::segments::Segment>(&mut conn, &principal, &id).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let s = read.find::<Segment>(&id).await?;
     let now = state.now();
     let expr = parse_expr(
         &serde_json::from_str(&s.expression).unwrap_or_default(),
         now,
     )?;
     Ok(Json(CountOut {
-        count: segments::count(&mut conn, &s.tenant_id, &expr, now)
-            .await
-            .map_err(store_error)?,
+        count: segments::count(&mut read, &s.tenant_id, &expr, now).await?,
     }))
 }
 
@@ -151,12 +134,10 @@ pub async fn count_expression(
             .ok_or_else(|| ApiError::invalid_field("expression", "is required"))?,
         now,
     )?;
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant_id = read.tenant(body.tenant_id.as_deref()).await?;
     Ok(Json(CountOut {
-        count: segments::count(&mut conn, &tenant_id, &expr, now)
-            .await
-            .map_err(store_error)?,
+        count: segments::count(&mut read, &tenant_id, &expr, now).await?,
     }))
 }
 
@@ -178,28 +159,27 @@ pub async fn preview(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PreviewQuery>,
 ) -> ApiResult<Json<List<ContactOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let s = super::visible::<ee_store::segments::Segment>(&mut conn, &principal, &id).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let s = read.find::<Segment>(&id).await?;
     let now = state.now();
     let expr = parse_expr(
         &serde_json::from_str(&s.expression).unwrap_or_default(),
         now,
     )?;
     let limit = super::limit_param(q.limit, 20, 100)?;
-    let rows = segments::page(
-        &mut conn,
+    let rows = segments::contacts(
+        &mut read,
         &s.tenant_id,
-        Some(&expr),
+        &expr,
         super::parse_cursor(q.cursor.as_deref())?,
         limit,
         now,
     )
-    .await
-    .map_err(store_error)?;
+    .await?;
     let page = List::keyset(rows, limit, |c| format!("{}_{}", c.created_at, c.id));
     let mut items = Vec::with_capacity(page.items.len());
     for c in page.items {
-        items.push(contact_out(&mut conn, c).await?);
+        items.push(contact_out(&mut read, c).await?);
     }
     Ok(Json(List {
         items,

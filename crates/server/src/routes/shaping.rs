@@ -11,6 +11,7 @@ use super::{List, ListParams};
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -37,10 +38,8 @@ pub async fn list_shaping(
     principal: Principal,
     ApiQuery(query): ApiQuery<ShapingQuery>,
 ) -> ApiResult<Json<List<ShapingOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let rows =
-        ee_app::delivery::shaping::list(&mut conn, principal.scope(), state.now(), query.all)
-            .await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = ee_app::delivery::shaping::list(&mut read, state.now(), query.all).await?;
     let page = ListParams {
         limit: query.limit,
         cursor: query.cursor,

@@ -5,14 +5,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use ee_store::Scope;
-use ee_store::sources::{self, Source};
+use ee_app::sources::{self, Source};
 
 use super::ingest::{IngestRequest, IngestResponse, header, run_ingest};
 use crate::audit::{Actor, Caller};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiBytes, ApiJson, RequestMeta, parse_json};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -33,7 +33,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<SourceWithSecret>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
-    let out = ee_app::sources::create(
+    let out = sources::create(
         &mut w,
         &state.settings.sealer,
         &state.services.outbound,
@@ -53,9 +53,9 @@ pub async fn list(
     principal: Principal,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<SourceOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     Ok(Json(List::of(
-        sources::list(&mut conn, principal.scope())
+        sources::list(&mut read)
             .await?
             .into_iter()
             .map(SourceOut::from)
@@ -90,7 +90,7 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceWithSecret>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
-    let out = ee_app::sources::rotate_secret(&mut w, &state.settings.sealer, &id).await?;
+    let out = sources::rotate_secret(&mut w, &state.settings.sealer, &id).await?;
     w.finish().await?;
     Ok(Json(out))
 }
@@ -124,9 +124,9 @@ pub async fn rules(
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<RuleOut>>> {
     principal.require_admin()?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     Ok(Json(List::of(
-        sources::rules(&mut conn)
+        ee_app::delivery::routing_rules::list(&mut read)
             .await?
             .into_iter()
             .map(RuleOut::from)
@@ -196,8 +196,8 @@ pub(crate) async fn signed_source(
         .map(str::to_owned)
         .or(named)
         .ok_or_else(|| unauthorized("no source named"))?;
-    let mut conn = state.db.pool().acquire().await?;
-    let candidates = sources::find(&mut conn, &key, Scope::All).await?;
+    let mut read = Read::unscoped(state).await?;
+    let candidates = sources::signing(&mut read, &key).await?;
     let now_secs = state.now() / 1000;
     let mut stale = false;
     for source in candidates
@@ -219,7 +219,7 @@ pub(crate) async fn signed_source(
                 now_secs,
                 WEBHOOK_TOLERANCE_SECS,
             ),
-            None if ee_app::sources::signs_body_only(&source.config) => {
+            None if sources::signs_body_only(&source.config) => {
                 ee_core::signing::verify_body(&secret, body, signature)
             }
             None => continue,

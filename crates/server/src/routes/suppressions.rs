@@ -1,15 +1,15 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use ee_app::contacts::suppressions;
 pub use ee_app::contacts::suppressions::{AddSuppression, SuppressionOut};
-use ee_store::suppressions;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -38,11 +38,11 @@ pub async fn list(
         "reason",
         ee_core::contacts::SuppressionReason::NAMES,
     )?;
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant_id = read.tenant(q.tenant_id.as_deref()).await?;
     let limit = super::limit_param(q.limit, 100, 1000)?;
     let rows = suppressions::list(
-        &mut conn,
+        &mut read,
         &tenant_id,
         q.reason.as_deref(),
         q.cursor.as_deref(),
@@ -65,7 +65,7 @@ pub async fn add(
 ) -> ApiResult<(StatusCode, Json<SuppressionOut>)> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
-    let out = ee_app::contacts::suppressions::add(&mut w, &tenant_id, body).await?;
+    let out = suppressions::add(&mut w, &tenant_id, body).await?;
     w.finish().await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -89,7 +89,7 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = w.tenant(q.tenant_id.as_deref()).await?;
-    ee_app::contacts::suppressions::remove(&mut w, &tenant_id, &id).await?;
+    suppressions::remove(&mut w, &tenant_id, &id).await?;
     w.finish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

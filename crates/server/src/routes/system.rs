@@ -3,7 +3,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ee_core::jobs::JobState;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -33,16 +32,16 @@ pub struct DatabaseHealth {
 #[utoipa::path(get, path = "/health", tag = "system",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let reachable = state.db.ping().await;
-    let schema_version = state.db.schema_version().await.ok().flatten();
+    let database = ee_app::infra::health::database(&state.db).await;
+    let reachable = database.reachable;
     let body = Health {
         status: if reachable { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
         database: DatabaseHealth {
             reachable,
-            backend: state.db.backend().as_str(),
-            schema_version,
-            schema_latest: state.db.known_schema(),
+            backend: database.backend,
+            schema_version: database.schema_version,
+            schema_latest: database.schema_latest,
         },
     };
     let status = if reachable {
@@ -83,45 +82,29 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
 }
 
 /// Job-queue depth, scheduled-job outcomes and the latest infrastructure snapshot.
-async fn read_gauges(state: &AppState) -> Result<(), ee_store::StoreError> {
-    use ee_store::jobs;
-    let mut conn = state.db.pool().acquire().await?;
-    for (job_state, n) in jobs::count_by_state(&mut conn).await? {
-        state.metrics.set_job_depth(job_state.as_str(), n);
+async fn read_gauges(state: &AppState) -> Result<(), ee_app::AppError> {
+    let mut read = ee_app::read::Read::open(&state.db, None).await?;
+    let gauges = ee_app::infra::gauges::read(&mut read, state.now()).await?;
+    drop(read);
+    let metrics = &state.metrics;
+    for (job_state, n) in gauges.job_depth {
+        metrics.set_job_depth(job_state.as_str(), n);
     }
-    for scheduled in ee_app::schedule::SCHEDULE {
-        if let Some(last) = jobs::latest_of_kind(&mut conn, scheduled.name).await?
-            && matches!(last.state, JobState::Done | JobState::Dead)
-        {
-            state.metrics.set_job_run(
-                scheduled.name,
-                last.state == JobState::Done,
-                last.finished_at,
-            );
-        }
+    for (name, succeeded, finished_at) in gauges.job_runs {
+        metrics.set_job_run(name, succeeded, finished_at);
     }
-    if let Some(snapshot) = jobs::latest_done_of_kind(&mut conn, ee_app::schedule::METRICS).await?
-        && let Some(result) = snapshot.result.and_then(|r| serde_json::from_str(&r).ok())
-    {
-        state.metrics.set_infrastructure(&result);
+    if let Some(snapshot) = &gauges.infrastructure {
+        metrics.set_infrastructure(snapshot);
     }
-    if let Some(poll) = jobs::latest_done_of_kind(&mut conn, ee_app::schedule::PMTA_STATUS).await?
-        && let Some(result) = poll.result.and_then(|r| serde_json::from_str(&r).ok())
-    {
-        state.metrics.set_pmta(&result);
+    if let Some(poll) = &gauges.pmta {
+        metrics.set_pmta(poll);
     }
-    if let Some(health) = jobs::latest_done_of_kind(&mut conn, ee_app::schedule::HEALTH).await?
-        && let Some(result) = health.result.and_then(|r| serde_json::from_str(&r).ok())
-    {
-        state.metrics.set_health(&result);
+    if let Some(health) = &gauges.health {
+        metrics.set_health(health);
     }
-    state
-        .metrics
-        .set_delivery(&ee_store::report_counters::totals(&mut conn).await?);
-    let (active, deferred) = ee_app::delivery::shaping::metrics(&mut conn, state.now()).await?;
-    state.metrics.set_shaping(&active, &deferred);
-    let events = ee_store::delivery_events::unmatched_count(&mut conn).await?;
-    let (mail, mail_bytes) = ee_store::feedback_messages::totals(&mut conn).await?;
-    state.metrics.set_feedback_kept(events, mail, mail_bytes);
+    metrics.set_delivery(&gauges.delivery);
+    metrics.set_shaping(&gauges.shaping_active, &gauges.deferred);
+    let (events, mail, mail_bytes) = gauges.feedback_kept;
+    metrics.set_feedback_kept(events, mail, mail_bytes);
     Ok(())
 }

@@ -3,7 +3,6 @@
 use super::{List, ListParams};
 use axum::Json;
 use axum::extract::State;
-use ee_store::contacts as store;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -11,10 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
-
-use super::tenant_of;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -82,9 +80,9 @@ pub async fn tags(
     ApiQuery(q): ApiQuery<TenantQuery>,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<TagOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
-    let rows = store::list_tags(&mut conn, &tenant_id).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant_id = read.tenant(q.tenant_id.as_deref()).await?;
+    let rows = ee_app::contacts::view::tags(&mut read, &tenant_id).await?;
     Ok(Json(List::of(
         rows.into_iter()
             .map(|t| TagOut {

@@ -2,7 +2,7 @@
 //! preview and the three-level selection.
 
 use super::{List, ListParams};
-use ee_store::Scope;
+use ee_app::Scope;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -10,19 +10,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ee_app::campaigns::rendering::{declared_variables, render};
 use ee_app::campaigns::templates::{
-    self, TemplateIn, TemplateOut, language_of, normalized_category,
+    self, Template, TemplateIn, TemplateOut, language_of, normalized_category,
 };
+use ee_app::contacts::view;
 use ee_core::template;
 use ee_core::timefmt::to_rfc3339;
-use ee_store::templates::Template;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::tenant_of;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -59,21 +59,18 @@ pub async fn list(
     ApiQuery(q): ApiQuery<TemplateQuery>,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<TemplateOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     let tenant_id = match (&q.tenant_id, principal.scope()) {
         (None, Scope::All) => None,
-        _ => Some(tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?),
+        _ => Some(read.tenant(q.tenant_id.as_deref()).await?),
     };
     let language = q.language.as_deref().map(language_of).transpose()?;
     let category = normalized_category(q.category.as_deref());
-    let rows = ee_store::templates::list(
-        &mut conn,
-        &ee_store::templates::Filter {
-            tenant_id: tenant_id.as_deref(),
-            language,
-            category: category.as_deref(),
-            active: false,
-        },
+    let rows = templates::list(
+        &mut read,
+        tenant_id.as_deref(),
+        language,
+        category.as_deref(),
     )
     .await?;
     Ok(Json(List::of(
@@ -90,12 +87,8 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TemplateOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(
-        super::visible::<ee_store::templates::Template>(&mut conn, &principal, &id)
-            .await?
-            .into(),
-    ))
+    let mut read = Read::begin(&state, &principal).await?;
+    Ok(Json(read.find::<Template>(&id).await?.into()))
 }
 
 /// Changes a template; the fields given replace the current ones and a new version is kept.
@@ -150,9 +143,9 @@ pub async fn versions(
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<VersionOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let t = super::visible::<ee_store::templates::Template>(&mut conn, &principal, &id).await?;
-    let rows = ee_store::templates::versions(&mut conn, &t.id).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let t = read.find::<Template>(&id).await?;
+    let rows = templates::versions(&mut read, &t).await?;
     Ok(Json(List::of(
         rows.into_iter()
             .map(|v| {
@@ -229,19 +222,15 @@ pub(crate) async fn render_preview(
     id: &str,
     body: PreviewIn,
 ) -> ApiResult<PreviewOut> {
-    let mut conn = state.db.pool().acquire().await?;
-    let t = super::visible::<ee_store::templates::Template>(&mut conn, principal, id).await?;
+    let mut read = Read::begin(state, principal).await?;
+    let t = read.find::<Template>(id).await?;
     let contact = match (&body.contact_id, &body.email) {
-        (Some(cid), _) => Some(
-            ee_store::contacts::get(&mut conn, cid, Scope::Tenant(&t.tenant_id))
-                .await
-                .map_err(ApiError::from_store("contact"))?,
-        ),
+        (Some(cid), _) => Some(view::of_tenant(&mut read, &t.tenant_id, cid).await?),
         (None, Some(email)) => {
             let normalized = ee_core::contacts::normalize(email, Default::default())
                 .map_err(|e| ApiError::invalid_field("email", e.to_string()))?;
             Some(
-                ee_store::contacts::get_by_email(&mut conn, &t.tenant_id, &normalized)
+                view::by_email(&mut read, &t.tenant_id, &normalized)
                     .await?
                     .ok_or_else(|| ApiError::not_found("contact"))?,
             )
@@ -307,17 +296,12 @@ pub async fn select(
     principal: Principal,
     ApiQuery(q): ApiQuery<SelectQuery>,
 ) -> ApiResult<Json<SelectionOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = tenant_of(&mut conn, &principal, q.tenant_id.as_deref()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant_id = read.tenant(q.tenant_id.as_deref()).await?;
     let language = language_of(&q.language)?;
-    let (chosen, level) = ee_app::campaigns::rendering::select_template(
-        &mut conn,
-        &tenant_id,
-        language,
-        q.category.as_deref(),
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found("template for this language or English"))?;
+    let (chosen, level) = templates::select(&mut read, &tenant_id, language, q.category.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::not_found("template for this language or English"))?;
     Ok(Json(SelectionOut {
         level: serde_json::to_value(level)
             .ok()
@@ -349,19 +333,15 @@ pub async fn push_to_mailwizz(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PushIn>,
 ) -> ApiResult<Json<PushOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let template =
-        super::visible::<ee_store::templates::Template>(&mut conn, &principal, &id).await?;
-    let instance =
-        ee_store::mailwizz::find(&mut conn, &template.tenant_id, body.instance.as_deref())
-            .await
-            .map_err(|_| {
-                ApiError::invalid_field(
-                    "instance",
-                    "no such MailWizz instance for the template's tenant",
-                )
-            })?;
-    drop(conn);
+    let mut read = Read::begin(&state, &principal).await?;
+    let template = read.find::<Template>(&id).await?;
+    let instance = ee_app::delivery::mailwizz_instances::of_tenant(
+        &mut read,
+        &template.tenant_id,
+        body.instance.as_deref(),
+    )
+    .await?;
+    drop(read);
     let (template_uid, created) =
         ee_app::delivery::mailwizz::push_template(&state.services, &instance, &template).await?;
     let out = PushOut {

@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_store::tenants::{self, Tenant};
+use ee_app::access::tenants::Tenant;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -10,6 +10,7 @@ use super::{List, ListParams};
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 pub use ee_app::access::tenants::TenantOut;
@@ -58,8 +59,8 @@ pub async fn list(
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<TenantOut>>> {
     let window = page.window()?;
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = tenants::list(&mut conn, principal.scope(), window.fetch(), window.offset).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = ee_app::access::tenants::list(&mut read, window.fetch(), window.offset).await?;
     let rows = rows.into_iter().map(TenantOut::from).collect();
     Ok(Json(List::from_window(rows, window)))
 }
@@ -72,12 +73,8 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TenantOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(
-        super::visible::<Tenant>(&mut conn, &principal, &id)
-            .await?
-            .into(),
-    ))
+    let mut read = Read::begin(&state, &principal).await?;
+    Ok(Json(read.find::<Tenant>(&id).await?.into()))
 }
 
 /// Changes a tenant's name, slug, settings or active flag (admin).

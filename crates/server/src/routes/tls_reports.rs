@@ -10,6 +10,7 @@ use super::{List, ListParams};
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::extract::ApiQuery;
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -33,9 +34,8 @@ pub async fn list_tls_reports(
     principal: Principal,
     ApiQuery(query): ApiQuery<TlsReportsQuery>,
 ) -> ApiResult<Json<List<TlsReportOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let rows =
-        ee_app::delivery::tls_reports::list(&mut conn, principal.scope(), state.now()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = ee_app::delivery::tls_reports::list(&mut read, state.now()).await?;
     let page = ListParams {
         limit: query.limit,
         cursor: query.cursor,

@@ -5,14 +5,14 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use ee_app::feedback::engagement::HitIn;
+use ee_app::feedback::engagement::{self, HitIn};
+use ee_app::queue::messages::Message;
 use ee_core::machine_hits::{DECOY_INDEX, HitKind};
 use ee_core::tracking::{self, Kind};
-use ee_store::Scope;
-use ee_store::messages::{self, Message};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::RequestMeta;
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 
 /// A transparent 1×1 GIF.
@@ -29,10 +29,8 @@ pub(crate) async fn message_of(
 ) -> ApiResult<(Message, u32)> {
     let parsed = tracking::verify(&state.services.delivery.tracking_key, token, kind)
         .map_err(|_| ApiError::not_found("link"))?;
-    let mut conn = state.db.pool().acquire().await?;
-    let message = messages::get(&mut conn, &parsed.message_id, Scope::All)
-        .await
-        .map_err(ApiError::from_store("link"))?;
+    let mut read = Read::unscoped(state).await?;
+    let message = engagement::message_of(&mut read, &parsed.message_id).await?;
     Ok((message, parsed.index))
 }
 
@@ -165,11 +163,9 @@ pub async fn hits(
     principal: crate::auth::Principal,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<super::List<HitOut>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let m = messages::get(&mut conn, &id, principal.scope())
-        .await
-        .map_err(ApiError::from_store("message"))?;
-    let rows = ee_store::tracking_hits::of_message(&mut conn, &m.id).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let m = read.find::<Message>(&id).await?;
+    let rows = engagement::hits(&mut read, &m).await?;
     let items = rows
         .into_iter()
         .map(|h| HitOut {

@@ -7,11 +7,12 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ee_app::feedback::engagement;
+use ee_app::queue::messages::Message;
 use ee_core::tracking::Kind;
-use ee_store::Scope;
-use ee_store::messages::Message;
 
 use crate::error::{ApiResult, ErrorBody};
+use crate::read::{Read, Reading};
 use crate::routes::tracking::message_of;
 use crate::state::AppState;
 
@@ -154,14 +155,11 @@ async fn resolve(
         ));
     };
     let language = match &message.contact_id {
-        Some(id) => {
-            let mut conn = state.db.pool().acquire().await.map_err(|e| {
-                crate::error::ApiError::from(ee_store::StoreError::from(e)).into_response()
-            })?;
-            ee_store::contacts::get(&mut conn, id, Scope::Tenant(&message.tenant_id))
+        Some(_) => {
+            let mut read = Read::unscoped(state)
                 .await
-                .ok()
-                .and_then(|c| c.language)
+                .map_err(IntoResponse::into_response)?;
+            engagement::contact_language(&mut read, &message).await
         }
         None => None,
     };

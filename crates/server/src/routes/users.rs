@@ -1,7 +1,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_store::users;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -9,6 +8,7 @@ use super::{List, ListParams};
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 pub use ee_app::access::users::UserOut;
@@ -82,9 +82,9 @@ pub async fn list(
 ) -> ApiResult<Json<List<UserOut>>> {
     principal.require_admin()?;
     let window = page.window()?;
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = users::list(
-        &mut conn,
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = ee_app::access::users::list(
+        &mut read,
         filter.tenant_id.as_deref(),
         window.fetch(),
         window.offset,
@@ -103,9 +103,9 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<UserOut>> {
     principal.require_admin()?;
-    let mut conn = state.db.pool().acquire().await?;
+    let mut read = Read::begin(&state, &principal).await?;
     Ok(Json(
-        ee_app::access::users::find(&mut conn, &id).await?.into(),
+        ee_app::access::users::find(&mut read, &id).await?.into(),
     ))
 }
 

@@ -2,17 +2,15 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use ee_store::sources;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
-
-use super::tenant_of;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,13 +39,13 @@ pub async fn validate(
             "must hold 1 to 1000 addresses",
         ));
     }
-    let mut conn = state.db.pool().acquire().await?;
-    let lists = match tenant_of(&mut conn, &principal, body.tenant_id.as_deref()).await {
-        Ok(tenant_id) => sources::extra_lists(&mut conn, &tenant_id).await?,
+    let mut read = Read::begin(&state, &principal).await?;
+    let lists = match read.tenant(body.tenant_id.as_deref()).await {
+        Ok(tenant_id) => ee_app::contacts::validation::extra_lists(&mut read, &tenant_id).await?,
         Err(_) if principal.is_admin() && body.tenant_id.is_none() => Default::default(),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
-    drop(conn);
+    drop(read);
     let now = state.now();
     let mut out = Vec::with_capacity(body.emails.len());
     for email in &body.emails {
@@ -60,7 +58,8 @@ pub async fn validate(
                 body.smtp_probe,
                 now,
             )
-            .await?,
+            .await
+            .map_err(ee_app::AppError::from)?,
         );
     }
     Ok(Json(out))

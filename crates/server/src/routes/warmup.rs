@@ -2,17 +2,17 @@ use super::{List, ListParams};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ee_app::infra::warmup::{self as warmup_plans, CreatePlan, PlanOut, plan_out};
-use ee_app::infra::{self, Quota};
-use ee_store::Scope;
-use ee_store::ips::{self, IpFilter};
-use ee_store::warmup as plans;
+use ee_app::Scope;
+use ee_app::infra::Quota;
+use ee_app::infra::ips::{self, IpFilter};
+use ee_app::infra::warmup::{self as warmup_plans, CreatePlan, Plan, PlanOut, plan_out};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, RequestMeta};
+use crate::read::{Read, Reading};
 use crate::state::AppState;
 use crate::write::{Begin, Write};
 
@@ -54,13 +54,13 @@ pub async fn list(
         "status",
         ee_core::warmup::PlanStatus::NAMES,
     )?;
-    let mut conn = state.db.pool().acquire().await?;
-    let rows = plans::list(&mut conn, principal.scope(), q.status.as_deref()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let rows = warmup_plans::list(&mut read, q.status.as_deref()).await?;
     // The page is cut first: today's use is read for the page's plans only.
     let page = List::of(rows, &page)?;
     let mut items = Vec::with_capacity(page.items.len());
     for plan in page.items {
-        items.push(plan_out(&mut conn, plan, now).await?);
+        items.push(plan_out(&mut read, plan, now).await?);
     }
     Ok(Json(List {
         items,
@@ -76,9 +76,9 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PlanOut>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let plan = super::visible::<ee_store::warmup::Plan>(&mut conn, &principal, &id).await?;
-    Ok(Json(plan_out(&mut conn, plan, state.now()).await?))
+    let mut read = Read::begin(&state, &principal).await?;
+    let plan = read.find::<Plan>(&id).await?;
+    Ok(Json(plan_out(&mut read, plan, state.now()).await?))
 }
 
 /// A plan day by day from its start: the schedule's quota against what the IP sent.
@@ -90,9 +90,9 @@ pub async fn days(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<super::List<ee_app::infra::warmup::PlanDay>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let plan = super::visible::<ee_store::warmup::Plan>(&mut conn, &principal, &id).await?;
-    let items = ee_app::infra::warmup::plan_days(&mut conn, &plan, state.now()).await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let plan = read.find::<Plan>(&id).await?;
+    let items = warmup_plans::plan_days(&mut read, &plan, state.now()).await?;
     Ok(Json(super::List {
         items,
         next_cursor: None,
@@ -161,17 +161,11 @@ pub async fn quota(
     ApiQuery(q): ApiQuery<QuotaQuery>,
     ApiQuery(page): ApiQuery<ListParams>,
 ) -> ApiResult<Json<List<Quota>>> {
-    let mut conn = state.db.pool().acquire().await?;
-    let tenant_id = ee_app::access::tenancy::resolve_view(
-        &mut conn,
-        principal.scope(),
-        q.tenant_id.as_deref(),
-        "tenant_id",
-    )
-    .await?;
+    let mut read = Read::begin(&state, &principal).await?;
+    let tenant_id = read.tenant_view(q.tenant_id.as_deref()).await?;
     let now = state.now();
     let rows = ips::list(
-        &mut conn,
+        &mut read,
         &IpFilter {
             scope: Scope::from(tenant_id.as_deref()),
             ..Default::default()
@@ -181,7 +175,7 @@ pub async fn quota(
     let page = List::of(rows, &page)?;
     let mut items = Vec::with_capacity(page.items.len());
     for ip in &page.items {
-        items.push(infra::quota(&mut conn, ip, now).await?);
+        items.push(warmup_plans::quota(&mut read, ip, now).await?);
     }
     Ok(Json(List {
         items,

@@ -1,6 +1,8 @@
 //! The audit log's words: who made a change, from where, and what it was. An entry is
 //! written only through `write::Write`, in the transaction of the change itself,
-//! whichever door (API, CLI, worker, webhook) made it.
+//! whichever door (API, CLI, worker, webhook) made it; read back by administrators
+//! (`log`).
+pub mod log;
 
 use serde_json::Value;
 

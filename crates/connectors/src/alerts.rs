@@ -12,7 +12,7 @@ use crate::ConnectorError;
 pub struct AlertMessage {
     pub id: String,
     pub tenant_id: Option<String>,
-    pub severity: String,
+    pub severity: ee_core::alert::Severity,
     pub title: String,
     pub message: String,
     pub occurrences: i64,
@@ -129,7 +129,7 @@ impl AlertChannels {
         telegram: &Telegram,
         alert: &AlertMessage,
     ) -> Result<(), ConnectorError> {
-        let icon = if alert.severity == "critical" {
+        let icon = if alert.severity == ee_core::alert::Severity::Critical {
             "🔴"
         } else {
             "🟠"

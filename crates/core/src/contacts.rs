@@ -199,16 +199,12 @@ pub enum Verdict {
     Unknown,
 }
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Valid => "valid",
-            Verdict::Risky => "risky",
-            Verdict::Invalid => "invalid",
-            Verdict::Unknown => "unknown",
-        }
-    }
-}
+crate::names::names!(Verdict {
+    Valid => "valid",
+    Risky => "risky",
+    Invalid => "invalid",
+    Unknown => "unknown",
+});
 
 /// What the checks found, flag by flag.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -4,6 +4,7 @@
 //! so each rule is unit-tested beside its code and shared by every other crate.
 
 pub mod address;
+pub mod alert;
 pub mod audit;
 pub mod auth;
 pub mod campaign;

@@ -2,6 +2,7 @@
 //! instead of making (and sending) a new one.
 
 use crate::Scope;
+use ee_core::alert::Severity;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -12,7 +13,8 @@ pub struct Alert {
     pub id: String,
     pub tenant_id: Option<String>,
     pub cause: String,
-    pub severity: String,
+    #[sqlx(try_from = "String")]
+    pub severity: Severity,
     pub title: String,
     pub message: String,
     pub occurrences: i64,
@@ -28,7 +30,7 @@ pub struct NewAlert<'a> {
     pub tenant_id: Option<&'a str>,
     /// What makes two alerts "the same", e.g. `ip.quarantined:<ip id>`.
     pub cause: &'a str,
-    pub severity: &'a str,
+    pub severity: Severity,
     pub title: &'a str,
     pub message: &'a str,
 }
@@ -71,7 +73,7 @@ pub async fn raise(
         id: new_id(),
         tenant_id: new.tenant_id.map(str::to_owned),
         cause: new.cause.to_owned(),
-        severity: new.severity.to_owned(),
+        severity: new.severity,
         title: new.title.to_owned(),
         message: new.message.to_owned(),
         occurrences: 1,
@@ -85,7 +87,7 @@ pub async fn raise(
     .bind(&alert.id)
     .bind(&alert.tenant_id)
     .bind(&alert.cause)
-    .bind(&alert.severity)
+    .bind(alert.severity.as_str())
     .bind(&alert.title)
     .bind(&alert.message)
     .bind(alert.occurrences)

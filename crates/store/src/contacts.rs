@@ -5,7 +5,7 @@
 use crate::Scope;
 use std::collections::{BTreeMap, HashMap};
 
-use ee_core::contacts::ContactStatus;
+use ee_core::contacts::{ContactStatus, Verdict};
 use ee_core::ids::new_id;
 use ee_core::tags::Tag;
 use serde_json::{Map, Value};
@@ -49,7 +49,8 @@ pub struct Contact {
     pub status: ContactStatus,
     pub metadata: String,
     pub field_sources: String,
-    pub validation_status: String,
+    #[sqlx(try_from = "String")]
+    pub validation_status: Verdict,
     pub validation_confidence: Option<f64>,
     pub validation_reasons: String,
     pub validated_at: Option<i64>,

@@ -99,7 +99,7 @@ pub async fn failed(
             crate::infra::alerts::AlertSpec {
                 tenant_id: None,
                 cause: &format!("login_locked:{key}"),
-                severity: "warning",
+                severity: ee_core::alert::Severity::Warning,
                 title: "Logins locked after repeated failures",
                 message: &message,
             },

@@ -340,7 +340,7 @@ pub async fn auto_pause_if_over(w: &mut Write, campaign: &Campaign) -> Result<bo
         crate::infra::alerts::AlertSpec {
             tenant_id: Some(&campaign.tenant_id),
             cause: &format!("campaign_auto_pause:{}", campaign.id),
-            severity: "critical",
+            severity: ee_core::alert::Severity::Critical,
             title: "Campaign paused: bounce or complaint rate over its threshold",
             message: &message,
         },

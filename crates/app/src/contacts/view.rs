@@ -47,8 +47,8 @@ pub struct ContactOut {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ValidationOut {
-    /// valid, risky, invalid or unknown (not checked yet).
-    pub status: String,
+    /// `unknown`: not checked yet.
+    pub status: ee_core::contacts::Verdict,
     pub confidence: Option<f64>,
     pub reasons: Vec<String>,
     pub validated_at: Option<String>,

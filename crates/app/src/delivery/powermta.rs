@@ -262,7 +262,7 @@ pub async fn poll_status(
                 crate::infra::alerts::AlertSpec {
                     tenant_id: None,
                     cause: "pmta.unreachable",
-                    severity: "critical",
+                    severity: ee_core::alert::Severity::Critical,
                     title: "PowerMTA status unavailable",
                     message: &e.to_string(),
                 },

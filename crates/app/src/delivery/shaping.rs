@@ -110,7 +110,7 @@ pub async fn fire(
                 crate::infra::alerts::AlertSpec {
                     tenant_id: Some(tenant_id),
                     cause: &format!("shaping:{}:{}", subject, provider),
-                    severity: "warning",
+                    severity: ee_core::alert::Severity::Warning,
                     title: &format!("IP {ip} suspended at {provider}"),
                     message: &message,
                 },

@@ -359,7 +359,7 @@ async fn check_domain_rates(
             crate::infra::alerts::AlertSpec {
                 tenant_id: Some(tenant_id),
                 cause: &format!("domain_rates:{domain}"),
-                severity: "warning",
+                severity: ee_core::alert::Severity::Warning,
                 title: "Sending domain over its bounce or complaint threshold",
                 message: &message,
             },

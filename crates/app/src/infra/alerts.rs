@@ -19,7 +19,7 @@ pub const SEND: &str = "alert.send";
 pub struct AlertSpec<'a> {
     pub tenant_id: Option<&'a str>,
     pub cause: &'a str,
-    pub severity: &'a str,
+    pub severity: ee_core::alert::Severity,
     pub title: &'a str,
     pub message: &'a str,
 }
@@ -114,7 +114,7 @@ pub async fn send(
     let message = AlertMessage {
         id: alert.id.clone(),
         tenant_id: alert.tenant_id.clone(),
-        severity: alert.severity.clone(),
+        severity: alert.severity,
         title: alert.title.clone(),
         message: alert.message.clone(),
         occurrences: alert.occurrences,

@@ -53,7 +53,7 @@ async fn record_blacklist_check(
             crate::infra::alerts::AlertSpec {
                 tenant_id: None,
                 cause: &format!("dnsbl_misbehaving:{}", listing.zone),
-                severity: "warning",
+                severity: ee_core::alert::Severity::Warning,
                 title: "A DNS blacklist failed its self-test",
                 message: &message,
             },

@@ -185,9 +185,9 @@ pub async fn health(services: &Services, now: i64) -> Result<Value, JobError> {
                 tenant_id: None,
                 cause: &format!("health.{}", check.check),
                 severity: if check.check == "dead_jobs" {
-                    "warning"
+                    ee_core::alert::Severity::Warning
                 } else {
-                    "critical"
+                    ee_core::alert::Severity::Critical
                 },
                 title,
                 message: &check.detail,

@@ -87,7 +87,7 @@ pub async fn transition(
                 AlertSpec {
                     tenant_id: moved.tenant_id.as_deref(),
                     cause: &format!("ip.{}:{}", to.as_str(), moved.id),
-                    severity: "critical",
+                    severity: ee_core::alert::Severity::Critical,
                     title: &format!("IP {} is {}", moved.ip_address, to.as_str()),
                     message: &format!(
                         "IP {} ({}) went from {} to {}: {why}",
@@ -503,7 +503,7 @@ pub async fn validate_domain(
             AlertSpec {
                 tenant_id: Some(&domain.tenant_id),
                 cause: &format!("domain.dns:{}", domain.id),
-                severity: "warning",
+                severity: ee_core::alert::Severity::Warning,
                 title: &format!("DNS of {} is incomplete", domain.domain_name),
                 message: &dns_problems(&report),
             },

@@ -17,7 +17,7 @@ pub struct AlertOut {
     pub tenant_id: Option<String>,
     /// What makes repeats the same alert.
     pub cause: String,
-    pub severity: String,
+    pub severity: ee_core::alert::Severity,
     pub title: String,
     pub message: String,
     /// How many times the cause was seen while the alert was open.

@@ -62,7 +62,7 @@ pub async fn list(
     super::one_of(
         q.validation.as_deref(),
         "validation",
-        &["valid", "risky", "invalid", "unknown"],
+        ee_core::contacts::Verdict::NAMES,
     )?;
     let mut terms: Vec<Value> = Vec::new();
     for (field, value) in [

@@ -41,7 +41,7 @@ impl TryFrom<String> for Role {
 }
 
 /// Who did something, as the audit log records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorKind {
     User,
@@ -54,17 +54,13 @@ pub enum ActorKind {
     Anonymous,
 }
 
-impl ActorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::User => "user",
-            ActorKind::ApiKey => "api_key",
-            ActorKind::Cli => "cli",
-            ActorKind::System => "system",
-            ActorKind::Anonymous => "anonymous",
-        }
-    }
-}
+crate::names::names!(ActorKind {
+    User => "user",
+    ApiKey => "api_key",
+    Cli => "cli",
+    System => "system",
+    Anonymous => "anonymous",
+});
 
 /// Who acted, as the audit log and state histories record it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -208,22 +208,12 @@ pub enum ReportState {
     Abandoned,
 }
 
-impl ReportState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-            Self::NoRecord => "no_record",
-            Self::Abandoned => "abandoned",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Sent, Self::Failed, Self::NoRecord, Self::Abandoned]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
+crate::names::names!(ReportState {
+    Sent => "sent",
+    Failed => "failed",
+    NoRecord => "no_record",
+    Abandoned => "abandoned",
+});
 
 /// The UTC day (`2026-12-05`) of an instant in milliseconds.
 pub fn day_of(ms: i64) -> String {

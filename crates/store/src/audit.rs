@@ -9,7 +9,8 @@ use crate::Result;
 pub struct AuditEntry {
     pub id: String,
     pub created_at: i64,
-    pub actor_type: String,
+    #[sqlx(try_from = "String")]
+    pub actor_type: ee_core::auth::ActorKind,
     pub actor_id: Option<String>,
     pub actor_label: Option<String>,
     pub tenant_id: Option<String>,

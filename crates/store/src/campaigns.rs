@@ -498,7 +498,8 @@ pub struct Recipient {
     pub contact_id: String,
     pub email: Option<String>,
     pub variant: Option<String>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: RecipientState,
     pub detail: Option<String>,
     pub message_id: Option<String>,
     pub message_state: Option<String>,

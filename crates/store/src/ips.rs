@@ -226,7 +226,8 @@ pub struct Transition {
     pub from_state: String,
     pub to_state: String,
     pub reason: Option<String>,
-    pub actor_type: String,
+    #[sqlx(try_from = "String")]
+    pub actor_type: ee_core::auth::ActorKind,
     pub actor_id: Option<String>,
     pub actor_label: Option<String>,
     pub created_at: i64,

@@ -151,8 +151,8 @@ pub struct Report {
     pub tenant_id: String,
     pub domain: String,
     pub day: String,
-    /// `ee_core::tls_rpt::ReportState`.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ReportState,
     pub destinations: String,
     pub successful: i64,
     pub failed: i64,

@@ -317,7 +317,7 @@ pub async fn list(
         .await?
         .into_iter()
         .map(|r| TlsReportOut {
-            state: ReportState::parse(&r.state).unwrap_or(ReportState::Failed),
+            state: r.state,
             destinations: r
                 .destinations
                 .split_whitespace()

@@ -18,7 +18,7 @@ pub struct AuditEntryOut {
     pub id: String,
     pub created_at: String,
     /// `user`, `api_key`, `cli`, `system` or `anonymous`.
-    pub actor_type: String,
+    pub actor_type: ee_core::auth::ActorKind,
     pub actor_id: Option<String>,
     pub actor_label: Option<String>,
     pub tenant_id: Option<String>,

@@ -310,7 +310,7 @@ impl From<Recipient> for RecipientOut {
             local_time,
             next_attempt_at: r.next_attempt_at.map(to_rfc3339),
             detail: r.detail.or(r.state_reason),
-            state: RecipientState::parse(&r.state).unwrap_or(RecipientState::Pending),
+            state: r.state,
             contact_id: r.contact_id,
             email: r.email,
             variant: r.variant,

@@ -24,7 +24,7 @@ pub struct TransitionOut {
     pub from: String,
     pub to: String,
     pub reason: Option<String>,
-    pub actor_type: String,
+    pub actor_type: ee_core::auth::ActorKind,
     pub actor_id: Option<String>,
     pub actor_label: Option<String>,
     pub at: String,

@@ -137,6 +137,24 @@ crate::names::names!(ContactStatus {
     Suppressed => "suppressed",
 });
 
+/// Where a CSV import is: waiting for a worker, being read, finished, or stopped by an
+/// error that concerns the whole file (its lines' own errors do not fail it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+crate::names::names!(ImportStatus {
+    Queued => "queued",
+    Running => "running",
+    Done => "done",
+    Failed => "failed",
+});
+
 /// Why an address is on a tenant's suppression list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

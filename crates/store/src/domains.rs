@@ -109,8 +109,8 @@ pub struct DkimKey {
     /// Sealed with the master key; never leaves the server unsealed but to sign.
     pub private_key_sealed: String,
     pub public_key: String,
-    /// `active` (signs), `published` (replaced, still in DNS), `retired` (gone).
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ee_core::dkim::KeyStatus,
     pub created_at: i64,
     pub retired_at: Option<i64>,
 }
@@ -140,7 +140,7 @@ pub async fn add_active_key(
         algorithm: algorithm.to_owned(),
         private_key_sealed: private_key_sealed.to_owned(),
         public_key: public_key.to_owned(),
-        status: "active".into(),
+        status: ee_core::dkim::KeyStatus::Active,
         created_at: now,
         retired_at: None,
     };
@@ -153,7 +153,7 @@ pub async fn add_active_key(
     .bind(algorithm)
     .bind(private_key_sealed)
     .bind(public_key)
-    .bind(&key.status)
+    .bind(key.status.as_str())
     .bind(now)
     .bind(key.retired_at)
     .execute(&mut *conn)

@@ -1,6 +1,7 @@
 //! The feedback forwarding outbox: one row per bounce or complaint to forward to a
 //! contact's data source, sent by the retry-queue job until delivered or dead.
 
+use ee_core::feedback::ForwardState;
 use sqlx::AnyConnection;
 
 use crate::Result;
@@ -13,7 +14,8 @@ pub struct Forward {
     pub event_id: String,
     pub url: String,
     pub body: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ForwardState,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_status: Option<i64>,
@@ -25,8 +27,6 @@ pub struct Forward {
 
 const COLUMNS: &str = "id, tenant_id, source_id, event_id, url, body, state, attempts, next_attempt_at, \
     last_status, last_error, delivered_at, created_at, updated_at";
-
-pub const STATES: [&str; 3] = ["pending", "delivered", "dead"];
 
 pub async fn insert(
     conn: &mut AnyConnection,
@@ -78,16 +78,16 @@ pub async fn record_attempt(
     now: i64,
 ) -> Result<bool> {
     let state = match (delivered, next_attempt_at) {
-        (true, _) => "delivered",
-        (false, Some(_)) => "pending",
-        (false, None) => "dead",
+        (true, _) => ForwardState::Delivered,
+        (false, Some(_)) => ForwardState::Pending,
+        (false, None) => ForwardState::Dead,
     };
     let done = sqlx::query(
         "UPDATE feedback_forwards SET state = $1, attempts = attempts + 1, last_status = $2, last_error = $3, \
          next_attempt_at = COALESCE($4, next_attempt_at), delivered_at = $5, updated_at = $6 \
          WHERE id = $7 AND state = 'pending' AND attempts = $8",
     )
-    .bind(state)
+    .bind(state.as_str())
     .bind(status)
     .bind(error)
     .bind(next_attempt_at)

@@ -14,8 +14,8 @@ pub struct Import {
     pub filename: Option<String>,
     /// The uploaded file on disk until the import ends.
     pub path: Option<String>,
-    /// queued, running, done, failed.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ee_core::contacts::ImportStatus,
     pub total: i64,
     pub created: i64,
     pub updated: i64,
@@ -77,7 +77,7 @@ pub async fn update(conn: &mut AnyConnection, i: &Import) -> Result<()> {
         "UPDATE imports SET status = $1, total = $2, created = $3, updated = $4, duplicates = $5, rejected = $6, \
          delimiter = $7, encoding = $8, error = $9, finished_at = $10, path = $11 WHERE id = $12",
     )
-    .bind(&i.status)
+    .bind(i.status.as_str())
     .bind(i.total)
     .bind(i.created)
     .bind(i.updated)

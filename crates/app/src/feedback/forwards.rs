@@ -9,7 +9,7 @@ use std::time::Duration;
 use ee_core::feedback::Class;
 use ee_core::jobs::{AfterFailure, Backoff, after_failure};
 use ee_store::forwards;
-pub use ee_store::forwards::{Forward, STATES};
+pub use ee_store::forwards::Forward;
 use ee_store::{AnyConnection, Scope, StoreError};
 use serde::Serialize;
 use serde_json::json;

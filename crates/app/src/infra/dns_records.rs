@@ -50,7 +50,7 @@ pub async fn records(read: &mut Read, d: &Domain) -> Result<Vec<DnsRecord>, AppE
     .await?;
     let mut out = Vec::new();
     for key in keys {
-        let purpose = if key.status == "active" {
+        let purpose = if key.status == ee_core::dkim::KeyStatus::Active {
             "DKIM key that signs"
         } else {
             "DKIM key replaced by a rotation, kept until retired"

@@ -36,8 +36,7 @@ pub struct DkimKeyOut {
     pub selector: String,
     /// rsa or ed25519.
     pub algorithm: String,
-    /// active (signs), published (replaced, still in DNS) or retired.
-    pub status: String,
+    pub status: ee_core::dkim::KeyStatus,
     /// The public key, as published in `p=`. The private key is never returned.
     pub public_key: String,
     pub created_at: String,

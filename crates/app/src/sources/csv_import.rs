@@ -373,7 +373,7 @@ pub async fn run(
     .map_err(|e| e.to_string())?;
     let mut reader = opened?;
     let dialect = reader.dialect();
-    import.status = "running".into();
+    import.status = ee_core::contacts::ImportStatus::Running;
     import.delimiter = Some(char::from(dialect.delimiter).to_string());
     import.encoding = Some(dialect.encoding.as_str().to_owned());
     let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
@@ -479,9 +479,9 @@ pub async fn job(services: &crate::Services, job: &ee_store::Job) -> Result<Valu
     import.path = None;
     import.finished_at = Some(services.clock.now_ms());
     match &outcome {
-        Ok(_) => import.status = "done".into(),
+        Ok(_) => import.status = ee_core::contacts::ImportStatus::Done,
         Err(e) => {
-            import.status = "failed".into();
+            import.status = ee_core::contacts::ImportStatus::Failed;
             import.error = Some(e.clone());
         }
     }

@@ -135,6 +135,22 @@ named!(Source {
     MailwizzWebhook => "mailwizz_webhook",
 });
 
+/// Where a bounce forwarded to its data source (`bounce_url`) is: waiting for its next
+/// try, taken by the source, or given up after the last retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+named!(ForwardState {
+    Pending => "pending",
+    Delivered => "delivered",
+    Dead => "dead",
+});
+
 /// What an event says about the reply it reports: as much as its source knows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {

@@ -68,12 +68,12 @@ pub(super) async fn import_csv(
     let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
     let counts = match outcome {
         Ok(c) => {
-            import.status = "done".into();
+            import.status = ee_core::contacts::ImportStatus::Done;
             ee_store::imports::update(&mut conn, &import).await?;
             c
         }
         Err(e) => {
-            import.status = "failed".into();
+            import.status = ee_core::contacts::ImportStatus::Failed;
             import.error = Some(e.clone());
             ee_store::imports::update(&mut conn, &import).await?;
             bail!("import failed: {e}");

@@ -44,7 +44,7 @@ pub struct ForwardOut {
     #[schema(value_type = Object)]
     pub body: serde_json::Value,
     /// pending, delivered or dead.
-    pub state: String,
+    pub state: ee_core::feedback::ForwardState,
     pub attempts: i64,
     /// When the next attempt is due (pending ones).
     pub next_attempt_at: Option<String>,
@@ -58,7 +58,8 @@ pub struct ForwardOut {
 fn forward_out(f: Forward) -> ForwardOut {
     ForwardOut {
         body: serde_json::from_str(&f.body).unwrap_or_default(),
-        next_attempt_at: (f.state == "pending").then(|| to_rfc3339(f.next_attempt_at)),
+        next_attempt_at: (f.state == ee_core::feedback::ForwardState::Pending)
+            .then(|| to_rfc3339(f.next_attempt_at)),
         delivered_at: f.delivered_at.map(to_rfc3339),
         created_at: to_rfc3339(f.created_at),
         id: f.id,
@@ -82,7 +83,11 @@ pub async fn list(
     principal: Principal,
     ApiQuery(q): ApiQuery<ForwardQuery>,
 ) -> ApiResult<Json<List<ForwardOut>>> {
-    one_of(q.state.as_deref(), "state", &forwards::STATES)?;
+    one_of(
+        q.state.as_deref(),
+        "state",
+        ee_core::feedback::ForwardState::NAMES,
+    )?;
     let limit = limit_param(q.limit, 50, 500)?;
     let mut read = Read::begin(&state, &principal).await?;
     let tenant = match (&q.tenant_id, principal.is_admin()) {

@@ -24,8 +24,7 @@ pub struct ImportOut {
     pub tenant_id: String,
     pub source_id: Option<String>,
     pub filename: Option<String>,
-    /// queued, running, done or failed.
-    pub status: String,
+    pub status: ee_core::contacts::ImportStatus,
     /// Data lines read so far.
     pub total: i64,
     pub created: i64,

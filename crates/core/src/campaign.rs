@@ -73,6 +73,30 @@ names!(RecipientState {
     Mirrored => "mirrored",
 });
 
+/// Where a contact is in an autoresponder's sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrollmentState {
+    /// Running through the steps.
+    Active,
+    /// Run by MailWizz (the tenant delivers through it): subscribed to the step's list.
+    Mirrored,
+    /// Every step sent.
+    Completed,
+    /// Left before the end (the goal reached, unsubscribed, suppressed…; `detail` says).
+    Left,
+    /// Never started (not mailable when the trigger fired).
+    Excluded,
+}
+
+names!(EnrollmentState {
+    Active => "active",
+    Mirrored => "mirrored",
+    Completed => "completed",
+    Left => "left",
+    Excluded => "excluded",
+});
+
 impl CampaignStatus {
     /// Whether the campaign's content and audience may still change.
     pub fn editable(self) -> bool {

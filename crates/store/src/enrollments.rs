@@ -14,7 +14,7 @@ pub struct Enroll<'a> {
     pub campaign_id: &'a str,
     pub tenant_id: &'a str,
     /// `active`, or `excluded` for the members a segment trigger finds at the start.
-    pub state: &'a str,
+    pub state: ee_core::campaign::EnrollmentState,
     /// When the first step is due.
     pub due: i64,
     pub condition: String,
@@ -39,7 +39,7 @@ pub async fn enroll(conn: &mut AnyConnection, enroll: &Enroll<'_>, now: i64) -> 
     let q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(enroll.campaign_id)
         .bind(enroll.tenant_id)
-        .bind(enroll.state)
+        .bind(enroll.state.as_str())
         .bind(enroll.due)
         .bind(now);
     Ok(bind_all!(q, &enroll.params)
@@ -90,7 +90,7 @@ pub async fn rerun(conn: &mut AnyConnection, enroll: &Enroll<'_>, now: i64) -> R
     let q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(enroll.campaign_id)
         .bind(enroll.tenant_id)
-        .bind(enroll.state)
+        .bind(enroll.state.as_str())
         .bind(enroll.due)
         .bind(now);
     Ok(bind_all!(q, &enroll.params)
@@ -211,7 +211,7 @@ pub async fn due(
 /// Where an enrollment goes after its step `from`.
 pub struct Advance<'a> {
     pub step: i64,
-    pub state: &'a str,
+    pub state: ee_core::campaign::EnrollmentState,
     pub next_at: Option<i64>,
     pub detail: Option<&'a str>,
 }
@@ -230,7 +230,7 @@ pub async fn advance(
          WHERE campaign_id = $6 AND contact_id = $7 AND step = $8 AND state = 'active'",
     )
     .bind(to.step)
-    .bind(to.state)
+    .bind(to.state.as_str())
     .bind(to.next_at)
     .bind(to.detail)
     .bind(now)
@@ -249,7 +249,8 @@ pub struct Enrollment {
     pub email: Option<String>,
     pub step: i64,
     pub run: i64,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: ee_core::campaign::EnrollmentState,
     pub detail: Option<String>,
     pub next_at: Option<i64>,
     pub enrolled_at: i64,

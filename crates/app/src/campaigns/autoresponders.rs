@@ -122,7 +122,7 @@ pub async fn exclude_present_members(
     let enroll = Enroll {
         campaign_id: &campaign.id,
         tenant_id: &campaign.tenant_id,
-        state: "excluded",
+        state: ee_core::campaign::EnrollmentState::Excluded,
         due: now,
         condition,
         params,
@@ -166,7 +166,7 @@ pub async fn enroll_and_leave(
         let enroll = Enroll {
             campaign_id: &campaign.id,
             tenant_id: &campaign.tenant_id,
-            state: "active",
+            state: ee_core::campaign::EnrollmentState::Active,
             due,
             condition,
             params,
@@ -222,7 +222,7 @@ pub async fn serve(
             let mut conn = services.db.pool().acquire().await?;
             let wait = Advance {
                 step: enrollment.step,
-                state: "active",
+                state: ee_core::campaign::EnrollmentState::Active,
                 next_at: Some(opens),
                 detail: None,
             };
@@ -242,7 +242,7 @@ pub async fn serve(
             let mut conn = services.db.pool().acquire().await?;
             let done = Advance {
                 step: enrollment.step,
-                state: "completed",
+                state: ee_core::campaign::EnrollmentState::Completed,
                 next_at: None,
                 detail: None,
             };
@@ -291,7 +291,7 @@ pub async fn serve(
             }
             Ok((message, _)) => Advance {
                 step: enrollment.step,
-                state: "left",
+                state: ee_core::campaign::EnrollmentState::Left,
                 next_at: None,
                 detail: message.state_reason.as_deref(),
             },
@@ -387,13 +387,13 @@ fn next_step(settings: &CampaignSettings, index: usize, now: i64) -> Advance<'st
     match settings.steps.get(index + 1) {
         Some(next) => Advance {
             step: (index + 1) as i64,
-            state: "active",
+            state: ee_core::campaign::EnrollmentState::Active,
             next_at: Some(now + i64::from(next.delay_hours) * HOUR_MS),
             detail: None,
         },
         None => Advance {
             step: (index + 1) as i64,
-            state: "completed",
+            state: ee_core::campaign::EnrollmentState::Completed,
             next_at: None,
             detail: None,
         },
@@ -410,8 +410,7 @@ pub struct EnrollmentOut {
     /// How many runs of the sequence the contact completed before this one (it runs it
     /// again when its tag is given anew or its event posted again after completing).
     pub run: i64,
-    /// active, mirrored (run by MailWizz), completed, left or excluded.
-    pub state: String,
+    pub state: ee_core::campaign::EnrollmentState,
     /// Why it left.
     pub detail: Option<String>,
     pub next_at: Option<String>,
@@ -435,7 +434,7 @@ impl From<enrollments::Enrollment> for EnrollmentOut {
 }
 
 /// The states an enrollment may be in.
-pub const ENROLLMENT_STATES: [&str; 5] = ["active", "mirrored", "completed", "left", "excluded"];
+pub const ENROLLMENT_STATES: &[&str] = ee_core::campaign::EnrollmentState::NAMES;
 
 /// An autoresponder's enrollments (of a state), a page of `limit` after the cursor (a
 /// contact id).

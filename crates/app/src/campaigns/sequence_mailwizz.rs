@@ -176,7 +176,7 @@ async fn hand_over(
             if let Some(why) = refused {
                 let left = enrollments::Advance {
                     step: 0,
-                    state: "left",
+                    state: ee_core::campaign::EnrollmentState::Left,
                     next_at: None,
                     detail: Some(&why),
                 };

@@ -55,23 +55,35 @@ impl Browser {
             eprintln!("browser tests skipped: install chromium and chromium-driver to run them");
             return None;
         }
-        let port = free_port();
-        let child = tokio::process::Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver starts");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
+        // Until chromedriver listens: a cold start on a loaded machine (CI's first browser
+        // test, right after the packages are installed) took more than 5 s once. A driver
+        // that exits (its port taken meanwhile by another test) is started again.
+        let (port, child) = 'started: {
+            for _ in 0..3 {
+                let port = free_port();
+                let mut child = tokio::process::Command::new(driver)
+                    .arg(format!("--port={port}"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .expect("chromedriver starts");
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                while tokio::time::Instant::now() < deadline {
+                    if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .is_ok()
+                    {
+                        break 'started (port, child);
+                    }
+                    if child.try_wait().ok().flatten().is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            panic!("chromedriver did not listen (three tries of 30 s)");
+        };
         let profile = tempfile::Builder::new()
             .prefix("ee-chromium-")
             .tempdir()

@@ -32,11 +32,14 @@ impl Role {
 }
 
 impl TryFrom<String> for Role {
-    type Error = String;
+    type Error = crate::names::UnknownName;
 
     /// A stored role.
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("unknown role: {s}"))
+    fn try_from(s: String) -> Result<Self, crate::names::UnknownName> {
+        Self::parse(&s).ok_or(crate::names::UnknownName {
+            of: "role",
+            name: s,
+        })
     }
 }
 

@@ -3,6 +3,23 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Why a message is in the queue: for a campaign (or a sequence's step), sent alone
+/// through the API, or a test send of a campaign or template.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Campaign,
+    #[default]
+    Transactional,
+    Test,
+}
+
+crate::names::names!(MessageKind {
+    Campaign => "campaign",
+    Transactional => "transactional",
+    Test => "test",
+});
+
 /// The state of one recipient's message in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -53,10 +70,13 @@ impl MessageState {
 }
 
 impl TryFrom<String> for MessageState {
-    type Error = String;
+    type Error = crate::names::UnknownName;
 
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("unknown message state: {s}"))
+    fn try_from(s: String) -> Result<Self, crate::names::UnknownName> {
+        Self::parse(&s).ok_or(crate::names::UnknownName {
+            of: "message state",
+            name: s,
+        })
     }
 }
 

@@ -76,11 +76,14 @@ impl IpState {
 }
 
 impl TryFrom<String> for IpState {
-    type Error = String;
+    type Error = crate::names::UnknownName;
 
     /// A stored state (the database holds the names `as_str` writes).
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("unknown IP state: {s}"))
+    fn try_from(s: String) -> Result<Self, crate::names::UnknownName> {
+        Self::parse(&s).ok_or(crate::names::UnknownName {
+            of: "IP state",
+            name: s,
+        })
     }
 }
 
@@ -104,13 +107,16 @@ impl BlacklistStatus {
 }
 
 impl TryFrom<String> for BlacklistStatus {
-    type Error = String;
+    type Error = crate::names::UnknownName;
 
-    fn try_from(s: String) -> Result<Self, String> {
+    fn try_from(s: String) -> Result<Self, crate::names::UnknownName> {
         match s.as_str() {
             "clean" => Ok(BlacklistStatus::Clean),
             "listed" => Ok(BlacklistStatus::Listed),
-            _ => Err(format!("unknown blacklist status: {s}")),
+            _ => Err(crate::names::UnknownName {
+                of: "blacklist status",
+                name: s,
+            }),
         }
     }
 }

@@ -15,10 +15,13 @@ pub enum JobState {
 }
 
 impl TryFrom<String> for JobState {
-    type Error = String;
+    type Error = crate::names::UnknownName;
 
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("unknown job state: {s}"))
+    fn try_from(s: String) -> Result<Self, crate::names::UnknownName> {
+        Self::parse(&s).ok_or(crate::names::UnknownName {
+            of: "job state",
+            name: s,
+        })
     }
 }
 

@@ -9,11 +9,19 @@ use std::net::IpAddr;
 /// The click token index of the hidden decoy link of every tracked message.
 pub const DECOY_INDEX: u32 = u32::MAX;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum HitKind {
     Open,
     Click,
 }
+
+crate::names::names!(HitKind {
+    Open => "open",
+    Click => "click",
+});
 
 /// What is known of a hit.
 #[derive(Debug, Clone, Copy)]

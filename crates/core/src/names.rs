@@ -31,13 +31,25 @@ macro_rules! names {
         }
 
         impl TryFrom<String> for $ty {
-            type Error = String;
+            type Error = $crate::names::UnknownName;
 
-            fn try_from(s: String) -> Result<Self, String> {
-                Self::parse(&s).ok_or_else(|| format!("unknown {}: {s}", stringify!($ty)))
+            fn try_from(s: String) -> Result<Self, $crate::names::UnknownName> {
+                Self::parse(&s).ok_or_else(|| $crate::names::UnknownName {
+                    of: stringify!($ty),
+                    name: s,
+                })
             }
         }
     };
 }
 
 pub(crate) use names;
+
+/// A stored name none of a closed set's values has (a row written by something else, or
+/// a newer version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {of}: {name}")]
+pub struct UnknownName {
+    pub of: &'static str,
+    pub name: String,
+}

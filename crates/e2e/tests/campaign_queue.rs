@@ -39,12 +39,12 @@ async fn a_batch_skips_addresses_suppressed_or_capped_since_the_start() {
     // After the start: one address is suppressed, another gets a message, and the tenant
     // caps campaign mail at one message a day.
     app.suppress(&key, "gone@example.test", "manual").await;
-    // A marketing message of another sender (transactional ones do not count).
+    // A campaign message of another sender (transactional ones do not count).
     let (earlier, _) = ee_app::queue::messages::queue(
         &app.services,
         ee_app::queue::messages::SendRequest {
             tenant_id: created.body["tenant_id"].as_str().unwrap().to_owned(),
-            kind: "marketing".into(),
+            kind: ee_core::delivery::MessageKind::Campaign,
             to_email: "busy@example.test".into(),
             subject: Some("s".into()),
             text: Some("t".into()),
@@ -171,7 +171,7 @@ async fn a_batch_handed_over_twice_gives_each_recipient_one_message() {
         from_email: "hello@brand.test".into(),
         subject: "s".into(),
         headers: "{}".into(),
-        kind: "campaign".into(),
+        kind: ee_core::delivery::MessageKind::Campaign,
         state: "queued".into(),
         ..Default::default()
     };

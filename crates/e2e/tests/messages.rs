@@ -876,12 +876,18 @@ async fn provider_limits_cap_and_suppression_before_sending() {
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     let mut states = Vec::new();
-    for kind in ["campaign", "campaign", "campaign", "transactional"] {
+    use ee_core::delivery::MessageKind;
+    for kind in [
+        MessageKind::Campaign,
+        MessageKind::Campaign,
+        MessageKind::Campaign,
+        MessageKind::Transactional,
+    ] {
         let (m, _) = ee_app::queue::messages::queue(
             &app.services,
             ee_app::queue::messages::SendRequest {
                 tenant_id: tenant.clone(),
-                kind: kind.into(),
+                kind,
                 to_email: "reader@example.test".into(),
                 subject: Some("News".into()),
                 text: Some("News".into()),

@@ -91,7 +91,7 @@ async fn queue(s: &Setup, domain: &str, count: usize) -> Vec<String> {
             &s.app.services,
             ee_app::queue::messages::SendRequest {
                 tenant_id: s.tenant.clone(),
-                kind: "transactional".into(),
+                kind: ee_core::delivery::MessageKind::Transactional,
                 to_email: format!("r{i}@{domain}"),
                 subject: Some("Hello".into()),
                 text: Some("Hello".into()),

@@ -225,7 +225,7 @@ pub async fn run_one(
             &services,
             ee_app::queue::messages::SendRequest {
                 tenant_id: tenant.id.clone(),
-                kind: "transactional".into(),
+                kind: ee_core::delivery::MessageKind::Transactional,
                 to_email: format!("user{i}@example.test"),
                 template: Some("welcome".into()),
                 variables: [

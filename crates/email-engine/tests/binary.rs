@@ -637,7 +637,7 @@ async fn a_killed_sender_resumes_without_losing_messages() {
             &services,
             ee_app::queue::messages::SendRequest {
                 tenant_id: tenant.id.clone(),
-                kind: "transactional".into(),
+                kind: ee_core::delivery::MessageKind::Transactional,
                 to_email: format!("user{i}@example.test"),
                 subject: Some("Hello [FNAME|friend]".into()),
                 text: Some("A message for [EMAIL].".into()),

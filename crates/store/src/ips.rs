@@ -18,7 +18,8 @@ pub struct Ip {
     pub pool: Option<String>,
     #[sqlx(try_from = "String")]
     pub state: IpState,
-    pub previous_state: Option<String>,
+    #[sqlx(try_from = "crate::maybe_name::MaybeName")]
+    pub previous_state: Option<IpState>,
     pub state_reason: Option<String>,
     pub state_changed_at: i64,
     pub warmup_plan_id: Option<String>,
@@ -64,7 +65,7 @@ pub async fn insert(conn: &mut AnyConnection, new: NewIp<'_>, now: i64) -> Resul
     .bind(&ip.hostname)
     .bind(&ip.pool)
     .bind(ip.state.as_str())
-    .bind(&ip.previous_state)
+    .bind(ip.previous_state.map(IpState::as_str))
     .bind(&ip.state_reason)
     .bind(now)
     .bind(&ip.warmup_plan_id)
@@ -212,7 +213,7 @@ pub async fn record_transition(
     .execute(&mut *conn)
     .await?;
     let mut moved = ip.clone();
-    moved.previous_state = Some(ip.state.as_str().to_owned());
+    moved.previous_state = Some(ip.state);
     moved.state = to;
     moved.state_reason = reason.map(str::to_owned);
     moved.state_changed_at = now;
@@ -223,8 +224,10 @@ pub async fn record_transition(
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Transition {
     pub id: String,
-    pub from_state: String,
-    pub to_state: String,
+    #[sqlx(try_from = "String")]
+    pub from_state: IpState,
+    #[sqlx(try_from = "String")]
+    pub to_state: IpState,
     pub reason: Option<String>,
     #[sqlx(try_from = "String")]
     pub actor_type: ee_core::auth::ActorKind,

@@ -27,6 +27,7 @@ pub mod ips;
 pub mod jobs;
 pub mod login_throttles;
 pub mod mailwizz;
+mod maybe_name;
 pub mod message_leases;
 pub mod message_queries;
 pub mod messages;

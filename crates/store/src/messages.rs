@@ -2,6 +2,7 @@
 //! delivery workers, with the events of its life.
 
 use crate::Scope;
+use ee_core::delivery::MessageKind;
 use ee_core::ids::new_id;
 use sqlx::AnyConnection;
 
@@ -14,7 +15,8 @@ pub struct Message {
     pub contact_id: Option<String>,
     pub campaign_id: Option<String>,
     pub template_id: Option<String>,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: MessageKind,
     pub idempotency_key: Option<String>,
     pub to_email: String,
     pub to_name: Option<String>,
@@ -70,7 +72,7 @@ pub struct NewMessage {
     pub contact_id: Option<String>,
     pub campaign_id: Option<String>,
     pub template_id: Option<String>,
-    pub kind: String,
+    pub kind: MessageKind,
     pub idempotency_key: Option<String>,
     pub to_email: String,
     pub to_name: Option<String>,
@@ -121,7 +123,7 @@ async fn write(
     .bind(&new.contact_id)
     .bind(&new.campaign_id)
     .bind(&new.template_id)
-    .bind(&new.kind)
+    .bind(new.kind.as_str())
     .bind(&new.idempotency_key)
     .bind(&new.to_email)
     .bind(&new.to_name)

@@ -3,6 +3,7 @@
 
 use crate::Scope;
 use ee_core::ids::new_id;
+use ee_core::source::SourceKind;
 use sqlx::AnyConnection;
 
 use crate::{Result, StoreError};
@@ -14,8 +15,8 @@ pub struct Source {
     pub slug: String,
     pub name: String,
     /// scraper_pro, backlink_engine, csv, api; powermta, mailwizz (feedback).
-    #[sqlx(rename = "type")]
-    pub kind: String,
+    #[sqlx(rename = "type", try_from = "String")]
+    pub kind: SourceKind,
     /// JSON: `{"route": true}` sends its contacts through the routing rules.
     pub config: String,
     /// Sealed with the master key.
@@ -23,16 +24,6 @@ pub struct Source {
     pub created_at: i64,
     pub updated_at: i64,
 }
-
-/// The last two report feedback (bounces, complaints, accounting records), not contacts.
-pub const KINDS: [&str; 6] = [
-    "scraper_pro",
-    "backlink_engine",
-    "csv",
-    "api",
-    "powermta",
-    "mailwizz",
-];
 
 const COLUMNS: &str =
     "id, tenant_id, slug, name, type, config, secret_sealed, created_at, updated_at";
@@ -43,7 +34,7 @@ pub async fn insert(
     tenant_id: &str,
     slug: &str,
     name: &str,
-    kind: &str,
+    kind: SourceKind,
     config: &str,
     secret_sealed: &str,
     now: i64,
@@ -53,7 +44,7 @@ pub async fn insert(
         tenant_id: tenant_id.into(),
         slug: slug.into(),
         name: name.into(),
-        kind: kind.into(),
+        kind,
         config: config.into(),
         secret_sealed: Some(secret_sealed.into()),
         created_at: now,
@@ -66,7 +57,7 @@ pub async fn insert(
     .bind(tenant_id)
     .bind(slug)
     .bind(name)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(config)
     .bind(secret_sealed)
     .bind(now)

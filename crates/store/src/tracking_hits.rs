@@ -12,7 +12,7 @@ pub struct NewHit {
     pub campaign_id: Option<String>,
     pub contact_id: Option<String>,
     /// open or click.
-    pub kind: &'static str,
+    pub kind: ee_core::machine_hits::HitKind,
     pub link: Option<i64>,
     pub url: Option<String>,
     pub ip: Option<String>,
@@ -37,7 +37,7 @@ pub async fn insert_many(conn: &mut AnyConnection, hits: &[NewHit]) -> Result<()
                 h.message_id,
                 h.campaign_id,
                 h.contact_id,
-                h.kind,
+                h.kind.as_str(),
                 h.link,
                 h.url,
                 h.ip,
@@ -67,7 +67,8 @@ pub async fn insert_many(conn: &mut AnyConnection, hits: &[NewHit]) -> Result<()
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct HitRow {
     pub id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: ee_core::machine_hits::HitKind,
     pub link: Option<i64>,
     pub url: Option<String>,
     pub ip: Option<String>,

@@ -334,7 +334,7 @@ async fn messages_marked_sent_in_bulk_only_under_our_lease() {
         let new = NewMessage {
             id: ee_core::ids::new_id(),
             tenant_id: t.id.clone(),
-            kind: "transactional".into(),
+            kind: ee_core::delivery::MessageKind::Transactional,
             to_email: format!("r{i}@a.test"),
             from_email: "f@a.test".into(),
             subject: "s".into(),
@@ -435,11 +435,10 @@ async fn campaigns_due_together_take_turns_and_transactional_mail_does_not_wait(
                 tenant_id: t.id.clone(),
                 campaign_id: campaign.map(str::to_owned),
                 kind: if campaign.is_some() {
-                    "campaign"
+                    ee_core::delivery::MessageKind::Campaign
                 } else {
-                    "transactional"
-                }
-                .into(),
+                    ee_core::delivery::MessageKind::Transactional
+                },
                 to_email: format!("r{n}@a.test"),
                 from_email: "f@a.test".into(),
                 subject: "s".into(),
@@ -504,6 +503,70 @@ async fn an_old_database_is_migrated_and_a_newer_one_refused() {
         err.contains("schema is version 99999, newer than this binary's"),
         "{err}"
     );
+    db.close().await;
+    test_db.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn stored_states_read_typed_and_an_unknown_name_fails_the_read() {
+    use ee_core::auth::{Actor, ActorKind};
+    use ee_core::ip::IpState;
+    use ee_store::ips;
+    let (test_db, db) = fresh().await;
+    let mut conn = db.pool().acquire().await.unwrap();
+    let ip = ips::insert(
+        &mut conn,
+        ips::NewIp {
+            tenant_id: None,
+            ip_address: "192.0.2.7",
+            hostname: None,
+            pool: None,
+            state: IpState::Warming,
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    let read = ips::get(&mut conn, &ip.id, Scope::All).await.unwrap();
+    assert_eq!(read.previous_state, None, "NULL reads as none");
+    let actor = Actor {
+        kind: ActorKind::System,
+        id: None,
+        label: None,
+    };
+    ips::record_transition(
+        &mut conn,
+        &read,
+        IpState::Quarantined,
+        Some("test"),
+        &actor,
+        2,
+    )
+    .await
+    .unwrap();
+    let read = ips::get(&mut conn, &ip.id, Scope::All).await.unwrap();
+    assert_eq!(
+        (read.state, read.previous_state),
+        (IpState::Quarantined, Some(IpState::Warming))
+    );
+    let moves = ips::transitions(&mut conn, &ip.id).await.unwrap();
+    assert_eq!(
+        moves
+            .iter()
+            .map(|t| (t.from_state, t.to_state))
+            .collect::<Vec<_>>(),
+        [(IpState::Warming, IpState::Quarantined)]
+    );
+    // A name no state has is an error, in a nullable column as in the others.
+    sqlx::query("UPDATE ips SET previous_state = 'asleep' WHERE id = $1")
+        .bind(&ip.id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let err = ips::get(&mut conn, &ip.id, Scope::All).await.unwrap_err();
+    // (sqlx 0.9's derive loses the inner error's text: the column is what it names.)
+    assert!(err.to_string().contains("column previous_state"), "{err}");
+    drop(conn);
     db.close().await;
     test_db.drop_database().await.unwrap();
 }

@@ -262,7 +262,7 @@ pub async fn serve(
                 .await?;
         let request = SendRequest {
             tenant_id: campaign.tenant_id.clone(),
-            kind: "campaign".into(),
+            kind: ee_core::delivery::MessageKind::Campaign,
             campaign_id: Some(campaign.id.clone()),
             to_email: enrollment.email.clone(),
             template,

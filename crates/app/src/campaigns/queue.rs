@@ -254,7 +254,7 @@ pub async fn queue_batch(
                 contact_id: contact.map(|c| c.id.clone()),
                 campaign_id: Some(campaign.id.clone()),
                 template_id: Some(chosen.id.clone()),
-                kind: "campaign".into(),
+                kind: ee_core::delivery::MessageKind::Campaign,
                 idempotency_key: Some(key.clone()),
                 to_email: recipient.email.clone(),
                 to_name: contact.and_then(|c| c.first_name.clone()),

@@ -89,7 +89,7 @@ pub async fn send(
     for email in input.emails {
         let request = SendRequest {
             tenant_id: campaign.tenant_id.clone(),
-            kind: "test".into(),
+            kind: ee_core::delivery::MessageKind::Test,
             to_email: email.clone(),
             // The recipient's language picks the template of the category, as in the send.
             template: template.category.is_none().then(|| template.id.clone()),

@@ -126,10 +126,7 @@ async fn record_one(
         message_id: message.id.clone(),
         campaign_id: message.campaign_id.clone(),
         contact_id: message.contact_id.clone(),
-        kind: match hit.kind {
-            HitKind::Open => "open",
-            HitKind::Click => "click",
-        },
+        kind: hit.kind,
         link: hit.link.map(i64::from),
         url: hit.url.clone(),
         ip: hit.ip.clone(),

@@ -108,8 +108,6 @@ async fn record_blacklist_check(
         if current.state == IpState::Blacklisted {
             let back = current
                 .previous_state
-                .as_deref()
-                .and_then(IpState::parse)
                 .filter(|s| IpState::Blacklisted.allowed_next().contains(s))
                 .unwrap_or(IpState::Warming);
             current = transition(

@@ -27,7 +27,7 @@ pub struct IpOut {
     pub tenant_id: Option<String>,
     pub pool: Option<String>,
     pub state: IpState,
-    pub previous_state: Option<String>,
+    pub previous_state: Option<IpState>,
     pub state_reason: Option<String>,
     pub state_changed_at: String,
     pub blacklist_status: BlacklistStatus,

@@ -23,7 +23,7 @@ use crate::delivery::*;
 #[derive(Debug, Clone, Default)]
 pub struct SendRequest {
     pub tenant_id: String,
-    pub kind: String,
+    pub kind: ee_core::delivery::MessageKind,
     pub campaign_id: Option<String>,
     pub to_email: String,
     pub to_name: Option<String>,
@@ -148,7 +148,7 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
     values.insert("EMAIL".into(), to_email.clone());
     // A campaign message keeps no rendered body: it is rendered when sent, from the
     // template's version of now (`message_bodies`); its subject is rendered here.
-    let at_send = req.kind == "campaign" && chosen.is_some();
+    let at_send = req.kind == ee_core::delivery::MessageKind::Campaign && chosen.is_some();
     let (rendered, template_language) = match &chosen {
         Some(t) => (
             render(
@@ -215,7 +215,10 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         .next()
         .map(|r| format!("suppressed ({r})"));
     if reason.is_none()
-        && !matches!(req.kind.as_str(), "transactional" | "test")
+        && !matches!(
+            req.kind,
+            ee_core::delivery::MessageKind::Transactional | ee_core::delivery::MessageKind::Test
+        )
         && let Some(cap) = settings.frequency_cap
     {
         let since = now - i64::from(cap.hours) * 3_600_000;
@@ -236,7 +239,7 @@ pub async fn queue(services: &Services, req: SendRequest) -> Result<(Message, bo
         contact_id: contact.as_ref().map(|c| c.id.clone()),
         campaign_id: req.campaign_id.clone(),
         template_id: chosen.as_ref().map(|t| t.id.clone()),
-        kind: req.kind.clone(),
+        kind: req.kind,
         idempotency_key: req.idempotency_key.clone(),
         to_name: req
             .to_name

@@ -4,6 +4,7 @@ pub mod field_names;
 pub mod imports;
 
 use ee_core::secrets::Sealer;
+use ee_core::source::SourceKind;
 use ee_core::timefmt::to_rfc3339;
 use ee_store::Db;
 use ee_store::Scope;
@@ -28,7 +29,7 @@ pub struct SourceOut {
     pub name: String,
     /// scraper_pro, backlink_engine, csv, api; powermta, mailwizz (feedback).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: SourceKind,
     /// `{"route": true}` sends the source's contacts through the routing rules.
     #[schema(value_type = Object)]
     pub config: Value,
@@ -82,13 +83,7 @@ pub async fn for_ingest(
     let mut errors = ee_core::ValidationErrors::new();
     ee_core::tenant::validate_slug(&slug, "source", &mut errors);
     errors.into_result()?;
-    let kind = if slug.starts_with("scraper-pro") {
-        "scraper_pro"
-    } else if slug.starts_with("backlink") {
-        "backlink_engine"
-    } else {
-        "api"
-    };
+    let kind = SourceKind::of_first_use(&slug);
     let secret = ee_core::auth::random_token(32);
     let sealed = sealer.seal(SECRET_PURPOSE, secret.as_bytes());
     let mut w = crate::write::Write::open(db, caller.clone(), None, now).await?;
@@ -164,11 +159,9 @@ pub async fn create(
     let mut errors = ee_core::ValidationErrors::new();
     ee_core::tenant::validate_slug(&input.slug, "slug", &mut errors);
     ee_core::tenant::validate_name(&input.name, "name", &mut errors);
-    if !sources::KINDS.contains(&input.kind.as_str()) {
-        errors.add(
-            "type",
-            "must be scraper_pro, backlink_engine, csv, api, powermta or mailwizz",
-        );
+    let kind = SourceKind::parse(&input.kind);
+    if kind.is_none() {
+        errors.add("type", format!("must be one of {}", SourceKind::names()));
     }
     if input.config.as_ref().is_some_and(|c| !c.is_object()) {
         errors.add("config", "must be a JSON object");
@@ -210,7 +203,7 @@ pub async fn create(
         tenant_id,
         &input.slug,
         input.name.trim(),
-        &input.kind,
+        kind.expect("checked above"),
         &config,
         &sealed,
         w.now,

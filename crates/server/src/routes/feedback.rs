@@ -12,6 +12,7 @@ use ee_app::feedback::intake::{
     self as intake, DeliveryEventRow, EventFilter, IntakeReport, ReportedBounce,
 };
 use ee_core::feedback::{Category, Class, Source};
+use ee_core::source::SourceKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -37,7 +38,7 @@ async fn reporter(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-    kinds: &[&str],
+    kinds: &[SourceKind],
     named_source: Option<String>,
     tenant: Option<&str>,
     tenant_required: bool,
@@ -105,7 +106,7 @@ pub async fn pmta_bounce(
         &state,
         &headers,
         &body,
-        &["powermta", "mailwizz"],
+        &[SourceKind::Powermta, SourceKind::Mailwizz],
         named,
         tenant_hint.as_deref(),
         true,
@@ -145,7 +146,7 @@ pub async fn mailwizz_bounce(
         &state,
         &headers,
         &body,
-        &["mailwizz"],
+        &[SourceKind::Mailwizz],
         named,
         tenant_hint.as_deref(),
         true,
@@ -243,7 +244,7 @@ pub async fn pmta_accounting(
         &state,
         &headers,
         &body,
-        &["powermta"],
+        &[SourceKind::Powermta],
         q.source.clone(),
         q.tenant.as_deref(),
         false,
@@ -273,7 +274,7 @@ pub async fn reports(
         &state,
         &headers,
         &body,
-        &["powermta", "mailwizz"],
+        &[SourceKind::Powermta, SourceKind::Mailwizz],
         q.source.clone(),
         q.tenant.as_deref(),
         false,

@@ -21,8 +21,8 @@ use crate::write::{Begin, Write};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransitionOut {
     pub id: String,
-    pub from: String,
-    pub to: String,
+    pub from: ee_core::ip::IpState,
+    pub to: ee_core::ip::IpState,
     pub reason: Option<String>,
     pub actor_type: ee_core::auth::ActorKind,
     pub actor_id: Option<String>,

@@ -183,7 +183,7 @@ pub async fn send(
     drop(read);
     let request = SendRequest {
         tenant_id,
-        kind: "transactional".into(),
+        kind: ee_core::delivery::MessageKind::Transactional,
         campaign_id: None,
         to_email: body.to,
         to_name: body.to_name,

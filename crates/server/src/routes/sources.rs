@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ee_app::sources::{self, Source};
+use ee_core::source::SourceKind;
 
 use super::ingest::{IngestRequest, IngestResponse, header, run_ingest};
 use crate::audit::{Actor, Caller};
@@ -156,7 +157,7 @@ pub async fn delete_rule(
 /// secret within the last 5 minutes. Anything else is 401 before anything is stored.
 async fn verified_source(
     state: &AppState,
-    kind: &str,
+    kind: SourceKind,
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<(Source, IngestRequest)> {
@@ -182,7 +183,7 @@ async fn verified_source(
 /// replayed). Anything else is 401 before anything is stored.
 pub(crate) async fn signed_source(
     state: &AppState,
-    kinds: &[&str],
+    kinds: &[SourceKind],
     headers: &HeaderMap,
     body: &[u8],
     named: Option<String>,
@@ -200,10 +201,7 @@ pub(crate) async fn signed_source(
     let candidates = sources::signing(&mut read, &key).await?;
     let now_secs = state.now() / 1000;
     let mut stale = false;
-    for source in candidates
-        .into_iter()
-        .filter(|s| kinds.contains(&s.kind.as_str()))
-    {
+    for source in candidates.into_iter().filter(|s| kinds.contains(&s.kind)) {
         let Some(sealed) = &source.secret_sealed else {
             continue;
         };
@@ -243,7 +241,7 @@ pub(crate) async fn signed_source(
 
 async fn webhook(
     state: AppState,
-    kind: &str,
+    kind: SourceKind,
     meta: RequestMeta,
     headers: HeaderMap,
     body: Bytes,
@@ -280,7 +278,7 @@ pub async fn scraper_pro(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {
-    webhook(state, "scraper_pro", meta, headers, body).await
+    webhook(state, SourceKind::ScraperPro, meta, headers, body).await
 }
 
 /// Contacts from Backlink-Engine, signed as for Scraper-Pro.
@@ -292,5 +290,5 @@ pub async fn backlinks_engine(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {
-    webhook(state, "backlink_engine", meta, headers, body).await
+    webhook(state, SourceKind::BacklinkEngine, meta, headers, body).await
 }

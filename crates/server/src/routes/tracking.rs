@@ -138,8 +138,7 @@ pub async fn click(
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct HitOut {
-    /// open or click.
-    pub kind: String,
+    pub kind: ee_core::machine_hits::HitKind,
     /// A click's link (its index in the message) and where it led.
     pub link: Option<i64>,
     pub url: Option<String>,

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use ee_core::delivery::{DestinationLimits, virtual_mta_name};
+use ee_core::provider_rates::ProviderRates;
 
 /// A sending IP as PowerMTA sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub struct Input {
     pub virtual_mtas: Vec<VirtualMta>,
     pub domain_keys: Vec<DomainKey>,
     pub limits: DestinationLimits,
+    /// The providers' rates across IPs: PowerMTA counts per virtual MTA, so each gets
+    /// its share.
+    pub rates: ProviderRates,
     pub spool_dir: String,
     pub log_file: String,
     pub acct_file: String,
@@ -58,6 +62,7 @@ impl Default for Input {
             virtual_mtas: Vec::new(),
             domain_keys: Vec::new(),
             limits: DestinationLimits::default(),
+            rates: ProviderRates::default(),
             spool_dir: "/var/spool/pmta".into(),
             log_file: "/var/log/pmta/log".into(),
             acct_file: "/var/log/pmta/acct.csv".into(),
@@ -199,14 +204,20 @@ pub fn render(input: &Input) -> String {
         ("yahoo", input.limits.of_name("yahoo")),
     ];
     for (name, limit) in isp_limits {
+        let per_queue = input
+            .rates
+            .per_queue_hour(name, vmtas.len(), limit.per_hour);
+        if let Some(rate) = input.rates.per_second.get(name) {
+            let _ = writeln!(
+                w,
+                "# {name}: {rate}/s across the {} virtual MTA(s), {per_queue}/h each at most",
+                vmtas.len().max(1)
+            );
+        }
         let _ = writeln!(w, "<domain ${name}>");
         let _ = writeln!(w, "    max-smtp-out {}", limit.connections);
-        let _ = writeln!(w, "    max-msg-rate {}/h", limit.per_hour);
-        let _ = writeln!(
-            w,
-            "    backoff-max-msg-rate {}/h",
-            (limit.per_hour / 10).max(1)
-        );
+        let _ = writeln!(w, "    max-msg-rate {per_queue}/h");
+        let _ = writeln!(w, "    backoff-max-msg-rate {}/h", (per_queue / 10).max(1));
         let _ = writeln!(w, "    backoff-to-normal-after 1h");
         let _ = writeln!(w, "    mx-rollup yes");
         let _ = writeln!(w, "</domain>");
@@ -283,6 +294,24 @@ mod tests {
         let got = render(&sample());
         let golden = include_str!("../tests/data/powermta.golden.conf");
         assert_eq!(got, golden, "\n--- got ---\n{got}");
+    }
+
+    #[test]
+    fn the_virtual_mtas_share_each_providers_rate() {
+        let mut input = sample();
+        input.limits = DestinationLimits::parse("gmail=1000000/10,yahoo=1000000/10").unwrap();
+        input.rates = ProviderRates::parse("microsoft=none").unwrap();
+        let conf = render(&input);
+        let block = |name: &str| {
+            let start = conf.find(&format!("<domain ${name}>")).unwrap();
+            conf[start..start + conf[start..].find("</domain>").unwrap()].to_owned()
+        };
+        // 50/s and 30/s are 180 000 and 108 000 an hour, shared by the 3 virtual MTAs.
+        assert!(block("gmail").contains("max-msg-rate 60000/h"), "{conf}");
+        assert!(block("yahoo").contains("max-msg-rate 36000/h"), "{conf}");
+        // Without a rate, the IP's own hourly limit stands alone.
+        assert!(block("microsoft").contains("max-msg-rate 3600/h"), "{conf}");
+        assert!(!conf.contains("# microsoft:"), "{conf}");
     }
 
     #[test]

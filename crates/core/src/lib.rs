@@ -23,6 +23,7 @@ pub mod machine_hits;
 pub mod mta_sts;
 pub mod names;
 pub mod outbound;
+pub mod provider_rates;
 pub mod rate_limit;
 pub mod rendering;
 pub mod reply_pattern;

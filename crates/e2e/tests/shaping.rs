@@ -60,6 +60,9 @@ async fn setup_with(shaping: Option<&str>, limits: &str) -> Setup {
             mx_port: smtp.addr.port(),
             shaping: Arc::new(shaping),
             limits: ee_core::delivery::DestinationLimits::parse(limits).unwrap(),
+            // Shaping alone: Gmail's rate across IPs (50/s, the test clock standing still)
+            // is `provider_rates.rs`'s.
+            rates: ee_core::provider_rates::ProviderRates::parse("gmail=none").unwrap(),
             ..Default::default()
         })
         .spawn()

@@ -85,6 +85,9 @@ pub struct Config {
     /// Per provider and IP: messages per hour / connections at once, e.g.
     /// `gmail=3600/5,microsoft=3600/5,yahoo=3600/5,other=36000/20` (any subset).
     pub delivery_limits: String,
+    /// Per provider, across every IP and node: messages per second, e.g. `gmail=50,
+    /// yahoo=30,microsoft=20` (seed 002's, the defaults); `name=none` lifts one.
+    pub provider_rates: String,
     /// Messages claimed and sent at once by this node.
     pub delivery_batch: i64,
     pub delivery_concurrency: usize,
@@ -193,6 +196,7 @@ impl Default for Config {
             delivery_retry: "5m,15m,1h,4h,8h,12h,24h".into(),
             delivery_max_age_hours: 168,
             delivery_limits: String::new(),
+            provider_rates: String::new(),
             delivery_batch: 200,
             delivery_concurrency: 16,
             delivery_timeout_secs: 60,
@@ -336,6 +340,13 @@ impl Config {
                 "delivery_limits: `{name}` is no provider of the shaping data (add a `provider` line to shaping_rules_file)"
             );
         }
+        let rates = ee_core::provider_rates::ProviderRates::parse(&self.provider_rates)
+            .map_err(|e| anyhow::anyhow!("provider_rates: {e}"))?;
+        if let Some(name) = rates.per_second.keys().find(|n| !shaping.knows(n)) {
+            anyhow::bail!(
+                "provider_rates: `{name}` is no provider of the shaping data (add a `provider` line to shaping_rules_file)"
+            );
+        }
         if self.delivery_batch < 1 || self.delivery_concurrency < 1 {
             anyhow::bail!("delivery_batch and delivery_concurrency must be at least 1");
         }
@@ -348,6 +359,7 @@ impl Config {
                 max_age_secs: self.delivery_max_age_hours.max(1) * 3600,
             },
             limits,
+            rates,
             shaping: std::sync::Arc::new(shaping),
             mx_port: self.delivery_mx_port,
             timeout: std::time::Duration::from_secs(self.delivery_timeout_secs.max(1)),
@@ -584,5 +596,33 @@ mod tests {
         std::fs::write(&path, "listn = \"typo\"\n").unwrap();
         let err = Config::load(Some(&path), &Overrides::default()).unwrap_err();
         assert!(format!("{err:#}").contains("listn"), "{err:#}");
+    }
+
+    #[test]
+    fn provider_rates_default_to_the_seeds_and_are_checked() {
+        let settings = |rates: &str| {
+            let config = Config {
+                provider_rates: rates.into(),
+                ..Default::default()
+            };
+            config.delivery_settings(
+                vec![0; 32],
+                ee_core::secrets::Sealer::new(&[7; 32]).unwrap(),
+            )
+        };
+        let rates = settings("").unwrap().rates;
+        assert_eq!(rates, ee_core::provider_rates::ProviderRates::default());
+        assert_eq!(rates.per_second["gmail"], 50);
+        assert_eq!(
+            settings("orange=10").unwrap().rates.per_second["orange"],
+            10
+        );
+        for (bad, named) in [("gmail=0", "gmail=0"), ("nowhere=5", "nowhere")] {
+            let err = settings(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("provider_rates:") && err.contains(named),
+                "{err}"
+            );
+        }
     }
 }

@@ -32,6 +32,7 @@ pub mod message_leases;
 pub mod message_queries;
 pub mod messages;
 pub mod pools;
+pub mod provider_seconds;
 pub mod rate_limits;
 pub mod relays;
 pub mod report_counters;

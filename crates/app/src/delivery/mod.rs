@@ -31,6 +31,8 @@ pub struct DeliverySettings {
     pub sealer: Option<Sealer>,
     pub retry: RetryPolicy,
     pub limits: DestinationLimits,
+    /// Messages per second towards a provider across IPs and nodes.
+    pub rates: ee_core::provider_rates::ProviderRates,
     /// The providers and how their replies slow us down (`ee_core::shaping`).
     pub shaping: std::sync::Arc<ee_core::shaping::Shaping>,
     /// The port MX hosts are reached on: 25, tests use another.
@@ -65,6 +67,7 @@ impl Default for DeliverySettings {
             sealer: None,
             retry: RetryPolicy::default(),
             limits: DestinationLimits::default(),
+            rates: Default::default(),
             shaping: std::sync::Arc::new(ee_core::shaping::Shaping::shipped()),
             mx_port: 25,
             mta_sts_port: 443,

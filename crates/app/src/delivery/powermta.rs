@@ -186,6 +186,7 @@ pub async fn generate(
         virtual_mtas,
         domain_keys,
         limits: services.delivery.limits.clone(),
+        rates: services.delivery.rates.clone(),
         http_mgmt_port: settings.http_mgmt_port,
         ..Default::default()
     };

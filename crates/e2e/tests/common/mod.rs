@@ -53,6 +53,8 @@ pub struct Options {
     pub mx_port: u16,
     pub retry: ee_core::delivery::RetryPolicy,
     pub limits: ee_core::delivery::DestinationLimits,
+    /// Providers' rates across IPs (seed 002's unless a test sets its own).
+    pub rates: ee_core::provider_rates::ProviderRates,
     /// The port MTA-STS policies are fetched on, and the roots trusted for them.
     pub mta_sts_port: u16,
     pub mta_sts_roots: Vec<Vec<u8>>,
@@ -72,6 +74,7 @@ impl Default for Options {
             mx_port: 25,
             retry: Default::default(),
             limits: Default::default(),
+            rates: Default::default(),
             shaping: std::sync::Arc::new(ee_core::shaping::Shaping::shipped()),
             mta_sts_port: 443,
             mta_sts_roots: Vec::new(),
@@ -194,6 +197,7 @@ impl TestApp {
                 timeout: std::time::Duration::from_secs(2),
                 retry: options.retry.clone(),
                 limits: options.limits.clone(),
+                rates: options.rates.clone(),
                 shaping: options.shaping.clone(),
                 mta_sts_port: options.mta_sts_port,
                 mta_sts_roots: options.mta_sts_roots.clone(),

@@ -81,6 +81,7 @@ impl Engine {
             provider: Provider::other(),
             day: ee_core::timefmt::epoch_day(now),
             hour: now / 3_600_000,
+            rate_second: None,
         };
         let (data, _) = self.build(&message, &tenant, false, &chosen).await?;
         Ok(data.len())

@@ -13,6 +13,7 @@ mod context;
 mod endpoints;
 mod mta_sts;
 mod outcome;
+mod provider_rate;
 mod routing;
 mod shaping;
 mod slots;
@@ -90,6 +91,8 @@ pub struct Engine {
     mta_sts: Mutex<HashMap<String, mta_sts::Cached>>,
     signers: Mutex<SignerCache>,
     spin: AtomicUsize,
+    /// The second before which this engine last deleted providers' rate counts.
+    rates_forgotten: std::sync::atomic::AtomicI64,
 }
 
 /// A batch claimed under a lease, with what its messages need.
@@ -107,6 +110,8 @@ struct Chosen {
     pub(super) provider: Provider,
     pub(super) day: i64,
     pub(super) hour: i64,
+    /// The second of the provider's rate this send took, if it has a rate.
+    pub(super) rate_second: Option<i64>,
 }
 
 impl Engine {
@@ -124,6 +129,7 @@ impl Engine {
             mta_sts: Mutex::new(HashMap::new()),
             signers: Mutex::new(HashMap::new()),
             spin: AtomicUsize::new(0),
+            rates_forgotten: std::sync::atomic::AtomicI64::new(0),
         })
     }
 

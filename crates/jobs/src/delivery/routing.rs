@@ -2,6 +2,7 @@
 //! the IP chosen within quotas and per-provider limits.
 
 use super::endpoints::Unreachable;
+use super::provider_rate::RateSlot;
 use super::shaping::{held, path_of};
 use super::slots::{Got, Lane, Open};
 use super::tls_rpt::Judge;
@@ -14,6 +15,8 @@ pub(super) enum Choice {
     Held(i64),
     /// No IP has quota left.
     NoQuota,
+    /// The provider's rate across IPs is reached for this second: until the next (ms).
+    Paced(i64),
 }
 
 impl Engine {
@@ -116,6 +119,16 @@ impl Engine {
             Choice::Chosen(chosen) => chosen,
             Choice::Held(until) => {
                 return Ok(held(until, &site.provider, "suspended"));
+            }
+            Choice::Paced(until) => {
+                let mut r = AttemptResult::new(MessageState::Deferred);
+                r.uncounted = true;
+                r.reason = Some(format!(
+                    "{provider}'s rate across IPs ({}/s) reached: waiting for the next second",
+                    services.delivery.rates.of(&provider).unwrap_or_default()
+                ));
+                r.next_attempt_at = Some(until);
+                return Ok(r);
             }
             Choice::NoQuota => {
                 let mut r = AttemptResult::new(MessageState::Deferred);
@@ -442,9 +455,10 @@ impl Engine {
         }
     }
 
-    /// The tenant's IP with the most quota left that can take one more message towards
-    /// this provider this hour and that shaping does not hold (`held`: until when a path
-    /// is held); the send is counted at once.
+    /// A slot of the provider's second (its rate across IPs), then the tenant's IP with
+    /// the most quota left that can take one more message towards this provider this
+    /// hour and that shaping does not hold (`held`: until when a path is held); the send
+    /// is counted at once, and the slot given back when no IP takes it.
     pub(super) async fn choose_ip(
         &self,
         context: &BatchContext,
@@ -452,8 +466,36 @@ impl Engine {
         provider: &Provider,
         held: &(dyn Fn(Option<&str>) -> Option<i64> + Sync),
     ) -> Result<Choice, StoreError> {
+        let now = self.services.clock.now_ms();
+        let second = match self.rate_slot(provider, now).await? {
+            RateSlot::Unpaced => None,
+            RateSlot::Taken(second) => Some(second),
+            RateSlot::Full(until) => return Ok(Choice::Paced(until)),
+        };
+        let choice = self
+            .choose_ip_for(context, tenant_id, provider, held, now)
+            .await;
+        match choice {
+            Ok(Choice::Chosen(mut chosen)) => {
+                chosen.rate_second = second;
+                Ok(Choice::Chosen(chosen))
+            }
+            other => {
+                self.release_rate_slot(provider, second).await?;
+                other
+            }
+        }
+    }
+
+    async fn choose_ip_for(
+        &self,
+        context: &BatchContext,
+        tenant_id: &str,
+        provider: &Provider,
+        held: &(dyn Fn(Option<&str>) -> Option<i64> + Sync),
+        now: i64,
+    ) -> Result<Choice, StoreError> {
         let services = &self.services;
-        let now = services.clock.now_ms();
         let day = ee_core::timefmt::epoch_day(now);
         let hour = now / 3_600_000;
         let ips = context.ips(services, tenant_id, now).await?;
@@ -471,6 +513,7 @@ impl Engine {
                 provider: provider.clone(),
                 day,
                 hour,
+                rate_second: None,
             }));
         }
         let hourly = i64::from(services.delivery.limits.of(provider).per_hour);
@@ -538,6 +581,7 @@ impl Engine {
                     provider: provider.clone(),
                     day,
                     hour,
+                    rate_second: None,
                 }));
             }
             tried.push(quota.ip.id.clone());
@@ -545,6 +589,8 @@ impl Engine {
     }
 
     pub(super) async fn release(&self, chosen: &Chosen) -> Result<(), StoreError> {
+        self.release_rate_slot(&chosen.provider, chosen.rate_second)
+            .await?;
         if let Some(ip_id) = &chosen.ip_id {
             let mut conn = self.services.db.pool().acquire().await?;
             messages::release_send(

@@ -302,8 +302,14 @@ pub struct TenantDelivery {
     /// `direct` (MX lookup, from the tenant's IPs), `relay` (a smarthost, e.g. PowerMTA) or
     /// `mailwizz` (its transactional-emails API).
     pub mode: Mode,
-    /// The relay's name or id when `mode` is `relay`.
+    /// The relay's name or id when `mode` is `relay`: the first one.
     pub relay: Option<String>,
+    /// More relays (names or ids) after `relay`, or in its place: tried in turn when one
+    /// refuses or is unreachable (`relay_order`).
+    pub relays: Vec<String>,
+    /// `listed` (the first that takes the message) or `weighted` (the first drawn by the
+    /// relays' weights, then the others in order).
+    pub relay_order: crate::relay_choice::RelayOrder,
     /// The MailWizz instance's name or id when `mode` is `mailwizz` (the tenant's primary
     /// instance when absent).
     pub mailwizz: Option<String>,
@@ -371,11 +377,27 @@ impl SoftBounces {
     }
 }
 
+impl TenantDelivery {
+    /// The relays a message tries, in the tenant's order: `relay`, then `relays`, each
+    /// once.
+    pub fn relay_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = Vec::new();
+        for key in self.relay.iter().chain(&self.relays) {
+            if !keys.contains(&key.as_str()) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+}
+
 impl Default for TenantDelivery {
     fn default() -> Self {
         Self {
             mode: Mode::Direct,
             relay: None,
+            relays: Vec::new(),
+            relay_order: Default::default(),
             mailwizz: None,
             track_opens: true,
             track_clicks: true,

@@ -25,6 +25,7 @@ pub mod names;
 pub mod outbound;
 pub mod provider_rates;
 pub mod rate_limit;
+pub mod relay_choice;
 pub mod rendering;
 pub mod reply_pattern;
 pub mod rotation;

@@ -602,7 +602,19 @@ async fn an_operator_runs_the_system_from_the_browser() {
     submit(&b, &[("time_zone", "Mars/Olympus_Mons")]).await;
     b.wait_text("[data-field=\"time_zone\"] .field-error", "time_zone")
         .await;
-    submit(&b, &[("time_zone", "Europe/Paris")]).await;
+    // A relay list naming an unknown relay is refused beside its field.
+    submit(&b, &[("relays", "nowhere")]).await;
+    b.wait_text("[data-field=\"relays\"] .field-error", "nowhere")
+        .await;
+    submit(
+        &b,
+        &[
+            ("time_zone", "Europe/Paris"),
+            ("relays", "pmta"),
+            ("relay_order", "weighted"),
+        ],
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let delivery = app
@@ -612,6 +624,17 @@ async fn an_operator_runs_the_system_from_the_browser() {
             assert_eq!(
                 delivery.body["mode"], "relay",
                 "the rest is kept: {}",
+                delivery.body
+            );
+            assert_eq!(
+                delivery.body["relays"],
+                json!(["pmta"]),
+                "{}",
+                delivery.body
+            );
+            assert_eq!(
+                delivery.body["relay_order"], "weighted",
+                "{}",
                 delivery.body
             );
             break;

@@ -280,7 +280,7 @@ pub async fn finish(
             &message.tenant_id,
             attempt.state.as_str(),
             (attempt.code, attempt.reply.or(attempt.reason)),
-            (attempt.ip_id, attempt.tls, attempt.mta_sts),
+            (attempt.ip_id, attempt.route, attempt.tls, attempt.mta_sts),
             now,
         )
         .await?;
@@ -300,6 +300,8 @@ pub struct Event {
     pub tls: Option<String>,
     /// What an MTA-STS policy in testing mode would have refused.
     pub mta_sts: Option<String>,
+    /// Where an attempt went: `direct`, or `relay:<name>`.
+    pub route: Option<String>,
 }
 
 /// Whether the message has an event of this type already (a first open, a first click).
@@ -333,26 +335,26 @@ pub async fn add_event(
         &message.tenant_id,
         event_type,
         (code, detail),
-        (ip_id, None, None),
+        (ip_id, None, None, None),
         now,
     )
     .await
 }
 
 /// An event of a message known by its id: its reply (code, detail) and where it went
-/// (IP, TLS session).
+/// (IP, route, TLS session).
 async fn add_event_to(
     conn: &mut AnyConnection,
     message_id: &str,
     tenant_id: &str,
     event_type: &str,
     (code, detail): (Option<i64>, Option<&str>),
-    (ip_id, tls, mta_sts): (Option<&str>, Option<&str>, Option<&str>),
+    (ip_id, route, tls, mta_sts): (Option<&str>, Option<&str>, Option<&str>, Option<&str>),
     now: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at, tls, mta_sts) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at, tls, \
+         mta_sts, route) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(new_id())
     .bind(message_id)
@@ -364,6 +366,7 @@ async fn add_event_to(
     .bind(now)
     .bind(tls)
     .bind(mta_sts)
+    .bind(route)
     .execute(conn)
     .await?;
     Ok(())
@@ -371,7 +374,7 @@ async fn add_event_to(
 
 pub async fn events(conn: &mut AnyConnection, message_id: &str) -> Result<Vec<Event>> {
     Ok(sqlx::query_as(
-        "SELECT id, event_type, code, detail, ip_id, occurred_at, tls, mta_sts FROM message_events \
+        "SELECT id, event_type, code, detail, ip_id, occurred_at, tls, mta_sts, route FROM message_events \
          WHERE message_id = $1 ORDER BY occurred_at, id",
     )
     .bind(message_id)
@@ -556,14 +559,15 @@ pub async fn finish_sent_many(
                 s.reply,
                 s.ip_id,
                 s.tls,
-                s.mta_sts
+                s.mta_sts,
+                s.route
             ])
         })
         .collect();
     let sql = format!(
-        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at, tls, mta_sts) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, 'sent', CAST(value ->> 3 AS BIGINT), value ->> 4, \
-         value ->> 5, $2, value ->> 6, value ->> 7 FROM {}",
+        "INSERT INTO message_events (id, message_id, tenant_id, event_type, code, detail, ip_id, occurred_at, tls, \
+         mta_sts, route) SELECT value ->> 0, value ->> 1, value ->> 2, 'sent', CAST(value ->> 3 AS BIGINT), \
+         value ->> 4, value ->> 5, $2, value ->> 6, value ->> 7, value ->> 8 FROM {}",
         bulk::rows(conn, "$1")
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))

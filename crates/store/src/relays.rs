@@ -20,11 +20,18 @@ pub struct Relay {
     /// PowerMTA: messages carry its directives (X-Virtual-MTA, X-Job).
     #[sqlx(try_from = "crate::flag::Flag")]
     pub powermta: bool,
+    /// Its share when the tenant spreads its mail by weight (1 to 1000).
+    pub weight: i64,
+    /// At most this many messages an hour through it (none: no limit of its own).
+    pub max_per_hour: Option<i64>,
+    /// At most this many connections open to it at once, below the `relay` limit.
+    pub max_connections: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, tenant_id, name, host, port, username, password_sealed, tls, powermta, created_at, updated_at";
+const COLUMNS: &str = "id, tenant_id, name, host, port, username, password_sealed, tls, powermta, weight, \
+                       max_per_hour, max_connections, created_at, updated_at";
 
 pub struct NewRelay<'a> {
     pub name: &'a str,
@@ -34,6 +41,9 @@ pub struct NewRelay<'a> {
     pub password_sealed: Option<&'a str>,
     pub tls: &'a str,
     pub powermta: bool,
+    pub weight: i64,
+    pub max_per_hour: Option<i64>,
+    pub max_connections: Option<i64>,
 }
 
 const NAME_TAKEN: &str = "this tenant has a relay with this name already";
@@ -47,7 +57,8 @@ pub async fn insert(
     let id = new_id();
     sqlx::query(
         "INSERT INTO relays (id, tenant_id, name, host, port, username, password_sealed, tls, created_at, updated_at, \
-         powermta) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
+         powermta, weight, max_per_hour, max_connections) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13)",
     )
     .bind(&id)
     .bind(tenant_id)
@@ -59,6 +70,9 @@ pub async fn insert(
     .bind(new.tls)
     .bind(now)
     .bind(i64::from(new.powermta))
+    .bind(new.weight)
+    .bind(new.max_per_hour)
+    .bind(new.max_connections)
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;
@@ -100,7 +114,7 @@ pub async fn list(conn: &mut AnyConnection, scope: Scope<'_>) -> Result<Vec<Rela
 pub async fn update(conn: &mut AnyConnection, relay: &Relay, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE relays SET name = $1, host = $2, port = $3, username = $4, password_sealed = $5, tls = $6, \
-         updated_at = $7, powermta = $9 WHERE id = $8",
+         updated_at = $7, powermta = $9, weight = $10, max_per_hour = $11, max_connections = $12 WHERE id = $8",
     )
     .bind(&relay.name)
     .bind(&relay.host)
@@ -111,6 +125,9 @@ pub async fn update(conn: &mut AnyConnection, relay: &Relay, now: i64) -> Result
     .bind(now)
     .bind(&relay.id)
     .bind(i64::from(relay.powermta))
+    .bind(relay.weight)
+    .bind(relay.max_per_hour)
+    .bind(relay.max_connections)
     .execute(conn)
     .await
     .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;
@@ -122,5 +139,40 @@ pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<()> {
         .bind(id)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Takes one send of a relay's hour; false (nothing taken) when `limit` are taken.
+pub async fn reserve_hour(
+    conn: &mut AnyConnection,
+    relay_id: &str,
+    hour: i64,
+    limit: i64,
+) -> Result<bool> {
+    if limit <= 0 {
+        return Ok(false);
+    }
+    let done = sqlx::query(
+        "INSERT INTO relay_hours (relay_id, hour, sent) VALUES ($1, $2, 1) \
+         ON CONFLICT (relay_id, hour) DO UPDATE SET sent = relay_hours.sent + 1 \
+         WHERE relay_hours.sent < $3",
+    )
+    .bind(relay_id)
+    .bind(hour)
+    .bind(limit)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives back a send of a relay's hour that did not reach it.
+pub async fn release_hour(conn: &mut AnyConnection, relay_id: &str, hour: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE relay_hours SET sent = sent - 1 WHERE relay_id = $1 AND hour = $2 AND sent > 0",
+    )
+    .bind(relay_id)
+    .bind(hour)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -33,6 +33,12 @@ pub struct RelayOut {
     /// The relay is PowerMTA: messages carry its directives (X-Virtual-MTA, X-Job) and
     /// X-Campaign-ID; to any other relay they would reach recipients, so they are left out.
     pub powermta: bool,
+    /// Its share when the tenant spreads its mail by weight (`relay_order: weighted`).
+    pub weight: i64,
+    /// At most this many messages an hour through it; beyond, the next relay takes them.
+    pub max_per_hour: Option<i64>,
+    /// At most this many connections open to it at once (across the nodes).
+    pub max_connections: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -49,6 +55,9 @@ impl From<Relay> for RelayOut {
             has_password: r.password_sealed.is_some(),
             tls: r.tls,
             powermta: r.powermta,
+            weight: r.weight,
+            max_per_hour: r.max_per_hour,
+            max_connections: r.max_connections,
             created_at: to_rfc3339(r.created_at),
             updated_at: to_rfc3339(r.updated_at),
         }
@@ -72,6 +81,12 @@ pub struct RelayIn {
     /// Whether the relay is PowerMTA (true when absent, as in the seeds): only then do
     /// messages carry X-Virtual-MTA, X-Job and X-Campaign-ID.
     pub powermta: Option<bool>,
+    /// 1 (default) to 1000: its share when the tenant spreads its mail by weight.
+    pub weight: Option<i64>,
+    /// Messages an hour through it, 1 to 10 000 000; 0 removes the limit.
+    pub max_per_hour: Option<i64>,
+    /// Connections open to it at once, 1 to 1000; 0 removes the limit.
+    pub max_connections: Option<i64>,
     #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
 }
@@ -90,6 +105,31 @@ fn tls_of(value: Option<&str>) -> Result<String, AppError> {
         Some(s) => Ok(s.as_str().to_owned()),
     }
 }
+
+fn weight_of(weight: i64) -> Result<i64, AppError> {
+    if !(1..=ee_core::relay_choice::MAX_WEIGHT).contains(&weight) {
+        return Err(invalid(
+            "weight",
+            format!("must be 1 to {}", ee_core::relay_choice::MAX_WEIGHT),
+        ));
+    }
+    Ok(weight)
+}
+
+/// A limit of the relay: none for 0, else within `1..=most`.
+fn limit_of(field: &str, value: i64, most: i64) -> Result<Option<i64>, AppError> {
+    match value {
+        0 => Ok(None),
+        v if (1..=most).contains(&v) => Ok(Some(v)),
+        _ => Err(invalid(
+            field,
+            format!("must be 1 to {most}, or 0 for none"),
+        )),
+    }
+}
+
+const MOST_PER_HOUR: i64 = 10_000_000;
+const MOST_CONNECTIONS: i64 = 1000;
 
 fn port_of(port: u16) -> Result<u16, AppError> {
     if port == 0 {
@@ -159,6 +199,17 @@ pub async fn create(
             password_sealed: sealed.as_deref(),
             tls: &tls,
             powermta: input.powermta.unwrap_or(true),
+            weight: weight_of(input.weight.unwrap_or(1))?,
+            max_per_hour: limit_of(
+                "max_per_hour",
+                input.max_per_hour.unwrap_or(0),
+                MOST_PER_HOUR,
+            )?,
+            max_connections: limit_of(
+                "max_connections",
+                input.max_connections.unwrap_or(0),
+                MOST_CONNECTIONS,
+            )?,
         },
         w.now,
     )
@@ -201,6 +252,15 @@ pub async fn update(
     }
     if let Some(powermta) = input.powermta {
         relay.powermta = powermta;
+    }
+    if let Some(weight) = input.weight {
+        relay.weight = weight_of(weight)?;
+    }
+    if let Some(most) = input.max_per_hour {
+        relay.max_per_hour = limit_of("max_per_hour", most, MOST_PER_HOUR)?;
+    }
+    if let Some(most) = input.max_connections {
+        relay.max_connections = limit_of("max_connections", most, MOST_CONNECTIONS)?;
     }
     if input.username.is_some() {
         relay.username = input.username.clone().filter(|u| !u.is_empty());

@@ -22,14 +22,22 @@ pub async fn set(
 ) -> Result<TenantDelivery, AppError> {
     let tenant_id = w.tenant(Some(tenant)).await?;
     let mut tenant = tenants::get(&mut w.tx, &tenant_id).await?;
+    if body.relays.len() > ee_core::relay_choice::MAX_RELAYS {
+        return Err(invalid(
+            "relays",
+            format!("at most {} relays", ee_core::relay_choice::MAX_RELAYS),
+        ));
+    }
     if body.mode == ee_core::delivery::Mode::Relay {
-        let key = body
-            .relay
-            .as_deref()
-            .ok_or_else(|| invalid("relay", "is required in relay mode"))?;
-        relays::find(&mut w.tx, &tenant_id, key)
-            .await
-            .map_err(|_| invalid("relay", format!("no relay `{key}` for this tenant")))?;
+        if body.relay_keys().is_empty() {
+            return Err(invalid("relay", "is required in relay mode"));
+        }
+        let named = body.relay.iter().map(|k| ("relay", k));
+        for (field, key) in named.chain(body.relays.iter().map(|k| ("relays", k))) {
+            relays::find(&mut w.tx, &tenant_id, key)
+                .await
+                .map_err(|_| invalid(field, format!("no relay `{key}` for this tenant")))?;
+        }
     }
     if body.mode == ee_core::delivery::Mode::Mailwizz {
         let instance = ee_store::mailwizz::find(&mut w.tx, &tenant_id, body.mailwizz.as_deref())

@@ -16,8 +16,9 @@ use tokio::sync::Mutex;
 pub(super) struct TenantContext {
     pub(super) tenant: ee_store::tenants::Tenant,
     pub(super) settings: TenantDelivery,
-    /// The relay in relay mode; `Err` names why the tenant cannot send.
-    pub(super) relay: Result<Option<relays::Relay>, String>,
+    /// The relays in relay mode, in the tenant's list order (none otherwise); `Err`
+    /// names why the tenant cannot send.
+    pub(super) relays: Result<Vec<relays::Relay>, String>,
     /// The MailWizz instance (and a client for it) in MailWizz mode.
     pub(super) mailwizz: Result<
         Option<(
@@ -36,16 +37,28 @@ impl TenantContext {
     ) -> Result<Self, StoreError> {
         let tenant = ee_store::tenants::get(&mut *conn, tenant_id).await?;
         let settings = tenant_delivery(&tenant);
-        let relay = match (&settings.mode, &settings.relay) {
-            (Mode::Relay, Some(key)) => match relays::find(&mut *conn, &tenant.id, key).await {
-                Ok(r) => Ok(Some(r)),
-                Err(StoreError::NotFound) => {
-                    Err(format!("the tenant's relay `{key}` does not exist"))
+        let relays = match settings.mode {
+            Mode::Relay => {
+                let mut found = Ok(Vec::new());
+                for key in settings.relay_keys() {
+                    match relays::find(&mut *conn, &tenant.id, key).await {
+                        Ok(r) => {
+                            if let Ok(list) = &mut found {
+                                list.push(r);
+                            }
+                        }
+                        Err(StoreError::NotFound) => {
+                            found = Err(format!("the tenant's relay `{key}` does not exist"));
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-                Err(e) => return Err(e),
-            },
-            (Mode::Relay, None) => Err("relay mode without a relay".into()),
-            (Mode::Direct | Mode::Mailwizz, _) => Ok(None),
+                match found {
+                    Ok(list) if list.is_empty() => Err("relay mode without a relay".into()),
+                    other => other,
+                }
+            }
+            Mode::Direct | Mode::Mailwizz => Ok(Vec::new()),
         };
         let mailwizz = if settings.mode == Mode::Mailwizz {
             match ee_store::mailwizz::find(&mut *conn, &tenant.id, settings.mailwizz.as_deref())
@@ -66,7 +79,7 @@ impl TenantContext {
         Ok(Self {
             tenant,
             settings,
-            relay,
+            relays,
             mailwizz,
         })
     }

@@ -14,6 +14,7 @@ mod endpoints;
 mod mta_sts;
 mod outcome;
 mod provider_rate;
+mod relays;
 mod routing;
 mod shaping;
 mod slots;

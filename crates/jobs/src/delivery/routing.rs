@@ -52,8 +52,8 @@ impl Engine {
             return Ok(r);
         };
         let tenant = &tenant_context.tenant;
-        let relay = match &tenant_context.relay {
-            Ok(relay) => relay.clone(),
+        let relays = match &tenant_context.relays {
+            Ok(relays) => self.relay_order(&tenant_context.settings, relays, message),
             Err(reason) => {
                 let mut r = AttemptResult::new(MessageState::Failed);
                 r.reason = Some(reason.clone());
@@ -79,7 +79,7 @@ impl Engine {
         let domain = domain_of(&message.to_email).to_owned();
         let (outcome, hosts) = context.mx(services, &domain, now).await?;
         match outcome {
-            MxOutcome::NullMx | MxOutcome::None if relay.is_none() => {
+            MxOutcome::NullMx | MxOutcome::None if relays.is_empty() => {
                 // RFC 7505 §4.1: 556 5.1.10 for a domain that declares it takes no mail.
                 let why = if outcome == MxOutcome::NullMx {
                     "has a null MX"
@@ -91,7 +91,7 @@ impl Engine {
                 r.reply = Some(format!("556 5.1.10 {domain} {why}: it accepts no mail"));
                 return Ok(r);
             }
-            MxOutcome::Error if relay.is_none() => {
+            MxOutcome::Error if relays.is_empty() => {
                 let mut r = self.retry(message, AttemptResult::new(MessageState::Deferred));
                 r.reason = Some(format!("MX look-up for {domain} failed"));
                 return Ok(r);
@@ -103,14 +103,25 @@ impl Engine {
         });
         // Traffic shaping: a relay's replies shape the relay, a provider's the path to it.
         let site = self
-            .site(match relay {
-                Some(_) => Provider::relay(),
-                None => provider.clone(),
+            .site(if relays.is_empty() {
+                provider.clone()
+            } else {
+                Provider::relay()
             })
             .await?;
+        // Held while every way out is: the IP's path, or each of the relays.
         let path_held = |ip_id: Option<&str>| {
-            site.effect(&path_of(relay.as_ref(), ip_id), message, now)
-                .held_until
+            if relays.is_empty() {
+                return site.effect(&path_of(None, ip_id), message, now).held_until;
+            }
+            relays
+                .iter()
+                .map(|r| {
+                    site.effect(&path_of(Some(r), ip_id), message, now)
+                        .held_until
+                })
+                .collect::<Option<Vec<i64>>>()
+                .and_then(|untils| untils.into_iter().min())
         };
         let chosen = match self
             .choose_ip(context, &tenant.id, &provider, &path_held)
@@ -138,16 +149,27 @@ impl Engine {
                 return Ok(r);
             }
         };
-        let result = self
-            .send_chosen(
+        let result = if relays.is_empty() {
+            self.send_chosen(
                 context,
                 message,
-                (tenant_context, relay.as_ref()),
+                (tenant_context, None),
                 (&domain, &hosts),
                 &site,
                 &chosen,
             )
-            .await?;
+            .await?
+        } else {
+            self.send_by_relays(
+                context,
+                message,
+                (tenant_context, &relays),
+                (&domain, &hosts),
+                &site,
+                &chosen,
+            )
+            .await?
+        };
         // The one place a reservation ends: a send that reached no server does not count
         // against the IP's quota.
         if !result.reached_server {
@@ -159,7 +181,7 @@ impl Engine {
     /// The message sent from the chosen IP (or the host's address) along its path: its
     /// pace, the message as it goes out, MTA-STS, the endpoints, the send. Whether the
     /// reservation stands is the caller's (`reached_server`).
-    async fn send_chosen(
+    pub(super) async fn send_chosen(
         &self,
         context: &BatchContext,
         message: &Message,
@@ -268,7 +290,12 @@ impl Engine {
             },
         };
 
-        let lane = self.lane(&path, &site.provider, effect.connections).await;
+        // A relay's own connection limit, below shaping's and the `relay` one.
+        let most = match (effect.connections, relay.and_then(|r| r.max_connections)) {
+            (Some(shaped), Some(own)) => Some(shaped.min(u32::try_from(own).unwrap_or(u32::MAX))),
+            (shaped, own) => shaped.or(own.and_then(|o| u32::try_from(o).ok())),
+        };
+        let lane = self.lane(&path, &site.provider, most).await;
         let _connection_permit = lane.semaphore.clone().acquire_owned().await;
         let mut result = self
             .send_over(

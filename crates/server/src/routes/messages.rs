@@ -68,6 +68,9 @@ pub struct MessageEventOut {
     /// For a recipient domain whose MTA-STS policy is in `testing` mode, what the policy
     /// would have refused (`no TLS`, `certificate not verified`, `MX not in the policy`).
     pub mta_sts: Option<String>,
+    /// Where a delivery attempt went: `direct`, or `relay:<name>` (the relay that took
+    /// it, after any that refused).
+    pub route: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -115,6 +118,7 @@ pub(crate) async fn message_out(
                 at: to_rfc3339(e.occurred_at),
                 tls: e.tls,
                 mta_sts: e.mta_sts,
+                route: e.route,
             })
             .collect(),
     );

@@ -3,7 +3,7 @@
 
 import { api, del, get, post, put } from '../api.js';
 import { action, badge, facts, form, header, notice, pagedTable, section, table, tabs } from '../components.js';
-import { h, when } from '../dom.js';
+import { h, num, when } from '../dom.js';
 import { t } from '../i18n.js';
 import { go, refresh } from '../nav.js';
 import { isAdmin, owned, scoped, tenantId, tenantName } from '../session.js';
@@ -66,7 +66,10 @@ function deliverySettings(tenant) {
     const f = form({
       fields: [
         { name: 'mode', label: t('delivery_mode'), type: 'select', value: d.mode, options: [['direct', t('mode_direct')], ['relay', t('mode_relay')], ['mailwizz', t('mode_mailwizz')]] },
-        { name: 'relay', label: t('relay'), value: d.relay }, { name: 'mailwizz', label: t('mailwizz_instance'), value: d.mailwizz },
+        { name: 'relay', label: t('relay'), value: d.relay },
+        { name: 'relays', label: t('more_relays'), value: (d.relays || []).join(', '), placeholder: 'pmta-2, smarthost' },
+        { name: 'relay_order', label: t('relay_order'), type: 'select', value: d.relay_order, options: [['listed', t('relay_order_listed')], ['weighted', t('relay_order_weighted')]] },
+        { name: 'mailwizz', label: t('mailwizz_instance'), value: d.mailwizz },
         { name: 'default_from_email', label: t('from_email'), value: d.default_from_email, type: 'email' },
         { name: 'default_from_name', label: t('from_name'), value: d.default_from_name },
         { name: 'bounce_domain', label: t('bounce_domain'), value: d.bounce_domain },
@@ -75,7 +78,9 @@ function deliverySettings(tenant) {
         { name: 'track_clicks', label: t('track_clicks'), type: 'checkbox', value: d.track_clicks },
         { name: 'campaign_auto_pause', label: t('auto_pause'), type: 'json', rows: 3, value: d.campaign_auto_pause },
       ],
-      submit: (values) => put(`/api/v1/tenants/${tenant}/delivery`, { ...d, ...values }),
+      submit: (values) => put(`/api/v1/tenants/${tenant}/delivery`, {
+        ...d, ...values, relays: (values.relays || '').split(',').map((s) => s.trim()).filter(Boolean),
+      }),
       onDone: () => notice(t('saved')),
     });
     holder.replaceChildren(f);
@@ -90,6 +95,8 @@ function relays() {
     columns: [
       { label: t('name'), key: 'name' }, { label: t('host'), value: (r) => `${r.host}:${r.port}` }, { label: 'TLS', key: 'tls' },
       { label: t('username'), key: 'username' }, { label: t('password'), value: (r) => (r.has_password ? t('sealed') : '–') },
+      { label: t('weight'), key: 'weight' }, { label: t('max_per_hour'), value: (r) => num(r.max_per_hour) },
+      { label: t('max_connections'), value: (r) => num(r.max_connections) },
       { label: '', value: (r) => action(t('delete'), async () => { await del(`/api/v1/relays/${r.id}`); refresh(); }, { kind: 'small danger', confirmText: t('confirm_delete') }) },
     ],
   });
@@ -97,8 +104,11 @@ function relays() {
     fields: [
       { name: 'name', label: t('name'), required: true }, { name: 'host', label: t('host'), required: true },
       { name: 'port', label: t('port'), type: 'number', value: 587 },
-      { name: 'tls', label: 'TLS', type: 'select', options: [['starttls', 'STARTTLS'], ['implicit', 'TLS'], ['none', t('none')]] },
+      { name: 'tls', label: 'TLS', type: 'select', options: [['starttls', 'STARTTLS'], ['tls', 'TLS'], ['none', t('none')]] },
       { name: 'username', label: t('username') }, { name: 'password', label: t('password'), type: 'password' },
+      { name: 'weight', label: t('weight'), type: 'number', value: 1 },
+      { name: 'max_per_hour', label: t('max_per_hour'), type: 'number' },
+      { name: 'max_connections', label: t('max_connections'), type: 'number' },
     ],
     submitLabel: t('add_relay'), compact: true,
     submit: (values) => post('/api/v1/relays', owned(values)),

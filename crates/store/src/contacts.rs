@@ -38,6 +38,9 @@ pub struct Contact {
     pub last_name: Option<String>,
     pub phone: Option<String>,
     pub language: Option<String>,
+    /// The language was inferred from the country at ingest, not given.
+    #[sqlx(try_from = "crate::flag::Flag")]
+    pub language_inferred: bool,
     pub country: Option<String>,
     pub address: Option<String>,
     pub city: Option<String>,
@@ -60,7 +63,7 @@ pub struct Contact {
 }
 
 pub const COLUMNS: &str = "id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
-    country, address, city, category, company, time_zone, status, metadata, field_sources, validation_status, \
+    language_inferred, country, address, city, category, company, time_zone, status, metadata, field_sources, validation_status, \
     validation_confidence, validation_reasons, validated_at, engaged_at, created_at, updated_at";
 
 impl Contact {
@@ -105,6 +108,8 @@ pub struct Incoming {
     pub email_hash: String,
     /// Values of FIELDS, empty ones left out.
     pub fields: BTreeMap<&'static str, String>,
+    /// The language of `fields` was inferred from the country, not given.
+    pub language_inferred: bool,
     /// Custom fields.
     pub metadata: Map<String, Value>,
     pub tags: Vec<Tag>,
@@ -179,8 +184,8 @@ pub async fn upsert(
             let inserted = sqlx::query(
                 "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
                  country, address, city, category, company, status, metadata, field_sources, created_at, updated_at, \
-                 validation_status, validation_reasons, time_zone) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $16, $17, $17, $18, $19, $20) \
+                 validation_status, validation_reasons, time_zone, language_inferred) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $16, $17, $17, $18, $19, $20, $21) \
                  ON CONFLICT (tenant_id, email) DO NOTHING",
             )
             .bind(&id)
@@ -203,6 +208,7 @@ pub async fn upsert(
             .bind(&incoming.validation_status)
             .bind(&incoming.validation_reasons)
             .bind(f("time_zone"))
+            .bind(i64::from(incoming.language_inferred && f("language").is_some()))
             .execute(&mut *conn)
             .await?;
             if inserted.rows_affected() == 0 {
@@ -237,11 +243,21 @@ pub async fn upsert(
                 serde_json::from_str(&existing.metadata).unwrap_or_default();
             let mut changed = false;
             for (name, value) in &incoming.fields {
-                if existing.field(name).is_none_or(str::is_empty) {
-                    existing.set_field(name, value.clone());
-                    provenance.insert((*name).to_owned(), Value::String(source_label.to_owned()));
-                    changed = true;
+                let empty = existing.field(name).is_none_or(str::is_empty);
+                // A given language replaces one inferred from the country: a guess is no
+                // value a source gave.
+                let replaces_guess = *name == "language"
+                    && existing.language_inferred
+                    && !incoming.language_inferred;
+                if !(empty || replaces_guess) {
+                    continue;
                 }
+                if *name == "language" {
+                    existing.language_inferred = incoming.language_inferred;
+                }
+                existing.set_field(name, value.clone());
+                provenance.insert((*name).to_owned(), Value::String(source_label.to_owned()));
+                changed = true;
             }
             for (key, value) in &incoming.metadata {
                 if !metadata.contains_key(key) && !value.is_null() {
@@ -253,7 +269,7 @@ pub async fn upsert(
                 sqlx::query(
                     "UPDATE contacts SET first_name = $1, last_name = $2, phone = $3, language = $4, country = $5, \
                      address = $6, city = $7, category = $8, company = $9, metadata = $10, field_sources = $11, \
-                     updated_at = $12, time_zone = $14 WHERE id = $13",
+                     updated_at = $12, time_zone = $14, language_inferred = $15 WHERE id = $13",
                 )
                 .bind(&existing.first_name)
                 .bind(&existing.last_name)
@@ -269,6 +285,7 @@ pub async fn upsert(
                 .bind(now)
                 .bind(&existing.id)
                 .bind(&existing.time_zone)
+                .bind(i64::from(existing.language_inferred))
                 .execute(&mut *conn)
                 .await?;
                 Upserted::Updated(existing.id)
@@ -524,7 +541,8 @@ pub async fn insert_many(
             .clone()
     };
     // Each row: id, email, email_hash, the ten FIELDS, metadata, field_sources,
-    // validation_status, validation_reasons; borrowed, not copied (a chunk is large).
+    // validation_status, validation_reasons, whether the language was inferred ("1");
+    // borrowed, not copied (a chunk is large).
     let documents: Vec<(String, String)> = rows
         .iter()
         .map(|row| {
@@ -541,7 +559,7 @@ pub async fn insert_many(
         .zip(&documents)
         .map(|(row, (metadata, provenance))| {
             let incoming = row.incoming;
-            let mut values = Vec::with_capacity(3 + FIELDS.len() + 4);
+            let mut values = Vec::with_capacity(3 + FIELDS.len() + 5);
             values.push(Some(row.id.as_str()));
             values.push(Some(incoming.email.as_str()));
             values.push(Some(incoming.email_hash.as_str()));
@@ -554,6 +572,8 @@ pub async fn insert_many(
             values.push(Some(provenance.as_str()));
             values.push(Some(incoming.validation_status.as_str()));
             values.push(Some(incoming.validation_reasons.as_str()));
+            let inferred = incoming.language_inferred && incoming.fields.contains_key("language");
+            values.push(Some(if inferred { "1" } else { "0" }));
             values
         })
         .collect();
@@ -565,15 +585,17 @@ pub async fn insert_many(
     // `WHERE true`: SQLite would read `ON CONFLICT` after a bare `FROM` as a join's `ON`.
     let sql = format!(
         "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, {fields}, status, metadata, \
-         field_sources, validation_status, validation_reasons, created_at, updated_at) \
+         field_sources, validation_status, validation_reasons, language_inferred, created_at, updated_at) \
          SELECT value ->> 0, $2, $3, value ->> 1, value ->> 2, {field_values}, 'active', value ->> {m}, \
-         value ->> {p}, value ->> {s}, value ->> {r}, $4, $4 FROM {from} WHERE true \
+         value ->> {p}, value ->> {s}, value ->> {r}, CASE value ->> {i} WHEN '1' THEN 1 ELSE 0 END, $4, $4 \
+         FROM {from} WHERE true \
          ON CONFLICT (tenant_id, email) DO NOTHING",
         fields = FIELDS.join(", "),
         m = after,
         p = after + 1,
         s = after + 2,
         r = after + 3,
+        i = after + 4,
         from = bulk::rows(conn, "$1"),
     );
     let mut mine = std::collections::HashSet::with_capacity(rows.len());

@@ -48,10 +48,9 @@ pub fn hold(conditions: &Map<String, Value>, facts: &Facts<'_>) -> bool {
             "source" => want.eq_ignore_ascii_case(facts.source),
             "tag" => crate::tags::parse(want).is_ok_and(|want| {
                 let slug = want.slug();
-                facts
-                    .tag_slugs
-                    .iter()
-                    .any(|s| *s == slug || s.strip_prefix(&slug).is_some_and(|r| r.starts_with('/')))
+                facts.tag_slugs.iter().any(|s| {
+                    *s == slug || s.strip_prefix(&slug).is_some_and(|r| r.starts_with('/'))
+                })
             }),
             _ => false,
         }
@@ -102,12 +101,30 @@ mod tests {
         };
         assert!(hold(&when(json!({})), &facts));
         assert!(hold(&when(json!({"category": "lawyer"})), &facts));
-        assert!(hold(&when(json!({"tag": "SECTOR:LEGAL", "country": "FR"})), &facts));
-        assert!(hold(&when(json!({"country": "France"})), &facts), "a name reads as the code");
-        assert!(hold(&when(json!({"source": "Scraper-Pro", "language": "fr"})), &facts));
-        assert!(!hold(&when(json!({"tag": "SECTOR:LEG"})), &facts), "a prefix is not a parent");
-        assert!(!hold(&when(json!({"tag": "SECTOR:LEGAL", "country": "DE"})), &facts));
-        assert!(!hold(&when(json!({"city": "Paris"})), &facts), "unknown keys never hold");
+        assert!(hold(
+            &when(json!({"tag": "SECTOR:LEGAL", "country": "FR"})),
+            &facts
+        ));
+        assert!(
+            hold(&when(json!({"country": "France"})), &facts),
+            "a name reads as the code"
+        );
+        assert!(hold(
+            &when(json!({"source": "Scraper-Pro", "language": "fr"})),
+            &facts
+        ));
+        assert!(
+            !hold(&when(json!({"tag": "SECTOR:LEG"})), &facts),
+            "a prefix is not a parent"
+        );
+        assert!(!hold(
+            &when(json!({"tag": "SECTOR:LEGAL", "country": "DE"})),
+            &facts
+        ));
+        assert!(
+            !hold(&when(json!({"city": "Paris"})), &facts),
+            "unknown keys never hold"
+        );
         assert!(!hold(&when(json!({"country": 33})), &facts));
         let bare = Facts::default();
         assert!(!hold(&when(json!({"category": "LAWYER"})), &bare));
@@ -117,8 +134,14 @@ mod tests {
     fn checks_name_what_is_wrong() {
         assert!(check(&json!({"tag": "A:B"}), &KEYS, false).is_ok());
         assert!(check(&json!({}), &KEYS, true).is_ok());
-        assert_eq!(check(&json!({}), &KEYS, false).unwrap_err(), "must be a non-empty object");
-        assert_eq!(check(&json!([]), &KEYS, true).unwrap_err(), "must be an object");
+        assert_eq!(
+            check(&json!({}), &KEYS, false).unwrap_err(),
+            "must be a non-empty object"
+        );
+        assert_eq!(
+            check(&json!([]), &KEYS, true).unwrap_err(),
+            "must be an object"
+        );
         assert!(
             check(&json!({"city": "x"}), &KEYS, false)
                 .unwrap_err()

@@ -137,7 +137,10 @@ fn index() -> &'static Index {
             }
         }
         let mut names: HashMap<String, &'static str> = HashMap::new();
-        for (name, code) in unofficial.into_iter().chain(official.iter().map(|(k, v)| (k.clone(), *v))) {
+        for (name, code) in unofficial
+            .into_iter()
+            .chain(official.iter().map(|(k, v)| (k.clone(), *v)))
+        {
             // Official names are inserted last: they win over an unofficial one. An
             // ambiguous official name removes the entry altogether.
             match code {
@@ -269,7 +272,17 @@ mod tests {
     #[test]
     fn what_is_no_country_is_refused_with_the_text() {
         // "Corée" is both Koreas: refused rather than guessed.
-        for text in ["", "  ", "XX", "ZZZ", "Atlantis", "Frankreichh", "F R", "1234", "Corée"] {
+        for text in [
+            "",
+            "  ",
+            "XX",
+            "ZZZ",
+            "Atlantis",
+            "Frankreichh",
+            "F R",
+            "1234",
+            "Corée",
+        ] {
             assert_eq!(
                 parse(text),
                 Err(CountryError::Unknown(text.trim().to_owned())),
@@ -277,7 +290,10 @@ mod tests {
             );
         }
         let long = "x".repeat(MAX_COUNTRY_CHARS + 1);
-        assert_eq!(parse(&long), Err(CountryError::TooLong(MAX_COUNTRY_CHARS + 1)));
+        assert_eq!(
+            parse(&long),
+            Err(CountryError::TooLong(MAX_COUNTRY_CHARS + 1))
+        );
         assert!(
             parse("Atlantis")
                 .unwrap_err()

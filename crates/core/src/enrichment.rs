@@ -219,7 +219,10 @@ mod tests {
                 language_inferred: false
             })
         );
-        assert_eq!(locate(Some("Japon"), None).unwrap().language.as_deref(), Some("EN"));
+        assert_eq!(
+            locate(Some("Japon"), None).unwrap().language.as_deref(),
+            Some("EN")
+        );
         assert_eq!(
             locate(Some("Atlantis"), Some("fr")),
             Err(CountryError::Unknown("Atlantis".into()))
@@ -252,8 +255,14 @@ mod tests {
 
         for (bad, why) in [
             (json!({"category_rules": {}}), "must be a list"),
-            (json!({"category_rules": [{"when": {}}]}), "[0]: must be {when, category}"),
-            (json!({"category_rules": [{"category": ""}]}), "[0].category"),
+            (
+                json!({"category_rules": [{"when": {}}]}),
+                "[0]: must be {when, category}",
+            ),
+            (
+                json!({"category_rules": [{"category": ""}]}),
+                "[0].category",
+            ),
             (
                 json!({"category_rules": [{"when": {"category": "X"}, "category": "Y"}]}),
                 "[0].when: category: conditions are tag",

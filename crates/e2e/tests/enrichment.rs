@@ -71,10 +71,10 @@ async fn a_webhook_batch_is_enriched_and_an_unknown_country_refused_alone() {
             "/api/v1/data-sources",
             &key,
             json!({"slug": "scraper-pro-001", "name": "Scraper-Pro", "type": "scraper_pro",
-                   "config": {"route": true, "category_rules": [
-                       {"when": {"tag": "SECTOR:LEGAL"}, "category": "LAWYER"},
-                       {"when": {"country": "Allemagne"}, "category": "EXPAT"},
-                   ]}}),
+            "config": {"route": true, "category_rules": [
+                {"when": {"tag": "SECTOR:LEGAL"}, "category": "LAWYER"},
+                {"when": {"country": "Allemagne"}, "category": "EXPAT"},
+            ]}}),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -261,11 +261,26 @@ async fn a_csv_import_reads_country_names_and_reports_an_unknown_one_by_line() {
     assert!(lines[0].contains("Narnia"), "{report}");
 
     for (email, want) in [
-        ("marie", expect(Some("FR"), Some("FR"), true, Some("PROSPECT"))),
-        ("hans", expect(Some("DE"), Some("DE"), false, Some("PARTNER"))),
-        ("lucia", expect(Some("ES"), Some("ES"), true, Some("PROSPECT"))),
-        ("omar", expect(Some("MA"), Some("AR"), true, Some("PROSPECT"))),
-        ("li", expect(Some("CN"), Some("EN"), false, Some("PROSPECT"))),
+        (
+            "marie",
+            expect(Some("FR"), Some("FR"), true, Some("PROSPECT")),
+        ),
+        (
+            "hans",
+            expect(Some("DE"), Some("DE"), false, Some("PARTNER")),
+        ),
+        (
+            "lucia",
+            expect(Some("ES"), Some("ES"), true, Some("PROSPECT")),
+        ),
+        (
+            "omar",
+            expect(Some("MA"), Some("AR"), true, Some("PROSPECT")),
+        ),
+        (
+            "li",
+            expect(Some("CN"), Some("EN"), false, Some("PROSPECT")),
+        ),
         ("jo", expect(None, None, false, Some("PROSPECT"))),
     ] {
         let found = app

@@ -101,6 +101,9 @@ mod tests {
 
         let mut d = contact(&[("country", "Atlantis")]);
         let why = enrich(&mut d, &rules, "scraper").unwrap_err();
-        assert!(why.starts_with("country: \"Atlantis\" is not a country"), "{why}");
+        assert!(
+            why.starts_with("country: \"Atlantis\" is not a country"),
+            "{why}"
+        );
     }
 }

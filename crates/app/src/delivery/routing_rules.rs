@@ -47,12 +47,8 @@ impl From<RoutingRule> for RuleOut {
 /// Adds a rule; its conditions are category, tag, country, language or source, each a
 /// string, all of which must hold.
 pub async fn create(w: &mut Write, body: CreateRule) -> Result<RuleOut, AppError> {
-    ee_core::contact_conditions::check(
-        &body.conditions,
-        &ee_core::contact_conditions::KEYS,
-        false,
-    )
-    .map_err(|why| invalid("conditions", why))?;
+    ee_core::contact_conditions::check(&body.conditions, &ee_core::contact_conditions::KEYS, false)
+        .map_err(|why| invalid("conditions", why))?;
     let now = w.now;
     let tenant = crate::access::tenants::find(&mut w.tx, &body.tenant_id)
         .await

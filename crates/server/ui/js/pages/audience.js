@@ -48,7 +48,7 @@ export async function contacts(_, query) {
 function languageOf(c) {
   if (!c.language) return '–';
   if (!c.language_inferred) return c.language;
-  return [c.language, ' ', h('span', { class: 'inferred', title: t('language_inferred_hint') }, `(${t('language_inferred')})`)];
+  return [c.language, ' ', h('small', { class: 'muted', title: t('language_inferred_hint') }, `(${t('language_inferred')})`)];
 }
 
 export async function contact({ id }) {

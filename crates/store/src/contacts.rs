@@ -1,6 +1,6 @@
 //! Contacts: dedupe on the normalised address per tenant, merge on re-ingest (new values
 //! fill gaps, a source never wipes a field, each value remembers its source), tags and
-//! the event timeline.
+//! the event timeline. Tags are `contact_tags`'s (re-exported here).
 
 use crate::Scope;
 use std::collections::{BTreeMap, HashMap};
@@ -11,6 +11,9 @@ use ee_core::tags::Tag;
 use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
+pub use crate::contact_tags::{
+    TagRow, ensure_tag, list_tags, tag_contact, tag_many, tags_of, untag_many,
+};
 use crate::{Result, StoreError, bulk};
 
 /// The mergeable fields, in column order.
@@ -38,6 +41,9 @@ pub struct Contact {
     pub last_name: Option<String>,
     pub phone: Option<String>,
     pub language: Option<String>,
+    /// The language was inferred from the country at ingest, not given.
+    #[sqlx(try_from = "crate::flag::Flag")]
+    pub language_inferred: bool,
     pub country: Option<String>,
     pub address: Option<String>,
     pub city: Option<String>,
@@ -60,7 +66,7 @@ pub struct Contact {
 }
 
 pub const COLUMNS: &str = "id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
-    country, address, city, category, company, time_zone, status, metadata, field_sources, validation_status, \
+    language_inferred, country, address, city, category, company, time_zone, status, metadata, field_sources, validation_status, \
     validation_confidence, validation_reasons, validated_at, engaged_at, created_at, updated_at";
 
 impl Contact {
@@ -105,6 +111,8 @@ pub struct Incoming {
     pub email_hash: String,
     /// Values of FIELDS, empty ones left out.
     pub fields: BTreeMap<&'static str, String>,
+    /// The language of `fields` was inferred from the country, not given.
+    pub language_inferred: bool,
     /// Custom fields.
     pub metadata: Map<String, Value>,
     pub tags: Vec<Tag>,
@@ -179,8 +187,8 @@ pub async fn upsert(
             let inserted = sqlx::query(
                 "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, first_name, last_name, phone, language, \
                  country, address, city, category, company, status, metadata, field_sources, created_at, updated_at, \
-                 validation_status, validation_reasons, time_zone) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $16, $17, $17, $18, $19, $20) \
+                 validation_status, validation_reasons, time_zone, language_inferred) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $16, $17, $17, $18, $19, $20, $21) \
                  ON CONFLICT (tenant_id, email) DO NOTHING",
             )
             .bind(&id)
@@ -203,6 +211,7 @@ pub async fn upsert(
             .bind(&incoming.validation_status)
             .bind(&incoming.validation_reasons)
             .bind(f("time_zone"))
+            .bind(i64::from(incoming.language_inferred && f("language").is_some()))
             .execute(&mut *conn)
             .await?;
             if inserted.rows_affected() == 0 {
@@ -237,11 +246,21 @@ pub async fn upsert(
                 serde_json::from_str(&existing.metadata).unwrap_or_default();
             let mut changed = false;
             for (name, value) in &incoming.fields {
-                if existing.field(name).is_none_or(str::is_empty) {
-                    existing.set_field(name, value.clone());
-                    provenance.insert((*name).to_owned(), Value::String(source_label.to_owned()));
-                    changed = true;
+                let empty = existing.field(name).is_none_or(str::is_empty);
+                // A given language replaces one inferred from the country: a guess is no
+                // value a source gave.
+                let replaces_guess = *name == "language"
+                    && existing.language_inferred
+                    && !incoming.language_inferred;
+                if !(empty || replaces_guess) {
+                    continue;
                 }
+                if *name == "language" {
+                    existing.language_inferred = incoming.language_inferred;
+                }
+                existing.set_field(name, value.clone());
+                provenance.insert((*name).to_owned(), Value::String(source_label.to_owned()));
+                changed = true;
             }
             for (key, value) in &incoming.metadata {
                 if !metadata.contains_key(key) && !value.is_null() {
@@ -253,7 +272,7 @@ pub async fn upsert(
                 sqlx::query(
                     "UPDATE contacts SET first_name = $1, last_name = $2, phone = $3, language = $4, country = $5, \
                      address = $6, city = $7, category = $8, company = $9, metadata = $10, field_sources = $11, \
-                     updated_at = $12, time_zone = $14 WHERE id = $13",
+                     updated_at = $12, time_zone = $14, language_inferred = $15 WHERE id = $13",
                 )
                 .bind(&existing.first_name)
                 .bind(&existing.last_name)
@@ -269,6 +288,7 @@ pub async fn upsert(
                 .bind(now)
                 .bind(&existing.id)
                 .bind(&existing.time_zone)
+                .bind(i64::from(existing.language_inferred))
                 .execute(&mut *conn)
                 .await?;
                 Upserted::Updated(existing.id)
@@ -282,96 +302,6 @@ pub async fn upsert(
         Upserted::Duplicate(id) if tagged > 0 => Upserted::Updated(id),
         other => other,
     })
-}
-
-/// Adds tags to a contact; returns how many were new.
-pub async fn tag_contact(
-    conn: &mut AnyConnection,
-    contact_id: &str,
-    tag_ids: &[String],
-    now: i64,
-) -> Result<u64> {
-    let mut added = 0;
-    for tag_id in tag_ids {
-        let done = sqlx::query("INSERT INTO contact_tags (contact_id, tag_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(contact_id)
-            .bind(tag_id)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        added += done.rows_affected();
-    }
-    Ok(added)
-}
-
-/// The id of a tag, created (with its parents) if missing.
-pub async fn ensure_tag(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    tag: &Tag,
-    now: i64,
-) -> Result<String> {
-    let slug = tag.slug();
-    if let Some(id) =
-        sqlx::query_scalar::<_, String>("SELECT id FROM tags WHERE tenant_id = $1 AND slug = $2")
-            .bind(tenant_id)
-            .bind(&slug)
-            .fetch_optional(&mut *conn)
-            .await?
-    {
-        return Ok(id);
-    }
-    let parent_id = match tag.parent() {
-        Some(parent) => Some(Box::pin(ensure_tag(&mut *conn, tenant_id, &parent, now)).await?),
-        None => None,
-    };
-    let id = new_id();
-    sqlx::query(
-        "INSERT INTO tags (id, tenant_id, slug, name, category, parent_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (tenant_id, slug) DO NOTHING",
-    )
-    .bind(&id)
-    .bind(tenant_id)
-    .bind(&slug)
-    .bind(tag.name())
-    .bind(tag.category_or_free())
-    .bind(parent_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(
-        sqlx::query_scalar("SELECT id FROM tags WHERE tenant_id = $1 AND slug = $2")
-            .bind(tenant_id)
-            .bind(&slug)
-            .fetch_one(conn)
-            .await?,
-    )
-}
-
-pub async fn tags_of(conn: &mut AnyConnection, contact_id: &str) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT t.slug FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = $1 ORDER BY t.slug",
-    )
-    .bind(contact_id)
-    .fetch_all(conn)
-    .await?)
-}
-
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct TagRow {
-    pub id: String,
-    pub slug: String,
-    pub name: String,
-    pub category: String,
-    pub parent_id: Option<String>,
-    pub created_at: i64,
-}
-
-pub async fn list_tags(conn: &mut AnyConnection, tenant_id: &str) -> Result<Vec<TagRow>> {
-    Ok(sqlx::query_as("SELECT id, slug, name, category, parent_id, created_at FROM tags WHERE tenant_id = $1 ORDER BY slug")
-        .bind(tenant_id)
-        .fetch_all(conn)
-        .await?)
 }
 
 pub async fn add_event(
@@ -524,7 +454,8 @@ pub async fn insert_many(
             .clone()
     };
     // Each row: id, email, email_hash, the ten FIELDS, metadata, field_sources,
-    // validation_status, validation_reasons; borrowed, not copied (a chunk is large).
+    // validation_status, validation_reasons, whether the language was inferred ("1");
+    // borrowed, not copied (a chunk is large).
     let documents: Vec<(String, String)> = rows
         .iter()
         .map(|row| {
@@ -541,7 +472,7 @@ pub async fn insert_many(
         .zip(&documents)
         .map(|(row, (metadata, provenance))| {
             let incoming = row.incoming;
-            let mut values = Vec::with_capacity(3 + FIELDS.len() + 4);
+            let mut values = Vec::with_capacity(3 + FIELDS.len() + 5);
             values.push(Some(row.id.as_str()));
             values.push(Some(incoming.email.as_str()));
             values.push(Some(incoming.email_hash.as_str()));
@@ -554,6 +485,8 @@ pub async fn insert_many(
             values.push(Some(provenance.as_str()));
             values.push(Some(incoming.validation_status.as_str()));
             values.push(Some(incoming.validation_reasons.as_str()));
+            let inferred = incoming.language_inferred && incoming.fields.contains_key("language");
+            values.push(Some(if inferred { "1" } else { "0" }));
             values
         })
         .collect();
@@ -565,15 +498,17 @@ pub async fn insert_many(
     // `WHERE true`: SQLite would read `ON CONFLICT` after a bare `FROM` as a join's `ON`.
     let sql = format!(
         "INSERT INTO contacts (id, tenant_id, source_id, email, email_hash, {fields}, status, metadata, \
-         field_sources, validation_status, validation_reasons, created_at, updated_at) \
+         field_sources, validation_status, validation_reasons, language_inferred, created_at, updated_at) \
          SELECT value ->> 0, $2, $3, value ->> 1, value ->> 2, {field_values}, 'active', value ->> {m}, \
-         value ->> {p}, value ->> {s}, value ->> {r}, $4, $4 FROM {from} WHERE true \
+         value ->> {p}, value ->> {s}, value ->> {r}, CASE value ->> {i} WHEN '1' THEN 1 ELSE 0 END, $4, $4 \
+         FROM {from} WHERE true \
          ON CONFLICT (tenant_id, email) DO NOTHING",
         fields = FIELDS.join(", "),
         m = after,
         p = after + 1,
         s = after + 2,
         r = after + 3,
+        i = after + 4,
         from = bulk::rows(conn, "$1"),
     );
     let mut mine = std::collections::HashSet::with_capacity(rows.len());
@@ -623,60 +558,6 @@ pub async fn insert_many(
             .await?;
     }
     Ok(mine)
-}
-
-/// Adds (contact, tag) pairs, `bulk::ROWS` per statement; existing pairs are left alone.
-/// The number of pairs added.
-pub async fn tag_many(
-    conn: &mut AnyConnection,
-    pairs: &[(String, String)],
-    now: i64,
-) -> Result<u64> {
-    let mut added = 0;
-    if pairs.is_empty() {
-        return Ok(added);
-    }
-    let sql = format!(
-        "INSERT INTO contact_tags (contact_id, tag_id, created_at) \
-         SELECT value ->> 0, value ->> 1, $2 FROM {} WHERE true ON CONFLICT DO NOTHING",
-        bulk::rows(conn, "$1")
-    );
-    for group in pairs.chunks(bulk::ROWS) {
-        added += sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(bulk::encode(group))
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-    }
-    Ok(added)
-}
-
-/// Removes a tag and its descendants (slug `a/b` under `a`) from the given contacts of a
-/// tenant, `bulk::ROWS` contacts per statement; the number of links removed.
-pub async fn untag_many(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    contact_ids: &[String],
-    slug: &str,
-) -> Result<u64> {
-    let sql = format!(
-        "DELETE FROM contact_tags WHERE contact_id {} AND tag_id IN (SELECT id FROM tags \
-         WHERE tenant_id = $2 AND (slug = $3 OR SUBSTR(slug, 1, LENGTH($4)) = $4))",
-        bulk::in_texts(conn, "$1")
-    );
-    let mut removed = 0;
-    for group in contact_ids.chunks(bulk::ROWS) {
-        removed += sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(bulk::encode(group))
-            .bind(tenant_id)
-            .bind(slug)
-            .bind(format!("{slug}/"))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-    }
-    Ok(removed)
 }
 
 /// Records that a contact engaged (opened, clicked) now: the segments' engagement date.

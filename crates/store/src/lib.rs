@@ -11,6 +11,7 @@ pub mod campaign_mirrors;
 pub mod campaigns;
 pub mod connection_slots;
 pub mod contact_batches;
+pub mod contact_tags;
 pub mod contacts;
 mod db;
 pub mod delivery_events;

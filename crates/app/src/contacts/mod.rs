@@ -1,5 +1,6 @@
 //! Contact ingestion, shared by the API, webhooks and CSV imports.
 pub mod custom_events;
+pub mod enrichment;
 pub mod privacy;
 pub mod suppressions;
 pub mod tagging;
@@ -9,6 +10,7 @@ pub mod view;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::AppError;
+use ee_core::contact_conditions::{self, Facts};
 use ee_core::contacts::{self as rules, ExtraLists, Folding, Verdict};
 pub use ee_store::contacts::Contact;
 use ee_store::contacts::{self as store, Incoming, Upserted};
@@ -28,6 +30,8 @@ pub struct RawContact {
     pub fields: BTreeMap<&'static str, String>,
     pub tags: Vec<String>,
     pub metadata: Map<String, Value>,
+    /// Set by enrichment: the language was inferred from the country, not given.
+    pub language_inferred: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -101,42 +105,21 @@ pub fn route(
     contact: &RawContact,
     source_slug: &str,
 ) -> Option<String> {
-    let eq = |a: Option<&String>, b: &Value| {
-        b.as_str()
-            .is_some_and(|b| a.is_some_and(|a| a.eq_ignore_ascii_case(b)))
+    let field = |name| contact.fields.get(name).map(String::as_str);
+    let facts = Facts {
+        category: field("category"),
+        country: field("country"),
+        language: field("language"),
+        source: source_slug,
+        tag_slugs: Facts::slugs(&contact.tags),
     };
-    let tag_slugs: Vec<String> = contact
-        .tags
-        .iter()
-        .filter_map(|t| ee_core::tags::parse(t).ok())
-        .map(|t| t.slug())
-        .collect();
     rules
         .iter()
         .find(|rule| {
-            let c: Value = serde_json::from_str(&rule.conditions).unwrap_or_default();
-            let Some(conditions) = c.as_object() else {
-                return false;
-            };
-            !conditions.is_empty()
-                && conditions.iter().all(|(key, want)| match key.as_str() {
-                    "category" => eq(contact.fields.get("category"), want),
-                    "country" => eq(contact.fields.get("country"), want),
-                    "language" => eq(contact.fields.get("language"), want),
-                    "source" => want
-                        .as_str()
-                        .is_some_and(|w| w.eq_ignore_ascii_case(source_slug)),
-                    "tag" => want
-                        .as_str()
-                        .and_then(|t| ee_core::tags::parse(t).ok())
-                        .is_some_and(|want| {
-                            let slug = want.slug();
-                            tag_slugs
-                                .iter()
-                                .any(|s| *s == slug || s.starts_with(&format!("{slug}/")))
-                        }),
-                    _ => false,
-                })
+            serde_json::from_str::<Value>(&rule.conditions)
+                .ok()
+                .and_then(|c| c.as_object().cloned())
+                .is_some_and(|c| !c.is_empty() && contact_conditions::hold(&c, &facts))
         })
         .map(|rule| rule.tenant_id.clone())
 }
@@ -188,7 +171,7 @@ const TX_ROWS: usize = 10_000;
 pub async fn ingest(
     db: &Db,
     dest: Destination<'_>,
-    contacts: Vec<RawContact>,
+    mut contacts: Vec<RawContact>,
     now: i64,
     record: Option<BatchRecord<'_>>,
 ) -> Result<(Vec<ItemResult>, Counts), AppError> {
@@ -203,6 +186,7 @@ pub async fn ingest(
             .and_then(|c| c["route"].as_bool())
             .unwrap_or(false)
     });
+    let category_rules = enrichment::rules_of(dest.source);
     let rules_list = if routed {
         sources::rules(&mut conn).await?
     } else {
@@ -217,7 +201,7 @@ pub async fn ingest(
 
     let chunks = contacts.len().div_ceil(TX_ROWS);
     let mut counts = Counts::default();
-    for (chunk_index, chunk) in contacts.chunks(TX_ROWS).enumerate() {
+    for (chunk_index, chunk) in contacts.chunks_mut(TX_ROWS).enumerate() {
         let mut tx = db.begin_bulk().await?;
         let base = chunk_index * TX_ROWS;
         // What each line became, filled in as the chunk is processed.
@@ -225,7 +209,20 @@ pub async fn ingest(
         // Per tenant: (position in chunk_results, incoming, tag ids).
         let mut staged: HashMap<String, Vec<(usize, Incoming, Vec<String>)>> = HashMap::new();
         let mut repeats: Vec<usize> = Vec::new();
-        for (offset, raw) in chunk.iter().enumerate() {
+        for (offset, raw) in chunk.iter_mut().enumerate() {
+            // Enriched before routing: rules read the country's code and the category.
+            if let Err(reason) = enrichment::enrich(raw, &category_rules, &source_label) {
+                chunk_results.push(ItemResult {
+                    index: base + offset,
+                    email: raw.email.trim().to_owned(),
+                    status: ItemStatus::Rejected,
+                    reason: Some(reason),
+                    contact_id: None,
+                    tenant_id: Some(dest.tenant_id.to_owned()),
+                });
+                continue;
+            }
+            let raw = &*raw;
             let tenant_id = if routed {
                 route(&rules_list, raw, &source_label).unwrap_or_else(|| dest.tenant_id.to_owned())
             } else {
@@ -520,6 +517,7 @@ async fn prepare(
             email,
             email_hash,
             fields,
+            language_inferred: raw.language_inferred,
             metadata: raw.metadata.clone(),
             tags,
             validation_status,

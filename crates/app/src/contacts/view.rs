@@ -23,6 +23,9 @@ pub struct ContactOut {
     pub last_name: Option<String>,
     pub phone: Option<String>,
     pub language: Option<String>,
+    /// The language was not given but inferred from the country at ingest.
+    pub language_inferred: bool,
+    /// An ISO 3166-1 alpha-2 code (contacts write a code or a name; it is read at ingest).
     pub country: Option<String>,
     pub address: Option<String>,
     pub city: Option<String>,
@@ -76,6 +79,7 @@ pub async fn contact_out(r: &mut impl Reader, c: Contact) -> Result<ContactOut, 
         last_name: c.last_name,
         phone: c.phone,
         language: c.language,
+        language_inferred: c.language_inferred,
         country: c.country,
         address: c.address,
         city: c.city,

@@ -47,23 +47,8 @@ impl From<RoutingRule> for RuleOut {
 /// Adds a rule; its conditions are category, tag, country, language or source, each a
 /// string, all of which must hold.
 pub async fn create(w: &mut Write, body: CreateRule) -> Result<RuleOut, AppError> {
-    let conditions = body
-        .conditions
-        .as_object()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| invalid("conditions", "must be a non-empty object"))?;
-    for (key, value) in conditions {
-        if !["category", "tag", "country", "language", "source"].contains(&key.as_str())
-            || !value.is_string()
-        {
-            return Err(invalid(
-                "conditions",
-                format!(
-                    "{key}: conditions are category, tag, country, language or source, each a string"
-                ),
-            ));
-        }
-    }
+    ee_core::contact_conditions::check(&body.conditions, &ee_core::contact_conditions::KEYS, false)
+        .map_err(|why| invalid("conditions", why))?;
     let now = w.now;
     let tenant = crate::access::tenants::find(&mut w.tx, &body.tenant_id)
         .await

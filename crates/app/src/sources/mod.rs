@@ -30,7 +30,9 @@ pub struct SourceOut {
     /// scraper_pro, backlink_engine, csv, api; powermta, mailwizz (feedback).
     #[serde(rename = "type")]
     pub kind: SourceKind,
-    /// `{"route": true}` sends the source's contacts through the routing rules.
+    /// `{"route": true}` sends the source's contacts through the routing rules;
+    /// `{"category_rules": [{"when": {"tag": "SECTOR:LEGAL"}, "category": "LAWYER"}]}`
+    /// gives a category to its contacts that have none (the first rule that holds).
     #[schema(value_type = Object)]
     pub config: Value,
     pub created_at: String,
@@ -182,6 +184,12 @@ pub async fn create(
                 "must be the http(s) address bounces and complaints are forwarded to",
             ),
         }
+    }
+    // Categories for its contacts that have none (`ee_core::enrichment`).
+    if let Some(config) = &input.config
+        && let Err(why) = ee_core::enrichment::category_rules(config)
+    {
+        errors.add("config.category_rules", why);
     }
     if let Some(scheme) = input.config.as_ref().and_then(|c| c.get("signature"))
         && !matches!(scheme.as_str(), Some("timestamped" | "body"))

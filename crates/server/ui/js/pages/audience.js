@@ -37,11 +37,18 @@ export async function contacts(_, query) {
         { label: t('email'), key: 'email' },
         { label: t('name'), value: (r) => [r.first_name, r.last_name].filter(Boolean).join(' ') },
         { label: t('status'), value: (r) => badge(r.status) }, { label: t('validation'), value: (r) => badge(r.validation.status) },
-        { label: t('language'), key: 'language' }, { label: t('country'), key: 'country' },
+        { label: t('language'), value: languageOf }, { label: t('country'), key: 'country' },
         { label: t('tags'), value: (r) => r.tags.join(', ') }, { label: t('created'), value: (r) => when(r.created_at) },
       ],
       onRow: (r) => go(`/contacts/${r.id}`),
     })));
+}
+
+/// A contact's language, marked when it was not given but inferred from its country.
+function languageOf(c) {
+  if (!c.language) return '–';
+  if (!c.language_inferred) return c.language;
+  return [c.language, ' ', h('small', { class: 'muted', title: t('language_inferred_hint') }, `(${t('language_inferred')})`)];
 }
 
 export async function contact({ id }) {
@@ -74,7 +81,7 @@ export async function contact({ id }) {
   section(null, facts([
     [t('status'), badge(c.status)], [t('validation'), h('span', { id: 'validation' }, badge(c.validation.status), ' ', c.validation.reasons.map((r, i) => [i ? ' · ' : '', reasonText(r)]))],
     [t('name'), [c.first_name, c.last_name].filter(Boolean).join(' ')], [t('company'), c.company],
-    [t('language'), c.language], [t('country'), c.country], [t('time_zone'), c.time_zone], [t('city'), c.city], [t('phone'), c.phone],
+    [t('language'), languageOf(c)], [t('country'), c.country], [t('time_zone'), c.time_zone], [t('city'), c.city], [t('phone'), c.phone],
     [t('tags'), c.tags.length ? c.tags.map((tag) => [badge(tag), ' ']) : '–'], [t('created'), when(c.created_at)],
   ])),
   section(t('tags'), tags),

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod contacts;
 pub mod delivery;
 pub mod dkim;
+pub mod dmarc;
 pub mod feedback;
 pub mod ids;
 pub mod ip;

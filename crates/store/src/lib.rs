@@ -14,6 +14,7 @@ pub mod contact_batches;
 pub mod contacts;
 mod db;
 pub mod delivery_events;
+pub mod dmarc_reports;
 pub mod domains;
 pub mod enrollments;
 mod error;

@@ -61,6 +61,8 @@ pub struct Options {
     pub pmta: ee_app::delivery::powermta::PmtaSettings,
     /// Where connections to tenant-named hosts may go.
     pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
+    /// The address DMARC aggregate reports are sent to (none: no `rua`).
+    pub dmarc_address: Option<String>,
 }
 
 impl Default for Options {
@@ -81,6 +83,7 @@ impl Default for Options {
             outbound: std::sync::Arc::new(
                 ee_core::outbound::OutboundPolicy::parse("127.0.0.0/8, ::1").unwrap(),
             ),
+            dmarc_address: None,
         }
     }
 }
@@ -203,6 +206,10 @@ impl TestApp {
             },
             pmta: options.pmta.clone(),
             outbound: options.outbound.clone(),
+            feedback: ee_app::feedback::FeedbackSettings {
+                dmarc_address: options.dmarc_address.clone(),
+                ..Default::default()
+            },
             ..ee_app::Services::new(
                 db.clone(),
                 clock.clone(),

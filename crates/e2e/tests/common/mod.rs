@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 pub mod browser;
+pub mod dmarc;
 pub mod mail_check;
 pub mod sending;
 pub mod signatures;

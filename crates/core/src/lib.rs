@@ -15,6 +15,7 @@ pub mod contacts;
 pub mod country;
 pub mod delivery;
 pub mod dkim;
+pub mod dmarc;
 pub mod enrichment;
 pub mod feedback;
 pub mod ids;

@@ -131,6 +131,10 @@ pub struct Config {
     /// (comma-separated: `fbl@bounces.brand.example`).
     pub feedback_smtp_listen: Option<String>,
     pub feedback_smtp_accept: String,
+    /// The address DMARC aggregate reports are sent to (`dmarc@bounces.brand.example`):
+    /// named as `rua` in every domain's DMARC record and taken by the bounce listener,
+    /// whose host must receive its domain's mail. Empty: no `rua`, no report taken.
+    pub dmarc_report_address: String,
     /// The health job's thresholds: the least free share of the data directory's disk,
     /// the most memory in use, the most messages due and waiting.
     pub health_min_free_disk: f64,
@@ -225,6 +229,7 @@ impl Default for Config {
             pmta_accounting_file: None,
             feedback_smtp_listen: None,
             feedback_smtp_accept: String::new(),
+            dmarc_report_address: String::new(),
             health_min_free_disk: 0.10,
             min_free_disk_mb: 64,
             health_max_memory: 0.90,
@@ -426,8 +431,19 @@ impl Config {
     /// The classification rules: the deployment's file (checked, with its line named when
     /// wrong) before the shipped rules.
     pub fn feedback_settings(&self) -> anyhow::Result<ee_app::feedback::FeedbackSettings> {
+        let dmarc_address = match self.dmarc_report_address.trim() {
+            "" => None,
+            a => {
+                ee_core::contacts::normalize(a, Default::default())
+                    .map_err(|_| anyhow::anyhow!("dmarc_report_address {a} is no address"))?;
+                Some(a.to_ascii_lowercase())
+            }
+        };
         let Some(path) = &self.feedback_rules_file else {
-            return Ok(ee_app::feedback::FeedbackSettings::default());
+            return Ok(ee_app::feedback::FeedbackSettings {
+                dmarc_address,
+                ..Default::default()
+            });
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("feedback_rules_file {}", path.display()))?;
@@ -435,6 +451,7 @@ impl Config {
             .with_context(|| format!("feedback_rules_file {}", path.display()))?;
         Ok(ee_app::feedback::FeedbackSettings {
             rules: std::sync::Arc::new(rules),
+            dmarc_address,
         })
     }
 

@@ -1,5 +1,6 @@
 //! The bounce listener: an SMTP server taking the DSNs and ARF reports sent to
-//! per-message return paths, and to the report addresses the operator lists. Each message
+//! per-message return paths, and to the report addresses the operator lists, and the
+//! DMARC aggregate reports sent to the address every domain's DMARC record names. Each message
 //! is read and applied as feedback before the transaction is accepted (a failure answers
 //! 451: the sender tries again); mail that is no report this reader knows is kept for an
 //! operator. Other recipients are refused, so it relays nothing and takes no stray mail.
@@ -58,6 +59,12 @@ impl Listener {
     fn takes(&self, to: &str) -> bool {
         ee_core::feedback::verp::message_of(&self.services.delivery.tracking_key, to).is_some()
             || self.accept.iter().any(|a| a == to)
+            || self.is_dmarc(to)
+    }
+
+    /// The address DMARC aggregate reports come to.
+    fn is_dmarc(&self, to: &str) -> bool {
+        self.services.feedback.dmarc_address.as_deref() == Some(to)
     }
 }
 
@@ -148,7 +155,12 @@ async fn session(mut stream: TcpStream, l: &Listener) -> std::io::Result<()> {
                     "552 5.3.4 Message too big\r\n".to_owned()
                 } else {
                     let rcpt = to.first().cloned().unwrap_or_default();
-                    match receive(&l.services, message.data, from.clone(), rcpt).await {
+                    let received = if to.iter().any(|t| l.is_dmarc(t)) {
+                        receive_dmarc(&l.services, &message.data, from.as_deref()).await
+                    } else {
+                        receive(&l.services, message.data, from.clone(), rcpt).await
+                    };
+                    match received {
                         Ok(()) => "250 2.0.0 Accepted\r\n".to_owned(),
                         Err(ee_app::AppError::OverLimit(errors)) => {
                             format!("554 5.6.0 Report refused: it {}\r\n", reason(&errors))
@@ -228,6 +240,18 @@ async fn session(mut stream: TcpStream, l: &Listener) -> std::io::Result<()> {
             stream.write_all(reply.as_bytes()).await?;
         }
     }
+}
+
+/// Stores a DMARC aggregate report (a mail that holds none is kept with why; one over a
+/// bound is refused with it).
+async fn receive_dmarc(
+    services: &Services,
+    raw: &[u8],
+    from: Option<&str>,
+) -> Result<(), ee_app::AppError> {
+    ee_app::feedback::dmarc::receive(services, raw, from.filter(|f| !f.is_empty()))
+        .await
+        .map(|_| ())
 }
 
 /// Applies a received message, or keeps it when it is no report.

@@ -48,7 +48,7 @@ pub const BULK_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         alerts, api_keys, audit, auth, blacklists, campaigns, compliance, contacts, delivery,
-        domains, events, feedback, feedback_forwards, imports, ingest, ips, jobs, mailwizz,
+        dmarc, domains, events, feedback, feedback_forwards, imports, ingest, ips, jobs, mailwizz,
         message_queue, messages, pools, powermta, relays, reports, segments, session, shaping,
         sources, suppressions, system, tags, templates, tenants, tls_reports, tracking,
         unsubscribe, users, validation, warmup,
@@ -100,6 +100,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(domains::dns_records))
         .routes(routes!(domains::validate))
         .routes(routes!(domains::checks))
+        .routes(routes!(dmarc::domain_summary))
+        .routes(routes!(dmarc::domain_reports))
+        .routes(routes!(dmarc::list))
         .routes(routes!(blacklists::check))
         .routes(routes!(blacklists::history))
         .routes(routes!(campaigns::list, campaigns::create))

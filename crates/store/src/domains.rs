@@ -286,3 +286,17 @@ pub async fn active_key_for(
     .fetch_optional(conn)
     .await?)
 }
+
+/// The tenants that registered a domain name (lower case): (tenant, domain id, whether
+/// its last DNS check passed).
+pub async fn holders(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<Vec<(String, String, Option<i64>)>> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, id, last_check_ok FROM domains WHERE domain_name = $1 ORDER BY id",
+    )
+    .bind(name)
+    .fetch_all(conn)
+    .await?)
+}

@@ -15,6 +15,7 @@ pub mod contact_tags;
 pub mod contacts;
 mod db;
 pub mod delivery_events;
+pub mod dmarc_reports;
 pub mod domains;
 pub mod enrollments;
 mod error;

@@ -4,6 +4,8 @@
 //! message's state and events, the contact's timeline and suppression, the IP's traffic
 //! (which the warm-up safety rule reads) and the campaign's counters (which its auto-pause
 //! reads). An event nothing could be matched to is stored for an operator, never dropped.
+pub mod dmarc;
+pub mod dmarc_view;
 pub mod engagement;
 pub mod forwards;
 pub mod intake;
@@ -29,12 +31,17 @@ use crate::{AppError, Services};
 #[derive(Debug, Clone)]
 pub struct FeedbackSettings {
     pub rules: Arc<Rules>,
+    /// Where receivers send DMARC aggregate reports (`dmarc@bounces.brand.example`,
+    /// lower case): the `rua` of every domain's DMARC record, an address the bounce
+    /// listener takes. None: records name no `rua`, and no report is taken.
+    pub dmarc_address: Option<String>,
 }
 
 impl Default for FeedbackSettings {
     fn default() -> Self {
         Self {
             rules: Arc::new(Rules::shipped()),
+            dmarc_address: None,
         }
     }
 }

@@ -36,8 +36,13 @@ fn txt(name: String, value: String, purpose: &str) -> DnsRecord {
     }
 }
 
-/// Exactly what to publish for a domain (one the caller may see).
-pub async fn records(read: &mut Read, d: &Domain) -> Result<Vec<DnsRecord>, AppError> {
+/// Exactly what to publish for a domain (one the caller may see); `dmarc_address` is
+/// where its DMARC aggregate reports go (this installation's report address), if any.
+pub async fn records(
+    read: &mut Read,
+    d: &Domain,
+    dmarc_address: Option<&str>,
+) -> Result<Vec<DnsRecord>, AppError> {
     let conn = read.conn();
     let keys = domains::published_keys(conn, &d.id).await?;
     let tenant_ips = ips::list(
@@ -78,11 +83,7 @@ pub async fn records(read: &mut Read, d: &Domain) -> Result<Vec<DnsRecord>, AppE
         format!("v=spf1 {} ~all", mechanisms.join(" ")).replace("  ", " "),
         "SPF: the tenant's sending IPs",
     ));
-    out.push(txt(
-        format!("_dmarc.{}", d.domain_name),
-        format!("v=DMARC1; p={}; adkim=r; aspf=r", d.dmarc_policy),
-        "DMARC policy",
-    ));
+    out.extend(dmarc_records(d, dmarc_address));
     let mut hosts: Vec<&str> = tenant_ips
         .iter()
         .filter_map(|ip| ip.hostname.as_deref())
@@ -120,4 +121,29 @@ pub async fn records(read: &mut Read, d: &Domain) -> Result<Vec<DnsRecord>, AppE
         });
     }
     Ok(out)
+}
+
+/// The DMARC policy, asking for aggregate reports at `address` when there is one; and
+/// when that address is outside the domain, the record its own zone must publish to
+/// accept the domain's reports (RFC 7489 §7.1), which receivers check before sending.
+fn dmarc_records(d: &Domain, address: Option<&str>) -> Vec<DnsRecord> {
+    let name = &d.domain_name;
+    let policy = format!("v=DMARC1; p={}; adkim=r; aspf=r", d.dmarc_policy);
+    let Some(address) = address else {
+        return vec![txt(format!("_dmarc.{name}"), policy, "DMARC policy")];
+    };
+    let mut out = vec![txt(
+        format!("_dmarc.{name}"),
+        format!("{policy}; rua=mailto:{address}"),
+        "DMARC policy; aggregate reports come to this installation",
+    )];
+    let host = address.rsplit_once('@').map_or("", |(_, h)| h);
+    if host != name && !host.ends_with(&format!(".{name}")) {
+        out.push(txt(
+            format!("{name}._report._dmarc.{host}"),
+            "v=DMARC1".into(),
+            "DMARC: the report address's zone accepts this domain's reports (RFC 7489 §7.1)",
+        ));
+    }
+    out
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 pub mod browser;
+pub mod dmarc;
 pub mod mail_check;
 pub mod sending;
 pub mod signatures;
@@ -63,6 +64,8 @@ pub struct Options {
     pub pmta: ee_app::delivery::powermta::PmtaSettings,
     /// Where connections to tenant-named hosts may go.
     pub outbound: std::sync::Arc<ee_core::outbound::OutboundPolicy>,
+    /// The address DMARC aggregate reports are sent to (none: no `rua`).
+    pub dmarc_address: Option<String>,
 }
 
 impl Default for Options {
@@ -84,6 +87,7 @@ impl Default for Options {
             outbound: std::sync::Arc::new(
                 ee_core::outbound::OutboundPolicy::parse("127.0.0.0/8, ::1").unwrap(),
             ),
+            dmarc_address: None,
         }
     }
 }
@@ -207,6 +211,10 @@ impl TestApp {
             },
             pmta: options.pmta.clone(),
             outbound: options.outbound.clone(),
+            feedback: ee_app::feedback::FeedbackSettings {
+                dmarc_address: options.dmarc_address.clone(),
+                ..Default::default()
+            },
             ..ee_app::Services::new(
                 db.clone(),
                 clock.clone(),

@@ -374,7 +374,7 @@ fn mend_headers(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 
 /// How many `Content-Type` fields the raw message has: a bound on its MIME parts, read
 /// in one pass without parsing.
-fn content_types(raw: &[u8]) -> usize {
+pub(crate) fn content_types(raw: &[u8]) -> usize {
     const NAME: &[u8] = b"content-type:";
     raw.split(|&b| b == b'\n')
         .filter(|line| line.len() >= NAME.len() && line[..NAME.len()].eq_ignore_ascii_case(NAME))

@@ -153,7 +153,8 @@ pub async fn dns_records(
 ) -> ApiResult<Json<List<DnsRecord>>> {
     let mut read = Read::begin(&state, &principal).await?;
     let d = read.find::<Domain>(&id).await?;
-    let out = ee_app::infra::dns_records::records(&mut read, &d).await?;
+    let dmarc = state.services.feedback.dmarc_address.as_deref();
+    let out = ee_app::infra::dns_records::records(&mut read, &d, dmarc).await?;
     Ok(Json(List::of(out, &page)?))
 }
 

@@ -7,6 +7,7 @@ pub mod campaigns;
 pub mod compliance;
 pub mod contacts;
 pub mod delivery;
+pub mod dmarc;
 pub mod domains;
 pub mod events;
 pub mod feedback;

@@ -7,6 +7,7 @@ import { barChart, lineChart } from '../chart.js';
 import { h, num, when } from '../dom.js';
 import { t } from '../i18n.js';
 import { go, refresh } from '../nav.js';
+import { dmarcSections } from './dmarc.js';
 import { isAdmin, owned, scoped, session, tenantName } from '../session.js';
 
 const IP_STATES = ['warming', 'active', 'resting', 'retiring', 'quarantined', 'blacklisted'];
@@ -190,6 +191,7 @@ export async function domains() {
 export async function domain({ id }) {
   const found = await get(`/api/v1/domains/${id}`);
   const records = await get(`/api/v1/domains/${id}/dns-records`, { limit: 100 });
+  const dmarc = await dmarcSections(id);
   return h('div', {}, header(found.domain,
     action(t('validate_now'), async () => {
       const check = await post(`/api/v1/domains/${id}/validate`);
@@ -221,6 +223,7 @@ export async function domain({ id }) {
     onDone: () => refresh(),
     compact: true,
   })),
+  ...dmarc,
   section(t('check_history'), pagedTable({
     path: `/api/v1/domains/${id}/checks`,
     columns: [

@@ -127,6 +127,9 @@ pub(crate) async fn setup(
             password_sealed: None,
             tls: "none",
             powermta: true,
+            weight: 1,
+            max_per_hour: None,
+            max_connections: None,
         },
         now,
     )

@@ -285,7 +285,8 @@ async fn an_operator_runs_the_system_from_the_browser() {
     .await;
     b.select(".rule:nth-of-type(2) select:nth-of-type(1)", "custom")
         .await;
-    b.fill(".rule:nth-of-type(2) input[maxlength]", "plan").await;
+    b.fill(".rule:nth-of-type(2) input[maxlength]", "plan")
+        .await;
     b.select(".rule:nth-of-type(2) select:nth-of-type(3)", "not_null")
         .await;
     b.until(

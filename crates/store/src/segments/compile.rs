@@ -4,8 +4,15 @@
 
 use ee_core::segment::{Expr, Field, Op, Operand, operand};
 
-use super::Param;
 use crate::Backend;
+
+/// A bound value of compiled SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+    Float(f64),
+}
 
 pub(super) type Sql = std::result::Result<String, String>;
 

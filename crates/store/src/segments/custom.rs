@@ -8,8 +8,7 @@
 use ee_core::segment::{Op, Operand, custom_operand};
 use serde_json::Value;
 
-use super::Param;
-use super::compile::{Compiler, Sql};
+use super::compile::{Compiler, Param, Sql};
 use crate::Backend;
 
 /// PostgreSQL's view of the metadata.

@@ -9,8 +9,7 @@ use ee_core::feedback::Class;
 use ee_core::machine_hits::HitKind;
 use ee_core::segment::{Activity, Engagement};
 
-use super::Param;
-use super::compile::Compiler;
+use super::compile::{Compiler, Param};
 
 impl Compiler {
     pub(super) fn engagement(&mut self, e: &Engagement) -> String {

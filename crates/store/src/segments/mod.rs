@@ -10,20 +10,13 @@ mod engagement;
 
 use crate::{Backend, Scope};
 use compile::Compiler;
+pub use compile::Param;
 use ee_core::ids::new_id;
 use ee_core::segment::Expr;
 use sqlx::AnyConnection;
 
 use crate::contacts::{COLUMNS, Contact};
 use crate::{Result, StoreError};
-
-/// A bound value of compiled SQL.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Param {
-    Text(String),
-    Int(i64),
-    Float(f64),
-}
 
 /// SQL over the alias `c` with `$n` placeholders from `first`, and its values.
 #[derive(Debug, Clone, PartialEq)]

@@ -259,7 +259,7 @@ async fn an_operator_runs_the_system_from_the_browser() {
     b.select(".rule select:nth-of-type(1)", "field").await;
     b.select(".rule select:nth-of-type(2)", "language").await;
     b.select(".rule select:nth-of-type(3)", "eq").await;
-    b.fill(".rule input:not([type=checkbox])", "fr").await;
+    b.fill(".rule input.rule-value", "fr").await;
     b.until(
         "the live count of 150",
         "return document.querySelector('#segment-count').textContent === '150';",
@@ -268,6 +268,32 @@ async fn an_operator_runs_the_system_from_the_browser() {
     b.shot("segment-builder").await;
     b.click_button("main", "Save").await;
     let segment_id = moved_to(&b, "/segments/").await;
+    // The saved segment's page edits it with the same builder, which offers engagement
+    // and custom fields: nobody opened anything yet (not saved).
+    b.until(
+        "the saved segment's count of 150",
+        "return document.querySelector('#segment-count').textContent === '150';",
+    )
+    .await;
+    b.click_button("main", "Add a rule").await;
+    b.select(".rule:nth-of-type(2) select:nth-of-type(1)", "engagement")
+        .await;
+    b.until(
+        "the count of French speakers who opened a message",
+        "return document.querySelector('#segment-count').textContent === '0';",
+    )
+    .await;
+    b.select(".rule:nth-of-type(2) select:nth-of-type(1)", "custom")
+        .await;
+    b.fill(".rule:nth-of-type(2) input[maxlength]", "plan")
+        .await;
+    b.select(".rule:nth-of-type(2) select:nth-of-type(3)", "not_null")
+        .await;
+    b.until(
+        "the custom-field rule in the expression shown",
+        "return document.querySelector('details pre').textContent.includes('\"custom\": \"plan\"') ? true : null;",
+    )
+    .await;
 
     // An Arabic template, previewed right to left with its own styles.
     b.goto(&format!("{}/admin/#/templates", app.base)).await;

@@ -5,6 +5,7 @@ mod bench;
 mod bench_campaign;
 mod bench_campaign_send;
 mod bench_links;
+mod bench_segments;
 mod bench_send;
 mod cli;
 mod config;

@@ -219,10 +219,15 @@ pub async fn sending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Campaig
 /// The part of a query that chooses the audience among `contacts c`: the tenant's active
 /// contacts, not suppressed, matching `expr` (all of them when `None`). Placeholders:
 /// `$tenant` is `$first`, the expression's follow.
-fn audience_sql(expr: Option<&Expr>, first: usize, now: i64) -> Result<(String, Vec<Param>)> {
+fn audience_sql(
+    expr: Option<&Expr>,
+    first: usize,
+    now: i64,
+    backend: crate::Backend,
+) -> Result<(String, Vec<Param>)> {
     let (matching, params) = match expr {
         Some(e) => {
-            let compiled = compile(e, first + 1, now).map_err(StoreError::Conflict)?;
+            let compiled = compile(e, first + 1, now, backend).map_err(StoreError::Conflict)?;
             (format!(" AND {}", compiled.sql), compiled.params)
         }
         None => (String::new(), Vec::new()),
@@ -244,7 +249,7 @@ pub async fn count_audience(
     expr: Option<&Expr>,
     now: i64,
 ) -> Result<i64> {
-    let (from, params) = audience_sql(expr, 1, now)?;
+    let (from, params) = audience_sql(expr, 1, now, crate::Backend::of(conn))?;
     let sql = format!("SELECT COUNT(*) {from}");
     let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(tenant_id);
     Ok(bind_all!(q, &params).fetch_one(conn).await?)
@@ -258,7 +263,7 @@ pub async fn snapshot_audience(
     expr: Option<&Expr>,
     now: i64,
 ) -> Result<i64> {
-    let (from, params) = audience_sql(expr, 3, now)?;
+    let (from, params) = audience_sql(expr, 3, now, crate::Backend::of(conn))?;
     // PostgreSQL's semi-join hands contacts over in hash order: sorted, each index of the
     // ledger grows at its right edge instead of taking rows at random places, which
     // halves the copy of a large audience (the sort spills to disk past `work_mem`).

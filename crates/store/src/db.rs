@@ -28,6 +28,15 @@ impl Backend {
         }
     }
 
+    /// The database a connection speaks to.
+    pub fn of(conn: &sqlx::AnyConnection) -> Self {
+        if crate::bulk::is_sqlite(conn) {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",

@@ -91,8 +91,8 @@ async fn trigger_condition(
             })?;
         let value = serde_json::from_str(&segment.expression).unwrap_or_default();
         let expr = crate::campaigns::segments::parse_expr(&value, now)?;
-        let compiled =
-            compile(&expr, first, now).map_err(|e| crate::input::invalid("trigger", e))?;
+        let compiled = compile(&expr, first, now, ee_store::Backend::of(conn))
+            .map_err(|e| crate::input::invalid("trigger", e))?;
         return Ok(Some((compiled.sql, compiled.params)));
     }
     Ok(Some((

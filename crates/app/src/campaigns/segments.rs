@@ -47,7 +47,10 @@ pub struct SegmentBody {
     pub name: Option<String>,
     /// `{"and"|"or": [...]}`, `{"not": …}`, `{"tag": "TYPE:LAWYER"}`,
     /// `{"field": "country", "op": "eq", "value": "FR"}`; fields language, country, status,
-    /// source, validation, created_at, engaged_at, email, category, city.
+    /// source, validation, created_at, engaged_at, email, category, city;
+    /// `{"custom": "profession", "op": "eq", "value": "lawyer"}` (a custom field; numbers
+    /// with gt, gte, lt, lte); `{"engagement": "opened"|"clicked"|"received"|"soft_bounced",
+    /// "days"?: 1-3650, "campaign"?: id, "at_least"?: 1-1000}`.
     #[schema(value_type = Option<Object>)]
     pub expression: Option<Value>,
     #[serde(alias = "tenant")]
@@ -72,6 +75,29 @@ pub fn parse_expr_in(value: &Value, field: &str, now: i64) -> Result<Expr, AppEr
     Ok(expr)
 }
 
+/// Checks that every campaign `expr` names is one of the tenant's (422 on `field`
+/// otherwise: another tenant's campaign is unknown, as a missing one).
+pub async fn check_campaigns(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    expr: &Expr,
+    field: &str,
+) -> Result<(), AppError> {
+    for id in ee_core::segment::campaigns(expr) {
+        match ee_store::campaigns::get(conn, id, Scope::Tenant(tenant_id)).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound) => {
+                return Err(crate::input::invalid(
+                    field,
+                    format!("campaign `{id}` is not one of the tenant's campaigns"),
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Saves a segment for `tenant_id`.
 pub async fn create(
     w: &mut Write,
@@ -88,7 +114,8 @@ pub async fn create(
         .expression
         .as_ref()
         .ok_or_else(|| ValidationErrors::single("expression", "is required"))?;
-    parse_expr(expression, w.now)?;
+    let expr = parse_expr(expression, w.now)?;
+    check_campaigns(&mut w.tx, tenant_id, &expr, "expression").await?;
     let s = segments::insert(&mut w.tx, tenant_id, name, &expression.to_string(), w.now).await?;
     let out = SegmentOut::from(s);
     w.created("segment.create", &out).await?;
@@ -113,7 +140,8 @@ pub async fn update(w: &mut Write, id: &str, input: &SegmentBody) -> Result<Segm
         s.name = name.to_owned();
     }
     if let Some(expression) = &input.expression {
-        parse_expr(expression, w.now)?;
+        let expr = parse_expr(expression, w.now)?;
+        check_campaigns(&mut w.tx, &s.tenant_id, &expr, "expression").await?;
         s.expression = expression.to_string();
     }
     segments::update(&mut w.tx, &s, w.now).await?;
@@ -155,13 +183,15 @@ fn expression_error(e: StoreError) -> AppError {
     }
 }
 
-/// How many of a tenant's contacts an expression matches now (counted in the database).
+/// How many of a tenant's contacts an expression matches now (counted in the database);
+/// a campaign it names must be the tenant's.
 pub async fn count(
     read: &mut Read,
     tenant_id: &str,
     expr: &Expr,
     now: i64,
 ) -> Result<i64, AppError> {
+    check_campaigns(read.conn(), tenant_id, expr, "expression").await?;
     segments::count(read.conn(), tenant_id, expr, now)
         .await
         .map_err(expression_error)
@@ -177,6 +207,7 @@ pub async fn contacts(
     limit: i64,
     now: i64,
 ) -> Result<Vec<Contact>, AppError> {
+    check_campaigns(read.conn(), tenant_id, expr, "expression").await?;
     segments::page(read.conn(), tenant_id, Some(expr), before, limit, now)
         .await
         .map_err(expression_error)

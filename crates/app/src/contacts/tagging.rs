@@ -49,6 +49,7 @@ pub async fn bulk_tags(w: &mut Write, input: BulkTagging) -> Result<BulkTagsOut,
     let add = parse_tags(&input.add, "add")?;
     let remove = parse_tags(&input.remove, "remove")?;
     let tenant_id = w.tenant(input.tenant.as_deref()).await?;
+    crate::campaigns::segments::check_campaigns(&mut w.tx, &tenant_id, &expr, "filter").await?;
     let mut add_ids = Vec::new();
     for tag in &add {
         add_ids.push(store::ensure_tag(&mut w.tx, &tenant_id, tag, now).await?);

@@ -161,6 +161,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Count segments (custom fields, engagement, both) over N contacts with custom fields,
+    /// messages, opens, clicks and soft bounces, on SQLite (and PostgreSQL when given),
+    /// against the floor: a plain count of the tenant's contacts.
+    Segments {
+        #[arg(long, default_value_t = 100_000)]
+        contacts: i64,
+        /// A PostgreSQL server to use (a database is created and dropped on it).
+        #[arg(long, env = "EE_BENCH_POSTGRES_URL")]
+        postgres_url: Option<String>,
+    },
     /// Link rewriting on one 1 MB body against ten 100 KB ones: time, bytes read, and the
     /// floor (one search of the same bytes).
     Links {
@@ -377,6 +387,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(BenchCommand::Segments {
+            contacts,
+            postgres_url,
+        }) => crate::bench_segments::run(contacts, postgres_url.as_deref()).await,
         Command::Bench(BenchCommand::Links { rounds }) => {
             crate::bench_links::run(rounds);
             Ok(())

@@ -2,6 +2,7 @@
 // segments with a builder and a live count, the suppression list, GDPR export and erasure.
 
 import { api, del, get, patch, post, upload } from '../api.js';
+import { builder } from './segment_builder.js';
 import { action, badge, chooseTenantFirst, details, errorText, facts, form, header, notice, pagedTable, progress, reasonText, section, setProgress, stateLabel } from '../components.js';
 import { h, num, when } from '../dom.js';
 import { t } from '../i18n.js';
@@ -174,65 +175,6 @@ async function follow(started, expected, bar, status) {
   bar.dataset.done = current.status;
   if (current.rejected) status.append(' ', errorReport(current));
   if (current.error) status.append(h('span', { class: 'form-error' }, ` ${current.error}`));
-}
-
-const FIELDS = ['language', 'country', 'status', 'source', 'validation', 'email', 'category', 'city', 'created_at', 'engaged_at'];
-const OPS = ['eq', 'neq', 'in', 'not_in', 'ends_with', 'before', 'after', 'is_null', 'not_null'];
-
-/// The segment builder: rules (a tag, or a field compared with a value) joined by AND
-/// or OR, the expression shown as the API takes it, the count live as rules change.
-function builder(initial, onChange) {
-  const rows = h('div', { class: 'rules' });
-  const joiner = h('select', { 'aria-label': t('match') }, h('option', { value: 'and' }, t('match_all')), h('option', { value: 'or' }, t('match_any')));
-  const add = (rule) => {
-    const kind = h('select', { 'aria-label': t('rule_kind') }, h('option', { value: 'tag' }, t('tag')), h('option', { value: 'field' }, t('field')));
-    const field = h('select', { 'aria-label': t('field') }, FIELDS.map((f) => h('option', { value: f }, f)));
-    const op = h('select', { 'aria-label': t('operator') }, OPS.map((o) => h('option', { value: o }, t(`op_${o}`))));
-    const value = h('input', { 'aria-label': t('value'), placeholder: t('value') });
-    const negate = h('input', { type: 'checkbox', 'aria-label': t('not') });
-    const remove = h('button', { type: 'button', class: 'small danger', 'aria-label': t('remove') }, '×');
-    const row = h('div', { class: 'rule actions' }, h('label', {}, negate, ' ', t('not')), kind, field, op, value, remove);
-    const sync = () => { field.hidden = kind.value === 'tag'; op.hidden = kind.value === 'tag'; };
-    if (rule) {
-      const inner = rule.not || rule;
-      negate.checked = Boolean(rule.not);
-      if (inner.tag) { kind.value = 'tag'; value.value = inner.tag; } else {
-        kind.value = 'field'; field.value = inner.field; op.value = inner.op;
-        value.value = Array.isArray(inner.value) ? inner.value.join(', ') : (inner.value ?? '');
-      }
-    }
-    sync();
-    [kind, field, op, negate].forEach((el) => el.addEventListener('change', () => { sync(); onChange(); }));
-    value.addEventListener('input', onChange);
-    remove.addEventListener('click', () => { row.remove(); onChange(); });
-    row.rule = () => {
-      let out;
-      if (kind.value === 'tag') out = { tag: value.value.trim() };
-      else {
-        const list = op.value === 'in' || op.value === 'not_in';
-        out = { field: field.value, op: op.value };
-        if (op.value !== 'is_null' && op.value !== 'not_null') out.value = list ? value.value.split(',').map((s) => s.trim()).filter(Boolean) : value.value.trim();
-      }
-      return negate.checked ? { not: out } : out;
-    };
-    rows.append(row);
-  };
-  const top = initial && (initial.and || initial.or);
-  if (top) { joiner.value = initial.or ? 'or' : 'and'; top.forEach(add); } else if (initial) add(initial); else add();
-  joiner.addEventListener('change', onChange);
-  const el = h('div', { class: 'builder' }, h('div', { class: 'actions' }, t('match'), joiner,
-    h('button', { type: 'button', class: 'small', onclick: () => { add(); onChange(); } }, t('add_rule'))), rows);
-  // Rules still being written (no tag, no value) are left out until they are.
-  el.expression = () => {
-    const complete = (r) => {
-      const inner = r.not || r;
-      if ('tag' in inner) return inner.tag !== '';
-      return !('value' in inner) || (Array.isArray(inner.value) ? inner.value.length > 0 : inner.value !== '');
-    };
-    const rules = [...rows.children].map((r) => r.rule()).filter(complete);
-    return rules.length ? { [joiner.value]: rules } : null;
-  };
-  return el;
 }
 
 function segmentEditor(existing) {

@@ -1,9 +1,19 @@
-//! Segment expressions: named, saved filters over tags and contact fields with AND, OR
-//! and NOT, e.g. `{"and": [{"tag": "TYPE:LAWYER"}, {"field": "country", "op": "eq", "value": "FR"}]}`.
+//! Segment expressions: named, saved filters over tags, contact fields, custom fields and
+//! engagement with AND, OR and NOT, e.g.
+//! `{"and": [{"tag": "TYPE:LAWYER"}, {"field": "country", "op": "eq", "value": "FR"}]}`.
 //! They are checked here and compiled to SQL by the store, so they run in the database.
+
+mod custom;
+mod engagement;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use custom::{MAX_NAME_CHARS, custom_operand, numeric_text};
+pub use engagement::{Activity, Engagement, MAX_AT_LEAST, MAX_DAYS, campaigns};
+
+/// The longest text a comparison takes (a value, or each value of a list), in characters.
+pub const MAX_VALUE_CHARS: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -27,6 +37,16 @@ pub enum Expr {
         #[serde(default)]
         value: Value,
     },
+    /// A custom field (a key of the contact's metadata), e.g.
+    /// `{"custom": "profession", "op": "eq", "value": "lawyer"}`.
+    Custom {
+        custom: String,
+        op: Op,
+        #[serde(default)]
+        value: Value,
+    },
+    /// What the contact did or was sent, e.g. `{"engagement": "opened", "days": 30}`.
+    Engagement(Engagement),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +87,21 @@ pub enum Op {
     NotNull,
     /// Text: ends with (e.g. a domain).
     EndsWith,
+    /// Text: holds / begins with.
+    Contains,
+    StartsWith,
+    /// Custom fields holding a number (a JSON number, or text such as `42` or `-1.5`):
+    /// greater than, at least, less than, at most.
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Op {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Op::Gt | Op::Gte | Op::Lt | Op::Lte)
+    }
 }
 
 /// A checked operand.
@@ -76,6 +111,7 @@ pub enum Operand {
     Text(String),
     List(Vec<String>),
     Time(i64),
+    Number(f64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,8 +138,8 @@ pub fn parse_time(text: &str, now_ms: i64) -> Option<i64> {
 pub fn operand(field: Field, op: Op, value: &Value, now_ms: i64) -> Result<Operand, ExprError> {
     let text = |v: &Value| {
         v.as_str()
-            .map(str::to_owned)
             .ok_or_else(|| ExprError(format!("{field:?} {op:?} needs a string")))
+            .and_then(bounded)
     };
     match op {
         Op::IsNull | Op::NotNull => Ok(Operand::None),
@@ -121,21 +157,39 @@ pub fn operand(field: Field, op: Op, value: &Value, now_ms: i64) -> Result<Opera
         _ if field.is_date() => Err(ExprError(format!(
             "{field:?} takes before, after, is_null or not_null"
         ))),
-        Op::Eq | Op::Neq | Op::EndsWith => Ok(Operand::Text(text(value)?)),
-        Op::In | Op::NotIn => {
-            let items = value
-                .as_array()
-                .ok_or_else(|| ExprError(format!("{op:?} needs a list")))?;
-            if items.is_empty() || items.len() > 1000 {
-                return Err(ExprError("a list needs 1 to 1000 values".into()));
-            }
-            items
-                .iter()
-                .map(text)
-                .collect::<Result<Vec<_>, _>>()
-                .map(Operand::List)
+        Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
+            Err(ExprError(format!("{op:?} applies to custom fields only")))
         }
+        Op::Eq | Op::Neq | Op::EndsWith | Op::Contains | Op::StartsWith => {
+            Ok(Operand::Text(text(value)?))
+        }
+        Op::In | Op::NotIn => list(op, value, text).map(Operand::List),
     }
+}
+
+/// A comparison's text, within its bound.
+fn bounded(s: &str) -> Result<String, ExprError> {
+    if s.chars().count() > MAX_VALUE_CHARS {
+        return Err(ExprError(format!(
+            "a value holds at most {MAX_VALUE_CHARS} characters"
+        )));
+    }
+    Ok(s.to_owned())
+}
+
+/// The values of `in` / `not_in`: 1 to 1000, each read by `item`.
+fn list(
+    op: Op,
+    value: &Value,
+    item: impl Fn(&Value) -> Result<String, ExprError>,
+) -> Result<Vec<String>, ExprError> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| ExprError(format!("{op:?} needs a list")))?;
+    if items.is_empty() || items.len() > 1000 {
+        return Err(ExprError("a list needs 1 to 1000 values".into()));
+    }
+    items.iter().map(item).collect()
 }
 
 /// Checks a whole expression: known fields and operators, operands, tags, and size.
@@ -161,6 +215,8 @@ pub fn check(expr: &Expr, now_ms: i64) -> Result<(), ExprError> {
                 .map(|_| ())
                 .map_err(|e| ExprError(e.to_string())),
             Expr::Field { field, op, value } => operand(*field, *op, value, now_ms).map(|_| ()),
+            Expr::Custom { custom, op, value } => custom_operand(custom, *op, value).map(|_| ()),
+            Expr::Engagement(e) => e.check(),
         }
     }
     walk(expr, 0, &mut 0, now_ms)
@@ -189,6 +245,27 @@ mod tests {
         assert!(check(&bad_tag, 0).is_err());
         let bad_list = expr(json!({"field": "country", "op": "in", "value": "FR"})).unwrap();
         assert!(check(&bad_list, 0).is_err());
+    }
+
+    #[test]
+    fn text_operators_and_their_bounds() {
+        let ok = |v: Value| check(&expr(v).unwrap(), 0);
+        assert!(ok(json!({"field": "city", "op": "contains", "value": "par"})).is_ok());
+        assert!(ok(json!({"field": "email", "op": "starts_with", "value": "info@"})).is_ok());
+        assert!(ok(json!({"custom": "profession", "op": "eq", "value": "lawyer"})).is_ok());
+        assert!(ok(json!({"custom": "age", "op": "gte", "value": 30})).is_ok());
+        assert!(ok(json!({"engagement": "received", "campaign": "c1", "days": 7})).is_ok());
+        // Numeric comparisons are custom fields' only.
+        assert!(ok(json!({"field": "city", "op": "gt", "value": "3"})).is_err());
+        assert!(ok(json!({"field": "city", "op": "eq", "value": "x".repeat(501)})).is_err());
+        assert!(ok(json!({"field": "city", "op": "in", "value": ["x".repeat(501)]})).is_err());
+        assert!(ok(json!({"custom": "bad\"name", "op": "eq", "value": "x"})).is_err());
+        assert!(ok(json!({"engagement": "opened", "days": 4000})).is_err());
+        // An expression that holds them keeps its bounds: 500 terms at most.
+        let many: Vec<Value> = (0..501)
+            .map(|_| json!({"engagement": "opened", "days": 1}))
+            .collect();
+        assert!(ok(json!({"or": many})).is_err());
     }
 
     #[test]

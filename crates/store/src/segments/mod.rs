@@ -1,21 +1,22 @@
 //! Saved segments, and the compilation of segment expressions (and the contact list's
 //! filters, which are expressions too) into SQL over `contacts c`, so they run in the
-//! database and never load contacts into memory.
+//! database and never load contacts into memory: `compile` (tags and fields), `custom`
+//! (custom fields, read from the metadata JSON), `engagement` (opens, clicks, messages
+//! received, soft bounces, as subqueries on their tables).
 
-use crate::Scope;
+mod compile;
+mod custom;
+mod engagement;
+
+use crate::{Backend, Scope};
+use compile::Compiler;
+pub use compile::Param;
 use ee_core::ids::new_id;
-use ee_core::segment::{Expr, Field, Op, Operand, operand};
+use ee_core::segment::Expr;
 use sqlx::AnyConnection;
 
 use crate::contacts::{COLUMNS, Contact};
 use crate::{Result, StoreError};
-
-/// A bound value of compiled SQL.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Param {
-    Text(String),
-    Int(i64),
-}
 
 /// SQL over the alias `c` with `$n` placeholders from `first`, and its values.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,129 +25,15 @@ pub struct Compiled {
     pub params: Vec<Param>,
 }
 
-struct Compiler {
-    params: Vec<Param>,
+/// Compiles an expression for `backend`; its placeholders start at `$first`. Every value
+/// of the expression is a bound parameter, never part of the SQL text.
+pub fn compile(
+    expr: &Expr,
     first: usize,
     now: i64,
-}
-
-impl Compiler {
-    fn push(&mut self, p: Param) -> String {
-        self.params.push(p);
-        format!("${}", self.first + self.params.len() - 1)
-    }
-
-    fn column(field: Field) -> &'static str {
-        match field {
-            Field::Language => "LOWER(c.language)",
-            Field::Country => "LOWER(c.country)",
-            Field::Status => "c.status",
-            Field::Source => "(SELECT s.slug FROM data_sources s WHERE s.id = c.source_id)",
-            Field::Validation => "c.validation_status",
-            Field::CreatedAt => "c.created_at",
-            Field::EngagedAt => "c.engaged_at",
-            Field::Email => "c.email",
-            Field::Category => "LOWER(c.category)",
-            Field::City => "LOWER(c.city)",
-        }
-    }
-
-    fn expr(&mut self, e: &Expr) -> std::result::Result<String, String> {
-        Ok(match e {
-            Expr::And { and } => format!(
-                "({})",
-                and.iter()
-                    .map(|x| self.expr(x))
-                    .collect::<std::result::Result<Vec<_>, _>>()?
-                    .join(" AND ")
-            ),
-            Expr::Or { or } => format!(
-                "({})",
-                or.iter()
-                    .map(|x| self.expr(x))
-                    .collect::<std::result::Result<Vec<_>, _>>()?
-                    .join(" OR ")
-            ),
-            Expr::Not { not } => format!("(NOT {})", self.expr(not)?),
-            Expr::Tag { tag } => {
-                let slug = ee_core::tags::parse(tag).map_err(|e| e.to_string())?.slug();
-                let exact = self.push(Param::Text(slug.clone()));
-                let prefix = self.push(Param::Text(format!("{slug}/")));
-                // Descendants by prefix: a path never contains LIKE's wildcards, but a
-                // substring comparison avoids LIKE entirely.
-                format!(
-                    "EXISTS (SELECT 1 FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = c.id \
-                     AND (t.slug = {exact} OR SUBSTR(t.slug, 1, LENGTH({prefix})) = {prefix}))"
-                )
-            }
-            Expr::Field { field, op, value } => {
-                let column = Self::column(*field);
-                let lower = !matches!(
-                    field,
-                    Field::Status | Field::Validation | Field::Source | Field::Email
-                );
-                let norm = |s: &str| {
-                    if lower {
-                        s.to_lowercase()
-                    } else {
-                        s.to_owned()
-                    }
-                };
-                match operand(*field, *op, value, self.now).map_err(|e| e.to_string())? {
-                    Operand::None => match op {
-                        Op::IsNull => format!("({column} IS NULL)"),
-                        _ => format!("({column} IS NOT NULL)"),
-                    },
-                    Operand::Time(t) => {
-                        let p = self.push(Param::Int(t));
-                        match op {
-                            Op::Before => format!("({column} < {p})"),
-                            _ => format!("({column} > {p})"),
-                        }
-                    }
-                    Operand::Text(s) => match op {
-                        Op::EndsWith => {
-                            let needle = norm(&s);
-                            let len = self.push(Param::Int(needle.chars().count() as i64));
-                            let p = self.push(Param::Text(needle));
-                            format!(
-                                "(SUBSTR({column}, CAST(LENGTH({column}) - {len} + 1 AS INTEGER)) = {p})"
-                            )
-                        }
-                        Op::Neq => {
-                            let p = self.push(Param::Text(norm(&s)));
-                            format!("({column} IS NULL OR {column} <> {p})")
-                        }
-                        _ => {
-                            let p = self.push(Param::Text(norm(&s)));
-                            format!("({column} = {p})")
-                        }
-                    },
-                    Operand::List(items) => {
-                        let ps: Vec<String> = items
-                            .iter()
-                            .map(|s| self.push(Param::Text(norm(s))))
-                            .collect();
-                        match op {
-                            Op::NotIn => {
-                                format!("({column} IS NULL OR {column} NOT IN ({}))", ps.join(", "))
-                            }
-                            _ => format!("({column} IN ({}))", ps.join(", ")),
-                        }
-                    }
-                }
-            }
-        })
-    }
-}
-
-/// Compiles an expression; its placeholders start at `$first`.
-pub fn compile(expr: &Expr, first: usize, now: i64) -> std::result::Result<Compiled, String> {
-    let mut c = Compiler {
-        params: Vec::new(),
-        first,
-        now,
-    };
+    backend: Backend,
+) -> std::result::Result<Compiled, String> {
+    let mut c = Compiler::new(first, now, backend);
     let sql = c.expr(expr)?;
     Ok(Compiled {
         sql,
@@ -161,6 +48,7 @@ macro_rules! bind_all {
             q = match p {
                 Param::Text(s) => q.bind(s.clone()),
                 Param::Int(i) => q.bind(*i),
+                Param::Float(f) => q.bind(*f),
             };
         }
         q
@@ -175,7 +63,7 @@ pub async fn count(
     expr: &Expr,
     now: i64,
 ) -> Result<i64> {
-    let compiled = compile(expr, 2, now).map_err(StoreError::Conflict)?;
+    let compiled = compile(expr, 2, now, Backend::of(conn)).map_err(StoreError::Conflict)?;
     let sql = format!(
         "SELECT COUNT(*) FROM contacts c WHERE c.tenant_id = $1 AND {}",
         compiled.sql
@@ -196,7 +84,7 @@ pub async fn page(
 ) -> Result<Vec<Contact>> {
     let (filter, params) = match expr {
         Some(e) => {
-            let compiled = compile(e, 5, now).map_err(StoreError::Conflict)?;
+            let compiled = compile(e, 5, now, Backend::of(conn)).map_err(StoreError::Conflict)?;
             (format!("AND {}", compiled.sql), compiled.params)
         }
         None => (String::new(), Vec::new()),
@@ -230,7 +118,7 @@ pub async fn ids(
     limit: i64,
     now: i64,
 ) -> Result<Vec<String>> {
-    let compiled = compile(expr, 4, now).map_err(StoreError::Conflict)?;
+    let compiled = compile(expr, 4, now, Backend::of(conn)).map_err(StoreError::Conflict)?;
     let sql = format!(
         "SELECT c.id FROM contacts c WHERE c.tenant_id = $1 AND ($2 IS NULL OR c.id > $2) AND {} ORDER BY c.id LIMIT $3",
         compiled.sql
@@ -323,7 +211,7 @@ mod tests {
     #[test]
     fn compiles_with_numbered_placeholders() {
         let e: Expr = serde_json::from_value(json!({"and": [{"tag": "TYPE:LAWYER"}, {"not": {"field": "country", "op": "in", "value": ["FR", "BE"]}}]})).unwrap();
-        let c = compile(&e, 2, 0).unwrap();
+        let c = compile(&e, 2, 0, Backend::Sqlite).unwrap();
         assert!(
             c.sql.contains("t.slug = $2") && c.sql.contains("LENGTH($3)"),
             "{}",

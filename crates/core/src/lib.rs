@@ -33,6 +33,7 @@ pub mod relay_choice;
 pub mod rendering;
 pub mod reply_pattern;
 pub mod rotation;
+pub mod rss;
 pub mod route;
 pub mod schedule;
 pub mod secrets;

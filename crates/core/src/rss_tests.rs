@@ -79,7 +79,10 @@ fn the_block_repeats_escaped() {
         render("[RSS_ITEMS]- [RSS_ITEM_TITLE]\n[/RSS_ITEMS]", &items, false),
         "- <b>A</b> (EMAIL]\n"
     );
-    assert_eq!(render("[RSS_ITEMS] no end", &items, true), "[RSS_ITEMS] no end");
+    assert_eq!(
+        render("[RSS_ITEMS] no end", &items, true),
+        "[RSS_ITEMS] no end"
+    );
 }
 
 #[test]

@@ -219,7 +219,11 @@ pub async fn sending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Campaig
 /// The part of a query that chooses the audience among `contacts c`: the tenant's active
 /// contacts, not suppressed, matching `expr` (all of them when `None`). Placeholders:
 /// `$tenant` is `$first`, the expression's follow.
-fn audience_sql(expr: Option<&Expr>, first: usize, now: i64) -> Result<(String, Vec<Param>)> {
+pub(crate) fn audience_sql(
+    expr: Option<&Expr>,
+    first: usize,
+    now: i64,
+) -> Result<(String, Vec<Param>)> {
     let (matching, params) = match expr {
         Some(e) => {
             let compiled = compile(e, first + 1, now).map_err(StoreError::Conflict)?;

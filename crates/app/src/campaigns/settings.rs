@@ -40,6 +40,8 @@ pub struct CampaignSettings {
     pub goal: Option<String>,
     /// An A/B test's variants and rules.
     pub ab: Option<AbTest>,
+    /// An RSS campaign's feed.
+    pub rss: Option<crate::campaigns::rss::RssFeed>,
 }
 
 impl CampaignSettings {

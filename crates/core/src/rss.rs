@@ -36,6 +36,12 @@ pub const ITEM_TAGS: [&str; 5] = [
     "RSS_ITEM_IMAGE",
 ];
 
+/// Whether a template tag is the feed's (`[RSS_ITEMS]` or an item's): known to every
+/// template, filled only by an rss campaign's runs (empty elsewhere).
+pub fn is_feed_tag(name: &str) -> bool {
+    name == "RSS_ITEMS" || ITEM_TAGS.contains(&name)
+}
+
 /// Whether an interval is within bounds; the message names the bounds when not.
 pub fn check_interval(minutes: u32) -> Result<(), String> {
     if (MIN_INTERVAL_MINUTES..=MAX_INTERVAL_MINUTES).contains(&minutes) {

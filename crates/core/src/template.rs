@@ -167,6 +167,7 @@ pub fn check<'a>(
                 for segment in segments {
                     if let Segment::Var { name, .. } = segment
                         && !STANDARD_VARIABLES.contains(&name)
+                        && !crate::rss::is_feed_tag(name)
                         && !declared.contains_key(name)
                     {
                         problems.unknown.insert(name.to_owned());

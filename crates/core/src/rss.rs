@@ -28,19 +28,7 @@ pub const FETCH_TIMEOUT_SECS: u64 = 15;
 pub const BLOCK_OPEN: &str = "[RSS_ITEMS]";
 pub const BLOCK_CLOSE: &str = "[/RSS_ITEMS]";
 /// The tags an item fills inside the block.
-pub const ITEM_TAGS: [&str; 5] = [
-    "RSS_ITEM_TITLE",
-    "RSS_ITEM_LINK",
-    "RSS_ITEM_SUMMARY",
-    "RSS_ITEM_DATE",
-    "RSS_ITEM_IMAGE",
-];
-
-/// Whether a template tag is the feed's (`[RSS_ITEMS]` or an item's): known to every
-/// template, filled only by an rss campaign's runs (empty elsewhere).
-pub fn is_feed_tag(name: &str) -> bool {
-    name == "RSS_ITEMS" || ITEM_TAGS.contains(&name)
-}
+pub use crate::template::{FEED_ITEM_TAGS as ITEM_TAGS, is_feed_tag};
 
 /// Whether an interval is within bounds; the message names the bounds when not.
 pub fn check_interval(minutes: u32) -> Result<(), String> {

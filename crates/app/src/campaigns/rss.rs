@@ -10,19 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppError;
+pub use crate::campaigns::settings::RssFeed;
 
 /// The check interval when none is given: an hour.
 pub const DEFAULT_INTERVAL_MINUTES: u32 = 60;
-
-/// The feed a campaign keeps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RssFeed {
-    /// The feed's http(s) address (RSS 0.9x, 1.0, 2.0 or Atom).
-    pub url: String,
-    /// Minutes between two checks: 15 to 10080 (7 days).
-    pub interval_minutes: u32,
-}
 
 /// The feed as a client writes it.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -127,7 +118,7 @@ pub async fn runs(
     if campaign.kind != CampaignKind::Rss {
         return Err(AppError::NotFound("campaign feed"));
     }
-    let feed = crate::campaigns::CampaignSettings::of(campaign).rss;
+    let feed = crate::campaigns::settings::CampaignSettings::of(campaign).rss;
     let state = ee_store::campaign_feeds::get(conn, &campaign.id).await?;
     let runs = ee_store::campaign_feeds::runs(conn, &campaign.id, 100).await?;
     Ok(FeedRuns {

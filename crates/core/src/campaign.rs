@@ -347,7 +347,10 @@ mod tests {
         }
         assert_eq!(CampaignKind::parse("ab_test"), Some(CampaignKind::AbTest));
         assert_eq!(CampaignKind::parse("newsletter"), None);
-        assert_eq!(CampaignKind::names(), "regular, autoresponder, ab_test");
+        assert_eq!(
+            CampaignKind::names(),
+            "regular, autoresponder, ab_test, rss"
+        );
     }
 
     #[test]

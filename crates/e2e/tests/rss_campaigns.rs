@@ -156,6 +156,7 @@ async fn an_rss_campaign_sends_each_new_set_of_items_once_to_its_audience() {
     let created = app.post("/api/v2/campaigns", &key, good).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["type"], "rss");
+    assert_eq!(created.body["rss"], json!({"url": url, "interval_minutes": 60}));
     let id = created.body["id"].as_str().unwrap().to_owned();
     *feed.lock().unwrap() = rss2(&[
         ("First post", "https://blog.test/p1"),

@@ -156,7 +156,10 @@ async fn an_rss_campaign_sends_each_new_set_of_items_once_to_its_audience() {
     let created = app.post("/api/v2/campaigns", &key, good).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["type"], "rss");
-    assert_eq!(created.body["rss"], json!({"url": url, "interval_minutes": 60}));
+    assert_eq!(
+        created.body["rss"],
+        json!({"url": url, "interval_minutes": 60})
+    );
     let id = created.body["id"].as_str().unwrap().to_owned();
     *feed.lock().unwrap() = rss2(&[
         ("First post", "https://blog.test/p1"),
@@ -241,6 +244,29 @@ async fn an_rss_campaign_sends_each_new_set_of_items_once_to_its_audience() {
     app.clock.advance_ms(HOUR_MS);
     assert_eq!(check(&app).await.runs, 0);
     assert_eq!(runs(&app, &key, &id).await["last_error"], Value::Null);
+
+    // The scheduled job does the same: a new item, one run.
+    *feed.lock().unwrap() = rss2(&[("Fifth post", "https://blog.test/p5")]).into_bytes();
+    app.clock.advance_ms(HOUR_MS);
+    let r = app
+        .post(
+            "/api/v1/jobs/scheduled.rss_feeds/run",
+            &app.admin,
+            json!({}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    app.run_jobs().await;
+    app.deliver().await;
+    assert_eq!(smtp.received_count(), 8);
+    assert_eq!(runs(&app, &key, &id).await["runs_count"], 4);
+
+    // Paused, it is not checked.
+    action(&app, &key, &id, "pause").await;
+    *feed.lock().unwrap() = rss2(&[("Sixth post", "https://blog.test/p6")]).into_bytes();
+    app.clock.advance_ms(HOUR_MS);
+    assert_eq!(check(&app).await.checked, 0);
+    assert_eq!(smtp.received_count(), 8);
 
     // Another tenant sees no such campaign.
     let other = app.tenant("other").await;

@@ -102,10 +102,10 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Item>, String> {
         items.push(Item {
             key,
             title: cut(strip_tags(&title).trim(), MAX_TITLE_CHARS),
-            link: cut(link.trim(), MAX_LINK_CHARS),
+            link: web_address(&link),
             summary: cut(strip_tags(&summary).trim(), MAX_SUMMARY_CHARS),
             published_ms,
-            image: cut(image.trim(), MAX_LINK_CHARS),
+            image: web_address(&image),
         });
     }
     Ok(items)
@@ -200,6 +200,18 @@ fn strip_tags(text: &str) -> String {
         }
     }
     out
+}
+
+/// A link or image as a message may hold it: an http(s) address, else nothing (a feed's
+/// `javascript:` or `data:` link never reaches an `href`).
+fn web_address(url: &str) -> String {
+    let url = url.trim();
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        cut(url, MAX_LINK_CHARS)
+    } else {
+        String::new()
+    }
 }
 
 fn cut(text: &str, chars: usize) -> String {

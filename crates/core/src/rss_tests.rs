@@ -40,6 +40,14 @@ fn reads_the_three_formats() {
 }
 
 #[test]
+fn only_web_links_are_kept() {
+    let feed = r#"<rss version="2.0"><channel><title>t</title><item><title>x</title><link>javascript:alert(1)</link><guid>g</guid></item></channel></rss>"#;
+    let items = parse(feed.as_bytes()).unwrap();
+    assert_eq!(items[0].link, "");
+    assert_eq!(items[0].key, "g");
+}
+
+#[test]
 fn refuses_what_is_not_a_feed_or_too_long() {
     assert!(parse(b"<html><body>no</body></html>").is_err());
     assert!(parse(b"").is_err());

@@ -30,9 +30,10 @@ pub const RETRY: &str = "scheduled.retry_queue";
 pub const HOUSEKEEPING: &str = "scheduled.housekeeping";
 pub const PMTA_STATUS: &str = "scheduled.pmta_status";
 pub const TLS_REPORTS: &str = "scheduled.tls_reports";
+pub const RSS_FEEDS: &str = "scheduled.rss_feeds";
 
 /// Seed 002's scheduled jobs, and our housekeeping.
-pub const SCHEDULE: [ScheduledJob; 12] = [
+pub const SCHEDULE: [ScheduledJob; 13] = [
     ScheduledJob {
         name: HEALTH,
         every: Every::minutes(5),
@@ -91,6 +92,11 @@ pub const SCHEDULE: [ScheduledJob; 12] = [
         name: TLS_REPORTS,
         every: Every::hours(1),
         description: "SMTP TLS reports (RFC 8460) of past days sent to the domains that ask for them",
+    },
+    ScheduledJob {
+        name: RSS_FEEDS,
+        every: Every::minutes(5),
+        description: "RSS campaigns' feeds checked when due; new items sent as a run",
     },
     ScheduledJob {
         name: HOUSEKEEPING,

@@ -2,6 +2,7 @@
 //! deploy over SSH, the HTTP management API) and the MailWizz API client.
 
 pub mod alerts;
+pub mod feeds;
 pub mod mailwizz;
 pub mod mta_sts;
 pub mod outbound;

@@ -15,6 +15,8 @@ pub enum CampaignKind {
     Autoresponder,
     /// Variants tried on a share of the audience; the winner goes to the rest.
     AbTest,
+    /// A feed checked at an interval: each set of new items is one run to the audience.
+    Rss,
 }
 
 /// Where a campaign is in its life.
@@ -49,6 +51,7 @@ names!(CampaignKind {
     Regular => "regular",
     Autoresponder => "autoresponder",
     AbTest => "ab_test",
+    Rss => "rss",
 });
 
 names!(CampaignStatus {
@@ -344,7 +347,10 @@ mod tests {
         }
         assert_eq!(CampaignKind::parse("ab_test"), Some(CampaignKind::AbTest));
         assert_eq!(CampaignKind::parse("newsletter"), None);
-        assert_eq!(CampaignKind::names(), "regular, autoresponder, ab_test");
+        assert_eq!(
+            CampaignKind::names(),
+            "regular, autoresponder, ab_test, rss"
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod rendering;
 pub mod reply_pattern;
 pub mod rotation;
 pub mod route;
+pub mod rss;
 pub mod schedule;
 pub mod secrets;
 pub mod segment;

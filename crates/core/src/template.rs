@@ -28,6 +28,21 @@ pub const STANDARD_VARIABLES: [&str; 11] = [
     "CURRENT_YEAR",
 ];
 
+/// The tags an item of an RSS campaign's feed fills inside its `[RSS_ITEMS]` block.
+pub const FEED_ITEM_TAGS: [&str; 5] = [
+    "RSS_ITEM_TITLE",
+    "RSS_ITEM_LINK",
+    "RSS_ITEM_SUMMARY",
+    "RSS_ITEM_DATE",
+    "RSS_ITEM_IMAGE",
+];
+
+/// Whether a tag is an RSS feed's (`[RSS_ITEMS]` or an item's): known to every template,
+/// filled only by an rss campaign's runs (`ee_core::rss`), empty elsewhere.
+pub fn is_feed_tag(name: &str) -> bool {
+    name == "RSS_ITEMS" || FEED_ITEM_TAGS.contains(&name)
+}
+
 /// A supported language from any case (`FR`, `fr`); `None` when not one of the nine.
 pub fn language(code: &str) -> Option<&'static str> {
     let lower = code.trim().to_ascii_lowercase();
@@ -167,6 +182,7 @@ pub fn check<'a>(
                 for segment in segments {
                     if let Segment::Var { name, .. } = segment
                         && !STANDARD_VARIABLES.contains(&name)
+                        && !is_feed_tag(name)
                         && !declared.contains_key(name)
                     {
                         problems.unknown.insert(name.to_owned());

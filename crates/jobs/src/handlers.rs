@@ -129,6 +129,12 @@ pub fn standard_registry(services: Services) -> Registry {
         let report = ee_app::infra::blacklists::check_all_blacklists(&s, s.clock.now_ms()).await?;
         Ok(serde_json::to_value(report).unwrap_or_default())
     });
+    add(&mut r, s, scheduler::RSS_FEEDS, |s, _job| async move {
+        let checks = ee_app::campaigns::rss_runs::check_due(&s)
+            .await
+            .map_err(|e| JobError(e.to_string()))?;
+        Ok(serde_json::to_value(checks).unwrap_or_default())
+    });
     add(&mut r, s, scheduler::TLS_REPORTS, |s, _job| async move {
         ee_app::delivery::tls_reports::send_due(&s).await
     });

@@ -123,6 +123,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::test_send))
         .routes(routes!(campaigns::enrollments))
         .routes(routes!(campaigns::winner))
+        .routes(routes!(campaigns::runs))
         .routes(routes!(events::post))
         .routes(routes!(contacts::list))
         .routes(routes!(contacts::get, contacts::erase))

@@ -219,7 +219,7 @@ pub async fn sending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Campaig
 /// The part of a query that chooses the audience among `contacts c`: the tenant's active
 /// contacts, not suppressed, matching `expr` (all of them when `None`). Placeholders:
 /// `$tenant` is `$first`, the expression's follow.
-fn audience_sql(
+pub(crate) fn audience_sql(
     expr: Option<&Expr>,
     first: usize,
     now: i64,

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod bulk;
 pub mod campaign_batches;
+pub mod campaign_feeds;
 pub mod campaign_mirrors;
 pub mod campaigns;
 pub mod connection_slots;

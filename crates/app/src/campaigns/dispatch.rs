@@ -181,7 +181,8 @@ async fn serve(services: &Services, listed: &Campaign) -> Result<Served, AppErro
     let mut conn = services.db.pool().acquire().await?;
     // The status as it is now: a pause or a cancel from any node stops the next batch.
     let campaign = store::get(&mut conn, &listed.id, Scope::All).await?;
-    if !campaign.status.dispatching() {
+    // An rss campaign sends a run each time its feed has new items (`campaign_rss_runs`).
+    if !campaign.status.dispatching() || campaign.kind == CampaignKind::Rss {
         return Ok(Served::default());
     }
     drop(conn);

@@ -10,6 +10,8 @@ pub mod messages;
 pub mod pace;
 pub mod queue;
 pub mod rendering;
+pub mod rss;
+pub mod rss_runs;
 pub mod segments;
 pub mod sequence_mailwizz;
 pub mod settings;
@@ -60,7 +62,7 @@ pub struct CampaignIn {
     #[serde(default, deserialize_with = "text_or_number")]
     #[schema(value_type = Option<String>)]
     pub template_id: Option<String>,
-    /// regular (default), autoresponder or ab_test.
+    /// regular (default), autoresponder, ab_test or rss.
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// What starts an autoresponder: `subscription`, `tag:<tag>`, `segment:<id>` or
@@ -84,6 +86,8 @@ pub struct CampaignIn {
     pub goal: Option<String>,
     /// An A/B test's variants and rules (`type: ab_test`).
     pub ab: Option<AbTest>,
+    /// An RSS campaign's feed (`type: rss`): its URL and how often it is checked.
+    pub rss: Option<crate::campaigns::rss::RssIn>,
 }
 
 const TRIGGER_PREFIXES: [&str; 3] = ["tag:", "segment:", "event:"];
@@ -263,6 +267,7 @@ pub async fn create(
         None if kind == CampaignKind::AbTest => errors.add("ab", "is required for an ab_test"),
         None => {}
     }
+    let rss = crate::campaigns::rss::checked(kind, input.rss, &mut errors);
     let audience = checked_audience(
         &mut w.tx,
         tenant_id,
@@ -287,6 +292,7 @@ pub async fn create(
         steps,
         goal: input.goal,
         ab: input.ab,
+        rss,
     };
     let audience = serde_json::to_string(&audience).unwrap_or_else(|_| "{}".into());
     let settings = serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into());
@@ -331,7 +337,8 @@ pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<Campai
         && input.trigger.is_none()
         && input.audience.is_none()
         && input.send_at.is_none()
-        && input.ab.is_none();
+        && input.ab.is_none()
+        && input.rss.is_none();
     // Its pace (throttle, window) is read where messages meet a transport: it may change
     // until the campaign is over, and applies to the messages not yet handed over.
     let changes_only_the_pace =
@@ -408,6 +415,13 @@ pub async fn update(w: &mut Write, id: &str, input: CampaignIn) -> Result<Campai
             settings.ab = Some(ab);
         } else {
             errors.add("ab", "only an ab_test campaign has variants");
+        }
+    }
+    if input.rss.is_some() {
+        if campaign.kind == CampaignKind::Rss {
+            settings.rss = crate::campaigns::rss::checked(campaign.kind, input.rss, &mut errors);
+        } else {
+            errors.add("rss", "only an rss campaign has a feed");
         }
     }
     campaign.settings = serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into());
@@ -537,6 +551,10 @@ pub async fn act(
             CampaignKind::Regular => {
                 start_sending(w, &campaign).await?;
             }
+            // A feed is checked at once, then at its interval, while the campaign sends.
+            CampaignKind::Rss => {
+                ee_store::campaign_feeds::ensure(&mut w.tx, id, &campaign.tenant_id, w.now).await?;
+            }
         }
     }
     if action == CampaignAction::Cancel {
@@ -557,6 +575,11 @@ async fn check_sendable(
 ) -> Result<(), AppError> {
     match campaign.kind {
         CampaignKind::Regular | CampaignKind::AbTest => {}
+        CampaignKind::Rss => {
+            if CampaignSettings::of(campaign).rss.is_none() {
+                return Err(invalid("rss", "is required to send an rss campaign"));
+            }
+        }
         CampaignKind::Autoresponder => {
             return crate::campaigns::autoresponders::check_startable(conn, campaign, now).await;
         }

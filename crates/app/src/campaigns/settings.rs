@@ -40,6 +40,8 @@ pub struct CampaignSettings {
     pub goal: Option<String>,
     /// An A/B test's variants and rules.
     pub ab: Option<AbTest>,
+    /// An RSS campaign's feed.
+    pub rss: Option<RssFeed>,
 }
 
 impl CampaignSettings {
@@ -53,6 +55,16 @@ impl CampaignSettings {
             Self::default()
         })
     }
+}
+
+/// The feed a campaign keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RssFeed {
+    /// The feed's http(s) address (RSS 0.9x, 1.0, 2.0 or Atom).
+    pub url: String,
+    /// Minutes between two checks: 15 to 10080 (7 days).
+    pub interval_minutes: u32,
 }
 
 /// A text, or a number taken as its text (seed 004 writes `"template_id": 1`).

@@ -20,7 +20,7 @@ pub struct CampaignOut {
     pub id: String,
     pub tenant_id: String,
     pub name: String,
-    /// regular, autoresponder or ab_test.
+    /// regular, autoresponder, ab_test or rss.
     #[serde(rename = "type")]
     pub kind: CampaignKind,
     pub status: CampaignStatus,
@@ -39,6 +39,9 @@ pub struct CampaignOut {
     pub goal: Option<String>,
     /// An A/B test's variants, rules and winner.
     pub ab: Option<AbTest>,
+    /// An rss campaign's feed (its checks and runs: `GET /api/v2/campaigns/{id}/runs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss: Option<crate::campaigns::settings::RssFeed>,
     pub send_at: Option<String>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -58,6 +61,7 @@ impl From<Campaign> for CampaignOut {
             steps: settings.steps,
             goal: settings.goal,
             ab: settings.ab,
+            rss: settings.rss,
             send_at: c.scheduled_at.map(to_rfc3339),
             started_at: c.started_at.map(to_rfc3339),
             finished_at: c.finished_at.map(to_rfc3339),

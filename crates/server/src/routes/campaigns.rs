@@ -34,6 +34,7 @@ pub async fn create(
     meta: RequestMeta,
     ApiJson(body): ApiJson<CampaignIn>,
 ) -> ApiResult<(StatusCode, Json<CampaignOut>)> {
+    ee_app::campaigns::rss::check_outbound(&state.services.outbound, body.rss.as_ref())?;
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let tenant_id = w.tenant(body.tenant_id.as_deref()).await?;
     let out = app::create(&mut w, &tenant_id, body).await?;
@@ -128,6 +129,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CampaignIn>,
 ) -> ApiResult<Json<CampaignOut>> {
+    ee_app::campaigns::rss::check_outbound(&state.services.outbound, body.rss.as_ref())?;
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let out = app::update(&mut w, &id, body).await?;
     w.finish().await?;
@@ -484,4 +486,21 @@ pub async fn winner(
     let out = ee_app::campaigns::ab_tests::choose(&mut w, &id, &body.variant).await?;
     w.finish().await?;
     Ok(Json(out))
+}
+
+/// An rss campaign's feed: when it was checked, why the last check sent nothing (when it
+/// failed), and its runs (each set of new items sent to the audience), the latest first.
+#[utoipa::path(get, path = "/api/v2/campaigns/{id}/runs", tag = "campaigns", params(("id" = String, Path)),
+    responses((status = 200, body = ee_app::campaigns::rss::FeedRuns), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn runs(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ee_app::campaigns::rss::FeedRuns>> {
+    let mut read = Read::begin(&state, &principal).await?;
+    let campaign = read.find::<Campaign>(&id).await?;
+    Ok(Json(
+        ee_app::campaigns::rss::runs(&mut read, &campaign).await?,
+    ))
 }

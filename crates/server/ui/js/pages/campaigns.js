@@ -106,7 +106,7 @@ export async function create() {
   const builder = form({
     fields: [
       { name: 'name', label: t('name'), required: true },
-      { name: 'type', label: t('type'), type: 'select', options: ['regular', 'ab_test', 'autoresponder'].map((k) => [k, t(`ck_${k}`)]) },
+      { name: 'type', label: t('type'), type: 'select', options: ['regular', 'ab_test', 'autoresponder', 'rss'].map((k) => [k, t(`ck_${k}`)]) },
       { name: 'template_id', label: t('template'), type: 'select', options: [['', '–'], ...templateOptions], help: t('template_help') },
       { name: 'segments', label: t('audience_segments'), type: 'multiselect', options: segments.items.map((s) => [s.id, s.name]) },
       { name: 'tags', label: t('audience_tags'), placeholder: 'TYPE:LAWYER, LANG:FR' },
@@ -120,6 +120,8 @@ export async function create() {
       { name: 'trigger', label: t('trigger'), placeholder: 'subscription / tag:TYPE:LAWYER / event:signed_up', help: t('trigger_help') },
       { name: 'ab', label: t('ab_variants'), type: 'custom', control: variants.el, read: variants.read, help: t('ab_help') },
       { name: 'steps', label: t('steps'), type: 'custom', control: steps.el, read: steps.read, help: t('steps_help') },
+      { name: 'rss_url', label: t('rss_url'), placeholder: 'https://blog.example/feed.xml', help: t('rss_help') },
+      { name: 'rss_interval', label: t('rss_interval'), type: 'number', min: 15, max: 10080, placeholder: '60' },
     ],
     submitLabel: t('create_draft'),
     submit: (v) => {
@@ -132,6 +134,7 @@ export async function create() {
       const body = { name: v.name, type: v.type, template_id: v.template_id, trigger: v.trigger,
         ab: v.type === 'ab_test' ? v.ab : undefined, steps: v.type === 'autoresponder' ? v.steps : undefined, send_at: v.send_at };
       if (Object.keys(audience).length) body.audience = audience;
+      if (v.type === 'rss') body.rss = { url: v.rss_url, interval_minutes: v.rss_interval || undefined };
       if (v.per_hour) body.throttle = { per_hour: v.per_hour };
       if (v.window_from || v.window_to) {
         body.window = { from: v.window_from, to: v.window_to, zone: v.window_zone };
@@ -147,6 +150,8 @@ export async function create() {
     builder.querySelector('[data-field="ab"]').hidden = type !== 'ab_test';
     builder.querySelector('[data-field="steps"]').hidden = type !== 'autoresponder';
     builder.querySelector('[data-field="trigger"]').hidden = type !== 'autoresponder';
+    builder.querySelector('[data-field="rss_url"]').hidden = type !== 'rss';
+    builder.querySelector('[data-field="rss_interval"]').hidden = type !== 'rss';
   };
   typeSelect.addEventListener('change', showFor);
   showFor();
@@ -241,6 +246,22 @@ function ledger(c, state) {
   holder);
 }
 
+/// An rss campaign's feed: its checks, the last error, and its runs.
+function feedRuns(c) {
+  const holder = h('div', {}, t('loading'));
+  get(`/api/v2/campaigns/${c.id}/runs`).then((f) => {
+    holder.replaceChildren(
+      facts([[t('rss_url'), f.url], [t('rss_interval'), String(f.interval_minutes)],
+        [t('rss_last_checked'), when(f.last_checked_at)], [t('rss_next_check'), when(f.next_check_at)],
+        [t('rss_last_error'), f.last_error || '–']]),
+      table([
+        { label: '#', value: (r) => r.run }, { label: t('rss_items'), value: (r) => r.titles.join(' · ') },
+        { label: t('recipients'), value: (r) => r.recipients }, { label: t('created'), value: (r) => when(r.created_at) },
+      ], f.runs));
+  }).catch((e) => holder.replaceChildren(String(e.message || e)));
+  return holder;
+}
+
 /// Who runs an autoresponder's sequence, at which step, and when the next one is due.
 function enrollments(c) {
   return pagedTable({
@@ -300,7 +321,8 @@ export async function detail({ id }, query) {
     ], c.steps.map((s, index) => ({ ...s, index })))) : null,
     tabs([
       [t('statistics'), () => statsHolder],
-      c.type === 'autoresponder' ? [t('enrollments'), () => enrollments(c)] : [t('recipients'), () => ledger(c, query.state)],
+      c.type === 'autoresponder' ? [t('enrollments'), () => enrollments(c)]
+        : c.type === 'rss' ? [t('rss_runs'), () => feedRuns(c)] : [t('recipients'), () => ledger(c, query.state)],
       [t('test_send'), () => testSend(c)],
     ]));
 }

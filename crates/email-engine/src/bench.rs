@@ -184,6 +184,45 @@ fn psql(url: &str, sql: &str) -> Command {
     cmd
 }
 
+/// Runs `measure` on a SQLite database in a temporary directory and, when `postgres` is
+/// given, on a PostgreSQL database of its own (`ee_bench_<name>_<pid>`, dropped after);
+/// prints each report as a JSON line.
+pub(crate) async fn on_each_database<R, F, Fut>(
+    name: &str,
+    postgres: Option<&str>,
+    measure: F,
+) -> anyhow::Result<()>
+where
+    R: serde::Serialize,
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<R>>,
+{
+    let dir = tempfile::tempdir()?;
+    let sqlite = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
+    let mut reports = vec![measure(sqlite).await?];
+    if let Some(url) = postgres {
+        let database = format!("ee_bench_{name}_{}", std::process::id());
+        let mut admin = ee_store::Db::connect(url, 1).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(admin.pool())
+            .await?;
+        let measured = measure(with_database(url, &database)).await;
+        admin = ee_store::Db::connect(url, 1).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {database}")))
+            .execute(admin.pool())
+            .await?;
+        admin.close().await;
+        reports.push(measured?);
+    }
+    for report in reports {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
+
 pub(crate) fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
         .split_once('?')

@@ -254,29 +254,8 @@ async fn measure(database_url: &str, n: i64) -> anyhow::Result<Report> {
 /// Runs the counts on SQLite (in a temporary directory) and, when given, PostgreSQL.
 pub async fn run(contacts: i64, postgres: Option<&str>) -> anyhow::Result<()> {
     anyhow::ensure!(contacts > 0, "--contacts must be at least 1");
-    let dir = tempfile::tempdir()?;
-    let sqlite = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
-    let mut reports = vec![measure(&sqlite, contacts).await?];
-    if let Some(url) = postgres {
-        let database = format!("ee_bench_segments_{}", std::process::id());
-        let mut admin = Db::connect(url, 1).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-            .execute(admin.pool())
-            .await?;
-        let target = crate::bench::with_database(url, &database);
-        let measured = measure(&target, contacts).await;
-        admin = Db::connect(url, 1).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {database}")))
-            .execute(admin.pool())
-            .await?;
-        admin.close().await;
-        reports.push(measured?);
-    }
-    for report in reports {
-        println!("{}", serde_json::to_string(&report)?);
-    }
-    Ok(())
+    crate::bench::on_each_database("segments", postgres, |url| async move {
+        measure(&url, contacts).await
+    })
+    .await
 }

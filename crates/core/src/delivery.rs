@@ -377,20 +377,6 @@ impl SoftBounces {
     }
 }
 
-impl TenantDelivery {
-    /// The relays a message tries, in the tenant's order: `relay`, then `relays`, each
-    /// once.
-    pub fn relay_keys(&self) -> Vec<&str> {
-        let mut keys: Vec<&str> = Vec::new();
-        for key in self.relay.iter().chain(&self.relays) {
-            if !keys.contains(&key.as_str()) {
-                keys.push(key);
-            }
-        }
-        keys
-    }
-}
-
 impl Default for TenantDelivery {
     fn default() -> Self {
         Self {

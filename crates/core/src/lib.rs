@@ -45,6 +45,7 @@ pub mod spf;
 pub mod tags;
 pub mod template;
 pub mod tenant;
+pub mod tenant_relays;
 pub mod timefmt;
 pub mod tls_rpt;
 pub mod tracking;

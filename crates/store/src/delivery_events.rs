@@ -122,25 +122,7 @@ pub async fn page(
 /// Keeps the newest `keep` unmatched events (no tenant), dropping older ones: strangers
 /// write them, so they must not grow without bound. How many were dropped.
 pub async fn cap_unmatched(conn: &mut AnyConnection, keep: i64) -> Result<u64> {
-    let edge: Option<(i64, String)> = sqlx::query_as(
-        "SELECT received_at, id FROM delivery_events WHERE tenant_id IS NULL \
-         ORDER BY received_at DESC, id DESC LIMIT 1 OFFSET $1",
-    )
-    .bind(keep)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((at, id)) = edge else {
-        return Ok(0);
-    };
-    let done = sqlx::query(
-        "DELETE FROM delivery_events WHERE tenant_id IS NULL \
-         AND (received_at < $1 OR (received_at = $1 AND id <= $2))",
-    )
-    .bind(at)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    crate::unowned_cap::keep_newest(conn, crate::unowned_cap::Unowned::DeliveryEvents, keep).await
 }
 
 /// How many unmatched events are kept.

@@ -134,25 +134,7 @@ pub async fn insert(
 
 /// Reports kept without a tenant at most, the oldest dropped first: strangers write them.
 pub async fn cap_unattributed(conn: &mut AnyConnection, keep: i64) -> Result<u64> {
-    let edge: Option<(i64, String)> = sqlx::query_as(
-        "SELECT received_at, id FROM dmarc_reports WHERE tenant_id IS NULL \
-         ORDER BY received_at DESC, id DESC LIMIT 1 OFFSET $1",
-    )
-    .bind(keep)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((at, id)) = edge else {
-        return Ok(0);
-    };
-    let done = sqlx::query(
-        "DELETE FROM dmarc_reports WHERE tenant_id IS NULL \
-         AND (received_at < $1 OR (received_at = $1 AND id <= $2))",
-    )
-    .bind(at)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    crate::unowned_cap::keep_newest(conn, crate::unowned_cap::Unowned::DmarcReports, keep).await
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

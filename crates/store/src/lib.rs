@@ -50,6 +50,7 @@ pub mod tenants;
 pub mod testing;
 pub mod tls_reports;
 pub mod tracking_hits;
+mod unowned_cap;
 pub mod users;
 pub mod warmup;
 

@@ -2,7 +2,6 @@
 //! the IP chosen within quotas and per-provider limits.
 
 use super::endpoints::Unreachable;
-use super::provider_rate::RateSlot;
 use super::shaping::{held, path_of};
 use super::slots::{Got, Lane, Open};
 use super::tls_rpt::Judge;
@@ -482,39 +481,7 @@ impl Engine {
         }
     }
 
-    /// A slot of the provider's second (its rate across IPs), then the tenant's IP with
-    /// the most quota left that can take one more message towards this provider this
-    /// hour and that shaping does not hold (`held`: until when a path is held); the send
-    /// is counted at once, and the slot given back when no IP takes it.
-    pub(super) async fn choose_ip(
-        &self,
-        context: &BatchContext,
-        tenant_id: &str,
-        provider: &Provider,
-        held: &(dyn Fn(Option<&str>) -> Option<i64> + Sync),
-    ) -> Result<Choice, StoreError> {
-        let now = self.services.clock.now_ms();
-        let second = match self.rate_slot(provider, now).await? {
-            RateSlot::Unpaced => None,
-            RateSlot::Taken(second) => Some(second),
-            RateSlot::Full(until) => return Ok(Choice::Paced(until)),
-        };
-        let choice = self
-            .choose_ip_for(context, tenant_id, provider, held, now)
-            .await;
-        match choice {
-            Ok(Choice::Chosen(mut chosen)) => {
-                chosen.rate_second = second;
-                Ok(Choice::Chosen(chosen))
-            }
-            other => {
-                self.release_rate_slot(provider, second).await?;
-                other
-            }
-        }
-    }
-
-    async fn choose_ip_for(
+    pub(super) async fn choose_ip_for(
         &self,
         context: &BatchContext,
         tenant_id: &str,

@@ -14,6 +14,7 @@ pub mod contact_conditions;
 pub mod contacts;
 pub mod country;
 pub mod delivery;
+pub mod design;
 pub mod dkim;
 pub mod dmarc;
 pub mod enrichment;

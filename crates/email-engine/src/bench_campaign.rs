@@ -135,6 +135,7 @@ async fn measure(database_url: &str, n: i64) -> anyhow::Result<Report> {
             from_name: None,
             from_email: None,
             reply_to: None,
+            design: None,
         },
         None,
         now,

@@ -163,6 +163,7 @@ pub(crate) async fn setup(
             from_name: Some("Brand"),
             from_email: Some("hello@brand.test"),
             reply_to: None,
+            design: None,
         },
         None,
         now,

@@ -157,6 +157,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(templates::versions))
         .routes(routes!(templates::preview))
+        .routes(routes!(templates::test_send))
         .routes(routes!(templates::push_to_mailwizz))
         .routes(routes!(messages::send, message_queue::list))
         .routes(routes!(message_queue::retry))

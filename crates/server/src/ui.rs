@@ -75,6 +75,8 @@ pub struct PreviewForm {
     pub csrf_token: String,
     pub subject: Option<String>,
     pub html: Option<String>,
+    /// The visual editor's design, as JSON text.
+    pub design: Option<String>,
     pub text: Option<String>,
     pub contact_id: Option<String>,
 }
@@ -98,6 +100,13 @@ async fn preview(
             return Err(ApiError::forbidden("the CSRF token is missing or wrong"));
         }
         let draft = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let design = match draft(form.design) {
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| ApiError::invalid_field("design", format!("is not JSON: {e}")))?,
+            ),
+            None => None,
+        };
         render_preview(
             &state,
             &principal,
@@ -106,6 +115,7 @@ async fn preview(
                 contact_id: draft(form.contact_id),
                 subject: draft(form.subject),
                 html: draft(form.html),
+                design,
                 text: draft(form.text),
                 ..PreviewIn::default()
             },

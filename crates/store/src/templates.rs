@@ -21,6 +21,10 @@ pub struct Template {
     pub from_name: Option<String>,
     pub from_email: Option<String>,
     pub reply_to: Option<String>,
+    /// The blocks the HTML is rendered from (`ee_core::design`, as JSON); none for
+    /// hand-written HTML. Versions kept before it existed read as none.
+    #[serde(default)]
+    pub design: Option<String>,
     pub version: i64,
     #[sqlx(try_from = "crate::flag::Flag")]
     pub is_active: bool,
@@ -29,7 +33,7 @@ pub struct Template {
 }
 
 const COLUMNS: &str = "id, tenant_id, name, language, category, subject, html_content, text_content, \
-    variables, from_name, from_email, reply_to, version, is_active, created_at, updated_at";
+    variables, from_name, from_email, reply_to, design, version, is_active, created_at, updated_at";
 
 /// The editable content of a template.
 #[derive(Debug, Clone)]
@@ -44,6 +48,7 @@ pub struct Content<'a> {
     pub from_name: Option<&'a str>,
     pub from_email: Option<&'a str>,
     pub reply_to: Option<&'a str>,
+    pub design: Option<&'a str>,
 }
 
 const NAME_TAKEN: &str = "this tenant has a template with this name already";
@@ -77,8 +82,8 @@ pub async fn insert(
     let id = new_id();
     sqlx::query(
         "INSERT INTO email_templates (id, tenant_id, name, language, category, subject, html_content, \
-         text_content, variables, from_name, from_email, reply_to, version, is_active, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, 1, $13, $13)",
+         text_content, variables, from_name, from_email, reply_to, design, version, is_active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, 1, $14, $14)",
     )
     .bind(&id)
     .bind(tenant_id)
@@ -92,6 +97,7 @@ pub async fn insert(
     .bind(content.from_name)
     .bind(content.from_email)
     .bind(content.reply_to)
+    .bind(content.design)
     .bind(now)
     .execute(&mut *conn)
     .await
@@ -162,7 +168,7 @@ pub async fn update(
     sqlx::query(
         "UPDATE email_templates SET name = $1, language = $2, category = $3, subject = $4, html_content = $5, \
          text_content = $6, variables = $7, from_name = $8, from_email = $9, reply_to = $10, \
-         version = version + 1, is_active = $11, updated_at = $12 WHERE id = $13",
+         design = $11, version = version + 1, is_active = $12, updated_at = $13 WHERE id = $14",
     )
     .bind(content.name)
     .bind(content.language)
@@ -174,6 +180,7 @@ pub async fn update(
     .bind(content.from_name)
     .bind(content.from_email)
     .bind(content.reply_to)
+    .bind(content.design)
     .bind(i64::from(active))
     .bind(now)
     .bind(&template.id)

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use ee_core::template;
 use ee_core::timefmt::to_rfc3339;
+use ee_core::{design, template};
 use ee_store::templates::{self, Content};
 pub use ee_store::templates::{Template, Version};
 use ee_store::{AnyConnection, StoreError};
@@ -35,6 +35,11 @@ pub struct TemplateOut {
     pub from_name: Option<String>,
     pub from_email: Option<String>,
     pub reply_to: Option<String>,
+    /// The blocks the HTML is rendered from, as the visual editor arranges them
+    /// (`heading`, `text`, `image`, `button`, `columns`, `divider`, `spacer`, `footer`);
+    /// absent when the HTML is written by hand.
+    #[schema(value_type = Option<Object>)]
+    pub design: Option<Value>,
     pub version: i64,
     pub active: bool,
     /// Written right to left (Arabic).
@@ -47,6 +52,10 @@ impl From<Template> for TemplateOut {
     fn from(t: Template) -> Self {
         Self {
             variables: declared_variables(&t.variables),
+            design: t
+                .design
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
             rtl: template::is_rtl(&t.language),
             id: t.id,
             tenant_id: t.tenant_id,
@@ -73,7 +82,12 @@ impl From<Template> for TemplateOut {
 pub struct TemplateIn {
     pub name: Option<String>,
     pub subject: Option<String>,
+    /// The HTML body, written by hand (a design saved before is dropped) …
     pub html: Option<String>,
+    /// … or the blocks it is rendered from (see `TemplateOut.design`): give one of the
+    /// two.
+    #[schema(value_type = Option<Object>)]
+    pub design: Option<Value>,
     /// One of fr, en, es, de, pt, ru, zh, hi, ar (any case).
     pub language: Option<String>,
     /// Tenant slug or id (admins; others default to their own).
@@ -156,6 +170,41 @@ fn check_address(value: Option<&str>, field: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A design read and checked, or 422 naming the place of its problem
+/// (`design.blocks[2].href`).
+pub fn design_of(value: &Value) -> Result<design::Design, AppError> {
+    design::parse(value).map_err(|e| {
+        let field = if e.path.is_empty() {
+            "design".to_owned()
+        } else {
+            format!("design.{}", e.path)
+        };
+        invalid(&field, e.problem)
+    })
+}
+
+/// The body to store: hand-written HTML and no design, or a design and the HTML it
+/// renders to in `language`.
+fn body_of(
+    html: Option<&str>,
+    design: Option<&Value>,
+    language: &str,
+) -> Result<Option<(String, Option<String>)>, AppError> {
+    match (html, design) {
+        (Some(_), Some(_)) => Err(invalid(
+            "design",
+            "give html or design, not both: the HTML of a design is rendered from its blocks",
+        )),
+        (None, Some(value)) => {
+            let d = design_of(value)?;
+            let stored = serde_json::to_string(&d).unwrap_or_default();
+            Ok(Some((design::render(&d, language), Some(stored))))
+        }
+        (Some(h), None) => Ok(Some((h.to_owned(), None))),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Unknown variables and broken tags are refused, naming them.
 fn check_content(content: &Content<'_>) -> Result<(), AppError> {
     let declared = declared_variables(content.variables);
@@ -189,8 +238,12 @@ pub async fn create(
 ) -> Result<TemplateOut, AppError> {
     let name = required(&input.name, "name")?;
     let subject = required(&input.subject, "subject")?;
-    let html = required(&input.html, "html")?;
     let language = language_of(required(&input.language, "language")?)?;
+    let html = input.html.as_deref().filter(|h| !h.trim().is_empty());
+    let (html, design) = match body_of(html, input.design.as_ref(), language)? {
+        Some(body) => body,
+        None => return Err(invalid("html", "is required (or a design)")),
+    };
     check_address(input.from_email.as_deref(), "from_email")?;
     check_address(input.reply_to.as_deref(), "reply_to")?;
     let variables = variables_json(input.variables.as_ref())?;
@@ -200,12 +253,13 @@ pub async fn create(
         language,
         category: category.as_deref(),
         subject,
-        html,
+        html: &html,
         text: input.text.as_deref().filter(|t| !t.trim().is_empty()),
         variables: &variables,
         from_name: input.from_name.as_deref(),
         from_email: input.from_email.as_deref(),
         reply_to: input.reply_to.as_deref(),
+        design: design.as_deref(),
     };
     check_content(&content)?;
     let author = w.caller.actor.id.clone();
@@ -245,7 +299,19 @@ pub async fn update(w: &mut Write, id: &str, input: &TemplateIn) -> Result<Templ
     check_address(input.reply_to.as_deref(), "reply_to")?;
     let name = input.name.clone().unwrap_or(current.name.clone());
     let subject = input.subject.clone().unwrap_or(current.subject.clone());
-    let html = input.html.clone().unwrap_or(current.html_content.clone());
+    // The body: the HTML or the design given; else the design kept, rendered again (the
+    // language may have changed), or the HTML kept.
+    let kept_design = current
+        .design
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<Value>(d).ok());
+    let (html, design) = match body_of(input.html.as_deref(), input.design.as_ref(), language)? {
+        Some(body) => body,
+        None => match kept_design {
+            Some(d) => body_of(None, Some(&d), language)?.unwrap_or_default(),
+            None => (current.html_content.clone(), None),
+        },
+    };
     let text = pick(&input.text, &current.text_content).filter(|t| !t.trim().is_empty());
     let from_name = pick(&input.from_name, &current.from_name);
     let from_email = pick(&input.from_email, &current.from_email);
@@ -266,6 +332,7 @@ pub async fn update(w: &mut Write, id: &str, input: &TemplateIn) -> Result<Templ
         from_name: from_name.as_deref(),
         from_email: from_email.as_deref(),
         reply_to: reply_to.as_deref(),
+        design: design.as_deref(),
     };
     check_content(&content)?;
     let active = input.active.unwrap_or(current.is_active);

@@ -12,6 +12,7 @@ use ee_app::campaigns::rendering::{declared_variables, render};
 use ee_app::campaigns::templates::{
     self, Template, TemplateIn, TemplateOut, language_of, normalized_category,
 };
+use ee_app::campaigns::test_send::{TestMessage, TestSend};
 use ee_app::contacts::view;
 use ee_core::template;
 use ee_core::timefmt::to_rfc3339;
@@ -184,8 +185,11 @@ pub struct PreviewIn {
     /// A draft of the subject, rendered instead of the saved one (an editor's live
     /// preview: nothing is saved).
     pub subject: Option<String>,
-    /// A draft of the HTML body.
+    /// A draft of the HTML body …
     pub html: Option<String>,
+    /// … or of the design it is rendered from (the visual editor's blocks).
+    #[schema(value_type = Option<Object>)]
+    pub design: Option<Value>,
     /// A draft of the text body.
     pub text: Option<String>,
 }
@@ -255,9 +259,20 @@ pub(crate) async fn render_preview(
             state.now(),
         ),
     };
+    let drawn = match &body.design {
+        Some(d) => Some(ee_core::design::render(
+            &templates::design_of(d)?,
+            &t.language,
+        )),
+        None => None,
+    };
+    let html = drawn
+        .as_deref()
+        .or(body.html.as_deref())
+        .unwrap_or(&t.html_content);
     let rendered = render(
         body.subject.as_deref().unwrap_or(&t.subject),
-        Some(body.html.as_deref().unwrap_or(&t.html_content)),
+        Some(html),
         body.text.as_deref().or(t.text_content.as_deref()),
         &t.language,
         &declared_variables(&t.variables),
@@ -270,6 +285,25 @@ pub(crate) async fn render_preview(
         rtl: template::is_rtl(&t.language),
         language: t.language,
     })
+}
+
+/// Sends the template as saved to up to 10 addresses, filled from a chosen contact (or
+/// the variables' fallbacks), marked `X-Template-Test`: the editor's "send a test".
+#[utoipa::path(post, path = "/api/v2/templates/{id}/test", tag = "templates", params(("id" = String, Path)),
+    request_body = TestSend,
+    responses((status = 202, body = Vec<TestMessage>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn test_send(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TestSend>,
+) -> ApiResult<(StatusCode, Json<Vec<TestMessage>>)> {
+    let mut read = Read::begin(&state, &principal).await?;
+    let t = read.find::<Template>(&id).await?;
+    drop(read);
+    let sent = ee_app::campaigns::test_send::send_template(&state.services, &t, body).await?;
+    Ok((StatusCode::ACCEPTED, Json(sent)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -304,6 +304,7 @@ async fn an_operator_runs_the_system_from_the_browser() {
             ("language", "ar"),
             ("category", "welcome"),
             ("subject", "مرحبا [FNAME|صديقي]"),
+            ("body", "html"),
             ("html", "<p id=\"greeting\" style=\"color: #123456\">مرحبا بكم</p><a href=\"[UNSUBSCRIBE_URL]\">إلغاء</a>"),
         ],
     )

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -224,6 +225,53 @@ impl Browser {
             )
             .await
             .unwrap()
+    }
+
+    /// Drags the element `from` with the mouse (pressed, moved in steps, released) onto
+    /// `to`, `dy` pixels below its centre (negative: above): real pointer events, as a
+    /// user's hand makes them.
+    pub async fn drag(&self, from: &str, to: &str, dy: f64) {
+        let source = self.wait(from).await;
+        let target = self.wait(to).await;
+        let mut mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement {
+                element: source,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        for _ in 0..3 {
+            mouse = mouse.then(PointerAction::MoveBy {
+                duration: Some(Duration::from_millis(30)),
+                x: 4.0,
+                y: 4.0,
+            });
+        }
+        mouse = mouse.then(PointerAction::MoveToElement {
+            element: target.clone(),
+            duration: Some(Duration::from_millis(200)),
+            x: 0.0,
+            y: dy - 6.0,
+        });
+        for _ in 0..3 {
+            mouse = mouse.then(PointerAction::MoveBy {
+                duration: Some(Duration::from_millis(50)),
+                x: 0.0,
+                y: 2.0,
+            });
+        }
+        mouse = mouse
+            .then(PointerAction::Pause {
+                duration: Duration::from_millis(150),
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        self.client.perform_actions(mouse).await.unwrap();
+        self.client.release_actions().await.unwrap();
     }
 
     pub async fn shot(&self, name: &str) -> PathBuf {

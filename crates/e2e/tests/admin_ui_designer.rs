@@ -235,6 +235,9 @@ async fn a_template_is_built_from_blocks_with_the_mouse() {
         "return document.querySelector('#design-canvas > .block').dataset.kind === 'text';",
     )
     .await;
+    // A click adds a block above the footer (the palette's buttons still answer after
+    // being dragged from).
+    b.click(".palette-item[data-kind=button]").await;
     let order = canvas(&b).await;
     assert_eq!(
         order,
@@ -244,6 +247,7 @@ async fn a_template_is_built_from_blocks_with_the_mouse() {
             "image",
             "button",
             "columns[|button]",
+            "button",
             "footer"
         ]),
         "{order}"
@@ -286,7 +290,8 @@ async fn a_template_is_built_from_blocks_with_the_mouse() {
         design["blocks"][4]["columns"][1]["blocks"][0]["label"],
         "Commander"
     );
-    assert_eq!(design["blocks"][5]["unsubscribe"], "Se désabonner");
+    assert_eq!(design["blocks"][5]["type"], "button");
+    assert_eq!(design["blocks"][6]["unsubscribe"], "Se désabonner");
     let html = fr["html"].as_str().unwrap();
     assert!(html.contains("<table role=\"presentation\""), "{html}");
     assert!(

@@ -83,14 +83,18 @@ export function designer(initial, { language, onChange }) {
   const errors = new Map(); // path string → message, from the server
 
   const changed = () => { errors.clear(); onChange(design); };
+  // Words are typed in the template's direction (Arabic right to left).
+  const textDir = language === 'ar' ? 'rtl' : 'auto';
   const blockAt = (place) => (place.length === 1 ? design.blocks[place[0]] : listOf(design, place.slice(0, 2))[place[2]]);
 
-  const palette = h('div', { id: 'design-palette', class: 'design-palette', 'aria-label': t('design_palette') },
-    KINDS.map((kind) => h('button', {
-      type: 'button', class: 'palette-item small', dataset: { kind },
-      title: t('design_add_hint'),
-      onclick: () => { design.blocks.splice(footerIndex(), 0, newBlock(kind, language)); selected = [footerIndex() - 1]; draw(); changed(); },
-    }, t(`block_${kind}`))));
+  const palette = h('div', { id: 'design-palette', class: 'design-palette', 'aria-label': t('design_palette') });
+  // Drawn with the canvas: a drag from the palette leaves a copy of the button there
+  // (Sortable's clone), without its click handler.
+  const paletteItems = () => KINDS.map((kind) => h('button', {
+    type: 'button', class: 'palette-item small', dataset: { kind },
+    title: t('design_add_hint'),
+    onclick: () => { design.blocks.splice(footerIndex(), 0, newBlock(kind, language)); selected = [footerIndex() - 1]; draw(); changed(); },
+  }, t(`block_${kind}`)));
 
   // A block added by a click goes above the footer (the footer stays last).
   function footerIndex() {
@@ -146,6 +150,7 @@ export function designer(initial, { language, onChange }) {
   function draw() {
     sortables.forEach((s) => s.destroy());
     sortables = [];
+    replace(palette, paletteItems());
     replace(canvas, design.blocks.map((block, i) => card(block, [i])));
     const lists = [canvas, ...canvas.querySelectorAll('.design-column')];
     for (const list of lists) {
@@ -169,20 +174,32 @@ export function designer(initial, { language, onChange }) {
   /// A drop (from the palette, another list or the same one): the design changes, then
   /// the canvas is drawn again from it.
   function dropped(event) {
+    // The lists themselves, taken before anything moves (a block leaving the top list
+    // shifts the places of the columns after it, not their lists).
     const to = listOf(design, listPath(event.to));
+    let block;
     if (event.from === palette) {
       event.item.remove();
-      const block = newBlock(event.item.dataset.kind, language);
-      to.splice(event.newIndex, 0, block);
-      selected = [...listPath(event.to), event.newIndex];
+      block = newBlock(event.item.dataset.kind, language);
     } else {
-      const from = listOf(design, listPath(event.from));
-      const [block] = from.splice(event.oldIndex, 1);
-      to.splice(event.newIndex, 0, block);
-      selected = [...listPath(event.to), event.newIndex];
+      [block] = listOf(design, listPath(event.from)).splice(event.oldIndex, 1);
     }
+    to.splice(event.newIndex, 0, block);
+    selected = placeOf(block);
     // Sortable moved the element itself; the design is the truth, so draw it again.
     setTimeout(() => { draw(); changed(); }, 0);
+  }
+
+  /// Where a block (this very object) is now.
+  function placeOf(block) {
+    for (const [i, top] of design.blocks.entries()) {
+      if (top === block) return [i];
+      for (const [c, column] of (top.columns || []).entries()) {
+        const j = column.blocks.indexOf(block);
+        if (j >= 0) return [i, c, j];
+      }
+    }
+    return null;
   }
 
   function field(name, label, input, help) {
@@ -209,10 +226,10 @@ export function designer(initial, { language, onChange }) {
       input = h('select', {}, options.map(([value, label]) => h('option', { value, selected: String(obj[key] ?? '') === String(value) }, label)));
       input.addEventListener('change', () => set(input.value));
     } else if (rows) {
-      input = h('textarea', { rows }, obj[key] ?? '');
+      input = h('textarea', { rows, dir: textDir }, obj[key] ?? '');
       input.addEventListener('input', () => set(input.value));
     } else {
-      input = h('input', { type, value: obj[key] ?? fallback ?? '' });
+      input = h('input', { type, value: obj[key] ?? fallback ?? '', dir: type === 'text' ? textDir : null });
       input.addEventListener(type === 'color' ? 'change' : 'input', () => set(input.value));
     }
     return input;

@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod limits;
 pub mod login_throttle;
 pub mod machine_hits;
+pub mod merge_patch;
 pub mod mta_sts;
 pub mod names;
 pub mod outbound;

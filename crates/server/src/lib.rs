@@ -171,7 +171,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(shaping::lift_shaping))
         .routes(routes!(shaping::shaping_rules))
         .routes(routes!(tls_reports::list_tls_reports))
-        .routes(routes!(delivery::get_delivery, delivery::put_delivery))
+        .routes(routes!(
+            delivery::get_delivery,
+            delivery::put_delivery,
+            delivery::patch_delivery
+        ))
         .routes(routes!(powermta::config))
         .routes(routes!(powermta::deploy))
         .routes(routes!(powermta::status))

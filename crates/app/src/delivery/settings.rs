@@ -114,6 +114,28 @@ pub async fn set(
     Ok(body)
 }
 
+/// Changes some of how `tenant` delivers: `patch` is a JSON Merge Patch (RFC 7396) of its
+/// settings (a member given replaces the current one, `null` puts it back to its
+/// default); the result is checked as a whole, as `set` does.
+pub async fn patch(w: &mut Write, tenant: &str, patch: &Value) -> Result<TenantDelivery, AppError> {
+    if !patch.is_object() {
+        return Err(invalid(
+            "body",
+            "must be a JSON object of the settings to change (JSON Merge Patch)",
+        ));
+    }
+    let tenant_id = w.tenant(Some(tenant)).await?;
+    let current = tenant_delivery(&tenants::get(&mut w.tx, &tenant_id).await?);
+    let mut merged = serde_json::to_value(&current).unwrap_or_else(|_| json!({}));
+    ee_core::merge_patch::apply(&mut merged, patch);
+    let body: TenantDelivery = serde_path_to_error::deserialize(&merged).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        invalid(&field, e.into_inner().to_string())
+    })?;
+    set(w, &tenant_id, body).await
+}
+
 /// How a tenant (id or slug, one the caller may see) delivers.
 pub async fn get(read: &mut Read, tenant: &str) -> Result<TenantDelivery, AppError> {
     let tenant_id = read.tenant(Some(tenant)).await?;

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use ee_core::delivery::TenantDelivery;
+use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
@@ -39,6 +40,26 @@ pub async fn put_delivery(
 ) -> ApiResult<Json<TenantDelivery>> {
     let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
     let out = ee_app::delivery::settings::set(&mut w, &id, body).await?;
+    w.finish().await?;
+    Ok(Json(out))
+}
+
+/// Changes some of a tenant's delivery settings: a JSON Merge Patch (RFC 7396) of them,
+/// e.g. `{"default_from_email": "news@brand.example"}` keeps the mode and relays as they
+/// are; `null` puts a setting back to its default.
+#[utoipa::path(patch, path = "/api/v1/tenants/{id}/delivery", tag = "delivery", params(("id" = String, Path, description = "slug or id")),
+    request_body = Object,
+    responses((status = 200, body = TenantDelivery), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn patch_delivery(
+    State(state): State<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<TenantDelivery>> {
+    let mut w = Write::begin(&state, &principal, &meta, state.now()).await?;
+    let out = ee_app::delivery::settings::patch(&mut w, &id, &body).await?;
     w.finish().await?;
     Ok(Json(out))
 }

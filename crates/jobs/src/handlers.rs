@@ -57,6 +57,13 @@ where
     registry.register(kind, move |job| handler(services.clone(), job));
 }
 
+/// DMARC aggregate reports are kept 400 days (a year and its month of comparison).
+const DMARC_KEPT_MS: i64 = 400 * 86_400_000;
+/// An RSS campaign keeps the keys of its newest 1 000 items sent (five feeds' worth at
+/// `ee_core::rss::MAX_ITEMS`) and its newest 500 runs (the page shows 100).
+const FEED_ITEMS_KEPT: i64 = 1_000;
+const FEED_RUNS_KEPT: i64 = 500;
+
 /// The handlers every node runs.
 pub fn standard_registry(services: Services) -> Registry {
     let mut r = Registry::new();
@@ -70,7 +77,13 @@ pub fn standard_registry(services: Services) -> Registry {
         let throttles = ee_store::login_throttles::purge(&mut conn, now - WEEK_MS).await?;
         let rate_limits = ee_store::rate_limits::purge(&mut conn, now).await?;
         let shaping = ee_store::shaping::purge(&mut conn, now / 3_600_000 - 2, now).await?;
+        let dmarc = ee_store::dmarc_reports::purge(&mut conn, now - DMARC_KEPT_MS).await?;
+        let (feed_items, feed_runs) =
+            ee_store::campaign_feeds::prune(&mut conn, FEED_ITEMS_KEPT, FEED_RUNS_KEPT).await?;
         Ok(json!({
+            "dmarc_reports_removed": dmarc,
+            "feed_items_removed": feed_items,
+            "feed_runs_removed": feed_runs,
             "shaping_removed": shaping,
             "sessions_removed": sessions,
             "jobs_removed": jobs,

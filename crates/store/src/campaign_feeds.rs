@@ -230,3 +230,35 @@ pub async fn audience_page(
         .bind(tenant_id);
     Ok(bind_all!(q, &params).fetch_all(conn).await?)
 }
+
+/// Forgets all but the newest `keep_items` item keys and `keep_runs` runs of each
+/// campaign; (keys, runs) removed. A feed is read up to `ee_core::rss::MAX_ITEMS` items,
+/// newest first as feeds list them, so a key with thousands of newer ones after it no
+/// longer comes back; and every check reads the campaign's keys, which stay bounded so.
+pub async fn prune(
+    conn: &mut AnyConnection,
+    keep_items: i64,
+    keep_runs: i64,
+) -> Result<(u64, u64)> {
+    let items = sqlx::query(
+        "DELETE FROM campaign_feed_items WHERE (campaign_id, item_key) IN \
+         (SELECT campaign_id, item_key FROM (SELECT campaign_id, item_key, ROW_NUMBER() OVER \
+         (PARTITION BY campaign_id ORDER BY run DESC, item_key) AS n FROM campaign_feed_items) ranked \
+         WHERE n > $1)",
+    )
+    .bind(keep_items)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let runs = sqlx::query(
+        "DELETE FROM campaign_feed_runs WHERE (campaign_id, run) IN \
+         (SELECT campaign_id, run FROM (SELECT campaign_id, run, ROW_NUMBER() OVER \
+         (PARTITION BY campaign_id ORDER BY run DESC) AS n FROM campaign_feed_runs) ranked \
+         WHERE n > $1)",
+    )
+    .bind(keep_runs)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok((items, runs))
+}

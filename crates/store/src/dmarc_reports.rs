@@ -220,3 +220,22 @@ pub async fn count(conn: &mut AnyConnection, domain_id: &str, since: i64) -> Res
     .fetch_one(conn)
     .await?)
 }
+
+/// Deletes the reports received before `before`, their records with them (a tenant's
+/// figures read the last weeks; a year and more is history no page shows).
+pub async fn purge(conn: &mut AnyConnection, before: i64) -> Result<u64> {
+    // Records first: SQLite deletes them by the foreign key too, but only where the
+    // connection turned foreign keys on, and this holds on any connection.
+    sqlx::query(
+        "DELETE FROM dmarc_records WHERE report_id IN \
+         (SELECT id FROM dmarc_reports WHERE received_at < $1)",
+    )
+    .bind(before)
+    .execute(&mut *conn)
+    .await?;
+    let done = sqlx::query("DELETE FROM dmarc_reports WHERE received_at < $1")
+        .bind(before)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}

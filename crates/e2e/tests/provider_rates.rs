@@ -130,6 +130,33 @@ async fn a_providers_rate_is_counted_across_ips_and_nodes() {
         3
     );
     drop(conn);
+    // The rates and the busiest second of the last minute, for an administrator; a
+    // tenant sees the rates, not every tenant's counts.
+    let provider = |body: &Value, name: &str| {
+        body["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {body}"))
+            .clone()
+    };
+    let admin = app.get("/api/v1/shaping/rules", &app.admin).await;
+    assert_eq!(admin.status, StatusCode::OK, "{}", admin.body);
+    let g = provider(&admin.body, "gmail");
+    assert_eq!(
+        (&g["rate_per_second"], &g["peak_last_minute"]),
+        (&json!(3), &json!(3))
+    );
+    let y = provider(&admin.body, "yahoo");
+    assert_eq!(
+        (&y["rate_per_second"], &y["peak_last_minute"]),
+        (&json!(30), &json!(0))
+    );
+    let theirs = app.get("/api/v1/shaping/rules", &key).await;
+    let g = provider(&theirs.body, "gmail");
+    assert_eq!(g["rate_per_second"], 3);
+    assert_eq!(g["peak_last_minute"], Value::Null);
 
     // The next second: the IPs' hour has one Gmail send left, and it goes.
     app.clock.advance_ms(1_000);

@@ -480,6 +480,35 @@ async fn the_shaping_page_shows_what_holds_and_lifts_it() {
         }
     }
     b.shot("shaping").await;
+    // The providers' rates across IPs and their busiest second are the API's.
+    let rules = s.app.get("/api/v1/shaping/rules", &s.app.admin).await;
+    let shown = b
+        .until(
+            "the providers' table",
+            "const rows = [...document.querySelectorAll('main table')[2]?.querySelectorAll('tbody tr') || []]; \
+             return rows.length ? rows.map((r) => [...r.cells].map((c) => c.textContent.trim())) : null;",
+        )
+        .await;
+    let shown = shown.as_array().unwrap();
+    let providers = rules.body["providers"].as_array().unwrap();
+    assert_eq!(shown.len(), providers.len());
+    let per_second = |v: &Value| v.as_i64().map_or("none".to_owned(), |n| format!("{n}/s"));
+    for (row, p) in shown.iter().zip(providers) {
+        assert_eq!(row[0], p["name"], "{row:?}");
+        assert_eq!(
+            row[3],
+            json!(per_second(&p["rate_per_second"])),
+            "{row:?}: {p}"
+        );
+        assert_eq!(
+            row[4],
+            json!(per_second(&p["peak_last_minute"])),
+            "{row:?}: {p}"
+        );
+    }
+    // Gmail's rate is lifted here (this file tests shaping alone): the page says so.
+    let gmail = shown.iter().find(|r| r[0] == "gmail").unwrap();
+    assert_eq!(gmail[3], "none");
 
     // Lift the suspension from the page.
     b.client

@@ -51,6 +51,18 @@ pub async fn sent(conn: &mut AnyConnection, provider: &str, second: i64) -> Resu
     Ok(row.map_or(0, |r| r.0))
 }
 
+/// The most sends `provider` had in one second from `since` (a second number) on.
+pub async fn peak_since(conn: &mut AnyConnection, provider: &str, since: i64) -> Result<i64> {
+    let peak: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(sent) FROM provider_seconds WHERE provider = $1 AND second >= $2",
+    )
+    .bind(provider)
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok(peak.unwrap_or(0))
+}
+
 /// Deletes the counts of seconds before `second`; returns how many.
 pub async fn forget_before(conn: &mut AnyConnection, second: i64) -> Result<u64> {
     let done = sqlx::query("DELETE FROM provider_seconds WHERE second < $1")

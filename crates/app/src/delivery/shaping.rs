@@ -217,6 +217,23 @@ pub async fn list(
         .collect())
 }
 
+/// The most messages `provider` was sent in one second over the last minute, across
+/// every tenant: an administrator's figure (`None` for anyone else).
+pub async fn peak_last_minute(
+    read: &mut crate::read::Read,
+    provider: &str,
+    now: i64,
+) -> Result<Option<i64>, AppError> {
+    let (conn, scope) = read.parts();
+    if !matches!(scope, ee_store::Scope::All) {
+        return Ok(None);
+    }
+    let since = ee_core::provider_rates::second_of(now) - 60;
+    Ok(Some(
+        ee_store::provider_seconds::peak_since(conn, provider, since).await?,
+    ))
+}
+
 /// Ends a state before its time: the path is back to its limits at once (each node reads
 /// the states again within a second or two). 409 when it no longer holds.
 pub async fn lift(w: &mut Write, id: &str) -> Result<ShapingOut, AppError> {

@@ -71,6 +71,12 @@ pub struct ShapingProviderOut {
     pub mx_suffixes: Vec<String>,
     /// `shipped` or `operator` (`EE_SHAPING_RULES_FILE`).
     pub origin: String,
+    /// Its messages per second across every IP and node (`EE_PROVIDER_RATES`); absent
+    /// when it has none.
+    pub rate_per_second: Option<u32>,
+    /// The most messages it was sent in one second over the last minute, across every
+    /// tenant: for an administrator only (absent for a tenant's callers).
+    pub peak_last_minute: Option<i64>,
 }
 
 /// A rule of the shaping data, as written.
@@ -96,19 +102,25 @@ pub struct ShapingRulesOut {
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn shaping_rules(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
 ) -> ApiResult<Json<ShapingRulesOut>> {
     let shaping = &state.services.delivery.shaping;
+    let rates = &state.services.delivery.rates;
+    let mut providers = Vec::new();
+    let mut read = Read::begin(&state, &principal).await?;
+    for p in shaping.providers() {
+        let peak_last_minute =
+            ee_app::delivery::shaping::peak_last_minute(&mut read, &p.name, state.now()).await?;
+        providers.push(ShapingProviderOut {
+            name: p.name.clone(),
+            mx_suffixes: p.mx_suffixes.clone(),
+            origin: p.origin.as_str().into(),
+            rate_per_second: rates.per_second.get(&p.name).copied(),
+            peak_last_minute,
+        });
+    }
     Ok(Json(ShapingRulesOut {
-        providers: shaping
-            .providers()
-            .iter()
-            .map(|p| ShapingProviderOut {
-                name: p.name.clone(),
-                mx_suffixes: p.mx_suffixes.clone(),
-                origin: p.origin.as_str().into(),
-            })
-            .collect(),
+        providers,
         rules: shaping
             .rules()
             .iter()

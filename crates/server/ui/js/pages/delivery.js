@@ -157,9 +157,11 @@ export async function shaping(_, query) {
     { label: t('rule'), value: (r) => h('code', {}, r.key) }, { label: t('provider'), key: 'provider' },
     { label: t('details'), value: (r) => h('code', {}, r.text) },
   ], rules.rules)),
-  section(t('shaping_providers'), table([
+  section(t('shaping_providers'), h('p', { class: 'muted' }, t('provider_rate_help')), table([
     { label: t('provider'), key: 'name' }, { label: t('shaping_mx'), value: (r) => r.mx_suffixes.join(', ') },
     { label: t('source'), key: 'origin' },
+    { label: t('provider_rate'), value: (r) => (r.rate_per_second == null ? t('provider_no_rate') : t('per_second', { count: num(r.rate_per_second) })) },
+    { label: t('provider_peak'), value: (r) => (r.peak_last_minute == null ? '–' : t('per_second', { count: num(r.peak_last_minute) })) },
   ], rules.providers)));
 }
 

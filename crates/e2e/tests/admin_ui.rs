@@ -55,24 +55,14 @@ async fn submit(b: &Browser, fields: &[(&str, &str)]) {
 /// The text of `#greeting` in the preview frame once it reads `want` (or what it read
 /// last, after 10 s).
 async fn preview_greeting(b: &Browser, want: &str) -> String {
-    let mut seen = Value::Null;
-    for _ in 0..100 {
-        b.client.enter_frame(0).await.unwrap();
-        seen = b
-            .client
-            .execute(
-                "const p = document.getElementById('greeting'); return p && p.textContent;",
-                vec![],
-            )
-            .await
-            .unwrap();
-        b.client.enter_parent_frame().await.unwrap();
-        if seen == json!(want) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    seen.as_str().unwrap_or_default().to_owned()
+    b.in_frame(
+        "const p = document.getElementById('greeting'); return p && p.textContent;",
+        |seen| seen == &json!(want),
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
 }
 
 async fn hash(b: &Browser) -> String {
@@ -311,23 +301,12 @@ async fn an_operator_runs_the_system_from_the_browser() {
     .await;
     moved_to(&b, "/templates/").await;
     b.wait("#preview-frame").await;
-    let mut preview = Value::Null;
-    for _ in 0..100 {
-        b.client.enter_frame(0).await.unwrap();
-        preview = b
-            .client
-            .execute(
-                "const p = document.getElementById('greeting'); return p ? [document.documentElement.dir, p.textContent, getComputedStyle(p).color] : null;",
-                vec![],
-            )
-            .await
-            .unwrap();
-        b.client.enter_parent_frame().await.unwrap();
-        if !preview.is_null() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let preview = b
+        .in_frame(
+            "const p = document.getElementById('greeting'); return p ? [document.documentElement.dir, p.textContent, getComputedStyle(p).color] : null;",
+            |seen| !seen.is_null(),
+        )
+        .await;
     assert_eq!(preview, json!(["rtl", "مرحبا بكم", "rgb(18, 52, 86)"]));
     // The draft previews as it is typed, before it is saved.
     b.fill("#tpl-html", "<p id=\"greeting\">نص جديد</p>").await;

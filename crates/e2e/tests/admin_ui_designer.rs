@@ -63,27 +63,17 @@ fn kinds(design: &Value) -> Value {
 /// The preview frame's `<h1>` once it starts with `start` and ends with `end` (or what
 /// it read last, after 10 s).
 async fn preview_heading(b: &Browser, start: &str, end: &str) -> String {
-    let mut seen = Value::Null;
-    for _ in 0..100 {
-        b.client.enter_frame(0).await.unwrap();
-        seen = b
-            .client
-            .execute(
-                "const e = document.querySelector('h1'); return e && e.textContent;",
-                vec![],
-            )
-            .await
-            .unwrap();
-        b.client.enter_parent_frame().await.unwrap();
-        if seen
-            .as_str()
-            .is_some_and(|s| s.starts_with(start) && s.ends_with(end))
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    seen.as_str().unwrap_or_default().to_owned()
+    b.in_frame(
+        "const e = document.querySelector('h1'); return e && e.textContent;",
+        |seen| {
+            seen.as_str()
+                .is_some_and(|s| s.starts_with(start) && s.ends_with(end))
+        },
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
 }
 
 async fn hash_id(b: &Browser, not: &str) -> String {

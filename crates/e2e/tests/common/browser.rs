@@ -227,6 +227,23 @@ impl Browser {
             .unwrap()
     }
 
+    /// What `script` (a function body) returns inside the page's first frame, once `done`
+    /// accepts it, or what it returned last after 10 s (the frame reloads as a preview
+    /// is drawn again: it is entered anew at each try).
+    pub async fn in_frame(&self, script: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let mut seen = Value::Null;
+        for _ in 0..100 {
+            self.client.enter_frame(0).await.unwrap();
+            seen = self.client.execute(script, vec![]).await.unwrap();
+            self.client.enter_parent_frame().await.unwrap();
+            if done(&seen) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
+    }
+
     /// Drags the element `from` with the mouse (pressed, moved in steps, released) onto
     /// `to`, `dy` pixels below its centre (negative: above): real pointer events, as a
     /// user's hand makes them.

@@ -15,14 +15,6 @@ use ee_mail::testing::TestSmtpServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn log_in(b: &Browser, app: &TestApp, email: &str, password: &str) {
-    b.goto(&format!("{}/admin/", app.base)).await;
-    b.fill("#login-email", email).await;
-    b.fill("#login-password", password).await;
-    b.click("#login-form button[type=submit]").await;
-    b.wait("header.top").await;
-}
-
 /// Fills the fields of the page's form that holds `[data-field=first]` and submits it.
 async fn submit(b: &Browser, fields: &[(&str, &str)]) {
     for (name, value) in fields {
@@ -100,7 +92,7 @@ async fn an_operator_runs_the_system_from_the_browser() {
     b.goto(&format!("{}/admin/", app.base)).await;
     b.wait("#login-form").await;
     b.shot("login").await;
-    log_in(&b, &app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.log_in(&app.base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
 
     // A tenant, then work inside it.
     b.goto(&format!("{}/admin/#/tenants", app.base)).await;
@@ -839,7 +831,8 @@ async fn a_tenant_user_sees_only_its_tenant_and_changes_need_the_token() {
         .await;
     assert_eq!(ingest.status, StatusCode::OK);
 
-    log_in(&b, &app, "alice@alpha.test", "user-password-1234").await;
+    b.log_in(&app.base, "alice@alpha.test", "user-password-1234")
+        .await;
     // A user has no tenant switch and no admin menu.
     let chrome = b
         .client

@@ -135,11 +135,7 @@ async fn a_template_is_built_from_blocks_with_the_mouse() {
         .await;
     assert_eq!(sender.status, reqwest::StatusCode::OK, "{}", sender.body);
 
-    b.goto(&format!("{}/admin/", app.base)).await;
-    b.fill("#login-email", ADMIN_EMAIL).await;
-    b.fill("#login-password", ADMIN_PASSWORD).await;
-    b.click("#login-form button[type=submit]").await;
-    b.wait("header.top").await;
+    b.log_in(&app.base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     b.select("#tenant-switch", &tenant_id).await;
     b.goto(&format!("{}/admin/#/templates", app.base)).await;
     // A new template starts from blocks: a greeting, a paragraph, a button, a footer.

@@ -72,11 +72,7 @@ async fn the_domain_page_shows_the_apis_dmarc_figures() {
     assert_eq!(api.status, StatusCode::OK, "{}", api.body);
     assert_eq!(api.body["messages"], 1238);
 
-    b.goto(&format!("{}/admin/", app.base)).await;
-    b.fill("#login-email", ADMIN_EMAIL).await;
-    b.fill("#login-password", ADMIN_PASSWORD).await;
-    b.click("#login-form button[type=submit]").await;
-    b.wait("header.top").await;
+    b.log_in(&app.base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     b.goto(&format!("{}/admin/#/domains/{id}", app.base)).await;
     b.wait("#dmarc-summary").await;
     b.settled().await;

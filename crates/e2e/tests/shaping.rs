@@ -450,11 +450,8 @@ async fn the_shaping_page_shows_what_holds_and_lifts_it() {
     let api = active(&s).await;
     assert_eq!(api.len(), 2);
 
-    b.goto(&format!("{}/admin/", s.app.base)).await;
-    b.fill("#login-email", common::ADMIN_EMAIL).await;
-    b.fill("#login-password", common::ADMIN_PASSWORD).await;
-    b.click("#login-form button[type=submit]").await;
-    b.wait("header.top").await;
+    b.log_in(&s.app.base, common::ADMIN_EMAIL, common::ADMIN_PASSWORD)
+        .await;
     b.goto(&format!("{}/admin/#/shaping", s.app.base)).await;
     let rows = b
         .until(

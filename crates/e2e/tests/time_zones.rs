@@ -151,11 +151,8 @@ async fn each_recipient_is_sent_in_its_own_hours() {
     }
     // The campaign's recipients tab shows each one's local time as the API gives it.
     if let Some(b) = common::browser::Browser::start().await {
-        b.goto(&format!("{}/admin/", app.base)).await;
-        b.fill("#login-email", common::ADMIN_EMAIL).await;
-        b.fill("#login-password", common::ADMIN_PASSWORD).await;
-        b.click("#login-form button[type=submit]").await;
-        b.wait("header.top").await;
+        b.log_in(&app.base, common::ADMIN_EMAIL, common::ADMIN_PASSWORD)
+            .await;
         b.goto(&format!("{}/admin/#/campaigns/{id}", app.base))
             .await;
         b.click_button(".tabs", "Recipients").await;

@@ -112,6 +112,15 @@ impl Browser {
         })
     }
 
+    /// Logs in at the admin UI of the server at `base` and waits for its header.
+    pub async fn log_in(&self, base: &str, email: &str, password: &str) {
+        self.goto(&format!("{base}/admin/")).await;
+        self.fill("#login-email", email).await;
+        self.fill("#login-password", password).await;
+        self.click("#login-form button[type=submit]").await;
+        self.wait("header.top").await;
+    }
+
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.unwrap();
     }

@@ -51,16 +51,19 @@ pub async fn sent(conn: &mut AnyConnection, provider: &str, second: i64) -> Resu
     Ok(row.map_or(0, |r| r.0))
 }
 
-/// The most sends `provider` had in one second from `since` (a second number) on.
-pub async fn peak_since(conn: &mut AnyConnection, provider: &str, since: i64) -> Result<i64> {
-    let peak: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(sent) FROM provider_seconds WHERE provider = $1 AND second >= $2",
+/// Each provider's most sends in one second from `since` (a second number) on; a
+/// provider with none is absent.
+pub async fn peaks_since(
+    conn: &mut AnyConnection,
+    since: i64,
+) -> Result<std::collections::BTreeMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT provider, MAX(sent) FROM provider_seconds WHERE second >= $1 GROUP BY provider",
     )
-    .bind(provider)
     .bind(since)
-    .fetch_one(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(peak.unwrap_or(0))
+    Ok(rows.into_iter().collect())
 }
 
 /// Deletes the counts of seconds before `second`; returns how many.

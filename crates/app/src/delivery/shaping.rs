@@ -217,20 +217,20 @@ pub async fn list(
         .collect())
 }
 
-/// The most messages `provider` was sent in one second over the last minute, across
-/// every tenant: an administrator's figure (`None` for anyone else).
-pub async fn peak_last_minute(
+/// The most messages each provider was sent in one second over the last minute, across
+/// every tenant (a provider sent nothing is absent): an administrator's figures (`None`
+/// for anyone else).
+pub async fn peaks_last_minute(
     read: &mut crate::read::Read,
-    provider: &str,
     now: i64,
-) -> Result<Option<i64>, AppError> {
+) -> Result<Option<std::collections::BTreeMap<String, i64>>, AppError> {
     let (conn, scope) = read.parts();
     if !matches!(scope, ee_store::Scope::All) {
         return Ok(None);
     }
     let since = ee_core::provider_rates::second_of(now) - 60;
     Ok(Some(
-        ee_store::provider_seconds::peak_since(conn, provider, since).await?,
+        ee_store::provider_seconds::peaks_since(conn, since).await?,
     ))
 }
 

@@ -108,9 +108,11 @@ pub async fn shaping_rules(
     let rates = &state.services.delivery.rates;
     let mut providers = Vec::new();
     let mut read = Read::begin(&state, &principal).await?;
+    let peaks = ee_app::delivery::shaping::peaks_last_minute(&mut read, state.now()).await?;
     for p in shaping.providers() {
-        let peak_last_minute =
-            ee_app::delivery::shaping::peak_last_minute(&mut read, &p.name, state.now()).await?;
+        let peak_last_minute = peaks
+            .as_ref()
+            .map(|peaks| peaks.get(&p.name).copied().unwrap_or(0));
         providers.push(ShapingProviderOut {
             name: p.name.clone(),
             mx_suffixes: p.mx_suffixes.clone(),
